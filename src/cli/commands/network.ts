@@ -1,0 +1,177 @@
+// `pontoon network create|ls|inspect|rm|connect|disconnect`, printing like `docker network`.
+
+import { resolve as resolvePath } from 'node:path';
+import { Command, InvalidArgumentError, Option } from 'commander';
+import type { ConnectRequest, NetworkCreateRequest, NetworkResource, NetworkSummary } from '../../control/api-types.js';
+import { ApiRequestError } from '../api-client.js';
+import { CliExit, type CliContext } from '../context.js';
+import { formatInspect, formatTable, shortId } from '../format.js';
+
+const MTU_OPTION = 'com.docker.network.driver.mtu';
+
+const enc = encodeURIComponent;
+
+function parseMtu(value: string): number {
+  if (!/^[0-9]+$/.test(value)) throw new InvalidArgumentError('not a number.');
+  return Number(value);
+}
+
+function collect(value: string, previous: string[]): string[] {
+  return [...previous, value];
+}
+
+/** A netns path relative to the CLI's directory means nothing to the daemon: make it absolute. */
+function netnsArg(arg: string): string {
+  return arg.includes('/') && !arg.startsWith('/') ? resolvePath(arg) : arg;
+}
+
+/** The MTU from --mtu and -o com.docker.network.driver.mtu=N (which must agree). */
+function mtuFrom(mtu: number | undefined, opts: string[]): number | undefined {
+  let result = mtu;
+  for (const opt of opts) {
+    const eq = opt.indexOf('=');
+    const key = eq < 0 ? opt : opt.slice(0, eq);
+    const value = eq < 0 ? '' : opt.slice(eq + 1);
+    if (key !== MTU_OPTION) throw new Error(`driver option ${JSON.stringify(key)} is not supported (supported: ${MTU_OPTION})`);
+    if (!/^[0-9]+$/.test(value)) throw new Error(`invalid value ${JSON.stringify(value)} for ${MTU_OPTION}: not a number`);
+    const n = Number(value);
+    if (result !== undefined && result !== n) throw new Error(`conflicting MTUs: --mtu ${result} and ${MTU_OPTION}=${n}`);
+    result = n;
+  }
+  return result;
+}
+
+export function networkCommand(ctx: CliContext, parent: Command): Command {
+  const network = parent.command('network').description('Manage networks');
+
+  network
+    .command('create')
+    .description('Create a network')
+    .argument('<name>', 'network name')
+    .option('-d, --driver <driver>', 'driver to manage the network', 'bridge')
+    .option('--subnet <cidr>', 'subnet in CIDR format, e.g. 172.18.0.0/16')
+    .option('--gateway <ip>', 'IPv4 gateway of the subnet')
+    .option('--ip-range <cidr>', 'allocate container addresses from a sub-range')
+    .option('--internal', 'restrict external access to the network')
+    .option('--mtu <bytes>', 'MTU of the network', parseMtu)
+    .option('-o, --opt <key=value>', `driver options (${MTU_OPTION}=N)`, collect, [] as string[])
+    .action(async (name: string, o: Record<string, unknown>, cmd: Command) => {
+      const req: NetworkCreateRequest = { name, driver: o['driver'] as string };
+      if (o['subnet'] !== undefined) req.subnet = o['subnet'] as string;
+      if (o['gateway'] !== undefined) req.gateway = o['gateway'] as string;
+      if (o['ipRange'] !== undefined) req.ipRange = o['ipRange'] as string;
+      if (o['internal'] === true) req.internal = true;
+      const mtu = mtuFrom(o['mtu'] as number | undefined, o['opt'] as string[]);
+      if (mtu !== undefined) req.mtu = mtu;
+      const created = await ctx.client(cmd).request<NetworkResource>('POST', '/v1/networks', req);
+      ctx.io.out(`${created.Id}\n`);
+    });
+
+  network
+    .command('ls')
+    .alias('list')
+    .description('List networks')
+    .addOption(new Option('--format <format>', 'output format').choices(['table', 'json']).default('table'))
+    .option('-q, --quiet', 'only display network IDs')
+    .option('--no-trunc', 'do not truncate the output')
+    .action(async (o: { format: string; quiet?: boolean; trunc: boolean }, cmd: Command) => {
+      const list = await ctx.client(cmd).request<NetworkSummary[]>('GET', '/v1/networks');
+      const nets = [...list].sort((a, b) => (a.Name < b.Name ? -1 : a.Name > b.Name ? 1 : 0));
+      const id = (n: NetworkSummary) => (o.trunc ? shortId(n.Id) : n.Id);
+      if (o.quiet === true) {
+        ctx.io.out(nets.map((n) => `${id(n)}\n`).join(''));
+      } else if (o.format === 'json') {
+        ctx.io.out(
+          nets
+            .map(
+              (n) =>
+                JSON.stringify({
+                  ID: id(n),
+                  Name: n.Name,
+                  Driver: n.Driver,
+                  Scope: n.Scope,
+                  Subnet: n.Subnet,
+                  Gateway: n.Gateway,
+                  Internal: n.Internal,
+                  Endpoints: n.Endpoints,
+                }) + '\n',
+            )
+            .join(''),
+        );
+      } else {
+        ctx.io.out(formatTable(['NETWORK ID', 'NAME', 'DRIVER', 'SCOPE'], nets.map((n) => [id(n), n.Name, n.Driver, n.Scope])));
+      }
+    });
+
+  network
+    .command('inspect')
+    .description('Display detailed information on one or more networks')
+    .argument('<network...>', 'network names or ids')
+    .action(async (names: string[], _o: unknown, cmd: Command) => {
+      const client = ctx.client(cmd);
+      const found: NetworkResource[] = [];
+      const errors: string[] = [];
+      for (const name of names) {
+        try {
+          found.push(await client.request<NetworkResource>('GET', `/v1/networks/${enc(name)}`));
+        } catch (e) {
+          if (e instanceof ApiRequestError && e.status === 404) errors.push(`No such network: ${name}`);
+          else if (e instanceof ApiRequestError) errors.push(e.message);
+          else throw e; // the daemon is unreachable: one error is enough
+        }
+      }
+      ctx.io.out(formatInspect(found));
+      if (errors.length > 0) {
+        ctx.io.err(errors.map((m) => `Error: ${m}\n`).join(''));
+        throw new CliExit(1);
+      }
+    });
+
+  network
+    .command('rm')
+    .alias('remove')
+    .description('Remove one or more networks')
+    .argument('<network...>', 'network names or ids')
+    .action(async (names: string[], _o: unknown, cmd: Command) => {
+      const client = ctx.client(cmd);
+      let failed = false;
+      for (const name of names) {
+        try {
+          await client.request<void>('DELETE', `/v1/networks/${enc(name)}`);
+          ctx.io.out(`${name}\n`);
+        } catch (e) {
+          if (!(e instanceof ApiRequestError)) throw e;
+          ctx.io.err(`Error: ${e.message}\n`);
+          failed = true;
+        }
+      }
+      if (failed) throw new CliExit(1);
+    });
+
+  network
+    .command('connect')
+    .description('Connect a network namespace to a network')
+    .argument('<network>', 'network name or id')
+    .argument('<netns>', 'an "ip netns" name, a namespace path such as /proc/PID/ns/net, or a PID')
+    .option('--ip <address>', 'IPv4 address of the endpoint')
+    .option('--alias <name>', 'add a network-scoped alias', collect, [] as string[])
+    .option('--name <name>', 'container name shown by inspect (default: the netns name)')
+    .action(async (net: string, netns: string, o: { ip?: string; alias: string[]; name?: string }, cmd: Command) => {
+      const req: ConnectRequest = { netns: netnsArg(netns) };
+      if (o.ip !== undefined) req.ip = o.ip;
+      if (o.alias.length > 0) req.aliases = o.alias;
+      if (o.name !== undefined) req.name = o.name;
+      await ctx.client(cmd).request('POST', `/v1/networks/${enc(net)}/connect`, req);
+    });
+
+  network
+    .command('disconnect')
+    .description('Disconnect a network namespace from a network')
+    .argument('<network>', 'network name or id')
+    .argument('<netns>', 'an "ip netns" name, a namespace path, or a PID')
+    .action(async (net: string, netns: string, _o: unknown, cmd: Command) => {
+      await ctx.client(cmd).request('POST', `/v1/networks/${enc(net)}/disconnect`, { netns: netnsArg(netns) });
+    });
+
+  return network;
+}

@@ -1,0 +1,108 @@
+// The JSON shapes exchanged between the CLI and the daemon over the unix-socket API.
+// Field names follow `docker network` output so existing scripts and habits carry over.
+
+export interface NetworkCreateRequest {
+  name: string;
+  driver?: string; // only 'bridge' for now
+  subnet?: string; // CIDR; chosen automatically when absent
+  gateway?: string; // IP inside subnet; first usable address when absent
+  ipRange?: string; // CIDR inside subnet from which endpoint addresses are allocated
+  internal?: boolean;
+  mtu?: number;
+}
+
+export interface IpamConfig {
+  Subnet: string;
+  Gateway: string;
+  IPRange?: string;
+}
+
+export interface EndpointResource {
+  Name: string; // container name: the netns name, or --name given at connect
+  EndpointID: string;
+  MacAddress: string;
+  IPv4Address: string; // "172.17.0.2/16"
+  IPv6Address: string; // always "" until IPv6 exists
+  Interface: string; // name inside the container, e.g. "eth0"
+  Netns: string; // path of the namespace, e.g. /run/netns/c1
+  Aliases: string[];
+}
+
+export interface NetworkResource {
+  Name: string;
+  Id: string; // 64 hex chars
+  Created: string; // ISO time
+  Scope: 'local';
+  Driver: string;
+  EnableIPv6: false;
+  IPAM: { Driver: 'default'; Options: Record<string, string>; Config: IpamConfig[] };
+  Internal: boolean;
+  Attachable: true;
+  Containers: Record<string, EndpointResource>; // keyed by EndpointID
+  Options: Record<string, string>; // e.g. "com.docker.network.driver.mtu": "1500"
+  Labels: Record<string, string>;
+}
+
+export interface NetworkSummary {
+  Id: string;
+  Name: string;
+  Driver: string;
+  Scope: 'local';
+  Subnet: string;
+  Gateway: string;
+  Internal: boolean;
+  Endpoints: number;
+}
+
+export interface ConnectRequest {
+  netns: string; // a name from `ip netns`, a path such as /proc/PID/ns/net, or a PID
+  ip?: string;
+  aliases?: string[];
+  name?: string;
+}
+
+export interface DisconnectRequest {
+  netns: string;
+}
+
+export interface PortStatus {
+  id: number;
+  name: string; // device name, e.g. "eth0@c1" or "pontoon0"
+  kind: 'tap' | 'tun' | 'memory';
+  network: string | null;
+  rxPackets: number;
+  rxBytes: number;
+  txPackets: number;
+  txBytes: number;
+}
+
+export interface NeighbourStatus {
+  network: string;
+  ip: string;
+  mac: string | null;
+  state: 'reachable' | 'incomplete' | 'failed';
+  ageSeconds: number;
+}
+
+export interface FdbStatus {
+  network: string;
+  mac: string;
+  port: number;
+  ageSeconds: number;
+}
+
+export interface StatusReport {
+  version: string;
+  uptimeSeconds: number;
+  networks: number;
+  endpoints: number;
+  ports: PortStatus[];
+  drops: Record<string, number>; // reason -> count
+  neighbours: NeighbourStatus[];
+  fdb: FdbStatus[];
+}
+
+/** Every error answer of the API has this body and a 4xx/5xx status. */
+export interface ApiError {
+  message: string;
+}

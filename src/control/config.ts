@@ -1,0 +1,303 @@
+// The daemon's configuration file: YAML, every key optional, unknown keys rejected at every level.
+// Errors are one line naming the file, the key path and the reason.
+
+import { readFileSync } from 'node:fs';
+import { isAbsolute } from 'node:path';
+import { parseDocument } from 'yaml';
+import { z } from 'zod';
+import {
+  cidrContains,
+  cidrsOverlap,
+  formatCidr,
+  formatIPv4,
+  lastAddress,
+  parseCidr,
+  parseIPv4,
+  parseInterfaceCidr,
+  prefixMask,
+  NETWORK_NAME_RE,
+} from './ipam.js';
+
+export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
+export type LogLevel = (typeof LOG_LEVELS)[number];
+
+export interface PontoonConfig {
+  /** Where networks and endpoints are persisted (state.json, written atomically). */
+  stateDir: string;
+  /** Every device the daemon creates starts with this (1-6 chars, [a-z][a-z0-9]*). */
+  devicePrefix: string;
+  /** JSON HTTP API on a unix socket (mode 0660). */
+  api: { socket: string };
+  /** Prometheus /metrics; host and port are `listen` split. */
+  metrics: { enabled: boolean; listen: string; host: string; port: number };
+  /**
+   * The TUN port to the host: `address` is the host's side ("10.254.0.1/30"); the gateway takes
+   * the next address of that subnet, `gatewayAddress` ("10.254.0.2", no prefix).
+   */
+  host: { device: string; address: string; gatewayAddress: string };
+  /** The network created at start-up when absent from the state, or null for none. */
+  defaultNetwork: { name: string; subnet: string; gateway: string; mtu: number } | null;
+  log: { level: LogLevel };
+  dataplane: {
+    /** Frames drained per port per wake-up. */
+    batchSize: number;
+    /** Forwarding database entries expire after this long without traffic. */
+    macAgingSeconds: number;
+    arp: {
+      retries: number;
+      retryMs: number;
+      /** Frames held per unresolved neighbour. */
+      queueLength: number;
+      reachableSeconds: number;
+      failedSeconds: number;
+    };
+  };
+}
+
+export class ConfigError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'ConfigError';
+  }
+}
+
+const MAX_SOCKET_PATH = 107; // sun_path is 108 bytes including the terminating NUL
+const IFNAMSIZ = 15;
+
+/** A string checked by `problem`, which returns why the value is bad or null. */
+function checked(problem: (s: string) => string | null) {
+  return z.string().superRefine((s, ctx) => {
+    const p = problem(s);
+    if (p !== null) ctx.addIssue({ code: 'custom', message: p });
+  });
+}
+
+function intIn(min: number, max: number) {
+  return z.number().superRefine((n, ctx) => {
+    if (!Number.isInteger(n) || n < min || n > max) {
+      ctx.addIssue({ code: 'custom', message: `${n} is not an integer between ${min} and ${max}` });
+    }
+  });
+}
+
+const q = (s: string) => JSON.stringify(s);
+
+function absolutePathProblem(s: string): string | null {
+  return isAbsolute(s) ? null : `${q(s)} is not an absolute path`;
+}
+
+function socketPathProblem(s: string): string | null {
+  if (!isAbsolute(s)) return `${q(s)} is not an absolute path`;
+  if (Buffer.byteLength(s) > MAX_SOCKET_PATH) return `${q(s)} is longer than ${MAX_SOCKET_PATH} bytes (the limit of a unix socket path)`;
+  return null;
+}
+
+function cidrProblem(s: string): string | null {
+  if (parseInterfaceCidr(s) === null) return `${q(s)} is not a valid IPv4 CIDR`;
+  try {
+    const c = parseCidr(s);
+    if (c.prefix > 30) return `${q(s)} is too small for a network: the prefix length must be at most /30`;
+  } catch {
+    const c = parseInterfaceCidr(s)!;
+    return `${q(s)} has host bits set: it should be ${formatCidr({ network: (c.address & prefixMask(c.prefix)) >>> 0, prefix: c.prefix })}`;
+  }
+  return null;
+}
+
+function hostAddressProblem(s: string): string | null {
+  const c = parseInterfaceCidr(s);
+  if (c === null) return `${q(s)} is not a valid IPv4 interface address such as 10.254.0.1/30`;
+  if (c.prefix > 30) return `${q(s)}: the prefix length must be at most /30 (the gateway needs the next address)`;
+  const network = (c.address & prefixMask(c.prefix)) >>> 0;
+  const broadcast = lastAddress(network, c.prefix);
+  if (c.address === network) return `${q(s)} is the network address of its subnet`;
+  if (c.address + 1 >= broadcast) return `${q(s)} leaves no next address in its subnet for the gateway`;
+  return null;
+}
+
+function ipv4Problem(s: string): string | null {
+  return parseIPv4(s) === null ? `${q(s)} is not a valid IPv4 address` : null;
+}
+
+/** "host:port" or "[v6]:port"; returns the parts or why not. */
+function splitListen(s: string): { host: string; port: number } | string {
+  const m = /^(?:\[([0-9a-fA-F:.]+)\]|([a-zA-Z0-9.-]+)):([0-9]{1,5})$/.exec(s);
+  if (m === null) return `${q(s)} is not a "host:port" address`;
+  const port = Number(m[3]);
+  if (port < 1 || port > 65535) return `${q(s)}: port ${port} is out of range (1..65535)`;
+  return { host: m[1] ?? m[2]!, port };
+}
+
+const arpSchema = z.strictObject({
+  retries: intIn(1, 100).default(3),
+  retryMs: intIn(10, 60_000).default(1000),
+  queueLength: intIn(1, 65_536).default(16),
+  reachableSeconds: intIn(1, 86_400).default(300),
+  failedSeconds: intIn(1, 86_400).default(20),
+});
+
+const defaultNetworkSchema = z
+  .strictObject({
+    name: checked((s) => (NETWORK_NAME_RE.test(s) ? null : `${q(s)} is not a valid network name ([a-zA-Z0-9][a-zA-Z0-9_.-]*)`)).default(
+      'bridge',
+    ),
+    subnet: checked(cidrProblem).default('172.17.0.0/16'),
+    gateway: checked(ipv4Problem).optional(),
+    mtu: intIn(68, 65535).default(1500),
+  })
+  .superRefine((n, ctx) => {
+    if (n.gateway === undefined || cidrProblem(n.subnet) !== null || ipv4Problem(n.gateway) !== null) return;
+    const c = parseCidr(n.subnet);
+    const gw = parseIPv4(n.gateway)!;
+    let problem: string | null = null;
+    if (!cidrContains(n.subnet, n.gateway)) problem = `${n.gateway} is not in subnet ${n.subnet}`;
+    else if (gw === c.network) problem = `${n.gateway} is the network address of subnet ${n.subnet}`;
+    else if (gw === lastAddress(c.network, c.prefix)) problem = `${n.gateway} is the broadcast address of subnet ${n.subnet}`;
+    if (problem !== null) ctx.addIssue({ code: 'custom', message: problem, path: ['gateway'] });
+  });
+
+/** null stands for an empty mapping (`log:` with every line under it commented out). */
+const section = <T extends z.ZodType>(schema: T) => z.preprocess((v) => (v === null ? undefined : v), schema);
+
+const configSchema = z
+  .strictObject({
+    stateDir: checked(absolutePathProblem).default('/var/lib/pontoon'),
+    devicePrefix: checked((s) =>
+      /^[a-z][a-z0-9]{0,5}$/.test(s) ? null : `${q(s)} must be 1-6 characters: a lowercase letter, then lowercase letters or digits`,
+    ).default('pt'),
+    api: section(z.strictObject({ socket: checked(socketPathProblem).default('/run/pontoon/pontoon.sock') }).prefault({})),
+    metrics: section(
+      z
+        .strictObject({
+          enabled: z.boolean().default(true),
+          listen: checked((s) => {
+            const r = splitListen(s);
+            return typeof r === 'string' ? r : null;
+          }).default('127.0.0.1:9477'),
+        })
+        .prefault({}),
+    ),
+    host: section(
+      z
+        .strictObject({
+          device: checked((s) =>
+            s.length >= 1 && s.length <= IFNAMSIZ && /^[a-zA-Z0-9][a-zA-Z0-9_.-]*$/.test(s)
+              ? null
+              : `${q(s)} is not a valid device name (1-${IFNAMSIZ} characters of [a-zA-Z0-9_.-])`,
+          ).default('pontoon0'),
+          address: checked(hostAddressProblem).default('10.254.0.1/30'),
+        })
+        .prefault({}),
+    ),
+    defaultNetwork: defaultNetworkSchema.nullable().prefault({}),
+    log: section(z.strictObject({ level: z.enum(LOG_LEVELS).default('info') }).prefault({})),
+    dataplane: section(
+      z
+        .strictObject({
+          batchSize: intIn(1, 1024).default(64),
+          macAgingSeconds: intIn(1, 1_000_000).default(300),
+          arp: section(arpSchema.prefault({})),
+        })
+        .prefault({}),
+    ),
+  })
+  .superRefine((c, ctx) => {
+    const dn = c.defaultNetwork;
+    if (dn === null || cidrProblem(dn.subnet) !== null || hostAddressProblem(c.host.address) !== null) return;
+    if (cidrsOverlap(dn.subnet, c.host.address)) {
+      ctx.addIssue({
+        code: 'custom',
+        message: `${dn.subnet} overlaps with host.address ${c.host.address}`,
+        path: ['defaultNetwork', 'subnet'],
+      });
+    }
+  });
+
+function describe(v: unknown): string {
+  if (v === null) return 'null';
+  if (v === undefined) return 'nothing';
+  if (Array.isArray(v)) return 'a list';
+  if (typeof v === 'object') return 'a mapping';
+  if (typeof v === 'string') return q(v);
+  return String(v);
+}
+
+const EXPECTED: Record<string, string> = {
+  object: 'a mapping',
+  string: 'a string',
+  number: 'a number',
+  boolean: 'true or false',
+};
+
+function issueMessage(issue: z.core.$ZodIssue): string {
+  const path = issue.path.map(String).join('.');
+  const at = path === '' ? '' : `${path}: `;
+  switch (issue.code) {
+    case 'unrecognized_keys': {
+      const keys = issue.keys.map(q).join(', ');
+      const where = path === '' ? 'at top level' : `in ${path}`;
+      return `unknown key${issue.keys.length > 1 ? 's' : ''} ${keys} (${where})`;
+    }
+    case 'invalid_type':
+      return `${at}expected ${EXPECTED[issue.expected] ?? issue.expected}, got ${describe(issue.input)}`;
+    case 'invalid_value':
+      return `${at}${describe(issue.input)} is not one of ${issue.values.map((v) => String(v)).join(', ')}`;
+    default:
+      return `${at}${issue.message}`;
+  }
+}
+
+/** Parses the text of a config file; `source` names it in errors. */
+export function parseConfig(text: string, source: string): PontoonConfig {
+  const doc = parseDocument(text, { uniqueKeys: true, prettyErrors: true });
+  if (doc.errors.length > 0) {
+    const first = doc.errors[0]!.message.split('\n')[0]!.replace(/:$/, '');
+    throw new ConfigError(`${source}: invalid YAML: ${first}`);
+  }
+  let raw: unknown = doc.toJS();
+  if (raw === null || raw === undefined) raw = {};
+  if (typeof raw !== 'object' || Array.isArray(raw)) {
+    throw new ConfigError(`${source}: expected a mapping at top level, got ${describe(raw)}`);
+  }
+  const result = configSchema.safeParse(raw, { reportInput: true });
+  if (!result.success) throw new ConfigError(`${source}: ${issueMessage(result.error.issues[0]!)}`);
+  const c = result.data;
+  const listen = splitListen(c.metrics.listen) as { host: string; port: number };
+  const hostCidr = parseInterfaceCidr(c.host.address)!;
+  const dn = c.defaultNetwork;
+  return {
+    stateDir: c.stateDir,
+    devicePrefix: c.devicePrefix,
+    api: { socket: c.api.socket },
+    metrics: { enabled: c.metrics.enabled, listen: c.metrics.listen, host: listen.host, port: listen.port },
+    host: { device: c.host.device, address: c.host.address, gatewayAddress: formatIPv4(hostCidr.address + 1) },
+    defaultNetwork:
+      dn === null
+        ? null
+        : {
+            name: dn.name,
+            subnet: dn.subnet,
+            gateway: dn.gateway ?? formatIPv4(parseCidr(dn.subnet).network + 1),
+            mtu: dn.mtu,
+          },
+    log: { level: c.log.level },
+    dataplane: {
+      batchSize: c.dataplane.batchSize,
+      macAgingSeconds: c.dataplane.macAgingSeconds,
+      arp: { ...c.dataplane.arp },
+    },
+  };
+}
+
+/** Reads and parses a config file; errors name `path` as given. */
+export function loadConfig(path: string): PontoonConfig {
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch (e) {
+    const err = e as NodeJS.ErrnoException;
+    const reason = err.code === 'ENOENT' ? 'no such file' : err.code === 'EACCES' ? 'permission denied' : err.message;
+    throw new ConfigError(`${path}: cannot read the config file: ${reason}`);
+  }
+  return parseConfig(text, path);
+}

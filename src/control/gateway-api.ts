@@ -1,0 +1,31 @@
+import type {
+  ConnectRequest,
+  DisconnectRequest,
+  EndpointResource,
+  NetworkCreateRequest,
+  NetworkResource,
+  NetworkSummary,
+  StatusReport,
+} from './api-types.js';
+
+/** An error the API reports to its caller: an HTTP status and a one-line message naming the object and the reason. */
+export class ApiFailure extends Error {
+  constructor(
+    readonly status: number,
+    message: string,
+  ) {
+    super(message);
+    this.name = 'ApiFailure';
+  }
+}
+
+/** What the daemon offers to the API server; implemented by the network service. */
+export interface GatewayApi {
+  listNetworks(): NetworkSummary[];
+  createNetwork(req: NetworkCreateRequest): Promise<NetworkResource>;
+  inspectNetwork(nameOrId: string): NetworkResource;
+  removeNetwork(nameOrId: string): Promise<void>;
+  connect(network: string, req: ConnectRequest): Promise<EndpointResource>;
+  disconnect(network: string, req: DisconnectRequest): Promise<void>;
+  status(): Promise<StatusReport>;
+}

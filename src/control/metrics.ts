@@ -1,0 +1,97 @@
+// Prometheus metrics. The data plane's counters are plain numbers in shared memory; prom-client
+// reads them in collect() when /metrics is scraped, never on the packet path.
+
+import { createServer, type Server } from 'node:http';
+import { Counter, Gauge, Registry, collectDefaultMetrics } from 'prom-client';
+import { DROP_REASON_NAMES, Gauge as DpGauge, type DataplaneCounters } from '../dataplane/counters.js';
+
+export interface MetricsSources {
+  counters: DataplaneCounters;
+  /** port id -> name, for the `port` label (bounded by the number of endpoints) */
+  portNames(): Map<number, string>;
+  inventory(): { networks: number; endpoints: number };
+}
+
+export function buildRegistry(src: MetricsSources): Registry {
+  const registry = new Registry();
+  collectDefaultMetrics({ register: registry, prefix: 'pontoon_process_' });
+  const c = src.counters;
+
+  const portCounter = (name: string, help: string, field: 'rxPackets' | 'rxBytes' | 'txPackets' | 'txBytes'): void => {
+    new Counter({
+      name,
+      help,
+      labelNames: ['port'],
+      registers: [registry],
+      collect() {
+        this.reset();
+        for (const [id, port] of src.portNames()) this.inc({ port }, c.portStats(id)[field]);
+      },
+    });
+  };
+  portCounter('pontoon_port_rx_packets_total', 'Frames received from a port.', 'rxPackets');
+  portCounter('pontoon_port_rx_bytes_total', 'Bytes received from a port.', 'rxBytes');
+  portCounter('pontoon_port_tx_packets_total', 'Frames sent to a port.', 'txPackets');
+  portCounter('pontoon_port_tx_bytes_total', 'Bytes sent to a port.', 'txBytes');
+
+  new Counter({
+    name: 'pontoon_drops_total',
+    help: 'Frames dropped by the data plane, by reason.',
+    labelNames: ['reason'],
+    registers: [registry],
+    collect() {
+      this.reset();
+      for (let i = 0; i < DROP_REASON_NAMES.length; i++) this.inc({ reason: DROP_REASON_NAMES[i] }, c.drops[i]);
+    },
+  });
+
+  const gauge = (name: string, help: string, read: () => number): void => {
+    new Gauge({
+      name,
+      help,
+      registers: [registry],
+      collect() {
+        this.set(read());
+      },
+    });
+  };
+  gauge('pontoon_fdb_entries', 'MAC addresses in the forwarding databases of all networks.', () => c.gauges[DpGauge.FdbEntries]);
+  gauge('pontoon_neighbour_entries', 'Entries in the ARP neighbour tables of all networks.', () => c.gauges[DpGauge.NeighbourEntries]);
+  gauge('pontoon_arp_queued_frames', 'Frames parked while their next hop is resolved by ARP.', () => c.gauges[DpGauge.ArpQueued]);
+  gauge('pontoon_networks', 'Networks configured.', () => src.inventory().networks);
+  gauge('pontoon_endpoints', 'Container endpoints attached.', () => src.inventory().endpoints);
+
+  const counter = (name: string, help: string, read: () => number): void => {
+    new Counter({
+      name,
+      help,
+      registers: [registry],
+      collect() {
+        this.reset();
+        this.inc(read());
+      },
+    });
+  };
+  counter('pontoon_icmp_errors_sent_total', 'ICMP error messages the gateway sent.', () => c.gauges[DpGauge.IcmpSent]);
+  counter('pontoon_arp_requests_sent_total', 'ARP requests the gateway sent.', () => c.gauges[DpGauge.ArpRequestsSent]);
+  counter('pontoon_fragments_created_total', 'IPv4 fragments the gateway created.', () => c.gauges[DpGauge.FragmentsCreated]);
+  return registry;
+}
+
+/** Serves GET /metrics on host:port. */
+export function startMetricsServer(registry: Registry, host: string, port: number): Promise<Server> {
+  const server = createServer((req, res) => {
+    if (req.method !== 'GET' || (req.url !== '/metrics' && !req.url?.startsWith('/metrics?'))) {
+      res.writeHead(404, { 'content-type': 'text/plain' }).end('not found: try /metrics\n');
+      return;
+    }
+    registry.metrics().then(
+      (text) => res.writeHead(200, { 'content-type': registry.contentType }).end(text),
+      (err: Error) => res.writeHead(500, { 'content-type': 'text/plain' }).end(`${err.message}\n`),
+    );
+  });
+  return new Promise((resolve, reject) => {
+    server.once('error', (err) => reject(new Error(`cannot serve metrics on ${host}:${port}: ${err.message}`)));
+    server.listen(port, host, () => resolve(server));
+  });
+}

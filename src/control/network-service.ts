@@ -1,0 +1,473 @@
+// The network service: networks, endpoints and their addresses, kept in step across three
+// places — the state file, the kernel (devices, addresses, routes) and the data plane — so that
+// every request either happens completely or changes nothing.
+
+import { randomBytes } from 'node:crypto';
+import type { Logger } from 'pino';
+import type { EndpointSpec } from '../dataplane/dataplane.js';
+import type { DataplaneHost } from '../ports/dataplane-host.js';
+import { withNetns } from '../ports/sys/netns.js';
+import { closeFd, openTunTap, setPersist } from '../ports/sys/tuntap.js';
+import { macToString, parseMac } from '../wire/mac.js';
+import type {
+  ConnectRequest,
+  DisconnectRequest,
+  EndpointResource,
+  NetworkCreateRequest,
+  NetworkResource,
+  NetworkSummary,
+  StatusReport,
+} from './api-types.js';
+import type { PontoonConfig } from './config.js';
+import { ApiFailure, type GatewayApi } from './gateway-api.js';
+import { addHostRoute, deleteHostRoute } from './host-link.js';
+import { AddressAllocator, formatIPv4, hostRouteCidrs, parseCidr, parseIPv4, validateNetworkRequest } from './ipam.js';
+import { configureInterface, netnsStillExists, nextInterfaceName, resolveNetns } from './netns.js';
+import type { EndpointRecord, NetworkRecord, PersistedState, StateStore } from './state-store.js';
+
+const VERSION = '0.1.0';
+
+interface LiveEndpoint {
+  record: EndpointRecord;
+  fd: number;
+  portId: number;
+}
+
+interface LiveNetwork {
+  record: NetworkRecord;
+  index: number; // data-plane slot
+  allocator: AddressAllocator;
+  endpoints: Map<string, LiveEndpoint>; // by endpoint id
+}
+
+/** Docker's MAC scheme: 02:42 followed by the IPv4 address. */
+export function macForIp(ip: string): string {
+  const n = parseIPv4(ip)!;
+  return macToString(0x0242 * 0x100000000 + n);
+}
+
+function ipv4(s: string): number {
+  const n = parseIPv4(s);
+  if (n === null) throw new Error(`invalid IPv4 address ${s}`);
+  return n;
+}
+
+function randomGatewayMac(): string {
+  const b = randomBytes(4);
+  return macToString(0x0250 * 0x100000000 + b.readUInt32BE(0)); // 02:50: locally administered
+}
+
+export class NetworkService implements GatewayApi {
+  private readonly networks = new Map<string, LiveNetwork>(); // by id
+  private readonly started = Date.now();
+  private reconcileTimer: NodeJS.Timeout | null = null;
+
+  constructor(
+    private readonly config: PontoonConfig,
+    private readonly store: StateStore,
+    private readonly dataplane: DataplaneHost,
+    private readonly log: Logger,
+  ) {}
+
+  // ---- start-up and shutdown -----------------------------------------------------------------
+
+  /** Brings back every saved network and endpoint (re-attaching persistent TAP devices), then the default network. */
+  async restore(): Promise<void> {
+    const saved: PersistedState = this.store.load() ?? { version: 1, networks: [] };
+    let changed = false;
+    for (const rec of saved.networks) {
+      const live = await this.activateNetwork(rec);
+      for (const ep of rec.endpoints) {
+        try {
+          await this.reattach(live, ep);
+        } catch (err) {
+          changed = true;
+          this.log.warn({ network: rec.name, endpoint: ep.name, err: (err as Error).message }, 'endpoint dropped at start-up');
+          live.allocator.release(ep.ip);
+        }
+      }
+    }
+    const def = this.config.defaultNetwork;
+    if (def !== null && this.findNetwork(def.name) === undefined) {
+      await this.createNetworkNow({ name: def.name, subnet: def.subnet, gateway: def.gateway, mtu: def.mtu }, true);
+      changed = false; // createNetworkNow saved
+    }
+    if (changed) this.save();
+    this.reconcileTimer = setInterval(() => void this.reconcile(), 2000);
+    this.reconcileTimer.unref();
+  }
+
+  private async activateNetwork(rec: NetworkRecord): Promise<LiveNetwork> {
+    const index = this.freeIndex();
+    const subnet = parseCidr(rec.subnet);
+    await this.dataplane.addNetwork({
+      index,
+      name: rec.name,
+      subnet: subnet.network,
+      prefixLen: subnet.prefix,
+      gatewayIp: ipv4(rec.gateway),
+      gatewayMac: parseMac(rec.gatewayMac),
+      mtu: rec.mtu,
+      internal: rec.internal,
+    });
+    if (!rec.internal) {
+      try {
+        await addHostRoute(rec.subnet, this.config.host.device);
+      } catch (err) {
+        await this.dataplane.removeNetwork(index);
+        throw err;
+      }
+    }
+    const allocator = new AddressAllocator(rec.subnet, rec.gateway, rec.ipRange, rec.name);
+    const live: LiveNetwork = { record: { ...rec, endpoints: [] }, index, allocator, endpoints: new Map() };
+    this.networks.set(rec.id, live);
+    return live;
+  }
+
+  /** Re-opens an endpoint's persistent TAP inside its namespace after a daemon restart. */
+  private async reattach(live: LiveNetwork, ep: EndpointRecord): Promise<void> {
+    if (!netnsStillExists({ path: ep.netnsPath, dev: ep.netnsDev, ino: ep.netnsIno })) {
+      throw new Error(`network namespace ${ep.netnsPath} is gone`);
+    }
+    live.allocator.markUsed(ep.ip);
+    const { fd } = withNetns(ep.netnsPath, () => openTunTap({ mode: 'tap', name: ep.ifName, persist: true }));
+    try {
+      await configureInterface(ep.netnsPath, ep.ifName, {
+        mac: ep.mac,
+        cidr: `${ep.ip}/${parseCidr(live.record.subnet).prefix}`,
+        mtu: live.record.mtu,
+        gateway: live.record.internal ? null : live.record.gateway,
+      });
+      const portId = await this.dataplane.addEndpoint(this.endpointSpec(live, ep), fd);
+      live.endpoints.set(ep.id, { record: ep, fd, portId });
+      live.record.endpoints.push(ep);
+    } catch (err) {
+      closeFd(fd);
+      throw err;
+    }
+  }
+
+  async shutdown(): Promise<void> {
+    if (this.reconcileTimer !== null) clearInterval(this.reconcileTimer);
+    // endpoints stay: their TAP devices are persistent and the state file brings them back
+    for (const live of this.networks.values()) {
+      for (const ep of live.endpoints.values()) closeFd(ep.fd);
+    }
+  }
+
+  /** Endpoints whose namespace disappeared (container gone) are removed like a disconnect. */
+  private async reconcile(): Promise<void> {
+    for (const live of this.networks.values()) {
+      for (const ep of [...live.endpoints.values()]) {
+        const r = ep.record;
+        if (netnsStillExists({ path: r.netnsPath, dev: r.netnsDev, ino: r.netnsIno })) continue;
+        this.log.info({ network: live.record.name, endpoint: r.name }, 'network namespace vanished: endpoint removed');
+        await this.detach(live, ep, false).catch((err: Error) => this.log.warn({ err: err.message }, 'cleanup failed'));
+      }
+    }
+  }
+
+  // ---- lookups -------------------------------------------------------------------------------
+
+  private freeIndex(): number {
+    const used = new Set([...this.networks.values()].map((n) => n.index));
+    for (let i = 0; ; i++) if (!used.has(i)) return i;
+  }
+
+  private findNetwork(nameOrId: string): LiveNetwork | undefined {
+    for (const n of this.networks.values()) if (n.record.name === nameOrId) return n;
+    const byId = this.networks.get(nameOrId);
+    if (byId !== undefined) return byId;
+    if (nameOrId.length >= 3) {
+      const matches = [...this.networks.values()].filter((n) => n.record.id.startsWith(nameOrId));
+      if (matches.length === 1) return matches[0];
+    }
+    return undefined;
+  }
+
+  private requireNetwork(nameOrId: string): LiveNetwork {
+    const n = this.findNetwork(nameOrId);
+    if (n === undefined) throw new ApiFailure(404, `network ${nameOrId} not found`);
+    return n;
+  }
+
+  private endpointSpec(live: LiveNetwork, ep: EndpointRecord): EndpointSpec {
+    return { name: `${ep.ifName}@${ep.name}`, network: live.index, mac: parseMac(ep.mac), ip: ipv4(ep.ip) };
+  }
+
+  private save(): void {
+    const state: PersistedState = { version: 1, networks: [...this.networks.values()].map((n) => n.record) };
+    this.store.save(state);
+  }
+
+  // ---- API -------------------------------------------------------------------------------------
+
+  listNetworks(): NetworkSummary[] {
+    return [...this.networks.values()].map((n) => ({
+      Id: n.record.id,
+      Name: n.record.name,
+      Driver: n.record.driver,
+      Scope: 'local',
+      Subnet: n.record.subnet,
+      Gateway: n.record.gateway,
+      Internal: n.record.internal,
+      Endpoints: n.endpoints.size,
+    }));
+  }
+
+  async createNetwork(req: NetworkCreateRequest): Promise<NetworkResource> {
+    const live = await this.createNetworkNow(req, false);
+    return this.resource(live);
+  }
+
+  private async createNetworkNow(req: NetworkCreateRequest, isDefault: boolean): Promise<LiveNetwork> {
+    const existing = [...this.networks.values()].map((n) => ({ name: n.record.name, subnet: n.record.subnet }));
+    const routes = await hostRouteCidrs(this.config.devicePrefix, this.config.host.device);
+    const v = validateNetworkRequest(req, existing, routes);
+    const rec: NetworkRecord = {
+      id: randomBytes(32).toString('hex'),
+      name: req.name,
+      driver: 'bridge',
+      subnet: v.subnet,
+      gateway: v.gateway,
+      ...(v.ipRange !== undefined ? { ipRange: v.ipRange } : {}),
+      internal: v.internal,
+      mtu: v.mtu,
+      gatewayMac: randomGatewayMac(),
+      created: new Date().toISOString(),
+      isDefault,
+      endpoints: [],
+    };
+    const live = await this.activateNetwork(rec);
+    try {
+      this.save();
+    } catch (err) {
+      await this.deactivateNetwork(live);
+      throw err;
+    }
+    this.log.info({ network: rec.name, subnet: rec.subnet }, 'network created');
+    return live;
+  }
+
+  private async deactivateNetwork(live: LiveNetwork): Promise<void> {
+    this.networks.delete(live.record.id);
+    await this.dataplane.removeNetwork(live.index);
+    if (!live.record.internal) await deleteHostRoute(live.record.subnet, this.config.host.device);
+  }
+
+  inspectNetwork(nameOrId: string): NetworkResource {
+    return this.resource(this.requireNetwork(nameOrId));
+  }
+
+  async removeNetwork(nameOrId: string): Promise<void> {
+    const live = this.requireNetwork(nameOrId);
+    if (live.record.isDefault) {
+      throw new ApiFailure(403, `${live.record.name} is a pre-defined network and cannot be removed`);
+    }
+    if (live.endpoints.size > 0) {
+      throw new ApiFailure(409, `network ${live.record.name} has active endpoints (${live.endpoints.size})`);
+    }
+    await this.deactivateNetwork(live);
+    this.save();
+    this.log.info({ network: live.record.name }, 'network removed');
+  }
+
+  async connect(network: string, req: ConnectRequest): Promise<EndpointResource> {
+    const live = this.requireNetwork(network);
+    const ns = resolveNetns(req.netns);
+    const name = req.name ?? ns.name;
+    for (const ep of live.endpoints.values()) {
+      if (ep.record.netnsDev === ns.dev && ep.record.netnsIno === ns.ino) {
+        throw new ApiFailure(409, `${ns.name} is already connected to network ${live.record.name}`);
+      }
+      if (ep.record.name === name) {
+        throw new ApiFailure(409, `endpoint with name ${name} already exists in network ${live.record.name}`);
+      }
+    }
+    const aliases = req.aliases ?? [];
+    const ip = live.allocator.allocate(req.ip);
+    let fd = -1;
+    try {
+      const ifName = await nextInterfaceName(ns.path);
+      const mac = macForIp(ip);
+      fd = withNetns(ns.path, () => openTunTap({ mode: 'tap', name: ifName, persist: true })).fd;
+      await configureInterface(ns.path, ifName, {
+        mac,
+        cidr: `${ip}/${parseCidr(live.record.subnet).prefix}`,
+        mtu: live.record.mtu,
+        gateway: live.record.internal ? null : live.record.gateway,
+      });
+      const record: EndpointRecord = {
+        id: randomBytes(32).toString('hex'),
+        name,
+        netnsPath: ns.path,
+        netnsDev: ns.dev,
+        netnsIno: ns.ino,
+        ifName,
+        mac,
+        ip,
+        aliases,
+        created: new Date().toISOString(),
+      };
+      const portId = await this.dataplane.addEndpoint(this.endpointSpec(live, record), fd);
+      const ep: LiveEndpoint = { record, fd, portId };
+      live.endpoints.set(record.id, ep);
+      live.record.endpoints.push(record);
+      try {
+        this.save();
+      } catch (err) {
+        await this.detach(live, ep, false);
+        fd = -1;
+        throw err;
+      }
+      this.log.info({ network: live.record.name, endpoint: name, ip, ifName }, 'endpoint connected');
+      return this.endpointResource(live, record);
+    } catch (err) {
+      if (fd >= 0) {
+        setPersist(fd, false); // the device disappears with its last fd
+        closeFd(fd);
+      }
+      if (live.allocator.has(ip)) live.allocator.release(ip);
+      if (err instanceof ApiFailure) throw err;
+      throw new ApiFailure(500, `cannot connect ${ns.name} to network ${live.record.name}: ${(err as Error).message}`);
+    }
+  }
+
+  async disconnect(network: string, req: DisconnectRequest): Promise<void> {
+    const live = this.requireNetwork(network);
+    let target: LiveEndpoint | undefined;
+    let ns: { dev: number; ino: number } | null = null;
+    try {
+      ns = resolveNetns(req.netns);
+    } catch {
+      ns = null; // the namespace may already be gone; match by name below
+    }
+    for (const ep of live.endpoints.values()) {
+      const r = ep.record;
+      if ((ns !== null && r.netnsDev === ns.dev && r.netnsIno === ns.ino) || r.name === req.netns) target = ep;
+    }
+    if (target === undefined) {
+      throw new ApiFailure(404, `${req.netns} is not connected to network ${live.record.name}`);
+    }
+    await this.detach(live, target, true);
+    this.log.info({ network: live.record.name, endpoint: target.record.name }, 'endpoint disconnected');
+  }
+
+  private async detach(live: LiveNetwork, ep: LiveEndpoint, save: boolean): Promise<void> {
+    await this.dataplane.removePort(ep.portId);
+    try {
+      setPersist(ep.fd, false);
+    } catch {
+      // device already gone with its namespace
+    }
+    closeFd(ep.fd);
+    live.endpoints.delete(ep.record.id);
+    live.record.endpoints = live.record.endpoints.filter((r) => r.id !== ep.record.id);
+    live.allocator.release(ep.record.ip);
+    if (save) this.save();
+    else this.trySave();
+  }
+
+  private trySave(): void {
+    try {
+      this.save();
+    } catch (err) {
+      this.log.error({ err: (err as Error).message }, 'cannot save state');
+    }
+  }
+
+  async status(): Promise<StatusReport> {
+    const snap = await this.dataplane.snapshot();
+    const netName = (index: number): string => {
+      for (const n of this.networks.values()) if (n.index === index) return n.record.name;
+      return '';
+    };
+    const c = this.dataplane.counters;
+    let endpoints = 0;
+    for (const n of this.networks.values()) endpoints += n.endpoints.size;
+    const states = ['incomplete', 'reachable', 'failed'] as const;
+    return {
+      version: VERSION,
+      uptimeSeconds: Math.round((Date.now() - this.started) / 1000),
+      networks: this.networks.size,
+      endpoints,
+      ports: snap.ports.map((p) => ({
+        id: p.id,
+        name: p.name,
+        kind: p.kind,
+        network: p.network >= 0 ? netName(p.network) : null,
+        ...c.portStats(p.id),
+      })),
+      drops: c.dropsByReason(),
+      neighbours: snap.neighbours.map((n) => ({
+        network: netName(n.network),
+        ip: formatIPv4(n.ip),
+        mac: n.state === 1 ? macToString(n.mac) : null,
+        state: states[n.state] ?? 'incomplete',
+        ageSeconds: Math.round(n.ageMs / 1000),
+      })),
+      fdb: snap.fdb.map((f) => ({
+        network: netName(f.network),
+        mac: macToString(f.mac),
+        port: f.port,
+        ageSeconds: Math.round(f.ageMs / 1000),
+      })),
+    };
+  }
+
+  /** Counts for metrics. */
+  inventory(): { networks: number; endpoints: number } {
+    let endpoints = 0;
+    for (const n of this.networks.values()) endpoints += n.endpoints.size;
+    return { networks: this.networks.size, endpoints };
+  }
+
+  portNames(): Map<number, string> {
+    const m = new Map<number, string>();
+    for (const n of this.networks.values()) for (const ep of n.endpoints.values()) m.set(ep.portId, `${ep.record.ifName}@${ep.record.name}`);
+    return m;
+  }
+
+  // ---- docker-shaped output ------------------------------------------------------------------
+
+  private endpointResource(live: LiveNetwork, r: EndpointRecord): EndpointResource {
+    return {
+      Name: r.name,
+      EndpointID: r.id,
+      MacAddress: r.mac,
+      IPv4Address: `${r.ip}/${parseCidr(live.record.subnet).prefix}`,
+      IPv6Address: '',
+      Interface: r.ifName,
+      Netns: r.netnsPath,
+      Aliases: r.aliases,
+    };
+  }
+
+  private resource(live: LiveNetwork): NetworkResource {
+    const r = live.record;
+    const containers: Record<string, EndpointResource> = {};
+    for (const ep of r.endpoints) containers[ep.id] = this.endpointResource(live, ep);
+    return {
+      Name: r.name,
+      Id: r.id,
+      Created: r.created,
+      Scope: 'local',
+      Driver: r.driver,
+      EnableIPv6: false,
+      IPAM: {
+        Driver: 'default',
+        Options: {},
+        Config: [{ Subnet: r.subnet, Gateway: r.gateway, ...(r.ipRange !== undefined ? { IPRange: r.ipRange } : {}) }],
+      },
+      Internal: r.internal,
+      Attachable: true,
+      Containers: containers,
+      Options: {
+        'com.docker.network.driver.mtu': String(r.mtu),
+        'pontoon.gateway.mac': r.gatewayMac,
+        ...(r.isDefault ? { 'com.docker.network.bridge.default_bridge': 'true' } : {}),
+      },
+      Labels: {},
+    };
+  }
+}

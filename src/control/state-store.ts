@@ -1,0 +1,135 @@
+// Networks and endpoints persisted as one JSON file, replaced atomically (write, fsync, rename,
+// fsync the directory) so a crash leaves either the old state or the new one, never a mix.
+
+import { closeSync, fsyncSync, mkdirSync, openSync, readFileSync, renameSync, unlinkSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { z } from 'zod';
+
+export interface EndpointRecord {
+  id: string;
+  name: string;
+  netnsPath: string;
+  netnsDev: number;
+  netnsIno: number;
+  ifName: string;
+  mac: string;
+  ip: string;
+  aliases: string[];
+  created: string;
+}
+
+export interface NetworkRecord {
+  id: string;
+  name: string;
+  driver: string;
+  subnet: string;
+  gateway: string;
+  ipRange?: string;
+  internal: boolean;
+  mtu: number;
+  gatewayMac: string;
+  created: string;
+  isDefault: boolean;
+  endpoints: EndpointRecord[];
+}
+
+export interface PersistedState {
+  version: 1;
+  networks: NetworkRecord[];
+}
+
+const endpointSchema = z.object({
+  id: z.string(),
+  name: z.string(),
+  netnsPath: z.string(),
+  netnsDev: z.number(),
+  netnsIno: z.number(),
+  ifName: z.string(),
+  mac: z.string(),
+  ip: z.string(),
+  aliases: z.array(z.string()),
+  created: z.string(),
+});
+
+const networkSchema = z.object({
+  id: z.string(),
+  name: z.string(),
+  driver: z.string(),
+  subnet: z.string(),
+  gateway: z.string(),
+  ipRange: z.string().optional(),
+  internal: z.boolean(),
+  mtu: z.number(),
+  gatewayMac: z.string(),
+  created: z.string(),
+  isDefault: z.boolean(),
+  endpoints: z.array(endpointSchema),
+});
+
+const stateSchema = z.object({
+  version: z.literal(1),
+  networks: z.array(networkSchema),
+});
+
+export const STATE_FILE = 'state.json';
+
+export class StateStore {
+  readonly file: string;
+
+  constructor(readonly dir: string) {
+    this.file = join(dir, STATE_FILE);
+  }
+
+  /** The saved state, or null when nothing was saved yet. A corrupt file throws, naming it. */
+  load(): PersistedState | null {
+    let text: string;
+    try {
+      text = readFileSync(this.file, 'utf8');
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code === 'ENOENT') return null;
+      throw new Error(`cannot read state file ${this.file}: ${(e as Error).message}`);
+    }
+    let json: unknown;
+    try {
+      json = JSON.parse(text);
+    } catch (e) {
+      throw new Error(`state file ${this.file} is corrupt: ${(e as Error).message}`);
+    }
+    const r = stateSchema.safeParse(json);
+    if (!r.success) {
+      const issue = r.error.issues[0]!;
+      const path = issue.path.map(String).join('.');
+      throw new Error(`state file ${this.file} is corrupt: ${path === '' ? '' : `${path}: `}${issue.message}`);
+    }
+    return r.data as PersistedState;
+  }
+
+  /** Replaces the saved state atomically; creates the directory (mode 0700) if needed. */
+  save(state: PersistedState): void {
+    mkdirSync(this.dir, { recursive: true, mode: 0o700 });
+    const tmp = `${this.file}.tmp-${process.pid}`;
+    const data = JSON.stringify(state, null, 2) + '\n';
+    const fd = openSync(tmp, 'w', 0o600);
+    try {
+      writeFileSync(fd, data); // loops until every byte is written
+      fsyncSync(fd);
+    } catch (e) {
+      closeSync(fd);
+      try {
+        unlinkSync(tmp);
+      } catch {
+        // already gone
+      }
+      throw e;
+    }
+    closeSync(fd);
+    renameSync(tmp, this.file);
+    // the rename is durable only once the directory entry is
+    const dirFd = openSync(this.dir, 'r');
+    try {
+      fsyncSync(dirFd);
+    } finally {
+      closeSync(dirFd);
+    }
+  }
+}

@@ -1,0 +1,117 @@
+// Counters the fast path bumps and the control plane reads (metrics, status).
+// They live in one SharedArrayBuffer so a data-plane worker thread and the main thread share them
+// without messages; prom-client reads them in collect(), never per packet.
+
+/** Why a frame was dropped. The index is the slot in the drop counter array; the name is the metric label. */
+export const Drop = {
+  Malformed: 0,
+  BadChecksum: 1,
+  SpoofedMac: 2,
+  SpoofedIp: 3,
+  SpoofedArp: 4,
+  NoRoute: 5,
+  TtlExpired: 6,
+  NetworkIsolation: 7,
+  InternalNetwork: 8,
+  NeighbourUnreachable: 9,
+  ArpQueueFull: 10,
+  FragmentationNeeded: 11,
+  UnsupportedEthertype: 12,
+  UnsupportedProtocol: 13,
+  L2Hairpin: 14,
+  NoBuffer: 15,
+  TxError: 16,
+  UnknownPort: 17,
+  NotForUs: 18,
+  Oversize: 19,
+  IcmpRateLimited: 20,
+} as const;
+
+export const DROP_REASON_NAMES: readonly string[] = [
+  'malformed',
+  'bad_checksum',
+  'spoofed_mac',
+  'spoofed_ip',
+  'spoofed_arp',
+  'no_route',
+  'ttl_expired',
+  'network_isolation',
+  'internal_network',
+  'neighbour_unreachable',
+  'arp_queue_full',
+  'fragmentation_needed',
+  'unsupported_ethertype',
+  'unsupported_protocol',
+  'l2_hairpin',
+  'no_buffer',
+  'tx_error',
+  'unknown_port',
+  'not_for_us',
+  'oversize',
+  'icmp_rate_limited',
+];
+
+/** Largest port id + 1; ports are small integers so per-port counters are array slots. */
+export const MAX_PORTS = 4096;
+
+const PORT_FIELDS = 4; // rx packets, rx bytes, tx packets, tx bytes
+const DROP_SLOTS = 64;
+const GAUGE_SLOTS = 16;
+
+/** Gauges the data plane refreshes on its timer (not per packet). */
+export const Gauge = {
+  FdbEntries: 0,
+  NeighbourEntries: 1,
+  ArpQueued: 2,
+  IcmpSent: 3,
+  ArpRequestsSent: 4,
+  FragmentsCreated: 5,
+} as const;
+
+export class DataplaneCounters {
+  readonly sab: SharedArrayBuffer;
+  /** [port*4 + 0] rx packets, +1 rx bytes, +2 tx packets, +3 tx bytes */
+  readonly ports: Float64Array;
+  readonly drops: Float64Array;
+  readonly gauges: Float64Array;
+
+  constructor(sab?: SharedArrayBuffer) {
+    const bytes = (MAX_PORTS * PORT_FIELDS + DROP_SLOTS + GAUGE_SLOTS) * 8;
+    this.sab = sab ?? new SharedArrayBuffer(bytes);
+    this.ports = new Float64Array(this.sab, 0, MAX_PORTS * PORT_FIELDS);
+    this.drops = new Float64Array(this.sab, MAX_PORTS * PORT_FIELDS * 8, DROP_SLOTS);
+    this.gauges = new Float64Array(this.sab, (MAX_PORTS * PORT_FIELDS + DROP_SLOTS) * 8, GAUGE_SLOTS);
+  }
+
+  rx(port: number, bytes: number): void {
+    const i = port * PORT_FIELDS;
+    this.ports[i]++;
+    this.ports[i + 1] += bytes;
+  }
+
+  tx(port: number, bytes: number): void {
+    const i = port * PORT_FIELDS + 2;
+    this.ports[i]++;
+    this.ports[i + 1] += bytes;
+  }
+
+  drop(reason: number): void {
+    this.drops[reason]++;
+  }
+
+  resetPort(port: number): void {
+    this.ports.fill(0, port * PORT_FIELDS, port * PORT_FIELDS + PORT_FIELDS);
+  }
+
+  portStats(port: number): { rxPackets: number; rxBytes: number; txPackets: number; txBytes: number } {
+    const i = port * PORT_FIELDS;
+    const p = this.ports;
+    return { rxPackets: p[i], rxBytes: p[i + 1], txPackets: p[i + 2], txBytes: p[i + 3] };
+  }
+
+  dropsByReason(): Record<string, number> {
+    const out: Record<string, number> = {};
+    for (let i = 0; i < DROP_REASON_NAMES.length; i++) out[DROP_REASON_NAMES[i]] = this.drops[i];
+    return out;
+  }
+}

@@ -1,0 +1,406 @@
+// The data plane: tables, ports and networks, and the entry points the port drivers call.
+// The stages a frame travels through are one file each:
+//   port -> ethernet-input -> { arp-input | l2-switch | ip4-input } -> ip4-local | ip4-forward
+//        -> [ip4-fragment] -> ip4-output -> l2-switch -> port          (icmp-error on the way)
+
+import { ArpPacket } from '../wire/arp.js';
+import { ETH_HLEN } from '../wire/ethernet.js';
+import { ICMP_DEST_UNREACHABLE, ICMP_HOST_UNREACHABLE, Icmpv4Packet } from '../wire/icmpv4.js';
+import { Ipv4Packet } from '../wire/ipv4.js';
+import { WireError } from '../wire/error.js';
+import { DataplaneCounters, Drop, Gauge, MAX_PORTS } from './counters.js';
+import { ethernetInput } from './ethernet-input.js';
+import { FramePool, ParkingPool } from './frame-pool.js';
+import { icmpError } from './icmp-error.js';
+import { ip4Input } from './ip4-input.js';
+import { l2Flood, l2Output } from './l2-switch.js';
+import { putMac } from './mac-bytes.js';
+import { Network } from './network.js';
+import { type Neighbour, NeighbourState } from './neighbour-table.js';
+import { Port, type PortIo, PortKind } from './port.js';
+import { RouteTable, RouteTarget } from './route-table.js';
+
+export interface DataplaneOptions {
+  macAgingMs: number;
+  arpRetries: number;
+  arpRetryMs: number;
+  arpQueueLength: number;
+  neighbourReachableMs: number;
+  neighbourFailedMs: number;
+  /** frames in flight within one batch (read + generated) */
+  poolSlots: number;
+  parkingSlots: number;
+  fdbCapacity: number;
+  icmpRatePerSecond: number;
+  icmpBurst: number;
+}
+
+export const DEFAULT_DATAPLANE_OPTIONS: DataplaneOptions = {
+  macAgingMs: 300_000,
+  arpRetries: 3,
+  arpRetryMs: 1000,
+  arpQueueLength: 16,
+  neighbourReachableMs: 300_000,
+  neighbourFailedMs: 20_000,
+  poolSlots: 256,
+  parkingSlots: 256,
+  fdbCapacity: 8192,
+  icmpRatePerSecond: 1000,
+  icmpBurst: 50,
+};
+
+export interface NetworkSpec {
+  index: number;
+  name: string;
+  subnet: number;
+  prefixLen: number;
+  gatewayIp: number;
+  gatewayMac: number;
+  mtu: number;
+  internal: boolean;
+}
+
+export interface EndpointSpec {
+  name: string;
+  network: number;
+  mac: number;
+  ip: number;
+}
+
+export interface HostPortSpec {
+  name: string;
+  /** the host's own address on the TUN link */
+  hostIp: number;
+  /** the gateway's address on the TUN link (answers ping, source of ICMP errors to the host) */
+  gatewayIp: number;
+  prefixLen: number;
+  mtu: number;
+  /** route everything not in a network to the host (no uplink configured) */
+  defaultRoute: boolean;
+}
+
+export class Dataplane {
+  readonly options: DataplaneOptions;
+  readonly counters: DataplaneCounters;
+  readonly pool: FramePool;
+  readonly parking: ParkingPool;
+  readonly networks: (Network | undefined)[] = [];
+  readonly ports: (Port | undefined)[] = [];
+  readonly routes = new RouteTable();
+  hostGatewayIp = 0;
+  /** time of the current batch, ms; set by the driver */
+  now = 0;
+
+  // re-pointed views, one per role, so nothing is allocated per packet
+  readonly arp = new ArpPacket();
+  readonly ip = new Ipv4Packet();
+  readonly icmp = new Icmpv4Packet();
+
+  private icmpTokens: number;
+  private icmpRefilled = 0;
+
+  constructor(options: Partial<DataplaneOptions> = {}, counters = new DataplaneCounters()) {
+    this.options = { ...DEFAULT_DATAPLANE_OPTIONS, ...options };
+    this.counters = counters;
+    this.pool = new FramePool(this.options.poolSlots);
+    // parked frames are ordinary MTU-sized frames; 9216 covers jumbo frames
+    this.parking = new ParkingPool(this.options.parkingSlots, 9216 + ETH_HLEN);
+    this.icmpTokens = this.options.icmpBurst;
+  }
+
+  // ---- fast path ---------------------------------------------------------------------------
+
+  /** One frame from a port. For the host (TUN) port `off` is the IPv4 header; HEADROOM is in front. */
+  input(portId: number, buf: Buffer, off: number, len: number): void {
+    const port = this.ports[portId];
+    if (port === undefined) {
+      this.counters.drop(Drop.UnknownPort);
+      return;
+    }
+    this.counters.rx(portId, len);
+    if (port.kind === PortKind.Endpoint) {
+      ethernetInput(this, port, buf, off, len);
+      return;
+    }
+    // host TUN: a bare IP packet; give it an Ethernet header so the IPv4 stages see one shape
+    if (len < 1 || buf[off] >>> 4 !== 4) {
+      this.counters.drop(Drop.UnsupportedEthertype);
+      return;
+    }
+    const ip = this.ip;
+    if (ip.wrap(buf, off, len) !== WireError.Ok) {
+      this.counters.drop(Drop.Malformed);
+      return;
+    }
+    if (!ip.verifyChecksum()) {
+      this.counters.drop(Drop.BadChecksum);
+      return;
+    }
+    const e = off - ETH_HLEN;
+    buf.fill(0, e, e + 12);
+    buf[e + 12] = 0x08;
+    buf[e + 13] = 0x00;
+    ip4Input(this, port, null, buf, e, len + ETH_HLEN);
+  }
+
+  send(portId: number, buf: Buffer, off: number, len: number): void {
+    const port = this.ports[portId];
+    if (port === undefined) {
+      this.counters.drop(Drop.UnknownPort);
+      return;
+    }
+    if (port.io.send(buf, off, len)) this.counters.tx(portId, len);
+    else this.counters.drop(Drop.TxError);
+  }
+
+  /** End of a batch: every pool slot becomes free again. */
+  endBatch(): void {
+    this.pool.reset();
+  }
+
+  /** Copies a frame in and processes it (tests, benchmarks and the in-memory port). */
+  receive(portId: number, frame: Buffer, now = this.now): void {
+    this.now = now;
+    const off = this.pool.alloc();
+    if (off < 0 || frame.length > this.pool.frameCapacity - ETH_HLEN) {
+      this.counters.drop(off < 0 ? Drop.NoBuffer : Drop.Oversize);
+      this.endBatch();
+      return;
+    }
+    const port = this.ports[portId];
+    // leave room for the Ethernet header the host port's packets get
+    const at = port !== undefined && port.kind === PortKind.Host ? off + ETH_HLEN : off;
+    frame.copy(this.pool.slab, at);
+    this.input(portId, this.pool.slab, at, frame.length);
+    this.endBatch();
+  }
+
+  takeIcmpToken(): boolean {
+    const elapsed = this.now - this.icmpRefilled;
+    if (elapsed > 0) {
+      const refill = (elapsed * this.options.icmpRatePerSecond) / 1000;
+      this.icmpTokens = Math.min(this.options.icmpBurst, this.icmpTokens + refill);
+      this.icmpRefilled = this.now;
+    }
+    if (this.icmpTokens < 1) return false;
+    this.icmpTokens--;
+    return true;
+  }
+
+  gaugeIcmpSent(): void {
+    this.counters.gauges[Gauge.IcmpSent]++;
+  }
+
+  // ---- ARP and neighbours ------------------------------------------------------------------
+
+  /** Broadcasts "who has `target`" from the gateway into a network. */
+  sendArpRequest(net: Network, target: number): void {
+    const o = this.pool.alloc();
+    if (o < 0) {
+      this.counters.drop(Drop.NoBuffer);
+      return;
+    }
+    const b = this.pool.slab;
+    writeArpFrame(b, o, 1, net.gatewayMacHi, net.gatewayMacLo, net.gatewayIp, 0, 0, target, 0xffff, -1);
+    this.counters.gauges[Gauge.ArpRequestsSent]++;
+    l2Flood(this, net, -1, b, o, ETH_HLEN + 28);
+  }
+
+  /** A neighbour's MAC became known: remember it and release the frames parked on it. */
+  neighbourResolved(net: Network, n: Neighbour, hi: number, lo: number): void {
+    n.macHi = hi;
+    n.macLo = lo;
+    n.state = NeighbourState.Reachable;
+    n.updated = this.now;
+    n.probes = 0;
+    const park = this.parking;
+    for (let i = 0; i < n.parkedCount; i++) {
+      const slot = n.parked[i];
+      const off = park.offset(slot);
+      putMac(park.slab, off, hi, lo);
+      putMac(park.slab, off + 6, net.gatewayMacHi, net.gatewayMacLo);
+      l2Output(this, net, park.slab, off, park.lengths[slot]);
+      park.release(slot);
+    }
+    n.parkedCount = 0;
+  }
+
+  private neighbourFailed(net: Network, n: Neighbour): void {
+    n.state = NeighbourState.Failed;
+    n.updated = this.now;
+    const park = this.parking;
+    for (let i = 0; i < n.parkedCount; i++) {
+      const slot = n.parked[i];
+      const ingress = this.ports[park.ingress[slot]];
+      this.counters.drop(Drop.NeighbourUnreachable);
+      if (ingress !== undefined) {
+        icmpError(this, ingress, park.slab, park.offset(slot), park.lengths[slot], ICMP_DEST_UNREACHABLE, ICMP_HOST_UNREACHABLE, 0);
+      }
+      park.release(slot);
+    }
+    n.parkedCount = 0;
+  }
+
+  /** Timers: ARP retries and expiry, fdb aging, gauges. Called every ~100 ms by the driver. */
+  tick(now: number): void {
+    this.now = now;
+    const o = this.options;
+    let fdbEntries = 0;
+    let neighbours = 0;
+    let parked = 0;
+    for (const net of this.networks) {
+      if (net === undefined) continue;
+      net.fdb.sweep(now, o.macAgingMs, 1024);
+      fdbEntries += net.fdb.size;
+      for (const n of net.neighbours.values()) {
+        if (n.state === NeighbourState.Incomplete) {
+          if (now >= n.nextProbe) {
+            if (n.probes >= o.arpRetries) this.neighbourFailed(net, n);
+            else {
+              this.sendArpRequest(net, n.ip);
+              n.probes++;
+              n.nextProbe = now + o.arpRetryMs;
+            }
+          }
+        } else if (n.state === NeighbourState.Reachable) {
+          if (now - n.updated > o.neighbourReachableMs) net.neighbours.delete(n.ip);
+        } else if (now - n.updated > o.neighbourFailedMs) {
+          net.neighbours.delete(n.ip);
+        }
+        parked += n.parkedCount;
+      }
+      neighbours += net.neighbours.size;
+    }
+    const g = this.counters.gauges;
+    g[Gauge.FdbEntries] = fdbEntries;
+    g[Gauge.NeighbourEntries] = neighbours;
+    g[Gauge.ArpQueued] = parked;
+    this.endBatch();
+  }
+
+  // ---- control (slow path) ------------------------------------------------------------------
+
+  addNetwork(spec: NetworkSpec): Network {
+    if (this.networks[spec.index] !== undefined) throw new Error(`network slot ${spec.index} is in use`);
+    const net = new Network(
+      spec.index,
+      spec.name,
+      spec.subnet >>> 0,
+      spec.prefixLen,
+      spec.gatewayIp >>> 0,
+      spec.gatewayMac,
+      spec.mtu,
+      spec.internal,
+      this.options.fdbCapacity,
+      this.options.arpQueueLength,
+    );
+    this.networks[spec.index] = net;
+    this.routes.add(net.subnet, net.prefixLen, RouteTarget.Network, net.index);
+    return net;
+  }
+
+  removeNetwork(index: number): void {
+    const net = this.networks[index];
+    if (net === undefined) return;
+    for (let i = net.portCount - 1; i >= 0; i--) this.removePort(net.ports[i]);
+    for (const n of net.neighbours.values()) {
+      for (let i = 0; i < n.parkedCount; i++) this.parking.release(n.parked[i]);
+    }
+    this.routes.remove(net.subnet, net.prefixLen);
+    this.networks[index] = undefined;
+  }
+
+  private freePortId(): number {
+    for (let i = 0; i < MAX_PORTS; i++) if (this.ports[i] === undefined) return i;
+    throw new Error(`no free port: the data plane holds at most ${MAX_PORTS} ports`);
+  }
+
+  /** Attaches a container's port to a network and announces it with a gratuitous ARP. */
+  addEndpoint(spec: EndpointSpec, io: PortIo): Port {
+    const net = this.networks[spec.network];
+    if (net === undefined) throw new Error(`no network in slot ${spec.network}`);
+    const port = new Port(this.freePortId(), PortKind.Endpoint, spec.name, io);
+    port.network = net.index;
+    port.macHi = Math.floor(spec.mac / 0x100000000);
+    port.macLo = spec.mac % 0x100000000 | 0;
+    port.ip = spec.ip >>> 0;
+    port.mtu = net.mtu;
+    this.ports[port.id] = port;
+    this.counters.resetPort(port.id);
+    net.addPort(port.id);
+    net.fdb.learn(port.macHi, port.macLo, port.id, this.now);
+    // the gateway knows the endpoint: no ARP needed for its first packet
+    const n = net.neighbours.get(port.ip) ?? net.neighbours.create(port.ip, this.now);
+    this.neighbourResolved(net, n, port.macHi, port.macLo);
+    // gratuitous ARP on the endpoint's behalf: stale caches of its address get its new MAC
+    const o = this.pool.alloc();
+    if (o >= 0) {
+      const b = this.pool.slab;
+      writeArpFrame(b, o, 1, port.macHi, port.macLo, port.ip, 0, 0, port.ip, 0xffff, -1);
+      l2Flood(this, net, port.id, b, o, ETH_HLEN + 28);
+    }
+    this.endBatch();
+    return port;
+  }
+
+  addHostPort(spec: HostPortSpec, io: PortIo): Port {
+    const port = new Port(this.freePortId(), PortKind.Host, spec.name, io);
+    port.ip = spec.hostIp >>> 0;
+    port.mtu = spec.mtu;
+    this.ports[port.id] = port;
+    this.counters.resetPort(port.id);
+    this.hostGatewayIp = spec.gatewayIp >>> 0;
+    this.routes.add(spec.hostIp, spec.prefixLen, RouteTarget.Host, port.id);
+    if (spec.defaultRoute) this.routes.add(0, 0, RouteTarget.Host, port.id);
+    return port;
+  }
+
+  removePort(id: number): void {
+    const port = this.ports[id];
+    if (port === undefined) return;
+    if (port.kind === PortKind.Endpoint) {
+      const net = this.networks[port.network];
+      if (net !== undefined) {
+        net.removePort(id);
+        net.fdb.flushPort(id);
+        const n = net.neighbours.get(port.ip);
+        if (n !== undefined && n.parkedCount === 0) net.neighbours.delete(port.ip);
+      }
+    } else {
+      for (let r = this.routes.size - 1; r >= 0; r--) {
+        if (this.routes.kindOf(r) === RouteTarget.Host && this.routes.targetOf(r) === id) this.routes.removeAt(r);
+      }
+      this.hostGatewayIp = 0;
+    }
+    this.ports[id] = undefined;
+  }
+}
+
+/** Writes an Ethernet + ARP frame (42 bytes). dstHi/dstLo: the Ethernet destination (0xffff/-1: broadcast). */
+export function writeArpFrame(
+  b: Buffer,
+  o: number,
+  op: number,
+  shaHi: number,
+  shaLo: number,
+  spa: number,
+  thaHi: number,
+  thaLo: number,
+  tpa: number,
+  dstHi: number,
+  dstLo: number,
+): void {
+  putMac(b, o, dstHi, dstLo);
+  putMac(b, o + 6, shaHi, shaLo);
+  b[o + 12] = 0x08;
+  b[o + 13] = 0x06;
+  const a = o + ETH_HLEN;
+  b.writeUInt32BE(0x00010800, a); // htype Ethernet, ptype IPv4
+  b[a + 4] = 6;
+  b[a + 5] = 4;
+  b.writeUInt16BE(op, a + 6);
+  putMac(b, a + 8, shaHi, shaLo);
+  b.writeUInt32BE(spa >>> 0, a + 14);
+  putMac(b, a + 18, thaHi, thaLo);
+  b.writeUInt32BE(tpa >>> 0, a + 24);
+}

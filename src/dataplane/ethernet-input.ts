@@ -1,0 +1,81 @@
+// ethernet-input: first stage for every frame from a container port. Validates the Ethernet
+// header, enforces anti-spoofing, learns the source MAC, and hands the frame to ARP, IPv4
+// routing (frames addressed to the gateway) or the L2 switch.
+
+import { ETH_HLEN, ETHERTYPE_ARP, ETHERTYPE_IPV4 } from '../wire/ethernet.js';
+import { WireError } from '../wire/error.js';
+import { Drop } from './counters.js';
+import type { Dataplane } from './dataplane.js';
+import { arpInput } from './arp-input.js';
+import { ip4Input } from './ip4-input.js';
+import { l2Forward } from './l2-switch.js';
+import { macHi, macLo } from './mac-bytes.js';
+import type { Port } from './port.js';
+
+export function ethernetInput(dp: Dataplane, port: Port, buf: Buffer, off: number, len: number): void {
+  const c = dp.counters;
+  if (len < ETH_HLEN) {
+    c.drop(Drop.Malformed);
+    return;
+  }
+  if (len > port.mtu + ETH_HLEN) {
+    c.drop(Drop.Oversize);
+    return;
+  }
+  const net = dp.networks[port.network];
+  if (net === undefined) {
+    c.drop(Drop.UnknownPort);
+    return;
+  }
+  // anti-spoofing: a container may only use its own MAC
+  const srcHi = macHi(buf, off + 6);
+  const srcLo = macLo(buf, off + 6);
+  if (srcHi !== port.macHi || srcLo !== port.macLo) {
+    c.drop(Drop.SpoofedMac);
+    return;
+  }
+  const etherType = (buf[off + 12] << 8) | buf[off + 13];
+  if (etherType === ETHERTYPE_IPV4) {
+    const ip = dp.ip;
+    if (ip.wrap(buf, off + ETH_HLEN, len - ETH_HLEN) !== WireError.Ok) {
+      c.drop(Drop.Malformed);
+      return;
+    }
+    if (!ip.verifyChecksum()) {
+      c.drop(Drop.BadChecksum);
+      return;
+    }
+    if (ip.src !== port.ip) {
+      c.drop(Drop.SpoofedIp);
+      return;
+    }
+    net.fdb.learn(srcHi, srcLo, port.id, dp.now);
+    const dstHi = macHi(buf, off);
+    const dstLo = macLo(buf, off);
+    if (dstHi === net.gatewayMacHi && dstLo === net.gatewayMacLo) {
+      ip4Input(dp, port, net, buf, off, len);
+    } else {
+      l2Forward(dp, net, port.id, buf, off, len);
+    }
+    return;
+  }
+  if (etherType === ETHERTYPE_ARP) {
+    const arp = dp.arp;
+    if (arp.wrap(buf, off + ETH_HLEN, len - ETH_HLEN) !== WireError.Ok) {
+      c.drop(Drop.Malformed);
+      return;
+    }
+    // ARP only for its own addresses (0.0.0.0 is an address probe, RFC 5227)
+    const sender = arp.senderIp;
+    if (arp.senderMac !== port.macHi * 0x100000000 + (port.macLo >>> 0) || (sender !== port.ip && sender !== 0)) {
+      c.drop(Drop.SpoofedArp);
+      return;
+    }
+    net.fdb.learn(srcHi, srcLo, port.id, dp.now);
+    if (arpInput(dp, port, net, buf, off, len)) return; // consumed by the gateway
+    l2Forward(dp, net, port.id, buf, off, len);
+    return;
+  }
+  // the gateway is IPv4-only: other protocols (IPv6, LLDP, ...) would escape anti-spoofing
+  c.drop(Drop.UnsupportedEthertype);
+}

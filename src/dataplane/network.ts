@@ -1,0 +1,56 @@
+import { MacTable } from './mac-table.js';
+import { NeighbourTable } from './neighbour-table.js';
+
+/** One bridge network: an isolated L2 segment plus the gateway's L3 interface on it. */
+export class Network {
+  readonly mask: number;
+  readonly broadcast: number;
+  readonly gatewayMacHi: number;
+  readonly gatewayMacLo: number;
+  ports = new Int32Array(16);
+  portCount = 0;
+  readonly fdb: MacTable;
+  readonly neighbours: NeighbourTable;
+
+  constructor(
+    readonly index: number,
+    readonly name: string,
+    readonly subnet: number,
+    readonly prefixLen: number,
+    readonly gatewayIp: number,
+    readonly gatewayMac: number,
+    readonly mtu: number,
+    readonly internal: boolean,
+    fdbCapacity: number,
+    arpQueueLength: number,
+  ) {
+    this.mask = prefixLen === 0 ? 0 : (0xffffffff << (32 - prefixLen)) >>> 0;
+    this.broadcast = ((subnet & this.mask) | (~this.mask >>> 0)) >>> 0;
+    this.gatewayMacHi = Math.floor(gatewayMac / 0x100000000);
+    this.gatewayMacLo = gatewayMac % 0x100000000 | 0;
+    this.fdb = new MacTable(fdbCapacity);
+    this.neighbours = new NeighbourTable(arpQueueLength);
+  }
+
+  contains(ip: number): boolean {
+    return ((ip & this.mask) >>> 0) === this.subnet >>> 0;
+  }
+
+  addPort(id: number): void {
+    if (this.portCount === this.ports.length) {
+      const p = new Int32Array(this.ports.length * 2);
+      p.set(this.ports);
+      this.ports = p;
+    }
+    this.ports[this.portCount++] = id;
+  }
+
+  removePort(id: number): void {
+    for (let i = 0; i < this.portCount; i++) {
+      if (this.ports[i] === id) {
+        this.ports[i] = this.ports[--this.portCount];
+        return;
+      }
+    }
+  }
+}

@@ -1,0 +1,27 @@
+// A port is where frames enter and leave the data plane: a container's TAP, the host's TUN, an
+// in-memory port in tests. The pipeline sees only this interface, never how bytes move.
+
+/** Sends one frame (buf[off, off+len)); returns false when the device refused it. */
+export interface PortIo {
+  send(buf: Buffer, off: number, len: number): boolean;
+}
+
+export const PortKind = {
+  Endpoint: 0, // a container's Ethernet port on one network; anti-spoofing applies
+  Host: 1, // the host's L3 (TUN) port: IPv4 packets without an Ethernet header
+} as const;
+
+export class Port {
+  network = -1; // network index for endpoints
+  macHi = 0;
+  macLo = 0;
+  ip = 0; // the endpoint's address (anti-spoofing) or the host's address on the TUN link
+  mtu = 1500;
+
+  constructor(
+    readonly id: number,
+    readonly kind: number,
+    readonly name: string,
+    readonly io: PortIo,
+  ) {}
+}

@@ -1,0 +1,90 @@
+// Longest-prefix-match routing over a handful of prefixes (one per network, the host link, a
+// default). Entries are kept sorted by prefix length, longest first, so the first match wins.
+
+export const RouteTarget = {
+  Network: 0, // a bridge network: the next hop is the destination itself, resolved by ARP
+  Host: 1, // the host's TUN port: no link-layer resolution
+} as const;
+
+export class RouteTable {
+  private prefix = new Int32Array(64);
+  private mask = new Int32Array(64);
+  private len = new Int32Array(64);
+  private kind = new Int32Array(64);
+  private target = new Int32Array(64);
+  private count = 0;
+
+  get size(): number {
+    return this.count;
+  }
+
+  add(prefix: number, prefixLen: number, kind: number, target: number): void {
+    this.remove(prefix, prefixLen);
+    if (this.count === this.prefix.length) this.grow();
+    const mask = prefixLen === 0 ? 0 : (0xffffffff << (32 - prefixLen)) | 0;
+    let i = this.count++;
+    // insertion sort: longest prefix first
+    while (i > 0 && this.len[i - 1] < prefixLen) {
+      this.copy(i - 1, i);
+      i--;
+    }
+    this.prefix[i] = prefix & mask;
+    this.mask[i] = mask;
+    this.len[i] = prefixLen;
+    this.kind[i] = kind;
+    this.target[i] = target;
+  }
+
+  remove(prefix: number, prefixLen: number): void {
+    const mask = prefixLen === 0 ? 0 : (0xffffffff << (32 - prefixLen)) | 0;
+    for (let i = 0; i < this.count; i++) {
+      if (this.len[i] === prefixLen && this.prefix[i] === (prefix & mask)) {
+        this.removeAt(i);
+        return;
+      }
+    }
+  }
+
+  removeAt(i: number): void {
+    for (let j = i + 1; j < this.count; j++) this.copy(j, j - 1);
+    this.count--;
+  }
+
+  /** Index of the best route for a destination, or -1. */
+  lookup(dst: number): number {
+    for (let i = 0; i < this.count; i++) {
+      if ((dst & this.mask[i]) === this.prefix[i]) return i;
+    }
+    return -1;
+  }
+
+  kindOf(route: number): number {
+    return this.kind[route];
+  }
+
+  targetOf(route: number): number {
+    return this.target[route];
+  }
+
+  private copy(from: number, to: number): void {
+    this.prefix[to] = this.prefix[from];
+    this.mask[to] = this.mask[from];
+    this.len[to] = this.len[from];
+    this.kind[to] = this.kind[from];
+    this.target[to] = this.target[from];
+  }
+
+  private grow(): void {
+    const n = this.prefix.length * 2;
+    const widen = (a: Int32Array<ArrayBuffer>): Int32Array<ArrayBuffer> => {
+      const b = new Int32Array(n);
+      b.set(a);
+      return b;
+    };
+    this.prefix = widen(this.prefix);
+    this.mask = widen(this.mask);
+    this.len = widen(this.len);
+    this.kind = widen(this.kind);
+    this.target = widen(this.target);
+  }
+}

@@ -1,0 +1,174 @@
+// The data-plane thread: blocks in epoll_wait on every port's file descriptor, drains each ready
+// port in a batch (up to batchSize frames), runs the pipeline on them, and applies control
+// requests between batches. Blocking here never delays the control plane, the API or metrics.
+
+import { receiveMessageOnPort, workerData } from 'node:worker_threads';
+import { DataplaneCounters, Drop } from '../dataplane/counters.js';
+import { Dataplane } from '../dataplane/dataplane.js';
+import { HEADROOM } from '../dataplane/frame-pool.js';
+import { PortKind } from '../dataplane/port.js';
+import { ETH_HLEN } from '../wire/ethernet.js';
+import { DevicePort } from './device-port.js';
+import { Epoll } from './sys/epoll.js';
+import { EventFd } from './sys/eventfd.js';
+import { readFrame } from './sys/frame-io.js';
+import type { Snapshot, WorkerInit, WorkerReply, WorkerRequest } from './worker-protocol.js';
+
+const TICK_MS = 100;
+const WAKE_TOKEN = 0x7fffffff;
+
+const init = workerData as WorkerInit;
+const dp = new Dataplane(init.options, new DataplaneCounters(init.counters));
+const pool = dp.pool;
+const epoll = new Epoll(64);
+const wake = EventFd.wrap(init.wakeFd);
+epoll.add(wake.fd, WAKE_TOKEN);
+const devices: (DevicePort | undefined)[] = [];
+
+// One read view per pool slot and per frame start (Ethernet frames at HEADROOM, TUN packets 14
+// bytes later so an Ethernet header fits in front), made once: reads then allocate nothing.
+const slotCount = pool.slots;
+const ethViews: Buffer[] = [];
+const tunViews: Buffer[] = [];
+for (let i = 0; i < slotCount; i++) {
+  ethViews.push(pool.slab.subarray(i * pool.slotSize + HEADROOM, (i + 1) * pool.slotSize));
+  tunViews.push(pool.slab.subarray(i * pool.slotSize + HEADROOM + ETH_HLEN, (i + 1) * pool.slotSize));
+}
+
+function drain(portId: number): void {
+  const dev = devices[portId];
+  const port = dp.ports[portId];
+  if (dev === undefined || port === undefined) return;
+  const tun = port.kind === PortKind.Host;
+  for (let k = 0; k < init.batchSize; k++) {
+    const off = pool.alloc();
+    if (off < 0) break;
+    const slot = (off - HEADROOM) / pool.slotSize;
+    const view = tun ? tunViews[slot] : ethViews[slot];
+    const n = readFrame(dev.fd, view, view.length);
+    if (n <= 0) {
+      if (n < 0) dp.counters.drop(Drop.TxError);
+      break;
+    }
+    dp.input(portId, pool.slab, tun ? off + ETH_HLEN : off, n);
+  }
+  dp.endBatch();
+}
+
+function snapshot(): Snapshot {
+  const now = dp.now;
+  const out: Snapshot = { ports: [], neighbours: [], fdb: [] };
+  for (const p of dp.ports) {
+    if (p === undefined) continue;
+    out.ports.push({
+      id: p.id,
+      name: p.name,
+      kind: p.kind === PortKind.Host ? 'tun' : 'tap',
+      network: p.network,
+      lastError: devices[p.id]?.lastError ?? 0,
+    });
+  }
+  for (const net of dp.networks) {
+    if (net === undefined) continue;
+    for (const n of net.neighbours.values()) {
+      out.neighbours.push({
+        network: net.index,
+        ip: n.ip,
+        mac: n.macHi * 0x100000000 + (n.macLo >>> 0),
+        state: n.state,
+        ageMs: now - n.updated,
+      });
+    }
+    for (const e of net.fdb.entries(now)) out.fdb.push({ network: net.index, ...e });
+  }
+  return out;
+}
+
+let running = true;
+
+function handle(req: WorkerRequest): unknown {
+  switch (req.op) {
+    case 'addNetwork':
+      dp.addNetwork(req.spec);
+      return null;
+    case 'removeNetwork':
+      for (const net of [dp.networks[req.index]]) {
+        if (net === undefined) break;
+        for (let i = 0; i < net.portCount; i++) detach(net.ports[i]);
+      }
+      dp.removeNetwork(req.index);
+      return null;
+    case 'addEndpoint': {
+      const dev = new DevicePort(req.fd);
+      const port = dp.addEndpoint(req.spec, dev);
+      devices[port.id] = dev;
+      epoll.add(req.fd, port.id);
+      return port.id;
+    }
+    case 'addHostPort': {
+      const dev = new DevicePort(req.fd);
+      const port = dp.addHostPort(req.spec, dev);
+      devices[port.id] = dev;
+      epoll.add(req.fd, port.id);
+      return port.id;
+    }
+    case 'removePort':
+      detach(req.portId);
+      dp.removePort(req.portId);
+      return null;
+    case 'snapshot':
+      return snapshot();
+    case 'stop':
+      running = false;
+      return null;
+  }
+}
+
+function detach(portId: number): void {
+  const dev = devices[portId];
+  if (dev === undefined) return;
+  try {
+    epoll.remove(dev.fd);
+  } catch {
+    // the fd may already be gone (device deleted with its namespace)
+  }
+  devices[portId] = undefined;
+}
+
+function serveControl(): void {
+  for (;;) {
+    const msg = receiveMessageOnPort(init.port);
+    if (msg === undefined) return;
+    const req = msg.message as WorkerRequest;
+    let reply: WorkerReply;
+    try {
+      reply = { id: req.id, ok: true, value: handle(req) };
+    } catch (err) {
+      reply = { id: req.id, ok: false, error: err instanceof Error ? err.message : String(err) };
+    }
+    init.port.postMessage(reply);
+  }
+}
+
+let nextTick = 0;
+while (running) {
+  const now = performance.now();
+  const timeout = nextTick > now ? Math.ceil(nextTick - now) : 0;
+  const n = epoll.wait(timeout);
+  dp.now = performance.now();
+  for (let i = 0; i < n; i++) {
+    const token = epoll.token(i);
+    if (token === WAKE_TOKEN) {
+      wake.drain();
+      serveControl();
+    } else {
+      drain(token);
+    }
+  }
+  if (dp.now >= nextTick) {
+    dp.tick(dp.now);
+    nextTick = dp.now + TICK_MS;
+  }
+}
+epoll.close();
+init.port.close();

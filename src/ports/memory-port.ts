@@ -1,0 +1,20 @@
+import type { PortIo } from '../dataplane/port.js';
+
+/** A port that keeps what the data plane sends, for tests and benchmarks. */
+export class MemoryPort implements PortIo {
+  readonly sent: Buffer[] = [];
+  /** when false, frames are counted but not kept (benchmarks) */
+  keep = true;
+  count = 0;
+
+  send(buf: Buffer, off: number, len: number): boolean {
+    this.count++;
+    if (this.keep) this.sent.push(Buffer.from(buf.subarray(off, off + len)));
+    return true;
+  }
+
+  /** Frames sent since the last take(), oldest first. */
+  take(): Buffer[] {
+    return this.sent.splice(0, this.sent.length);
+  }
+}

@@ -1,0 +1,37 @@
+// Messages between the control plane (main thread) and the data-plane worker.
+
+import type { MessagePort } from 'node:worker_threads';
+import type { DataplaneOptions, EndpointSpec, HostPortSpec, NetworkSpec } from '../dataplane/dataplane.js';
+
+export interface WorkerInit {
+  options: Partial<DataplaneOptions>;
+  counters: SharedArrayBuffer;
+  wakeFd: number;
+  batchSize: number;
+  port: MessagePort;
+}
+
+export type WorkerRequest =
+  | { id: number; op: 'addNetwork'; spec: NetworkSpec }
+  | { id: number; op: 'removeNetwork'; index: number }
+  | { id: number; op: 'addEndpoint'; spec: EndpointSpec; fd: number }
+  | { id: number; op: 'addHostPort'; spec: HostPortSpec; fd: number }
+  | { id: number; op: 'removePort'; portId: number }
+  | { id: number; op: 'snapshot' }
+  | { id: number; op: 'stop' };
+
+export interface SnapshotPort {
+  id: number;
+  name: string;
+  kind: 'tap' | 'tun';
+  network: number;
+  lastError: number;
+}
+
+export interface Snapshot {
+  ports: SnapshotPort[];
+  neighbours: { network: number; ip: number; mac: number; state: number; ageMs: number }[];
+  fdb: { network: number; mac: number; port: number; ageMs: number }[];
+}
+
+export type WorkerReply = { id: number; ok: true; value: unknown } | { id: number; ok: false; error: string };

@@ -1,0 +1,70 @@
+/**
+ * RFC 1071 Internet checksum and RFC 1624 incremental updates.
+ * Sums are plain JS numbers: exact integers far beyond any packet size, so the
+ * loop needs no carry handling and the result is folded only once at the end.
+ */
+
+/**
+ * Ones-complement accumulation of big-endian 16-bit words over buf[off, off+len),
+ * an odd trailing byte padded with zero. Returns the UNFOLDED sum (add more with
+ * `initial`, then `finish`).
+ */
+export function sum16(buf: Buffer, off: number, len: number, initial = 0): number {
+  let sum = initial;
+  const end = off + (len & ~1);
+  let i = off;
+  for (; i < end; i += 2) sum += (buf[i] << 8) | buf[i + 1];
+  // Odd length: the last byte is the high half of a zero-padded word.
+  if ((len & 1) !== 0) sum += buf[i] << 8;
+  return sum;
+}
+
+/** Fold an unfolded sum to 16 bits with end-around carry (NOT complemented). */
+export function fold(sum: number): number {
+  // Sums above 32 bits (multi-megabyte inputs) are reduced without bit ops first.
+  while (sum > 0xffffffff) sum = (sum % 0x10000) + Math.floor(sum / 0x10000);
+  sum = (sum & 0xffff) + (sum >>> 16);
+  sum = (sum & 0xffff) + (sum >>> 16);
+  return sum;
+}
+
+/** Fold and complement: the 16-bit value to store in a checksum field. */
+export function finish(sum: number): number {
+  return ~fold(sum) & 0xffff;
+}
+
+/** Checksum of buf[off, off+len), ready to store. */
+export function internetChecksum(buf: Buffer, off: number, len: number): number {
+  return finish(sum16(buf, off, len, 0));
+}
+
+/** Unfolded sum of the IPv4 pseudo-header used by TCP and UDP (RFC 793/768). */
+export function pseudoHeaderSum(src: number, dst: number, proto: number, length: number): number {
+  return (src >>> 16) + (src & 0xffff) + (dst >>> 16) + (dst & 0xffff) + proto + length;
+}
+
+/**
+ * RFC 1624 eqn 3: HC' = ~(~HC + ~m + m') for one 16-bit word changing from
+ * `oldWord` to `newWord`. Unlike eqn 2 it never yields 0xffff for a non-zero
+ * sum, so it matches full recomputation (which cannot produce 0xffff either,
+ * except for all-zero data, where it gives 0x0000, the other zero).
+ */
+export function update16(check: number, oldWord: number, newWord: number): number {
+  let sum = (~check & 0xffff) + (~oldWord & 0xffff) + (newWord & 0xffff);
+  sum = (sum & 0xffff) + (sum >>> 16);
+  sum = (sum & 0xffff) + (sum >>> 16);
+  return ~sum & 0xffff;
+}
+
+/** update16 for a 32-bit field (an IPv4 address) changing, as its two 16-bit halves. */
+export function update32(check: number, oldVal: number, newVal: number): number {
+  let sum =
+    (~check & 0xffff) +
+    (~(oldVal >>> 16) & 0xffff) +
+    (~oldVal & 0xffff) +
+    (newVal >>> 16) +
+    (newVal & 0xffff);
+  sum = (sum & 0xffff) + (sum >>> 16);
+  sum = (sum & 0xffff) + (sum >>> 16);
+  return ~sum & 0xffff;
+}

@@ -1,0 +1,176 @@
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { describe, expect, it } from 'vitest';
+import { ConfigError, loadConfig, parseConfig, type PontoonConfig } from '../../../src/control/config.js';
+
+const root = fileURLToPath(new URL('../../../', import.meta.url));
+
+const DEFAULTS: PontoonConfig = {
+  stateDir: '/var/lib/pontoon',
+  devicePrefix: 'pt',
+  api: { socket: '/run/pontoon/pontoon.sock' },
+  metrics: { enabled: true, listen: '127.0.0.1:9477', host: '127.0.0.1', port: 9477 },
+  host: { device: 'pontoon0', address: '10.254.0.1/30', gatewayAddress: '10.254.0.2' },
+  defaultNetwork: { name: 'bridge', subnet: '172.17.0.0/16', gateway: '172.17.0.1', mtu: 1500 },
+  log: { level: 'info' },
+  dataplane: {
+    batchSize: 64,
+    macAgingSeconds: 300,
+    arp: { retries: 3, retryMs: 1000, queueLength: 16, reachableSeconds: 300, failedSeconds: 20 },
+  },
+};
+
+function errorOf(text: string, source = 'config/x.yaml'): string {
+  try {
+    parseConfig(text, source);
+  } catch (e) {
+    expect(e).toBeInstanceOf(ConfigError);
+    return (e as Error).message;
+  }
+  throw new Error('expected a ConfigError');
+}
+
+describe('parseConfig', () => {
+  it('gives every default for an empty file', () => {
+    expect(parseConfig('', 'x.yaml')).toEqual(DEFAULTS);
+    expect(parseConfig('# only a comment\n', 'x.yaml')).toEqual(DEFAULTS);
+    expect(parseConfig('{}', 'x.yaml')).toEqual(DEFAULTS);
+  });
+
+  it('parses config/pontoon.yaml to the defaults', () => {
+    expect(loadConfig(join(root, 'config/pontoon.yaml'))).toEqual(DEFAULTS);
+  });
+
+  it('parses config/demo.yaml', () => {
+    const c = loadConfig(join(root, 'config/demo.yaml'));
+    expect(c).toEqual({
+      ...DEFAULTS,
+      stateDir: '/tmp/pontoon-demo/state',
+      devicePrefix: 'ptd',
+      api: { socket: '/tmp/pontoon-demo/pontoon.sock' },
+      metrics: { enabled: true, listen: '127.0.0.1:9478', host: '127.0.0.1', port: 9478 },
+      host: { device: 'ptdemo0', address: '10.254.9.1/30', gatewayAddress: '10.254.9.2' },
+      defaultNetwork: { name: 'bridge', subnet: '172.30.0.0/16', gateway: '172.30.0.1', mtu: 1500 },
+    });
+  });
+
+  it('fills nested defaults around the keys given', () => {
+    const c = parseConfig('dataplane:\n  arp:\n    retries: 5\nmetrics: { enabled: false }\nlog:\n', 'x.yaml');
+    expect(c.dataplane).toEqual({ ...DEFAULTS.dataplane, arp: { ...DEFAULTS.dataplane.arp, retries: 5 } });
+    expect(c.metrics).toEqual({ ...DEFAULTS.metrics, enabled: false });
+    expect(c.log.level).toBe('info');
+  });
+
+  it('defaultNetwork: null means none; the gateway defaults to the first address', () => {
+    expect(parseConfig('defaultNetwork: null', 'x.yaml').defaultNetwork).toBeNull();
+    expect(parseConfig('defaultNetwork: { subnet: 10.10.0.0/24 }', 'x.yaml').defaultNetwork).toEqual({
+      name: 'bridge',
+      subnet: '10.10.0.0/24',
+      gateway: '10.10.0.1',
+      mtu: 1500,
+    });
+  });
+
+  it('accepts [v6]:port and host names for metrics', () => {
+    expect(parseConfig('metrics: { listen: "[::1]:9100" }', 'x.yaml').metrics).toMatchObject({ host: '::1', port: 9100 });
+    expect(parseConfig('metrics: { listen: "localhost:9100" }', 'x.yaml').metrics).toMatchObject({ host: 'localhost', port: 9100 });
+  });
+
+  it('rejects unknown keys at every level, naming the file and where', () => {
+    expect(errorOf('metric: {}')).toBe('config/x.yaml: unknown key "metric" (at top level)');
+    expect(errorOf('dataplane:\n  arp:\n    retry: 2\n')).toBe('config/x.yaml: unknown key "retry" (in dataplane.arp)');
+    expect(errorOf('host: { dev: x, addr: y }')).toBe('config/x.yaml: unknown keys "dev", "addr" (in host)');
+  });
+
+  it('names the key path and the reason for bad values', () => {
+    expect(errorOf('defaultNetwork: { subnet: 172.17.0.0/33 }', 'config/pontoon.yaml')).toBe(
+      'config/pontoon.yaml: defaultNetwork.subnet: "172.17.0.0/33" is not a valid IPv4 CIDR',
+    );
+    expect(errorOf('defaultNetwork: { subnet: 172.17.0.5/16 }')).toBe(
+      'config/x.yaml: defaultNetwork.subnet: "172.17.0.5/16" has host bits set: it should be 172.17.0.0/16',
+    );
+    expect(errorOf('defaultNetwork: { subnet: 10.0.0.0/31 }')).toBe(
+      'config/x.yaml: defaultNetwork.subnet: "10.0.0.0/31" is too small for a network: the prefix length must be at most /30',
+    );
+    expect(errorOf('defaultNetwork: { gateway: 10.0.0.1 }')).toBe(
+      'config/x.yaml: defaultNetwork.gateway: 10.0.0.1 is not in subnet 172.17.0.0/16',
+    );
+    expect(errorOf('defaultNetwork: { gateway: 172.17.255.255 }')).toBe(
+      'config/x.yaml: defaultNetwork.gateway: 172.17.255.255 is the broadcast address of subnet 172.17.0.0/16',
+    );
+    expect(errorOf('defaultNetwork: { gateway: 172.17.0.01 }')).toBe(
+      'config/x.yaml: defaultNetwork.gateway: "172.17.0.01" is not a valid IPv4 address',
+    );
+    expect(errorOf('defaultNetwork: { mtu: 67 }')).toBe('config/x.yaml: defaultNetwork.mtu: 67 is not an integer between 68 and 65535');
+    expect(errorOf('defaultNetwork: { name: "-x" }')).toBe(
+      'config/x.yaml: defaultNetwork.name: "-x" is not a valid network name ([a-zA-Z0-9][a-zA-Z0-9_.-]*)',
+    );
+    expect(errorOf('dataplane: { batchSize: 0 }')).toBe('config/x.yaml: dataplane.batchSize: 0 is not an integer between 1 and 1024');
+    expect(errorOf('dataplane: { batchSize: 1.5 }')).toBe(
+      'config/x.yaml: dataplane.batchSize: 1.5 is not an integer between 1 and 1024',
+    );
+    expect(errorOf('dataplane: { batchSize: lots }')).toBe('config/x.yaml: dataplane.batchSize: expected a number, got "lots"');
+    expect(errorOf('dataplane: 5')).toBe('config/x.yaml: dataplane: expected a mapping, got 5');
+    expect(errorOf('devicePrefix: Pontoon')).toBe(
+      'config/x.yaml: devicePrefix: "Pontoon" must be 1-6 characters: a lowercase letter, then lowercase letters or digits',
+    );
+    expect(errorOf('devicePrefix: abcdefg')).toMatch(/^config\/x\.yaml: devicePrefix: "abcdefg" must be 1-6 characters/);
+    expect(errorOf('log: { level: verbose }')).toBe(
+      'config/x.yaml: log.level: "verbose" is not one of fatal, error, warn, info, debug, trace, silent',
+    );
+    expect(errorOf('metrics: { listen: 9477 }')).toBe('config/x.yaml: metrics.listen: expected a string, got 9477');
+    expect(errorOf('metrics: { listen: "127.0.0.1" }')).toBe(
+      'config/x.yaml: metrics.listen: "127.0.0.1" is not a "host:port" address',
+    );
+    expect(errorOf('metrics: { listen: "127.0.0.1:70000" }')).toBe(
+      'config/x.yaml: metrics.listen: "127.0.0.1:70000": port 70000 is out of range (1..65535)',
+    );
+    expect(errorOf('metrics: { enabled: "no" }')).toBe('config/x.yaml: metrics.enabled: expected true or false, got "no"');
+    expect(errorOf('stateDir: var/lib')).toBe('config/x.yaml: stateDir: "var/lib" is not an absolute path');
+    expect(errorOf(`api: { socket: /${'x'.repeat(120)} }`)).toMatch(/^config\/x\.yaml: api\.socket: .* is longer than 107 bytes/);
+    expect(errorOf('host: { device: a-very-long-device-name }')).toBe(
+      'config/x.yaml: host.device: "a-very-long-device-name" is not a valid device name (1-15 characters of [a-zA-Z0-9_.-])',
+    );
+  });
+
+  it('checks the host link address', () => {
+    expect(errorOf('host: { address: 10.254.0.1/31 }')).toBe(
+      'config/x.yaml: host.address: "10.254.0.1/31": the prefix length must be at most /30 (the gateway needs the next address)',
+    );
+    expect(errorOf('host: { address: 10.254.0.2/30 }')).toBe(
+      'config/x.yaml: host.address: "10.254.0.2/30" leaves no next address in its subnet for the gateway',
+    );
+    expect(errorOf('host: { address: 10.254.0.0/30 }')).toBe(
+      'config/x.yaml: host.address: "10.254.0.0/30" is the network address of its subnet',
+    );
+    expect(errorOf('host: { address: 172.17.0.1/30 }')).toBe(
+      'config/x.yaml: defaultNetwork.subnet: 172.17.0.0/16 overlaps with host.address 172.17.0.1/30',
+    );
+    expect(parseConfig('host: { address: 192.168.100.5/24 }', 'x.yaml').host.gatewayAddress).toBe('192.168.100.6');
+  });
+
+  it('reports YAML syntax errors and non-mappings in one line', () => {
+    const m = errorOf('a: [1, 2\nb: 3');
+    expect(m).toMatch(/^config\/x\.yaml: invalid YAML: /);
+    expect(m).not.toContain('\n');
+    expect(errorOf('stateDir: /a\nstateDir: /b\n')).toMatch(/^config\/x\.yaml: invalid YAML: .*unique/i);
+    expect(errorOf('- a\n- b\n')).toBe('config/x.yaml: expected a mapping at top level, got a list');
+  });
+});
+
+describe('loadConfig', () => {
+  it('names a missing file', () => {
+    expect(() => loadConfig('/nonexistent/pontoon.yaml')).toThrow(
+      new ConfigError('/nonexistent/pontoon.yaml: cannot read the config file: no such file'),
+    );
+  });
+
+  it('names the file in parse errors', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'pontoon-config-'));
+    const file = join(dir, 'bad.yaml');
+    writeFileSync(file, 'metric: {}\n');
+    expect(() => loadConfig(file)).toThrow(`${file}: unknown key "metric" (at top level)`);
+  });
+});

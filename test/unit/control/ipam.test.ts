@@ -1,0 +1,225 @@
+import { describe, expect, it } from 'vitest';
+import { ApiFailure } from '../../../src/control/gateway-api.js';
+import {
+  AddressAllocator,
+  chooseSubnet,
+  cidrsOverlap,
+  DEFAULT_POOLS,
+  formatCidr,
+  hostRouteCidrs,
+  parseCidr,
+  routeCidrsFromJson,
+  validateNetworkRequest,
+} from '../../../src/control/ipam.js';
+
+function failure(fn: () => unknown): { status: number; message: string } {
+  try {
+    fn();
+  } catch (e) {
+    expect(e).toBeInstanceOf(ApiFailure);
+    return { status: (e as ApiFailure).status, message: (e as ApiFailure).message };
+  }
+  throw new Error('expected an ApiFailure');
+}
+
+describe('parseCidr / formatCidr', () => {
+  it('parses to a uint32 network and a prefix', () => {
+    expect(parseCidr('172.17.0.0/16')).toEqual({ network: 0xac110000, prefix: 16 });
+    expect(parseCidr('255.255.255.255/32')).toEqual({ network: 0xffffffff, prefix: 32 });
+    expect(parseCidr('0.0.0.0/0')).toEqual({ network: 0, prefix: 0 });
+    expect(formatCidr({ network: 0xc0a81000, prefix: 20 })).toBe('192.168.16.0/20');
+  });
+
+  it('rejects host bits like Docker', () => {
+    expect(failure(() => parseCidr('172.17.0.5/16'))).toEqual({
+      status: 400,
+      message: 'invalid subnet 172.17.0.5/16: it should be 172.17.0.0/16',
+    });
+  });
+
+  it('rejects malformed CIDRs', () => {
+    expect(failure(() => parseCidr('172.17.0.0'))).toEqual({
+      status: 400,
+      message: 'invalid subnet "172.17.0.0": expected an IPv4 CIDR such as 172.18.0.0/16',
+    });
+    expect(failure(() => parseCidr('172.17.0.0/33')).message).toBe(
+      'invalid subnet "172.17.0.0/33": the prefix length must be between 0 and 32',
+    );
+    expect(failure(() => parseCidr('172.17.0.256/24')).message).toBe(
+      'invalid subnet "172.17.0.256/24": "172.17.0.256" is not an IPv4 address',
+    );
+    expect(failure(() => parseCidr('10.0.0.1/8', 'ip-range')).message).toBe('invalid ip-range 10.0.0.1/8: it should be 10.0.0.0/8');
+  });
+
+  it('detects overlaps', () => {
+    expect(cidrsOverlap('172.17.0.0/16', '172.17.5.0/24')).toBe(true);
+    expect(cidrsOverlap('172.17.5.0/24', '172.17.0.0/16')).toBe(true);
+    expect(cidrsOverlap('172.17.0.0/16', '172.18.0.0/16')).toBe(false);
+    expect(cidrsOverlap('10.0.0.0/8', '10.255.255.255/32')).toBe(true);
+    expect(cidrsOverlap('0.0.0.0/0', '192.168.1.0/24')).toBe(true);
+  });
+});
+
+describe('chooseSubnet', () => {
+  it("walks Docker's default pools", () => {
+    expect(DEFAULT_POOLS).toHaveLength(15 + 16);
+    expect(DEFAULT_POOLS[0]).toBe('172.17.0.0/16');
+    expect(DEFAULT_POOLS[14]).toBe('172.31.0.0/16');
+    expect(DEFAULT_POOLS[15]).toBe('192.168.0.0/20');
+    expect(DEFAULT_POOLS[30]).toBe('192.168.240.0/20');
+    expect(chooseSubnet([])).toBe('172.17.0.0/16');
+    expect(chooseSubnet(['172.17.0.0/16', '172.18.3.0/24'])).toBe('172.19.0.0/16');
+    expect(chooseSubnet(['172.16.0.0/12'])).toBe('192.168.0.0/20');
+    expect(chooseSubnet(['172.16.0.0/12', '192.168.1.0/24'])).toBe('192.168.16.0/20');
+  });
+
+  it('fails when every pool is taken', () => {
+    expect(failure(() => chooseSubnet(['172.16.0.0/12', '192.168.0.0/16']))).toEqual({
+      status: 409,
+      message: 'no available subnet in the default address pools',
+    });
+  });
+});
+
+describe('host routes', () => {
+  it('keeps real routes, drops default, local, broadcast and our own devices', () => {
+    const json = JSON.stringify([
+      { dst: 'default', gateway: '192.0.2.1', dev: 'eth0' },
+      { dst: '192.0.2.0/24', dev: 'eth0' },
+      { dst: '10.9.9.9', dev: 'eth0' },
+      { type: 'local', dst: '127.0.0.0/8', dev: 'lo', table: 'local' },
+      { type: 'broadcast', dst: '192.0.2.255', dev: 'eth0', table: 'local' },
+      { dst: '172.17.0.0/16', dev: 'pontoon0' },
+      { dst: '172.18.0.0/16', dev: 'pt-br1' },
+      { type: 'unreachable', dst: '10.200.0.0/16' },
+    ]);
+    expect(routeCidrsFromJson(json, 'pt', 'pontoon0')).toEqual(['192.0.2.0/24', '10.9.9.9/32', '10.200.0.0/16']);
+    expect(routeCidrsFromJson('', 'pt', 'pontoon0')).toEqual([]);
+  });
+
+  it('reads the routes of this host', async () => {
+    const routes = await hostRouteCidrs('pt', 'pontoon0');
+    for (const r of routes) expect(r).toMatch(/^[0-9.]+\/[0-9]+$/);
+  });
+});
+
+describe('AddressAllocator', () => {
+  it('hands out the lowest free address, never network, broadcast or gateway', () => {
+    const a = new AddressAllocator('10.0.0.0/29', '10.0.0.1', undefined, 'small');
+    expect([a.allocate(), a.allocate(), a.allocate()]).toEqual(['10.0.0.2', '10.0.0.3', '10.0.0.4']);
+    a.release('10.0.0.3');
+    expect(a.has('10.0.0.3')).toBe(false);
+    expect(a.allocate()).toBe('10.0.0.3');
+    expect([a.allocate(), a.allocate()]).toEqual(['10.0.0.5', '10.0.0.6']);
+    expect(failure(() => a.allocate())).toEqual({ status: 409, message: 'no available addresses on network "small" (subnet 10.0.0.0/29)' });
+    a.release('10.0.0.2');
+    expect(a.allocate()).toBe('10.0.0.2');
+  });
+
+  it('skips a gateway in the middle of the range', () => {
+    const a = new AddressAllocator('10.0.0.0/29', '10.0.0.3');
+    expect([a.allocate(), a.allocate(), a.allocate()]).toEqual(['10.0.0.1', '10.0.0.2', '10.0.0.4']);
+    expect(a.has('10.0.0.3')).toBe(false);
+  });
+
+  it('allocates from the ip-range but accepts any requested address of the subnet', () => {
+    const a = new AddressAllocator('172.20.0.0/16', '172.20.0.1', '172.20.5.0/24', 'r');
+    expect(a.allocate()).toBe('172.20.5.0');
+    expect(a.allocate()).toBe('172.20.5.1');
+    expect(a.allocate('172.20.9.9')).toBe('172.20.9.9');
+    expect(a.has('172.20.9.9')).toBe(true);
+    const last = new AddressAllocator('172.20.0.0/24', '172.20.0.1', '172.20.0.252/30');
+    expect([last.allocate(), last.allocate(), last.allocate()]).toEqual(['172.20.0.252', '172.20.0.253', '172.20.0.254']);
+    expect(() => last.allocate()).toThrow(/no available addresses/);
+  });
+
+  it('checks requested addresses', () => {
+    const a = new AddressAllocator('172.17.0.0/16', '172.17.0.1', undefined, 'bridge');
+    expect(a.allocate('172.17.0.2')).toBe('172.17.0.2');
+    expect(failure(() => a.allocate('172.17.0.2'))).toEqual({
+      status: 409,
+      message: 'address 172.17.0.2 is already in use on network "bridge"',
+    });
+    expect(failure(() => a.allocate('10.0.0.5'))).toEqual({
+      status: 400,
+      message: 'address 10.0.0.5 is not in subnet 172.17.0.0/16 of network "bridge"',
+    });
+    expect(failure(() => a.allocate('172.17.0.1'))).toEqual({
+      status: 409,
+      message: 'address 172.17.0.1 is already in use on network "bridge" (it is the gateway)',
+    });
+    expect(failure(() => a.allocate('172.17.0.0')).message).toBe(
+      'address 172.17.0.0 is the network address of subnet 172.17.0.0/16 of network "bridge"',
+    );
+    expect(failure(() => a.allocate('172.17.255.255')).message).toBe(
+      'address 172.17.255.255 is the broadcast address of subnet 172.17.0.0/16 of network "bridge"',
+    );
+    expect(failure(() => a.allocate('nope')).message).toBe('invalid address "nope": not an IPv4 address');
+    // the requested address was taken out of the sequence
+    expect(a.allocate()).toBe('172.17.0.3');
+  });
+
+  it('restores used addresses with markUsed', () => {
+    const a = new AddressAllocator('172.17.0.0/16', '172.17.0.1');
+    a.markUsed('172.17.0.2');
+    a.markUsed('172.17.0.4');
+    expect([a.allocate(), a.allocate()]).toEqual(['172.17.0.3', '172.17.0.5']);
+  });
+
+  it('allocates sequentially in a /8 without rescanning', () => {
+    const a = new AddressAllocator('10.0.0.0/8', '10.0.0.1');
+    const start = performance.now();
+    let ip = '';
+    for (let i = 0; i < 200_000; i++) ip = a.allocate();
+    expect(ip).toBe('10.3.13.65');
+    expect(performance.now() - start).toBeLessThan(5_000);
+  });
+});
+
+describe('validateNetworkRequest', () => {
+  const existing = [{ name: 'bridge', subnet: '172.17.0.0/16' }];
+
+  it('fills subnet, gateway, mtu and internal', () => {
+    expect(validateNetworkRequest({ name: 'a' }, existing, [])).toEqual({
+      subnet: '172.18.0.0/16',
+      gateway: '172.18.0.1',
+      mtu: 1500,
+      internal: false,
+    });
+    expect(validateNetworkRequest({ name: 'a' }, existing, ['172.18.0.0/24'])).toMatchObject({ subnet: '172.19.0.0/16' });
+    expect(
+      validateNetworkRequest(
+        { name: 'a.b_c-1', driver: 'bridge', subnet: '10.1.0.0/24', gateway: '10.1.0.254', ipRange: '10.1.0.128/25', internal: true, mtu: 9000 },
+        existing,
+        [],
+      ),
+    ).toEqual({ subnet: '10.1.0.0/24', gateway: '10.1.0.254', ipRange: '10.1.0.128/25', mtu: 9000, internal: true });
+  });
+
+  const cases: [string, Parameters<typeof validateNetworkRequest>[0], number, string][] = [
+    ['bad name', { name: '-a' }, 400, 'invalid network name "-a": only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed'],
+    ['duplicate', { name: 'bridge' }, 409, 'network with name bridge already exists'],
+    ['driver', { name: 'a', driver: 'overlay' }, 400, 'driver "overlay" is not supported (supported: bridge)'],
+    ['mtu', { name: 'a', mtu: 67 }, 400, 'invalid mtu 67: it must be between 68 and 65535'],
+    ['mtu high', { name: 'a', mtu: 65536 }, 400, 'invalid mtu 65536: it must be between 68 and 65535'],
+    ['cidr', { name: 'a', subnet: '10.0.0.0/33' }, 400, 'invalid subnet "10.0.0.0/33": the prefix length must be between 0 and 32'],
+    ['host bits', { name: 'a', subnet: '172.18.0.5/16' }, 400, 'invalid subnet 172.18.0.5/16: it should be 172.18.0.0/16'],
+    ['too small', { name: 'a', subnet: '10.0.0.0/31' }, 400, 'invalid subnet 10.0.0.0/31: the prefix length must be at most /30'],
+    [
+      'overlap',
+      { name: 'a', subnet: '172.17.5.0/24' },
+      409,
+      'subnet 172.17.5.0/24 of network "a" overlaps with 172.17.0.0/16 of network "bridge"',
+    ],
+    ['route', { name: 'a', subnet: '192.0.2.0/25' }, 409, 'subnet 192.0.2.0/25 of network "a" overlaps with host route 192.0.2.0/24'],
+    ['gateway outside', { name: 'a', subnet: '10.1.0.0/24', gateway: '10.2.0.1' }, 400, 'gateway 10.2.0.1 is not in subnet 10.1.0.0/24'],
+    ['gateway bad', { name: 'a', subnet: '10.1.0.0/24', gateway: 'x' }, 400, 'invalid gateway "x": not an IPv4 address'],
+    ['gateway network', { name: 'a', subnet: '10.1.0.0/24', gateway: '10.1.0.0' }, 400, 'gateway 10.1.0.0 is the network address of subnet 10.1.0.0/24'],
+    ['ip-range outside', { name: 'a', subnet: '10.1.0.0/24', ipRange: '10.1.1.0/25' }, 400, 'ip-range 10.1.1.0/25 is not inside subnet 10.1.0.0/24'],
+    ['ip-range host bits', { name: 'a', subnet: '10.1.0.0/24', ipRange: '10.1.0.1/25' }, 400, 'invalid ip-range 10.1.0.1/25: it should be 10.1.0.0/25'],
+    ['gateway without subnet', { name: 'a', gateway: '10.1.0.1' }, 400, 'every ip-range or gateway must have a corresponding subnet'],
+  ];
+  it.each(cases)('rejects: %s', (_label, req, status, message) => {
+    expect(failure(() => validateNetworkRequest(req, existing, ['192.0.2.0/24']))).toEqual({ status, message });
+  });
+});
