@@ -5,8 +5,8 @@ import { IP_PROTO_TCP } from './ipv4.js';
 
 export const TCP_SRC_PORT = 0;
 export const TCP_DST_PORT = 2;
-export const TCP_SEQ = 4;
-export const TCP_ACK = 8;
+export const TCP_SEQ_NUM = 4;
+export const TCP_ACK_NUM = 8;
 export const TCP_DATA_OFF = 12;
 export const TCP_FLAGS = 13;
 export const TCP_WINDOW = 14;
@@ -19,7 +19,7 @@ export const TCP_FIN = 0x01;
 export const TCP_SYN = 0x02;
 export const TCP_RST = 0x04;
 export const TCP_PSH = 0x08;
-export const TCP_ACK_FLAG = 0x10;
+export const TCP_ACK = 0x10;
 export const TCP_URG = 0x20;
 export const TCP_ECE = 0x40;
 export const TCP_CWR = 0x80;
@@ -81,12 +81,12 @@ export class TcpPacket {
 
   get seq(): number {
     const b = this.buf;
-    const o = this.off + TCP_SEQ;
+    const o = this.off + TCP_SEQ_NUM;
     return ((b[o] << 24) | (b[o + 1] << 16) | (b[o + 2] << 8) | b[o + 3]) >>> 0;
   }
   set seq(v: number) {
     const b = this.buf;
-    const o = this.off + TCP_SEQ;
+    const o = this.off + TCP_SEQ_NUM;
     b[o] = v >>> 24;
     b[o + 1] = (v >>> 16) & 0xff;
     b[o + 2] = (v >>> 8) & 0xff;
@@ -95,12 +95,12 @@ export class TcpPacket {
 
   get ack(): number {
     const b = this.buf;
-    const o = this.off + TCP_ACK;
+    const o = this.off + TCP_ACK_NUM;
     return ((b[o] << 24) | (b[o + 1] << 16) | (b[o + 2] << 8) | b[o + 3]) >>> 0;
   }
   set ack(v: number) {
     const b = this.buf;
-    const o = this.off + TCP_ACK;
+    const o = this.off + TCP_ACK_NUM;
     b[o] = v >>> 24;
     b[o + 1] = (v >>> 16) & 0xff;
     b[o + 2] = (v >>> 8) & 0xff;
@@ -354,8 +354,8 @@ export const TcpRepr = {
     checkRoom(buf, off, total);
     buf.writeUInt16BE(repr.srcPort & 0xffff, off + TCP_SRC_PORT);
     buf.writeUInt16BE(repr.dstPort & 0xffff, off + TCP_DST_PORT);
-    buf.writeUInt32BE(repr.seq >>> 0, off + TCP_SEQ);
-    buf.writeUInt32BE(repr.ack >>> 0, off + TCP_ACK);
+    buf.writeUInt32BE(repr.seq >>> 0, off + TCP_SEQ_NUM);
+    buf.writeUInt32BE(repr.ack >>> 0, off + TCP_ACK_NUM);
     buf[off + TCP_DATA_OFF] = (hlen >>> 2) << 4;
     buf[off + TCP_FLAGS] = repr.flags & 0xff;
     buf.writeUInt16BE(repr.window & 0xffff, off + TCP_WINDOW);

@@ -139,6 +139,13 @@ export const ICMP_PORT_UNREACH_FRAME = hex(`
   c50d 0036 0025 585c
   462c 0120 0001 0000 0000 0000 07 6578616d706c65 03 636f6d 00 0001 0001`);
 
+/** ping -t 1 10.0.0.1: the echo request (ttl 1) that the router answers with TIME_EXCEEDED below. */
+export const ICMP_TTL1_REQUEST_FRAME = hex(`
+  0242ac110001 0242ac110002 0800
+  45 00 0054 4b8c 4000 01 01 7809 ac110002 0a000001
+  08 00 1129 1b64 0001
+  32c8036b00000000 d26b040000000000 ${pingPattern(40)}`);
+
 /** ping -t 1 10.0.0.1: TTL exceeded in transit, quoting the 84-byte echo request (ttl 1). */
 export const ICMP_TIME_EXCEEDED_FRAME = hex(`
   0242ac110002 0242ac110001 0800
@@ -147,6 +154,13 @@ export const ICMP_TIME_EXCEEDED_FRAME = hex(`
   45 00 0054 4b8c 4000 01 01 7809 ac110002 0a000001
   08 00 1129 1b64 0001
   32c8036b00000000 d26b040000000000 ${pingPattern(40)}`);
+
+/** ping -M do -s 1200 10.0.0.1: the 1228-byte DF echo request that triggers FRAG_NEEDED below. */
+export const ICMP_BIG_REQUEST_FRAME = hex(`
+  0242ac110001 0242ac110002 0800
+  45 00 04cc 0000 4000 40 01 801d ac110002 0a000001
+  08 00 8cd7 1b65 0001
+  32c8036b00000000 4672040000000000 ${pingPattern(1184)}`);
 
 /**
  * ping -M do -s 1200 10.0.0.1 over the MTU-1000 hop: FRAG_NEEDED, next-hop MTU
