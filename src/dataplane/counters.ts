@@ -25,6 +25,10 @@ export const Drop = {
   NotForUs: 18,
   Oversize: 19,
   IcmpRateLimited: 20,
+  InvalidState: 21,
+  NoMapping: 22,
+  ConntrackFull: 23,
+  NatPortsExhausted: 24,
 } as const;
 
 export const DROP_REASON_NAMES: readonly string[] = [
@@ -49,6 +53,10 @@ export const DROP_REASON_NAMES: readonly string[] = [
   'not_for_us',
   'oversize',
   'icmp_rate_limited',
+  'invalid_state',
+  'no_mapping',
+  'conntrack_full',
+  'nat_ports_exhausted',
 ];
 
 /** Largest port id + 1; ports are small integers so per-port counters are array slots. */
@@ -57,6 +65,7 @@ export const MAX_PORTS = 4096;
 const PORT_FIELDS = 4; // rx packets, rx bytes, tx packets, tx bytes
 const DROP_SLOTS = 64;
 const GAUGE_SLOTS = 16;
+const CT_STATE_SLOTS = 48; // [tcp, udp, icmp] x 16 states
 
 /** Gauges the data plane refreshes on its timer (not per packet). */
 export const Gauge = {
@@ -66,6 +75,13 @@ export const Gauge = {
   IcmpSent: 3,
   ArpRequestsSent: 4,
   FragmentsCreated: 5,
+  NewFlowsTcp: 6,
+  NewFlowsUdp: 7,
+  NewFlowsIcmp: 8,
+  ConntrackEntries: 9,
+  NatPortsTcp: 10,
+  NatPortsUdp: 11,
+  NatPortsIcmp: 12,
 } as const;
 
 export class DataplaneCounters {
@@ -74,13 +90,16 @@ export class DataplaneCounters {
   readonly ports: Float64Array;
   readonly drops: Float64Array;
   readonly gauges: Float64Array;
+  /** live conntrack entries by protocol class (tcp 0, udp 1, icmp 2) * 16 + state */
+  readonly ctStates: Float64Array;
 
   constructor(sab?: SharedArrayBuffer) {
-    const bytes = (MAX_PORTS * PORT_FIELDS + DROP_SLOTS + GAUGE_SLOTS) * 8;
+    const bytes = (MAX_PORTS * PORT_FIELDS + DROP_SLOTS + GAUGE_SLOTS + CT_STATE_SLOTS) * 8;
     this.sab = sab ?? new SharedArrayBuffer(bytes);
     this.ports = new Float64Array(this.sab, 0, MAX_PORTS * PORT_FIELDS);
     this.drops = new Float64Array(this.sab, MAX_PORTS * PORT_FIELDS * 8, DROP_SLOTS);
     this.gauges = new Float64Array(this.sab, (MAX_PORTS * PORT_FIELDS + DROP_SLOTS) * 8, GAUGE_SLOTS);
+    this.ctStates = new Float64Array(this.sab, (MAX_PORTS * PORT_FIELDS + DROP_SLOTS + GAUGE_SLOTS) * 8, CT_STATE_SLOTS);
   }
 
   rx(port: number, bytes: number): void {

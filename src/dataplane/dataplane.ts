@@ -6,8 +6,12 @@
 import { ArpPacket } from '../wire/arp.js';
 import { ETH_HLEN } from '../wire/ethernet.js';
 import { ICMP_DEST_UNREACHABLE, ICMP_HOST_UNREACHABLE, Icmpv4Packet } from '../wire/icmpv4.js';
-import { Ipv4Packet } from '../wire/ipv4.js';
+import { IP_PROTO_ICMP, IP_PROTO_TCP, Ipv4Packet } from '../wire/ipv4.js';
+import { TcpPacket } from '../wire/tcp.js';
+import { UdpPacket } from '../wire/udp.js';
 import { WireError } from '../wire/error.js';
+import { ConntrackTable, protoClass } from './conntrack.js';
+import { DEFAULT_TCP_TIMEOUTS, type TcpTimeouts } from './conntrack-tcp.js';
 import { DataplaneCounters, Drop, Gauge, MAX_PORTS } from './counters.js';
 import { ethernetInput } from './ethernet-input.js';
 import { FramePool, ParkingPool } from './frame-pool.js';
@@ -15,10 +19,13 @@ import { icmpError } from './icmp-error.js';
 import { ip4Input } from './ip4-input.js';
 import { l2Flood, l2Output } from './l2-switch.js';
 import { putMac } from './mac-bytes.js';
+import { NatMappings } from './nat-ports.js';
 import { Network } from './network.js';
 import { type Neighbour, NeighbourState } from './neighbour-table.js';
 import { Port, type PortIo, PortKind } from './port.js';
+import { type PublishRule, PublishedPorts } from './published-ports.js';
 import { RouteTable, RouteTarget } from './route-table.js';
+import { uplinkInput } from './uplink-input.js';
 
 export interface DataplaneOptions {
   macAgingMs: number;
@@ -33,6 +40,19 @@ export interface DataplaneOptions {
   fdbCapacity: number;
   icmpRatePerSecond: number;
   icmpBurst: number;
+  /** connection tracking: maximum entries; new flows beyond it are dropped and counted */
+  conntrackMax: number;
+  tcpTimeouts: TcpTimeouts;
+  udpTimeoutMs: number; // a UDP flow that has seen no reply
+  udpStreamTimeoutMs: number; // a UDP flow that has seen replies
+  icmpTimeoutMs: number;
+  /** masquerade ports are taken from this range when the inside port is not free */
+  natPortMin: number;
+  natPortMax: number;
+  /** RFC 4787 filtering: false = address-and-port-dependent (default), true = endpoint-independent */
+  udpEndpointIndependentFiltering: boolean;
+  /** answer unsolicited inbound TCP with a RST (true) or drop it silently */
+  rejectUnsolicitedTcp: boolean;
 }
 
 export const DEFAULT_DATAPLANE_OPTIONS: DataplaneOptions = {
@@ -47,7 +67,26 @@ export const DEFAULT_DATAPLANE_OPTIONS: DataplaneOptions = {
   fdbCapacity: 8192,
   icmpRatePerSecond: 1000,
   icmpBurst: 50,
+  conntrackMax: 262144,
+  tcpTimeouts: DEFAULT_TCP_TIMEOUTS,
+  udpTimeoutMs: 30_000,
+  udpStreamTimeoutMs: 120_000,
+  icmpTimeoutMs: 30_000,
+  natPortMin: 1024,
+  natPortMax: 65535,
+  udpEndpointIndependentFiltering: false,
+  rejectUnsolicitedTcp: true,
 };
+
+export interface UplinkSpec {
+  index: number; // network slot of the uplink
+  name: string;
+  ip: number; // the gateway's own address on the uplink
+  prefixLen: number;
+  mac: number;
+  gatewayIp: number; // default next hop
+  mtu: number;
+}
 
 export interface NetworkSpec {
   index: number;
@@ -88,6 +127,10 @@ export class Dataplane {
   readonly ports: (Port | undefined)[] = [];
   readonly routes = new RouteTable();
   hostGatewayIp = 0;
+  uplink: Network | null = null;
+  readonly conntrack: ConntrackTable;
+  readonly mappings: NatMappings;
+  readonly published = new PublishedPorts();
   /** time of the current batch, ms; set by the driver */
   now = 0;
 
@@ -95,6 +138,8 @@ export class Dataplane {
   readonly arp = new ArpPacket();
   readonly ip = new Ipv4Packet();
   readonly icmp = new Icmpv4Packet();
+  readonly tcp = new TcpPacket();
+  readonly udp = new UdpPacket();
 
   private icmpTokens: number;
   private icmpRefilled = 0;
@@ -106,6 +151,14 @@ export class Dataplane {
     // parked frames are ordinary MTU-sized frames; 9216 covers jumbo frames
     this.parking = new ParkingPool(this.options.parkingSlots, 9216 + ETH_HLEN);
     this.icmpTokens = this.options.icmpBurst;
+    this.conntrack = new ConntrackTable(this.options.conntrackMax);
+    this.mappings = new NatMappings(this.options.conntrackMax, this.options.natPortMin, this.options.natPortMax);
+    const maps = this.mappings;
+    this.conntrack.onRemove = (m) => maps.unref(m);
+  }
+
+  newFlowGauge(proto: number): number {
+    return proto === IP_PROTO_TCP ? Gauge.NewFlowsTcp : proto === IP_PROTO_ICMP ? Gauge.NewFlowsIcmp : Gauge.NewFlowsUdp;
   }
 
   // ---- fast path ---------------------------------------------------------------------------
@@ -120,6 +173,10 @@ export class Dataplane {
     this.counters.rx(portId, len);
     if (port.kind === PortKind.Endpoint) {
       ethernetInput(this, port, buf, off, len);
+      return;
+    }
+    if (port.kind === PortKind.Uplink) {
+      uplinkInput(this, port, buf, off, len);
       return;
     }
     // host TUN: a bare IP packet; give it an Ethernet header so the IPv4 stages see one shape
@@ -271,7 +328,15 @@ export class Dataplane {
       }
       neighbours += net.neighbours.size;
     }
+    const ct = this.conntrack;
+    ct.sweep(now, Math.max(1024, Math.ceil(ct.capacity / 50)));
     const g = this.counters.gauges;
+    g[Gauge.ConntrackEntries] = ct.size;
+    g[Gauge.NatPortsTcp] = this.mappings.inUse[0];
+    g[Gauge.NatPortsUdp] = this.mappings.inUse[1];
+    g[Gauge.NatPortsIcmp] = this.mappings.inUse[2];
+    const states = this.counters.ctStates;
+    for (let i = 0; i < states.length; i++) states[i] = ct.live[i];
     g[Gauge.FdbEntries] = fdbEntries;
     g[Gauge.NeighbourEntries] = neighbours;
     g[Gauge.ArpQueued] = parked;
@@ -353,6 +418,55 @@ export class Dataplane {
     this.routes.add(spec.hostIp, spec.prefixLen, RouteTarget.Host, port.id);
     if (spec.defaultRoute) this.routes.add(0, 0, RouteTarget.Host, port.id);
     return port;
+  }
+
+  /** The gateway's own interface to the outside: default route through `gatewayIp`, masquerade. */
+  addUplink(spec: UplinkSpec, io: PortIo): Port {
+    if (this.uplink !== null) throw new Error('an uplink is already attached');
+    const mask = spec.prefixLen === 0 ? 0 : (0xffffffff << (32 - spec.prefixLen)) >>> 0;
+    const net = this.addNetwork({
+      index: spec.index,
+      name: spec.name,
+      subnet: (spec.ip & mask) >>> 0,
+      prefixLen: spec.prefixLen,
+      gatewayIp: spec.ip,
+      gatewayMac: spec.mac,
+      mtu: spec.mtu,
+      internal: false,
+    });
+    net.isUplink = true;
+    const port = new Port(this.freePortId(), PortKind.Uplink, spec.name, io);
+    port.network = net.index;
+    port.macHi = net.gatewayMacHi;
+    port.macLo = net.gatewayMacLo;
+    port.ip = spec.ip >>> 0;
+    port.mtu = spec.mtu;
+    this.ports[port.id] = port;
+    this.counters.resetPort(port.id);
+    net.addPort(port.id);
+    this.uplink = net;
+    // everything not in a network goes out of the uplink now, not to the host
+    this.routes.remove(0, 0);
+    this.routes.add(0, 0, RouteTarget.Network, net.index, spec.gatewayIp);
+    // announce the address (gratuitous ARP), as a host does when it comes up
+    const o = this.pool.alloc();
+    if (o >= 0) {
+      writeArpFrame(this.pool.slab, o, 1, net.gatewayMacHi, net.gatewayMacLo, spec.ip, 0, 0, spec.ip, 0xffff, -1);
+      this.send(port.id, this.pool.slab, o, ETH_HLEN + 28);
+    }
+    this.endBatch();
+    return port;
+  }
+
+  /** Publishes a port (DNAT); the uplink port is kept out of masquerade's hands. */
+  addPublish(rule: PublishRule): void {
+    this.published.add(rule);
+    this.mappings.reserve(protoClass(rule.proto), rule.hostPort, true);
+  }
+
+  removePublish(proto: 6 | 17, hostPort: number): void {
+    this.published.remove(proto, hostPort);
+    this.mappings.reserve(protoClass(proto), hostPort, false);
   }
 
   removePort(id: number): void {

@@ -48,7 +48,7 @@ export function icmpError(
   const out = dp.pool.slab;
   const ipLen = Math.min(len - ETH_HLEN, buf.readUInt16BE(ipOff + 2));
   const quoted = Math.min(ipLen, MAX_ERROR_IP_LEN - 20 - 8);
-  const net = ingress.kind === PortKind.Endpoint ? dp.networks[ingress.network] : undefined;
+  const net = ingress.kind !== PortKind.Host ? dp.networks[ingress.network] : undefined;
   const from = net !== undefined ? net.gatewayIp : dp.hostGatewayIp;
   // Ethernet: back to whoever sent the offending frame
   buf.copy(out, o, off + 6, off + 12);

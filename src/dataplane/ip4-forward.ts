@@ -22,6 +22,7 @@ export function ip4Forward(
   ingress: Port,
   kind: number,
   target: number,
+  nextHop: number,
   mtu: number,
   buf: Buffer,
   off: number,
@@ -40,9 +41,9 @@ export function ip4Forward(
       return;
     }
     ip.decrementTtl();
-    ip4Fragment(dp, ingress, kind, target, mtu, buf, off, len);
+    ip4Fragment(dp, ingress, kind, target, nextHop, mtu, buf, off, len);
     return;
   }
   ip.decrementTtl();
-  ip4Output(dp, ingress, kind, target, buf, off, len);
+  ip4Output(dp, ingress, kind, target, nextHop, buf, off, len);
 }

@@ -13,6 +13,7 @@ export function ip4Fragment(
   ingress: Port,
   kind: number,
   target: number,
+  nextHop: number,
   mtu: number,
   buf: Buffer,
   off: number,
@@ -46,6 +47,6 @@ export function ip4Fragment(
     out.writeUInt16BE(0, o + ETH_HLEN + 10);
     out.writeUInt16BE(internetChecksum(out, o + ETH_HLEN, ihl), o + ETH_HLEN + 10);
     dp.counters.gauges[Gauge.FragmentsCreated]++;
-    ip4Output(dp, ingress, kind, target, out, o, ETH_HLEN + ihl + size);
+    ip4Output(dp, ingress, kind, target, nextHop, out, o, ETH_HLEN + ihl + size);
   }
 }

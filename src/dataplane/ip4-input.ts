@@ -1,6 +1,7 @@
 // ip4-input: IPv4 packets addressed to the gateway (its MAC, or anything from the host's TUN port).
-// Decides whether the packet is for the gateway itself (ip4-local) or is routed, and enforces the
-// isolation rules Docker applies between networks before handing it to ip4-forward.
+// Runs connection tracking / NAT first, then decides whether the packet is for the gateway itself
+// (ip4-local) or is routed, enforcing the isolation rules Docker applies to untranslated traffic
+// before handing it to ip4-forward.
 
 import { ICMP_ADMIN_PROHIBITED, ICMP_DEST_UNREACHABLE, ICMP_NET_UNREACHABLE } from '../wire/icmpv4.js';
 import { ETH_HLEN } from '../wire/ethernet.js';
@@ -9,6 +10,7 @@ import type { Dataplane } from './dataplane.js';
 import { icmpError } from './icmp-error.js';
 import { ip4Forward } from './ip4-forward.js';
 import { ip4Local } from './ip4-local.js';
+import { nat44, NatVerdict } from './nat44.js';
 import type { Network } from './network.js';
 import type { Port } from './port.js';
 import { RouteTarget } from './route-table.js';
@@ -16,17 +18,22 @@ import { RouteTarget } from './route-table.js';
 /** `dp.ip` is already wrapped around the packet and its header checksum verified. */
 export function ip4Input(dp: Dataplane, port: Port, inNet: Network | null, buf: Buffer, off: number, len: number): void {
   const ip = dp.ip;
-  const dst = ip.dst;
   // drop Ethernet padding: from here on the frame is exactly header + IP total length
   len = ETH_HLEN + ip.totalLength;
-  const ingressGateway = inNet !== null ? inNet.gatewayIp : dp.hostGatewayIp;
-  if (dst === ingressGateway) {
-    ip4Local(dp, port, buf, off, len);
-    return;
-  }
-  if (dst === 0xffffffff || dst >>> 28 === 14 || (inNet !== null && dst === inNet.broadcast)) {
-    dp.counters.drop(Drop.NotForUs); // broadcast and multicast are never routed
-    return;
+  const verdict = nat44(dp, port, inNet, buf, off, len);
+  if (verdict === NatVerdict.Drop) return;
+  const natted = verdict === NatVerdict.Translated;
+  const dst = ip.dst;
+  if (!natted) {
+    const ingressGateway = inNet !== null ? inNet.gatewayIp : dp.hostGatewayIp;
+    if (dst === ingressGateway) {
+      ip4Local(dp, port, buf, off, len);
+      return;
+    }
+    if (dst === 0xffffffff || dst >>> 28 === 14 || (inNet !== null && dst === inNet.broadcast)) {
+      dp.counters.drop(Drop.NotForUs); // broadcast and multicast are never routed
+      return;
+    }
   }
   const route = dp.routes.lookup(dst);
   if (route < 0) {
@@ -35,39 +42,56 @@ export function ip4Input(dp: Dataplane, port: Port, inNet: Network | null, buf: 
     return;
   }
   const target = dp.routes.targetOf(route);
+  const nextHop = dp.routes.nextHopOf(route);
   if (dp.routes.kindOf(route) === RouteTarget.Network) {
     const outNet = dp.networks[target]!;
-    if (inNet !== null && outNet !== inNet) {
-      dp.counters.drop(Drop.NetworkIsolation); // Docker isolates networks from each other
-      icmpError(dp, port, buf, off, len, ICMP_DEST_UNREACHABLE, ICMP_ADMIN_PROHIBITED, 0);
+    if (!natted) {
+      if (inNet !== null && inNet.isUplink) {
+        dp.counters.drop(Drop.NoMapping); // routed straight at a container from outside
+        return;
+      }
+      if (inNet !== null && outNet !== inNet && !outNet.isUplink) {
+        dp.counters.drop(Drop.NetworkIsolation); // Docker isolates networks from each other
+        icmpError(dp, port, buf, off, len, ICMP_DEST_UNREACHABLE, ICMP_ADMIN_PROHIBITED, 0);
+        return;
+      }
+      if (outNet.internal || (outNet.isUplink && inNet !== null && inNet.internal)) {
+        dp.counters.drop(Drop.InternalNetwork); // --internal networks never leave the gateway
+        icmpError(dp, port, buf, off, len, ICMP_DEST_UNREACHABLE, ICMP_ADMIN_PROHIBITED, 0);
+        return;
+      }
+      if (dst === outNet.gatewayIp) {
+        ip4Local(dp, port, buf, off, len); // another address of the gateway (host link, uplink)
+        return;
+      }
+      if (dst === outNet.broadcast || dst === outNet.subnet) {
+        dp.counters.drop(Drop.NotForUs);
+        return;
+      }
+      if (outNet.isUplink) {
+        dp.counters.drop(Drop.NoMapping); // untranslatable (a fragment): private addresses never leave
+        return;
+      }
+    }
+    ip4Forward(dp, port, RouteTarget.Network, target, nextHop, outNet.mtu, buf, off, len);
+    return;
+  }
+  // towards the host's TUN port
+  if (!natted) {
+    if (inNet !== null && inNet.isUplink) {
+      dp.counters.drop(Drop.NoMapping);
       return;
     }
-    if (inNet === null && outNet.internal) {
+    if (inNet !== null && inNet.internal) {
       dp.counters.drop(Drop.InternalNetwork);
       icmpError(dp, port, buf, off, len, ICMP_DEST_UNREACHABLE, ICMP_ADMIN_PROHIBITED, 0);
       return;
     }
-    if (dst === outNet.gatewayIp) {
-      ip4Local(dp, port, buf, off, len); // the host pinging a network's gateway address
-      return;
-    }
-    if (dst === outNet.broadcast || dst === outNet.subnet) {
-      dp.counters.drop(Drop.NotForUs);
-      return;
-    }
-    ip4Forward(dp, port, RouteTarget.Network, target, outNet.mtu, buf, off, len);
-    return;
-  }
-  // towards the host's TUN port
-  if (inNet !== null && inNet.internal) {
-    dp.counters.drop(Drop.InternalNetwork); // --internal networks never leave the gateway
-    icmpError(dp, port, buf, off, len, ICMP_DEST_UNREACHABLE, ICMP_ADMIN_PROHIBITED, 0);
-    return;
   }
   if (target === port.id) {
     dp.counters.drop(Drop.NoRoute); // would go straight back out of the port it came in on
     icmpError(dp, port, buf, off, len, ICMP_DEST_UNREACHABLE, ICMP_NET_UNREACHABLE, 0);
     return;
   }
-  ip4Forward(dp, port, RouteTarget.Host, target, dp.ports[target]!.mtu, buf, off, len);
+  ip4Forward(dp, port, RouteTarget.Host, target, 0, dp.ports[target]!.mtu, buf, off, len);
 }

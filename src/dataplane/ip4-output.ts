@@ -17,6 +17,7 @@ export function ip4Output(
   ingress: Port,
   kind: number,
   target: number,
+  nextHop: number,
   buf: Buffer,
   off: number,
   len: number,
@@ -26,7 +27,8 @@ export function ip4Output(
     return;
   }
   const net = dp.networks[target]!;
-  const dst = buf.readUInt32BE(off + ETH_HLEN + 16);
+  // the neighbour to resolve: the route's next hop, or the destination itself on the link
+  const dst = nextHop !== 0 ? nextHop : buf.readUInt32BE(off + ETH_HLEN + 16);
   let n = net.neighbours.get(dst);
   if (n !== undefined && n.state === NeighbourState.Reachable) {
     putMac(buf, off, n.macHi, n.macLo);

@@ -7,6 +7,8 @@ export class Network {
   readonly broadcast: number;
   readonly gatewayMacHi: number;
   readonly gatewayMacLo: number;
+  /** the uplink is a network of one port on which the gateway owns `gatewayIp` */
+  isUplink = false;
   ports = new Int32Array(16);
   portCount = 0;
   readonly fdb: MacTable;

@@ -9,6 +9,7 @@ export interface PortIo {
 export const PortKind = {
   Endpoint: 0, // a container's Ethernet port on one network; anti-spoofing applies
   Host: 1, // the host's L3 (TUN) port: IPv4 packets without an Ethernet header
+  Uplink: 2, // the gateway's own Ethernet interface to the outside: its MAC and address, no anti-spoofing
 } as const;
 
 export class Port {

@@ -12,13 +12,14 @@ export class RouteTable {
   private len = new Int32Array(64);
   private kind = new Int32Array(64);
   private target = new Int32Array(64);
+  private nextHop = new Int32Array(64); // 0: the destination itself is on the link
   private count = 0;
 
   get size(): number {
     return this.count;
   }
 
-  add(prefix: number, prefixLen: number, kind: number, target: number): void {
+  add(prefix: number, prefixLen: number, kind: number, target: number, nextHop = 0): void {
     this.remove(prefix, prefixLen);
     if (this.count === this.prefix.length) this.grow();
     const mask = prefixLen === 0 ? 0 : (0xffffffff << (32 - prefixLen)) | 0;
@@ -33,6 +34,7 @@ export class RouteTable {
     this.len[i] = prefixLen;
     this.kind[i] = kind;
     this.target[i] = target;
+    this.nextHop[i] = nextHop | 0;
   }
 
   remove(prefix: number, prefixLen: number): void {
@@ -66,12 +68,18 @@ export class RouteTable {
     return this.target[route];
   }
 
+  /** Address to resolve by ARP for this route (0: the destination itself). */
+  nextHopOf(route: number): number {
+    return this.nextHop[route] >>> 0;
+  }
+
   private copy(from: number, to: number): void {
     this.prefix[to] = this.prefix[from];
     this.mask[to] = this.mask[from];
     this.len[to] = this.len[from];
     this.kind[to] = this.kind[from];
     this.target[to] = this.target[from];
+    this.nextHop[to] = this.nextHop[from];
   }
 
   private grow(): void {
@@ -86,5 +94,6 @@ export class RouteTable {
     this.len = widen(this.len);
     this.kind = widen(this.kind);
     this.target = widen(this.target);
+    this.nextHop = widen(this.nextHop);
   }
 }

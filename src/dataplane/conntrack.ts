@@ -1,0 +1,256 @@
+// Connection tracking, as Linux's nf_conntrack does it: one entry per connection holding the
+// original and the reply tuple, each findable in O(1) from its own direction. Entries live in
+// typed arrays (struct of arrays); the index is open addressing keyed by the 5-tuple, so a lookup
+// allocates nothing and builds no string. NAT is expressed the way Linux does it: a translated
+// packet is rewritten so that its tuple becomes the inverse of the other direction's tuple.
+
+export const Dir = { Original: 0, Reply: 1 } as const;
+
+/** Entry flags. */
+export const CtFlag = {
+  SeenReply: 1,
+  Assured: 2, // replied and confirmed: survives the table filling up with half-open flows
+  Snat: 4,
+  Dnat: 8,
+  Inbound: 16, // created by a packet from outside (published port or endpoint-independent filtering)
+} as const;
+
+/** Protocol-specific state (TCP states as nf_conntrack names them; UDP/ICMP use None). */
+export const CtState = {
+  None: 0,
+  SynSent: 1,
+  SynRecv: 2,
+  Established: 3,
+  FinWait: 4,
+  CloseWait: 5,
+  LastAck: 6,
+  TimeWait: 7,
+  Close: 8,
+} as const;
+
+export const CT_STATE_NAMES = ['NONE', 'SYN_SENT', 'SYN_RECV', 'ESTABLISHED', 'FIN_WAIT', 'CLOSE_WAIT', 'LAST_ACK', 'TIME_WAIT', 'CLOSE'];
+
+const EMPTY = -1;
+
+export class ConntrackTable {
+  readonly capacity: number;
+  // per entry
+  readonly proto: Uint8Array;
+  readonly state: Uint8Array;
+  readonly flags: Uint8Array;
+  readonly expires: Float64Array; // ms
+  readonly mapping: Int32Array; // NAT port mapping held by the entry, or -1
+  // per entry and direction: slot = entry * 2 + dir
+  readonly src: Int32Array;
+  readonly dst: Int32Array;
+  readonly sport: Uint16Array;
+  readonly dport: Uint16Array;
+  // TCP window tracking, per direction
+  readonly tdEnd: Uint32Array; // highest sequence number sent + length
+  readonly tdMaxWin: Uint32Array; // largest window advertised (scaled)
+  readonly tdScale: Uint8Array; // window scale announced in the SYN
+  readonly tdAck: Uint32Array; // last acknowledgement sent
+  readonly packets: Float64Array;
+  readonly bytes: Float64Array;
+
+  private readonly index: Int32Array; // slot number (entry * 2 + dir) or EMPTY
+  private readonly mask: number;
+  private readonly free: Int32Array;
+  private freeCount: number;
+  private sweepCursor = 0;
+  /** live entries per protocol and state, for metrics: [proto 0 tcp,1 udp,2 icmp][state] */
+  readonly live: Int32Array;
+
+  constructor(capacity: number) {
+    this.capacity = capacity;
+    this.proto = new Uint8Array(capacity);
+    this.state = new Uint8Array(capacity);
+    this.flags = new Uint8Array(capacity);
+    this.expires = new Float64Array(capacity);
+    this.mapping = new Int32Array(capacity).fill(-1);
+    this.src = new Int32Array(capacity * 2);
+    this.dst = new Int32Array(capacity * 2);
+    this.sport = new Uint16Array(capacity * 2);
+    this.dport = new Uint16Array(capacity * 2);
+    this.tdEnd = new Uint32Array(capacity * 2);
+    this.tdMaxWin = new Uint32Array(capacity * 2);
+    this.tdScale = new Uint8Array(capacity * 2);
+    this.tdAck = new Uint32Array(capacity * 2);
+    this.packets = new Float64Array(capacity * 2);
+    this.bytes = new Float64Array(capacity * 2);
+    let size = 1;
+    while (size < capacity * 4) size <<= 1; // two keys per entry, load factor <= 0.5
+    this.index = new Int32Array(size).fill(EMPTY);
+    this.mask = size - 1;
+    this.free = new Int32Array(capacity);
+    for (let i = 0; i < capacity; i++) this.free[i] = capacity - 1 - i;
+    this.freeCount = capacity;
+    this.live = new Int32Array(3 * 16);
+  }
+
+  get size(): number {
+    return this.capacity - this.freeCount;
+  }
+
+  private static hash(proto: number, src: number, dst: number, sport: number, dport: number): number {
+    let h = Math.imul(src ^ 0x9e3779b9, 0x85ebca6b);
+    h = Math.imul(h ^ (h >>> 13) ^ dst, 0xc2b2ae35);
+    h = Math.imul(h ^ (h >>> 16) ^ ((sport << 16) | dport), 0x27d4eb2f);
+    h ^= proto;
+    return (h ^ (h >>> 15)) >>> 0;
+  }
+
+  /** Finds the slot (entry * 2 + dir) whose tuple is exactly this, or -1. Expired entries are not found. */
+  lookup(proto: number, src: number, dst: number, sport: number, dport: number, now: number): number {
+    src |= 0;
+    dst |= 0;
+    let i = ConntrackTable.hash(proto, src, dst, sport, dport) & this.mask;
+    for (;;) {
+      const slot = this.index[i];
+      if (slot === EMPTY) return -1;
+      if (this.src[slot] === src && this.dst[slot] === dst && this.sport[slot] === sport && this.dport[slot] === dport) {
+        const e = slot >> 1;
+        if (this.proto[e] === proto) {
+          if (this.expires[e] <= now) {
+            this.remove(e);
+            return -1;
+          }
+          return slot;
+        }
+      }
+      i = (i + 1) & this.mask;
+    }
+  }
+
+  /** True when some live entry already uses this tuple in either direction. */
+  taken(proto: number, src: number, dst: number, sport: number, dport: number, now: number): boolean {
+    return this.lookup(proto, src, dst, sport, dport, now) >= 0;
+  }
+
+  /**
+   * Creates an entry from its two tuples; returns the entry number, or -1 when the table is full.
+   * The caller has checked that neither tuple exists.
+   */
+  create(
+    proto: number,
+    oSrc: number,
+    oDst: number,
+    oSport: number,
+    oDport: number,
+    rSrc: number,
+    rDst: number,
+    rSport: number,
+    rDport: number,
+    state: number,
+    flags: number,
+    expires: number,
+  ): number {
+    if (this.freeCount === 0) return -1;
+    const e = this.free[--this.freeCount];
+    this.proto[e] = proto;
+    this.state[e] = state;
+    this.flags[e] = flags;
+    this.expires[e] = expires;
+    this.mapping[e] = -1;
+    const o = e * 2;
+    const r = o + 1;
+    this.src[o] = oSrc;
+    this.dst[o] = oDst;
+    this.sport[o] = oSport;
+    this.dport[o] = oDport;
+    this.src[r] = rSrc;
+    this.dst[r] = rDst;
+    this.sport[r] = rSport;
+    this.dport[r] = rDport;
+    this.tdEnd[o] = this.tdEnd[r] = 0;
+    this.tdMaxWin[o] = this.tdMaxWin[r] = 0;
+    this.tdScale[o] = this.tdScale[r] = 0;
+    this.tdAck[o] = this.tdAck[r] = 0;
+    this.packets[o] = this.packets[r] = 0;
+    this.bytes[o] = this.bytes[r] = 0;
+    this.insert(o);
+    this.insert(r);
+    this.live[protoClass(proto) * 16 + state]++;
+    return e;
+  }
+
+  setState(e: number, state: number): void {
+    const c = protoClass(this.proto[e]) * 16;
+    this.live[c + this.state[e]]--;
+    this.live[c + state]++;
+    this.state[e] = state;
+  }
+
+  private insert(slot: number): void {
+    let i = ConntrackTable.hash(this.proto[slot >> 1], this.src[slot], this.dst[slot], this.sport[slot], this.dport[slot]) & this.mask;
+    while (this.index[i] !== EMPTY) i = (i + 1) & this.mask;
+    this.index[i] = slot;
+  }
+
+  private unindex(slot: number): void {
+    const mask = this.mask;
+    let i = ConntrackTable.hash(this.proto[slot >> 1], this.src[slot], this.dst[slot], this.sport[slot], this.dport[slot]) & mask;
+    while (this.index[i] !== slot) {
+      if (this.index[i] === EMPTY) return;
+      i = (i + 1) & mask;
+    }
+    // backward-shift deletion keeps probe chains intact without tombstones
+    let hole = i;
+    let j = i;
+    for (;;) {
+      j = (j + 1) & mask;
+      const s = this.index[j];
+      if (s === EMPTY) break;
+      const home = ConntrackTable.hash(this.proto[s >> 1], this.src[s], this.dst[s], this.sport[s], this.dport[s]) & mask;
+      const inRange = hole <= j ? home > hole && home <= j : home > hole || home <= j;
+      if (!inRange) {
+        this.index[hole] = s;
+        hole = j;
+      }
+    }
+    this.index[hole] = EMPTY;
+  }
+
+  /** Removes an entry; its NAT mapping (if any) is the caller's to release via `onRemove`. */
+  remove(e: number): void {
+    this.unindex(e * 2);
+    this.unindex(e * 2 + 1);
+    this.live[protoClass(this.proto[e]) * 16 + this.state[e]]--;
+    this.expires[e] = 0;
+    this.proto[e] = 0;
+    const m = this.mapping[e];
+    this.mapping[e] = -1;
+    this.free[this.freeCount++] = e;
+    if (m >= 0 && this.onRemove !== null) this.onRemove(m);
+  }
+
+  /** Called with the NAT mapping of every removed entry. */
+  onRemove: ((mapping: number) => void) | null = null;
+
+  isLive(e: number): boolean {
+    return this.proto[e] !== 0;
+  }
+
+  /** Reclaims expired entries, looking at no more than `budget` entries per call. */
+  sweep(now: number, budget: number): number {
+    let removed = 0;
+    for (let n = 0; n < budget; n++) {
+      const e = this.sweepCursor;
+      this.sweepCursor = e + 1 === this.capacity ? 0 : e + 1;
+      if (this.proto[e] !== 0 && this.expires[e] <= now) {
+        this.remove(e);
+        removed++;
+      }
+    }
+    return removed;
+  }
+
+  flush(): void {
+    for (let e = 0; e < this.capacity; e++) if (this.proto[e] !== 0) this.remove(e);
+  }
+}
+
+/** 0 tcp, 1 udp, 2 icmp */
+export function protoClass(proto: number): number {
+  return proto === 6 ? 0 : proto === 17 ? 1 : 2;
+}

@@ -1,0 +1,150 @@
+// Masquerade port mappings: inside address:port -> one outside port on the uplink address, shared by
+// every connection from that inside endpoint whatever the destination (endpoint-independent
+// mapping, RFC 4787 REQ-1), and freed when its last connection goes. Typed arrays, no strings.
+
+const EMPTY = -1;
+const CLASSES = 3; // tcp, udp, icmp (echo identifiers)
+
+export class NatMappings {
+  readonly capacity: number;
+  readonly cls: Uint8Array;
+  readonly inIp: Int32Array;
+  readonly inPort: Uint16Array;
+  readonly outPort: Uint16Array;
+  readonly refs: Int32Array;
+  /** owner[cls * 65536 + port]: mapping holding the outside port, or -1 */
+  private readonly owner: Int32Array;
+  /** ports published (DNAT) on the uplink address: never handed out for masquerade */
+  private readonly reserved: Uint8Array;
+  private readonly index: Int32Array;
+  private readonly mask: number;
+  private readonly free: Int32Array;
+  private freeCount: number;
+  private readonly cursor = new Int32Array(CLASSES);
+  /** outside ports in use per class, for metrics */
+  readonly inUse = new Int32Array(CLASSES);
+
+  constructor(
+    capacity: number,
+    readonly portMin: number,
+    readonly portMax: number,
+  ) {
+    this.capacity = capacity;
+    this.cls = new Uint8Array(capacity);
+    this.inIp = new Int32Array(capacity);
+    this.inPort = new Uint16Array(capacity);
+    this.outPort = new Uint16Array(capacity);
+    this.refs = new Int32Array(capacity);
+    this.owner = new Int32Array(CLASSES * 65536).fill(EMPTY);
+    this.reserved = new Uint8Array(CLASSES * 65536);
+    let size = 1;
+    while (size < capacity * 2) size <<= 1;
+    this.index = new Int32Array(size).fill(EMPTY);
+    this.mask = size - 1;
+    this.free = new Int32Array(capacity);
+    for (let i = 0; i < capacity; i++) this.free[i] = capacity - 1 - i;
+    this.freeCount = capacity;
+    this.cursor.fill(portMin);
+  }
+
+  get rangeSize(): number {
+    return this.portMax - this.portMin + 1;
+  }
+
+  private static hash(cls: number, ip: number, port: number): number {
+    const h = Math.imul(ip ^ Math.imul(port + 1, 0x9e3779b1) ^ (cls << 28), 0x85ebca6b);
+    return (h ^ (h >>> 16)) >>> 0;
+  }
+
+  find(cls: number, ip: number, port: number): number {
+    ip |= 0;
+    let i = NatMappings.hash(cls, ip, port) & this.mask;
+    for (;;) {
+      const m = this.index[i];
+      if (m === EMPTY) return -1;
+      if (this.inIp[m] === ip && this.inPort[m] === port && this.cls[m] === cls) return m;
+      i = (i + 1) & this.mask;
+    }
+  }
+
+  /** The mapping that owns an outside port, or -1. */
+  byOutside(cls: number, port: number): number {
+    return this.owner[cls * 65536 + port];
+  }
+
+  reserve(cls: number, port: number, on: boolean): void {
+    this.reserved[cls * 65536 + port] = on ? 1 : 0;
+  }
+
+  isFree(cls: number, port: number): boolean {
+    const k = cls * 65536 + port;
+    return this.owner[k] === EMPTY && this.reserved[k] === 0 && port !== 0;
+  }
+
+  /**
+   * The mapping for an inside endpoint, created if needed (keeping the inside port when it is
+   * free, else the next free port of the range); -1 when every port of the range is taken.
+   */
+  acquire(cls: number, ip: number, port: number): number {
+    const found = this.find(cls, ip, port);
+    if (found >= 0) return found;
+    if (this.freeCount === 0) return -1;
+    let out = -1;
+    if (this.isFree(cls, port)) out = port;
+    else {
+      const span = this.rangeSize;
+      let p = this.cursor[cls];
+      for (let n = 0; n < span; n++) {
+        if (p > this.portMax || p < this.portMin) p = this.portMin;
+        if (this.isFree(cls, p)) {
+          out = p;
+          break;
+        }
+        p++;
+      }
+      if (out < 0) return -1;
+      this.cursor[cls] = out + 1;
+    }
+    const m = this.free[--this.freeCount];
+    this.cls[m] = cls;
+    this.inIp[m] = ip | 0;
+    this.inPort[m] = port;
+    this.outPort[m] = out;
+    this.refs[m] = 0;
+    this.owner[cls * 65536 + out] = m;
+    let i = NatMappings.hash(cls, ip | 0, port) & this.mask;
+    while (this.index[i] !== EMPTY) i = (i + 1) & this.mask;
+    this.index[i] = m;
+    this.inUse[cls]++;
+    return m;
+  }
+
+  ref(m: number): void {
+    this.refs[m]++;
+  }
+
+  /** Drops one reference; the mapping and its port are freed with the last one. */
+  unref(m: number): void {
+    if (--this.refs[m] > 0) return;
+    this.owner[this.cls[m] * 65536 + this.outPort[m]] = EMPTY;
+    this.inUse[this.cls[m]]--;
+    const mask = this.mask;
+    let i = NatMappings.hash(this.cls[m], this.inIp[m], this.inPort[m]) & mask;
+    while (this.index[i] !== m) i = (i + 1) & mask;
+    let hole = i;
+    let j = i;
+    for (;;) {
+      j = (j + 1) & mask;
+      const s = this.index[j];
+      if (s === EMPTY) break;
+      const home = NatMappings.hash(this.cls[s], this.inIp[s], this.inPort[s]) & mask;
+      const inRange = hole <= j ? home > hole && home <= j : home > hole || home <= j;
+      if (!inRange) {
+        this.index[hole] = s;
+        hole = j;
+      }
+    }
+    this.index[hole] = EMPTY;
+    this.free[this.freeCount++] = m;
+  }
+}

@@ -1,0 +1,67 @@
+// Published ports (DNAT), as `docker run -p`: a port of the gateway's uplink and host-link
+// addresses forwarded to a container's port. One array slot per (protocol, host port), so the
+// lookup for an inbound packet is a single index.
+
+const NONE = -1;
+
+export interface PublishRule {
+  proto: 6 | 17;
+  /** 0: every address of the gateway that publishes (uplink and host link), else that one */
+  hostIp: number;
+  hostPort: number;
+  targetIp: number;
+  targetPort: number;
+}
+
+export class PublishedPorts {
+  private readonly slot = new Int32Array(2 * 65536).fill(NONE); // [udp?1:0][port] -> rule
+  private readonly hostIp: Int32Array;
+  private readonly targetIp: Int32Array;
+  private readonly targetPort: Uint16Array;
+  private readonly free: number[] = [];
+  private count = 0;
+
+  constructor(readonly capacity = 65536) {
+    this.hostIp = new Int32Array(capacity);
+    this.targetIp = new Int32Array(capacity);
+    this.targetPort = new Uint16Array(capacity);
+  }
+
+  /** Rule for an inbound packet, or -1. */
+  lookup(proto: number, dstIp: number, dstPort: number): number {
+    const r = this.slot[(proto === 17 ? 65536 : 0) + dstPort];
+    if (r === NONE) return NONE;
+    const h = this.hostIp[r];
+    return h === 0 || h === (dstIp | 0) ? r : NONE;
+  }
+
+  targetIpOf(r: number): number {
+    return this.targetIp[r] >>> 0;
+  }
+
+  targetPortOf(r: number): number {
+    return this.targetPort[r];
+  }
+
+  isPublished(proto: number, hostPort: number): boolean {
+    return this.slot[(proto === 17 ? 65536 : 0) + hostPort] !== NONE;
+  }
+
+  add(rule: PublishRule): void {
+    const k = (rule.proto === 17 ? 65536 : 0) + rule.hostPort;
+    if (this.slot[k] !== NONE) throw new Error(`port ${rule.hostPort}/${rule.proto === 17 ? 'udp' : 'tcp'} is already published`);
+    const r = this.free.length > 0 ? this.free.pop()! : this.count++;
+    this.hostIp[r] = rule.hostIp | 0;
+    this.targetIp[r] = rule.targetIp | 0;
+    this.targetPort[r] = rule.targetPort;
+    this.slot[k] = r;
+  }
+
+  remove(proto: number, hostPort: number): void {
+    const k = (proto === 17 ? 65536 : 0) + hostPort;
+    const r = this.slot[k];
+    if (r === NONE) return;
+    this.slot[k] = NONE;
+    this.free.push(r);
+  }
+}

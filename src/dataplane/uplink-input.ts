@@ -1,0 +1,57 @@
+// uplink-input: frames from the gateway's own interface to the outside. Only frames for the
+// gateway's MAC (and broadcasts, for ARP) are taken; IPv4 goes to ip4-input, which sends it
+// through NAT: nothing reaches a container unless a flow or a published port accounts for it.
+
+import { ETH_HLEN, ETHERTYPE_ARP, ETHERTYPE_IPV4 } from '../wire/ethernet.js';
+import { WireError } from '../wire/error.js';
+import { arpInput } from './arp-input.js';
+import { Drop } from './counters.js';
+import type { Dataplane } from './dataplane.js';
+import { ip4Input } from './ip4-input.js';
+import { isGroupMac, macHi, macLo } from './mac-bytes.js';
+import type { Port } from './port.js';
+
+export function uplinkInput(dp: Dataplane, port: Port, buf: Buffer, off: number, len: number): void {
+  const c = dp.counters;
+  if (len < ETH_HLEN) {
+    c.drop(Drop.Malformed);
+    return;
+  }
+  const net = dp.networks[port.network];
+  if (net === undefined) {
+    c.drop(Drop.UnknownPort);
+    return;
+  }
+  const toUs = macHi(buf, off) === net.gatewayMacHi && macLo(buf, off) === net.gatewayMacLo;
+  if (!toUs && !isGroupMac(buf, off)) {
+    c.drop(Drop.NotForUs); // someone else's unicast (a bridged NIC sees it)
+    return;
+  }
+  const etherType = (buf[off + 12] << 8) | buf[off + 13];
+  if (etherType === ETHERTYPE_ARP) {
+    if (dp.arp.wrap(buf, off + ETH_HLEN, len - ETH_HLEN) !== WireError.Ok) {
+      c.drop(Drop.Malformed);
+      return;
+    }
+    arpInput(dp, port, net, buf, off, len);
+    return;
+  }
+  if (etherType !== ETHERTYPE_IPV4) {
+    c.drop(Drop.UnsupportedEthertype);
+    return;
+  }
+  if (!toUs) {
+    c.drop(Drop.NotForUs);
+    return;
+  }
+  const ip = dp.ip;
+  if (ip.wrap(buf, off + ETH_HLEN, len - ETH_HLEN) !== WireError.Ok) {
+    c.drop(Drop.Malformed);
+    return;
+  }
+  if (!ip.verifyChecksum()) {
+    c.drop(Drop.BadChecksum);
+    return;
+  }
+  ip4Input(dp, port, net, buf, off, len);
+}
