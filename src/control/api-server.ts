@@ -35,6 +35,15 @@ const disconnectSchema = z.strictObject({
   netns: z.string().min(1),
 });
 
+const EXPECTED: Record<string, string> = {
+  object: 'a JSON object',
+  array: 'a JSON array',
+  string: 'a string',
+  number: 'a number',
+  int: 'an integer',
+  boolean: 'true or false',
+};
+
 interface Reply {
   status: number;
   body?: unknown;
@@ -56,7 +65,7 @@ function parseBody<T>(schema: z.ZodType<T>, json: unknown): T {
   const path = issue.path.map(String).join('.');
   let reason: string;
   if (issue.code === 'unrecognized_keys') reason = `unknown field${issue.keys.length > 1 ? 's' : ''} ${issue.keys.map((k) => JSON.stringify(k)).join(', ')}`;
-  else if (issue.code === 'invalid_type') reason = `${path === '' ? 'body' : path}: expected ${issue.expected === 'object' ? 'a JSON object' : issue.expected}`;
+  else if (issue.code === 'invalid_type') reason = `${path === '' ? 'body' : path}: expected ${EXPECTED[issue.expected] ?? issue.expected}`;
   else reason = `${path === '' ? 'body' : path}: ${issue.message}`;
   throw new ApiFailure(400, `invalid request body: ${reason}`);
 }
@@ -232,16 +241,10 @@ export async function startApiServer(socketPath: string, api: GatewayApi, log: L
   let closed: Promise<void> | null = null;
   return {
     close(): Promise<void> {
+      // libuv unlinks the socket file when the server closes
       closed ??= new Promise<void>((resolve) => {
         server.close(() => resolve());
-        server.closeIdleConnections();
         server.closeAllConnections();
-      }).then(() => {
-        try {
-          unlinkSync(socketPath);
-        } catch {
-          // already gone
-        }
       });
       return closed;
     },

@@ -68,7 +68,7 @@ export interface DisconnectRequest {
 export interface PortStatus {
   id: number;
   name: string; // device name, e.g. "eth0@c1" or "pontoon0"
-  kind: 'tap' | 'tun' | 'memory';
+  kind: 'tap' | 'tun' | 'uplink';
   network: string | null;
   rxPackets: number;
   rxBytes: number;

@@ -3,9 +3,10 @@
 
 import { MessageChannel, type MessagePort, Worker } from 'node:worker_threads';
 import { DataplaneCounters } from '../dataplane/counters.js';
-import type { DataplaneOptions, EndpointSpec, HostPortSpec, NetworkSpec } from '../dataplane/dataplane.js';
+import type { DataplaneOptions, EndpointSpec, HostPortSpec, NetworkSpec, UplinkSpec } from '../dataplane/dataplane.js';
+import type { PublishRule } from '../dataplane/published-ports.js';
 import { EventFd } from './sys/eventfd.js';
-import type { Snapshot, WorkerInit, WorkerReply, WorkerRequest } from './worker-protocol.js';
+import type { ConntrackRecord, Snapshot, WorkerInit, WorkerReply, WorkerRequest } from './worker-protocol.js';
 
 type Pending = { resolve: (v: unknown) => void; reject: (e: Error) => void };
 // distributive Omit, so each request keeps its own fields
@@ -83,6 +84,26 @@ export class DataplaneHost {
 
   removePort(portId: number): Promise<void> {
     return this.call({ op: 'removePort', portId });
+  }
+
+  addUplink(spec: UplinkSpec, fd: number): Promise<number> {
+    return this.call({ op: 'addUplink', spec, fd });
+  }
+
+  addPublish(rule: PublishRule): Promise<void> {
+    return this.call({ op: 'addPublish', rule });
+  }
+
+  removePublish(proto: 6 | 17, hostPort: number): Promise<void> {
+    return this.call({ op: 'removePublish', proto, hostPort });
+  }
+
+  conntrackList(limit: number): Promise<ConntrackRecord[]> {
+    return this.call({ op: 'conntrackList', limit });
+  }
+
+  conntrackFlush(): Promise<number> {
+    return this.call({ op: 'conntrackFlush' });
   }
 
   snapshot(): Promise<Snapshot> {

@@ -12,7 +12,7 @@ import { DevicePort } from './device-port.js';
 import { Epoll } from './sys/epoll.js';
 import { EventFd } from './sys/eventfd.js';
 import { readFrame } from './sys/frame-io.js';
-import type { Snapshot, WorkerInit, WorkerReply, WorkerRequest } from './worker-protocol.js';
+import type { ConntrackRecord, Snapshot, WorkerInit, WorkerReply, WorkerRequest } from './worker-protocol.js';
 
 const TICK_MS = 100;
 const WAKE_TOKEN = 0x7fffffff;
@@ -63,7 +63,7 @@ function snapshot(): Snapshot {
     out.ports.push({
       id: p.id,
       name: p.name,
-      kind: p.kind === PortKind.Host ? 'tun' : 'tap',
+      kind: p.kind === PortKind.Host ? 'tun' : p.kind === PortKind.Uplink ? 'uplink' : 'tap',
       network: p.network,
       lastError: devices[p.id]?.lastError ?? 0,
     });
@@ -84,6 +84,28 @@ function snapshot(): Snapshot {
   return out;
 }
 
+function conntrackList(limit: number): ConntrackRecord[] {
+  const ct = dp.conntrack;
+  const out: ConntrackRecord[] = [];
+  const now = dp.now;
+  for (let e = 0; e < ct.capacity && out.length < limit; e++) {
+    if (!ct.isLive(e) || ct.expires[e] <= now) continue;
+    const o = e * 2;
+    const r = o + 1;
+    out.push({
+      proto: ct.proto[e],
+      state: ct.state[e],
+      flags: ct.flags[e],
+      expiresInMs: ct.expires[e] - now,
+      orig: { src: ct.src[o] >>> 0, dst: ct.dst[o] >>> 0, sport: ct.sport[o], dport: ct.dport[o] },
+      reply: { src: ct.src[r] >>> 0, dst: ct.dst[r] >>> 0, sport: ct.sport[r], dport: ct.dport[r] },
+      packets: [ct.packets[o], ct.packets[r]],
+      bytes: [ct.bytes[o], ct.bytes[r]],
+    });
+  }
+  return out;
+}
+
 let running = true;
 
 function handle(req: WorkerRequest): unknown {
@@ -91,13 +113,32 @@ function handle(req: WorkerRequest): unknown {
     case 'addNetwork':
       dp.addNetwork(req.spec);
       return null;
-    case 'removeNetwork':
-      for (const net of [dp.networks[req.index]]) {
-        if (net === undefined) break;
-        for (let i = 0; i < net.portCount; i++) detach(net.ports[i]);
-      }
+    case 'removeNetwork': {
+      const net = dp.networks[req.index];
+      if (net !== undefined) for (let i = 0; i < net.portCount; i++) detach(net.ports[i]);
       dp.removeNetwork(req.index);
       return null;
+    }
+    case 'addUplink': {
+      const dev = new DevicePort(req.fd);
+      const port = dp.addUplink(req.spec, dev);
+      devices[port.id] = dev;
+      epoll.add(req.fd, port.id);
+      return port.id;
+    }
+    case 'addPublish':
+      dp.addPublish(req.rule);
+      return null;
+    case 'removePublish':
+      dp.removePublish(req.proto, req.hostPort);
+      return null;
+    case 'conntrackList':
+      return conntrackList(req.limit);
+    case 'conntrackFlush': {
+      const n = dp.conntrack.size;
+      dp.conntrack.flush();
+      return n;
+    }
     case 'addEndpoint': {
       const dev = new DevicePort(req.fd);
       const port = dp.addEndpoint(req.spec, dev);

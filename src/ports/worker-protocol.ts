@@ -1,7 +1,8 @@
 // Messages between the control plane (main thread) and the data-plane worker.
 
 import type { MessagePort } from 'node:worker_threads';
-import type { DataplaneOptions, EndpointSpec, HostPortSpec, NetworkSpec } from '../dataplane/dataplane.js';
+import type { DataplaneOptions, EndpointSpec, HostPortSpec, NetworkSpec, UplinkSpec } from '../dataplane/dataplane.js';
+import type { PublishRule } from '../dataplane/published-ports.js';
 
 export interface WorkerInit {
   options: Partial<DataplaneOptions>;
@@ -17,13 +18,18 @@ export type WorkerRequest =
   | { id: number; op: 'addEndpoint'; spec: EndpointSpec; fd: number }
   | { id: number; op: 'addHostPort'; spec: HostPortSpec; fd: number }
   | { id: number; op: 'removePort'; portId: number }
+  | { id: number; op: 'addUplink'; spec: UplinkSpec; fd: number }
+  | { id: number; op: 'addPublish'; rule: PublishRule }
+  | { id: number; op: 'removePublish'; proto: 6 | 17; hostPort: number }
+  | { id: number; op: 'conntrackList'; limit: number }
+  | { id: number; op: 'conntrackFlush' }
   | { id: number; op: 'snapshot' }
   | { id: number; op: 'stop' };
 
 export interface SnapshotPort {
   id: number;
   name: string;
-  kind: 'tap' | 'tun';
+  kind: 'tap' | 'tun' | 'uplink';
   network: number;
   lastError: number;
 }
@@ -32,6 +38,24 @@ export interface Snapshot {
   ports: SnapshotPort[];
   neighbours: { network: number; ip: number; mac: number; state: number; ageMs: number }[];
   fdb: { network: number; mac: number; port: number; ageMs: number }[];
+}
+
+export interface ConntrackTuple {
+  src: number;
+  dst: number;
+  sport: number;
+  dport: number;
+}
+
+export interface ConntrackRecord {
+  proto: number;
+  state: number;
+  flags: number;
+  expiresInMs: number;
+  orig: ConntrackTuple;
+  reply: ConntrackTuple;
+  packets: [number, number];
+  bytes: [number, number];
 }
 
 export type WorkerReply = { id: number; ok: true; value: unknown } | { id: number; ok: false; error: string };

@@ -12,12 +12,13 @@ const MTU_OPTION = 'com.docker.network.driver.mtu';
 const enc = encodeURIComponent;
 
 function parseMtu(value: string): number {
-  if (!/^[0-9]+$/.test(value)) throw new InvalidArgumentError('not a number.');
+  if (!/^[0-9]+$/.test(value)) throw new InvalidArgumentError('Expected a number.');
   return Number(value);
 }
 
-function collect(value: string, previous: string[]): string[] {
-  return [...previous, value];
+/** Repeatable options; no default value so help does not show "(default: [])". */
+function collect(value: string, previous: string[] | undefined): string[] {
+  return [...(previous ?? []), value];
 }
 
 /** A netns path relative to the CLI's directory means nothing to the daemon: make it absolute. */
@@ -54,14 +55,14 @@ export function networkCommand(ctx: CliContext, parent: Command): Command {
     .option('--ip-range <cidr>', 'allocate container addresses from a sub-range')
     .option('--internal', 'restrict external access to the network')
     .option('--mtu <bytes>', 'MTU of the network', parseMtu)
-    .option('-o, --opt <key=value>', `driver options (${MTU_OPTION}=N)`, collect, [] as string[])
+    .option('-o, --opt <key=value>', `driver options (${MTU_OPTION}=N)`, collect)
     .action(async (name: string, o: Record<string, unknown>, cmd: Command) => {
       const req: NetworkCreateRequest = { name, driver: o['driver'] as string };
       if (o['subnet'] !== undefined) req.subnet = o['subnet'] as string;
       if (o['gateway'] !== undefined) req.gateway = o['gateway'] as string;
       if (o['ipRange'] !== undefined) req.ipRange = o['ipRange'] as string;
       if (o['internal'] === true) req.internal = true;
-      const mtu = mtuFrom(o['mtu'] as number | undefined, o['opt'] as string[]);
+      const mtu = mtuFrom(o['mtu'] as number | undefined, (o['opt'] as string[] | undefined) ?? []);
       if (mtu !== undefined) req.mtu = mtu;
       const created = await ctx.client(cmd).request<NetworkResource>('POST', '/v1/networks', req);
       ctx.io.out(`${created.Id}\n`);
@@ -154,12 +155,12 @@ export function networkCommand(ctx: CliContext, parent: Command): Command {
     .argument('<network>', 'network name or id')
     .argument('<netns>', 'an "ip netns" name, a namespace path such as /proc/PID/ns/net, or a PID')
     .option('--ip <address>', 'IPv4 address of the endpoint')
-    .option('--alias <name>', 'add a network-scoped alias', collect, [] as string[])
+    .option('--alias <name>', 'add a network-scoped alias (repeatable)', collect)
     .option('--name <name>', 'container name shown by inspect (default: the netns name)')
-    .action(async (net: string, netns: string, o: { ip?: string; alias: string[]; name?: string }, cmd: Command) => {
+    .action(async (net: string, netns: string, o: { ip?: string; alias?: string[]; name?: string }, cmd: Command) => {
       const req: ConnectRequest = { netns: netnsArg(netns) };
       if (o.ip !== undefined) req.ip = o.ip;
-      if (o.alias.length > 0) req.aliases = o.alias;
+      if (o.alias !== undefined) req.aliases = o.alias;
       if (o.name !== undefined) req.name = o.name;
       await ctx.client(cmd).request('POST', `/v1/networks/${enc(net)}/connect`, req);
     });

@@ -114,6 +114,24 @@ export const eventfd = lib.func('eventfd', 'int', ['unsigned int', 'int']) as (
 /** `int setns(int fd, int nstype)` — affects the calling thread only. */
 export const setns = lib.func('setns', 'int', ['int', 'int']) as (fd: number, nstype: number) => number;
 
+/** `int socket(int domain, int type, int protocol)` */
+export const socket = lib.func('socket', 'int', ['int', 'int', 'int']) as (domain: number, type: number, protocol: number) => number;
+
+/** `int bind(int fd, const struct sockaddr *addr, socklen_t len)` */
+export const bind = lib.func('bind', 'int', ['int', 'void *', 'uint32_t']) as (fd: number, addr: Uint8Array, len: number) => number;
+
+/** `int setsockopt(int fd, int level, int name, const void *value, socklen_t len)` */
+export const setsockopt = lib.func('setsockopt', 'int', ['int', 'int', 'int', 'void *', 'uint32_t']) as (
+  fd: number,
+  level: number,
+  name: number,
+  value: Uint8Array,
+  len: number,
+) => number;
+
+/** `unsigned int if_nametoindex(const char *name)`: 0 when there is no such interface. */
+export const if_nametoindex = lib.func('if_nametoindex', 'unsigned int', ['str']) as (name: string) => number;
+
 const strerror_ = lib.func('strerror', 'const char *', ['int']) as (errnum: number) => string | null;
 
 /** Current thread's errno (as left by the last libc call made through koffi). */

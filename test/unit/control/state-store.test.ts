@@ -1,0 +1,90 @@
+import { mkdtempSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { StateStore, type PersistedState } from '../../../src/control/state-store.js';
+
+const STATE: PersistedState = {
+  version: 1,
+  networks: [
+    {
+      id: 'a'.repeat(64),
+      name: 'bridge',
+      driver: 'bridge',
+      subnet: '172.17.0.0/16',
+      gateway: '172.17.0.1',
+      internal: false,
+      mtu: 1500,
+      gatewayMac: '02:42:ac:11:00:01',
+      created: '2024-01-01T00:00:00.000Z',
+      isDefault: true,
+      endpoints: [
+        {
+          id: 'b'.repeat(64),
+          name: 'c1',
+          netnsPath: '/run/netns/c1',
+          netnsDev: 4,
+          netnsIno: 4026532317,
+          ifName: 'eth0',
+          mac: '02:42:ac:11:00:02',
+          ip: '172.17.0.2',
+          aliases: ['web'],
+          created: '2024-01-01T00:00:01.000Z',
+        },
+      ],
+    },
+    {
+      id: 'c'.repeat(64),
+      name: 'ranged',
+      driver: 'bridge',
+      subnet: '10.1.0.0/24',
+      gateway: '10.1.0.1',
+      ipRange: '10.1.0.128/25',
+      internal: true,
+      mtu: 9000,
+      gatewayMac: '02:42:0a:01:00:01',
+      created: '2024-01-01T00:00:02.000Z',
+      isDefault: false,
+      endpoints: [],
+    },
+  ],
+};
+
+function tempDir(): string {
+  return mkdtempSync(join(tmpdir(), 'pontoon-state-'));
+}
+
+describe('StateStore', () => {
+  it('returns null when nothing was saved', () => {
+    expect(new StateStore(join(tempDir(), 'none')).load()).toBeNull();
+  });
+
+  it('round-trips the state, creating the directory with mode 0700', () => {
+    const dir = join(tempDir(), 'nested', 'state');
+    const store = new StateStore(dir);
+    store.save(STATE);
+    expect(statSync(dir).mode & 0o777).toBe(0o700);
+    expect(new StateStore(dir).load()).toEqual(STATE);
+    expect(readdirSync(dir)).toEqual(['state.json']); // no temporary file left behind
+  });
+
+  it('replaces the previous state', () => {
+    const dir = tempDir();
+    const store = new StateStore(dir);
+    store.save(STATE);
+    store.save({ version: 1, networks: [] });
+    expect(store.load()).toEqual({ version: 1, networks: [] });
+    expect(JSON.parse(readFileSync(join(dir, 'state.json'), 'utf8'))).toEqual({ version: 1, networks: [] });
+  });
+
+  it('names the file when it is corrupt', () => {
+    const dir = tempDir();
+    const file = join(dir, 'state.json');
+    writeFileSync(file, '{"version": 1, "networks": [');
+    expect(() => new StateStore(dir).load()).toThrow(new RegExp(`^state file ${file} is corrupt: `));
+    writeFileSync(file, JSON.stringify({ version: 2, networks: [] }));
+    expect(() => new StateStore(dir).load()).toThrow(new RegExp(`^state file ${file} is corrupt: version: `));
+    writeFileSync(file, JSON.stringify({ version: 1, networks: [{ ...STATE.networks[0], mtu: 'big' }] }));
+    expect(() => new StateStore(dir).load()).toThrow(new RegExp(`^state file ${file} is corrupt: networks\\.0\\.mtu: `));
+  });
+});
