@@ -3,7 +3,8 @@
 import { Command, CommanderError } from 'commander';
 import { ApiClient, type ApiClientLike } from './api-client.js';
 import { daemonCommand } from './commands/daemon.js';
-import { networkCommand } from './commands/network.js';
+import { conntrackCommand } from './commands/conntrack.js';
+import { networkCommand, portCommand } from './commands/network.js';
 import { statusCommand } from './commands/status.js';
 import { CliExit, type CliContext, type CliIo } from './context.js';
 import { packageVersion } from './package-info.js';
@@ -41,6 +42,8 @@ export function buildProgram(
   daemonCommand(program);
   networkCommand(ctx, program);
   statusCommand(ctx, program);
+  portCommand(ctx, program);
+  conntrackCommand(ctx, program);
   addUsageHints(program, '');
   return program;
 }

@@ -29,6 +29,7 @@ const connectSchema = z.strictObject({
   ip: z.string().optional(),
   aliases: z.array(z.string()).optional(),
   name: z.string().optional(),
+  publish: z.array(z.string()).optional(),
 });
 
 const disconnectSchema = z.strictObject({
@@ -117,6 +118,24 @@ function routes(api: GatewayApi): Route[] {
       },
     },
     { method: 'GET', pattern: /^\/v1\/status$/, mutates: false, handler: async () => ({ status: 200, body: await api.status() }) },
+    {
+      method: 'GET',
+      pattern: /^\/v1\/ports\/([^/]+)$/,
+      mutates: false,
+      handler: async ([netns]) => ({ status: 200, body: api.ports(netns!) }),
+    },
+    {
+      method: 'GET',
+      pattern: /^\/v1\/conntrack$/,
+      mutates: false,
+      handler: async () => ({ status: 200, body: await api.conntrackList() }),
+    },
+    {
+      method: 'DELETE',
+      pattern: /^\/v1\/conntrack$/,
+      mutates: true,
+      handler: async () => ({ status: 200, body: { flushed: await api.conntrackFlush() } }),
+    },
   ];
 }
 

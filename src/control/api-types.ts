@@ -26,6 +26,7 @@ export interface EndpointResource {
   Interface: string; // name inside the container, e.g. "eth0"
   Netns: string; // path of the namespace, e.g. /run/netns/c1
   Aliases: string[];
+  Ports: PortMappingResource[];
 }
 
 export interface NetworkResource {
@@ -59,6 +60,37 @@ export interface ConnectRequest {
   ip?: string;
   aliases?: string[];
   name?: string;
+  /** `[HOSTIP:]HOSTPORT:CONTAINERPORT[/tcp|udp]`, ranges allowed, as `docker run -p` */
+  publish?: string[];
+}
+
+export interface PortMappingResource {
+  proto: 'tcp' | 'udp';
+  hostIp: string;
+  hostPort: number;
+  containerPort: number;
+  network: string;
+  containerIp: string;
+}
+
+export interface ConntrackTupleResource {
+  src: string;
+  dst: string;
+  sport: number;
+  dport: number;
+}
+
+/** One tracked connection, as `conntrack -L` shows it. */
+export interface ConntrackEntryResource {
+  proto: 'tcp' | 'udp' | 'icmp';
+  protoNumber: number;
+  timeoutSeconds: number;
+  state: string; // TCP state name, or "" for UDP/ICMP
+  orig: ConntrackTupleResource;
+  reply: ConntrackTupleResource;
+  flags: string[]; // ASSURED, UNREPLIED, SNAT, DNAT
+  packets: [number, number];
+  bytes: [number, number];
 }
 
 export interface DisconnectRequest {

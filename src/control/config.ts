@@ -38,6 +38,43 @@ export interface PontoonConfig {
   /** The network created at start-up when absent from the state, or null for none. */
   defaultNetwork: { name: string; subnet: string; gateway: string; mtu: number } | null;
   log: { level: LogLevel };
+  /** The gateway's own interface to the outside, or null: containers then reach only the host. */
+  uplink: {
+    kind: 'tap' | 'afpacket';
+    device: string;
+    /** the gateway's own address on the uplink, e.g. 198.51.100.2/24 */
+    address: string;
+    /** the default next hop */
+    gateway: string;
+    /** tap only: the namespace the device is moved into */
+    netns: string | null;
+    /** the gateway's MAC on the uplink; derived from the address when not given */
+    mac: string | null;
+    mtu: number;
+  } | null;
+  nat: {
+    portMin: number;
+    portMax: number;
+    udpFiltering: 'address-and-port-dependent' | 'endpoint-independent';
+    unsolicitedTcp: 'reset' | 'drop';
+  };
+  conntrack: {
+    max: number;
+    /** seconds */
+    timeouts: {
+      tcpSynSent: number;
+      tcpSynRecv: number;
+      tcpEstablished: number;
+      tcpFinWait: number;
+      tcpCloseWait: number;
+      tcpLastAck: number;
+      tcpTimeWait: number;
+      tcpClose: number;
+      udp: number;
+      udpStream: number;
+      icmp: number;
+    };
+  };
   dataplane: {
     /** Frames drained per port per wake-up. */
     batchSize: number;
@@ -159,6 +196,73 @@ const defaultNetworkSchema = z
 /** null stands for an empty mapping (`log:` with every line under it commented out). */
 const section = <T extends z.ZodType>(schema: T) => z.preprocess((v) => (v === null ? undefined : v), schema);
 
+const deviceName = checked((s) =>
+  s.length >= 1 && s.length <= IFNAMSIZ && /^[a-zA-Z0-9][a-zA-Z0-9_.-]*$/.test(s)
+    ? null
+    : `${q(s)} is not a valid device name (1-${IFNAMSIZ} characters of [a-zA-Z0-9_.-])`,
+);
+
+function interfaceAddressProblem(s: string): string | null {
+  const c = parseInterfaceCidr(s);
+  if (c === null) return `${q(s)} is not a valid IPv4 interface address such as 198.51.100.2/24`;
+  if (c.prefix > 30) return `${q(s)}: the prefix length must be at most /30`;
+  return null;
+}
+
+const uplinkSchema = z
+  .strictObject({
+    kind: z.enum(['tap', 'afpacket']),
+    device: deviceName,
+    address: checked(interfaceAddressProblem),
+    gateway: checked(ipv4Problem),
+    netns: z.string().min(1).optional(),
+    mac: checked((s) => (/^([0-9a-fA-F]{2}:){5}[0-9a-fA-F]{2}$/.test(s) && (parseInt(s.slice(0, 2), 16) & 1) === 0 ? null : `${q(s)} is not a unicast MAC address`)).optional(),
+    mtu: intIn(576, 65535).default(1500),
+  })
+  .superRefine((u, ctx) => {
+    if (interfaceAddressProblem(u.address) !== null || ipv4Problem(u.gateway) !== null) return;
+    const c = parseInterfaceCidr(u.address)!;
+    const net = formatCidr({ network: (c.address & prefixMask(c.prefix)) >>> 0, prefix: c.prefix });
+    if (!cidrContains(net, u.gateway)) ctx.addIssue({ code: 'custom', message: `${u.gateway} is not in the uplink's subnet ${net}`, path: ['gateway'] });
+    else if (parseIPv4(u.gateway) === c.address) ctx.addIssue({ code: 'custom', message: `${u.gateway} is the uplink's own address`, path: ['gateway'] });
+    if (u.netns !== undefined && u.kind !== 'tap') ctx.addIssue({ code: 'custom', message: 'netns is only for kind: tap', path: ['netns'] });
+  });
+
+const natSchema = z.strictObject({
+  portRange: checked((s) => {
+    const m = /^([0-9]{1,5})-([0-9]{1,5})$/.exec(s);
+    if (m === null) return `${q(s)} is not a port range such as 1024-65535`;
+    const a = Number(m[1]);
+    const b = Number(m[2]);
+    return a >= 1 && b <= 65535 && a <= b ? null : `${q(s)} is not a range of ports within 1-65535`;
+  }).default('1024-65535'),
+  udpFiltering: z.enum(['address-and-port-dependent', 'endpoint-independent']).default('address-and-port-dependent'),
+  unsolicitedTcp: z.enum(['reset', 'drop']).default('reset'),
+});
+
+const seconds = (d: number) => intIn(1, 10_000_000).default(d);
+const conntrackSchema = z.strictObject({
+  max: intIn(64, 16_777_216).default(262_144),
+  timeouts: section(
+    z
+      .strictObject({
+        tcpSynSent: seconds(120),
+        tcpSynRecv: seconds(60),
+        tcpEstablished: seconds(432_000),
+        tcpFinWait: seconds(120),
+        tcpCloseWait: seconds(60),
+        tcpLastAck: seconds(30),
+        tcpTimeWait: seconds(120),
+        tcpClose: seconds(10),
+        udp: seconds(30),
+        udpStream: seconds(120),
+        icmp: seconds(30),
+      })
+      .prefault({}),
+  ),
+});
+
+
 const configSchema = z
   .strictObject({
     stateDir: checked(absolutePathProblem).default('/var/lib/pontoon'),
@@ -191,6 +295,9 @@ const configSchema = z
     ),
     defaultNetwork: defaultNetworkSchema.nullable().prefault({}),
     log: section(z.strictObject({ level: z.enum(LOG_LEVELS).default('info') }).prefault({})),
+    uplink: uplinkSchema.nullable().default(null),
+    nat: section(natSchema.prefault({})),
+    conntrack: section(conntrackSchema.prefault({})),
     dataplane: section(
       z
         .strictObject({
@@ -281,6 +388,25 @@ export function parseConfig(text: string, source: string): PontoonConfig {
             mtu: dn.mtu,
           },
     log: { level: c.log.level },
+    uplink:
+      c.uplink === null
+        ? null
+        : {
+            kind: c.uplink.kind,
+            device: c.uplink.device,
+            address: c.uplink.address,
+            gateway: c.uplink.gateway,
+            netns: c.uplink.netns ?? null,
+            mac: c.uplink.mac?.toLowerCase() ?? null,
+            mtu: c.uplink.mtu,
+          },
+    nat: {
+      portMin: Number(c.nat.portRange.split('-')[0]),
+      portMax: Number(c.nat.portRange.split('-')[1]),
+      udpFiltering: c.nat.udpFiltering,
+      unsolicitedTcp: c.nat.unsolicitedTcp,
+    },
+    conntrack: { max: c.conntrack.max, timeouts: { ...c.conntrack.timeouts } },
     dataplane: {
       batchSize: c.dataplane.batchSize,
       macAgingSeconds: c.dataplane.macAgingSeconds,

@@ -3,18 +3,44 @@
 
 import { pino } from 'pino';
 import { DataplaneHost } from '../ports/dataplane-host.js';
+import { withNetns } from '../ports/sys/netns.js';
+import { openPacketSocket } from '../ports/sys/packet-socket.js';
 import { closeFd, openTunTap } from '../ports/sys/tuntap.js';
+import { parseMac } from '../wire/mac.js';
 import { startApiServer } from './api-server.js';
 import { loadConfig, type PontoonConfig } from './config.js';
 import { configureHostDevice } from './host-link.js';
-import { parseIPv4, parseInterfaceCidr } from './ipam.js';
+import { formatIPv4, parseIPv4, parseInterfaceCidr } from './ipam.js';
+import { resolveNetns, runCommand, runInNetns } from './netns.js';
 import { buildRegistry, startMetricsServer } from './metrics.js';
 import { NetworkService } from './network-service.js';
 import { StateStore } from './state-store.js';
 
+/** The uplink's slot among the data plane's networks, out of the way of the bridge networks. */
+const UPLINK_INDEX = 4095;
+
 function dataplaneOptions(cfg: PontoonConfig) {
   const d = cfg.dataplane;
+  const t = cfg.conntrack.timeouts;
   return {
+    conntrackMax: cfg.conntrack.max,
+    tcpTimeouts: {
+      synSent: t.tcpSynSent * 1000,
+      synRecv: t.tcpSynRecv * 1000,
+      established: t.tcpEstablished * 1000,
+      finWait: t.tcpFinWait * 1000,
+      closeWait: t.tcpCloseWait * 1000,
+      lastAck: t.tcpLastAck * 1000,
+      timeWait: t.tcpTimeWait * 1000,
+      close: t.tcpClose * 1000,
+    },
+    udpTimeoutMs: t.udp * 1000,
+    udpStreamTimeoutMs: t.udpStream * 1000,
+    icmpTimeoutMs: t.icmp * 1000,
+    natPortMin: cfg.nat.portMin,
+    natPortMax: cfg.nat.portMax,
+    udpEndpointIndependentFiltering: cfg.nat.udpFiltering === 'endpoint-independent',
+    rejectUnsolicitedTcp: cfg.nat.unsolicitedTcp === 'reset',
     macAgingMs: d.macAgingSeconds * 1000,
     arpRetries: d.arp.retries,
     arpRetryMs: d.arp.retryMs,
@@ -23,6 +49,28 @@ function dataplaneOptions(cfg: PontoonConfig) {
     neighbourFailedMs: d.arp.failedSeconds * 1000,
     poolSlots: Math.max(256, d.batchSize * 4),
   };
+}
+
+/**
+ * Opens the uplink: a persistent TAP device (created inside `netns` when given, so an "external"
+ * namespace keeps its side across daemon restarts) or an AF_PACKET socket on an existing interface.
+ */
+async function openUplink(up: NonNullable<PontoonConfig['uplink']>): Promise<number> {
+  if (up.kind === 'afpacket') return openPacketSocket(up.device).fd;
+  if (up.netns === null) {
+    const { fd } = openTunTap({ mode: 'tap', name: up.device, persist: true });
+    await runCommand('ip', ['link', 'set', 'dev', up.device, 'up']);
+    return fd;
+  }
+  const ns = resolveNetns(up.netns);
+  const { fd } = withNetns(ns.path, () => openTunTap({ mode: 'tap', name: up.device, persist: true }));
+  try {
+    await runInNetns(ns.path, ['ip', 'link', 'set', 'dev', up.device, 'up']);
+  } catch (err) {
+    closeFd(fd);
+    throw err;
+  }
+  return fd;
 }
 
 export async function runDaemon(configPath: string): Promise<void> {
@@ -46,6 +94,7 @@ export async function runDaemon(configPath: string): Promise<void> {
   };
   try {
     await configureHostDevice(cfg.host.device, cfg.host.address, 1500);
+    let uplinkPortId = -1;
     const hostPortId = await dataplane.addHostPort(
       {
         name: cfg.host.device,
@@ -53,10 +102,29 @@ export async function runDaemon(configPath: string): Promise<void> {
         gatewayIp: parseIPv4(cfg.host.gatewayAddress)!,
         prefixLen: hostCidr.prefix,
         mtu: 1500,
-        defaultRoute: true,
+        defaultRoute: cfg.uplink === null,
       },
       tun.fd,
     );
+    if (cfg.uplink !== null) {
+      const up = cfg.uplink;
+      const cidr = parseInterfaceCidr(up.address)!;
+      const fd = await openUplink(up);
+      cleanups.push(() => closeFd(fd));
+      uplinkPortId = await dataplane.addUplink(
+        {
+          index: UPLINK_INDEX,
+          name: up.device,
+          ip: cidr.address,
+          prefixLen: cidr.prefix,
+          mac: parseMac(up.mac ?? `02:70:${formatIPv4(cidr.address).split('.').map((b) => Number(b).toString(16).padStart(2, '0')).join(':')}`),
+          gatewayIp: parseIPv4(up.gateway)!,
+          mtu: up.mtu,
+        },
+        fd,
+      );
+      log.info({ kind: up.kind, device: up.device, address: up.address, gateway: up.gateway }, 'uplink attached');
+    }
     const service = new NetworkService(cfg, new StateStore(cfg.stateDir), dataplane, log);
     cleanups.push(() => service.shutdown());
     await service.restore();
@@ -68,9 +136,11 @@ export async function runDaemon(configPath: string): Promise<void> {
         portNames: () => {
           const names = service.portNames();
           names.set(hostPortId, cfg.host.device);
+          if (uplinkPortId >= 0 && cfg.uplink !== null) names.set(uplinkPortId, cfg.uplink.device);
           return names;
         },
         inventory: () => service.inventory(),
+        conntrackMax: cfg.conntrack.max,
       });
       const server = await startMetricsServer(registry, cfg.metrics.host, cfg.metrics.port);
       cleanups.push(() => new Promise<void>((r) => server.close(() => r())));

@@ -1,5 +1,7 @@
 import type {
   ConnectRequest,
+  ConntrackEntryResource,
+  PortMappingResource,
   DisconnectRequest,
   EndpointResource,
   NetworkCreateRequest,
@@ -28,4 +30,9 @@ export interface GatewayApi {
   connect(network: string, req: ConnectRequest): Promise<EndpointResource>;
   disconnect(network: string, req: DisconnectRequest): Promise<void>;
   status(): Promise<StatusReport>;
+  /** Published ports of a namespace (`pontoon port`). */
+  ports(netns: string): PortMappingResource[];
+  conntrackList(): Promise<ConntrackEntryResource[]>;
+  /** Removes every tracked connection; resolves to how many there were. */
+  conntrackFlush(): Promise<number>;
 }

@@ -3,6 +3,7 @@
 
 import { createServer, type Server } from 'node:http';
 import { Counter, Gauge, Registry, collectDefaultMetrics } from 'prom-client';
+import { CT_STATE_NAMES } from '../dataplane/conntrack.js';
 import { DROP_REASON_NAMES, Gauge as DpGauge, type DataplaneCounters } from '../dataplane/counters.js';
 
 export interface MetricsSources {
@@ -10,6 +11,7 @@ export interface MetricsSources {
   /** port id -> name, for the `port` label (bounded by the number of endpoints) */
   portNames(): Map<number, string>;
   inventory(): { networks: number; endpoints: number };
+  conntrackMax: number;
 }
 
 export function buildRegistry(src: MetricsSources): Registry {
@@ -72,6 +74,48 @@ export function buildRegistry(src: MetricsSources): Registry {
       },
     });
   };
+  new Gauge({
+    name: 'pontoon_conntrack_entries',
+    help: 'Tracked connections, by protocol and state.',
+    labelNames: ['protocol', 'state'],
+    registers: [registry],
+    collect() {
+      this.reset();
+      const protos = ['tcp', 'udp', 'icmp'];
+      for (let p = 0; p < 3; p++) {
+        for (let st = 0; st < CT_STATE_NAMES.length; st++) {
+          const n = c.ctStates[p * 16 + st];
+          if (n > 0 || (p === 0 && st > 0) || (p > 0 && st === 0)) {
+            this.set({ protocol: protos[p]!, state: p === 0 ? CT_STATE_NAMES[st]!.toLowerCase() : 'none' }, n);
+          }
+        }
+      }
+    },
+  });
+  new Counter({
+    name: 'pontoon_conntrack_new_flows_total',
+    help: 'Connections created in the tracking table, by protocol.',
+    labelNames: ['protocol'],
+    registers: [registry],
+    collect() {
+      this.reset();
+      this.inc({ protocol: 'tcp' }, c.gauges[DpGauge.NewFlowsTcp]);
+      this.inc({ protocol: 'udp' }, c.gauges[DpGauge.NewFlowsUdp]);
+      this.inc({ protocol: 'icmp' }, c.gauges[DpGauge.NewFlowsIcmp]);
+    },
+  });
+  new Gauge({
+    name: 'pontoon_nat_ports_in_use',
+    help: 'Outside ports (ICMP: identifiers) of the uplink address held by masquerade mappings.',
+    labelNames: ['protocol'],
+    registers: [registry],
+    collect() {
+      this.set({ protocol: 'tcp' }, c.gauges[DpGauge.NatPortsTcp]);
+      this.set({ protocol: 'udp' }, c.gauges[DpGauge.NatPortsUdp]);
+      this.set({ protocol: 'icmp' }, c.gauges[DpGauge.NatPortsIcmp]);
+    },
+  });
+  gauge('pontoon_conntrack_max', 'Maximum tracked connections; new flows beyond it are dropped (reason conntrack_full).', () => src.conntrackMax);
   counter('pontoon_icmp_errors_sent_total', 'ICMP error messages the gateway sent.', () => c.gauges[DpGauge.IcmpSent]);
   counter('pontoon_arp_requests_sent_total', 'ARP requests the gateway sent.', () => c.gauges[DpGauge.ArpRequestsSent]);
   counter('pontoon_fragments_created_total', 'IPv4 fragments the gateway created.', () => c.gauges[DpGauge.FragmentsCreated]);

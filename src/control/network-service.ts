@@ -11,6 +11,8 @@ import { closeFd, openTunTap, setPersist } from '../ports/sys/tuntap.js';
 import { macToString, parseMac } from '../wire/mac.js';
 import type {
   ConnectRequest,
+  ConntrackEntryResource,
+  PortMappingResource,
   DisconnectRequest,
   EndpointResource,
   NetworkCreateRequest,
@@ -23,9 +25,14 @@ import { ApiFailure, type GatewayApi } from './gateway-api.js';
 import { addHostRoute, deleteHostRoute } from './host-link.js';
 import { AddressAllocator, formatIPv4, hostRouteCidrs, parseCidr, parseIPv4, validateNetworkRequest } from './ipam.js';
 import { configureInterface, netnsStillExists, nextInterfaceName, resolveNetns } from './netns.js';
+import { type PortMapping, parsePublish } from './publish.js';
 import type { EndpointRecord, NetworkRecord, PersistedState, StateStore } from './state-store.js';
+import { CT_STATE_NAMES, CtFlag } from '../dataplane/conntrack.js';
 
 const VERSION = '0.1.0';
+/** ports picked for `-p CONTAINERPORT` without a host port, like Docker's ephemeral range */
+const EPHEMERAL_MIN = 32768;
+const EPHEMERAL_MAX = 60999;
 
 interface LiveEndpoint {
   record: EndpointRecord;
@@ -62,12 +69,18 @@ export class NetworkService implements GatewayApi {
   private readonly started = Date.now();
   private reconcileTimer: NodeJS.Timeout | null = null;
 
+  /** addresses a published port answers on: the uplink's and the host link's gateway address */
+  private readonly publishAddresses: string[];
+
   constructor(
     private readonly config: PontoonConfig,
     private readonly store: StateStore,
     private readonly dataplane: DataplaneHost,
     private readonly log: Logger,
-  ) {}
+  ) {
+    this.publishAddresses = [config.host.gatewayAddress];
+    if (config.uplink !== null) this.publishAddresses.unshift(config.uplink.address.split('/')[0]!);
+  }
 
   // ---- start-up and shutdown -----------------------------------------------------------------
 
@@ -141,10 +154,56 @@ export class NetworkService implements GatewayApi {
       const portId = await this.dataplane.addEndpoint(this.endpointSpec(live, ep), fd);
       live.endpoints.set(ep.id, { record: ep, fd, portId });
       live.record.endpoints.push(ep);
+      for (const m of ep.ports) await this.dataplane.addPublish(this.publishRule(ep, m));
     } catch (err) {
       closeFd(fd);
       throw err;
     }
+  }
+
+  private publishRule(ep: EndpointRecord, m: PortMapping) {
+    return {
+      proto: m.proto === 'udp' ? (17 as const) : (6 as const),
+      hostIp: m.hostIp === '0.0.0.0' ? 0 : ipv4(m.hostIp),
+      hostPort: m.hostPort,
+      targetIp: ipv4(ep.ip),
+      targetPort: m.containerPort,
+    };
+  }
+
+  private allMappings(): { ep: EndpointRecord; network: string; m: PortMapping }[] {
+    const out: { ep: EndpointRecord; network: string; m: PortMapping }[] = [];
+    for (const n of this.networks.values()) for (const e of n.endpoints.values()) for (const m of e.record.ports) out.push({ ep: e.record, network: n.record.name, m });
+    return out;
+  }
+
+  /** Checks `--publish` specs against every published port and picks host ports for those without one. */
+  private planPublish(specs: string[], name: string): PortMapping[] {
+    const wanted = specs.flatMap((s) => parsePublish(s));
+    const used = new Map<string, string>();
+    for (const { ep, network, m } of this.allMappings()) used.set(`${m.proto}/${m.hostPort}`, `${ep.name} on network ${network}`);
+    for (const m of wanted) {
+      if (m.hostIp !== '0.0.0.0' && !this.publishAddresses.includes(m.hostIp)) {
+        throw new ApiFailure(
+          400,
+          `cannot publish on ${m.hostIp}: the gateway answers on ${this.publishAddresses.join(' and ')} (or 0.0.0.0 for both)`,
+        );
+      }
+      if (m.hostPort === 0) continue;
+      const key = `${m.proto}/${m.hostPort}`;
+      const holder = used.get(key);
+      if (holder !== undefined) throw new ApiFailure(409, `port ${m.hostPort}/${m.proto} is already published by ${holder}`);
+      used.set(key, name);
+    }
+    for (const m of wanted) {
+      if (m.hostPort !== 0) continue;
+      let p = EPHEMERAL_MIN;
+      while (p <= EPHEMERAL_MAX && used.has(`${m.proto}/${p}`)) p++;
+      if (p > EPHEMERAL_MAX) throw new ApiFailure(409, `no free host port left for ${m.containerPort}/${m.proto}`);
+      m.hostPort = p;
+      used.set(`${m.proto}/${p}`, name);
+    }
+    return wanted;
   }
 
   async shutdown(): Promise<void> {
@@ -285,7 +344,10 @@ export class NetworkService implements GatewayApi {
       }
     }
     const aliases = req.aliases ?? [];
+    const ports = this.planPublish(req.publish ?? [], name);
     const ip = live.allocator.allocate(req.ip);
+    let portId = -1;
+    const published: PortMapping[] = [];
     let fd = -1;
     try {
       const ifName = await nextInterfaceName(ns.path);
@@ -308,8 +370,13 @@ export class NetworkService implements GatewayApi {
         ip,
         aliases,
         created: new Date().toISOString(),
+        ports,
       };
-      const portId = await this.dataplane.addEndpoint(this.endpointSpec(live, record), fd);
+      portId = await this.dataplane.addEndpoint(this.endpointSpec(live, record), fd);
+      for (const m of ports) {
+        await this.dataplane.addPublish(this.publishRule(record, m));
+        published.push(m);
+      }
       const ep: LiveEndpoint = { record, fd, portId };
       live.endpoints.set(record.id, ep);
       live.record.endpoints.push(record);
@@ -323,6 +390,8 @@ export class NetworkService implements GatewayApi {
       this.log.info({ network: live.record.name, endpoint: name, ip, ifName }, 'endpoint connected');
       return this.endpointResource(live, record);
     } catch (err) {
+      for (const m of published) await this.dataplane.removePublish(m.proto === 'udp' ? 17 : 6, m.hostPort).catch(() => undefined);
+      if (portId >= 0) await this.dataplane.removePort(portId).catch(() => undefined);
       if (fd >= 0) {
         setPersist(fd, false); // the device disappears with its last fd
         closeFd(fd);
@@ -354,6 +423,7 @@ export class NetworkService implements GatewayApi {
   }
 
   private async detach(live: LiveNetwork, ep: LiveEndpoint, save: boolean): Promise<void> {
+    for (const m of ep.record.ports) await this.dataplane.removePublish(m.proto === 'udp' ? 17 : 6, m.hostPort);
     await this.dataplane.removePort(ep.portId);
     try {
       setPersist(ep.fd, false);
@@ -415,6 +485,52 @@ export class NetworkService implements GatewayApi {
     };
   }
 
+  ports(netns: string): PortMappingResource[] {
+    const ns = resolveNetns(netns);
+    const out: PortMappingResource[] = [];
+    for (const n of this.networks.values()) {
+      for (const e of n.endpoints.values()) {
+        const r = e.record;
+        if (r.netnsDev !== ns.dev || r.netnsIno !== ns.ino) continue;
+        for (const m of r.ports) out.push({ ...m, network: n.record.name, containerIp: r.ip });
+      }
+    }
+    return out;
+  }
+
+  async conntrackList(): Promise<ConntrackEntryResource[]> {
+    const records = await this.dataplane.conntrackList(100_000);
+    return records.map((c) => {
+      const proto = c.proto === 6 ? 'tcp' : c.proto === 17 ? 'udp' : 'icmp';
+      const flags: string[] = [];
+      if ((c.flags & CtFlag.SeenReply) === 0) flags.push('UNREPLIED');
+      if ((c.flags & CtFlag.Assured) !== 0) flags.push('ASSURED');
+      if ((c.flags & CtFlag.Snat) !== 0) flags.push('SNAT');
+      if ((c.flags & CtFlag.Dnat) !== 0) flags.push('DNAT');
+      const tuple = (t: { src: number; dst: number; sport: number; dport: number }) => ({
+        src: formatIPv4(t.src),
+        dst: formatIPv4(t.dst),
+        sport: t.sport,
+        dport: t.dport,
+      });
+      return {
+        proto,
+        protoNumber: c.proto,
+        timeoutSeconds: Math.max(0, Math.round(c.expiresInMs / 1000)),
+        state: proto === 'tcp' ? (CT_STATE_NAMES[c.state] ?? '') : '',
+        orig: tuple(c.orig),
+        reply: tuple(c.reply),
+        flags,
+        packets: c.packets,
+        bytes: c.bytes,
+      };
+    });
+  }
+
+  conntrackFlush(): Promise<number> {
+    return this.dataplane.conntrackFlush();
+  }
+
   /** Counts for metrics. */
   inventory(): { networks: number; endpoints: number } {
     let endpoints = 0;
@@ -440,6 +556,7 @@ export class NetworkService implements GatewayApi {
       Interface: r.ifName,
       Netns: r.netnsPath,
       Aliases: r.aliases,
+      Ports: r.ports.map((m) => ({ ...m, network: live.record.name, containerIp: r.ip })),
     };
   }
 

@@ -4,6 +4,7 @@
 import { closeSync, fsyncSync, mkdirSync, openSync, readFileSync, renameSync, unlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { z } from 'zod';
+import type { PortMapping } from './publish.js';
 
 export interface EndpointRecord {
   id: string;
@@ -16,6 +17,8 @@ export interface EndpointRecord {
   ip: string;
   aliases: string[];
   created: string;
+  /** published ports (host port already chosen) */
+  ports: PortMapping[];
 }
 
 export interface NetworkRecord {
@@ -49,6 +52,16 @@ const endpointSchema = z.object({
   ip: z.string(),
   aliases: z.array(z.string()),
   created: z.string(),
+  ports: z
+    .array(
+      z.object({
+        proto: z.enum(['tcp', 'udp']),
+        hostIp: z.string(),
+        hostPort: z.number().int().min(1).max(65535),
+        containerPort: z.number().int().min(1).max(65535),
+      }),
+    )
+    .default([]),
 });
 
 const networkSchema = z.object({

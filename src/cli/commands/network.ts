@@ -2,7 +2,7 @@
 
 import { resolve as resolvePath } from 'node:path';
 import { Command, InvalidArgumentError, Option } from 'commander';
-import type { ConnectRequest, NetworkCreateRequest, NetworkResource, NetworkSummary } from '../../control/api-types.js';
+import type { ConnectRequest, NetworkCreateRequest, NetworkResource, NetworkSummary, PortMappingResource } from '../../control/api-types.js';
 import { ApiRequestError } from '../api-client.js';
 import { CliExit, type CliContext } from '../context.js';
 import { formatInspect, formatTable, shortId } from '../format.js';
@@ -157,8 +157,10 @@ export function networkCommand(ctx: CliContext, parent: Command): Command {
     .option('--ip <address>', 'IPv4 address of the endpoint')
     .option('--alias <name>', 'add a network-scoped alias (repeatable)', collect)
     .option('--name <name>', 'container name shown by inspect (default: the netns name)')
-    .action(async (net: string, netns: string, o: { ip?: string; alias?: string[]; name?: string }, cmd: Command) => {
+    .option('-p, --publish <spec>', 'publish a port: [HOSTIP:]HOSTPORT:CONTAINERPORT[/tcp|udp] (repeatable, ranges allowed)', collect)
+    .action(async (net: string, netns: string, o: { ip?: string; alias?: string[]; name?: string; publish?: string[] }, cmd: Command) => {
       const req: ConnectRequest = { netns: netnsArg(netns) };
+      if (o.publish !== undefined) req.publish = o.publish;
       if (o.ip !== undefined) req.ip = o.ip;
       if (o.alias !== undefined) req.aliases = o.alias;
       if (o.name !== undefined) req.name = o.name;
@@ -175,4 +177,25 @@ export function networkCommand(ctx: CliContext, parent: Command): Command {
     });
 
   return network;
+}
+
+/** `pontoon port NETNS`: the published ports of a namespace, as `docker port` prints them. */
+export function portCommand(ctx: CliContext, parent: Command): Command {
+  return parent
+    .command('port')
+    .description('List the published ports of a network namespace')
+    .argument('<netns>', 'an "ip netns" name, a namespace path, or a PID')
+    .argument('[private_port]', 'only this container port, e.g. 80 or 80/udp')
+    .addOption(new Option('--format <format>', 'output format').choices(['table', 'json']).default('table'))
+    .action(async (netns: string, privatePort: string | undefined, o: { format: string }, cmd: Command) => {
+      const all = await ctx.client(cmd).request<PortMappingResource[]>('GET', `/v1/ports/${enc(netnsArg(netns))}`);
+      let list = all;
+      if (privatePort !== undefined) {
+        const [port, proto = 'tcp'] = privatePort.split('/');
+        list = all.filter((m) => String(m.containerPort) === port && m.proto === proto);
+        if (list.length === 0) throw new Error(`no public port '${privatePort}' published for ${netns}`);
+      }
+      if (o.format === 'json') ctx.io.out(JSON.stringify(list) + '\n');
+      else for (const m of list) ctx.io.out(`${m.containerPort}/${m.proto} -> ${m.hostIp}:${m.hostPort}\n`);
+    });
 }

@@ -21,6 +21,7 @@ const ENDPOINT: EndpointResource = {
   Interface: 'eth0',
   Netns: '/run/netns/c1',
   Aliases: [],
+  Ports: [],
 };
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -64,6 +65,18 @@ function fakeApi() {
     status: async () => {
       calls.push(['status']);
       return STATUS;
+    },
+    ports: (netns: string) => {
+      calls.push(['ports', netns]);
+      return [{ proto: 'tcp', hostIp: '0.0.0.0', hostPort: 8080, containerPort: 80, network: 'bridge', containerIp: '172.17.0.2' }];
+    },
+    conntrackList: async () => {
+      calls.push(['conntrackList']);
+      return [];
+    },
+    conntrackFlush: async () => {
+      calls.push(['conntrackFlush']);
+      return 3;
     },
   };
   return { api, calls, maxRunning: () => maxRunning };

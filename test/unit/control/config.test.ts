@@ -15,6 +15,24 @@ const DEFAULTS: PontoonConfig = {
   host: { device: 'pontoon0', address: '10.254.0.1/30', gatewayAddress: '10.254.0.2' },
   defaultNetwork: { name: 'bridge', subnet: '172.17.0.0/16', gateway: '172.17.0.1', mtu: 1500 },
   log: { level: 'info' },
+  uplink: null,
+  nat: { portMin: 1024, portMax: 65535, udpFiltering: 'address-and-port-dependent', unsolicitedTcp: 'reset' },
+  conntrack: {
+    max: 262144,
+    timeouts: {
+      tcpSynSent: 120,
+      tcpSynRecv: 60,
+      tcpEstablished: 432000,
+      tcpFinWait: 120,
+      tcpCloseWait: 60,
+      tcpLastAck: 30,
+      tcpTimeWait: 120,
+      tcpClose: 10,
+      udp: 30,
+      udpStream: 120,
+      icmp: 30,
+    },
+  },
   dataplane: {
     batchSize: 64,
     macAgingSeconds: 300,
@@ -33,6 +51,32 @@ function errorOf(text: string, source = 'config/x.yaml'): string {
 }
 
 describe('parseConfig', () => {
+  it('takes an uplink, NAT and conntrack settings', () => {
+    const c = parseConfig(
+      [
+        'uplink: { kind: tap, device: ptup, address: 198.51.100.2/24, gateway: 198.51.100.1, netns: ext }',
+        'nat: { portRange: 20000-30000, udpFiltering: endpoint-independent, unsolicitedTcp: drop }',
+        'conntrack: { max: 1024, timeouts: { udp: 5 } }',
+      ].join('\n'),
+      'x.yaml',
+    );
+    expect(c.uplink).toEqual({ kind: 'tap', device: 'ptup', address: '198.51.100.2/24', gateway: '198.51.100.1', netns: 'ext', mac: null, mtu: 1500 });
+    expect(c.nat).toEqual({ portMin: 20000, portMax: 30000, udpFiltering: 'endpoint-independent', unsolicitedTcp: 'drop' });
+    expect(c.conntrack.max).toBe(1024);
+    expect(c.conntrack.timeouts.udp).toBe(5);
+    expect(c.conntrack.timeouts.tcpEstablished).toBe(432000);
+  });
+
+  it('names the bad uplink key', () => {
+    expect(errorOf('uplink: { kind: tap, device: ptup, address: 198.51.100.2/24, gateway: 203.0.113.1 }')).toBe(
+      "config/x.yaml: uplink.gateway: 203.0.113.1 is not in the uplink's subnet 198.51.100.0/24",
+    );
+    expect(errorOf('uplink: { kind: pcap, device: eth1, address: 198.51.100.2/24, gateway: 198.51.100.1 }')).toBe(
+      'config/x.yaml: uplink.kind: "pcap" is not one of tap, afpacket',
+    );
+    expect(errorOf('nat: { portRange: 9-3 }')).toBe('config/x.yaml: nat.portRange: "9-3" is not a range of ports within 1-65535');
+  });
+
   it('gives every default for an empty file', () => {
     expect(parseConfig('', 'x.yaml')).toEqual(DEFAULTS);
     expect(parseConfig('# only a comment\n', 'x.yaml')).toEqual(DEFAULTS);

@@ -28,6 +28,7 @@ const STATE: PersistedState = {
           ifName: 'eth0',
           mac: '02:42:ac:11:00:02',
           ip: '172.17.0.2',
+          ports: [{ proto: 'tcp', hostIp: '0.0.0.0', hostPort: 8080, containerPort: 80 }],
           aliases: ['web'],
           created: '2024-01-01T00:00:01.000Z',
         },
