@@ -28,7 +28,26 @@ export function arpInput(dp: Dataplane, port: Port, net: Network, buf: Buffer, o
     }
   }
 
-  if (!forGateway) return false;
+  if (!forGateway) {
+    // ARP suppression on overlays: answer for endpoints on other hosts, as Docker's overlay does,
+    // instead of flooding the question to every VTEP
+    if (net.vni !== 0 && op === ARP_OP_REQUEST) {
+      const remote = net.remotes.get(target | 0);
+      if (remote !== undefined) {
+        const a = off + ETH_HLEN;
+        buf.copy(buf, off, off + 6, off + 12);
+        putMac(buf, off + 6, remote.macHi, remote.macLo);
+        buf[a + 6] = 0;
+        buf[a + 7] = ARP_OP_REPLY;
+        buf.copy(buf, a + 18, a + 8, a + 18);
+        putMac(buf, a + 8, remote.macHi, remote.macLo);
+        buf.writeUInt32BE(target >>> 0, a + 14);
+        dp.send(port.id, buf, off, Math.min(len, ETH_HLEN + 28 + 18));
+        return true;
+      }
+    }
+    return false;
+  }
   if (op === ARP_OP_REQUEST) {
     // answer in place (also address probes from 0.0.0.0, as Linux does: the address is taken): the request is not flooded further, so its buffer is ours to rewrite
     const a = off + ETH_HLEN;

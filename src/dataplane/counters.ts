@@ -29,6 +29,10 @@ export const Drop = {
   NoMapping: 22,
   ConntrackFull: 23,
   NatPortsExhausted: 24,
+  VxlanUnknownVni: 25,
+  VxlanUnknownVtep: 26,
+  VxlanTooBig: 27,
+  VxlanSplitHorizon: 28,
 } as const;
 
 export const DROP_REASON_NAMES: readonly string[] = [
@@ -57,6 +61,10 @@ export const DROP_REASON_NAMES: readonly string[] = [
   'no_mapping',
   'conntrack_full',
   'nat_ports_exhausted',
+  'vxlan_unknown_vni',
+  'vxlan_unknown_vtep',
+  'vxlan_too_big',
+  'vxlan_split_horizon',
 ];
 
 /** Largest port id + 1; ports are small integers so per-port counters are array slots. */
@@ -66,6 +74,8 @@ const PORT_FIELDS = 4; // rx packets, rx bytes, tx packets, tx bytes
 const DROP_SLOTS = 64;
 const GAUGE_SLOTS = 16;
 const CT_STATE_SLOTS = 48; // [tcp, udp, icmp] x 16 states
+/** network slots (the uplink takes the last); per network: VXLAN rx packets, rx bytes, tx packets, tx bytes */
+export const MAX_NETWORKS = 4096;
 
 /** Gauges the data plane refreshes on its timer (not per packet). */
 export const Gauge = {
@@ -75,6 +85,8 @@ export const Gauge = {
   IcmpSent: 3,
   ArpRequestsSent: 4,
   FragmentsCreated: 5,
+  VxlanPeers: 13,
+  RemoteEndpoints: 14,
   NewFlowsTcp: 6,
   NewFlowsUdp: 7,
   NewFlowsIcmp: 8,
@@ -92,14 +104,17 @@ export class DataplaneCounters {
   readonly gauges: Float64Array;
   /** live conntrack entries by protocol class (tcp 0, udp 1, icmp 2) * 16 + state */
   readonly ctStates: Float64Array;
+  /** [network * 4] VXLAN rx packets, +1 rx bytes, +2 tx packets, +3 tx bytes */
+  readonly vxlan: Float64Array;
 
   constructor(sab?: SharedArrayBuffer) {
-    const bytes = (MAX_PORTS * PORT_FIELDS + DROP_SLOTS + GAUGE_SLOTS + CT_STATE_SLOTS) * 8;
+    const bytes = (MAX_PORTS * PORT_FIELDS + DROP_SLOTS + GAUGE_SLOTS + CT_STATE_SLOTS + MAX_NETWORKS * 4) * 8;
     this.sab = sab ?? new SharedArrayBuffer(bytes);
     this.ports = new Float64Array(this.sab, 0, MAX_PORTS * PORT_FIELDS);
     this.drops = new Float64Array(this.sab, MAX_PORTS * PORT_FIELDS * 8, DROP_SLOTS);
     this.gauges = new Float64Array(this.sab, (MAX_PORTS * PORT_FIELDS + DROP_SLOTS) * 8, GAUGE_SLOTS);
     this.ctStates = new Float64Array(this.sab, (MAX_PORTS * PORT_FIELDS + DROP_SLOTS + GAUGE_SLOTS) * 8, CT_STATE_SLOTS);
+    this.vxlan = new Float64Array(this.sab, (MAX_PORTS * PORT_FIELDS + DROP_SLOTS + GAUGE_SLOTS + CT_STATE_SLOTS) * 8, MAX_NETWORKS * 4);
   }
 
   rx(port: number, bytes: number): void {

@@ -14,7 +14,7 @@ import { ConntrackTable, protoClass } from './conntrack.js';
 import { DEFAULT_TCP_TIMEOUTS, type TcpTimeouts } from './conntrack-tcp.js';
 import { DataplaneCounters, Drop, Gauge, MAX_PORTS } from './counters.js';
 import { ethernetInput } from './ethernet-input.js';
-import { FramePool, ParkingPool } from './frame-pool.js';
+import { FramePool, HEADROOM, ParkingPool } from './frame-pool.js';
 import { icmpError } from './icmp-error.js';
 import { ip4Input } from './ip4-input.js';
 import { l2Flood, l2Output } from './l2-switch.js';
@@ -22,7 +22,9 @@ import { putMac } from './mac-bytes.js';
 import { NatMappings } from './nat-ports.js';
 import { Network } from './network.js';
 import { type Neighbour, NeighbourState } from './neighbour-table.js';
-import { Port, type PortIo, PortKind } from './port.js';
+import { Port, type PortIo, PortKind, TUNNEL_BASE, type TunnelIo } from './port.js';
+import { RemoteEndpoint } from './network.js';
+import { vxlanInput } from './vxlan-input.js';
 import { type PublishRule, PublishedPorts } from './published-ports.js';
 import { RouteTable, RouteTarget } from './route-table.js';
 import { uplinkInput } from './uplink-input.js';
@@ -97,6 +99,8 @@ export interface NetworkSpec {
   gatewayMac: number;
   mtu: number;
   internal: boolean;
+  /** VXLAN network identifier of an overlay network (absent or 0: a local bridge) */
+  vni?: number;
 }
 
 export interface EndpointSpec {
@@ -131,6 +135,14 @@ export class Dataplane {
   readonly conntrack: ConntrackTable;
   readonly mappings: NatMappings;
   readonly published = new PublishedPorts();
+  // overlay networks
+  tunnel: TunnelIo | null = null;
+  /** port id of the VXLAN underlay (-2: none; -1 means "the gateway itself" elsewhere) */
+  tunnelPort = -2;
+  underlayMtu = 1500;
+  readonly vnis = new Map<number, Network>();
+  private readonly vtepIps: number[] = [];
+  private readonly vtepByIp = new Map<number, number>();
   /** time of the current batch, ms; set by the driver */
   now = 0;
 
@@ -149,7 +161,7 @@ export class Dataplane {
     this.counters = counters;
     this.pool = new FramePool(this.options.poolSlots);
     // parked frames are ordinary MTU-sized frames; 9216 covers jumbo frames
-    this.parking = new ParkingPool(this.options.parkingSlots, 9216 + ETH_HLEN);
+    this.parking = new ParkingPool(this.options.parkingSlots, HEADROOM + 9216 + ETH_HLEN);
     this.icmpTokens = this.options.icmpBurst;
     this.conntrack = new ConntrackTable(this.options.conntrackMax);
     this.mappings = new NatMappings(this.options.conntrackMax, this.options.natPortMin, this.options.natPortMax);
@@ -213,6 +225,26 @@ export class Dataplane {
   /** End of a batch: every pool slot becomes free again. */
   endBatch(): void {
     this.pool.reset();
+  }
+
+  /** A datagram from the VXLAN underlay: `off` is its VXLAN header. */
+  inputTunnel(buf: Buffer, off: number, len: number, srcIp: number): void {
+    if (this.tunnelPort < 0) {
+      this.counters.drop(Drop.UnknownPort);
+      return;
+    }
+    this.counters.rx(this.tunnelPort, len);
+    vxlanInput(this, buf, off, len, srcIp);
+  }
+
+  /** Index of a known VTEP address, or -1. */
+  vtepIndex(ip: number): number {
+    const v = this.vtepByIp.get(ip | 0);
+    return v === undefined ? -1 : v;
+  }
+
+  vtepIp(index: number): number {
+    return this.vtepIps[index] ?? 0;
   }
 
   /** Copies a frame in and processes it (tests, benchmarks and the in-memory port). */
@@ -320,7 +352,7 @@ export class Dataplane {
             }
           }
         } else if (n.state === NeighbourState.Reachable) {
-          if (now - n.updated > o.neighbourReachableMs) net.neighbours.delete(n.ip);
+          if (!n.fixed && now - n.updated > o.neighbourReachableMs) net.neighbours.delete(n.ip);
         } else if (now - n.updated > o.neighbourFailedMs) {
           net.neighbours.delete(n.ip);
         }
@@ -361,7 +393,101 @@ export class Dataplane {
     );
     this.networks[spec.index] = net;
     this.routes.add(net.subnet, net.prefixLen, RouteTarget.Network, net.index);
+    if (spec.vni !== undefined && spec.vni > 0) {
+      if (this.vnis.has(spec.vni)) {
+        this.networks[spec.index] = undefined;
+        this.routes.remove(net.subnet, net.prefixLen);
+        throw new Error(`VNI ${spec.vni} is already used by network ${this.vnis.get(spec.vni)!.name}`);
+      }
+      net.vni = spec.vni;
+      this.vnis.set(spec.vni, net);
+    }
     return net;
+  }
+
+  /** Attaches the VXLAN underlay socket; `underlayMtu` is the MTU of the underlay path. */
+  setTunnel(name: string, io: TunnelIo, underlayMtu: number): Port {
+    if (this.tunnel !== null) throw new Error('a VXLAN underlay is already attached');
+    // frames reach the underlay through vxlan-output with a VTEP, never through a plain send
+    const port = new Port(this.freePortId(), PortKind.Tunnel, name, { send: () => false });
+    port.mtu = underlayMtu;
+    this.ports[port.id] = port;
+    this.counters.resetPort(port.id);
+    this.tunnel = io;
+    this.tunnelPort = port.id;
+    this.underlayMtu = underlayMtu;
+    return port;
+  }
+
+  private vtep(ip: number): number {
+    let v = this.vtepByIp.get(ip | 0);
+    if (v === undefined) {
+      v = this.vtepIps.length;
+      this.vtepIps.push(ip >>> 0);
+      this.vtepByIp.set(ip | 0, v);
+    }
+    return v;
+  }
+
+  /** Makes `vtepIp` a peer of an overlay network: flooded to, accepted from. Returns its index. */
+  addPeer(network: number, vtepIp: number): number {
+    const net = this.networks[network];
+    if (net === undefined || net.vni === 0) throw new Error(`network slot ${network} is not an overlay network`);
+    const v = this.vtep(vtepIp);
+    net.addPeer(v);
+    this.refreshOverlayGauges();
+    return v;
+  }
+
+  removePeer(network: number, vtepIp: number): void {
+    const net = this.networks[network];
+    const v = this.vtepIndex(vtepIp);
+    if (net === undefined || v < 0) return;
+    net.removePeer(v);
+    for (const r of [...net.remotes.values()]) if (r.vtep === v) this.removeRemoteEndpoint(network, r.ip);
+    // learned MACs behind that VTEP go too
+    for (const e of net.fdb.entries(this.now)) if (e.port === TUNNEL_BASE + v) net.fdb.remove(Math.floor(e.mac / 0x100000000), e.mac % 0x100000000 | 0);
+    this.refreshOverlayGauges();
+  }
+
+  /** An endpoint on another host (from the control plane): static fdb entry, ARP suppression, neighbour. */
+  addRemoteEndpoint(network: number, ip: number, mac: number, vtepIp: number): void {
+    const net = this.networks[network];
+    if (net === undefined || net.vni === 0) throw new Error(`network slot ${network} is not an overlay network`);
+    const v = this.vtep(vtepIp);
+    net.addPeer(v);
+    const hi = Math.floor(mac / 0x100000000);
+    const lo = mac % 0x100000000 | 0;
+    net.fdb.setStatic(hi, lo, TUNNEL_BASE + v, this.now);
+    net.remotes.set(ip | 0, new RemoteEndpoint(ip >>> 0, hi, lo, v));
+    const n = net.neighbours.get(ip) ?? net.neighbours.create(ip, this.now);
+    n.fixed = true;
+    this.neighbourResolved(net, n, hi, lo);
+    this.refreshOverlayGauges();
+    this.endBatch();
+  }
+
+  removeRemoteEndpoint(network: number, ip: number): void {
+    const net = this.networks[network];
+    if (net === undefined) return;
+    const r = net.remotes.get(ip | 0);
+    if (r === undefined) return;
+    net.remotes.delete(ip | 0);
+    net.fdb.remove(r.macHi, r.macLo);
+    const n = net.neighbours.get(ip);
+    if (n !== undefined && n.parkedCount === 0) net.neighbours.delete(ip);
+    this.refreshOverlayGauges();
+  }
+
+  private refreshOverlayGauges(): void {
+    let peers = 0;
+    let remotes = 0;
+    for (const net of this.vnis.values()) {
+      peers += net.peerCount;
+      remotes += net.remotes.size;
+    }
+    this.counters.gauges[Gauge.VxlanPeers] = peers;
+    this.counters.gauges[Gauge.RemoteEndpoints] = remotes;
   }
 
   removeNetwork(index: number): void {
@@ -372,7 +498,9 @@ export class Dataplane {
       for (let i = 0; i < n.parkedCount; i++) this.parking.release(n.parked[i]);
     }
     this.routes.remove(net.subnet, net.prefixLen);
+    if (net.vni !== 0) this.vnis.delete(net.vni);
     this.networks[index] = undefined;
+    this.refreshOverlayGauges();
   }
 
   private freePortId(): number {

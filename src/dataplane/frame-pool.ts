@@ -69,16 +69,17 @@ export class ParkingPool {
 
   /** Copies a frame in; returns its slot or -1 when full or the frame does not fit. */
   park(src: Buffer, off: number, len: number, ingress: number): number {
-    if (this.freeCount === 0 || len > this.slotSize) return -1;
+    if (this.freeCount === 0 || len > this.slotSize - HEADROOM) return -1;
     const slot = this.free[--this.freeCount];
-    src.copy(this.slab, slot * this.slotSize, off, off + len);
+    src.copy(this.slab, slot * this.slotSize + HEADROOM, off, off + len);
     this.lengths[slot] = len;
     this.ingress[slot] = ingress;
     return slot;
   }
 
+  /** Where the parked frame starts; headroom is kept in front of it as in the frame pool. */
   offset(slot: number): number {
-    return slot * this.slotSize;
+    return slot * this.slotSize + HEADROOM;
   }
 
   release(slot: number): void {

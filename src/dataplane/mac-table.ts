@@ -10,6 +10,7 @@ export class MacTable {
   private readonly lo: Int32Array; // low 32 bits of the MAC
   private readonly port: Int32Array;
   private readonly seen: Float64Array; // ms timestamp of last sighting
+  private readonly fixed: Uint8Array; // 1: set by the control plane, never learned over nor aged
   private count = 0;
   private sweepCursor = 0;
 
@@ -20,6 +21,7 @@ export class MacTable {
     this.lo = new Int32Array(capacity);
     this.port = new Int32Array(capacity);
     this.seen = new Float64Array(capacity);
+    this.fixed = new Uint8Array(capacity);
   }
 
   get size(): number {
@@ -49,8 +51,10 @@ export class MacTable {
       const h = this.hi[i];
       if (h === EMPTY) break;
       if (h === hi && this.lo[i] === lo) {
-        this.port[i] = port;
-        this.seen[i] = now;
+        if (this.fixed[i] === 0) {
+          this.port[i] = port;
+          this.seen[i] = now;
+        }
         return true;
       }
       i = (i + 1) & this.mask;
@@ -61,7 +65,18 @@ export class MacTable {
     this.lo[i] = lo;
     this.port[i] = port;
     this.seen[i] = now;
+    this.fixed[i] = 0;
     this.count++;
+    return true;
+  }
+
+  /** An entry from the control plane (a remote endpoint): learning does not move it, aging keeps it. */
+  setStatic(hi: number, lo: number, port: number, now: number): boolean {
+    this.remove(hi, lo);
+    if (!this.learn(hi, lo, port, now)) return false;
+    let i = MacTable.hash(hi, lo) & this.mask;
+    while (!(this.hi[i] === hi && this.lo[i] === lo)) i = (i + 1) & this.mask;
+    this.fixed[i] = 1;
     return true;
   }
 
@@ -92,6 +107,7 @@ export class MacTable {
         this.lo[hole] = this.lo[j];
         this.port[hole] = this.port[j];
         this.seen[hole] = this.seen[j];
+        this.fixed[hole] = this.fixed[j];
         hole = j;
       }
     }
@@ -115,7 +131,7 @@ export class MacTable {
     let removed = 0;
     for (let n = 0; n < budget && n < this.capacity; n++) {
       const i = this.sweepCursor;
-      if (this.hi[i] !== EMPTY && now - this.seen[i] > maxAgeMs) {
+      if (this.hi[i] !== EMPTY && this.fixed[i] === 0 && now - this.seen[i] > maxAgeMs) {
         this.deleteAt(i); // a shifted entry may land in i: look at i again
         removed++;
         continue;

@@ -79,6 +79,7 @@ export function natIcmpError(dp: Dataplane, inNet: Network | null, buf: Buffer, 
       sum = update32(sum, iDst, qDst);
       sum = update16(sum, iSport, qSport);
       sum = update16(sum, iDport, qDport);
+      if (proto === IP_PROTO_UDP && sum === 0) sum = 0xffff; // 0 would mean "no checksum"
       wr16(buf, ckOff, sum);
     }
     wr16(buf, l4, qSport);

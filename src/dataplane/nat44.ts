@@ -346,10 +346,16 @@ function inboundToMapping(
   return NatVerdict.Translated;
 }
 
-/** Inbound traffic that no published port and no flow accounts for never reaches a container. */
+/**
+ * Inbound traffic that no published port and no flow accounts for never reaches a container.
+ * Only a segment for one of the gateway's own addresses is answered: a RST for one routed at a
+ * container's address would carry that private address out of the uplink.
+ */
 function unsolicited(dp: Dataplane, ingress: Port, buf: Buffer, off: number, len: number, tcpFlags: number): number {
   dp.counters.drop(Drop.NoMapping);
-  if (dp.ip.protocol === IP_PROTO_TCP && (tcpFlags & TCP_RST) === 0 && dp.options.rejectUnsolicitedTcp) {
+  const dst = dp.ip.dst;
+  const own = (dp.uplink !== null && dst === dp.uplink.gatewayIp) || dst === dp.hostGatewayIp;
+  if (own && dp.ip.protocol === IP_PROTO_TCP && (tcpFlags & TCP_RST) === 0 && dp.options.rejectUnsolicitedTcp) {
     sendTcpReset(dp, ingress, buf, off, len);
   }
   return NatVerdict.Drop;

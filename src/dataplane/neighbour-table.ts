@@ -14,6 +14,8 @@ export class Neighbour {
   updated = 0; // ms
   probes = 0; // ARP requests sent while incomplete
   nextProbe = 0; // ms
+  /** set by the control plane (a remote overlay endpoint): never expires */
+  fixed = false;
   readonly parked: Int32Array; // parking-pool slots, oldest first
   parkedCount = 0;
 

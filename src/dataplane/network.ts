@@ -1,6 +1,15 @@
 import { MacTable } from './mac-table.js';
 import { NeighbourTable } from './neighbour-table.js';
 
+export class RemoteEndpoint {
+  constructor(
+    readonly ip: number,
+    readonly macHi: number,
+    readonly macLo: number,
+    readonly vtep: number,
+  ) {}
+}
+
 /** One bridge network: an isolated L2 segment plus the gateway's L3 interface on it. */
 export class Network {
   readonly mask: number;
@@ -9,6 +18,13 @@ export class Network {
   readonly gatewayMacLo: number;
   /** the uplink is a network of one port on which the gateway owns `gatewayIp` */
   isUplink = false;
+  /** VXLAN network identifier of an overlay network; 0 for a local bridge */
+  vni = 0;
+  /** VTEP indexes of the other hosts of an overlay network (head-end replication list) */
+  peers = new Int32Array(8);
+  peerCount = 0;
+  /** endpoints on other hosts, known from the control plane (ARP suppression): IPv4 -> MAC */
+  readonly remotes = new Map<number, RemoteEndpoint>();
   ports = new Int32Array(16);
   portCount = 0;
   readonly fdb: MacTable;
@@ -45,6 +61,30 @@ export class Network {
       this.ports = p;
     }
     this.ports[this.portCount++] = id;
+  }
+
+  hasPeer(vtep: number): boolean {
+    for (let i = 0; i < this.peerCount; i++) if (this.peers[i] === vtep) return true;
+    return false;
+  }
+
+  addPeer(vtep: number): void {
+    if (this.hasPeer(vtep)) return;
+    if (this.peerCount === this.peers.length) {
+      const p = new Int32Array(this.peers.length * 2);
+      p.set(this.peers);
+      this.peers = p;
+    }
+    this.peers[this.peerCount++] = vtep;
+  }
+
+  removePeer(vtep: number): void {
+    for (let i = 0; i < this.peerCount; i++) {
+      if (this.peers[i] === vtep) {
+        this.peers[i] = this.peers[--this.peerCount];
+        return;
+      }
+    }
   }
 
   removePort(id: number): void {

@@ -10,7 +10,16 @@ export const PortKind = {
   Endpoint: 0, // a container's Ethernet port on one network; anti-spoofing applies
   Host: 1, // the host's L3 (TUN) port: IPv4 packets without an Ethernet header
   Uplink: 2, // the gateway's own Ethernet interface to the outside: its MAC and address, no anti-spoofing
+  Tunnel: 3, // the VXLAN underlay socket: frames of every overlay network, to and from other hosts
 } as const;
+
+/** Forwarding-database values from TUNNEL_BASE up mean "behind the VTEP (value - TUNNEL_BASE)". */
+export const TUNNEL_BASE = 1 << 20;
+
+/** The underlay of overlay networks: sends an encapsulated frame to one VTEP. */
+export interface TunnelIo {
+  sendTo(buf: Buffer, off: number, len: number, vtep: number): boolean;
+}
 
 export class Port {
   network = -1; // network index for endpoints

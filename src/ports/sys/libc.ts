@@ -129,6 +129,26 @@ export const setsockopt = lib.func('setsockopt', 'int', ['int', 'int', 'int', 'v
   len: number,
 ) => number;
 
+/** `ssize_t recvfrom(int fd, void *buf, size_t len, int flags, struct sockaddr *src, socklen_t *srclen)`; buf as a raw address */
+export const recvfromAddr = lib.func('recvfrom', 'intptr_t', ['int', 'void *', 'size_t', 'int', 'void *', 'void *']) as unknown as (
+  fd: number,
+  addr: number,
+  len: number,
+  flags: number,
+  src: Uint8Array,
+  srclen: Uint8Array,
+) => number;
+
+/** `ssize_t sendto(int fd, const void *buf, size_t len, int flags, const struct sockaddr *dst, socklen_t dstlen)`; buf as a raw address */
+export const sendtoAddr = lib.func('sendto', 'intptr_t', ['int', 'void *', 'size_t', 'int', 'void *', 'uint32_t']) as unknown as (
+  fd: number,
+  addr: number,
+  len: number,
+  flags: number,
+  dst: Uint8Array,
+  dstlen: number,
+) => number;
+
 /** `unsigned int if_nametoindex(const char *name)`: 0 when there is no such interface. */
 export const if_nametoindex = lib.func('if_nametoindex', 'unsigned int', ['str']) as (name: string) => number;
 
@@ -205,6 +225,8 @@ export const Errno = Object.freeze({
   EOPNOTSUPP: 95,
   ENETDOWN: 100,
   ENOBUFS: 105,
+  EADDRINUSE: 98,
+  EADDRNOTAVAIL: 99,
 });
 
 const errnoNames: Map<number, string> = (() => {

@@ -1,0 +1,73 @@
+// vxlan-input: decapsulation. A datagram from the underlay is accepted only from a VTEP that is a
+// peer of the VNI it carries; the inner source MAC is learned as "behind that VTEP", and the frame
+// is switched to local ports only (split horizon: never back into the overlay).
+
+import { ETH_HLEN, ETHERTYPE_ARP } from '../wire/ethernet.js';
+import { ARP_OP_REQUEST } from '../wire/arp.js';
+import { WireError } from '../wire/error.js';
+import { readVni, VXLAN_HLEN } from '../wire/vxlan.js';
+import { Drop } from './counters.js';
+import type { Dataplane } from './dataplane.js';
+import { l2Forward } from './l2-switch.js';
+import { isGroupMac, macHi, macLo } from './mac-bytes.js';
+import { TUNNEL_BASE } from './port.js';
+
+/** `off` is the VXLAN header; `srcIp` the outer source address. */
+export function vxlanInput(dp: Dataplane, buf: Buffer, off: number, len: number, srcIp: number): void {
+  const c = dp.counters;
+  if (len < VXLAN_HLEN + ETH_HLEN) {
+    c.drop(Drop.Malformed);
+    return;
+  }
+  const vni = readVni(buf, off);
+  if (vni < 0) {
+    c.drop(Drop.Malformed);
+    return;
+  }
+  const net = dp.vnis.get(vni);
+  if (net === undefined) {
+    c.drop(Drop.VxlanUnknownVni);
+    return;
+  }
+  const vtep = dp.vtepIndex(srcIp);
+  if (vtep < 0 || !net.hasPeer(vtep)) {
+    c.drop(Drop.VxlanUnknownVtep);
+    return;
+  }
+  const f = off + VXLAN_HLEN;
+  const flen = len - VXLAN_HLEN;
+  const v = c.vxlan;
+  const i = net.index * 4;
+  v[i]++;
+  v[i + 1] += flen;
+  if (isGroupMac(buf, f + 6)) {
+    c.drop(Drop.Malformed); // a group address is never a source
+    return;
+  }
+  const srcHi = macHi(buf, f + 6);
+  const srcLo = macLo(buf, f + 6);
+  const known = net.fdb.lookup(srcHi, srcLo);
+  if (known >= 0 && known < TUNNEL_BASE) {
+    c.drop(Drop.SpoofedMac); // a MAC of a local endpoint coming from elsewhere
+    return;
+  }
+  net.fdb.learn(srcHi, srcLo, TUNNEL_BASE + vtep, dp.now);
+  if (macHi(buf, f) === net.gatewayMacHi && macLo(buf, f) === net.gatewayMacLo) {
+    c.drop(Drop.NotForUs); // every host has the gateway: remote traffic for it stays remote
+    return;
+  }
+  const etherType = (buf[f + 12] << 8) | buf[f + 13];
+  if (etherType === ETHERTYPE_ARP) {
+    const arp = dp.arp;
+    if (arp.wrap(buf, f + ETH_HLEN, flen - ETH_HLEN) !== WireError.Ok) {
+      c.drop(Drop.Malformed);
+      return;
+    }
+    const target = arp.targetIp;
+    if (arp.operation === ARP_OP_REQUEST && target === net.gatewayIp) {
+      c.drop(Drop.NotForUs);
+      return;
+    }
+  }
+  l2Forward(dp, net, dp.tunnelPort, buf, f, flen);
+}
