@@ -100,7 +100,7 @@ export interface DisconnectRequest {
 export interface PortStatus {
   id: number;
   name: string; // device name, e.g. "eth0@c1" or "pontoon0"
-  kind: 'tap' | 'tun' | 'uplink';
+  kind: 'tap' | 'tun' | 'uplink' | 'vxlan';
   network: string | null;
   rxPackets: number;
   rxBytes: number;

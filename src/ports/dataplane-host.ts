@@ -106,6 +106,26 @@ export class DataplaneHost {
     return this.call({ op: 'conntrackFlush' });
   }
 
+  setTunnel(localIp: number, port: number, underlayMtu: number): Promise<number> {
+    return this.call({ op: 'setTunnel', localIp, port, underlayMtu });
+  }
+
+  addPeer(network: number, vtepIp: number): Promise<void> {
+    return this.call({ op: 'addPeer', network, vtepIp });
+  }
+
+  removePeer(network: number, vtepIp: number): Promise<void> {
+    return this.call({ op: 'removePeer', network, vtepIp });
+  }
+
+  addRemoteEndpoint(network: number, ip: number, mac: number, vtepIp: number): Promise<void> {
+    return this.call({ op: 'addRemoteEndpoint', network, ip, mac, vtepIp });
+  }
+
+  removeRemoteEndpoint(network: number, ip: number): Promise<void> {
+    return this.call({ op: 'removeRemoteEndpoint', network, ip });
+  }
+
   snapshot(): Promise<Snapshot> {
     return this.call({ op: 'snapshot' });
   }

@@ -12,6 +12,8 @@ import { DevicePort } from './device-port.js';
 import { Epoll } from './sys/epoll.js';
 import { EventFd } from './sys/eventfd.js';
 import { readFrame } from './sys/frame-io.js';
+import { VXLAN_HLEN } from '../wire/vxlan.js';
+import { VxlanSocket } from './vxlan-socket.js';
 import type { ConntrackRecord, Snapshot, WorkerInit, WorkerReply, WorkerRequest } from './worker-protocol.js';
 
 const TICK_MS = 100;
@@ -24,6 +26,24 @@ const epoll = new Epoll(64);
 const wake = EventFd.wrap(init.wakeFd);
 epoll.add(wake.fd, WAKE_TOKEN);
 const devices: (DevicePort | undefined)[] = [];
+const TUNNEL_TOKEN = 0x7ffffffe;
+let vxlan: VxlanSocket | null = null;
+
+/** Datagrams from the underlay land so that the inner frame starts where any frame starts. */
+function drainTunnel(): void {
+  const sock = vxlan!;
+  for (let k = 0; k < init.batchSize; k++) {
+    const off = pool.alloc();
+    if (off < 0) break;
+    const n = sock.socket.recv(pool.slab, off - VXLAN_HLEN, pool.frameCapacity + VXLAN_HLEN);
+    if (n <= 0) {
+      if (n < 0) dp.counters.drop(Drop.TxError);
+      break;
+    }
+    dp.inputTunnel(pool.slab, off - VXLAN_HLEN, n, sock.socket.srcIp);
+  }
+  dp.endBatch();
+}
 
 // One read view per pool slot and per frame start (Ethernet frames at HEADROOM, TUN packets 14
 // bytes later so an Ethernet header fits in front), made once: reads then allocate nothing.
@@ -63,7 +83,7 @@ function snapshot(): Snapshot {
     out.ports.push({
       id: p.id,
       name: p.name,
-      kind: p.kind === PortKind.Host ? 'tun' : p.kind === PortKind.Uplink ? 'uplink' : 'tap',
+      kind: p.kind === PortKind.Host ? 'tun' : p.kind === PortKind.Uplink ? 'uplink' : p.kind === PortKind.Tunnel ? 'vxlan' : 'tap',
       network: p.network,
       lastError: devices[p.id]?.lastError ?? 0,
     });
@@ -134,6 +154,24 @@ function handle(req: WorkerRequest): unknown {
       return null;
     case 'conntrackList':
       return conntrackList(req.limit);
+    case 'setTunnel': {
+      vxlan = new VxlanSocket(dp, req.localIp, req.port);
+      const port = dp.setTunnel('vxlan', vxlan, req.underlayMtu);
+      epoll.add(vxlan.socket.fd, TUNNEL_TOKEN);
+      return port.id;
+    }
+    case 'addPeer':
+      dp.addPeer(req.network, req.vtepIp);
+      return null;
+    case 'removePeer':
+      dp.removePeer(req.network, req.vtepIp);
+      return null;
+    case 'addRemoteEndpoint':
+      dp.addRemoteEndpoint(req.network, req.ip, req.mac, req.vtepIp);
+      return null;
+    case 'removeRemoteEndpoint':
+      dp.removeRemoteEndpoint(req.network, req.ip);
+      return null;
     case 'conntrackFlush': {
       const n = dp.conntrack.size;
       dp.conntrack.flush();
@@ -202,6 +240,8 @@ while (running) {
     if (token === WAKE_TOKEN) {
       wake.drain();
       serveControl();
+    } else if (token === TUNNEL_TOKEN) {
+      drainTunnel();
     } else {
       drain(token);
     }
@@ -212,4 +252,5 @@ while (running) {
   }
 }
 epoll.close();
+(vxlan as VxlanSocket | null)?.socket.close();
 init.port.close();

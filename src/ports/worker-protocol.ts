@@ -23,13 +23,18 @@ export type WorkerRequest =
   | { id: number; op: 'removePublish'; proto: 6 | 17; hostPort: number }
   | { id: number; op: 'conntrackList'; limit: number }
   | { id: number; op: 'conntrackFlush' }
+  | { id: number; op: 'setTunnel'; localIp: number; port: number; underlayMtu: number }
+  | { id: number; op: 'addPeer'; network: number; vtepIp: number }
+  | { id: number; op: 'removePeer'; network: number; vtepIp: number }
+  | { id: number; op: 'addRemoteEndpoint'; network: number; ip: number; mac: number; vtepIp: number }
+  | { id: number; op: 'removeRemoteEndpoint'; network: number; ip: number }
   | { id: number; op: 'snapshot' }
   | { id: number; op: 'stop' };
 
 export interface SnapshotPort {
   id: number;
   name: string;
-  kind: 'tap' | 'tun' | 'uplink';
+  kind: 'tap' | 'tun' | 'uplink' | 'vxlan';
   network: number;
   lastError: number;
 }
