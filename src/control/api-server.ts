@@ -170,7 +170,7 @@ function send(res: ServerResponse, reply: Reply): void {
 }
 
 /** What is at `path`: nothing, a socket nobody answers on (stale), or a live listener. */
-function probeSocket(path: string): Promise<'absent' | 'stale' | 'live'> {
+export function probeSocket(path: string): Promise<'absent' | 'stale' | 'live'> {
   try {
     if (!lstatSync(path).isSocket()) throw new Error(`${path} exists and is not a socket`);
   } catch (e) {

@@ -75,6 +75,23 @@ export interface PontoonConfig {
       icmp: number;
     };
   };
+  /** Overlay networks across hosts: the underlay and where the shared state lives. */
+  cluster: {
+    store: 'none' | 'etcd';
+    /** etcd client URLs */
+    endpoints: string[];
+    /** this host's underlay address: the VTEP, the source of VXLAN datagrams; null: no overlays */
+    advertise: string | null;
+    vxlanPort: number;
+    /** static peer VTEPs (store: none): every overlay network floods to them */
+    peers: string[];
+    /** this host's registrations vanish from the others this long after it dies */
+    leaseTtlSeconds: number;
+    /** MTU of the underlay path; overlay networks default to 50 bytes less */
+    underlayMtu: number;
+    /** etcd key prefix */
+    prefix: string;
+  };
   dataplane: {
     /** Frames drained per port per wake-up. */
     batchSize: number;
@@ -240,6 +257,34 @@ const natSchema = z.strictObject({
   unsolicitedTcp: z.enum(['reset', 'drop']).default('reset'),
 });
 
+const clusterSchema = z
+  .strictObject({
+    store: z.enum(['none', 'etcd']).default('none'),
+    endpoints: z
+      .array(checked((s) => (/^https?:\/\/[^\s/]+(:[0-9]+)?\/?$/.test(s) ? null : `${q(s)} is not an etcd client URL such as http://192.0.2.10:2379`)))
+      .default([]),
+    advertise: checked(ipv4Problem).optional(),
+    vxlanPort: intIn(1, 65535).default(4789),
+    peers: z.array(checked(ipv4Problem)).default([]),
+    leaseTtlSeconds: intIn(2, 3600).default(10),
+    underlayMtu: intIn(576, 65535).default(1500),
+    prefix: checked((s) => (/^\/[A-Za-z0-9_.\/-]*[A-Za-z0-9_.-]$/.test(s) ? null : `${q(s)} is not a key prefix such as /pontoon`)).default('/pontoon'),
+  })
+  .superRefine((c, ctx) => {
+    if (c.store === 'etcd' && c.endpoints.length === 0) {
+      ctx.addIssue({ code: 'custom', message: 'store etcd needs at least one endpoint', path: ['endpoints'] });
+    }
+    if (c.store === 'etcd' && c.advertise === undefined) {
+      ctx.addIssue({ code: 'custom', message: "store etcd needs this host's underlay address", path: ['advertise'] });
+    }
+    if (c.peers.length > 0 && c.store === 'etcd') {
+      ctx.addIssue({ code: 'custom', message: 'static peers are for store: none (etcd tells the peers)', path: ['peers'] });
+    }
+    if (c.peers.length > 0 && c.advertise === undefined) {
+      ctx.addIssue({ code: 'custom', message: "static peers need this host's underlay address", path: ['advertise'] });
+    }
+  });
+
 const seconds = (d: number) => intIn(1, 10_000_000).default(d);
 const conntrackSchema = z.strictObject({
   max: intIn(64, 16_777_216).default(262_144),
@@ -298,6 +343,7 @@ const configSchema = z
     uplink: uplinkSchema.nullable().default(null),
     nat: section(natSchema.prefault({})),
     conntrack: section(conntrackSchema.prefault({})),
+    cluster: section(clusterSchema.prefault({})),
     dataplane: section(
       z
         .strictObject({
@@ -407,6 +453,16 @@ export function parseConfig(text: string, source: string): PontoonConfig {
       unsolicitedTcp: c.nat.unsolicitedTcp,
     },
     conntrack: { max: c.conntrack.max, timeouts: { ...c.conntrack.timeouts } },
+    cluster: {
+      store: c.cluster.store,
+      endpoints: c.cluster.endpoints,
+      advertise: c.cluster.advertise ?? null,
+      vxlanPort: c.cluster.vxlanPort,
+      peers: c.cluster.peers,
+      leaseTtlSeconds: c.cluster.leaseTtlSeconds,
+      underlayMtu: c.cluster.underlayMtu,
+      prefix: c.cluster.prefix,
+    },
     dataplane: {
       batchSize: c.dataplane.batchSize,
       macAgingSeconds: c.dataplane.macAgingSeconds,

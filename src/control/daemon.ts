@@ -7,7 +7,8 @@ import { withNetns } from '../ports/sys/netns.js';
 import { openPacketSocket } from '../ports/sys/packet-socket.js';
 import { closeFd, openTunTap } from '../ports/sys/tuntap.js';
 import { parseMac } from '../wire/mac.js';
-import { startApiServer } from './api-server.js';
+import { probeSocket, startApiServer } from './api-server.js';
+import { lockStateDir } from './state-lock.js';
 import { loadConfig, type PontoonConfig } from './config.js';
 import { configureHostDevice } from './host-link.js';
 import { formatIPv4, parseIPv4, parseInterfaceCidr } from './ipam.js';
@@ -79,10 +80,21 @@ export async function runDaemon(configPath: string): Promise<void> {
   if (process.getuid !== undefined && process.getuid() !== 0) {
     throw new Error('pontoon daemon must run as root (it creates TUN/TAP devices and enters network namespaces)');
   }
-  const dataplane = new DataplaneHost(dataplaneOptions(cfg), cfg.dataplane.batchSize);
+  // before touching anything: no other daemon may be using this socket or this state
+  if ((await probeSocket(cfg.api.socket)) === 'live') {
+    throw new Error(`another pontoon daemon is already listening on ${cfg.api.socket}`);
+  }
+  const releaseLock = lockStateDir(cfg.stateDir);
   const hostCidr = parseInterfaceCidr(cfg.host.address)!;
-  const tun = openTunTap({ mode: 'tun', name: cfg.host.device });
-  const cleanups: (() => Promise<void> | void)[] = [() => dataplane.stop(), () => closeFd(tun.fd)];
+  let tun: { fd: number };
+  try {
+    tun = openTunTap({ mode: 'tun', name: cfg.host.device });
+  } catch (err) {
+    releaseLock();
+    throw err;
+  }
+  const dataplane = new DataplaneHost(dataplaneOptions(cfg), cfg.dataplane.batchSize);
+  const cleanups: (() => Promise<void> | void)[] = [releaseLock, () => dataplane.stop(), () => closeFd(tun.fd)];
   const stop = async (): Promise<void> => {
     for (const c of cleanups.reverse()) {
       try {

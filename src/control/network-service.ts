@@ -123,7 +123,9 @@ export class NetworkService implements GatewayApi {
       mtu: rec.mtu,
       internal: rec.internal,
     });
-    if (!rec.internal) {
+    // internal networks get the route too: the gateway refuses the traffic (admin prohibited)
+    // instead of the host sending it out of its default route
+    {
       try {
         await addHostRoute(rec.subnet, this.config.host.device);
       } catch (err) {
@@ -311,7 +313,7 @@ export class NetworkService implements GatewayApi {
   private async deactivateNetwork(live: LiveNetwork): Promise<void> {
     this.networks.delete(live.record.id);
     await this.dataplane.removeNetwork(live.index);
-    if (!live.record.internal) await deleteHostRoute(live.record.subnet, this.config.host.device);
+    await deleteHostRoute(live.record.subnet, this.config.host.device);
   }
 
   inspectNetwork(nameOrId: string): NetworkResource {

@@ -33,6 +33,16 @@ const DEFAULTS: PontoonConfig = {
       icmp: 30,
     },
   },
+  cluster: {
+    store: 'none',
+    endpoints: [],
+    advertise: null,
+    vxlanPort: 4789,
+    peers: [],
+    leaseTtlSeconds: 10,
+    underlayMtu: 1500,
+    prefix: '/pontoon',
+  },
   dataplane: {
     batchSize: 64,
     macAgingSeconds: 300,
@@ -65,6 +75,16 @@ describe('parseConfig', () => {
     expect(c.conntrack.max).toBe(1024);
     expect(c.conntrack.timeouts.udp).toBe(5);
     expect(c.conntrack.timeouts.tcpEstablished).toBe(432000);
+  });
+
+  it('takes a cluster section and checks it hangs together', () => {
+    const c = parseConfig('cluster: { store: etcd, endpoints: [ "http://192.0.2.10:2379" ], advertise: 192.0.2.1 }', 'x.yaml');
+    expect(c.cluster).toMatchObject({ store: 'etcd', endpoints: ['http://192.0.2.10:2379'], advertise: '192.0.2.1', vxlanPort: 4789 });
+    expect(errorOf('cluster: { store: etcd, advertise: 192.0.2.1 }')).toBe('config/x.yaml: cluster.endpoints: store etcd needs at least one endpoint');
+    expect(errorOf('cluster: { peers: [ 192.0.2.2 ] }')).toBe("config/x.yaml: cluster.advertise: static peers need this host's underlay address");
+    expect(errorOf('cluster: { endpoints: [ "192.0.2.10:2379" ] }')).toBe(
+      'config/x.yaml: cluster.endpoints.0: "192.0.2.10:2379" is not an etcd client URL such as http://192.0.2.10:2379',
+    );
   });
 
   it('names the bad uplink key', () => {

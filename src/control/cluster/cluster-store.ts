@@ -1,0 +1,67 @@
+// Where overlay networks, their address allocations and their members (VTEPs and endpoints) live
+// when they span several hosts: an existing distributed store (etcd), as flannel and Docker's
+// classic overlay do, or a static list of peers for small fixed setups.
+
+/** An overlay network as every host must see it. */
+export interface OverlayNetworkDef {
+  id: string;
+  name: string;
+  subnet: string;
+  gateway: string;
+  /** identical on every host: the gateway is anycast, answered locally everywhere */
+  gatewayMac: string;
+  vni: number;
+  mtu: number;
+  internal: boolean;
+  created: string;
+}
+
+/** An endpoint as the other hosts must see it. */
+export interface OverlayEndpointDef {
+  id: string;
+  network: string; // network id
+  name: string;
+  ip: string;
+  mac: string;
+  /** underlay address of the host it is on */
+  vtep: string;
+  aliases: string[];
+}
+
+export type ClusterEvent =
+  | { kind: 'network-added'; network: OverlayNetworkDef }
+  | { kind: 'network-removed'; networkId: string }
+  | { kind: 'vtep-up'; networkId: string; vtep: string }
+  | { kind: 'vtep-down'; networkId: string; vtep: string }
+  | { kind: 'endpoint-up'; endpoint: OverlayEndpointDef }
+  | { kind: 'endpoint-down'; networkId: string; endpointId: string };
+
+export interface ClusterStore {
+  /** `store` for messages: "etcd", "static" */
+  readonly kind: string;
+  /**
+   * Connects, replays the current state through `onEvent` (networks first, then VTEPs and
+   * endpoints), then keeps calling it for every change until close(). Never polls.
+   */
+  start(onEvent: (e: ClusterEvent) => void): Promise<void>;
+  /** Fails with ApiFailure(409) when the name or the VNI is taken. */
+  createNetwork(def: OverlayNetworkDef): Promise<void>;
+  /** Fails with ApiFailure(409) while any host has an endpoint on it. */
+  removeNetwork(networkId: string): Promise<void>;
+  /**
+   * Reserves an address of the network for `owner` cluster-wide (a transaction: two hosts never get
+   * the same one). `requested` must be free; otherwise the lowest free address. `candidates`
+   * yields the addresses to try in order.
+   */
+  claimAddress(networkId: string, owner: string, candidates: Iterable<string>, requested?: string): Promise<string>;
+  releaseAddress(networkId: string, ip: string): Promise<void>;
+  /** This host takes part in the network: its VTEP is registered (under this host's lease). */
+  joinNetwork(networkId: string): Promise<void>;
+  leaveNetwork(networkId: string): Promise<void>;
+  /** Published under this host's lease: it disappears when the host does. */
+  registerEndpoint(ep: OverlayEndpointDef): Promise<void>;
+  unregisterEndpoint(networkId: string, endpointId: string): Promise<void>;
+  /** Whether the store is reachable now (for status and errors). */
+  healthy(): boolean;
+  close(): Promise<void>;
+}
