@@ -22,6 +22,7 @@ const createSchema = z.strictObject({
   ipRange: z.string().optional(),
   internal: z.boolean().optional(),
   mtu: z.number().int().optional(),
+  vni: z.number().int().optional(),
 });
 
 const connectSchema = z.strictObject({

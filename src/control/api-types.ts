@@ -9,6 +9,8 @@ export interface NetworkCreateRequest {
   ipRange?: string; // CIDR inside subnet from which endpoint addresses are allocated
   internal?: boolean;
   mtu?: number;
+  /** overlay networks: the VXLAN network identifier (chosen when absent) */
+  vni?: number;
 }
 
 export interface IpamConfig {
@@ -33,7 +35,7 @@ export interface NetworkResource {
   Name: string;
   Id: string; // 64 hex chars
   Created: string; // ISO time
-  Scope: 'local';
+  Scope: 'local' | 'swarm';
   Driver: string;
   EnableIPv6: false;
   IPAM: { Driver: 'default'; Options: Record<string, string>; Config: IpamConfig[] };
@@ -42,13 +44,17 @@ export interface NetworkResource {
   Containers: Record<string, EndpointResource>; // keyed by EndpointID
   Options: Record<string, string>; // e.g. "com.docker.network.driver.mtu": "1500"
   Labels: Record<string, string>;
+  /** overlay networks: the other hosts' VTEPs */
+  Peers?: { IP: string }[];
+  /** overlay networks: endpoints on other hosts, keyed by EndpointID */
+  RemoteContainers?: Record<string, { Name: string; EndpointID: string; MacAddress: string; IPv4Address: string; Host: string }>;
 }
 
 export interface NetworkSummary {
   Id: string;
   Name: string;
   Driver: string;
-  Scope: 'local';
+  Scope: 'local' | 'swarm';
   Subnet: string;
   Gateway: string;
   Internal: boolean;

@@ -250,7 +250,7 @@ export class AddressAllocator {
 }
 
 export const NETWORK_NAME_RE = /^[a-zA-Z0-9][a-zA-Z0-9_.-]*$/;
-export const SUPPORTED_DRIVERS: readonly string[] = ['bridge'];
+export const SUPPORTED_DRIVERS: readonly string[] = ['bridge', 'overlay'];
 export const DEFAULT_MTU = 1500;
 export const MAX_SUBNET_PREFIX = 30;
 

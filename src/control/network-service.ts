@@ -28,6 +28,7 @@ import { configureInterface, netnsStillExists, nextInterfaceName, resolveNetns }
 import { type PortMapping, parsePublish } from './publish.js';
 import type { EndpointRecord, NetworkRecord, PersistedState, StateStore } from './state-store.js';
 import { CT_STATE_NAMES, CtFlag } from '../dataplane/conntrack.js';
+import type { ClusterEvent, ClusterStore, OverlayEndpointDef, OverlayNetworkDef } from './cluster/cluster-store.js';
 
 const VERSION = '0.1.0';
 /** ports picked for `-p CONTAINERPORT` without a host port, like Docker's ephemeral range */
@@ -45,6 +46,29 @@ interface LiveNetwork {
   index: number; // data-plane slot
   allocator: AddressAllocator;
   endpoints: Map<string, LiveEndpoint>; // by endpoint id
+  /** overlay: endpoints on other hosts, by endpoint id */
+  remotes: Map<string, OverlayEndpointDef>;
+  /** overlay: VTEPs of the other hosts */
+  peers: Set<string>;
+}
+
+/** Gateway MAC of an overlay network: the same on every host, since each answers for the gateway. */
+function overlayGatewayMac(vni: number): string {
+  return macToString(0x0250 * 0x100000000 + 0xfe000000 + (vni & 0xffffff));
+}
+
+/** Addresses of a subnet (or of its ip-range) a container may get, lowest first. */
+function* candidateAddresses(subnet: string, gateway: string, ipRange?: string): Generator<string> {
+  const net = parseCidr(subnet);
+  const range = ipRange !== undefined ? parseCidr(ipRange) : net;
+  const first = range.network;
+  const last = range.network + 2 ** (32 - range.prefix) - 1;
+  const bcast = net.network + 2 ** (32 - net.prefix) - 1;
+  const gw = ipv4(gateway);
+  for (let a = first; a <= last; a++) {
+    if (a === net.network || a === bcast || a === gw) continue;
+    yield formatIPv4(a);
+  }
 }
 
 /** Docker's MAC scheme: 02:42 followed by the IPv4 address. */
@@ -72,11 +96,15 @@ export class NetworkService implements GatewayApi {
   /** addresses a published port answers on: the uplink's and the host link's gateway address */
   private readonly publishAddresses: string[];
 
+  /** applies cluster events one at a time, in order */
+  private clusterQueue: Promise<void> = Promise.resolve();
+
   constructor(
     private readonly config: PontoonConfig,
     private readonly store: StateStore,
     private readonly dataplane: DataplaneHost,
     private readonly log: Logger,
+    private readonly cluster: ClusterStore | null = null,
   ) {
     this.publishAddresses = [config.host.gatewayAddress];
     if (config.uplink !== null) this.publishAddresses.unshift(config.uplink.address.split('/')[0]!);
@@ -106,6 +134,16 @@ export class NetworkService implements GatewayApi {
       changed = false; // createNetworkNow saved
     }
     if (changed) this.save();
+    if (this.cluster !== null) {
+      // overlay networks were brought back from the local copy; tell the cluster we are here again
+      for (const live of this.networks.values()) {
+        if (live.record.driver !== 'overlay') continue;
+        await this.announceNetwork(live).catch((err: Error) =>
+          this.log.warn({ network: live.record.name, err: err.message }, 'cannot announce overlay network yet; will retry'),
+        );
+      }
+      await this.cluster.start((e) => this.onClusterEvent(e));
+    }
     this.reconcileTimer = setInterval(() => void this.reconcile(), 2000);
     this.reconcileTimer.unref();
   }
@@ -122,6 +160,7 @@ export class NetworkService implements GatewayApi {
       gatewayMac: parseMac(rec.gatewayMac),
       mtu: rec.mtu,
       internal: rec.internal,
+      ...(rec.vni !== undefined ? { vni: rec.vni } : {}),
     });
     // internal networks get the route too: the gateway refuses the traffic (admin prohibited)
     // instead of the host sending it out of its default route
@@ -134,7 +173,14 @@ export class NetworkService implements GatewayApi {
       }
     }
     const allocator = new AddressAllocator(rec.subnet, rec.gateway, rec.ipRange, rec.name);
-    const live: LiveNetwork = { record: { ...rec, endpoints: [] }, index, allocator, endpoints: new Map() };
+    const live: LiveNetwork = {
+      record: { ...rec, endpoints: [] },
+      index,
+      allocator,
+      endpoints: new Map(),
+      remotes: new Map(),
+      peers: new Set(),
+    };
     this.networks.set(rec.id, live);
     return live;
   }
@@ -210,6 +256,7 @@ export class NetworkService implements GatewayApi {
 
   async shutdown(): Promise<void> {
     if (this.reconcileTimer !== null) clearInterval(this.reconcileTimer);
+    await this.cluster?.close().catch(() => undefined);
     // endpoints stay: their TAP devices are persistent and the state file brings them back
     for (const live of this.networks.values()) {
       for (const ep of live.endpoints.values()) closeFd(ep.fd);
@@ -268,7 +315,7 @@ export class NetworkService implements GatewayApi {
       Id: n.record.id,
       Name: n.record.name,
       Driver: n.record.driver,
-      Scope: 'local',
+      Scope: n.record.driver === 'overlay' ? 'swarm' : 'local',
       Subnet: n.record.subnet,
       Gateway: n.record.gateway,
       Internal: n.record.internal,
@@ -284,6 +331,8 @@ export class NetworkService implements GatewayApi {
   private async createNetworkNow(req: NetworkCreateRequest, isDefault: boolean): Promise<LiveNetwork> {
     const existing = [...this.networks.values()].map((n) => ({ name: n.record.name, subnet: n.record.subnet }));
     const routes = await hostRouteCidrs(this.config.devicePrefix, this.config.host.device);
+    if (req.driver === 'overlay') return this.createOverlay(req, existing, routes);
+    if (req.vni !== undefined) throw new ApiFailure(400, '--vni is for overlay networks (--driver overlay)');
     const v = validateNetworkRequest(req, existing, routes);
     const rec: NetworkRecord = {
       id: randomBytes(32).toString('hex'),
@@ -310,6 +359,160 @@ export class NetworkService implements GatewayApi {
     return live;
   }
 
+  private async createOverlay(
+    req: NetworkCreateRequest,
+    existing: { name: string; subnet: string }[],
+    routes: string[],
+  ): Promise<LiveNetwork> {
+    const cluster = this.cluster;
+    if (cluster === null || this.config.cluster.advertise === null) {
+      throw new ApiFailure(400, 'overlay networks need cluster.advertise (this host\'s underlay address) in the daemon config');
+    }
+    const mtu = req.mtu ?? this.config.cluster.underlayMtu - 50;
+    const v = validateNetworkRequest({ ...req, driver: 'bridge', mtu }, existing, routes);
+    if (v.mtu > this.config.cluster.underlayMtu - 50) {
+      throw new ApiFailure(400, `MTU ${v.mtu} does not fit the underlay: at most ${this.config.cluster.underlayMtu - 50}`);
+    }
+    let vni = req.vni;
+    if (vni !== undefined && (!Number.isInteger(vni) || vni < 1 || vni > 0xffffff)) {
+      throw new ApiFailure(400, `invalid VNI ${vni}: it must be between 1 and 16777215`);
+    }
+    if (vni === undefined) {
+      const used = new Set([...this.networks.values()].map((n) => n.record.vni));
+      vni = 4096;
+      while (used.has(vni)) vni++;
+    }
+    const def: OverlayNetworkDef = {
+      id: randomBytes(32).toString('hex'),
+      name: req.name,
+      subnet: v.subnet,
+      gateway: v.gateway,
+      gatewayMac: overlayGatewayMac(vni),
+      vni,
+      mtu: v.mtu,
+      internal: v.internal,
+      created: new Date().toISOString(),
+    };
+    await cluster.createNetwork(def);
+    try {
+      return await this.adoptOverlay(def, v.ipRange);
+    } catch (err) {
+      await cluster.removeNetwork(def.id).catch(() => undefined);
+      throw err;
+    }
+  }
+
+  /** Brings an overlay network (created here or by another host) up on this host. */
+  private async adoptOverlay(def: OverlayNetworkDef, ipRange?: string): Promise<LiveNetwork> {
+    const known = this.networks.get(def.id);
+    if (known !== undefined) return known;
+    const rec: NetworkRecord = {
+      id: def.id,
+      name: def.name,
+      driver: 'overlay',
+      subnet: def.subnet,
+      gateway: def.gateway,
+      ...(ipRange !== undefined ? { ipRange } : {}),
+      internal: def.internal,
+      mtu: def.mtu,
+      gatewayMac: def.gatewayMac,
+      created: def.created,
+      isDefault: false,
+      endpoints: [],
+      vni: def.vni,
+    };
+    const live = await this.activateNetwork(rec);
+    this.save();
+    await this.announceNetwork(live).catch((err: Error) => this.log.warn({ network: def.name, err: err.message }, 'cannot join overlay network in the cluster store yet'));
+    this.log.info({ network: def.name, vni: def.vni, subnet: def.subnet }, 'overlay network up');
+    return live;
+  }
+
+  /** Registers this host's VTEP and its endpoints of an overlay network in the cluster store. */
+  private async announceNetwork(live: LiveNetwork): Promise<void> {
+    const cluster = this.cluster!;
+    await cluster.joinNetwork(live.record.id);
+    for (const ep of live.endpoints.values()) {
+      await cluster.claimAddress(live.record.id, ep.record.id, [], ep.record.ip);
+      await cluster.registerEndpoint(this.overlayEndpointDef(live, ep.record));
+    }
+  }
+
+  private overlayEndpointDef(live: LiveNetwork, r: EndpointRecord): OverlayEndpointDef {
+    return {
+      id: r.id,
+      network: live.record.id,
+      name: r.name,
+      ip: r.ip,
+      mac: r.mac,
+      vtep: this.config.cluster.advertise!,
+      aliases: r.aliases,
+    };
+  }
+
+  private onClusterEvent(e: ClusterEvent): void {
+    this.clusterQueue = this.clusterQueue
+      .then(() => this.applyClusterEvent(e))
+      .catch((err: Error) => this.log.warn({ event: e.kind, err: err.message }, 'cluster event not applied'));
+  }
+
+  private async applyClusterEvent(e: ClusterEvent): Promise<void> {
+    const own = this.config.cluster.advertise;
+    switch (e.kind) {
+      case 'network-added':
+        await this.adoptOverlay(e.network);
+        return;
+      case 'network-removed': {
+        const live = this.networks.get(e.networkId);
+        if (live === undefined) return;
+        if (live.endpoints.size > 0) {
+          this.log.warn({ network: live.record.name }, 'overlay network removed elsewhere while it has local endpoints: kept');
+          return;
+        }
+        await this.deactivateNetwork(live);
+        this.save();
+        this.log.info({ network: live.record.name }, 'overlay network removed');
+        return;
+      }
+      case 'vtep-up': {
+        const live = this.networks.get(e.networkId);
+        if (live === undefined || e.vtep === own || live.peers.has(e.vtep)) return;
+        live.peers.add(e.vtep);
+        await this.dataplane.addPeer(live.index, ipv4(e.vtep));
+        this.log.info({ network: live.record.name, vtep: e.vtep }, 'overlay peer up');
+        return;
+      }
+      case 'vtep-down': {
+        const live = this.networks.get(e.networkId);
+        if (live === undefined || !live.peers.has(e.vtep)) return;
+        live.peers.delete(e.vtep);
+        for (const [id, r] of live.remotes) if (r.vtep === e.vtep) live.remotes.delete(id);
+        await this.dataplane.removePeer(live.index, ipv4(e.vtep));
+        this.log.info({ network: live.record.name, vtep: e.vtep }, 'overlay peer down');
+        return;
+      }
+      case 'endpoint-up': {
+        const ep = e.endpoint;
+        const live = this.networks.get(ep.network);
+        if (live === undefined || ep.vtep === own) return;
+        live.remotes.set(ep.id, ep);
+        live.allocator.markUsed(ep.ip);
+        live.peers.add(ep.vtep);
+        await this.dataplane.addRemoteEndpoint(live.index, ipv4(ep.ip), parseMac(ep.mac), ipv4(ep.vtep));
+        return;
+      }
+      case 'endpoint-down': {
+        const live = this.networks.get(e.networkId);
+        const ep = live?.remotes.get(e.endpointId);
+        if (live === undefined || ep === undefined) return;
+        live.remotes.delete(e.endpointId);
+        if (live.allocator.has(ep.ip)) live.allocator.release(ep.ip);
+        await this.dataplane.removeRemoteEndpoint(live.index, ipv4(ep.ip));
+        return;
+      }
+    }
+  }
+
   private async deactivateNetwork(live: LiveNetwork): Promise<void> {
     this.networks.delete(live.record.id);
     await this.dataplane.removeNetwork(live.index);
@@ -327,6 +530,13 @@ export class NetworkService implements GatewayApi {
     }
     if (live.endpoints.size > 0) {
       throw new ApiFailure(409, `network ${live.record.name} has active endpoints (${live.endpoints.size})`);
+    }
+    if (live.record.driver === 'overlay' && this.cluster !== null) {
+      if (live.remotes.size > 0) {
+        throw new ApiFailure(409, `network ${live.record.name} has active endpoints on other hosts (${live.remotes.size})`);
+      }
+      await this.cluster.removeNetwork(live.record.id);
+      await this.cluster.leaveNetwork(live.record.id).catch(() => undefined);
     }
     await this.deactivateNetwork(live);
     this.save();
@@ -347,7 +557,26 @@ export class NetworkService implements GatewayApi {
     }
     const aliases = req.aliases ?? [];
     const ports = this.planPublish(req.publish ?? [], name);
-    const ip = live.allocator.allocate(req.ip);
+    const endpointId = randomBytes(32).toString('hex');
+    const overlay = live.record.driver === 'overlay' && this.cluster !== null;
+    let ip: string;
+    if (overlay) {
+      if (req.ip !== undefined) live.allocator.allocate(req.ip); // checks subnet and local use
+      const r = live.record;
+      const local = live.allocator;
+      const candidates = (function* () {
+        for (const a of candidateAddresses(r.subnet, r.gateway, r.ipRange)) if (!local.has(a)) yield a;
+      })();
+      try {
+        ip = await this.cluster!.claimAddress(r.id, endpointId, candidates, req.ip);
+      } catch (err) {
+        if (req.ip !== undefined) local.release(req.ip);
+        throw err;
+      }
+      if (req.ip === undefined) local.markUsed(ip);
+    } else {
+      ip = live.allocator.allocate(req.ip);
+    }
     let portId = -1;
     const published: PortMapping[] = [];
     let fd = -1;
@@ -362,7 +591,7 @@ export class NetworkService implements GatewayApi {
         gateway: live.record.internal ? null : live.record.gateway,
       });
       const record: EndpointRecord = {
-        id: randomBytes(32).toString('hex'),
+        id: endpointId,
         name,
         netnsPath: ns.path,
         netnsDev: ns.dev,
@@ -379,6 +608,7 @@ export class NetworkService implements GatewayApi {
         await this.dataplane.addPublish(this.publishRule(record, m));
         published.push(m);
       }
+      if (overlay) await this.cluster!.registerEndpoint(this.overlayEndpointDef(live, record));
       const ep: LiveEndpoint = { record, fd, portId };
       live.endpoints.set(record.id, ep);
       live.record.endpoints.push(record);
@@ -399,6 +629,10 @@ export class NetworkService implements GatewayApi {
         closeFd(fd);
       }
       if (live.allocator.has(ip)) live.allocator.release(ip);
+      if (overlay) {
+        await this.cluster!.unregisterEndpoint(live.record.id, endpointId).catch(() => undefined);
+        await this.cluster!.releaseAddress(live.record.id, ip).catch(() => undefined);
+      }
       if (err instanceof ApiFailure) throw err;
       throw new ApiFailure(500, `cannot connect ${ns.name} to network ${live.record.name}: ${(err as Error).message}`);
     }
@@ -436,6 +670,11 @@ export class NetworkService implements GatewayApi {
     live.endpoints.delete(ep.record.id);
     live.record.endpoints = live.record.endpoints.filter((r) => r.id !== ep.record.id);
     live.allocator.release(ep.record.ip);
+    if (live.record.driver === 'overlay' && this.cluster !== null) {
+      const cluster = this.cluster;
+      await cluster.unregisterEndpoint(live.record.id, ep.record.id).catch((err: Error) => this.log.warn({ err: err.message }, 'cannot unregister endpoint'));
+      await cluster.releaseAddress(live.record.id, ep.record.ip).catch((err: Error) => this.log.warn({ err: err.message }, 'cannot release address'));
+    }
     if (save) this.save();
     else this.trySave();
   }
@@ -570,7 +809,7 @@ export class NetworkService implements GatewayApi {
       Name: r.name,
       Id: r.id,
       Created: r.created,
-      Scope: 'local',
+      Scope: r.driver === 'overlay' ? 'swarm' : 'local',
       Driver: r.driver,
       EnableIPv6: false,
       IPAM: {
@@ -585,7 +824,19 @@ export class NetworkService implements GatewayApi {
         'com.docker.network.driver.mtu': String(r.mtu),
         'pontoon.gateway.mac': r.gatewayMac,
         ...(r.isDefault ? { 'com.docker.network.bridge.default_bridge': 'true' } : {}),
+        ...(r.vni !== undefined ? { 'com.docker.network.driver.overlay.vxlanid_list': String(r.vni) } : {}),
       },
+      ...(r.driver === 'overlay'
+        ? {
+            Peers: [...live.peers].sort().map((ip) => ({ IP: ip })),
+            RemoteContainers: Object.fromEntries(
+              [...live.remotes.values()].map((e) => [
+                e.id,
+                { Name: e.name, EndpointID: e.id, MacAddress: e.mac, IPv4Address: `${e.ip}/${parseCidr(r.subnet).prefix}`, Host: e.vtep },
+              ]),
+            ),
+          }
+        : {}),
       Labels: {},
     };
   }

@@ -34,6 +34,8 @@ export interface NetworkRecord {
   created: string;
   isDefault: boolean;
   endpoints: EndpointRecord[];
+  /** overlay networks: the VXLAN network identifier */
+  vni?: number;
 }
 
 export interface PersistedState {
@@ -77,6 +79,7 @@ const networkSchema = z.object({
   created: z.string(),
   isDefault: z.boolean(),
   endpoints: z.array(endpointSchema),
+  vni: z.number().int().min(1).max(0xffffff).optional(),
 });
 
 const stateSchema = z.object({

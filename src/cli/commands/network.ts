@@ -56,8 +56,10 @@ export function networkCommand(ctx: CliContext, parent: Command): Command {
     .option('--internal', 'restrict external access to the network')
     .option('--mtu <bytes>', 'MTU of the network', parseMtu)
     .option('-o, --opt <key=value>', `driver options (${MTU_OPTION}=N)`, collect)
+    .option('--vni <n>', 'overlay networks: the VXLAN network identifier (1-16777215; chosen when absent)', parseMtu)
     .action(async (name: string, o: Record<string, unknown>, cmd: Command) => {
       const req: NetworkCreateRequest = { name, driver: o['driver'] as string };
+      if (o['vni'] !== undefined) req.vni = o['vni'] as number;
       if (o['subnet'] !== undefined) req.subnet = o['subnet'] as string;
       if (o['gateway'] !== undefined) req.gateway = o['gateway'] as string;
       if (o['ipRange'] !== undefined) req.ipRange = o['ipRange'] as string;
