@@ -9,6 +9,9 @@ import { closeFd, openTunTap } from '../ports/sys/tuntap.js';
 import { parseMac } from '../wire/mac.js';
 import { probeSocket, startApiServer } from './api-server.js';
 import { lockStateDir } from './state-lock.js';
+import type { ClusterStore } from './cluster/cluster-store.js';
+import { EtcdStore } from './cluster/etcd-store.js';
+import { StaticStore } from './cluster/static-store.js';
 import { loadConfig, type PontoonConfig } from './config.js';
 import { configureHostDevice } from './host-link.js';
 import { formatIPv4, parseIPv4, parseInterfaceCidr } from './ipam.js';
@@ -137,7 +140,18 @@ export async function runDaemon(configPath: string): Promise<void> {
       );
       log.info({ kind: up.kind, device: up.device, address: up.address, gateway: up.gateway }, 'uplink attached');
     }
-    const service = new NetworkService(cfg, new StateStore(cfg.stateDir), dataplane, log);
+    let cluster: ClusterStore | null = null;
+    const cl = cfg.cluster;
+    if (cl.advertise !== null) {
+      // overlay networks: the VXLAN underlay socket on this host's underlay address
+      await dataplane.setTunnel(parseIPv4(cl.advertise)!, cl.vxlanPort, cl.underlayMtu);
+      cluster =
+        cl.store === 'etcd'
+          ? new EtcdStore({ endpoints: cl.endpoints, prefix: cl.prefix, hostId: cl.advertise, leaseTtlSeconds: cl.leaseTtlSeconds, log })
+          : new StaticStore(cl.peers);
+      log.info({ advertise: cl.advertise, port: cl.vxlanPort, store: cluster.kind }, 'VXLAN underlay ready');
+    }
+    const service = new NetworkService(cfg, new StateStore(cfg.stateDir), dataplane, log, cluster);
     cleanups.push(() => service.shutdown());
     await service.restore();
     const api = await startApiServer(cfg.api.socket, service, log);
@@ -153,6 +167,7 @@ export async function runDaemon(configPath: string): Promise<void> {
         },
         inventory: () => service.inventory(),
         conntrackMax: cfg.conntrack.max,
+        overlays: () => service.overlays(),
       });
       const server = await startMetricsServer(registry, cfg.metrics.host, cfg.metrics.port);
       cleanups.push(() => new Promise<void>((r) => server.close(() => r())));

@@ -12,6 +12,8 @@ export interface MetricsSources {
   portNames(): Map<number, string>;
   inventory(): { networks: number; endpoints: number };
   conntrackMax: number;
+  /** overlay networks: data-plane slot, VNI and name (bounded by the number of overlay networks) */
+  overlays(): { index: number; vni: number; name: string }[];
 }
 
 export function buildRegistry(src: MetricsSources): Registry {
@@ -115,6 +117,24 @@ export function buildRegistry(src: MetricsSources): Registry {
       this.set({ protocol: 'icmp' }, c.gauges[DpGauge.NatPortsIcmp]);
     },
   });
+  const vxlanCounter = (name: string, help: string, field: number): void => {
+    new Counter({
+      name,
+      help,
+      labelNames: ['vni', 'network'],
+      registers: [registry],
+      collect() {
+        this.reset();
+        for (const o of src.overlays()) this.inc({ vni: String(o.vni), network: o.name }, c.vxlan[o.index * 4 + field]);
+      },
+    });
+  };
+  vxlanCounter('pontoon_vxlan_rx_packets_total', 'Frames decapsulated from the VXLAN underlay, per VNI.', 0);
+  vxlanCounter('pontoon_vxlan_rx_bytes_total', 'Bytes of inner frames decapsulated, per VNI.', 1);
+  vxlanCounter('pontoon_vxlan_tx_packets_total', 'Frames encapsulated to a VTEP (each replica counts), per VNI.', 2);
+  vxlanCounter('pontoon_vxlan_tx_bytes_total', 'Bytes of inner frames encapsulated, per VNI.', 3);
+  gauge('pontoon_vxlan_peers', 'Peer VTEPs summed over the overlay networks.', () => c.gauges[DpGauge.VxlanPeers]);
+  gauge('pontoon_vxlan_remote_endpoints', 'Endpoints on other hosts known from the control plane.', () => c.gauges[DpGauge.RemoteEndpoints]);
   gauge('pontoon_conntrack_max', 'Maximum tracked connections; new flows beyond it are dropped (reason conntrack_full).', () => src.conntrackMax);
   counter('pontoon_icmp_errors_sent_total', 'ICMP error messages the gateway sent.', () => c.gauges[DpGauge.IcmpSent]);
   counter('pontoon_arp_requests_sent_total', 'ARP requests the gateway sent.', () => c.gauges[DpGauge.ArpRequestsSent]);

@@ -779,6 +779,12 @@ export class NetworkService implements GatewayApi {
     return { networks: this.networks.size, endpoints };
   }
 
+  overlays(): { index: number; vni: number; name: string }[] {
+    const out: { index: number; vni: number; name: string }[] = [];
+    for (const n of this.networks.values()) if (n.record.vni !== undefined) out.push({ index: n.index, vni: n.record.vni, name: n.record.name });
+    return out;
+  }
+
   portNames(): Map<number, string> {
     const m = new Map<number, string>();
     for (const n of this.networks.values()) for (const ep of n.endpoints.values()) m.set(ep.portId, `${ep.record.ifName}@${ep.record.name}`);

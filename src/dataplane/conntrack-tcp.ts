@@ -100,8 +100,17 @@ export function tcpTrack(
   if (ct.tdEnd[me] === 0 || seqDiff(end, ct.tdEnd[me]) > 0) ct.tdEnd[me] = end;
   if (hasAck) ct.tdAck[me] = ack >>> 0;
   if (syn) {
-    ct.tdScale[me] = wscale >= 0 ? Math.min(wscale, 14) : 0;
-    if (wscale < 0) ct.tdScale[peer] = 0; // scaling is used only when both sides offer it
+    // scaling is used only when both SYNs offer it (RFC 7323 2.2)
+    const offered = CtFlag.WscaleOrig << dir;
+    if (wscale >= 0) {
+      ct.flags[e] |= offered;
+      ct.tdScale[me] = Math.min(wscale, 14);
+      if (hasAck && (ct.flags[e] & (CtFlag.WscaleOrig << (dir ^ 1))) === 0) ct.tdScale[me] = 0; // the SYN did not offer it
+    } else {
+      ct.flags[e] &= ~offered;
+      ct.tdScale[me] = 0;
+      ct.tdScale[peer] = 0;
+    }
   }
   const scaled = syn ? window : window * 2 ** ct.tdScale[me];
   if (scaled > ct.tdMaxWin[me]) ct.tdMaxWin[me] = scaled;

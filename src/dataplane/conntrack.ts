@@ -13,6 +13,9 @@ export const CtFlag = {
   Snat: 4,
   Dnat: 8,
   Inbound: 16, // created by a packet from outside (published port or endpoint-independent filtering)
+  // 32 << dir: that direction's SYN offered window scaling; 128: which side closed first (conntrack-tcp)
+  WscaleOrig: 32,
+  WscaleReply: 64,
 } as const;
 
 /** Protocol-specific state (TCP states as nf_conntrack names them; UDP/ICMP use None). */

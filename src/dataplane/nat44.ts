@@ -72,7 +72,10 @@ export function nat44(dp: Dataplane, ingress: Port, inNet: Network | null, buf: 
   const now = dp.now;
   const src = ip.src;
   const dst = ip.dst;
-  const slot = ct.lookup(proto, src, dst, sport, dport, now);
+  let slot = ct.lookup(proto, src, dst, sport, dport, now);
+  // echo flows are keyed by identifier alone: requests go the original way, replies come back
+  // (else an echo request from outside would reach a container, or be taken from the gateway)
+  if (slot >= 0 && proto === IP_PROTO_ICMP && ((slot & 1) === Dir.Original) !== (dp.icmp.type === ICMP_ECHO_REQUEST)) slot = -1;
   if (slot >= 0) {
     if (ip.ttl <= 1) return expire(dp, ingress, buf, off, len);
     const e = slot >> 1;
@@ -218,6 +221,13 @@ function masquerade(
     dp.counters.drop(Drop.InvalidState);
     return NatVerdict.Drop;
   }
+  const ct = dp.conntrack;
+  if (ct.size >= ct.capacity) {
+    // checked first: the mapping table (sized like the conntrack table) is then full too, and
+    // acquire would report the table's limit as port exhaustion
+    dp.counters.drop(Drop.ConntrackFull);
+    return NatVerdict.Drop;
+  }
   const cls = protoClass(proto);
   const m = dp.mappings.acquire(cls, src, sport);
   if (m < 0) {
@@ -225,7 +235,6 @@ function masquerade(
     return NatVerdict.Drop;
   }
   const out = dp.mappings.outPort[m];
-  const ct = dp.conntrack;
   const e =
     proto === IP_PROTO_ICMP
       ? ct.create(proto, src, dst, sport, 0, dst, uplinkIp, out, 0, CtState.None, CtFlag.Snat, 0)
