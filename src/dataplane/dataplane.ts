@@ -141,6 +141,9 @@ export class Dataplane {
   tunnelPort = -2;
   underlayMtu = 1500;
   readonly vnis = new Map<number, Network>();
+  /** the embedded DNS: where queries to a gateway address on port 53 are sent (port 0: off) */
+  dnsIp = 0;
+  dnsPort = 0;
   private readonly vtepIps: number[] = [];
   private readonly vtepByIp = new Map<number, number>();
   /** time of the current batch, ms; set by the driver */

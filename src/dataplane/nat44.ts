@@ -5,7 +5,15 @@
 
 import { ETH_HLEN } from '../wire/ethernet.js';
 import { update16, update32 } from '../wire/checksum.js';
-import { ICMP_ECHO_REPLY, ICMP_ECHO_REQUEST, ICMP_TIME_EXCEEDED, ICMP_TTL_EXCEEDED, isIcmpErrorType } from '../wire/icmpv4.js';
+import {
+  ICMP_DEST_UNREACHABLE,
+  ICMP_ECHO_REPLY,
+  ICMP_ECHO_REQUEST,
+  ICMP_FRAG_NEEDED,
+  ICMP_TIME_EXCEEDED,
+  ICMP_TTL_EXCEEDED,
+  isIcmpErrorType,
+} from '../wire/icmpv4.js';
 import { IP_PROTO_ICMP, IP_PROTO_TCP, IP_PROTO_UDP } from '../wire/ipv4.js';
 import { TCP_ACK, TCP_OPT_WSCALE, TCP_RST, TCP_SYN } from '../wire/tcp.js';
 import { WireError } from '../wire/error.js';
@@ -80,6 +88,7 @@ export function nat44(dp: Dataplane, ingress: Port, inNet: Network | null, buf: 
     if (ip.ttl <= 1) return expire(dp, ingress, buf, off, len);
     const e = slot >> 1;
     const dir = slot & 1;
+    if (exceedsEgressMtu(dp, ingress, e, dir, buf, off, len)) return NatVerdict.Drop;
     if (!advance(dp, e, dir, proto, tcpFlags, l4len)) return NatVerdict.Drop;
     ct.packets[slot]++;
     ct.bytes[slot] += len - ETH_HLEN;
@@ -92,7 +101,15 @@ export function nat44(dp: Dataplane, ingress: Port, inNet: Network | null, buf: 
   const uplinkIp = uplink !== null ? uplink.gatewayIp : -1;
   if (proto !== IP_PROTO_ICMP && (dst === uplinkIp || dst === dp.hostGatewayIp)) {
     const rule = dp.published.lookup(proto, dst, dport);
-    if (rule >= 0) return publishedFlow(dp, ingress, inNet, rule, proto, tcpFlags, src, dst, sport, dport, buf, off, len);
+    if (rule >= 0) {
+      const tIp = dp.published.targetIpOf(rule);
+      const tPort = dp.published.targetPortOf(rule);
+      return publishedFlow(dp, ingress, inNet, tIp, tPort, proto, tcpFlags, src, dst, sport, dport, buf, off, len);
+    }
+  }
+  // the embedded DNS: queries to a network's gateway address go to the daemon's resolver socket
+  if (dport === 53 && proto !== IP_PROTO_ICMP && dp.dnsPort !== 0 && inNet !== null && !inNet.isUplink && dst === inNet.gatewayIp) {
+    return publishedFlow(dp, ingress, inNet, dp.dnsIp, dp.dnsPort, proto, tcpFlags, src, dst, sport, dport, buf, off, len);
   }
   if (fromUplink(dp, inNet)) {
     if (dst === uplinkIp && proto === IP_PROTO_ICMP && dp.icmp.type === ICMP_ECHO_REQUEST) return NatVerdict.Untracked;
@@ -121,6 +138,24 @@ function expire(dp: Dataplane, ingress: Port, buf: Buffer, off: number, len: num
   dp.counters.drop(Drop.TtlExpired);
   icmpError(dp, ingress, buf, off, len, ICMP_TIME_EXCEEDED, ICMP_TTL_EXCEEDED, 0);
   return NatVerdict.Drop;
+}
+
+/**
+ * A DF packet that will not fit the egress MTU once translated gets its fragmentation-needed now,
+ * quoting it untranslated and addressed to its real sender (after translation the error would
+ * carry the other side's addresses and path-MTU discovery would never converge).
+ */
+function exceedsEgressMtu(dp: Dataplane, ingress: Port, e: number, dir: number, buf: Buffer, off: number, len: number): boolean {
+  const ip = dp.ip;
+  if (!ip.dontFragment) return false;
+  const route = dp.routes.lookup(dp.conntrack.src[e * 2 + (dir ^ 1)] >>> 0);
+  if (route < 0) return false;
+  const target = dp.routes.targetOf(route);
+  const mtu = dp.routes.kindOf(route) === RouteTarget.Network ? dp.networks[target]!.mtu : dp.ports[target]!.mtu;
+  if (len - ETH_HLEN <= mtu) return false;
+  dp.counters.drop(Drop.FragmentationNeeded);
+  icmpError(dp, ingress, buf, off, len, ICMP_DEST_UNREACHABLE, ICMP_FRAG_NEEDED, mtu);
+  return true;
 }
 
 /** Protocol state and timeout for one packet of a known flow; false when it must be dropped. */
@@ -256,6 +291,7 @@ function masquerade(
   }
   ct.packets[e * 2]++;
   ct.bytes[e * 2] += len - ETH_HLEN;
+  if (exceedsEgressMtu(dp, ingress, e, Dir.Original, buf, off, len)) return NatVerdict.Drop;
   translate(dp, e, Dir.Original, proto, buf, off);
   return NatVerdict.Translated;
 }
@@ -264,7 +300,8 @@ function publishedFlow(
   dp: Dataplane,
   ingress: Port,
   inNet: Network | null,
-  rule: number,
+  tIp: number,
+  tPort: number,
   proto: number,
   tcpFlags: number,
   src: number,
@@ -279,8 +316,6 @@ function publishedFlow(
   if (proto === IP_PROTO_TCP && (tcpFlags & (TCP_SYN | TCP_ACK | TCP_RST)) !== TCP_SYN) {
     return unsolicited(dp, ingress, buf, off, len, tcpFlags);
   }
-  const tIp = dp.published.targetIpOf(rule);
-  const tPort = dp.published.targetPortOf(rule);
   const ct = dp.conntrack;
   const now = dp.now;
   let rDst = src;
@@ -315,6 +350,7 @@ function publishedFlow(
   }
   ct.packets[e * 2]++;
   ct.bytes[e * 2] += len - ETH_HLEN;
+  if (exceedsEgressMtu(dp, ingress, e, Dir.Original, buf, off, len)) return NatVerdict.Drop;
   translate(dp, e, Dir.Original, proto, buf, off);
   return NatVerdict.Translated;
 }

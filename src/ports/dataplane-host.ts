@@ -110,6 +110,11 @@ export class DataplaneHost {
     return this.call({ op: 'setTunnel', localIp, port, underlayMtu });
   }
 
+  /** Sends DNS queries to gateway addresses to ip:port (a socket of the daemon); port 0 turns it off. */
+  setDns(ip: number, port: number): Promise<void> {
+    return this.call({ op: 'setDns', ip, port });
+  }
+
   addPeer(network: number, vtepIp: number): Promise<void> {
     return this.call({ op: 'addPeer', network, vtepIp });
   }

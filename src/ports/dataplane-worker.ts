@@ -160,6 +160,10 @@ function handle(req: WorkerRequest): unknown {
       epoll.add(vxlan.socket.fd, TUNNEL_TOKEN);
       return port.id;
     }
+    case 'setDns':
+      dp.dnsIp = req.ip >>> 0;
+      dp.dnsPort = req.port;
+      return null;
     case 'addPeer':
       dp.addPeer(req.network, req.vtepIp);
       return null;

@@ -24,6 +24,7 @@ export type WorkerRequest =
   | { id: number; op: 'conntrackList'; limit: number }
   | { id: number; op: 'conntrackFlush' }
   | { id: number; op: 'setTunnel'; localIp: number; port: number; underlayMtu: number }
+  | { id: number; op: 'setDns'; ip: number; port: number }
   | { id: number; op: 'addPeer'; network: number; vtepIp: number }
   | { id: number; op: 'removePeer'; network: number; vtepIp: number }
   | { id: number; op: 'addRemoteEndpoint'; network: number; ip: number; mac: number; vtepIp: number }

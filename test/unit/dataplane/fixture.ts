@@ -66,3 +66,151 @@ export function makeWorld(options: Partial<DataplaneOptions> = {}, bridgeMtu = 1
   for (const p of [host, c1, c2, c3]) p.take(); // gratuitous ARPs of the attachments
   return { dp, host, c1, c2, c3, ids };
 }
+
+// ---- the NAT world: the same networks plus an uplink to the outside -----------------------------
+
+/** Addresses of the NAT world, as the data plane's uint32 numbers. */
+export const A = {
+  c1: parseIpv4('172.17.0.2'),
+  c2: parseIpv4('172.17.0.3'),
+  c3: parseIpv4('172.18.0.2'),
+  bridgeGw: parseIpv4('172.17.0.1'),
+  host: parseIpv4('10.254.0.1'),
+  hostGw: parseIpv4('10.254.0.2'),
+  uplink: parseIpv4('198.51.100.2'),
+  router: parseIpv4('198.51.100.1'),
+  x10: parseIpv4('203.0.113.10'),
+  x20: parseIpv4('203.0.113.20'),
+} as const;
+
+// Frames produced with scapy (/usr/bin/python3), as in pipeline.test.ts.
+/** the router (198.51.100.1, 02:00:5e:00:00:01) tells the uplink its MAC.
+ *  scapy: Ether(dst='02:50:00:00:00:ff', src='02:00:5e:00:00:01')/ARP(op=2, hwsrc='02:00:5e:00:00:01', psrc='198.51.100.1', hwdst='02:50:00:00:00:ff', pdst='198.51.100.2') */
+export const ROUTER_ARP_REPLY = hex('0250000000ff02005e0000010806000108000604000202005e000001c63364010250000000ffc6336402');
+/** the gratuitous ARP the uplink sends when it is attached.
+ *  scapy: Ether(dst='ff:ff:ff:ff:ff:ff', src='02:50:00:00:00:ff')/ARP(op=1, hwsrc='02:50:00:00:00:ff', psrc='198.51.100.2', pdst='198.51.100.2') */
+export const UPLINK_GARP = hex('ffffffffffff0250000000ff080600010800060400010250000000ffc6336402000000000000c6336402');
+/** the uplink asks for the router.
+ *  scapy: Ether(dst='ff:ff:ff:ff:ff:ff', src='02:50:00:00:00:ff')/ARP(op=1, hwsrc='02:50:00:00:00:ff', psrc='198.51.100.2', pdst='198.51.100.1') */
+export const UPLINK_ARP_FOR_ROUTER = hex('ffffffffffff0250000000ff080600010800060400010250000000ffc6336402000000000000c6336401');
+
+export interface NatWorld extends World {
+  uplink: MemoryPort;
+  ids: World['ids'] & { uplink: number };
+  /** every port of the world, to check where frames went */
+  all: MemoryPort[];
+}
+
+/**
+ * makeWorld plus an uplink (network 2, 198.51.100.2/24, MAC 02:50:00:00:00:ff, default route via
+ * the router 198.51.100.1). Unless `learnRouter` is false, the router's MAC (02:00:5e:00:00:01)
+ * is learned from an ARP reply, so the first packet out is not parked.
+ */
+export function makeNatWorld(options: Partial<DataplaneOptions> = {}, { learnRouter = true } = {}): NatWorld {
+  const w = makeWorld(options);
+  const uplink = new MemoryPort();
+  const id = w.dp.addUplink(
+    {
+      index: 2,
+      name: 'uplink',
+      ip: A.uplink,
+      prefixLen: 24,
+      mac: parseMac('02:50:00:00:00:ff'),
+      gatewayIp: A.router,
+      mtu: 1500,
+    },
+    uplink,
+  ).id;
+  if (uplink.take().length !== 1) throw new Error('expected the gratuitous ARP of the uplink');
+  if (learnRouter) w.dp.receive(id, ROUTER_ARP_REPLY);
+  return { ...w, uplink, ids: { ...w.ids, uplink: id }, all: [w.host, w.c1, w.c2, w.c3, uplink] };
+}
+
+/** Drains every port of the world; returns how many frames they held in total. */
+export function drain(w: NatWorld): number {
+  let n = 0;
+  for (const p of w.all) n += p.take().length;
+  return n;
+}
+
+// An RFC 1071 checksum of its own, so frames derived from the literal ones do not depend on the
+// code under test.
+function cksum(b: Buffer, off: number, len: number, initial = 0): number {
+  let s = initial;
+  for (let i = 0; i + 1 < len; i += 2) s += (b[off + i] << 8) | b[off + i + 1];
+  if (len & 1) s += b[off + len - 1] << 8;
+  while (s > 0xffff) s = (s & 0xffff) + Math.floor(s / 0x10000);
+  return ~s & 0xffff;
+}
+
+/**
+ * A copy of an Ethernet+IPv4 (or, with `l2 = false`, bare IPv4) frame carrying TCP or UDP with
+ * some fields changed and every checksum recomputed (a zero UDP checksum stays zero).
+ */
+export function variant(
+  frame: Buffer,
+  change: { sport?: number; dport?: number; src?: number; dst?: number; ident?: number; ttl?: number; seq?: number; ack?: number; flags?: number },
+  l2 = true,
+): Buffer {
+  const b = Buffer.from(frame);
+  const ip = l2 ? 14 : 0;
+  const ihl = (b[ip] & 0x0f) * 4;
+  const l4 = ip + ihl;
+  const proto = b[ip + 9];
+  const total = b.readUInt16BE(ip + 2);
+  if (change.src !== undefined) b.writeUInt32BE(change.src >>> 0, ip + 12);
+  if (change.dst !== undefined) b.writeUInt32BE(change.dst >>> 0, ip + 16);
+  if (change.ident !== undefined) b.writeUInt16BE(change.ident, ip + 4);
+  if (change.ttl !== undefined) b[ip + 8] = change.ttl;
+  if (change.sport !== undefined) b.writeUInt16BE(change.sport, l4);
+  if (change.dport !== undefined) b.writeUInt16BE(change.dport, l4 + 2);
+  if (proto === 6) {
+    if (change.seq !== undefined) b.writeUInt32BE(change.seq >>> 0, l4 + 4);
+    if (change.ack !== undefined) b.writeUInt32BE(change.ack >>> 0, l4 + 8);
+    if (change.flags !== undefined) b[l4 + 13] = change.flags;
+  }
+  b.writeUInt16BE(0, ip + 10);
+  b.writeUInt16BE(cksum(b, ip, ihl), ip + 10);
+  const l4len = total - ihl;
+  const pseudo =
+    b.readUInt16BE(ip + 12) + b.readUInt16BE(ip + 14) + b.readUInt16BE(ip + 16) + b.readUInt16BE(ip + 18) + proto + l4len;
+  if (proto === 6) {
+    b.writeUInt16BE(0, l4 + 16);
+    b.writeUInt16BE(cksum(b, l4, l4len, pseudo), l4 + 16);
+  } else if (proto === 17 && b.readUInt16BE(l4 + 6) !== 0) {
+    b.writeUInt16BE(0, l4 + 6);
+    const c = cksum(b, l4, l4len, pseudo);
+    b.writeUInt16BE(c === 0 ? 0xffff : c, l4 + 6);
+  }
+  return b;
+}
+
+// ---- one masqueraded TCP flow, 172.17.0.2:40000 -> 203.0.113.10:80, shared by the NAT tests ----
+// Frames of the NAT tests were produced with scapy (/usr/bin/python3); in their scapy expressions:
+//   fromC1(p) = Ether(dst='02:50:00:00:00:01', src='02:42:ac:11:00:02')/p    (c1 to its gateway)
+//   toC1(p)   = Ether(dst='02:42:ac:11:00:02', src='02:50:00:00:00:01')/p    (the gateway to c1)
+//   fromC2, toC2 likewise with c2's MAC 02:42:ac:11:00:03
+//   fromUp(p) = Ether(dst='02:50:00:00:00:ff', src='02:00:5e:00:00:01')/p    (the router to the uplink)
+//   toUp(p)   = Ether(dst='02:00:5e:00:00:01', src='02:50:00:00:00:ff')/p    (the uplink to the router)
+//   C1, C2 = '172.17.0.2', '172.17.0.3'; GW1IP = '172.17.0.1'; UP = '198.51.100.2'; RT = '198.51.100.1'
+//   X10, X20 = '203.0.113.10', '203.0.113.20'; HOST, HGW = '10.254.0.1', '10.254.0.2'
+//   OPTS = [('MSS', 1460), ('SAckOK', b''), ('Timestamp', (1, 0)), ('NOP', None), ('WScale', 7)]
+//   OPTS_SA = the same with Timestamp (77, 1)
+//   ipq(f) = raw(f)[14:], the IP packet of a frame as a router quotes it; DATA = bytes((i * 7 + 3) & 255 for i in range(1400))
+//   xx(src, dst, sport, dport, prefix) = prefix + 2 bytes that make that UDP checksum compute to 0 (sent as 0xffff)
+// c1 opens 172.17.0.2:40000 -> 203.0.113.10:80
+// scapy: fromC1(IP(src=C1, dst=X10, ttl=64, id=0x1000, flags='DF')/TCP(sport=40000, dport=80, seq=1000, flags='S', window=64240, options=OPTS))
+export const SYN_C1 = hex('0250000000010242ac11000208004500003c100040004006429eac110002cb00710a9c400050000003e800000000a002faf0c4770000020405b40402080a000000010000000001030307');
+// expected on the uplink: source 198.51.100.2:40000 (port kept), TTL 63, to the router
+// scapy: toUp(IP(src=UP, dst=X10, ttl=63, id=0x1000, flags='DF')/TCP(sport=40000, dport=80, seq=1000, flags='S', window=64240, options=OPTS))
+export const SYN_C1_OUT = hex('02005e0000010250000000ff08004500003c100040003f06c57bc6336402cb00710a9c400050000003e800000000a002faf046550000020405b40402080a000000010000000001030307');
+// 203.0.113.10:80 answers 198.51.100.2:40000
+// scapy: fromUp(IP(src=X10, dst=UP, ttl=52, id=0, flags='DF')/TCP(sport=80, dport=40000, seq=5000, ack=1001, flags='SA', window=65160, options=OPTS_SA))
+export const SYNACK_X10 = hex('0250000000ff02005e00000108004500003c000040003406e07bcb00710ac633640200509c4000001388000003e9a012fe882ed70000020405b40402080a0000004d0000000101030307');
+// expected at c1
+// scapy: toC1(IP(src=X10, dst=C1, ttl=51, id=0, flags='DF')/TCP(sport=80, dport=40000, seq=5000, ack=1001, flags='SA', window=65160, options=OPTS_SA))
+export const SYNACK_AT_C1 = hex('0242ac11000202500000000108004500003c0000400033065f9ecb00710aac11000200509c4000001388000003e9a012fe88acf90000020405b40402080a0000004d0000000101030307');
+// scapy: fromC1(IP(src=C1, dst=X10, ttl=64, id=0x1001, flags='DF')/TCP(sport=40000, dport=80, seq=1001, ack=5001, flags='A', window=502))
+export const ACK_C1 = hex('0250000000010242ac11000208004500002810014000400642b1ac110002cb00710a9c400050000003e900001389501001f611be0000');
+// scapy: toUp(IP(src=UP, dst=X10, ttl=63, id=0x1001, flags='DF')/TCP(sport=40000, dport=80, seq=1001, ack=5001, flags='A', window=502))
+export const ACK_C1_OUT = hex('02005e0000010250000000ff080045000028100140003f06c58ec6336402cb00710a9c400050000003e900001389501001f6939b0000');
