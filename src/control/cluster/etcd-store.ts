@@ -396,9 +396,12 @@ export class EtcdStore implements ClusterStore {
     }
   }
 
-  /** Writes every recorded key under the current lease (VTEPs first, then endpoints, then addresses). */
+  /**
+   * Writes every recorded key under the current lease: the addresses first (if their keys expired,
+   * another host may be about to claim them), then the VTEPs, then the endpoints.
+   */
   private async writeAllAgain(): Promise<number> {
-    const order = { vtep: 0, endpoint: 1, ipam: 2 };
+    const order = { ipam: 0, vtep: 1, endpoint: 2 };
     const regs = [...this.records.values()].sort((a, b) => order[a.kind] - order[b.kind]);
     let n = 0;
     for (const r0 of regs) {
