@@ -95,6 +95,8 @@ export interface PontoonConfig {
   dataplane: {
     /** Frames drained per port per wake-up. */
     batchSize: number;
+    /** TUN/TAP devices with virtio-net headers: partial checksums and 64 KiB TCP super segments */
+    offload: boolean;
     /** Forwarding database entries expire after this long without traffic. */
     macAgingSeconds: number;
     arp: {
@@ -348,6 +350,7 @@ const configSchema = z
       z
         .strictObject({
           batchSize: intIn(1, 1024).default(64),
+          offload: z.boolean().default(true),
           macAgingSeconds: intIn(1, 1_000_000).default(300),
           arp: section(arpSchema.prefault({})),
         })
@@ -465,6 +468,7 @@ export function parseConfig(text: string, source: string): PontoonConfig {
     },
     dataplane: {
       batchSize: c.dataplane.batchSize,
+      offload: c.dataplane.offload,
       macAgingSeconds: c.dataplane.macAgingSeconds,
       arp: { ...c.dataplane.arp },
     },

@@ -59,15 +59,15 @@ function dataplaneOptions(cfg: PontoonConfig) {
  * Opens the uplink: a persistent TAP device (created inside `netns` when given, so an "external"
  * namespace keeps its side across daemon restarts) or an AF_PACKET socket on an existing interface.
  */
-async function openUplink(up: NonNullable<PontoonConfig['uplink']>): Promise<number> {
+async function openUplink(up: NonNullable<PontoonConfig['uplink']>, offload: boolean): Promise<number> {
   if (up.kind === 'afpacket') return openPacketSocket(up.device).fd;
   if (up.netns === null) {
-    const { fd } = openTunTap({ mode: 'tap', name: up.device, persist: true });
+    const { fd } = openTunTap({ mode: 'tap', name: up.device, persist: true, vnetHdr: offload });
     await runCommand('ip', ['link', 'set', 'dev', up.device, 'up']);
     return fd;
   }
   const ns = resolveNetns(up.netns);
-  const { fd } = withNetns(ns.path, () => openTunTap({ mode: 'tap', name: up.device, persist: true }));
+  const { fd } = withNetns(ns.path, () => openTunTap({ mode: 'tap', name: up.device, persist: true, vnetHdr: offload }));
   try {
     await runInNetns(ns.path, ['ip', 'link', 'set', 'dev', up.device, 'up']);
   } catch (err) {
@@ -91,7 +91,7 @@ export async function runDaemon(configPath: string): Promise<void> {
   const hostCidr = parseInterfaceCidr(cfg.host.address)!;
   let tun: { fd: number };
   try {
-    tun = openTunTap({ mode: 'tun', name: cfg.host.device });
+    tun = openTunTap({ mode: 'tun', name: cfg.host.device, vnetHdr: cfg.dataplane.offload });
   } catch (err) {
     releaseLock();
     throw err;
@@ -118,13 +118,14 @@ export async function runDaemon(configPath: string): Promise<void> {
         prefixLen: hostCidr.prefix,
         mtu: 1500,
         defaultRoute: cfg.uplink === null,
+        vnet: cfg.dataplane.offload,
       },
       tun.fd,
     );
     if (cfg.uplink !== null) {
       const up = cfg.uplink;
       const cidr = parseInterfaceCidr(up.address)!;
-      const fd = await openUplink(up);
+      const fd = await openUplink(up, cfg.dataplane.offload);
       cleanups.push(() => closeFd(fd));
       uplinkPortId = await dataplane.addUplink(
         {
@@ -135,6 +136,7 @@ export async function runDaemon(configPath: string): Promise<void> {
           mac: parseMac(up.mac ?? `02:70:${formatIPv4(cidr.address).split('.').map((b) => Number(b).toString(16).padStart(2, '0')).join(':')}`),
           gatewayIp: parseIPv4(up.gateway)!,
           mtu: up.mtu,
+          vnet: up.kind === 'tap' && cfg.dataplane.offload,
         },
         fd,
       );

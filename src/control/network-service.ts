@@ -50,6 +50,8 @@ interface LiveNetwork {
   remotes: Map<string, OverlayEndpointDef>;
   /** overlay: VTEPs of the other hosts */
   peers: Set<string>;
+  /** overlay: this host's VTEP and endpoints are registered in the cluster store */
+  announced: boolean;
 }
 
 /** Gateway MAC of an overlay network: the same on every host, since each answers for the gateway. */
@@ -90,6 +92,10 @@ function randomGatewayMac(): string {
 
 export class NetworkService implements GatewayApi {
   private readonly networks = new Map<string, LiveNetwork>(); // by id
+  /** data-plane slots of networks being activated */
+  private readonly activatingIndexes = new Set<number>();
+  /** overlay networks being brought up, by id: the API's create and the cluster event it causes share one */
+  private readonly adopting = new Map<string, Promise<LiveNetwork>>();
   private readonly started = Date.now();
   private reconcileTimer: NodeJS.Timeout | null = null;
 
@@ -150,6 +156,17 @@ export class NetworkService implements GatewayApi {
 
   private async activateNetwork(rec: NetworkRecord): Promise<LiveNetwork> {
     const index = this.freeIndex();
+    // the slot is taken from now on, not only once the network is in this.networks: an API request
+    // and a cluster event may activate two networks at the same time
+    this.activatingIndexes.add(index);
+    try {
+      return await this.activateNetworkAt(rec, index);
+    } finally {
+      this.activatingIndexes.delete(index);
+    }
+  }
+
+  private async activateNetworkAt(rec: NetworkRecord, index: number): Promise<LiveNetwork> {
     const subnet = parseCidr(rec.subnet);
     await this.dataplane.addNetwork({
       index,
@@ -180,6 +197,7 @@ export class NetworkService implements GatewayApi {
       endpoints: new Map(),
       remotes: new Map(),
       peers: new Set(),
+      announced: false,
     };
     this.networks.set(rec.id, live);
     return live;
@@ -191,7 +209,9 @@ export class NetworkService implements GatewayApi {
       throw new Error(`network namespace ${ep.netnsPath} is gone`);
     }
     live.allocator.markUsed(ep.ip);
-    const { fd } = withNetns(ep.netnsPath, () => openTunTap({ mode: 'tap', name: ep.ifName, persist: true }));
+    const { fd } = withNetns(ep.netnsPath, () =>
+      openTunTap({ mode: 'tap', name: ep.ifName, persist: true, vnetHdr: this.config.dataplane.offload }),
+    );
     try {
       await configureInterface(ep.netnsPath, ep.ifName, {
         mac: ep.mac,
@@ -264,7 +284,29 @@ export class NetworkService implements GatewayApi {
   }
 
   /** Endpoints whose namespace disappeared (container gone) are removed like a disconnect. */
+  private reconciling = false;
+
   private async reconcile(): Promise<void> {
+    if (this.reconciling) return;
+    this.reconciling = true;
+    try {
+      await this.reconcileOnce();
+    } finally {
+      this.reconciling = false;
+    }
+  }
+
+  private async reconcileOnce(): Promise<void> {
+    // overlay networks that could not be announced (cluster store down at the time) are retried
+    if (this.cluster !== null) {
+      for (const live of this.networks.values()) {
+        if (live.record.driver !== 'overlay' || live.announced) continue;
+        await this.announceNetwork(live).then(
+          () => this.log.info({ network: live.record.name }, 'overlay network announced in the cluster store'),
+          (err: Error) => this.log.warn({ network: live.record.name, err: err.message }, 'cannot announce overlay network yet; will retry'),
+        );
+      }
+    }
     for (const live of this.networks.values()) {
       for (const ep of [...live.endpoints.values()]) {
         const r = ep.record;
@@ -279,7 +321,7 @@ export class NetworkService implements GatewayApi {
 
   private freeIndex(): number {
     const used = new Set([...this.networks.values()].map((n) => n.index));
-    for (let i = 0; ; i++) if (!used.has(i)) return i;
+    for (let i = 0; ; i++) if (!used.has(i) && !this.activatingIndexes.has(i)) return i;
   }
 
   private findNetwork(nameOrId: string): LiveNetwork | undefined {
@@ -300,7 +342,13 @@ export class NetworkService implements GatewayApi {
   }
 
   private endpointSpec(live: LiveNetwork, ep: EndpointRecord): EndpointSpec {
-    return { name: `${ep.ifName}@${ep.name}`, network: live.index, mac: parseMac(ep.mac), ip: ipv4(ep.ip) };
+    return {
+      name: `${ep.ifName}@${ep.name}`,
+      network: live.index,
+      mac: parseMac(ep.mac),
+      ip: ipv4(ep.ip),
+      vnet: this.config.dataplane.offload,
+    };
   }
 
   private save(): void {
@@ -391,6 +439,7 @@ export class NetworkService implements GatewayApi {
       vni,
       mtu: v.mtu,
       internal: v.internal,
+      ...(v.ipRange !== undefined ? { ipRange: v.ipRange } : {}),
       created: new Date().toISOString(),
     };
     await cluster.createNetwork(def);
@@ -403,9 +452,18 @@ export class NetworkService implements GatewayApi {
   }
 
   /** Brings an overlay network (created here or by another host) up on this host. */
-  private async adoptOverlay(def: OverlayNetworkDef, ipRange?: string): Promise<LiveNetwork> {
+  private adoptOverlay(def: OverlayNetworkDef, ipRange?: string): Promise<LiveNetwork> {
     const known = this.networks.get(def.id);
-    if (known !== undefined) return known;
+    if (known !== undefined) return Promise.resolve(known);
+    let pending = this.adopting.get(def.id);
+    if (pending === undefined) {
+      pending = this.adoptOverlayNow(def, ipRange ?? def.ipRange).finally(() => this.adopting.delete(def.id));
+      this.adopting.set(def.id, pending);
+    }
+    return pending;
+  }
+
+  private async adoptOverlayNow(def: OverlayNetworkDef, ipRange?: string): Promise<LiveNetwork> {
     const rec: NetworkRecord = {
       id: def.id,
       name: def.name,
@@ -436,6 +494,7 @@ export class NetworkService implements GatewayApi {
       await cluster.claimAddress(live.record.id, ep.record.id, [], ep.record.ip);
       await cluster.registerEndpoint(this.overlayEndpointDef(live, ep.record));
     }
+    live.announced = true;
   }
 
   private overlayEndpointDef(live: LiveNetwork, r: EndpointRecord): OverlayEndpointDef {
@@ -583,7 +642,7 @@ export class NetworkService implements GatewayApi {
     try {
       const ifName = await nextInterfaceName(ns.path);
       const mac = macForIp(ip);
-      fd = withNetns(ns.path, () => openTunTap({ mode: 'tap', name: ifName, persist: true })).fd;
+      fd = withNetns(ns.path, () => openTunTap({ mode: 'tap', name: ifName, persist: true, vnetHdr: this.config.dataplane.offload })).fd;
       await configureInterface(ns.path, ifName, {
         mac,
         cidr: `${ip}/${parseCidr(live.record.subnet).prefix}`,

@@ -28,6 +28,20 @@ import { vxlanInput } from './vxlan-input.js';
 import { type PublishRule, PublishedPorts } from './published-ports.js';
 import { RouteTable, RouteTarget } from './route-table.js';
 import { uplinkInput } from './uplink-input.js';
+import { finishChecksum, segmentTcp4 } from './offload.js';
+import { vxlanOutput } from './vxlan-output.js';
+import {
+  readLe16,
+  VNET_CSUM_OFFSET,
+  VNET_CSUM_START,
+  VNET_F_NEEDS_CSUM,
+  VNET_GSO_ECN,
+  VNET_GSO_SIZE,
+  VNET_GSO_TYPE,
+  VNET_HDR_LEN,
+  VNET_HDR_LENGTH,
+  writeLe16,
+} from '../wire/virtio-net.js';
 
 export interface DataplaneOptions {
   macAgingMs: number;
@@ -88,6 +102,7 @@ export interface UplinkSpec {
   mac: number;
   gatewayIp: number; // default next hop
   mtu: number;
+  vnet?: boolean;
 }
 
 export interface NetworkSpec {
@@ -108,6 +123,8 @@ export interface EndpointSpec {
   network: number;
   mac: number;
   ip: number;
+  /** the device carries virtio-net headers (checksum and TSO offloads) */
+  vnet?: boolean;
 }
 
 export interface HostPortSpec {
@@ -120,6 +137,7 @@ export interface HostPortSpec {
   mtu: number;
   /** route everything not in a network to the host (no uplink configured) */
   defaultRoute: boolean;
+  vnet?: boolean;
 }
 
 export class Dataplane {
@@ -148,6 +166,17 @@ export class Dataplane {
   private readonly vtepByIp = new Map<number, number>();
   /** time of the current batch, ms; set by the driver */
   now = 0;
+
+  // offload metadata of the frame being processed (from its virtio-net header; all 0 without)
+  gsoType = 0;
+  gsoSize = 0;
+  /** where the partial checksum's coverage starts, from the Ethernet header */
+  csumStart = 0;
+  csumOffset = 0;
+  needsCsum = 0;
+
+  private saved = new Int32Array(6);
+  private suspended = 0;
 
   // re-pointed views, one per role, so nothing is allocated per packet
   readonly arp = new ArpPacket();
@@ -215,14 +244,104 @@ export class Dataplane {
     ip4Input(this, port, null, buf, e, len + ETH_HLEN);
   }
 
+  /**
+   * Sends the frame at buf[off] (an Ethernet frame; for the host port, its IP packet) with the
+   * current frame's offloads: as they are to a port that takes them (a virtio-net header is written
+   * in the headroom), finished or segmented here for one that does not.
+   */
   send(portId: number, buf: Buffer, off: number, len: number): void {
     const port = this.ports[portId];
     if (port === undefined) {
       this.counters.drop(Drop.UnknownPort);
       return;
     }
-    if (port.io.send(buf, off, len)) this.counters.tx(portId, len);
+    const l2 = port.kind === PortKind.Host ? ETH_HLEN : 0; // the host port sends from the IP header
+    if (!port.vnet) {
+      if (this.gsoSize !== 0 && len > port.mtu + ETH_HLEN - l2) {
+        segmentTcp4(this, buf, off - l2, len + l2, portId, -1, -1);
+        return;
+      }
+      if (this.needsCsum !== 0) finishChecksum(this, buf, off - l2, len + l2);
+      if (port.io.send(buf, off, len)) this.counters.tx(portId, len);
+      else this.counters.drop(Drop.TxError);
+      return;
+    }
+    const h = off - VNET_HDR_LEN;
+    if (this.needsCsum !== 0) {
+      buf[h] = VNET_F_NEEDS_CSUM;
+      writeLe16(buf, h + VNET_CSUM_START, this.csumStart - l2);
+      writeLe16(buf, h + VNET_CSUM_OFFSET, this.csumOffset);
+    } else {
+      buf[h] = 0;
+      writeLe16(buf, h + VNET_CSUM_START, 0);
+      writeLe16(buf, h + VNET_CSUM_OFFSET, 0);
+    }
+    if (this.gsoSize !== 0) {
+      // header length: IP + TCP headers (+ Ethernet for a TAP)
+      const ip = off - l2 + ETH_HLEN;
+      const ihl = (buf[ip] & 0x0f) << 2;
+      buf[h + VNET_GSO_TYPE] = this.gsoType;
+      writeLe16(buf, h + VNET_HDR_LENGTH, ETH_HLEN - l2 + ihl + ((buf[ip + ihl + 12] >> 4) << 2));
+      writeLe16(buf, h + VNET_GSO_SIZE, this.gsoSize);
+    } else {
+      buf[h + VNET_GSO_TYPE] = 0;
+      writeLe16(buf, h + VNET_HDR_LENGTH, 0);
+      writeLe16(buf, h + VNET_GSO_SIZE, 0);
+    }
+    if (port.io.send(buf, h, len + VNET_HDR_LEN)) this.counters.tx(portId, len);
     else this.counters.drop(Drop.TxError);
+  }
+
+  /** IP length of the largest packet the current frame puts on the wire (a segment of a TCP super segment). */
+  wireSize(buf: Buffer, off: number, len: number): number {
+    if (this.gsoSize === 0) return len - ETH_HLEN;
+    const ip = off + ETH_HLEN;
+    const ihl = (buf[ip] & 0x0f) << 2;
+    return ihl + ((buf[ip + ihl + 12] >> 4) << 2) + this.gsoSize;
+  }
+
+  /** Encapsulates the frame to one VTEP of an overlay network (offloads resolved first). */
+  sendToVtep(network: number, vtep: number, buf: Buffer, off: number, len: number): void {
+    const net = this.networks[network];
+    if (net === undefined) return;
+    vxlanOutput(this, net, -1, vtep, buf, off, len);
+  }
+
+  /** Frames the gateway makes while handling another (ICMP errors, ARP, segments) carry no offloads. */
+  suspendOffload(): void {
+    if (this.suspended++ > 0) return;
+    const s = this.saved;
+    s[0] = this.gsoType;
+    s[1] = this.gsoSize;
+    s[2] = this.csumStart;
+    s[3] = this.csumOffset;
+    s[4] = this.needsCsum;
+    this.gsoType = this.gsoSize = this.csumStart = this.csumOffset = this.needsCsum = 0;
+  }
+
+  resumeOffload(): void {
+    if (--this.suspended > 0) return;
+    const s = this.saved;
+    this.gsoType = s[0];
+    this.gsoSize = s[1];
+    this.csumStart = s[2];
+    this.csumOffset = s[3];
+    this.needsCsum = s[4];
+  }
+
+  /** Sets the offload metadata of the next frame from its virtio-net header at buf[h]. */
+  setOffloadFromVnet(buf: Buffer, h: number, l2: number): void {
+    const flags = buf[h];
+    this.needsCsum = flags & VNET_F_NEEDS_CSUM;
+    this.csumStart = this.needsCsum !== 0 ? readLe16(buf, h + VNET_CSUM_START) + l2 : 0;
+    this.csumOffset = this.needsCsum !== 0 ? readLe16(buf, h + VNET_CSUM_OFFSET) : 0;
+    const gso = buf[h + VNET_GSO_TYPE] & ~VNET_GSO_ECN;
+    this.gsoType = gso;
+    this.gsoSize = gso !== 0 ? readLe16(buf, h + VNET_GSO_SIZE) : 0;
+  }
+
+  clearOffload(): void {
+    this.gsoType = this.gsoSize = this.csumStart = this.csumOffset = this.needsCsum = 0;
   }
 
   /** End of a batch: every pool slot becomes free again. */
@@ -295,7 +414,9 @@ export class Dataplane {
     const b = this.pool.slab;
     writeArpFrame(b, o, 1, net.gatewayMacHi, net.gatewayMacLo, net.gatewayIp, 0, 0, target, 0xffff, -1);
     this.counters.gauges[Gauge.ArpRequestsSent]++;
+    this.suspendOffload();
     l2Flood(this, net, -1, b, o, ETH_HLEN + 28);
+    this.resumeOffload();
   }
 
   /** A neighbour's MAC became known: remember it and release the frames parked on it. */
@@ -306,6 +427,7 @@ export class Dataplane {
     n.updated = this.now;
     n.probes = 0;
     const park = this.parking;
+    if (n.parkedCount > 0) this.suspendOffload(); // parked frames had their offloads resolved
     for (let i = 0; i < n.parkedCount; i++) {
       const slot = n.parked[i];
       const off = park.offset(slot);
@@ -314,6 +436,7 @@ export class Dataplane {
       l2Output(this, net, park.slab, off, park.lengths[slot]);
       park.release(slot);
     }
+    if (n.parkedCount > 0) this.resumeOffload();
     n.parkedCount = 0;
   }
 
@@ -521,6 +644,7 @@ export class Dataplane {
     port.macLo = spec.mac % 0x100000000 | 0;
     port.ip = spec.ip >>> 0;
     port.mtu = net.mtu;
+    port.vnet = spec.vnet === true;
     this.ports[port.id] = port;
     this.counters.resetPort(port.id);
     net.addPort(port.id);
@@ -543,6 +667,7 @@ export class Dataplane {
     const port = new Port(this.freePortId(), PortKind.Host, spec.name, io);
     port.ip = spec.hostIp >>> 0;
     port.mtu = spec.mtu;
+    port.vnet = spec.vnet === true;
     this.ports[port.id] = port;
     this.counters.resetPort(port.id);
     this.hostGatewayIp = spec.gatewayIp >>> 0;
@@ -572,6 +697,7 @@ export class Dataplane {
     port.macLo = net.gatewayMacLo;
     port.ip = spec.ip >>> 0;
     port.mtu = spec.mtu;
+    port.vnet = spec.vnet === true;
     this.ports[port.id] = port;
     this.counters.resetPort(port.id);
     net.addPort(port.id);

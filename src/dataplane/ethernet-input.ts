@@ -18,7 +18,7 @@ export function ethernetInput(dp: Dataplane, port: Port, buf: Buffer, off: numbe
     c.drop(Drop.Malformed);
     return;
   }
-  if (len > port.mtu + ETH_HLEN) {
+  if (len > port.mtu + ETH_HLEN && dp.gsoSize === 0) {
     c.drop(Drop.Oversize);
     return;
   }

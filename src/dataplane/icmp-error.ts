@@ -60,6 +60,8 @@ export function icmpError(
   Ipv4Repr.emit({ src: from, dst: src, protocol: IP_PROTO_ICMP, ttl: 64, payloadLength: icmpLen }, out, o + ETH_HLEN);
   dp.gaugeIcmpSent();
   const total = ETH_HLEN + 20 + icmpLen;
+  dp.suspendOffload();
   if (ingress.kind === PortKind.Host) dp.send(ingress.id, out, o + ETH_HLEN, total - ETH_HLEN);
   else dp.send(ingress.id, out, o, total);
+  dp.resumeOffload();
 }

@@ -34,7 +34,8 @@ export function ip4Forward(
     icmpError(dp, ingress, buf, off, len, ICMP_TIME_EXCEEDED, ICMP_TTL_EXCEEDED, 0);
     return;
   }
-  if (len - ETH_HLEN > mtu) {
+  // a TCP super segment stands for segments of gsoSize bytes of payload: those must fit
+  if (dp.wireSize(buf, off, len) > mtu) {
     if (ip.dontFragment) {
       dp.counters.drop(Drop.FragmentationNeeded);
       icmpError(dp, ingress, buf, off, len, ICMP_DEST_UNREACHABLE, ICMP_FRAG_NEEDED, mtu);

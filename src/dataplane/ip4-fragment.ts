@@ -6,6 +6,7 @@ import { internetChecksum } from '../wire/checksum.js';
 import { Drop, Gauge } from './counters.js';
 import type { Dataplane } from './dataplane.js';
 import { ip4Output } from './ip4-output.js';
+import { finishChecksum } from './offload.js';
 import type { Port } from './port.js';
 
 export function ip4Fragment(
@@ -31,12 +32,14 @@ export function ip4Fragment(
     return;
   }
   const out = dp.pool.slab;
+  if (dp.needsCsum !== 0) finishChecksum(dp, buf, off, len); // fragments carry the finished checksum
+  dp.suspendOffload();
   for (let start = 0; start < payloadLen; start += chunk) {
     const size = Math.min(chunk, payloadLen - start);
     const o = dp.pool.alloc();
     if (o < 0) {
       dp.counters.drop(Drop.NoBuffer);
-      return;
+      break;
     }
     buf.copy(out, o, off, ipOff + ihl); // Ethernet + IP header (options copied into every fragment)
     buf.copy(out, o + ETH_HLEN + ihl, ipOff + ihl + start, ipOff + ihl + start + size);
@@ -49,4 +52,5 @@ export function ip4Fragment(
     dp.counters.gauges[Gauge.FragmentsCreated]++;
     ip4Output(dp, ingress, kind, target, nextHop, out, o, ETH_HLEN + ihl + size);
   }
+  dp.resumeOffload();
 }

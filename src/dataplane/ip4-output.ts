@@ -6,6 +6,7 @@ import { ICMP_DEST_UNREACHABLE, ICMP_HOST_UNREACHABLE } from '../wire/icmpv4.js'
 import { Drop } from './counters.js';
 import type { Dataplane } from './dataplane.js';
 import { icmpError } from './icmp-error.js';
+import { finishChecksum } from './offload.js';
 import { l2Output } from './l2-switch.js';
 import { putMac } from './mac-bytes.js';
 import { NeighbourState } from './neighbour-table.js';
@@ -47,7 +48,13 @@ export function ip4Output(
     n.probes = 1;
     n.nextProbe = dp.now + dp.options.arpRetryMs;
   }
-  // park a copy until ARP answers (bounded per neighbour and overall)
+  // park a copy until ARP answers (bounded per neighbour and overall); a parked frame keeps no
+  // offload metadata: its checksum is finished, and a TCP super segment is not parked (TCP resends)
+  if (dp.gsoSize !== 0) {
+    dp.counters.drop(Drop.ArpQueueFull);
+    return;
+  }
+  if (dp.needsCsum !== 0) finishChecksum(dp, buf, off, len);
   if (n.parkedCount === n.parked.length) {
     dp.counters.drop(Drop.ArpQueueFull);
     return;

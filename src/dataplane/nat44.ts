@@ -152,7 +152,7 @@ function exceedsEgressMtu(dp: Dataplane, ingress: Port, e: number, dir: number, 
   if (route < 0) return false;
   const target = dp.routes.targetOf(route);
   const mtu = dp.routes.kindOf(route) === RouteTarget.Network ? dp.networks[target]!.mtu : dp.ports[target]!.mtu;
-  if (len - ETH_HLEN <= mtu) return false;
+  if (dp.wireSize(buf, off, len) <= mtu) return false;
   dp.counters.drop(Drop.FragmentationNeeded);
   icmpError(dp, ingress, buf, off, len, ICMP_DEST_UNREACHABLE, ICMP_FRAG_NEEDED, mtu);
   return true;
@@ -214,7 +214,16 @@ export function translate(dp: Dataplane, e: number, dir: number, proto: number, 
     const newDport = ct.sport[r];
     const oldSport = (buf[l4] << 8) | buf[l4 + 1];
     const oldDport = (buf[l4 + 2] << 8) | buf[l4 + 3];
-    if (!udpNoSum) {
+    if (dp.needsCsum !== 0 && ck === off + dp.csumStart + dp.csumOffset) {
+      // checksum offload: the field holds the pseudo-header sum (not complemented), which covers
+      // the addresses but not the ports; whoever finishes it sums the new ports
+      let c = ~sum & 0xffff;
+      if (oldSrc !== newSrc) c = update32(c, oldSrc, newSrc);
+      if (oldDst !== newDst) c = update32(c, oldDst, newDst);
+      sum = ~c & 0xffff;
+      buf[ck] = sum >>> 8;
+      buf[ck + 1] = sum & 0xff;
+    } else if (!udpNoSum) {
       if (oldSrc !== newSrc) sum = update32(sum, oldSrc, newSrc);
       if (oldDst !== newDst) sum = update32(sum, oldDst, newDst);
       if (oldSport !== newSport) sum = update16(sum, oldSport, newSport);
@@ -230,7 +239,6 @@ export function translate(dp: Dataplane, e: number, dir: number, proto: number, 
   }
   if (oldSrc !== newSrc) ip.setSrcIncremental(newSrc);
   if (oldDst !== newDst) ip.setDstIncremental(newDst);
-  void off;
 }
 
 function masquerade(

@@ -27,6 +27,8 @@ export class Port {
   macLo = 0;
   ip = 0; // the endpoint's address (anti-spoofing) or the host's address on the TUN link
   mtu = 1500;
+  /** the device carries a virtio-net header on every frame and takes checksum and TSO offloads */
+  vnet = false;
 
   constructor(
     readonly id: number,

@@ -47,6 +47,8 @@ export function sendTcpReset(dp: Dataplane, ingress: Port, buf: Buffer, off: num
   const sum = sum16(out, t, 20, pseudoHeaderSum(ip.dst, ip.src, IP_PROTO_TCP, 20));
   out.writeUInt16BE(finish(sum), t + 16);
   void len;
+  dp.suspendOffload();
   if (ingress.kind === PortKind.Host) dp.send(ingress.id, out, o + ETH_HLEN, 40);
   else dp.send(ingress.id, out, o, ETH_HLEN + 40);
+  dp.resumeOffload();
 }

@@ -9,10 +9,17 @@ import { VXLAN_HLEN, VXLAN_OVERHEAD, writeVxlanHeader } from '../wire/vxlan.js';
 import { Drop } from './counters.js';
 import type { Dataplane } from './dataplane.js';
 import { icmpError } from './icmp-error.js';
+import { finishChecksum, segmentTcp4 } from './offload.js';
 import type { Network } from './network.js';
 
 export function vxlanOutput(dp: Dataplane, net: Network, ingress: number, vtep: number, buf: Buffer, off: number, len: number): void {
   const c = dp.counters;
+  // the underlay socket takes neither partial checksums nor super segments
+  if (dp.gsoSize !== 0) {
+    segmentTcp4(dp, buf, off, len, -1, net.index, vtep);
+    return;
+  }
+  if (dp.needsCsum !== 0) finishChecksum(dp, buf, off, len);
   if (len - ETH_HLEN + VXLAN_OVERHEAD > dp.underlayMtu) {
     c.drop(Drop.VxlanTooBig);
     const port = dp.ports[ingress];

@@ -13,6 +13,7 @@ import { Epoll } from './sys/epoll.js';
 import { EventFd } from './sys/eventfd.js';
 import { readFrame } from './sys/frame-io.js';
 import { VXLAN_HLEN } from '../wire/vxlan.js';
+import { VNET_HDR_LEN } from '../wire/virtio-net.js';
 import { VxlanSocket } from './vxlan-socket.js';
 import type { ConntrackRecord, Snapshot, WorkerInit, WorkerReply, WorkerRequest } from './worker-protocol.js';
 
@@ -48,11 +49,18 @@ function drainTunnel(): void {
 // One read view per pool slot and per frame start (Ethernet frames at HEADROOM, TUN packets 14
 // bytes later so an Ethernet header fits in front), made once: reads then allocate nothing.
 const slotCount = pool.slots;
+// With a virtio-net header the read starts 10 bytes earlier, so the frame still lands at HEADROOM.
 const ethViews: Buffer[] = [];
 const tunViews: Buffer[] = [];
+const ethVnetViews: Buffer[] = [];
+const tunVnetViews: Buffer[] = [];
 for (let i = 0; i < slotCount; i++) {
-  ethViews.push(pool.slab.subarray(i * pool.slotSize + HEADROOM, (i + 1) * pool.slotSize));
-  tunViews.push(pool.slab.subarray(i * pool.slotSize + HEADROOM + ETH_HLEN, (i + 1) * pool.slotSize));
+  const base = i * pool.slotSize + HEADROOM;
+  const end = (i + 1) * pool.slotSize;
+  ethViews.push(pool.slab.subarray(base, end));
+  tunViews.push(pool.slab.subarray(base + ETH_HLEN, end));
+  ethVnetViews.push(pool.slab.subarray(base - VNET_HDR_LEN, end));
+  tunVnetViews.push(pool.slab.subarray(base + ETH_HLEN - VNET_HDR_LEN, end));
 }
 
 function drain(portId: number): void {
@@ -60,17 +68,26 @@ function drain(portId: number): void {
   const port = dp.ports[portId];
   if (dev === undefined || port === undefined) return;
   const tun = port.kind === PortKind.Host;
+  const vnet = port.vnet;
+  const l2 = tun ? ETH_HLEN : 0;
   for (let k = 0; k < init.batchSize; k++) {
     const off = pool.alloc();
     if (off < 0) break;
     const slot = (off - HEADROOM) / pool.slotSize;
-    const view = tun ? tunViews[slot] : ethViews[slot];
+    const view = vnet ? (tun ? tunVnetViews[slot] : ethVnetViews[slot]) : tun ? tunViews[slot] : ethViews[slot];
     const n = readFrame(dev.fd, view, view.length);
     if (n <= 0) {
       if (n < 0) dp.counters.drop(Drop.TxError);
       break;
     }
-    dp.input(portId, pool.slab, tun ? off + ETH_HLEN : off, n);
+    if (vnet) {
+      if (n < VNET_HDR_LEN) continue;
+      dp.setOffloadFromVnet(pool.slab, off + l2 - VNET_HDR_LEN, l2);
+      dp.input(portId, pool.slab, off + l2, n - VNET_HDR_LEN);
+      dp.clearOffload();
+    } else {
+      dp.input(portId, pool.slab, off + l2, n);
+    }
   }
   dp.endBatch();
 }

@@ -13,6 +13,8 @@ export interface OverlayNetworkDef {
   vni: number;
   mtu: number;
   internal: boolean;
+  /** where containers get their addresses (--ip-range), on every host; absent: the whole subnet */
+  ipRange?: string;
   created: string;
 }
 

@@ -559,17 +559,18 @@ export class EtcdStore implements ClusterStore {
     const taken = new Set(kvsOf(res, 1).map((kv) => kv.key.toString().slice(dir.length)));
     const value = JSON.stringify({ owner, host: this.hostId });
 
-    const tryClaim = (ip: string) =>
+    const tryClaim = (ip: string, mode: 'claim' | 'reclaim' = 'claim') =>
       this.withKeyLock(dir + ip, async () => {
         const reg: Registration = { key: dir + ip, value, networkId, kind: 'ipam' };
-        const outcome = await this.writeLeased(reg, 'claim');
+        const outcome = await this.writeLeased(reg, mode);
         if (outcome === 'no-network') throw new ApiFailure(404, `network ${name} not found`);
         if (outcome === 'ok') this.records.set(reg.key, reg);
         return outcome === 'ok';
       });
 
     if (requested !== undefined) {
-      if (taken.has(requested) || !(await tryClaim(requested))) {
+      // the same owner claiming again (a daemon restarted before its old lease expired) gets it back
+      if (!(await tryClaim(requested, 'reclaim'))) {
         throw new ApiFailure(409, `address ${requested} is already in use on network ${name}`);
       }
       return requested;

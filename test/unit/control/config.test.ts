@@ -45,6 +45,7 @@ const DEFAULTS: PontoonConfig = {
   },
   dataplane: {
     batchSize: 64,
+    offload: true,
     macAgingSeconds: 300,
     arp: { retries: 3, retryMs: 1000, queueLength: 16, reachableSeconds: 300, failedSeconds: 20 },
   },
