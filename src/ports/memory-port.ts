@@ -1,4 +1,4 @@
-import type { PortIo } from '../dataplane/port.js';
+import type { PortIo, TunnelIo } from '../dataplane/port.js';
 
 /** A port that keeps what the data plane sends, for tests and benchmarks. */
 export class MemoryPort implements PortIo {
@@ -16,5 +16,18 @@ export class MemoryPort implements PortIo {
   /** Frames sent since the last take(), oldest first. */
   take(): Buffer[] {
     return this.sent.splice(0, this.sent.length);
+  }
+}
+
+/** An in-memory VXLAN underlay: counts (and optionally keeps) what is sent to each VTEP. */
+export class MemoryTunnel implements TunnelIo {
+  readonly sent: { vtep: number; bytes: Buffer }[] = [];
+  keep = true;
+  count = 0;
+
+  sendTo(buf: Buffer, off: number, len: number, vtep: number): boolean {
+    this.count++;
+    if (this.keep) this.sent.push({ vtep, bytes: Buffer.from(buf.subarray(off, off + len)) });
+    return true;
   }
 }

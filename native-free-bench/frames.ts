@@ -1,0 +1,43 @@
+// Frames for the native-free benchmark, built with the wire layer's emitters (checksums included).
+
+import { ETH_HLEN, EthernetRepr, ETHERTYPE_IPV4 } from '../src/wire/ethernet.js';
+import { IP_PROTO_TCP, IP_PROTO_UDP, Ipv4Repr } from '../src/wire/ipv4.js';
+import { parseIpv4 } from '../src/wire/ipv4-address.js';
+import { parseMac } from '../src/wire/mac.js';
+import { TCP_ACK, TCP_PSH, TcpRepr } from '../src/wire/tcp.js';
+import { UdpRepr } from '../src/wire/udp.js';
+
+export interface Addr {
+  mac: string;
+  ip: string;
+  port: number;
+}
+
+function frame(src: Addr, dst: Addr, dstMac: string, proto: number, l4: (b: Buffer, off: number, s: number, d: number) => number, l4len: number): Buffer {
+  const b = Buffer.alloc(ETH_HLEN + 20 + l4len);
+  EthernetRepr.emit({ dst: parseMac(dstMac), src: parseMac(src.mac), etherType: ETHERTYPE_IPV4 }, b, 0);
+  const s = parseIpv4(src.ip);
+  const d = parseIpv4(dst.ip);
+  l4(b, ETH_HLEN + 20, s, d);
+  Ipv4Repr.emit({ src: s, dst: d, protocol: proto, ttl: 64, payloadLength: l4len, dontFragment: true, ident: 1 }, b, ETH_HLEN);
+  return b;
+}
+
+export function udpFrame(src: Addr, dst: Addr, dstMac: string, payload: number): Buffer {
+  const data = Buffer.alloc(payload, 0x61);
+  return frame(src, dst, dstMac, IP_PROTO_UDP, (b, o, s, d) => UdpRepr.emit({ srcPort: src.port, dstPort: dst.port, payload: data }, b, o, s, d), 8 + payload);
+}
+
+export function tcpFrame(src: Addr, dst: Addr, dstMac: string, flags: number, seq: number, ack: number, payload: number): Buffer {
+  const data = Buffer.alloc(payload, 0x62);
+  return frame(
+    src,
+    dst,
+    dstMac,
+    IP_PROTO_TCP,
+    (b, o, s, d) => TcpRepr.emit({ srcPort: src.port, dstPort: dst.port, seq, ack, flags, window: 65535, payload: data }, b, o, s, d),
+    20 + payload,
+  );
+}
+
+export const DATA = TCP_ACK | TCP_PSH;
