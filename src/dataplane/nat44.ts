@@ -78,8 +78,10 @@ export function nat44(dp: Dataplane, ingress: Port, inNet: Network | null, buf: 
 
   const ct = dp.conntrack;
   const now = dp.now;
-  const src = ip.src;
-  const dst = ip.dst;
+  // addresses as int32 from here on: a uint32 above 2^31 passed to a call V8 does not inline is
+  // boxed into a heap number, an allocation per packet
+  const src = ip.src | 0;
+  const dst = ip.dst | 0;
   let slot = ct.lookup(proto, src, dst, sport, dport, now);
   // echo flows are keyed by identifier alone: requests go the original way, replies come back
   // (else an echo request from outside would reach a container, or be taken from the gateway)
@@ -98,22 +100,23 @@ export function nat44(dp: Dataplane, ingress: Port, inNet: Network | null, buf: 
 
   // a new flow: a published port?
   const uplink = dp.uplink;
-  const uplinkIp = uplink !== null ? uplink.gatewayIp : -1;
-  if (proto !== IP_PROTO_ICMP && (dst === uplinkIp || dst === dp.hostGatewayIp)) {
+  const hasUplink = uplink !== null;
+  const uplinkIp = hasUplink ? uplink.gatewayIp | 0 : 0;
+  if (proto !== IP_PROTO_ICMP && ((hasUplink && dst === uplinkIp) || dst === (dp.hostGatewayIp | 0))) {
     const rule = dp.published.lookup(proto, dst, dport);
     if (rule >= 0) {
-      const tIp = dp.published.targetIpOf(rule);
+      const tIp = dp.published.targetIpOf(rule) | 0;
       const tPort = dp.published.targetPortOf(rule);
       return publishedFlow(dp, ingress, inNet, tIp, tPort, proto, tcpFlags, src, dst, sport, dport, buf, off, len);
     }
   }
   // the embedded DNS: queries to a network's gateway address go to the daemon's resolver socket
-  if (dport === 53 && proto !== IP_PROTO_ICMP && dp.dnsPort !== 0 && inNet !== null && !inNet.isUplink && dst === inNet.gatewayIp) {
-    return publishedFlow(dp, ingress, inNet, dp.dnsIp, dp.dnsPort, proto, tcpFlags, src, dst, sport, dport, buf, off, len);
+  if (dport === 53 && proto !== IP_PROTO_ICMP && dp.dnsPort !== 0 && inNet !== null && !inNet.isUplink && dst === (inNet.gatewayIp | 0)) {
+    return publishedFlow(dp, ingress, inNet, dp.dnsIp | 0, dp.dnsPort, proto, tcpFlags, src, dst, sport, dport, buf, off, len);
   }
   if (fromUplink(dp, inNet)) {
-    if (dst === uplinkIp && proto === IP_PROTO_ICMP && dp.icmp.type === ICMP_ECHO_REQUEST) return NatVerdict.Untracked;
-    if (dst === uplinkIp && proto === IP_PROTO_UDP && dp.options.udpEndpointIndependentFiltering) {
+    if (hasUplink && dst === uplinkIp && proto === IP_PROTO_ICMP && dp.icmp.type === ICMP_ECHO_REQUEST) return NatVerdict.Untracked;
+    if (hasUplink && dst === uplinkIp && proto === IP_PROTO_UDP && dp.options.udpEndpointIndependentFiltering) {
       const m = dp.mappings.byOutside(1, dport);
       if (m >= 0) return inboundToMapping(dp, ingress, m, src, dst, sport, dport, buf, off, len);
     }
@@ -148,7 +151,7 @@ function expire(dp: Dataplane, ingress: Port, buf: Buffer, off: number, len: num
 function exceedsEgressMtu(dp: Dataplane, ingress: Port, e: number, dir: number, buf: Buffer, off: number, len: number): boolean {
   const ip = dp.ip;
   if (!ip.dontFragment) return false;
-  const route = dp.routes.lookup(dp.conntrack.src[e * 2 + (dir ^ 1)] >>> 0);
+  const route = dp.routes.lookup(dp.conntrack.src[e * 2 + (dir ^ 1)]);
   if (route < 0) return false;
   const target = dp.routes.targetOf(route);
   const mtu = dp.routes.kindOf(route) === RouteTarget.Network ? dp.networks[target]!.mtu : dp.ports[target]!.mtu;
@@ -197,10 +200,10 @@ export function translate(dp: Dataplane, e: number, dir: number, proto: number, 
   const ct = dp.conntrack;
   const r = e * 2 + (dir ^ 1);
   const ip = dp.ip;
-  const newSrc = ct.dst[r] >>> 0;
-  const newDst = ct.src[r] >>> 0;
-  const oldSrc = ip.src;
-  const oldDst = ip.dst;
+  const newSrc = ct.dst[r]; // int32, as the table keeps them
+  const newDst = ct.src[r];
+  const oldSrc = ip.src | 0;
+  const oldDst = ip.dst | 0;
   const l4 = ip.payloadOffset;
   if (proto === IP_PROTO_ICMP) {
     const icmp = dp.icmp;
@@ -335,7 +338,7 @@ function publishedFlow(
     const route = dp.routes.lookup(tIp);
     const tNet = route >= 0 && dp.routes.kindOf(route) === RouteTarget.Network ? dp.networks[dp.routes.targetOf(route)] : undefined;
     if (tNet !== undefined) {
-      rDst = tNet.gatewayIp;
+      rDst = tNet.gatewayIp | 0;
       flags |= CtFlag.Snat;
       let p = sport;
       for (let n = 0; n < 64 && ct.taken(proto, tIp, rDst, tPort, p, now); n++) p = p >= 65535 ? 1024 : p + 1;
@@ -378,7 +381,7 @@ function inboundToMapping(
 ): number {
   if (dp.ip.ttl <= 1) return expire(dp, ingress, buf, off, len);
   const maps = dp.mappings;
-  const inIp = maps.inIp[m] >>> 0;
+  const inIp = maps.inIp[m];
   const inPort = maps.inPort[m];
   const ct = dp.conntrack;
   if (ct.taken(IP_PROTO_UDP, inIp, src, inPort, sport, dp.now)) {

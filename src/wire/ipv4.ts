@@ -243,16 +243,17 @@ export class Ipv4Packet {
 
   /** Rewrite src and patch the header checksum incrementally (TCP/UDP checksums are the caller's job). */
   setSrcIncremental(ip: number): void {
-    const old = this.src;
+    // int32 arguments: a uint32 above 2^31 would be boxed (allocated) if update32 is not inlined
+    const old = this.src | 0;
     this.src = ip;
-    this.headerChecksum = update32(this.headerChecksum, old, ip >>> 0);
+    this.headerChecksum = update32(this.headerChecksum, old, ip | 0);
   }
 
   /** Rewrite dst and patch the header checksum incrementally (TCP/UDP checksums are the caller's job). */
   setDstIncremental(ip: number): void {
-    const old = this.dst;
+    const old = this.dst | 0;
     this.dst = ip;
-    this.headerChecksum = update32(this.headerChecksum, old, ip >>> 0);
+    this.headerChecksum = update32(this.headerChecksum, old, ip | 0);
   }
 }
 
