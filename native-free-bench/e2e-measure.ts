@@ -1,0 +1,164 @@
+// One measurement of `npm run bench:e2e` in one world: iperf3 TCP out (masquerade), TCP in
+// (published port), UDP 64-byte packets out, ping round trips, autocannon through the published
+// port. Each returns its figure and what else is worth knowing (retransmits, losses, errors). Every
+// process is bounded; the iperf3 servers are one-shot (-1) and started per run.
+
+import { join } from 'node:path';
+import { nsExec, packageRoot, sleep } from '../test/e2e/harness.js';
+import { parseIperf, startBackground } from '../test/e2e/nat-world.js';
+import { type BenchWorld, EXT_IP, HTTP_PORT, IPERF_PORT, PUBLIC_IP } from './e2e-worlds.js';
+
+export type MetricName = 'tcp_out' | 'tcp_in' | 'udp64_out' | 'ping_p50' | 'ping_p99' | 'http';
+
+export interface Settings {
+  seconds: number;
+  pings: number;
+  pingIntervalS: number;
+  connections: number;
+}
+
+export interface Measurement {
+  /** metric name → value (one run of ping gives two) */
+  values: Partial<Record<MetricName, number>>;
+  /** details of the run (retransmits, losses, request counts...) */
+  extra: Record<string, number | string>;
+}
+
+/** iperf3 server in `ns`, one test, text mode so "Server listening" says when it is ready. */
+async function iperfServer(ns: string, bind: string | null, maxSeconds: number) {
+  const argv = ['iperf3', '-s', '-1', '--forceflush', '-p', String(IPERF_PORT)];
+  if (bind !== null) argv.push('-B', bind);
+  const srv = startBackground(ns, argv, maxSeconds);
+  if (!(await srv.waitForOutput(/Server listening/, 10_000))) {
+    await srv.stop(500);
+    throw new Error(`iperf3 server in ${ns} did not start: ${srv.stderr().trim() || srv.stdout().trim()}`);
+  }
+  return srv;
+}
+
+async function iperfClient(ns: string, target: string, seconds: number, extraArgs: string[]) {
+  const argv = ['iperf3', '-c', target, '-p', String(IPERF_PORT), '-t', String(seconds), '--connect-timeout', '5000', '-J', ...extraArgs];
+  const r = await nsExec(ns, argv, { timeoutMs: (seconds + 20) * 1000 });
+  if (r.timedOut) throw new Error(`iperf3 client in ${ns} timed out`);
+  let j;
+  try {
+    j = parseIperf(r.stdout) as ReturnType<typeof parseIperf> & { end?: Record<string, Record<string, number>> };
+  } catch {
+    throw new Error(`iperf3 client in ${ns} (exit ${r.code}): ${r.stderr.trim()} ${r.stdout.slice(0, 300)}`);
+  }
+  if (j.error !== undefined) throw new Error(`iperf3 client in ${ns}: ${j.error}`);
+  return j.end as Record<string, Record<string, number> | undefined>;
+}
+
+async function withServer<T>(ns: string, bind: string | null, seconds: number, f: () => Promise<T>): Promise<T> {
+  const srv = await iperfServer(ns, bind, seconds + 30);
+  try {
+    return await f();
+  } finally {
+    // the one-shot server exits after the test; do not wait long for it
+    const done = await Promise.race([srv.exited().then(() => true), sleep(2000).then(() => false)]);
+    if (!done) await srv.stop(500);
+  }
+}
+
+/** TCP container → external host through the masquerade; receiver's Gbit/s. */
+export async function tcpOut(w: BenchWorld, s: Settings): Promise<Measurement> {
+  const end = await withServer(w.ext, EXT_IP, s.seconds, () => iperfClient(w.c1, EXT_IP, s.seconds, []));
+  const rx = end.sum_received;
+  if (rx === undefined) throw new Error('iperf3: no sum_received');
+  return { values: { tcp_out: rx.bits_per_second! / 1e9 }, extra: { retransmits: end.sum_sent?.retransmits ?? -1, bytes_received: rx.bytes! } };
+}
+
+/** TCP external host → container through the published port; receiver's Gbit/s. */
+export async function tcpIn(w: BenchWorld, s: Settings): Promise<Measurement> {
+  const end = await withServer(w.c1, null, s.seconds, () => iperfClient(w.ext, PUBLIC_IP, s.seconds, []));
+  const rx = end.sum_received;
+  if (rx === undefined) throw new Error('iperf3: no sum_received');
+  return { values: { tcp_in: rx.bits_per_second! / 1e9 }, extra: { retransmits: end.sum_sent?.retransmits ?? -1, bytes_received: rx.bytes! } };
+}
+
+/** UDP, 64-byte payloads, unlimited rate, container → external: packets/s the receiver got. */
+export async function udpOut(w: BenchWorld, s: Settings): Promise<Measurement> {
+  const snmp0 = await udpSnmp(w.ext);
+  const end = await withServer(w.ext, EXT_IP, s.seconds, () => iperfClient(w.c1, EXT_IP, s.seconds, ['-u', '-l', '64', '-b', '0']));
+  const snmp1 = await udpSnmp(w.ext);
+  const rx = end.sum_received ?? end.sum;
+  const tx = end.sum_sent;
+  if (rx === undefined || rx.packets === undefined) throw new Error('iperf3: no UDP receiver summary');
+  const delivered = rx.packets - (rx.lost_packets ?? 0);
+  const seconds = rx.seconds ?? s.seconds;
+  return {
+    values: { udp64_out: delivered / seconds },
+    extra: {
+      sent_packets: tx?.packets ?? -1,
+      sent_pps: tx?.packets !== undefined ? Math.round(tx.packets / (tx.seconds ?? s.seconds)) : -1,
+      delivered_packets: delivered,
+      lost_packets: rx.lost_packets ?? -1,
+      lost_percent: Math.round((rx.lost_percent ?? -1) * 100) / 100,
+      // datagrams the receiving host dropped because iperf3's socket buffer was full: lost at the receiver, not on the path
+      receiver_rcvbuf_errors: snmp0 !== null && snmp1 !== null ? snmp1.RcvbufErrors! - snmp0.RcvbufErrors! : -1,
+    },
+  };
+}
+
+/** The Udp: line of /proc/net/snmp in `ns` (InDatagrams, RcvbufErrors, ...). */
+async function udpSnmp(ns: string): Promise<Record<string, number> | null> {
+  const r = await nsExec(ns, ['cat', '/proc/net/snmp'], { timeoutMs: 5000 });
+  const lines = r.stdout.split('\n').filter((l) => l.startsWith('Udp:'));
+  if (lines.length < 2) return null;
+  const keys = lines[0]!.split(/\s+/).slice(1);
+  const vals = lines[1]!.split(/\s+/).slice(1).map(Number);
+  return Object.fromEntries(keys.map((k, i) => [k, vals[i]!]));
+}
+
+export function percentile(xs: number[], p: number): number {
+  const sorted = [...xs].sort((a, b) => a - b);
+  if (sorted.length === 0) return NaN;
+  const rank = Math.ceil((p / 100) * sorted.length);
+  return sorted[Math.min(sorted.length - 1, Math.max(0, rank - 1))]!;
+}
+
+/** `ping -i 0.002 -c N` container → external host: p50 and p99 of the per-packet RTTs (ms). */
+export async function pingRtt(w: BenchWorld, s: Settings): Promise<Measurement> {
+  const argv = ['ping', '-n', '-c', String(s.pings), '-i', String(s.pingIntervalS), '-W', '1', EXT_IP];
+  const r = await nsExec(w.c1, argv, { timeoutMs: (s.pings * s.pingIntervalS + 15) * 1000 });
+  const rtts = [...r.stdout.matchAll(/ icmp_seq=\d+ ttl=\d+ time=([0-9.]+) ms/g)].map((m) => Number(m[1]));
+  if (rtts.length === 0) throw new Error(`ping from ${w.c1}: no replies (exit ${r.code})\n${r.stderr.trim()}`);
+  return {
+    values: { ping_p50: percentile(rtts, 50), ping_p99: percentile(rtts, 99) },
+    extra: { sent: s.pings, received: rtts.length, max_ms: Math.max(...rtts), min_ms: Math.min(...rtts) },
+  };
+}
+
+interface AutocannonJson {
+  requests: { average: number; total: number; sent?: number };
+  latency: { p50: number; p99: number; average: number };
+  errors: number;
+  timeouts: number;
+  non2xx: number;
+  duration: number;
+}
+
+/** autocannon from the external host against the HTTP server behind the published port: req/s. */
+export async function http(w: BenchWorld, s: Settings): Promise<Measurement> {
+  const url = `http://${PUBLIC_IP}:${HTTP_PORT}/`;
+  const argv = [process.execPath, join(packageRoot(), 'node_modules', 'autocannon', 'autocannon.js'), '--json', '-d', String(s.seconds), '-c', String(s.connections), url];
+  const r = await nsExec(w.ext, argv, { timeoutMs: (s.seconds + 20) * 1000 });
+  if (r.timedOut) throw new Error(`autocannon in ${w.ext} timed out`);
+  const start = r.stdout.indexOf('{');
+  if (start < 0) throw new Error(`autocannon in ${w.ext} (exit ${r.code}): no JSON\n${r.stderr.trim().slice(0, 500)}`);
+  const j = JSON.parse(r.stdout.slice(start)) as AutocannonJson;
+  if (j.requests.total === 0) throw new Error(`autocannon in ${w.ext}: no request answered (errors ${j.errors}, timeouts ${j.timeouts})`);
+  return {
+    values: { http: j.requests.average },
+    extra: { total: j.requests.total, latency_p50_ms: j.latency.p50, latency_p99_ms: j.latency.p99, errors: j.errors, timeouts: j.timeouts, non2xx: j.non2xx },
+  };
+}
+
+export const TESTS: { name: string; metrics: MetricName[]; run: (w: BenchWorld, s: Settings) => Promise<Measurement> }[] = [
+  { name: 'tcp_out', metrics: ['tcp_out'], run: tcpOut },
+  { name: 'tcp_in', metrics: ['tcp_in'], run: tcpIn },
+  { name: 'udp64_out', metrics: ['udp64_out'], run: udpOut },
+  { name: 'ping', metrics: ['ping_p50', 'ping_p99'], run: pingRtt },
+  { name: 'http', metrics: ['http'], run: http },
+];
