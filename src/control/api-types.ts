@@ -29,6 +29,10 @@ export interface EndpointResource {
   Netns: string; // path of the namespace, e.g. /run/netns/c1
   Aliases: string[];
   Ports: PortMappingResource[];
+  /** embedded DNS on: the names this endpoint answers to on its network (container name, aliases) */
+  DNSNames?: string[];
+  /** embedded DNS on: the container's resolver, the gateway of the network it joined first */
+  DNSServer?: string;
 }
 
 export interface NetworkResource {

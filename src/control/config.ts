@@ -17,6 +17,7 @@ import {
   prefixMask,
   NETWORK_NAME_RE,
 } from './ipam.js';
+import { parseUpstream } from './dns/resolv-conf.js';
 
 export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
 export type LogLevel = (typeof LOG_LEVELS)[number];
@@ -91,6 +92,18 @@ export interface PontoonConfig {
     underlayMtu: number;
     /** etcd key prefix */
     prefix: string;
+  };
+  /** The embedded DNS, answering on every network's gateway address, port 53. */
+  dns: {
+    enabled: boolean;
+    /** the port of the daemon's sockets on the host's TUN address (queries to gateway:53 are sent there) */
+    port: number;
+    /** where names that are not containers' go, in order; null: the host's /etc/resolv.conf, read at start; []: nowhere (REFUSED) */
+    upstream: { address: string; port: number }[] | null;
+    /** time for one forwarded question across every upstream, then SERVFAIL */
+    timeoutMs: number;
+    /** upstream answers cached at most; 0: no cache */
+    cacheSize: number;
   };
   dataplane: {
     /** Frames drained per port per wake-up. */
@@ -309,6 +322,23 @@ const conntrackSchema = z.strictObject({
   ),
 });
 
+const dnsSchema = z.strictObject({
+  enabled: z.boolean().default(true),
+  port: intIn(1, 65535).default(53),
+  upstream: z
+    .array(
+      checked((s) => {
+        const up = parseUpstream(s);
+        if (up === null) return `${q(s)} is not an IPv4 address or IPv4:port`;
+        if (up.address === '0.0.0.0' || up.address === '255.255.255.255') return `${q(s)} cannot be a DNS server`;
+        return null;
+      }),
+    )
+    .max(8)
+    .optional(),
+  timeoutMs: intIn(100, 60_000).default(2000),
+  cacheSize: intIn(0, 10_000_000).default(10_000),
+});
 
 const configSchema = z
   .strictObject({
@@ -346,6 +376,7 @@ const configSchema = z
     nat: section(natSchema.prefault({})),
     conntrack: section(conntrackSchema.prefault({})),
     cluster: section(clusterSchema.prefault({})),
+    dns: section(dnsSchema.prefault({})),
     dataplane: section(
       z
         .strictObject({
@@ -465,6 +496,13 @@ export function parseConfig(text: string, source: string): PontoonConfig {
       leaseTtlSeconds: c.cluster.leaseTtlSeconds,
       underlayMtu: c.cluster.underlayMtu,
       prefix: c.cluster.prefix,
+    },
+    dns: {
+      enabled: c.dns.enabled,
+      port: c.dns.port,
+      upstream: c.dns.upstream === undefined ? null : c.dns.upstream.map((s) => parseUpstream(s)!),
+      timeoutMs: c.dns.timeoutMs,
+      cacheSize: c.dns.cacheSize,
     },
     dataplane: {
       batchSize: c.dataplane.batchSize,

@@ -13,6 +13,8 @@ import type { ClusterStore } from './cluster/cluster-store.js';
 import { EtcdStore } from './cluster/etcd-store.js';
 import { StaticStore } from './cluster/static-store.js';
 import { loadConfig, type PontoonConfig } from './config.js';
+import { EmbeddedDns } from './dns/embedded-dns.js';
+import { hostNameservers } from './dns/resolv-conf.js';
 import { configureHostDevice } from './host-link.js';
 import { formatIPv4, parseIPv4, parseInterfaceCidr } from './ipam.js';
 import { resolveNetns, runCommand, runInNetns } from './netns.js';
@@ -155,6 +157,27 @@ export async function runDaemon(configPath: string): Promise<void> {
     }
     const service = new NetworkService(cfg, new StateStore(cfg.stateDir), dataplane, log, cluster);
     cleanups.push(() => service.shutdown());
+    let dns: EmbeddedDns | null = null;
+    if (cfg.dns.enabled) {
+      // sockets on the host's TUN address; the data plane DNATs queries to any gateway:53 there
+      const embedded = new EmbeddedDns({
+        address: formatIPv4(hostCidr.address),
+        port: cfg.dns.port,
+        upstreams: cfg.dns.upstream ?? hostNameservers(),
+        timeoutMs: cfg.dns.timeoutMs,
+        cacheSize: cfg.dns.cacheSize,
+        names: service.names,
+        log,
+      });
+      await embedded.start();
+      cleanups.push(() => embedded.close());
+      await dataplane.setDns(hostCidr.address, cfg.dns.port);
+      dns = embedded;
+      log.info(
+        { listen: `${formatIPv4(hostCidr.address)}:${cfg.dns.port}`, upstreams: embedded.upstreams.map((u) => `${u.address}:${u.port}`) },
+        'embedded DNS ready',
+      );
+    }
     await service.restore();
     const api = await startApiServer(cfg.api.socket, service, log);
     cleanups.push(() => api.close());
@@ -170,6 +193,7 @@ export async function runDaemon(configPath: string): Promise<void> {
         inventory: () => service.inventory(),
         conntrackMax: cfg.conntrack.max,
         overlays: () => service.overlays(),
+        dns: dns?.stats ?? null,
       });
       const server = await startMetricsServer(registry, cfg.metrics.host, cfg.metrics.port);
       cleanups.push(() => new Promise<void>((r) => server.close(() => r())));

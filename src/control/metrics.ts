@@ -2,9 +2,10 @@
 // reads them in collect() when /metrics is scraped, never on the packet path.
 
 import { createServer, type Server } from 'node:http';
-import { Counter, Gauge, Registry, collectDefaultMetrics } from 'prom-client';
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import { CT_STATE_NAMES } from '../dataplane/conntrack.js';
 import { DROP_REASON_NAMES, Gauge as DpGauge, type DataplaneCounters } from '../dataplane/counters.js';
+import { DNS_DROP_REASONS, DNS_QUERY_TYPES, DNS_RESULTS, type DnsStats, UPSTREAM_BUCKETS } from './dns/dns-stats.js';
 
 export interface MetricsSources {
   counters: DataplaneCounters;
@@ -14,6 +15,8 @@ export interface MetricsSources {
   conntrackMax: number;
   /** overlay networks: data-plane slot, VNI and name (bounded by the number of overlay networks) */
   overlays(): { index: number; vni: number; name: string }[];
+  /** the embedded DNS's counters, or null when it is off */
+  dns?: DnsStats | null;
 }
 
 export function buildRegistry(src: MetricsSources): Registry {
@@ -139,7 +142,48 @@ export function buildRegistry(src: MetricsSources): Registry {
   counter('pontoon_icmp_errors_sent_total', 'ICMP error messages the gateway sent.', () => c.gauges[DpGauge.IcmpSent]);
   counter('pontoon_arp_requests_sent_total', 'ARP requests the gateway sent.', () => c.gauges[DpGauge.ArpRequestsSent]);
   counter('pontoon_fragments_created_total', 'IPv4 fragments the gateway created.', () => c.gauges[DpGauge.FragmentsCreated]);
+  if (src.dns != null) registerDnsMetrics(registry, src.dns);
   return registry;
+}
+
+function registerDnsMetrics(registry: Registry, dns: DnsStats): void {
+  new Counter({
+    name: 'pontoon_dns_queries_total',
+    help: 'Queries the embedded DNS answered, by query type and result.',
+    labelNames: ['type', 'result'],
+    registers: [registry],
+    collect() {
+      this.reset();
+      for (const type of DNS_QUERY_TYPES) for (const result of DNS_RESULTS) this.inc({ type, result }, dns.queriesOf(type, result));
+    },
+  });
+  new Counter({
+    name: 'pontoon_dns_cache_hits_total',
+    help: 'Forwarded names answered from the cache of upstream answers.',
+    registers: [registry],
+    collect() {
+      this.reset();
+      this.inc(dns.cacheHits);
+    },
+  });
+  new Counter({
+    name: 'pontoon_dns_dropped_total',
+    help: 'Messages to the embedded DNS left unanswered: malformed (no readable header) or not a query.',
+    labelNames: ['reason'],
+    registers: [registry],
+    collect() {
+      this.reset();
+      for (const reason of DNS_DROP_REASONS) this.inc({ reason }, dns.dropsOf(reason));
+    },
+  });
+  // observed once per upstream exchange (cache misses only), not per query
+  const upstream = new Histogram({
+    name: 'pontoon_dns_upstream_duration_seconds',
+    help: 'Time upstream resolvers took to answer a forwarded question.',
+    buckets: UPSTREAM_BUCKETS,
+    registers: [registry],
+  });
+  dns.upstreamObserver = (seconds) => upstream.observe(seconds);
 }
 
 /** Serves GET /metrics on host:port. */

@@ -29,6 +29,8 @@ import { type PortMapping, parsePublish } from './publish.js';
 import type { EndpointRecord, NetworkRecord, PersistedState, StateStore } from './state-store.js';
 import { CT_STATE_NAMES, CtFlag } from '../dataplane/conntrack.js';
 import type { ClusterEvent, ClusterStore, OverlayEndpointDef, OverlayNetworkDef } from './cluster/cluster-store.js';
+import { NameTable, isDnsName } from './dns/name-table.js';
+import { netnsNameOf, removeContainerResolvConf, writeContainerResolvConf } from './dns/resolv-conf.js';
 
 const VERSION = '0.1.0';
 /** ports picked for `-p CONTAINERPORT` without a host port, like Docker's ephemeral range */
@@ -92,6 +94,8 @@ function randomGatewayMac(): string {
 
 export class NetworkService implements GatewayApi {
   private readonly networks = new Map<string, LiveNetwork>(); // by id
+  /** the names the embedded DNS answers: every endpoint's, local and remote, kept in step here */
+  readonly names = new NameTable();
   /** data-plane slots of networks being activated */
   private readonly activatingIndexes = new Set<number>();
   /** overlay networks being brought up, by id: the API's create and the cluster event it causes share one */
@@ -131,6 +135,7 @@ export class NetworkService implements GatewayApi {
           changed = true;
           this.log.warn({ network: rec.name, endpoint: ep.name, err: (err as Error).message }, 'endpoint dropped at start-up');
           live.allocator.release(ep.ip);
+          this.syncResolvConf(ep.netnsPath);
         }
       }
     }
@@ -200,6 +205,7 @@ export class NetworkService implements GatewayApi {
       announced: false,
     };
     this.networks.set(rec.id, live);
+    this.names.setNetwork({ id: rec.id, name: rec.name, subnet: rec.subnet, internal: rec.internal });
     return live;
   }
 
@@ -222,6 +228,8 @@ export class NetworkService implements GatewayApi {
       const portId = await this.dataplane.addEndpoint(this.endpointSpec(live, ep), fd);
       live.endpoints.set(ep.id, { record: ep, fd, portId });
       live.record.endpoints.push(ep);
+      this.names.setEndpoint(live.record.id, this.nameEntry(ep));
+      this.syncResolvConf(ep.netnsPath);
       for (const m of ep.ports) await this.dataplane.addPublish(this.publishRule(ep, m));
     } catch (err) {
       closeFd(fd);
@@ -280,6 +288,15 @@ export class NetworkService implements GatewayApi {
     // endpoints stay: their TAP devices are persistent and the state file brings them back
     for (const live of this.networks.values()) {
       for (const ep of live.endpoints.values()) closeFd(ep.fd);
+    }
+    // nobody answers at the gateways until the next start, which writes the resolv.conf files again
+    if (this.config.dns.enabled) {
+      for (const live of this.networks.values()) {
+        for (const ep of live.endpoints.values()) {
+          const name = netnsNameOf(ep.record.netnsPath);
+          if (name !== null) this.tryRemoveResolvConf(name);
+        }
+      }
     }
   }
 
@@ -545,7 +562,11 @@ export class NetworkService implements GatewayApi {
         const live = this.networks.get(e.networkId);
         if (live === undefined || !live.peers.has(e.vtep)) return;
         live.peers.delete(e.vtep);
-        for (const [id, r] of live.remotes) if (r.vtep === e.vtep) live.remotes.delete(id);
+        for (const [id, r] of live.remotes) {
+          if (r.vtep !== e.vtep) continue;
+          live.remotes.delete(id);
+          this.names.deleteEndpoint(live.record.id, id);
+        }
         await this.dataplane.removePeer(live.index, ipv4(e.vtep));
         this.log.info({ network: live.record.name, vtep: e.vtep }, 'overlay peer down');
         return;
@@ -555,6 +576,7 @@ export class NetworkService implements GatewayApi {
         const live = this.networks.get(ep.network);
         if (live === undefined || ep.vtep === own) return;
         live.remotes.set(ep.id, ep);
+        this.names.setEndpoint(live.record.id, { id: ep.id, name: ep.name, ip: ep.ip, aliases: ep.aliases ?? [] });
         live.allocator.markUsed(ep.ip);
         live.peers.add(ep.vtep);
         await this.dataplane.addRemoteEndpoint(live.index, ipv4(ep.ip), parseMac(ep.mac), ipv4(ep.vtep));
@@ -565,6 +587,7 @@ export class NetworkService implements GatewayApi {
         const ep = live?.remotes.get(e.endpointId);
         if (live === undefined || ep === undefined) return;
         live.remotes.delete(e.endpointId);
+        this.names.deleteEndpoint(live.record.id, e.endpointId);
         if (live.allocator.has(ep.ip)) live.allocator.release(ep.ip);
         await this.dataplane.removeRemoteEndpoint(live.index, ipv4(ep.ip));
         return;
@@ -574,6 +597,7 @@ export class NetworkService implements GatewayApi {
 
   private async deactivateNetwork(live: LiveNetwork): Promise<void> {
     this.networks.delete(live.record.id);
+    this.names.deleteNetwork(live.record.id);
     await this.dataplane.removeNetwork(live.index);
     await deleteHostRoute(live.record.subnet, this.config.host.device);
   }
@@ -615,6 +639,9 @@ export class NetworkService implements GatewayApi {
       }
     }
     const aliases = req.aliases ?? [];
+    for (const a of aliases) {
+      if (!isDnsName(a)) throw new ApiFailure(400, `invalid alias ${JSON.stringify(a)}: it must be a DNS name (labels of letters, digits, '-' and '_')`);
+    }
     const ports = this.planPublish(req.publish ?? [], name);
     const endpointId = randomBytes(32).toString('hex');
     const overlay = live.record.driver === 'overlay' && this.cluster !== null;
@@ -671,6 +698,7 @@ export class NetworkService implements GatewayApi {
       const ep: LiveEndpoint = { record, fd, portId };
       live.endpoints.set(record.id, ep);
       live.record.endpoints.push(record);
+      this.names.setEndpoint(live.record.id, this.nameEntry(record));
       try {
         this.save();
       } catch (err) {
@@ -679,6 +707,7 @@ export class NetworkService implements GatewayApi {
         throw err;
       }
       this.log.info({ network: live.record.name, endpoint: name, ip, ifName }, 'endpoint connected');
+      this.syncResolvConf(ns.path);
       return this.endpointResource(live, record);
     } catch (err) {
       for (const m of published) await this.dataplane.removePublish(m.proto === 'udp' ? 17 : 6, m.hostPort).catch(() => undefined);
@@ -727,6 +756,8 @@ export class NetworkService implements GatewayApi {
     }
     closeFd(ep.fd);
     live.endpoints.delete(ep.record.id);
+    this.names.deleteEndpoint(live.record.id, ep.record.id);
+    this.syncResolvConf(ep.record.netnsPath);
     live.record.endpoints = live.record.endpoints.filter((r) => r.id !== ep.record.id);
     live.allocator.release(ep.record.ip);
     if (live.record.driver === 'overlay' && this.cluster !== null) {
@@ -736,6 +767,53 @@ export class NetworkService implements GatewayApi {
     }
     if (save) this.save();
     else this.trySave();
+  }
+
+  private nameEntry(r: EndpointRecord) {
+    return { id: r.id, name: r.name, ip: r.ip, aliases: r.aliases, sandbox: `${r.netnsDev}:${r.netnsIno}` };
+  }
+
+  /** The resolver of a container: the gateway of the network it joined first, or null (DNS off, or no network left). */
+  private containerNameserver(netnsPath: string): string | null {
+    if (!this.config.dns.enabled) return null;
+    let first: { created: string; gateway: string } | null = null;
+    for (const n of this.networks.values()) {
+      for (const e of n.endpoints.values()) {
+        if (e.record.netnsPath === netnsPath && (first === null || e.record.created < first.created)) {
+          first = { created: e.record.created, gateway: n.record.gateway };
+        }
+      }
+    }
+    return first?.gateway ?? null;
+  }
+
+  /**
+   * Points /etc/netns/NAME/resolv.conf of a named namespace (`ip netns exec` bind-mounts it) at the
+   * embedded DNS, and removes it once the container left every network; never a file pontoon did not write.
+   */
+  private syncResolvConf(netnsPath: string): void {
+    const name = this.config.dns.enabled ? netnsNameOf(netnsPath) : null;
+    if (name === null) return;
+    const nameserver = this.containerNameserver(netnsPath);
+    if (nameserver === null) {
+      this.tryRemoveResolvConf(name);
+      return;
+    }
+    try {
+      if (writeContainerResolvConf(name, nameserver) === 'foreign') {
+        this.log.warn({ netns: name }, `/etc/netns/${name}/resolv.conf was not written by pontoon: left alone`);
+      }
+    } catch (err) {
+      this.log.warn({ netns: name, err: (err as Error).message }, 'cannot update the container\'s resolv.conf');
+    }
+  }
+
+  private tryRemoveResolvConf(netnsName: string): void {
+    try {
+      removeContainerResolvConf(netnsName);
+    } catch (err) {
+      this.log.warn({ netns: netnsName, err: (err as Error).message }, 'cannot remove the container\'s resolv.conf');
+    }
   }
 
   private trySave(): void {
@@ -863,6 +941,7 @@ export class NetworkService implements GatewayApi {
       Netns: r.netnsPath,
       Aliases: r.aliases,
       Ports: r.ports.map((m) => ({ ...m, network: live.record.name, containerIp: r.ip })),
+      ...(this.config.dns.enabled ? { DNSNames: [r.name, ...r.aliases], DNSServer: this.containerNameserver(r.netnsPath) ?? live.record.gateway } : {}),
     };
   }
 
@@ -888,6 +967,7 @@ export class NetworkService implements GatewayApi {
       Options: {
         'com.docker.network.driver.mtu': String(r.mtu),
         'pontoon.gateway.mac': r.gatewayMac,
+        ...(this.config.dns.enabled ? { 'pontoon.dns': r.gateway } : {}),
         ...(r.isDefault ? { 'com.docker.network.bridge.default_bridge': 'true' } : {}),
         ...(r.vni !== undefined ? { 'com.docker.network.driver.overlay.vxlanid_list': String(r.vni) } : {}),
       },

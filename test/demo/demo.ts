@@ -6,8 +6,9 @@
  *   other ──────── backend ───────────────────────┘
  *
  * Starts the daemon, creates the namespaces and the backend network, then shows what works
- * (client → web, client → gateway, host → web) and what is refused (other → web: the networks
- * are isolated), with a summary and a few metrics. Always cleans up, also on Ctrl-C or an error.
+ * (client → web, client → gateway, client → web by name through the embedded DNS, host → web)
+ * and what is refused (other → web: the networks are isolated), with a summary and a few
+ * metrics. Always cleans up, also on Ctrl-C or an error.
  * Exits non-zero if an expected result did not happen.
  */
 import { existsSync, readdirSync, rmdirSync, rmSync } from 'node:fs';
@@ -215,6 +216,16 @@ async function main(): Promise<number> {
 
   p = await showPing(NS.client, gateway, opts);
   checks.push({ what: 'client → gateway', expected: '2/2 replies', result: replies(p), ok: p.received === 2 });
+
+  // by name: pontoon wrote /etc/netns/<client>/resolv.conf (nameserver = the gateway), which
+  // `ip netns exec` mounts as /etc/resolv.conf; the gateway's embedded DNS knows "web"
+  p = await showPing(NS.client, 'web', opts);
+  checks.push({
+    what: 'client → web by name (embedded DNS)',
+    expected: `2/2 replies from ${web}`,
+    result: p.replies.length > 0 ? `${replies(p)} from ${p.replies[0]!.from}` : replies(p),
+    ok: p.received === 2 && p.replies.every((r) => r.from === web),
+  });
 
   p = await showPing(NS.other, web, opts);
   const filtered = p.errors.length > 0 && p.errors.every((e) => e.message === 'Packet filtered' && e.from === backendGateway);

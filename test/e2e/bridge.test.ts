@@ -418,7 +418,13 @@ sendp(frames, iface="eth0", verbose=False)
     const r1 = await cap1.stop();
     expect(r1.timedOut).toBe(false);
 
-    const bad = 'ip.checksum.status == "Bad" || icmp.checksum.status == "Bad" || udp.checksum.status == "Bad"';
+    // With TAP offloads the container's own UDP/TCP leaves with a partial checksum (the capture
+    // sits before it is filled in, as on any NIC with checksum offload), and a quoted copy of such
+    // a probe inside an ICMP error carries it too: UDP is checked where the gateway sent it and it
+    // is not a quote. IP and ICMP checksums are always complete.
+    const bad =
+      'ip.checksum.status == "Bad" || icmp.checksum.status == "Bad" || ' +
+      `(eth.src == ${gwMac} && udp && !icmp && udp.checksum.status == "Bad")`;
     expect(await tsharkFields(pcap1, bad, ['frame.number'])).toEqual([]);
     // the filter does see checksums: every IPv4 frame of the capture has a verified ("Good") one
     const statuses = await tsharkFields(pcap1, 'ip', ['ip.checksum.status']);

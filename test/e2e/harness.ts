@@ -617,6 +617,11 @@ export interface DaemonOptions {
   readyTimeoutMs?: number;
   /** run the daemon under `setpriv --pdeathsig KILL` so it dies with this process (default true) */
   dieWithParent?: boolean;
+  /**
+   * run the daemon inside this network namespace (`ip netns exec NS ...`), as a "host" of its own;
+   * metrics() then reads /metrics with curl inside that namespace (its loopback is not this one's)
+   */
+  netns?: string;
 }
 
 export interface CliResult {
@@ -689,7 +694,9 @@ class DaemonProcess implements Daemon {
 
   async start(): Promise<void> {
     const argv = [process.execPath, cliPath(), 'daemon', '--config', this.configPath];
-    const full = this.opts.dieWithParent !== false && hasSetpriv() ? ['setpriv', '--pdeathsig', 'KILL', '--', ...argv] : argv;
+    const guarded = this.opts.dieWithParent !== false && hasSetpriv() ? ['setpriv', '--pdeathsig', 'KILL', '--', ...argv] : argv;
+    // `ip netns exec` execs the command (no fork): the pid stays the daemon's, setpriv's death signal holds
+    const full = this.opts.netns !== undefined ? ['ip', 'netns', 'exec', this.opts.netns, ...guarded] : guarded;
     const child = spawn(full[0]!, full.slice(1), { stdio: ['ignore', 'pipe', 'pipe'], env: process.env });
     this.child = child;
     this.log += `--- daemon started (pid ${child.pid}): ${argv.slice(1).join(' ')}\n`;
@@ -767,6 +774,12 @@ class DaemonProcess implements Daemon {
   async metrics(): Promise<string> {
     const c = this.config.metrics;
     if (!c.enabled) throw new Error('metrics are disabled in this config');
+    if (this.opts.netns !== undefined) {
+      const url = `http://${c.host}:${c.port}/metrics`;
+      const r = await nsExec(this.opts.netns, ['curl', '-sS', '--fail', '--connect-timeout', '5', '-m', '10', url], { timeoutMs: 15_000 });
+      if (r.code !== 0) throw new Error(`GET ${url} in ${this.opts.netns}: ${r.stderr.trim() || `exit ${r.code}`}`);
+      return r.stdout;
+    }
     const ctl = new AbortController();
     const timer = setTimeout(() => ctl.abort(), 10_000);
     try {
@@ -831,6 +844,8 @@ export async function startDaemon(opts: DaemonOptions = {}): Promise<Daemon> {
       host: { device: opts.hostDevice ?? `${prefix}0`, address: link },
       defaultNetwork: opts.defaultNetwork === undefined ? null : opts.defaultNetwork,
       log: { level: opts.logLevel ?? 'info' },
+      // never forward a container's DNS query to the host's real resolvers: tests stay on this machine
+      dns: { upstream: [] },
       ...opts.extra,
     };
     configPath = join(dir, 'pontoon.yaml');

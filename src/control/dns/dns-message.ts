@@ -50,6 +50,22 @@ export function encodeMessage(p: Packet): Buffer {
   return dnsPacket.encode(p);
 }
 
+/**
+ * True when dns-packet encodes `name` back to what it decoded: labels of at most 63 bytes (a label
+ * of invalid UTF-8 decodes to U+FFFD characters, 3 bytes each) and 255 bytes in all.
+ */
+export function encodableName(name: string): boolean {
+  if (name === '.') return true;
+  const labels = name.replace(/^\.|\.$/g, '').split('.');
+  let total = 1;
+  for (const l of labels) {
+    const n = Buffer.byteLength(l);
+    if (n === 0 || n > 63) return false;
+    total += n + 1;
+  }
+  return total <= 255;
+}
+
 /** A message behind its 2-byte length, as DNS over TCP sends it (RFC 1035 4.2.2). */
 export function encodeStreamMessage(p: Packet): Buffer {
   return dnsPacket.streamEncode(p);

@@ -24,6 +24,7 @@ import {
   decodeMessage,
   ednsOf,
   ednsRecord,
+  encodableName,
   encodeMessage,
   maxUdpSize,
   rcodeOf,
@@ -97,7 +98,7 @@ export class DnsResolver {
       if (query.opcode !== 'QUERY') {
         reply = { rcode: Rcode.NotImp };
         result = 'refused';
-      } else if (query.questions?.length !== 1 || q === undefined) {
+      } else if (query.questions?.length !== 1 || q === undefined || !encodableName(q.name)) {
         reply = { rcode: Rcode.FormErr };
         result = 'formerr';
       } else if (scope === null) {
@@ -189,11 +190,13 @@ export class DnsResolver {
       (recursion ? Flag.RA : 0) |
       (r.authoritative === true ? Flag.AA : 0) |
       (r.authenticated === true ? Flag.AD : 0);
+    // the question is echoed only when it encodes as it came (FORMERR answers go without)
+    const questions = (query.questions ?? []).every((x) => encodableName(x.name)) ? (query.questions ?? []) : [];
     const packet: Packet = {
       type: 'response',
       id: query.id,
       flags: flags | r.rcode,
-      questions: query.questions ?? [],
+      questions,
       answers: r.answers ?? [],
       authorities: r.authorities ?? [],
       additionals: [...(r.additionals ?? []), ...(edns ? [ednsRecord()] : [])],
@@ -203,7 +206,12 @@ export class DnsResolver {
       buf = encodeMessage(packet);
     } catch {
       // an upstream record dns-packet decodes but cannot encode again
-      return encodeMessage({ ...packet, flags: flags | Rcode.ServFail, answers: [], authorities: [], additionals: edns ? [ednsRecord()] : [] });
+      const failed = { ...packet, flags: flags | Rcode.ServFail, answers: [], authorities: [], additionals: edns ? [ednsRecord()] : [] };
+      try {
+        return encodeMessage(failed);
+      } catch {
+        return encodeMessage({ ...failed, questions: [] });
+      }
     }
     if (transport === 'udp' && buf.length > maxUdpSize(query)) {
       // too big for the client's datagrams: TC, and it asks again over TCP

@@ -161,7 +161,7 @@ export class UpstreamForwarder {
       const sock = connect({ host: up.address, port: up.port });
       this.sockets.add(sock);
       let finished = false;
-      let buffered = Buffer.alloc(0);
+      let buffered: Buffer = Buffer.alloc(0);
       const finish = (m: DnsMessage | null): void => {
         if (finished) return;
         finished = true;

@@ -43,6 +43,7 @@ const DEFAULTS: PontoonConfig = {
     underlayMtu: 1500,
     prefix: '/pontoon',
   },
+  dns: { enabled: true, port: 53, upstream: null, timeoutMs: 2000, cacheSize: 10000 },
   dataplane: {
     batchSize: 64,
     offload: true,
@@ -118,7 +119,40 @@ describe('parseConfig', () => {
       metrics: { enabled: true, listen: '127.0.0.1:9478', host: '127.0.0.1', port: 9478 },
       host: { device: 'ptdemo0', address: '10.254.9.1/30', gatewayAddress: '10.254.9.2' },
       defaultNetwork: { name: 'bridge', subnet: '172.30.0.0/16', gateway: '172.30.0.1', mtu: 1500 },
+      dns: { ...DEFAULTS.dns, upstream: [] },
     });
+  });
+
+  it('takes a dns section: upstreams as IPv4 or IPv4:port, [] for none, absent for the host\'s', () => {
+    const c = parseConfig('dns: { port: 5353, upstream: [ 198.51.100.53, "203.0.113.9:5300" ], timeoutMs: 500, cacheSize: 0 }', 'x.yaml');
+    expect(c.dns).toEqual({
+      enabled: true,
+      port: 5353,
+      upstream: [
+        { address: '198.51.100.53', port: 53 },
+        { address: '203.0.113.9', port: 5300 },
+      ],
+      timeoutMs: 500,
+      cacheSize: 0,
+    });
+    expect(parseConfig('dns: { upstream: [] }', 'x.yaml').dns.upstream).toEqual([]);
+    expect(parseConfig('dns: { enabled: false }', 'x.yaml').dns).toEqual({ ...DEFAULTS.dns, enabled: false });
+    expect(parseConfig('dns:\n', 'x.yaml').dns).toEqual(DEFAULTS.dns);
+  });
+
+  it('names the bad dns key', () => {
+    expect(errorOf('dns: { upstream: [ "dns.example" ] }')).toBe('config/x.yaml: dns.upstream.0: "dns.example" is not an IPv4 address or IPv4:port');
+    expect(errorOf('dns: { upstream: [ "1.2.3.4:0" ] }')).toBe('config/x.yaml: dns.upstream.0: "1.2.3.4:0" is not an IPv4 address or IPv4:port');
+    expect(errorOf('dns: { upstream: [ 1.2.3.4, "1.2.3.256" ] }')).toBe(
+      'config/x.yaml: dns.upstream.1: "1.2.3.256" is not an IPv4 address or IPv4:port',
+    );
+    expect(errorOf('dns: { upstream: [ 0.0.0.0 ] }')).toBe('config/x.yaml: dns.upstream.0: "0.0.0.0" cannot be a DNS server');
+    expect(errorOf('dns: { upstream: 1.2.3.4 }')).toBe('config/x.yaml: dns.upstream: expected array, got "1.2.3.4"');
+    expect(errorOf('dns: { port: 0 }')).toBe('config/x.yaml: dns.port: 0 is not an integer between 1 and 65535');
+    expect(errorOf('dns: { timeoutMs: 10 }')).toBe('config/x.yaml: dns.timeoutMs: 10 is not an integer between 100 and 60000');
+    expect(errorOf('dns: { cacheSize: -1 }')).toBe('config/x.yaml: dns.cacheSize: -1 is not an integer between 0 and 10000000');
+    expect(errorOf('dns: { enabled: yes please }')).toBe('config/x.yaml: dns.enabled: expected true or false, got "yes please"');
+    expect(errorOf('dns: { upstreams: [] }')).toBe('config/x.yaml: unknown key "upstreams" (in dns)');
   });
 
   it('fills nested defaults around the keys given', () => {

@@ -1,0 +1,470 @@
+/**
+ * The world the overlay end-to-end tests (test/e2e/overlay.test.ts) and the overlay demo
+ * (test/demo/overlay-demo.ts) run in: several "hosts", each a network namespace running its own
+ * pontoon daemon, on one underlay L2 segment, with etcd as the cluster store. Must not import vitest.
+ *
+ *                         underlay namespace (pte-<hex>-ul)
+ *                ┌──────────────── br0 10.199.N.1/24 + etcd :2379 ────────────────┐
+ *             ua │                          ub │                       uk │
+ *   host A (pte-<hex>-ha)           host B (pte-<hex>-hb)        kernel peer K (pte-<hex>-k)
+ *   ul0 10.199.N.10                 ul0 10.199.N.11              ul0 10.199.N.20, vx0 (kernel
+ *   pontoon daemon, VTEP            pontoon daemon, VTEP         VXLAN) + br0 ── veth ── KC
+ *     │ TAP                           │ TAP
+ *   containers (namespaces)         containers (namespaces)
+ *
+ * The underlay subnet is a free 10.199.N.0/24 (checked against the host's routes). Everything the
+ * world creates is registered: cleanupOverlayWorlds() stops the daemons and kills etcd (by pid),
+ * then the harness's cleanupAll() deletes the namespaces (the veths and the persistent TAPs go with
+ * them) and the temporary directories. Every command has a time limit.
+ */
+import { type ChildProcess, spawn } from 'node:child_process';
+import { join } from 'node:path';
+import {
+  type Daemon,
+  type NetworkResource,
+  createNetns,
+  hostAddr,
+  makeTempDir,
+  nsAddrs,
+  nsExec,
+  nsExecOk,
+  parseMetrics,
+  pickSubnets,
+  randomHex,
+  runOk,
+  sleep,
+  startDaemon,
+  waitFor,
+} from './harness.js';
+
+export const VXLAN_PORT = 4789;
+export const ETCD_BIN = process.env.ETCD_BIN ?? '/usr/bin/etcd';
+const ETCD_CLIENT_PORT = 2379;
+const ETCD_PEER_PORT = 2380;
+
+/** Host numbers on the underlay /24. */
+const UNDERLAY_ETCD = 1;
+const KERNEL_PEER = 20;
+
+// ---- etcd ------------------------------------------------------------------------------------
+
+const etcds = new Set<EtcdProcess>();
+
+/** One etcd member inside a namespace, on an underlay address; restartable on the same data directory. */
+export class EtcdProcess {
+  private child: ChildProcess | null = null;
+  private exit: Promise<void> | null = null;
+  private output = '';
+  readonly dataDir: string;
+
+  constructor(
+    readonly ns: string,
+    readonly ip: string,
+  ) {
+    this.dataDir = join(makeTempDir('pte-etcd-'), 'data');
+    etcds.add(this);
+  }
+
+  get url(): string {
+    return `http://${this.ip}:${ETCD_CLIENT_PORT}`;
+  }
+
+  get pid(): number | null {
+    const c = this.child;
+    return c !== null && c.exitCode === null && c.signalCode === null ? (c.pid ?? null) : null;
+  }
+
+  /** Starts etcd (under `setpriv --pdeathsig KILL`, so it dies with this process) and waits until it is healthy. */
+  async start(): Promise<void> {
+    if (this.pid !== null) throw new Error('etcd is already running');
+    const peer = `http://127.0.0.1:${ETCD_PEER_PORT}`;
+    const argv = [
+      'ip', 'netns', 'exec', this.ns, 'setpriv', '--pdeathsig', 'KILL', '--', ETCD_BIN,
+      '--name=default',
+      `--data-dir=${this.dataDir}`,
+      `--listen-client-urls=${this.url}`,
+      `--advertise-client-urls=${this.url}`,
+      `--listen-peer-urls=${peer}`,
+      `--initial-advertise-peer-urls=${peer}`,
+      `--initial-cluster=default=${peer}`,
+      '--heartbeat-interval=50',
+      '--election-timeout=500',
+      '--logger=zap',
+      '--log-level=warn',
+    ];
+    const child = spawn(argv[0]!, argv.slice(1), { stdio: ['ignore', 'pipe', 'pipe'] });
+    this.child = child;
+    const keep = (b: Buffer) => {
+      this.output = (this.output + b.toString()).slice(-20_000);
+    };
+    child.stdout!.on('data', keep);
+    child.stderr!.on('data', keep);
+    this.exit = new Promise((resolve) => child.on('close', () => resolve()));
+    const ok = await waitFor(async () => this.pid === null || (await this.healthy()), 20_000, 100);
+    if (!ok || this.pid === null) {
+      await this.kill();
+      throw new Error(`etcd in ${this.ns} did not become healthy (${ok ? 'it exited' : 'timeout'}):\n${this.output}`);
+    }
+  }
+
+  async healthy(): Promise<boolean> {
+    const r = await nsExec(this.ns, ['curl', '-sS', '-m', '2', `${this.url}/health`], { timeoutMs: 5000 });
+    return r.code === 0 && /"health":\s*"true"/.test(r.stdout);
+  }
+
+  /** SIGSTOP: etcd keeps its sockets open but answers nothing (a hung store, not a refused one). */
+  pause(): void {
+    if (this.pid !== null) process.kill(this.pid, 'SIGSTOP');
+  }
+
+  resume(): void {
+    if (this.pid !== null) process.kill(this.pid, 'SIGCONT');
+  }
+
+  /** SIGKILL (also when paused) and wait for the exit. */
+  async kill(): Promise<void> {
+    const pid = this.pid;
+    if (pid === null) return;
+    try {
+      process.kill(pid, 'SIGKILL');
+      process.kill(pid, 'SIGCONT');
+    } catch {
+      // already gone
+    }
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([this.exit, new Promise((r) => (timer = setTimeout(r, 5000)))]);
+    clearTimeout(timer);
+  }
+
+  logTail(): string {
+    return this.output.split('\n').slice(-20).join('\n');
+  }
+
+  /** The v3 JSON gateway (etcd 3.4: /v3/...), called with curl inside the namespace. */
+  private async gateway(path: string, body: Record<string, unknown>): Promise<unknown> {
+    const r = await nsExecOk(this.ns, ['curl', '-sS', '--fail', '-m', '5', '-X', 'POST', `${this.url}${path}`, '-d', JSON.stringify(body)], {
+      timeoutMs: 10_000,
+    });
+    return JSON.parse(r.stdout) as unknown;
+  }
+
+  /** Writes a key (no lease: it stays until deleted). */
+  async put(key: string, value: string): Promise<void> {
+    await this.gateway('/v3/kv/put', { key: b64(key), value: b64(value) });
+  }
+
+  async del(key: string): Promise<void> {
+    await this.gateway('/v3/kv/deleterange', { key: b64(key) });
+  }
+
+  /** Every key (and its value) under `prefix`. */
+  async list(prefix: string): Promise<Map<string, string>> {
+    const res = (await this.gateway('/v3/kv/range', { key: b64(prefix), range_end: b64(prefixEnd(prefix)) })) as {
+      kvs?: { key: string; value?: string }[];
+    };
+    const out = new Map<string, string>();
+    for (const kv of res.kvs ?? []) out.set(unb64(kv.key), kv.value === undefined ? '' : unb64(kv.value));
+    return out;
+  }
+}
+
+const b64 = (s: string) => Buffer.from(s, 'utf8').toString('base64');
+const unb64 = (s: string) => Buffer.from(s, 'base64').toString('utf8');
+
+function prefixEnd(p: string): string {
+  return p.slice(0, -1) + String.fromCharCode(p.charCodeAt(p.length - 1) + 1);
+}
+
+// ---- the world -------------------------------------------------------------------------------
+
+export interface OverlayHost {
+  /** "a", "b", ... */
+  name: string;
+  /** the host's namespace, where its daemon runs */
+  ns: string;
+  /** underlay address: the VTEP */
+  ip: string;
+  /** its port on the underlay bridge (inside the underlay namespace): where captures see its traffic */
+  ulPort: string;
+  daemon: Daemon;
+}
+
+export interface OverlayContainer {
+  ns: string;
+  ip: string;
+  mac: string;
+  /** eth0's MTU right after the connect */
+  mtu: number;
+  /** the host it is connected through */
+  host: OverlayHost;
+}
+
+export interface KernelPeer {
+  /** the namespace holding vx0 (kernel VXLAN) and br0 */
+  ns: string;
+  /** the underlay address of K: its VTEP */
+  ip: string;
+  /** the container behind the kernel VXLAN device */
+  container: { ns: string; ip: string; mac: string };
+}
+
+export interface OverlayWorldOptions {
+  store: 'etcd' | 'none';
+  /** the config's cluster.leaseTtlSeconds (etcd) */
+  leaseTtlSeconds?: number;
+  /** the config's cluster.underlayMtu */
+  underlayMtu?: number;
+  /** the config's log.level */
+  logLevel?: string;
+}
+
+export interface HostOptions {
+  /** static peer VTEPs (store none) */
+  peers?: string[];
+  /** this host's cluster.underlayMtu (default: the world's, else 1500) */
+  underlayMtu?: number;
+}
+
+const worlds = new Set<OverlayWorld>();
+
+export class OverlayWorld {
+  /** "pte-<hex>" */
+  readonly prefix: string;
+  /** the underlay namespace: the bridge, and etcd */
+  readonly ul: string;
+  /** the underlay /24 */
+  subnet = '';
+  /** the etcd key prefix of this world ("/pte-<hex>"), so runs never share keys */
+  readonly etcdPrefix: string;
+  etcd: EtcdProcess | null = null;
+  readonly hosts = new Map<string, OverlayHost>();
+  private nextHost = 10;
+  private readonly hex: string;
+
+  constructor(readonly opts: OverlayWorldOptions) {
+    this.hex = randomHex(3);
+    this.prefix = `pte-${this.hex}`;
+    this.ul = `${this.prefix}-ul`;
+    this.etcdPrefix = `/${this.prefix}`;
+    worlds.add(this);
+  }
+
+  /** Creates the underlay namespace and bridge, and starts etcd (store etcd). */
+  async build(): Promise<this> {
+    this.subnet = (await pickSubnets(['10.199', '10.198', '172.26'], 1))[0]!;
+    await createNetns(this.ul);
+    await quiet(this.ul);
+    await runOk(['ip', '-n', this.ul, 'link', 'add', 'br0', 'type', 'bridge']);
+    await runOk(['ip', '-n', this.ul, 'addr', 'add', `${hostAddr(this.subnet, UNDERLAY_ETCD)}/24`, 'dev', 'br0']);
+    await runOk(['ip', '-n', this.ul, 'link', 'set', 'br0', 'up']);
+    if (this.opts.store === 'etcd') {
+      this.etcd = new EtcdProcess(this.ul, hostAddr(this.subnet, UNDERLAY_ETCD));
+      await this.etcd.start();
+    }
+    return this;
+  }
+
+  /** The address of host number n on the underlay. */
+  underlayAddr(n: number): string {
+    return hostAddr(this.subnet, n);
+  }
+
+  /**
+   * Creates namespace `pte-<hex>-NAME` with a veth `ul0` to the underlay bridge (its port there:
+   * `uNAME`), checksum offload off (captures then see final checksums), and the address `ip`.
+   */
+  private async attachToUnderlay(ns: string, port: string, ip: string): Promise<void> {
+    await runOk(['ip', 'link', 'add', 'ul0', 'netns', ns, 'type', 'veth', 'peer', 'name', port, 'netns', this.ul]);
+    await runOk(['ip', '-n', this.ul, 'link', 'set', port, 'master', 'br0']);
+    await runOk(['ip', '-n', this.ul, 'link', 'set', port, 'up']);
+    await nsExecOk(ns, ['ethtool', '-K', 'ul0', 'tx', 'off', 'tso', 'off', 'gso', 'off']);
+    await runOk(['ip', '-n', ns, 'addr', 'add', `${ip}/24`, 'dev', 'ul0']);
+    await runOk(['ip', '-n', ns, 'link', 'set', 'ul0', 'up']);
+  }
+
+  /** The daemon config's cluster section for a host at `ip`. */
+  clusterConfig(ip: string, o: HostOptions = {}): Record<string, unknown> {
+    const peers = o.peers ?? [];
+    const c: Record<string, unknown> = {
+      store: this.opts.store,
+      advertise: ip,
+      vxlanPort: VXLAN_PORT,
+      underlayMtu: o.underlayMtu ?? this.opts.underlayMtu ?? 1500,
+      prefix: this.etcdPrefix,
+    };
+    if (this.opts.store === 'etcd') {
+      c.endpoints = [this.etcd!.url];
+      c.leaseTtlSeconds = this.opts.leaseTtlSeconds ?? 10;
+    } else {
+      c.peers = peers;
+    }
+    return c;
+  }
+
+  /**
+   * A host: namespace, underlay link, and a pontoon daemon running inside it (no default network).
+   * With `underlayMtu`, the host's underlay link has that MTU too.
+   */
+  async addHost(name: string, o: HostOptions = {}): Promise<OverlayHost> {
+    const ns = await createNetns(`${this.prefix}-h${name}`);
+    await quiet(ns);
+    const ip = this.underlayAddr(this.nextHost++);
+    const ulPort = `u${name}`;
+    await this.attachToUnderlay(ns, ulPort, ip);
+    if (o.underlayMtu !== undefined) await runOk(['ip', '-n', ns, 'link', 'set', 'ul0', 'mtu', String(o.underlayMtu)]);
+    const daemon = await startDaemon({
+      netns: ns,
+      devicePrefix: `p${name}${this.hex.slice(0, 4)}`,
+      defaultNetwork: null,
+      logLevel: this.opts.logLevel ?? 'info',
+      extra: { cluster: this.clusterConfig(ip, o) },
+    });
+    const host: OverlayHost = { name, ns, ip, ulPort, daemon };
+    this.hosts.set(name, host);
+    return host;
+  }
+
+  host(name: string): OverlayHost {
+    const h = this.hosts.get(name);
+    if (h === undefined) throw new Error(`no host ${name}`);
+    return h;
+  }
+
+  /** Creates namespace `pte-<hex>-NAME` and connects it to `network` with host's CLI. */
+  async connect(host: OverlayHost, name: string, network: string, extra: string[] = []): Promise<OverlayContainer> {
+    const ns = await createNetns(`${this.prefix}-${name}`);
+    await host.daemon.cliOk(['network', 'connect', ...extra, network, ns]);
+    return { ...(await containerAddress(ns)), host };
+  }
+
+  /**
+   * A kernel VXLAN VTEP "K" on the underlay: vx0 (VNI `vni`, nolearning) and a veth to container
+   * namespace KC in bridge br0, with head-end replication entries towards `remotes`.
+   */
+  async addKernelPeer(vni: number, kcCidr: string, remotes: string[]): Promise<KernelPeer> {
+    const ns = await createNetns(`${this.prefix}-k`);
+    await quiet(ns);
+    const ip = this.underlayAddr(KERNEL_PEER);
+    await this.attachToUnderlay(ns, 'uk', ip);
+    const kc = await createNetns(`${this.prefix}-kc`);
+    await quiet(kc);
+    const ipK = (args: string[]) => runOk(['ip', '-n', ns, ...args]);
+    await ipK(['link', 'add', 'vx0', 'type', 'vxlan', 'id', String(vni), 'dstport', String(VXLAN_PORT), 'local', ip, 'dev', 'ul0', 'nolearning']);
+    await ipK(['link', 'add', 'br0', 'type', 'bridge']);
+    await ipK(['link', 'set', 'vx0', 'master', 'br0']);
+    await runOk(['ip', 'link', 'add', 'eth0', 'netns', kc, 'type', 'veth', 'peer', 'name', 'kc0', 'netns', ns]);
+    await ipK(['link', 'set', 'kc0', 'master', 'br0']);
+    for (const dev of ['vx0', 'kc0', 'br0']) await ipK(['link', 'set', dev, 'up']);
+    for (const r of remotes) await runOk(['bridge', '-n', ns, 'fdb', 'append', '00:00:00:00:00:00', 'dev', 'vx0', 'dst', r]);
+    await nsExecOk(kc, ['ethtool', '-K', 'eth0', 'tx', 'off', 'tso', 'off', 'gso', 'off']);
+    await runOk(['ip', '-n', kc, 'link', 'set', 'eth0', 'mtu', '1450']);
+    await runOk(['ip', '-n', kc, 'addr', 'add', kcCidr, 'dev', 'eth0']);
+    await runOk(['ip', '-n', kc, 'link', 'set', 'eth0', 'up']);
+    const c = await containerAddress(kc);
+    return { ns, ip, container: { ns: kc, ip: c.ip, mac: c.mac } };
+  }
+
+  /** Stops the daemons (SIGTERM, then SIGKILL) and etcd; the namespaces are left to cleanupAll(). */
+  async destroy(): Promise<void> {
+    for (const h of this.hosts.values()) await h.daemon.stop().catch(() => undefined);
+    await this.etcd?.kill();
+  }
+}
+
+export async function buildOverlayWorld(opts: OverlayWorldOptions): Promise<OverlayWorld> {
+  return new OverlayWorld(opts).build();
+}
+
+/** Stops what every world started (daemons, etcd); call before the harness's cleanupAll(). */
+export async function cleanupOverlayWorlds(): Promise<void> {
+  for (const w of [...worlds]) {
+    await w.destroy();
+    worlds.delete(w);
+  }
+  for (const e of [...etcds]) {
+    await e.kill();
+    etcds.delete(e);
+  }
+}
+
+/** No IPv6 (router solicitations, MLD) in a namespace: the underlay and the captures stay quiet. */
+async function quiet(ns: string): Promise<void> {
+  for (const k of ['all', 'default']) await nsExec(ns, ['sysctl', '-qw', `net.ipv6.conf.${k}.disable_ipv6=1`]);
+}
+
+/** eth0's IPv4 address and MAC in a namespace. */
+export async function containerAddress(ns: string, dev = 'eth0'): Promise<{ ns: string; ip: string; mac: string; mtu: number }> {
+  const link = (await nsAddrs(ns)).find((l) => l.ifname === dev);
+  const inet = (link?.addr_info ?? []).filter((a) => a.family === 'inet');
+  if (link === undefined || inet.length !== 1) throw new Error(`${ns}: expected one IPv4 address on ${dev}, got ${JSON.stringify(link ?? null)}`);
+  return { ns, ip: inet[0]!.local, mac: link.address ?? '', mtu: link.mtu };
+}
+
+// ---- what the tests read ---------------------------------------------------------------------
+
+export interface OverlayResource extends NetworkResource {
+  Driver: string;
+  Scope: string;
+  Peers?: { IP: string }[];
+  RemoteContainers?: Record<string, { Name: string; EndpointID: string; MacAddress: string; IPv4Address: string; Host: string }>;
+}
+
+export async function inspectOverlay(d: Daemon, network: string): Promise<OverlayResource> {
+  return (await d.inspect(network)) as OverlayResource;
+}
+
+/** Overlay metrics of a daemon: VXLAN counters of one VNI, the gauges and the drops. */
+export async function overlayMetrics(d: Daemon, vni?: number) {
+  const m = parseMetrics(await d.metrics());
+  const perVni = (name: string) => {
+    let sum = 0;
+    for (const [k, v] of m) if (k.startsWith(`${name}{`) && (vni === undefined || k.includes(`vni="${vni}"`))) sum += v;
+    return sum;
+  };
+  const drops: Record<string, number> = {};
+  for (const [k, v] of m) {
+    const x = /^pontoon_drops_total\{reason="([a-z_0-9]+)"\}$/.exec(k);
+    if (x !== null) drops[x[1]!] = v;
+  }
+  return {
+    rxPackets: perVni('pontoon_vxlan_rx_packets_total'),
+    txPackets: perVni('pontoon_vxlan_tx_packets_total'),
+    rxBytes: perVni('pontoon_vxlan_rx_bytes_total'),
+    txBytes: perVni('pontoon_vxlan_tx_bytes_total'),
+    peers: m.get('pontoon_vxlan_peers') ?? -1,
+    remoteEndpoints: m.get('pontoon_vxlan_remote_endpoints') ?? -1,
+    fdbEntries: m.get('pontoon_fdb_entries') ?? -1,
+    drops,
+    raw: m,
+  };
+}
+
+/**
+ * Reads a capture with tshark, VXLAN decoded on its port, checksums verified; one array of
+ * fields per frame matching `filter`.
+ */
+export async function readCapture(file: string, filter: string, fields: string[]): Promise<string[][]> {
+  const argv = ['tshark', '-n', '-r', file, '-d', `udp.port==${VXLAN_PORT},vxlan`, '-o', 'ip.check_checksum:TRUE', '-o', 'udp.check_checksum:TRUE'];
+  argv.push('-Y', filter, '-T', 'fields', '-E', 'occurrence=a', '-E', 'aggregator=,');
+  for (const f of fields) argv.push('-e', f);
+  const r = await runOk(argv, { timeoutMs: 30_000 });
+  return r.stdout
+    .split('\n')
+    .filter((l) => l.trim() !== '')
+    .map((l) => l.split('\t'));
+}
+
+/** A tshark capture file in a temporary directory. */
+export function captureFile(name: string): string {
+  return join(makeTempDir('pte-cap-'), `${name}.pcapng`);
+}
+
+/** Calls fn until its result has code 0 or `timeoutMs` passed; returns the last result. */
+export async function retry<T extends { code: number | null }>(fn: () => Promise<T>, timeoutMs: number, stepMs = 500): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const r = await fn();
+    if (r.code === 0 || Date.now() >= deadline) return r;
+    await sleep(stepMs);
+  }
+}
