@@ -11,7 +11,8 @@
  * metrics. Always cleans up, also on Ctrl-C or an error.
  * Exits non-zero if an expected result did not happen.
  */
-import { existsSync, readdirSync, rmdirSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, rmdirSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { connect } from 'node:net';
 import { dirname, join, relative } from 'node:path';
 import { loadConfig } from '../../src/control/config.js';
@@ -32,6 +33,7 @@ import {
   run,
   startDaemon,
 } from '../e2e/harness.js';
+import { cleanupNatWorlds, startBackground } from '../e2e/nat-world.js';
 
 const root = packageRoot();
 const CONFIG = join(root, 'config', 'demo.yaml');
@@ -96,10 +98,12 @@ function socketIsLive(path: string): Promise<boolean> {
 }
 
 let cleaning: Promise<void> | null = null;
+let wwwDir: string | null = null;
 
 function cleanup(): Promise<void> {
   cleaning ??= (async () => {
-    const problems = await cleanupAll();
+    const problems = [...(await cleanupNatWorlds()), ...(await cleanupAll())];
+    if (wwwDir !== null) rmSync(wwwDir, { recursive: true, force: true });
     if (stateDir !== null) {
       rmSync(stateDir, { recursive: true, force: true });
       const parent = dirname(stateDir);
@@ -178,9 +182,28 @@ async function main(): Promise<number> {
   say(bold('pontoon demo: a userspace docker0 in one process'));
   say(`(pontoon = node ${relative(process.cwd(), cliPath())}, talking to ${cfg.api.socket})`);
 
+  // the "outside world": a namespace holding the other end of the uplink (198.51.100.1, TEST-NET-2)
+  const up = cfg.uplink!;
+  const ext = up.netns!;
+  if (existsSync(`/run/netns/${ext}`)) {
+    say(`the namespace ${ext} already exists: is another demo running? Stop it first.`);
+    return 1;
+  }
   section('1. Start the daemon');
+  showCommand(['ip', 'netns', 'add', ext]);
+  await createNetns(ext);
   showCommand(['pontoon', 'daemon', '--config', rel, '&']);
   daemon = await startDaemon({ configFile: CONFIG });
+  const extIp = up.gateway;
+  const uplinkIp = up.address.split('/')[0]!;
+  for (const argv of [
+    ['ip', '-n', ext, 'addr', 'add', `${extIp}/24`, 'dev', up.device],
+    ['ip', '-n', ext, 'link', 'set', 'lo', 'up'],
+  ]) {
+    showCommand(argv);
+    const r = await run(argv);
+    if (r.code !== 0) throw new Error(`${argv.join(' ')}: ${r.stderr.trim()}`);
+  }
   const dn = cfg.defaultNetwork!;
   say(
     `pontoon is ready: host TUN ${cfg.host.device} ${cfg.host.address} (gateway side ${cfg.host.gatewayAddress}), ` +
@@ -193,7 +216,7 @@ async function main(): Promise<number> {
     await createNetns(ns);
   }
   await pontoon(['network', 'create', '--subnet', await backendSubnet(cfg.defaultNetwork?.subnet), 'backend']);
-  await pontoon(['network', 'connect', '--name', 'web', 'bridge', NS.web]);
+  await pontoon(['network', 'connect', '--name', 'web', '-p', '8080:80', 'bridge', NS.web]);
   await pontoon(['network', 'connect', '--name', 'client', 'bridge', NS.client]);
   await pontoon(['network', 'connect', '--name', 'other', 'backend', NS.other]);
   await pontoon(['network', 'ls']);
@@ -239,6 +262,54 @@ async function main(): Promise<number> {
   p = await showPing(null, web, opts);
   checks.push({ what: 'host → web (through the TUN port)', expected: '2/2 replies', result: replies(p), ok: p.received === 2 });
 
+  section('4. NAT: out through the uplink, in through a published port');
+  wwwDir = mkdtempSync(join(tmpdir(), 'pontoon-demo-www-'));
+  writeFileSync(join(wwwDir, 'index.html'), 'hello from the outside world\n');
+  writeFileSync(join(wwwDir, 'web.html'), 'hello from the web container\n');
+  const extHttp = startBackground(ext, ['python3', '-m', 'http.server', '80', '--bind', extIp, '-d', wwwDir], 60);
+  const webHttp = startBackground(NS.web, ['python3', '-m', 'http.server', '80', '-d', wwwDir], 60);
+  await extHttp.waitForOutput(/Serving HTTP/, 5000);
+  await webHttp.waitForOutput(/Serving HTTP/, 5000);
+  const curl = async (ns: string, url: string): Promise<string> => {
+    const argv = ['ip', 'netns', 'exec', ns, 'curl', '-s', '-m', '5', url];
+    showCommand(argv);
+    const r = await run(argv, { timeoutMs: 8000 });
+    showOutput(r.stdout);
+    return r.stdout.trim();
+  };
+  let body = await curl(NS.client, `http://${extIp}/`);
+  const seenFrom = /^(\S+) - -/m.exec(extHttp.stderr())?.[1] ?? '?';
+  say(`(the server in ${ext} saw the request come from ${seenFrom}: masqueraded to the uplink address)`);
+  checks.push({
+    what: 'client → outside HTTP (masquerade)',
+    expected: `page, seen from ${uplinkIp}`,
+    result: `${body === 'hello from the outside world' ? 'page' : JSON.stringify(body)}, seen from ${seenFrom}`,
+    ok: body === 'hello from the outside world' && seenFrom === uplinkIp,
+  });
+  await pontoon(['port', NS.web]);
+  body = await curl(ext, `http://${uplinkIp}:8080/web.html`);
+  checks.push({
+    what: 'outside → web:80 via published 8080',
+    expected: 'page',
+    result: body === 'hello from the web container' ? 'page' : JSON.stringify(body),
+    ok: body === 'hello from the web container',
+  });
+  const iperfServer = startBackground(ext, ['iperf3', '-s', '-1', '-B', extIp], 30);
+  await iperfServer.waitForOutput(/listening/i, 3000);
+  const iperfArgv = ['ip', 'netns', 'exec', NS.client, 'iperf3', '-c', extIp, '-t', '3', '-f', 'g'];
+  showCommand(iperfArgv);
+  const ip3 = await run(iperfArgv, { timeoutMs: 15_000 });
+  const receiver = ip3.stdout.split('\n').find((l) => /receiver/.test(l)) ?? '';
+  say(receiver.trim());
+  const gbits = /([0-9.]+) Gbits\/sec/.exec(receiver)?.[1];
+  checks.push({
+    what: 'iperf3 client → outside, 3 s (masquerade)',
+    expected: 'completes',
+    result: gbits !== undefined ? `${gbits} Gbit/s` : 'no result',
+    ok: ip3.code === 0 && gbits !== undefined,
+  });
+  await pontoon(['conntrack', 'ls']);
+
   section('Summary');
   const rows = [['CHECK', 'EXPECTED', 'RESULT', ''], ...checks.map((c) => [c.what, c.expected, c.result, c.ok ? green('ok') : red('FAILED')])];
   const widths = [0, 1, 2].map((i) => Math.max(...rows.map((r) => r[i]!.length)) + 3);
@@ -249,6 +320,7 @@ async function main(): Promise<number> {
   const text = await daemon.metrics();
   for (const line of text.split('\n')) {
     if (/^pontoon_port_[a-z_]+\{port="eth0@(web|client)"\}/.test(line)) say(line);
+    if (/^pontoon_conntrack_new_flows_total|^pontoon_nat_ports_in_use/.test(line)) say(line);
   }
   const drops = text.split('\n').filter((l) => /^pontoon_drops_total\{/.test(l) && !/ 0$/.test(l));
   for (const line of drops) say(line);
