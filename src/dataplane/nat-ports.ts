@@ -123,6 +123,13 @@ export class NatMappings {
     this.refs[m]++;
   }
 
+  /** Frees a mapping that acquire() made but no connection took (the conntrack table was full). */
+  releaseIfUnused(m: number): void {
+    if (this.refs[m] !== 0) return;
+    this.refs[m] = 1;
+    this.unref(m);
+  }
+
   /** Drops one reference; the mapping and its port are freed with the last one. */
   unref(m: number): void {
     if (--this.refs[m] > 0) return;

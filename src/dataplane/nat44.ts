@@ -286,25 +286,13 @@ function masquerade(
       ? ct.create(proto, src, dst, sport, 0, dst, uplinkIp, out, 0, CtState.None, CtFlag.Snat, 0)
       : ct.create(proto, src, dst, sport, dport, dst, uplinkIp, dport, out, proto === IP_PROTO_TCP ? CtState.SynSent : CtState.None, CtFlag.Snat, 0);
   if (e < 0) {
-    if (dp.mappings.refs[m] === 0) {
-      dp.mappings.ref(m);
-      dp.mappings.unref(m);
-    }
+    dp.mappings.releaseIfUnused(m);
     dp.counters.drop(Drop.ConntrackFull);
     return NatVerdict.Drop;
   }
   dp.mappings.ref(m);
   ct.mapping[e] = m;
-  dp.counters.gauges[dp.newFlowGauge(proto)]++;
-  if (!advance(dp, e, Dir.Original, proto, tcpFlags, dp.ip.payloadLength)) {
-    ct.remove(e);
-    return NatVerdict.Drop;
-  }
-  ct.packets[e * 2]++;
-  ct.bytes[e * 2] += len - ETH_HLEN;
-  if (exceedsEgressMtu(dp, ingress, e, Dir.Original, buf, off, len)) return NatVerdict.Drop;
-  translate(dp, e, Dir.Original, proto, buf, off);
-  return NatVerdict.Translated;
+  return startFlow(dp, ingress, e, proto, tcpFlags, buf, off, len);
 }
 
 function publishedFlow(
@@ -354,6 +342,12 @@ function publishedFlow(
     dp.counters.drop(Drop.ConntrackFull);
     return NatVerdict.Drop;
   }
+  return startFlow(dp, ingress, e, proto, tcpFlags, buf, off, len);
+}
+
+/** The first packet of a flow just created: count it, start its protocol state, translate it. */
+function startFlow(dp: Dataplane, ingress: Port, e: number, proto: number, tcpFlags: number, buf: Buffer, off: number, len: number): number {
+  const ct = dp.conntrack;
   dp.counters.gauges[dp.newFlowGauge(proto)]++;
   if (!advance(dp, e, Dir.Original, proto, tcpFlags, dp.ip.payloadLength)) {
     ct.remove(e);
