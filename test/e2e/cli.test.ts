@@ -76,7 +76,7 @@ describe.skipIf(process.getuid?.() !== 0)('pontoon CLI (e2e)', () => {
     await createNetns(C1);
     await createNetns(C2);
     await d.cliOk(['network', 'create', '--subnet', S1, 'alpha']);
-    await d.cliOk(['network', 'connect', 'alpha', C1]);
+    await d.cliOk(['network', 'connect', '-p', '18080:80', 'alpha', C1]);
     c1Ip = hostAddr(S1, 2);
     before = await world();
   });
@@ -111,6 +111,11 @@ describe.skipIf(process.getuid?.() !== 0)('pontoon CLI (e2e)', () => {
       ['already connected', ['network', 'connect', 'alpha', C1], `${C1} is already connected to network alpha`],
       ['disconnect of a netns not connected', ['network', 'disconnect', 'alpha', C2], `${C2} is not connected to network alpha`],
       ['rm of a network with endpoints', ['network', 'rm', 'alpha'], 'network alpha has active endpoints (1)'],
+      ['port already published', ['network', 'connect', '-p', '18080:80', 'alpha', C2], `port 18080/tcp is already published by ${C1} on network alpha`],
+      ['published twice in one request', ['network', 'connect', '-p', '18081:80', '-p', '18081:81', 'alpha', C2], `port 18081/tcp is already published by ${C2}`],
+      ['port range size mismatch', ['network', 'connect', '-p', '8000-8005:80-90', 'alpha', C2], 'invalid port mapping "8000-8005:80-90": the host range has 6 ports and the container range 11'],
+      ['bad port range', ['network', 'connect', '-p', '90-80:80-90', 'alpha', C2], 'invalid port mapping "90-80:80-90": bad host port range "90-80"'],
+      ['bad protocol', ['network', 'connect', '-p', '8080:80/sctp', 'alpha', C2], 'invalid port mapping "8080:80/sctp": protocol must be tcp or udp'],
       ['rm of the default network', ['network', 'rm', 'bridge'], 'bridge is a pre-defined network and cannot be removed'],
       ['rm of an unknown network', ['network', 'rm', `nosuch-${RUN}`], `network nosuch-${RUN} not found`],
     ];
