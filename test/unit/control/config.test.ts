@@ -120,6 +120,15 @@ describe('parseConfig', () => {
       host: { device: 'ptdemo0', address: '10.254.9.1/30', gatewayAddress: '10.254.9.2' },
       defaultNetwork: { name: 'bridge', subnet: '172.30.0.0/16', gateway: '172.30.0.1', mtu: 1500 },
       dns: { ...DEFAULTS.dns, upstream: [] },
+      uplink: {
+        kind: 'tap',
+        device: 'ptdup',
+        address: '198.51.100.2/24',
+        gateway: '198.51.100.1',
+        netns: 'pontoon-demo-ext',
+        mac: null,
+        mtu: 1500,
+      },
     });
   });
 
