@@ -5,7 +5,6 @@
 
 import { PerformanceObserver } from 'node:perf_hooks';
 import { Dataplane } from '../src/dataplane/dataplane.js';
-import { HEADROOM } from '../src/dataplane/frame-pool.js';
 import { MemoryPort, MemoryTunnel } from '../src/ports/memory-port.js';
 import { parseIpv4 } from '../src/wire/ipv4-address.js';
 import { parseMac } from '../src/wire/mac.js';
@@ -223,7 +222,6 @@ function measure(sc: Scenario, packets: number, rounds: number): Result {
 const json = process.argv.includes('--json');
 const packets = Number(process.env.BENCH_PACKETS ?? 1_000_000);
 const rounds = Number(process.env.BENCH_ROUNDS ?? 7);
-void HEADROOM;
 const results: Record<string, Result> = {};
 for (const sc of SCENARIOS) results[sc.name] = measure(sc, packets, rounds);
 if (json) {

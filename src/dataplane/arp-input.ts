@@ -5,7 +5,7 @@
 import { ARP_OP_REPLY, ARP_OP_REQUEST } from '../wire/arp.js';
 import { ETH_HLEN } from '../wire/ethernet.js';
 import type { Dataplane } from './dataplane.js';
-import { macHi, macLo, putMac } from './mac-bytes.js';
+import { macHi, macLo, putMac } from '../wire/mac.js';
 import type { Network } from './network.js';
 import type { Port } from './port.js';
 

@@ -18,7 +18,7 @@ import { FramePool, HEADROOM, ParkingPool } from './frame-pool.js';
 import { icmpError } from './icmp-error.js';
 import { ip4Input } from './ip4-input.js';
 import { l2Flood, l2Output } from './l2-switch.js';
-import { putMac } from './mac-bytes.js';
+import { putMac } from '../wire/mac.js';
 import { NatMappings } from './nat-ports.js';
 import { Network } from './network.js';
 import { type Neighbour, NeighbourState } from './neighbour-table.js';

@@ -9,7 +9,7 @@ import type { Dataplane } from './dataplane.js';
 import { arpInput } from './arp-input.js';
 import { ip4Input } from './ip4-input.js';
 import { l2Forward } from './l2-switch.js';
-import { macHi, macLo } from './mac-bytes.js';
+import { macHi, macLo } from '../wire/mac.js';
 import type { Port } from './port.js';
 
 export function ethernetInput(dp: Dataplane, port: Port, buf: Buffer, off: number, len: number): void {

@@ -7,7 +7,7 @@ import { emitIcmpError } from '../wire/icmpv4.js';
 import { IP_PROTO_ICMP, Ipv4Repr } from '../wire/ipv4.js';
 import { Drop } from './counters.js';
 import type { Dataplane } from './dataplane.js';
-import { putMac } from './mac-bytes.js';
+import { putMac } from '../wire/mac.js';
 import { PortKind, type Port } from './port.js';
 
 /** RFC 1812 4.3.2.3: quote as much of the packet as fits in 576 bytes. */

@@ -8,7 +8,7 @@ import type { Dataplane } from './dataplane.js';
 import { icmpError } from './icmp-error.js';
 import { finishChecksum } from './offload.js';
 import { l2Output } from './l2-switch.js';
-import { putMac } from './mac-bytes.js';
+import { putMac } from '../wire/mac.js';
 import { NeighbourState } from './neighbour-table.js';
 import type { Port } from './port.js';
 import { RouteTarget } from './route-table.js';

@@ -5,7 +5,7 @@
 import { Drop } from './counters.js';
 import type { Dataplane } from './dataplane.js';
 import type { Network } from './network.js';
-import { isGroupMac, macHi, macLo } from './mac-bytes.js';
+import { isGroupMac, macHi, macLo } from '../wire/mac.js';
 import { TUNNEL_BASE } from './port.js';
 import { vxlanOutput } from './vxlan-output.js';
 

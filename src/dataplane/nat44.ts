@@ -392,7 +392,6 @@ function inboundToMapping(
   dp.counters.gauges[dp.newFlowGauge(IP_PROTO_UDP)]++;
   advance(dp, e, Dir.Reply, IP_PROTO_UDP, 0, 0);
   translate(dp, e, Dir.Reply, IP_PROTO_UDP, buf, off);
-  void len;
   return NatVerdict.Translated;
 }
 
@@ -406,7 +405,7 @@ function unsolicited(dp: Dataplane, ingress: Port, buf: Buffer, off: number, len
   const dst = dp.ip.dst;
   const own = (dp.uplink !== null && dst === dp.uplink.gatewayIp) || dst === dp.hostGatewayIp;
   if (own && dp.ip.protocol === IP_PROTO_TCP && (tcpFlags & TCP_RST) === 0 && dp.options.rejectUnsolicitedTcp) {
-    sendTcpReset(dp, ingress, buf, off, len);
+    sendTcpReset(dp, ingress, buf, off);
   }
   return NatVerdict.Drop;
 }

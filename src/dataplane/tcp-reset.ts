@@ -7,11 +7,11 @@ import { IP_PROTO_TCP, Ipv4Repr } from '../wire/ipv4.js';
 import { TCP_ACK, TCP_FIN, TCP_RST, TCP_SYN } from '../wire/tcp.js';
 import { Drop } from './counters.js';
 import type { Dataplane } from './dataplane.js';
-import { putMac } from './mac-bytes.js';
+import { putMac } from '../wire/mac.js';
 import { PortKind, type Port } from './port.js';
 
 /** `dp.ip` and `dp.tcp` are wrapped around the offending segment. */
-export function sendTcpReset(dp: Dataplane, ingress: Port, buf: Buffer, off: number, len: number): void {
+export function sendTcpReset(dp: Dataplane, ingress: Port, buf: Buffer, off: number): void {
   const o = dp.pool.alloc();
   if (o < 0) {
     dp.counters.drop(Drop.NoBuffer);
@@ -46,7 +46,6 @@ export function sendTcpReset(dp: Dataplane, ingress: Port, buf: Buffer, off: num
   out.writeUInt16BE(0, t + 18);
   const sum = sum16(out, t, 20, pseudoHeaderSum(ip.dst, ip.src, IP_PROTO_TCP, 20));
   out.writeUInt16BE(finish(sum), t + 16);
-  void len;
   dp.suspendOffload();
   if (ingress.kind === PortKind.Host) dp.send(ingress.id, out, o + ETH_HLEN, 40);
   else dp.send(ingress.id, out, o, ETH_HLEN + 40);

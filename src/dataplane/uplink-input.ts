@@ -8,7 +8,7 @@ import { arpInput } from './arp-input.js';
 import { Drop } from './counters.js';
 import type { Dataplane } from './dataplane.js';
 import { ip4Input } from './ip4-input.js';
-import { isGroupMac, macHi, macLo } from './mac-bytes.js';
+import { isGroupMac, macHi, macLo } from '../wire/mac.js';
 import type { Port } from './port.js';
 
 export function uplinkInput(dp: Dataplane, port: Port, buf: Buffer, off: number, len: number): void {

@@ -9,7 +9,7 @@ import { readVni, VXLAN_HLEN } from '../wire/vxlan.js';
 import { Drop } from './counters.js';
 import type { Dataplane } from './dataplane.js';
 import { l2Forward } from './l2-switch.js';
-import { isGroupMac, macHi, macLo } from './mac-bytes.js';
+import { isGroupMac, macHi, macLo } from '../wire/mac.js';
 import { TUNNEL_BASE } from './port.js';
 
 /** `off` is the VXLAN header; `srcIp` the outer source address. */
