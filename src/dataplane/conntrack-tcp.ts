@@ -83,12 +83,11 @@ export function tcpTrack(
   // window check once the peer has told us what it expects (RFC 793 acceptability, loosely)
   if (!syn && ct.tdAck[peer] !== 0 && ct.tdMaxWin[peer] !== 0) {
     const win = Math.max(ct.tdMaxWin[peer], 65535);
+    // as nf_conntrack's in-window check: within a window either side of what the peer expects.
+    // (A RST exactly at RCV.NXT, as RFC 5961 asks of endpoints, would refuse the RST a Linux
+    // server sends with its FIN's sequence number after the FIN was acknowledged.)
     const d = seqDiff(seq, ct.tdAck[peer]);
-    if (rst) {
-      if (d < 0 || d > win) return TCP_INVALID; // a RST must fall inside the receive window
-    } else if (d < -win || d > win) {
-      return TCP_INVALID;
-    }
+    if (d < -win || d > win) return TCP_INVALID;
   }
   if (rst && state === CtState.SynSent && dir === 1) {
     // the answer to our SYN: it must acknowledge it

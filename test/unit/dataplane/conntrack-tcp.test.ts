@@ -98,7 +98,7 @@ describe('tcpTrack', () => {
     for (const [flags, seq] of [
       [TCP_RST, 5001 + 0x20000000],
       [TCP_RST | TCP_ACK, 5001 - 0x20000000],
-      [TCP_RST, 5000], // just before the window: a RST must not be old
+      [TCP_RST, 5001 - 0x100000], // a megabyte behind what the peer expects: far older than any window
       [TCP_FIN | TCP_ACK, 5001 + 0x20000000],
       [TCP_FIN | TCP_ACK, 5001 - 0x20000000],
       [TCP_ACK, 5001 + 0x40000000], // data far ahead: cannot take the connection over
@@ -110,6 +110,15 @@ describe('tcpTrack', () => {
       expect(ct.state[e]).toBe(CtState.Established);
       expect([ct.tdEnd[e * 2 + 1], ct.tdAck[e * 2 + 1], ct.tdMaxWin[e * 2 + 1], ct.flags[e]]).toEqual(before);
     }
+  });
+
+  it('accepts a RST one below what the peer acknowledged, as a Linux server sends it after its FIN', () => {
+    const { ct, e, step, handshake } = tracked();
+    handshake();
+    expect(step(REPLY, TCP_FIN | TCP_ACK, 5001, 1001)).toBe(CtState.FinWait);
+    expect(step(ORIG, TCP_ACK, 1001, 5002)).toBe(CtState.CloseWait);
+    expect(step(REPLY, TCP_RST, 5001, 0, { win: 0 })).toBe(CtState.Close);
+    expect(ct.state[e]).toBe(CtState.Close);
   });
 
   it('scales windows only when both SYNs offer window scaling (RFC 7323)', () => {
