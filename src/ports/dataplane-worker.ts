@@ -77,7 +77,12 @@ function drain(portId: number): void {
     const view = vnet ? (tun ? tunVnetViews[slot] : ethVnetViews[slot]) : tun ? tunViews[slot] : ethViews[slot];
     const n = readFrame(dev.fd, view, view.length);
     if (n <= 0) {
-      if (n < 0) dp.counters.drop(Drop.TxError);
+      // a device that fails (its namespace was deleted) leaves the loop at once instead of
+      // waking it forever; the control plane removes the endpoint when it notices
+      if (n < 0) {
+        dp.counters.drop(Drop.TxError);
+        detach(portId);
+      }
       break;
     }
     if (vnet) {
