@@ -27,8 +27,9 @@ export function finishChecksum(dp: Dataplane, buf: Buffer, off: number, len: num
 
 /**
  * Cuts the current TCP/IPv4 super segment into segments of gsoSize bytes of payload, each with
- * complete checksums, and hands each to `dp.sendPlain` (port) or `vxlan` (overlay) with no offload
- * metadata. The original frame is left intact. Returns false when it cannot be cut (dropped).
+ * complete checksums, and sends each to port `sinkPort`, or to VTEP `sinkVtep` of overlay network
+ * `sinkNet`, with no offload metadata. The original frame is left intact; one that cannot be cut
+ * is dropped and counted.
  */
 export function segmentTcp4(dp: Dataplane, buf: Buffer, off: number, len: number, sinkPort: number, sinkNet: number, sinkVtep: number): void {
   const ipOff = off + ETH_HLEN;
