@@ -25,36 +25,15 @@ import { ApiFailure, type GatewayApi } from './gateway-api.js';
 import { addHostRoute, deleteHostRoute } from './host-link.js';
 import { AddressAllocator, formatIPv4, hostRouteCidrs, parseCidr, parseIPv4, validateNetworkRequest } from './ipam.js';
 import { configureInterface, netnsStillExists, nextInterfaceName, resolveNetns } from './netns.js';
-import { type PortMapping, parsePublish } from './publish.js';
+import { type PortMapping, planPublish } from './publish.js';
 import type { EndpointRecord, NetworkRecord, PersistedState, StateStore } from './state-store.js';
-import { CT_STATE_NAMES, CtFlag } from '../dataplane/conntrack.js';
+import type { LiveEndpoint, LiveNetwork } from './live-network.js';
+import { conntrackResource, endpointResource, networkResource } from './resources.js';
 import type { ClusterEvent, ClusterStore, OverlayEndpointDef, OverlayNetworkDef } from './cluster/cluster-store.js';
 import { NameTable, isDnsName } from './dns/name-table.js';
 import { netnsNameOf, removeContainerResolvConf, writeContainerResolvConf } from './dns/resolv-conf.js';
 
 const VERSION = '0.1.0';
-/** ports picked for `-p CONTAINERPORT` without a host port, like Docker's ephemeral range */
-const EPHEMERAL_MIN = 32768;
-const EPHEMERAL_MAX = 60999;
-
-interface LiveEndpoint {
-  record: EndpointRecord;
-  fd: number;
-  portId: number;
-}
-
-interface LiveNetwork {
-  record: NetworkRecord;
-  index: number; // data-plane slot
-  allocator: AddressAllocator;
-  endpoints: Map<string, LiveEndpoint>; // by endpoint id
-  /** overlay: endpoints on other hosts, by endpoint id */
-  remotes: Map<string, OverlayEndpointDef>;
-  /** overlay: VTEPs of the other hosts */
-  peers: Set<string>;
-  /** overlay: this host's VTEP and endpoints are registered in the cluster store */
-  announced: boolean;
-}
 
 /** Gateway MAC of an overlay network: the same on every host, since each answers for the gateway. */
 function overlayGatewayMac(vni: number): string {
@@ -255,31 +234,8 @@ export class NetworkService implements GatewayApi {
 
   /** Checks `--publish` specs against every published port and picks host ports for those without one. */
   private planPublish(specs: string[], name: string): PortMapping[] {
-    const wanted = specs.flatMap((s) => parsePublish(s));
-    const used = new Map<string, string>();
-    for (const { ep, network, m } of this.allMappings()) used.set(`${m.proto}/${m.hostPort}`, `${ep.name} on network ${network}`);
-    for (const m of wanted) {
-      if (m.hostIp !== '0.0.0.0' && !this.publishAddresses.includes(m.hostIp)) {
-        throw new ApiFailure(
-          400,
-          `cannot publish on ${m.hostIp}: the gateway answers on ${this.publishAddresses.join(' and ')} (or 0.0.0.0 for both)`,
-        );
-      }
-      if (m.hostPort === 0) continue;
-      const key = `${m.proto}/${m.hostPort}`;
-      const holder = used.get(key);
-      if (holder !== undefined) throw new ApiFailure(409, `port ${m.hostPort}/${m.proto} is already published by ${holder}`);
-      used.set(key, name);
-    }
-    for (const m of wanted) {
-      if (m.hostPort !== 0) continue;
-      let p = EPHEMERAL_MIN;
-      while (p <= EPHEMERAL_MAX && used.has(`${m.proto}/${p}`)) p++;
-      if (p > EPHEMERAL_MAX) throw new ApiFailure(409, `no free host port left for ${m.containerPort}/${m.proto}`);
-      m.hostPort = p;
-      used.set(`${m.proto}/${p}`, name);
-    }
-    return wanted;
+    const published = this.allMappings().map(({ ep, network, m }) => ({ proto: m.proto, hostPort: m.hostPort, holder: `${ep.name} on network ${network}` }));
+    return planPublish(specs, name, published, this.publishAddresses);
   }
 
   async shutdown(): Promise<void> {
@@ -390,7 +346,7 @@ export class NetworkService implements GatewayApi {
 
   async createNetwork(req: NetworkCreateRequest): Promise<NetworkResource> {
     const live = await this.createNetworkNow(req, false);
-    return this.resource(live);
+    return this.networkOut(live);
   }
 
   private async createNetworkNow(req: NetworkCreateRequest, isDefault: boolean): Promise<LiveNetwork> {
@@ -603,7 +559,7 @@ export class NetworkService implements GatewayApi {
   }
 
   inspectNetwork(nameOrId: string): NetworkResource {
-    return this.resource(this.requireNetwork(nameOrId));
+    return this.networkOut(this.requireNetwork(nameOrId));
   }
 
   async removeNetwork(nameOrId: string): Promise<void> {
@@ -708,7 +664,7 @@ export class NetworkService implements GatewayApi {
       }
       this.log.info({ network: live.record.name, endpoint: name, ip, ifName }, 'endpoint connected');
       this.syncResolvConf(ns.path);
-      return this.endpointResource(live, record);
+      return this.endpointOut(live, record);
     } catch (err) {
       for (const m of published) await this.dataplane.removePublish(m.proto === 'udp' ? 17 : 6, m.hostPort).catch(() => undefined);
       if (portId >= 0) await this.dataplane.removePort(portId).catch(() => undefined);
@@ -877,36 +833,19 @@ export class NetworkService implements GatewayApi {
   }
 
   async conntrackList(): Promise<ConntrackEntryResource[]> {
-    const records = await this.dataplane.conntrackList(100_000);
-    return records.map((c) => {
-      const proto = c.proto === 6 ? 'tcp' : c.proto === 17 ? 'udp' : 'icmp';
-      const flags: string[] = [];
-      if ((c.flags & CtFlag.SeenReply) === 0) flags.push('UNREPLIED');
-      if ((c.flags & CtFlag.Assured) !== 0) flags.push('ASSURED');
-      if ((c.flags & CtFlag.Snat) !== 0) flags.push('SNAT');
-      if ((c.flags & CtFlag.Dnat) !== 0) flags.push('DNAT');
-      const tuple = (t: { src: number; dst: number; sport: number; dport: number }) => ({
-        src: formatIPv4(t.src),
-        dst: formatIPv4(t.dst),
-        sport: t.sport,
-        dport: t.dport,
-      });
-      return {
-        proto,
-        protoNumber: c.proto,
-        timeoutSeconds: Math.max(0, Math.round(c.expiresInMs / 1000)),
-        state: proto === 'tcp' ? (CT_STATE_NAMES[c.state] ?? '') : '',
-        orig: tuple(c.orig),
-        reply: tuple(c.reply),
-        flags,
-        packets: c.packets,
-        bytes: c.bytes,
-      };
-    });
+    return (await this.dataplane.conntrackList(100_000)).map(conntrackResource);
   }
 
   conntrackFlush(): Promise<number> {
     return this.dataplane.conntrackFlush();
+  }
+
+  private endpointOut(live: LiveNetwork, r: EndpointRecord): EndpointResource {
+    return endpointResource(live, r, this.config.dns.enabled ? (this.containerNameserver(r.netnsPath) ?? live.record.gateway) : null);
+  }
+
+  private networkOut(live: LiveNetwork): NetworkResource {
+    return networkResource(live, this.config.dns.enabled, (r) => this.endpointOut(live, r));
   }
 
   /** Counts for metrics. */
@@ -926,63 +865,5 @@ export class NetworkService implements GatewayApi {
     const m = new Map<number, string>();
     for (const n of this.networks.values()) for (const ep of n.endpoints.values()) m.set(ep.portId, `${ep.record.ifName}@${ep.record.name}`);
     return m;
-  }
-
-  // ---- docker-shaped output ------------------------------------------------------------------
-
-  private endpointResource(live: LiveNetwork, r: EndpointRecord): EndpointResource {
-    return {
-      Name: r.name,
-      EndpointID: r.id,
-      MacAddress: r.mac,
-      IPv4Address: `${r.ip}/${parseCidr(live.record.subnet).prefix}`,
-      IPv6Address: '',
-      Interface: r.ifName,
-      Netns: r.netnsPath,
-      Aliases: r.aliases,
-      Ports: r.ports.map((m) => ({ ...m, network: live.record.name, containerIp: r.ip })),
-      ...(this.config.dns.enabled ? { DNSNames: [r.name, ...r.aliases], DNSServer: this.containerNameserver(r.netnsPath) ?? live.record.gateway } : {}),
-    };
-  }
-
-  private resource(live: LiveNetwork): NetworkResource {
-    const r = live.record;
-    const containers: Record<string, EndpointResource> = {};
-    for (const ep of r.endpoints) containers[ep.id] = this.endpointResource(live, ep);
-    return {
-      Name: r.name,
-      Id: r.id,
-      Created: r.created,
-      Scope: r.driver === 'overlay' ? 'swarm' : 'local',
-      Driver: r.driver,
-      EnableIPv6: false,
-      IPAM: {
-        Driver: 'default',
-        Options: {},
-        Config: [{ Subnet: r.subnet, Gateway: r.gateway, ...(r.ipRange !== undefined ? { IPRange: r.ipRange } : {}) }],
-      },
-      Internal: r.internal,
-      Attachable: true,
-      Containers: containers,
-      Options: {
-        'com.docker.network.driver.mtu': String(r.mtu),
-        'pontoon.gateway.mac': r.gatewayMac,
-        ...(this.config.dns.enabled ? { 'pontoon.dns': r.gateway } : {}),
-        ...(r.isDefault ? { 'com.docker.network.bridge.default_bridge': 'true' } : {}),
-        ...(r.vni !== undefined ? { 'com.docker.network.driver.overlay.vxlanid_list': String(r.vni) } : {}),
-      },
-      ...(r.driver === 'overlay'
-        ? {
-            Peers: [...live.peers].sort().map((ip) => ({ IP: ip })),
-            RemoteContainers: Object.fromEntries(
-              [...live.remotes.values()].map((e) => [
-                e.id,
-                { Name: e.name, EndpointID: e.id, MacAddress: e.mac, IPv4Address: `${e.ip}/${parseCidr(r.subnet).prefix}`, Host: e.vtep },
-              ]),
-            ),
-          }
-        : {}),
-      Labels: {},
-    };
   }
 }

@@ -71,3 +71,42 @@ export function parsePublish(spec: string): PortMapping[] {
 export function formatMapping(m: PortMapping): string {
   return `${m.containerPort}/${m.proto} -> ${m.hostIp}:${m.hostPort}`;
 }
+
+/** ports picked for `-p CONTAINERPORT` without a host port, like Docker's ephemeral range */
+const EPHEMERAL_MIN = 32768;
+const EPHEMERAL_MAX = 60999;
+
+/**
+ * The mappings a connect asks for, checked against the ports already published (`holder` names
+ * who has each) and the addresses the gateway can publish on, with host ports picked for those
+ * that have none. Refuses with a one-line ApiFailure; changes nothing.
+ */
+export function planPublish(
+  specs: string[],
+  name: string,
+  published: { proto: 'tcp' | 'udp'; hostPort: number; holder: string }[],
+  publishAddresses: string[],
+): PortMapping[] {
+  const wanted = specs.flatMap((s) => parsePublish(s));
+  const used = new Map<string, string>();
+  for (const p of published) used.set(`${p.proto}/${p.hostPort}`, p.holder);
+  for (const m of wanted) {
+    if (m.hostIp !== '0.0.0.0' && !publishAddresses.includes(m.hostIp)) {
+      throw new ApiFailure(400, `cannot publish on ${m.hostIp}: the gateway answers on ${publishAddresses.join(' and ')} (or 0.0.0.0 for both)`);
+    }
+    if (m.hostPort === 0) continue;
+    const key = `${m.proto}/${m.hostPort}`;
+    const holder = used.get(key);
+    if (holder !== undefined) throw new ApiFailure(409, `port ${m.hostPort}/${m.proto} is already published by ${holder}`);
+    used.set(key, name);
+  }
+  for (const m of wanted) {
+    if (m.hostPort !== 0) continue;
+    let p = EPHEMERAL_MIN;
+    while (p <= EPHEMERAL_MAX && used.has(`${m.proto}/${p}`)) p++;
+    if (p > EPHEMERAL_MAX) throw new ApiFailure(409, `no free host port left for ${m.containerPort}/${m.proto}`);
+    m.hostPort = p;
+    used.set(`${m.proto}/${p}`, name);
+  }
+  return wanted;
+}

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { formatMapping, parsePublish } from '../../../src/control/publish.js';
+import { formatMapping, parsePublish, planPublish } from '../../../src/control/publish.js';
 
 describe('parsePublish', () => {
   it('reads docker -p forms', () => {
@@ -31,5 +31,27 @@ describe('parsePublish', () => {
 
   it('prints like docker port', () => {
     expect(formatMapping({ proto: 'udp', hostIp: '0.0.0.0', hostPort: 5353, containerPort: 53 })).toBe('53/udp -> 0.0.0.0:5353');
+  });
+});
+
+describe('planPublish', () => {
+  const held = [{ proto: 'tcp' as const, hostPort: 8080, holder: 'web on network bridge' }];
+  const addrs = ['198.51.100.2', '10.254.0.2'];
+
+  it('refuses a port already published, naming who has it', () => {
+    expect(() => planPublish(['8080:80'], 'api', held, addrs)).toThrow('port 8080/tcp is already published by web on network bridge');
+    expect(() => planPublish(['9000:80', '9000:81'], 'api', [], addrs)).toThrow('port 9000/tcp is already published by api');
+  });
+
+  it('publishes only on the gateway addresses', () => {
+    expect(() => planPublish(['203.0.113.9:8081:80'], 'api', held, addrs)).toThrow(
+      'cannot publish on 203.0.113.9: the gateway answers on 198.51.100.2 and 10.254.0.2 (or 0.0.0.0 for both)',
+    );
+    expect(planPublish(['10.254.0.2:8081:80'], 'api', held, addrs)[0]!.hostIp).toBe('10.254.0.2');
+  });
+
+  it('picks free host ports from the ephemeral range, the same port free for tcp and udp', () => {
+    const got = planPublish(['80', '0:81', '53/udp'], 'api', [{ proto: 'tcp', hostPort: 32768, holder: 'x' }], addrs);
+    expect(got.map((m) => `${m.hostPort}->${m.containerPort}/${m.proto}`)).toEqual(['32769->80/tcp', '32770->81/tcp', '32768->53/udp']);
   });
 });

@@ -1,0 +1,27 @@
+// A network and its endpoints as the network service holds them while the daemon runs: the saved
+// record plus what exists only at run time (the data-plane slot, the TAP descriptors, what the
+// cluster store told about other hosts).
+
+import type { OverlayEndpointDef } from './cluster/cluster-store.js';
+import type { AddressAllocator } from './ipam.js';
+import type { EndpointRecord, NetworkRecord } from './state-store.js';
+
+export interface LiveEndpoint {
+  record: EndpointRecord;
+  fd: number;
+  portId: number;
+}
+
+export interface LiveNetwork {
+  record: NetworkRecord;
+  index: number; // data-plane slot
+  allocator: AddressAllocator;
+  endpoints: Map<string, LiveEndpoint>; // by endpoint id
+  /** overlay: endpoints on other hosts, by endpoint id */
+  remotes: Map<string, OverlayEndpointDef>;
+  /** overlay: VTEPs of the other hosts */
+  peers: Set<string>;
+  /** overlay: this host's VTEP and endpoints are registered in the cluster store */
+  announced: boolean;
+}
+

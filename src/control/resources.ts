@@ -1,0 +1,92 @@
+// What the API answers, in the shapes `docker network inspect` and `conntrack -L` use.
+
+import { CT_STATE_NAMES, CtFlag } from '../dataplane/conntrack.js';
+import type { ConntrackRecord } from '../ports/worker-protocol.js';
+import type { ConntrackEntryResource, EndpointResource, NetworkResource } from './api-types.js';
+import { formatIPv4, parseCidr } from './ipam.js';
+import type { LiveNetwork } from './live-network.js';
+import type { EndpointRecord } from './state-store.js';
+
+/** An endpoint; `dnsServer` is the resolver its container uses, or null with the DNS off. */
+export function endpointResource(live: LiveNetwork, r: EndpointRecord, dnsServer: string | null): EndpointResource {
+  return {
+    Name: r.name,
+    EndpointID: r.id,
+    MacAddress: r.mac,
+    IPv4Address: `${r.ip}/${parseCidr(live.record.subnet).prefix}`,
+    IPv6Address: '',
+    Interface: r.ifName,
+    Netns: r.netnsPath,
+    Aliases: r.aliases,
+    Ports: r.ports.map((m) => ({ ...m, network: live.record.name, containerIp: r.ip })),
+    ...(dnsServer !== null ? { DNSNames: [r.name, ...r.aliases], DNSServer: dnsServer } : {}),
+  };
+}
+
+export function networkResource(live: LiveNetwork, dnsEnabled: boolean, endpoint: (r: EndpointRecord) => EndpointResource): NetworkResource {
+  const r = live.record;
+  const containers: Record<string, EndpointResource> = {};
+  for (const ep of r.endpoints) containers[ep.id] = endpoint(ep);
+  return {
+    Name: r.name,
+    Id: r.id,
+    Created: r.created,
+    Scope: r.driver === 'overlay' ? 'swarm' : 'local',
+    Driver: r.driver,
+    EnableIPv6: false,
+    IPAM: {
+      Driver: 'default',
+      Options: {},
+      Config: [{ Subnet: r.subnet, Gateway: r.gateway, ...(r.ipRange !== undefined ? { IPRange: r.ipRange } : {}) }],
+    },
+    Internal: r.internal,
+    Attachable: true,
+    Containers: containers,
+    Options: {
+      'com.docker.network.driver.mtu': String(r.mtu),
+      'pontoon.gateway.mac': r.gatewayMac,
+      ...(dnsEnabled ? { 'pontoon.dns': r.gateway } : {}),
+      ...(r.isDefault ? { 'com.docker.network.bridge.default_bridge': 'true' } : {}),
+      ...(r.vni !== undefined ? { 'com.docker.network.driver.overlay.vxlanid_list': String(r.vni) } : {}),
+    },
+    ...(r.driver === 'overlay'
+      ? {
+          Peers: [...live.peers].sort().map((ip) => ({ IP: ip })),
+          RemoteContainers: Object.fromEntries(
+            [...live.remotes.values()].map((e) => [
+              e.id,
+              { Name: e.name, EndpointID: e.id, MacAddress: e.mac, IPv4Address: `${e.ip}/${parseCidr(r.subnet).prefix}`, Host: e.vtep },
+            ]),
+          ),
+        }
+      : {}),
+    Labels: {},
+  };
+}
+
+const tuple = (t: { src: number; dst: number; sport: number; dport: number }) => ({
+  src: formatIPv4(t.src),
+  dst: formatIPv4(t.dst),
+  sport: t.sport,
+  dport: t.dport,
+});
+
+export function conntrackResource(c: ConntrackRecord): ConntrackEntryResource {
+  const proto = c.proto === 6 ? 'tcp' : c.proto === 17 ? 'udp' : 'icmp';
+  const flags: string[] = [];
+  if ((c.flags & CtFlag.SeenReply) === 0) flags.push('UNREPLIED');
+  if ((c.flags & CtFlag.Assured) !== 0) flags.push('ASSURED');
+  if ((c.flags & CtFlag.Snat) !== 0) flags.push('SNAT');
+  if ((c.flags & CtFlag.Dnat) !== 0) flags.push('DNAT');
+  return {
+    proto,
+    protoNumber: c.proto,
+    timeoutSeconds: Math.max(0, Math.round(c.expiresInMs / 1000)),
+    state: proto === 'tcp' ? (CT_STATE_NAMES[c.state] ?? '') : '',
+    orig: tuple(c.orig),
+    reply: tuple(c.reply),
+    flags,
+    packets: c.packets,
+    bytes: c.bytes,
+  };
+}
