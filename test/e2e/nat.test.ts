@@ -466,7 +466,8 @@ describe('NAT with endpoint-independent UDP filtering, unsolicited TCP dropped, 
       expect(icmp, JSON.stringify(list)).toBeDefined();
       expect(icmp!.flags).not.toContain('UNREPLIED');
       expect(icmp!.timeoutSeconds).toBeLessThanOrEqual(2);
-      expect((await w.natGauges()).natPorts.udp).toBeGreaterThan(0);
+      // the gauges are refreshed by the data plane's 100 ms timer, not per packet
+      expect(await waitFor(async () => (await w.natGauges()).natPorts.udp > 0, 1000, 50)).toBe(true);
 
       const gone = await waitFor(async () => !(await w.conntrack()).some((e) => e.orig.src === c.ip), 15_000, 250);
       expect(gone, JSON.stringify(await w.conntrack())).toBe(true);
