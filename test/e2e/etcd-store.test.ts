@@ -15,6 +15,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { ClusterEvent, OverlayEndpointDef, OverlayNetworkDef } from '../../src/control/cluster/cluster-store.js';
 import { EtcdStore } from '../../src/control/cluster/etcd-store.js';
 import { ApiFailure } from '../../src/control/gateway-api.js';
+import { etcdArgs } from './harness.js';
 
 const ETCD_BIN = process.env.ETCD_BIN ?? '/usr/bin/etcd';
 const TTL = 2;
@@ -97,19 +98,7 @@ class EtcdServer {
     const peer = `http://127.0.0.1:${this.peerPort}`;
     const proc = spawn(
       ETCD_BIN,
-      [
-        '--name=default',
-        `--data-dir=${this.dataDir}`,
-        `--listen-client-urls=${this.url}`,
-        `--advertise-client-urls=${this.url}`,
-        `--listen-peer-urls=${peer}`,
-        `--initial-advertise-peer-urls=${peer}`,
-        `--initial-cluster=default=${peer}`,
-        '--heartbeat-interval=50',
-        '--election-timeout=500',
-        '--logger=zap',
-        '--log-level=warn',
-      ],
+      etcdArgs(this.dataDir, this.url, peer),
       { stdio: ['ignore', 'pipe', 'pipe'] },
     );
     this.proc = proc;

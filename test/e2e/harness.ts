@@ -870,3 +870,22 @@ export async function scapyInNetns(ns: string, script: string, timeoutMs = 20_00
   const prelude = 'import logging\nlogging.getLogger("scapy.runtime").setLevel(logging.ERROR)\nfrom scapy.all import *\n';
   return nsExecOk(ns, [SCAPY_PYTHON, '-c', prelude + script], { timeoutMs });
 }
+
+// ---- etcd ------------------------------------------------------------------------------------
+
+/** Arguments for a single-member etcd the tests run themselves (fast elections, quiet logs). */
+export function etcdArgs(dataDir: string, clientUrl: string, peerUrl: string): string[] {
+  return [
+    '--name=default',
+    `--data-dir=${dataDir}`,
+    `--listen-client-urls=${clientUrl}`,
+    `--advertise-client-urls=${clientUrl}`,
+    `--listen-peer-urls=${peerUrl}`,
+    `--initial-advertise-peer-urls=${peerUrl}`,
+    `--initial-cluster=default=${peerUrl}`,
+    '--heartbeat-interval=50',
+    '--election-timeout=500',
+    '--logger=zap',
+    '--log-level=warn',
+  ];
+}

@@ -23,6 +23,7 @@ import {
   type Daemon,
   type NetworkResource,
   createNetns,
+  etcdArgs,
   hostAddr,
   makeTempDir,
   nsAddrs,
@@ -80,17 +81,7 @@ export class EtcdProcess {
     const peer = `http://127.0.0.1:${ETCD_PEER_PORT}`;
     const argv = [
       'ip', 'netns', 'exec', this.ns, 'setpriv', '--pdeathsig', 'KILL', '--', ETCD_BIN,
-      '--name=default',
-      `--data-dir=${this.dataDir}`,
-      `--listen-client-urls=${this.url}`,
-      `--advertise-client-urls=${this.url}`,
-      `--listen-peer-urls=${peer}`,
-      `--initial-advertise-peer-urls=${peer}`,
-      `--initial-cluster=default=${peer}`,
-      '--heartbeat-interval=50',
-      '--election-timeout=500',
-      '--logger=zap',
-      '--log-level=warn',
+      ...etcdArgs(this.dataDir, this.url, peer),
     ];
     const child = spawn(argv[0]!, argv.slice(1), { stdio: ['ignore', 'pipe', 'pipe'] });
     this.child = child;
