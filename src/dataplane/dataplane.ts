@@ -9,14 +9,13 @@ import { ICMP_DEST_UNREACHABLE, ICMP_HOST_UNREACHABLE, Icmpv4Packet } from '../w
 import { IP_PROTO_ICMP, IP_PROTO_TCP, Ipv4Packet } from '../wire/ipv4.js';
 import { TcpPacket } from '../wire/tcp.js';
 import { UdpPacket } from '../wire/udp.js';
-import { WireError } from '../wire/error.js';
 import { ConntrackTable, protoClass } from './conntrack.js';
 import { DEFAULT_TCP_TIMEOUTS, type TcpTimeouts } from './conntrack-tcp.js';
 import { DataplaneCounters, Drop, Gauge, MAX_PORTS } from './counters.js';
 import { ethernetInput } from './ethernet-input.js';
 import { FramePool, HEADROOM, ParkingPool } from './frame-pool.js';
 import { icmpError } from './icmp-error.js';
-import { ip4Input } from './ip4-input.js';
+import { ip4Input, ip4Wrap } from './ip4-input.js';
 import { l2Flood, l2Output } from './l2-switch.js';
 import { putMac } from '../wire/mac.js';
 import { NatMappings } from './nat-ports.js';
@@ -228,15 +227,7 @@ export class Dataplane {
       this.counters.drop(Drop.UnsupportedEthertype);
       return;
     }
-    const ip = this.ip;
-    if (ip.wrap(buf, off, len) !== WireError.Ok) {
-      this.counters.drop(Drop.Malformed);
-      return;
-    }
-    if (!ip.verifyChecksum()) {
-      this.counters.drop(Drop.BadChecksum);
-      return;
-    }
+    if (!ip4Wrap(this, buf, off, len)) return;
     const e = off - ETH_HLEN;
     buf.fill(0, e, e + 12);
     buf[e + 12] = 0x08;

@@ -7,7 +7,7 @@ import { WireError } from '../wire/error.js';
 import { Drop } from './counters.js';
 import type { Dataplane } from './dataplane.js';
 import { arpInput } from './arp-input.js';
-import { ip4Input } from './ip4-input.js';
+import { ip4Input, ip4Wrap } from './ip4-input.js';
 import { l2Forward } from './l2-switch.js';
 import { macHi, macLo } from '../wire/mac.js';
 import type { Port } from './port.js';
@@ -36,16 +36,8 @@ export function ethernetInput(dp: Dataplane, port: Port, buf: Buffer, off: numbe
   }
   const etherType = (buf[off + 12] << 8) | buf[off + 13];
   if (etherType === ETHERTYPE_IPV4) {
-    const ip = dp.ip;
-    if (ip.wrap(buf, off + ETH_HLEN, len - ETH_HLEN) !== WireError.Ok) {
-      c.drop(Drop.Malformed);
-      return;
-    }
-    if (!ip.verifyChecksum()) {
-      c.drop(Drop.BadChecksum);
-      return;
-    }
-    if (ip.src !== port.ip) {
+    if (!ip4Wrap(dp, buf, off + ETH_HLEN, len - ETH_HLEN)) return;
+    if (dp.ip.src !== port.ip) {
       c.drop(Drop.SpoofedIp);
       return;
     }

@@ -5,6 +5,7 @@
 
 import { ICMP_ADMIN_PROHIBITED, ICMP_DEST_UNREACHABLE, ICMP_NET_UNREACHABLE } from '../wire/icmpv4.js';
 import { ETH_HLEN } from '../wire/ethernet.js';
+import { WireError } from '../wire/error.js';
 import { Drop } from './counters.js';
 import type { Dataplane } from './dataplane.js';
 import { icmpError } from './icmp-error.js';
@@ -15,7 +16,23 @@ import type { Network } from './network.js';
 import type { Port } from './port.js';
 import { RouteTarget } from './route-table.js';
 
-/** `dp.ip` is already wrapped around the packet and its header checksum verified. */
+/**
+ * Points `dp.ip` at the IPv4 header at buf[ipOff] and checks it; a malformed header or a bad header
+ * checksum is dropped and counted. Every port's input stage starts IPv4 with it.
+ */
+export function ip4Wrap(dp: Dataplane, buf: Buffer, ipOff: number, len: number): boolean {
+  if (dp.ip.wrap(buf, ipOff, len) !== WireError.Ok) {
+    dp.counters.drop(Drop.Malformed);
+    return false;
+  }
+  if (!dp.ip.verifyChecksum()) {
+    dp.counters.drop(Drop.BadChecksum);
+    return false;
+  }
+  return true;
+}
+
+/** `dp.ip` is already wrapped around the packet and its header checksum verified (ip4Wrap). */
 export function ip4Input(dp: Dataplane, port: Port, inNet: Network | null, buf: Buffer, off: number, len: number): void {
   const ip = dp.ip;
   // drop Ethernet padding: from here on the frame is exactly header + IP total length

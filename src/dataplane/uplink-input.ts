@@ -7,7 +7,7 @@ import { WireError } from '../wire/error.js';
 import { arpInput } from './arp-input.js';
 import { Drop } from './counters.js';
 import type { Dataplane } from './dataplane.js';
-import { ip4Input } from './ip4-input.js';
+import { ip4Input, ip4Wrap } from './ip4-input.js';
 import { isGroupMac, macHi, macLo } from '../wire/mac.js';
 import type { Port } from './port.js';
 
@@ -44,14 +44,6 @@ export function uplinkInput(dp: Dataplane, port: Port, buf: Buffer, off: number,
     c.drop(Drop.NotForUs);
     return;
   }
-  const ip = dp.ip;
-  if (ip.wrap(buf, off + ETH_HLEN, len - ETH_HLEN) !== WireError.Ok) {
-    c.drop(Drop.Malformed);
-    return;
-  }
-  if (!ip.verifyChecksum()) {
-    c.drop(Drop.BadChecksum);
-    return;
-  }
+  if (!ip4Wrap(dp, buf, off + ETH_HLEN, len - ETH_HLEN)) return;
   ip4Input(dp, port, net, buf, off, len);
 }

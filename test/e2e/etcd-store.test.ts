@@ -6,7 +6,6 @@
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Etcd3, type IKeyValue } from 'etcd3';
@@ -15,7 +14,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { ClusterEvent, OverlayEndpointDef, OverlayNetworkDef } from '../../src/control/cluster/cluster-store.js';
 import { EtcdStore } from '../../src/control/cluster/etcd-store.js';
 import { ApiFailure } from '../../src/control/gateway-api.js';
-import { etcdArgs } from './harness.js';
+import { etcdArgs, freePort } from './harness.js';
 
 const ETCD_BIN = process.env.ETCD_BIN ?? '/usr/bin/etcd';
 const TTL = 2;
@@ -32,17 +31,6 @@ async function waitFor(cond: () => boolean | Promise<boolean>, timeoutMs: number
   }
 }
 
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = createServer();
-    srv.once('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const addr = srv.address();
-      const port = typeof addr === 'object' && addr !== null ? addr.port : 0;
-      srv.close(() => resolve(port));
-    });
-  });
-}
 
 /**
  * Whether process `pid` holds the listening TCP socket of `port`: the health check alone could be

@@ -535,9 +535,9 @@ export async function startCapture(ns: string, iface: string, file: string, maxS
   };
 }
 
-/** `tshark -r FILE` with checksum validation on, a display filter and -T fields; one array per frame. */
-export async function tsharkFields(file: string, filter: string, fields: string[]): Promise<string[][]> {
-  const argv = ['tshark', '-n', '-r', file, '-o', 'ip.check_checksum:TRUE', '-o', 'udp.check_checksum:TRUE', '-Y', filter, '-T', 'fields'];
+/** `tshark -r FILE` with checksum validation on, a display filter and -T fields (`extra`: more tshark options); one array per frame. */
+export async function tsharkFields(file: string, filter: string, fields: string[], extra: string[] = []): Promise<string[][]> {
+  const argv = ['tshark', '-n', '-r', file, '-o', 'ip.check_checksum:TRUE', '-o', 'udp.check_checksum:TRUE', ...extra, '-Y', filter, '-T', 'fields'];
   for (const f of fields) argv.push('-e', f);
   const r = await runOk(argv, { timeoutMs: 30_000 });
   return r.stdout

@@ -24,6 +24,7 @@ import {
   type NetworkResource,
   createNetns,
   etcdArgs,
+  tsharkFields,
   hostAddr,
   makeTempDir,
   nsAddrs,
@@ -434,15 +435,8 @@ export async function overlayMetrics(d: Daemon, vni?: number) {
  * Reads a capture with tshark, VXLAN decoded on its port, checksums verified; one array of
  * fields per frame matching `filter`.
  */
-export async function readCapture(file: string, filter: string, fields: string[]): Promise<string[][]> {
-  const argv = ['tshark', '-n', '-r', file, '-d', `udp.port==${VXLAN_PORT},vxlan`, '-o', 'ip.check_checksum:TRUE', '-o', 'udp.check_checksum:TRUE'];
-  argv.push('-Y', filter, '-T', 'fields', '-E', 'occurrence=a', '-E', 'aggregator=,');
-  for (const f of fields) argv.push('-e', f);
-  const r = await runOk(argv, { timeoutMs: 30_000 });
-  return r.stdout
-    .split('\n')
-    .filter((l) => l.trim() !== '')
-    .map((l) => l.split('\t'));
+export function readCapture(file: string, filter: string, fields: string[]): Promise<string[][]> {
+  return tsharkFields(file, filter, fields, ['-d', `udp.port==${VXLAN_PORT},vxlan`, '-E', 'occurrence=a', '-E', 'aggregator=,']);
 }
 
 /** A tshark capture file in a temporary directory. */

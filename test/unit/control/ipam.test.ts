@@ -1,5 +1,4 @@
 import { describe, expect, it } from 'vitest';
-import { ApiFailure } from '../../../src/control/gateway-api.js';
 import {
   AddressAllocator,
   chooseSubnet,
@@ -11,16 +10,8 @@ import {
   routeCidrsFromJson,
   validateNetworkRequest,
 } from '../../../src/control/ipam.js';
+import { failure } from './api-failure.js';
 
-function failure(fn: () => unknown): { status: number; message: string } {
-  try {
-    fn();
-  } catch (e) {
-    expect(e).toBeInstanceOf(ApiFailure);
-    return { status: (e as ApiFailure).status, message: (e as ApiFailure).message };
-  }
-  throw new Error('expected an ApiFailure');
-}
 
 describe('parseCidr / formatCidr', () => {
   it('parses to a uint32 network and a prefix', () => {

@@ -1,7 +1,6 @@
 import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ApiFailure } from '../../../src/control/gateway-api.js';
 import { addHostRoute, configureHostDevice, deleteHostRoute } from '../../../src/control/host-link.js';
 import {
   configureInterface,
@@ -12,16 +11,8 @@ import {
   resolveNetns,
   runInNetns,
 } from '../../../src/control/netns.js';
+import { failure } from './api-failure.js';
 
-function failure(fn: () => unknown): { status: number; message: string } {
-  try {
-    fn();
-  } catch (e) {
-    expect(e).toBeInstanceOf(ApiFailure);
-    return { status: (e as ApiFailure).status, message: (e as ApiFailure).message };
-  }
-  throw new Error('expected an ApiFailure');
-}
 
 describe('resolveNetns errors', () => {
   it('reports a missing named namespace', () => {

@@ -1,0 +1,13 @@
+import { expect } from 'vitest';
+import { ApiFailure } from '../../../src/control/gateway-api.js';
+
+/** Runs `fn`, which must throw an ApiFailure; returns its status and message. */
+export function failure(fn: () => unknown): { status: number; message: string } {
+  try {
+    fn();
+  } catch (e) {
+    expect(e).toBeInstanceOf(ApiFailure);
+    return { status: (e as ApiFailure).status, message: (e as ApiFailure).message };
+  }
+  throw new Error('expected an ApiFailure');
+}
