@@ -92,6 +92,13 @@ export interface PontoonConfig {
     underlayMtu: number;
     /** etcd key prefix */
     prefix: string;
+    /** the segments of a TCP super segment leave as one UDP_SEGMENT send (UDP GSO) */
+    udpGso: boolean;
+    /** the kernel coalesces received VXLAN datagrams (UDP_GRO) */
+    udpGro: boolean;
+    /** SO_RCVBUF / SO_SNDBUF of the underlay socket, bytes */
+    socketReceiveBuffer: number;
+    socketSendBuffer: number;
   };
   /** The embedded DNS, answering on every network's gateway address, port 53. */
   dns: {
@@ -110,6 +117,8 @@ export interface PontoonConfig {
     batchSize: number;
     /** TUN/TAP devices with virtio-net headers: partial checksums and 64 KiB TCP super segments */
     offload: boolean;
+    /** coalesce TCP segments into super segments for devices that take offloads (receive offload) */
+    gro: boolean;
     /** Forwarding database entries expire after this long without traffic. */
     macAgingSeconds: number;
     arp: {
@@ -284,6 +293,10 @@ const clusterSchema = z
     leaseTtlSeconds: intIn(2, 3600).default(10),
     underlayMtu: intIn(576, 65535).default(1500),
     prefix: checked((s) => (/^\/[A-Za-z0-9_.\/-]*[A-Za-z0-9_.-]$/.test(s) ? null : `${q(s)} is not a key prefix such as /pontoon`)).default('/pontoon'),
+    udpGso: z.boolean().default(true),
+    udpGro: z.boolean().default(true),
+    socketReceiveBuffer: intIn(0, 1 << 30).default(8 << 20),
+    socketSendBuffer: intIn(0, 1 << 30).default(4 << 20),
   })
   .superRefine((c, ctx) => {
     if (c.store === 'etcd' && c.endpoints.length === 0) {
@@ -382,6 +395,7 @@ const configSchema = z
         .strictObject({
           batchSize: intIn(1, 1024).default(64),
           offload: z.boolean().default(true),
+          gro: z.boolean().default(true),
           macAgingSeconds: intIn(1, 1_000_000).default(300),
           arp: section(arpSchema.prefault({})),
         })
@@ -496,6 +510,10 @@ export function parseConfig(text: string, source: string): PontoonConfig {
       leaseTtlSeconds: c.cluster.leaseTtlSeconds,
       underlayMtu: c.cluster.underlayMtu,
       prefix: c.cluster.prefix,
+      udpGso: c.cluster.udpGso,
+      udpGro: c.cluster.udpGro,
+      socketReceiveBuffer: c.cluster.socketReceiveBuffer,
+      socketSendBuffer: c.cluster.socketSendBuffer,
     },
     dns: {
       enabled: c.dns.enabled,
@@ -507,6 +525,7 @@ export function parseConfig(text: string, source: string): PontoonConfig {
     dataplane: {
       batchSize: c.dataplane.batchSize,
       offload: c.dataplane.offload,
+      gro: c.dataplane.gro,
       macAgingSeconds: c.dataplane.macAgingSeconds,
       arp: { ...c.dataplane.arp },
     },

@@ -54,6 +54,7 @@ function dataplaneOptions(cfg: PontoonConfig) {
     neighbourReachableMs: d.arp.reachableSeconds * 1000,
     neighbourFailedMs: d.arp.failedSeconds * 1000,
     poolSlots: Math.max(256, d.batchSize * 4),
+    gro: d.gro,
   };
 }
 
@@ -148,7 +149,12 @@ export async function runDaemon(configPath: string): Promise<void> {
     const cl = cfg.cluster;
     if (cl.advertise !== null) {
       // overlay networks: the VXLAN underlay socket on this host's underlay address
-      await dataplane.setTunnel(parseIPv4(cl.advertise)!, cl.vxlanPort, cl.underlayMtu);
+      await dataplane.setTunnel(parseIPv4(cl.advertise)!, cl.vxlanPort, cl.underlayMtu, {
+        gso: cl.udpGso,
+        gro: cl.udpGro,
+        receiveBuffer: cl.socketReceiveBuffer,
+        sendBuffer: cl.socketSendBuffer,
+      });
       cluster =
         cl.store === 'etcd'
           ? new EtcdStore({ endpoints: cl.endpoints, prefix: cl.prefix, hostId: cl.advertise, leaseTtlSeconds: cl.leaseTtlSeconds, log })

@@ -33,6 +33,7 @@ export const Drop = {
   VxlanUnknownVtep: 26,
   VxlanTooBig: 27,
   VxlanSplitHorizon: 28,
+  UnderlayOverflow: 29,
 } as const;
 
 export const DROP_REASON_NAMES: readonly string[] = [
@@ -65,6 +66,7 @@ export const DROP_REASON_NAMES: readonly string[] = [
   'vxlan_unknown_vtep',
   'vxlan_too_big',
   'vxlan_split_horizon',
+  'underlay_overflow',
 ];
 
 /** Largest port id + 1; ports are small integers so per-port counters are array slots. */
@@ -72,7 +74,7 @@ export const MAX_PORTS = 4096;
 
 const PORT_FIELDS = 4; // rx packets, rx bytes, tx packets, tx bytes
 const DROP_SLOTS = 64;
-const GAUGE_SLOTS = 16;
+const GAUGE_SLOTS = 32;
 const CT_STATE_SLOTS = 48; // [tcp, udp, icmp] x 16 states
 /** network slots (the uplink takes the last); per network: VXLAN rx packets, rx bytes, tx packets, tx bytes */
 export const MAX_NETWORKS = 4096;
@@ -94,6 +96,15 @@ export const Gauge = {
   NatPortsTcp: 10,
   NatPortsUdp: 11,
   NatPortsIcmp: 12,
+  /** segments coalesced by receive offload, and the super segments they became */
+  GroSegments: 15,
+  GroSuperSegments: 16,
+  /** underlay sends: datagrams, and system calls that carried them */
+  UnderlayDatagrams: 17,
+  UnderlaySendCalls: 18,
+  /** underlay receives: datagrams, and system calls that brought them */
+  UnderlayRxDatagrams: 19,
+  UnderlayRecvCalls: 20,
 } as const;
 
 export class DataplaneCounters {

@@ -13,7 +13,7 @@ import { ConntrackTable, protoClass } from './conntrack.js';
 import { DEFAULT_TCP_TIMEOUTS, type TcpTimeouts } from './conntrack-tcp.js';
 import { DataplaneCounters, Drop, Gauge, MAX_PORTS } from './counters.js';
 import { ethernetInput } from './ethernet-input.js';
-import { FramePool, HEADROOM, ParkingPool } from './frame-pool.js';
+import { FramePool, HEADROOM, ParkingPool, TxArena } from './frame-pool.js';
 import { icmpError } from './icmp-error.js';
 import { ip4Input, ip4Wrap } from './ip4-input.js';
 import { l2Flood, l2Output } from './l2-switch.js';
@@ -28,6 +28,7 @@ import { type PublishRule, PublishedPorts } from './published-ports.js';
 import { RouteTable, RouteTarget } from './route-table.js';
 import { uplinkInput } from './uplink-input.js';
 import { finishChecksum, segmentTcp4 } from './offload.js';
+import { TcpGro } from './tcp-gro.js';
 import { vxlanOutput } from './vxlan-output.js';
 import {
   readLe16,
@@ -68,6 +69,10 @@ export interface DataplaneOptions {
   udpEndpointIndependentFiltering: boolean;
   /** answer unsolicited inbound TCP with a RST (true) or drop it silently */
   rejectUnsolicitedTcp: boolean;
+  /** coalesce TCP segments into super segments for ports that take offloads (receive offload) */
+  gro: boolean;
+  /** bytes for the segments and fragments cut out of larger frames before they are flushed */
+  txArenaBytes: number;
 }
 
 export const DEFAULT_DATAPLANE_OPTIONS: DataplaneOptions = {
@@ -91,6 +96,8 @@ export const DEFAULT_DATAPLANE_OPTIONS: DataplaneOptions = {
   natPortMax: 65535,
   udpEndpointIndependentFiltering: false,
   rejectUnsolicitedTcp: true,
+  gro: true,
+  txArenaBytes: 4 << 20,
 };
 
 export interface UplinkSpec {
@@ -143,6 +150,9 @@ export class Dataplane {
   readonly options: DataplaneOptions;
   readonly counters: DataplaneCounters;
   readonly pool: FramePool;
+  /** segments and fragments cut out of a frame: valid until the queued output is flushed */
+  readonly arena: TxArena;
+  readonly gro: TcpGro | null;
   readonly parking: ParkingPool;
   readonly networks: (Network | undefined)[] = [];
   readonly ports: (Port | undefined)[] = [];
@@ -191,6 +201,8 @@ export class Dataplane {
     this.options = { ...DEFAULT_DATAPLANE_OPTIONS, ...options };
     this.counters = counters;
     this.pool = new FramePool(this.options.poolSlots);
+    this.arena = new TxArena(this.options.txArenaBytes);
+    this.gro = this.options.gro ? new TcpGro() : null;
     // parked frames are ordinary MTU-sized frames; 9216 covers jumbo frames
     this.parking = new ParkingPool(this.options.parkingSlots, HEADROOM + 9216 + ETH_HLEN);
     this.icmpTokens = this.options.icmpBurst;
@@ -256,6 +268,12 @@ export class Dataplane {
       if (port.io.send(buf, off, len)) this.counters.tx(portId, len);
       else this.counters.drop(Drop.TxError);
       return;
+    }
+    const gro = this.gro;
+    if (gro !== null) {
+      if (this.gsoSize === 0 && this.needsCsum === 0) {
+        if (gro.offer(this, port, buf, off, len)) return;
+      } else gro.flushPort(this, portId);
     }
     const h = off - VNET_HDR_LEN;
     if (this.needsCsum !== 0) {
@@ -335,8 +353,28 @@ export class Dataplane {
     this.gsoType = this.gsoSize = this.csumStart = this.csumOffset = this.needsCsum = 0;
   }
 
-  /** End of a batch: every pool slot becomes free again. */
+  /**
+   * Room for a frame cut out of another (a segment, a fragment), `front` bytes reserved in front
+   * of it; when the arena is full the queued output is flushed first, so this fails only for a
+   * frame larger than the whole arena (-1).
+   */
+  txAlloc(front: number, len: number): number {
+    const o = this.arena.alloc(front, len);
+    if (o >= 0) return o;
+    this.flushTx();
+    return this.arena.alloc(front, len);
+  }
+
+  /** Sends what is queued for the underlay; the arena is free again. */
+  flushTx(): void {
+    if (this.tunnel !== null) this.tunnel.flush();
+    this.arena.reset();
+  }
+
+  /** End of a batch: coalesced segments and queued datagrams go out, every pool slot is free again. */
   endBatch(): void {
+    if (this.gro !== null) this.gro.flushAll(this);
+    this.flushTx();
     this.pool.reset();
   }
 
@@ -425,9 +463,13 @@ export class Dataplane {
       putMac(park.slab, off, hi, lo);
       putMac(park.slab, off + 6, net.gatewayMacHi, net.gatewayMacLo);
       l2Output(this, net, park.slab, off, park.lengths[slot]);
-      park.release(slot);
     }
-    if (n.parkedCount > 0) this.resumeOffload();
+    if (n.parkedCount > 0) {
+      this.resumeOffload();
+      // datagrams queued for the underlay point into the parking slots: out before they are reused
+      if (this.tunnel !== null) this.tunnel.flush();
+      for (let i = 0; i < n.parkedCount; i++) park.release(n.parked[i]);
+    }
     n.parkedCount = 0;
   }
 
@@ -720,6 +762,7 @@ export class Dataplane {
   removePort(id: number): void {
     const port = this.ports[id];
     if (port === undefined) return;
+    this.gro?.forget(id);
     if (port.kind === PortKind.Endpoint) {
       const net = this.networks[port.network];
       if (net !== undefined) {

@@ -90,3 +90,38 @@ export class ParkingPool {
     return this.slots - this.freeCount;
   }
 }
+
+/**
+ * Memory for the frames the data plane builds out of another while cutting it (the segments of a
+ * TCP super segment, IPv4 fragments): a bump region that the queued output may point into until
+ * it is flushed. When a frame does not fit, the owner flushes the queued output and resets the
+ * region, so cutting never runs out of buffers however large the batch.
+ */
+export class TxArena {
+  readonly slab: Buffer;
+  private used = 0;
+
+  constructor(readonly size: number) {
+    this.slab = Buffer.alloc(size);
+  }
+
+  /**
+   * Offset of `len` bytes with `front` bytes reserved in front of them (for headers pushed later),
+   * or -1 when they do not fit before the next reset. Consecutive calls with the same `front` and
+   * no reset in between return adjacent regions: [front][len][front][len]...
+   */
+  alloc(front: number, len: number): number {
+    const start = this.used + front;
+    if (start + len > this.size) return -1;
+    this.used = start + len;
+    return start;
+  }
+
+  get inUse(): number {
+    return this.used;
+  }
+
+  reset(): void {
+    this.used = 0;
+  }
+}

@@ -1,5 +1,5 @@
 // ip4-fragment: splits a packet whose DF bit is clear into fragments that fit the egress MTU, as a
-// router must (RFC 791). Slow path: each fragment is a copy in a fresh pool slot.
+// router must (RFC 791). Slow path: each fragment is a copy in the data plane's arena.
 
 import { ETH_HLEN } from '../wire/ethernet.js';
 import { internetChecksum } from '../wire/checksum.js';
@@ -8,6 +8,9 @@ import type { Dataplane } from './dataplane.js';
 import { ip4Output } from './ip4-output.js';
 import { finishChecksum } from './offload.js';
 import type { Port } from './port.js';
+
+/** Room in front of each fragment for the header its port pushes (virtio-net 10, VXLAN 8). */
+const FRAGMENT_FRONT = 16;
 
 export function ip4Fragment(
   dp: Dataplane,
@@ -31,14 +34,14 @@ export function ip4Fragment(
     dp.counters.drop(Drop.FragmentationNeeded);
     return;
   }
-  const out = dp.pool.slab;
+  const out = dp.arena.slab;
   if (dp.needsCsum !== 0) finishChecksum(dp, buf, off, len); // fragments carry the finished checksum
   dp.suspendOffload();
   for (let start = 0; start < payloadLen; start += chunk) {
     const size = Math.min(chunk, payloadLen - start);
-    const o = dp.pool.alloc();
+    const o = dp.txAlloc(FRAGMENT_FRONT, ETH_HLEN + ihl + size);
     if (o < 0) {
-      dp.counters.drop(Drop.NoBuffer);
+      dp.counters.drop(Drop.Oversize);
       break;
     }
     buf.copy(out, o, off, ipOff + ihl); // Ethernet + IP header (options copied into every fragment)

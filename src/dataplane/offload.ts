@@ -8,6 +8,7 @@ import { ETH_HLEN } from '../wire/ethernet.js';
 import { IP_PROTO_UDP } from '../wire/ipv4.js';
 import { TCP_CWR, TCP_FIN, TCP_PSH } from '../wire/tcp.js';
 import { VNET_GSO_TCPV4 } from '../wire/virtio-net.js';
+import { VXLAN_HLEN } from '../wire/vxlan.js';
 import { Drop } from './counters.js';
 import type { Dataplane } from './dataplane.js';
 import { PortKind } from './port.js';
@@ -28,8 +29,9 @@ export function finishChecksum(dp: Dataplane, buf: Buffer, off: number, len: num
 /**
  * Cuts the current TCP/IPv4 super segment into segments of gsoSize bytes of payload, each with
  * complete checksums, and sends each to port `sinkPort`, or to VTEP `sinkVtep` of overlay network
- * `sinkNet`, with no offload metadata. The original frame is left intact; one that cannot be cut
- * is dropped and counted.
+ * `sinkNet`, with no offload metadata, in order. The segments are built in the data plane's arena
+ * (flushed when full: a batch of super segments never runs out of buffers). The original frame is
+ * left intact; one that cannot be cut is dropped and counted.
  */
 export function segmentTcp4(dp: Dataplane, buf: Buffer, off: number, len: number, sinkPort: number, sinkNet: number, sinkVtep: number): void {
   const ipOff = off + ETH_HLEN;
@@ -53,15 +55,18 @@ export function segmentTcp4(dp: Dataplane, buf: Buffer, off: number, len: number
   const id0 = buf.readUInt16BE(ipOff + 4);
   const flags = buf[tcpOff + 13];
   const hdrLen = hdrEnd - off;
-  const out = dp.pool.slab;
+  const out = dp.arena.slab;
   const sink = sinkVtep < 0 ? dp.ports[sinkPort] : undefined;
   const l2 = sink !== undefined && sink.kind === PortKind.Host ? ETH_HLEN : 0; // the host port takes IP packets
+  // segments for the underlay lie back to back with room for their VXLAN header in between, so
+  // the socket can send them as one train (UDP GSO)
+  const front = sinkVtep >= 0 ? VXLAN_HLEN : 0;
   dp.suspendOffload();
   for (let pos = 0, i = 0; pos < payload; pos += mss, i++) {
     const size = Math.min(mss, payload - pos);
-    const o = dp.pool.alloc();
+    const o = dp.txAlloc(front, hdrLen + size);
     if (o < 0) {
-      dp.counters.drop(Drop.NoBuffer);
+      dp.counters.drop(Drop.Oversize);
       break;
     }
     buf.copy(out, o, off, hdrEnd);

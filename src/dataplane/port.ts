@@ -16,9 +16,14 @@ export const PortKind = {
 /** Forwarding-database values from TUNNEL_BASE up mean "behind the VTEP (value - TUNNEL_BASE)". */
 export const TUNNEL_BASE = 1 << 20;
 
-/** The underlay of overlay networks: sends an encapsulated frame to one VTEP. */
+/**
+ * The underlay of overlay networks. `sendTo` queues an encapsulated frame for one VTEP (false when
+ * it cannot even be queued); the bytes must stay as they are until `flush`, which the data plane
+ * calls at the end of every batch, before it reuses any buffer.
+ */
 export interface TunnelIo {
   sendTo(buf: Buffer, off: number, len: number, vtep: number): boolean;
+  flush(): void;
 }
 
 export class Port {

@@ -5,6 +5,7 @@ import { MessageChannel, type MessagePort, Worker } from 'node:worker_threads';
 import { DataplaneCounters } from '../dataplane/counters.js';
 import type { DataplaneOptions, EndpointSpec, HostPortSpec, NetworkSpec, UplinkSpec } from '../dataplane/dataplane.js';
 import type { PublishRule } from '../dataplane/published-ports.js';
+import type { UnderlayOptions } from './vxlan-socket.js';
 import { EventFd } from './sys/eventfd.js';
 import type { ConntrackRecord, Snapshot, WorkerInit, WorkerReply, WorkerRequest } from './worker-protocol.js';
 
@@ -106,8 +107,8 @@ export class DataplaneHost {
     return this.call({ op: 'conntrackFlush' });
   }
 
-  setTunnel(localIp: number, port: number, underlayMtu: number): Promise<number> {
-    return this.call({ op: 'setTunnel', localIp, port, underlayMtu });
+  setTunnel(localIp: number, port: number, underlayMtu: number, underlay: UnderlayOptions = {}): Promise<number> {
+    return this.call({ op: 'setTunnel', localIp, port, underlayMtu, underlay });
   }
 
   /** Sends DNS queries to gateway addresses to ip:port (a socket of the daemon); port 0 turns it off. */

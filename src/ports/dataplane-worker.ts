@@ -30,18 +30,24 @@ const devices: (DevicePort | undefined)[] = [];
 const TUNNEL_TOKEN = 0x7ffffffe;
 let vxlan: VxlanSocket | null = null;
 
-/** Datagrams from the underlay land so that the inner frame starts where any frame starts. */
+/**
+ * Datagrams from the underlay, a recvmmsg at a time; the inner frame of each lands where any frame
+ * starts. A message the kernel coalesced (UDP GRO) is a train of equal datagrams, taken one by one.
+ */
 function drainTunnel(): void {
   const sock = vxlan!;
-  for (let k = 0; k < init.batchSize; k++) {
-    const off = pool.alloc();
-    if (off < 0) break;
-    const n = sock.socket.recv(pool.slab, off - VXLAN_HLEN, pool.frameCapacity + VXLAN_HLEN);
-    if (n <= 0) {
-      if (n < 0) dp.counters.drop(Drop.TxError);
-      break;
+  const slab = pool.slab;
+  const n = sock.receive(pool, init.batchSize);
+  for (let i = 0; i < n; i++) {
+    const off = sock.rxOffset(i);
+    const len = sock.rxLength(i);
+    const seg = sock.rxSegment(i);
+    const src = sock.rxSource(i);
+    if (seg === 0 || len <= seg) {
+      if (len > 0) dp.inputTunnel(slab, off, len, src);
+      continue;
     }
-    dp.inputTunnel(pool.slab, off - VXLAN_HLEN, n, sock.socket.srcIp);
+    for (let p = 0; p < len; p += seg) dp.inputTunnel(slab, off + p, Math.min(seg, len - p), src);
   }
   dp.endBatch();
 }
@@ -177,7 +183,7 @@ function handle(req: WorkerRequest): unknown {
     case 'conntrackList':
       return conntrackList(req.limit);
     case 'setTunnel': {
-      vxlan = new VxlanSocket(dp, req.localIp, req.port);
+      vxlan = new VxlanSocket(dp, req.localIp, req.port, req.underlay, init.batchSize);
       const port = dp.setTunnel('vxlan', vxlan, req.underlayMtu);
       epoll.add(vxlan.socket.fd, TUNNEL_TOKEN);
       return port.id;

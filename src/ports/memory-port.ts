@@ -30,4 +30,8 @@ export class MemoryTunnel implements TunnelIo {
     if (this.keep) this.sent.push({ vtep, bytes: Buffer.from(buf.subarray(off, off + len)) });
     return true;
   }
+
+  flush(): void {
+    // copied when queued
+  }
 }

@@ -3,6 +3,7 @@
 import type { MessagePort } from 'node:worker_threads';
 import type { DataplaneOptions, EndpointSpec, HostPortSpec, NetworkSpec, UplinkSpec } from '../dataplane/dataplane.js';
 import type { PublishRule } from '../dataplane/published-ports.js';
+import type { UnderlayOptions } from './vxlan-socket.js';
 
 export interface WorkerInit {
   options: Partial<DataplaneOptions>;
@@ -23,7 +24,7 @@ export type WorkerRequest =
   | { id: number; op: 'removePublish'; proto: 6 | 17; hostPort: number }
   | { id: number; op: 'conntrackList'; limit: number }
   | { id: number; op: 'conntrackFlush' }
-  | { id: number; op: 'setTunnel'; localIp: number; port: number; underlayMtu: number }
+  | { id: number; op: 'setTunnel'; localIp: number; port: number; underlayMtu: number; underlay: UnderlayOptions }
   | { id: number; op: 'setDns'; ip: number; port: number }
   | { id: number; op: 'addPeer'; network: number; vtepIp: number }
   | { id: number; op: 'removePeer'; network: number; vtepIp: number }

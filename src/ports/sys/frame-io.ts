@@ -70,7 +70,8 @@ let lastBase: Uint8Array | null = null;
 let lastAddr = 0;
 const addrCache = new WeakMap<Uint8Array, number>();
 
-function baseAddress(base: Uint8Array): number {
+/** The native address of a Buffer's first byte, cached per Buffer (see the allocation note above). */
+export function baseAddress(base: Uint8Array): number {
   if (base === lastBase) return lastAddr;
   let addr = addrCache.get(base);
   if (addr === undefined) {

@@ -149,6 +149,35 @@ export const sendtoAddr = lib.func('sendto', 'intptr_t', ['int', 'void *', 'size
   dstlen: number,
 ) => number;
 
+/** `int sendmmsg(int fd, struct mmsghdr *msgs, unsigned int vlen, int flags)`; msgs as a raw address: messages sent, or -1 */
+export const sendmmsgAddr = lib.func('sendmmsg', 'int', ['int', 'void *', 'unsigned int', 'int']) as unknown as (
+  fd: number,
+  msgs: number,
+  vlen: number,
+  flags: number,
+) => number;
+
+/** `int recvmmsg(int fd, struct mmsghdr *msgs, unsigned int vlen, int flags, struct timespec *timeout)`; msgs as a raw address, timeout NULL */
+export const recvmmsgAddr = lib.func('recvmmsg', 'int', ['int', 'void *', 'unsigned int', 'int', 'void *']) as unknown as (
+  fd: number,
+  msgs: number,
+  vlen: number,
+  flags: number,
+  timeout: null,
+) => number;
+
+/** `int getsockopt(int fd, int level, int name, void *value, socklen_t *len)` */
+export const getsockopt = lib.func('getsockopt', 'int', ['int', 'int', 'int', 'void *', 'void *']) as (
+  fd: number,
+  level: number,
+  name: number,
+  value: Uint8Array,
+  len: Uint8Array,
+) => number;
+
+/** `int poll(struct pollfd *fds, nfds_t n, int timeoutMs)` */
+export const poll = lib.func('poll', 'int', ['void *', 'unsigned long', 'int']) as (fds: Uint8Array, n: number, timeoutMs: number) => number;
+
 /** `unsigned int if_nametoindex(const char *name)`: 0 when there is no such interface. */
 export const if_nametoindex = lib.func('if_nametoindex', 'unsigned int', ['str']) as (name: string) => number;
 

@@ -19,6 +19,9 @@ class MemoryTunnel implements TunnelIo {
     this.sent.push({ to: this.dp().vtepIp(vtep), bytes: Buffer.from(buf.subarray(off, off + len)) });
     return true;
   }
+  flush(): void {
+    // copied when queued
+  }
   take(): { to: number; bytes: Buffer }[] {
     return this.sent.splice(0);
   }

@@ -70,6 +70,21 @@ describe('sum16 / fold / finish', () => {
     );
   });
 
+  it('long runs (the word path) equal the reference at every alignment, inside a large slab', () => {
+    // a slab of its own, like the frame pool's, and sub-Buffers of it (byteOffset not a multiple of 4)
+    const slab = Buffer.alloc(70_000);
+    fc.assert(
+      fc.property(fc.uint8Array({ minLength: 128, maxLength: 66_000 }), fc.nat(63), fc.nat(3), (data, pre, sub) => {
+        const view = slab.subarray(sub);
+        view.fill(0xa5);
+        view.set(data, pre);
+        expect(internetChecksum(view, pre, data.length)).toBe(refChecksum(data));
+        expect(fold(sum16(view, pre, data.length, 0x1234))).toBe(fold(0x1234 + sum16(Buffer.from(data), 0, data.length)));
+      }),
+      { numRuns: 300 },
+    );
+  });
+
   it('pseudoHeaderSum + segment equals the reference pseudo-header checksum', () => {
     fc.assert(
       fc.property(

@@ -1,0 +1,234 @@
+// tcp-gro: receive offload in userspace, at the output to a port that takes offloads. Consecutive
+// in-order segments of one TCP/IPv4 flow bound for the same port are coalesced into one super
+// segment (virtio-net header: TCPv4 GSO with a partial checksum) and written with one system call:
+// when the sender's burst ends (a short segment, PSH or FIN), when any other frame for that port
+// comes, or at the end of the batch. So a port never sees its frames in another order than they
+// came, and nothing waits past the batch. The merge rules are Linux's (inet_gro_receive,
+// tcp_gro_receive): same addresses, ports, ACK, options, TOS, TTL and flags, contiguous sequence
+// numbers, no segment longer than the first, at most 64 KiB.
+
+import { fold, internetChecksum, pseudoHeaderSum, sum16 } from '../wire/checksum.js';
+import { ETH_HLEN } from '../wire/ethernet.js';
+import { TCP_CWR, TCP_FIN, TCP_PSH, TCP_RST, TCP_SYN, TCP_URG } from '../wire/tcp.js';
+import {
+  VNET_CSUM_OFFSET,
+  VNET_CSUM_START,
+  VNET_F_NEEDS_CSUM,
+  VNET_GSO_ECN,
+  VNET_GSO_SIZE,
+  VNET_GSO_TCPV4,
+  VNET_GSO_TYPE,
+  VNET_HDR_LEN,
+  VNET_HDR_LENGTH,
+  writeLe16,
+} from '../wire/virtio-net.js';
+import { DataplaneCounters, Drop, Gauge, MAX_PORTS } from './counters.js';
+import { HEADROOM } from './frame-pool.js';
+import { type Port, PortKind } from './port.js';
+
+/** Flows coalesced at once (Linux keeps 8 per NAPI context). */
+const CONTEXTS = 8;
+const MAX_IP_LEN = 65535;
+/** A context holds one super segment: Ethernet + 64 KiB of IPv4, with headroom for the virtio-net header. */
+const CONTEXT_SIZE = HEADROOM + ETH_HLEN + MAX_IP_LEN + 1;
+/** Flags that end a burst: the segment carrying one is the last merged. */
+const BURST_END = TCP_PSH | TCP_FIN;
+/** Flags that are never merged. */
+const NO_MERGE = TCP_SYN | TCP_RST | TCP_URG;
+
+interface Ports {
+  readonly ports: readonly (Port | undefined)[];
+  readonly counters: DataplaneCounters;
+}
+
+export class TcpGro {
+  readonly slab = Buffer.alloc(CONTEXTS * CONTEXT_SIZE);
+  /** port id each context holds a super segment for (-1: free) */
+  private readonly owner = new Int32Array(CONTEXTS).fill(-1);
+  /** IPv4 length of the held super segment */
+  private readonly ipLen = new Int32Array(CONTEXTS);
+  private readonly mss = new Int32Array(CONTEXTS);
+  private readonly segs = new Int32Array(CONTEXTS);
+  private readonly nextSeq = new Uint32Array(CONTEXTS);
+  private readonly byPort = new Int16Array(MAX_PORTS).fill(-1);
+  private held = 0;
+  private victim = 0;
+
+  /** Where context c's frame starts (its Ethernet header; the IPv4 header 14 bytes later). */
+  private base(c: number): number {
+    return c * CONTEXT_SIZE + HEADROOM;
+  }
+
+  /**
+   * Offers a frame without offload metadata bound for `port` (which takes offloads): true when it
+   * was taken (held or merged), false when the caller sends it itself — after anything held for
+   * that port, which is flushed first. For the host port `off` is the IPv4 header.
+   */
+  offer(dp: Ports, port: Port, buf: Buffer, off: number, len: number): boolean {
+    const host = port.kind === PortKind.Host;
+    const ip = host ? off : off + ETH_HLEN;
+    const ipLen = host ? len : len - ETH_HLEN;
+    const held = this.byPort[port.id];
+    const seg = segmentPayload(buf, ip, ipLen, host ? -1 : off);
+    if (seg <= 0) {
+      if (held >= 0) this.flush(dp, held);
+      return false;
+    }
+    const tcp = ip + 20;
+    const flags = buf[tcp + 13];
+    if (held >= 0) {
+      if (this.continues(held, buf, ip, ipLen, seg, flags)) {
+        this.append(held, buf, ip, ipLen, seg, flags);
+        if (seg < this.mss[held] || (flags & BURST_END) !== 0) this.flush(dp, held);
+        return true;
+      }
+      this.flush(dp, held);
+    }
+    if ((flags & BURST_END) !== 0) return false; // a burst of one segment: nothing to wait for
+    const c = this.take(dp);
+    const b = this.base(c);
+    buf.copy(this.slab, b + ETH_HLEN, ip, ip + ipLen);
+    if (!host) buf.copy(this.slab, b, off, off + ETH_HLEN);
+    this.owner[c] = port.id;
+    this.byPort[port.id] = c;
+    this.ipLen[c] = ipLen;
+    this.mss[c] = seg;
+    this.segs[c] = 1;
+    this.nextSeq[c] = (buf.readUInt32BE(tcp + 4) + seg) >>> 0;
+    return true;
+  }
+
+  /** Writes what is held for `portId`, if anything. */
+  flushPort(dp: Ports, portId: number): void {
+    const c = this.byPort[portId];
+    if (c >= 0) this.flush(dp, c);
+  }
+
+  /** End of a batch: every held super segment goes out. */
+  flushAll(dp: Ports): void {
+    if (this.held === 0) return;
+    for (let c = 0; c < CONTEXTS; c++) if (this.owner[c] >= 0) this.flush(dp, c);
+  }
+
+  /** A port that goes away loses what was held for it. */
+  forget(portId: number): void {
+    const c = this.byPort[portId];
+    if (c < 0) return;
+    this.release(c);
+  }
+
+  get heldCount(): number {
+    return this.held;
+  }
+
+  private take(dp: Ports): number {
+    for (let c = 0; c < CONTEXTS; c++) {
+      if (this.owner[c] < 0) {
+        this.held++;
+        return c;
+      }
+    }
+    // all busy: the next one in turn goes out now
+    const c = this.victim;
+    this.victim = (c + 1) % CONTEXTS;
+    this.flush(dp, c);
+    this.held++;
+    return c;
+  }
+
+  private release(c: number): void {
+    this.byPort[this.owner[c]] = -1;
+    this.owner[c] = -1;
+    this.held--;
+  }
+
+  /** Is the segment at buf[ip] the next of the flow held in context c? */
+  private continues(c: number, buf: Buffer, ip: number, ipLen: number, seg: number, flags: number): boolean {
+    const s = this.slab;
+    const h = this.base(c) + ETH_HLEN;
+    const ht = h + 20;
+    const tcp = ip + 20;
+    const thl = (buf[tcp + 12] >> 4) << 2;
+    if (thl !== (s[ht + 12] >> 4) << 2) return false;
+    if (buf.readUInt32BE(tcp + 4) !== this.nextSeq[c] || seg > this.mss[c]) return false;
+    if (this.ipLen[c] + seg > MAX_IP_LEN) return false;
+    if ((flags & TCP_CWR) !== 0 || ((flags ^ s[ht + 13]) & ~(TCP_CWR | BURST_END)) !== 0) return false;
+    // TOS, DF, TTL
+    if (buf[ip + 1] !== s[h + 1] || (buf[ip + 6] & 0x40) !== (s[h + 6] & 0x40) || buf[ip + 8] !== s[h + 8]) return false;
+    // addresses, then ports, then the acknowledgment
+    if (buf.readUInt32BE(ip + 12) !== s.readUInt32BE(h + 12) || buf.readUInt32BE(ip + 16) !== s.readUInt32BE(h + 16)) return false;
+    if (buf.readUInt32BE(tcp) !== s.readUInt32BE(ht) || buf.readUInt32BE(tcp + 8) !== s.readUInt32BE(ht + 8)) return false;
+    // options (timestamps) word for word
+    for (let k = 20; k < thl; k += 4) if (buf.readUInt32BE(tcp + k) !== s.readUInt32BE(ht + k)) return false;
+    return true;
+  }
+
+  private append(c: number, buf: Buffer, ip: number, ipLen: number, seg: number, flags: number): void {
+    const s = this.slab;
+    const h = this.base(c) + ETH_HLEN;
+    const ht = h + 20;
+    buf.copy(s, h + this.ipLen[c], ip + ipLen - seg, ip + ipLen);
+    this.ipLen[c] += seg;
+    this.segs[c]++;
+    this.nextSeq[c] = (this.nextSeq[c] + seg) >>> 0;
+    s[ht + 13] |= flags & BURST_END;
+    // the newest window is the one that counts
+    s[ht + 14] = buf[ip + 20 + 14];
+    s[ht + 15] = buf[ip + 20 + 15];
+  }
+
+  private flush(dp: Ports, c: number): void {
+    const portId = this.owner[c];
+    const port = dp.ports[portId];
+    this.release(c);
+    if (port === undefined) return;
+    const s = this.slab;
+    const f = this.base(c);
+    const h = f + ETH_HLEN;
+    const ipLen = this.ipLen[c];
+    const host = port.kind === PortKind.Host;
+    const l2 = host ? 0 : ETH_HLEN;
+    const start = host ? h : f;
+    const v = start - VNET_HDR_LEN;
+    s.fill(0, v, start);
+    const segs = this.segs[c];
+    if (segs > 1) {
+      const ht = h + 20;
+      const thl = (s[ht + 12] >> 4) << 2;
+      s.writeUInt16BE(ipLen, h + 2);
+      s[h + 10] = 0;
+      s[h + 11] = 0;
+      s.writeUInt16BE(internetChecksum(s, h, 20), h + 10);
+      // partial checksum: the pseudo-header sum, the rest is summed by whoever needs it
+      s.writeUInt16BE(fold(pseudoHeaderSum(s.readUInt32BE(h + 12), s.readUInt32BE(h + 16), 6, ipLen - 20)), ht + 16);
+      s[v] = VNET_F_NEEDS_CSUM;
+      s[v + VNET_GSO_TYPE] = VNET_GSO_TCPV4 | ((s[ht + 13] & TCP_CWR) !== 0 ? VNET_GSO_ECN : 0);
+      writeLe16(s, v + VNET_HDR_LENGTH, l2 + 20 + thl);
+      writeLe16(s, v + VNET_GSO_SIZE, this.mss[c]);
+      writeLe16(s, v + VNET_CSUM_START, l2 + 20);
+      writeLe16(s, v + VNET_CSUM_OFFSET, 16);
+      dp.counters.gauges[Gauge.GroSegments] += segs;
+      dp.counters.gauges[Gauge.GroSuperSegments]++;
+    }
+    const len = l2 + ipLen;
+    if (port.io.send(s, v, len + VNET_HDR_LEN)) dp.counters.tx(portId, len);
+    else dp.counters.drop(Drop.TxError);
+  }
+}
+
+/**
+ * TCP payload length of a frame GRO may take (plain IPv4 without options, not a fragment, TCP
+ * with data, no SYN/RST/URG, a correct checksum: a segment the receiver would drop is passed on
+ * as it is, for the receiver to count), or 0. `eth` is the Ethernet header, -1 for none.
+ */
+function segmentPayload(buf: Buffer, ip: number, ipLen: number, eth: number): number {
+  if (eth >= 0 && (buf[eth + 12] !== 0x08 || buf[eth + 13] !== 0x00)) return 0;
+  if (ipLen < 41 || buf[ip] !== 0x45 || buf[ip + 9] !== 6) return 0;
+  if (((buf[ip + 2] << 8) | buf[ip + 3]) !== ipLen || (buf[ip + 6] & 0x3f) !== 0 || buf[ip + 7] !== 0) return 0;
+  const tcp = ip + 20;
+  const thl = (buf[tcp + 12] >> 4) << 2;
+  const seg = ipLen - 20 - thl;
+  if (thl < 20 || seg <= 0 || (buf[tcp + 13] & NO_MERGE) !== 0) return 0;
+  const sum = sum16(buf, tcp, ipLen - 20, pseudoHeaderSum(buf.readUInt32BE(ip + 12), buf.readUInt32BE(ip + 16), 6, ipLen - 20));
+  return fold(sum) === 0xffff ? seg : 0;
+}
