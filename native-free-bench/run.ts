@@ -9,6 +9,7 @@ import { MemoryPort, MemoryTunnel } from '../src/ports/memory-port.js';
 import { parseIpv4 } from '../src/wire/ipv4-address.js';
 import { parseMac } from '../src/wire/mac.js';
 import { TCP_ACK, TCP_SYN } from '../src/wire/tcp.js';
+import { VNET_GSO_TCPV4 } from '../src/wire/virtio-net.js';
 import { VXLAN_HLEN, writeVxlanHeader } from '../src/wire/vxlan.js';
 import { DATA, tcpFrame, udpFrame } from './frames.js';
 
@@ -21,6 +22,14 @@ const C2 = { mac: '02:42:ac:11:00:03', ip: '172.17.0.3', port: 5201 };
 const X10 = { mac: ROUTER, ip: '203.0.113.10', port: 80 };
 const REMOTE = { mac: '02:42:0a:14:00:03', ip: '10.20.0.3', port: 5201 };
 const VTEP = parseIpv4('10.199.0.2');
+/** a container on the overlay whose TAP takes offloads, and its peer on another host */
+const O2 = { mac: '02:42:0a:14:00:04', ip: '10.20.0.4', port: 5201 };
+const REMOTE2 = { mac: '02:42:0a:14:00:05', ip: '10.20.0.5', port: 40000 };
+/** a TCP super segment from a TAP: 46 segments of the MSS of an overlay (MTU 1450, timestamps off) */
+const TSO_MSS = 1410;
+const TSO_PAYLOAD = 46 * TSO_MSS;
+/** segments the sender's TSO burst of TSO_PAYLOAD bytes became, as they arrive from the underlay */
+const GRO_BURST = 46;
 
 function world() {
   const dp = new Dataplane({ conntrackMax: 1 << 20 });
@@ -46,7 +55,7 @@ function world() {
     internal: false,
     vni: 42,
   });
-  const ports = { host: new MemoryPort(), c1: new MemoryPort(), c2: new MemoryPort(), up: new MemoryPort(), o1: new MemoryPort() };
+  const ports = { host: new MemoryPort(), c1: new MemoryPort(), c2: new MemoryPort(), up: new MemoryPort(), o1: new MemoryPort(), o2: new MemoryPort() };
   const tunnel = new MemoryTunnel();
   const ids = {
     host: dp.addHostPort(
@@ -60,9 +69,11 @@ function world() {
       ports.up,
     ).id,
     o1: dp.addEndpoint({ name: 'o1', network: 1, mac: parseMac('02:42:0a:14:00:02'), ip: parseIpv4('10.20.0.2') }, ports.o1).id,
+    o2: dp.addEndpoint({ name: 'o2', network: 1, mac: parseMac(O2.mac), ip: parseIpv4(O2.ip), vnet: true }, ports.o2).id,
   };
   dp.setTunnel('vxlan', tunnel, 1500);
   dp.addRemoteEndpoint(1, parseIpv4(REMOTE.ip), parseMac(REMOTE.mac), VTEP);
+  dp.addRemoteEndpoint(1, parseIpv4(REMOTE2.ip), parseMac(REMOTE2.mac), VTEP);
   // the router's MAC, so nothing waits for ARP
   const arp = Buffer.from('0250000000ff02005e0000010806000108000604000202005e000001c63364010250000000ffc6336402', 'hex');
   dp.receive(ids.up, arp);
@@ -75,11 +86,19 @@ interface Scenario {
   name: string;
   what: string;
   /** sets the world up (handshakes) and returns a function that feeds packet i */
-  prepare(w: World): { port: number; frames: Buffer[]; tun?: boolean; tunnelIn?: boolean };
+  prepare(w: World): { port: number; frames: Buffer[]; tun?: boolean; tunnelIn?: boolean; tso?: number };
   /** counter to check that frames came out where they should */
   sink(w: World): () => number;
-  /** frames out per frame in */
-  ratio?: number;
+  /** packets per round when not the default (scenarios that move 64 KiB per packet) */
+  packets?: number;
+}
+
+/** A VXLAN datagram (header and inner frame) as a peer VTEP sends it. */
+function vxlanDatagram(inner: Buffer, vni: number): Buffer {
+  const d = Buffer.alloc(VXLAN_HLEN + inner.length);
+  writeVxlanHeader(d, 0, vni);
+  inner.copy(d, VXLAN_HLEN);
+  return d;
 }
 
 const SCENARIOS: Scenario[] = [
@@ -132,12 +151,31 @@ const SCENARIOS: Scenario[] = [
     what: 'overlay: datagram from a peer VTEP to a local container (VNI, VTEP check, learning)',
     prepare: (w) => {
       const inner = udpFrame(REMOTE, { mac: '02:42:0a:14:00:02', ip: '10.20.0.2', port: 1 }, '02:42:0a:14:00:02', 64);
-      const d = Buffer.alloc(VXLAN_HLEN + inner.length);
-      writeVxlanHeader(d, 0, 42);
-      inner.copy(d, VXLAN_HLEN);
-      return { port: -1, frames: [d], tunnelIn: true };
+      return { port: -1, frames: [vxlanDatagram(inner, 42)], tunnelIn: true };
     },
     sink: (w) => () => w.ports.o1.count,
+  },
+  {
+    name: 'vxlan_encap_tso',
+    what: `overlay: a ${TSO_PAYLOAD >> 10} KiB TCP super segment cut into ${TSO_PAYLOAD / TSO_MSS} segments with checksums, to the underlay's queue`,
+    prepare: (w) => ({ port: w.ids.o2, frames: [tcpFrame(O2, REMOTE2, REMOTE2.mac, DATA, 1, 1, TSO_PAYLOAD)], tso: TSO_MSS }),
+    sink: (w) => () => w.tunnel.count / (TSO_PAYLOAD / TSO_MSS),
+    packets: 20_000,
+  },
+  {
+    name: 'vxlan_decap_gro',
+    what: `overlay: MSS-sized TCP segments from a peer VTEP, checksums checked and coalesced ${GRO_BURST} to one super segment for a TAP with offloads`,
+    prepare: () => {
+      const frames: Buffer[] = [];
+      // 20 bursts of GRO_BURST consecutive segments, the last of each with PSH (as TSO leaves them)
+      for (let i = 0; i < 20 * GRO_BURST; i++) {
+        const last = i % GRO_BURST === GRO_BURST - 1;
+        const inner = tcpFrame(REMOTE2, O2, O2.mac, last ? DATA : TCP_ACK, 1 + i * TSO_MSS, 1, TSO_MSS);
+        frames.push(vxlanDatagram(inner, 42));
+      }
+      return { port: -1, frames, tunnelIn: true };
+    },
+    sink: (w) => () => w.ports.o2.count * GRO_BURST,
   },
 ];
 
@@ -146,8 +184,11 @@ new PerformanceObserver((list) => {
   gcCount += list.getEntries().length;
 }).observe({ entryTypes: ['gc'] });
 
-/** Runs `n` frames as the worker does: copy into a pool slot (the read), input, end of batch every 64. */
-function run(dp: Dataplane, port: number, frames: Buffer[], tunnelIn: boolean, n: number, start: number): void {
+/**
+ * Runs `n` frames as the worker does: copy into a pool slot (the read), input, end of batch every
+ * 64. With `tso`, each frame comes as a TCP super segment of that MSS with a partial checksum.
+ */
+function run(dp: Dataplane, port: number, frames: Buffer[], tunnelIn: boolean, n: number, start: number, tso = 0): void {
   const pool = dp.pool;
   const slab = pool.slab;
   const count = frames.length;
@@ -158,6 +199,15 @@ function run(dp: Dataplane, port: number, frames: Buffer[], tunnelIn: boolean, n
       if (tunnelIn) {
         f.copy(slab, off - VXLAN_HLEN);
         dp.inputTunnel(slab, off - VXLAN_HLEN, f.length, VTEP);
+      } else if (tso > 0) {
+        f.copy(slab, off);
+        dp.gsoType = VNET_GSO_TCPV4;
+        dp.gsoSize = tso;
+        dp.needsCsum = 1;
+        dp.csumStart = 34;
+        dp.csumOffset = 16;
+        dp.input(port, slab, off, f.length);
+        dp.clearOffload();
       } else {
         f.copy(slab, off);
         dp.input(port, slab, off, f.length);
@@ -180,7 +230,8 @@ interface Result {
 
 function measure(sc: Scenario, packets: number, rounds: number): Result {
   const w = world();
-  const { port, frames, tunnelIn = false } = sc.prepare(w);
+  const { port, frames, tunnelIn = false, tso = 0 } = sc.prepare(w);
+  const perRound = sc.packets ?? packets;
   for (const p of Object.values(w.ports)) {
     p.keep = false;
     p.take();
@@ -188,13 +239,14 @@ function measure(sc: Scenario, packets: number, rounds: number): Result {
   w.tunnel.keep = false;
   const out = sc.sink(w);
   const before = out();
-  run(w.dp, port, frames, tunnelIn, 1000, 0);
-  if (out() - before < 1000) throw new Error(`${sc.name}: ${out() - before} of 1000 frames came out where expected`);
-  const warm = 200_000;
-  run(w.dp, port, frames, tunnelIn, warm, 1000);
+  const check = Math.min(1000, perRound);
+  run(w.dp, port, frames, tunnelIn, check, 0, tso);
+  if (out() - before < check) throw new Error(`${sc.name}: ${out() - before} of ${check} frames came out where expected`);
+  const warm = Math.min(200_000, perRound);
+  run(w.dp, port, frames, tunnelIn, warm, check, tso);
   const times: number[] = [];
   const allocs: number[] = [];
-  let start = 1000 + warm;
+  let start = check + warm;
   for (let r = 0; r < rounds; r++) {
     if (sc.name === 'nat_new_flows') {
       w.dp.conntrack.flush(); // every round creates its flows anew (outside the timing)
@@ -203,10 +255,10 @@ function measure(sc: Scenario, packets: number, rounds: number): Result {
     const gc0 = gcCount;
     const heap0 = process.memoryUsage().heapUsed;
     const t0 = process.hrtime.bigint();
-    run(w.dp, port, frames, tunnelIn, sc.name === 'nat_new_flows' ? Math.min(packets, frames.length) : packets, start);
+    const n = sc.name === 'nat_new_flows' ? Math.min(perRound, frames.length) : perRound;
+    run(w.dp, port, frames, tunnelIn, n, start, tso);
     const t1 = process.hrtime.bigint();
     const heap1 = process.memoryUsage().heapUsed;
-    const n = sc.name === 'nat_new_flows' ? Math.min(packets, frames.length) : packets;
     start += n;
     times.push(Number(t1 - t0) / n);
     if (gcCount === gc0) allocs.push(Math.max(0, heap1 - heap0) / n);
@@ -223,13 +275,16 @@ const json = process.argv.includes('--json');
 const packets = Number(process.env.BENCH_PACKETS ?? 1_000_000);
 const rounds = Number(process.env.BENCH_ROUNDS ?? 7);
 const results: Record<string, Result> = {};
-for (const sc of SCENARIOS) results[sc.name] = measure(sc, packets, rounds);
+// BENCH_ONLY=name,name runs only those scenarios (profiling one path)
+const only = process.env.BENCH_ONLY?.split(',');
+const chosen = SCENARIOS.filter((sc) => only === undefined || only.includes(sc.name));
+for (const sc of chosen) results[sc.name] = measure(sc, packets, rounds);
 if (json) {
   console.log(JSON.stringify({ node: process.version, packetsPerRound: packets, rounds, results }));
 } else {
   console.log(`pontoon native-free benchmark: ${packets} packets x ${rounds} rounds per scenario (median), node ${process.version}`);
   console.log('SCENARIO           PACKETS/S   NS/PACKET  BYTES ALLOC/PACKET  WHAT');
-  for (const sc of SCENARIOS) {
+  for (const sc of chosen) {
     const r = results[sc.name];
     console.log(
       `${sc.name.padEnd(18)} ${String(r.pps).padStart(9)}  ${String(r.nsPerPacket).padStart(9)}  ${String(r.bytesAllocatedPerPacket ?? 'n/a').padStart(18)}  ${sc.what}`,

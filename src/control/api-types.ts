@@ -133,9 +133,19 @@ export interface FdbStatus {
   ageSeconds: number;
 }
 
+export interface IoStatus {
+  /** the device I/O backend of the data plane */
+  backend: string;
+  fallbackReason: string;
+  busyPollUs: number;
+  /** the VXLAN underlay socket (null without overlays) */
+  underlay: { gso: boolean; gsoRefused: string; gro: boolean; receiveBuffer: number; sendBuffer: number } | null;
+}
+
 export interface StatusReport {
   version: string;
   uptimeSeconds: number;
+  io: IoStatus;
   networks: number;
   endpoints: number;
   ports: PortStatus[];

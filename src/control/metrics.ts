@@ -142,6 +142,23 @@ export function buildRegistry(src: MetricsSources): Registry {
   counter('pontoon_icmp_errors_sent_total', 'ICMP error messages the gateway sent.', () => c.gauges[DpGauge.IcmpSent]);
   counter('pontoon_arp_requests_sent_total', 'ARP requests the gateway sent.', () => c.gauges[DpGauge.ArpRequestsSent]);
   counter('pontoon_fragments_created_total', 'IPv4 fragments the gateway created.', () => c.gauges[DpGauge.FragmentsCreated]);
+  counter('pontoon_gro_segments_total', 'TCP segments coalesced by receive offload into super segments for ports that take offloads.', () => c.gauges[DpGauge.GroSegments]);
+  counter('pontoon_gro_super_segments_total', 'Super segments receive offload wrote (each replaces pontoon_gro_segments_total / this many writes).', () => c.gauges[DpGauge.GroSuperSegments]);
+  const underlay = (name: string, help: string, tx: number, rx: number): void => {
+    new Counter({
+      name,
+      help,
+      labelNames: ['direction'],
+      registers: [registry],
+      collect() {
+        this.reset();
+        this.inc({ direction: 'tx' }, c.gauges[tx]);
+        this.inc({ direction: 'rx' }, c.gauges[rx]);
+      },
+    });
+  };
+  underlay('pontoon_underlay_datagrams_total', 'VXLAN datagrams sent to and received from the underlay socket.', DpGauge.UnderlayDatagrams, DpGauge.UnderlayRxDatagrams);
+  underlay('pontoon_underlay_syscalls_total', 'sendmmsg/recvmmsg calls on the underlay socket (datagrams per call: batching and GSO/GRO at work).', DpGauge.UnderlaySendCalls, DpGauge.UnderlayRecvCalls);
   if (src.dns != null) registerDnsMetrics(registry, src.dns);
   return registry;
 }

@@ -793,6 +793,7 @@ export class NetworkService implements GatewayApi {
     return {
       version: VERSION,
       uptimeSeconds: Math.round((Date.now() - this.started) / 1000),
+      io: snap.io,
       networks: this.networks.size,
       endpoints,
       ports: snap.ports.map((p) => ({

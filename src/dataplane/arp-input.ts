@@ -35,11 +35,11 @@ export function arpInput(dp: Dataplane, port: Port, net: Network, buf: Buffer, o
       const remote = net.remotes.get(target | 0);
       if (remote !== undefined) {
         const a = off + ETH_HLEN;
-        buf.copy(buf, off, off + 6, off + 12);
+        buf.copyWithin(off, off + 6, off + 12);
         putMac(buf, off + 6, remote.macHi, remote.macLo);
         buf[a + 6] = 0;
         buf[a + 7] = ARP_OP_REPLY;
-        buf.copy(buf, a + 18, a + 8, a + 18);
+        buf.copyWithin(a + 18, a + 8, a + 18);
         putMac(buf, a + 8, remote.macHi, remote.macLo);
         buf.writeUInt32BE(target >>> 0, a + 14);
         dp.send(port.id, buf, off, Math.min(len, ETH_HLEN + 28 + 18));
@@ -51,11 +51,11 @@ export function arpInput(dp: Dataplane, port: Port, net: Network, buf: Buffer, o
   if (op === ARP_OP_REQUEST) {
     // answer in place (also address probes from 0.0.0.0, as Linux does: the address is taken): the request is not flooded further, so its buffer is ours to rewrite
     const a = off + ETH_HLEN;
-    buf.copy(buf, off, off + 6, off + 12); // eth dst <- requester
+    buf.copyWithin(off, off + 6, off + 12); // eth dst <- requester
     putMac(buf, off + 6, net.gatewayMacHi, net.gatewayMacLo);
     buf[a + 7] = ARP_OP_REPLY;
     buf[a + 6] = 0;
-    buf.copy(buf, a + 18, a + 8, a + 18); // target hw+ip <- sender hw+ip
+    buf.copyWithin(a + 18, a + 8, a + 18); // target hw+ip <- sender hw+ip
     putMac(buf, a + 8, net.gatewayMacHi, net.gatewayMacLo);
     buf.writeUInt32BE(net.gatewayIp, a + 14);
     dp.send(port.id, buf, off, Math.min(len, ETH_HLEN + 28 + 18));

@@ -13,7 +13,7 @@ import { ConntrackTable, protoClass } from './conntrack.js';
 import { DEFAULT_TCP_TIMEOUTS, type TcpTimeouts } from './conntrack-tcp.js';
 import { DataplaneCounters, Drop, Gauge, MAX_PORTS } from './counters.js';
 import { ethernetInput } from './ethernet-input.js';
-import { FramePool, HEADROOM, ParkingPool, TxArena } from './frame-pool.js';
+import { copyBytes, FrameMemory, FramePool, HEADROOM, ParkingPool, SLOT_SIZE, TxArena } from './frame-pool.js';
 import { icmpError } from './icmp-error.js';
 import { ip4Input, ip4Wrap } from './ip4-input.js';
 import { l2Flood, l2Output } from './l2-switch.js';
@@ -149,6 +149,8 @@ export interface HostPortSpec {
 export class Dataplane {
   readonly options: DataplaneOptions;
   readonly counters: DataplaneCounters;
+  /** one slab for every frame: the pool, the arena, the receive-offload contexts, the parking slots */
+  readonly memory: FrameMemory;
   readonly pool: FramePool;
   /** segments and fragments cut out of a frame: valid until the queued output is flushed */
   readonly arena: TxArena;
@@ -200,11 +202,17 @@ export class Dataplane {
   constructor(options: Partial<DataplaneOptions> = {}, counters = new DataplaneCounters()) {
     this.options = { ...DEFAULT_DATAPLANE_OPTIONS, ...options };
     this.counters = counters;
-    this.pool = new FramePool(this.options.poolSlots);
-    this.arena = new TxArena(this.options.txArenaBytes);
-    this.gro = this.options.gro ? new TcpGro() : null;
+    const o = this.options;
     // parked frames are ordinary MTU-sized frames; 9216 covers jumbo frames
-    this.parking = new ParkingPool(this.options.parkingSlots, HEADROOM + 9216 + ETH_HLEN);
+    const parkSlot = HEADROOM + 9216 + ETH_HLEN;
+    const memory = new FrameMemory(
+      FrameMemory.sizeOf(o.poolSlots * SLOT_SIZE, o.txArenaBytes, o.gro ? TcpGro.BYTES : 0, o.parkingSlots * parkSlot),
+    );
+    this.memory = memory;
+    this.pool = new FramePool(o.poolSlots, SLOT_SIZE, memory);
+    this.arena = new TxArena(o.txArenaBytes, memory);
+    this.gro = o.gro ? new TcpGro(memory) : null;
+    this.parking = new ParkingPool(o.parkingSlots, parkSlot, memory);
     this.icmpTokens = this.options.icmpBurst;
     this.conntrack = new ConntrackTable(this.options.conntrackMax);
     this.mappings = new NatMappings(this.options.conntrackMax, this.options.natPortMin, this.options.natPortMax);
@@ -410,7 +418,7 @@ export class Dataplane {
     const port = this.ports[portId];
     // leave room for the Ethernet header the host port's packets get
     const at = port !== undefined && port.kind === PortKind.Host ? off + ETH_HLEN : off;
-    frame.copy(this.pool.slab, at);
+    copyBytes(frame, 0, frame.length, this.pool.slab, at);
     this.input(portId, this.pool.slab, at, frame.length);
     this.endBatch();
   }

@@ -1,33 +1,81 @@
-// Preallocated frame memory. Every frame the data plane handles lives in a slot of one slab, at
-// HEADROOM bytes past the slot start, so headers can later be pushed in front of it (VXLAN, the
-// virtio-net header) without copying the payload.
+// Preallocated frame memory. Every frame the data plane handles lives in one slab — the pool's
+// slots, the arena of cut segments, the receive-offload contexts and the parking slots are regions
+// of the same Buffer — at HEADROOM bytes past its slot start, so headers can later be pushed in
+// front of it (VXLAN, the virtio-net header) without copying the payload, and a frame is copied
+// from one region to another with copyWithin (Buffer.copy allocates a view per call).
 
 /** Bytes kept free in front of every frame for encapsulation headers. */
 export const HEADROOM = 128;
 /** One slot holds the largest frame a TAP can hand us (a 64 KiB TSO segment) plus headroom. */
 export const SLOT_SIZE = 65536 + 256;
 
+/** One Buffer carved into regions (64-byte aligned) for the data plane's frame memory. */
+export class FrameMemory {
+  readonly slab: Buffer;
+  private used = 0;
+
+  constructor(readonly size: number) {
+    this.slab = Buffer.alloc(size);
+  }
+
+  /** Start of a fresh region of `bytes`; throws when the slab is too small (a sizing bug). */
+  region(bytes: number): number {
+    const start = this.used;
+    if (start + bytes > this.size) throw new RangeError(`frame memory: ${bytes} bytes do not fit (${this.size - start} left)`);
+    this.used = (start + bytes + 63) & ~63;
+    return start;
+  }
+
+  /** Bytes `regions` will take, with their alignment. */
+  static sizeOf(...regions: number[]): number {
+    let n = 0;
+    for (const r of regions) n += (r + 63) & ~63;
+    return n;
+  }
+}
+
 /**
- * A bump allocator over a slab of slots: frames allocated while a batch is processed are all
+ * Copies src[srcStart, srcEnd) to dst[dstStart]: copyWithin when both are the same Buffer (the
+ * frame slab: no allocation), Buffer.copy otherwise (frames from outside: tests, the slow path).
+ */
+export function copyBytes(src: Buffer, srcStart: number, srcEnd: number, dst: Buffer, dstStart: number): void {
+  if (src === dst) dst.copyWithin(dstStart, srcStart, srcEnd);
+  else src.copy(dst, dstStart, srcStart, srcEnd);
+}
+
+/**
+ * A bump allocator over a region of slots: frames allocated while a batch is processed are all
  * released at once by reset() after the batch is flushed, so nothing is freed per packet.
  */
 export class FramePool {
   readonly slab: Buffer;
-  readonly slots: number;
+  /** where the region starts in the slab */
+  readonly base: number;
   private next = 0;
 
-  constructor(slots: number, slotSize = SLOT_SIZE) {
-    this.slots = slots;
-    this.slab = Buffer.alloc(slots * slotSize);
-    this.slotSize = slotSize;
+  constructor(
+    readonly slots: number,
+    readonly slotSize = SLOT_SIZE,
+    memory = new FrameMemory(slots * slotSize),
+  ) {
+    this.slab = memory.slab;
+    this.base = memory.region(slots * slotSize);
   }
-
-  readonly slotSize: number;
 
   /** Offset in the slab of a fresh frame start (slot start + HEADROOM), or -1 when the pool is exhausted. */
   alloc(): number {
     if (this.next === this.slots) return -1;
-    return this.next++ * this.slotSize + HEADROOM;
+    return this.base + this.next++ * this.slotSize + HEADROOM;
+  }
+
+  /** Slot number of a frame start returned by alloc(). */
+  slotOf(off: number): number {
+    return ((off - this.base - HEADROOM) / this.slotSize) | 0;
+  }
+
+  /** Where slot i starts in the slab. */
+  slotStart(i: number): number {
+    return this.base + i * this.slotSize;
   }
 
   /** Room available for a frame that starts at an offset returned by alloc(). */
@@ -50,6 +98,7 @@ export class FramePool {
  */
 export class ParkingPool {
   readonly slab: Buffer;
+  readonly base: number;
   readonly lengths: Int32Array;
   readonly ingress: Int32Array; // port the parked frame came from, for ICMP errors
   private readonly free: Int32Array;
@@ -58,8 +107,10 @@ export class ParkingPool {
   constructor(
     readonly slots: number,
     readonly slotSize: number,
+    memory = new FrameMemory(slots * slotSize),
   ) {
-    this.slab = Buffer.alloc(slots * slotSize);
+    this.slab = memory.slab;
+    this.base = memory.region(slots * slotSize);
     this.lengths = new Int32Array(slots);
     this.ingress = new Int32Array(slots);
     this.free = new Int32Array(slots);
@@ -71,7 +122,7 @@ export class ParkingPool {
   park(src: Buffer, off: number, len: number, ingress: number): number {
     if (this.freeCount === 0 || len > this.slotSize - HEADROOM) return -1;
     const slot = this.free[--this.freeCount];
-    src.copy(this.slab, slot * this.slotSize + HEADROOM, off, off + len);
+    copyBytes(src, off, off + len, this.slab, this.offset(slot));
     this.lengths[slot] = len;
     this.ingress[slot] = ingress;
     return slot;
@@ -79,7 +130,7 @@ export class ParkingPool {
 
   /** Where the parked frame starts; headroom is kept in front of it as in the frame pool. */
   offset(slot: number): number {
-    return slot * this.slotSize + HEADROOM;
+    return this.base + slot * this.slotSize + HEADROOM;
   }
 
   release(slot: number): void {
@@ -99,10 +150,15 @@ export class ParkingPool {
  */
 export class TxArena {
   readonly slab: Buffer;
+  readonly base: number;
   private used = 0;
 
-  constructor(readonly size: number) {
-    this.slab = Buffer.alloc(size);
+  constructor(
+    readonly size: number,
+    memory = new FrameMemory(size),
+  ) {
+    this.slab = memory.slab;
+    this.base = memory.region(size);
   }
 
   /**
@@ -114,7 +170,7 @@ export class TxArena {
     const start = this.used + front;
     if (start + len > this.size) return -1;
     this.used = start + len;
-    return start;
+    return this.base + start;
   }
 
   get inUse(): number {

@@ -2,6 +2,7 @@
 // needed, administratively prohibited), sent back out of the port the offending packet came in
 // on, following RFC 1122/1812: never about an ICMP error, a broadcast, or a non-first fragment.
 
+import { copyBytes } from './frame-pool.js';
 import { ETH_HLEN, ETHERTYPE_IPV4 } from '../wire/ethernet.js';
 import { emitIcmpError } from '../wire/icmpv4.js';
 import { IP_PROTO_ICMP, Ipv4Repr } from '../wire/ipv4.js';
@@ -51,7 +52,7 @@ export function icmpError(
   const net = ingress.kind !== PortKind.Host ? dp.networks[ingress.network] : undefined;
   const from = net !== undefined ? net.gatewayIp : dp.hostGatewayIp;
   // Ethernet: back to whoever sent the offending frame
-  buf.copy(out, o, off + 6, off + 12);
+  copyBytes(buf, off + 6, off + 12, out, o);
   if (net !== undefined) putMac(out, o + 6, net.gatewayMacHi, net.gatewayMacLo);
   else out.fill(0, o + 6, o + 12);
   out[o + 12] = ETHERTYPE_IPV4 >>> 8;

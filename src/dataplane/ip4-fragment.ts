@@ -1,6 +1,7 @@
 // ip4-fragment: splits a packet whose DF bit is clear into fragments that fit the egress MTU, as a
 // router must (RFC 791). Slow path: each fragment is a copy in the data plane's arena.
 
+import { copyBytes } from './frame-pool.js';
 import { ETH_HLEN } from '../wire/ethernet.js';
 import { internetChecksum } from '../wire/checksum.js';
 import { Drop, Gauge } from './counters.js';
@@ -44,8 +45,8 @@ export function ip4Fragment(
       dp.counters.drop(Drop.Oversize);
       break;
     }
-    buf.copy(out, o, off, ipOff + ihl); // Ethernet + IP header (options copied into every fragment)
-    buf.copy(out, o + ETH_HLEN + ihl, ipOff + ihl + start, ipOff + ihl + start + size);
+    copyBytes(buf, off, ipOff + ihl, out, o); // Ethernet + IP header (options copied into every fragment)
+    copyBytes(buf, ipOff + ihl + start, ipOff + ihl + start + size, out, o + ETH_HLEN + ihl);
     const last = start + size >= payloadLen;
     const fragOff = origOffset + (start >> 3);
     out.writeUInt16BE(ihl + size, o + ETH_HLEN + 2);

@@ -35,7 +35,7 @@ export function ip4Local(dp: Dataplane, port: Port, buf: Buffer, off: number, le
       return;
     }
     // echo reply in place: swap addresses, type 8 -> 0, fresh TTL
-    buf.copy(buf, off, off + 6, off + 12);
+    buf.copyWithin(off, off + 6, off + 12);
     const net = port.kind !== PortKind.Host ? dp.networks[port.network] : undefined;
     if (net !== undefined) {
       buf[off + 6] = net.gatewayMacHi >>> 8;

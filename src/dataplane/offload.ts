@@ -3,6 +3,7 @@
 // takes offloads gets them as they are; for any other (the VXLAN underlay, an AF_PACKET uplink, the
 // in-memory port) the checksum is finished and super segments are cut into MSS-sized segments here.
 
+import { copyBytes } from './frame-pool.js';
 import { finish, pseudoHeaderSum, sum16, internetChecksum } from '../wire/checksum.js';
 import { ETH_HLEN } from '../wire/ethernet.js';
 import { IP_PROTO_UDP } from '../wire/ipv4.js';
@@ -69,8 +70,8 @@ export function segmentTcp4(dp: Dataplane, buf: Buffer, off: number, len: number
       dp.counters.drop(Drop.Oversize);
       break;
     }
-    buf.copy(out, o, off, hdrEnd);
-    buf.copy(out, o + hdrLen, hdrEnd + pos, hdrEnd + pos + size);
+    copyBytes(buf, off, hdrEnd, out, o);
+    copyBytes(buf, hdrEnd + pos, hdrEnd + pos + size, out, o + hdrLen);
     const sip = o + ETH_HLEN;
     const st = sip + ihl;
     out.writeUInt16BE(ihl + thl + size, sip + 2);

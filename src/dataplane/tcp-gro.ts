@@ -23,7 +23,7 @@ import {
   writeLe16,
 } from '../wire/virtio-net.js';
 import { DataplaneCounters, Drop, Gauge, MAX_PORTS } from './counters.js';
-import { HEADROOM } from './frame-pool.js';
+import { copyBytes, FrameMemory, HEADROOM } from './frame-pool.js';
 import { type Port, PortKind } from './port.js';
 
 /** Flows coalesced at once (Linux keeps 8 per NAPI context). */
@@ -42,7 +42,10 @@ interface Ports {
 }
 
 export class TcpGro {
-  readonly slab = Buffer.alloc(CONTEXTS * CONTEXT_SIZE);
+  /** bytes of frame memory the contexts take */
+  static readonly BYTES = CONTEXTS * CONTEXT_SIZE;
+  readonly slab: Buffer;
+  private readonly start: number;
   /** port id each context holds a super segment for (-1: free) */
   private readonly owner = new Int32Array(CONTEXTS).fill(-1);
   /** IPv4 length of the held super segment */
@@ -54,9 +57,14 @@ export class TcpGro {
   private held = 0;
   private victim = 0;
 
+  constructor(memory = new FrameMemory(TcpGro.BYTES)) {
+    this.slab = memory.slab;
+    this.start = memory.region(TcpGro.BYTES);
+  }
+
   /** Where context c's frame starts (its Ethernet header; the IPv4 header 14 bytes later). */
   private base(c: number): number {
-    return c * CONTEXT_SIZE + HEADROOM;
+    return this.start + c * CONTEXT_SIZE + HEADROOM;
   }
 
   /**
@@ -87,8 +95,8 @@ export class TcpGro {
     if ((flags & BURST_END) !== 0) return false; // a burst of one segment: nothing to wait for
     const c = this.take(dp);
     const b = this.base(c);
-    buf.copy(this.slab, b + ETH_HLEN, ip, ip + ipLen);
-    if (!host) buf.copy(this.slab, b, off, off + ETH_HLEN);
+    copyBytes(buf, ip, ip + ipLen, this.slab, b + ETH_HLEN);
+    if (!host) copyBytes(buf, off, off + ETH_HLEN, this.slab, b);
     this.owner[c] = port.id;
     this.byPort[port.id] = c;
     this.ipLen[c] = ipLen;
@@ -167,7 +175,7 @@ export class TcpGro {
     const s = this.slab;
     const h = this.base(c) + ETH_HLEN;
     const ht = h + 20;
-    buf.copy(s, h + this.ipLen[c], ip + ipLen - seg, ip + ipLen);
+    copyBytes(buf, ip + ipLen - seg, ip + ipLen, s, h + this.ipLen[c]);
     this.ipLen[c] += seg;
     this.segs[c]++;
     this.nextSeq[c] = (this.nextSeq[c] + seg) >>> 0;

@@ -1,6 +1,7 @@
 // A TCP RST in answer to a segment that reached no connection (RFC 793 "reset generation"),
 // sent back out of the port it came in on.
 
+import { copyBytes } from './frame-pool.js';
 import { ETH_HLEN } from '../wire/ethernet.js';
 import { finish, pseudoHeaderSum, sum16 } from '../wire/checksum.js';
 import { IP_PROTO_TCP, Ipv4Repr } from '../wire/ipv4.js';
@@ -23,7 +24,7 @@ export function sendTcpReset(dp: Dataplane, ingress: Port, buf: Buffer, off: num
   const flags = tcp.flags;
   const segLen = tcp.payloadLength + ((flags & TCP_SYN) !== 0 ? 1 : 0) + ((flags & TCP_FIN) !== 0 ? 1 : 0);
   const net = ingress.kind === PortKind.Host ? undefined : dp.networks[ingress.network];
-  buf.copy(out, o, off + 6, off + 12);
+  copyBytes(buf, off + 6, off + 12, out, o);
   if (net !== undefined) putMac(out, o + 6, net.gatewayMacHi, net.gatewayMacLo);
   else out.fill(0, o + 6, o + 12);
   out[o + 12] = 0x08;

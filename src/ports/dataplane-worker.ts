@@ -3,7 +3,7 @@
 // requests between batches. Blocking here never delays the control plane, the API or metrics.
 
 import { receiveMessageOnPort, workerData } from 'node:worker_threads';
-import { DataplaneCounters, Drop } from '../dataplane/counters.js';
+import { DataplaneCounters, Drop, Gauge } from '../dataplane/counters.js';
 import { Dataplane } from '../dataplane/dataplane.js';
 import { HEADROOM } from '../dataplane/frame-pool.js';
 import { PortKind } from '../dataplane/port.js';
@@ -38,6 +38,7 @@ function drainTunnel(): void {
   const sock = vxlan!;
   const slab = pool.slab;
   const n = sock.receive(pool, init.batchSize);
+  let rxDatagrams = 0;
   for (let i = 0; i < n; i++) {
     const off = sock.rxOffset(i);
     const len = sock.rxLength(i);
@@ -45,10 +46,12 @@ function drainTunnel(): void {
     const src = sock.rxSource(i);
     if (seg === 0 || len <= seg) {
       if (len > 0) dp.inputTunnel(slab, off, len, src);
+      rxDatagrams++;
       continue;
     }
-    for (let p = 0; p < len; p += seg) dp.inputTunnel(slab, off + p, Math.min(seg, len - p), src);
+    for (let p = 0; p < len; p += seg, rxDatagrams++) dp.inputTunnel(slab, off + p, Math.min(seg, len - p), src);
   }
+  dp.counters.gauges[Gauge.UnderlayRxDatagrams] += rxDatagrams;
   dp.endBatch();
 }
 
@@ -61,8 +64,8 @@ const tunViews: Buffer[] = [];
 const ethVnetViews: Buffer[] = [];
 const tunVnetViews: Buffer[] = [];
 for (let i = 0; i < slotCount; i++) {
-  const base = i * pool.slotSize + HEADROOM;
-  const end = (i + 1) * pool.slotSize;
+  const base = pool.slotStart(i) + HEADROOM;
+  const end = pool.slotStart(i) + pool.slotSize;
   ethViews.push(pool.slab.subarray(base, end));
   tunViews.push(pool.slab.subarray(base + ETH_HLEN, end));
   ethVnetViews.push(pool.slab.subarray(base - VNET_HDR_LEN, end));
@@ -79,7 +82,7 @@ function drain(portId: number): void {
   for (let k = 0; k < init.batchSize; k++) {
     const off = pool.alloc();
     if (off < 0) break;
-    const slot = (off - HEADROOM) / pool.slotSize;
+    const slot = pool.slotOf(off);
     const view = vnet ? (tun ? tunVnetViews[slot] : ethVnetViews[slot]) : tun ? tunViews[slot] : ethViews[slot];
     const n = readFrame(dev.fd, view, view.length);
     if (n <= 0) {
@@ -105,7 +108,27 @@ function drain(portId: number): void {
 
 function snapshot(): Snapshot {
   const now = dp.now;
-  const out: Snapshot = { ports: [], neighbours: [], fdb: [] };
+  const sock = vxlan as VxlanSocket | null;
+  const out: Snapshot = {
+    io: {
+      backend: 'read/write',
+      fallbackReason: '',
+      busyPollUs: 0,
+      underlay:
+        sock === null
+          ? null
+          : {
+              gso: sock.gso,
+              gsoRefused: sock.gsoRefused,
+              gro: sock.socket.gro,
+              receiveBuffer: sock.socket.receiveBuffer,
+              sendBuffer: sock.socket.sendBuffer,
+            },
+    },
+    ports: [],
+    neighbours: [],
+    fdb: [],
+  };
   for (const p of dp.ports) {
     if (p === undefined) continue;
     out.ports.push({

@@ -152,7 +152,8 @@ export class VxlanSocket implements TunnelIo {
         continue;
       }
       if (this.qSegs[done] > 1 && (e === Errno.EIO || e === Errno.EINVAL || e === Errno.EOPNOTSUPP)) {
-        // the route's device cannot take UDP GSO (no checksum offload): cut trains from now on
+        // the kernel refused UDP_SEGMENT (before Linux 6.5: a device without checksum offload;
+        // SO_NO_CHECK): trains go as single datagrams from now on
         this.gso = false;
         this.gsoRefused = `UDP_SEGMENT refused (errno ${e})`;
         this.sendSplit(done);

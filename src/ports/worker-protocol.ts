@@ -41,7 +41,19 @@ export interface SnapshotPort {
   lastError: number;
 }
 
+/** How the worker moves frames: chosen at start, shown by `pontoon status`. */
+export interface IoSnapshot {
+  /** the device I/O backend, e.g. "read/write" */
+  backend: string;
+  /** why a preferred backend is not in use ('' when it is) */
+  fallbackReason: string;
+  /** microseconds the loop polls after traffic before it blocks (0: never) */
+  busyPollUs: number;
+  underlay: { gso: boolean; gsoRefused: string; gro: boolean; receiveBuffer: number; sendBuffer: number } | null;
+}
+
 export interface Snapshot {
+  io: IoSnapshot;
   ports: SnapshotPort[];
   neighbours: { network: number; ip: number; mac: number; state: number; ageMs: number }[];
   fdb: { network: number; mac: number; port: number; ageMs: number }[];

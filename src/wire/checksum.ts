@@ -36,20 +36,21 @@ function sumBytes(buf: Buffer, off: number, len: number): number {
   return sum;
 }
 
-// One Uint32Array view per backing ArrayBuffer, made the first time it is summed over (the slab of
-// the frame pool: once); the last one is kept at hand so the hot path does no map lookup.
-let lastBuffer: ArrayBufferLike | null = null;
+// One Uint32Array view over the whole backing ArrayBuffer per Buffer summed over (the frame slab:
+// once); the last one is kept at hand, so the hot path neither looks up a map nor reads `.buffer`
+// (a slow accessor).
+let lastBuf: Buffer | null = null;
 let lastWords: Uint32Array<ArrayBufferLike> = new Uint32Array(0);
-const wordViews = new WeakMap<ArrayBufferLike, Uint32Array<ArrayBufferLike>>();
+const wordViews = new WeakMap<Buffer, Uint32Array<ArrayBufferLike>>();
 
-function wordsOf(ab: ArrayBufferLike): Uint32Array<ArrayBufferLike> {
-  if (ab === lastBuffer) return lastWords;
-  let w = wordViews.get(ab);
+function wordsOf(buf: Buffer): Uint32Array<ArrayBufferLike> {
+  if (buf === lastBuf) return lastWords;
+  let w = wordViews.get(buf);
   if (w === undefined) {
-    w = new Uint32Array(ab, 0, ab.byteLength >>> 2);
-    wordViews.set(ab, w);
+    w = new Uint32Array(buf.buffer, 0, buf.buffer.byteLength >>> 2);
+    wordViews.set(buf, w);
   }
-  lastBuffer = ab;
+  lastBuf = buf;
   lastWords = w;
   return w;
 }
@@ -67,7 +68,7 @@ function sumWords(buf: Buffer, off: number, len: number): number {
   // the 0-3 bytes before the first aligned word, each by its parity
   for (let k = 0; k < head; k++) sum += (k & 1) === 0 ? buf[off + k] << 8 : buf[off + k];
   const words = (len - head) >>> 2;
-  const w = wordsOf(buf.buffer);
+  const w = wordsOf(buf);
   let a = 0;
   let b = 0;
   let i = (abs + head) >>> 2;

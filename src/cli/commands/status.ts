@@ -12,6 +12,13 @@ export function formatStatus(s: StatusReport): string {
   out += `Uptime: ${formatDuration(s.uptimeSeconds)}\n`;
   out += `Networks: ${s.networks}\n`;
   out += `Endpoints: ${s.endpoints}\n`;
+  const io = s.io;
+  out += `I/O: ${io.backend}${io.fallbackReason !== '' ? ` (${io.fallbackReason})` : ''}, busy poll ${io.busyPollUs > 0 ? `${io.busyPollUs} us` : 'off'}\n`;
+  const u = io.underlay;
+  if (u !== null) {
+    const gso = u.gso ? 'on' : u.gsoRefused !== '' ? `off (${u.gsoRefused})` : 'off';
+    out += `Underlay: UDP GSO ${gso}, UDP GRO ${u.gro ? 'on' : 'off'}, socket buffers ${u.receiveBuffer} B receive / ${u.sendBuffer} B send\n`;
+  }
 
   const section = (title: string, headers: string[], rows: string[][]) => {
     out += rows.length === 0 ? `\n${title}: none\n` : `\n${title}:\n${formatTable(headers, rows)}`;

@@ -185,6 +185,8 @@ describe('status', () => {
         'Uptime: 1h 2m 5s',
         'Networks: 2',
         'Endpoints: 1',
+        'I/O: io_uring, busy poll 50 us',
+        'Underlay: UDP GSO on, UDP GRO on, socket buffers 16777216 B receive / 8388608 B send',
         '',
         'Ports:',
         'ID        NAME       KIND      NETWORK   RX-PKTS   RX-BYTES   TX-PKTS   TX-BYTES',
@@ -210,9 +212,10 @@ describe('status', () => {
   });
 
   it('says none for empty sections', async () => {
-    const r = await run(['status'], () => ({ ...STATUS, uptimeSeconds: 42, ports: [], drops: { 'no-route': 0 }, neighbours: [], fdb: [] }));
+    const io = { backend: 'read/write', fallbackReason: 'io_uring refused: Operation not permitted (EPERM)', busyPollUs: 0, underlay: null };
+    const r = await run(['status'], () => ({ ...STATUS, io, uptimeSeconds: 42, ports: [], drops: { 'no-route': 0 }, neighbours: [], fdb: [] }));
     expect(r.out).toBe(
-      'Version: 0.1.0\nUptime: 42s\nNetworks: 2\nEndpoints: 1\n\nPorts: none\n\nDrops: none\n\nNeighbours: none\n\nForwarding database: none\n',
+      'Version: 0.1.0\nUptime: 42s\nNetworks: 2\nEndpoints: 1\nI/O: read/write (io_uring refused: Operation not permitted (EPERM)), busy poll off\n\nPorts: none\n\nDrops: none\n\nNeighbours: none\n\nForwarding database: none\n',
     );
   });
 

@@ -29,6 +29,12 @@ export const BACKEND: NetworkResource = {
 export const STATUS: StatusReport = {
   version: '0.1.0',
   uptimeSeconds: 3725.4,
+  io: {
+    backend: 'io_uring',
+    fallbackReason: '',
+    busyPollUs: 50,
+    underlay: { gso: true, gsoRefused: '', gro: true, receiveBuffer: 16777216, sendBuffer: 8388608 },
+  },
   networks: 2,
   endpoints: 1,
   ports: [
