@@ -485,8 +485,8 @@ export interface IperfResult {
   error?: string;
   intervals?: { sum: { bytes: number; seconds: number } }[];
   end?: {
-    sum_received?: { bytes: number; packets?: number; lost_packets?: number; lost_percent?: number };
-    sum_sent?: { bytes: number };
+    sum_received?: { bytes: number; bits_per_second?: number; packets?: number; lost_packets?: number; lost_percent?: number };
+    sum_sent?: { bytes: number; retransmits?: number };
   };
 }
 

@@ -331,14 +331,15 @@ export class OverlayWorld {
 
   /**
    * A kernel VXLAN VTEP "K" on the underlay: vx0 (VNI `vni`, nolearning) and a veth to container
-   * namespace KC in bridge br0, with head-end replication entries towards `remotes`.
+   * namespace KC in bridge br0, with head-end replication entries towards `remotes` — what Docker's
+   * overlay driver and flannel build. `name` and `hostNumber` place more than one (default: k, .20).
    */
-  async addKernelPeer(vni: number, kcCidr: string, remotes: string[]): Promise<KernelPeer> {
-    const ns = await createNetns(`${this.prefix}-k`);
+  async addKernelPeer(vni: number, kcCidr: string, remotes: string[], name = 'k', hostNumber = KERNEL_PEER): Promise<KernelPeer> {
+    const ns = await createNetns(`${this.prefix}-${name}`);
     await quiet(ns);
-    const ip = this.underlayAddr(KERNEL_PEER);
-    await this.attachToUnderlay(ns, 'uk', ip);
-    const kc = await createNetns(`${this.prefix}-kc`);
+    const ip = this.underlayAddr(hostNumber);
+    await this.attachToUnderlay(ns, `u${name}`, ip);
+    const kc = await createNetns(`${this.prefix}-${name}c`);
     await quiet(kc);
     const ipK = (args: string[]) => runOk(['ip', '-n', ns, ...args]);
     await ipK(['link', 'add', 'vx0', 'type', 'vxlan', 'id', String(vni), 'dstport', String(VXLAN_PORT), 'local', ip, 'dev', 'ul0', 'nolearning']);
