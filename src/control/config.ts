@@ -119,6 +119,8 @@ export interface PontoonConfig {
     offload: boolean;
     /** coalesce TCP segments into super segments for devices that take offloads (receive offload) */
     gro: boolean;
+    /** after traffic the data-plane thread polls for this long before it sleeps (0: off) */
+    busyPollUs: number;
     /** Forwarding database entries expire after this long without traffic. */
     macAgingSeconds: number;
     arp: {
@@ -396,6 +398,7 @@ const configSchema = z
           batchSize: intIn(1, 1024).default(64),
           offload: z.boolean().default(true),
           gro: z.boolean().default(true),
+          busyPollUs: intIn(0, 100_000).default(50),
           macAgingSeconds: intIn(1, 1_000_000).default(300),
           arp: section(arpSchema.prefault({})),
         })
@@ -526,6 +529,7 @@ export function parseConfig(text: string, source: string): PontoonConfig {
       batchSize: c.dataplane.batchSize,
       offload: c.dataplane.offload,
       gro: c.dataplane.gro,
+      busyPollUs: c.dataplane.busyPollUs,
       macAgingSeconds: c.dataplane.macAgingSeconds,
       arp: { ...c.dataplane.arp },
     },

@@ -99,7 +99,7 @@ export async function runDaemon(configPath: string): Promise<void> {
     releaseLock();
     throw err;
   }
-  const dataplane = new DataplaneHost(dataplaneOptions(cfg), cfg.dataplane.batchSize);
+  const dataplane = new DataplaneHost(dataplaneOptions(cfg), { batchSize: cfg.dataplane.batchSize, busyPollUs: cfg.dataplane.busyPollUs });
   const cleanups: (() => Promise<void> | void)[] = [releaseLock, () => dataplane.stop(), () => closeFd(tun.fd)];
   const stop = async (): Promise<void> => {
     for (const c of cleanups.reverse()) {

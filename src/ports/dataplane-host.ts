@@ -7,7 +7,7 @@ import type { DataplaneOptions, EndpointSpec, HostPortSpec, NetworkSpec, UplinkS
 import type { PublishRule } from '../dataplane/published-ports.js';
 import type { UnderlayOptions } from './vxlan-socket.js';
 import { EventFd } from './sys/eventfd.js';
-import type { ConntrackRecord, Snapshot, WorkerInit, WorkerReply, WorkerRequest } from './worker-protocol.js';
+import type { ConntrackRecord, Snapshot, WorkerInit, WorkerIoOptions, WorkerReply, WorkerRequest } from './worker-protocol.js';
 
 type Pending = { resolve: (v: unknown) => void; reject: (e: Error) => void };
 // distributive Omit, so each request keeps its own fields
@@ -22,14 +22,14 @@ export class DataplaneHost {
   private nextId = 1;
   private exited = false;
 
-  constructor(options: Partial<DataplaneOptions>, batchSize: number) {
+  constructor(options: Partial<DataplaneOptions>, io: WorkerIoOptions) {
     const channel = new MessageChannel();
     this.port = channel.port1;
     const init: WorkerInit = {
+      ...io,
       options,
       counters: this.counters.sab,
       wakeFd: this.wake.fd,
-      batchSize,
       port: channel.port2,
     };
     this.worker = new Worker(new URL('./dataplane-worker.js', import.meta.url), {

@@ -113,7 +113,7 @@ function snapshot(): Snapshot {
     io: {
       backend: 'read/write',
       fallbackReason: '',
-      busyPollUs: 0,
+      busyPollUs: init.busyPollUs,
       underlay:
         sock === null
           ? null
@@ -284,10 +284,16 @@ function serveControl(): void {
   }
 }
 
+// Adaptive busy polling: after traffic the loop keeps polling (epoll_wait with no timeout) for up
+// to busyPollUs before it blocks again, so an answer that comes back within that time (a ping's
+// echo reply, a request's response) costs no thread wake-up. Idle, the loop blocks as before.
+const busyPollMs = init.busyPollUs / 1000;
+let lastTraffic = -1e9;
 let nextTick = 0;
 while (running) {
   const now = performance.now();
-  const timeout = nextTick > now ? Math.ceil(nextTick - now) : 0;
+  let timeout = nextTick > now ? Math.ceil(nextTick - now) : 0;
+  if (now - lastTraffic < busyPollMs) timeout = 0;
   const n = epoll.wait(timeout);
   dp.now = performance.now();
   for (let i = 0; i < n; i++) {
@@ -297,8 +303,10 @@ while (running) {
       serveControl();
     } else if (token === TUNNEL_TOKEN) {
       drainTunnel();
+      lastTraffic = dp.now;
     } else {
       drain(token);
+      lastTraffic = dp.now;
     }
   }
   if (dp.now >= nextTick) {

@@ -5,11 +5,18 @@ import type { DataplaneOptions, EndpointSpec, HostPortSpec, NetworkSpec, UplinkS
 import type { PublishRule } from '../dataplane/published-ports.js';
 import type { UnderlayOptions } from './vxlan-socket.js';
 
-export interface WorkerInit {
+/** How the worker's loop does its I/O. */
+export interface WorkerIoOptions {
+  /** frames drained per port per wake-up */
+  batchSize: number;
+  /** after traffic, poll without blocking for this long before sleeping again (0: never) */
+  busyPollUs: number;
+}
+
+export interface WorkerInit extends WorkerIoOptions {
   options: Partial<DataplaneOptions>;
   counters: SharedArrayBuffer;
   wakeFd: number;
-  batchSize: number;
   port: MessagePort;
 }
 

@@ -52,6 +52,7 @@ const DEFAULTS: PontoonConfig = {
     batchSize: 64,
     offload: true,
     gro: true,
+    busyPollUs: 50,
     macAgingSeconds: 300,
     arp: { retries: 3, retryMs: 1000, queueLength: 16, reachableSeconds: 300, failedSeconds: 20 },
   },
