@@ -10,7 +10,15 @@
 //    as fast as possible (the reader runs alone: wall time per frame).
 //  - reads, live (when hping3 is installed): `hping3 --flood` in the namespace sends while the
 //    reader runs on the other core; CPU time of this process per frame received, frames per
-//    second, frames the TAP dropped (its queue was full) and multishot re-arms.
+//    second, frames the TAP dropped (its queue was full) and multishot re-arms. On a 2-core VM
+//    this competes with the generator and anything else running: read it as a trend.
+//
+// uring-tap-ref.c is the same measurement in C (liburing), to tell koffi's cost from the kernel's.
+// Measured on the 2-core Linux 6.18 VM, Node 20 (3 runs, ns per frame), TS | C:
+//   write(2) per frame            1114-1201 |  997-1049
+//   io_uring, 64 per enter          715-790  |  742-856
+//   read(2) per frame (drain)       924-949  |  721-844
+//   multishot read (drain, defer)   772-793  |  614-804
 
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';

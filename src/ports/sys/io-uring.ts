@@ -12,26 +12,45 @@
  *   ring.submitAndWait(1, 100);             // submit, wait for 1 completion or 100 ms
  *   for (let i = 0, n = ring.cqReady(); i < n; i++) {
  *     const res = ring.cqeRes(i), flags = ring.cqeFlags(i);
- *     if (flags & IORING_CQE_F_BUFFER) { const bid = ring.cqeBufferId(i); ...; bufs.recycle(bid); }
- *     if (!(flags & IORING_CQE_F_MORE)) { ... the multishot read ended (res < 0 says why): re-arm }
+ *     if (flags & IORING_CQE_F_BUFFER) { const bid = flags >>> 16; ...; bufs.recycle(bid); }
+ *     if (!(flags & IORING_CQE_F_MORE)) { ... the multishot read ended (res says why): re-arm }
  *   }
  *   ring.advance(n); bufs.commit();
+ *
+ * What a caller must know:
+ *  - Any CQE of a multishot read without IORING_CQE_F_MORE ends it, and it may still carry a
+ *    frame (res > 0 with F_BUFFER: the CQ ring was full). -ENOBUFS means the buffer ring was
+ *    empty: the frames stay queued in the device, nothing is lost if it is re-armed soon.
+ *  - Size the CQ ring (cqEntries) ≥ provided buffers + other requests in flight: an unreaped
+ *    read CQE holds its buffer, so read CQEs never outnumber the buffers and the ring never fills.
+ *  - A request holds its file: close(fd) does not end an armed read (the TAP stays alive, even
+ *    with its namespace deleted). Cancel first (cancelFd, or cancel(userData) once the fd is
+ *    closed), wait for the read's last CQE (-ECANCELED), then close and reuse its buffers.
+ *  - A buffer given to write() belongs to the kernel until that write's CQE (TAP/TUN writes
+ *    complete during the submitting io_uring_enter, failures may come later).
+ *  - With the default 'defer' mode completions appear only inside submitAndWait; a loop that
+ *    busy-polls checks taskWorkPending() (a plain load) and calls submitAndWait(0, -1) (~1 µs)
+ *    when it is set.
  *
  * Memory ordering. The rings are shared with the kernel, which reads our SQ tail and CQ head
  * with acquire loads and publishes its CQ tail / SQ head with release stores. Here every ring
  * index is read with Atomics.load and written with Atomics.store on an Int32Array (Uint16Array
  * for the provided-buffer ring's tail) over the mapping. koffi.view returns a plain, non-shared
- * ArrayBuffer over external memory; Atomics.load/store are defined on non-shared integer typed
- * arrays (only Atomics.wait needs a SharedArrayBuffer), and V8 implements them as
- * sequentially-consistent accesses whatever the buffer (x86-64: mov for load, xchg for store;
- * arm64: ldar / stlr), which are at least the acquire/release the protocol needs. They also
- * stop the JIT from caching a ring index in a register or hoisting it out of a polling loop,
- * which a plain typed-array load would allow. Entries (SQEs, CQEs, buffer descriptors) are
- * plain typed-array accesses ordered by those atomics.
+ * ArrayBuffer over external memory; Atomics.load/store accept any integer typed array (only
+ * Atomics.wait needs a SharedArrayBuffer) and V8's builtins (builtins-sharedarraybuffer-gen.cc)
+ * issue sequentially-consistent accesses on the backing store whatever the buffer — x86-64: mov /
+ * xchg, arm64: ldar / stlr — at least the acquire/release the protocol needs. In Node 20 they
+ * are builtin calls, not inlined (~10 ns each against ~2 ns for a plain element access), which
+ * also keeps the JIT from caching a ring index in a register or hoisting it out of a polling
+ * loop; so there are few of them: one load per cqReady(), one store per advance(), one store
+ * and one load per submit, one per commit(). Entries (SQEs, CQEs, buffer descriptors) are plain
+ * typed-array accesses ordered by those atomics. Int32Array rather than Uint32Array so values
+ * stay Smis (a u32 ≥ 2^31 would be a heap number).
  *
  * No allocation per operation: SQEs and CQEs are read and written as 32-bit words (64-bit
  * fields as two halves, so no BigInt), ring indices are int32 with wrap-around arithmetic, and
- * user data is a 32-bit token (the upper half of the kernel's u64 is always 0).
+ * user data is a 32-bit token (the upper half of the kernel's u64 is always 0; keep tokens in
+ * 0..2^31-1, -1 is used by close()).
  */
 import { readFileSync } from 'node:fs';
 import { endianness, release } from 'node:os';
