@@ -121,6 +121,8 @@ export interface PontoonConfig {
     gro: boolean;
     /** after traffic the data-plane thread polls for this long before it sleeps (0: off) */
     busyPollUs: number;
+    /** device I/O: io_uring when available (auto), or forced either way */
+    io: 'auto' | 'io_uring' | 'read-write';
     /** Forwarding database entries expire after this long without traffic. */
     macAgingSeconds: number;
     arp: {
@@ -399,6 +401,7 @@ const configSchema = z
           offload: z.boolean().default(true),
           gro: z.boolean().default(true),
           busyPollUs: intIn(0, 100_000).default(50),
+          io: z.enum(['auto', 'io_uring', 'read-write']).default('auto'),
           macAgingSeconds: intIn(1, 1_000_000).default(300),
           arp: section(arpSchema.prefault({})),
         })
@@ -530,6 +533,7 @@ export function parseConfig(text: string, source: string): PontoonConfig {
       offload: c.dataplane.offload,
       gro: c.dataplane.gro,
       busyPollUs: c.dataplane.busyPollUs,
+      io: c.dataplane.io,
       macAgingSeconds: c.dataplane.macAgingSeconds,
       arp: { ...c.dataplane.arp },
     },

@@ -3,6 +3,8 @@
 
 import { pino } from 'pino';
 import { DataplaneHost } from '../ports/dataplane-host.js';
+import { IoUring } from '../ports/sys/io-uring.js';
+import { STAGE_BYTES, RX_BUFFERS } from '../ports/uring-loop.js';
 import { withNetns } from '../ports/sys/netns.js';
 import { openPacketSocket } from '../ports/sys/packet-socket.js';
 import { closeFd, openTunTap } from '../ports/sys/tuntap.js';
@@ -59,6 +61,22 @@ function dataplaneOptions(cfg: PontoonConfig) {
 }
 
 /**
+ * The device I/O backend: io_uring where the kernel lets this process use it (`auto`, the
+ * default), read/write otherwise or when asked. Asked for io_uring and refused: the daemon stops
+ * with the reason rather than run slower than configured.
+ */
+/** Frame memory the io_uring backend reads into and stages small writes in. */
+const URING_MEMORY = { deviceRxSlots: RX_BUFFERS, deviceTxBytes: STAGE_BYTES };
+
+function chooseIoBackend(wanted: PontoonConfig['dataplane']['io']): { backend: 'io_uring' | 'read-write'; fallbackReason: string } {
+  if (wanted === 'read-write') return { backend: 'read-write', fallbackReason: '' };
+  const probe = IoUring.probe();
+  if (probe.ok) return { backend: 'io_uring', fallbackReason: '' };
+  if (wanted === 'io_uring') throw new Error(`dataplane.io is io_uring, but ${probe.reason}`);
+  return { backend: 'read-write', fallbackReason: probe.reason };
+}
+
+/**
  * Opens the uplink: a persistent TAP device (created inside `netns` when given, so an "external"
  * namespace keeps its side across daemon restarts) or an AF_PACKET socket on an existing interface.
  */
@@ -93,13 +111,19 @@ export async function runDaemon(configPath: string): Promise<void> {
   const releaseLock = lockStateDir(cfg.stateDir);
   const hostCidr = parseInterfaceCidr(cfg.host.address)!;
   let tun: { fd: number };
+  let io: ReturnType<typeof chooseIoBackend>;
   try {
+    io = chooseIoBackend(cfg.dataplane.io);
     tun = openTunTap({ mode: 'tun', name: cfg.host.device, vnetHdr: cfg.dataplane.offload });
   } catch (err) {
     releaseLock();
     throw err;
   }
-  const dataplane = new DataplaneHost(dataplaneOptions(cfg), { batchSize: cfg.dataplane.batchSize, busyPollUs: cfg.dataplane.busyPollUs });
+  if (io.backend === 'read-write' && cfg.dataplane.io === 'auto') log.warn({ reason: io.fallbackReason }, 'io_uring unavailable: frames move with read(2)/write(2)');
+  const options = dataplaneOptions(cfg);
+  if (io.backend === 'io_uring') Object.assign(options, URING_MEMORY);
+  const dataplane = new DataplaneHost(options, { batchSize: cfg.dataplane.batchSize, busyPollUs: cfg.dataplane.busyPollUs, ...io });
+  log.info({ io: io.backend, busyPollUs: cfg.dataplane.busyPollUs }, 'data plane started');
   const cleanups: (() => Promise<void> | void)[] = [releaseLock, () => dataplane.stop(), () => closeFd(tun.fd)];
   const stop = async (): Promise<void> => {
     for (const c of cleanups.reverse()) {

@@ -144,6 +144,17 @@ export function buildRegistry(src: MetricsSources): Registry {
   counter('pontoon_fragments_created_total', 'IPv4 fragments the gateway created.', () => c.gauges[DpGauge.FragmentsCreated]);
   counter('pontoon_gro_segments_total', 'TCP segments coalesced by receive offload into super segments for ports that take offloads.', () => c.gauges[DpGauge.GroSegments]);
   counter('pontoon_gro_super_segments_total', 'Super segments receive offload wrote (each replaces pontoon_gro_segments_total / this many writes).', () => c.gauges[DpGauge.GroSuperSegments]);
+  new Gauge({
+    name: 'pontoon_dataplane_io_backend',
+    help: "The data plane's device I/O backend: 1 for the one in use (io_uring, or read/write where io_uring is unavailable or refused).",
+    labelNames: ['backend'],
+    registers: [registry],
+    collect() {
+      const uring = c.gauges[DpGauge.IoBackendUring] === 1;
+      this.set({ backend: 'io_uring' }, uring ? 1 : 0);
+      this.set({ backend: 'read_write' }, uring ? 0 : 1);
+    },
+  });
   const underlay = (name: string, help: string, tx: number, rx: number): void => {
     new Counter({
       name,

@@ -105,6 +105,8 @@ export const Gauge = {
   /** underlay receives: datagrams, and system calls that brought them */
   UnderlayRxDatagrams: 19,
   UnderlayRecvCalls: 20,
+  /** the worker's device I/O backend: 1 io_uring, 0 read/write */
+  IoBackendUring: 21,
 } as const;
 
 export class DataplaneCounters {

@@ -73,6 +73,10 @@ export interface DataplaneOptions {
   gro: boolean;
   /** bytes for the segments and fragments cut out of larger frames before they are flushed */
   txArenaBytes: number;
+  /** slots of frame memory the device I/O layer reads into itself (io_uring's provided buffers) */
+  deviceRxSlots: number;
+  /** bytes of frame memory the device I/O layer copies small frames into before it writes them */
+  deviceTxBytes: number;
 }
 
 export const DEFAULT_DATAPLANE_OPTIONS: DataplaneOptions = {
@@ -98,6 +102,8 @@ export const DEFAULT_DATAPLANE_OPTIONS: DataplaneOptions = {
   rejectUnsolicitedTcp: true,
   gro: true,
   txArenaBytes: 4 << 20,
+  deviceRxSlots: 0,
+  deviceTxBytes: 0,
 };
 
 export interface UplinkSpec {
@@ -151,6 +157,9 @@ export class Dataplane {
   readonly counters: DataplaneCounters;
   /** one slab for every frame: the pool, the arena, the receive-offload contexts, the parking slots */
   readonly memory: FrameMemory;
+  /** where the device I/O layer's own regions start in the slab (deviceRxSlots slots, deviceTxBytes bytes) */
+  readonly deviceRxBase: number;
+  readonly deviceTxBase: number;
   readonly pool: FramePool;
   /** segments and fragments cut out of a frame: valid until the queued output is flushed */
   readonly arena: TxArena;
@@ -206,9 +215,18 @@ export class Dataplane {
     // parked frames are ordinary MTU-sized frames; 9216 covers jumbo frames
     const parkSlot = HEADROOM + 9216 + ETH_HLEN;
     const memory = new FrameMemory(
-      FrameMemory.sizeOf(o.poolSlots * SLOT_SIZE, o.txArenaBytes, o.gro ? TcpGro.BYTES : 0, o.parkingSlots * parkSlot),
+      FrameMemory.sizeOf(
+        o.poolSlots * SLOT_SIZE,
+        o.txArenaBytes,
+        o.gro ? TcpGro.BYTES : 0,
+        o.parkingSlots * parkSlot,
+        o.deviceRxSlots * SLOT_SIZE,
+        o.deviceTxBytes,
+      ),
     );
     this.memory = memory;
+    this.deviceRxBase = memory.region(o.deviceRxSlots * SLOT_SIZE);
+    this.deviceTxBase = memory.region(o.deviceTxBytes);
     this.pool = new FramePool(o.poolSlots, SLOT_SIZE, memory);
     this.arena = new TxArena(o.txArenaBytes, memory);
     this.gro = o.gro ? new TcpGro(memory) : null;

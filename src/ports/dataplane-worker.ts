@@ -1,13 +1,14 @@
-// The data-plane thread: blocks in epoll_wait on every port's file descriptor, drains each ready
-// port in a batch (up to batchSize frames), runs the pipeline on them, and applies control
-// requests between batches. Blocking here never delays the control plane, the API or metrics.
+// The data-plane thread: waits for every port's device (io_uring, or epoll with read/write: see
+// device-loop.ts), runs the pipeline on the frames in batches, and applies control requests
+// between batches. Blocking here never delays the control plane, the API or metrics.
 
 import { receiveMessageOnPort, workerData } from 'node:worker_threads';
-import { DataplaneCounters } from '../dataplane/counters.js';
+import { DataplaneCounters, Gauge } from '../dataplane/counters.js';
 import { Dataplane } from '../dataplane/dataplane.js';
 import { PortKind } from '../dataplane/port.js';
 import type { DeviceIo, DeviceLoop } from './device-loop.js';
 import { EpollLoop } from './epoll-loop.js';
+import { UringLoop } from './uring-loop.js';
 import { EventFd } from './sys/eventfd.js';
 import { VxlanSocket } from './vxlan-socket.js';
 import type { ConntrackRecord, Snapshot, WorkerInit, WorkerReply, WorkerRequest } from './worker-protocol.js';
@@ -17,10 +18,23 @@ const TICK_MS = 100;
 const init = workerData as WorkerInit;
 const dp = new Dataplane(init.options, new DataplaneCounters(init.counters));
 const wake = EventFd.wrap(init.wakeFd);
-const loop: DeviceLoop = new EpollLoop(dp, init.batchSize, wake.fd, () => {
+const onWake = (): void => {
   wake.drain();
   serveControl();
-});
+};
+let fallbackReason = init.fallbackReason;
+const loop: DeviceLoop = ((): DeviceLoop => {
+  if (init.backend === 'io_uring') {
+    try {
+      return new UringLoop(dp, init.batchSize, wake.fd, onWake);
+    } catch (err) {
+      // the probe passed in the main thread, but this ring was refused: read/write still works
+      fallbackReason = `io_uring refused in the data-plane thread: ${(err as Error).message}`;
+    }
+  }
+  return new EpollLoop(dp, init.batchSize, wake.fd, onWake);
+})();
+dp.counters.gauges[Gauge.IoBackendUring] = loop.backend === 'io_uring' ? 1 : 0;
 const devices: (DeviceIo | undefined)[] = [];
 let vxlan: VxlanSocket | null = null;
 
@@ -30,7 +44,7 @@ function snapshot(): Snapshot {
   const out: Snapshot = {
     io: {
       backend: loop.backend,
-      fallbackReason: '',
+      fallbackReason,
       busyPollUs: init.busyPollUs,
       underlay:
         sock === null

@@ -11,6 +11,10 @@ export interface WorkerIoOptions {
   batchSize: number;
   /** after traffic, poll without blocking for this long before sleeping again (0: never) */
   busyPollUs: number;
+  /** the device I/O backend the daemon chose (io_uring needs the data plane's device memory) */
+  backend: 'io_uring' | 'read-write';
+  /** why io_uring is not used ('' when it is, or was not wanted) */
+  fallbackReason: string;
 }
 
 export interface WorkerInit extends WorkerIoOptions {

@@ -33,6 +33,7 @@ import {
   startCapture,
   startDaemon,
   tsharkFields,
+  waitFor,
 } from './harness.js';
 
 const RUN = randomHex(3);
@@ -462,7 +463,8 @@ sendp(frames, iface="eth0", verbose=False)
     expect(linksBefore.get(DUAL)).toHaveLength(3);
 
     await d.kill9();
-    expect(await linkExists(d.config.host.device)).toBe(false); // the TUN device went with the process
+    // the TUN device goes with the process (once the kernel has torn down its io_uring: milliseconds)
+    expect(await waitFor(async () => !(await linkExists(d.config.host.device)), 2000, 10)).toBe(true);
     expect((await routes(null)).filter((r) => r.dst === S0)).toEqual([]);
     // persistent TAP devices: the containers keep them (same ifindex, MAC, addresses)
     for (const n of [C1, C2, DUAL, OTHER]) expect(await ifaces(n)).toEqual(linksBefore.get(n));

@@ -622,6 +622,8 @@ export interface DaemonOptions {
    * metrics() then reads /metrics with curl inside that namespace (its loopback is not this one's)
    */
   netns?: string;
+  /** a command the daemon's command line is appended to (e.g. seccompDenying(...)) */
+  wrapper?: string[];
 }
 
 export interface CliResult {
@@ -693,7 +695,7 @@ class DaemonProcess implements Daemon {
   }
 
   async start(): Promise<void> {
-    const argv = [process.execPath, cliPath(), 'daemon', '--config', this.configPath];
+    const argv = [...(this.opts.wrapper ?? []), process.execPath, cliPath(), 'daemon', '--config', this.configPath];
     const guarded = this.opts.dieWithParent !== false && hasSetpriv() ? ['setpriv', '--pdeathsig', 'KILL', '--', ...argv] : argv;
     // `ip netns exec` execs the command (no fork): the pid stays the daemon's, setpriv's death signal holds
     const full = this.opts.netns !== undefined ? ['ip', 'netns', 'exec', this.opts.netns, ...guarded] : guarded;
@@ -848,6 +850,10 @@ export async function startDaemon(opts: DaemonOptions = {}): Promise<Daemon> {
       dns: { upstream: [] },
       ...opts.extra,
     };
+    // PONTOON_TEST_IO=read-write runs every test daemon on the read/write backend (CI runs the
+    // end-to-end suites on both backends)
+    const io = process.env.PONTOON_TEST_IO;
+    if (io !== undefined && io !== '') cfg.dataplane = { io, ...(cfg.dataplane as Record<string, unknown> | undefined) };
     configPath = join(dir, 'pontoon.yaml');
     // JSON is YAML
     writeFileSync(configPath, `# written by test/e2e/harness.ts\n${JSON.stringify(cfg, null, 2)}\n`);
@@ -858,6 +864,30 @@ export async function startDaemon(opts: DaemonOptions = {}): Promise<Daemon> {
   daemons.add(d);
   await d.start();
   return d;
+}
+
+// ---- seccomp ---------------------------------------------------------------------------------
+
+/**
+ * A command prefix that runs its command with a seccomp filter answering system call `nr` with
+ * `err` (as a container runtime's profile does for io_uring): python3 installs the filter, then
+ * execs the rest of the command line.
+ */
+export function seccompDenying(nr: number, err: number): string[] {
+  const script = [
+    'import ctypes, os, struct, sys',
+    'libc = ctypes.CDLL(None, use_errno=True)',
+    'nr, err = int(sys.argv[1]), int(sys.argv[2])',
+    // BPF: A = seccomp_data.nr; if A == nr return ERRNO|err; return ALLOW
+    'prog = [(0x20, 0, 0, 0), (0x15, 0, 1, nr), (0x06, 0, 0, 0x00050000 | err), (0x06, 0, 0, 0x7fff0000)]',
+    "code = ctypes.create_string_buffer(b''.join(struct.pack('HBBI', *i) for i in prog))",
+    "class Fprog(ctypes.Structure): _fields_ = [('len', ctypes.c_ushort), ('filter', ctypes.c_void_p)]",
+    'fp = Fprog(len(prog), ctypes.cast(code, ctypes.c_void_p))',
+    'assert libc.prctl(38, 1, 0, 0, 0) == 0', // PR_SET_NO_NEW_PRIVS
+    'assert libc.prctl(22, 2, ctypes.byref(fp), 0, 0) == 0', // PR_SET_SECCOMP, SECCOMP_MODE_FILTER
+    'os.execvp(sys.argv[3], sys.argv[3:])',
+  ].join('\n');
+  return [SCAPY_PYTHON, '-c', script, String(nr), String(err)];
 }
 
 // ---- scapy -----------------------------------------------------------------------------------

@@ -256,6 +256,7 @@ export const Errno = Object.freeze({
   ENOBUFS: 105,
   EADDRINUSE: 98,
   EADDRNOTAVAIL: 99,
+  ECANCELED: 125,
 });
 
 const errnoNames: Map<number, string> = (() => {

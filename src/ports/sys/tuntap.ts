@@ -61,6 +61,8 @@ export interface TunTapOptions {
   persist?: boolean;
   /** Frames are prefixed with a struct virtio_net_hdr (IFF_VNET_HDR), with checksum and TSO4 offloads on. */
   vnetHdr?: boolean;
+  /** How long a busy device is waited for (EBUSY), ms; default 500. */
+  busyWaitMs?: number;
 }
 
 export interface TunTapHandle {
@@ -90,6 +92,9 @@ function ifreqName(ifr: Buffer): string {
  * Throws an Error such as "cannot open TAP device eth0: Device or resource busy (EBUSY)";
  * the fd is closed on every failure path.
  */
+const BUSY_WAIT_MS = 500;
+const pause = new Int32Array(new SharedArrayBuffer(4));
+
 export function openTunTap(opts: TunTapOptions): TunTapHandle {
   const kind = opts.mode === 'tap' ? 'TAP' : opts.mode === 'tun' ? 'TUN' : null;
   if (kind === null) throw new Error(`invalid TUN/TAP mode ${JSON.stringify(opts.mode)}`);
@@ -108,7 +113,15 @@ export function openTunTap(opts: TunTapOptions): TunTapHandle {
     if (opts.vnetHdr) flags |= IFF_VNET_HDR;
     ifr.writeUInt16LE(flags, IFR_FLAGS_OFFSET);
 
-    if (ioctlPtr(fd, TUNSETIFF, ifr) < 0) {
+    // EBUSY may be a predecessor that was just killed: its io_uring keeps the device until the
+    // kernel's deferred teardown of the ring (milliseconds) has run. Wait a little before failing.
+    const deadline = Date.now() + (opts.busyWaitMs ?? BUSY_WAIT_MS);
+    let r = ioctlPtr(fd, TUNSETIFF, ifr);
+    while (r < 0 && errno() === Errno.EBUSY && Date.now() < deadline) {
+      Atomics.wait(pause, 0, 0, 10);
+      r = ioctlPtr(fd, TUNSETIFF, ifr);
+    }
+    if (r < 0) {
       const e = errno();
       let hint = '';
       if (e === Errno.EINVAL) {

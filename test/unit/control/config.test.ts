@@ -53,6 +53,7 @@ const DEFAULTS: PontoonConfig = {
     offload: true,
     gro: true,
     busyPollUs: 50,
+    io: 'auto',
     macAgingSeconds: 300,
     arp: { retries: 3, retryMs: 1000, queueLength: 16, reachableSeconds: 300, failedSeconds: 20 },
   },

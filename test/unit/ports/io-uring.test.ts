@@ -17,7 +17,7 @@ import v8 from 'node:v8';
 import vm from 'node:vm';
 import { Worker } from 'node:worker_threads';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { cleanupAll, createNetns, deleteNetns, packageRoot, run } from '../../e2e/harness.js';
+import { cleanupAll, createNetns, deleteNetns, packageRoot, run, seccompDenying } from '../../e2e/harness.js';
 import { EventFd } from '../../../src/ports/sys/eventfd.js';
 import { readFrame, writeFrame } from '../../../src/ports/sys/frame-io.js';
 import {
@@ -145,20 +145,6 @@ describe('probe and refusals', () => {
   // A child whose seccomp filter answers io_uring_setup with EPERM (a container runtime's default
   // profile) or ENOSYS: probe() and open() must report it, not crash. Runs the built module.
   const built = join(packageRoot(), 'dist', 'src', 'ports', 'sys', 'io-uring.js');
-  const python = existsSync('/usr/bin/python3') ? '/usr/bin/python3' : 'python3';
-  const seccompExec = [
-    'import ctypes, os, struct, sys',
-    'libc = ctypes.CDLL(None, use_errno=True)',
-    'nr, err = int(sys.argv[1]), int(sys.argv[2])',
-    // BPF: A = seccomp_data.nr; if A == nr return ERRNO|err; return ALLOW
-    'prog = [(0x20, 0, 0, 0), (0x15, 0, 1, nr), (0x06, 0, 0, 0x00050000 | err), (0x06, 0, 0, 0x7fff0000)]',
-    "code = ctypes.create_string_buffer(b''.join(struct.pack('HBBI', *i) for i in prog))",
-    "class Fprog(ctypes.Structure): _fields_ = [('len', ctypes.c_ushort), ('filter', ctypes.c_void_p)]",
-    'fp = Fprog(len(prog), ctypes.cast(code, ctypes.c_void_p))',
-    'assert libc.prctl(38, 1, 0, 0, 0) == 0', // PR_SET_NO_NEW_PRIVS
-    'assert libc.prctl(22, 2, ctypes.byref(fp), 0, 0) == 0', // PR_SET_SECCOMP, SECCOMP_MODE_FILTER
-    'os.execvp(sys.argv[3], sys.argv[3:])',
-  ].join('\n');
   const child = [
     `const m = await import(${JSON.stringify(built)});`,
     'let open;',
@@ -170,7 +156,8 @@ describe('probe and refusals', () => {
     ['ENOSYS', Errno.ENOSYS, /Function not implemented \(ENOSYS\).*no io_uring/],
   ] as const) {
     it.skipIf(!existsSync(built))(`seccomp ${name} on io_uring_setup: probe says why, open throws a SysError`, () => {
-      const r = spawnSync(python, ['-c', seccompExec, String(SYS_io_uring_setup), String(err), process.execPath, '--input-type=module', '-e', child], {
+      const [cmd, ...args] = seccompDenying(SYS_io_uring_setup, err);
+      const r = spawnSync(cmd!, [...args, process.execPath, '--input-type=module', '-e', child], {
         encoding: 'utf8',
         timeout: 20_000,
       });
