@@ -223,7 +223,7 @@ export class UringLoop implements DeviceLoop {
     // the read ended: out of buffers (the frames wait in the device and are read once buffers are
     // back), a full completion ring, or the device failed
     if (res > 0 || res === -Errno.ENOBUFS || res === -Errno.EINTR || res === -Errno.EAGAIN) {
-      this.rearm[this.rearmCount++] = portId;
+      this.rearm[this.rearmCount++] = data;
       return;
     }
     if (res === -Errno.ECANCELED) return;
@@ -233,6 +233,7 @@ export class UringLoop implements DeviceLoop {
     this.devices[portId] = undefined;
   }
 
+  /** tokens of reads that ended and are armed again at the end of the batch */
   private readonly rearm = new Int32Array(PORT_MASK + 1);
   private rearmCount = 0;
 
@@ -255,7 +256,11 @@ export class UringLoop implements DeviceLoop {
       this.buffers.commit();
     }
     if (this.rearmCount > 0) {
-      for (let i = 0; i < this.rearmCount; i++) this.arm(this.rearm[i]);
+      // only reads that are still the port's own: a port re-attached meanwhile has its new read
+      for (let i = 0; i < this.rearmCount; i++) {
+        const t = this.rearm[i];
+        if (t === this.token(t & PORT_MASK)) this.arm(t & PORT_MASK);
+      }
       this.rearmCount = 0;
     }
   }
