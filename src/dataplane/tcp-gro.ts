@@ -1,19 +1,21 @@
 // tcp-gro: receive offload in userspace, at the output to a port that takes offloads. Consecutive
 // in-order segments of one TCP/IPv4 flow bound for the same port are coalesced into one super
-// segment (virtio-net header: TCPv4 GSO with a partial checksum) and written with one system call:
+// segment (virtio-net header: TCPv4 GSO) and written with one system call:
 // when the sender's burst ends (a short segment, PSH or FIN), when any other frame for that port
 // comes, or at the end of the batch. So a port never sees its frames in another order than they
 // came, and nothing waits past the batch. The merge rules are Linux's (inet_gro_receive,
 // tcp_gro_receive): same addresses, ports, ACK, options, TOS, TTL and flags, contiguous sequence
 // numbers, no segment longer than the first, at most 64 KiB.
+//
+// Checksums: the payload is never read. Each segment's checksum field tells the sum of its payload
+// (the field makes the whole segment sum to 0xffff), so the super segment's checksum is built from
+// those and its own header, and the receiving kernel verifies it in one pass (no NEEDS_CSUM): a
+// segment that was corrupted on the way makes the super segment fail there, as it would have alone.
 
-import { fold, internetChecksum, pseudoHeaderSum, sum16 } from '../wire/checksum.js';
+import { finish, fold, internetChecksum, pseudoHeaderSum, sum16 } from '../wire/checksum.js';
 import { ETH_HLEN } from '../wire/ethernet.js';
 import { TCP_CWR, TCP_FIN, TCP_PSH, TCP_RST, TCP_SYN, TCP_URG } from '../wire/tcp.js';
 import {
-  VNET_CSUM_OFFSET,
-  VNET_CSUM_START,
-  VNET_F_NEEDS_CSUM,
   VNET_GSO_ECN,
   VNET_GSO_SIZE,
   VNET_GSO_TCPV4,
@@ -53,6 +55,8 @@ export class TcpGro {
   private readonly mss = new Int32Array(CONTEXTS);
   private readonly segs = new Int32Array(CONTEXTS);
   private readonly nextSeq = new Uint32Array(CONTEXTS);
+  /** folded ones'-complement sum of the payload held, at its place in the super segment */
+  private readonly dataSum = new Int32Array(CONTEXTS);
   private readonly byPort = new Int16Array(MAX_PORTS).fill(-1);
   private held = 0;
   private victim = 0;
@@ -103,6 +107,7 @@ export class TcpGro {
     this.mss[c] = seg;
     this.segs[c] = 1;
     this.nextSeq[c] = (buf.readUInt32BE(tcp + 4) + seg) >>> 0;
+    this.dataSum[c] = payloadSum(buf, ip, ipLen);
     return true;
   }
 
@@ -176,6 +181,10 @@ export class TcpGro {
     const h = this.base(c) + ETH_HLEN;
     const ht = h + 20;
     copyBytes(buf, ip + ipLen - seg, ip + ipLen, s, h + this.ipLen[c]);
+    // a payload that starts at an odd distance from the TCP header adds its sum byte-swapped
+    let d = payloadSum(buf, ip, ipLen);
+    if (((this.ipLen[c] - 20) & 1) !== 0) d = ((d & 0xff) << 8) | (d >>> 8);
+    this.dataSum[c] = fold(this.dataSum[c] + d);
     this.ipLen[c] += seg;
     this.segs[c]++;
     this.nextSeq[c] = (this.nextSeq[c] + seg) >>> 0;
@@ -207,14 +216,16 @@ export class TcpGro {
       s[h + 10] = 0;
       s[h + 11] = 0;
       s.writeUInt16BE(internetChecksum(s, h, 20), h + 10);
-      // partial checksum: the pseudo-header sum, the rest is summed by whoever needs it
-      s.writeUInt16BE(fold(pseudoHeaderSum(s.readUInt32BE(h + 12), s.readUInt32BE(h + 16), 6, ipLen - 20)), ht + 16);
-      s[v] = VNET_F_NEEDS_CSUM;
+      // the complete checksum: pseudo-header, the new header, the payloads' sums
+      s[ht + 16] = 0;
+      s[ht + 17] = 0;
+      const len = ipLen - 20;
+      const sum = pseudoHeaderSum(s.readUInt32BE(h + 12), s.readUInt32BE(h + 16), 6, len) + sum16(s, ht, thl) + this.dataSum[c];
+      s.writeUInt16BE(finish(sum), ht + 16);
+      s[v] = 0;
       s[v + VNET_GSO_TYPE] = VNET_GSO_TCPV4 | ((s[ht + 13] & TCP_CWR) !== 0 ? VNET_GSO_ECN : 0);
       writeLe16(s, v + VNET_HDR_LENGTH, l2 + 20 + thl);
       writeLe16(s, v + VNET_GSO_SIZE, this.mss[c]);
-      writeLe16(s, v + VNET_CSUM_START, l2 + 20);
-      writeLe16(s, v + VNET_CSUM_OFFSET, 16);
       dp.counters.gauges[Gauge.GroSegments] += segs;
       dp.counters.gauges[Gauge.GroSuperSegments]++;
     }
@@ -226,8 +237,7 @@ export class TcpGro {
 
 /**
  * TCP payload length of a frame GRO may take (plain IPv4 without options, not a fragment, TCP
- * with data, no SYN/RST/URG, a correct checksum: a segment the receiver would drop is passed on
- * as it is, for the receiver to count), or 0. `eth` is the Ethernet header, -1 for none.
+ * with data, no SYN/RST/URG), or 0. `eth` is the Ethernet header, -1 for none.
  */
 function segmentPayload(buf: Buffer, ip: number, ipLen: number, eth: number): number {
   if (eth >= 0 && (buf[eth + 12] !== 0x08 || buf[eth + 13] !== 0x00)) return 0;
@@ -237,6 +247,16 @@ function segmentPayload(buf: Buffer, ip: number, ipLen: number, eth: number): nu
   const thl = (buf[tcp + 12] >> 4) << 2;
   const seg = ipLen - 20 - thl;
   if (thl < 20 || seg <= 0 || (buf[tcp + 13] & NO_MERGE) !== 0) return 0;
-  const sum = sum16(buf, tcp, ipLen - 20, pseudoHeaderSum(buf.readUInt32BE(ip + 12), buf.readUInt32BE(ip + 16), 6, ipLen - 20));
-  return fold(sum) === 0xffff ? seg : 0;
+  return seg;
+}
+
+/**
+ * The folded sum of a segment's payload, read off its header: the checksum field makes
+ * pseudo-header + header + payload sum to 0xffff, so the payload sums to the complement of the rest.
+ */
+function payloadSum(buf: Buffer, ip: number, ipLen: number): number {
+  const tcp = ip + 20;
+  const thl = (buf[tcp + 12] >> 4) << 2;
+  const rest = pseudoHeaderSum(buf.readUInt32BE(ip + 12), buf.readUInt32BE(ip + 16), 6, ipLen - 20) + sum16(buf, tcp, thl);
+  return ~fold(rest) & 0xffff;
 }
