@@ -21,7 +21,8 @@ export interface MetricsSources {
 
 export function buildRegistry(src: MetricsSources): Registry {
   const registry = new Registry();
-  collectDefaultMetrics({ register: registry, prefix: 'pontoon_process_' });
+  // the event-loop delay monitor samples every 100 ms, not prom-client's 10: an idle daemon stays idle
+  collectDefaultMetrics({ register: registry, prefix: 'pontoon_process_', eventLoopMonitoringPrecision: 100 });
   const c = src.counters;
 
   const portCounter = (name: string, help: string, field: 'rxPackets' | 'rxBytes' | 'txPackets' | 'txBytes'): void => {
