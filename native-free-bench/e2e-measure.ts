@@ -1,14 +1,13 @@
-// One measurement of `npm run bench:e2e` in one world: iperf3 TCP out (masquerade), TCP in
-// (published port), UDP 64-byte packets out, ping round trips, autocannon through the published
-// port. Each returns its figure and what else is worth knowing (retransmits, losses, errors). Every
-// process is bounded; the iperf3 servers are one-shot (-1) and started per run.
+// One measurement of `npm run bench:e2e`'s NAT section in one world: iperf3 TCP out (masquerade),
+// TCP in (published port), UDP 64-byte packets out, ping round trips, autocannon through the
+// published port. Each returns its figures and what else is worth knowing (retransmits, losses,
+// errors). The iperf3 runs (iperfTcp, iperfUdp64) take any pair of namespaces: the overlay section
+// uses them too. Every process is bounded; the iperf3 servers are one-shot (-1) and started per run.
 
 import { join } from 'node:path';
 import { nsExec, packageRoot, sleep } from '../test/e2e/harness.js';
 import { parseIperf, startBackground } from '../test/e2e/nat-world.js';
 import { type BenchWorld, EXT_IP, HTTP_PORT, IPERF_PORT, PUBLIC_IP } from './e2e-worlds.js';
-
-export type MetricName = 'tcp_out' | 'tcp_in' | 'udp64_out' | 'ping_p50' | 'ping_p99' | 'http';
 
 export interface Settings {
   seconds: number;
@@ -18,8 +17,8 @@ export interface Settings {
 }
 
 export interface Measurement {
-  /** metric name → value (one run of ping gives two) */
-  values: Partial<Record<MetricName, number>>;
+  /** metric key → value (one run of ping gives two) */
+  values: Record<string, number>;
   /** details of the run (retransmits, losses, request counts...) */
   extra: Record<string, number | string>;
 }
@@ -61,44 +60,66 @@ async function withServer<T>(ns: string, bind: string | null, seconds: number, f
   }
 }
 
-/** TCP container → external host through the masquerade; receiver's Gbit/s. */
-export async function tcpOut(w: BenchWorld, s: Settings): Promise<Measurement> {
-  const end = await withServer(w.ext, EXT_IP, s.seconds, () => iperfClient(w.c1, EXT_IP, s.seconds, []));
-  const rx = end.sum_received;
-  if (rx === undefined) throw new Error('iperf3: no sum_received');
-  return { values: { tcp_out: rx.bits_per_second! / 1e9 }, extra: { retransmits: end.sum_sent?.retransmits ?? -1, bytes_received: rx.bytes! } };
+/** One iperf3 run: the one-shot server in `server` (bound to `bind`, null: any address), the client in `client` towards `target`. */
+export interface IperfPath {
+  server: string;
+  bind: string | null;
+  client: string;
+  target: string;
 }
 
-/** TCP external host → container through the published port; receiver's Gbit/s. */
-export async function tcpIn(w: BenchWorld, s: Settings): Promise<Measurement> {
-  const end = await withServer(w.c1, null, s.seconds, () => iperfClient(w.ext, PUBLIC_IP, s.seconds, []));
+/** iperf3 TCP over `p` for `seconds`: the receiver's Gbit/s, the sender's retransmits (end.sum_sent.retransmits). */
+export async function iperfTcp(p: IperfPath, seconds: number): Promise<{ gbps: number; retransmits: number; bytesReceived: number }> {
+  const end = await withServer(p.server, p.bind, seconds, () => iperfClient(p.client, p.target, seconds, []));
   const rx = end.sum_received;
   if (rx === undefined) throw new Error('iperf3: no sum_received');
-  return { values: { tcp_in: rx.bits_per_second! / 1e9 }, extra: { retransmits: end.sum_sent?.retransmits ?? -1, bytes_received: rx.bytes! } };
+  return { gbps: rx.bits_per_second! / 1e9, retransmits: end.sum_sent?.retransmits ?? -1, bytesReceived: rx.bytes! };
 }
 
-/** UDP, 64-byte payloads, unlimited rate, container → external: packets/s the receiver got. */
-export async function udpOut(w: BenchWorld, s: Settings): Promise<Measurement> {
-  const snmp0 = await udpSnmp(w.ext);
-  const end = await withServer(w.ext, EXT_IP, s.seconds, () => iperfClient(w.c1, EXT_IP, s.seconds, ['-u', '-l', '64', '-b', '0']));
-  const snmp1 = await udpSnmp(w.ext);
+/**
+ * iperf3 UDP over `p`, 64-byte payloads, unlimited rate (-b 0: the sender sends as fast as it
+ * can): `pps` is what the receiver got per second; `extra` says what was sent and lost, and how
+ * much of the loss was the receiving socket's buffer being full (lost at the receiver, not on the path).
+ */
+export async function iperfUdp64(p: IperfPath, seconds: number): Promise<{ pps: number; lostPercent: number; extra: Record<string, number> }> {
+  const snmp0 = await udpSnmp(p.server);
+  const end = await withServer(p.server, p.bind, seconds, () => iperfClient(p.client, p.target, seconds, ['-u', '-l', '64', '-b', '0']));
+  const snmp1 = await udpSnmp(p.server);
   const rx = end.sum_received ?? end.sum;
   const tx = end.sum_sent;
   if (rx === undefined || rx.packets === undefined) throw new Error('iperf3: no UDP receiver summary');
   const delivered = rx.packets - (rx.lost_packets ?? 0);
-  const seconds = rx.seconds ?? s.seconds;
+  const lostPercent = Math.round((rx.lost_percent ?? -1) * 100) / 100;
   return {
-    values: { udp64_out: delivered / seconds },
+    pps: delivered / (rx.seconds ?? seconds),
+    lostPercent,
     extra: {
       sent_packets: tx?.packets ?? -1,
-      sent_pps: tx?.packets !== undefined ? Math.round(tx.packets / (tx.seconds ?? s.seconds)) : -1,
+      sent_pps: tx?.packets !== undefined ? Math.round(tx.packets / (tx.seconds ?? seconds)) : -1,
       delivered_packets: delivered,
       lost_packets: rx.lost_packets ?? -1,
-      lost_percent: Math.round((rx.lost_percent ?? -1) * 100) / 100,
-      // datagrams the receiving host dropped because iperf3's socket buffer was full: lost at the receiver, not on the path
+      lost_percent: lostPercent,
       receiver_rcvbuf_errors: snmp0 !== null && snmp1 !== null ? snmp1.RcvbufErrors! - snmp0.RcvbufErrors! : -1,
     },
   };
+}
+
+/** TCP container → external host through the masquerade; receiver's Gbit/s. */
+export async function tcpOut(w: BenchWorld, s: Settings): Promise<Measurement> {
+  const r = await iperfTcp({ server: w.ext, bind: EXT_IP, client: w.c1, target: EXT_IP }, s.seconds);
+  return { values: { tcp_out: r.gbps }, extra: { retransmits: r.retransmits, bytes_received: r.bytesReceived } };
+}
+
+/** TCP external host → container through the published port; receiver's Gbit/s. */
+export async function tcpIn(w: BenchWorld, s: Settings): Promise<Measurement> {
+  const r = await iperfTcp({ server: w.c1, bind: null, client: w.ext, target: PUBLIC_IP }, s.seconds);
+  return { values: { tcp_in: r.gbps }, extra: { retransmits: r.retransmits, bytes_received: r.bytesReceived } };
+}
+
+/** UDP, 64-byte payloads, unlimited rate, container → external: packets/s the receiver got. */
+export async function udpOut(w: BenchWorld, s: Settings): Promise<Measurement> {
+  const r = await iperfUdp64({ server: w.ext, bind: EXT_IP, client: w.c1, target: EXT_IP }, s.seconds);
+  return { values: { udp64_out: r.pps }, extra: r.extra };
 }
 
 /** The Udp: line of /proc/net/snmp in `ns` (InDatagrams, RcvbufErrors, ...). */
@@ -155,10 +176,11 @@ export async function http(w: BenchWorld, s: Settings): Promise<Measurement> {
   };
 }
 
-export const TESTS: { name: string; metrics: MetricName[]; run: (w: BenchWorld, s: Settings) => Promise<Measurement> }[] = [
-  { name: 'tcp_out', metrics: ['tcp_out'], run: tcpOut },
-  { name: 'tcp_in', metrics: ['tcp_in'], run: tcpIn },
-  { name: 'udp64_out', metrics: ['udp64_out'], run: udpOut },
-  { name: 'ping', metrics: ['ping_p50', 'ping_p99'], run: pingRtt },
-  { name: 'http', metrics: ['http'], run: http },
+/** The NAT section's tests, in the order they run. */
+export const TESTS: { name: string; run: (w: BenchWorld, s: Settings) => Promise<Measurement> }[] = [
+  { name: 'tcp_out', run: tcpOut },
+  { name: 'tcp_in', run: tcpIn },
+  { name: 'udp64_out', run: udpOut },
+  { name: 'ping', run: pingRtt },
+  { name: 'http', run: http },
 ];

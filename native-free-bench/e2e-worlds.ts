@@ -9,22 +9,20 @@
 // Same container subnet and address (pontoon picks it, the kernel world copies it), same MTU 1500,
 // same external addresses: the worlds live in separate namespaces, so both exist at once and the
 // runs alternate. The external host is the router namespace itself. The pontoon world is the NAT
-// tests' world (test/e2e/nat-world.ts, uplink kind tap; its far namespace is left idle).
+// tests' world (test/e2e/nat-world.ts, uplink kind tap; its far namespace is left idle). The nat and
+// rfc2544 sections both run in these worlds.
 
-import { existsSync, readFileSync } from 'node:fs';
-import { join } from 'node:path';
-import { type Daemon, createNetns, hostAddr, nsExec, nsExecOk, randomHex, run, runOk, waitFor } from '../test/e2e/harness.js';
+import { type Daemon, createNetns, hostAddr, nsExec, nsExecOk, randomHex, runOk, waitFor } from '../test/e2e/harness.js';
 import { type Background, NatWorld, PYTHON, ROUTER_IP, UPLINK_CIDR, UPLINK_IP, ethtoolAvailable, startBackground } from '../test/e2e/nat-world.js';
 import { type NatMethod, applyKernelNat } from './e2e-nft.js';
+import type { HttpImpl, ProbedWorld, WorldKind } from './e2e-runs.js';
 
 export const EXT_IP = ROUTER_IP;
 export const PUBLIC_IP = UPLINK_IP;
 export const IPERF_PORT = 5201;
 export const HTTP_PORT = 8080;
 
-export type WorldKind = 'kernel' | 'pontoon';
-
-export interface BenchWorld {
+export interface BenchWorld extends ProbedWorld {
   readonly kind: WorldKind;
   /** the container namespace */
   readonly c1: string;
@@ -35,8 +33,18 @@ export interface BenchWorld {
   readonly extDevice: string;
   /** the pontoon daemon (pontoon world only) */
   readonly daemon: Daemon | null;
+  /** the container's default gateway */
+  readonly gatewayIp: string;
   /** one line on how the world is built */
   describe(): string;
+}
+
+/** c1's eth0 and the external end of the uplink: where a NAT world's drops show. */
+function natLinks(w: BenchWorld): { label: string; ns: string; dev: string }[] {
+  return [
+    { label: 'c1/eth0', ns: w.c1, dev: 'eth0' },
+    { label: `ext/${w.extDevice}`, ns: w.ext, dev: w.extDevice },
+  ];
 }
 
 // ---- the kernel world ------------------------------------------------------------------------
@@ -53,6 +61,10 @@ export class KernelWorld implements BenchWorld {
   natMethod: NatMethod | null = null;
   offloadsOff = false;
 
+  get gatewayIp(): string {
+    return hostAddr(this.subnet, 1);
+  }
+
   constructor(
     readonly subnet: string,
     readonly c1Ip: string,
@@ -64,9 +76,17 @@ export class KernelWorld implements BenchWorld {
     this.ext = `${p}ext`;
   }
 
+  daemons(): { label: string; daemon: Daemon }[] {
+    return [];
+  }
+
+  watchedLinks() {
+    return natLinks(this);
+  }
+
   describe(): string {
     return (
-      `gateway netns with bridge ${this.bridge} ${hostAddr(this.subnet, 1)}/${this.subnet.split('/')[1]}, veth to c1 ${this.c1Ip}, ` +
+      `gateway netns with bridge ${this.bridge} ${this.gatewayIp}/${this.subnet.split('/')[1]}, veth to c1 ${this.c1Ip}, ` +
       `veth uplink ${UPLINK_CIDR} to ext ${EXT_IP}; ip_forward=1; NAT + FORWARD rules via ${this.natMethod ?? '?'}` +
       `; veth offloads ${this.offloadsOff ? 'off' : 'kernel defaults'}`
     );
@@ -75,7 +95,7 @@ export class KernelWorld implements BenchWorld {
   async build(opts: { offloadsOff: boolean }): Promise<this> {
     const { gw, c1, ext, bridge, uplink } = this;
     const [, len] = this.subnet.split('/');
-    const gwIp = hostAddr(this.subnet, 1);
+    const gwIp = this.gatewayIp;
     for (const n of [gw, c1, ext]) await createNetns(n);
     await nsExecOk(ext, ['sysctl', '-qw', 'net.ipv4.icmp_ratelimit=0']);
     await nsExecOk(gw, ['sysctl', '-qw', 'net.ipv4.ip_forward=1']);
@@ -122,9 +142,22 @@ export class KernelWorld implements BenchWorld {
 export class PontoonWorld implements BenchWorld {
   readonly kind = 'pontoon' as const;
   /** the NAT tests' world: namespaces "pte-<hex>-rt" (the external host), "-far" (idle), "-c1" */
-  readonly nat = new NatWorld({ kind: 'tap', tag: 'be' });
+  readonly nat: NatWorld;
   c1 = '';
   c1Ip = '';
+
+  /** `set`: config keys for the daemon, by dotted path */
+  constructor(set: Record<string, unknown>) {
+    this.nat = new NatWorld({ kind: 'tap', tag: 'be', set });
+  }
+
+  daemons(): { label: string; daemon: Daemon }[] {
+    return [{ label: 'gateway', daemon: this.daemon }];
+  }
+
+  watchedLinks() {
+    return natLinks(this);
+  }
 
   get ext(): string {
     return this.nat.router;
@@ -134,6 +167,9 @@ export class PontoonWorld implements BenchWorld {
   }
   get daemon(): Daemon {
     return this.nat.daemon;
+  }
+  get gatewayIp(): string {
+    return this.nat.gateway;
   }
   get subnet(): string {
     return this.nat.subnet;
@@ -155,8 +191,6 @@ export class PontoonWorld implements BenchWorld {
 }
 
 // ---- servers and device facts -----------------------------------------------------------------
-
-export type HttpImpl = 'node' | 'python';
 
 /** Answers every request with 200 and a 3-byte body, keep-alive. */
 const NODE_HTTP = `require('http').createServer((q, s) => { s.writeHead(200, { 'content-type': 'text/plain', 'content-length': 3 }); s.end('ok\\n'); })
@@ -205,39 +239,4 @@ export async function offloads(ns: string, dev: string): Promise<Record<string, 
     if (m !== null && keys[m[1]!] !== undefined) out[keys[m[1]!]!] = m[2]!;
   }
   return out;
-}
-
-export interface LinkStats {
-  rxPackets: number;
-  rxDropped: number;
-  txPackets: number;
-  txDropped: number;
-}
-
-/** `ip -s link show DEV` counters in `ns`. */
-export async function linkStats(ns: string, dev: string): Promise<LinkStats | null> {
-  const r = await run(['ip', '-n', ns, '-j', '-s', 'link', 'show', 'dev', dev], { timeoutMs: 5000 });
-  if (r.code !== 0) return null;
-  try {
-    const l = (JSON.parse(r.stdout) as { stats64?: { rx: Record<string, number>; tx: Record<string, number> } }[])[0];
-    if (l?.stats64 === undefined) return null;
-    return { rxPackets: l.stats64.rx.packets!, rxDropped: l.stats64.rx.dropped!, txPackets: l.stats64.tx.packets!, txDropped: l.stats64.tx.dropped! };
-  } catch {
-    return null;
-  }
-}
-
-/** CPU seconds (user + system) of a process so far, from /proc; null when it is gone. */
-export function processCpuSeconds(pid: number | null): number | null {
-  if (pid === null) return null;
-  const f = join('/proc', String(pid), 'stat');
-  if (!existsSync(f)) return null;
-  try {
-    // fields after the ")" of the command (from field 3, state): utime and stime are fields 14 and 15; USER_HZ 100
-    const text = readFileSync(f, 'utf8');
-    const rest = text.slice(text.lastIndexOf(')') + 2).split(' ');
-    return (Number(rest[11]) + Number(rest[12])) / 100;
-  } catch {
-    return null;
-  }
 }

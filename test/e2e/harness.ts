@@ -613,6 +613,8 @@ export interface DaemonOptions {
   defaultNetwork?: { name: string; subnet: string; gateway?: string; mtu?: number } | null;
   /** for a written config: extra top-level keys (e.g. { dataplane: { arp: { retries: 2 } } }) */
   extra?: Record<string, unknown>;
+  /** for a written config: dotted paths set last, over everything else ({ 'dataplane.batchSize': 128 }) */
+  set?: Record<string, unknown>;
   logLevel?: string;
   readyTimeoutMs?: number;
   /** run the daemon under `setpriv --pdeathsig KILL` so it dies with this process (default true) */
@@ -827,6 +829,24 @@ class DaemonProcess implements Daemon {
 }
 
 /**
+ * Sets each dotted path of `set` in a config object ("dataplane.arp.retries" → cfg.dataplane.arp.retries),
+ * creating the mappings on the way; a path through a value that is not a mapping is an error.
+ */
+export function setConfigPaths(cfg: Record<string, unknown>, set: Record<string, unknown>): void {
+  for (const [path, value] of Object.entries(set)) {
+    const keys = path.split('.');
+    if (keys.some((k) => k === '')) throw new Error(`bad config path "${path}"`);
+    let at: Record<string, unknown> = cfg;
+    for (const k of keys.slice(0, -1)) {
+      const next = at[k] ?? (at[k] = {});
+      if (typeof next !== 'object' || next === null || Array.isArray(next)) throw new Error(`config path "${path}": "${k}" is not a mapping`);
+      at = next as Record<string, unknown>;
+    }
+    at[keys[keys.length - 1]!] = value;
+  }
+}
+
+/**
  * Starts `pontoon daemon` with a config file (given, or written to a temporary directory from
  * `opts`) and resolves once it logged "pontoon is ready". cleanupAll() stops it.
  */
@@ -838,7 +858,7 @@ export async function startDaemon(opts: DaemonOptions = {}): Promise<Daemon> {
     const dir = makeTempDir('pte-d-');
     const prefix = opts.devicePrefix ?? `pe${randomHex(2)}`;
     const link = opts.hostAddress ?? (await pickHostLink()).hostCidr;
-    const cfg: Record<string, unknown> = {
+    const base: Record<string, unknown> = {
       stateDir: join(dir, 'state'),
       devicePrefix: prefix,
       api: { socket: join(dir, 'pontoon.sock') },
@@ -850,10 +870,13 @@ export async function startDaemon(opts: DaemonOptions = {}): Promise<Daemon> {
       dns: { upstream: [] },
       ...opts.extra,
     };
+    // a copy: the dotted paths must not change the caller's objects (defaultNetwork, extra)
+    const cfg = structuredClone(base);
     // PONTOON_TEST_IO=read-write runs every test daemon on the read/write backend (CI runs the
-    // end-to-end suites on both backends)
+    // end-to-end suites on both backends); a test's own dataplane.io comes first
     const io = process.env.PONTOON_TEST_IO;
     if (io !== undefined && io !== '') cfg.dataplane = { io, ...(cfg.dataplane as Record<string, unknown> | undefined) };
+    setConfigPaths(cfg, opts.set ?? {});
     configPath = join(dir, 'pontoon.yaml');
     // JSON is YAML
     writeFileSync(configPath, `# written by test/e2e/harness.ts\n${JSON.stringify(cfg, null, 2)}\n`);

@@ -267,6 +267,8 @@ export interface NatWorldOptions {
   conntrack?: Record<string, unknown>;
   /** two letters naming the world in device names (default random) */
   tag?: string;
+  /** config keys set last, by dotted path (the harness's DaemonOptions.set) */
+  set?: Record<string, unknown>;
 }
 
 export interface Container {
@@ -365,7 +367,7 @@ export class NatWorld {
     const extra: Record<string, unknown> = { uplink };
     if (this.opts.nat !== undefined) extra.nat = this.opts.nat;
     if (this.opts.conntrack !== undefined) extra.conntrack = this.opts.conntrack;
-    this.daemon = await startDaemon({ defaultNetwork: { name: 'bridge', subnet: this.subnet, gateway: this.gateway }, extra });
+    this.daemon = await startDaemon({ defaultNetwork: { name: 'bridge', subnet: this.subnet, gateway: this.gateway }, extra, set: this.opts.set });
     this.hostGateway = this.daemon.config.host.gatewayAddress;
 
     if (this.opts.kind === 'tap') {

@@ -103,10 +103,12 @@ describe.skipIf(!isRoot || !haveTools)('order and loss across an overlay, pontoo
     pontoon = { name: 'pontoon', sender: ca.ns, receiver: cb.ns, receiverIp: cb.ip };
 
     const kvni = vni + 1000;
-    const k1 = w.underlayAddr(21);
-    const k2 = w.underlayAddr(22);
-    const K1 = await w.addKernelPeer(kvni, `${hostAddr(ksubnet!, 2)}/24`, [k2], 'k1', 21);
-    const K2 = await w.addKernelPeer(kvni, `${hostAddr(ksubnet!, 3)}/24`, [k1], 'k2', 22);
+    // kernel peers take the underlay's .20, .21, ... in order
+    const k1 = w.underlayAddr(20);
+    const k2 = w.underlayAddr(21);
+    const K1 = await w.addKernelPeer(kvni, `${hostAddr(ksubnet!, 2)}/24`, [k2], '1');
+    const K2 = await w.addKernelPeer(kvni, `${hostAddr(ksubnet!, 3)}/24`, [k1], '2');
+    expect([K1.ip, K2.ip]).toEqual([k1, k2]);
     const kReachable = await waitFor(async () => (await nsExec(K1.container.ns, ['ping', '-c', '1', '-W', '1', K2.container.ip])).code === 0, 15_000, 300);
     expect(kReachable).toBe(true);
     kernel = { name: 'kernel', sender: K1.container.ns, receiver: K2.container.ns, receiverIp: K2.container.ip };

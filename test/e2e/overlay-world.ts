@@ -208,6 +208,13 @@ export interface OverlayWorldOptions {
   underlayMtu?: number;
   /** the config's log.level */
   logLevel?: string;
+  /** config keys set last in every daemon, by dotted path (the harness's DaemonOptions.set) */
+  set?: Record<string, unknown>;
+  /**
+   * true: the veths keep the kernel's offloads (a performance world); false (default): checksum
+   * and segmentation offloads off, so captures see final checksums
+   */
+  offloads?: boolean;
 }
 
 export interface HostOptions {
@@ -231,6 +238,7 @@ export class OverlayWorld {
   etcd: EtcdProcess | null = null;
   readonly hosts = new Map<string, OverlayHost>();
   private nextHost = 10;
+  private nextKernelPeer = KERNEL_PEER;
   private readonly hex: string;
 
   constructor(readonly opts: OverlayWorldOptions) {
@@ -263,15 +271,21 @@ export class OverlayWorld {
 
   /**
    * Creates namespace `pte-<hex>-NAME` with a veth `ul0` to the underlay bridge (its port there:
-   * `uNAME`), checksum offload off (captures then see final checksums), and the address `ip`.
+   * `uNAME`), checksum offload off unless the world keeps offloads (captures then see final
+   * checksums), and the address `ip`.
    */
   private async attachToUnderlay(ns: string, port: string, ip: string): Promise<void> {
     await runOk(['ip', 'link', 'add', 'ul0', 'netns', ns, 'type', 'veth', 'peer', 'name', port, 'netns', this.ul]);
     await runOk(['ip', '-n', this.ul, 'link', 'set', port, 'master', 'br0']);
     await runOk(['ip', '-n', this.ul, 'link', 'set', port, 'up']);
-    await nsExecOk(ns, ['ethtool', '-K', 'ul0', 'tx', 'off', 'tso', 'off', 'gso', 'off']);
+    await this.offloadsOff(ns, 'ul0');
     await runOk(['ip', '-n', ns, 'addr', 'add', `${ip}/24`, 'dev', 'ul0']);
     await runOk(['ip', '-n', ns, 'link', 'set', 'ul0', 'up']);
+  }
+
+  /** ethtool -K DEV tx off tso off gso off in `ns`, unless the world keeps the offloads. */
+  private async offloadsOff(ns: string, dev: string): Promise<void> {
+    if (this.opts.offloads !== true) await nsExecOk(ns, ['ethtool', '-K', dev, 'tx', 'off', 'tso', 'off', 'gso', 'off']);
   }
 
   /** The daemon config's cluster section for a host at `ip`. */
@@ -310,6 +324,7 @@ export class OverlayWorld {
       defaultNetwork: null,
       logLevel: this.opts.logLevel ?? 'info',
       extra: { cluster: this.clusterConfig(ip, o) },
+      set: this.opts.set,
     });
     const host: OverlayHost = { name, ns, ip, ulPort, daemon };
     this.hosts.set(name, host);
@@ -331,15 +346,15 @@ export class OverlayWorld {
 
   /**
    * A kernel VXLAN VTEP "K" on the underlay: vx0 (VNI `vni`, nolearning) and a veth to container
-   * namespace KC in bridge br0, with head-end replication entries towards `remotes` — what Docker's
-   * overlay driver and flannel build. `name` and `hostNumber` place more than one (default: k, .20).
+   * namespace KC in bridge br0, with head-end replication entries towards `remotes`. More than one:
+   * give each a `name` (namespaces `pte-<hex>-kNAME` and `-kNAMEc`; none: `-k` and `-kc`).
    */
-  async addKernelPeer(vni: number, kcCidr: string, remotes: string[], name = 'k', hostNumber = KERNEL_PEER): Promise<KernelPeer> {
-    const ns = await createNetns(`${this.prefix}-${name}`);
+  async addKernelPeer(vni: number, kcCidr: string, remotes: string[], name = ''): Promise<KernelPeer> {
+    const ns = await createNetns(`${this.prefix}-k${name}`);
     await quiet(ns);
-    const ip = this.underlayAddr(hostNumber);
-    await this.attachToUnderlay(ns, `u${name}`, ip);
-    const kc = await createNetns(`${this.prefix}-${name}c`);
+    const ip = this.underlayAddr(this.nextKernelPeer++);
+    await this.attachToUnderlay(ns, `uk${name}`, ip);
+    const kc = await createNetns(`${this.prefix}-k${name}c`);
     await quiet(kc);
     const ipK = (args: string[]) => runOk(['ip', '-n', ns, ...args]);
     await ipK(['link', 'add', 'vx0', 'type', 'vxlan', 'id', String(vni), 'dstport', String(VXLAN_PORT), 'local', ip, 'dev', 'ul0', 'nolearning']);
@@ -349,7 +364,7 @@ export class OverlayWorld {
     await ipK(['link', 'set', 'kc0', 'master', 'br0']);
     for (const dev of ['vx0', 'kc0', 'br0']) await ipK(['link', 'set', dev, 'up']);
     for (const r of remotes) await runOk(['bridge', '-n', ns, 'fdb', 'append', '00:00:00:00:00:00', 'dev', 'vx0', 'dst', r]);
-    await nsExecOk(kc, ['ethtool', '-K', 'eth0', 'tx', 'off', 'tso', 'off', 'gso', 'off']);
+    await this.offloadsOff(kc, 'eth0');
     await runOk(['ip', '-n', kc, 'link', 'set', 'eth0', 'mtu', '1450']);
     await runOk(['ip', '-n', kc, 'addr', 'add', kcCidr, 'dev', 'eth0']);
     await runOk(['ip', '-n', kc, 'link', 'set', 'eth0', 'up']);
