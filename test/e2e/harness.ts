@@ -494,9 +494,11 @@ export interface Capture {
  * Starts `tshark -i IFACE -w FILE` inside a namespace and resolves once it is capturing. Bounded:
  * tshark stops by itself after `maxSeconds`; cleanupAll() kills it if the test does not stop it.
  */
-export async function startCapture(ns: string, iface: string, file: string, maxSeconds = 30): Promise<Capture> {
+export async function startCapture(ns: string, iface: string, file: string, maxSeconds = 30, o: { snaplen?: number; bufferMiB?: number } = {}): Promise<Capture> {
   const started = Date.now();
   const argv = ['ip', 'netns', 'exec', ns, 'tshark', '-n', '-q', '-i', iface, '-a', `duration:${maxSeconds}`, '-w', file];
+  if (o.snaplen !== undefined) argv.push('-s', String(o.snaplen));
+  if (o.bufferMiB !== undefined) argv.push('-B', String(o.bufferMiB));
   // its own process group, so tshark's dumpcap child can be killed with it
   const child = spawn(argv[0]!, argv.slice(1), { stdio: ['ignore', 'pipe', 'pipe'], detached: true });
   background.add(child);

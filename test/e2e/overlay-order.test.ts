@@ -49,8 +49,8 @@ async function transfer(p: Path): Promise<Outcome> {
     const listening = await waitFor(async () => /:5201\b/.test((await nsExec(p.receiver, ['ss', '-Hltn'])).stdout), 10_000, 100);
     expect(listening, server.stderr()).toBe(true);
     const file = captureFile(`${p.name}-rx`);
-    // headers are enough to follow sequence numbers
-    const cap = await startCapture(p.receiver, 'eth0', file, 40);
+    // headers are enough to follow sequence numbers; a large buffer, so the capture keeps up
+    const cap = await startCapture(p.receiver, 'eth0', file, 40, { snaplen: 128, bufferMiB: 64 });
     const ofo0 = await nstat(p.receiver, 'TcpExtTCPOFOQueue');
     const rs0 = await nstat(p.sender, 'TcpRetransSegs');
     const r = await nsExec(p.sender, ['timeout', '-s', 'KILL', '30', 'iperf3', '-c', p.receiverIp, '-p', '5201', '-n', TRANSFER, '-J', '--connect-timeout', '3000'], {
