@@ -173,7 +173,7 @@ export class VxlanSocket implements TunnelIo {
     const v = this.tx;
     v.setBuffer(slot, this.qAddr[i], this.qBytes[i]);
     v.setName(slot, this.sockaddr(this.qVtep[i]), 16);
-    if (this.qSegs[i] > 1 && this.gso) v.setControl(slot, v.putControlU16(slot, SOL_UDP, UDP_SEGMENT, this.qSeg[i]));
+    if (this.qSegs[i] > 1 && this.gso) v.setControl(slot, v.putControl(slot, SOL_UDP, UDP_SEGMENT, this.qSeg[i], 2));
     else v.setControl(slot, 0);
   }
 

@@ -107,30 +107,20 @@ export class MessageVector {
     this.h32[(m + MSG_FLAGS) >>> 2] = 0;
   }
 
-  /** Writes one control message with a 32-bit value at the start of message i's control area. */
-  putControlU32(i: number, level: number, type: number, value: number): number {
+  /**
+   * Writes one control message at the start of message i's control area: a 32-bit value, or a
+   * 16-bit one (`bytes` 2: UDP_SEGMENT takes a __u16). Returns the control bytes used.
+   */
+  putControl(i: number, level: number, type: number, value: number, bytes: 2 | 4 = 4): number {
     const w = (i * this.controlSize) >>> 2;
     const c = this.c32;
-    c[w] = CMSG_HDR_SIZE + 4;
+    c[w] = CMSG_HDR_SIZE + bytes;
     c[w + 1] = 0;
     c[w + 2] = level;
     c[w + 3] = type;
-    c[w + 4] = value;
+    c[w + 4] = bytes === 2 ? value & 0xffff : value;
     c[w + 5] = 0;
-    return cmsgSpace(4);
-  }
-
-  /** As putControlU32 with a 16-bit value (UDP_SEGMENT takes a __u16). */
-  putControlU16(i: number, level: number, type: number, value: number): number {
-    const w = (i * this.controlSize) >>> 2;
-    const c = this.c32;
-    c[w] = CMSG_HDR_SIZE + 2;
-    c[w + 1] = 0;
-    c[w + 2] = level;
-    c[w + 3] = type;
-    c[w + 4] = value & 0xffff;
-    c[w + 5] = 0;
-    return cmsgSpace(2);
+    return cmsgSpace(bytes);
   }
 
   /** Bytes sent or received by message i (the kernel's msg_len). */

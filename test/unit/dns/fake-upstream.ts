@@ -40,10 +40,20 @@ function answerTo(up: FakeUpstream, id: number, q: Question, transport: 'udp' | 
   return dnsPacket.encode({ ...base, flags: ra, answers });
 }
 
-export async function startFakeUpstream(mode: UpstreamMode = 'answer'): Promise<FakeUpstream> {
+export async function startFakeUpstream(mode: UpstreamMode = 'answer', attempts = 20): Promise<FakeUpstream> {
   const udp: UdpSocket = createSocket('udp4');
   await new Promise<void>((r) => udp.bind(0, '127.0.0.1', () => r()));
   const port = udp.address().port;
+  // TCP on the same port: another process may hold it for TCP (then try another UDP port)
+  const tcpFree = await new Promise<boolean>((resolve) => {
+    const probe = createServer();
+    probe.once('error', () => resolve(false));
+    probe.listen(port, '127.0.0.1', () => probe.close(() => resolve(true)));
+  });
+  if (!tcpFree && attempts > 1) {
+    await new Promise<void>((r) => udp.close(() => r()));
+    return startFakeUpstream(mode, attempts - 1);
+  }
   const tcp: Server = createServer((s) => {
     let buf = Buffer.alloc(0);
     s.on('error', () => undefined);

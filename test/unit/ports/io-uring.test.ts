@@ -13,9 +13,8 @@ import { randomBytes } from 'node:crypto';
 import { constants as fsConstants, existsSync, openSync, readFileSync, unlinkSync } from 'node:fs';
 import { release, tmpdir } from 'node:os';
 import { join } from 'node:path';
-import v8 from 'node:v8';
-import vm from 'node:vm';
 import { Worker } from 'node:worker_threads';
+import { heapGrowth } from './heap.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { cleanupAll, createNetns, deleteNetns, packageRoot, run, seccompDenying } from '../../e2e/harness.js';
 import { EventFd } from '../../../src/ports/sys/eventfd.js';
@@ -43,31 +42,6 @@ const probe = IoUring.probe();
 const ECANCELED = 125;
 const EBADFD = 77;
 const ETHERTYPE_TEST = 0x88b5; // IEEE local experimental: the namespace's stack ignores it
-
-/** A gc() function even without --expose-gc (flag set at runtime, fetched from a fresh context). */
-function getGc(): (() => void) | null {
-  const g = (globalThis as { gc?: () => void }).gc;
-  if (typeof g === 'function') return g;
-  try {
-    v8.setFlagsFromString('--expose-gc');
-    const fn = vm.runInNewContext('gc') as unknown;
-    return typeof fn === 'function' ? (fn as () => void) : null;
-  } catch {
-    return null;
-  }
-}
-
-/** Heap growth (bytes) over `iterations` calls of `body` after as many warm-up calls; null without gc. */
-function heapGrowth(body: () => void, iterations: number): number | null {
-  const gc = getGc();
-  for (let i = 0; i < iterations; i++) body();
-  if (!gc) return null;
-  gc();
-  gc();
-  const before = process.memoryUsage().heapUsed;
-  for (let i = 0; i < iterations; i++) body();
-  return process.memoryUsage().heapUsed - before;
-}
 
 interface Cqe {
   userData: number;

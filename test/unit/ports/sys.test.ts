@@ -1,8 +1,7 @@
 import { closeSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import v8 from 'node:v8';
-import vm from 'node:vm';
+import { heapGrowth } from './heap.js';
 import { afterAll, describe, expect, it } from 'vitest';
 import { Epoll, EPOLL_DATA_OFFSET, EPOLL_EVENT_SIZE } from '../../../src/ports/sys/epoll.js';
 import { EventFd } from '../../../src/ports/sys/eventfd.js';
@@ -22,38 +21,6 @@ import {
   strerror,
 } from '../../../src/ports/sys/libc.js';
 import { IFREQ_SIZE, openTunTap } from '../../../src/ports/sys/tuntap.js';
-
-/** A gc() function even without --expose-gc (flag set at runtime, fetched from a fresh context). */
-function getGc(): (() => void) | null {
-  const g = (globalThis as { gc?: () => void }).gc;
-  if (typeof g === 'function') return g;
-  try {
-    v8.setFlagsFromString('--expose-gc');
-    const fn = vm.runInNewContext('gc') as unknown;
-    return typeof fn === 'function' ? (fn as () => void) : null;
-  } catch {
-    return null;
-  }
-}
-
-/**
- * Runs `body` 2×`iterations` times (warm-up, then measured) and returns the heap growth
- * (bytes) over the measured half, after a full GC. null when gc is unavailable.
- */
-function heapGrowth(body: () => void, iterations: number): number | null {
-  const gc = getGc();
-  for (let i = 0; i < iterations; i++) body(); // warm up / JIT
-  if (!gc) {
-    for (let i = 0; i < iterations; i++) body();
-    return null;
-  }
-  gc();
-  gc();
-  const before = process.memoryUsage().heapUsed;
-  for (let i = 0; i < iterations; i++) body();
-  const after = process.memoryUsage().heapUsed;
-  return after - before;
-}
 
 const tmp = mkdtempSync(join(tmpdir(), 'pt-sys-unit-'));
 afterAll(() => rmSync(tmp, { recursive: true, force: true }));
