@@ -161,10 +161,10 @@ export class VxlanSocket implements TunnelIo {
         for (let i = done; i < n; i++) this.prepare(i, i);
         continue;
       }
-      // unreachable, too big...: this message is lost, the rest still goes
+      // unreachable, too big, or still no room after the waits: this message is lost, the rest
+      // still goes (without waiting again: a send buffer that stays full costs one wait per flush)
       this.dp.counters.drops[Drop.TxError] += this.qSegs[done];
       done++;
-      retries = 0;
     }
   }
 
