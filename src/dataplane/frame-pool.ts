@@ -173,10 +173,6 @@ export class TxArena {
     return this.base + start;
   }
 
-  get inUse(): number {
-    return this.used;
-  }
-
   reset(): void {
     this.used = 0;
   }

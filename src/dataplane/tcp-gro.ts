@@ -130,10 +130,6 @@ export class TcpGro {
     this.release(c);
   }
 
-  get heldCount(): number {
-    return this.held;
-  }
-
   private take(dp: Ports): number {
     for (let c = 0; c < CONTEXTS; c++) {
       if (this.owner[c] < 0) {

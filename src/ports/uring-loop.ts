@@ -67,7 +67,8 @@ export class UringLoop implements DeviceLoop {
   private readonly generation = new Int32Array(PORT_MASK + 1);
   private readonly freeStage = new Int32Array(STAGE_SLOTS);
   private freeStageCount = STAGE_SLOTS;
-  private readonly stagePort = new Int32Array(STAGE_SLOTS);
+  /** the device each staging slot is being written to (its write errors are its own) */
+  private readonly stageDev: (UringDeviceIo | undefined)[] = new Array<UringDeviceIo | undefined>(STAGE_SLOTS).fill(undefined);
   /** buffers handled since the last end of batch, given back to the kernel after it */
   private readonly used = new Int32Array(RX_BUFFERS);
   private usedCount = 0;
@@ -156,7 +157,7 @@ export class UringLoop implements DeviceLoop {
       const slot = this.freeStage[--this.freeStageCount];
       const at = this.stageBase + slot * STAGE_SLOT;
       copyBytes(buf, off, off + len, this.slab, at);
-      this.stagePort[slot] = dev.fd;
+      this.stageDev[slot] = dev;
       this.ring.write(dev.fd, this.slab, at, len, WRITE_BASE + slot);
       return true;
     }
@@ -241,8 +242,7 @@ export class UringLoop implements DeviceLoop {
     this.freeStage[this.freeStageCount++] = slot;
     if (res < 0) {
       this.dp.counters.drop(Drop.TxError);
-      const fd = this.stagePort[slot];
-      for (const d of this.devices) if (d !== undefined && d.fd === fd) d.lastError = res;
+      this.stageDev[slot]!.lastError = res;
     }
   }
 

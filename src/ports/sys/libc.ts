@@ -129,26 +129,6 @@ export const setsockopt = lib.func('setsockopt', 'int', ['int', 'int', 'int', 'v
   len: number,
 ) => number;
 
-/** `ssize_t recvfrom(int fd, void *buf, size_t len, int flags, struct sockaddr *src, socklen_t *srclen)`; buf as a raw address */
-export const recvfromAddr = lib.func('recvfrom', 'intptr_t', ['int', 'void *', 'size_t', 'int', 'void *', 'void *']) as unknown as (
-  fd: number,
-  addr: number,
-  len: number,
-  flags: number,
-  src: Uint8Array,
-  srclen: Uint8Array,
-) => number;
-
-/** `ssize_t sendto(int fd, const void *buf, size_t len, int flags, const struct sockaddr *dst, socklen_t dstlen)`; buf as a raw address */
-export const sendtoAddr = lib.func('sendto', 'intptr_t', ['int', 'void *', 'size_t', 'int', 'void *', 'uint32_t']) as unknown as (
-  fd: number,
-  addr: number,
-  len: number,
-  flags: number,
-  dst: Uint8Array,
-  dstlen: number,
-) => number;
-
 /** `int sendmmsg(int fd, struct mmsghdr *msgs, unsigned int vlen, int flags)`; msgs as a raw address: messages sent, or -1 */
 export const sendmmsgAddr = lib.func('sendmmsg', 'int', ['int', 'void *', 'unsigned int', 'int']) as unknown as (
   fd: number,

@@ -158,8 +158,4 @@ export class MessageVector {
   sourceIp(i: number): number {
     return this.names.readUInt32BE(i * NAME_SIZE + 4);
   }
-
-  sourcePort(i: number): number {
-    return this.names.readUInt16BE(i * NAME_SIZE + 2);
-  }
 }

@@ -1,9 +1,8 @@
 /**
- * A non-blocking IPv4 UDP socket for the VXLAN underlay, driven from the data-plane loop like the
- * TAP fds: recvfrom into a slot of the frame slab (the source address lands in one preallocated
- * sockaddr), sendto from a slot with a per-peer sockaddr made once at control time.
+ * A non-blocking IPv4 UDP socket for the VXLAN underlay: bound, its buffers sized, UDP_GRO and
+ * SO_RXQ_OVFL asked for. Datagrams move through it in batches (sendmmsg/recvmmsg: vxlan-socket.ts).
  */
-import { Errno, O_CLOEXEC, O_NONBLOCK, SysError, bind, bufferAddress, close, errno, getsockopt, recvfromAddr, sendtoAddr, setsockopt, socket } from './libc.js';
+import { Errno, O_CLOEXEC, O_NONBLOCK, SysError, bind, close, errno, getsockopt, setsockopt, socket } from './libc.js';
 
 const AF_INET = 2;
 const SOCK_DGRAM = 2;
@@ -40,9 +39,6 @@ export interface UdpSocketOptions {
 
 export class UdpSocket {
   readonly fd: number;
-  /** source of the last datagram received */
-  srcIp = 0;
-  srcPort = 0;
   /** UDP_GRO was accepted */
   readonly gro: boolean = false;
   /** SO_RXQ_OVFL was accepted */
@@ -50,10 +46,6 @@ export class UdpSocket {
   /** the buffer sizes the kernel granted (it doubles what is asked, for its bookkeeping) */
   readonly receiveBuffer: number = 0;
   readonly sendBuffer: number = 0;
-  private readonly from = Buffer.alloc(16);
-  private readonly fromLen = Buffer.alloc(4);
-  private lastBase: Uint8Array | null = null;
-  private lastAddr = 0;
 
   constructor(ip: number, port: number, o: UdpSocketOptions = {}) {
     const fd = socket(AF_INET, SOCK_DGRAM | O_NONBLOCK | O_CLOEXEC, 0);
@@ -81,36 +73,6 @@ export class UdpSocket {
       throw err;
     }
     this.fd = fd;
-  }
-
-  private address(base: Uint8Array): number {
-    if (base !== this.lastBase) {
-      this.lastBase = base;
-      this.lastAddr = bufferAddress(base);
-    }
-    return this.lastAddr;
-  }
-
-  /** One datagram into base[off, off+maxLen): bytes, 0 when none is waiting, -errno on error. */
-  recv(base: Uint8Array, off: number, maxLen: number): number {
-    if (off < 0 || off + maxLen > base.length) throw new RangeError('UdpSocket.recv outside the buffer');
-    this.fromLen.writeUInt32LE(16, 0);
-    const n = recvfromAddr(this.fd, this.address(base) + off, maxLen, 0, this.from, this.fromLen);
-    if (n < 0) {
-      const e = errno();
-      return e === Errno.EAGAIN ? 0 : -e;
-    }
-    const f = this.from;
-    this.srcPort = (f[2] << 8) | f[3];
-    this.srcIp = ((f[4] << 24) | (f[5] << 16) | (f[6] << 8) | f[7]) >>> 0;
-    return n;
-  }
-
-  /** Sends base[off, off+len) to `to` (a sockaddrIn); bytes sent or -errno. */
-  send(base: Uint8Array, off: number, len: number, to: Uint8Array): number {
-    if (off < 0 || off + len > base.length) throw new RangeError('UdpSocket.send outside the buffer');
-    const n = sendtoAddr(this.fd, this.address(base) + off, len, 0, to, 16);
-    return n < 0 ? -errno() : n;
   }
 
   close(): void {

@@ -214,3 +214,18 @@ export const SYNACK_AT_C1 = hex('0242ac11000202500000000108004500003c00004000330
 export const ACK_C1 = hex('0250000000010242ac11000208004500002810014000400642b1ac110002cb00710a9c400050000003e900001389501001f611be0000');
 // scapy: toUp(IP(src=UP, dst=X10, ttl=63, id=0x1001, flags='DF')/TCP(sport=40000, dport=80, seq=1001, ack=5001, flags='A', window=502))
 export const ACK_C1_OUT = hex('02005e0000010250000000ff080045000028100140003f06c58ec6336402cb00710a9c400050000003e900001389501001f6939b0000');
+
+/** The overlay network the VXLAN tests use: 10.20.0.0/24 in slot 0, MTU 1450, with `vni`. */
+export function addOverlayNetwork(dp: Dataplane, vni: number, gatewayMac: string): void {
+  dp.addNetwork({
+    index: 0,
+    name: 'ov',
+    subnet: parseIpv4('10.20.0.0'),
+    prefixLen: 24,
+    gatewayIp: parseIpv4('10.20.0.1'),
+    gatewayMac: parseMac(gatewayMac),
+    mtu: 1450,
+    internal: false,
+    vni,
+  });
+}

@@ -11,7 +11,7 @@ import { finish, fold, pseudoHeaderSum, sum16 } from '../../../src/wire/checksum
 import { parseIpv4 } from '../../../src/wire/ipv4-address.js';
 import { parseMac } from '../../../src/wire/mac.js';
 import { VNET_GSO_TCPV4 } from '../../../src/wire/virtio-net.js';
-import { hex } from './fixture.js';
+import { addOverlayNetwork, hex } from './fixture.js';
 
 const VNI = 42;
 const VTEP_A = parseIpv4('192.0.2.1');
@@ -47,17 +47,7 @@ function host(ip: string, mac: string, peerVtep: number, remote: { ip: string; m
   dp.now = 1000;
   const tunnel = new QueueingTunnel();
   dp.setTunnel('vxlan', tunnel, 1500);
-  dp.addNetwork({
-    index: 0,
-    name: 'ov',
-    subnet: parseIpv4('10.20.0.0'),
-    prefixLen: 24,
-    gatewayIp: parseIpv4('10.20.0.1'),
-    gatewayMac: parseMac('02:50:00:00:10:01'),
-    mtu: 1450,
-    internal: false,
-    vni: VNI,
-  });
+  addOverlayNetwork(dp, VNI, '02:50:00:00:10:01');
   dp.addRemoteEndpoint(0, parseIpv4(remote.ip), parseMac(remote.mac), peerVtep);
   const port = new MemoryPort();
   const id = dp.addEndpoint({ name: 'c', network: 0, mac: parseMac(mac), ip: parseIpv4(ip), vnet }, port).id;

@@ -6,7 +6,7 @@ import { MemoryPort } from '../../../src/ports/memory-port.js';
 import { internetChecksum } from '../../../src/wire/checksum.js';
 import { parseIpv4 } from '../../../src/wire/ipv4-address.js';
 import { parseMac } from '../../../src/wire/mac.js';
-import { hex } from './fixture.js';
+import { addOverlayNetwork, hex } from './fixture.js';
 
 const VNI = 0x00102a; // 4138
 const GW_MAC = '02:50:00:00:10:01';
@@ -35,17 +35,7 @@ function host(vtepOther: number, localIp: string, localMac: string) {
   dp.now = 1000;
   const tunnel = new MemoryTunnel(() => dp);
   dp.setTunnel('vxlan', tunnel, 1500);
-  dp.addNetwork({
-    index: 0,
-    name: 'ov',
-    subnet: parseIpv4('10.20.0.0'),
-    prefixLen: 24,
-    gatewayIp: parseIpv4('10.20.0.1'),
-    gatewayMac: parseMac(GW_MAC),
-    mtu: 1450,
-    internal: false,
-    vni: VNI,
-  });
+  addOverlayNetwork(dp, VNI, GW_MAC);
   dp.addPeer(0, vtepOther);
   const port = new MemoryPort();
   const id = dp.addEndpoint({ name: 'c', network: 0, mac: parseMac(localMac), ip: parseIpv4(localIp) }, port).id;
