@@ -4,7 +4,7 @@
 
 import { randomBytes } from 'node:crypto';
 import type { Logger } from 'pino';
-import type { EndpointSpec } from '../dataplane/dataplane.js';
+import type { EndpointSpec } from '../dataplane/specs.js';
 import type { DataplaneHost } from '../ports/dataplane-host.js';
 import { withNetns } from '../ports/sys/netns.js';
 import { closeFd, openTunTap, setPersist } from '../ports/sys/tuntap.js';

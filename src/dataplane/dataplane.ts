@@ -10,7 +10,8 @@ import { IP_PROTO_ICMP, IP_PROTO_TCP, Ipv4Packet } from '../wire/ipv4.js';
 import { TcpPacket } from '../wire/tcp.js';
 import { UdpPacket } from '../wire/udp.js';
 import { ConntrackTable, protoClass } from './conntrack.js';
-import { DEFAULT_TCP_TIMEOUTS, type TcpTimeouts } from './conntrack-tcp.js';
+import { DEFAULT_DATAPLANE_OPTIONS, type DataplaneOptions } from './options.js';
+import type { EndpointSpec, HostPortSpec, NetworkSpec, UplinkSpec } from './specs.js';
 import { DataplaneCounters, Drop, Gauge, MAX_PORTS } from './counters.js';
 import { ethernetInput } from './ethernet-input.js';
 import { copyBytes, FrameMemory, FramePool, HEADROOM, ParkingPool, SLOT_SIZE, TxArena } from './frame-pool.js';
@@ -42,115 +43,6 @@ import {
   VNET_HDR_LENGTH,
   writeLe16,
 } from '../wire/virtio-net.js';
-
-export interface DataplaneOptions {
-  macAgingMs: number;
-  arpRetries: number;
-  arpRetryMs: number;
-  arpQueueLength: number;
-  neighbourReachableMs: number;
-  neighbourFailedMs: number;
-  /** frames in flight within one batch (read + generated) */
-  poolSlots: number;
-  parkingSlots: number;
-  fdbCapacity: number;
-  icmpRatePerSecond: number;
-  icmpBurst: number;
-  /** connection tracking: maximum entries; new flows beyond it are dropped and counted */
-  conntrackMax: number;
-  tcpTimeouts: TcpTimeouts;
-  udpTimeoutMs: number; // a UDP flow that has seen no reply
-  udpStreamTimeoutMs: number; // a UDP flow that has seen replies
-  icmpTimeoutMs: number;
-  /** masquerade ports are taken from this range when the inside port is not free */
-  natPortMin: number;
-  natPortMax: number;
-  /** RFC 4787 filtering: false = address-and-port-dependent (default), true = endpoint-independent */
-  udpEndpointIndependentFiltering: boolean;
-  /** answer unsolicited inbound TCP with a RST (true) or drop it silently */
-  rejectUnsolicitedTcp: boolean;
-  /** coalesce TCP segments into super segments for ports that take offloads (receive offload) */
-  gro: boolean;
-  /** bytes for the segments and fragments cut out of larger frames before they are flushed */
-  txArenaBytes: number;
-  /** slots of frame memory the device I/O layer reads into itself (io_uring's provided buffers) */
-  deviceRxSlots: number;
-  /** bytes of frame memory the device I/O layer copies small frames into before it writes them */
-  deviceTxBytes: number;
-}
-
-export const DEFAULT_DATAPLANE_OPTIONS: DataplaneOptions = {
-  macAgingMs: 300_000,
-  arpRetries: 3,
-  arpRetryMs: 1000,
-  arpQueueLength: 16,
-  neighbourReachableMs: 300_000,
-  neighbourFailedMs: 20_000,
-  poolSlots: 256,
-  parkingSlots: 256,
-  fdbCapacity: 8192,
-  icmpRatePerSecond: 1000,
-  icmpBurst: 50,
-  conntrackMax: 262144,
-  tcpTimeouts: DEFAULT_TCP_TIMEOUTS,
-  udpTimeoutMs: 30_000,
-  udpStreamTimeoutMs: 120_000,
-  icmpTimeoutMs: 30_000,
-  natPortMin: 1024,
-  natPortMax: 65535,
-  udpEndpointIndependentFiltering: false,
-  rejectUnsolicitedTcp: true,
-  gro: true,
-  txArenaBytes: 4 << 20,
-  deviceRxSlots: 0,
-  deviceTxBytes: 0,
-};
-
-export interface UplinkSpec {
-  index: number; // network slot of the uplink
-  name: string;
-  ip: number; // the gateway's own address on the uplink
-  prefixLen: number;
-  mac: number;
-  gatewayIp: number; // default next hop
-  mtu: number;
-  vnet?: boolean;
-}
-
-export interface NetworkSpec {
-  index: number;
-  name: string;
-  subnet: number;
-  prefixLen: number;
-  gatewayIp: number;
-  gatewayMac: number;
-  mtu: number;
-  internal: boolean;
-  /** VXLAN network identifier of an overlay network (absent or 0: a local bridge) */
-  vni?: number;
-}
-
-export interface EndpointSpec {
-  name: string;
-  network: number;
-  mac: number;
-  ip: number;
-  /** the device carries virtio-net headers (checksum and TSO offloads) */
-  vnet?: boolean;
-}
-
-export interface HostPortSpec {
-  name: string;
-  /** the host's own address on the TUN link */
-  hostIp: number;
-  /** the gateway's address on the TUN link (answers ping, source of ICMP errors to the host) */
-  gatewayIp: number;
-  prefixLen: number;
-  mtu: number;
-  /** route everything not in a network to the host (no uplink configured) */
-  defaultRoute: boolean;
-  vnet?: boolean;
-}
 
 export class Dataplane {
   readonly options: DataplaneOptions;

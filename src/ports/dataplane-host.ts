@@ -3,7 +3,8 @@
 
 import { MessageChannel, type MessagePort, Worker } from 'node:worker_threads';
 import { DataplaneCounters } from '../dataplane/counters.js';
-import type { DataplaneOptions, EndpointSpec, HostPortSpec, NetworkSpec, UplinkSpec } from '../dataplane/dataplane.js';
+import type { DataplaneOptions } from '../dataplane/options.js';
+import type { EndpointSpec, HostPortSpec, NetworkSpec, UplinkSpec } from '../dataplane/specs.js';
 import type { PublishRule } from '../dataplane/published-ports.js';
 import type { UnderlayOptions } from './vxlan-socket.js';
 import { EventFd } from './sys/eventfd.js';

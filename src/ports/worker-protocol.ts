@@ -1,7 +1,8 @@
 // Messages between the control plane (main thread) and the data-plane worker.
 
 import type { MessagePort } from 'node:worker_threads';
-import type { DataplaneOptions, EndpointSpec, HostPortSpec, NetworkSpec, UplinkSpec } from '../dataplane/dataplane.js';
+import type { DataplaneOptions } from '../dataplane/options.js';
+import type { EndpointSpec, HostPortSpec, NetworkSpec, UplinkSpec } from '../dataplane/specs.js';
 import type { PublishRule } from '../dataplane/published-ports.js';
 import type { UnderlayOptions } from './vxlan-socket.js';
 

@@ -1,7 +1,8 @@
 // A small world for data-plane tests: two networks, three container ports and the host port,
 // all in-memory, with the addresses used by the literal frames in the tests.
 
-import { Dataplane, type DataplaneOptions } from '../../../src/dataplane/dataplane.js';
+import { Dataplane } from '../../../src/dataplane/dataplane.js';
+import type { DataplaneOptions } from '../../../src/dataplane/options.js';
 import { MemoryPort } from '../../../src/ports/memory-port.js';
 import { parseIpv4 } from '../../../src/wire/ipv4-address.js';
 import { parseMac } from '../../../src/wire/mac.js';

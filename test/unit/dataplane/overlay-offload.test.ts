@@ -4,7 +4,8 @@
 
 import { describe, expect, it } from 'vitest';
 import { Drop } from '../../../src/dataplane/counters.js';
-import { Dataplane, type DataplaneOptions } from '../../../src/dataplane/dataplane.js';
+import { Dataplane } from '../../../src/dataplane/dataplane.js';
+import type { DataplaneOptions } from '../../../src/dataplane/options.js';
 import type { TunnelIo } from '../../../src/dataplane/port.js';
 import { MemoryPort } from '../../../src/ports/memory-port.js';
 import { finish, fold, pseudoHeaderSum, sum16 } from '../../../src/wire/checksum.js';

@@ -1,0 +1,67 @@
+// The data plane's tunables and their defaults: the one place a default lives (the config schema
+// and the daemon take theirs from here).
+
+import { DEFAULT_TCP_TIMEOUTS, type TcpTimeouts } from './conntrack-tcp.js';
+
+export interface DataplaneOptions {
+  macAgingMs: number;
+  arpRetries: number;
+  arpRetryMs: number;
+  arpQueueLength: number;
+  neighbourReachableMs: number;
+  neighbourFailedMs: number;
+  /** frames in flight within one batch (read + generated) */
+  poolSlots: number;
+  parkingSlots: number;
+  fdbCapacity: number;
+  icmpRatePerSecond: number;
+  icmpBurst: number;
+  /** connection tracking: maximum entries; new flows beyond it are dropped and counted */
+  conntrackMax: number;
+  tcpTimeouts: TcpTimeouts;
+  udpTimeoutMs: number; // a UDP flow that has seen no reply
+  udpStreamTimeoutMs: number; // a UDP flow that has seen replies
+  icmpTimeoutMs: number;
+  /** masquerade ports are taken from this range when the inside port is not free */
+  natPortMin: number;
+  natPortMax: number;
+  /** RFC 4787 filtering: false = address-and-port-dependent (default), true = endpoint-independent */
+  udpEndpointIndependentFiltering: boolean;
+  /** answer unsolicited inbound TCP with a RST (true) or drop it silently */
+  rejectUnsolicitedTcp: boolean;
+  /** coalesce TCP segments into super segments for ports that take offloads (receive offload) */
+  gro: boolean;
+  /** bytes for the segments and fragments cut out of larger frames before they are flushed */
+  txArenaBytes: number;
+  /** slots of frame memory the device I/O layer reads into itself (io_uring's provided buffers) */
+  deviceRxSlots: number;
+  /** bytes of frame memory the device I/O layer copies small frames into before it writes them */
+  deviceTxBytes: number;
+}
+
+export const DEFAULT_DATAPLANE_OPTIONS: DataplaneOptions = {
+  macAgingMs: 300_000,
+  arpRetries: 3,
+  arpRetryMs: 1000,
+  arpQueueLength: 16,
+  neighbourReachableMs: 300_000,
+  neighbourFailedMs: 20_000,
+  poolSlots: 256,
+  parkingSlots: 256,
+  fdbCapacity: 8192,
+  icmpRatePerSecond: 1000,
+  icmpBurst: 50,
+  conntrackMax: 262144,
+  tcpTimeouts: DEFAULT_TCP_TIMEOUTS,
+  udpTimeoutMs: 30_000,
+  udpStreamTimeoutMs: 120_000,
+  icmpTimeoutMs: 30_000,
+  natPortMin: 1024,
+  natPortMax: 65535,
+  udpEndpointIndependentFiltering: false,
+  rejectUnsolicitedTcp: true,
+  gro: true,
+  txArenaBytes: 4 << 20,
+  deviceRxSlots: 0,
+  deviceTxBytes: 0,
+};

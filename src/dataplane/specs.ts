@@ -1,0 +1,48 @@
+// What the control plane hands the data plane to make a network or a port: plain descriptions,
+// copied into the tables when they are added.
+
+export interface UplinkSpec {
+  index: number; // network slot of the uplink
+  name: string;
+  ip: number; // the gateway's own address on the uplink
+  prefixLen: number;
+  mac: number;
+  gatewayIp: number; // default next hop
+  mtu: number;
+  vnet?: boolean;
+}
+
+export interface NetworkSpec {
+  index: number;
+  name: string;
+  subnet: number;
+  prefixLen: number;
+  gatewayIp: number;
+  gatewayMac: number;
+  mtu: number;
+  internal: boolean;
+  /** VXLAN network identifier of an overlay network (absent or 0: a local bridge) */
+  vni?: number;
+}
+
+export interface EndpointSpec {
+  name: string;
+  network: number;
+  mac: number;
+  ip: number;
+  /** the device carries virtio-net headers (checksum and TSO offloads) */
+  vnet?: boolean;
+}
+
+export interface HostPortSpec {
+  name: string;
+  /** the host's own address on the TUN link */
+  hostIp: number;
+  /** the gateway's address on the TUN link (answers ping, source of ICMP errors to the host) */
+  gatewayIp: number;
+  prefixLen: number;
+  mtu: number;
+  /** route everything not in a network to the host (no uplink configured) */
+  defaultRoute: boolean;
+  vnet?: boolean;
+}
