@@ -4,14 +4,14 @@
 
 import { ARP_OP_REPLY, ARP_OP_REQUEST } from '../wire/arp.js';
 import { ETH_HLEN } from '../wire/ethernet.js';
-import type { Dataplane } from './dataplane.js';
+import type { Datapath } from './context.js';
 import { macHi, macLo, putMac } from '../wire/mac.js';
 import type { Network } from './network.js';
 import type { Port } from './port.js';
 
 /** Returns true when the frame was for the gateway and must not be switched further. */
-export function arpInput(dp: Dataplane, port: Port, net: Network, buf: Buffer, off: number, len: number): boolean {
-  const arp = dp.arp;
+export function arpInput(dp: Datapath, port: Port, net: Network, buf: Buffer, off: number, len: number): boolean {
+  const arp = dp.frame.arp;
   const op = arp.operation;
   const sender = arp.senderIp;
   const target = arp.targetIp;
@@ -21,10 +21,10 @@ export function arpInput(dp: Dataplane, port: Port, net: Network, buf: Buffer, o
     const a = ETH_HLEN + 8; // sender hardware address inside the ARP body
     const n = net.neighbours.get(sender);
     if (n !== undefined) {
-      dp.neighbourResolved(net, n, macHi(buf, off + a), macLo(buf, off + a));
+      dp.resolver.resolved(net, n, macHi(buf, off + a), macLo(buf, off + a));
     } else if (forGateway) {
       const created = net.neighbours.create(sender, dp.now);
-      dp.neighbourResolved(net, created, macHi(buf, off + a), macLo(buf, off + a));
+      dp.resolver.resolved(net, created, macHi(buf, off + a), macLo(buf, off + a));
     }
   }
 
@@ -42,7 +42,7 @@ export function arpInput(dp: Dataplane, port: Port, net: Network, buf: Buffer, o
         buf.copyWithin(a + 18, a + 8, a + 18);
         putMac(buf, a + 8, remote.macHi, remote.macLo);
         buf.writeUInt32BE(target >>> 0, a + 14);
-        dp.send(port.id, buf, off, Math.min(len, ETH_HLEN + 28 + 18));
+        dp.tx.send(port.id, buf, off, Math.min(len, ETH_HLEN + 28 + 18));
         return true;
       }
     }
@@ -58,7 +58,7 @@ export function arpInput(dp: Dataplane, port: Port, net: Network, buf: Buffer, o
     buf.copyWithin(a + 18, a + 8, a + 18); // target hw+ip <- sender hw+ip
     putMac(buf, a + 8, net.gatewayMacHi, net.gatewayMacLo);
     buf.writeUInt32BE(net.gatewayIp, a + 14);
-    dp.send(port.id, buf, off, Math.min(len, ETH_HLEN + 28 + 18));
+    dp.tx.send(port.id, buf, off, Math.min(len, ETH_HLEN + 28 + 18));
     return true;
   }
   return op === ARP_OP_REPLY;

@@ -4,6 +4,8 @@
 // allocates nothing and builds no string. NAT is expressed the way Linux does it: a translated
 // packet is rewritten so that its tuple becomes the inverse of the other direction's tuple.
 
+import { IP_PROTO_TCP, IP_PROTO_UDP } from '../wire/ipv4.js';
+
 export const Dir = { Original: 0, Reply: 1 } as const;
 
 /** Entry flags. */
@@ -34,6 +36,27 @@ export const CtState = {
 export const CT_STATE_NAMES = ['NONE', 'SYN_SENT', 'SYN_RECV', 'ESTABLISHED', 'FIN_WAIT', 'CLOSE_WAIT', 'LAST_ACK', 'TIME_WAIT', 'CLOSE'];
 
 const EMPTY = -1;
+
+/**
+ * One direction of a connection, as netfilter's nf_conntrack_tuple: preallocated and reused (the
+ * frame context holds two), so building one costs nothing per packet. Addresses are int32.
+ */
+export class CtTuple {
+  proto = 0;
+  src = 0;
+  dst = 0;
+  sport = 0;
+  dport = 0;
+
+  set(proto: number, src: number, dst: number, sport: number, dport: number): CtTuple {
+    this.proto = proto;
+    this.src = src | 0;
+    this.dst = dst | 0;
+    this.sport = sport;
+    this.dport = dport;
+    return this;
+  }
+}
 
 export class ConntrackTable {
   readonly capacity: number;
@@ -130,41 +153,35 @@ export class ConntrackTable {
     return this.lookup(proto, src, dst, sport, dport, now) >= 0;
   }
 
+  /** True when some live entry already uses this tuple in either direction. */
+  takenTuple(t: CtTuple, now: number): boolean {
+    return this.lookup(t.proto, t.src, t.dst, t.sport, t.dport, now) >= 0;
+  }
+
   /**
-   * Creates an entry from its two tuples; returns the entry number, or -1 when the table is full.
-   * The caller has checked that neither tuple exists.
+   * Creates an entry from its two tuples (of one protocol, the original's); returns the entry
+   * number, or -1 when the table is full. The caller has checked that neither tuple exists. The
+   * entry expires at once unless its protocol tracker sets a timeout.
    */
-  create(
-    proto: number,
-    oSrc: number,
-    oDst: number,
-    oSport: number,
-    oDport: number,
-    rSrc: number,
-    rDst: number,
-    rSport: number,
-    rDport: number,
-    state: number,
-    flags: number,
-    expires: number,
-  ): number {
+  create(orig: CtTuple, reply: CtTuple, state: number, flags: number): number {
     if (this.freeCount === 0) return -1;
     const e = this.free[--this.freeCount];
+    const proto = orig.proto;
     this.proto[e] = proto;
     this.state[e] = state;
     this.flags[e] = flags;
-    this.expires[e] = expires;
+    this.expires[e] = 0;
     this.mapping[e] = -1;
     const o = e * 2;
     const r = o + 1;
-    this.src[o] = oSrc;
-    this.dst[o] = oDst;
-    this.sport[o] = oSport;
-    this.dport[o] = oDport;
-    this.src[r] = rSrc;
-    this.dst[r] = rDst;
-    this.sport[r] = rSport;
-    this.dport[r] = rDport;
+    this.src[o] = orig.src;
+    this.dst[o] = orig.dst;
+    this.sport[o] = orig.sport;
+    this.dport[o] = orig.dport;
+    this.src[r] = reply.src;
+    this.dst[r] = reply.dst;
+    this.sport[r] = reply.sport;
+    this.dport[r] = reply.dport;
     this.tdEnd[o] = this.tdEnd[r] = 0;
     this.tdMaxWin[o] = this.tdMaxWin[r] = 0;
     this.tdScale[o] = this.tdScale[r] = 0;
@@ -253,7 +270,9 @@ export class ConntrackTable {
   }
 }
 
-/** 0 tcp, 1 udp, 2 icmp */
+/** Protocol classes: the index of per-protocol tables (NAT ports, live-state counts). */
+export const ProtoClass = { Tcp: 0, Udp: 1, Icmp: 2 } as const;
+
 export function protoClass(proto: number): number {
-  return proto === 6 ? 0 : proto === 17 ? 1 : 2;
+  return proto === IP_PROTO_TCP ? ProtoClass.Tcp : proto === IP_PROTO_UDP ? ProtoClass.Udp : ProtoClass.Icmp;
 }

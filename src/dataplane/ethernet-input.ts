@@ -5,24 +5,24 @@
 import { ETH_HLEN, ETHERTYPE_ARP, ETHERTYPE_IPV4 } from '../wire/ethernet.js';
 import { WireError } from '../wire/error.js';
 import { Drop } from './counters.js';
-import type { Dataplane } from './dataplane.js';
+import type { Datapath } from './context.js';
 import { arpInput } from './arp-input.js';
 import { ip4Input, ip4Wrap } from './ip4-input.js';
 import { l2Forward } from './l2-switch.js';
 import { macHi, macLo } from '../wire/mac.js';
 import type { Port } from './port.js';
 
-export function ethernetInput(dp: Dataplane, port: Port, buf: Buffer, off: number, len: number): void {
+export function ethernetInput(dp: Datapath, port: Port, buf: Buffer, off: number, len: number): void {
   const c = dp.counters;
   if (len < ETH_HLEN) {
     c.drop(Drop.Malformed);
     return;
   }
-  if (len > port.mtu + ETH_HLEN && dp.gsoSize === 0) {
+  if (len > port.mtu + ETH_HLEN && dp.frame.gsoSize === 0) {
     c.drop(Drop.Oversize);
     return;
   }
-  const net = dp.networks[port.network];
+  const net = dp.tables.networks[port.network];
   if (net === undefined) {
     c.drop(Drop.UnknownPort);
     return;
@@ -37,7 +37,7 @@ export function ethernetInput(dp: Dataplane, port: Port, buf: Buffer, off: numbe
   const etherType = (buf[off + 12] << 8) | buf[off + 13];
   if (etherType === ETHERTYPE_IPV4) {
     if (!ip4Wrap(dp, buf, off + ETH_HLEN, len - ETH_HLEN)) return;
-    if (dp.ip.src !== port.ip) {
+    if (dp.frame.ip.src !== port.ip) {
       c.drop(Drop.SpoofedIp);
       return;
     }
@@ -47,12 +47,12 @@ export function ethernetInput(dp: Dataplane, port: Port, buf: Buffer, off: numbe
     if (dstHi === net.gatewayMacHi && dstLo === net.gatewayMacLo) {
       ip4Input(dp, port, net, buf, off, len);
     } else {
-      l2Forward(dp, net, port.id, buf, off, len);
+      l2Forward(dp, net, port, buf, off, len);
     }
     return;
   }
   if (etherType === ETHERTYPE_ARP) {
-    const arp = dp.arp;
+    const arp = dp.frame.arp;
     if (arp.wrap(buf, off + ETH_HLEN, len - ETH_HLEN) !== WireError.Ok) {
       c.drop(Drop.Malformed);
       return;
@@ -65,7 +65,7 @@ export function ethernetInput(dp: Dataplane, port: Port, buf: Buffer, off: numbe
     }
     net.fdb.learn(srcHi, srcLo, port.id, dp.now);
     if (arpInput(dp, port, net, buf, off, len)) return; // consumed by the gateway
-    l2Forward(dp, net, port.id, buf, off, len);
+    l2Forward(dp, net, port, buf, off, len);
     return;
   }
   // the gateway is IPv4-only: other protocols (IPv6, LLDP, ...) would escape anti-spoofing

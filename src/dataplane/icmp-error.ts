@@ -4,24 +4,31 @@
 
 import { copyBytes } from './frame-pool.js';
 import { ETH_HLEN, ETHERTYPE_IPV4 } from '../wire/ethernet.js';
-import { emitIcmpError } from '../wire/icmpv4.js';
-import { IP_PROTO_ICMP, Ipv4Repr } from '../wire/ipv4.js';
-import { Drop } from './counters.js';
-import type { Dataplane } from './dataplane.js';
+import { emitIcmpError, ICMP_HLEN, isIcmpQueryType } from '../wire/icmpv4.js';
+import {
+  IP_PROTO_ICMP,
+  IPV4_FLAGS_FRAG,
+  IPV4_FRAG_OFFSET_MASK,
+  IPV4_MIN_HLEN,
+  IPV4_PROTO,
+  IPV4_TOTAL_LEN,
+  ipv4Dst,
+  ipv4HeaderLength,
+  Ipv4Repr,
+  ipv4Src,
+} from '../wire/ipv4.js';
+import { isMulticastOrReserved } from '../wire/ipv4-address.js';
+import { Drop, Gauge } from './counters.js';
+import type { Datapath } from './context.js';
 import { putMac } from '../wire/mac.js';
 import { PortKind, type Port } from './port.js';
 
 /** RFC 1812 4.3.2.3: quote as much of the packet as fits in 576 bytes. */
 const MAX_ERROR_IP_LEN = 576;
 
-/** ICMP types that are queries or replies (an error may be sent about them); all others are errors. */
-function isIcmpQuery(type: number): boolean {
-  return type === 0 || type === 8 || type === 13 || type === 14 || type === 17 || type === 18;
-}
-
 /** `off` is the Ethernet start of the offending frame, its IPv4 header at off + 14. */
 export function icmpError(
-  dp: Dataplane,
+  dp: Datapath,
   ingress: Port,
   buf: Buffer,
   off: number,
@@ -30,14 +37,16 @@ export function icmpError(
   code: number,
   mtu: number,
 ): void {
+  // the offending frame may be a parked one, not the one the views are wrapped around
   const ipOff = off + ETH_HLEN;
-  const ihl = (buf[ipOff] & 0x0f) * 4;
-  const src = buf.readUInt32BE(ipOff + 12);
-  const dst = buf.readUInt32BE(ipOff + 16);
-  if ((buf.readUInt16BE(ipOff + 6) & 0x1fff) !== 0) return; // not the first fragment
-  if (buf[ipOff + 9] === IP_PROTO_ICMP && len >= ETH_HLEN + ihl + 1 && !isIcmpQuery(buf[ipOff + ihl])) return;
-  if (src === 0 || src >>> 28 >= 14 || dst >>> 28 >= 14) return; // multicast, broadcast, unspecified
-  if (!dp.takeIcmpToken()) {
+  const ihl = ipv4HeaderLength(buf, ipOff);
+  const src = ipv4Src(buf, ipOff);
+  const dst = ipv4Dst(buf, ipOff);
+  if ((buf.readUInt16BE(ipOff + IPV4_FLAGS_FRAG) & IPV4_FRAG_OFFSET_MASK) !== 0) return; // not the first fragment
+  if (buf[ipOff + IPV4_PROTO] === IP_PROTO_ICMP && len >= ETH_HLEN + ihl + 1 && !isIcmpQueryType(buf[ipOff + ihl])) return;
+  // unspecified, multicast or class E (which holds the limited broadcast)
+  if (src === 0 || isMulticastOrReserved(src) || isMulticastOrReserved(dst)) return;
+  if (!dp.icmpLimit.take(dp.now)) {
     dp.counters.drop(Drop.IcmpRateLimited);
     return;
   }
@@ -47,22 +56,22 @@ export function icmpError(
     return;
   }
   const out = dp.pool.slab;
-  const ipLen = Math.min(len - ETH_HLEN, buf.readUInt16BE(ipOff + 2));
-  const quoted = Math.min(ipLen, MAX_ERROR_IP_LEN - 20 - 8);
-  const net = ingress.kind !== PortKind.Host ? dp.networks[ingress.network] : undefined;
-  const from = net !== undefined ? net.gatewayIp : dp.hostGatewayIp;
+  const ipLen = Math.min(len - ETH_HLEN, buf.readUInt16BE(ipOff + IPV4_TOTAL_LEN));
+  const quoted = Math.min(ipLen, MAX_ERROR_IP_LEN - IPV4_MIN_HLEN - ICMP_HLEN);
+  const net = ingress.kind !== PortKind.Host ? dp.tables.networks[ingress.network] : undefined;
+  const from = net !== undefined ? net.gatewayIp : dp.tables.hostGatewayIp;
   // Ethernet: back to whoever sent the offending frame
   copyBytes(buf, off + 6, off + 12, out, o);
   if (net !== undefined) putMac(out, o + 6, net.gatewayMacHi, net.gatewayMacLo);
   else out.fill(0, o + 6, o + 12);
   out[o + 12] = ETHERTYPE_IPV4 >>> 8;
   out[o + 13] = ETHERTYPE_IPV4 & 0xff;
-  const icmpLen = emitIcmpError(out, o + ETH_HLEN + 20, type, code, mtu, buf, ipOff, quoted);
+  const icmpLen = emitIcmpError(out, o + ETH_HLEN + IPV4_MIN_HLEN, type, code, mtu, buf, ipOff, quoted);
   Ipv4Repr.emit({ src: from, dst: src, protocol: IP_PROTO_ICMP, ttl: 64, payloadLength: icmpLen }, out, o + ETH_HLEN);
-  dp.gaugeIcmpSent();
-  const total = ETH_HLEN + 20 + icmpLen;
-  dp.suspendOffload();
-  if (ingress.kind === PortKind.Host) dp.send(ingress.id, out, o + ETH_HLEN, total - ETH_HLEN);
-  else dp.send(ingress.id, out, o, total);
-  dp.resumeOffload();
+  dp.counters.gauges[Gauge.IcmpSent]++;
+  const total = ETH_HLEN + IPV4_MIN_HLEN + icmpLen;
+  dp.frame.suspendOffload();
+  if (ingress.kind === PortKind.Host) dp.tx.send(ingress.id, out, o + ETH_HLEN, total - ETH_HLEN);
+  else dp.tx.send(ingress.id, out, o, total);
+  dp.frame.resumeOffload();
 }

@@ -10,41 +10,35 @@ import {
 } from '../wire/icmpv4.js';
 import { ETH_HLEN } from '../wire/ethernet.js';
 import { Drop } from './counters.js';
-import type { Dataplane } from './dataplane.js';
+import type { Datapath } from './context.js';
 import { icmpError } from './icmp-error.js';
 import { ip4Fragment } from './ip4-fragment.js';
 import { ip4Output } from './ip4-output.js';
 import type { Port } from './port.js';
 
-/** `dp.ip` is wrapped around the packet; len is exactly Ethernet header + IP total length. */
-export function ip4Forward(
-  dp: Dataplane,
-  ingress: Port,
-  kind: number,
-  target: number,
-  nextHop: number,
-  mtu: number,
-  buf: Buffer,
-  off: number,
-  len: number,
-): void {
-  const ip = dp.ip;
+/**
+ * `dp.frame.ip` is wrapped around the packet and `dp.frame.route` holds its route; len is exactly
+ * Ethernet header + IP total length; `mtu` is the egress MTU.
+ */
+export function ip4Forward(dp: Datapath, ingress: Port, mtu: number, buf: Buffer, off: number, len: number): void {
+  const route = dp.frame.route;
+  const ip = dp.frame.ip;
   if (ip.ttl <= 1) {
     dp.counters.drop(Drop.TtlExpired);
     icmpError(dp, ingress, buf, off, len, ICMP_TIME_EXCEEDED, ICMP_TTL_EXCEEDED, 0);
     return;
   }
   // a TCP super segment stands for segments of gsoSize bytes of payload: those must fit
-  if (dp.wireSize(buf, off, len) > mtu) {
+  if (dp.frame.wireSize(buf, off, len) > mtu) {
     if (ip.dontFragment) {
       dp.counters.drop(Drop.FragmentationNeeded);
       icmpError(dp, ingress, buf, off, len, ICMP_DEST_UNREACHABLE, ICMP_FRAG_NEEDED, mtu);
       return;
     }
     ip.decrementTtl();
-    ip4Fragment(dp, ingress, kind, target, nextHop, mtu, buf, off, len);
+    ip4Fragment(dp, ingress, route, mtu, buf, off, len);
     return;
   }
   ip.decrementTtl();
-  ip4Output(dp, ingress, kind, target, nextHop, buf, off, len);
+  ip4Output(dp, ingress, route, buf, off, len);
 }

@@ -5,30 +5,31 @@ import { copyBytes } from './frame-pool.js';
 import { ETH_HLEN } from '../wire/ethernet.js';
 import { internetChecksum } from '../wire/checksum.js';
 import { Drop, Gauge } from './counters.js';
-import type { Dataplane } from './dataplane.js';
+import type { Datapath } from './context.js';
 import { ip4Output } from './ip4-output.js';
 import { finishChecksum } from './offload.js';
 import type { Port } from './port.js';
+import type { RouteResult } from './route-table.js';
+import {
+  IPV4_CHECKSUM,
+  IPV4_FLAG_DF,
+  IPV4_FLAG_MF,
+  IPV4_FLAGS_FRAG,
+  IPV4_FRAG_OFFSET_MASK,
+  IPV4_TOTAL_LEN,
+  ipv4HeaderLength,
+} from '../wire/ipv4.js';
 
 /** Room in front of each fragment for the header its port pushes (virtio-net 10, VXLAN 8). */
 const FRAGMENT_FRONT = 16;
 
-export function ip4Fragment(
-  dp: Dataplane,
-  ingress: Port,
-  kind: number,
-  target: number,
-  nextHop: number,
-  mtu: number,
-  buf: Buffer,
-  off: number,
-  len: number,
-): void {
+/** `route` is the packet's route (the frame context's, copied by the caller if it must survive). */
+export function ip4Fragment(dp: Datapath, ingress: Port, route: RouteResult, mtu: number, buf: Buffer, off: number, len: number): void {
   const ipOff = off + ETH_HLEN;
-  const ihl = (buf[ipOff] & 0x0f) * 4;
-  const flags = buf.readUInt16BE(ipOff + 6);
-  const origMf = (flags & 0x2000) !== 0;
-  const origOffset = flags & 0x1fff;
+  const ihl = ipv4HeaderLength(buf, ipOff);
+  const flags = buf.readUInt16BE(ipOff + IPV4_FLAGS_FRAG);
+  const origMf = (flags & IPV4_FLAG_MF) !== 0;
+  const origOffset = flags & IPV4_FRAG_OFFSET_MASK;
   const payloadLen = len - ETH_HLEN - ihl;
   const chunk = ((mtu - ihl) >> 3) << 3;
   if (chunk <= 0) {
@@ -36,11 +37,11 @@ export function ip4Fragment(
     return;
   }
   const out = dp.arena.slab;
-  if (dp.needsCsum !== 0) finishChecksum(dp, buf, off, len); // fragments carry the finished checksum
-  dp.suspendOffload();
+  if (dp.frame.needsCsum !== 0) finishChecksum(dp.frame, buf, off, len); // fragments carry the finished checksum
+  dp.frame.suspendOffload();
   for (let start = 0; start < payloadLen; start += chunk) {
     const size = Math.min(chunk, payloadLen - start);
-    const o = dp.txAlloc(FRAGMENT_FRONT, ETH_HLEN + ihl + size);
+    const o = dp.tx.alloc(FRAGMENT_FRONT, ETH_HLEN + ihl + size);
     if (o < 0) {
       dp.counters.drop(Drop.Oversize);
       break;
@@ -49,12 +50,13 @@ export function ip4Fragment(
     copyBytes(buf, ipOff + ihl + start, ipOff + ihl + start + size, out, o + ETH_HLEN + ihl);
     const last = start + size >= payloadLen;
     const fragOff = origOffset + (start >> 3);
-    out.writeUInt16BE(ihl + size, o + ETH_HLEN + 2);
-    out.writeUInt16BE((flags & 0x4000) | (last && !origMf ? 0 : 0x2000) | fragOff, o + ETH_HLEN + 6);
-    out.writeUInt16BE(0, o + ETH_HLEN + 10);
-    out.writeUInt16BE(internetChecksum(out, o + ETH_HLEN, ihl), o + ETH_HLEN + 10);
+    const fip = o + ETH_HLEN;
+    out.writeUInt16BE(ihl + size, fip + IPV4_TOTAL_LEN);
+    out.writeUInt16BE((flags & IPV4_FLAG_DF) | (last && !origMf ? 0 : IPV4_FLAG_MF) | fragOff, fip + IPV4_FLAGS_FRAG);
+    out.writeUInt16BE(0, fip + IPV4_CHECKSUM);
+    out.writeUInt16BE(internetChecksum(out, fip, ihl), fip + IPV4_CHECKSUM);
     dp.counters.gauges[Gauge.FragmentsCreated]++;
-    ip4Output(dp, ingress, kind, target, nextHop, out, o, ETH_HLEN + ihl + size);
+    ip4Output(dp, ingress, route, out, o, ETH_HLEN + ihl + size);
   }
-  dp.resumeOffload();
+  dp.frame.resumeOffload();
 }

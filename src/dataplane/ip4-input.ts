@@ -7,34 +7,36 @@ import { ICMP_ADMIN_PROHIBITED, ICMP_DEST_UNREACHABLE, ICMP_NET_UNREACHABLE } fr
 import { ETH_HLEN } from '../wire/ethernet.js';
 import { WireError } from '../wire/error.js';
 import { Drop } from './counters.js';
-import type { Dataplane } from './dataplane.js';
+import type { Datapath } from './context.js';
 import { icmpError } from './icmp-error.js';
 import { ip4Forward } from './ip4-forward.js';
 import { ip4Local } from './ip4-local.js';
-import { nat44, NatVerdict } from './nat44.js';
+import { nat44 } from './nat44.js';
+import { NatVerdict } from './nat-verdict.js';
 import type { Network } from './network.js';
 import type { Port } from './port.js';
 import { RouteTarget } from './route-table.js';
+import { isLimitedBroadcastIpv4, isMulticastIpv4 } from '../wire/ipv4-address.js';
 
 /**
- * Points `dp.ip` at the IPv4 header at buf[ipOff] and checks it; a malformed header or a bad header
+ * Points `dp.frame.ip` at the IPv4 header at buf[ipOff] and checks it; a malformed header or a bad header
  * checksum is dropped and counted. Every port's input stage starts IPv4 with it.
  */
-export function ip4Wrap(dp: Dataplane, buf: Buffer, ipOff: number, len: number): boolean {
-  if (dp.ip.wrap(buf, ipOff, len) !== WireError.Ok) {
+export function ip4Wrap(dp: Datapath, buf: Buffer, ipOff: number, len: number): boolean {
+  if (dp.frame.ip.wrap(buf, ipOff, len) !== WireError.Ok) {
     dp.counters.drop(Drop.Malformed);
     return false;
   }
-  if (!dp.ip.verifyChecksum()) {
+  if (!dp.frame.ip.verifyChecksum()) {
     dp.counters.drop(Drop.BadChecksum);
     return false;
   }
   return true;
 }
 
-/** `dp.ip` is already wrapped around the packet and its header checksum verified (ip4Wrap). */
-export function ip4Input(dp: Dataplane, port: Port, inNet: Network | null, buf: Buffer, off: number, len: number): void {
-  const ip = dp.ip;
+/** `dp.frame.ip` is already wrapped around the packet and its header checksum verified (ip4Wrap). */
+export function ip4Input(dp: Datapath, port: Port, inNet: Network | null, buf: Buffer, off: number, len: number): void {
+  const ip = dp.frame.ip;
   // drop Ethernet padding: from here on the frame is exactly header + IP total length
   len = ETH_HLEN + ip.totalLength;
   const verdict = nat44(dp, port, inNet, buf, off, len);
@@ -42,26 +44,25 @@ export function ip4Input(dp: Dataplane, port: Port, inNet: Network | null, buf: 
   const natted = verdict === NatVerdict.Translated;
   const dst = ip.dst;
   if (!natted) {
-    const ingressGateway = inNet !== null ? inNet.gatewayIp : dp.hostGatewayIp;
+    const ingressGateway = inNet !== null ? inNet.gatewayIp : dp.tables.hostGatewayIp;
     if (dst === ingressGateway) {
       ip4Local(dp, port, buf, off, len);
       return;
     }
-    if (dst === 0xffffffff || dst >>> 28 === 14 || (inNet !== null && dst === inNet.broadcast)) {
+    if (isLimitedBroadcastIpv4(dst) || isMulticastIpv4(dst) || (inNet !== null && dst === inNet.broadcast)) {
       dp.counters.drop(Drop.NotForUs); // broadcast and multicast are never routed
       return;
     }
   }
-  const route = dp.routes.lookup(dst);
-  if (route < 0) {
+  const route = dp.frame.route;
+  if (!dp.tables.routes.resolve(dst, route)) {
     dp.counters.drop(Drop.NoRoute);
     icmpError(dp, port, buf, off, len, ICMP_DEST_UNREACHABLE, ICMP_NET_UNREACHABLE, 0);
     return;
   }
-  const target = dp.routes.targetOf(route);
-  const nextHop = dp.routes.nextHopOf(route);
-  if (dp.routes.kindOf(route) === RouteTarget.Network) {
-    const outNet = dp.networks[target]!;
+  const target = route.target;
+  if (route.kind === RouteTarget.Network) {
+    const outNet = dp.tables.networks[target]!;
     if (!natted) {
       if (inNet !== null && inNet.isUplink) {
         dp.counters.drop(Drop.NoMapping); // routed straight at a container from outside
@@ -90,7 +91,7 @@ export function ip4Input(dp: Dataplane, port: Port, inNet: Network | null, buf: 
         return;
       }
     }
-    ip4Forward(dp, port, RouteTarget.Network, target, nextHop, outNet.mtu, buf, off, len);
+    ip4Forward(dp, port, outNet.mtu, buf, off, len);
     return;
   }
   // towards the host's TUN port
@@ -110,5 +111,5 @@ export function ip4Input(dp: Dataplane, port: Port, inNet: Network | null, buf: 
     icmpError(dp, port, buf, off, len, ICMP_DEST_UNREACHABLE, ICMP_NET_UNREACHABLE, 0);
     return;
   }
-  ip4Forward(dp, port, RouteTarget.Host, target, 0, dp.ports[target]!.mtu, buf, off, len);
+  ip4Forward(dp, port, dp.tables.ports[target]!.mtu, buf, off, len);
 }

@@ -7,20 +7,20 @@ import { IP_PROTO_ICMP, IP_PROTO_UDP } from '../wire/ipv4.js';
 import { WireError } from '../wire/error.js';
 import { update16 } from '../wire/checksum.js';
 import { Drop } from './counters.js';
-import type { Dataplane } from './dataplane.js';
+import type { Datapath } from './context.js';
 import { icmpError } from './icmp-error.js';
 import { PortKind, type Port } from './port.js';
 
-/** `dp.ip` is wrapped around the packet; len is exactly Ethernet header + IP total length. */
-export function ip4Local(dp: Dataplane, port: Port, buf: Buffer, off: number, len: number): void {
-  const ip = dp.ip;
+/** `dp.frame.ip` is wrapped around the packet; len is exactly Ethernet header + IP total length. */
+export function ip4Local(dp: Datapath, port: Port, buf: Buffer, off: number, len: number): void {
+  const ip = dp.frame.ip;
   if (ip.isFragment) {
     dp.counters.drop(Drop.UnsupportedProtocol); // the gateway does not reassemble
     return;
   }
   const proto = ip.protocol;
   if (proto === IP_PROTO_ICMP) {
-    const icmp = dp.icmp;
+    const icmp = dp.frame.icmp;
     const icmpLen = ip.payloadLength;
     if (icmp.wrap(buf, ip.payloadOffset, icmpLen) !== WireError.Ok) {
       dp.counters.drop(Drop.Malformed);
@@ -36,7 +36,7 @@ export function ip4Local(dp: Dataplane, port: Port, buf: Buffer, off: number, le
     }
     // echo reply in place: swap addresses, type 8 -> 0, fresh TTL
     buf.copyWithin(off, off + 6, off + 12);
-    const net = port.kind !== PortKind.Host ? dp.networks[port.network] : undefined;
+    const net = port.kind !== PortKind.Host ? dp.tables.networks[port.network] : undefined;
     if (net !== undefined) {
       buf[off + 6] = net.gatewayMacHi >>> 8;
       buf[off + 7] = net.gatewayMacHi;
@@ -49,8 +49,8 @@ export function ip4Local(dp: Dataplane, port: Port, buf: Buffer, off: number, le
     ip.fillChecksum();
     icmp.type = 0;
     icmp.checksum = update16(icmp.checksum, ICMP_ECHO_REQUEST << 8, 0);
-    if (port.kind === PortKind.Host) dp.send(port.id, buf, off + ETH_HLEN, len - ETH_HLEN);
-    else dp.send(port.id, buf, off, len);
+    if (port.kind === PortKind.Host) dp.tx.send(port.id, buf, off + ETH_HLEN, len - ETH_HLEN);
+    else dp.tx.send(port.id, buf, off, len);
     return;
   }
   if (proto === IP_PROTO_UDP) {

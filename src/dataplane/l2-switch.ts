@@ -3,43 +3,47 @@
 // an overlay network, to every peer VTEP (head-end replication) unless it came from the overlay.
 
 import { Drop } from './counters.js';
-import type { Dataplane } from './dataplane.js';
+import type { Datapath } from './context.js';
 import type { Network } from './network.js';
 import { isGroupMac, macHi, macLo } from '../wire/mac.js';
-import { TUNNEL_BASE } from './port.js';
+import { targetVtep } from './mac-table.js';
+import type { Port } from './port.js';
 import { vxlanOutput } from './vxlan-output.js';
 
-export function l2Forward(dp: Dataplane, net: Network, ingress: number, buf: Buffer, off: number, len: number): void {
+/** `ingress`: the port the frame came in on; null when the gateway itself sends it. */
+export function l2Forward(dp: Datapath, net: Network, ingress: Port | null, buf: Buffer, off: number, len: number): void {
   if (!isGroupMac(buf, off)) {
     const out = net.fdb.lookup(macHi(buf, off), macLo(buf, off));
-    if (out >= TUNNEL_BASE) {
-      if (ingress === dp.tunnelPort) dp.counters.drop(Drop.VxlanSplitHorizon);
-      else vxlanOutput(dp, net, ingress, out - TUNNEL_BASE, buf, off, len);
+    const vtep = targetVtep(out);
+    if (vtep >= 0) {
+      if (ingress !== null && ingress === dp.tables.tunnelPort) dp.counters.drop(Drop.VxlanSplitHorizon);
+      else vxlanOutput(dp, net, ingress, vtep, buf, off, len);
       return;
     }
     if (out >= 0) {
-      if (out === ingress) dp.counters.drop(Drop.L2Hairpin);
-      else dp.send(out, buf, off, len);
+      if (ingress !== null && out === ingress.id) dp.counters.drop(Drop.L2Hairpin);
+      else dp.tx.send(out, buf, off, len);
       return;
     }
   }
   l2Flood(dp, net, ingress, buf, off, len);
 }
 
-/** Sends to every port of the network except the ingress port (-1: the gateway itself sent it). */
-export function l2Flood(dp: Dataplane, net: Network, ingress: number, buf: Buffer, off: number, len: number): void {
+/** Sends to every port of the network except the ingress port (null: the gateway itself sent it). */
+export function l2Flood(dp: Datapath, net: Network, ingress: Port | null, buf: Buffer, off: number, len: number): void {
   const ports = net.ports;
+  const skip = ingress !== null ? ingress.id : -1;
   for (let i = 0, n = net.portCount; i < n; i++) {
     const p = ports[i];
-    if (p !== ingress) dp.send(p, buf, off, len);
+    if (p !== skip) dp.tx.send(p, buf, off, len);
   }
-  if (net.peerCount > 0 && ingress !== dp.tunnelPort) {
+  if (net.peerCount > 0 && (ingress === null || ingress !== dp.tables.tunnelPort)) {
     const peers = net.peers;
     for (let i = 0, n = net.peerCount; i < n; i++) vxlanOutput(dp, net, ingress, peers[i], buf, off, len);
   }
 }
 
 /** Frames the gateway itself sends into a network (routed, ARP, ICMP): unicast by fdb, else flood. */
-export function l2Output(dp: Dataplane, net: Network, buf: Buffer, off: number, len: number): void {
-  l2Forward(dp, net, -1, buf, off, len);
+export function l2Output(dp: Datapath, net: Network, buf: Buffer, off: number, len: number): void {
+  l2Forward(dp, net, null, buf, off, len);
 }

@@ -4,6 +4,20 @@
 
 const EMPTY = -1;
 
+// A forwarding target is a local port id, or a VTEP (another host of an overlay) encoded above
+// every port id, so one Int32 slot holds either.
+const VTEP_TARGET_BASE = 1 << 20;
+
+/** The forwarding target "behind VTEP `vtep`". */
+export function vtepTarget(vtep: number): number {
+  return VTEP_TARGET_BASE + vtep;
+}
+
+/** The VTEP a forwarding target points at, or -1 for a local port. */
+export function targetVtep(target: number): number {
+  return target >= VTEP_TARGET_BASE ? target - VTEP_TARGET_BASE : -1;
+}
+
 export class MacTable {
   private readonly mask: number;
   private readonly hi: Int32Array; // top 16 bits of the MAC, or EMPTY

@@ -8,8 +8,8 @@ import { internetChecksum, update16, update32 } from '../wire/checksum.js';
 import { ICMP_ECHO_REQUEST, ICMP_ECHO_REPLY } from '../wire/icmpv4.js';
 import { IP_PROTO_ICMP, IP_PROTO_TCP, IP_PROTO_UDP } from '../wire/ipv4.js';
 import { Drop } from './counters.js';
-import type { Dataplane } from './dataplane.js';
-import { NatVerdict } from './nat44.js';
+import type { Datapath } from './context.js';
+import { NatVerdict } from './nat-verdict.js';
 import type { Network } from './network.js';
 
 function rd16(b: Buffer, o: number): number {
@@ -21,13 +21,13 @@ function wr16(b: Buffer, o: number, v: number): void {
   b[o + 1] = v & 0xff;
 }
 
-/** `dp.ip` and `dp.icmp` are wrapped around the error. */
-export function natIcmpError(dp: Dataplane, inNet: Network | null, buf: Buffer, off: number, len: number): number {
-  const ip = dp.ip;
-  const icmp = dp.icmp;
+/** `dp.frame.ip` and `dp.frame.icmp` are wrapped around the error. */
+export function natIcmpError(dp: Datapath, inNet: Network | null, buf: Buffer, off: number, len: number): number {
+  const ip = dp.frame.ip;
+  const icmp = dp.frame.icmp;
   const inner = icmp.innerOffset;
   const end = off + len;
-  const fromUplink = inNet !== null && inNet === dp.uplink;
+  const fromUplink = inNet !== null && inNet === dp.tables.uplink;
   // the quoted header must be there with at least 8 bytes of its payload (RFC 792)
   if (inner + 20 > end) return fromUplink ? dropped(dp) : NatVerdict.Untracked;
   const ihl = (buf[inner] & 0x0f) * 4;
@@ -47,7 +47,7 @@ export function natIcmpError(dp: Dataplane, inNet: Network | null, buf: Buffer, 
   } else {
     return fromUplink ? dropped(dp) : NatVerdict.Untracked;
   }
-  const ct = dp.conntrack;
+  const ct = dp.tables.conntrack;
   // the quoted packet went the other way: look its inverse up
   const slot =
     proto === IP_PROTO_ICMP ? ct.lookup(proto, iDst, iSrc, key, 0, dp.now) : ct.lookup(proto, iDst, iSrc, iDport, iSport, dp.now);
@@ -102,7 +102,7 @@ export function natIcmpError(dp: Dataplane, inNet: Network | null, buf: Buffer, 
   return NatVerdict.Translated;
 }
 
-function dropped(dp: Dataplane): number {
+function dropped(dp: Datapath): number {
   dp.counters.drop(Drop.NoMapping);
   return NatVerdict.Drop;
 }

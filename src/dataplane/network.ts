@@ -1,5 +1,13 @@
+import { prefixMask } from '../wire/ipv4-address.js';
 import { MacTable } from './mac-table.js';
 import { NeighbourTable } from './neighbour-table.js';
+import type { NetworkSpec } from './specs.js';
+
+/** Table sizes every network gets (from the data plane's options). */
+export interface NetworkLimits {
+  fdbCapacity: number;
+  arpQueueLength: number;
+}
 
 export class RemoteEndpoint {
   constructor(
@@ -19,7 +27,7 @@ export class Network {
   /** the uplink is a network of one port on which the gateway owns `gatewayIp` */
   isUplink = false;
   /** VXLAN network identifier of an overlay network; 0 for a local bridge */
-  vni = 0;
+  readonly vni: number;
   /** VTEP indexes of the other hosts of an overlay network (head-end replication list) */
   peers = new Int32Array(8);
   peerCount = 0;
@@ -30,24 +38,31 @@ export class Network {
   readonly fdb: MacTable;
   readonly neighbours: NeighbourTable;
 
-  constructor(
-    readonly index: number,
-    readonly name: string,
-    readonly subnet: number,
-    readonly prefixLen: number,
-    readonly gatewayIp: number,
-    readonly gatewayMac: number,
-    readonly mtu: number,
-    readonly internal: boolean,
-    fdbCapacity: number,
-    arpQueueLength: number,
-  ) {
-    this.mask = prefixLen === 0 ? 0 : (0xffffffff << (32 - prefixLen)) >>> 0;
-    this.broadcast = ((subnet & this.mask) | (~this.mask >>> 0)) >>> 0;
-    this.gatewayMacHi = Math.floor(gatewayMac / 0x100000000);
-    this.gatewayMacLo = gatewayMac % 0x100000000 | 0;
-    this.fdb = new MacTable(fdbCapacity);
-    this.neighbours = new NeighbourTable(arpQueueLength);
+  readonly index: number;
+  readonly name: string;
+  readonly subnet: number;
+  readonly prefixLen: number;
+  readonly gatewayIp: number;
+  readonly gatewayMac: number;
+  readonly mtu: number;
+  readonly internal: boolean;
+
+  constructor(spec: NetworkSpec, limits: NetworkLimits) {
+    this.index = spec.index;
+    this.name = spec.name;
+    this.subnet = spec.subnet >>> 0;
+    this.prefixLen = spec.prefixLen;
+    this.gatewayIp = spec.gatewayIp >>> 0;
+    this.gatewayMac = spec.gatewayMac;
+    this.mtu = spec.mtu;
+    this.internal = spec.internal;
+    this.vni = spec.vni ?? 0;
+    this.mask = prefixMask(spec.prefixLen);
+    this.broadcast = ((this.subnet & this.mask) | (~this.mask >>> 0)) >>> 0;
+    this.gatewayMacHi = Math.floor(spec.gatewayMac / 0x100000000);
+    this.gatewayMacLo = spec.gatewayMac % 0x100000000 | 0;
+    this.fdb = new MacTable(limits.fdbCapacity);
+    this.neighbours = new NeighbourTable(limits.arpQueueLength);
   }
 
   contains(ip: number): boolean {

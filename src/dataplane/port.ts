@@ -13,9 +13,6 @@ export const PortKind = {
   Tunnel: 3, // the VXLAN underlay socket: frames of every overlay network, to and from other hosts
 } as const;
 
-/** Forwarding-database values from TUNNEL_BASE up mean "behind the VTEP (value - TUNNEL_BASE)". */
-export const TUNNEL_BASE = 1 << 20;
-
 /**
  * The underlay of overlay networks. `sendTo` queues an encapsulated frame for one VTEP (false when
  * it cannot even be queued); the bytes must stay as they are until `flush`, which the data plane

@@ -1,10 +1,27 @@
 // Longest-prefix-match routing over a handful of prefixes (one per network, the host link, a
 // default). Entries are kept sorted by prefix length, longest first, so the first match wins.
 
+import { prefixMask } from '../wire/ipv4-address.js';
+
 export const RouteTarget = {
   Network: 0, // a bridge network: the next hop is the destination itself, resolved by ARP
   Host: 1, // the host's TUN port: no link-layer resolution
 } as const;
+
+/** Where a packet goes: filled by RouteTable.resolve into an object reused for every packet. */
+export class RouteResult {
+  kind = 0;
+  /** network index (RouteTarget.Network) or port id (RouteTarget.Host) */
+  target = 0;
+  /** address to resolve by ARP (0: the destination itself is on the link) */
+  nextHop = 0;
+
+  copy(r: RouteResult): void {
+    this.kind = r.kind;
+    this.target = r.target;
+    this.nextHop = r.nextHop;
+  }
+}
 
 export class RouteTable {
   private prefix = new Int32Array(64);
@@ -22,7 +39,7 @@ export class RouteTable {
   add(prefix: number, prefixLen: number, kind: number, target: number, nextHop = 0): void {
     this.remove(prefix, prefixLen);
     if (this.count === this.prefix.length) this.grow();
-    const mask = prefixLen === 0 ? 0 : (0xffffffff << (32 - prefixLen)) | 0;
+    const mask = prefixMask(prefixLen) | 0;
     let i = this.count++;
     // insertion sort: longest prefix first
     while (i > 0 && this.len[i - 1] < prefixLen) {
@@ -38,7 +55,7 @@ export class RouteTable {
   }
 
   remove(prefix: number, prefixLen: number): void {
-    const mask = prefixLen === 0 ? 0 : (0xffffffff << (32 - prefixLen)) | 0;
+    const mask = prefixMask(prefixLen) | 0;
     for (let i = 0; i < this.count; i++) {
       if (this.len[i] === prefixLen && this.prefix[i] === (prefix & mask)) {
         this.removeAt(i);
@@ -58,6 +75,16 @@ export class RouteTable {
       if ((dst & this.mask[i]) === this.prefix[i]) return i;
     }
     return -1;
+  }
+
+  /** Fills `out` with the best route for `dst`; false when there is none. */
+  resolve(dst: number, out: RouteResult): boolean {
+    const i = this.lookup(dst);
+    if (i < 0) return false;
+    out.kind = this.kind[i];
+    out.target = this.target[i];
+    out.nextHop = this.nextHop[i] >>> 0;
+    return true;
   }
 
   kindOf(route: number): number {

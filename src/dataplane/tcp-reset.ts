@@ -7,23 +7,23 @@ import { finish, pseudoHeaderSum, sum16 } from '../wire/checksum.js';
 import { IP_PROTO_TCP, Ipv4Repr } from '../wire/ipv4.js';
 import { TCP_ACK, TCP_FIN, TCP_RST, TCP_SYN } from '../wire/tcp.js';
 import { Drop } from './counters.js';
-import type { Dataplane } from './dataplane.js';
+import type { Datapath } from './context.js';
 import { putMac } from '../wire/mac.js';
 import { PortKind, type Port } from './port.js';
 
-/** `dp.ip` and `dp.tcp` are wrapped around the offending segment. */
-export function sendTcpReset(dp: Dataplane, ingress: Port, buf: Buffer, off: number): void {
+/** `dp.frame.ip` and `dp.frame.tcp` are wrapped around the offending segment. */
+export function sendTcpReset(dp: Datapath, ingress: Port, buf: Buffer, off: number): void {
   const o = dp.pool.alloc();
   if (o < 0) {
     dp.counters.drop(Drop.NoBuffer);
     return;
   }
-  const ip = dp.ip;
-  const tcp = dp.tcp;
+  const ip = dp.frame.ip;
+  const tcp = dp.frame.tcp;
   const out = dp.pool.slab;
   const flags = tcp.flags;
   const segLen = tcp.payloadLength + ((flags & TCP_SYN) !== 0 ? 1 : 0) + ((flags & TCP_FIN) !== 0 ? 1 : 0);
-  const net = ingress.kind === PortKind.Host ? undefined : dp.networks[ingress.network];
+  const net = ingress.kind === PortKind.Host ? undefined : dp.tables.networks[ingress.network];
   copyBytes(buf, off + 6, off + 12, out, o);
   if (net !== undefined) putMac(out, o + 6, net.gatewayMacHi, net.gatewayMacLo);
   else out.fill(0, o + 6, o + 12);
@@ -47,8 +47,8 @@ export function sendTcpReset(dp: Dataplane, ingress: Port, buf: Buffer, off: num
   out.writeUInt16BE(0, t + 18);
   const sum = sum16(out, t, 20, pseudoHeaderSum(ip.dst, ip.src, IP_PROTO_TCP, 20));
   out.writeUInt16BE(finish(sum), t + 16);
-  dp.suspendOffload();
-  if (ingress.kind === PortKind.Host) dp.send(ingress.id, out, o + ETH_HLEN, 40);
-  else dp.send(ingress.id, out, o, ETH_HLEN + 40);
-  dp.resumeOffload();
+  dp.frame.suspendOffload();
+  if (ingress.kind === PortKind.Host) dp.tx.send(ingress.id, out, o + ETH_HLEN, 40);
+  else dp.tx.send(ingress.id, out, o, ETH_HLEN + 40);
+  dp.frame.resumeOffload();
 }

@@ -6,18 +6,18 @@ import { ETH_HLEN, ETHERTYPE_ARP, ETHERTYPE_IPV4 } from '../wire/ethernet.js';
 import { WireError } from '../wire/error.js';
 import { arpInput } from './arp-input.js';
 import { Drop } from './counters.js';
-import type { Dataplane } from './dataplane.js';
+import type { Datapath } from './context.js';
 import { ip4Input, ip4Wrap } from './ip4-input.js';
 import { isGroupMac, macHi, macLo } from '../wire/mac.js';
 import type { Port } from './port.js';
 
-export function uplinkInput(dp: Dataplane, port: Port, buf: Buffer, off: number, len: number): void {
+export function uplinkInput(dp: Datapath, port: Port, buf: Buffer, off: number, len: number): void {
   const c = dp.counters;
   if (len < ETH_HLEN) {
     c.drop(Drop.Malformed);
     return;
   }
-  const net = dp.networks[port.network];
+  const net = dp.tables.networks[port.network];
   if (net === undefined) {
     c.drop(Drop.UnknownPort);
     return;
@@ -29,7 +29,7 @@ export function uplinkInput(dp: Dataplane, port: Port, buf: Buffer, off: number,
   }
   const etherType = (buf[off + 12] << 8) | buf[off + 13];
   if (etherType === ETHERTYPE_ARP) {
-    if (dp.arp.wrap(buf, off + ETH_HLEN, len - ETH_HLEN) !== WireError.Ok) {
+    if (dp.frame.arp.wrap(buf, off + ETH_HLEN, len - ETH_HLEN) !== WireError.Ok) {
       c.drop(Drop.Malformed);
       return;
     }

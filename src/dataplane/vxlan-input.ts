@@ -7,13 +7,14 @@ import { ARP_OP_REQUEST } from '../wire/arp.js';
 import { WireError } from '../wire/error.js';
 import { readVni, VXLAN_HLEN } from '../wire/vxlan.js';
 import { Drop } from './counters.js';
-import type { Dataplane } from './dataplane.js';
+import type { Datapath } from './context.js';
 import { l2Forward } from './l2-switch.js';
 import { isGroupMac, macHi, macLo } from '../wire/mac.js';
-import { TUNNEL_BASE } from './port.js';
+import { targetVtep, vtepTarget } from './mac-table.js';
+import type { Port } from './port.js';
 
-/** `off` is the VXLAN header; `srcIp` the outer source address. */
-export function vxlanInput(dp: Dataplane, buf: Buffer, off: number, len: number, srcIp: number): void {
+/** `off` is the VXLAN header; `srcIp` the outer source address; `tunnel` the underlay's port. */
+export function vxlanInput(dp: Datapath, tunnel: Port, buf: Buffer, off: number, len: number, srcIp: number): void {
   const c = dp.counters;
   if (len < VXLAN_HLEN + ETH_HLEN) {
     c.drop(Drop.Malformed);
@@ -24,12 +25,12 @@ export function vxlanInput(dp: Dataplane, buf: Buffer, off: number, len: number,
     c.drop(Drop.Malformed);
     return;
   }
-  const net = dp.vnis.get(vni);
+  const net = dp.tables.vnis.get(vni);
   if (net === undefined) {
     c.drop(Drop.VxlanUnknownVni);
     return;
   }
-  const vtep = dp.vtepIndex(srcIp);
+  const vtep = dp.tables.vteps.indexOf(srcIp);
   if (vtep < 0 || !net.hasPeer(vtep)) {
     c.drop(Drop.VxlanUnknownVtep);
     return;
@@ -47,18 +48,18 @@ export function vxlanInput(dp: Dataplane, buf: Buffer, off: number, len: number,
   const srcHi = macHi(buf, f + 6);
   const srcLo = macLo(buf, f + 6);
   const known = net.fdb.lookup(srcHi, srcLo);
-  if (known >= 0 && known < TUNNEL_BASE) {
+  if (known >= 0 && targetVtep(known) < 0) {
     c.drop(Drop.SpoofedMac); // a MAC of a local endpoint coming from elsewhere
     return;
   }
-  net.fdb.learn(srcHi, srcLo, TUNNEL_BASE + vtep, dp.now);
+  net.fdb.learn(srcHi, srcLo, vtepTarget(vtep), dp.now);
   if (macHi(buf, f) === net.gatewayMacHi && macLo(buf, f) === net.gatewayMacLo) {
     c.drop(Drop.NotForUs); // every host has the gateway: remote traffic for it stays remote
     return;
   }
   const etherType = (buf[f + 12] << 8) | buf[f + 13];
   if (etherType === ETHERTYPE_ARP) {
-    const arp = dp.arp;
+    const arp = dp.frame.arp;
     if (arp.wrap(buf, f + ETH_HLEN, flen - ETH_HLEN) !== WireError.Ok) {
       c.drop(Drop.Malformed);
       return;
@@ -69,5 +70,5 @@ export function vxlanInput(dp: Dataplane, buf: Buffer, off: number, len: number,
       return;
     }
   }
-  l2Forward(dp, net, dp.tunnelPort, buf, f, flen);
+  l2Forward(dp, net, tunnel, buf, f, flen);
 }

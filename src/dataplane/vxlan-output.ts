@@ -3,39 +3,42 @@
 // never copied. A frame that would not fit the underlay MTU is refused with ICMP fragmentation
 // needed (for IPv4 with DF) rather than lost silently.
 
-import { ETH_HLEN, ETHERTYPE_IPV4 } from '../wire/ethernet.js';
+import { ETH_HLEN, etherTypeOf, ETHERTYPE_IPV4 } from '../wire/ethernet.js';
+import { ipv4DontFragment } from '../wire/ipv4.js';
 import { ICMP_DEST_UNREACHABLE, ICMP_FRAG_NEEDED } from '../wire/icmpv4.js';
 import { VXLAN_HLEN, VXLAN_OVERHEAD, writeVxlanHeader } from '../wire/vxlan.js';
 import { Drop } from './counters.js';
-import type { Dataplane } from './dataplane.js';
+import type { Datapath } from './context.js';
 import { icmpError } from './icmp-error.js';
 import { finishChecksum, segmentTcp4 } from './offload.js';
 import type { Network } from './network.js';
+import type { Port } from './port.js';
 
-export function vxlanOutput(dp: Dataplane, net: Network, ingress: number, vtep: number, buf: Buffer, off: number, len: number): void {
+/** `ingress`: where the frame came from (null: the gateway's own), told of a frame too big for the underlay. */
+export function vxlanOutput(dp: Datapath, net: Network, ingress: Port | null, vtep: number, buf: Buffer, off: number, len: number): void {
   const c = dp.counters;
   // the underlay socket takes neither partial checksums nor super segments
-  if (dp.gsoSize !== 0) {
-    segmentTcp4(dp, buf, off, len, -1, net.index, vtep);
+  if (dp.frame.gsoSize !== 0) {
+    segmentTcp4(dp, buf, off, len, -1, net, vtep);
     return;
   }
-  if (dp.needsCsum !== 0) finishChecksum(dp, buf, off, len);
-  if (len - ETH_HLEN + VXLAN_OVERHEAD > dp.underlayMtu) {
+  if (dp.frame.needsCsum !== 0) finishChecksum(dp.frame, buf, off, len);
+  if (len - ETH_HLEN + VXLAN_OVERHEAD > dp.tables.underlayMtu) {
     c.drop(Drop.VxlanTooBig);
-    const port = dp.ports[ingress];
-    if (port !== undefined && ((buf[off + 12] << 8) | buf[off + 13]) === ETHERTYPE_IPV4 && (buf[off + ETH_HLEN + 6] & 0x40) !== 0) {
-      icmpError(dp, port, buf, off, len, ICMP_DEST_UNREACHABLE, ICMP_FRAG_NEEDED, dp.underlayMtu - VXLAN_OVERHEAD);
+    if (ingress !== null && etherTypeOf(buf, off) === ETHERTYPE_IPV4 && ipv4DontFragment(buf, off + ETH_HLEN)) {
+      icmpError(dp, ingress, buf, off, len, ICMP_DEST_UNREACHABLE, ICMP_FRAG_NEEDED, dp.tables.underlayMtu - VXLAN_OVERHEAD);
     }
     return;
   }
   const h = off - VXLAN_HLEN;
   writeVxlanHeader(buf, h, net.vni);
-  const tunnel = dp.tunnel;
-  if (tunnel === null || !tunnel.sendTo(buf, h, len + VXLAN_HLEN, vtep)) {
+  const tunnel = dp.tables.tunnel;
+  const port = dp.tables.tunnelPort;
+  if (tunnel === null || port === null || !tunnel.sendTo(buf, h, len + VXLAN_HLEN, vtep)) {
     c.drop(Drop.TxError);
     return;
   }
-  c.tx(dp.tunnelPort, len + VXLAN_HLEN);
+  c.tx(port.id, len + VXLAN_HLEN);
   const v = c.vxlan;
   const i = net.index * 4;
   v[i + 2]++;

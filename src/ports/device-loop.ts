@@ -41,7 +41,7 @@ export interface DeviceLoop {
  * bytes in front of it must be free (the pipeline writes an Ethernet header there).
  */
 export function inputRead(dp: Dataplane, portId: number, slab: Buffer, at: number, n: number): void {
-  const port = dp.ports[portId];
+  const port = dp.tables.ports[portId];
   if (port === undefined) return;
   if (!port.vnet) {
     dp.input(portId, slab, at, n);
@@ -51,9 +51,9 @@ export function inputRead(dp: Dataplane, portId: number, slab: Buffer, at: numbe
     dp.counters.drop(Drop.Malformed);
     return;
   }
-  dp.setOffloadFromVnet(slab, at, port.kind === PortKind.Host ? ETH_HLEN : 0);
+  dp.frame.setOffloadFromVnet(slab, at, port.kind === PortKind.Host ? ETH_HLEN : 0);
   dp.input(portId, slab, at + VNET_HDR_LEN, n - VNET_HDR_LEN);
-  dp.clearOffload();
+  dp.frame.clearOffload();
 }
 
 /**

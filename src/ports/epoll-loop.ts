@@ -94,7 +94,7 @@ export class EpollLoop implements DeviceLoop {
 
   private drain(portId: number): void {
     const dev = this.devices[portId];
-    const port = this.dp.ports[portId];
+    const port = this.dp.tables.ports[portId];
     if (dev === undefined || port === undefined) return;
     const dp = this.dp;
     const pool = dp.pool;

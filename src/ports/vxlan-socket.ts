@@ -84,7 +84,7 @@ export class VxlanSocket implements TunnelIo {
   private sockaddr(vtep: number): number {
     let p = this.addrPtrs[vtep];
     if (p === undefined) {
-      const a = sockaddrIn(this.dp.vtepIp(vtep), this.port);
+      const a = sockaddrIn(this.dp.tables.vteps.ipOf(vtep), this.port);
       this.addrs[vtep] = a;
       p = this.addrPtrs[vtep] = baseAddress(a);
     }

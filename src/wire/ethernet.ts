@@ -18,6 +18,11 @@ export const VLAN_TAG_LEN = 4;
 const EMPTY = Buffer.alloc(0);
 
 /** Re-pointable view of an Ethernet frame; create once, `wrap` per frame. */
+/** The EtherType of the (already length-checked) Ethernet frame at buf[off]. */
+export function etherTypeOf(buf: Buffer, off: number): number {
+  return (buf[off + ETH_TYPE] << 8) | buf[off + ETH_TYPE + 1];
+}
+
 export class EthernetPacket {
   buf: Buffer = EMPTY;
   off = 0;

@@ -19,6 +19,10 @@ export const ICMP_REDIRECT = 5;
 export const ICMP_ECHO_REQUEST = 8;
 export const ICMP_TIME_EXCEEDED = 11;
 export const ICMP_PARAM_PROBLEM = 12;
+export const ICMP_TIMESTAMP_REQUEST = 13;
+export const ICMP_TIMESTAMP_REPLY = 14;
+export const ICMP_ADDRESS_MASK_REQUEST = 17;
+export const ICMP_ADDRESS_MASK_REPLY = 18;
 
 // DEST_UNREACHABLE codes.
 export const ICMP_NET_UNREACHABLE = 0;
@@ -37,7 +41,25 @@ const EMPTY = Buffer.alloc(0);
 
 /** True for the error types that quote an offending datagram (3, 4, 5, 11, 12). */
 export function isIcmpErrorType(type: number): boolean {
-  return type === 3 || type === 11 || type === 4 || type === 5 || type === 12;
+  return (
+    type === ICMP_DEST_UNREACHABLE ||
+    type === ICMP_TIME_EXCEEDED ||
+    type === ICMP_SOURCE_QUENCH ||
+    type === ICMP_REDIRECT ||
+    type === ICMP_PARAM_PROBLEM
+  );
+}
+
+/** Queries and their replies: an ICMP error may be sent about them (RFC 1122 3.2.2), never about an error. */
+export function isIcmpQueryType(type: number): boolean {
+  return (
+    type === ICMP_ECHO_REPLY ||
+    type === ICMP_ECHO_REQUEST ||
+    type === ICMP_TIMESTAMP_REQUEST ||
+    type === ICMP_TIMESTAMP_REPLY ||
+    type === ICMP_ADDRESS_MASK_REQUEST ||
+    type === ICMP_ADDRESS_MASK_REPLY
+  );
 }
 
 /**

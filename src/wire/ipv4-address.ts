@@ -58,3 +58,8 @@ export function isMulticastIpv4(ip: number): boolean {
 export function isLimitedBroadcastIpv4(ip: number): boolean {
   return ip >>> 0 === 0xffffffff;
 }
+
+/** 224.0.0.0/3: multicast and the reserved class E (which holds 255.255.255.255). */
+export function isMulticastOrReserved(ip: number): boolean {
+  return ip >>> 29 === 7;
+}

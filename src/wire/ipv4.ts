@@ -30,6 +30,24 @@ const EMPTY = Buffer.alloc(0);
  * `len` is the length handed to wrap (it may exceed totalLength because of
  * Ethernet padding); use totalLength / payloadLength for the real extent.
  */
+/** Header length of the (already validated) IPv4 header at buf[off], for frames no view is wrapped around. */
+export function ipv4HeaderLength(buf: Buffer, off: number): number {
+  return (buf[off + IPV4_VER_IHL] & 0x0f) << 2;
+}
+
+/** The DF bit of the (already validated) IPv4 header at buf[off]. */
+export function ipv4DontFragment(buf: Buffer, off: number): boolean {
+  return (buf[off + IPV4_FLAGS_FRAG] & (IPV4_FLAG_DF >>> 8)) !== 0;
+}
+
+/** Source and destination of the (already validated) IPv4 header at buf[off], as uint32. */
+export function ipv4Src(buf: Buffer, off: number): number {
+  return buf.readUInt32BE(off + IPV4_SRC);
+}
+export function ipv4Dst(buf: Buffer, off: number): number {
+  return buf.readUInt32BE(off + IPV4_DST);
+}
+
 export class Ipv4Packet {
   buf: Buffer = EMPTY;
   off = 0;

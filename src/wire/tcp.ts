@@ -38,6 +38,11 @@ const EMPTY = Buffer.alloc(0);
  * Re-pointable view of a TCP segment; create once, `wrap` per packet.
  * Pass len = the segment length (IPv4 payloadLength), not the rest of the frame.
  */
+/** Header length of the (already validated) TCP header at buf[off], for frames no view is wrapped around. */
+export function tcpHeaderLength(buf: Buffer, off: number): number {
+  return (buf[off + TCP_DATA_OFF] >> 4) << 2;
+}
+
 export class TcpPacket {
   buf: Buffer = EMPTY;
   off = 0;

@@ -1,0 +1,150 @@
+// The gateway's neighbour resolution on its networks: ARP requests for addresses it must deliver
+// to, the frames parked meanwhile (released in order once the MAC is known, or answered with
+// ICMP host unreachable when it never is), retries and expiry on the timer, and gratuitous ARP.
+
+import { ARP_LEN, ARP_OP_REQUEST, ArpRepr } from '../wire/arp.js';
+import { ETH_HLEN, ETH_SRC, ETH_TYPE, ETHERTYPE_ARP } from '../wire/ethernet.js';
+import { ICMP_DEST_UNREACHABLE, ICMP_HOST_UNREACHABLE } from '../wire/icmpv4.js';
+import { MAC_BROADCAST, MAC_ZERO, putMac, writeMac } from '../wire/mac.js';
+import type { Datapath, NeighbourResolver } from './context.js';
+import { Drop, Gauge } from './counters.js';
+import { icmpError } from './icmp-error.js';
+import { l2Flood, l2Output } from './l2-switch.js';
+import type { Network } from './network.js';
+import { type Neighbour, NeighbourState } from './neighbour-table.js';
+import type { Port } from './port.js';
+
+/** Bytes of an Ethernet + ARP frame. */
+export const ARP_FRAME_LEN = ETH_HLEN + ARP_LEN;
+
+/** Writes an Ethernet + ARP frame for `repr` to `ethDst` at b[o]. */
+export function emitArpFrame(b: Buffer, o: number, repr: ArpRepr, ethDst: number): void {
+  writeMac(b, o, ethDst);
+  writeMac(b, o + ETH_SRC, repr.senderMac);
+  b[o + ETH_TYPE] = ETHERTYPE_ARP >>> 8;
+  b[o + ETH_TYPE + 1] = ETHERTYPE_ARP & 0xff;
+  ArpRepr.emit(repr, b, o + ETH_HLEN);
+}
+
+/** What the timer found, for the gauges. */
+export interface NeighbourCounts {
+  neighbours: number;
+  parked: number;
+}
+
+export class ArpResolver implements NeighbourResolver {
+  // reused for every frame the resolver writes
+  private readonly repr: ArpRepr = { operation: 0, senderMac: 0, senderIp: 0, targetMac: 0, targetIp: 0 };
+
+  constructor(private readonly dp: Datapath) {}
+
+  request(net: Network, target: number): void {
+    const dp = this.dp;
+    const o = dp.pool.alloc();
+    if (o < 0) {
+      dp.counters.drop(Drop.NoBuffer);
+      return;
+    }
+    this.write(o, net.gatewayMac, net.gatewayIp, target);
+    dp.counters.gauges[Gauge.ArpRequestsSent]++;
+    dp.frame.suspendOffload();
+    l2Flood(dp, net, null, dp.pool.slab, o, ARP_FRAME_LEN);
+    dp.frame.resumeOffload();
+  }
+
+  /**
+   * Gratuitous ARP for `ip` at `mac` into the network (stale caches of the address learn its MAC),
+   * flooded to every port but `from`, or sent out of `from` alone when `toFromOnly` (the uplink).
+   */
+  announce(net: Network, mac: number, ip: number, from: Port, toFromOnly: boolean): void {
+    const dp = this.dp;
+    const o = dp.pool.alloc();
+    if (o < 0) return;
+    this.write(o, mac, ip, ip);
+    if (toFromOnly) dp.tx.send(from.id, dp.pool.slab, o, ARP_FRAME_LEN);
+    else l2Flood(dp, net, from, dp.pool.slab, o, ARP_FRAME_LEN);
+  }
+
+  private write(o: number, senderMac: number, senderIp: number, targetIp: number): void {
+    const r = this.repr;
+    r.operation = ARP_OP_REQUEST;
+    r.senderMac = senderMac;
+    r.senderIp = senderIp >>> 0;
+    r.targetMac = MAC_ZERO;
+    r.targetIp = targetIp >>> 0;
+    emitArpFrame(this.dp.pool.slab, o, r, MAC_BROADCAST);
+  }
+
+  resolved(net: Network, n: Neighbour, hi: number, lo: number): void {
+    const dp = this.dp;
+    n.macHi = hi;
+    n.macLo = lo;
+    n.state = NeighbourState.Reachable;
+    n.updated = dp.now;
+    n.probes = 0;
+    if (n.parkedCount === 0) return;
+    const park = dp.parking;
+    dp.frame.suspendOffload(); // parked frames had their offloads resolved
+    for (let i = 0; i < n.parkedCount; i++) {
+      const slot = n.parked[i];
+      const off = park.offset(slot);
+      putMac(park.slab, off, hi, lo);
+      putMac(park.slab, off + ETH_SRC, net.gatewayMacHi, net.gatewayMacLo);
+      l2Output(dp, net, park.slab, off, park.lengths[slot]);
+    }
+    dp.frame.resumeOffload();
+    // datagrams queued for the underlay point into the parking slots: out before they are reused
+    if (dp.tables.tunnel !== null) dp.tables.tunnel.flush();
+    for (let i = 0; i < n.parkedCount; i++) park.release(n.parked[i]);
+    n.parkedCount = 0;
+  }
+
+  private failed(net: Network, n: Neighbour): void {
+    const dp = this.dp;
+    n.state = NeighbourState.Failed;
+    n.updated = dp.now;
+    const park = dp.parking;
+    for (let i = 0; i < n.parkedCount; i++) {
+      const slot = n.parked[i];
+      const ingress = dp.tables.ports[park.ingress[slot]];
+      dp.counters.drop(Drop.NeighbourUnreachable);
+      if (ingress !== undefined) {
+        icmpError(dp, ingress, park.slab, park.offset(slot), park.lengths[slot], ICMP_DEST_UNREACHABLE, ICMP_HOST_UNREACHABLE, 0);
+      }
+      park.release(slot);
+    }
+    n.parkedCount = 0;
+  }
+
+  /** Frees what a network's neighbours hold (the network goes away). */
+  releaseAll(net: Network): void {
+    const park = this.dp.parking;
+    for (const n of net.neighbours.values()) {
+      for (let i = 0; i < n.parkedCount; i++) park.release(n.parked[i]);
+      n.parkedCount = 0;
+    }
+  }
+
+  /** Timer: ARP retries, failure after the last one, expiry of reachable and failed entries. */
+  tick(net: Network, now: number, counts: NeighbourCounts): void {
+    const o = this.dp.options;
+    for (const n of net.neighbours.values()) {
+      if (n.state === NeighbourState.Incomplete) {
+        if (now >= n.nextProbe) {
+          if (n.probes >= o.arpRetries) this.failed(net, n);
+          else {
+            this.request(net, n.ip);
+            n.probes++;
+            n.nextProbe = now + o.arpRetryMs;
+          }
+        }
+      } else if (n.state === NeighbourState.Reachable) {
+        if (!n.fixed && now - n.updated > o.neighbourReachableMs) net.neighbours.delete(n.ip);
+      } else if (now - n.updated > o.neighbourFailedMs) {
+        net.neighbours.delete(n.ip);
+      }
+      counts.parked += n.parkedCount;
+    }
+    counts.neighbours += net.neighbours.size;
+  }
+}

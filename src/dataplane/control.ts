@@ -1,0 +1,269 @@
+// Control operations: networks, ports, overlay peers, published ports. They run between batches
+// (the worker applies them when the control plane asks), never inside the fast path, and leave
+// the tables consistent or throw without having changed them.
+
+import { prefixMask } from '../wire/ipv4-address.js';
+import type { ArpResolver } from './arp-resolver.js';
+import type { Datapath } from './context.js';
+import { protoClass } from './conntrack.js';
+import { Gauge } from './counters.js';
+import { vtepTarget } from './mac-table.js';
+import { Network, RemoteEndpoint } from './network.js';
+import { Port, type PortIo, PortKind, type TunnelIo } from './port.js';
+import type { PublishRule } from './published-ports.js';
+import { RouteTarget } from './route-table.js';
+import type { EndpointSpec, HostPortSpec, NetworkSpec, UplinkSpec } from './specs.js';
+import type { Transmitter } from './transmit.js';
+
+/** What control needs of the data plane: the stages' view plus the concrete resolver and transmit. */
+export interface ControlTarget extends Datapath {
+  readonly resolver: ArpResolver;
+  readonly tx: Transmitter;
+  endBatch(): void;
+}
+
+/** Splits a 48-bit MAC into the two integers the tables keep. */
+function macHiOf(mac: number): number {
+  return Math.floor(mac / 0x100000000);
+}
+function macLoOf(mac: number): number {
+  return mac % 0x100000000 | 0;
+}
+
+export class DataplaneControl {
+  constructor(private readonly dp: ControlTarget) {}
+
+  addNetwork(spec: NetworkSpec): Network {
+    const t = this.dp.tables;
+    if (t.networks[spec.index] !== undefined) throw new Error(`network slot ${spec.index} is in use`);
+    const vni = spec.vni ?? 0;
+    if (vni > 0 && t.vnis.has(vni)) throw new Error(`VNI ${vni} is already used by network ${t.vnis.get(vni)!.name}`);
+    const o = this.dp.options;
+    const net = new Network(spec, { fdbCapacity: o.fdbCapacity, arpQueueLength: o.arpQueueLength });
+    t.networks[spec.index] = net;
+    t.routes.add(net.subnet, net.prefixLen, RouteTarget.Network, net.index);
+    if (vni > 0) t.vnis.set(vni, net);
+    return net;
+  }
+
+  removeNetwork(index: number): void {
+    const t = this.dp.tables;
+    const net = t.networks[index];
+    if (net === undefined) return;
+    for (let i = net.portCount - 1; i >= 0; i--) this.removePort(net.ports[i]);
+    this.dp.resolver.releaseAll(net);
+    t.routes.remove(net.subnet, net.prefixLen);
+    if (net.vni !== 0) t.vnis.delete(net.vni);
+    t.networks[index] = undefined;
+    this.refreshOverlayGauges();
+  }
+
+  /** Attaches the VXLAN underlay socket; `underlayMtu` is the MTU of the underlay path. */
+  setTunnel(name: string, io: TunnelIo, underlayMtu: number): Port {
+    const t = this.dp.tables;
+    if (t.tunnel !== null) throw new Error('a VXLAN underlay is already attached');
+    // frames reach the underlay through vxlan-output with a VTEP, never through a plain send
+    const port = new Port(t.freePortId(), PortKind.Tunnel, name, { send: () => false });
+    port.mtu = underlayMtu;
+    this.addPort(port);
+    t.tunnel = io;
+    t.tunnelPort = port;
+    t.underlayMtu = underlayMtu;
+    return port;
+  }
+
+  /** Sends DNS queries to gateway addresses to ip:port (a socket of the daemon); port 0 turns it off. */
+  setDns(ip: number, port: number): void {
+    const dns = this.dp.tables.dns;
+    dns.ip = ip >>> 0;
+    dns.port = port;
+  }
+
+  private overlay(network: number): Network {
+    const net = this.dp.tables.networks[network];
+    if (net === undefined || net.vni === 0) throw new Error(`network slot ${network} is not an overlay network`);
+    return net;
+  }
+
+  /** Makes `vtepIp` a peer of an overlay network: flooded to, accepted from. Returns its index. */
+  addPeer(network: number, vtepIp: number): number {
+    const net = this.overlay(network);
+    const v = this.dp.tables.vteps.intern(vtepIp);
+    net.addPeer(v);
+    this.refreshOverlayGauges();
+    return v;
+  }
+
+  /** The VTEP is no peer any more: its endpoints, and the MACs learned behind it, are forgotten. */
+  removePeer(network: number, vtepIp: number): void {
+    const net = this.dp.tables.networks[network];
+    const v = this.dp.tables.vteps.indexOf(vtepIp);
+    if (net === undefined || v < 0) return;
+    net.removePeer(v);
+    for (const r of [...net.remotes.values()]) if (r.vtep === v) this.removeRemoteEndpoint(network, r.ip);
+    net.fdb.flushPort(vtepTarget(v));
+    this.refreshOverlayGauges();
+  }
+
+  /** An endpoint on another host (from the control plane): static fdb entry, ARP suppression, neighbour. */
+  addRemoteEndpoint(network: number, ip: number, mac: number, vtepIp: number): void {
+    const dp = this.dp;
+    const net = this.overlay(network);
+    const v = dp.tables.vteps.intern(vtepIp);
+    net.addPeer(v);
+    const hi = macHiOf(mac);
+    const lo = macLoOf(mac);
+    net.fdb.setStatic(hi, lo, vtepTarget(v), dp.now);
+    net.remotes.set(ip | 0, new RemoteEndpoint(ip >>> 0, hi, lo, v));
+    const n = net.neighbours.get(ip) ?? net.neighbours.create(ip, dp.now);
+    n.fixed = true;
+    dp.resolver.resolved(net, n, hi, lo);
+    this.refreshOverlayGauges();
+    dp.endBatch();
+  }
+
+  removeRemoteEndpoint(network: number, ip: number): void {
+    const net = this.dp.tables.networks[network];
+    if (net === undefined) return;
+    const r = net.remotes.get(ip | 0);
+    if (r === undefined) return;
+    net.remotes.delete(ip | 0);
+    net.fdb.remove(r.macHi, r.macLo);
+    const n = net.neighbours.get(ip);
+    if (n !== undefined && n.parkedCount === 0) net.neighbours.delete(ip);
+    this.refreshOverlayGauges();
+  }
+
+  private refreshOverlayGauges(): void {
+    let peers = 0;
+    let remotes = 0;
+    for (const net of this.dp.tables.vnis.values()) {
+      peers += net.peerCount;
+      remotes += net.remotes.size;
+    }
+    const g = this.dp.counters.gauges;
+    g[Gauge.VxlanPeers] = peers;
+    g[Gauge.RemoteEndpoints] = remotes;
+  }
+
+  private addPort(port: Port): void {
+    this.dp.tables.ports[port.id] = port;
+    this.dp.counters.resetPort(port.id);
+  }
+
+  /** Attaches a container's port to a network and announces it with a gratuitous ARP. */
+  addEndpoint(spec: EndpointSpec, io: PortIo): Port {
+    const dp = this.dp;
+    const t = dp.tables;
+    const net = t.networks[spec.network];
+    if (net === undefined) throw new Error(`no network in slot ${spec.network}`);
+    const port = new Port(t.freePortId(), PortKind.Endpoint, spec.name, io);
+    port.network = net.index;
+    port.macHi = macHiOf(spec.mac);
+    port.macLo = macLoOf(spec.mac);
+    port.ip = spec.ip >>> 0;
+    port.mtu = net.mtu;
+    port.vnet = spec.vnet === true;
+    this.addPort(port);
+    net.addPort(port.id);
+    net.fdb.learn(port.macHi, port.macLo, port.id, dp.now);
+    // the gateway knows the endpoint: no ARP needed for its first packet
+    const n = net.neighbours.get(port.ip) ?? net.neighbours.create(port.ip, dp.now);
+    dp.resolver.resolved(net, n, port.macHi, port.macLo);
+    // gratuitous ARP on the endpoint's behalf: stale caches of its address get its new MAC
+    dp.resolver.announce(net, spec.mac, port.ip, port, false);
+    dp.endBatch();
+    return port;
+  }
+
+  addHostPort(spec: HostPortSpec, io: PortIo): Port {
+    const t = this.dp.tables;
+    const port = new Port(t.freePortId(), PortKind.Host, spec.name, io);
+    port.ip = spec.hostIp >>> 0;
+    port.mtu = spec.mtu;
+    port.vnet = spec.vnet === true;
+    this.addPort(port);
+    t.hostGatewayIp = spec.gatewayIp >>> 0;
+    t.routes.add(spec.hostIp, spec.prefixLen, RouteTarget.Host, port.id);
+    if (spec.defaultRoute) t.routes.add(0, 0, RouteTarget.Host, port.id);
+    return port;
+  }
+
+  /** The gateway's own interface to the outside: default route through `gatewayIp`, masquerade. */
+  addUplink(spec: UplinkSpec, io: PortIo): Port {
+    const dp = this.dp;
+    const t = dp.tables;
+    if (t.uplink !== null) throw new Error('an uplink is already attached');
+    const net = this.addNetwork({
+      index: spec.index,
+      name: spec.name,
+      subnet: (spec.ip & prefixMask(spec.prefixLen)) >>> 0,
+      prefixLen: spec.prefixLen,
+      gatewayIp: spec.ip,
+      gatewayMac: spec.mac,
+      mtu: spec.mtu,
+      internal: false,
+    });
+    net.isUplink = true;
+    const port = new Port(t.freePortId(), PortKind.Uplink, spec.name, io);
+    port.network = net.index;
+    port.macHi = net.gatewayMacHi;
+    port.macLo = net.gatewayMacLo;
+    port.ip = spec.ip >>> 0;
+    port.mtu = spec.mtu;
+    port.vnet = spec.vnet === true;
+    this.addPort(port);
+    net.addPort(port.id);
+    t.uplink = net;
+    // everything not in a network goes out of the uplink now, not to the host
+    t.routes.remove(0, 0);
+    t.routes.add(0, 0, RouteTarget.Network, net.index, spec.gatewayIp);
+    // announce the address (gratuitous ARP), as a host does when it comes up
+    dp.resolver.announce(net, spec.mac, spec.ip, port, true);
+    dp.endBatch();
+    return port;
+  }
+
+  /** Publishes a port (DNAT); the uplink port is kept out of masquerade's hands. */
+  addPublish(rule: PublishRule): void {
+    const t = this.dp.tables;
+    t.published.add(rule);
+    t.mappings.reserve(protoClass(rule.proto), rule.hostPort, true);
+  }
+
+  removePublish(proto: 6 | 17, hostPort: number): void {
+    const t = this.dp.tables;
+    t.published.remove(proto, hostPort);
+    t.mappings.reserve(protoClass(proto), hostPort, false);
+  }
+
+  removePort(id: number): void {
+    const t = this.dp.tables;
+    const port = t.ports[id];
+    if (port === undefined) return;
+    this.dp.tx.forget(id);
+    if (port.kind === PortKind.Endpoint) {
+      const net = t.networks[port.network];
+      if (net !== undefined) {
+        net.removePort(id);
+        net.fdb.flushPort(id);
+        const n = net.neighbours.get(port.ip);
+        if (n !== undefined && n.parkedCount === 0) net.neighbours.delete(port.ip);
+      }
+    } else {
+      for (let r = t.routes.size - 1; r >= 0; r--) {
+        if (t.routes.kindOf(r) === RouteTarget.Host && t.routes.targetOf(r) === id) t.routes.removeAt(r);
+      }
+      t.hostGatewayIp = 0;
+    }
+    t.ports[id] = undefined;
+  }
+
+  /** Forgets every tracked connection; returns how many there were. */
+  conntrackFlush(): number {
+    const ct = this.dp.tables.conntrack;
+    const n = ct.size;
+    ct.flush();
+    return n;
+  }
+}

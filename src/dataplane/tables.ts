@@ -1,0 +1,79 @@
+// The data plane's tables, in one place: networks and ports by index, routes, connection tracking
+// and NAT, published ports, overlay networks by VNI and the VTEPs they reach. Stages read them;
+// control operations (control.ts) change them between batches.
+
+import { ConntrackTable } from './conntrack.js';
+import { MAX_PORTS } from './counters.js';
+import { NatMappings } from './nat-ports.js';
+import type { Network } from './network.js';
+import type { DataplaneOptions } from './options.js';
+import type { Port, TunnelIo } from './port.js';
+import { PublishedPorts } from './published-ports.js';
+import { RouteTable } from './route-table.js';
+
+/** VTEP addresses (other hosts of overlay networks) as small indexes, so tables hold integers. */
+export class VtepTable {
+  private readonly ips: number[] = [];
+  private readonly byIp = new Map<number, number>();
+
+  /** Index of a VTEP address, made on first use. */
+  intern(ip: number): number {
+    let v = this.byIp.get(ip | 0);
+    if (v === undefined) {
+      v = this.ips.length;
+      this.ips.push(ip >>> 0);
+      this.byIp.set(ip | 0, v);
+    }
+    return v;
+  }
+
+  /** Index of a known VTEP address, or -1. */
+  indexOf(ip: number): number {
+    const v = this.byIp.get(ip | 0);
+    return v === undefined ? -1 : v;
+  }
+
+  ipOf(index: number): number {
+    return this.ips[index] ?? 0;
+  }
+}
+
+/** The embedded DNS: where queries to a gateway address on port 53 go (port 0: nowhere). */
+export class DnsTarget {
+  ip = 0;
+  port = 0;
+}
+
+export class Tables {
+  readonly networks: (Network | undefined)[] = [];
+  readonly ports: (Port | undefined)[] = [];
+  readonly routes = new RouteTable();
+  readonly conntrack: ConntrackTable;
+  readonly mappings: NatMappings;
+  readonly published = new PublishedPorts();
+  /** the gateway's interface to the outside, if any: masquerade and published ports live there */
+  uplink: Network | null = null;
+  /** the gateway's own address on the host's TUN link (0: no host port) */
+  hostGatewayIp = 0;
+  readonly dns = new DnsTarget();
+  // overlay networks
+  readonly vnis = new Map<number, Network>();
+  readonly vteps = new VtepTable();
+  /** the VXLAN underlay's port and socket (null: no overlay on this host) */
+  tunnelPort: Port | null = null;
+  tunnel: TunnelIo | null = null;
+  underlayMtu = 1500;
+
+  constructor(o: DataplaneOptions) {
+    this.conntrack = new ConntrackTable(o.conntrackMax);
+    this.mappings = new NatMappings(o.conntrackMax, o.natPortMin, o.natPortMax);
+    const maps = this.mappings;
+    this.conntrack.onRemove = (m) => maps.unref(m);
+  }
+
+  /** The lowest unused port id. */
+  freePortId(): number {
+    for (let i = 0; i < MAX_PORTS; i++) if (this.ports[i] === undefined) return i;
+    throw new Error(`no free port: the data plane holds at most ${MAX_PORTS} ports`);
+  }
+}
