@@ -173,11 +173,11 @@ export async function runDaemon(configPath: string): Promise<void> {
     const cl = cfg.cluster;
     if (cl.advertise !== null) {
       // overlay networks: the VXLAN underlay socket on this host's underlay address
-      await dataplane.setTunnel(parseIPv4(cl.advertise)!, cl.vxlanPort, cl.underlayMtu, {
-        gso: cl.udpGso,
-        gro: cl.udpGro,
-        receiveBuffer: cl.socketReceiveBuffer,
-        sendBuffer: cl.socketSendBuffer,
+      await dataplane.setTunnel({
+        localIp: parseIPv4(cl.advertise)!,
+        port: cl.vxlanPort,
+        underlayMtu: cl.underlayMtu,
+        underlay: { gso: cl.udpGso, gro: cl.udpGro, receiveBuffer: cl.socketReceiveBuffer, sendBuffer: cl.socketSendBuffer },
       });
       cluster =
         cl.store === 'etcd'

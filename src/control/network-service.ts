@@ -535,7 +535,7 @@ export class NetworkService implements GatewayApi {
         this.names.setEndpoint(live.record.id, { id: ep.id, name: ep.name, ip: ep.ip, aliases: ep.aliases ?? [] });
         live.allocator.markUsed(ep.ip);
         live.peers.add(ep.vtep);
-        await this.dataplane.addRemoteEndpoint(live.index, ipv4(ep.ip), parseMac(ep.mac), ipv4(ep.vtep));
+        await this.dataplane.addRemoteEndpoint({ network: live.index, ip: ipv4(ep.ip), mac: parseMac(ep.mac), vtepIp: ipv4(ep.vtep) });
         return;
       }
       case 'endpoint-down': {

@@ -11,7 +11,8 @@ import { EpollLoop } from './epoll-loop.js';
 import { UringLoop } from './uring-loop.js';
 import { EventFd } from './sys/eventfd.js';
 import { VxlanSocket } from './vxlan-socket.js';
-import type { ConntrackRecord, Snapshot, WorkerInit, WorkerReply, WorkerRequest } from './worker-protocol.js';
+import { type ControlRequest, dispatch } from './control-channel.js';
+import type { ConntrackRecord, Snapshot, WorkerControl, WorkerInit } from './worker-protocol.js';
 
 const TICK_MS = 100;
 
@@ -111,69 +112,67 @@ function conntrackList(limit: number): ConntrackRecord[] {
 
 let running = true;
 
-function handle(req: WorkerRequest): unknown {
-  switch (req.op) {
-    case 'addNetwork':
-      dp.addNetwork(req.spec);
-      return null;
-    case 'removeNetwork': {
-      const net = dp.networks[req.index];
-      if (net !== undefined) for (let i = 0; i < net.portCount; i++) detach(net.ports[i]);
-      dp.removeNetwork(req.index);
-      return null;
-    }
-    case 'addUplink':
-      return attach(req.fd, (io) => dp.addUplink(req.spec, io));
-    case 'addPublish':
-      dp.addPublish(req.rule);
-      return null;
-    case 'removePublish':
-      dp.removePublish(req.proto, req.hostPort);
-      return null;
-    case 'conntrackList':
-      return conntrackList(req.limit);
-    case 'setTunnel': {
-      vxlan = new VxlanSocket(dp, req.localIp, req.port, req.underlay, init.batchSize);
-      const port = dp.setTunnel('vxlan', vxlan, req.underlayMtu);
-      loop.attachTunnel(vxlan);
-      return port.id;
-    }
-    case 'setDns':
-      dp.dnsIp = req.ip >>> 0;
-      dp.dnsPort = req.port;
-      return null;
-    case 'addPeer':
-      dp.addPeer(req.network, req.vtepIp);
-      return null;
-    case 'removePeer':
-      dp.removePeer(req.network, req.vtepIp);
-      return null;
-    case 'addRemoteEndpoint':
-      dp.addRemoteEndpoint(req.network, req.ip, req.mac, req.vtepIp);
-      return null;
-    case 'removeRemoteEndpoint':
-      dp.removeRemoteEndpoint(req.network, req.ip);
-      return null;
-    case 'conntrackFlush': {
-      const n = dp.conntrack.size;
-      dp.conntrack.flush();
-      return n;
-    }
-    case 'addEndpoint':
-      return attach(req.fd, (io) => dp.addEndpoint(req.spec, io));
-    case 'addHostPort':
-      return attach(req.fd, (io) => dp.addHostPort(req.spec, io));
-    case 'removePort':
-      detach(req.portId);
-      dp.removePort(req.portId);
-      return null;
-    case 'snapshot':
-      return snapshot();
-    case 'stop':
-      running = false;
-      return null;
-  }
-}
+const control: WorkerControl = {
+  addNetwork(spec) {
+    dp.addNetwork(spec);
+  },
+  removeNetwork(index) {
+    const net = dp.networks[index];
+    if (net !== undefined) for (let i = 0; i < net.portCount; i++) detach(net.ports[i]);
+    dp.removeNetwork(index);
+  },
+  addEndpoint(spec, fd) {
+    return attach(fd, (io) => dp.addEndpoint(spec, io));
+  },
+  addHostPort(spec, fd) {
+    return attach(fd, (io) => dp.addHostPort(spec, io));
+  },
+  removePort(portId) {
+    detach(portId);
+    dp.removePort(portId);
+  },
+  addUplink(spec, fd) {
+    return attach(fd, (io) => dp.addUplink(spec, io));
+  },
+  addPublish(rule) {
+    dp.addPublish(rule);
+  },
+  removePublish(proto, hostPort) {
+    dp.removePublish(proto, hostPort);
+  },
+  conntrackList,
+  conntrackFlush() {
+    const n = dp.conntrack.size;
+    dp.conntrack.flush();
+    return n;
+  },
+  setTunnel(spec) {
+    vxlan = new VxlanSocket(dp, spec.localIp, spec.port, spec.underlay ?? {}, init.batchSize);
+    const port = dp.setTunnel('vxlan', vxlan, spec.underlayMtu);
+    loop.attachTunnel(vxlan);
+    return port.id;
+  },
+  setDns(ip, port) {
+    dp.dnsIp = ip >>> 0;
+    dp.dnsPort = port;
+  },
+  addPeer(network, vtepIp) {
+    dp.addPeer(network, vtepIp);
+  },
+  removePeer(network, vtepIp) {
+    dp.removePeer(network, vtepIp);
+  },
+  addRemoteEndpoint(spec) {
+    dp.addRemoteEndpoint(spec.network, spec.ip, spec.mac, spec.vtepIp);
+  },
+  removeRemoteEndpoint(network, ip) {
+    dp.removeRemoteEndpoint(network, ip);
+  },
+  snapshot,
+  stop() {
+    running = false;
+  },
+};
 
 /** A device joins: the port is made with the device's writer, then the loop reads it under the port's id. */
 function attach(fd: number, add: (io: DeviceIo) => { id: number }): number {
@@ -193,14 +192,7 @@ function serveControl(): void {
   for (;;) {
     const msg = receiveMessageOnPort(init.port);
     if (msg === undefined) return;
-    const req = msg.message as WorkerRequest;
-    let reply: WorkerReply;
-    try {
-      reply = { id: req.id, ok: true, value: handle(req) };
-    } catch (err) {
-      reply = { id: req.id, ok: false, error: err instanceof Error ? err.message : String(err) };
-    }
-    init.port.postMessage(reply);
+    init.port.postMessage(dispatch(control, msg.message as ControlRequest));
   }
 }
 

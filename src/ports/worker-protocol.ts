@@ -1,4 +1,5 @@
-// Messages between the control plane (main thread) and the data-plane worker.
+// What the control plane (main thread) and the data-plane worker say to each other: the worker's
+// start-up data and its control operations.
 
 import type { MessagePort } from 'node:worker_threads';
 import type { DataplaneOptions } from '../dataplane/options.js';
@@ -25,25 +26,56 @@ export interface WorkerInit extends WorkerIoOptions {
   port: MessagePort;
 }
 
-export type WorkerRequest =
-  | { id: number; op: 'addNetwork'; spec: NetworkSpec }
-  | { id: number; op: 'removeNetwork'; index: number }
-  | { id: number; op: 'addEndpoint'; spec: EndpointSpec; fd: number }
-  | { id: number; op: 'addHostPort'; spec: HostPortSpec; fd: number }
-  | { id: number; op: 'removePort'; portId: number }
-  | { id: number; op: 'addUplink'; spec: UplinkSpec; fd: number }
-  | { id: number; op: 'addPublish'; rule: PublishRule }
-  | { id: number; op: 'removePublish'; proto: 6 | 17; hostPort: number }
-  | { id: number; op: 'conntrackList'; limit: number }
-  | { id: number; op: 'conntrackFlush' }
-  | { id: number; op: 'setTunnel'; localIp: number; port: number; underlayMtu: number; underlay: UnderlayOptions }
-  | { id: number; op: 'setDns'; ip: number; port: number }
-  | { id: number; op: 'addPeer'; network: number; vtepIp: number }
-  | { id: number; op: 'removePeer'; network: number; vtepIp: number }
-  | { id: number; op: 'addRemoteEndpoint'; network: number; ip: number; mac: number; vtepIp: number }
-  | { id: number; op: 'removeRemoteEndpoint'; network: number; ip: number }
-  | { id: number; op: 'snapshot' }
-  | { id: number; op: 'stop' };
+/** The VXLAN underlay: this host's socket and the MTU of the network under it. */
+export interface TunnelSpec {
+  /** this host's underlay address */
+  localIp: number;
+  /** UDP port of the VXLAN socket */
+  port: number;
+  underlayMtu: number;
+  underlay?: UnderlayOptions;
+}
+
+/** An endpoint of an overlay network that lives on another host. */
+export interface RemoteEndpointSpec {
+  network: number;
+  ip: number;
+  mac: number;
+  /** the underlay address of the host it lives on */
+  vtepIp: number;
+}
+
+/**
+ * Every control operation the data-plane worker answers, declared once: the worker implements it,
+ * DataplaneHost calls it as Remote<WorkerControl> (see control-channel.ts).
+ */
+export interface WorkerControl {
+  addNetwork(spec: NetworkSpec): void;
+  /** detaches the network's ports too */
+  removeNetwork(index: number): void;
+  /** the new port's id */
+  addEndpoint(spec: EndpointSpec, fd: number): number;
+  addHostPort(spec: HostPortSpec, fd: number): number;
+  removePort(portId: number): void;
+  addUplink(spec: UplinkSpec, fd: number): number;
+  addPublish(rule: PublishRule): void;
+  removePublish(proto: 6 | 17, hostPort: number): void;
+  /** up to limit live connections */
+  conntrackList(limit: number): ConntrackRecord[];
+  /** the number of connections dropped */
+  conntrackFlush(): number;
+  /** opens the VXLAN socket; the tunnel port's id */
+  setTunnel(spec: TunnelSpec): number;
+  /** DNS queries to gateway addresses go to ip:port (a socket of the daemon); port 0 turns it off */
+  setDns(ip: number, port: number): void;
+  addPeer(network: number, vtepIp: number): void;
+  removePeer(network: number, vtepIp: number): void;
+  addRemoteEndpoint(spec: RemoteEndpointSpec): void;
+  removeRemoteEndpoint(network: number, ip: number): void;
+  snapshot(): Snapshot;
+  /** the worker leaves its loop after this reply */
+  stop(): void;
+}
 
 export interface SnapshotPort {
   id: number;
@@ -88,5 +120,3 @@ export interface ConntrackRecord {
   packets: [number, number];
   bytes: [number, number];
 }
-
-export type WorkerReply = { id: number; ok: true; value: unknown } | { id: number; ok: false; error: string };
