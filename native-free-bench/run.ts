@@ -34,7 +34,7 @@ const GRO_BURST = 46;
 function world() {
   const dp = new Dataplane({ conntrackMax: 1 << 20 });
   dp.now = 1;
-  dp.addNetwork({
+  dp.control.addNetwork({
     index: 0,
     name: 'bridge',
     subnet: parseIpv4('172.17.0.0'),
@@ -44,7 +44,7 @@ function world() {
     mtu: 1500,
     internal: false,
   });
-  dp.addNetwork({
+  dp.control.addNetwork({
     index: 1,
     name: 'overlay',
     subnet: parseIpv4('10.20.0.0'),
@@ -58,22 +58,22 @@ function world() {
   const ports = { host: new MemoryPort(), c1: new MemoryPort(), c2: new MemoryPort(), up: new MemoryPort(), o1: new MemoryPort(), o2: new MemoryPort() };
   const tunnel = new MemoryTunnel();
   const ids = {
-    host: dp.addHostPort(
+    host: dp.control.addHostPort(
       { name: 'host', hostIp: parseIpv4('10.254.0.1'), gatewayIp: parseIpv4('10.254.0.2'), prefixLen: 30, mtu: 1500, defaultRoute: false },
       ports.host,
     ).id,
-    c1: dp.addEndpoint({ name: 'c1', network: 0, mac: parseMac(C1.mac), ip: parseIpv4(C1.ip) }, ports.c1).id,
-    c2: dp.addEndpoint({ name: 'c2', network: 0, mac: parseMac(C2.mac), ip: parseIpv4(C2.ip) }, ports.c2).id,
-    up: dp.addUplink(
+    c1: dp.control.addEndpoint({ name: 'c1', network: 0, mac: parseMac(C1.mac), ip: parseIpv4(C1.ip) }, ports.c1).id,
+    c2: dp.control.addEndpoint({ name: 'c2', network: 0, mac: parseMac(C2.mac), ip: parseIpv4(C2.ip) }, ports.c2).id,
+    up: dp.control.addUplink(
       { index: 2, name: 'up', ip: parseIpv4('198.51.100.2'), prefixLen: 24, mac: parseMac(UP), gatewayIp: parseIpv4('198.51.100.1'), mtu: 1500 },
       ports.up,
     ).id,
-    o1: dp.addEndpoint({ name: 'o1', network: 1, mac: parseMac('02:42:0a:14:00:02'), ip: parseIpv4('10.20.0.2') }, ports.o1).id,
-    o2: dp.addEndpoint({ name: 'o2', network: 1, mac: parseMac(O2.mac), ip: parseIpv4(O2.ip), vnet: true }, ports.o2).id,
+    o1: dp.control.addEndpoint({ name: 'o1', network: 1, mac: parseMac('02:42:0a:14:00:02'), ip: parseIpv4('10.20.0.2') }, ports.o1).id,
+    o2: dp.control.addEndpoint({ name: 'o2', network: 1, mac: parseMac(O2.mac), ip: parseIpv4(O2.ip), vnet: true }, ports.o2).id,
   };
-  dp.setTunnel('vxlan', tunnel, 1500);
-  dp.addRemoteEndpoint(1, parseIpv4(REMOTE.ip), parseMac(REMOTE.mac), VTEP);
-  dp.addRemoteEndpoint(1, parseIpv4(REMOTE2.ip), parseMac(REMOTE2.mac), VTEP);
+  dp.control.setTunnel('vxlan', tunnel, 1500);
+  dp.control.addRemoteEndpoint({ network: 1, ip: parseIpv4(REMOTE.ip), mac: parseMac(REMOTE.mac), vtepIp: VTEP });
+  dp.control.addRemoteEndpoint({ network: 1, ip: parseIpv4(REMOTE2.ip), mac: parseMac(REMOTE2.mac), vtepIp: VTEP });
   // the router's MAC, so nothing waits for ARP
   const arp = Buffer.from('0250000000ff02005e0000010806000108000604000202005e000001c63364010250000000ffc6336402', 'hex');
   dp.receive(ids.up, arp);
@@ -201,13 +201,13 @@ function run(dp: Dataplane, port: number, frames: Buffer[], tunnelIn: boolean, n
         dp.inputTunnel(slab, off - VXLAN_HLEN, f.length, VTEP);
       } else if (tso > 0) {
         f.copy(slab, off);
-        dp.gsoType = VNET_GSO_TCPV4;
-        dp.gsoSize = tso;
-        dp.needsCsum = 1;
-        dp.csumStart = 34;
-        dp.csumOffset = 16;
+        dp.frame.gsoType = VNET_GSO_TCPV4;
+        dp.frame.gsoSize = tso;
+        dp.frame.needsCsum = 1;
+        dp.frame.csumStart = 34;
+        dp.frame.csumOffset = 16;
         dp.input(port, slab, off, f.length);
-        dp.clearOffload();
+        dp.frame.clearOffload();
       } else {
         f.copy(slab, off);
         dp.input(port, slab, off, f.length);
@@ -249,7 +249,7 @@ function measure(sc: Scenario, packets: number, rounds: number): Result {
   let start = check + warm;
   for (let r = 0; r < rounds; r++) {
     if (sc.name === 'nat_new_flows') {
-      w.dp.conntrack.flush(); // every round creates its flows anew (outside the timing)
+      w.dp.tables.conntrack.flush(); // every round creates its flows anew (outside the timing)
       start = 0;
     }
     const gc0 = gcCount;

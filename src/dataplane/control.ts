@@ -12,7 +12,7 @@ import { Network, RemoteEndpoint } from './network.js';
 import { Port, type PortIo, PortKind, type TunnelIo } from './port.js';
 import type { PublishRule } from './published-ports.js';
 import { RouteTarget } from './route-table.js';
-import type { EndpointSpec, HostPortSpec, NetworkSpec, UplinkSpec } from './specs.js';
+import type { EndpointSpec, HostPortSpec, NetworkSpec, RemoteEndpointSpec, UplinkSpec } from './specs.js';
 import type { Transmitter } from './transmit.js';
 
 /** What control needs of the data plane: the stages' view plus the concrete resolver and transmit. */
@@ -106,10 +106,11 @@ export class DataplaneControl {
   }
 
   /** An endpoint on another host (from the control plane): static fdb entry, ARP suppression, neighbour. */
-  addRemoteEndpoint(network: number, ip: number, mac: number, vtepIp: number): void {
+  addRemoteEndpoint(spec: RemoteEndpointSpec): void {
     const dp = this.dp;
-    const net = this.overlay(network);
-    const v = dp.tables.vteps.intern(vtepIp);
+    const { ip, mac } = spec;
+    const net = this.overlay(spec.network);
+    const v = dp.tables.vteps.intern(spec.vtepIp);
     net.addPeer(v);
     const hi = macHiOf(mac);
     const lo = macLoOf(mac);

@@ -46,3 +46,12 @@ export interface HostPortSpec {
   defaultRoute: boolean;
   vnet?: boolean;
 }
+
+/** An endpoint on another host of an overlay network, as the cluster store tells of it. */
+export interface RemoteEndpointSpec {
+  network: number;
+  ip: number;
+  mac: number;
+  /** the underlay address of the host it lives on */
+  vtepIp: number;
+}

@@ -5,13 +5,12 @@
 import { MessageChannel, type MessagePort, Worker } from 'node:worker_threads';
 import { DataplaneCounters } from '../dataplane/counters.js';
 import type { DataplaneOptions } from '../dataplane/options.js';
-import type { EndpointSpec, HostPortSpec, NetworkSpec, UplinkSpec } from '../dataplane/specs.js';
+import type { EndpointSpec, HostPortSpec, NetworkSpec, RemoteEndpointSpec, UplinkSpec } from '../dataplane/specs.js';
 import type { PublishRule } from '../dataplane/published-ports.js';
 import { type ControlReply, ControlClient, type Remote } from './control-channel.js';
 import { EventFd } from './sys/eventfd.js';
 import type {
   ConntrackRecord,
-  RemoteEndpointSpec,
   Snapshot,
   TunnelSpec,
   WorkerControl,

@@ -18,6 +18,7 @@ const TICK_MS = 100;
 
 const init = workerData as WorkerInit;
 const dp = new Dataplane(init.options, new DataplaneCounters(init.counters));
+const ctl = dp.control;
 const wake = EventFd.wrap(init.wakeFd);
 const onWake = (): void => {
   wake.drain();
@@ -62,7 +63,7 @@ function snapshot(): Snapshot {
     neighbours: [],
     fdb: [],
   };
-  for (const p of dp.ports) {
+  for (const p of dp.tables.ports) {
     if (p === undefined) continue;
     out.ports.push({
       id: p.id,
@@ -72,7 +73,7 @@ function snapshot(): Snapshot {
       lastError: devices[p.id]?.lastError ?? 0,
     });
   }
-  for (const net of dp.networks) {
+  for (const net of dp.tables.networks) {
     if (net === undefined) continue;
     for (const n of net.neighbours.values()) {
       out.neighbours.push({
@@ -89,7 +90,7 @@ function snapshot(): Snapshot {
 }
 
 function conntrackList(limit: number): ConntrackRecord[] {
-  const ct = dp.conntrack;
+  const ct = dp.tables.conntrack;
   const out: ConntrackRecord[] = [];
   const now = dp.now;
   for (let e = 0; e < ct.capacity && out.length < limit; e++) {
@@ -114,59 +115,56 @@ let running = true;
 
 const control: WorkerControl = {
   addNetwork(spec) {
-    dp.addNetwork(spec);
+    ctl.addNetwork(spec);
   },
   removeNetwork(index) {
-    const net = dp.networks[index];
+    const net = dp.tables.networks[index];
     if (net !== undefined) for (let i = 0; i < net.portCount; i++) detach(net.ports[i]);
-    dp.removeNetwork(index);
+    ctl.removeNetwork(index);
   },
   addEndpoint(spec, fd) {
-    return attach(fd, (io) => dp.addEndpoint(spec, io));
+    return attach(fd, (io) => ctl.addEndpoint(spec, io));
   },
   addHostPort(spec, fd) {
-    return attach(fd, (io) => dp.addHostPort(spec, io));
+    return attach(fd, (io) => ctl.addHostPort(spec, io));
   },
   removePort(portId) {
     detach(portId);
-    dp.removePort(portId);
+    ctl.removePort(portId);
   },
   addUplink(spec, fd) {
-    return attach(fd, (io) => dp.addUplink(spec, io));
+    return attach(fd, (io) => ctl.addUplink(spec, io));
   },
   addPublish(rule) {
-    dp.addPublish(rule);
+    ctl.addPublish(rule);
   },
   removePublish(proto, hostPort) {
-    dp.removePublish(proto, hostPort);
+    ctl.removePublish(proto, hostPort);
   },
   conntrackList,
   conntrackFlush() {
-    const n = dp.conntrack.size;
-    dp.conntrack.flush();
-    return n;
+    return ctl.conntrackFlush();
   },
   setTunnel(spec) {
     vxlan = new VxlanSocket(dp, spec.localIp, spec.port, spec.underlay ?? {}, init.batchSize);
-    const port = dp.setTunnel('vxlan', vxlan, spec.underlayMtu);
+    const port = ctl.setTunnel('vxlan', vxlan, spec.underlayMtu);
     loop.attachTunnel(vxlan);
     return port.id;
   },
   setDns(ip, port) {
-    dp.dnsIp = ip >>> 0;
-    dp.dnsPort = port;
+    ctl.setDns(ip, port);
   },
   addPeer(network, vtepIp) {
-    dp.addPeer(network, vtepIp);
+    ctl.addPeer(network, vtepIp);
   },
   removePeer(network, vtepIp) {
-    dp.removePeer(network, vtepIp);
+    ctl.removePeer(network, vtepIp);
   },
   addRemoteEndpoint(spec) {
-    dp.addRemoteEndpoint(spec.network, spec.ip, spec.mac, spec.vtepIp);
+    ctl.addRemoteEndpoint(spec);
   },
   removeRemoteEndpoint(network, ip) {
-    dp.removeRemoteEndpoint(network, ip);
+    ctl.removeRemoteEndpoint(network, ip);
   },
   snapshot,
   stop() {

@@ -3,7 +3,7 @@
 
 import type { MessagePort } from 'node:worker_threads';
 import type { DataplaneOptions } from '../dataplane/options.js';
-import type { EndpointSpec, HostPortSpec, NetworkSpec, UplinkSpec } from '../dataplane/specs.js';
+import type { EndpointSpec, HostPortSpec, NetworkSpec, RemoteEndpointSpec, UplinkSpec } from '../dataplane/specs.js';
 import type { PublishRule } from '../dataplane/published-ports.js';
 import type { UnderlayOptions } from './vxlan-socket.js';
 
@@ -37,14 +37,6 @@ export interface TunnelSpec {
 }
 
 /** An endpoint of an overlay network that lives on another host. */
-export interface RemoteEndpointSpec {
-  network: number;
-  ip: number;
-  mac: number;
-  /** the underlay address of the host it lives on */
-  vtepIp: number;
-}
-
 /**
  * Every control operation the data-plane worker answers, declared once: the worker implements it,
  * DataplaneHost calls it as Remote<WorkerControl> (see control-channel.ts).

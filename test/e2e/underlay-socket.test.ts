@@ -23,8 +23,8 @@ const SO_NO_CHECK = 11;
 /** A data plane that knows the other side as the VTEP of one overlay network (index 0 of its VTEPs). */
 function dataplane(peer: string): Dataplane {
   const dp = new Dataplane({ poolSlots: 64 });
-  dp.addNetwork({ index: 0, name: 'ov', subnet: parseIpv4('10.20.0.0'), prefixLen: 24, gatewayIp: parseIpv4('10.20.0.1'), gatewayMac: 0x025000001001, mtu: 1450, internal: false, vni: 42 });
-  expect(dp.addPeer(0, parseIpv4(peer))).toBe(0);
+  dp.control.addNetwork({ index: 0, name: 'ov', subnet: parseIpv4('10.20.0.0'), prefixLen: 24, gatewayIp: parseIpv4('10.20.0.1'), gatewayMac: 0x025000001001, mtu: 1450, internal: false, vni: 42 });
+  expect(dp.control.addPeer(0, parseIpv4(peer))).toBe(0);
   return dp;
 }
 

@@ -4,7 +4,7 @@
 
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { ConntrackTable, CtFlag, CtState } from '../../../src/dataplane/conntrack.js';
+import { ConntrackTable, CtFlag, CtState, CtTuple } from '../../../src/dataplane/conntrack.js';
 import { Drop } from '../../../src/dataplane/counters.js';
 import { NatMappings } from '../../../src/dataplane/nat-ports.js';
 import { TCP_ACK, TCP_SYN } from '../../../src/wire/tcp.js';
@@ -14,7 +14,9 @@ type Tuple = readonly [proto: number, src: number, dst: number, sport: number, d
 const FOREVER = 1e15;
 
 function create(ct: ConntrackTable, o: Tuple, r: Tuple, expires = FOREVER, state: number = CtState.None): number {
-  return ct.create(o[0], o[1], o[2], o[3], o[4], r[1], r[2], r[3], r[4], state, 0, expires);
+  const e = ct.create(new CtTuple().set(...o), new CtTuple().set(o[0], r[1], r[2], r[3], r[4]), state, 0);
+  if (e >= 0) ct.expires[e] = expires;
+  return e;
 }
 const find = (ct: ConntrackTable, t: Tuple, now = 0): number => ct.lookup(t[0], t[1], t[2], t[3], t[4], now);
 
@@ -189,8 +191,8 @@ describe('the data plane with the conntrack table full', () => {
 
   it('drops new flows (conntrack_full), keeps established ones, and takes new flows again once entries expire', () => {
     const w = makeNatWorld({ conntrackMax: 64 });
-    w.dp.addPublish({ proto: 6, hostIp: 0, hostPort: 8080, targetIp: A.c2, targetPort: 80 });
-    const ct = w.dp.conntrack;
+    w.dp.control.addPublish({ proto: 6, hostIp: 0, hostPort: 8080, targetIp: A.c2, targetPort: 80 });
+    const ct = w.dp.tables.conntrack;
     const t0 = w.dp.now;
     for (let i = 0; i < 64; i++) w.dp.receive(w.ids.c1, syn(30000 + i));
     expect(w.uplink.take()).toHaveLength(64);
@@ -202,7 +204,7 @@ describe('the data plane with the conntrack table full', () => {
     expect(drain(w)).toBe(0);
     expect(w.dp.counters.drops[Drop.ConntrackFull]).toBe(3);
     expect(w.dp.counters.drops[Drop.NatPortsExhausted]).toBe(0);
-    expect(w.dp.mappings.inUse[0]).toBe(64); // nothing leaked by the refused flows
+    expect(w.dp.tables.mappings.inUse[0]).toBe(64); // nothing leaked by the refused flows
     // the flow from 30000 completes its handshake and passes both ways
     w.dp.receive(w.ids.uplink, variant(SYNACK_X10, { dport: 30000 }));
     expect(w.c1.take()).toHaveLength(1);
@@ -221,7 +223,7 @@ describe('the data plane with the conntrack table full', () => {
     expect(ct.size).toBe(64);
     w.dp.tick(t0 + 120_000);
     expect(ct.size).toBe(1);
-    expect(w.dp.mappings.inUse[0]).toBe(1);
+    expect(w.dp.tables.mappings.inUse[0]).toBe(1);
     w.dp.receive(w.ids.c1, syn(30064));
     expect(w.uplink.take()).toHaveLength(1);
     w.dp.receive(w.ids.uplink, variant(SYNACK_X10, { sport: 50000, dport: 8080, flags: TCP_SYN, ack: 0 }));
@@ -231,7 +233,7 @@ describe('the data plane with the conntrack table full', () => {
 
   it('reclaims a large table a slice per tick', () => {
     const w = makeNatWorld({ conntrackMax: 2048 }); // sweep budget: 1024 entries per tick
-    const ct = w.dp.conntrack;
+    const ct = w.dp.tables.conntrack;
     const t0 = w.dp.now;
     for (let i = 0; i < 2048; i++) w.dp.receive(w.ids.c1, syn(20000 + i));
     expect(w.uplink.take()).toHaveLength(2048);
@@ -244,6 +246,6 @@ describe('the data plane with the conntrack table full', () => {
     expect(w.uplink.take()).toHaveLength(1);
     w.dp.tick(t0 + 120_100);
     expect(ct.size).toBe(1);
-    expect(w.dp.mappings.inUse[0]).toBe(1);
+    expect(w.dp.tables.mappings.inUse[0]).toBe(1);
   });
 });

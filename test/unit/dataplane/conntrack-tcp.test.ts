@@ -3,7 +3,7 @@
 // connection, and the timeouts per state.
 
 import { describe, expect, it } from 'vitest';
-import { ConntrackTable, CtFlag, CtState } from '../../../src/dataplane/conntrack.js';
+import { ConntrackTable, CtFlag, CtState, CtTuple } from '../../../src/dataplane/conntrack.js';
 import { TCP_INVALID, tcpTrack } from '../../../src/dataplane/conntrack-tcp.js';
 import { Drop } from '../../../src/dataplane/counters.js';
 import { TCP_ACK, TCP_FIN, TCP_RST, TCP_SYN } from '../../../src/wire/tcp.js';
@@ -37,7 +37,7 @@ const REPLY = 1;
 /** One entry (c1:40000 -> 203.0.113.10:80, masqueraded) and a step function applying a segment as nat44 does. */
 function tracked() {
   const ct = new ConntrackTable(16);
-  const e = ct.create(6, A.c1, A.x10, 40000, 80, A.x10, A.uplink, 80, 40000, CtState.SynSent, CtFlag.Snat, 0);
+  const e = ct.create(new CtTuple().set(6, A.c1, A.x10, 40000, 80), new CtTuple().set(6, A.x10, A.uplink, 80, 40000), CtState.SynSent, CtFlag.Snat);
   const step = (dir: number, flags: number, seq: number, ack: number, { win = 502, len = 0, wscale = -1 } = {}): number => {
     const next = tcpTrack(ct, e, dir, flags, seq >>> 0, ack >>> 0, win, len, wscale);
     if (next !== TCP_INVALID && next !== ct.state[e]) ct.setState(e, next);
@@ -175,10 +175,10 @@ function established(): { w: NatWorld; e: number } {
   w.dp.receive(w.ids.uplink, SYNACK_X10);
   w.dp.receive(w.ids.c1, ACK_C1);
   drain(w);
-  const slot = w.dp.conntrack.lookup(6, A.c1, A.x10, 40000, 80, w.dp.now);
+  const slot = w.dp.tables.conntrack.lookup(6, A.c1, A.x10, 40000, 80, w.dp.now);
   expect(slot).toBeGreaterThanOrEqual(0);
   const e = slot >> 1;
-  expect(w.dp.conntrack.state[e]).toBe(CtState.Established);
+  expect(w.dp.tables.conntrack.state[e]).toBe(CtState.Established);
   return { w, e };
 }
 
@@ -187,7 +187,7 @@ const flagsOf = (f: Buffer): number => f[14 + (f[14] & 0x0f) * 4 + 13];
 describe('TCP tracking through the pipeline', () => {
   it('follows the close of a masqueraded connection, then forgets it 120 s after TIME_WAIT', () => {
     const { w, e } = established();
-    const ct = w.dp.conntrack;
+    const ct = w.dp.tables.conntrack;
     w.dp.receive(w.ids.c1, FIN_C1);
     expect(w.uplink.take().map(flagsOf)).toEqual([TCP_FIN | TCP_ACK]);
     expect(ct.state[e]).toBe(CtState.FinWait);
@@ -207,7 +207,7 @@ describe('TCP tracking through the pipeline', () => {
     expect(ct.state[e]).toBe(CtState.TimeWait);
     w.dp.tick(t0 + 120_000);
     expect(ct.size).toBe(0);
-    expect(w.dp.mappings.inUse[0]).toBe(0); // the port mapping went with it
+    expect(w.dp.tables.mappings.inUse[0]).toBe(0); // the port mapping went with it
     expect(ct.lookup(6, A.c1, A.x10, 40000, 80, w.dp.now)).toBe(-1);
   });
 
@@ -215,14 +215,14 @@ describe('TCP tracking through the pipeline', () => {
     const { w, e } = established();
     const t0 = w.dp.now;
     for (let s = 60; s <= 3600; s += 60) w.dp.tick(t0 + s * 1000);
-    expect(w.dp.conntrack.size).toBe(1);
-    expect(w.dp.conntrack.state[e]).toBe(CtState.Established);
-    expect(w.dp.conntrack.lookup(6, A.x10, A.uplink, 80, 40000, w.dp.now) >> 1).toBe(e);
+    expect(w.dp.tables.conntrack.size).toBe(1);
+    expect(w.dp.tables.conntrack.state[e]).toBe(CtState.Established);
+    expect(w.dp.tables.conntrack.lookup(6, A.x10, A.uplink, 80, 40000, w.dp.now) >> 1).toBe(e);
   });
 
   it('drops blind RST, FIN and data far outside the window (invalid_state); the entry stays ESTABLISHED', () => {
     const { w, e } = established();
-    const ct = w.dp.conntrack;
+    const ct = w.dp.tables.conntrack;
     let n = 0;
     for (const f of [RST_X10_FAR, FIN_X10_FAR, DATA_X10_FAR]) {
       w.dp.receive(w.ids.uplink, f);

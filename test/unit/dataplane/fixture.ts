@@ -21,7 +21,7 @@ export interface World {
 export function makeWorld(options: Partial<DataplaneOptions> = {}, bridgeMtu = 1500): World {
   const dp = new Dataplane(options);
   dp.now = 1_000_000;
-  dp.addNetwork({
+  dp.control.addNetwork({
     index: 0,
     name: 'bridge',
     subnet: parseIpv4('172.17.0.0'),
@@ -31,7 +31,7 @@ export function makeWorld(options: Partial<DataplaneOptions> = {}, bridgeMtu = 1
     mtu: bridgeMtu,
     internal: false,
   });
-  dp.addNetwork({
+  dp.control.addNetwork({
     index: 1,
     name: 'backend',
     subnet: parseIpv4('172.18.0.0'),
@@ -45,7 +45,7 @@ export function makeWorld(options: Partial<DataplaneOptions> = {}, bridgeMtu = 1
   const c1 = new MemoryPort();
   const c2 = new MemoryPort();
   const c3 = new MemoryPort();
-  const hostId = dp.addHostPort(
+  const hostId = dp.control.addHostPort(
     {
       name: 'pontoon0',
       hostIp: parseIpv4('10.254.0.1'),
@@ -57,7 +57,7 @@ export function makeWorld(options: Partial<DataplaneOptions> = {}, bridgeMtu = 1
     host,
   ).id;
   const ep = (name: string, network: number, mac: string, ip: string, io: MemoryPort): number =>
-    dp.addEndpoint({ name, network, mac: parseMac(mac), ip: parseIpv4(ip) }, io).id;
+    dp.control.addEndpoint({ name, network, mac: parseMac(mac), ip: parseIpv4(ip) }, io).id;
   const ids = {
     host: hostId,
     c1: ep('c1', 0, '02:42:ac:11:00:02', '172.17.0.2', c1),
@@ -110,7 +110,7 @@ export interface NatWorld extends World {
 export function makeNatWorld(options: Partial<DataplaneOptions> = {}, { learnRouter = true } = {}): NatWorld {
   const w = makeWorld(options);
   const uplink = new MemoryPort();
-  const id = w.dp.addUplink(
+  const id = w.dp.control.addUplink(
     {
       index: 2,
       name: 'uplink',
@@ -218,7 +218,7 @@ export const ACK_C1_OUT = hex('02005e0000010250000000ff080045000028100140003f06c
 
 /** The overlay network the VXLAN tests use: 10.20.0.0/24 in slot 0, MTU 1450, with `vni`. */
 export function addOverlayNetwork(dp: Dataplane, vni: number, gatewayMac: string): void {
-  dp.addNetwork({
+  dp.control.addNetwork({
     index: 0,
     name: 'ov',
     subnet: parseIpv4('10.20.0.0'),

@@ -109,7 +109,7 @@ const h = (frames: Buffer[]): string[] => frames.map((f) => f.toString('hex'));
 
 /** The conntrack entry of a tuple (either direction), or -1. */
 function entry(w: NatWorld, proto: number, src: number, dst: number, sport: number, dport: number): number {
-  const slot = w.dp.conntrack.lookup(proto, src, dst, sport, dport, w.dp.now);
+  const slot = w.dp.tables.conntrack.lookup(proto, src, dst, sport, dport, w.dp.now);
   return slot < 0 ? -1 : slot >> 1;
 }
 
@@ -122,13 +122,13 @@ describe('masquerade: TCP', () => {
     w.dp.receive(w.ids.c1, SYN_C1);
     expect(h(w.uplink.take())).toEqual(h([SYN_C1_OUT]));
     expect(drain(w)).toBe(0);
-    const ct = w.dp.conntrack;
+    const ct = w.dp.tables.conntrack;
     const e = entry(w, 6, A.c1, A.x10, 40000, 80);
     expect(e).toBeGreaterThanOrEqual(0);
     expect(ct.state[e]).toBe(CtState.SynSent);
     // the reply tuple is what the outside sees: 203.0.113.10:80 -> 198.51.100.2:40000
     expect(entry(w, 6, A.x10, A.uplink, 80, 40000)).toBe(e);
-    expect(w.dp.mappings.outPort[ct.mapping[e]]).toBe(40000);
+    expect(w.dp.tables.mappings.outPort[ct.mapping[e]]).toBe(40000);
 
     w.dp.receive(w.ids.uplink, SYNACK_X10);
     expect(h(w.c1.take())).toEqual(h([SYNACK_AT_C1]));
@@ -165,8 +165,8 @@ describe('masquerade: TCP', () => {
     w.dp.receive(w.ids.c1, ACK_C1);
     expect(drain(w)).toBe(0);
     expect(w.dp.counters.drops[Drop.InvalidState]).toBe(1);
-    expect(w.dp.conntrack.size).toBe(0);
-    expect(w.dp.mappings.inUse[0]).toBe(0);
+    expect(w.dp.tables.conntrack.size).toBe(0);
+    expect(w.dp.tables.mappings.inUse[0]).toBe(0);
   });
 });
 
@@ -179,7 +179,7 @@ describe('masquerade: UDP and ICMP echo', () => {
     expect(h(w.c1.take())).toEqual(h([UDP_X10_AT_C1]));
     expect(drain(w)).toBe(0);
     const e = entry(w, 17, A.c1, A.x10, 5353, 53);
-    expect(w.dp.conntrack.flags[e] & (CtFlag.SeenReply | CtFlag.Assured)).toBe(CtFlag.SeenReply | CtFlag.Assured);
+    expect(w.dp.tables.conntrack.flags[e] & (CtFlag.SeenReply | CtFlag.Assured)).toBe(CtFlag.SeenReply | CtFlag.Assured);
   });
 
   it('keeps a zero UDP checksum zero in both directions', () => {
@@ -209,7 +209,7 @@ describe('masquerade: UDP and ICMP echo', () => {
     w.dp.receive(w.ids.uplink, PONG_X10_C1);
     expect(h(w.c1.take())).toEqual(h([PONG_AT_C1]));
     expect(drain(w)).toBe(0);
-    expect(w.dp.mappings.inUse[protoClass(1)]).toBe(2);
+    expect(w.dp.tables.mappings.inUse[protoClass(1)]).toBe(2);
   });
   it('does not take an echo request from outside for an answer of a ping flow with that identifier', () => {
     const w = makeNatWorld();
@@ -240,12 +240,12 @@ describe('masquerade: port preservation, allocation and mapping', () => {
     w.dp.receive(w.ids.uplink, SYNACK_X10);
     expect(h(w.c1.take())).toEqual(h([SYNACK_AT_C1]));
     expect(drain(w)).toBe(0);
-    expect(w.dp.mappings.inUse[0]).toBe(2);
+    expect(w.dp.tables.mappings.inUse[0]).toBe(2);
   });
 
   it('never hands out a published port for masquerade', () => {
     const w = makeNatWorld({ natPortMin: 61000, natPortMax: 61999 });
-    w.dp.addPublish({ proto: 6, hostIp: 0, hostPort: 40000, targetIp: A.c2, targetPort: 80 });
+    w.dp.control.addPublish({ proto: 6, hostIp: 0, hostPort: 40000, targetIp: A.c2, targetPort: 80 });
     w.dp.receive(w.ids.c1, SYN_C1);
     const out = w.uplink.take();
     expect(out).toHaveLength(1);
@@ -260,8 +260,8 @@ describe('masquerade: port preservation, allocation and mapping', () => {
     expect(h(w.uplink.take())).toEqual(h([STUN1_OUT]));
     w.dp.receive(w.ids.c1, STUN2_C1);
     expect(h(w.uplink.take())).toEqual(h([STUN2_OUT])); // the same outside port 61000
-    expect(w.dp.mappings.inUse[1]).toBe(2);
-    expect(w.dp.conntrack.size).toBe(3);
+    expect(w.dp.tables.mappings.inUse[1]).toBe(2);
+    expect(w.dp.tables.conntrack.size).toBe(3);
   });
 
   it('filters inbound UDP by address and port by default (RFC 4787 address-and-port-dependent filtering)', () => {
@@ -272,7 +272,7 @@ describe('masquerade: port preservation, allocation and mapping', () => {
     w.dp.receive(w.ids.uplink, INB_X20); // 203.0.113.20 writes to the mapping
     expect(drain(w)).toBe(0);
     expect(w.dp.counters.drops[Drop.NoMapping]).toBe(1);
-    expect(w.dp.conntrack.size).toBe(2);
+    expect(w.dp.tables.conntrack.size).toBe(2);
     // once c1 has written to 203.0.113.20:3478, its datagrams are answers and get through
     w.dp.receive(w.ids.c1, STUN2_C1);
     expect(h(w.uplink.take())).toEqual(h([STUN2_OUT]));
@@ -314,11 +314,11 @@ describe('masquerade: port exhaustion', () => {
     expect(send('c1', 2001, t0).map(sportOf)).toEqual([2001]);
     expect(send('c2', 2002, t0).map(sportOf)).toEqual([2002]);
     expect(send('c2', 2003, t0).map(sportOf)).toEqual([2003]);
-    expect(w.dp.mappings.inUse[1]).toBe(4);
+    expect(w.dp.tables.mappings.inUse[1]).toBe(4);
     // c2:2000: its port is taken and the range is full
     expect(send('c2', 2000, t0 + 1000)).toEqual([]);
     expect(w.dp.counters.drops[Drop.NatPortsExhausted]).toBe(1);
-    expect(w.dp.conntrack.size).toBe(4);
+    expect(w.dp.tables.conntrack.size).toBe(4);
     // a flow whose own port is free keeps it, range or not
     expect(send('c2', 3000, t0 + 1000).map(sportOf)).toEqual([3000]);
     // the driver ticks every 100 ms; each tick sweeps a slice of the table (a full pass takes ~5 s)
@@ -333,8 +333,8 @@ describe('masquerade: port exhaustion', () => {
     expect(send('c2', 2000, t0 + 29_999)).toEqual([]); // c1:2000 has 1 ms to live
     expect(w.dp.counters.drops[Drop.NatPortsExhausted]).toBe(2);
     tickUntil(t0 + 35_100);
-    expect(w.dp.mappings.inUse[1]).toBe(3); // c1:2000 and c2:3000 expired, their ports are free
-    expect(w.dp.conntrack.size).toBe(3);
+    expect(w.dp.tables.mappings.inUse[1]).toBe(3); // c1:2000 and c2:3000 expired, their ports are free
+    expect(w.dp.tables.conntrack.size).toBe(3);
     const out = send('c2', 2000, t);
     expect(h(out)).toEqual(h([UDP_EXH_C2_2000_OUT])); // 2000 again, now c2's
     expect(w.dp.counters.drops[Drop.NatPortsExhausted]).toBe(2);

@@ -8,7 +8,7 @@ import { A, hex, makeWorld, ROUTER_ARP_REPLY, variant } from './fixture.js';
 function narrowUplink() {
   const w = makeWorld();
   const uplink = new MemoryPort();
-  const id = w.dp.addUplink(
+  const id = w.dp.control.addUplink(
     { index: 2, name: 'uplink', ip: A.uplink, prefixLen: 24, mac: parseMac('02:50:00:00:00:ff'), gatewayIp: A.router, mtu: 1400 },
     uplink,
   ).id;

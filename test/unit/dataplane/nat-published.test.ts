@@ -70,13 +70,13 @@ const RST_TO_X10_8080 = hex('02005e0000010250000000ff080045000028000000004006149
 const h = (frames: Buffer[]): string[] => frames.map((f) => f.toString('hex'));
 
 function entry(w: NatWorld, proto: number, src: number, dst: number, sport: number, dport: number): number {
-  const slot = w.dp.conntrack.lookup(proto, src, dst, sport, dport, w.dp.now);
+  const slot = w.dp.tables.conntrack.lookup(proto, src, dst, sport, dport, w.dp.now);
   return slot < 0 ? -1 : slot >> 1;
 }
 
 function published(options: Parameters<typeof makeNatWorld>[0] = {}): NatWorld {
   const w = makeNatWorld(options);
-  w.dp.addPublish({ proto: 6, hostIp: 0, hostPort: 8080, targetIp: A.c2, targetPort: 80 });
+  w.dp.control.addPublish({ proto: 6, hostIp: 0, hostPort: 8080, targetIp: A.c2, targetPort: 80 });
   return w;
 }
 
@@ -89,11 +89,11 @@ describe('published ports (DNAT)', () => {
     const e = entry(w, 6, A.x10, A.uplink, 50000, 8080);
     expect(e).toBeGreaterThanOrEqual(0);
     expect(entry(w, 6, A.c2, A.x10, 80, 50000)).toBe(e);
-    expect(w.dp.conntrack.flags[e] & (CtFlag.Dnat | CtFlag.Inbound | CtFlag.Snat)).toBe(CtFlag.Dnat | CtFlag.Inbound);
+    expect(w.dp.tables.conntrack.flags[e] & (CtFlag.Dnat | CtFlag.Inbound | CtFlag.Snat)).toBe(CtFlag.Dnat | CtFlag.Inbound);
     w.dp.receive(w.ids.c2, PUB_SYNACK_C2);
     expect(h(w.uplink.take())).toEqual(h([PUB_SYNACK_OUT]));
     expect(drain(w)).toBe(0);
-    expect(w.dp.conntrack.state[e]).toBe(CtState.SynRecv);
+    expect(w.dp.tables.conntrack.state[e]).toBe(CtState.SynRecv);
   });
 
   it('forwards the same published port reached from the host at 10.254.0.2:8080', () => {
@@ -115,12 +115,12 @@ describe('published ports (DNAT)', () => {
     expect(h(w.c1.take())).toEqual(h([HP_SYNACK_AT_C1]));
     expect(drain(w)).toBe(0);
     const e = entry(w, 6, A.c1, A.uplink, 40010, 8080);
-    expect(w.dp.conntrack.flags[e] & (CtFlag.Dnat | CtFlag.Snat)).toBe(CtFlag.Dnat | CtFlag.Snat);
+    expect(w.dp.tables.conntrack.flags[e] & (CtFlag.Dnat | CtFlag.Snat)).toBe(CtFlag.Dnat | CtFlag.Snat);
   });
 
   it('translates a port unreachable from the target back to the outside sender', () => {
     const w = makeNatWorld();
-    w.dp.addPublish({ proto: 17, hostIp: 0, hostPort: 5353, targetIp: A.c2, targetPort: 53 });
+    w.dp.control.addPublish({ proto: 17, hostIp: 0, hostPort: 5353, targetIp: A.c2, targetPort: 53 });
     w.dp.receive(w.ids.uplink, PUBU_X10);
     expect(h(w.c2.take())).toEqual(h([PUBU_AT_C2]));
     w.dp.receive(w.ids.c2, PUBU_UNREACH_C2);
@@ -130,7 +130,7 @@ describe('published ports (DNAT)', () => {
 
   it('stops forwarding new flows once the port is unpublished', () => {
     const w = published();
-    w.dp.removePublish(6, 8080);
+    w.dp.control.removePublish(6, 8080);
     w.dp.receive(w.ids.uplink, PUB_SYN_X10);
     expect(w.c2.take()).toEqual([]);
     expect(w.dp.counters.drops[Drop.NoMapping]).toBe(1);
@@ -144,7 +144,7 @@ describe('unsolicited inbound traffic', () => {
     expect(h(w.uplink.take())).toEqual(h([RST_TO_X10]));
     expect(drain(w)).toBe(0);
     expect(w.dp.counters.drops[Drop.NoMapping]).toBe(1);
-    expect(w.dp.conntrack.size).toBe(0);
+    expect(w.dp.tables.conntrack.size).toBe(0);
   });
 
   it('answers an ACK to a published port that matches no flow with a RST (seq = its ACK number)', () => {
@@ -152,7 +152,7 @@ describe('unsolicited inbound traffic', () => {
     w.dp.receive(w.ids.uplink, ACK_X10_8080);
     expect(h(w.uplink.take())).toEqual(h([RST_TO_X10_8080]));
     expect(drain(w)).toBe(0);
-    expect(w.dp.conntrack.size).toBe(0);
+    expect(w.dp.tables.conntrack.size).toBe(0);
   });
 
   it('sends nothing with rejectUnsolicitedTcp: false', () => {
@@ -176,6 +176,6 @@ describe('unsolicited inbound traffic', () => {
     // nothing reaches a container, and no private address leaves the uplink (not even in a RST)
     expect(drain(w)).toBe(0);
     expect(w.dp.counters.drops[Drop.NoMapping]).toBe(3);
-    expect(w.dp.conntrack.size).toBe(0);
+    expect(w.dp.tables.conntrack.size).toBe(0);
   });
 });

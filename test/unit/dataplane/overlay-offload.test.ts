@@ -47,11 +47,11 @@ function host(ip: string, mac: string, peerVtep: number, remote: { ip: string; m
   const dp = new Dataplane(options);
   dp.now = 1000;
   const tunnel = new QueueingTunnel();
-  dp.setTunnel('vxlan', tunnel, 1500);
+  dp.control.setTunnel('vxlan', tunnel, 1500);
   addOverlayNetwork(dp, VNI, '02:50:00:00:10:01');
-  dp.addRemoteEndpoint(0, parseIpv4(remote.ip), parseMac(remote.mac), peerVtep);
+  dp.control.addRemoteEndpoint({ network: 0, ip: parseIpv4(remote.ip), mac: parseMac(remote.mac), vtepIp: peerVtep });
   const port = new MemoryPort();
-  const id = dp.addEndpoint({ name: 'c', network: 0, mac: parseMac(mac), ip: parseIpv4(ip), vnet }, port).id;
+  const id = dp.control.addEndpoint({ name: 'c', network: 0, mac: parseMac(mac), ip: parseIpv4(ip), vnet }, port).id;
   tunnel.take();
   port.take();
   return { dp, tunnel, port, id };
@@ -92,13 +92,13 @@ function batch(dp: Dataplane, port: number, frames: Buffer[], gsoSize: number): 
   for (const f of frames) {
     const off = dp.pool.alloc();
     f.copy(dp.pool.slab, off);
-    dp.gsoType = gsoSize > 0 ? VNET_GSO_TCPV4 : 0;
-    dp.gsoSize = gsoSize;
-    dp.needsCsum = 1;
-    dp.csumStart = 34;
-    dp.csumOffset = 16;
+    dp.frame.gsoType = gsoSize > 0 ? VNET_GSO_TCPV4 : 0;
+    dp.frame.gsoSize = gsoSize;
+    dp.frame.needsCsum = 1;
+    dp.frame.csumStart = 34;
+    dp.frame.csumOffset = 16;
     dp.input(port, dp.pool.slab, off, f.length);
-    dp.clearOffload();
+    dp.frame.clearOffload();
   }
   dp.endBatch();
 }

@@ -16,7 +16,7 @@ class MemoryTunnel implements TunnelIo {
   sent: { to: number; bytes: Buffer }[] = [];
   constructor(private readonly dp: () => Dataplane) {}
   sendTo(buf: Buffer, off: number, len: number, vtep: number): boolean {
-    this.sent.push({ to: this.dp().vtepIp(vtep), bytes: Buffer.from(buf.subarray(off, off + len)) });
+    this.sent.push({ to: this.dp().tables.vteps.ipOf(vtep), bytes: Buffer.from(buf.subarray(off, off + len)) });
     return true;
   }
   flush(): void {
@@ -34,11 +34,11 @@ function host(vtepOther: number, localIp: string, localMac: string) {
   const dp = new Dataplane();
   dp.now = 1000;
   const tunnel = new MemoryTunnel(() => dp);
-  dp.setTunnel('vxlan', tunnel, 1500);
+  dp.control.setTunnel('vxlan', tunnel, 1500);
   addOverlayNetwork(dp, VNI, GW_MAC);
-  dp.addPeer(0, vtepOther);
+  dp.control.addPeer(0, vtepOther);
   const port = new MemoryPort();
-  const id = dp.addEndpoint({ name: 'c', network: 0, mac: parseMac(localMac), ip: parseIpv4(localIp) }, port).id;
+  const id = dp.control.addEndpoint({ name: 'c', network: 0, mac: parseMac(localMac), ip: parseIpv4(localIp) }, port).id;
   return { dp, tunnel, port, id };
 }
 
@@ -97,7 +97,7 @@ describe('VXLAN overlay', () => {
 
   it('answers ARP for a remote endpoint known from the control plane (ARP suppression)', () => {
     const a = host(VTEP_B, '10.20.0.2', '02:42:0a:14:00:02');
-    a.dp.addRemoteEndpoint(0, parseIpv4('10.20.0.3'), parseMac('02:42:0a:14:00:03'), VTEP_B);
+    a.dp.control.addRemoteEndpoint({ network: 0, ip: parseIpv4('10.20.0.3'), mac: parseMac('02:42:0a:14:00:03'), vtepIp: VTEP_B });
     a.tunnel.take();
     a.port.take();
     a.dp.receive(a.id, ARP_REQ);
@@ -112,8 +112,8 @@ describe('VXLAN overlay', () => {
 
   it('refuses frames too big for the underlay with ICMP fragmentation needed', () => {
     const a = host(VTEP_B, '10.20.0.2', '02:42:0a:14:00:02');
-    a.dp.addRemoteEndpoint(0, parseIpv4('10.20.0.3'), parseMac('02:42:0a:14:00:03'), VTEP_B);
-    a.dp.underlayMtu = 1400;
+    a.dp.control.addRemoteEndpoint({ network: 0, ip: parseIpv4('10.20.0.3'), mac: parseMac('02:42:0a:14:00:03'), vtepIp: VTEP_B });
+    a.dp.tables.underlayMtu = 1400;
     a.tunnel.take();
     a.port.take();
     a.dp.receive(a.id, PING); // small: fits

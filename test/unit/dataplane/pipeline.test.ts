@@ -41,7 +41,7 @@ describe('ARP', () => {
   it('announces a new endpoint with a gratuitous ARP to the other ports of its network', () => {
     const w = makeWorld();
     const c4 = new MemoryPort();
-    w.dp.addEndpoint({ name: 'c4', network: 0, mac: 0x0242ac110009, ip: 0xac110009 }, c4);
+    w.dp.control.addEndpoint({ name: 'c4', network: 0, mac: 0x0242ac110009, ip: 0xac110009 }, c4);
     const garp = hex('ffffffffffff0242ac110009080600010800060400010242ac110009ac110009000000000000ac110009');
     expect(w.c1.take()).toEqual([garp]);
     expect(w.c2.take()).toEqual([garp]);
@@ -127,7 +127,7 @@ describe('switching', () => {
     w.dp.receive(w.ids.c1, frame);
     expect(w.c2.take()).toEqual([frame]);
     expect(w.c1.take()).toEqual([]);
-    expect(w.dp.networks[0]!.fdb.lookup(0x0242, 0xac110002 | 0)).toBe(w.ids.c1); // relearned
+    expect(w.dp.tables.networks[0]!.fdb.lookup(0x0242, 0xac110002 | 0)).toBe(w.ids.c1); // relearned
   });
 
   it('drops frames with a source MAC or IP that is not the endpoint', () => {
