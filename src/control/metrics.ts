@@ -4,7 +4,7 @@
 import { createServer, type Server } from 'node:http';
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import { CT_STATE_NAMES } from '../dataplane/conntrack.js';
-import { DROP_REASON_NAMES, Gauge as DpGauge, type DataplaneCounters } from '../dataplane/counters.js';
+import { Drop, DROP_REASONS, Gauge as DpGauge, type DataplaneCounters } from '../dataplane/counters.js';
 import { DNS_DROP_REASONS, DNS_QUERY_TYPES, DNS_RESULTS, type DnsStats, UPSTREAM_BUCKETS } from './dns/dns-stats.js';
 
 export interface MetricsSources {
@@ -49,7 +49,7 @@ export function buildRegistry(src: MetricsSources): Registry {
     registers: [registry],
     collect() {
       this.reset();
-      for (let i = 0; i < DROP_REASON_NAMES.length; i++) this.inc({ reason: DROP_REASON_NAMES[i] }, c.drops[i]);
+      for (let i = 0; i < DROP_REASONS.length; i++) this.inc({ reason: DROP_REASONS[i].label }, c.drops[i]);
     },
   });
 
@@ -139,7 +139,7 @@ export function buildRegistry(src: MetricsSources): Registry {
   vxlanCounter('pontoon_vxlan_tx_bytes_total', 'Bytes of inner frames encapsulated, per VNI.', 3);
   gauge('pontoon_vxlan_peers', 'Peer VTEPs summed over the overlay networks.', () => c.gauges[DpGauge.VxlanPeers]);
   gauge('pontoon_vxlan_remote_endpoints', 'Endpoints on other hosts known from the control plane.', () => c.gauges[DpGauge.RemoteEndpoints]);
-  gauge('pontoon_conntrack_max', 'Maximum tracked connections; new flows beyond it are dropped (reason conntrack_full).', () => src.conntrackMax);
+  gauge('pontoon_conntrack_max', `Maximum tracked connections; new flows beyond it are dropped (reason ${DROP_REASONS[Drop.ConntrackFull].label}).`, () => src.conntrackMax);
   counter('pontoon_icmp_errors_sent_total', 'ICMP error messages the gateway sent.', () => c.gauges[DpGauge.IcmpSent]);
   counter('pontoon_arp_requests_sent_total', 'ARP requests the gateway sent.', () => c.gauges[DpGauge.ArpRequestsSent]);
   counter('pontoon_fragments_created_total', 'IPv4 fragments the gateway created.', () => c.gauges[DpGauge.FragmentsCreated]);

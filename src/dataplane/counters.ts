@@ -2,72 +2,60 @@
 // They live in one SharedArrayBuffer so a data-plane worker thread and the main thread share them
 // without messages; prom-client reads them in collect(), never per packet.
 
-/** Why a frame was dropped. The index is the slot in the drop counter array; the name is the metric label. */
-export const Drop = {
-  Malformed: 0,
-  BadChecksum: 1,
-  SpoofedMac: 2,
-  SpoofedIp: 3,
-  SpoofedArp: 4,
-  NoRoute: 5,
-  TtlExpired: 6,
-  NetworkIsolation: 7,
-  InternalNetwork: 8,
-  NeighbourUnreachable: 9,
-  ArpQueueFull: 10,
-  FragmentationNeeded: 11,
-  UnsupportedEthertype: 12,
-  UnsupportedProtocol: 13,
-  L2Hairpin: 14,
-  NoBuffer: 15,
-  TxError: 16,
-  UnknownPort: 17,
-  NotForUs: 18,
-  Oversize: 19,
-  IcmpRateLimited: 20,
-  InvalidState: 21,
-  NoMapping: 22,
-  ConntrackFull: 23,
-  NatPortsExhausted: 24,
-  VxlanUnknownVni: 25,
-  VxlanUnknownVtep: 26,
-  VxlanTooBig: 27,
-  VxlanSplitHorizon: 28,
-  UnderlayOverflow: 29,
-} as const;
+/**
+ * Why a frame was dropped, each reason declared once (as VPP declares its error counters): the
+ * position is the slot in the drop counter array, `label` the `reason` label of
+ * pontoon_drops_total and the key in `pontoon status`, `help` one line saying when it is counted.
+ * Append new reasons at the end; `Drop` and `DROP_REASON_NAMES` are derived from this list.
+ */
+export const DROP_REASONS = [
+  { name: 'Malformed', label: 'malformed', help: 'A header too short or inconsistent to parse (Ethernet, ARP, IPv4, ICMP, TCP, UDP, VXLAN, virtio-net), or a group MAC as the source of a VXLAN frame.' },
+  { name: 'BadChecksum', label: 'bad_checksum', help: 'An IPv4 header checksum, or the ICMP checksum of an echo request to the gateway, is wrong.' },
+  { name: 'SpoofedMac', label: 'spoofed_mac', help: "A source MAC that is not the endpoint's own, or a local endpoint's MAC arriving from a remote VTEP." },
+  { name: 'SpoofedIp', label: 'spoofed_ip', help: "An IPv4 source address that is not the endpoint's own." },
+  { name: 'SpoofedArp', label: 'spoofed_arp', help: "An ARP sender MAC or address that is not the endpoint's own." },
+  { name: 'NoRoute', label: 'no_route', help: 'No route to the destination, or the route leads back out of the port it came in on (ICMP net unreachable sent).' },
+  { name: 'TtlExpired', label: 'ttl_expired', help: 'The TTL ran out at the gateway (ICMP time exceeded sent).' },
+  { name: 'NetworkIsolation', label: 'network_isolation', help: 'Routed from one network into another, which Docker isolates (ICMP administratively prohibited sent).' },
+  { name: 'InternalNetwork', label: 'internal_network', help: 'Routed into or out of an --internal network (ICMP administratively prohibited sent).' },
+  { name: 'NeighbourUnreachable', label: 'neighbour_unreachable', help: 'The next hop never answered ARP (ICMP host unreachable sent).' },
+  { name: 'ArpQueueFull', label: 'arp_queue_full', help: "No room to park a packet while its next hop is resolved (the neighbour's queue or the parking slots are full, or a TCP super segment)." },
+  { name: 'FragmentationNeeded', label: 'fragmentation_needed', help: 'Larger than the egress MTU with DF set (ICMP fragmentation needed sent).' },
+  { name: 'UnsupportedEthertype', label: 'unsupported_ethertype', help: 'Neither IPv4 nor ARP (IPv6 among them): the gateway is IPv4-only.' },
+  { name: 'UnsupportedProtocol', label: 'unsupported_protocol', help: 'For the gateway itself with an IP protocol it does not serve (TCP among them), or a fragment (it does not reassemble).' },
+  { name: 'L2Hairpin', label: 'l2_hairpin', help: 'Switched to the MAC of the port it came in on: never sent back out of it.' },
+  { name: 'NoBuffer', label: 'no_buffer', help: "No free frame buffer: the batch's pool, or the underlay's receive buffers, ran out." },
+  { name: 'TxError', label: 'tx_error', help: 'A device or the underlay socket refused the frame, or its I/O failed.' },
+  { name: 'UnknownPort', label: 'unknown_port', help: 'From or to a port, network or underlay that is not attached (any more).' },
+  { name: 'NotForUs', label: 'not_for_us', help: "Neither answered nor routed: broadcast, multicast or subnet addresses, UDP or non-echo ICMP to the gateway, another host's unicast on the uplink, the gateway reached over VXLAN." },
+  { name: 'Oversize', label: 'oversize', help: "Larger than the port's MTU or a frame buffer (a truncated underlay datagram among them), or a segment or fragment larger than the whole arena it is cut into." },
+  { name: 'IcmpRateLimited', label: 'icmp_rate_limited', help: 'An ICMP error not sent: its token bucket (dataplane icmpRatePerSecond, icmpBurst) was empty.' },
+  { name: 'InvalidState', label: 'invalid_state', help: 'Not valid for connection tracking: out of window or unexpected TCP, a new flow that is not a SYN or an echo request, a tuple already taken.' },
+  { name: 'NoMapping', label: 'no_mapping', help: 'From outside with no flow or published port to translate it (ICMP errors about unknown flows among them), or untranslatable (a fragment) towards the uplink.' },
+  { name: 'ConntrackFull', label: 'conntrack_full', help: 'A new flow refused: the connection tracking table is full (conntrack.max).' },
+  { name: 'NatPortsExhausted', label: 'nat_ports_exhausted', help: 'A new flow refused: no masquerade port of the uplink address is free.' },
+  { name: 'VxlanUnknownVni', label: 'vxlan_unknown_vni', help: 'A VXLAN datagram for a VNI that no overlay network has.' },
+  { name: 'VxlanUnknownVtep', label: 'vxlan_unknown_vtep', help: 'A VXLAN datagram from a VTEP that is not a peer of its VNI.' },
+  { name: 'VxlanTooBig', label: 'vxlan_too_big', help: 'Too big for the underlay MTU once encapsulated (ICMP fragmentation needed sent when DF is set).' },
+  { name: 'VxlanSplitHorizon', label: 'vxlan_split_horizon', help: 'From the overlay to a MAC behind another VTEP: never relayed back into the overlay.' },
+  { name: 'UnderlayOverflow', label: 'underlay_overflow', help: "Datagrams the underlay socket's full receive buffer dropped (SO_RXQ_OVFL)." },
+] as const satisfies readonly { name: string; label: string; help: string }[];
 
-export const DROP_REASON_NAMES: readonly string[] = [
-  'malformed',
-  'bad_checksum',
-  'spoofed_mac',
-  'spoofed_ip',
-  'spoofed_arp',
-  'no_route',
-  'ttl_expired',
-  'network_isolation',
-  'internal_network',
-  'neighbour_unreachable',
-  'arp_queue_full',
-  'fragmentation_needed',
-  'unsupported_ethertype',
-  'unsupported_protocol',
-  'l2_hairpin',
-  'no_buffer',
-  'tx_error',
-  'unknown_port',
-  'not_for_us',
-  'oversize',
-  'icmp_rate_limited',
-  'invalid_state',
-  'no_mapping',
-  'conntrack_full',
-  'nat_ports_exhausted',
-  'vxlan_unknown_vni',
-  'vxlan_unknown_vtep',
-  'vxlan_too_big',
-  'vxlan_split_horizon',
-  'underlay_overflow',
-];
+type DropReasons = typeof DROP_REASONS;
+/** A drop reason's label: the `reason` label value of pontoon_drops_total. */
+export type DropLabel = DropReasons[number]['label'];
+
+/**
+ * `Drop.Malformed` etc.: the counter slot of each reason, a number constant for the fast path.
+ * Built by Object.fromEntries, which (unlike keyed stores in a loop) leaves V8 a fast-properties
+ * object, so `Drop.X` stays a plain property load.
+ */
+export const Drop = Object.freeze(Object.fromEntries(DROP_REASONS.map((r, i) => [r.name, i]))) as {
+  readonly [I in keyof DropReasons & `${number}` as DropReasons[I]['name']]: I extends `${infer N extends number}` ? N : never;
+};
+
+/** Metric label of each drop counter slot, in slot order. */
+export const DROP_REASON_NAMES: readonly DropLabel[] = DROP_REASONS.map((r) => r.label);
 
 /** Largest port id + 1; ports are small integers so per-port counters are array slots. */
 export const MAX_PORTS = 4096;

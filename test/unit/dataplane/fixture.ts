@@ -3,7 +3,7 @@
 
 import { Dataplane } from '../../../src/dataplane/dataplane.js';
 import type { DataplaneOptions } from '../../../src/dataplane/options.js';
-import { MemoryPort } from '../../../src/ports/memory-port.js';
+import { MemoryPort, MemoryTunnel } from '../../../src/ports/memory-port.js';
 import { parseIpv4 } from '../../../src/wire/ipv4-address.js';
 import { parseMac } from '../../../src/wire/mac.js';
 
@@ -229,4 +229,73 @@ export function addOverlayNetwork(dp: Dataplane, vni: number, gatewayMac: string
     internal: false,
     vni,
   });
+}
+
+// ---- reading what happened: drops by reason and frames by port ----------------------------------
+
+/** The drop counters that are not zero, by reason label: what a test expects, and nothing else. */
+export function drops(dp: Dataplane): Record<string, number> {
+  return Object.fromEntries(Object.entries(dp.counters.dropsByReason()).filter(([, n]) => n !== 0));
+}
+
+/** Takes what every port of the world sent since the last take, by port name (the uplink too in a NAT world). */
+export function taken(w: World | NatWorld): Record<string, Buffer[]> {
+  const out: Record<string, Buffer[]> = { host: w.host.take(), c1: w.c1.take(), c2: w.c2.take(), c3: w.c3.take() };
+  if ('uplink' in w) out.uplink = w.uplink.take();
+  return out;
+}
+
+// ---- one host of an overlay network, its underlay in memory --------------------------------------
+
+/** The VNI of the overlay tests' network (4138) and the VXLAN header that carries it (flags I). */
+export const OVERLAY_VNI = 0x00102a;
+export const VXLAN_HEADER = hex('0800000000102a00');
+
+export interface OverlayHost<N extends string = string> {
+  dp: Dataplane;
+  tunnel: MemoryTunnel;
+  /** the local endpoints by name */
+  ports: Record<N, MemoryPort>;
+  ids: Record<N, number>;
+}
+
+/**
+ * A host of the overlay network 10.20.0.0/24 (VNI 4138, gateway 02:50:00:00:10:01) whose peers are
+ * `peers` (VTEP addresses), with local endpoints; the gratuitous ARPs of the attachments are taken.
+ */
+export function makeOverlayHost<N extends string>(peers: number[], endpoints: { name: N; mac: string; ip: string }[]): OverlayHost<N> {
+  const dp = new Dataplane();
+  dp.now = 1000;
+  const tunnel = new MemoryTunnel();
+  dp.setTunnel('vxlan', tunnel, 1500);
+  addOverlayNetwork(dp, OVERLAY_VNI, '02:50:00:00:10:01');
+  for (const p of peers) dp.addPeer(0, p);
+  const attached = endpoints.map((e) => {
+    const port = new MemoryPort();
+    const id = dp.addEndpoint({ name: e.name, network: 0, mac: parseMac(e.mac), ip: parseIpv4(e.ip) }, port).id;
+    return { name: e.name, port, id };
+  });
+  for (const a of attached) a.port.take();
+  tunnel.sent.splice(0);
+  const ports = Object.fromEntries(attached.map((a) => [a.name, a.port])) as Record<N, MemoryPort>;
+  const ids = Object.fromEntries(attached.map((a) => [a.name, a.id])) as Record<N, number>;
+  return { dp, tunnel, ports, ids };
+}
+
+/** Takes what the host sent into the underlay since the last take: the destination VTEP's address and the datagram. */
+export function takeUnderlay(h: OverlayHost<string>): { to: number; bytes: Buffer }[] {
+  return h.tunnel.sent.splice(0).map((s) => ({ to: h.dp.vtepIp(s.vtep), bytes: s.bytes }));
+}
+
+/** Takes what every local endpoint of the host received since the last take, by name. */
+export function takeLocal<N extends string>(h: OverlayHost<N>): Record<N, Buffer[]> {
+  return Object.fromEntries(Object.entries<MemoryPort>(h.ports).map(([name, p]) => [name, p.take()])) as Record<N, Buffer[]>;
+}
+
+/** Delivers a datagram (VXLAN header + inner frame) from the VTEP `src` as the worker would: one batch. */
+export function fromUnderlay(dp: Dataplane, datagram: Buffer, src: number): void {
+  const off = dp.pool.alloc() - 8;
+  datagram.copy(dp.pool.slab, off);
+  dp.inputTunnel(dp.pool.slab, off, datagram.length, src);
+  dp.endBatch();
 }
