@@ -29,7 +29,9 @@ export interface LiveNetwork {
   announced: boolean;
 }
 
-/** The network as the state file keeps it, its endpoints in the order they joined. */
+/** The network as the state file keeps it, its endpoints in the order they joined (keys in the file's order). */
 export function networkRecord(live: LiveNetwork): NetworkRecord {
-  return { ...live.record, endpoints: [...live.endpoints.values()].map((e) => e.record) };
+  const { vni, ...rest } = live.record;
+  const endpoints = [...live.endpoints.values()].map((e) => e.record);
+  return { ...rest, endpoints, ...(vni !== undefined ? { vni } : {}) };
 }

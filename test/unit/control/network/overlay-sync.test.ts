@@ -152,5 +152,7 @@ describe('overlay sync', () => {
 
     expect(host.journal.since(mark).slice(-3)).toEqual(['join ov', 'claim 10.10.0.2', 'register c1 10.10.0.2 at 192.0.2.1']);
     expect(cluster.endpoints.get(ep.EndpointID)).toMatchObject({ name: 'c1', ip: '10.10.0.2' });
+    // the state file keeps its layout: the endpoints after isDefault, the VNI last
+    expect(Object.keys(host.store.saved!.networks[1]!).slice(-3)).toEqual(['isDefault', 'endpoints', 'vni']);
   });
 });
