@@ -17,11 +17,13 @@ import { StaticStore } from './cluster/static-store.js';
 import { loadConfig, type PontoonConfig } from './config.js';
 import { EmbeddedDns } from './dns/embedded-dns.js';
 import { hostNameservers } from './dns/resolv-conf.js';
+import { KernelHostDevices } from './host-devices.js';
 import { configureHostDevice } from './host-link.js';
 import { formatIPv4, parseIPv4, parseInterfaceCidr } from './ipam.js';
 import { resolveNetns, runCommand, runInNetns } from './netns.js';
 import { buildRegistry, startMetricsServer } from './metrics.js';
 import { NetworkService } from './network-service.js';
+import { etcNetnsResolvConfs } from './network/resolv-conf-sync.js';
 import { StateStore } from './state-store.js';
 
 /** The uplink's slot among the data plane's networks, out of the way of the bridge networks. */
@@ -185,7 +187,15 @@ export async function runDaemon(configPath: string): Promise<void> {
           : new StaticStore(cl.peers);
       log.info({ advertise: cl.advertise, port: cl.vxlanPort, store: cluster.kind }, 'VXLAN underlay ready');
     }
-    const service = new NetworkService(cfg, new StateStore(cfg.stateDir), dataplane, log, cluster);
+    const service = new NetworkService({
+      config: cfg,
+      store: new StateStore(cfg.stateDir),
+      dataplane,
+      devices: new KernelHostDevices({ hostDevice: cfg.host.device, devicePrefix: cfg.devicePrefix, vnetHdr: cfg.dataplane.offload }),
+      resolvConfs: etcNetnsResolvConfs,
+      log,
+      cluster,
+    });
     cleanups.push(() => service.shutdown());
     let dns: EmbeddedDns | null = null;
     if (cfg.dns.enabled) {

@@ -12,11 +12,15 @@ export interface LiveEndpoint {
   portId: number;
 }
 
+/** A network's saved record without its endpoints: the `endpoints` map holds them, the one copy. */
+export type LiveNetworkRecord = Omit<NetworkRecord, 'endpoints'>;
+
 export interface LiveNetwork {
-  record: NetworkRecord;
+  record: LiveNetworkRecord;
   index: number; // data-plane slot
   allocator: AddressAllocator;
-  endpoints: Map<string, LiveEndpoint>; // by endpoint id
+  /** by endpoint id, in the order they joined */
+  endpoints: Map<string, LiveEndpoint>;
   /** overlay: endpoints on other hosts, by endpoint id */
   remotes: Map<string, OverlayEndpointDef>;
   /** overlay: VTEPs of the other hosts */
@@ -25,3 +29,9 @@ export interface LiveNetwork {
   announced: boolean;
 }
 
+/** The network as the state file keeps it, its endpoints in the order they joined (keys in the file's order). */
+export function networkRecord(live: LiveNetwork): NetworkRecord {
+  const { vni, ...rest } = live.record;
+  const endpoints = [...live.endpoints.values()].map((e) => e.record);
+  return { ...rest, endpoints, ...(vni !== undefined ? { vni } : {}) };
+}

@@ -26,7 +26,7 @@ export function endpointResource(live: LiveNetwork, r: EndpointRecord, dnsServer
 export function networkResource(live: LiveNetwork, dnsEnabled: boolean, endpoint: (r: EndpointRecord) => EndpointResource): NetworkResource {
   const r = live.record;
   const containers: Record<string, EndpointResource> = {};
-  for (const ep of r.endpoints) containers[ep.id] = endpoint(ep);
+  for (const ep of live.endpoints.values()) containers[ep.record.id] = endpoint(ep.record);
   return {
     Name: r.name,
     Id: r.id,

@@ -108,7 +108,7 @@ describe('no_route', () => {
 
   it('with no route at all (the host port and its routes gone) a container gets ICMP net unreachable', () => {
     const w = makeWorld();
-    w.dp.removePort(w.ids.host);
+    w.dp.control.removePort(w.ids.host);
     w.dp.receive(w.ids.c1, UDP_C1_TO_HOST);
     expect(drops(w.dp)).toEqual({ no_route: 1 });
     expect(taken(w)).toEqual({ host: [], c1: [NET_UNREACH_TO_C1], c2: [], c3: [] });
@@ -119,7 +119,7 @@ describe('no_route', () => {
 
 /** Adds the --internal network 172.19.0.0/16 in slot 3 and the container c4 (172.19.0.2) on it. */
 function addInternal(dp: Dataplane): { c4: MemoryPort; id: number } {
-  dp.addNetwork({
+  dp.control.addNetwork({
     index: 3,
     name: 'internal',
     subnet: parseIpv4('172.19.0.0'),
@@ -130,7 +130,7 @@ function addInternal(dp: Dataplane): { c4: MemoryPort; id: number } {
     internal: true,
   });
   const c4 = new MemoryPort();
-  const id = dp.addEndpoint({ name: 'c4', network: 3, mac: parseMac('02:42:ac:13:00:02'), ip: parseIpv4('172.19.0.2') }, c4).id;
+  const id = dp.control.addEndpoint({ name: 'c4', network: 3, mac: parseMac('02:42:ac:13:00:02'), ip: parseIpv4('172.19.0.2') }, c4).id;
   return { c4, id };
 }
 
@@ -208,7 +208,7 @@ const C9_GARP = hex('ffffffffffff0242ac110063080600010800060400010242ac110063ac1
 /** Attaches c9 (172.17.0.99) to the bridge: its neighbour entry resolves, releasing what was parked on it. */
 function attachC9(dp: Dataplane): MemoryPort {
   const c9 = new MemoryPort();
-  dp.addEndpoint({ name: 'c9', network: 0, mac: parseMac('02:42:ac:11:00:63'), ip: parseIpv4('172.17.0.99') }, c9);
+  dp.control.addEndpoint({ name: 'c9', network: 0, mac: parseMac('02:42:ac:11:00:63'), ip: parseIpv4('172.17.0.99') }, c9);
   return c9;
 }
 

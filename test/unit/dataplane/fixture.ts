@@ -267,12 +267,12 @@ export function makeOverlayHost<N extends string>(peers: number[], endpoints: { 
   const dp = new Dataplane();
   dp.now = 1000;
   const tunnel = new MemoryTunnel();
-  dp.setTunnel('vxlan', tunnel, 1500);
+  dp.control.setTunnel('vxlan', tunnel, 1500);
   addOverlayNetwork(dp, OVERLAY_VNI, '02:50:00:00:10:01');
-  for (const p of peers) dp.addPeer(0, p);
+  for (const p of peers) dp.control.addPeer(0, p);
   const attached = endpoints.map((e) => {
     const port = new MemoryPort();
-    const id = dp.addEndpoint({ name: e.name, network: 0, mac: parseMac(e.mac), ip: parseIpv4(e.ip) }, port).id;
+    const id = dp.control.addEndpoint({ name: e.name, network: 0, mac: parseMac(e.mac), ip: parseIpv4(e.ip) }, port).id;
     return { name: e.name, port, id };
   });
   for (const a of attached) a.port.take();
@@ -284,7 +284,7 @@ export function makeOverlayHost<N extends string>(peers: number[], endpoints: { 
 
 /** Takes what the host sent into the underlay since the last take: the destination VTEP's address and the datagram. */
 export function takeUnderlay(h: OverlayHost<string>): { to: number; bytes: Buffer }[] {
-  return h.tunnel.sent.splice(0).map((s) => ({ to: h.dp.vtepIp(s.vtep), bytes: s.bytes }));
+  return h.tunnel.sent.splice(0).map((s) => ({ to: h.dp.tables.vteps.ipOf(s.vtep), bytes: s.bytes }));
 }
 
 /** Takes what every local endpoint of the host received since the last take, by name. */

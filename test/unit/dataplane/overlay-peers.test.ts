@@ -60,7 +60,7 @@ describe('removing a peer VTEP', () => {
     h.dp.receive(h.ids.b1, PING_B1_TO_X);
     expect(takeUnderlay(h)).toEqual([{ to: VTEP_A, bytes: vxlan(PING_B1_TO_X) }]);
     expect(takeLocal(h)).toEqual({ b1: [], b2: [] });
-    h.dp.removePeer(0, VTEP_A);
+    h.dp.control.removePeer(0, VTEP_A);
     h.dp.receive(h.ids.b1, PING_B1_TO_X);
     expect(takeUnderlay(h)).toEqual([{ to: VTEP_C, bytes: vxlan(PING_B1_TO_X) }]);
     expect(takeLocal(h)).toEqual({ b1: [], b2: [PING_B1_TO_X] });
@@ -72,7 +72,7 @@ describe('removing a peer VTEP', () => {
     fromUnderlay(h.dp, vxlan(PING_Y_TO_X), VTEP_C); // Y is learned behind C (X is unknown: flooded locally)
     fromUnderlay(h.dp, vxlan(ARP_X_FOR_B1), VTEP_A);
     expect(takeLocal(h)).toEqual({ b1: [PING_Y_TO_X, ARP_X_FOR_B1], b2: [PING_Y_TO_X, ARP_X_FOR_B1] });
-    h.dp.removePeer(0, VTEP_A);
+    h.dp.control.removePeer(0, VTEP_A);
     h.dp.receive(h.ids.b1, PING_B1_TO_Y);
     expect(takeUnderlay(h)).toEqual([{ to: VTEP_C, bytes: vxlan(PING_B1_TO_Y) }]);
     expect(takeLocal(h)).toEqual({ b1: [], b2: [] });
@@ -82,7 +82,7 @@ describe('removing a peer VTEP', () => {
   it('stops accepting from it: its datagrams are counted vxlan_unknown_vtep, and the peers gauge drops by one', () => {
     const h = host();
     expect(h.dp.counters.gauges[Gauge.VxlanPeers]).toBe(2);
-    h.dp.removePeer(0, VTEP_A);
+    h.dp.control.removePeer(0, VTEP_A);
     expect(h.dp.counters.gauges[Gauge.VxlanPeers]).toBe(1);
     fromUnderlay(h.dp, vxlan(ARP_X_FOR_B1), VTEP_A);
     expect(drops(h.dp)).toEqual({ vxlan_unknown_vtep: 1 });
@@ -92,14 +92,14 @@ describe('removing a peer VTEP', () => {
 
   it('forgets the remote endpoints behind it: ARP for one is flooded instead of answered for it', () => {
     const h = host();
-    h.dp.addRemoteEndpoint(0, parseIpv4('10.20.0.2'), parseMac('02:42:0a:14:00:02'), VTEP_A);
+    h.dp.control.addRemoteEndpoint({ network: 0, ip: parseIpv4('10.20.0.2'), mac: parseMac('02:42:0a:14:00:02'), vtepIp: VTEP_A });
     takeLocal(h);
     takeUnderlay(h);
     h.dp.receive(h.ids.b1, ARP_B1_FOR_X);
     expect(takeLocal(h)).toEqual({ b1: [ARP_REPLY_FOR_X_TO_B1], b2: [] }); // ARP suppression
     expect(takeUnderlay(h)).toEqual([]);
     expect(h.dp.counters.gauges[Gauge.RemoteEndpoints]).toBe(1);
-    h.dp.removePeer(0, VTEP_A);
+    h.dp.control.removePeer(0, VTEP_A);
     expect(h.dp.counters.gauges[Gauge.RemoteEndpoints]).toBe(0);
     h.dp.receive(h.ids.b1, ARP_B1_FOR_X);
     expect(takeLocal(h)).toEqual({ b1: [], b2: [ARP_B1_FOR_X] });
@@ -125,7 +125,7 @@ describe("a local endpoint's MAC from a remote VTEP", () => {
 describe('vxlan_split_horizon', () => {
   it('a frame from one VTEP to a remote endpoint behind another is not relayed into the overlay', () => {
     const h = host();
-    h.dp.addRemoteEndpoint(0, parseIpv4('10.20.0.5'), parseMac('02:42:0a:14:00:05'), VTEP_C);
+    h.dp.control.addRemoteEndpoint({ network: 0, ip: parseIpv4('10.20.0.5'), mac: parseMac('02:42:0a:14:00:05'), vtepIp: VTEP_C });
     takeLocal(h);
     takeUnderlay(h);
     fromUnderlay(h.dp, vxlan(PING_X_TO_Y), VTEP_A);

@@ -1,0 +1,109 @@
+// What the network service does to the host's kernel, behind one interface: containers' network
+// namespaces, the persistent TAP device of each endpoint inside them (with its MAC, MTU, address
+// and default route) and the host's routes to the networks. KernelHostDevices does it for real,
+// through netns.ts, host-link.ts and the TUN/TAP ioctls; tests give the service a fake.
+
+import { withNetns } from '../ports/sys/netns.js';
+import { closeFd, openTunTap, setPersist } from '../ports/sys/tuntap.js';
+import { addHostRoute, deleteHostRoute } from './host-link.js';
+import { hostRouteCidrs } from './ipam.js';
+import { type NetnsRef, configureInterface, netnsStillExists, nextInterfaceName, resolveNetns } from './netns.js';
+
+/** How an endpoint's interface is set up inside its namespace. */
+export interface InterfaceConfig {
+  mac: string;
+  /** the address with the network's prefix, e.g. "172.17.0.2/16" */
+  cidr: string;
+  mtu: number;
+  /** the default route's next hop, added when the namespace has none yet; null: no default route */
+  gateway: string | null;
+}
+
+/** A namespace as the service remembers it: the path and what identifies it if the path is reused. */
+export interface NetnsIdentityRef {
+  path: string;
+  dev: number;
+  ino: number;
+}
+
+export interface HostDevices {
+  /** The namespace a user named (an `ip netns` name, a path or a PID); ApiFailure when there is none. */
+  resolveNetns(arg: string): NetnsRef;
+  /** True while the namespace file exists and still is the same namespace. */
+  netnsExists(ns: NetnsIdentityRef): boolean;
+  /** The lowest ethN not present in the namespace. */
+  nextInterfaceName(nsPath: string): Promise<string>;
+  /** Creates the persistent TAP `ifName` inside the namespace, or re-opens it after a restart; returns its fd. */
+  openTap(nsPath: string, ifName: string): number;
+  /** Sets the TAP's MAC, MTU and address, brings it up and adds the default route. */
+  configureInterface(nsPath: string, ifName: string, config: InterfaceConfig): Promise<void>;
+  /** Closes the fd and lets the device go with it, and its address and routes with the device. */
+  removeTap(fd: number): void;
+  /** Closes the fd only: the persistent device stays in its namespace for the next start. */
+  closeTap(fd: number): void;
+  /** Destinations of the host's routes that a new network must not overlap (the gateway's own left out). */
+  hostRoutes(): Promise<string[]>;
+  /** Routes a network's subnet to the gateway's host device. */
+  addHostRoute(subnet: string): Promise<void>;
+  /** Removes that route; a route already gone is fine. */
+  deleteHostRoute(subnet: string): Promise<void>;
+}
+
+/** The real host: the calls the network service made directly before it had this interface. */
+export class KernelHostDevices implements HostDevices {
+  constructor(
+    private readonly opts: {
+      /** the gateway's TUN device on the host, which the networks' routes point at */
+      hostDevice: string;
+      /** devices starting with this are the gateway's own (their routes never conflict) */
+      devicePrefix: string;
+      /** TAP devices carry virtio-net headers */
+      vnetHdr: boolean;
+    },
+  ) {}
+
+  resolveNetns(arg: string): NetnsRef {
+    return resolveNetns(arg);
+  }
+
+  netnsExists(ns: NetnsIdentityRef): boolean {
+    return netnsStillExists(ns);
+  }
+
+  nextInterfaceName(nsPath: string): Promise<string> {
+    return nextInterfaceName(nsPath);
+  }
+
+  openTap(nsPath: string, ifName: string): number {
+    return withNetns(nsPath, () => openTunTap({ mode: 'tap', name: ifName, persist: true, vnetHdr: this.opts.vnetHdr })).fd;
+  }
+
+  configureInterface(nsPath: string, ifName: string, config: InterfaceConfig): Promise<void> {
+    return configureInterface(nsPath, ifName, config);
+  }
+
+  removeTap(fd: number): void {
+    try {
+      setPersist(fd, false); // the device disappears with its last fd
+    } catch {
+      // device already gone with its namespace
+    }
+    closeFd(fd);
+  }
+
+  closeTap(fd: number): void {
+    closeFd(fd);
+  }
+
+  hostRoutes(): Promise<string[]> {
+    return hostRouteCidrs(this.opts.devicePrefix, this.opts.hostDevice);
+  }
+
+  addHostRoute(subnet: string): Promise<void> {
+    return addHostRoute(subnet, this.opts.hostDevice);
+  }
+
+  deleteHostRoute(subnet: string): Promise<void> {
+    return deleteHostRoute(subnet, this.opts.hostDevice);
+  }
+}

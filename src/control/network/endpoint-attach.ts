@@ -1,0 +1,260 @@
+// Attaching a container to a network and detaching it: its address, its TAP device inside the
+// container's namespace, its data-plane port, its published ports, its registration in the
+// cluster store (overlay), its DNS name and its state record. Each step that makes something
+// pushes its undo; a failure anywhere unwinds them, last made first, so a connect either happens
+// completely or leaves nothing behind.
+
+import { randomBytes } from 'node:crypto';
+import type { Logger } from 'pino';
+import type { EndpointSpec } from '../../dataplane/specs.js';
+import type { PublishRule } from '../../dataplane/published-ports.js';
+import { parseMac } from '../../wire/mac.js';
+import type { ConnectRequest } from '../api-types.js';
+import { type NameEntry, type NameTable, isDnsName } from '../dns/name-table.js';
+import { ApiFailure } from '../gateway-api.js';
+import type { HostDevices, InterfaceConfig } from '../host-devices.js';
+import { parseCidr } from '../ipam.js';
+import type { LiveEndpoint, LiveNetwork } from '../live-network.js';
+import type { NetnsRef } from '../netns.js';
+import { type PortMapping, planPublish } from '../publish.js';
+import type { EndpointRecord } from '../state-store.js';
+import { candidateAddresses, ipv4, macForIp } from './addresses.js';
+import type { ServiceDataplane } from './service-dataplane.js';
+import type { LiveNetworks } from './live-networks.js';
+import type { OverlaySync } from './overlay-sync.js';
+import type { ResolvConfSync } from './resolv-conf-sync.js';
+import { UndoStack } from './undo-stack.js';
+
+const protoNumber = (m: PortMapping): 6 | 17 => (m.proto === 'udp' ? 17 : 6);
+
+function publishRule(ep: EndpointRecord, m: PortMapping): PublishRule {
+  return {
+    proto: protoNumber(m),
+    hostIp: m.hostIp === '0.0.0.0' ? 0 : ipv4(m.hostIp),
+    hostPort: m.hostPort,
+    targetIp: ipv4(ep.ip),
+    targetPort: m.containerPort,
+  };
+}
+
+function nameEntry(r: EndpointRecord): NameEntry {
+  return { id: r.id, name: r.name, ip: r.ip, aliases: r.aliases, sandbox: `${r.netnsDev}:${r.netnsIno}` };
+}
+
+function interfaceConfig(live: LiveNetwork, r: EndpointRecord): InterfaceConfig {
+  return {
+    mac: r.mac,
+    cidr: `${r.ip}/${parseCidr(live.record.subnet).prefix}`,
+    mtu: live.record.mtu,
+    gateway: live.record.internal ? null : live.record.gateway,
+  };
+}
+
+export class EndpointAttach {
+  /** addresses a published port answers on: the uplink's and the host link's gateway address */
+  private readonly publishAddresses: string[];
+
+  constructor(
+    private readonly deps: {
+      /** the gateway's address on the host link, and the uplink's address ("a.b.c.d/len") if there is one */
+      gatewayAddress: string;
+      uplinkAddress: string | null;
+      /** TAP devices carry virtio-net headers */
+      vnet: boolean;
+      networks: LiveNetworks;
+      names: NameTable;
+      dataplane: ServiceDataplane;
+      devices: HostDevices;
+      /** null: no cluster store, overlay networks are local */
+      overlay: OverlaySync | null;
+      resolvConf: ResolvConfSync;
+      log: Logger;
+    },
+  ) {
+    this.publishAddresses = [deps.gatewayAddress];
+    if (deps.uplinkAddress !== null) this.publishAddresses.unshift(deps.uplinkAddress.split('/')[0]!);
+  }
+
+  /** `network connect`: everything or nothing. Errors are one-line ApiFailures. */
+  async connect(live: LiveNetwork, req: ConnectRequest): Promise<LiveEndpoint> {
+    const { devices, log } = this.deps;
+    const ns = devices.resolveNetns(req.netns);
+    const name = req.name ?? ns.name;
+    for (const ep of live.endpoints.values()) {
+      if (ep.record.netnsDev === ns.dev && ep.record.netnsIno === ns.ino) {
+        throw new ApiFailure(409, `${ns.name} is already connected to network ${live.record.name}`);
+      }
+      if (ep.record.name === name) {
+        throw new ApiFailure(409, `endpoint with name ${name} already exists in network ${live.record.name}`);
+      }
+    }
+    const aliases = req.aliases ?? [];
+    for (const a of aliases) {
+      if (!isDnsName(a)) throw new ApiFailure(400, `invalid alias ${JSON.stringify(a)}: it must be a DNS name (labels of letters, digits, '-' and '_')`);
+    }
+    const ports = this.planPublish(req.publish ?? [], name);
+    const endpointId = randomBytes(32).toString('hex');
+    const onUndoFailure = (what: string, err: Error): void =>
+      log.warn({ network: live.record.name, endpoint: name, err: err.message }, `cleanup failed: cannot remove ${what}`);
+    return UndoStack.run(onUndoFailure, async (undo) => {
+      // a refused address passes as it is: the allocators' refusals are one-line ApiFailures already
+      const ip = await this.claimAddress(live, endpointId, req.ip, undo);
+      try {
+        return await this.attach(live, { id: endpointId, name, ns, ip, aliases, ports }, undo);
+      } catch (err) {
+        if (err instanceof ApiFailure) throw err;
+        throw new ApiFailure(500, `cannot connect ${ns.name} to network ${live.record.name}: ${(err as Error).message}`);
+      }
+    });
+  }
+
+  /** Checks `--publish` specs against every published port and picks host ports for those without one. */
+  private planPublish(specs: string[], name: string): PortMapping[] {
+    const published = [...this.deps.networks.mappings()].map(({ live, ep, m }) => ({
+      proto: m.proto,
+      hostPort: m.hostPort,
+      holder: `${ep.record.name} on network ${live.record.name}`,
+    }));
+    return planPublish(specs, name, published, this.publishAddresses);
+  }
+
+  /** The endpoint's address: this host's allocator, and for an overlay network the cluster's too. */
+  private async claimAddress(live: LiveNetwork, endpointId: string, requested: string | undefined, undo: UndoStack): Promise<string> {
+    const local = live.allocator;
+    const overlay = this.overlayOf(live);
+    if (overlay === null) {
+      const ip = local.allocate(requested);
+      undo.push(`address ${ip}`, () => local.release(ip));
+      return ip;
+    }
+    if (requested !== undefined) {
+      local.allocate(requested); // checks subnet and local use
+      undo.push(`address ${requested}`, () => local.release(requested));
+    }
+    const r = live.record;
+    const candidates = (function* () {
+      for (const a of candidateAddresses(r.subnet, r.gateway, r.ipRange)) if (!local.has(a)) yield a;
+    })();
+    const ip = await overlay.cluster.claimAddress(r.id, endpointId, candidates, requested);
+    undo.push(`address ${ip} in the cluster store`, () => overlay.cluster.releaseAddress(r.id, ip));
+    if (requested === undefined) {
+      local.markUsed(ip);
+      undo.push(`address ${ip}`, () => local.release(ip));
+    }
+    return ip;
+  }
+
+  private async attach(
+    live: LiveNetwork,
+    ep: { id: string; name: string; ns: NetnsRef; ip: string; aliases: string[]; ports: PortMapping[] },
+    undo: UndoStack,
+  ): Promise<LiveEndpoint> {
+    const { networks, names, devices, resolvConf, log } = this.deps;
+    const ifName = await devices.nextInterfaceName(ep.ns.path);
+    const record: EndpointRecord = {
+      id: ep.id,
+      name: ep.name,
+      netnsPath: ep.ns.path,
+      netnsDev: ep.ns.dev,
+      netnsIno: ep.ns.ino,
+      ifName,
+      mac: macForIp(ep.ip),
+      ip: ep.ip,
+      aliases: ep.aliases,
+      created: new Date().toISOString(),
+      ports: ep.ports,
+    };
+    const fd = devices.openTap(record.netnsPath, ifName);
+    undo.push(`TAP device ${ifName}`, () => devices.removeTap(fd));
+    // the address and the default route go with the device: no undo of their own
+    await devices.configureInterface(record.netnsPath, ifName, interfaceConfig(live, record));
+    const portId = await this.addPort(live, record, fd, undo);
+    const endpoint: LiveEndpoint = { record, fd, portId };
+    const overlay = this.overlayOf(live);
+    if (overlay !== null) {
+      await overlay.cluster.registerEndpoint(overlay.endpointDef(live, record));
+      undo.push('the endpoint in the cluster store', () => overlay.cluster.unregisterEndpoint(live.record.id, record.id));
+    }
+    names.setEndpoint(live.record.id, nameEntry(record));
+    undo.push('the DNS name', () => names.deleteEndpoint(live.record.id, record.id));
+    live.endpoints.set(record.id, endpoint);
+    undo.push('the state record', () => {
+      live.endpoints.delete(record.id);
+      networks.trySave(); // the file may hold the record when only the directory's fsync failed
+    });
+    networks.save();
+    log.info({ network: live.record.name, endpoint: record.name, ip: record.ip, ifName }, 'endpoint connected');
+    resolvConf.sync(record.netnsPath);
+    return endpoint;
+  }
+
+  /** The data-plane port of the TAP device and the endpoint's published ports. */
+  private async addPort(live: LiveNetwork, record: EndpointRecord, fd: number, undo: UndoStack): Promise<number> {
+    const { dataplane } = this.deps;
+    const portId = await dataplane.addEndpoint(this.endpointSpec(live, record), fd);
+    undo.push(`data-plane port ${portId}`, () => dataplane.removePort(portId));
+    for (const m of record.ports) {
+      await dataplane.addPublish(publishRule(record, m));
+      undo.push(`published port ${m.hostPort}/${m.proto}`, () => dataplane.removePublish(protoNumber(m), m.hostPort));
+    }
+    return portId;
+  }
+
+  /**
+   * After a daemon restart: re-opens the endpoint's persistent TAP inside its namespace and gives
+   * it back its port, its published ports and its name. Fails (leaving nothing registered) when the
+   * namespace is gone; the device, if any, stays for whoever owns the namespace.
+   */
+  reattach(live: LiveNetwork, record: EndpointRecord): Promise<void> {
+    const { names, devices, resolvConf, log } = this.deps;
+    const onUndoFailure = (what: string, err: Error): void =>
+      log.warn({ network: live.record.name, endpoint: record.name, err: err.message }, `cleanup failed: cannot remove ${what}`);
+    return UndoStack.run(onUndoFailure, async (undo) => {
+      if (!devices.netnsExists({ path: record.netnsPath, dev: record.netnsDev, ino: record.netnsIno })) {
+        throw new Error(`network namespace ${record.netnsPath} is gone`);
+      }
+      live.allocator.markUsed(record.ip);
+      undo.push(`address ${record.ip}`, () => live.allocator.release(record.ip));
+      const fd = devices.openTap(record.netnsPath, record.ifName);
+      undo.push(`fd of TAP device ${record.ifName}`, () => devices.closeTap(fd));
+      await devices.configureInterface(record.netnsPath, record.ifName, interfaceConfig(live, record));
+      const portId = await this.addPort(live, record, fd, undo);
+      names.setEndpoint(live.record.id, nameEntry(record));
+      undo.push('the DNS name', () => names.deleteEndpoint(live.record.id, record.id));
+      live.endpoints.set(record.id, { record, fd, portId });
+      resolvConf.sync(record.netnsPath);
+    });
+  }
+
+  /**
+   * `network disconnect`, and the clean-up of an endpoint whose namespace vanished (`save` false:
+   * a state file that cannot be written is logged, not thrown).
+   */
+  async detach(live: LiveNetwork, ep: LiveEndpoint, save: boolean): Promise<void> {
+    const { networks, names, dataplane, devices, resolvConf, log } = this.deps;
+    const r = ep.record;
+    for (const m of r.ports) await dataplane.removePublish(protoNumber(m), m.hostPort);
+    await dataplane.removePort(ep.portId);
+    devices.removeTap(ep.fd);
+    live.endpoints.delete(r.id);
+    names.deleteEndpoint(live.record.id, r.id);
+    resolvConf.sync(r.netnsPath);
+    live.allocator.release(r.ip);
+    const overlay = this.overlayOf(live);
+    if (overlay !== null) {
+      await overlay.cluster.unregisterEndpoint(live.record.id, r.id).catch((err: Error) => log.warn({ err: err.message }, 'cannot unregister endpoint'));
+      await overlay.cluster.releaseAddress(live.record.id, r.ip).catch((err: Error) => log.warn({ err: err.message }, 'cannot release address'));
+    }
+    if (save) networks.save();
+    else networks.trySave();
+  }
+
+  private endpointSpec(live: LiveNetwork, r: EndpointRecord): EndpointSpec {
+    return { name: `${r.ifName}@${r.name}`, network: live.index, mac: parseMac(r.mac), ip: ipv4(r.ip), vnet: this.deps.vnet };
+  }
+
+  /** The cluster side of an overlay network's endpoints; null for a bridge, or without a cluster store. */
+  private overlayOf(live: LiveNetwork): OverlaySync | null {
+    return live.record.driver === 'overlay' ? this.deps.overlay : null;
+  }
+}

@@ -1,0 +1,82 @@
+// Bringing a network up on this host and taking it down again: its data-plane slot, the host's
+// route to its subnet, its address allocator and its names in the embedded DNS. What the network
+// is (bridge or overlay, created here or elsewhere, restored or new) is the callers' business.
+
+import type { Logger } from 'pino';
+import { parseMac } from '../../wire/mac.js';
+import type { NameTable } from '../dns/name-table.js';
+import type { HostDevices } from '../host-devices.js';
+import { AddressAllocator, parseCidr } from '../ipam.js';
+import type { LiveNetwork, LiveNetworkRecord } from '../live-network.js';
+import { ipv4 } from './addresses.js';
+import type { ServiceDataplane } from './service-dataplane.js';
+import type { LiveNetworks } from './live-networks.js';
+import { UndoStack } from './undo-stack.js';
+
+export class NetworkActivation {
+  constructor(
+    private readonly deps: {
+      networks: LiveNetworks;
+      names: NameTable;
+      dataplane: ServiceDataplane;
+      devices: HostDevices;
+      log: Logger;
+    },
+  ) {}
+
+  /** Brings the network up with no endpoints yet; a saved record's endpoints are left out (they are re-attached one by one). */
+  async activate(rec: LiveNetworkRecord & { endpoints?: unknown }): Promise<LiveNetwork> {
+    const { networks } = this.deps;
+    const index = networks.reserveSlot();
+    try {
+      return await this.activateAt(rec, index);
+    } finally {
+      networks.releaseSlot(index);
+    }
+  }
+
+  private activateAt(rec: LiveNetworkRecord & { endpoints?: unknown }, index: number): Promise<LiveNetwork> {
+    const { networks, names, dataplane, devices, log } = this.deps;
+    const { endpoints: _saved, ...record } = rec;
+    const fail = (what: string, err: Error): void => log.warn({ network: rec.name, err: err.message }, `cannot remove ${what}`);
+    return UndoStack.run(fail, async (undo) => {
+      const subnet = parseCidr(record.subnet);
+      await dataplane.addNetwork({
+        index,
+        name: record.name,
+        subnet: subnet.network,
+        prefixLen: subnet.prefix,
+        gatewayIp: ipv4(record.gateway),
+        gatewayMac: parseMac(record.gatewayMac),
+        mtu: record.mtu,
+        internal: record.internal,
+        ...(record.vni !== undefined ? { vni: record.vni } : {}),
+      });
+      undo.push('the data-plane network', () => dataplane.removeNetwork(index));
+      // internal networks get the route too: the gateway refuses the traffic (admin prohibited)
+      // instead of the host sending it out of its default route
+      await devices.addHostRoute(record.subnet);
+      const live: LiveNetwork = {
+        record,
+        index,
+        allocator: new AddressAllocator(record.subnet, record.gateway, record.ipRange, record.name),
+        endpoints: new Map(),
+        remotes: new Map(),
+        peers: new Set(),
+        announced: false,
+      };
+      networks.add(live);
+      names.setNetwork({ id: record.id, name: record.name, subnet: record.subnet, internal: record.internal });
+      return live;
+    });
+  }
+
+  /** Takes the network down (its endpoints must be gone already). */
+  async deactivate(live: LiveNetwork): Promise<void> {
+    const { networks, names, dataplane, devices } = this.deps;
+    networks.delete(live.record.id);
+    names.deleteNetwork(live.record.id);
+    await dataplane.removeNetwork(live.index);
+    await devices.deleteHostRoute(live.record.subnet);
+  }
+}

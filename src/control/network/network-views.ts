@@ -1,0 +1,122 @@
+// What `network ls`, `network inspect`, `port` and `status` show, and the counts and names the
+// metrics use: read from the live networks and the data plane, changing nothing.
+
+import { macToString } from '../../wire/mac.js';
+import type { EndpointResource, NetworkResource, NetworkSummary, PortMappingResource, StatusReport } from '../api-types.js';
+import type { HostDevices } from '../host-devices.js';
+import { formatIPv4 } from '../ipam.js';
+import type { LiveNetwork } from '../live-network.js';
+import { endpointResource, networkResource } from '../resources.js';
+import type { EndpointRecord } from '../state-store.js';
+import type { ServiceDataplane } from './service-dataplane.js';
+import type { LiveNetworks } from './live-networks.js';
+import type { ResolvConfSync } from './resolv-conf-sync.js';
+
+const VERSION = '0.1.0';
+const NEIGHBOUR_STATES = ['incomplete', 'reachable', 'failed'] as const;
+
+export class NetworkViews {
+  private readonly started = Date.now();
+
+  constructor(
+    private readonly deps: {
+      dnsEnabled: boolean;
+      networks: LiveNetworks;
+      dataplane: ServiceDataplane;
+      devices: HostDevices;
+      resolvConf: ResolvConfSync;
+    },
+  ) {}
+
+  list(): NetworkSummary[] {
+    return [...this.deps.networks.values()].map((n) => ({
+      Id: n.record.id,
+      Name: n.record.name,
+      Driver: n.record.driver,
+      Scope: n.record.driver === 'overlay' ? 'swarm' : 'local',
+      Subnet: n.record.subnet,
+      Gateway: n.record.gateway,
+      Internal: n.record.internal,
+      Endpoints: n.endpoints.size,
+    }));
+  }
+
+  network(live: LiveNetwork): NetworkResource {
+    return networkResource(live, this.deps.dnsEnabled, (r) => this.endpoint(live, r));
+  }
+
+  endpoint(live: LiveNetwork, r: EndpointRecord): EndpointResource {
+    const { dnsEnabled, resolvConf } = this.deps;
+    return endpointResource(live, r, dnsEnabled ? (resolvConf.nameserverOf(r.netnsPath) ?? live.record.gateway) : null);
+  }
+
+  /** Published ports of a namespace (`pontoon port`). */
+  ports(netns: string): PortMappingResource[] {
+    const ns = this.deps.devices.resolveNetns(netns);
+    const out: PortMappingResource[] = [];
+    for (const { live, ep } of this.deps.networks.endpoints()) {
+      const r = ep.record;
+      if (r.netnsDev !== ns.dev || r.netnsIno !== ns.ino) continue;
+      for (const m of r.ports) out.push({ ...m, network: live.record.name, containerIp: r.ip });
+    }
+    return out;
+  }
+
+  async status(): Promise<StatusReport> {
+    const { networks, dataplane } = this.deps;
+    const snap = await dataplane.snapshot();
+    const netName = (index: number): string => {
+      for (const n of networks.values()) if (n.index === index) return n.record.name;
+      return '';
+    };
+    const c = dataplane.counters;
+    return {
+      version: VERSION,
+      uptimeSeconds: Math.round((Date.now() - this.started) / 1000),
+      io: snap.io,
+      networks: networks.size,
+      endpoints: this.inventory().endpoints,
+      ports: snap.ports.map((p) => ({
+        id: p.id,
+        name: p.name,
+        kind: p.kind,
+        network: p.network >= 0 ? netName(p.network) : null,
+        ...c.portStats(p.id),
+      })),
+      drops: c.dropsByReason(),
+      neighbours: snap.neighbours.map((n) => ({
+        network: netName(n.network),
+        ip: formatIPv4(n.ip),
+        mac: n.state === 1 ? macToString(n.mac) : null,
+        state: NEIGHBOUR_STATES[n.state] ?? 'incomplete',
+        ageSeconds: Math.round(n.ageMs / 1000),
+      })),
+      fdb: snap.fdb.map((f) => ({
+        network: netName(f.network),
+        mac: macToString(f.mac),
+        port: f.port,
+        ageSeconds: Math.round(f.ageMs / 1000),
+      })),
+    };
+  }
+
+  /** Counts for metrics. */
+  inventory(): { networks: number; endpoints: number } {
+    let endpoints = 0;
+    for (const n of this.deps.networks.values()) endpoints += n.endpoints.size;
+    return { networks: this.deps.networks.size, endpoints };
+  }
+
+  overlays(): { index: number; vni: number; name: string }[] {
+    const out: { index: number; vni: number; name: string }[] = [];
+    for (const n of this.deps.networks.values()) if (n.record.vni !== undefined) out.push({ index: n.index, vni: n.record.vni, name: n.record.name });
+    return out;
+  }
+
+  /** Data-plane port id → "IFNAME@ENDPOINT", for the metrics' labels. */
+  portNames(): Map<number, string> {
+    const m = new Map<number, string>();
+    for (const { ep } of this.deps.networks.endpoints()) m.set(ep.portId, `${ep.record.ifName}@${ep.record.name}`);
+    return m;
+  }
+}

@@ -1,0 +1,199 @@
+// Overlay networks kept in step with the cluster store: this host's VTEP and endpoints announced
+// there, and what the store tells about the other hosts (networks, their VTEPs, their endpoints)
+// applied to the data plane's peers and remote endpoints and to the embedded DNS's names.
+
+import type { Logger } from 'pino';
+import { parseMac } from '../../wire/mac.js';
+import type { ClusterEvent, ClusterStore, OverlayEndpointDef, OverlayNetworkDef } from '../cluster/cluster-store.js';
+import type { NameTable } from '../dns/name-table.js';
+import { ApiFailure } from '../gateway-api.js';
+import type { LiveNetwork } from '../live-network.js';
+import type { EndpointRecord } from '../state-store.js';
+import { ipv4 } from './addresses.js';
+import type { ServiceDataplane } from './service-dataplane.js';
+import type { LiveNetworks } from './live-networks.js';
+import type { NetworkActivation } from './network-activation.js';
+
+/** An endpoint of this host as the other hosts must see it. */
+export function overlayEndpointDef(live: LiveNetwork, r: EndpointRecord, vtep: string): OverlayEndpointDef {
+  return { id: r.id, network: live.record.id, name: r.name, ip: r.ip, mac: r.mac, vtep, aliases: r.aliases };
+}
+
+export class OverlaySync {
+  /** overlay networks being brought up, by id: the API's create and the cluster event it causes share one */
+  private readonly adopting = new Map<string, Promise<LiveNetwork>>();
+  /** applies cluster events one at a time, in order */
+  private queue: Promise<void> = Promise.resolve();
+
+  constructor(
+    readonly cluster: ClusterStore,
+    private readonly deps: {
+      /** this host's underlay address (cluster.advertise); null: overlay networks cannot be created here */
+      vtep: string | null;
+      networks: LiveNetworks;
+      names: NameTable;
+      dataplane: ServiceDataplane;
+      activation: NetworkActivation;
+      log: Logger;
+    },
+  ) {}
+
+  /** Replays the store's state and follows its changes from now on. */
+  start(): Promise<void> {
+    return this.cluster.start((e) => this.onEvent(e));
+  }
+
+  /** Resolves once every event received so far has been applied. */
+  settled(): Promise<void> {
+    return this.queue;
+  }
+
+  /** An endpoint of this host as the other hosts must see it. */
+  endpointDef(live: LiveNetwork, r: EndpointRecord): OverlayEndpointDef {
+    return overlayEndpointDef(live, r, this.deps.vtep!);
+  }
+
+  /** Brings an overlay network (created here or by another host) up on this host. */
+  adopt(def: OverlayNetworkDef, ipRange?: string): Promise<LiveNetwork> {
+    const known = this.deps.networks.get(def.id);
+    if (known !== undefined) return Promise.resolve(known);
+    let pending = this.adopting.get(def.id);
+    if (pending === undefined) {
+      pending = this.adoptNow(def, ipRange ?? def.ipRange).finally(() => this.adopting.delete(def.id));
+      this.adopting.set(def.id, pending);
+    }
+    return pending;
+  }
+
+  private async adoptNow(def: OverlayNetworkDef, ipRange?: string): Promise<LiveNetwork> {
+    const { networks, activation, log } = this.deps;
+    const live = await activation.activate({
+      id: def.id,
+      name: def.name,
+      driver: 'overlay',
+      subnet: def.subnet,
+      gateway: def.gateway,
+      ...(ipRange !== undefined ? { ipRange } : {}),
+      internal: def.internal,
+      mtu: def.mtu,
+      gatewayMac: def.gatewayMac,
+      created: def.created,
+      isDefault: false,
+      vni: def.vni,
+    });
+    networks.save();
+    await this.announce(live).catch((err: Error) => log.warn({ network: def.name, err: err.message }, 'cannot join overlay network in the cluster store yet'));
+    log.info({ network: def.name, vni: def.vni, subnet: def.subnet }, 'overlay network up');
+    return live;
+  }
+
+  /** Registers this host's VTEP and its endpoints of an overlay network in the cluster store. */
+  async announce(live: LiveNetwork): Promise<void> {
+    await this.cluster.joinNetwork(live.record.id);
+    for (const ep of live.endpoints.values()) {
+      await this.cluster.claimAddress(live.record.id, ep.record.id, [], ep.record.ip);
+      await this.cluster.registerEndpoint(this.endpointDef(live, ep.record));
+    }
+    live.announced = true;
+  }
+
+  /** At start: overlay networks brought back from the state file tell the cluster we are here again. */
+  async announceAll(): Promise<void> {
+    for (const live of this.deps.networks.values()) {
+      if (live.record.driver !== 'overlay') continue;
+      await this.announce(live).catch((err: Error) =>
+        this.deps.log.warn({ network: live.record.name, err: err.message }, 'cannot announce overlay network yet; will retry'),
+      );
+    }
+  }
+
+  /** Overlay networks that could not be announced (cluster store down at the time) are tried again. */
+  async retryAnnounce(): Promise<void> {
+    const { networks, log } = this.deps;
+    for (const live of networks.values()) {
+      if (live.record.driver !== 'overlay' || live.announced) continue;
+      await this.announce(live).then(
+        () => log.info({ network: live.record.name }, 'overlay network announced in the cluster store'),
+        (err: Error) => log.warn({ network: live.record.name, err: err.message }, 'cannot announce overlay network yet; will retry'),
+      );
+    }
+  }
+
+  /** Before the network goes: refused while other hosts have endpoints on it. */
+  async withdraw(live: LiveNetwork): Promise<void> {
+    if (live.remotes.size > 0) {
+      throw new ApiFailure(409, `network ${live.record.name} has active endpoints on other hosts (${live.remotes.size})`);
+    }
+    await this.cluster.removeNetwork(live.record.id);
+    await this.cluster.leaveNetwork(live.record.id).catch(() => undefined);
+  }
+
+  private onEvent(e: ClusterEvent): void {
+    this.queue = this.queue
+      .then(() => this.apply(e))
+      .catch((err: Error) => this.deps.log.warn({ event: e.kind, err: err.message }, 'cluster event not applied'));
+  }
+
+  private async apply(e: ClusterEvent): Promise<void> {
+    const { vtep: own, networks, names, dataplane, activation, log } = this.deps;
+    switch (e.kind) {
+      case 'network-added':
+        await this.adopt(e.network);
+        return;
+      case 'network-removed': {
+        const live = networks.get(e.networkId);
+        if (live === undefined) return;
+        if (live.endpoints.size > 0) {
+          log.warn({ network: live.record.name }, 'overlay network removed elsewhere while it has local endpoints: kept');
+          return;
+        }
+        await activation.deactivate(live);
+        networks.save();
+        log.info({ network: live.record.name }, 'overlay network removed');
+        return;
+      }
+      case 'vtep-up': {
+        const live = networks.get(e.networkId);
+        if (live === undefined || e.vtep === own || live.peers.has(e.vtep)) return;
+        live.peers.add(e.vtep);
+        await dataplane.addPeer(live.index, ipv4(e.vtep));
+        log.info({ network: live.record.name, vtep: e.vtep }, 'overlay peer up');
+        return;
+      }
+      case 'vtep-down': {
+        const live = networks.get(e.networkId);
+        if (live === undefined || !live.peers.has(e.vtep)) return;
+        live.peers.delete(e.vtep);
+        for (const [id, r] of live.remotes) {
+          if (r.vtep !== e.vtep) continue;
+          live.remotes.delete(id);
+          names.deleteEndpoint(live.record.id, id);
+        }
+        await dataplane.removePeer(live.index, ipv4(e.vtep));
+        log.info({ network: live.record.name, vtep: e.vtep }, 'overlay peer down');
+        return;
+      }
+      case 'endpoint-up': {
+        const ep = e.endpoint;
+        const live = networks.get(ep.network);
+        if (live === undefined || ep.vtep === own) return;
+        live.remotes.set(ep.id, ep);
+        names.setEndpoint(live.record.id, { id: ep.id, name: ep.name, ip: ep.ip, aliases: ep.aliases ?? [] });
+        live.allocator.markUsed(ep.ip);
+        live.peers.add(ep.vtep);
+        await dataplane.addRemoteEndpoint({ network: live.index, ip: ipv4(ep.ip), mac: parseMac(ep.mac), vtepIp: ipv4(ep.vtep) });
+        return;
+      }
+      case 'endpoint-down': {
+        const live = networks.get(e.networkId);
+        const ep = live?.remotes.get(e.endpointId);
+        if (live === undefined || ep === undefined) return;
+        live.remotes.delete(e.endpointId);
+        names.deleteEndpoint(live.record.id, e.endpointId);
+        if (live.allocator.has(ep.ip)) live.allocator.release(ep.ip);
+        await dataplane.removeRemoteEndpoint(live.index, ipv4(ep.ip));
+        return;
+      }
+    }
+  }
+}

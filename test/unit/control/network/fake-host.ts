@@ -1,0 +1,408 @@
+// Fakes of everything the network service works on: the host's devices and namespaces, the data
+// plane, the state file, the cluster store and the containers' resolv.conf files. Each writes what
+// it was asked to do, in order, to one shared journal ("tap+ c1/eth0", "port- 1", "save"...), and
+// any step can be made to fail. The fake host outlives a service, as the kernel outlives a daemon.
+
+import { pino } from 'pino';
+import type { EndpointSpec, NetworkSpec, RemoteEndpointSpec } from '../../../../src/dataplane/specs.js';
+import type { PublishRule } from '../../../../src/dataplane/published-ports.js';
+import type { ConntrackRecord, Snapshot } from '../../../../src/ports/worker-protocol.js';
+import type { ClusterEvent, ClusterStore, OverlayEndpointDef, OverlayNetworkDef } from '../../../../src/control/cluster/cluster-store.js';
+import { type PontoonConfig, parseConfig } from '../../../../src/control/config.js';
+import { ApiFailure } from '../../../../src/control/gateway-api.js';
+import type { HostDevices, InterfaceConfig, NetnsIdentityRef } from '../../../../src/control/host-devices.js';
+import { formatIPv4 } from '../../../../src/control/ipam.js';
+import type { NetnsRef } from '../../../../src/control/netns.js';
+import type { ServiceDataplane } from '../../../../src/control/network/service-dataplane.js';
+import type { StateFile } from '../../../../src/control/network/live-networks.js';
+import type { ResolvConfFiles } from '../../../../src/control/network/resolv-conf-sync.js';
+import { NetworkService } from '../../../../src/control/network-service.js';
+import type { PersistedState } from '../../../../src/control/state-store.js';
+import { macToString } from '../../../../src/wire/mac.js';
+
+/** What was done, in order, by every fake; and the steps told to fail. */
+export class Journal {
+  readonly entries: string[] = [];
+  private readonly failures: { step: string | RegExp; message: string; times: number }[] = [];
+
+  /** The next `times` steps named `step` (or matching it) throw `message` instead of happening. */
+  failOn(step: string | RegExp, message: string, times = Infinity): void {
+    this.failures.push({ step, message, times });
+  }
+
+  clearFailures(): void {
+    this.failures.length = 0;
+  }
+
+  /** Does `step`: throws if it was told to fail, else records it. */
+  record(step: string): void {
+    for (const f of this.failures) {
+      if (f.times <= 0) continue;
+      if (typeof f.step === 'string' ? f.step !== step : !f.step.test(step)) continue;
+      f.times--;
+      throw new Error(f.message);
+    }
+    this.entries.push(step);
+  }
+
+  /** Entries from `mark` (a length of `entries` taken before) on. */
+  since(mark: number): string[] {
+    return this.entries.slice(mark);
+  }
+
+  get mark(): number {
+    return this.entries.length;
+  }
+}
+
+interface FakeLink {
+  persistent: boolean;
+  config: InterfaceConfig | null;
+}
+
+interface FakeNamespace {
+  name: string;
+  dev: number;
+  ino: number;
+  links: Map<string, FakeLink>;
+}
+
+/** Namespaces under /run/netns, their links, open TAP fds and the host's routes. */
+export class FakeHostDevices implements HostDevices {
+  private readonly namespaces = new Map<string, FakeNamespace>(); // by path
+  private readonly fds = new Map<number, { ns: FakeNamespace; ifName: string }>();
+  private nextIno = 4026532000;
+  private nextFd = 100;
+  readonly routes = new Set<string>();
+
+  constructor(private readonly journal: Journal) {}
+
+  addNamespace(name: string): string {
+    const path = `/run/netns/${name}`;
+    this.namespaces.set(path, { name, dev: 4, ino: this.nextIno++, links: new Map([['lo', { persistent: true, config: null }]]) });
+    return path;
+  }
+
+  /** The container went away: its namespace and every device in it. */
+  deleteNamespace(name: string): void {
+    this.namespaces.delete(`/run/netns/${name}`);
+  }
+
+  /** Interfaces in a namespace but lo, with how they are configured. */
+  interfaces(name: string): Record<string, InterfaceConfig | null> {
+    const ns = this.namespaces.get(`/run/netns/${name}`);
+    const out: Record<string, InterfaceConfig | null> = {};
+    for (const [ifName, l] of ns?.links ?? []) if (ifName !== 'lo') out[ifName] = l.config;
+    return out;
+  }
+
+  /** The TAP devices open now, as "NS/IFNAME" by fd. */
+  openFds(): Map<number, string> {
+    return new Map([...this.fds].map(([fd, t]) => [fd, `${t.ns.name}/${t.ifName}`]));
+  }
+
+  resolveNetns(arg: string): NetnsRef {
+    const path = `/run/netns/${arg}`;
+    const ns = this.namespaces.get(path);
+    if (ns === undefined) throw new ApiFailure(404, `network namespace ${JSON.stringify(arg)} not found (no ${path})`);
+    return { arg, path, name: arg, dev: ns.dev, ino: ns.ino };
+  }
+
+  netnsExists(ref: NetnsIdentityRef): boolean {
+    const ns = this.namespaces.get(ref.path);
+    return ns !== undefined && ns.dev === ref.dev && ns.ino === ref.ino;
+  }
+
+  private ns(path: string): FakeNamespace {
+    const ns = this.namespaces.get(path);
+    if (ns === undefined) throw new Error(`cannot enter network namespace ${path}: No such file or directory`);
+    return ns;
+  }
+
+  async nextInterfaceName(nsPath: string): Promise<string> {
+    const ns = this.ns(nsPath);
+    for (let i = 0; ; i++) if (!ns.links.has(`eth${i}`)) return `eth${i}`;
+  }
+
+  openTap(nsPath: string, ifName: string): number {
+    const ns = this.ns(nsPath);
+    const existing = ns.links.get(ifName);
+    this.journal.record(`${existing === undefined ? 'tap+' : 'tap-reopen'} ${ns.name}/${ifName}`);
+    if (existing === undefined) ns.links.set(ifName, { persistent: true, config: null });
+    const fd = this.nextFd++;
+    this.fds.set(fd, { ns, ifName });
+    return fd;
+  }
+
+  async configureInterface(nsPath: string, ifName: string, config: InterfaceConfig): Promise<void> {
+    const ns = this.ns(nsPath);
+    this.journal.record(`configure ${ns.name}/${ifName} ${config.mac} ${config.cidr} mtu ${config.mtu} via ${config.gateway ?? 'none'}`);
+    ns.links.get(ifName)!.config = { ...config };
+  }
+
+  removeTap(fd: number): void {
+    const t = this.fds.get(fd);
+    if (t === undefined) throw new Error(`close fd ${fd}: Bad file descriptor`);
+    this.journal.record(`tap- ${t.ns.name}/${t.ifName}`);
+    this.fds.delete(fd);
+    t.ns.links.delete(t.ifName);
+  }
+
+  closeTap(fd: number): void {
+    const t = this.fds.get(fd);
+    if (t === undefined) throw new Error(`close fd ${fd}: Bad file descriptor`);
+    this.journal.record(`tap-close ${t.ns.name}/${t.ifName}`);
+    this.fds.delete(fd);
+  }
+
+  async hostRoutes(): Promise<string[]> {
+    return ['192.0.2.0/24'];
+  }
+
+  async addHostRoute(subnet: string): Promise<void> {
+    this.journal.record(`route+ ${subnet}`);
+    this.routes.add(subnet);
+  }
+
+  async deleteHostRoute(subnet: string): Promise<void> {
+    this.journal.record(`route- ${subnet}`);
+    this.routes.delete(subnet);
+  }
+}
+
+const protoName = (p: number): string => (p === 17 ? 'udp' : 'tcp');
+
+/** The data plane's tables as the service filled them. */
+export class FakeDataplane implements ServiceDataplane {
+  readonly networks = new Map<number, NetworkSpec>();
+  readonly ports = new Map<number, EndpointSpec & { fd: number }>();
+  readonly publishes = new Map<string, PublishRule>();
+  readonly peers = new Set<string>(); // "index vtep"
+  readonly remotes = new Map<string, string>(); // "index ip" → "mac via vtep"
+  private nextPort = 1;
+  readonly counters = {
+    portStats: (_port: number) => ({ rxPackets: 0, rxBytes: 0, txPackets: 0, txBytes: 0 }),
+    dropsByReason: (): Record<string, number> => ({}),
+  };
+
+  constructor(private readonly journal: Journal) {}
+
+  async addNetwork(spec: NetworkSpec): Promise<void> {
+    this.journal.record(`network+ ${spec.index} ${spec.name}`);
+    this.networks.set(spec.index, spec);
+  }
+
+  async removeNetwork(index: number): Promise<void> {
+    this.journal.record(`network- ${index}`);
+    this.networks.delete(index);
+  }
+
+  async addEndpoint(spec: EndpointSpec, fd: number): Promise<number> {
+    const id = this.nextPort;
+    this.journal.record(`port+ ${id} ${spec.name} ${formatIPv4(spec.ip)}`);
+    this.nextPort++;
+    this.ports.set(id, { ...spec, fd });
+    return id;
+  }
+
+  async removePort(portId: number): Promise<void> {
+    this.journal.record(`port- ${portId}`);
+    this.ports.delete(portId);
+  }
+
+  async addPublish(rule: PublishRule): Promise<void> {
+    this.journal.record(`publish+ ${protoName(rule.proto)}/${rule.hostPort} ${formatIPv4(rule.targetIp)}:${rule.targetPort}`);
+    this.publishes.set(`${protoName(rule.proto)}/${rule.hostPort}`, rule);
+  }
+
+  async removePublish(proto: 6 | 17, hostPort: number): Promise<void> {
+    this.journal.record(`publish- ${protoName(proto)}/${hostPort}`);
+    this.publishes.delete(`${protoName(proto)}/${hostPort}`);
+  }
+
+  async addPeer(network: number, vtepIp: number): Promise<void> {
+    this.journal.record(`peer+ ${network} ${formatIPv4(vtepIp)}`);
+    this.peers.add(`${network} ${formatIPv4(vtepIp)}`);
+  }
+
+  async removePeer(network: number, vtepIp: number): Promise<void> {
+    this.journal.record(`peer- ${network} ${formatIPv4(vtepIp)}`);
+    this.peers.delete(`${network} ${formatIPv4(vtepIp)}`);
+  }
+
+  async addRemoteEndpoint({ network, ip, mac, vtepIp }: RemoteEndpointSpec): Promise<void> {
+    this.journal.record(`remote+ ${network} ${formatIPv4(ip)}`);
+    this.remotes.set(`${network} ${formatIPv4(ip)}`, `${macToString(mac)} via ${formatIPv4(vtepIp)}`);
+  }
+
+  async removeRemoteEndpoint(network: number, ip: number): Promise<void> {
+    this.journal.record(`remote- ${network} ${formatIPv4(ip)}`);
+    this.remotes.delete(`${network} ${formatIPv4(ip)}`);
+  }
+
+  async snapshot(): Promise<Snapshot> {
+    return {
+      io: { backend: 'read/write', fallbackReason: '', busyPollUs: 0, underlay: null },
+      ports: [...this.ports].map(([id, p]) => ({ id, name: p.name, kind: 'tap' as const, network: p.network, lastError: 0 })),
+      neighbours: [],
+      fdb: [],
+    };
+  }
+
+  async conntrackList(_limit: number): Promise<ConntrackRecord[]> {
+    return [];
+  }
+
+  async conntrackFlush(): Promise<number> {
+    return 0;
+  }
+}
+
+/** The state file: what was last written, as a copy. */
+export class FakeStateFile implements StateFile {
+  saved: PersistedState | null = null;
+
+  constructor(private readonly journal: Journal) {}
+
+  load(): PersistedState | null {
+    return this.saved === null ? null : structuredClone(this.saved);
+  }
+
+  save(state: PersistedState): void {
+    this.journal.record('save');
+    this.saved = structuredClone(state);
+  }
+
+  /** "NETWORK: ENDPOINT@IP ..." of every saved network. */
+  summary(): string[] {
+    return (this.saved?.networks ?? []).map((n) => `${n.name}: ${n.endpoints.map((e) => `${e.name}@${e.ip}`).join(' ')}`.trimEnd());
+  }
+}
+
+/** A cluster store shared by every host in a test: networks, address claims, endpoints; events by hand. */
+export class FakeCluster implements ClusterStore {
+  readonly kind = 'fake';
+  readonly networks = new Map<string, OverlayNetworkDef>();
+  /** network id → ip → owner */
+  readonly claims = new Map<string, Map<string, string>>();
+  readonly endpoints = new Map<string, OverlayEndpointDef>();
+  readonly joined = new Set<string>();
+  private onEvent: ((e: ClusterEvent) => void) | null = null;
+
+  constructor(private readonly journal: Journal) {}
+
+  /** Tells the service about a change, as the store's watch would. */
+  emit(e: ClusterEvent): void {
+    this.onEvent?.(e);
+  }
+
+  async start(onEvent: (e: ClusterEvent) => void): Promise<void> {
+    this.onEvent = onEvent;
+  }
+
+  async createNetwork(def: OverlayNetworkDef): Promise<void> {
+    this.journal.record(`cluster network+ ${def.name}`);
+    this.networks.set(def.id, def);
+    // the store's watch reports the new network to this host too, soon after
+    queueMicrotask(() => this.emit({ kind: 'network-added', network: def }));
+  }
+
+  async removeNetwork(networkId: string): Promise<void> {
+    this.journal.record(`cluster network- ${this.networks.get(networkId)?.name}`);
+    this.networks.delete(networkId);
+  }
+
+  async claimAddress(networkId: string, owner: string, candidates: Iterable<string>, requested?: string): Promise<string> {
+    const claims = this.claims.get(networkId) ?? new Map<string, string>();
+    let ip = requested;
+    if (ip !== undefined && claims.has(ip) && claims.get(ip) !== owner) throw new ApiFailure(409, `address ${ip} is already in use`);
+    if (ip === undefined) ip = [...candidates].find((c) => !claims.has(c));
+    if (ip === undefined) throw new ApiFailure(409, 'no available addresses');
+    this.journal.record(`claim ${ip}`);
+    claims.set(ip, owner);
+    this.claims.set(networkId, claims);
+    return ip;
+  }
+
+  async releaseAddress(networkId: string, ip: string): Promise<void> {
+    this.journal.record(`release ${ip}`);
+    this.claims.get(networkId)?.delete(ip);
+  }
+
+  async joinNetwork(networkId: string): Promise<void> {
+    this.journal.record(`join ${this.networks.get(networkId)?.name}`);
+    this.joined.add(networkId);
+  }
+
+  async leaveNetwork(networkId: string): Promise<void> {
+    this.journal.record(`leave ${this.networks.get(networkId)?.name}`);
+    this.joined.delete(networkId);
+  }
+
+  async registerEndpoint(ep: OverlayEndpointDef): Promise<void> {
+    this.journal.record(`register ${ep.name} ${ep.ip} at ${ep.vtep}`);
+    this.endpoints.set(ep.id, ep);
+  }
+
+  async unregisterEndpoint(_networkId: string, endpointId: string): Promise<void> {
+    this.journal.record(`unregister ${this.endpoints.get(endpointId)?.name}`);
+    this.endpoints.delete(endpointId);
+  }
+
+  healthy(): boolean {
+    return true;
+  }
+
+  async close(): Promise<void> {
+    this.onEvent = null;
+  }
+}
+
+/** /etc/netns/NAME/resolv.conf, by namespace name: the nameserver pontoon wrote, or 'foreign'. */
+export class FakeResolvConfs implements ResolvConfFiles {
+  readonly files = new Map<string, string>();
+
+  write(netnsName: string, nameserver: string): 'written' | 'unchanged' | 'foreign' {
+    const existing = this.files.get(netnsName);
+    if (existing === 'foreign') return 'foreign';
+    if (existing === nameserver) return 'unchanged';
+    this.files.set(netnsName, nameserver);
+    return 'written';
+  }
+
+  remove(netnsName: string): boolean {
+    if (this.files.get(netnsName) === 'foreign') return false;
+    return this.files.delete(netnsName);
+  }
+}
+
+/** The daemon's defaults, with `overrides` on top of sections. */
+export function testConfig(overrides: { cluster?: Partial<PontoonConfig['cluster']>; dns?: Partial<PontoonConfig['dns']> } = {}): PontoonConfig {
+  const c = parseConfig('', 'test.yaml');
+  return { ...c, cluster: { ...c.cluster, ...overrides.cluster }, dns: { ...c.dns, ...overrides.dns } };
+}
+
+/** One host: the kernel side, which outlives daemons, and the daemon's state file. */
+export class FakeHost {
+  readonly journal = new Journal();
+  readonly devices = new FakeHostDevices(this.journal);
+  readonly store = new FakeStateFile(this.journal);
+  readonly resolvConfs = new FakeResolvConfs();
+
+  constructor(readonly config: PontoonConfig = testConfig()) {}
+
+  /** A daemon on this host: a fresh service and data plane over the same devices and state file. */
+  daemon(cluster: FakeCluster | null = null): { service: NetworkService; dataplane: FakeDataplane } {
+    const dataplane = new FakeDataplane(this.journal);
+    const service = new NetworkService({
+      config: this.config,
+      store: this.store,
+      dataplane,
+      devices: this.devices,
+      resolvConfs: this.resolvConfs,
+      log: pino({ level: 'silent' }),
+      cluster,
+    });
+    return { service, dataplane };
+  }
+}
