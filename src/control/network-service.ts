@@ -8,6 +8,7 @@ import type { EndpointSpec } from '../dataplane/specs.js';
 import type { DataplaneHost } from '../ports/dataplane-host.js';
 import { withNetns } from '../ports/sys/netns.js';
 import { closeFd, openTunTap, setPersist } from '../ports/sys/tuntap.js';
+import { ipProtocolNumber } from '../wire/ipv4.js';
 import { macToString, parseMac } from '../wire/mac.js';
 import type {
   ConnectRequest,
@@ -218,7 +219,7 @@ export class NetworkService implements GatewayApi {
 
   private publishRule(ep: EndpointRecord, m: PortMapping) {
     return {
-      proto: m.proto === 'udp' ? (17 as const) : (6 as const),
+      proto: ipProtocolNumber(m.proto),
       hostIp: m.hostIp === '0.0.0.0' ? 0 : ipv4(m.hostIp),
       hostPort: m.hostPort,
       targetIp: ipv4(ep.ip),
@@ -666,7 +667,7 @@ export class NetworkService implements GatewayApi {
       this.syncResolvConf(ns.path);
       return this.endpointOut(live, record);
     } catch (err) {
-      for (const m of published) await this.dataplane.removePublish(m.proto === 'udp' ? 17 : 6, m.hostPort).catch(() => undefined);
+      for (const m of published) await this.dataplane.removePublish(ipProtocolNumber(m.proto), m.hostPort).catch(() => undefined);
       if (portId >= 0) await this.dataplane.removePort(portId).catch(() => undefined);
       if (fd >= 0) {
         setPersist(fd, false); // the device disappears with its last fd
@@ -703,7 +704,7 @@ export class NetworkService implements GatewayApi {
   }
 
   private async detach(live: LiveNetwork, ep: LiveEndpoint, save: boolean): Promise<void> {
-    for (const m of ep.record.ports) await this.dataplane.removePublish(m.proto === 'udp' ? 17 : 6, m.hostPort);
+    for (const m of ep.record.ports) await this.dataplane.removePublish(ipProtocolNumber(m.proto), m.hostPort);
     await this.dataplane.removePort(ep.portId);
     try {
       setPersist(ep.fd, false);
