@@ -7,16 +7,16 @@ import { parseDocument } from 'yaml';
 import { z } from 'zod';
 import {
   cidrContains,
+  cidrLastAddress,
+  cidrNetwork,
   cidrsOverlap,
   formatCidr,
-  formatIPv4,
-  lastAddress,
+  ipv4ToString,
   parseCidr,
-  parseIPv4,
-  parseInterfaceCidr,
-  prefixMask,
-  NETWORK_NAME_RE,
-} from './ipam.js';
+  parseCidrOrNull,
+  parseIpv4OrNull,
+} from '../wire/ipv4-address.js';
+import { NETWORK_NAME_RE } from './ipam.js';
 import { parseUpstream } from './dns/resolv-conf.js';
 
 export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
@@ -175,30 +175,25 @@ function socketPathProblem(s: string): string | null {
 }
 
 function cidrProblem(s: string): string | null {
-  if (parseInterfaceCidr(s) === null) return `${q(s)} is not a valid IPv4 CIDR`;
-  try {
-    const c = parseCidr(s);
-    if (c.prefix > 30) return `${q(s)} is too small for a network: the prefix length must be at most /30`;
-  } catch {
-    const c = parseInterfaceCidr(s)!;
-    return `${q(s)} has host bits set: it should be ${formatCidr({ network: (c.address & prefixMask(c.prefix)) >>> 0, prefix: c.prefix })}`;
-  }
+  const c = parseCidrOrNull(s);
+  if (c === null) return `${q(s)} is not a valid IPv4 CIDR`;
+  const network = cidrNetwork(c);
+  if (network.addr !== c.addr) return `${q(s)} has host bits set: it should be ${formatCidr(network)}`;
+  if (c.prefixLen > 30) return `${q(s)} is too small for a network: the prefix length must be at most /30`;
   return null;
 }
 
 function hostAddressProblem(s: string): string | null {
-  const c = parseInterfaceCidr(s);
+  const c = parseCidrOrNull(s);
   if (c === null) return `${q(s)} is not a valid IPv4 interface address such as 10.254.0.1/30`;
-  if (c.prefix > 30) return `${q(s)}: the prefix length must be at most /30 (the gateway needs the next address)`;
-  const network = (c.address & prefixMask(c.prefix)) >>> 0;
-  const broadcast = lastAddress(network, c.prefix);
-  if (c.address === network) return `${q(s)} is the network address of its subnet`;
-  if (c.address + 1 >= broadcast) return `${q(s)} leaves no next address in its subnet for the gateway`;
+  if (c.prefixLen > 30) return `${q(s)}: the prefix length must be at most /30 (the gateway needs the next address)`;
+  if (c.addr === cidrNetwork(c).addr) return `${q(s)} is the network address of its subnet`;
+  if (c.addr + 1 >= cidrLastAddress(c)) return `${q(s)} leaves no next address in its subnet for the gateway`;
   return null;
 }
 
 function ipv4Problem(s: string): string | null {
-  return parseIPv4(s) === null ? `${q(s)} is not a valid IPv4 address` : null;
+  return parseIpv4OrNull(s) === null ? `${q(s)} is not a valid IPv4 address` : null;
 }
 
 /** "host:port" or "[v6]:port"; returns the parts or why not. */
@@ -230,11 +225,11 @@ const defaultNetworkSchema = z
   .superRefine((n, ctx) => {
     if (n.gateway === undefined || cidrProblem(n.subnet) !== null || ipv4Problem(n.gateway) !== null) return;
     const c = parseCidr(n.subnet);
-    const gw = parseIPv4(n.gateway)!;
+    const gw = parseIpv4OrNull(n.gateway)!;
     let problem: string | null = null;
-    if (!cidrContains(n.subnet, n.gateway)) problem = `${n.gateway} is not in subnet ${n.subnet}`;
-    else if (gw === c.network) problem = `${n.gateway} is the network address of subnet ${n.subnet}`;
-    else if (gw === lastAddress(c.network, c.prefix)) problem = `${n.gateway} is the broadcast address of subnet ${n.subnet}`;
+    if (!cidrContains(c, gw)) problem = `${n.gateway} is not in subnet ${n.subnet}`;
+    else if (gw === c.addr) problem = `${n.gateway} is the network address of subnet ${n.subnet}`;
+    else if (gw === cidrLastAddress(c)) problem = `${n.gateway} is the broadcast address of subnet ${n.subnet}`;
     if (problem !== null) ctx.addIssue({ code: 'custom', message: problem, path: ['gateway'] });
   });
 
@@ -248,9 +243,9 @@ const deviceName = checked((s) =>
 );
 
 function interfaceAddressProblem(s: string): string | null {
-  const c = parseInterfaceCidr(s);
+  const c = parseCidrOrNull(s);
   if (c === null) return `${q(s)} is not a valid IPv4 interface address such as 198.51.100.2/24`;
-  if (c.prefix > 30) return `${q(s)}: the prefix length must be at most /30`;
+  if (c.prefixLen > 30) return `${q(s)}: the prefix length must be at most /30`;
   return null;
 }
 
@@ -266,10 +261,11 @@ const uplinkSchema = z
   })
   .superRefine((u, ctx) => {
     if (interfaceAddressProblem(u.address) !== null || ipv4Problem(u.gateway) !== null) return;
-    const c = parseInterfaceCidr(u.address)!;
-    const net = formatCidr({ network: (c.address & prefixMask(c.prefix)) >>> 0, prefix: c.prefix });
-    if (!cidrContains(net, u.gateway)) ctx.addIssue({ code: 'custom', message: `${u.gateway} is not in the uplink's subnet ${net}`, path: ['gateway'] });
-    else if (parseIPv4(u.gateway) === c.address) ctx.addIssue({ code: 'custom', message: `${u.gateway} is the uplink's own address`, path: ['gateway'] });
+    const c = parseCidr(u.address);
+    const net = cidrNetwork(c);
+    const gw = parseIpv4OrNull(u.gateway)!;
+    if (!cidrContains(net, gw)) ctx.addIssue({ code: 'custom', message: `${u.gateway} is not in the uplink's subnet ${formatCidr(net)}`, path: ['gateway'] });
+    else if (gw === c.addr) ctx.addIssue({ code: 'custom', message: `${u.gateway} is the uplink's own address`, path: ['gateway'] });
     if (u.netns !== undefined && u.kind !== 'tap') ctx.addIssue({ code: 'custom', message: 'netns is only for kind: tap', path: ['netns'] });
   });
 
@@ -411,7 +407,7 @@ const configSchema = z
   .superRefine((c, ctx) => {
     const dn = c.defaultNetwork;
     if (dn === null || cidrProblem(dn.subnet) !== null || hostAddressProblem(c.host.address) !== null) return;
-    if (cidrsOverlap(dn.subnet, c.host.address)) {
+    if (cidrsOverlap(parseCidr(dn.subnet), parseCidr(c.host.address))) {
       ctx.addIssue({
         code: 'custom',
         message: `${dn.subnet} overlaps with host.address ${c.host.address}`,
@@ -470,21 +466,21 @@ export function parseConfig(text: string, source: string): PontoonConfig {
   if (!result.success) throw new ConfigError(`${source}: ${issueMessage(result.error.issues[0]!)}`);
   const c = result.data;
   const listen = splitListen(c.metrics.listen) as { host: string; port: number };
-  const hostCidr = parseInterfaceCidr(c.host.address)!;
+  const hostCidr = parseCidr(c.host.address);
   const dn = c.defaultNetwork;
   return {
     stateDir: c.stateDir,
     devicePrefix: c.devicePrefix,
     api: { socket: c.api.socket },
     metrics: { enabled: c.metrics.enabled, listen: c.metrics.listen, host: listen.host, port: listen.port },
-    host: { device: c.host.device, address: c.host.address, gatewayAddress: formatIPv4(hostCidr.address + 1) },
+    host: { device: c.host.device, address: c.host.address, gatewayAddress: ipv4ToString(hostCidr.addr + 1) },
     defaultNetwork:
       dn === null
         ? null
         : {
             name: dn.name,
             subnet: dn.subnet,
-            gateway: dn.gateway ?? formatIPv4(parseCidr(dn.subnet).network + 1),
+            gateway: dn.gateway ?? ipv4ToString(parseCidr(dn.subnet).addr + 1),
             mtu: dn.mtu,
           },
     log: { level: c.log.level },

@@ -9,6 +9,7 @@ import type { DataplaneHost } from '../ports/dataplane-host.js';
 import { withNetns } from '../ports/sys/netns.js';
 import { closeFd, openTunTap, setPersist } from '../ports/sys/tuntap.js';
 import { ipProtocolNumber } from '../wire/ipv4.js';
+import { ipv4ToString, parseCidr, parseIpv4OrNull } from '../wire/ipv4-address.js';
 import { macToString, parseMac } from '../wire/mac.js';
 import type {
   ConnectRequest,
@@ -24,7 +25,7 @@ import type {
 import type { PontoonConfig } from './config.js';
 import { ApiFailure, type GatewayApi } from './gateway-api.js';
 import { addHostRoute, deleteHostRoute } from './host-link.js';
-import { AddressAllocator, formatIPv4, hostRouteCidrs, parseCidr, parseIPv4, validateNetworkRequest } from './ipam.js';
+import { AddressAllocator, hostRouteCidrs, validateNetworkRequest } from './ipam.js';
 import { configureInterface, netnsStillExists, nextInterfaceName, resolveNetns } from './netns.js';
 import { type PortMapping, planPublish } from './publish.js';
 import type { EndpointRecord, NetworkRecord, PersistedState, StateStore } from './state-store.js';
@@ -45,24 +46,24 @@ function overlayGatewayMac(vni: number): string {
 function* candidateAddresses(subnet: string, gateway: string, ipRange?: string): Generator<string> {
   const net = parseCidr(subnet);
   const range = ipRange !== undefined ? parseCidr(ipRange) : net;
-  const first = range.network;
-  const last = range.network + 2 ** (32 - range.prefix) - 1;
-  const bcast = net.network + 2 ** (32 - net.prefix) - 1;
+  const first = range.addr;
+  const last = range.addr + 2 ** (32 - range.prefixLen) - 1;
+  const bcast = net.addr + 2 ** (32 - net.prefixLen) - 1;
   const gw = ipv4(gateway);
   for (let a = first; a <= last; a++) {
-    if (a === net.network || a === bcast || a === gw) continue;
-    yield formatIPv4(a);
+    if (a === net.addr || a === bcast || a === gw) continue;
+    yield ipv4ToString(a);
   }
 }
 
 /** Docker's MAC scheme: 02:42 followed by the IPv4 address. */
 export function macForIp(ip: string): string {
-  const n = parseIPv4(ip)!;
+  const n = parseIpv4OrNull(ip)!;
   return macToString(0x0242 * 0x100000000 + n);
 }
 
 function ipv4(s: string): number {
-  const n = parseIPv4(s);
+  const n = parseIpv4OrNull(s);
   if (n === null) throw new Error(`invalid IPv4 address ${s}`);
   return n;
 }
@@ -156,8 +157,8 @@ export class NetworkService implements GatewayApi {
     await this.dataplane.addNetwork({
       index,
       name: rec.name,
-      subnet: subnet.network,
-      prefixLen: subnet.prefix,
+      subnet: subnet.addr,
+      prefixLen: subnet.prefixLen,
       gatewayIp: ipv4(rec.gateway),
       gatewayMac: parseMac(rec.gatewayMac),
       mtu: rec.mtu,
@@ -201,7 +202,7 @@ export class NetworkService implements GatewayApi {
     try {
       await configureInterface(ep.netnsPath, ep.ifName, {
         mac: ep.mac,
-        cidr: `${ep.ip}/${parseCidr(live.record.subnet).prefix}`,
+        cidr: `${ep.ip}/${parseCidr(live.record.subnet).prefixLen}`,
         mtu: live.record.mtu,
         gateway: live.record.internal ? null : live.record.gateway,
       });
@@ -629,7 +630,7 @@ export class NetworkService implements GatewayApi {
       fd = withNetns(ns.path, () => openTunTap({ mode: 'tap', name: ifName, persist: true, vnetHdr: this.config.dataplane.offload })).fd;
       await configureInterface(ns.path, ifName, {
         mac,
-        cidr: `${ip}/${parseCidr(live.record.subnet).prefix}`,
+        cidr: `${ip}/${parseCidr(live.record.subnet).prefixLen}`,
         mtu: live.record.mtu,
         gateway: live.record.internal ? null : live.record.gateway,
       });
@@ -807,7 +808,7 @@ export class NetworkService implements GatewayApi {
       drops: c.dropsByReason(),
       neighbours: snap.neighbours.map((n) => ({
         network: netName(n.network),
-        ip: formatIPv4(n.ip),
+        ip: ipv4ToString(n.ip),
         mac: n.state === 1 ? macToString(n.mac) : null,
         state: states[n.state] ?? 'incomplete',
         ageSeconds: Math.round(n.ageMs / 1000),
