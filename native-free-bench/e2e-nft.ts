@@ -12,6 +12,7 @@
 
 import { existsSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { ipv4ToString, parseCidr, prefixMask } from '../src/wire/ipv4-address.js';
 import { nsExecOk, runOk } from '../test/e2e/harness.js';
 import { PYTHON } from '../test/e2e/nat-world.js';
 
@@ -147,9 +148,9 @@ const tcpDport = (port: number): Expr[] => [
 ];
 
 function chains(s: KernelNatSpec): ChainSpec[] {
-  const [net, len] = s.subnet.split('/') as [string, string];
-  const prefix = Number(len);
-  const mask = prefix === 0 ? 0 : (0xffffffff << (32 - prefix)) >>> 0;
+  const subnet = parseCidr(s.subnet);
+  const net = ipv4ToString(subnet.addr);
+  const mask = prefixMask(subnet.prefixLen);
   const maskBuf = Buffer.alloc(4);
   maskBuf.writeUInt32BE(mask);
   return [

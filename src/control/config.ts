@@ -1,140 +1,30 @@
 // The daemon's configuration file: YAML, every key optional, unknown keys rejected at every level.
 // Errors are one line naming the file, the key path and the reason.
+// The zod schema below is the one declaration of the config: PontoonConfig is its output type
+// (transforms fill in what is derived, e.g. nat.portMin/portMax from portRange), and every default
+// the data plane also has comes from src/dataplane/options.ts (in ms there, seconds here).
 
 import { readFileSync } from 'node:fs';
 import { isAbsolute } from 'node:path';
 import { parseDocument } from 'yaml';
 import { z } from 'zod';
+import { DEFAULT_DATAPLANE_OPTIONS as DP } from '../dataplane/options.js';
 import {
   cidrContains,
+  cidrLastAddress,
+  cidrNetwork,
   cidrsOverlap,
   formatCidr,
-  formatIPv4,
-  lastAddress,
+  ipv4ToString,
   parseCidr,
-  parseIPv4,
-  parseInterfaceCidr,
-  prefixMask,
-  NETWORK_NAME_RE,
-} from './ipam.js';
+  parseCidrOrNull,
+  parseIpv4OrNull,
+} from '../wire/ipv4-address.js';
+import { NETWORK_NAME_RE } from './ipam.js';
 import { parseUpstream } from './dns/resolv-conf.js';
 
 export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
 export type LogLevel = (typeof LOG_LEVELS)[number];
-
-export interface PontoonConfig {
-  /** Where networks and endpoints are persisted (state.json, written atomically). */
-  stateDir: string;
-  /** Every device the daemon creates starts with this (1-6 chars, [a-z][a-z0-9]*). */
-  devicePrefix: string;
-  /** JSON HTTP API on a unix socket (mode 0660). */
-  api: { socket: string };
-  /** Prometheus /metrics; host and port are `listen` split. */
-  metrics: { enabled: boolean; listen: string; host: string; port: number };
-  /**
-   * The TUN port to the host: `address` is the host's side ("10.254.0.1/30"); the gateway takes
-   * the next address of that subnet, `gatewayAddress` ("10.254.0.2", no prefix).
-   */
-  host: { device: string; address: string; gatewayAddress: string };
-  /** The network created at start-up when absent from the state, or null for none. */
-  defaultNetwork: { name: string; subnet: string; gateway: string; mtu: number } | null;
-  log: { level: LogLevel };
-  /** The gateway's own interface to the outside, or null: containers then reach only the host. */
-  uplink: {
-    kind: 'tap' | 'afpacket';
-    device: string;
-    /** the gateway's own address on the uplink, e.g. 198.51.100.2/24 */
-    address: string;
-    /** the default next hop */
-    gateway: string;
-    /** tap only: the namespace the device is moved into */
-    netns: string | null;
-    /** the gateway's MAC on the uplink; derived from the address when not given */
-    mac: string | null;
-    mtu: number;
-  } | null;
-  nat: {
-    portMin: number;
-    portMax: number;
-    udpFiltering: 'address-and-port-dependent' | 'endpoint-independent';
-    unsolicitedTcp: 'reset' | 'drop';
-  };
-  conntrack: {
-    max: number;
-    /** seconds */
-    timeouts: {
-      tcpSynSent: number;
-      tcpSynRecv: number;
-      tcpEstablished: number;
-      tcpFinWait: number;
-      tcpCloseWait: number;
-      tcpLastAck: number;
-      tcpTimeWait: number;
-      tcpClose: number;
-      udp: number;
-      udpStream: number;
-      icmp: number;
-    };
-  };
-  /** Overlay networks across hosts: the underlay and where the shared state lives. */
-  cluster: {
-    store: 'none' | 'etcd';
-    /** etcd client URLs */
-    endpoints: string[];
-    /** this host's underlay address: the VTEP, the source of VXLAN datagrams; null: no overlays */
-    advertise: string | null;
-    vxlanPort: number;
-    /** static peer VTEPs (store: none): every overlay network floods to them */
-    peers: string[];
-    /** this host's registrations vanish from the others this long after it dies */
-    leaseTtlSeconds: number;
-    /** MTU of the underlay path; overlay networks default to 50 bytes less */
-    underlayMtu: number;
-    /** etcd key prefix */
-    prefix: string;
-    /** the segments of a TCP super segment leave as one UDP_SEGMENT send (UDP GSO) */
-    udpGso: boolean;
-    /** the kernel coalesces received VXLAN datagrams (UDP_GRO) */
-    udpGro: boolean;
-    /** SO_RCVBUF / SO_SNDBUF of the underlay socket, bytes */
-    socketReceiveBuffer: number;
-    socketSendBuffer: number;
-  };
-  /** The embedded DNS, answering on every network's gateway address, port 53. */
-  dns: {
-    enabled: boolean;
-    /** the port of the daemon's sockets on the host's TUN address (queries to gateway:53 are sent there) */
-    port: number;
-    /** where names that are not containers' go, in order; null: the host's /etc/resolv.conf, read at start; []: nowhere (REFUSED) */
-    upstream: { address: string; port: number }[] | null;
-    /** time for one forwarded question across every upstream, then SERVFAIL */
-    timeoutMs: number;
-    /** upstream answers cached at most; 0: no cache */
-    cacheSize: number;
-  };
-  dataplane: {
-    /** Frames drained per port per wake-up. */
-    batchSize: number;
-    /** TUN/TAP devices with virtio-net headers: partial checksums and 64 KiB TCP super segments */
-    offload: boolean;
-    /** coalesce TCP segments into super segments for devices that take offloads (receive offload) */
-    gro: boolean;
-    /** after traffic the data-plane thread polls for this long before it sleeps (0: off) */
-    busyPollUs: number;
-    /** device I/O: io_uring when available (auto), or forced either way */
-    io: 'auto' | 'io_uring' | 'read-write';
-    /** Forwarding database entries expire after this long without traffic. */
-    macAgingSeconds: number;
-    arp: {
-      retries: number;
-      retryMs: number;
-      /** Frames held per unresolved neighbour. */
-      queueLength: number;
-      reachableSeconds: number;
-      failedSeconds: number;
-    };
-  };
-}
 
 export class ConfigError extends Error {
   constructor(message: string) {
@@ -175,30 +65,25 @@ function socketPathProblem(s: string): string | null {
 }
 
 function cidrProblem(s: string): string | null {
-  if (parseInterfaceCidr(s) === null) return `${q(s)} is not a valid IPv4 CIDR`;
-  try {
-    const c = parseCidr(s);
-    if (c.prefix > 30) return `${q(s)} is too small for a network: the prefix length must be at most /30`;
-  } catch {
-    const c = parseInterfaceCidr(s)!;
-    return `${q(s)} has host bits set: it should be ${formatCidr({ network: (c.address & prefixMask(c.prefix)) >>> 0, prefix: c.prefix })}`;
-  }
+  const c = parseCidrOrNull(s);
+  if (c === null) return `${q(s)} is not a valid IPv4 CIDR`;
+  const network = cidrNetwork(c);
+  if (network.addr !== c.addr) return `${q(s)} has host bits set: it should be ${formatCidr(network)}`;
+  if (c.prefixLen > 30) return `${q(s)} is too small for a network: the prefix length must be at most /30`;
   return null;
 }
 
 function hostAddressProblem(s: string): string | null {
-  const c = parseInterfaceCidr(s);
+  const c = parseCidrOrNull(s);
   if (c === null) return `${q(s)} is not a valid IPv4 interface address such as 10.254.0.1/30`;
-  if (c.prefix > 30) return `${q(s)}: the prefix length must be at most /30 (the gateway needs the next address)`;
-  const network = (c.address & prefixMask(c.prefix)) >>> 0;
-  const broadcast = lastAddress(network, c.prefix);
-  if (c.address === network) return `${q(s)} is the network address of its subnet`;
-  if (c.address + 1 >= broadcast) return `${q(s)} leaves no next address in its subnet for the gateway`;
+  if (c.prefixLen > 30) return `${q(s)}: the prefix length must be at most /30 (the gateway needs the next address)`;
+  if (c.addr === cidrNetwork(c).addr) return `${q(s)} is the network address of its subnet`;
+  if (c.addr + 1 >= cidrLastAddress(c)) return `${q(s)} leaves no next address in its subnet for the gateway`;
   return null;
 }
 
 function ipv4Problem(s: string): string | null {
-  return parseIPv4(s) === null ? `${q(s)} is not a valid IPv4 address` : null;
+  return parseIpv4OrNull(s) === null ? `${q(s)} is not a valid IPv4 address` : null;
 }
 
 /** "host:port" or "[v6]:port"; returns the parts or why not. */
@@ -210,14 +95,22 @@ function splitListen(s: string): { host: string; port: number } | string {
   return { host: m[1] ?? m[2]!, port };
 }
 
+/** An optional key that reads as null when absent. */
+const orNull = <T extends z.ZodType>(schema: T) => schema.optional().transform((v) => v ?? null);
+
+/** A default of the data plane (options.ts, in ms) as the seconds the config counts in. */
+const inSeconds = (ms: number): number => ms / 1000;
+
 const arpSchema = z.strictObject({
-  retries: intIn(1, 100).default(3),
-  retryMs: intIn(10, 60_000).default(1000),
-  queueLength: intIn(1, 65_536).default(16),
-  reachableSeconds: intIn(1, 86_400).default(300),
-  failedSeconds: intIn(1, 86_400).default(20),
+  retries: intIn(1, 100).default(DP.arpRetries),
+  retryMs: intIn(10, 60_000).default(DP.arpRetryMs),
+  /** frames held per unresolved neighbour */
+  queueLength: intIn(1, 65_536).default(DP.arpQueueLength),
+  reachableSeconds: intIn(1, 86_400).default(inSeconds(DP.neighbourReachableMs)),
+  failedSeconds: intIn(1, 86_400).default(inSeconds(DP.neighbourFailedMs)),
 });
 
+/** The network created at start-up when absent from the state; the gateway defaults to the subnet's first address. */
 const defaultNetworkSchema = z
   .strictObject({
     name: checked((s) => (NETWORK_NAME_RE.test(s) ? null : `${q(s)} is not a valid network name ([a-zA-Z0-9][a-zA-Z0-9_.-]*)`)).default(
@@ -230,13 +123,14 @@ const defaultNetworkSchema = z
   .superRefine((n, ctx) => {
     if (n.gateway === undefined || cidrProblem(n.subnet) !== null || ipv4Problem(n.gateway) !== null) return;
     const c = parseCidr(n.subnet);
-    const gw = parseIPv4(n.gateway)!;
+    const gw = parseIpv4OrNull(n.gateway)!;
     let problem: string | null = null;
-    if (!cidrContains(n.subnet, n.gateway)) problem = `${n.gateway} is not in subnet ${n.subnet}`;
-    else if (gw === c.network) problem = `${n.gateway} is the network address of subnet ${n.subnet}`;
-    else if (gw === lastAddress(c.network, c.prefix)) problem = `${n.gateway} is the broadcast address of subnet ${n.subnet}`;
+    if (!cidrContains(c, gw)) problem = `${n.gateway} is not in subnet ${n.subnet}`;
+    else if (gw === c.addr) problem = `${n.gateway} is the network address of subnet ${n.subnet}`;
+    else if (gw === cidrLastAddress(c)) problem = `${n.gateway} is the broadcast address of subnet ${n.subnet}`;
     if (problem !== null) ctx.addIssue({ code: 'custom', message: problem, path: ['gateway'] });
-  });
+  })
+  .transform((n) => ({ ...n, gateway: n.gateway ?? ipv4ToString(parseCidr(n.subnet).addr + 1) }));
 
 /** null stands for an empty mapping (`log:` with every line under it commented out). */
 const section = <T extends z.ZodType>(schema: T) => z.preprocess((v) => (v === null ? undefined : v), schema);
@@ -248,57 +142,83 @@ const deviceName = checked((s) =>
 );
 
 function interfaceAddressProblem(s: string): string | null {
-  const c = parseInterfaceCidr(s);
+  const c = parseCidrOrNull(s);
   if (c === null) return `${q(s)} is not a valid IPv4 interface address such as 198.51.100.2/24`;
-  if (c.prefix > 30) return `${q(s)}: the prefix length must be at most /30`;
+  if (c.prefixLen > 30) return `${q(s)}: the prefix length must be at most /30`;
   return null;
 }
 
+/** The gateway's own interface to the outside; without one, containers reach only the host. */
 const uplinkSchema = z
   .strictObject({
     kind: z.enum(['tap', 'afpacket']),
     device: deviceName,
+    /** the gateway's own address on the uplink, e.g. 198.51.100.2/24 */
     address: checked(interfaceAddressProblem),
+    /** the default next hop */
     gateway: checked(ipv4Problem),
-    netns: z.string().min(1).optional(),
-    mac: checked((s) => (/^([0-9a-fA-F]{2}:){5}[0-9a-fA-F]{2}$/.test(s) && (parseInt(s.slice(0, 2), 16) & 1) === 0 ? null : `${q(s)} is not a unicast MAC address`)).optional(),
+    /** tap only: the namespace the device is moved into */
+    netns: orNull(z.string().min(1)),
+    /** the gateway's MAC on the uplink (lower case); null: derived from the address */
+    mac: checked((s) => (/^([0-9a-fA-F]{2}:){5}[0-9a-fA-F]{2}$/.test(s) && (parseInt(s.slice(0, 2), 16) & 1) === 0 ? null : `${q(s)} is not a unicast MAC address`))
+      .optional()
+      .transform((s) => s?.toLowerCase() ?? null),
     mtu: intIn(576, 65535).default(1500),
   })
   .superRefine((u, ctx) => {
     if (interfaceAddressProblem(u.address) !== null || ipv4Problem(u.gateway) !== null) return;
-    const c = parseInterfaceCidr(u.address)!;
-    const net = formatCidr({ network: (c.address & prefixMask(c.prefix)) >>> 0, prefix: c.prefix });
-    if (!cidrContains(net, u.gateway)) ctx.addIssue({ code: 'custom', message: `${u.gateway} is not in the uplink's subnet ${net}`, path: ['gateway'] });
-    else if (parseIPv4(u.gateway) === c.address) ctx.addIssue({ code: 'custom', message: `${u.gateway} is the uplink's own address`, path: ['gateway'] });
-    if (u.netns !== undefined && u.kind !== 'tap') ctx.addIssue({ code: 'custom', message: 'netns is only for kind: tap', path: ['netns'] });
+    const c = parseCidr(u.address);
+    const net = cidrNetwork(c);
+    const gw = parseIpv4OrNull(u.gateway)!;
+    if (!cidrContains(net, gw)) ctx.addIssue({ code: 'custom', message: `${u.gateway} is not in the uplink's subnet ${formatCidr(net)}`, path: ['gateway'] });
+    else if (gw === c.addr) ctx.addIssue({ code: 'custom', message: `${u.gateway} is the uplink's own address`, path: ['gateway'] });
+    if (u.netns !== null && u.kind !== 'tap') ctx.addIssue({ code: 'custom', message: 'netns is only for kind: tap', path: ['netns'] });
   });
 
-const natSchema = z.strictObject({
-  portRange: checked((s) => {
-    const m = /^([0-9]{1,5})-([0-9]{1,5})$/.exec(s);
-    if (m === null) return `${q(s)} is not a port range such as 1024-65535`;
-    const a = Number(m[1]);
-    const b = Number(m[2]);
-    return a >= 1 && b <= 65535 && a <= b ? null : `${q(s)} is not a range of ports within 1-65535`;
-  }).default('1024-65535'),
-  udpFiltering: z.enum(['address-and-port-dependent', 'endpoint-independent']).default('address-and-port-dependent'),
-  unsolicitedTcp: z.enum(['reset', 'drop']).default('reset'),
-});
+/** `portRange` ("1024-65535") reads as portMin and portMax. */
+const natSchema = z
+  .strictObject({
+    portRange: checked((s) => {
+      const m = /^([0-9]{1,5})-([0-9]{1,5})$/.exec(s);
+      if (m === null) return `${q(s)} is not a port range such as 1024-65535`;
+      const a = Number(m[1]);
+      const b = Number(m[2]);
+      return a >= 1 && b <= 65535 && a <= b ? null : `${q(s)} is not a range of ports within 1-65535`;
+    }).default(`${DP.natPortMin}-${DP.natPortMax}`),
+    udpFiltering: z
+      .enum(['address-and-port-dependent', 'endpoint-independent'])
+      .default(DP.udpEndpointIndependentFiltering ? 'endpoint-independent' : 'address-and-port-dependent'),
+    unsolicitedTcp: z.enum(['reset', 'drop']).default(DP.rejectUnsolicitedTcp ? 'reset' : 'drop'),
+  })
+  .transform(({ portRange, ...rest }) => {
+    const [portMin, portMax] = portRange.split('-').map(Number) as [number, number];
+    return { portMin, portMax, ...rest };
+  });
 
+/** Overlay networks across hosts: the underlay and where the shared state lives. */
 const clusterSchema = z
   .strictObject({
     store: z.enum(['none', 'etcd']).default('none'),
+    /** etcd client URLs */
     endpoints: z
       .array(checked((s) => (/^https?:\/\/[^\s/]+(:[0-9]+)?\/?$/.test(s) ? null : `${q(s)} is not an etcd client URL such as http://192.0.2.10:2379`)))
       .default([]),
-    advertise: checked(ipv4Problem).optional(),
+    /** this host's underlay address: the VTEP, the source of VXLAN datagrams; null: no overlays */
+    advertise: orNull(checked(ipv4Problem)),
     vxlanPort: intIn(1, 65535).default(4789),
+    /** static peer VTEPs (store: none): every overlay network floods to them */
     peers: z.array(checked(ipv4Problem)).default([]),
+    /** this host's registrations vanish from the others this long after it dies */
     leaseTtlSeconds: intIn(2, 3600).default(10),
+    /** MTU of the underlay path; overlay networks default to 50 bytes less */
     underlayMtu: intIn(576, 65535).default(1500),
+    /** etcd key prefix */
     prefix: checked((s) => (/^\/[A-Za-z0-9_.\/-]*[A-Za-z0-9_.-]$/.test(s) ? null : `${q(s)} is not a key prefix such as /pontoon`)).default('/pontoon'),
+    /** the segments of a TCP super segment leave as one UDP_SEGMENT send (UDP GSO) */
     udpGso: z.boolean().default(true),
+    /** the kernel coalesces received VXLAN datagrams (UDP_GRO) */
     udpGro: z.boolean().default(true),
+    /** SO_RCVBUF / SO_SNDBUF of the underlay socket, bytes */
     socketReceiveBuffer: intIn(0, 1 << 30).default(8 << 20),
     socketSendBuffer: intIn(0, 1 << 30).default(4 << 20),
   })
@@ -306,42 +226,47 @@ const clusterSchema = z
     if (c.store === 'etcd' && c.endpoints.length === 0) {
       ctx.addIssue({ code: 'custom', message: 'store etcd needs at least one endpoint', path: ['endpoints'] });
     }
-    if (c.store === 'etcd' && c.advertise === undefined) {
+    if (c.store === 'etcd' && c.advertise === null) {
       ctx.addIssue({ code: 'custom', message: "store etcd needs this host's underlay address", path: ['advertise'] });
     }
     if (c.peers.length > 0 && c.store === 'etcd') {
       ctx.addIssue({ code: 'custom', message: 'static peers are for store: none (etcd tells the peers)', path: ['peers'] });
     }
-    if (c.peers.length > 0 && c.advertise === undefined) {
+    if (c.peers.length > 0 && c.advertise === null) {
       ctx.addIssue({ code: 'custom', message: "static peers need this host's underlay address", path: ['advertise'] });
     }
   });
 
 const seconds = (d: number) => intIn(1, 10_000_000).default(d);
+const tcp = DP.tcpTimeouts;
 const conntrackSchema = z.strictObject({
-  max: intIn(64, 16_777_216).default(262_144),
+  max: intIn(64, 16_777_216).default(DP.conntrackMax),
+  /** seconds */
   timeouts: section(
     z
       .strictObject({
-        tcpSynSent: seconds(120),
-        tcpSynRecv: seconds(60),
-        tcpEstablished: seconds(432_000),
-        tcpFinWait: seconds(120),
-        tcpCloseWait: seconds(60),
-        tcpLastAck: seconds(30),
-        tcpTimeWait: seconds(120),
-        tcpClose: seconds(10),
-        udp: seconds(30),
-        udpStream: seconds(120),
-        icmp: seconds(30),
+        tcpSynSent: seconds(inSeconds(tcp.synSent)),
+        tcpSynRecv: seconds(inSeconds(tcp.synRecv)),
+        tcpEstablished: seconds(inSeconds(tcp.established)),
+        tcpFinWait: seconds(inSeconds(tcp.finWait)),
+        tcpCloseWait: seconds(inSeconds(tcp.closeWait)),
+        tcpLastAck: seconds(inSeconds(tcp.lastAck)),
+        tcpTimeWait: seconds(inSeconds(tcp.timeWait)),
+        tcpClose: seconds(inSeconds(tcp.close)),
+        udp: seconds(inSeconds(DP.udpTimeoutMs)),
+        udpStream: seconds(inSeconds(DP.udpStreamTimeoutMs)),
+        icmp: seconds(inSeconds(DP.icmpTimeoutMs)),
       })
       .prefault({}),
   ),
 });
 
+/** The embedded DNS, answering on every network's gateway address, port 53. */
 const dnsSchema = z.strictObject({
   enabled: z.boolean().default(true),
+  /** the port of the daemon's sockets on the host's TUN address (queries to gateway:53 are sent there) */
   port: intIn(1, 65535).default(53),
+  /** where names that are not containers' go, in order; null: the host's /etc/resolv.conf, read at start; []: nowhere (REFUSED) */
   upstream: z
     .array(
       checked((s) => {
@@ -352,18 +277,41 @@ const dnsSchema = z.strictObject({
       }),
     )
     .max(8)
-    .optional(),
+    .optional()
+    .transform((list) => (list === undefined ? null : list.map((s) => parseUpstream(s)!))),
+  /** time for one forwarded question across every upstream, then SERVFAIL */
   timeoutMs: intIn(100, 60_000).default(2000),
+  /** upstream answers cached at most; 0: no cache */
   cacheSize: intIn(0, 10_000_000).default(10_000),
+});
+
+const dataplaneSchema = z.strictObject({
+  /** frames drained per port per wake-up */
+  batchSize: intIn(1, 1024).default(64),
+  /** TUN/TAP devices with virtio-net headers: partial checksums and 64 KiB TCP super segments */
+  offload: z.boolean().default(true),
+  /** coalesce TCP segments into super segments for devices that take offloads (receive offload) */
+  gro: z.boolean().default(DP.gro),
+  /** after traffic the data-plane thread polls for this long before it sleeps (0: off) */
+  busyPollUs: intIn(0, 100_000).default(50),
+  /** device I/O: io_uring when available (auto), or forced either way */
+  io: z.enum(['auto', 'io_uring', 'read-write']).default('auto'),
+  /** forwarding database entries expire after this long without traffic */
+  macAgingSeconds: intIn(1, 1_000_000).default(inSeconds(DP.macAgingMs)),
+  arp: section(arpSchema.prefault({})),
 });
 
 const configSchema = z
   .strictObject({
+    /** where networks and endpoints are persisted (state.json, written atomically) */
     stateDir: checked(absolutePathProblem).default('/var/lib/pontoon'),
+    /** every device the daemon creates starts with this (1-6 chars, [a-z][a-z0-9]*) */
     devicePrefix: checked((s) =>
       /^[a-z][a-z0-9]{0,5}$/.test(s) ? null : `${q(s)} must be 1-6 characters: a lowercase letter, then lowercase letters or digits`,
     ).default('pt'),
+    /** JSON HTTP API on a unix socket (mode 0660) */
     api: section(z.strictObject({ socket: checked(socketPathProblem).default('/run/pontoon/pontoon.sock') }).prefault({})),
+    /** Prometheus /metrics; host and port are `listen` split */
     metrics: section(
       z
         .strictObject({
@@ -373,20 +321,23 @@ const configSchema = z
             return typeof r === 'string' ? r : null;
           }).default('127.0.0.1:9477'),
         })
-        .prefault({}),
+        .prefault({})
+        .transform((m) => ({ ...m, ...(splitListen(m.listen) as { host: string; port: number }) })),
     ),
+    /**
+     * The TUN port to the host: `address` is the host's side ("10.254.0.1/30"); the gateway takes
+     * the next address of that subnet, `gatewayAddress` ("10.254.0.2", no prefix).
+     */
     host: section(
       z
         .strictObject({
-          device: checked((s) =>
-            s.length >= 1 && s.length <= IFNAMSIZ && /^[a-zA-Z0-9][a-zA-Z0-9_.-]*$/.test(s)
-              ? null
-              : `${q(s)} is not a valid device name (1-${IFNAMSIZ} characters of [a-zA-Z0-9_.-])`,
-          ).default('pontoon0'),
+          device: deviceName.default('pontoon0'),
           address: checked(hostAddressProblem).default('10.254.0.1/30'),
         })
-        .prefault({}),
+        .prefault({})
+        .transform((h) => ({ ...h, gatewayAddress: ipv4ToString(parseCidr(h.address).addr + 1) })),
     ),
+    /** null: no default network */
     defaultNetwork: defaultNetworkSchema.nullable().prefault({}),
     log: section(z.strictObject({ level: z.enum(LOG_LEVELS).default('info') }).prefault({})),
     uplink: uplinkSchema.nullable().default(null),
@@ -394,24 +345,12 @@ const configSchema = z
     conntrack: section(conntrackSchema.prefault({})),
     cluster: section(clusterSchema.prefault({})),
     dns: section(dnsSchema.prefault({})),
-    dataplane: section(
-      z
-        .strictObject({
-          batchSize: intIn(1, 1024).default(64),
-          offload: z.boolean().default(true),
-          gro: z.boolean().default(true),
-          busyPollUs: intIn(0, 100_000).default(50),
-          io: z.enum(['auto', 'io_uring', 'read-write']).default('auto'),
-          macAgingSeconds: intIn(1, 1_000_000).default(300),
-          arp: section(arpSchema.prefault({})),
-        })
-        .prefault({}),
-    ),
+    dataplane: section(dataplaneSchema.prefault({})),
   })
   .superRefine((c, ctx) => {
     const dn = c.defaultNetwork;
     if (dn === null || cidrProblem(dn.subnet) !== null || hostAddressProblem(c.host.address) !== null) return;
-    if (cidrsOverlap(dn.subnet, c.host.address)) {
+    if (cidrsOverlap(parseCidr(dn.subnet), parseCidr(c.host.address))) {
       ctx.addIssue({
         code: 'custom',
         message: `${dn.subnet} overlaps with host.address ${c.host.address}`,
@@ -419,6 +358,9 @@ const configSchema = z
       });
     }
   });
+
+/** The daemon's configuration: the file's keys with every default filled in, as the schema gives it. */
+export type PontoonConfig = z.output<typeof configSchema>;
 
 function describe(v: unknown): string {
   if (v === null) return 'null';
@@ -468,76 +410,7 @@ export function parseConfig(text: string, source: string): PontoonConfig {
   }
   const result = configSchema.safeParse(raw, { reportInput: true });
   if (!result.success) throw new ConfigError(`${source}: ${issueMessage(result.error.issues[0]!)}`);
-  const c = result.data;
-  const listen = splitListen(c.metrics.listen) as { host: string; port: number };
-  const hostCidr = parseInterfaceCidr(c.host.address)!;
-  const dn = c.defaultNetwork;
-  return {
-    stateDir: c.stateDir,
-    devicePrefix: c.devicePrefix,
-    api: { socket: c.api.socket },
-    metrics: { enabled: c.metrics.enabled, listen: c.metrics.listen, host: listen.host, port: listen.port },
-    host: { device: c.host.device, address: c.host.address, gatewayAddress: formatIPv4(hostCidr.address + 1) },
-    defaultNetwork:
-      dn === null
-        ? null
-        : {
-            name: dn.name,
-            subnet: dn.subnet,
-            gateway: dn.gateway ?? formatIPv4(parseCidr(dn.subnet).network + 1),
-            mtu: dn.mtu,
-          },
-    log: { level: c.log.level },
-    uplink:
-      c.uplink === null
-        ? null
-        : {
-            kind: c.uplink.kind,
-            device: c.uplink.device,
-            address: c.uplink.address,
-            gateway: c.uplink.gateway,
-            netns: c.uplink.netns ?? null,
-            mac: c.uplink.mac?.toLowerCase() ?? null,
-            mtu: c.uplink.mtu,
-          },
-    nat: {
-      portMin: Number(c.nat.portRange.split('-')[0]),
-      portMax: Number(c.nat.portRange.split('-')[1]),
-      udpFiltering: c.nat.udpFiltering,
-      unsolicitedTcp: c.nat.unsolicitedTcp,
-    },
-    conntrack: { max: c.conntrack.max, timeouts: { ...c.conntrack.timeouts } },
-    cluster: {
-      store: c.cluster.store,
-      endpoints: c.cluster.endpoints,
-      advertise: c.cluster.advertise ?? null,
-      vxlanPort: c.cluster.vxlanPort,
-      peers: c.cluster.peers,
-      leaseTtlSeconds: c.cluster.leaseTtlSeconds,
-      underlayMtu: c.cluster.underlayMtu,
-      prefix: c.cluster.prefix,
-      udpGso: c.cluster.udpGso,
-      udpGro: c.cluster.udpGro,
-      socketReceiveBuffer: c.cluster.socketReceiveBuffer,
-      socketSendBuffer: c.cluster.socketSendBuffer,
-    },
-    dns: {
-      enabled: c.dns.enabled,
-      port: c.dns.port,
-      upstream: c.dns.upstream === undefined ? null : c.dns.upstream.map((s) => parseUpstream(s)!),
-      timeoutMs: c.dns.timeoutMs,
-      cacheSize: c.dns.cacheSize,
-    },
-    dataplane: {
-      batchSize: c.dataplane.batchSize,
-      offload: c.dataplane.offload,
-      gro: c.dataplane.gro,
-      busyPollUs: c.dataplane.busyPollUs,
-      io: c.dataplane.io,
-      macAgingSeconds: c.dataplane.macAgingSeconds,
-      arp: { ...c.dataplane.arp },
-    },
-  };
+  return result.data;
 }
 
 /** Reads and parses a config file; errors name `path` as given. */

@@ -8,6 +8,7 @@ import { STAGE_BYTES, RX_BUFFERS } from '../ports/uring-loop.js';
 import { withNetns } from '../ports/sys/netns.js';
 import { openPacketSocket } from '../ports/sys/packet-socket.js';
 import { closeFd, openTunTap } from '../ports/sys/tuntap.js';
+import { ipv4ToString, parseCidr, parseIpv4 } from '../wire/ipv4-address.js';
 import { parseMac } from '../wire/mac.js';
 import { probeSocket, startApiServer } from './api-server.js';
 import { lockStateDir } from './state-lock.js';
@@ -19,7 +20,6 @@ import { EmbeddedDns } from './dns/embedded-dns.js';
 import { hostNameservers } from './dns/resolv-conf.js';
 import { KernelHostDevices } from './host-devices.js';
 import { configureHostDevice } from './host-link.js';
-import { formatIPv4, parseIPv4, parseInterfaceCidr } from './ipam.js';
 import { resolveNetns, runCommand, runInNetns } from './netns.js';
 import { buildRegistry, startMetricsServer } from './metrics.js';
 import { NetworkService } from './network-service.js';
@@ -111,7 +111,7 @@ export async function runDaemon(configPath: string): Promise<void> {
     throw new Error(`another pontoon daemon is already listening on ${cfg.api.socket}`);
   }
   const releaseLock = lockStateDir(cfg.stateDir);
-  const hostCidr = parseInterfaceCidr(cfg.host.address)!;
+  const hostCidr = parseCidr(cfg.host.address);
   let tun: { fd: number };
   let io: ReturnType<typeof chooseIoBackend>;
   try {
@@ -142,9 +142,9 @@ export async function runDaemon(configPath: string): Promise<void> {
     const hostPortId = await dataplane.addHostPort(
       {
         name: cfg.host.device,
-        hostIp: hostCidr.address,
-        gatewayIp: parseIPv4(cfg.host.gatewayAddress)!,
-        prefixLen: hostCidr.prefix,
+        hostIp: hostCidr.addr,
+        gatewayIp: parseIpv4(cfg.host.gatewayAddress),
+        prefixLen: hostCidr.prefixLen,
         mtu: 1500,
         defaultRoute: cfg.uplink === null,
         vnet: cfg.dataplane.offload,
@@ -153,17 +153,17 @@ export async function runDaemon(configPath: string): Promise<void> {
     );
     if (cfg.uplink !== null) {
       const up = cfg.uplink;
-      const cidr = parseInterfaceCidr(up.address)!;
+      const cidr = parseCidr(up.address);
       const fd = await openUplink(up, cfg.dataplane.offload);
       cleanups.push(() => closeFd(fd));
       uplinkPortId = await dataplane.addUplink(
         {
           index: UPLINK_INDEX,
           name: up.device,
-          ip: cidr.address,
-          prefixLen: cidr.prefix,
-          mac: parseMac(up.mac ?? `02:70:${formatIPv4(cidr.address).split('.').map((b) => Number(b).toString(16).padStart(2, '0')).join(':')}`),
-          gatewayIp: parseIPv4(up.gateway)!,
+          ip: cidr.addr,
+          prefixLen: cidr.prefixLen,
+          mac: parseMac(up.mac ?? `02:70:${ipv4ToString(cidr.addr).split('.').map((b) => Number(b).toString(16).padStart(2, '0')).join(':')}`),
+          gatewayIp: parseIpv4(up.gateway),
           mtu: up.mtu,
           vnet: up.kind === 'tap' && cfg.dataplane.offload,
         },
@@ -176,7 +176,7 @@ export async function runDaemon(configPath: string): Promise<void> {
     if (cl.advertise !== null) {
       // overlay networks: the VXLAN underlay socket on this host's underlay address
       await dataplane.setTunnel({
-        localIp: parseIPv4(cl.advertise)!,
+        localIp: parseIpv4(cl.advertise),
         port: cl.vxlanPort,
         underlayMtu: cl.underlayMtu,
         underlay: { gso: cl.udpGso, gro: cl.udpGro, receiveBuffer: cl.socketReceiveBuffer, sendBuffer: cl.socketSendBuffer },
@@ -201,7 +201,7 @@ export async function runDaemon(configPath: string): Promise<void> {
     if (cfg.dns.enabled) {
       // sockets on the host's TUN address; the data plane DNATs queries to any gateway:53 there
       const embedded = new EmbeddedDns({
-        address: formatIPv4(hostCidr.address),
+        address: ipv4ToString(hostCidr.addr),
         port: cfg.dns.port,
         upstreams: cfg.dns.upstream ?? hostNameservers(),
         timeoutMs: cfg.dns.timeoutMs,
@@ -211,10 +211,10 @@ export async function runDaemon(configPath: string): Promise<void> {
       });
       await embedded.start();
       cleanups.push(() => embedded.close());
-      await dataplane.setDns(hostCidr.address, cfg.dns.port);
+      await dataplane.setDns(hostCidr.addr, cfg.dns.port);
       dns = embedded;
       log.info(
-        { listen: `${formatIPv4(hostCidr.address)}:${cfg.dns.port}`, upstreams: embedded.upstreams.map((u) => `${u.address}:${u.port}`) },
+        { listen: `${ipv4ToString(hostCidr.addr)}:${cfg.dns.port}`, upstreams: embedded.upstreams.map((u) => `${u.address}:${u.port}`) },
         'embedded DNS ready',
       );
     }

@@ -1,8 +1,8 @@
 // `--publish [HOSTIP:]HOSTPORT:CONTAINERPORT[/tcp|udp]`, as `docker run -p` takes it: parsed and
 // expanded into one mapping per port, every mistake a one-line error naming the spec.
 
+import { parseIpv4OrNull } from '../wire/ipv4-address.js';
 import { ApiFailure } from './gateway-api.js';
-import { parseIPv4 } from './ipam.js';
 
 export interface PortMapping {
   proto: 'tcp' | 'udp';
@@ -43,7 +43,7 @@ export function parsePublish(spec: string): PortMapping[] {
   let containerPart: string;
   if (parts.length === 3) {
     [hostIp, hostPart, containerPart] = parts as [string, string, string];
-    if (parseIPv4(hostIp) === null) throw new ApiFailure(400, `invalid port mapping ${JSON.stringify(spec)}: bad host address ${JSON.stringify(hostIp)}`);
+    if (parseIpv4OrNull(hostIp) === null) throw new ApiFailure(400, `invalid port mapping ${JSON.stringify(spec)}: bad host address ${JSON.stringify(hostIp)}`);
   } else if (parts.length === 2) {
     [hostPart, containerPart] = parts as [string, string];
   } else {

@@ -2,8 +2,8 @@
 
 import { CT_STATE_NAMES, CtFlag } from '../dataplane/conntrack.js';
 import type { ConntrackRecord } from '../ports/worker-protocol.js';
+import { ipv4ToString, parseCidr } from '../wire/ipv4-address.js';
 import type { ConntrackEntryResource, EndpointResource, NetworkResource } from './api-types.js';
-import { formatIPv4, parseCidr } from './ipam.js';
 import type { LiveNetwork } from './live-network.js';
 import type { EndpointRecord } from './state-store.js';
 
@@ -13,7 +13,7 @@ export function endpointResource(live: LiveNetwork, r: EndpointRecord, dnsServer
     Name: r.name,
     EndpointID: r.id,
     MacAddress: r.mac,
-    IPv4Address: `${r.ip}/${parseCidr(live.record.subnet).prefix}`,
+    IPv4Address: `${r.ip}/${parseCidr(live.record.subnet).prefixLen}`,
     IPv6Address: '',
     Interface: r.ifName,
     Netns: r.netnsPath,
@@ -55,7 +55,7 @@ export function networkResource(live: LiveNetwork, dnsEnabled: boolean, endpoint
           RemoteContainers: Object.fromEntries(
             [...live.remotes.values()].map((e) => [
               e.id,
-              { Name: e.name, EndpointID: e.id, MacAddress: e.mac, IPv4Address: `${e.ip}/${parseCidr(r.subnet).prefix}`, Host: e.vtep },
+              { Name: e.name, EndpointID: e.id, MacAddress: e.mac, IPv4Address: `${e.ip}/${parseCidr(r.subnet).prefixLen}`, Host: e.vtep },
             ]),
           ),
         }
@@ -65,8 +65,8 @@ export function networkResource(live: LiveNetwork, dnsEnabled: boolean, endpoint
 }
 
 const tuple = (t: { src: number; dst: number; sport: number; dport: number }) => ({
-  src: formatIPv4(t.src),
-  dst: formatIPv4(t.dst),
+  src: ipv4ToString(t.src),
+  dst: ipv4ToString(t.dst),
   sport: t.sport,
   dport: t.dport,
 });

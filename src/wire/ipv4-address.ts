@@ -1,23 +1,40 @@
 /**
  * IPv4 addresses as unsigned 32-bit numbers in network-order value
- * (192.0.2.1 = 0xC0000201), so routing and NAT tables key on plain numbers.
+ * (192.0.2.1 = 0xC0000201), so routing and NAT tables key on plain numbers; CIDRs as an address
+ * and a prefix length. The one parser, printer and mask of the code base (slow path: config,
+ * API requests, tests).
+ *
+ * Parse failures throw a plain Error whose message is the reason ("the prefix length must be
+ * between 0 and 32"), written to follow a caller's `invalid subnet "…": `; the *OrNull variants
+ * return null instead.
  */
 
-// Decimal octets without leading zeros: "010" is octal to inet_aton, so reject the ambiguity.
+import { IPv4CidrRange } from 'ip-num';
+
+// Decimal octets without leading zeros: "010" is octal to inet_aton (and Docker rejects it), so
+// refuse the ambiguity.
 const OCTET = '(0|[1-9][0-9]{0,2})';
 const IPV4_RE = new RegExp(`^${OCTET}\\.${OCTET}\\.${OCTET}\\.${OCTET}$`);
+const PREFIX_LEN_RE = /^(?:[0-9]|[12][0-9]|3[0-2])$/;
 
-/** Parse dotted-quad "192.0.2.1" to a uint32; throws Error on anything else. */
-export function parseIpv4(s: string): number {
+/** Dotted-quad "192.0.2.1" to a uint32, or null on anything else. */
+export function parseIpv4OrNull(s: string): number | null {
   const m = IPV4_RE.exec(s);
-  if (m === null) throw new Error(`invalid IPv4 address: ${JSON.stringify(s)}`);
+  if (m === null) return null;
   let n = 0;
   for (let i = 1; i <= 4; i++) {
     const o = Number(m[i]);
-    if (o > 255) throw new Error(`invalid IPv4 address: ${JSON.stringify(s)}`);
+    if (o > 255) return null;
     n = n * 256 + o;
   }
-  return n >>> 0;
+  return n;
+}
+
+/** Dotted-quad "192.0.2.1" to a uint32; throws Error on anything else. */
+export function parseIpv4(s: string): number {
+  const n = parseIpv4OrNull(s);
+  if (n === null) throw new Error(`${JSON.stringify(s)} is not an IPv4 address`);
+  return n;
 }
 
 /** uint32 to dotted-quad. Slow path. */
@@ -38,15 +55,70 @@ export function inSubnet(ip: number, network: number, prefixLen: number): boolea
   return ((ip ^ network) & prefixMask(prefixLen)) === 0;
 }
 
-/** Parse "10.0.0.0/8" (a bare address means /32); throws Error on bad input. */
-export function parseCidr(s: string): { addr: number; prefixLen: number } {
+/** "a.b.c.d/len": the address as written (host bits kept) and the prefix length. */
+export interface Ipv4Cidr {
+  addr: number;
+  prefixLen: number;
+}
+
+/** Why `s` is not "a.b.c.d/len", or null when it is. */
+function cidrProblem(s: string): string | null {
   const slash = s.indexOf('/');
-  if (slash < 0) return { addr: parseIpv4(s), prefixLen: 32 };
-  const lenStr = s.slice(slash + 1);
-  if (!/^(0|[1-9][0-9]?)$/.test(lenStr) || Number(lenStr) > 32) {
-    throw new Error(`invalid CIDR prefix length: ${JSON.stringify(s)}`);
-  }
-  return { addr: parseIpv4(s.slice(0, slash)), prefixLen: Number(lenStr) };
+  if (slash < 0) return 'expected an IPv4 CIDR such as 172.18.0.0/16';
+  const addr = s.slice(0, slash);
+  if (parseIpv4OrNull(addr) === null) return `${JSON.stringify(addr)} is not an IPv4 address`;
+  if (!PREFIX_LEN_RE.test(s.slice(slash + 1))) return 'the prefix length must be between 0 and 32';
+  return null;
+}
+
+/** Parse "10.0.0.0/8" (host bits may be set: "10.0.0.1/8" is an interface address), or null. */
+export function parseCidrOrNull(s: string): Ipv4Cidr | null {
+  if (cidrProblem(s) !== null) return null;
+  const slash = s.indexOf('/');
+  return { addr: parseIpv4OrNull(s.slice(0, slash))!, prefixLen: Number(s.slice(slash + 1)) };
+}
+
+/** Parse "10.0.0.0/8" (host bits may be set); throws Error with the reason on anything else. */
+export function parseCidr(s: string): Ipv4Cidr {
+  const problem = cidrProblem(s);
+  if (problem !== null) throw new Error(problem);
+  return parseCidrOrNull(s)!;
+}
+
+/** "a.b.c.d/len", the address as it is in `c` (cidrNetwork first for the network). */
+export function formatCidr(c: Ipv4Cidr): string {
+  return `${ipv4ToString(c.addr)}/${c.prefixLen}`;
+}
+
+/** The network of a CIDR: its host bits cleared ("10.0.0.1/8" → "10.0.0.0/8"). */
+export function cidrNetwork(c: Ipv4Cidr): Ipv4Cidr {
+  return { addr: (c.addr & prefixMask(c.prefixLen)) >>> 0, prefixLen: c.prefixLen };
+}
+
+/** The last address of a CIDR's network (the broadcast address of a subnet). */
+export function cidrLastAddress(c: Ipv4Cidr): number {
+  return (c.addr | ~prefixMask(c.prefixLen)) >>> 0;
+}
+
+/** True when `ip` lies in the CIDR's network. */
+export function cidrContains(c: Ipv4Cidr, ip: number): boolean {
+  return inSubnet(ip, c.addr, c.prefixLen);
+}
+
+// Range relations are ip-num's (slow path: IPAM and config checks); the same library will carry
+// the IPv6 side.
+function toRange(c: Ipv4Cidr): IPv4CidrRange {
+  return IPv4CidrRange.fromCidr(formatCidr(cidrNetwork(c)));
+}
+
+/** True when the networks of two CIDRs share an address (one of them contains the other). */
+export function cidrsOverlap(a: Ipv4Cidr, b: Ipv4Cidr): boolean {
+  return toRange(a).isOverlapping(toRange(b));
+}
+
+/** True when the network of `inner` lies entirely inside the network of `outer`. */
+export function cidrInside(inner: Ipv4Cidr, outer: Ipv4Cidr): boolean {
+  return toRange(inner).inside(toRange(outer));
 }
 
 /** 224.0.0.0/4. */

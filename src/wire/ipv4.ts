@@ -23,6 +23,11 @@ export const IP_PROTO_ICMP = 1;
 export const IP_PROTO_TCP = 6;
 export const IP_PROTO_UDP = 17;
 
+/** The IP protocol number of a transport named in the API or the state file ("tcp" → 6). */
+export function ipProtocolNumber(proto: 'tcp' | 'udp'): typeof IP_PROTO_TCP | typeof IP_PROTO_UDP {
+  return proto === 'udp' ? IP_PROTO_UDP : IP_PROTO_TCP;
+}
+
 const EMPTY = Buffer.alloc(0);
 
 /**

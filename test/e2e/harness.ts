@@ -15,6 +15,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { loadConfig, type PontoonConfig } from '../../src/control/config.js';
+import * as ipv4 from '../../src/wire/ipv4-address.js';
 
 // ---- small utilities -------------------------------------------------------------------------
 
@@ -279,33 +280,18 @@ export function routes(ns: string | null, args: string[] = []): Promise<RouteEnt
 
 // ---- addresses: subnets that do not collide with the host's routes ---------------------------
 
-export function ipToInt(ip: string): number {
-  const p = ip.split('.').map(Number);
-  if (p.length !== 4 || p.some((n) => !Number.isInteger(n) || n < 0 || n > 255)) throw new Error(`bad IPv4 address ${ip}`);
-  return ((p[0]! << 24) | (p[1]! << 16) | (p[2]! << 8) | p[3]!) >>> 0;
-}
-
-export function intToIp(n: number): string {
-  return [n >>> 24, (n >>> 16) & 255, (n >>> 8) & 255, n & 255].join('.');
-}
-
-function cidrRange(cidr: string): [number, number] {
-  const [ip, len] = cidr.includes('/') ? cidr.split('/') : [cidr, '32'];
-  const prefix = Number(len);
-  const mask = prefix === 0 ? 0 : (0xffffffff << (32 - prefix)) >>> 0;
-  const start = (ipToInt(ip!) & mask) >>> 0;
-  return [start, (start | ~mask) >>> 0];
+/** "a.b.c.d/len", or a bare address (a route's `dst`) as its /32. */
+function routeCidr(cidr: string): ipv4.Ipv4Cidr {
+  return ipv4.parseCidr(cidr.includes('/') ? cidr : `${cidr}/32`);
 }
 
 export function cidrsOverlap(a: string, b: string): boolean {
-  const [a0, a1] = cidrRange(a);
-  const [b0, b1] = cidrRange(b);
-  return a0 <= b1 && b0 <= a1;
+  return ipv4.cidrsOverlap(routeCidr(a), routeCidr(b));
 }
 
 /** The n-th address of a subnet ("10.1.2.0/24", 1 → "10.1.2.1"). */
 export function hostAddr(cidr: string, n: number): string {
-  return intToIp(cidrRange(cidr)[0] + n);
+  return ipv4.ipv4ToString(ipv4.cidrNetwork(routeCidr(cidr)).addr + n);
 }
 
 /** Destinations of every IPv4 route of the host, all tables (defaults and local entries left out). */

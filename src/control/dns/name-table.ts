@@ -3,7 +3,7 @@
 // addresses. A client sees the names of every network its container is attached to and no others,
 // like Docker's per-container resolver. Indexes are rebuilt lazily after a change.
 
-import { parseCidr, parseIPv4, prefixMask } from '../ipam.js';
+import { cidrContains, parseCidr, parseIpv4OrNull, type Ipv4Cidr } from '../../wire/ipv4-address.js';
 
 export interface NameEntry {
   /** endpoint id */
@@ -28,8 +28,7 @@ export interface NetworkNames {
 
 interface NetworkState {
   info: NetworkNames;
-  base: number;
-  mask: number;
+  subnet: Ipv4Cidr;
   endpoints: Map<string, NameEntry>;
   /** lower-case name → addresses, in the order endpoints joined */
   byName: Map<string, string[]> | null;
@@ -63,7 +62,7 @@ export function reverseNameToIPv4(name: string): string | null {
   const m = /^([0-9]{1,3})\.([0-9]{1,3})\.([0-9]{1,3})\.([0-9]{1,3})\.in-addr\.arpa$/.exec(canonicalName(name));
   if (m === null) return null;
   const ip = `${m[4]}.${m[3]}.${m[2]}.${m[1]}`;
-  return parseIPv4(ip) === null ? null : ip;
+  return parseIpv4OrNull(ip) === null ? null : ip;
 }
 
 export class NameTable {
@@ -72,12 +71,10 @@ export class NameTable {
   private readonly turns = new Map<string, number>();
 
   setNetwork(info: NetworkNames): void {
-    const c = parseCidr(info.subnet);
     const known = this.networks.get(info.id);
     this.networks.set(info.id, {
       info: { ...info },
-      base: c.network,
-      mask: prefixMask(c.prefix),
+      subnet: parseCidr(info.subnet),
       endpoints: known?.endpoints ?? new Map(),
       byName: null,
       byAddress: null,
@@ -115,11 +112,11 @@ export class NameTable {
    * address is in no network (subnets never overlap).
    */
   clientScope(clientIp: string): ClientScope | null {
-    const ip = parseIPv4(clientIp);
+    const ip = parseIpv4OrNull(clientIp);
     if (ip === null) return null;
     let own: NetworkState | null = null;
     for (const n of this.networks.values()) {
-      if (((ip & n.mask) >>> 0) === n.base) {
+      if (cidrContains(n.subnet, ip)) {
         own = n;
         break;
       }
@@ -170,11 +167,11 @@ export class NameTable {
 
   /** True when `ip` is inside the subnet of a network in scope: its reverse name is ours to answer. */
   inScopeSubnet(scope: ClientScope, ip: string): boolean {
-    const n = parseIPv4(ip);
+    const n = parseIpv4OrNull(ip);
     if (n === null) return false;
     for (const info of scope.networks) {
       const s = this.networks.get(info.id);
-      if (s !== undefined && ((n & s.mask) >>> 0) === s.base) return true;
+      if (s !== undefined && cidrContains(s.subnet, n)) return true;
     }
     return false;
   }

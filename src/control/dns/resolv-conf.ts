@@ -4,7 +4,7 @@
 
 import { closeSync, fsyncSync, mkdirSync, openSync, readFileSync, renameSync, rmdirSync, unlinkSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
-import { parseIPv4 } from '../ipam.js';
+import { parseIpv4OrNull } from '../../wire/ipv4-address.js';
 import { NETNS_RUN_DIR } from '../netns.js';
 import type { Upstream } from './upstream.js';
 
@@ -96,7 +96,7 @@ export function removeContainerResolvConf(netnsName: string, etcDir = NETNS_ETC_
 /** "1.2.3.4" or "1.2.3.4:5353" → an upstream; null when it is neither. */
 export function parseUpstream(s: string): Upstream | null {
   const m = /^([0-9.]+)(?::([0-9]{1,5}))?$/.exec(s.trim());
-  if (m === null || parseIPv4(m[1]!) === null) return null;
+  if (m === null || parseIpv4OrNull(m[1]!) === null) return null;
   const port = m[2] === undefined ? 53 : Number(m[2]);
   if (port < 1 || port > 65535) return null;
   return { address: m[1]!, port };

@@ -3,13 +3,11 @@
 
 import { randomBytes } from 'node:crypto';
 import { macToString } from '../../wire/mac.js';
-import { formatIPv4, parseCidr, parseIPv4 } from '../ipam.js';
+import { cidrLastAddress, cidrNetwork, ipv4ToString, parseCidr, parseIpv4 } from '../../wire/ipv4-address.js';
 
 /** A dotted-quad address as a number; throws on anything else (records hold checked addresses). */
 export function ipv4(s: string): number {
-  const n = parseIPv4(s);
-  if (n === null) throw new Error(`invalid IPv4 address ${s}`);
-  return n;
+  return parseIpv4(s);
 }
 
 /** Docker's MAC scheme: 02:42 followed by the IPv4 address. */
@@ -30,14 +28,13 @@ export function overlayGatewayMac(vni: number): string {
 
 /** Addresses of a subnet (or of its ip-range) a container may get, lowest first. */
 export function* candidateAddresses(subnet: string, gateway: string, ipRange?: string): Generator<string> {
-  const net = parseCidr(subnet);
-  const range = ipRange !== undefined ? parseCidr(ipRange) : net;
-  const first = range.network;
-  const last = range.network + 2 ** (32 - range.prefix) - 1;
-  const bcast = net.network + 2 ** (32 - net.prefix) - 1;
+  const net = cidrNetwork(parseCidr(subnet));
+  const range = ipRange !== undefined ? cidrNetwork(parseCidr(ipRange)) : net;
+  const last = cidrLastAddress(range);
+  const bcast = cidrLastAddress(net);
   const gw = ipv4(gateway);
-  for (let a = first; a <= last; a++) {
-    if (a === net.network || a === bcast || a === gw) continue;
-    yield formatIPv4(a);
+  for (let a = range.addr; a <= last; a++) {
+    if (a === net.addr || a === bcast || a === gw) continue;
+    yield ipv4ToString(a);
   }
 }

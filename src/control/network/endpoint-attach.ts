@@ -13,7 +13,7 @@ import type { ConnectRequest } from '../api-types.js';
 import { type NameEntry, type NameTable, isDnsName } from '../dns/name-table.js';
 import { ApiFailure } from '../gateway-api.js';
 import type { HostDevices, InterfaceConfig } from '../host-devices.js';
-import { parseCidr } from '../ipam.js';
+import { parseCidr } from '../../wire/ipv4-address.js';
 import type { LiveEndpoint, LiveNetwork } from '../live-network.js';
 import type { NetnsRef } from '../netns.js';
 import { type PortMapping, planPublish } from '../publish.js';
@@ -44,7 +44,7 @@ function nameEntry(r: EndpointRecord): NameEntry {
 function interfaceConfig(live: LiveNetwork, r: EndpointRecord): InterfaceConfig {
   return {
     mac: r.mac,
-    cidr: `${r.ip}/${parseCidr(live.record.subnet).prefix}`,
+    cidr: `${r.ip}/${parseCidr(live.record.subnet).prefixLen}`,
     mtu: live.record.mtu,
     gateway: live.record.internal ? null : live.record.gateway,
   };

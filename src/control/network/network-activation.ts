@@ -6,7 +6,8 @@ import type { Logger } from 'pino';
 import { parseMac } from '../../wire/mac.js';
 import type { NameTable } from '../dns/name-table.js';
 import type { HostDevices } from '../host-devices.js';
-import { AddressAllocator, parseCidr } from '../ipam.js';
+import { cidrNetwork, parseCidr } from '../../wire/ipv4-address.js';
+import { AddressAllocator } from '../ipam.js';
 import type { LiveNetwork, LiveNetworkRecord } from '../live-network.js';
 import { ipv4 } from './addresses.js';
 import type { ServiceDataplane } from './service-dataplane.js';
@@ -40,12 +41,12 @@ export class NetworkActivation {
     const { endpoints: _saved, ...record } = rec;
     const fail = (what: string, err: Error): void => log.warn({ network: rec.name, err: err.message }, `cannot remove ${what}`);
     return UndoStack.run(fail, async (undo) => {
-      const subnet = parseCidr(record.subnet);
+      const subnet = cidrNetwork(parseCidr(record.subnet));
       await dataplane.addNetwork({
         index,
         name: record.name,
-        subnet: subnet.network,
-        prefixLen: subnet.prefix,
+        subnet: subnet.addr,
+        prefixLen: subnet.prefixLen,
         gatewayIp: ipv4(record.gateway),
         gatewayMac: parseMac(record.gatewayMac),
         mtu: record.mtu,

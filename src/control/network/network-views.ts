@@ -4,7 +4,7 @@
 import { macToString } from '../../wire/mac.js';
 import type { EndpointResource, NetworkResource, NetworkSummary, PortMappingResource, StatusReport } from '../api-types.js';
 import type { HostDevices } from '../host-devices.js';
-import { formatIPv4 } from '../ipam.js';
+import { ipv4ToString } from '../../wire/ipv4-address.js';
 import type { LiveNetwork } from '../live-network.js';
 import { endpointResource, networkResource } from '../resources.js';
 import type { EndpointRecord } from '../state-store.js';
@@ -86,7 +86,7 @@ export class NetworkViews {
       drops: c.dropsByReason(),
       neighbours: snap.neighbours.map((n) => ({
         network: netName(n.network),
-        ip: formatIPv4(n.ip),
+        ip: ipv4ToString(n.ip),
         mac: n.state === 1 ? macToString(n.mac) : null,
         state: NEIGHBOUR_STATES[n.state] ?? 'incomplete',
         ageSeconds: Math.round(n.ageMs / 1000),

@@ -1,13 +1,22 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import {
+  cidrContains,
+  cidrInside,
+  cidrLastAddress,
+  cidrNetwork,
+  cidrsOverlap,
+  formatCidr,
   inSubnet,
   ipv4ToString,
   isLimitedBroadcastIpv4,
   isMulticastIpv4,
   parseCidr,
+  parseCidrOrNull,
   parseIpv4,
+  parseIpv4OrNull,
   prefixMask,
+  type Ipv4Cidr,
 } from '../../../src/wire/ipv4-address.js';
 import {
   MAC_BROADCAST,
@@ -92,10 +101,14 @@ describe('ipv4-address', () => {
     );
   });
 
-  it('rejects bad strings', () => {
-    for (const s of ['', '1.2.3', '1.2.3.4.5', '256.1.1.1', '1.2.3.04', '01.2.3.4', '1.2.3.-4', '1.2.3.4 ', 'a.b.c.d', '1..2.3', '1.2.3.1000']) {
-      expect(() => parseIpv4(s), s).toThrow(Error);
+  it('rejects bad strings, naming them; the OrNull variant returns null', () => {
+    for (const s of ['', '1.2.3', '1.2.3.4.5', '256.1.1.1', '1.2.3.04', '01.2.3.4', '1.2.3.-4', '1.2.3.4 ', 'a.b.c.d', '1..2.3', '1.2.3.1000', '1.2.3.4/32']) {
+      expect(() => parseIpv4(s), s).toThrow(new Error(`${JSON.stringify(s)} is not an IPv4 address`));
+      expect(parseIpv4OrNull(s), s).toBeNull();
     }
+    expect(parseIpv4OrNull('192.0.2.1')).toBe(0xc0000201);
+    expect(parseIpv4OrNull('0.0.0.0')).toBe(0);
+    expect(parseIpv4OrNull('255.255.255.255')).toBe(0xffffffff);
   });
 
   it('prefixMask', () => {
@@ -105,7 +118,15 @@ describe('ipv4-address', () => {
     expect(prefixMask(24)).toBe(0xffffff00);
     expect(prefixMask(31)).toBe(0xfffffffe);
     expect(prefixMask(32)).toBe(0xffffffff);
-    for (const bad of [-1, 33, 1.5, NaN]) expect(() => prefixMask(bad)).toThrow(RangeError);
+    for (const bad of [-1, 33, 1.5, NaN]) expect(() => prefixMask(bad)).toThrow(new RangeError(`invalid prefix length: ${bad}`));
+  });
+
+  it('masks every prefix length 0..32 with that many leading ones', () => {
+    for (let len = 0; len <= 32; len++) {
+      const mask = prefixMask(len);
+      expect(mask >= 0 && mask <= 0xffffffff, `/${len}`).toBe(true);
+      expect(mask.toString(2).padStart(32, '0'), `/${len}`).toBe('1'.repeat(len) + '0'.repeat(32 - len));
+    }
   });
 
   it('inSubnet', () => {
@@ -119,12 +140,88 @@ describe('ipv4-address', () => {
     expect(inSubnet(parseIpv4('10.1.2.3'), parseIpv4('10.9.9.9'), 8)).toBe(true);
   });
 
-  it('parseCidr and classifiers', () => {
+  it('parseCidr keeps host bits; formatCidr prints what it was given', () => {
     expect(parseCidr('10.0.0.0/8')).toEqual({ addr: 0x0a000000, prefixLen: 8 });
-    expect(parseCidr('192.0.2.7')).toEqual({ addr: 0xc0000207, prefixLen: 32 });
-    expect(() => parseCidr('10.0.0.0/33')).toThrow(Error);
-    expect(() => parseCidr('10.0.0.0/08')).toThrow(Error);
-    expect(() => parseCidr('10.0.0.0/')).toThrow(Error);
+    expect(parseCidr('198.51.100.2/24')).toEqual({ addr: 0xc6336402, prefixLen: 24 });
+    expect(parseCidr('0.0.0.0/0')).toEqual({ addr: 0, prefixLen: 0 });
+    expect(parseCidr('255.255.255.255/32')).toEqual({ addr: 0xffffffff, prefixLen: 32 });
+    expect(parseCidrOrNull('192.0.2.7/32')).toEqual({ addr: 0xc0000207, prefixLen: 32 });
+    expect(formatCidr({ addr: 0xc0a81000, prefixLen: 20 })).toBe('192.168.16.0/20');
+    expect(formatCidr(parseCidr('198.51.100.2/24'))).toBe('198.51.100.2/24');
+  });
+
+  it('parseCidr says why, as a reason to follow "invalid subnet \"…\": "; the OrNull variant returns null', () => {
+    const cases: [string, string][] = [
+      ['192.0.2.7', 'expected an IPv4 CIDR such as 172.18.0.0/16'],
+      ['', 'expected an IPv4 CIDR such as 172.18.0.0/16'],
+      ['bogus', 'expected an IPv4 CIDR such as 172.18.0.0/16'],
+      ['10.0.0.256/8', '"10.0.0.256" is not an IPv4 address'],
+      ['010.0.0.0/8', '"010.0.0.0" is not an IPv4 address'],
+      ['/8', '"" is not an IPv4 address'],
+      ['10.0.0.0/8/8', 'the prefix length must be between 0 and 32'],
+      ['10.0.0.0/33', 'the prefix length must be between 0 and 32'],
+      ['10.0.0.0/08', 'the prefix length must be between 0 and 32'],
+      ['10.0.0.0/', 'the prefix length must be between 0 and 32'],
+      ['10.0.0.0/-1', 'the prefix length must be between 0 and 32'],
+      ['10.0.0.0/ 8', 'the prefix length must be between 0 and 32'],
+      // the address is checked first
+      ['10.0.0/33', '"10.0.0" is not an IPv4 address'],
+    ];
+    for (const [s, reason] of cases) {
+      expect(() => parseCidr(s), s).toThrow(new Error(reason));
+      expect(parseCidrOrNull(s), s).toBeNull();
+    }
+  });
+
+  it('network, last address and containment, /0 and /32 included', () => {
+    const c = parseCidr('172.17.3.4/16');
+    expect(cidrNetwork(c)).toEqual({ addr: 0xac110000, prefixLen: 16 });
+    expect(cidrLastAddress(c)).toBe(0xac11ffff);
+    expect(cidrContains(c, parseIpv4('172.17.255.255'))).toBe(true);
+    expect(cidrContains(c, parseIpv4('172.18.0.0'))).toBe(false);
+    const all = parseCidr('10.1.2.3/0');
+    expect(cidrNetwork(all)).toEqual({ addr: 0, prefixLen: 0 });
+    expect(cidrLastAddress(all)).toBe(0xffffffff);
+    expect(cidrContains(all, 0) && cidrContains(all, 0xffffffff)).toBe(true);
+    const one = parseCidr('255.255.255.255/32');
+    expect(cidrNetwork(one)).toEqual(one);
+    expect(cidrLastAddress(one)).toBe(0xffffffff);
+    expect(cidrContains(one, 0xffffffff)).toBe(true);
+    expect(cidrContains(one, 0xfffffffe)).toBe(false);
+    expect(cidrLastAddress(parseCidr('10.0.0.1/31'))).toBe(parseIpv4('10.0.0.1'));
+  });
+
+  it('detects overlaps and containment, ignoring host bits', () => {
+    const p = parseCidr;
+    expect(cidrsOverlap(p('172.17.0.0/16'), p('172.17.5.0/24'))).toBe(true);
+    expect(cidrsOverlap(p('172.17.5.0/24'), p('172.17.0.0/16'))).toBe(true);
+    expect(cidrsOverlap(p('172.17.0.0/16'), p('172.18.0.0/16'))).toBe(false);
+    expect(cidrsOverlap(p('10.0.0.0/8'), p('10.255.255.255/32'))).toBe(true);
+    expect(cidrsOverlap(p('0.0.0.0/0'), p('192.168.1.0/24'))).toBe(true);
+    expect(cidrsOverlap(p('172.17.0.1/30'), p('172.17.0.0/16'))).toBe(true);
+    expect(cidrInside(p('10.1.0.128/25'), p('10.1.0.0/24'))).toBe(true);
+    expect(cidrInside(p('10.1.0.0/24'), p('10.1.0.0/24'))).toBe(true);
+    expect(cidrInside(p('10.1.0.0/23'), p('10.1.0.0/24'))).toBe(false);
+    expect(cidrInside(p('10.2.0.0/25'), p('10.1.0.0/24'))).toBe(false);
+    expect(cidrInside(p('255.255.255.255/32'), p('0.0.0.0/0'))).toBe(true);
+  });
+
+  it('overlap and containment agree with the address ranges', () => {
+    const range = (c: Ipv4Cidr): [number, number] => [cidrNetwork(c).addr, cidrLastAddress(c)];
+    const cidr = fc.record({ addr: fc.integer({ min: 0, max: 0xffffffff }), prefixLen: fc.integer({ min: 0, max: 32 }) });
+    fc.assert(
+      fc.property(cidr, cidr, (a, b) => {
+        const [a0, a1] = range(a);
+        const [b0, b1] = range(b);
+        expect(cidrsOverlap(a, b)).toBe(a0 <= b1 && b0 <= a1);
+        expect(cidrInside(a, b)).toBe(b0 <= a0 && a1 <= b1);
+        expect(parseCidr(formatCidr(a))).toEqual(a);
+      }),
+      { numRuns: 2000 },
+    );
+  });
+
+  it('classifies multicast and limited broadcast', () => {
     expect(isMulticastIpv4(parseIpv4('224.0.0.251'))).toBe(true);
     expect(isMulticastIpv4(parseIpv4('239.255.255.255'))).toBe(true);
     expect(isMulticastIpv4(parseIpv4('240.0.0.1'))).toBe(false);

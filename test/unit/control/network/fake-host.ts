@@ -11,7 +11,7 @@ import type { ClusterEvent, ClusterStore, OverlayEndpointDef, OverlayNetworkDef 
 import { type PontoonConfig, parseConfig } from '../../../../src/control/config.js';
 import { ApiFailure } from '../../../../src/control/gateway-api.js';
 import type { HostDevices, InterfaceConfig, NetnsIdentityRef } from '../../../../src/control/host-devices.js';
-import { formatIPv4 } from '../../../../src/control/ipam.js';
+import { ipv4ToString } from '../../../../src/wire/ipv4-address.js';
 import type { NetnsRef } from '../../../../src/control/netns.js';
 import type { ServiceDataplane } from '../../../../src/control/network/service-dataplane.js';
 import type { StateFile } from '../../../../src/control/network/live-networks.js';
@@ -199,7 +199,7 @@ export class FakeDataplane implements ServiceDataplane {
 
   async addEndpoint(spec: EndpointSpec, fd: number): Promise<number> {
     const id = this.nextPort;
-    this.journal.record(`port+ ${id} ${spec.name} ${formatIPv4(spec.ip)}`);
+    this.journal.record(`port+ ${id} ${spec.name} ${ipv4ToString(spec.ip)}`);
     this.nextPort++;
     this.ports.set(id, { ...spec, fd });
     return id;
@@ -211,7 +211,7 @@ export class FakeDataplane implements ServiceDataplane {
   }
 
   async addPublish(rule: PublishRule): Promise<void> {
-    this.journal.record(`publish+ ${protoName(rule.proto)}/${rule.hostPort} ${formatIPv4(rule.targetIp)}:${rule.targetPort}`);
+    this.journal.record(`publish+ ${protoName(rule.proto)}/${rule.hostPort} ${ipv4ToString(rule.targetIp)}:${rule.targetPort}`);
     this.publishes.set(`${protoName(rule.proto)}/${rule.hostPort}`, rule);
   }
 
@@ -221,23 +221,23 @@ export class FakeDataplane implements ServiceDataplane {
   }
 
   async addPeer(network: number, vtepIp: number): Promise<void> {
-    this.journal.record(`peer+ ${network} ${formatIPv4(vtepIp)}`);
-    this.peers.add(`${network} ${formatIPv4(vtepIp)}`);
+    this.journal.record(`peer+ ${network} ${ipv4ToString(vtepIp)}`);
+    this.peers.add(`${network} ${ipv4ToString(vtepIp)}`);
   }
 
   async removePeer(network: number, vtepIp: number): Promise<void> {
-    this.journal.record(`peer- ${network} ${formatIPv4(vtepIp)}`);
-    this.peers.delete(`${network} ${formatIPv4(vtepIp)}`);
+    this.journal.record(`peer- ${network} ${ipv4ToString(vtepIp)}`);
+    this.peers.delete(`${network} ${ipv4ToString(vtepIp)}`);
   }
 
   async addRemoteEndpoint({ network, ip, mac, vtepIp }: RemoteEndpointSpec): Promise<void> {
-    this.journal.record(`remote+ ${network} ${formatIPv4(ip)}`);
-    this.remotes.set(`${network} ${formatIPv4(ip)}`, `${macToString(mac)} via ${formatIPv4(vtepIp)}`);
+    this.journal.record(`remote+ ${network} ${ipv4ToString(ip)}`);
+    this.remotes.set(`${network} ${ipv4ToString(ip)}`, `${macToString(mac)} via ${ipv4ToString(vtepIp)}`);
   }
 
   async removeRemoteEndpoint(network: number, ip: number): Promise<void> {
-    this.journal.record(`remote- ${network} ${formatIPv4(ip)}`);
-    this.remotes.delete(`${network} ${formatIPv4(ip)}`);
+    this.journal.record(`remote- ${network} ${ipv4ToString(ip)}`);
+    this.remotes.delete(`${network} ${ipv4ToString(ip)}`);
   }
 
   async snapshot(): Promise<Snapshot> {
