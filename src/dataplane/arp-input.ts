@@ -2,8 +2,8 @@
 // learns neighbours from requests and replies, and releases frames parked on a neighbour once its
 // MAC is known. ARP between containers is left to the switch.
 
-import { ARP_OP_REPLY, ARP_OP_REQUEST } from '../wire/arp.js';
-import { ETH_HLEN } from '../wire/ethernet.js';
+import { ARP_OP_REPLY, ARP_OP_REQUEST, ARP_SHA, ARP_SPA, ARP_THA, type ArpPacket } from '../wire/arp.js';
+import { ETH_DST, ETH_HLEN, ETH_SRC } from '../wire/ethernet.js';
 import type { Datapath } from './context.js';
 import { macHi, macLo, putMac } from '../wire/mac.js';
 import type { Network } from './network.js';
@@ -18,13 +18,13 @@ export function arpInput(dp: Datapath, port: Port, net: Network, buf: Buffer, of
   const forGateway = target === net.gatewayIp;
 
   if (sender !== 0 && net.contains(sender)) {
-    const a = ETH_HLEN + 8; // sender hardware address inside the ARP body
+    const sha = off + ETH_HLEN + ARP_SHA;
     const n = net.neighbours.get(sender);
     if (n !== undefined) {
-      dp.resolver.resolved(net, n, macHi(buf, off + a), macLo(buf, off + a));
+      dp.resolver.resolved(net, n, macHi(buf, sha), macLo(buf, sha));
     } else if (forGateway) {
       const created = net.neighbours.create(sender, dp.now);
-      dp.resolver.resolved(net, created, macHi(buf, off + a), macLo(buf, off + a));
+      dp.resolver.resolved(net, created, macHi(buf, sha), macLo(buf, sha));
     }
   }
 
@@ -34,14 +34,7 @@ export function arpInput(dp: Datapath, port: Port, net: Network, buf: Buffer, of
     if (net.vni !== 0 && op === ARP_OP_REQUEST) {
       const remote = net.remotes.get(target | 0);
       if (remote !== undefined) {
-        const a = off + ETH_HLEN;
-        buf.copyWithin(off, off + 6, off + 12);
-        putMac(buf, off + 6, remote.macHi, remote.macLo);
-        buf[a + 6] = 0;
-        buf[a + 7] = ARP_OP_REPLY;
-        buf.copyWithin(a + 18, a + 8, a + 18);
-        putMac(buf, a + 8, remote.macHi, remote.macLo);
-        buf.writeUInt32BE(target >>> 0, a + 14);
+        answer(arp, buf, off, remote.macHi, remote.macLo, target);
         dp.tx.send(port.id, buf, off, Math.min(len, ETH_HLEN + 28 + 18));
         return true;
       }
@@ -50,16 +43,23 @@ export function arpInput(dp: Datapath, port: Port, net: Network, buf: Buffer, of
   }
   if (op === ARP_OP_REQUEST) {
     // answer in place (also address probes from 0.0.0.0, as Linux does: the address is taken): the request is not flooded further, so its buffer is ours to rewrite
-    const a = off + ETH_HLEN;
-    buf.copyWithin(off, off + 6, off + 12); // eth dst <- requester
-    putMac(buf, off + 6, net.gatewayMacHi, net.gatewayMacLo);
-    buf[a + 7] = ARP_OP_REPLY;
-    buf[a + 6] = 0;
-    buf.copyWithin(a + 18, a + 8, a + 18); // target hw+ip <- sender hw+ip
-    putMac(buf, a + 8, net.gatewayMacHi, net.gatewayMacLo);
-    buf.writeUInt32BE(net.gatewayIp, a + 14);
+    answer(arp, buf, off, net.gatewayMacHi, net.gatewayMacLo, net.gatewayIp);
     dp.tx.send(port.id, buf, off, Math.min(len, ETH_HLEN + 28 + 18));
     return true;
   }
   return op === ARP_OP_REPLY;
+}
+
+/**
+ * Turns the ARP request at buf[off] (the `arp` view wrapped around its body) into the reply "`ip`
+ * is at hi:lo", in place: back to the requester, whose address becomes the target.
+ */
+function answer(arp: ArpPacket, buf: Buffer, off: number, hi: number, lo: number, ip: number): void {
+  const a = off + ETH_HLEN;
+  buf.copyWithin(off + ETH_DST, off + ETH_SRC, off + ETH_SRC + 6); // Ethernet destination: the requester
+  putMac(buf, off + ETH_SRC, hi, lo);
+  arp.operation = ARP_OP_REPLY;
+  buf.copyWithin(a + ARP_THA, a + ARP_SHA, a + ARP_THA); // target hardware and protocol address: the requester's
+  putMac(buf, a + ARP_SHA, hi, lo);
+  buf.writeUInt32BE(ip >>> 0, a + ARP_SPA);
 }

@@ -180,7 +180,6 @@ export class DataplaneControl {
   addHostPort(spec: HostPortSpec, io: PortIo): Port {
     const t = this.dp.tables;
     const port = new Port(t.freePortId(), PortKind.Host, spec.name, io);
-    port.ip = spec.hostIp >>> 0;
     port.mtu = spec.mtu;
     port.vnet = spec.vnet === true;
     this.addPort(port);

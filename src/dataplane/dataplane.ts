@@ -9,6 +9,7 @@
 import { ETH_HLEN, ETH_TYPE, ETHERTYPE_IPV4 } from '../wire/ethernet.js';
 import { ArpResolver, type NeighbourCounts } from './arp-resolver.js';
 import type { Datapath } from './context.js';
+import { ProtoClass } from './conntrack.js';
 import { DataplaneControl } from './control.js';
 import { DataplaneCounters, Drop, Gauge } from './counters.js';
 import { ethernetInput } from './ethernet-input.js';
@@ -162,9 +163,9 @@ export class Dataplane implements Datapath {
     ct.sweep(now, Math.max(1024, Math.ceil(ct.capacity / 50)));
     const g = this.counters.gauges;
     g[Gauge.ConntrackEntries] = ct.size;
-    g[Gauge.NatPortsTcp] = t.mappings.inUse[0];
-    g[Gauge.NatPortsUdp] = t.mappings.inUse[1];
-    g[Gauge.NatPortsIcmp] = t.mappings.inUse[2];
+    g[Gauge.NatPortsTcp] = t.mappings.inUse[ProtoClass.Tcp];
+    g[Gauge.NatPortsUdp] = t.mappings.inUse[ProtoClass.Udp];
+    g[Gauge.NatPortsIcmp] = t.mappings.inUse[ProtoClass.Icmp];
     const states = this.counters.ctStates;
     for (let i = 0; i < states.length; i++) states[i] = ct.live[i];
     g[Gauge.FdbEntries] = fdbEntries;

@@ -2,7 +2,7 @@
 // header, enforces anti-spoofing, learns the source MAC, and hands the frame to ARP, IPv4
 // routing (frames addressed to the gateway) or the L2 switch.
 
-import { ETH_HLEN, ETHERTYPE_ARP, ETHERTYPE_IPV4 } from '../wire/ethernet.js';
+import { ETH_HLEN, ETH_SRC, etherTypeOf, ETHERTYPE_ARP, ETHERTYPE_IPV4 } from '../wire/ethernet.js';
 import { WireError } from '../wire/error.js';
 import { Drop } from './counters.js';
 import type { Datapath } from './context.js';
@@ -28,13 +28,13 @@ export function ethernetInput(dp: Datapath, port: Port, buf: Buffer, off: number
     return;
   }
   // anti-spoofing: a container may only use its own MAC
-  const srcHi = macHi(buf, off + 6);
-  const srcLo = macLo(buf, off + 6);
+  const srcHi = macHi(buf, off + ETH_SRC);
+  const srcLo = macLo(buf, off + ETH_SRC);
   if (srcHi !== port.macHi || srcLo !== port.macLo) {
     c.drop(Drop.SpoofedMac);
     return;
   }
-  const etherType = (buf[off + 12] << 8) | buf[off + 13];
+  const etherType = etherTypeOf(buf, off);
   if (etherType === ETHERTYPE_IPV4) {
     if (!ip4Wrap(dp, buf, off + ETH_HLEN, len - ETH_HLEN)) return;
     if (dp.frame.ip.src !== port.ip) {

@@ -2,8 +2,8 @@
 // needed, administratively prohibited), sent back out of the port the offending packet came in
 // on, following RFC 1122/1812: never about an ICMP error, a broadcast, or a non-first fragment.
 
-import { copyBytes } from './frame-pool.js';
-import { ETH_HLEN, ETHERTYPE_IPV4 } from '../wire/ethernet.js';
+import { ETH_HLEN } from '../wire/ethernet.js';
+import { writeReplyEthernet } from './reply-ethernet.js';
 import { emitIcmpError, ICMP_HLEN, isIcmpQueryType } from '../wire/icmpv4.js';
 import {
   IP_PROTO_ICMP,
@@ -20,7 +20,6 @@ import {
 import { isMulticastOrReserved } from '../wire/ipv4-address.js';
 import { Drop, Gauge } from './counters.js';
 import type { Datapath } from './context.js';
-import { putMac } from '../wire/mac.js';
 import { PortKind, type Port } from './port.js';
 
 /** RFC 1812 4.3.2.3: quote as much of the packet as fits in 576 bytes. */
@@ -61,11 +60,7 @@ export function icmpError(
   const net = ingress.kind !== PortKind.Host ? dp.tables.networks[ingress.network] : undefined;
   const from = net !== undefined ? net.gatewayIp : dp.tables.hostGatewayIp;
   // Ethernet: back to whoever sent the offending frame
-  copyBytes(buf, off + 6, off + 12, out, o);
-  if (net !== undefined) putMac(out, o + 6, net.gatewayMacHi, net.gatewayMacLo);
-  else out.fill(0, o + 6, o + 12);
-  out[o + 12] = ETHERTYPE_IPV4 >>> 8;
-  out[o + 13] = ETHERTYPE_IPV4 & 0xff;
+  writeReplyEthernet(out, o, buf, off, net);
   const icmpLen = emitIcmpError(out, o + ETH_HLEN + IPV4_MIN_HLEN, type, code, mtu, buf, ipOff, quoted);
   Ipv4Repr.emit({ src: from, dst: src, protocol: IP_PROTO_ICMP, ttl: 64, payloadLength: icmpLen }, out, o + ETH_HLEN);
   dp.counters.gauges[Gauge.IcmpSent]++;

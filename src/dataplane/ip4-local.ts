@@ -1,8 +1,9 @@
 // ip4-local: packets for the gateway's own addresses. Echo requests are answered in place (the
 // request buffer becomes the reply); UDP gets port unreachable, as from a host with no listener.
 
-import { ETH_HLEN } from '../wire/ethernet.js';
-import { ICMP_DEST_UNREACHABLE, ICMP_ECHO_REQUEST, ICMP_PORT_UNREACHABLE } from '../wire/icmpv4.js';
+import { ETH_DST, ETH_HLEN, ETH_SRC, ETH_TYPE } from '../wire/ethernet.js';
+import { putMac } from '../wire/mac.js';
+import { ICMP_DEST_UNREACHABLE, ICMP_ECHO_REPLY, ICMP_ECHO_REQUEST, ICMP_PORT_UNREACHABLE } from '../wire/icmpv4.js';
 import { IP_PROTO_ICMP, IP_PROTO_UDP } from '../wire/ipv4.js';
 import { WireError } from '../wire/error.js';
 import { update16 } from '../wire/checksum.js';
@@ -35,19 +36,15 @@ export function ip4Local(dp: Datapath, port: Port, buf: Buffer, off: number, len
       return;
     }
     // echo reply in place: swap addresses, type 8 -> 0, fresh TTL
-    buf.copyWithin(off, off + 6, off + 12);
+    buf.copyWithin(off + ETH_DST, off + ETH_SRC, off + ETH_TYPE);
     const net = port.kind !== PortKind.Host ? dp.tables.networks[port.network] : undefined;
-    if (net !== undefined) {
-      buf[off + 6] = net.gatewayMacHi >>> 8;
-      buf[off + 7] = net.gatewayMacHi;
-      buf.writeInt32BE(net.gatewayMacLo, off + 8);
-    }
+    if (net !== undefined) putMac(buf, off + ETH_SRC, net.gatewayMacHi, net.gatewayMacLo);
     const src = ip.src;
     ip.src = ip.dst;
     ip.dst = src;
     ip.ttl = 64;
     ip.fillChecksum();
-    icmp.type = 0;
+    icmp.type = ICMP_ECHO_REPLY;
     icmp.checksum = update16(icmp.checksum, ICMP_ECHO_REQUEST << 8, 0);
     if (port.kind === PortKind.Host) dp.tx.send(port.id, buf, off + ETH_HLEN, len - ETH_HLEN);
     else dp.tx.send(port.id, buf, off, len);

@@ -24,10 +24,12 @@ export interface TunnelIo {
 }
 
 export class Port {
-  network = -1; // network index for endpoints
+  /** the network an endpoint or the uplink is on (-1 for the host and tunnel ports) */
+  network = -1;
   macHi = 0;
   macLo = 0;
-  ip = 0; // the endpoint's address (anti-spoofing) or the host's address on the TUN link
+  /** the port's own IPv4 address: an endpoint's (anti-spoofing) or the uplink's; 0 for the host and tunnel ports */
+  ip = 0;
   mtu = 1500;
   /** the device carries a virtio-net header on every frame and takes checksum and TSO offloads */
   vnet = false;

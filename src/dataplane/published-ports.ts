@@ -2,7 +2,14 @@
 // addresses forwarded to a container's port. One array slot per (protocol, host port), so the
 // lookup for an inbound packet is a single index.
 
+import { IP_PROTO_UDP } from '../wire/ipv4.js';
+
 const NONE = -1;
+
+/** Slot of (protocol, port): TCP ports first, then UDP ports. */
+function key(proto: number, port: number): number {
+  return (proto === IP_PROTO_UDP ? 65536 : 0) + port;
+}
 
 export interface PublishRule {
   proto: 6 | 17;
@@ -29,7 +36,7 @@ export class PublishedPorts {
 
   /** Rule for an inbound packet, or -1. */
   lookup(proto: number, dstIp: number, dstPort: number): number {
-    const r = this.slot[(proto === 17 ? 65536 : 0) + dstPort];
+    const r = this.slot[key(proto, dstPort)];
     if (r === NONE) return NONE;
     const h = this.hostIp[r];
     return h === 0 || h === (dstIp | 0) ? r : NONE;
@@ -44,12 +51,12 @@ export class PublishedPorts {
   }
 
   isPublished(proto: number, hostPort: number): boolean {
-    return this.slot[(proto === 17 ? 65536 : 0) + hostPort] !== NONE;
+    return this.slot[key(proto, hostPort)] !== NONE;
   }
 
   add(rule: PublishRule): void {
-    const k = (rule.proto === 17 ? 65536 : 0) + rule.hostPort;
-    if (this.slot[k] !== NONE) throw new Error(`port ${rule.hostPort}/${rule.proto === 17 ? 'udp' : 'tcp'} is already published`);
+    const k = key(rule.proto, rule.hostPort);
+    if (this.slot[k] !== NONE) throw new Error(`port ${rule.hostPort}/${rule.proto === IP_PROTO_UDP ? 'udp' : 'tcp'} is already published`);
     const r = this.free.length > 0 ? this.free.pop()! : this.count++;
     this.hostIp[r] = rule.hostIp | 0;
     this.targetIp[r] = rule.targetIp | 0;
@@ -58,7 +65,7 @@ export class PublishedPorts {
   }
 
   remove(proto: number, hostPort: number): void {
-    const k = (proto === 17 ? 65536 : 0) + hostPort;
+    const k = key(proto, hostPort);
     const r = this.slot[k];
     if (r === NONE) return;
     this.slot[k] = NONE;

@@ -13,7 +13,7 @@
 // segment that was corrupted on the way makes the super segment fail there, as it would have alone.
 
 import { finish, fold, internetChecksum, pseudoHeaderSum, sum16 } from '../wire/checksum.js';
-import { ETH_HLEN } from '../wire/ethernet.js';
+import { ETH_HLEN, etherTypeOf, ETHERTYPE_IPV4 } from '../wire/ethernet.js';
 import { TCP_CWR, TCP_FIN, TCP_PSH, TCP_RST, TCP_SYN, TCP_URG } from '../wire/tcp.js';
 import {
   VNET_GSO_ECN,
@@ -236,7 +236,7 @@ export class TcpGro {
  * with data, no SYN/RST/URG), or 0. `eth` is the Ethernet header, -1 for none.
  */
 function segmentPayload(buf: Buffer, ip: number, ipLen: number, eth: number): number {
-  if (eth >= 0 && (buf[eth + 12] !== 0x08 || buf[eth + 13] !== 0x00)) return 0;
+  if (eth >= 0 && etherTypeOf(buf, eth) !== ETHERTYPE_IPV4) return 0;
   if (ipLen < 41 || buf[ip] !== 0x45 || buf[ip + 9] !== 6) return 0;
   if (((buf[ip + 2] << 8) | buf[ip + 3]) !== ipLen || (buf[ip + 6] & 0x3f) !== 0 || buf[ip + 7] !== 0) return 0;
   const tcp = ip + 20;

@@ -2,7 +2,7 @@
 // gateway's MAC (and broadcasts, for ARP) are taken; IPv4 goes to ip4-input, which sends it
 // through NAT: nothing reaches a container unless a flow or a published port accounts for it.
 
-import { ETH_HLEN, ETHERTYPE_ARP, ETHERTYPE_IPV4 } from '../wire/ethernet.js';
+import { ETH_HLEN, ETHERTYPE_ARP, ETHERTYPE_IPV4, etherTypeOf } from '../wire/ethernet.js';
 import { WireError } from '../wire/error.js';
 import { arpInput } from './arp-input.js';
 import { Drop } from './counters.js';
@@ -27,7 +27,7 @@ export function uplinkInput(dp: Datapath, port: Port, buf: Buffer, off: number, 
     c.drop(Drop.NotForUs); // someone else's unicast (a bridged NIC sees it)
     return;
   }
-  const etherType = (buf[off + 12] << 8) | buf[off + 13];
+  const etherType = etherTypeOf(buf, off);
   if (etherType === ETHERTYPE_ARP) {
     if (dp.frame.arp.wrap(buf, off + ETH_HLEN, len - ETH_HLEN) !== WireError.Ok) {
       c.drop(Drop.Malformed);
