@@ -8,7 +8,7 @@
  * the host's side of the TUN link. Needs root.
  */
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, expect, it } from 'vitest';
 import {
   type Daemon,
   type NetworkResource,
@@ -35,6 +35,7 @@ import {
   tsharkFields,
   waitFor,
 } from './harness.js';
+import { needs, root, scapy, tools } from './requirements.js';
 
 const RUN = randomHex(3);
 const ns = (n: string) => `pte-${RUN}-${n}`;
@@ -59,7 +60,7 @@ function endpointOf(net: NetworkResource, netns: string) {
   return ep;
 }
 
-describe.skipIf(process.getuid?.() !== 0)('pontoon bridge networking (e2e)', () => {
+needs(root, tools('ip', 'ping', 'traceroute', 'tshark'), scapy).describe('pontoon bridge networking (e2e)', () => {
   let d: Daemon;
   let tmp: string;
   let link: Awaited<ReturnType<typeof pickHostLink>>;

@@ -6,7 +6,7 @@
  */
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, expect, it } from 'vitest';
 import {
   type Daemon,
   cleanupAll,
@@ -26,6 +26,7 @@ import {
   SCAPY_PYTHON,
   startDaemon,
 } from './harness.js';
+import { needs, root, tools } from './requirements.js';
 
 const RUN = randomHex(3);
 const C1 = `pte-${RUN}-c1`; // connected to alpha
@@ -49,7 +50,7 @@ const DROP_REASONS = [
   'unsupported_ethertype',
 ];
 
-describe.skipIf(process.getuid?.() !== 0)('pontoon CLI (e2e)', () => {
+needs(root, tools('ip', 'python3')).describe('pontoon CLI (e2e)', () => {
   let d: Daemon;
   let tmp: string;
   let S0: string; // bridge

@@ -11,7 +11,7 @@
  */
 import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import * as dnsPacket from 'dns-packet';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, expect, it } from 'vitest';
 import { RESOLV_CONF_MARKER } from '../../src/control/dns/resolv-conf.js';
 import {
   type Daemon,
@@ -30,6 +30,7 @@ import {
   startDaemon,
 } from './harness.js';
 import { type Background, cleanupNatWorlds, startBackground } from './nat-world.js';
+import { needs, root, tools } from './requirements.js';
 
 const RUN = randomHex(2);
 const ns = (n: string) => `pte-${RUN}-${n}`;
@@ -133,7 +134,7 @@ async function cleanup(): Promise<void> {
   if (problems.length > 0) throw new Error(`cleanup left things behind:\n${problems.join('\n')}`);
 }
 
-describe.skipIf(process.getuid?.() !== 0)('embedded DNS (e2e)', () => {
+needs(root, tools('ip', 'ping', 'dig', 'getent', 'timeout')).describe('embedded DNS (e2e)', () => {
   let a: Daemon;
   let b: Daemon;
   let FRONT: string;

@@ -10,11 +10,12 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Etcd3, type IKeyValue } from 'etcd3';
 import { pino } from 'pino';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, expect, it } from 'vitest';
 import type { ClusterEvent, OverlayEndpointDef, OverlayNetworkDef } from '../../src/control/cluster/cluster-store.js';
 import { EtcdStore } from '../../src/control/cluster/etcd-store.js';
 import { ApiFailure } from '../../src/control/gateway-api.js';
 import { etcdArgs, freePort } from './harness.js';
+import { etcdServer, needs } from './requirements.js';
 
 const ETCD_BIN = process.env.ETCD_BIN ?? '/usr/bin/etcd';
 const TTL = 2;
@@ -279,7 +280,7 @@ afterAll(async () => {
 
 // ---- tests -------------------------------------------------------------------------------------
 
-describe('EtcdStore against a real etcd', () => {
+needs(etcdServer(ETCD_BIN)).describe('EtcdStore against a real etcd', () => {
   it('creates networks with cluster-wide unique names and VNIs, and removes them only without endpoints', async () => {
     const prefix = uniquePrefix();
     const a = newStore(prefix, '192.0.2.1');

@@ -5,14 +5,15 @@
  * forwards all the same; asked for io_uring explicitly and refused, it stops with one line.
  * The rest of the end-to-end suites run on both backends (PONTOON_TEST_IO). Needs root.
  */
-import { afterAll, describe, expect, it } from 'vitest';
+import { afterAll, expect, it } from 'vitest';
 import { SYS_io_uring_setup } from '../../src/ports/sys/io-uring-abi.js';
 import { IoUring } from '../../src/ports/sys/io-uring.js';
 import { Errno } from '../../src/ports/sys/libc.js';
 import { type Daemon, cleanupAll, createNetns, parseMetrics, pickSubnets, ping, randomHex, seccompDenying, startDaemon } from './harness.js';
+import { kernelCapability, needs, root, tools } from './requirements.js';
 
-const isRoot = process.getuid?.() === 0;
-const uring = IoUring.probe().ok;
+const uring = IoUring.probe();
+const uringRefused = kernelCapability(uring.ok ? null : `io_uring refused (${uring.reason})`);
 
 /** A daemon with a network and two containers on it; returns their names and the status text. */
 async function twoContainers(opts: Parameters<typeof startDaemon>[0]): Promise<{ d: Daemon; a: string; b: string; bIp: string; status: string }> {
@@ -29,12 +30,12 @@ async function twoContainers(opts: Parameters<typeof startDaemon>[0]): Promise<{
   return { d, a, b, bIp, status };
 }
 
-describe.skipIf(!isRoot)('device I/O backends', () => {
+needs(root, tools('ip', 'ping', 'python3')).describe('device I/O backends', () => {
   afterAll(async () => {
     expect(await cleanupAll()).toEqual([]);
   }, 30_000);
 
-  it.skipIf(!uring)('by default the data plane uses io_uring, and status and /metrics say so', async () => {
+  needs(uringRefused).it('by default the data plane uses io_uring, and status and /metrics say so', async () => {
     const { d, a, bIp, status } = await twoContainers({ extra: { dataplane: { io: 'auto' } } });
     try {
       expect(status).toMatch(/^I\/O: io_uring, busy poll 50 us$/m);

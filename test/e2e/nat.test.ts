@@ -11,7 +11,7 @@
  */
 import { createHash, randomBytes } from 'node:crypto';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, expect, it } from 'vitest';
 import {
   cleanupAll,
   nsExec,
@@ -38,6 +38,10 @@ import {
   parseIperf,
   startBackground,
 } from './nat-world.js';
+import { needs, root, tools } from './requirements.js';
+
+/** What every NAT world needs: root, and the tools people use against it. */
+const natSuite = needs(root, tools('ip', 'ping', 'curl', 'iperf3', 'nmap', 'hping3', 'traceroute', 'tshark', 'ss', 'sysctl', 'timeout', 'python3'));
 
 async function cleanup(): Promise<void> {
   const problems = [...(await cleanupNatWorlds()), ...(await cleanupAll())];
@@ -159,7 +163,7 @@ const randomPort = () => 40_000 + Math.floor(Math.random() * 10_000);
 
 // ---------------------------------------------------------------------------------------------
 
-describe('NAT through a TAP uplink: masquerade, published ports, hairpin, ICMP errors', () => {
+natSuite.describe('NAT through a TAP uplink: masquerade, published ports, hairpin, ICMP errors', () => {
   let w: NatWorld;
   let c1: Container; // publishes 8080:80 and 5353:53/udp; also listens on 22 (unpublished)
   let c2: Container; // publishes 80 on a port pontoon picks
@@ -410,7 +414,7 @@ describe('NAT through a TAP uplink: masquerade, published ports, hairpin, ICMP e
 
 // ---------------------------------------------------------------------------------------------
 
-describe('NAT with endpoint-independent UDP filtering, unsolicited TCP dropped, short timeouts', () => {
+natSuite.describe('NAT with endpoint-independent UDP filtering, unsolicited TCP dropped, short timeouts', () => {
   let w: NatWorld;
   let c: Container;
   const farPage = `far page ${randomBytes(4).toString('hex')}\n`;
@@ -501,7 +505,7 @@ describe('NAT with endpoint-independent UDP filtering, unsolicited TCP dropped, 
 
 // ---------------------------------------------------------------------------------------------
 
-describe('NAT with a full conntrack table (max 512) under a SYN flood', () => {
+natSuite.describe('NAT with a full conntrack table (max 512) under a SYN flood', () => {
   const MAX = 512;
   let w: NatWorld;
   let c: Container;
@@ -573,7 +577,7 @@ describe('NAT with a full conntrack table (max 512) under a SYN flood', () => {
 
 // ---------------------------------------------------------------------------------------------
 
-describe('NAT through an AF_PACKET uplink on a veth', () => {
+natSuite.describe('NAT through an AF_PACKET uplink on a veth', () => {
   let w: NatWorld;
   let c: Container;
   let farHttp: Background;

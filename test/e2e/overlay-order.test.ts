@@ -8,14 +8,12 @@
  * capture, the OFO count is no higher than the kernel path's) and must retransmit no more than the
  * kernel path does. Needs root, iperf3, tshark, ethtool.
  */
-import { existsSync } from 'node:fs';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, expect, it } from 'vitest';
 import { cleanupAll, cidrsOverlap, hostAddr, nsExec, nsExecOk, pickSubnets, randomHex, startCapture, tsharkFields, waitFor } from './harness.js';
 import { cleanupNatWorlds, parseIperf, startBackground } from './nat-world.js';
 import { type OverlayWorld, buildOverlayWorld, captureFile, cleanupOverlayWorlds } from './overlay-world.js';
+import { needs, root, tools } from './requirements.js';
 
-const isRoot = process.getuid?.() === 0;
-const haveTools = ['/usr/bin/tshark', '/usr/bin/iperf3', '/usr/sbin/ethtool'].every((p) => existsSync(p));
 /** bytes per transfer: enough for the sender to fill its window many times, few enough to capture every segment */
 const TRANSFER = '48M';
 
@@ -79,7 +77,7 @@ async function transfer(p: Path): Promise<Outcome> {
   }
 }
 
-describe.skipIf(!isRoot || !haveTools)('order and loss across an overlay, pontoon against the kernel VXLAN in the same run', () => {
+needs(root, tools('ip', 'ping', 'tshark', 'iperf3', 'ethtool', 'nstat', 'ss', 'timeout')).describe('order and loss across an overlay, pontoon against the kernel VXLAN in the same run', () => {
   let w: OverlayWorld;
   let pontoon: Path;
   let kernel: Path;

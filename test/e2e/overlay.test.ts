@@ -6,8 +6,7 @@
  * /metrics. See overlay-world.ts for the topology. Needs root, etcd (/usr/bin/etcd), tshark,
  * iperf3, ethtool and python3-scapy.
  */
-import { existsSync } from 'node:fs';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, expect, it } from 'vitest';
 import {
   cidrsOverlap,
   cleanupAll,
@@ -40,9 +39,10 @@ import {
   readCapture,
   retry,
 } from './overlay-world.js';
+import { etcdServer, needs, root, scapy, tools } from './requirements.js';
 
-const isRoot = process.getuid?.() === 0;
-const haveTools = ['/usr/bin/tshark', '/usr/bin/iperf3', '/usr/sbin/ethtool'].every((p) => existsSync(p));
+/** two pontoon hosts on an underlay, a kernel VXLAN peer, captures, scapy-made datagrams */
+const overlayWorld = [root, ...tools('ip', 'ping', 'tshark', 'iperf3', 'ethtool', 'ss', 'timeout'), scapy];
 const LEASE_TTL = 3;
 
 async function cleanupEverything(): Promise<string[]> {
@@ -51,7 +51,7 @@ async function cleanupEverything(): Promise<string[]> {
   return [...problems, ...(await cleanupAll())];
 }
 
-describe.skipIf(!isRoot || !haveTools || !existsSync(ETCD_BIN))('overlay networks with the etcd store', () => {
+needs(overlayWorld, etcdServer(ETCD_BIN), tools('setpriv')).describe('overlay networks with the etcd store', () => {
   let w: OverlayWorld;
   let A: OverlayHost;
   let B: OverlayHost;
@@ -421,7 +421,7 @@ describe.skipIf(!isRoot || !haveTools || !existsSync(ETCD_BIN))('overlay network
   }, 90_000);
 });
 
-describe.skipIf(!isRoot || !haveTools)('overlay networks with static peers (store: none)', () => {
+needs(overlayWorld).describe('overlay networks with static peers (store: none)', () => {
   let w: OverlayWorld;
   const NET = `ovs-${randomHex(3)}`;
   const VNI = 60_000 + (parseInt(randomHex(2), 16) % 1000);

@@ -7,7 +7,7 @@ import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { Worker } from 'node:worker_threads';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, expect, it } from 'vitest';
 import { Epoll } from '../../src/ports/sys/epoll.js';
 import { EventFd } from '../../src/ports/sys/eventfd.js';
 import { readFrame, writeFrame } from '../../src/ports/sys/frame-io.js';
@@ -29,8 +29,7 @@ import {
   setPersist,
   setVnetHdrSize,
 } from '../../src/ports/sys/tuntap.js';
-
-const isRoot = process.getuid?.() === 0;
+import { needs, root, tools } from './requirements.js';
 
 const RUN = randomBytes(3).toString('hex');
 const NS = `pt-sys-${RUN}`;
@@ -155,7 +154,7 @@ function untrackClose(fd: number): void {
   closeFd(fd);
 }
 
-describe.skipIf(!isRoot)('sys layer on a real kernel (root)', () => {
+needs(root, tools('ip', 'ping')).describe('sys layer on a real kernel (root)', () => {
   beforeAll(() => {
     expect(existsSync('/dev/net/tun')).toBe(true);
     sh('ip', ['netns', 'add', NS]);

@@ -5,7 +5,7 @@
  * device the kernel refuses GSO and the socket falls back to single datagrams, losing none; a
  * receive buffer that overflows is counted (SO_RXQ_OVFL), not silent. Needs root.
  */
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, expect, it } from 'vitest';
 import { Drop, Gauge } from '../../src/dataplane/counters.js';
 import { Dataplane } from '../../src/dataplane/dataplane.js';
 import { withNetns } from '../../src/ports/sys/netns.js';
@@ -13,8 +13,8 @@ import { setInt } from '../../src/ports/sys/udp-socket.js';
 import { VxlanSocket } from '../../src/ports/vxlan-socket.js';
 import { parseIpv4 } from '../../src/wire/ipv4-address.js';
 import { cleanupAll, createNetns, randomHex, runOk, sleep } from './harness.js';
+import { needs, root, tools } from './requirements.js';
 
-const isRoot = process.getuid?.() === 0;
 const PORT = 4789;
 const A = '192.0.2.1';
 const B = '192.0.2.2';
@@ -57,7 +57,7 @@ async function receiveAll(dp: Dataplane, sock: VxlanSocket, expected: number): P
   return { datagrams, messages, segments };
 }
 
-describe.skipIf(!isRoot)('the VXLAN underlay socket (UDP GSO, GRO, overflow counting)', () => {
+needs(root, tools('ip')).describe('the VXLAN underlay socket (UDP GSO, GRO, overflow counting)', () => {
   let nsA = '';
   let nsB = '';
 
