@@ -1,5 +1,6 @@
 // What the API answers, in the shapes `docker network inspect` and `conntrack -L` use.
 
+import { trackedProtocolName } from '../wire/ipv4.js';
 import { CT_STATE_NAMES, CtFlag } from '../dataplane/conntrack.js';
 import type { ConntrackRecord } from '../ports/worker-protocol.js';
 import { ipv4ToString, parseCidr } from '../wire/ipv4-address.js';
@@ -72,7 +73,7 @@ const tuple = (t: { src: number; dst: number; sport: number; dport: number }) =>
 });
 
 export function conntrackResource(c: ConntrackRecord): ConntrackEntryResource {
-  const proto = c.proto === 6 ? 'tcp' : c.proto === 17 ? 'udp' : 'icmp';
+  const proto = trackedProtocolName(c.proto);
   const flags: string[] = [];
   if ((c.flags & CtFlag.SeenReply) === 0) flags.push('UNREPLIED');
   if ((c.flags & CtFlag.Assured) !== 0) flags.push('ASSURED');

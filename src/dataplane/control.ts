@@ -2,6 +2,7 @@
 // (the worker applies them when the control plane asks), never inside the fast path, and leave
 // the tables consistent or throw without having changed them.
 
+import type { PortProtocol } from '../wire/ipv4.js';
 import { prefixMask } from '../wire/ipv4-address.js';
 import type { ArpResolver } from './arp-resolver.js';
 import type { Datapath } from './context.js';
@@ -231,7 +232,7 @@ export class DataplaneControl {
     t.mappings.reserve(protoClass(rule.proto), rule.hostPort, true);
   }
 
-  removePublish(proto: 6 | 17, hostPort: number): void {
+  removePublish(proto: PortProtocol, hostPort: number): void {
     const t = this.dp.tables;
     t.published.remove(proto, hostPort);
     t.mappings.reserve(protoClass(proto), hostPort, false);

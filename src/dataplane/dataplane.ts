@@ -88,7 +88,6 @@ export class Dataplane implements Datapath {
       return;
     }
     this.counters.rx(portId, len);
-    this.frame.ingress = port;
     if (port.kind === PortKind.Endpoint) {
       ethernetInput(this, port, buf, off, len);
       return;
@@ -102,12 +101,13 @@ export class Dataplane implements Datapath {
       this.counters.drop(Drop.UnsupportedEthertype);
       return;
     }
-    if (!ip4Wrap(this, buf, off, len)) return;
+    const ip = ip4Wrap(this, buf, off, len);
+    if (ip === null) return;
     const e = off - ETH_HLEN;
     buf.fill(0, e, e + ETH_TYPE);
     buf[e + ETH_TYPE] = ETHERTYPE_IPV4 >>> 8;
     buf[e + ETH_TYPE + 1] = ETHERTYPE_IPV4 & 0xff;
-    ip4Input(this, port, null, buf, e, len + ETH_HLEN);
+    ip4Input(this, port, null, ip, buf, e, len + ETH_HLEN);
   }
 
   /** A datagram from the VXLAN underlay: `off` is its VXLAN header. */
@@ -118,7 +118,6 @@ export class Dataplane implements Datapath {
       return;
     }
     this.counters.rx(tunnel.id, len);
-    this.frame.ingress = tunnel;
     vxlanInput(this, tunnel, buf, off, len, srcIp);
   }
 

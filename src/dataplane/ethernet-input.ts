@@ -36,8 +36,9 @@ export function ethernetInput(dp: Datapath, port: Port, buf: Buffer, off: number
   }
   const etherType = etherTypeOf(buf, off);
   if (etherType === ETHERTYPE_IPV4) {
-    if (!ip4Wrap(dp, buf, off + ETH_HLEN, len - ETH_HLEN)) return;
-    if (dp.frame.ip.src !== port.ip) {
+    const ip = ip4Wrap(dp, buf, off + ETH_HLEN, len - ETH_HLEN);
+    if (ip === null) return;
+    if (ip.src !== port.ip) {
       c.drop(Drop.SpoofedIp);
       return;
     }
@@ -45,7 +46,7 @@ export function ethernetInput(dp: Datapath, port: Port, buf: Buffer, off: number
     const dstHi = macHi(buf, off);
     const dstLo = macLo(buf, off);
     if (dstHi === net.gatewayMacHi && dstLo === net.gatewayMacLo) {
-      ip4Input(dp, port, net, buf, off, len);
+      ip4Input(dp, port, net, ip, buf, off, len);
     } else {
       l2Forward(dp, net, port, buf, off, len);
     }

@@ -1,6 +1,6 @@
 // The frame being processed: what belongs to it and to nothing else travels here, in one object
 // reused for every frame (nothing is allocated per packet): the re-pointed views over its headers,
-// the port it came in on, its offload metadata (from its virtio-net header), the tuple the NAT
+// its offload metadata (from its virtio-net header), the tuple the NAT
 // stage builds for it and the route chosen for it.
 
 import { ArpPacket } from '../wire/arp.js';
@@ -19,8 +19,16 @@ import {
   VNET_GSO_TYPE,
 } from '../wire/virtio-net.js';
 import { CtTuple } from './conntrack.js';
-import type { Port } from './port.js';
 import { RouteResult } from './route-table.js';
+
+declare const checked: unique symbol;
+
+/**
+ * The frame's IPv4 view once ip4Wrap has pointed it at the packet and checked its header: the
+ * IPv4 stages take this type, so "the view is wrapped around the packet" is a precondition the
+ * compiler sees (the same object, nothing allocated).
+ */
+export type CheckedIpv4 = Ipv4Packet & { readonly [checked]: true };
 
 export class Frame {
   // one view per role, re-pointed at each frame's headers
@@ -29,9 +37,6 @@ export class Frame {
   readonly icmp = new Icmpv4Packet();
   readonly tcp = new TcpPacket();
   readonly udp = new UdpPacket();
-
-  /** the port the frame came in on (null while the gateway sends frames of its own) */
-  ingress: Port | null = null;
 
   // offload metadata (all 0 for a frame without a virtio-net header)
   gsoType = 0;

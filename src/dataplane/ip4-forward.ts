@@ -11,18 +11,18 @@ import {
 import { ETH_HLEN } from '../wire/ethernet.js';
 import { Drop } from './counters.js';
 import type { Datapath } from './context.js';
+import type { CheckedIpv4 } from './frame.js';
 import { icmpError } from './icmp-error.js';
 import { ip4Fragment } from './ip4-fragment.js';
 import { ip4Output } from './ip4-output.js';
 import type { Port } from './port.js';
 
 /**
- * `dp.frame.ip` is wrapped around the packet and `dp.frame.route` holds its route; len is exactly
+ * `ip` is wrapped around the packet and `dp.frame.route` holds its route; len is exactly
  * Ethernet header + IP total length; `mtu` is the egress MTU.
  */
-export function ip4Forward(dp: Datapath, ingress: Port, mtu: number, buf: Buffer, off: number, len: number): void {
+export function ip4Forward(dp: Datapath, ingress: Port, ip: CheckedIpv4, mtu: number, buf: Buffer, off: number, len: number): void {
   const route = dp.frame.route;
-  const ip = dp.frame.ip;
   if (ip.ttl <= 1) {
     dp.counters.drop(Drop.TtlExpired);
     icmpError(dp, ingress, buf, off, len, ICMP_TIME_EXCEEDED, ICMP_TTL_EXCEEDED, 0);

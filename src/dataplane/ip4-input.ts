@@ -8,6 +8,7 @@ import { ETH_HLEN } from '../wire/ethernet.js';
 import { WireError } from '../wire/error.js';
 import { Drop } from './counters.js';
 import type { Datapath } from './context.js';
+import type { CheckedIpv4 } from './frame.js';
 import { icmpError } from './icmp-error.js';
 import { ip4Forward } from './ip4-forward.js';
 import { ip4Local } from './ip4-local.js';
@@ -22,31 +23,31 @@ import { isLimitedBroadcastIpv4, isMulticastIpv4 } from '../wire/ipv4-address.js
  * Points `dp.frame.ip` at the IPv4 header at buf[ipOff] and checks it; a malformed header or a bad header
  * checksum is dropped and counted. Every port's input stage starts IPv4 with it.
  */
-export function ip4Wrap(dp: Datapath, buf: Buffer, ipOff: number, len: number): boolean {
-  if (dp.frame.ip.wrap(buf, ipOff, len) !== WireError.Ok) {
+export function ip4Wrap(dp: Datapath, buf: Buffer, ipOff: number, len: number): CheckedIpv4 | null {
+  const ip = dp.frame.ip;
+  if (ip.wrap(buf, ipOff, len) !== WireError.Ok) {
     dp.counters.drop(Drop.Malformed);
-    return false;
+    return null;
   }
-  if (!dp.frame.ip.verifyChecksum()) {
+  if (!ip.verifyChecksum()) {
     dp.counters.drop(Drop.BadChecksum);
-    return false;
+    return null;
   }
-  return true;
+  return ip as CheckedIpv4;
 }
 
-/** `dp.frame.ip` is already wrapped around the packet and its header checksum verified (ip4Wrap). */
-export function ip4Input(dp: Datapath, port: Port, inNet: Network | null, buf: Buffer, off: number, len: number): void {
-  const ip = dp.frame.ip;
+/** `ip` is the frame's view, wrapped around the packet at buf[off + 14] by ip4Wrap. */
+export function ip4Input(dp: Datapath, port: Port, inNet: Network | null, ip: CheckedIpv4, buf: Buffer, off: number, len: number): void {
   // drop Ethernet padding: from here on the frame is exactly header + IP total length
   len = ETH_HLEN + ip.totalLength;
-  const verdict = nat44(dp, port, inNet, buf, off, len);
+  const verdict = nat44(dp, port, inNet, ip, buf, off, len);
   if (verdict === NatVerdict.Drop) return;
   const natted = verdict === NatVerdict.Translated;
   const dst = ip.dst;
   if (!natted) {
     const ingressGateway = inNet !== null ? inNet.gatewayIp : dp.tables.hostGatewayIp;
     if (dst === ingressGateway) {
-      ip4Local(dp, port, buf, off, len);
+      ip4Local(dp, port, ip, buf, off, len);
       return;
     }
     if (isLimitedBroadcastIpv4(dst) || isMulticastIpv4(dst) || (inNet !== null && dst === inNet.broadcast)) {
@@ -79,7 +80,7 @@ export function ip4Input(dp: Datapath, port: Port, inNet: Network | null, buf: B
         return;
       }
       if (dst === outNet.gatewayIp) {
-        ip4Local(dp, port, buf, off, len); // another address of the gateway (host link, uplink)
+        ip4Local(dp, port, ip, buf, off, len); // another address of the gateway (host link, uplink)
         return;
       }
       if (dst === outNet.broadcast || dst === outNet.subnet) {
@@ -91,7 +92,7 @@ export function ip4Input(dp: Datapath, port: Port, inNet: Network | null, buf: B
         return;
       }
     }
-    ip4Forward(dp, port, outNet.mtu, buf, off, len);
+    ip4Forward(dp, port, ip, outNet.mtu, buf, off, len);
     return;
   }
   // towards the host's TUN port
@@ -111,5 +112,5 @@ export function ip4Input(dp: Datapath, port: Port, inNet: Network | null, buf: B
     icmpError(dp, port, buf, off, len, ICMP_DEST_UNREACHABLE, ICMP_NET_UNREACHABLE, 0);
     return;
   }
-  ip4Forward(dp, port, dp.tables.ports[target]!.mtu, buf, off, len);
+  ip4Forward(dp, port, ip, dp.tables.ports[target]!.mtu, buf, off, len);
 }

@@ -9,12 +9,12 @@ import { WireError } from '../wire/error.js';
 import { update16 } from '../wire/checksum.js';
 import { Drop } from './counters.js';
 import type { Datapath } from './context.js';
+import type { CheckedIpv4 } from './frame.js';
 import { icmpError } from './icmp-error.js';
 import { PortKind, type Port } from './port.js';
 
-/** `dp.frame.ip` is wrapped around the packet; len is exactly Ethernet header + IP total length. */
-export function ip4Local(dp: Datapath, port: Port, buf: Buffer, off: number, len: number): void {
-  const ip = dp.frame.ip;
+/** `ip` is wrapped around the packet; len is exactly Ethernet header + IP total length. */
+export function ip4Local(dp: Datapath, port: Port, ip: CheckedIpv4, buf: Buffer, off: number, len: number): void {
   if (ip.isFragment) {
     dp.counters.drop(Drop.UnsupportedProtocol); // the gateway does not reassemble
     return;

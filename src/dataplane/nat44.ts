@@ -22,6 +22,7 @@ import { TCP_INVALID, tcpTimeout, tcpTrack } from './conntrack-tcp.js';
 import { Drop, Gauge } from './counters.js';
 import { NatVerdict } from './nat-verdict.js';
 import type { Datapath } from './context.js';
+import type { CheckedIpv4 } from './frame.js';
 import { icmpError } from './icmp-error.js';
 import { natIcmpError } from './nat-icmp-error.js';
 import { sendTcpReset } from './tcp-reset.js';
@@ -40,11 +41,10 @@ function tcpFlagsOf(dp: Datapath): number {
 }
 
 /**
- * `dp.frame.ip` is wrapped around the packet; len is exactly Ethernet header + IP total length.
+ * `ip` (the frame's view) is wrapped around the packet; len is exactly Ethernet header + IP total length.
  * Returns a NatVerdict; on the way fills `dp.frame.tuple` with the packet's tuple.
  */
-export function nat44(dp: Datapath, ingress: Port, inNet: Network | null, buf: Buffer, off: number, len: number): number {
-  const ip = dp.frame.ip;
+export function nat44(dp: Datapath, ingress: Port, inNet: Network | null, ip: CheckedIpv4, buf: Buffer, off: number, len: number): number {
   const proto = ip.protocol;
   if (ip.isFragment) return NatVerdict.Untracked; // no reassembly: fragments are not translated
   const l4 = ip.payloadOffset;

@@ -2,7 +2,7 @@
 // addresses forwarded to a container's port. One array slot per (protocol, host port), so the
 // lookup for an inbound packet is a single index.
 
-import { IP_PROTO_UDP } from '../wire/ipv4.js';
+import { IP_PROTO_UDP, type PortProtocol } from '../wire/ipv4.js';
 
 const NONE = -1;
 
@@ -12,7 +12,7 @@ function key(proto: number, port: number): number {
 }
 
 export interface PublishRule {
-  proto: 6 | 17;
+  proto: PortProtocol;
   /** 0: every address of the gateway that publishes (uplink and host link), else that one */
   hostIp: number;
   hostPort: number;

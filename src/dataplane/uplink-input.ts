@@ -44,6 +44,7 @@ export function uplinkInput(dp: Datapath, port: Port, buf: Buffer, off: number, 
     c.drop(Drop.NotForUs);
     return;
   }
-  if (!ip4Wrap(dp, buf, off + ETH_HLEN, len - ETH_HLEN)) return;
-  ip4Input(dp, port, net, buf, off, len);
+  const ip = ip4Wrap(dp, buf, off + ETH_HLEN, len - ETH_HLEN);
+  if (ip === null) return;
+  ip4Input(dp, port, net, ip, buf, off, len);
 }

@@ -2,6 +2,7 @@
 // messages through the control channel, the worker is woken through an eventfd, and counters are
 // shared memory read directly.
 
+import type { PortProtocol } from '../wire/ipv4.js';
 import { MessageChannel, type MessagePort, Worker } from 'node:worker_threads';
 import { DataplaneCounters } from '../dataplane/counters.js';
 import type { DataplaneOptions } from '../dataplane/options.js';
@@ -87,7 +88,7 @@ export class DataplaneHost implements Remote<WorkerControl> {
     return this.control.addPublish(rule);
   }
 
-  removePublish(proto: 6 | 17, hostPort: number): Promise<void> {
+  removePublish(proto: PortProtocol, hostPort: number): Promise<void> {
     return this.control.removePublish(proto, hostPort);
   }
 

@@ -1,6 +1,7 @@
 // What the control plane (main thread) and the data-plane worker say to each other: the worker's
 // start-up data and its control operations.
 
+import type { PortProtocol } from '../wire/ipv4.js';
 import type { MessagePort } from 'node:worker_threads';
 import type { DataplaneOptions } from '../dataplane/options.js';
 import type { EndpointSpec, HostPortSpec, NetworkSpec, RemoteEndpointSpec, UplinkSpec } from '../dataplane/specs.js';
@@ -51,7 +52,7 @@ export interface WorkerControl {
   removePort(portId: number): void;
   addUplink(spec: UplinkSpec, fd: number): number;
   addPublish(rule: PublishRule): void;
-  removePublish(proto: 6 | 17, hostPort: number): void;
+  removePublish(proto: PortProtocol, hostPort: number): void;
   /** up to limit live connections */
   conntrackList(limit: number): ConntrackRecord[];
   /** the number of connections dropped */

@@ -23,9 +23,17 @@ export const IP_PROTO_ICMP = 1;
 export const IP_PROTO_TCP = 6;
 export const IP_PROTO_UDP = 17;
 
+/** The transports that have ports (published ports, NAT port mappings). */
+export type PortProtocol = typeof IP_PROTO_TCP | typeof IP_PROTO_UDP;
+
 /** The IP protocol number of a transport named in the API or the state file ("tcp" → 6). */
-export function ipProtocolNumber(proto: 'tcp' | 'udp'): typeof IP_PROTO_TCP | typeof IP_PROTO_UDP {
+export function ipProtocolNumber(proto: 'tcp' | 'udp'): PortProtocol {
   return proto === 'udp' ? IP_PROTO_UDP : IP_PROTO_TCP;
+}
+
+/** The name conntrack listings give a tracked protocol (6 → "tcp"; anything else tracked is ICMP). */
+export function trackedProtocolName(proto: number): 'tcp' | 'udp' | 'icmp' {
+  return proto === IP_PROTO_TCP ? 'tcp' : proto === IP_PROTO_UDP ? 'udp' : 'icmp';
 }
 
 const EMPTY = Buffer.alloc(0);
