@@ -42,7 +42,7 @@ function tcpFlagsOf(dp: Datapath): number {
 
 /**
  * `ip` (the frame's view) is wrapped around the packet; len is exactly Ethernet header + IP total length.
- * Returns a NatVerdict; on the way fills `dp.frame.tuple` with the packet's tuple.
+ * Returns a NatVerdict; a packet that starts a flow leaves its tuple in `dp.frame.tuple`.
  */
 export function nat44(dp: Datapath, ingress: Port, inNet: Network | null, ip: CheckedIpv4, buf: Buffer, off: number, len: number): number {
   const proto = ip.protocol;
@@ -90,7 +90,6 @@ export function nat44(dp: Datapath, ingress: Port, inNet: Network | null, ip: Ch
   // boxed into a heap number, an allocation per packet
   const src = ip.src | 0;
   const dst = ip.dst | 0;
-  dp.frame.tuple.set(proto, src, dst, sport, dport);
   let slot = ct.lookup(proto, src, dst, sport, dport, now);
   // echo flows are keyed by identifier alone: requests go the original way, replies come back
   // (else an echo request from outside would reach a container, or be taken from the gateway)
@@ -107,6 +106,8 @@ export function nat44(dp: Datapath, ingress: Port, inNet: Network | null, ip: Ch
     return NatVerdict.Translated;
   }
 
+  // a new flow: the stages that make it read the packet's tuple from the frame context
+  dp.frame.tuple.set(proto, src, dst, sport, dport);
   // a new flow: a published port?
   const uplink = dp.tables.uplink;
   const hasUplink = uplink !== null;

@@ -18,6 +18,7 @@ import {
 } from '../wire/virtio-net.js';
 import type { Datapath, Transmit } from './context.js';
 import { Drop, type DataplaneCounters } from './counters.js';
+import type { Frame } from './frame.js';
 import type { Network } from './network.js';
 import { finishChecksum, segmentTcp4 } from './offload.js';
 import { type Port, PortKind } from './port.js';
@@ -30,6 +31,7 @@ const NO_VTEP = -1;
 export class Transmitter implements Transmit {
   readonly ports: readonly (Port | undefined)[];
   readonly counters: DataplaneCounters;
+  private readonly frame: Frame;
 
   constructor(
     private readonly dp: Datapath,
@@ -37,6 +39,7 @@ export class Transmitter implements Transmit {
   ) {
     this.ports = dp.tables.ports;
     this.counters = dp.counters;
+    this.frame = dp.frame;
   }
 
   send(portId: number, buf: Buffer, off: number, len: number): void {
@@ -45,7 +48,7 @@ export class Transmitter implements Transmit {
       this.counters.drop(Drop.UnknownPort);
       return;
     }
-    const f = this.dp.frame;
+    const f = this.frame;
     const l2 = port.kind === PortKind.Host ? ETH_HLEN : 0; // the host port sends from the IP header
     if (!port.vnet) {
       if (f.gsoSize !== 0 && len > port.mtu + ETH_HLEN - l2) {
