@@ -139,7 +139,7 @@ export async function runDaemon(configPath: string): Promise<void> {
   try {
     await configureHostDevice(cfg.host.device, cfg.host.address, 1500);
     let uplinkPortId = -1;
-    const hostPortId = await dataplane.addHostPort(
+    const hostPortId = await dataplane.control.addHostPort(
       {
         name: cfg.host.device,
         hostIp: hostCidr.addr,
@@ -156,7 +156,7 @@ export async function runDaemon(configPath: string): Promise<void> {
       const cidr = parseCidr(up.address);
       const fd = await openUplink(up, cfg.dataplane.offload);
       cleanups.push(() => closeFd(fd));
-      uplinkPortId = await dataplane.addUplink(
+      uplinkPortId = await dataplane.control.addUplink(
         {
           index: UPLINK_INDEX,
           name: up.device,
@@ -175,7 +175,7 @@ export async function runDaemon(configPath: string): Promise<void> {
     const cl = cfg.cluster;
     if (cl.advertise !== null) {
       // overlay networks: the VXLAN underlay socket on this host's underlay address
-      await dataplane.setTunnel({
+      await dataplane.control.setTunnel({
         localIp: parseIpv4(cl.advertise),
         port: cl.vxlanPort,
         underlayMtu: cl.underlayMtu,
@@ -211,7 +211,7 @@ export async function runDaemon(configPath: string): Promise<void> {
       });
       await embedded.start();
       cleanups.push(() => embedded.close());
-      await dataplane.setDns(hostCidr.addr, cfg.dns.port);
+      await dataplane.control.setDns(hostCidr.addr, cfg.dns.port);
       dns = embedded;
       log.info(
         { listen: `${ipv4ToString(hostCidr.addr)}:${cfg.dns.port}`, upstreams: embedded.upstreams.map((u) => `${u.address}:${u.port}`) },

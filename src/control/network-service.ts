@@ -172,11 +172,11 @@ export class NetworkService implements GatewayApi {
   }
 
   async conntrackList(): Promise<ConntrackEntryResource[]> {
-    return (await this.deps.dataplane.conntrackList(100_000)).map(conntrackResource);
+    return (await this.deps.dataplane.control.conntrackList(100_000)).map(conntrackResource);
   }
 
   conntrackFlush(): Promise<number> {
-    return this.deps.dataplane.conntrackFlush();
+    return this.deps.dataplane.control.conntrackFlush();
   }
 
   // ---- metrics ---------------------------------------------------------------------------------

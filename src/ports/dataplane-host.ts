@@ -2,31 +2,21 @@
 // messages through the control channel, the worker is woken through an eventfd, and counters are
 // shared memory read directly.
 
-import type { PortProtocol } from '../wire/ipv4.js';
 import { MessageChannel, type MessagePort, Worker } from 'node:worker_threads';
 import { DataplaneCounters } from '../dataplane/counters.js';
 import type { DataplaneOptions } from '../dataplane/options.js';
-import type { EndpointSpec, HostPortSpec, NetworkSpec, RemoteEndpointSpec, UplinkSpec } from '../dataplane/specs.js';
-import type { PublishRule } from '../dataplane/published-ports.js';
 import { type ControlReply, ControlClient, type Remote } from './control-channel.js';
 import { EventFd } from './sys/eventfd.js';
-import type {
-  ConntrackRecord,
-  Snapshot,
-  TunnelSpec,
-  WorkerControl,
-  WorkerInit,
-  WorkerIoOptions,
-} from './worker-protocol.js';
+import type { WorkerControl, WorkerInit, WorkerIoOptions } from './worker-protocol.js';
 
-export class DataplaneHost implements Remote<WorkerControl> {
+export class DataplaneHost {
   readonly counters = new DataplaneCounters();
   private readonly worker: Worker;
   private readonly wake = new EventFd();
   private readonly port: MessagePort;
   private readonly client: ControlClient<WorkerControl>;
-  /** the worker's operations, each resolving once the worker has applied it */
-  private readonly control: Remote<WorkerControl>;
+  /** the worker's operations as WorkerControl declares them, each resolving once the worker has applied it */
+  readonly control: Remote<WorkerControl>;
   private exited = false;
 
   constructor(options: Partial<DataplaneOptions>, io: WorkerIoOptions) {
@@ -56,77 +46,6 @@ export class DataplaneHost implements Remote<WorkerControl> {
       this.exited = true;
       this.client.failAll(new Error(`data-plane worker exited (code ${code})`));
     });
-  }
-
-  // Each operation as declared in WorkerControl; `implements Remote<WorkerControl>` keeps these in step.
-
-  addNetwork(spec: NetworkSpec): Promise<void> {
-    return this.control.addNetwork(spec);
-  }
-
-  removeNetwork(index: number): Promise<void> {
-    return this.control.removeNetwork(index);
-  }
-
-  addEndpoint(spec: EndpointSpec, fd: number): Promise<number> {
-    return this.control.addEndpoint(spec, fd);
-  }
-
-  addHostPort(spec: HostPortSpec, fd: number): Promise<number> {
-    return this.control.addHostPort(spec, fd);
-  }
-
-  removePort(portId: number): Promise<void> {
-    return this.control.removePort(portId);
-  }
-
-  addUplink(spec: UplinkSpec, fd: number): Promise<number> {
-    return this.control.addUplink(spec, fd);
-  }
-
-  addPublish(rule: PublishRule): Promise<void> {
-    return this.control.addPublish(rule);
-  }
-
-  removePublish(proto: PortProtocol, hostPort: number): Promise<void> {
-    return this.control.removePublish(proto, hostPort);
-  }
-
-  conntrackList(limit: number): Promise<ConntrackRecord[]> {
-    return this.control.conntrackList(limit);
-  }
-
-  conntrackFlush(): Promise<number> {
-    return this.control.conntrackFlush();
-  }
-
-  setTunnel(spec: TunnelSpec): Promise<number> {
-    return this.control.setTunnel(spec);
-  }
-
-  /** Sends DNS queries to gateway addresses to ip:port (a socket of the daemon); port 0 turns it off. */
-  setDns(ip: number, port: number): Promise<void> {
-    return this.control.setDns(ip, port);
-  }
-
-  addPeer(network: number, vtepIp: number): Promise<void> {
-    return this.control.addPeer(network, vtepIp);
-  }
-
-  removePeer(network: number, vtepIp: number): Promise<void> {
-    return this.control.removePeer(network, vtepIp);
-  }
-
-  addRemoteEndpoint(spec: RemoteEndpointSpec): Promise<void> {
-    return this.control.addRemoteEndpoint(spec);
-  }
-
-  removeRemoteEndpoint(network: number, ip: number): Promise<void> {
-    return this.control.removeRemoteEndpoint(network, ip);
-  }
-
-  snapshot(): Promise<Snapshot> {
-    return this.control.snapshot();
   }
 
   /** Stops the worker and waits for its thread to end. */

@@ -191,11 +191,11 @@ export class EndpointAttach {
   /** The data-plane port of the TAP device and the endpoint's published ports. */
   private async addPort(live: LiveNetwork, record: EndpointRecord, fd: number, undo: UndoStack): Promise<number> {
     const { dataplane } = this.deps;
-    const portId = await dataplane.addEndpoint(this.endpointSpec(live, record), fd);
-    undo.push(`data-plane port ${portId}`, () => dataplane.removePort(portId));
+    const portId = await dataplane.control.addEndpoint(this.endpointSpec(live, record), fd);
+    undo.push(`data-plane port ${portId}`, () => dataplane.control.removePort(portId));
     for (const m of record.ports) {
-      await dataplane.addPublish(publishRule(record, m));
-      undo.push(`published port ${m.hostPort}/${m.proto}`, () => dataplane.removePublish(protoNumber(m), m.hostPort));
+      await dataplane.control.addPublish(publishRule(record, m));
+      undo.push(`published port ${m.hostPort}/${m.proto}`, () => dataplane.control.removePublish(protoNumber(m), m.hostPort));
     }
     return portId;
   }
@@ -233,8 +233,8 @@ export class EndpointAttach {
   async detach(live: LiveNetwork, ep: LiveEndpoint, save: boolean): Promise<void> {
     const { networks, names, dataplane, devices, resolvConf, log } = this.deps;
     const r = ep.record;
-    for (const m of r.ports) await dataplane.removePublish(protoNumber(m), m.hostPort);
-    await dataplane.removePort(ep.portId);
+    for (const m of r.ports) await dataplane.control.removePublish(protoNumber(m), m.hostPort);
+    await dataplane.control.removePort(ep.portId);
     devices.removeTap(ep.fd);
     live.endpoints.delete(r.id);
     names.deleteEndpoint(live.record.id, r.id);

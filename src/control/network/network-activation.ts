@@ -42,7 +42,7 @@ export class NetworkActivation {
     const fail = (what: string, err: Error): void => log.warn({ network: rec.name, err: err.message }, `cannot remove ${what}`);
     return UndoStack.run(fail, async (undo) => {
       const subnet = cidrNetwork(parseCidr(record.subnet));
-      await dataplane.addNetwork({
+      await dataplane.control.addNetwork({
         index,
         name: record.name,
         subnet: subnet.addr,
@@ -53,7 +53,7 @@ export class NetworkActivation {
         internal: record.internal,
         ...(record.vni !== undefined ? { vni: record.vni } : {}),
       });
-      undo.push('the data-plane network', () => dataplane.removeNetwork(index));
+      undo.push('the data-plane network', () => dataplane.control.removeNetwork(index));
       // internal networks get the route too: the gateway refuses the traffic (admin prohibited)
       // instead of the host sending it out of its default route
       await devices.addHostRoute(record.subnet);
@@ -77,7 +77,7 @@ export class NetworkActivation {
     const { networks, names, dataplane, devices } = this.deps;
     networks.delete(live.record.id);
     names.deleteNetwork(live.record.id);
-    await dataplane.removeNetwork(live.index);
+    await dataplane.control.removeNetwork(live.index);
     await devices.deleteHostRoute(live.record.subnet);
   }
 }

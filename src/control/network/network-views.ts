@@ -64,7 +64,7 @@ export class NetworkViews {
 
   async status(): Promise<StatusReport> {
     const { networks, dataplane } = this.deps;
-    const snap = await dataplane.snapshot();
+    const snap = await dataplane.control.snapshot();
     const netName = (index: number): string => {
       for (const n of networks.values()) if (n.index === index) return n.record.name;
       return '';

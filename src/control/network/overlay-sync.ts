@@ -156,7 +156,7 @@ export class OverlaySync {
         const live = networks.get(e.networkId);
         if (live === undefined || e.vtep === own || live.peers.has(e.vtep)) return;
         live.peers.add(e.vtep);
-        await dataplane.addPeer(live.index, ipv4(e.vtep));
+        await dataplane.control.addPeer(live.index, ipv4(e.vtep));
         log.info({ network: live.record.name, vtep: e.vtep }, 'overlay peer up');
         return;
       }
@@ -169,7 +169,7 @@ export class OverlaySync {
           live.remotes.delete(id);
           names.deleteEndpoint(live.record.id, id);
         }
-        await dataplane.removePeer(live.index, ipv4(e.vtep));
+        await dataplane.control.removePeer(live.index, ipv4(e.vtep));
         log.info({ network: live.record.name, vtep: e.vtep }, 'overlay peer down');
         return;
       }
@@ -181,7 +181,7 @@ export class OverlaySync {
         names.setEndpoint(live.record.id, { id: ep.id, name: ep.name, ip: ep.ip, aliases: ep.aliases ?? [] });
         live.allocator.markUsed(ep.ip);
         live.peers.add(ep.vtep);
-        await dataplane.addRemoteEndpoint({ network: live.index, ip: ipv4(ep.ip), mac: parseMac(ep.mac), vtepIp: ipv4(ep.vtep) });
+        await dataplane.control.addRemoteEndpoint({ network: live.index, ip: ipv4(ep.ip), mac: parseMac(ep.mac), vtepIp: ipv4(ep.vtep) });
         return;
       }
       case 'endpoint-down': {
@@ -191,7 +191,7 @@ export class OverlaySync {
         live.remotes.delete(e.endpointId);
         names.deleteEndpoint(live.record.id, e.endpointId);
         if (live.allocator.has(ep.ip)) live.allocator.release(ep.ip);
-        await dataplane.removeRemoteEndpoint(live.index, ipv4(ep.ip));
+        await dataplane.control.removeRemoteEndpoint(live.index, ipv4(ep.ip));
         return;
       }
     }

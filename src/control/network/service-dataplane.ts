@@ -1,25 +1,27 @@
-// What the network service asks of the data plane: DataplaneHost's methods it calls, by name, so
-// a fake can stand in for the worker in tests.
+// What the network service asks of the data plane: the worker operations it calls, by name, so a
+// fake can stand in for the worker in tests.
 
 import type { DataplaneCounters } from '../../dataplane/counters.js';
-import type { DataplaneHost } from '../../ports/dataplane-host.js';
+import type { Remote } from '../../ports/control-channel.js';
+import type { WorkerControl } from '../../ports/worker-protocol.js';
 
-export type ServiceDataplane = Pick<
-  DataplaneHost,
-  | 'addNetwork'
-  | 'removeNetwork'
-  | 'addEndpoint'
-  | 'removePort'
-  | 'addPublish'
-  | 'removePublish'
-  | 'addPeer'
-  | 'removePeer'
-  | 'addRemoteEndpoint'
-  | 'removeRemoteEndpoint'
-  | 'snapshot'
-  | 'conntrackList'
-  | 'conntrackFlush'
-> & {
+export interface ServiceDataplane {
+  readonly control: Pick<
+    Remote<WorkerControl>,
+    | 'addNetwork'
+    | 'removeNetwork'
+    | 'addEndpoint'
+    | 'removePort'
+    | 'addPublish'
+    | 'removePublish'
+    | 'addPeer'
+    | 'removePeer'
+    | 'addRemoteEndpoint'
+    | 'removeRemoteEndpoint'
+    | 'snapshot'
+    | 'conntrackList'
+    | 'conntrackFlush'
+  >;
   /** shared-memory counters, read directly */
   readonly counters: Pick<DataplaneCounters, 'portStats' | 'dropsByReason'>;
-};
+}

@@ -176,43 +176,43 @@ describe.skipIf(!existsSync(built))('the data-plane worker through DataplaneHost
   });
 
   it('adds networks, and answers with the data plane errors', async () => {
-    await expect(host.addNetwork(net(3))).resolves.toBeUndefined();
-    await expect(host.addNetwork(net(3))).rejects.toThrow('network slot 3 is in use');
-    await expect(host.addPeer(3, 0xc0a80002)).rejects.toThrow('network slot 3 is not an overlay network');
-    await host.removeNetwork(3);
-    await host.addNetwork(net(3));
-    await host.removeNetwork(3);
+    await expect(host.control.addNetwork(net(3))).resolves.toBeUndefined();
+    await expect(host.control.addNetwork(net(3))).rejects.toThrow('network slot 3 is in use');
+    await expect(host.control.addPeer(3, 0xc0a80002)).rejects.toThrow('network slot 3 is not an overlay network');
+    await host.control.removeNetwork(3);
+    await host.control.addNetwork(net(3));
+    await host.control.removeNetwork(3);
   });
 
   it('takes a remote endpoint as a spec and shows it in the snapshot', async () => {
-    await host.addNetwork(net(4, 42));
+    await host.control.addNetwork(net(4, 42));
     const ip = 0x0a140403;
     const mac = 0x02420a140403;
-    await host.addRemoteEndpoint({ network: 4, ip, mac, vtepIp: 0xc0a80002 });
-    const snap = await host.snapshot();
+    await host.control.addRemoteEndpoint({ network: 4, ip, mac, vtepIp: 0xc0a80002 });
+    const snap = await host.control.snapshot();
     expect(snap.io).toEqual({ backend: 'read/write', fallbackReason: 'unit test', busyPollUs: 0, underlay: null });
     expect(snap.ports).toEqual([]);
     expect(snap.neighbours).toEqual([expect.objectContaining({ network: 4, ip, mac })]);
     expect(snap.fdb).toEqual([expect.objectContaining({ network: 4, mac })]);
-    await host.removeRemoteEndpoint(4, ip);
-    expect((await host.snapshot()).neighbours).toEqual([]);
-    await host.removeNetwork(4);
+    await host.control.removeRemoteEndpoint(4, ip);
+    expect((await host.control.snapshot()).neighbours).toEqual([]);
+    await host.control.removeNetwork(4);
   });
 
   it('lists and flushes an empty conntrack table', async () => {
-    expect(await host.conntrackList(10)).toEqual([]);
-    expect(await host.conntrackFlush()).toBe(0);
+    expect(await host.control.conntrackList(10)).toEqual([]);
+    expect(await host.control.conntrackFlush()).toBe(0);
   });
 
   it('answers an operation it does not have with an error, and keeps running', async () => {
-    // reaches the host's private remote: no public method can send an unknown name
-    const control = (host as unknown as { control: Remote<WorkerControl & { reboot(): void }> }).control;
+    // the type allows no unknown name: widen it, as a caller across a version skew could
+    const control = host.control as unknown as Remote<WorkerControl & { reboot(): void }>;
     await expect(control.reboot()).rejects.toThrow('unknown control operation "reboot"');
-    expect((await host.snapshot()).ports).toEqual([]);
+    expect((await host.control.snapshot()).ports).toEqual([]);
   });
 
   it('stops, and then refuses calls', async () => {
     await host.stop();
-    await expect(host.snapshot()).rejects.toThrow('the data-plane worker is not running');
+    await expect(host.control.snapshot()).rejects.toThrow('the data-plane worker is not running');
   });
 });

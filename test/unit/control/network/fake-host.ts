@@ -185,6 +185,11 @@ export class FakeDataplane implements ServiceDataplane {
     dropsByReason: (): Record<string, number> => ({}),
   };
 
+  /** the operations are this object's own methods */
+  get control(): this {
+    return this;
+  }
+
   constructor(private readonly journal: Journal) {}
 
   async addNetwork(spec: NetworkSpec): Promise<void> {
