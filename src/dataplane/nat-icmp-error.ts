@@ -23,11 +23,13 @@ function wr16(b: Buffer, o: number, v: number): void {
 
 /** `dp.frame.ip` and `dp.frame.icmp` are wrapped around the error. */
 export function natIcmpError(dp: Datapath, inNet: Network | null, buf: Buffer, off: number, len: number): number {
-  const ip = dp.frame.ip;
-  const icmp = dp.frame.icmp;
+  const tables = dp.tables;
+  const frame = dp.frame;
+  const ip = frame.ip;
+  const icmp = frame.icmp;
   const inner = icmp.innerOffset;
   const end = off + len;
-  const fromUplink = inNet !== null && inNet === dp.tables.uplink;
+  const fromUplink = inNet !== null && inNet === tables.uplink;
   // the quoted header must be there with at least 8 bytes of its payload (RFC 792)
   if (inner + 20 > end) return fromUplink ? dropped(dp) : NatVerdict.Untracked;
   const ihl = (buf[inner] & 0x0f) * 4;
@@ -47,7 +49,7 @@ export function natIcmpError(dp: Datapath, inNet: Network | null, buf: Buffer, o
   } else {
     return fromUplink ? dropped(dp) : NatVerdict.Untracked;
   }
-  const ct = dp.tables.conntrack;
+  const ct = tables.conntrack;
   // the quoted packet went the other way: look its inverse up
   const slot =
     proto === IP_PROTO_ICMP ? ct.lookup(proto, iDst, iSrc, key, 0, dp.now) : ct.lookup(proto, iDst, iSrc, iDport, iSport, dp.now);

@@ -37,7 +37,8 @@ function newFlowGauge(proto: number): number {
 
 /** The TCP flags of the packet (0 for other protocols): `dp.frame.tcp` is wrapped around a TCP one. */
 function tcpFlagsOf(dp: Datapath): number {
-  return dp.frame.tuple.proto === IP_PROTO_TCP ? dp.frame.tcp.flags : 0;
+  const frame = dp.frame;
+  return frame.tuple.proto === IP_PROTO_TCP ? frame.tcp.flags : 0;
 }
 
 /**
@@ -45,6 +46,8 @@ function tcpFlagsOf(dp: Datapath): number {
  * Returns a NatVerdict; a packet that starts a flow leaves its tuple in `dp.frame.tuple`.
  */
 export function nat44(dp: Datapath, ingress: Port, inNet: Network | null, ip: CheckedIpv4, buf: Buffer, off: number, len: number): number {
+  const tables = dp.tables;
+  const frame = dp.frame;
   const proto = ip.protocol;
   if (ip.isFragment) return NatVerdict.Untracked; // no reassembly: fragments are not translated
   const l4 = ip.payloadOffset;
@@ -53,28 +56,28 @@ export function nat44(dp: Datapath, ingress: Port, inNet: Network | null, ip: Ch
   let dport = 0;
   let tcpFlags = 0;
   if (proto === IP_PROTO_TCP) {
-    if (dp.frame.tcp.wrap(buf, l4, l4len) !== WireError.Ok) {
+    if (frame.tcp.wrap(buf, l4, l4len) !== WireError.Ok) {
       dp.counters.drop(Drop.Malformed);
       return NatVerdict.Drop;
     }
-    sport = dp.frame.tcp.srcPort;
-    dport = dp.frame.tcp.dstPort;
-    tcpFlags = dp.frame.tcp.flags;
+    sport = frame.tcp.srcPort;
+    dport = frame.tcp.dstPort;
+    tcpFlags = frame.tcp.flags;
   } else if (proto === IP_PROTO_UDP) {
-    if (dp.frame.udp.wrap(buf, l4, l4len) !== WireError.Ok) {
+    if (frame.udp.wrap(buf, l4, l4len) !== WireError.Ok) {
       dp.counters.drop(Drop.Malformed);
       return NatVerdict.Drop;
     }
-    sport = dp.frame.udp.srcPort;
-    dport = dp.frame.udp.dstPort;
+    sport = frame.udp.srcPort;
+    dport = frame.udp.dstPort;
   } else if (proto === IP_PROTO_ICMP) {
-    if (dp.frame.icmp.wrap(buf, l4, l4len) !== WireError.Ok) {
+    if (frame.icmp.wrap(buf, l4, l4len) !== WireError.Ok) {
       dp.counters.drop(Drop.Malformed);
       return NatVerdict.Drop;
     }
-    const type = dp.frame.icmp.type;
+    const type = frame.icmp.type;
     if (type === ICMP_ECHO_REQUEST || type === ICMP_ECHO_REPLY) {
-      sport = dp.frame.icmp.echoIdent;
+      sport = frame.icmp.echoIdent;
     } else if (isIcmpErrorType(type)) {
       return natIcmpError(dp, inNet, buf, off, len);
     } else {
@@ -84,7 +87,7 @@ export function nat44(dp: Datapath, ingress: Port, inNet: Network | null, ip: Ch
     return fromUplink(dp, inNet) ? unsolicited(dp, ingress, buf, off, len, 0) : NatVerdict.Untracked;
   }
 
-  const ct = dp.tables.conntrack;
+  const ct = tables.conntrack;
   const now = dp.now;
   // addresses as int32 from here on: a uint32 above 2^31 passed to a call V8 does not inline is
   // boxed into a heap number, an allocation per packet
@@ -93,7 +96,7 @@ export function nat44(dp: Datapath, ingress: Port, inNet: Network | null, ip: Ch
   let slot = ct.lookup(proto, src, dst, sport, dport, now);
   // echo flows are keyed by identifier alone: requests go the original way, replies come back
   // (else an echo request from outside would reach a container, or be taken from the gateway)
-  if (slot >= 0 && proto === IP_PROTO_ICMP && ((slot & 1) === Dir.Original) !== (dp.frame.icmp.type === ICMP_ECHO_REQUEST)) slot = -1;
+  if (slot >= 0 && proto === IP_PROTO_ICMP && ((slot & 1) === Dir.Original) !== (frame.icmp.type === ICMP_ECHO_REQUEST)) slot = -1;
   if (slot >= 0) {
     if (ip.ttl <= 1) return expire(dp, ingress, buf, off, len);
     const e = slot >> 1;
@@ -107,35 +110,35 @@ export function nat44(dp: Datapath, ingress: Port, inNet: Network | null, ip: Ch
   }
 
   // a new flow: the stages that make it read the packet's tuple from the frame context
-  dp.frame.tuple.set(proto, src, dst, sport, dport);
+  frame.tuple.set(proto, src, dst, sport, dport);
   // a new flow: a published port?
-  const uplink = dp.tables.uplink;
+  const uplink = tables.uplink;
   const hasUplink = uplink !== null;
   const uplinkIp = hasUplink ? uplink.gatewayIp | 0 : 0;
-  if (proto !== IP_PROTO_ICMP && ((hasUplink && dst === uplinkIp) || dst === (dp.tables.hostGatewayIp | 0))) {
-    const rule = dp.tables.published.lookup(proto, dst, dport);
+  if (proto !== IP_PROTO_ICMP && ((hasUplink && dst === uplinkIp) || dst === (tables.hostGatewayIp | 0))) {
+    const rule = tables.published.lookup(proto, dst, dport);
     if (rule >= 0) {
-      const tIp = dp.tables.published.targetIpOf(rule) | 0;
-      const tPort = dp.tables.published.targetPortOf(rule);
+      const tIp = tables.published.targetIpOf(rule) | 0;
+      const tPort = tables.published.targetPortOf(rule);
       return publishedFlow(dp, ingress, inNet, tIp, tPort, buf, off, len);
     }
   }
   // the embedded DNS: queries to a network's gateway address go to the daemon's resolver socket
-  if (dport === 53 && proto !== IP_PROTO_ICMP && dp.tables.dns.port !== 0 && inNet !== null && !inNet.isUplink && dst === (inNet.gatewayIp | 0)) {
-    return publishedFlow(dp, ingress, inNet, dp.tables.dns.ip | 0, dp.tables.dns.port, buf, off, len);
+  if (dport === 53 && proto !== IP_PROTO_ICMP && tables.dns.port !== 0 && inNet !== null && !inNet.isUplink && dst === (inNet.gatewayIp | 0)) {
+    return publishedFlow(dp, ingress, inNet, tables.dns.ip | 0, tables.dns.port, buf, off, len);
   }
   if (fromUplink(dp, inNet)) {
-    if (hasUplink && dst === uplinkIp && proto === IP_PROTO_ICMP && dp.frame.icmp.type === ICMP_ECHO_REQUEST) return NatVerdict.Untracked;
+    if (hasUplink && dst === uplinkIp && proto === IP_PROTO_ICMP && frame.icmp.type === ICMP_ECHO_REQUEST) return NatVerdict.Untracked;
     if (hasUplink && dst === uplinkIp && proto === IP_PROTO_UDP && dp.options.udpEndpointIndependentFiltering) {
-      const m = dp.tables.mappings.byOutside(ProtoClass.Udp, dport);
+      const m = tables.mappings.byOutside(ProtoClass.Udp, dport);
       if (m >= 0) return inboundToMapping(dp, ingress, m, buf, off, len);
     }
     return unsolicited(dp, ingress, buf, off, len, tcpFlags);
   }
   // leaving through the uplink: masquerade
   if (uplink === null || inNet === uplink || (inNet !== null && inNet.internal)) return NatVerdict.Untracked;
-  const route = dp.tables.routes.lookup(dst);
-  if (route < 0 || dp.tables.routes.kindOf(route) !== RouteTarget.Network || dp.tables.routes.targetOf(route) !== uplink.index) {
+  const route = tables.routes.lookup(dst);
+  if (route < 0 || tables.routes.kindOf(route) !== RouteTarget.Network || tables.routes.targetOf(route) !== uplink.index) {
     return NatVerdict.Untracked;
   }
   if (dst === uplinkIp) return NatVerdict.Untracked; // the gateway's own uplink address: local
@@ -159,13 +162,15 @@ function expire(dp: Datapath, ingress: Port, buf: Buffer, off: number, len: numb
  * carry the other side's addresses and path-MTU discovery would never converge).
  */
 function exceedsEgressMtu(dp: Datapath, ingress: Port, e: number, dir: number, buf: Buffer, off: number, len: number): boolean {
-  const ip = dp.frame.ip;
+  const tables = dp.tables;
+  const frame = dp.frame;
+  const ip = frame.ip;
   if (!ip.dontFragment) return false;
-  const route = dp.tables.routes.lookup(dp.tables.conntrack.src[e * 2 + (dir ^ 1)]);
+  const route = tables.routes.lookup(tables.conntrack.src[e * 2 + (dir ^ 1)]);
   if (route < 0) return false;
-  const target = dp.tables.routes.targetOf(route);
-  const mtu = dp.tables.routes.kindOf(route) === RouteTarget.Network ? dp.tables.networks[target]!.mtu : dp.tables.ports[target]!.mtu;
-  if (dp.frame.wireSize(buf, off, len) <= mtu) return false;
+  const target = tables.routes.targetOf(route);
+  const mtu = tables.routes.kindOf(route) === RouteTarget.Network ? tables.networks[target]!.mtu : tables.ports[target]!.mtu;
+  if (frame.wireSize(buf, off, len) <= mtu) return false;
   dp.counters.drop(Drop.FragmentationNeeded);
   icmpError(dp, ingress, buf, off, len, ICMP_DEST_UNREACHABLE, ICMP_FRAG_NEEDED, mtu);
   return true;
@@ -198,8 +203,9 @@ function advance(dp: Datapath, e: number, dir: number, proto: number, tcpFlags: 
 }
 
 function windowScale(dp: Datapath): number {
-  const at = dp.frame.tcp.findOption(TCP_OPT_WSCALE);
-  return at < 0 ? -1 : dp.frame.tcp.buf[at + 2];
+  const frame = dp.frame;
+  const at = frame.tcp.findOption(TCP_OPT_WSCALE);
+  return at < 0 ? -1 : frame.tcp.buf[at + 2];
 }
 
 /**
@@ -207,16 +213,17 @@ function windowScale(dp: Datapath): number {
  * other direction's (Linux's rule), updating the IPv4, TCP/UDP and ICMP checksums incrementally.
  */
 export function translate(dp: Datapath, e: number, dir: number, proto: number, buf: Buffer, off: number): void {
+  const frame = dp.frame;
   const ct = dp.tables.conntrack;
   const r = e * 2 + (dir ^ 1);
-  const ip = dp.frame.ip;
+  const ip = frame.ip;
   const newSrc = ct.dst[r]; // int32, as the table keeps them
   const newDst = ct.src[r];
   const oldSrc = ip.src | 0;
   const oldDst = ip.dst | 0;
   const l4 = ip.payloadOffset;
   if (proto === IP_PROTO_ICMP) {
-    const icmp = dp.frame.icmp;
+    const icmp = frame.icmp;
     const newId = ct.sport[r];
     if (icmp.echoIdent !== newId) icmp.setEchoIdentIncremental(newId);
   } else {
@@ -227,7 +234,7 @@ export function translate(dp: Datapath, e: number, dir: number, proto: number, b
     const newDport = ct.sport[r];
     const oldSport = (buf[l4] << 8) | buf[l4 + 1];
     const oldDport = (buf[l4 + 2] << 8) | buf[l4 + 3];
-    if (dp.frame.needsCsum !== 0 && ck === off + dp.frame.csumStart + dp.frame.csumOffset) {
+    if (frame.needsCsum !== 0 && ck === off + frame.csumStart + frame.csumOffset) {
       // checksum offload: the field holds the pseudo-header sum (not complemented), which covers
       // the addresses but not the ports; whoever finishes it sums the new ports
       let c = ~sum & 0xffff;
@@ -256,26 +263,28 @@ export function translate(dp: Datapath, e: number, dir: number, proto: number, b
 
 /** A new flow out of the uplink: the source becomes the uplink's address and a free port. */
 function masquerade(dp: Datapath, ingress: Port, uplinkIp: number, buf: Buffer, off: number, len: number): number {
-  const t = dp.frame.tuple;
+  const tables = dp.tables;
+  const frame = dp.frame;
+  const t = frame.tuple;
   const proto = t.proto;
   const tcpFlags = tcpFlagsOf(dp);
-  if (dp.frame.ip.ttl <= 1) return expire(dp, ingress, buf, off, len);
+  if (frame.ip.ttl <= 1) return expire(dp, ingress, buf, off, len);
   if (proto === IP_PROTO_TCP && (tcpFlags & (TCP_SYN | TCP_ACK | TCP_RST)) !== TCP_SYN) {
     dp.counters.drop(Drop.InvalidState); // a connection starts with a SYN
     return NatVerdict.Drop;
   }
-  if (proto === IP_PROTO_ICMP && dp.frame.icmp.type !== ICMP_ECHO_REQUEST) {
+  if (proto === IP_PROTO_ICMP && frame.icmp.type !== ICMP_ECHO_REQUEST) {
     dp.counters.drop(Drop.InvalidState);
     return NatVerdict.Drop;
   }
-  const ct = dp.tables.conntrack;
+  const ct = tables.conntrack;
   if (ct.size >= ct.capacity) {
     // checked first: the mapping table (sized like the conntrack table) is then full too, and
     // acquire would report the table's limit as port exhaustion
     dp.counters.drop(Drop.ConntrackFull);
     return NatVerdict.Drop;
   }
-  const maps = dp.tables.mappings;
+  const maps = tables.mappings;
   const m = maps.acquire(protoClass(proto), t.src, t.sport);
   if (m < 0) {
     dp.counters.drop(Drop.NatPortsExhausted);
@@ -283,7 +292,7 @@ function masquerade(dp: Datapath, ingress: Port, uplinkIp: number, buf: Buffer, 
   }
   const out = maps.outPort[m];
   // echo flows are keyed by identifier alone: the reply carries the mapped identifier both ways
-  const reply = dp.frame.reply;
+  const reply = frame.reply;
   if (proto === IP_PROTO_ICMP) {
     t.dport = 0;
     reply.set(proto, t.dst, uplinkIp, out, 0);
@@ -303,24 +312,26 @@ function masquerade(dp: Datapath, ingress: Port, uplinkIp: number, buf: Buffer, 
 
 /** A new flow to a published port (or the embedded DNS): the destination becomes tIp:tPort. */
 function publishedFlow(dp: Datapath, ingress: Port, inNet: Network | null, tIp: number, tPort: number, buf: Buffer, off: number, len: number): number {
-  const t = dp.frame.tuple;
+  const tables = dp.tables;
+  const frame = dp.frame;
+  const t = frame.tuple;
   const proto = t.proto;
   const tcpFlags = tcpFlagsOf(dp);
-  if (dp.frame.ip.ttl <= 1) return expire(dp, ingress, buf, off, len);
+  if (frame.ip.ttl <= 1) return expire(dp, ingress, buf, off, len);
   if (proto === IP_PROTO_TCP && (tcpFlags & (TCP_SYN | TCP_ACK | TCP_RST)) !== TCP_SYN) {
     return unsolicited(dp, ingress, buf, off, len, tcpFlags);
   }
-  const ct = dp.tables.conntrack;
+  const ct = tables.conntrack;
   const now = dp.now;
   // the reply comes from the target to the sender, unless hairpinned
-  const reply = dp.frame.reply.set(proto, tIp, t.src, tPort, t.sport);
+  const reply = frame.reply.set(proto, tIp, t.src, tPort, t.sport);
   let flags: number = CtFlag.Dnat | CtFlag.Inbound;
   // hairpin: a container reaching a published port through the gateway must see the reply come
   // back through the gateway too, so its source becomes the target network's gateway address
-  if (inNet !== null && inNet !== dp.tables.uplink) {
-    const route = dp.tables.routes.lookup(tIp);
-    const routes = dp.tables.routes;
-    const tNet = route >= 0 && routes.kindOf(route) === RouteTarget.Network ? dp.tables.networks[routes.targetOf(route)] : undefined;
+  if (inNet !== null && inNet !== tables.uplink) {
+    const route = tables.routes.lookup(tIp);
+    const routes = tables.routes;
+    const tNet = route >= 0 && routes.kindOf(route) === RouteTarget.Network ? tables.networks[routes.targetOf(route)] : undefined;
     if (tNet !== undefined) {
       reply.dst = tNet.gatewayIp | 0;
       flags |= CtFlag.Snat;
@@ -341,10 +352,11 @@ function publishedFlow(dp: Datapath, ingress: Port, inNet: Network | null, tIp: 
 
 /** The first packet of a flow just created: count it, start its protocol state, translate it. */
 function startFlow(dp: Datapath, ingress: Port, e: number, buf: Buffer, off: number, len: number): number {
+  const frame = dp.frame;
   const ct = dp.tables.conntrack;
-  const proto = dp.frame.tuple.proto;
+  const proto = frame.tuple.proto;
   dp.counters.gauges[newFlowGauge(proto)]++;
-  if (!advance(dp, e, Dir.Original, proto, tcpFlagsOf(dp), dp.frame.ip.payloadLength)) {
+  if (!advance(dp, e, Dir.Original, proto, tcpFlagsOf(dp), frame.ip.payloadLength)) {
     ct.remove(e);
     return NatVerdict.Drop;
   }
@@ -357,12 +369,14 @@ function startFlow(dp: Datapath, ingress: Port, e: number, buf: Buffer, off: num
 
 /** Endpoint-independent filtering: any outside host may reach a live UDP mapping. */
 function inboundToMapping(dp: Datapath, ingress: Port, m: number, buf: Buffer, off: number, len: number): number {
-  if (dp.frame.ip.ttl <= 1) return expire(dp, ingress, buf, off, len);
-  const maps = dp.tables.mappings;
-  const t = dp.frame.tuple;
+  const tables = dp.tables;
+  const frame = dp.frame;
+  if (frame.ip.ttl <= 1) return expire(dp, ingress, buf, off, len);
+  const maps = tables.mappings;
+  const t = frame.tuple;
   // the flow is the inside host's: its original direction goes out to the sender, translated
-  const orig = dp.frame.reply.set(IP_PROTO_UDP, maps.inIp[m], t.src, maps.inPort[m], t.sport);
-  const ct = dp.tables.conntrack;
+  const orig = frame.reply.set(IP_PROTO_UDP, maps.inIp[m], t.src, maps.inPort[m], t.sport);
+  const ct = tables.conntrack;
   if (ct.takenTuple(orig, dp.now)) {
     dp.counters.drop(Drop.InvalidState);
     return NatVerdict.Drop;
@@ -386,10 +400,12 @@ function inboundToMapping(dp: Datapath, ingress: Port, m: number, buf: Buffer, o
  * container's address would carry that private address out of the uplink.
  */
 function unsolicited(dp: Datapath, ingress: Port, buf: Buffer, off: number, len: number, tcpFlags: number): number {
+  const tables = dp.tables;
+  const frame = dp.frame;
   dp.counters.drop(Drop.NoMapping);
-  const dst = dp.frame.ip.dst;
-  const own = (dp.tables.uplink !== null && dst === dp.tables.uplink.gatewayIp) || dst === dp.tables.hostGatewayIp;
-  if (own && dp.frame.ip.protocol === IP_PROTO_TCP && (tcpFlags & TCP_RST) === 0 && dp.options.rejectUnsolicitedTcp) {
+  const dst = frame.ip.dst;
+  const own = (tables.uplink !== null && dst === tables.uplink.gatewayIp) || dst === tables.hostGatewayIp;
+  if (own && frame.ip.protocol === IP_PROTO_TCP && (tcpFlags & TCP_RST) === 0 && dp.options.rejectUnsolicitedTcp) {
     sendTcpReset(dp, ingress, buf, off);
   }
   return NatVerdict.Drop;
