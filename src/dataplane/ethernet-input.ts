@@ -13,13 +13,12 @@ import { macHi, macLo } from '../wire/mac.js';
 import type { Port } from './port.js';
 
 export function ethernetInput(dp: Datapath, port: Port, buf: Buffer, off: number, len: number): void {
-  const frame = dp.frame;
   const c = dp.counters;
   if (len < ETH_HLEN) {
     c.drop(Drop.Malformed);
     return;
   }
-  if (len > port.mtu + ETH_HLEN && frame.gsoSize === 0) {
+  if (len > port.mtu + ETH_HLEN && dp.frame.gsoSize === 0) {
     c.drop(Drop.Oversize);
     return;
   }
@@ -54,7 +53,7 @@ export function ethernetInput(dp: Datapath, port: Port, buf: Buffer, off: number
     return;
   }
   if (etherType === ETHERTYPE_ARP) {
-    const arp = frame.arp;
+    const arp = dp.frame.arp;
     if (arp.wrap(buf, off + ETH_HLEN, len - ETH_HLEN) !== WireError.Ok) {
       c.drop(Drop.Malformed);
       return;

@@ -36,8 +36,6 @@ export function icmpError(
   code: number,
   mtu: number,
 ): void {
-  const tables = dp.tables;
-  const frame = dp.frame;
   // the offending frame may be a parked one, not the one the views are wrapped around
   const ipOff = off + ETH_HLEN;
   const ihl = ipv4HeaderLength(buf, ipOff);
@@ -59,16 +57,16 @@ export function icmpError(
   const out = dp.pool.slab;
   const ipLen = Math.min(len - ETH_HLEN, buf.readUInt16BE(ipOff + IPV4_TOTAL_LEN));
   const quoted = Math.min(ipLen, MAX_ERROR_IP_LEN - IPV4_MIN_HLEN - ICMP_HLEN);
-  const net = ingress.kind !== PortKind.Host ? tables.networks[ingress.network] : undefined;
-  const from = net !== undefined ? net.gatewayIp : tables.hostGatewayIp;
+  const net = ingress.kind !== PortKind.Host ? dp.tables.networks[ingress.network] : undefined;
+  const from = net !== undefined ? net.gatewayIp : dp.tables.hostGatewayIp;
   // Ethernet: back to whoever sent the offending frame
   writeReplyEthernet(out, o, buf, off, net);
   const icmpLen = emitIcmpError(out, o + ETH_HLEN + IPV4_MIN_HLEN, type, code, mtu, buf, ipOff, quoted);
   Ipv4Repr.emit({ src: from, dst: src, protocol: IP_PROTO_ICMP, ttl: 64, payloadLength: icmpLen }, out, o + ETH_HLEN);
   dp.counters.gauges[Gauge.IcmpSent]++;
   const total = ETH_HLEN + IPV4_MIN_HLEN + icmpLen;
-  frame.suspendOffload();
+  dp.frame.suspendOffload();
   if (ingress.kind === PortKind.Host) dp.tx.send(ingress.id, out, o + ETH_HLEN, total - ETH_HLEN);
   else dp.tx.send(ingress.id, out, o, total);
-  frame.resumeOffload();
+  dp.frame.resumeOffload();
 }

@@ -22,15 +22,14 @@ import type { Port } from './port.js';
  * Ethernet header + IP total length; `mtu` is the egress MTU.
  */
 export function ip4Forward(dp: Datapath, ingress: Port, ip: CheckedIpv4, mtu: number, buf: Buffer, off: number, len: number): void {
-  const frame = dp.frame;
-  const route = frame.route;
+  const route = dp.frame.route;
   if (ip.ttl <= 1) {
     dp.counters.drop(Drop.TtlExpired);
     icmpError(dp, ingress, buf, off, len, ICMP_TIME_EXCEEDED, ICMP_TTL_EXCEEDED, 0);
     return;
   }
   // a TCP super segment stands for segments of gsoSize bytes of payload: those must fit
-  if (frame.wireSize(buf, off, len) > mtu) {
+  if (dp.frame.wireSize(buf, off, len) > mtu) {
     if (ip.dontFragment) {
       dp.counters.drop(Drop.FragmentationNeeded);
       icmpError(dp, ingress, buf, off, len, ICMP_DEST_UNREACHABLE, ICMP_FRAG_NEEDED, mtu);

@@ -25,7 +25,6 @@ const FRAGMENT_FRONT = 16;
 
 /** `route` is the packet's route (the frame context's, copied by the caller if it must survive). */
 export function ip4Fragment(dp: Datapath, ingress: Port, route: RouteResult, mtu: number, buf: Buffer, off: number, len: number): void {
-  const frame = dp.frame;
   const ipOff = off + ETH_HLEN;
   const ihl = ipv4HeaderLength(buf, ipOff);
   const flags = buf.readUInt16BE(ipOff + IPV4_FLAGS_FRAG);
@@ -38,8 +37,8 @@ export function ip4Fragment(dp: Datapath, ingress: Port, route: RouteResult, mtu
     return;
   }
   const out = dp.arena.slab;
-  if (frame.needsCsum !== 0) finishChecksum(dp.frame, buf, off, len); // fragments carry the finished checksum
-  frame.suspendOffload();
+  if (dp.frame.needsCsum !== 0) finishChecksum(dp.frame, buf, off, len); // fragments carry the finished checksum
+  dp.frame.suspendOffload();
   for (let start = 0; start < payloadLen; start += chunk) {
     const size = Math.min(chunk, payloadLen - start);
     const o = dp.tx.alloc(FRAGMENT_FRONT, ETH_HLEN + ihl + size);
@@ -59,5 +58,5 @@ export function ip4Fragment(dp: Datapath, ingress: Port, route: RouteResult, mtu
     dp.counters.gauges[Gauge.FragmentsCreated]++;
     ip4Output(dp, ingress, route, out, o, ETH_HLEN + ihl + size);
   }
-  frame.resumeOffload();
+  dp.frame.resumeOffload();
 }

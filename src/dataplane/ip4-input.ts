@@ -38,7 +38,6 @@ export function ip4Wrap(dp: Datapath, buf: Buffer, ipOff: number, len: number): 
 
 /** `ip` is the frame's view, wrapped around the packet at buf[off + 14] by ip4Wrap. */
 export function ip4Input(dp: Datapath, port: Port, inNet: Network | null, ip: CheckedIpv4, buf: Buffer, off: number, len: number): void {
-  const tables = dp.tables;
   // drop Ethernet padding: from here on the frame is exactly header + IP total length
   len = ETH_HLEN + ip.totalLength;
   const verdict = nat44(dp, port, inNet, ip, buf, off, len);
@@ -46,7 +45,7 @@ export function ip4Input(dp: Datapath, port: Port, inNet: Network | null, ip: Ch
   const natted = verdict === NatVerdict.Translated;
   const dst = ip.dst;
   if (!natted) {
-    const ingressGateway = inNet !== null ? inNet.gatewayIp : tables.hostGatewayIp;
+    const ingressGateway = inNet !== null ? inNet.gatewayIp : dp.tables.hostGatewayIp;
     if (dst === ingressGateway) {
       ip4Local(dp, port, ip, buf, off, len);
       return;
@@ -57,14 +56,14 @@ export function ip4Input(dp: Datapath, port: Port, inNet: Network | null, ip: Ch
     }
   }
   const route = dp.frame.route;
-  if (!tables.routes.resolve(dst, route)) {
+  if (!dp.tables.routes.resolve(dst, route)) {
     dp.counters.drop(Drop.NoRoute);
     icmpError(dp, port, buf, off, len, ICMP_DEST_UNREACHABLE, ICMP_NET_UNREACHABLE, 0);
     return;
   }
   const target = route.target;
   if (route.kind === RouteTarget.Network) {
-    const outNet = tables.networks[target]!;
+    const outNet = dp.tables.networks[target]!;
     if (!natted) {
       if (inNet !== null && inNet.isUplink) {
         dp.counters.drop(Drop.NoMapping); // routed straight at a container from outside
@@ -113,5 +112,5 @@ export function ip4Input(dp: Datapath, port: Port, inNet: Network | null, ip: Ch
     icmpError(dp, port, buf, off, len, ICMP_DEST_UNREACHABLE, ICMP_NET_UNREACHABLE, 0);
     return;
   }
-  ip4Forward(dp, port, ip, tables.ports[target]!.mtu, buf, off, len);
+  ip4Forward(dp, port, ip, dp.tables.ports[target]!.mtu, buf, off, len);
 }

@@ -15,7 +15,6 @@ import { type RouteResult, RouteTarget } from './route-table.js';
 import { ipv4Dst } from '../wire/ipv4.js';
 
 export function ip4Output(dp: Datapath, ingress: Port, route: RouteResult, buf: Buffer, off: number, len: number): void {
-  const frame = dp.frame;
   if (route.kind === RouteTarget.Host) {
     dp.tx.send(route.target, buf, off + ETH_HLEN, len - ETH_HLEN);
     return;
@@ -44,11 +43,11 @@ export function ip4Output(dp: Datapath, ingress: Port, route: RouteResult, buf: 
   }
   // park a copy until ARP answers (bounded per neighbour and overall); a parked frame keeps no
   // offload metadata: its checksum is finished, and a TCP super segment is not parked (TCP resends)
-  if (frame.gsoSize !== 0) {
+  if (dp.frame.gsoSize !== 0) {
     dp.counters.drop(Drop.ArpQueueFull);
     return;
   }
-  if (frame.needsCsum !== 0) finishChecksum(dp.frame, buf, off, len);
+  if (dp.frame.needsCsum !== 0) finishChecksum(dp.frame, buf, off, len);
   if (n.parkedCount === n.parked.length) {
     dp.counters.drop(Drop.ArpQueueFull);
     return;

@@ -45,9 +45,8 @@ export function segmentTcp4(
   sinkNet: Network | null,
   sinkVtep: number,
 ): void {
-  const frame = dp.frame;
   const ipOff = off + ETH_HLEN;
-  if (frame.gsoType !== VNET_GSO_TCPV4 || len < ETH_HLEN + 40) {
+  if (dp.frame.gsoType !== VNET_GSO_TCPV4 || len < ETH_HLEN + 40) {
     dp.counters.drop(Drop.Malformed);
     return;
   }
@@ -56,7 +55,7 @@ export function segmentTcp4(
   const thl = tcpHeaderLength(buf, tcpOff);
   const hdrEnd = tcpOff + thl;
   const payload = off + len - hdrEnd;
-  const mss = frame.gsoSize;
+  const mss = dp.frame.gsoSize;
   if (thl < TCP_MIN_HLEN || payload <= 0 || mss <= 0) {
     dp.counters.drop(Drop.Malformed);
     return;
@@ -73,7 +72,7 @@ export function segmentTcp4(
   // segments for the underlay lie back to back with room for their VXLAN header in between, so
   // the socket can send them as one train (UDP GSO)
   const front = sinkNet !== null ? VXLAN_HLEN : 0;
-  frame.suspendOffload();
+  dp.frame.suspendOffload();
   for (let pos = 0, i = 0; pos < payload; pos += mss, i++) {
     const size = Math.min(mss, payload - pos);
     const o = dp.tx.alloc(front, hdrLen + size);
@@ -102,5 +101,5 @@ export function segmentTcp4(
     if (sinkNet !== null) dp.tx.sendToVtep(sinkNet, sinkVtep, out, o, hdrLen + size);
     else dp.tx.send(sinkPort, out, o + l2, hdrLen + size - l2);
   }
-  frame.resumeOffload();
+  dp.frame.resumeOffload();
 }

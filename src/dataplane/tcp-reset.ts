@@ -17,14 +17,13 @@ const TCP_REPR: TcpRepr = { srcPort: 0, dstPort: 0, seq: 0, ack: 0, flags: 0, wi
 
 /** `dp.frame.ip` and `dp.frame.tcp` are wrapped around the offending segment. */
 export function sendTcpReset(dp: Datapath, ingress: Port, buf: Buffer, off: number): void {
-  const frame = dp.frame;
   const o = dp.pool.alloc();
   if (o < 0) {
     dp.counters.drop(Drop.NoBuffer);
     return;
   }
-  const ip = frame.ip;
-  const tcp = frame.tcp;
+  const ip = dp.frame.ip;
+  const tcp = dp.frame.tcp;
   const out = dp.pool.slab;
   const flags = tcp.flags;
   const segLen = tcp.payloadLength + ((flags & TCP_SYN) !== 0 ? 1 : 0) + ((flags & TCP_FIN) !== 0 ? 1 : 0);
@@ -47,8 +46,8 @@ export function sendTcpReset(dp: Datapath, ingress: Port, buf: Buffer, off: numb
     r.flags = TCP_RST | TCP_ACK;
   }
   TcpRepr.emit(r, out, o + ETH_HLEN + IPV4_MIN_HLEN, ip.dst, ip.src);
-  frame.suspendOffload();
+  dp.frame.suspendOffload();
   if (ingress.kind === PortKind.Host) dp.tx.send(ingress.id, out, o + ETH_HLEN, RST_LEN);
   else dp.tx.send(ingress.id, out, o, ETH_HLEN + RST_LEN);
-  frame.resumeOffload();
+  dp.frame.resumeOffload();
 }

@@ -15,7 +15,6 @@ import type { Port } from './port.js';
 
 /** `off` is the VXLAN header; `srcIp` the outer source address; `tunnel` the underlay's port. */
 export function vxlanInput(dp: Datapath, tunnel: Port, buf: Buffer, off: number, len: number, srcIp: number): void {
-  const tables = dp.tables;
   const c = dp.counters;
   if (len < VXLAN_HLEN + ETH_HLEN) {
     c.drop(Drop.Malformed);
@@ -26,12 +25,12 @@ export function vxlanInput(dp: Datapath, tunnel: Port, buf: Buffer, off: number,
     c.drop(Drop.Malformed);
     return;
   }
-  const net = tables.vnis.get(vni);
+  const net = dp.tables.vnis.get(vni);
   if (net === undefined) {
     c.drop(Drop.VxlanUnknownVni);
     return;
   }
-  const vtep = tables.vteps.indexOf(srcIp);
+  const vtep = dp.tables.vteps.indexOf(srcIp);
   if (vtep < 0 || !net.hasPeer(vtep)) {
     c.drop(Drop.VxlanUnknownVtep);
     return;

@@ -16,26 +16,24 @@ import type { Port } from './port.js';
 
 /** `ingress`: where the frame came from (null: the gateway's own), told of a frame too big for the underlay. */
 export function vxlanOutput(dp: Datapath, net: Network, ingress: Port | null, vtep: number, buf: Buffer, off: number, len: number): void {
-  const tables = dp.tables;
-  const frame = dp.frame;
   const c = dp.counters;
   // the underlay socket takes neither partial checksums nor super segments
-  if (frame.gsoSize !== 0) {
+  if (dp.frame.gsoSize !== 0) {
     segmentTcp4(dp, buf, off, len, -1, net, vtep);
     return;
   }
-  if (frame.needsCsum !== 0) finishChecksum(dp.frame, buf, off, len);
-  if (len - ETH_HLEN + VXLAN_OVERHEAD > tables.underlayMtu) {
+  if (dp.frame.needsCsum !== 0) finishChecksum(dp.frame, buf, off, len);
+  if (len - ETH_HLEN + VXLAN_OVERHEAD > dp.tables.underlayMtu) {
     c.drop(Drop.VxlanTooBig);
     if (ingress !== null && etherTypeOf(buf, off) === ETHERTYPE_IPV4 && ipv4DontFragment(buf, off + ETH_HLEN)) {
-      icmpError(dp, ingress, buf, off, len, ICMP_DEST_UNREACHABLE, ICMP_FRAG_NEEDED, tables.underlayMtu - VXLAN_OVERHEAD);
+      icmpError(dp, ingress, buf, off, len, ICMP_DEST_UNREACHABLE, ICMP_FRAG_NEEDED, dp.tables.underlayMtu - VXLAN_OVERHEAD);
     }
     return;
   }
   const h = off - VXLAN_HLEN;
   writeVxlanHeader(buf, h, net.vni);
-  const tunnel = tables.tunnel;
-  const port = tables.tunnelPort;
+  const tunnel = dp.tables.tunnel;
+  const port = dp.tables.tunnelPort;
   if (tunnel === null || port === null || !tunnel.sendTo(buf, h, len + VXLAN_HLEN, vtep)) {
     c.drop(Drop.TxError);
     return;
