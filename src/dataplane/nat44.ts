@@ -109,8 +109,6 @@ export function nat44(dp: Datapath, ingress: Port, inNet: Network | null, ip: Ch
     return NatVerdict.Translated;
   }
 
-  // a new flow: the stages that make it read the packet's tuple from the frame context
-  frame.tuple.set(proto, src, dst, sport, dport);
   // a new flow: a published port?
   const uplink = tables.uplink;
   const hasUplink = uplink !== null;
@@ -120,18 +118,23 @@ export function nat44(dp: Datapath, ingress: Port, inNet: Network | null, ip: Ch
     if (rule >= 0) {
       const tIp = tables.published.targetIpOf(rule) | 0;
       const tPort = tables.published.targetPortOf(rule);
+      frame.tuple.set(proto, src, dst, sport, dport); // the stages that make a flow read it from the frame context
       return publishedFlow(dp, ingress, inNet, tIp, tPort, buf, off, len);
     }
   }
   // the embedded DNS: queries to a network's gateway address go to the daemon's resolver socket
   if (dport === 53 && proto !== IP_PROTO_ICMP && tables.dns.port !== 0 && inNet !== null && !inNet.isUplink && dst === (inNet.gatewayIp | 0)) {
+    frame.tuple.set(proto, src, dst, sport, dport);
     return publishedFlow(dp, ingress, inNet, tables.dns.ip | 0, tables.dns.port, buf, off, len);
   }
   if (fromUplink(dp, inNet)) {
     if (hasUplink && dst === uplinkIp && proto === IP_PROTO_ICMP && frame.icmp.type === ICMP_ECHO_REQUEST) return NatVerdict.Untracked;
     if (hasUplink && dst === uplinkIp && proto === IP_PROTO_UDP && dp.options.udpEndpointIndependentFiltering) {
       const m = tables.mappings.byOutside(ProtoClass.Udp, dport);
-      if (m >= 0) return inboundToMapping(dp, ingress, m, buf, off, len);
+      if (m >= 0) {
+        frame.tuple.set(proto, src, dst, sport, dport);
+        return inboundToMapping(dp, ingress, m, buf, off, len);
+      }
     }
     return unsolicited(dp, ingress, buf, off, len, tcpFlags);
   }
@@ -142,6 +145,7 @@ export function nat44(dp: Datapath, ingress: Port, inNet: Network | null, ip: Ch
     return NatVerdict.Untracked;
   }
   if (dst === uplinkIp) return NatVerdict.Untracked; // the gateway's own uplink address: local
+  frame.tuple.set(proto, src, dst, sport, dport);
   return masquerade(dp, ingress, uplinkIp, buf, off, len);
 }
 
