@@ -149,11 +149,6 @@ export class ConntrackTable {
   }
 
   /** True when some live entry already uses this tuple in either direction. */
-  taken(proto: number, src: number, dst: number, sport: number, dport: number, now: number): boolean {
-    return this.lookup(proto, src, dst, sport, dport, now) >= 0;
-  }
-
-  /** True when some live entry already uses this tuple in either direction. */
   takenTuple(t: CtTuple, now: number): boolean {
     return this.lookup(t.proto, t.src, t.dst, t.sport, t.dport, now) >= 0;
   }

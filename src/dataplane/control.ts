@@ -4,6 +4,7 @@
 
 import type { PortProtocol } from '../wire/ipv4.js';
 import { prefixMask } from '../wire/ipv4-address.js';
+import { macHiOf, macLoOf } from '../wire/mac.js';
 import type { ArpResolver } from './arp-resolver.js';
 import type { Datapath } from './context.js';
 import { protoClass } from './conntrack.js';
@@ -21,14 +22,6 @@ export interface ControlTarget extends Datapath {
   readonly resolver: ArpResolver;
   readonly tx: Transmitter;
   endBatch(): void;
-}
-
-/** Splits a 48-bit MAC into the two integers the tables keep. */
-function macHiOf(mac: number): number {
-  return Math.floor(mac / 0x100000000);
-}
-function macLoOf(mac: number): number {
-  return mac % 0x100000000 | 0;
 }
 
 export class DataplaneControl {

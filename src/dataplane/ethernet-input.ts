@@ -9,7 +9,7 @@ import type { Datapath } from './context.js';
 import { arpInput } from './arp-input.js';
 import { ip4Input, ip4Wrap } from './ip4-input.js';
 import { l2Forward } from './l2-switch.js';
-import { macHi, macLo } from '../wire/mac.js';
+import { macHi, macLo, macOf } from '../wire/mac.js';
 import type { Port } from './port.js';
 
 export function ethernetInput(dp: Datapath, port: Port, buf: Buffer, off: number, len: number): void {
@@ -60,7 +60,7 @@ export function ethernetInput(dp: Datapath, port: Port, buf: Buffer, off: number
     }
     // ARP only for its own addresses (0.0.0.0 is an address probe, RFC 5227)
     const sender = arp.senderIp;
-    if (arp.senderMac !== port.macHi * 0x100000000 + (port.macLo >>> 0) || (sender !== port.ip && sender !== 0)) {
+    if (arp.senderMac !== macOf(port.macHi, port.macLo) || (sender !== port.ip && sender !== 0)) {
       c.drop(Drop.SpoofedArp);
       return;
     }

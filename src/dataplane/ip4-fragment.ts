@@ -23,7 +23,7 @@ import {
 /** Room in front of each fragment for the header its port pushes (virtio-net 10, VXLAN 8). */
 const FRAGMENT_FRONT = 16;
 
-/** `route` is the packet's route (the frame context's, copied by the caller if it must survive). */
+/** `route` is the packet's route; every fragment leaves by it. */
 export function ip4Fragment(dp: Datapath, ingress: Port, route: RouteResult, mtu: number, buf: Buffer, off: number, len: number): void {
   const ipOff = off + ETH_HLEN;
   const ihl = ipv4HeaderLength(buf, ipOff);

@@ -2,6 +2,8 @@
 // Open addressing with linear probing over typed arrays, keyed by the 48-bit MAC split into two
 // integers, so a lookup allocates nothing and never builds a string.
 
+import { macOf } from '../wire/mac.js';
+
 const EMPTY = -1;
 
 // A forwarding target is a local port id, or a VTEP (another host of an overlay) encoded above
@@ -160,7 +162,7 @@ export class MacTable {
     const out: { mac: number; port: number; ageMs: number }[] = [];
     for (let i = 0; i < this.capacity; i++) {
       if (this.hi[i] === EMPTY) continue;
-      out.push({ mac: this.hi[i] * 0x100000000 + (this.lo[i] >>> 0), port: this.port[i], ageMs: now - this.seen[i] });
+      out.push({ mac: macOf(this.hi[i], this.lo[i]), port: this.port[i], ageMs: now - this.seen[i] });
     }
     return out;
   }

@@ -333,8 +333,8 @@ function publishedFlow(dp: Datapath, ingress: Port, inNet: Network | null, tIp: 
   // hairpin: a container reaching a published port through the gateway must see the reply come
   // back through the gateway too, so its source becomes the target network's gateway address
   if (inNet !== null && inNet !== tables.uplink) {
-    const route = tables.routes.lookup(tIp);
     const routes = tables.routes;
+    const route = routes.lookup(tIp);
     const tNet = route >= 0 && routes.kindOf(route) === RouteTarget.Network ? tables.networks[routes.targetOf(route)] : undefined;
     if (tNet !== undefined) {
       reply.dst = tNet.gatewayIp | 0;

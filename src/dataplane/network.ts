@@ -1,4 +1,5 @@
 import { prefixMask } from '../wire/ipv4-address.js';
+import { macHiOf, macLoOf } from '../wire/mac.js';
 import { MacTable } from './mac-table.js';
 import { NeighbourTable } from './neighbour-table.js';
 import type { NetworkSpec } from './specs.js';
@@ -59,8 +60,8 @@ export class Network {
     this.vni = spec.vni ?? 0;
     this.mask = prefixMask(spec.prefixLen);
     this.broadcast = ((this.subnet & this.mask) | (~this.mask >>> 0)) >>> 0;
-    this.gatewayMacHi = Math.floor(spec.gatewayMac / 0x100000000);
-    this.gatewayMacLo = spec.gatewayMac % 0x100000000 | 0;
+    this.gatewayMacHi = macHiOf(spec.gatewayMac);
+    this.gatewayMacLo = macLoOf(spec.gatewayMac);
     this.fdb = new MacTable(limits.fdbCapacity);
     this.neighbours = new NeighbourTable(limits.arpQueueLength);
   }

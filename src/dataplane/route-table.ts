@@ -15,12 +15,6 @@ export class RouteResult {
   target = 0;
   /** address to resolve by ARP (0: the destination itself is on the link) */
   nextHop = 0;
-
-  copy(r: RouteResult): void {
-    this.kind = r.kind;
-    this.target = r.target;
-    this.nextHop = r.nextHop;
-  }
 }
 
 export class RouteTable {
@@ -93,11 +87,6 @@ export class RouteTable {
 
   targetOf(route: number): number {
     return this.target[route];
-  }
-
-  /** Address to resolve by ARP for this route (0: the destination itself). */
-  nextHopOf(route: number): number {
-    return this.nextHop[route] >>> 0;
   }
 
   private copy(from: number, to: number): void {

@@ -2,6 +2,7 @@
 // device-loop.ts), runs the pipeline on the frames in batches, and applies control requests
 // between batches. Blocking here never delays the control plane, the API or metrics.
 
+import { macOf } from '../wire/mac.js';
 import { receiveMessageOnPort, workerData } from 'node:worker_threads';
 import { DataplaneCounters, Gauge } from '../dataplane/counters.js';
 import { Dataplane } from '../dataplane/dataplane.js';
@@ -79,7 +80,7 @@ function snapshot(): Snapshot {
       out.neighbours.push({
         network: net.index,
         ip: n.ip,
-        mac: n.macHi * 0x100000000 + (n.macLo >>> 0),
+        mac: macOf(n.macHi, n.macLo),
         state: n.state,
         ageMs: now - n.updated,
       });

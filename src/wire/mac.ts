@@ -84,6 +84,21 @@ export function putMac(buf: Buffer, off: number, hi: number, lo: number): void {
   buf[off + 5] = lo;
 }
 
+/** The top 16 bits of a 48-bit MAC number (the tables' `hi`). Slow path: the number is a double. */
+export function macHiOf(mac: number): number {
+  return Math.floor(mac / TWO32);
+}
+
+/** The low 32 bits of a 48-bit MAC number, as int32 (the tables' `lo`). */
+export function macLoOf(mac: number): number {
+  return mac % TWO32 | 0;
+}
+
+/** The 48-bit MAC number of a (hi, lo) pair. */
+export function macOf(hi: number, lo: number): number {
+  return hi * TWO32 + (lo >>> 0);
+}
+
 /** Group bit of the first octet: broadcast or multicast. */
 export function isGroupMac(buf: Buffer, off: number): boolean {
   return (buf[off] & 1) === 1;

@@ -37,7 +37,7 @@ describe('ConntrackTable', () => {
     expect(find(ct, reply)).toBe(e * 2 + 1);
     expect(find(ct, [17, A.c1, A.x10, 40000, 80])).toBe(-1); // another protocol
     expect(find(ct, [6, A.x10, A.c1, 80, 40000])).toBe(-1); // the untranslated inverse is no tuple of it
-    expect(ct.taken(6, A.x10, A.uplink, 80, 40000, 0)).toBe(true);
+    expect(ct.takenTuple(new CtTuple().set(6, A.x10, A.uplink, 80, 40000), 0)).toBe(true);
     expect(ct.size).toBe(1);
     ct.remove(e);
     expect(find(ct, orig)).toBe(-1);
