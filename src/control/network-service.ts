@@ -31,6 +31,8 @@ import { NetworkViews } from './network/network-views.js';
 import { OverlaySync } from './network/overlay-sync.js';
 import { type ResolvConfFiles, ResolvConfSync } from './network/resolv-conf-sync.js';
 import { conntrackResource } from './resources.js';
+import { ipv4 } from './network/addresses.js';
+import { ipv4ToString } from '../wire/ipv4-address.js';
 
 export { macForIp } from './network/addresses.js';
 
@@ -44,6 +46,14 @@ export interface NetworkServiceDeps {
   log: Logger;
   /** null: no cluster store (overlay networks need one) */
   cluster: ClusterStore | null;
+  /** NAT-PMP/PCP mappings the containers asked for; absent or null: the server is off */
+  explicitMappings?: ExplicitMappings | null;
+}
+
+/** The mappings containers ask the gateway for (NAT-PMP/PCP): listed with the published ports, gone with the endpoint. */
+export interface ExplicitMappings {
+  endpointGone(ip: number): Promise<void>;
+  portsOf(ip: number, network: string): PortMappingResource[];
 }
 
 export class NetworkService implements GatewayApi {
@@ -75,6 +85,7 @@ export class NetworkService implements GatewayApi {
       overlay,
       resolvConf,
       log,
+      endpointGone: deps.explicitMappings == null ? undefined : (ip) => deps.explicitMappings!.endpointGone(ip),
     });
     const lifecycle = new NetworkLifecycle({
       advertise: config.cluster.advertise,
@@ -168,7 +179,30 @@ export class NetworkService implements GatewayApi {
   }
 
   ports(netns: string): PortMappingResource[] {
-    return this.views.ports(netns);
+    const published = this.views.ports(netns);
+    const explicit = this.deps.explicitMappings;
+    if (explicit == null) return published;
+    const ns = this.deps.devices.resolveNetns(netns);
+    const asked: PortMappingResource[] = [];
+    for (const { live, ep } of this.networks.endpoints()) {
+      const r = ep.record;
+      if (r.netnsDev === ns.dev && r.netnsIno === ns.ino) asked.push(...explicit.portsOf(ipv4(r.ip), live.record.name));
+    }
+    return [...published, ...asked];
+  }
+
+  /** The endpoint with this address (local ones): its data-plane network slot, whether that masquerades. */
+  endpointOf(ip: number): { network: number; masquerading: boolean } | null {
+    const s = ipv4ToString(ip);
+    for (const { live, ep } of this.networks.endpoints()) {
+      if (ep.record.ip === s) return { network: live.index, masquerading: !live.record.internal };
+    }
+    return null;
+  }
+
+  /** Data-plane slots of the networks that masquerade through the uplink (not internal). */
+  masqueradingNetworks(): number[] {
+    return [...this.networks.values()].filter((n) => !n.record.internal).map((n) => n.index);
   }
 
   async conntrackList(): Promise<ConntrackEntryResource[]> {

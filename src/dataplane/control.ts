@@ -9,6 +9,8 @@ import type { ArpResolver } from './arp-resolver.js';
 import type { Datapath } from './context.js';
 import { protoClass } from './conntrack.js';
 import { Gauge } from './counters.js';
+import { type GatewayDatagramSpec, sendGatewayDatagram } from './gateway-datagram.js';
+import type { GatewayServiceName } from './gateway-services.js';
 import { vtepTarget } from './mac-table.js';
 import { Network, RemoteEndpoint } from './network.js';
 import { Port, type PortIo, PortKind, type TunnelIo } from './port.js';
@@ -66,11 +68,15 @@ export class DataplaneControl {
     return port;
   }
 
-  /** Sends DNS queries to gateway addresses to ip:port (a socket of the daemon); port 0 turns it off. */
-  setDns(ip: number, port: number): void {
-    const dns = this.dp.tables.dns;
-    dns.ip = ip >>> 0;
-    dns.port = port;
+  /** Sends a gateway service's packets (to any gateway address) to ip:port, a socket of the daemon; port 0 turns it off. */
+  setGatewayService(name: GatewayServiceName, ip: number, port: number): void {
+    this.dp.tables.services.set(name, ip, port);
+  }
+
+  /** Sends one UDP datagram from a network's gateway address into the network (announcements). */
+  sendDatagram(spec: GatewayDatagramSpec): void {
+    sendGatewayDatagram(this.dp, spec);
+    this.dp.endBatch();
   }
 
   private overlay(network: number): Network {

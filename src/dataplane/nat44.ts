@@ -122,10 +122,14 @@ export function nat44(dp: Datapath, ingress: Port, inNet: Network | null, ip: Ch
       return publishedFlow(dp, ingress, inNet, tIp, tPort, buf, off, len);
     }
   }
-  // the embedded DNS: queries to a network's gateway address go to the daemon's resolver socket
-  if (dport === 53 && proto !== IP_PROTO_ICMP && tables.dns.port !== 0 && inNet !== null && !inNet.isUplink && dst === (inNet.gatewayIp | 0)) {
-    frame.tuple.set(proto, src, dst, sport, dport);
-    return publishedFlow(dp, ingress, inNet, tables.dns.ip | 0, tables.dns.port, buf, off, len);
+  // the gateway's own services (DNS, PCP): to a network's gateway address, DNATed to the daemon's socket
+  if (proto !== IP_PROTO_ICMP && inNet !== null && !inNet.isUplink && dst === (inNet.gatewayIp | 0)) {
+    const services = tables.services;
+    const svc = services.lookup(proto, dport);
+    if (svc >= 0) {
+      frame.tuple.set(proto, src, dst, sport, dport);
+      return publishedFlow(dp, ingress, inNet, services.targetIp[svc] | 0, services.targetPort[svc], buf, off, len);
+    }
   }
   if (fromUplink(dp, inNet)) {
     if (hasUplink && dst === uplinkIp && proto === IP_PROTO_ICMP && frame.icmp.type === ICMP_ECHO_REQUEST) return NatVerdict.Untracked;

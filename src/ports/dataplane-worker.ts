@@ -152,8 +152,11 @@ const control: WorkerControl = {
     loop.attachTunnel(vxlan);
     return port.id;
   },
-  setDns(ip, port) {
-    ctl.setDns(ip, port);
+  setGatewayService(name, ip, port) {
+    ctl.setGatewayService(name, ip, port);
+  },
+  sendDatagram(spec) {
+    ctl.sendDatagram(spec);
   },
   addPeer(network, vtepIp) {
     ctl.addPeer(network, vtepIp);

@@ -69,6 +69,8 @@ export class EndpointAttach {
       overlay: OverlaySync | null;
       resolvConf: ResolvConfSync;
       log: Logger;
+      /** the endpoint with this address left: what it asked the gateway for goes too (NAT-PMP/PCP mappings) */
+      endpointGone?: (ip: number) => Promise<void>;
     },
   ) {
     this.publishAddresses = [deps.gatewayAddress];
@@ -233,6 +235,7 @@ export class EndpointAttach {
   async detach(live: LiveNetwork, ep: LiveEndpoint, save: boolean): Promise<void> {
     const { networks, names, dataplane, devices, resolvConf, log } = this.deps;
     const r = ep.record;
+    await this.deps.endpointGone?.(ipv4(r.ip)).catch((err: Error) => log.warn({ err: err.message }, 'cannot remove the NAT-PMP/PCP mappings'));
     for (const m of r.ports) await dataplane.control.removePublish(protoNumber(m), m.hostPort);
     await dataplane.control.removePort(ep.portId);
     devices.removeTap(ep.fd);

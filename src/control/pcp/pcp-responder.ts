@@ -154,7 +154,8 @@ export class PcpResponder {
     if (client === null || !client.masquerading) return fail(PcpResult.NotAuthorized);
     const refused = this.checkOptions(d.options, src);
     if (refused !== PcpResult.Success) return fail(refused);
-    if (d.kind === 'pcp-announce') return ok(pcpAnnounce(manager.epoch()));
+    // an ANNOUNCE request asks for the epoch only: its lifetime must be 0 (RFC 6887 §14.1)
+    if (d.kind === 'pcp-announce') return d.lifetime === 0 ? ok(pcpAnnounce(manager.epoch())) : fail(PcpResult.MalformedRequest);
     const ext = this.d.externalAddress;
     if (d.kind === 'pcp-map') {
       const m = d.map;

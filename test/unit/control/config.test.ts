@@ -16,7 +16,7 @@ const DEFAULTS: PontoonConfig = {
   defaultNetwork: { name: 'bridge', subnet: '172.17.0.0/16', gateway: '172.17.0.1', mtu: 1500 },
   log: { level: 'info' },
   uplink: null,
-  nat: { portMin: 1024, portMax: 65535, udpFiltering: 'address-and-port-dependent', unsolicitedTcp: 'reset' },
+  nat: { portMin: 1024, portMax: 65535, udpFiltering: 'address-and-port-dependent', unsolicitedTcp: 'reset', pcp: { enabled: false, maxMappingsPerEndpoint: 16, maxLifetimeSeconds: 7200 } },
   conntrack: {
     max: 262144,
     timeouts: {
