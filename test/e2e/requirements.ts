@@ -48,6 +48,7 @@ const PACKAGE_OF = {
   hping3: 'hping3',
   ip: 'iproute2',
   iperf3: 'iperf3',
+  natpmpc: 'natpmpc',
   nmap: 'nmap',
   nstat: 'iproute2',
   ping: 'iputils-ping',
