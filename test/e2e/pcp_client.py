@@ -8,7 +8,7 @@ Prints one JSON object per exchange. Subcommands:
   announce --gw GW --client IP                  (an ANNOUNCE request: the epoch)
   raw      --gw GW --hex BYTES                  (any datagram; the answer's bytes, or a timeout)
   listen   --seconds N                          (binds 0.0.0.0:5350, prints what arrives)
-The request goes from --bind (default 0.0.0.0:0) to GW:5351; one retry after 1 s.
+The request goes from --bind (default 0.0.0.0:0) to GW:5351, --tries times (default 2) 1 s apart.
 """
 import argparse, json, os, socket, struct, sys, time
 
@@ -68,7 +68,7 @@ def exchange(a, payload):
     s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     host, port = a.bind.rsplit(':', 1)
     s.bind((host, int(port)))
-    for attempt in range(2):
+    for attempt in range(a.tries):
         s.sendto(payload, (a.gw, SERVER_PORT))
         s.settimeout(1.0)
         try:
@@ -98,6 +98,7 @@ def main():
     p.add_argument('--remote')
     p.add_argument('--hex')
     p.add_argument('--seconds', type=float, default=5)
+    p.add_argument('--tries', type=int, default=2, help='sends before giving up, 1 s apart')
     p.add_argument('--extra-bytes', type=int, default=0, help='zero bytes appended to the request (malformed lengths)')
     a = p.parse_args()
     if a.cmd == 'map':
