@@ -252,6 +252,10 @@ const seconds = (d: number) => intIn(1, 10_000_000).default(d);
 const tcp = DP.tcpTimeouts;
 const conntrackSchema = z.strictObject({
   max: intIn(64, 16_777_216).default(DP.conntrackMax),
+  /** tracked connections one container may hold; 0: no limit but max */
+  maxPerEndpoint: intIn(0, 16_777_216).default(DP.conntrackMaxPerEndpoint),
+  /** a TCP segment from inside that belongs to no flow may start one, established (Linux's nf_conntrack_tcp_loose) */
+  tcpLoose: z.boolean().default(DP.tcpLoose),
   /** seconds */
   timeouts: section(
     z

@@ -35,6 +35,8 @@ function dataplaneOptions(cfg: PontoonConfig) {
   const t = cfg.conntrack.timeouts;
   return {
     conntrackMax: cfg.conntrack.max,
+    conntrackMaxPerEndpoint: cfg.conntrack.maxPerEndpoint,
+    tcpLoose: cfg.conntrack.tcpLoose,
     tcpTimeouts: {
       synSent: t.tcpSynSent * 1000,
       synRecv: t.tcpSynRecv * 1000,

@@ -46,6 +46,8 @@ export class Tables {
   readonly conntrack: ConntrackTable;
   readonly mappings: NatMappings;
   readonly published = new PublishedPorts();
+  /** local endpoints' addresses and their port ids: whose connection a new flow is (conntrack.maxPerEndpoint) */
+  readonly endpointsByIp = new Map<number, number>();
   /** the gateway's interface to the outside, if any: masquerade and published ports live there */
   uplink: Network | null = null;
   /** the gateway's own address on the host's TUN link (0: no host port) */
@@ -61,7 +63,7 @@ export class Tables {
   underlayMtu = 1500;
 
   constructor(o: DataplaneOptions) {
-    this.conntrack = new ConntrackTable(o.conntrackMax);
+    this.conntrack = new ConntrackTable(o.conntrackMax, MAX_PORTS);
     this.mappings = new NatMappings(o.conntrackMax, o.natPortMin, o.natPortMax);
     const maps = this.mappings;
     this.conntrack.onRemove = (m) => maps.unref(m);

@@ -139,6 +139,12 @@ const control: WorkerControl = {
   addPublish(rule) {
     ctl.addPublish(rule);
   },
+  pinMapping(spec) {
+    return ctl.pinMapping(spec);
+  },
+  unpinMapping(proto, insideIp, insidePort) {
+    ctl.unpinMapping(proto, insideIp, insidePort);
+  },
   removePublish(proto, hostPort) {
     ctl.removePublish(proto, hostPort);
   },

@@ -4,7 +4,7 @@
 import type { PortProtocol } from '../wire/ipv4.js';
 import type { MessagePort } from 'node:worker_threads';
 import type { DataplaneOptions } from '../dataplane/options.js';
-import type { EndpointSpec, HostPortSpec, NetworkSpec, RemoteEndpointSpec, UplinkSpec } from '../dataplane/specs.js';
+import type { EndpointSpec, HostPortSpec, NetworkSpec, PinSpec, RemoteEndpointSpec, UplinkSpec } from '../dataplane/specs.js';
 import type { PublishRule } from '../dataplane/published-ports.js';
 import type { GatewayServiceName } from '../dataplane/gateway-services.js';
 import type { GatewayDatagramSpec } from '../dataplane/gateway-datagram.js';
@@ -54,7 +54,12 @@ export interface WorkerControl {
   removePort(portId: number): void;
   addUplink(spec: UplinkSpec, fd: number): number;
   addPublish(rule: PublishRule): void;
+  /** unpublishes; the connections it made go too */
   removePublish(proto: PortProtocol, hostPort: number): void;
+  /** pins the mapping of an inside endpoint (PCP, NAT-PMP); the outside port. Throws, changing nothing, when it cannot */
+  pinMapping(spec: PinSpec): number;
+  /** the mapping stays while flows use it */
+  unpinMapping(proto: PortProtocol, insideIp: number, insidePort: number): void;
   /** up to limit live connections */
   conntrackList(limit: number): ConntrackRecord[];
   /** the number of connections dropped */

@@ -89,7 +89,7 @@ function keyOf(m: { opcode: 'map' | 'peer'; proto: number; internalIp: number; i
 
 /** Why pinMapping refused, from its message: which result the client gets. */
 function refusalOf(err: Error, exact: boolean): MapRefusal {
-  return exact && /in use|published/i.test(err.message) ? 'cannot_provide_external' : 'no_resources';
+  return exact && /in use|published|already mapped/i.test(err.message) ? 'cannot_provide_external' : 'no_resources';
 }
 
 export class MappingManager {

@@ -19,6 +19,8 @@ const DEFAULTS: PontoonConfig = {
   nat: { portMin: 1024, portMax: 65535, udpFiltering: 'address-and-port-dependent', unsolicitedTcp: 'reset', pcp: { enabled: false, maxMappingsPerEndpoint: 16, maxLifetimeSeconds: 7200 } },
   conntrack: {
     max: 262144,
+    maxPerEndpoint: 65536,
+    tcpLoose: true,
     timeouts: {
       tcpSynSent: 120,
       tcpSynRecv: 60,
@@ -30,7 +32,7 @@ const DEFAULTS: PontoonConfig = {
       tcpClose: 10,
       udp: 30,
       udpStream: 120,
-      icmp: 30,
+      icmp: 60,
     },
   },
   cluster: {
