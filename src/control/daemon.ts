@@ -202,6 +202,8 @@ export async function runDaemon(configPath: string): Promise<void> {
         control: dataplane.control,
         log,
       });
+    } else if (cfg.nat.pcp.enabled) {
+      log.warn('nat.pcp.enabled, but there is no uplink: no NAT-PMP/PCP server');
     }
     const service = new NetworkService({
       config: cfg,

@@ -267,10 +267,17 @@ export class MappingManager {
       let adopted = 0;
       let lost = 0;
       const clients = new Map<number, number>();
+      // the data plane's tables may have survived the restart: what is not taken back is unpinned
+      const release = (m: ExplicitMapping): Promise<void> =>
+        this.o.pins.unpinMapping(m.proto, m.internalIp, m.internalPort).catch((err: Error) => this.o.warn?.('cannot unpin a mapping', err));
       for (const m of saved?.mappings ?? []) {
-        if (m.expiresAt <= now) continue;
+        if (m.expiresAt <= now) {
+          await release(m);
+          continue;
+        }
         clients.set(m.internalIp, m.clientPort);
         if (!attached(m.internalIp)) {
+          await release(m);
           lost++;
           continue;
         }
