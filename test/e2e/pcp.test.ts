@@ -102,6 +102,17 @@ suite.describe('NAT-PMP and PCP on the gateway', () => {
     await echo.stop();
   }, 120_000);
 
+  suite.it('a mapping that is not renewed expires: gone from pontoon port, the port closed', async () => {
+    const web = await w.httpServer(c1.ns, '0.0.0.0', 4100, w.webRoot('short', 'short-lived\n'));
+    expect(await natpmpc(c1, gw, ['-a', '4100', '4100', 'tcp', '2'])).toMatch(/Mapped public port 4100 protocol TCP to local port 4100 liftime 2/);
+    expect((await w.curl(w.far, `http://${UPLINK_IP}:4100/`)).stdout).toBe('short-lived\n');
+    const expired = await waitFor(async () => !(await w.daemon.cliOk(['port', c1.ns])).stdout.includes('4100/tcp'), 6000, 250);
+    expect(expired).toBe(true);
+    expect((await w.curl(w.far, `http://${UPLINK_IP}:4100/`)).code).not.toBe(0);
+    expect(await metric(w, 'pontoon_pcp_mappings_removed_total{reason="expired"}')).toBe(1);
+    await web.stop();
+  }, 60_000);
+
   suite.it('PCP MAP: assigned port, lifetime capped, renewal keeps the port, delete', async () => {
     const nonce = 'a1'.repeat(12);
     const first = await pcp(c1, gw, ['map', '--client', c1.ip, '--proto', 'tcp', '--port', '5000', '--lifetime', '86400', '--nonce', nonce]);
