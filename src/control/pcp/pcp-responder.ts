@@ -91,7 +91,7 @@ export class PcpResponder {
     }
   }
 
-  private natPmp(d: DecodedRequest, src: number, srcPort: number): Promise<Buffer> | Buffer {
+  private async natPmp(d: DecodedRequest, src: number, srcPort: number): Promise<Buffer> {
     const { manager, stats } = this.d;
     const reply = (code: number, b: Buffer): Buffer => {
       stats.result('natpmp', code);
@@ -109,31 +109,29 @@ export class PcpResponder {
     const op = d.protocol === 17 ? NATPMP_OP_MAP_UDP : NATPMP_OP_MAP_TCP;
     const refuse = (code: NatPmpResult): Buffer => reply(code, natPmpMapResponse(op, code, epoch, d.internalPort, 0, 0));
     if (!allowed) return refuse(NatPmpResult.NotAuthorized);
-    return (async () => {
-      if (d.lifetime === 0) {
-        // RFC 6886 §3.4: internal port 0 with lifetime 0 deletes every mapping of the client (this protocol)
-        if (d.internalPort === 0) await manager.deleteAll(src, d.protocol, null);
-        else await manager.delete({ opcode: 'map', proto: d.protocol, internalIp: src, internalPort: d.internalPort, nonce: null });
-        return reply(NatPmpResult.Success, natPmpMapResponse(op, NatPmpResult.Success, manager.epoch(), d.internalPort, 0, 0));
-      }
-      if (d.internalPort === 0) return refuse(NatPmpResult.NotAuthorized);
-      const r = await manager.request({
-        source: 'nat-pmp',
-        opcode: 'map',
-        proto: d.protocol,
-        internalIp: src,
-        internalPort: d.internalPort,
-        suggestedPort: d.suggestedPort,
-        exact: false,
-        lifetime: d.lifetime,
-        nonce: null,
-        remoteIp: 0,
-        remotePort: 0,
-        clientPort: srcPort,
-      });
-      if (!r.ok) return refuse(NATPMP_REFUSAL[r.refusal]);
-      return reply(NatPmpResult.Success, natPmpMapResponse(op, NatPmpResult.Success, manager.epoch(), d.internalPort, r.mapping.externalPort, r.lifetime));
-    })();
+    if (d.lifetime === 0) {
+      // RFC 6886 §3.4: internal port 0 with lifetime 0 deletes every mapping of the client (this protocol)
+      if (d.internalPort === 0) await manager.deleteAll(src, d.protocol, null);
+      else await manager.delete({ opcode: 'map', proto: d.protocol, internalIp: src, internalPort: d.internalPort, nonce: null });
+      return reply(NatPmpResult.Success, natPmpMapResponse(op, NatPmpResult.Success, manager.epoch(), d.internalPort, 0, 0));
+    }
+    if (d.internalPort === 0) return refuse(NatPmpResult.NotAuthorized);
+    const r = await manager.request({
+      source: 'nat-pmp',
+      opcode: 'map',
+      proto: d.protocol,
+      internalIp: src,
+      internalPort: d.internalPort,
+      suggestedPort: d.suggestedPort,
+      exact: false,
+      lifetime: d.lifetime,
+      nonce: null,
+      remoteIp: 0,
+      remotePort: 0,
+      clientPort: srcPort,
+    });
+    if (!r.ok) return refuse(NATPMP_REFUSAL[r.refusal]);
+    return reply(NatPmpResult.Success, natPmpMapResponse(op, NatPmpResult.Success, manager.epoch(), d.internalPort, r.mapping.externalPort, r.lifetime));
   }
 
   private async pcp(d: DecodedRequest, msg: Buffer, src: number, srcPort: number): Promise<Buffer> {

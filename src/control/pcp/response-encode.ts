@@ -11,6 +11,8 @@ import {
   PCP_MAP_LEN,
   PCP_MAX_LEN,
   PCP_OP_ANNOUNCE,
+  PCP_OP_MAP,
+  PCP_OP_PEER,
   PCP_OPTION_HEADER_LEN,
   PCP_OPTION_PREFER_FAILURE,
   PCP_OPTION_THIRD_PARTY,
@@ -119,11 +121,9 @@ export interface PcpPeerResponse extends PcpMapResponse {
   remoteAddress: PcpAddress;
 }
 
-/** MAP response (RFC 6887 §11.1): header, the assigned port and address, the options honoured. */
-export function pcpMapResponse(r: PcpMapResponse, opcode = 1): Buffer {
-  const isPeer = 'remotePort' in r;
-  const dataLen = isPeer ? PCP_PEER_LEN : PCP_MAP_LEN;
-  const head = Buffer.alloc(PCP_HEADER_LEN + dataLen);
+/** MAP's fields, also the start of PEER's: header, the assigned port and address, the options honoured. */
+function mappingResponse(opcode: number, r: PcpMapResponse, peer: PcpPeerResponse | null): Buffer {
+  const head = Buffer.alloc(PCP_HEADER_LEN + (peer !== null ? PCP_PEER_LEN : PCP_MAP_LEN));
   writePcpHeader(head, opcode, r.result, r.lifetime, r.epoch);
   const d = PCP_HEADER_LEN;
   head.write(r.nonce, d, 12, 'hex');
@@ -131,17 +131,21 @@ export function pcpMapResponse(r: PcpMapResponse, opcode = 1): Buffer {
   head.writeUInt16BE(r.internalPort, d + 16);
   head.writeUInt16BE(r.externalPort, d + 18);
   writePcpAddress(head, d + 20, r.externalAddress);
-  if (isPeer) {
-    const p = r as PcpPeerResponse;
-    head.writeUInt16BE(p.remotePort, d + 36);
-    writePcpAddress(head, d + 40, p.remoteAddress);
+  if (peer !== null) {
+    head.writeUInt16BE(peer.remotePort, d + 36);
+    writePcpAddress(head, d + 40, peer.remoteAddress);
   }
   return Buffer.concat([head, ...encodeOptions(r.options ?? {})]);
 }
 
+/** MAP response (RFC 6887 §11.1). */
+export function pcpMapResponse(r: PcpMapResponse): Buffer {
+  return mappingResponse(PCP_OP_MAP, r, null);
+}
+
 /** PEER response (RFC 6887 §12.1): MAP's fields plus the remote peer. */
 export function pcpPeerResponse(r: PcpPeerResponse): Buffer {
-  return pcpMapResponse(r, 2);
+  return mappingResponse(PCP_OP_PEER, r, r);
 }
 
 /** ANNOUNCE response (RFC 6887 §14.1): also what the server multicasts when it (re)starts. */
