@@ -175,13 +175,53 @@ suite.describe('the masquerade as RFC 4787/5382 ask: stun, hairpinning, loopback
 
 // ---------------------------------------------------------------------------------------------
 
-suite.describe('per-container connection limit (conntrack.maxPerEndpoint: 8)', () => {
+/** TCP server on HOST:PORT: prints one JSON line per received chunk ({t, n}: seconds since start, bytes so far), then {closed, n, error}. */
+const TCP_SINK_PY = String.raw`
+import json, socket, sys, time
+s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s.bind((sys.argv[1], int(sys.argv[2])))
+s.listen(1)
+print(json.dumps({'listening': True}), flush=True)
+c, peer = s.accept()
+t0, n, err = time.time(), 0, None
+try:
+    while True:
+        d = c.recv(4096)
+        if not d:
+            break
+        n += len(d)
+        print(json.dumps({'t': round(time.time() - t0, 3), 'n': n}), flush=True)
+except OSError as e:
+    err = str(e)
+print(json.dumps({'closed': True, 'n': n, 'error': err}), flush=True)
+`;
+
+/** TCP client: connects to HOST:PORT, sends a byte every 50 ms for SECONDS, closes; prints {sent, error}. */
+const TCP_TRICKLE_PY = String.raw`
+import json, socket, sys, time
+c = socket.create_connection((sys.argv[1], int(sys.argv[2])), timeout=10)
+print(json.dumps({'connected': True}), flush=True)
+end, sent, err = time.time() + float(sys.argv[3]), 0, None
+try:
+    while time.time() < end:
+        c.sendall(b'x')
+        sent += 1
+        time.sleep(0.05)
+    c.shutdown(socket.SHUT_WR)
+    c.recv(1)
+except OSError as e:
+    err = str(e)
+print(json.dumps({'sent': sent, 'error': err}), flush=True)
+`;
+
+suite.describe('per-container connection limit (conntrack.maxPerEndpoint: 8) and mid-stream pickup (unsolicitedTcp: drop)', () => {
   let w: NatWorld;
   let c1: Container;
   let c2: Container;
 
   beforeAll(async () => {
-    w = await buildNatWorld({ kind: 'tap', conntrack: { maxPerEndpoint: 8 } });
+    w = await buildNatWorld({ kind: 'tap', conntrack: { maxPerEndpoint: 8 }, nat: { unsolicitedTcp: 'drop' } });
     c1 = await w.connect('c1');
     c2 = await w.connect('c2');
   }, 120_000);
@@ -203,5 +243,29 @@ suite.describe('per-container connection limit (conntrack.maxPerEndpoint: 8)', (
     expect(drops.conntrack_endpoint_limit).toBe(4);
     await listener.stop();
     expect(c2.ip).not.toBe(c1.ip);
+  }, 60_000);
+
+  it('tcpLoose: a connection whose entry is flushed mid-stream is picked up by its next segment, on the same outside port', async () => {
+    const sink = python(w, w.far, 'tcp_sink.py', TCP_SINK_PY, [FAR_A, 7777], 60);
+    expect(await sink.waitForOutput(/"listening"/, 10_000), sink.stderr()).toBe(true);
+    const client = python(w, c2.ns, 'tcp_trickle.py', TCP_TRICKLE_PY, [FAR_A, 7777, 4], 60);
+    expect(await client.waitForOutput(/"connected"/, 10_000), client.stderr()).toBe(true);
+    await waitFor(() => jsonLines<{ n?: number }>(sink.stdout()).some((l) => (l.n ?? 0) >= 10), 5000);
+    const before = (await w.conntrack()).find((e) => e.proto === 'tcp' && e.orig.dport === 7777);
+    expect(before?.flags).not.toContain('PICKED_UP');
+    await w.daemon.cliOk(['conntrack', 'flush']);
+    const r = await client.exited();
+    const result = jsonLines<{ sent?: number; error?: string | null }>(r.stdout).find((l) => l.sent !== undefined);
+    expect(result, r.stdout + r.stderr).toMatchObject({ error: null });
+    await waitFor(() => sink.stdout().includes('"closed"'), 5000);
+    const lines = jsonLines<{ t?: number; n?: number; closed?: boolean; error?: string | null }>(sink.stdout());
+    const closed = lines.find((l) => l.closed === true);
+    expect(closed, sink.stdout()).toMatchObject({ n: result!.sent, error: null });
+    const times = lines.filter((l) => l.t !== undefined).map((l) => l.t!);
+    const stall = Math.max(...times.slice(1).map((t, i) => t - times[i]!));
+    expect(stall, `longest gap ${stall} s`).toBeLessThan(1);
+    const after = (await w.conntrack()).filter((e) => e.proto === 'tcp' && e.orig.dport === 7777);
+    expect(after.map((e) => e.reply.dport)).toEqual([before!.reply.dport]); // the same outside port
+    expect(after[0]!.flags).toContain('PICKED_UP');
   }, 60_000);
 });
