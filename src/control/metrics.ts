@@ -145,7 +145,7 @@ export function buildRegistry(src: MetricsSources): Registry {
   gauge('pontoon_vxlan_peers', 'Peer VTEPs summed over the overlay networks.', () => c.gauges[DpGauge.VxlanPeers]);
   gauge('pontoon_vxlan_remote_endpoints', 'Endpoints on other hosts known from the control plane.', () => c.gauges[DpGauge.RemoteEndpoints]);
   gauge('pontoon_conntrack_max', `Maximum tracked connections; new flows beyond it are dropped (reason ${DROP_REASONS[Drop.ConntrackFull].label}).`, () => src.conntrackMax);
-  counter('pontoon_conntrack_early_drops_total', 'Unreplied connections evicted to make room for a new one when the table was full (as Linux\'s early_drop).', () => c.gauges[DpGauge.ConntrackEarlyDrops]);
+  counter('pontoon_conntrack_early_drops_total', 'Unreplied connections (an unanswered SYN or datagram) evicted to make room for a new one when the table was full (as Linux\'s early_drop).', () => c.gauges[DpGauge.ConntrackEarlyDrops]);
   counter('pontoon_nat_hairpin_flows_total', 'New flows from a container to an outside mapping or published port of the uplink address, turned back inside (hairpinning).', () => c.gauges[DpGauge.HairpinFlows]);
   counter('pontoon_icmp_errors_sent_total', 'ICMP error messages the gateway sent.', () => c.gauges[DpGauge.IcmpSent]);
   counter('pontoon_arp_requests_sent_total', 'ARP requests the gateway sent.', () => c.gauges[DpGauge.ArpRequestsSent]);

@@ -22,6 +22,7 @@ import { ApiFailure, type GatewayApi } from './gateway-api.js';
 import type { HostDevices } from './host-devices.js';
 import type { LiveEndpoint } from './live-network.js';
 import type { ServiceDataplane } from './network/service-dataplane.js';
+import { LoopbackProxies } from './loopback-proxy.js';
 import { EndpointAttach } from './network/endpoint-attach.js';
 import { LiveNetworks, type StateFile } from './network/live-networks.js';
 import { NetworkActivation } from './network/network-activation.js';
@@ -66,10 +67,12 @@ export class NetworkService implements GatewayApi {
   private readonly lifecycle: NetworkLifecycle;
   private readonly restorer: NetworkRestore;
   private readonly views: NetworkViews;
+  private readonly loopback: LoopbackProxies;
 
   constructor(private readonly deps: NetworkServiceDeps) {
     const { config, store, dataplane, devices, resolvConfs, log, cluster } = deps;
     const names = this.names;
+    this.loopback = new LoopbackProxies(log);
     const networks = new LiveNetworks(store, log);
     const activation = new NetworkActivation({ networks, names, dataplane, devices, log });
     const overlay = cluster === null ? null : new OverlaySync(cluster, { vtep: config.cluster.advertise, networks, names, dataplane, activation, log });
@@ -81,6 +84,7 @@ export class NetworkService implements GatewayApi {
       networks,
       names,
       dataplane,
+      loopback: this.loopback,
       devices,
       overlay,
       resolvConf,
@@ -124,6 +128,7 @@ export class NetworkService implements GatewayApi {
 
   async shutdown(): Promise<void> {
     this.restorer.stop();
+    await this.loopback.stopAll();
     await this.deps.cluster?.close().catch(() => undefined);
     // endpoints stay: their TAP devices are persistent and the state file brings them back
     for (const { ep } of this.networks.endpoints()) this.deps.devices.closeTap(ep.fd);

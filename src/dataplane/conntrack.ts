@@ -283,15 +283,18 @@ export class ConntrackTable {
   }
 
   /**
-   * Makes room in a full table as Linux's early_drop does: evicts one entry that never saw a
-   * reply, looking at no more than `budget` entries from where the last search stopped. False
-   * when every entry looked at has been answered (they are kept: the new flow is refused).
+   * Makes room in a full table, as Linux's early_drop does but more narrowly: evicts one entry
+   * that never saw a reply (an unanswered SYN or datagram), looking at no more than `budget`
+   * entries from where the last search stopped. False when every entry looked at has been
+   * answered: those are kept and the new flow is refused, so a SYN flood against a published
+   * port, which its container answers, is dropped at the gateway instead of crowding out the
+   * established flows.
    */
   evictUnreplied(budget: number): boolean {
     for (let n = 0; n < budget; n++) {
       const e = this.evictCursor;
       this.evictCursor = e + 1 === this.capacity ? 0 : e + 1;
-      if (this.proto[e] !== 0 && (this.flags[e] & (CtFlag.SeenReply | CtFlag.Assured)) === 0) {
+      if (this.proto[e] !== 0 && (this.flags[e] & CtFlag.SeenReply) === 0) {
         this.remove(e);
         return true;
       }

@@ -97,7 +97,7 @@ export const Gauge = {
   UnderlayRecvCalls: 20,
   /** the worker's device I/O backend: 1 io_uring, 0 read/write */
   IoBackendUring: 21,
-  /** unreplied connections evicted to make room for a new one in a full table (Linux's early_drop) */
+  /** unreplied connections evicted to make room for a new one in a full table (as Linux's early_drop) */
   ConntrackEarlyDrops: 22,
   /** new flows from a container to an outside mapping of the gateway, turned back inside (hairpinning) */
   HairpinFlows: 23,

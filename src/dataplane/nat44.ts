@@ -17,7 +17,7 @@ import {
 import { IP_PROTO_ICMP, IP_PROTO_TCP, IP_PROTO_UDP } from '../wire/ipv4.js';
 import { TCP_ACK, TCP_OPT_WSCALE, TCP_RST, TCP_SYN } from '../wire/tcp.js';
 import { WireError } from '../wire/error.js';
-import { CtFlag, CtState, Dir, ProtoClass, protoClass } from './conntrack.js';
+import { CtFlag, CtState, Dir, protoClass } from './conntrack.js';
 import { TCP_INVALID, tcpTimeout, tcpTrack } from './conntrack-tcp.js';
 import { Drop, Gauge } from './counters.js';
 import { NatVerdict } from './nat-verdict.js';

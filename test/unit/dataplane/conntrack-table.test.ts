@@ -230,14 +230,15 @@ describe('the data plane with the conntrack table full', () => {
     expect(w.dp.tables.mappings.inUse[0]).toBe(1);
   });
 
-  it('refuses a new flow (conntrack_full) when every entry has been answered', () => {
+  it('refuses a new flow (conntrack_full) when every entry has been answered, half-open ones too', () => {
     const w = makeNatWorld({ conntrackMax: 4 });
     const ct = w.dp.tables.conntrack;
     for (let i = 0; i < 4; i++) {
       w.dp.receive(w.ids.c1, syn(31000 + i));
       w.dp.receive(w.ids.uplink, variant(SYNACK_X10, { dport: 31000 + i }));
+      if (i < 2) w.dp.receive(w.ids.c1, variant(ACK_C1, { sport: 31000 + i }));
     }
-    expect(w.uplink.take()).toHaveLength(4);
+    expect(w.uplink.take()).toHaveLength(6);
     expect(w.c1.take()).toHaveLength(4);
     w.dp.receive(w.ids.c1, syn(31004));
     expect(drain(w)).toBe(0);

@@ -5,10 +5,11 @@
 // Frames are literal, produced with scapy (legend in fixture.ts), compared byte for byte.
 
 import { describe, expect, it } from 'vitest';
-import { CtFlag } from '../../../src/dataplane/conntrack.js';
+import { CtFlag, CtState } from '../../../src/dataplane/conntrack.js';
 import { Drop, Gauge } from '../../../src/dataplane/counters.js';
 import { PortKind } from '../../../src/dataplane/port.js';
-import { A, drain, drops, hex, makeNatWorld, SYN_C1, variant } from './fixture.js';
+import { TCP_SYN } from '../../../src/wire/tcp.js';
+import { A, drain, drops, hex, makeNatWorld, SYN_C1, SYNACK_X10, variant } from './fixture.js';
 
 // c1 sends 172.17.0.2:5353 -> 203.0.113.10:53: its mapping is 198.51.100.2:5353
 // scapy: fromC1(IP(src=C1, dst=X10, ttl=64, id=0x2000)/UDP(sport=5353, dport=53)/Raw(b'pontoon-udp-query'))
@@ -123,6 +124,20 @@ describe('mappings pinned by the control plane (PCP, NAT-PMP)', () => {
     expect(other).toBeGreaterThanOrEqual(1024);
     ctl.unpinMapping(6, A.c2, 4000);
     expect(w.dp.tables.mappings.find(0, A.c2, 4000)).toBe(-1); // no flow held it: gone at once
+  });
+});
+
+describe('TCP simultaneous open (RFC 5382 REQ-3)', () => {
+  it("takes a bare SYN from the far end of an outbound SYN's flow, as hole punching needs", () => {
+    const w = makeNatWorld();
+    w.dp.receive(w.ids.c1, SYN_C1);
+    expect(w.uplink.take()).toHaveLength(1);
+    w.dp.receive(w.ids.uplink, variant(SYNACK_X10, { flags: TCP_SYN, ack: 0 }));
+    const got = w.c1.take();
+    expect(got).toHaveLength(1);
+    expect([got[0]!.readUInt16BE(34), got[0]!.readUInt16BE(36), got[0]![47]]).toEqual([80, 40000, TCP_SYN]);
+    const e = w.dp.tables.conntrack.lookup(6, A.c1, A.x10, 40000, 80, w.dp.now) >> 1;
+    expect(w.dp.tables.conntrack.state[e]).toBe(CtState.SynRecv);
   });
 });
 
