@@ -249,8 +249,8 @@ export class DataplaneControl {
   }
 
   /**
-   * Pins the masquerade mapping of an inside endpoint (PCP, NAT-PMP): it lives without flows and
-   * any outside host may reach it. Returns the outside port; throws, changing nothing, when the
+   * Pins the masquerade mapping of an inside endpoint (PCP, NAT-PMP): it lives without flows and,
+   * when `open`, any outside host may reach it. Returns the outside port; throws, changing nothing, when the
    * uplink is missing, the port is published or taken (with `exact`), or no port is free.
    */
   pinMapping(spec: PinSpec): number {
@@ -260,7 +260,7 @@ export class DataplaneControl {
     if (spec.exact && spec.outsidePort !== 0 && t.published.isPublished(spec.proto, spec.outsidePort)) {
       throw new Error(`outside port ${spec.outsidePort} is published`);
     }
-    const m = t.mappings.pin(cls, spec.insideIp, spec.insidePort, spec.outsidePort, spec.exact);
+    const m = t.mappings.pin(cls, spec.insideIp, spec.insidePort, spec.outsidePort, spec.exact, spec.open);
     return t.mappings.outPort[m];
   }
 

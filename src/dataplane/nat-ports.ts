@@ -6,6 +6,11 @@ const EMPTY = -1;
 const CLASSES = 3; // tcp, udp, icmp (echo identifiers): ProtoClass
 const UDP = 1; // ProtoClass.Udp
 
+/** A pinned mapping lives without connections (PCP MAP and PEER, NAT-PMP). */
+export const PIN_HELD = 1;
+/** ...and any outside host may open a connection to it (PCP MAP, NAT-PMP; not PEER). */
+export const PIN_OPEN = 2;
+
 export class NatMappings {
   readonly capacity: number;
   readonly cls: Uint8Array;
@@ -13,7 +18,7 @@ export class NatMappings {
   readonly inPort: Uint16Array;
   readonly outPort: Uint16Array;
   readonly refs: Int32Array;
-  /** 1: pinned by the control plane (PCP/NAT-PMP): lives without flows, reachable from any outside host */
+  /** Pin bits (PIN_HELD, PIN_OPEN): pinned by the control plane (PCP, NAT-PMP), the mapping lives without flows */
   readonly pinned: Uint8Array;
   /** owner[cls * 65536 + port]: mapping holding the outside port, or -1 */
   private readonly owner: Int32Array;
@@ -133,10 +138,11 @@ export class NatMappings {
 
   /**
    * Pins the mapping of an inside endpoint (made if needed, on `want` when free): it then lives
-   * without connections until unpinned. With `exact`, a mapping that cannot be on `want` is an
-   * error. Returns the mapping; throws, changing nothing, when it cannot be made.
+   * without connections until unpinned, open to any outside host with `open`. Pinning again
+   * changes only `open`. With `exact`, a mapping that cannot be on `want` is an error. Returns
+   * the mapping; throws, changing nothing, when it cannot be made.
    */
-  pin(cls: number, ip: number, port: number, want: number, exact: boolean): number {
+  pin(cls: number, ip: number, port: number, want: number, exact: boolean, open: boolean): number {
     const found = this.find(cls, ip, port);
     if (found >= 0) {
       if (exact && want !== 0 && this.outPort[found] !== want) {
@@ -147,10 +153,8 @@ export class NatMappings {
     }
     const m = found >= 0 ? found : this.acquire(cls, ip, port, want);
     if (m < 0) throw new Error('no outside port is free');
-    if (this.pinned[m] === 0) {
-      this.pinned[m] = 1;
-      this.refs[m]++;
-    }
+    if (this.pinned[m] === 0) this.refs[m]++;
+    this.pinned[m] = open ? PIN_HELD | PIN_OPEN : PIN_HELD;
     return m;
   }
 

@@ -21,6 +21,7 @@ import { CtFlag, CtState, Dir, protoClass } from './conntrack.js';
 import { TCP_INVALID, tcpTimeout, tcpTrack } from './conntrack-tcp.js';
 import { Drop, Gauge } from './counters.js';
 import { NatVerdict } from './nat-verdict.js';
+import { PIN_OPEN } from './nat-ports.js';
 import type { Datapath } from './context.js';
 import type { CheckedIpv4 } from './frame.js';
 import { icmpError } from './icmp-error.js';
@@ -123,11 +124,11 @@ export function nat44(dp: Datapath, ingress: Port, inNet: Network | null, ip: Ch
       return publishedFlow(dp, ingress, inNet, tIp, tPort, -1, buf, off, len);
     }
     // an outside mapping of the gateway: from inside always (hairpinning, RFC 4787 REQ-9), from
-    // outside when pinned (PCP, NAT-PMP) or under endpoint-independent filtering (UDP)
+    // outside when pinned open (PCP MAP, NAT-PMP) or under endpoint-independent filtering (UDP)
     if (toUplinkIp) {
       const maps = tables.mappings;
       const m = maps.byOutside(protoClass(proto), dport);
-      if (m >= 0 && (!fromUplink(dp, inNet) || maps.pinned[m] !== 0 || (proto === IP_PROTO_UDP && dp.options.udpEndpointIndependentFiltering))) {
+      if (m >= 0 && (!fromUplink(dp, inNet) || (maps.pinned[m] & PIN_OPEN) !== 0 || (proto === IP_PROTO_UDP && dp.options.udpEndpointIndependentFiltering))) {
         frame.tuple.set(proto, src, dst, sport, dport);
         return publishedFlow(dp, ingress, inNet, maps.inIp[m], maps.inPort[m], m, buf, off, len);
       }

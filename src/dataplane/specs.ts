@@ -67,4 +67,6 @@ export interface PinSpec {
   outsidePort: number;
   /** fail rather than hand out another port (PCP PREFER_FAILURE) */
   exact: boolean;
+  /** any outside host may open a connection to it (PCP MAP, NAT-PMP); false: it is only kept alive (PCP PEER) */
+  open: boolean;
 }

@@ -9,7 +9,7 @@ import type { MappingRemoval, PcpStats } from './pcp-stats.js';
 
 /** The data plane's side (DataplaneControl.pinMapping/unpinMapping across the worker boundary). */
 export interface MappingPins {
-  pinMapping(spec: { proto: 6 | 17; insideIp: number; insidePort: number; outsidePort: number; exact: boolean }): Promise<number>;
+  pinMapping(spec: { proto: 6 | 17; insideIp: number; insidePort: number; outsidePort: number; exact: boolean; open: boolean }): Promise<number>;
   unpinMapping(proto: 6 | 17, insideIp: number, insidePort: number): Promise<void>;
 }
 
@@ -161,6 +161,8 @@ export class MappingManager {
           insidePort: req.internalPort,
           outsidePort: req.suggestedPort,
           exact: req.exact,
+          // a PEER mapping is only kept alive: its filtering stays the masquerade's (RFC 6887 §12)
+          open: req.opcode === 'map' || this.opensPin(pinKey(req.proto, req.internalIp >>> 0, req.internalPort)),
         });
       } catch (err) {
         return { ok: false, refusal: refusalOf(err as Error, req.exact), message: (err as Error).message };
@@ -248,10 +250,22 @@ export class MappingManager {
     for (const m of this.mappings.values()) pins.delete(pinKey(m.proto, m.internalIp, m.internalPort));
     for (const m of gone) {
       const p = pinKey(m.proto, m.internalIp, m.internalPort);
-      if (!pins.delete(p)) continue;
-      await this.o.pins.unpinMapping(m.proto, m.internalIp, m.internalPort).catch((err: Error) => this.o.warn?.('cannot unpin a mapping', err));
+      if (pins.delete(p)) {
+        await this.o.pins.unpinMapping(m.proto, m.internalIp, m.internalPort).catch((err: Error) => this.o.warn?.('cannot unpin a mapping', err));
+      } else if (m.opcode === 'map' && !this.opensPin(p)) {
+        // the PEER mappings left keep the port alive, no longer open to every outside host
+        await this.o.pins
+          .pinMapping({ proto: m.proto, insideIp: m.internalIp, insidePort: m.internalPort, outsidePort: m.externalPort, exact: true, open: false })
+          .catch((err: Error) => this.o.warn?.('cannot close a mapping', err));
+      }
     }
     this.save();
+  }
+
+  /** True when a MAP (or NAT-PMP) mapping holds the pin `key`: it is open to every outside host. */
+  private opensPin(key: string): boolean {
+    for (const m of this.mappings.values()) if (m.opcode === 'map' && pinKey(m.proto, m.internalIp, m.internalPort) === key) return true;
+    return false;
   }
 
   /**
@@ -282,7 +296,9 @@ export class MappingManager {
           continue;
         }
         try {
-          const port = await this.o.pins.pinMapping({ proto: m.proto, insideIp: m.internalIp, insidePort: m.internalPort, outsidePort: m.externalPort, exact: true });
+          const key = pinKey(m.proto, m.internalIp, m.internalPort);
+          const open = m.opcode === 'map' || (saved?.mappings ?? []).some((o) => o.opcode === 'map' && o.expiresAt > now && pinKey(o.proto, o.internalIp, o.internalPort) === key);
+          const port = await this.o.pins.pinMapping({ proto: m.proto, insideIp: m.internalIp, insidePort: m.internalPort, outsidePort: m.externalPort, exact: true, open });
           if (port !== m.externalPort) throw new Error(`pinned on ${port}, not ${m.externalPort}`);
           this.mappings.set(keyOf(m), { ...m });
           adopted++;

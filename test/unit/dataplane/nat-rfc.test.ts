@@ -91,7 +91,7 @@ describe('hairpinning for every mapping (RFC 4787 REQ-9, RFC 5382 REQ-8)', () =>
 describe('mappings pinned by the control plane (PCP, NAT-PMP)', () => {
   it('lets any outside host open a connection to a pinned mapping; unpinned, new ones are refused', () => {
     const w = makeNatWorld();
-    const port = w.dp.control.pinMapping({ proto: 6, insideIp: A.c1, insidePort: 4000, outsidePort: 0, exact: false });
+    const port = w.dp.control.pinMapping({ proto: 6, insideIp: A.c1, insidePort: 4000, outsidePort: 0, exact: false, open: true });
     expect(port).toBe(4000);
     w.dp.receive(w.ids.uplink, PIN_SYN_X10);
     expect(h(w.c1.take())).toEqual(h([PIN_SYN_AT_C1]));
@@ -109,17 +109,30 @@ describe('mappings pinned by the control plane (PCP, NAT-PMP)', () => {
     expect(w.uplink.take()).toHaveLength(1); // the RST
   });
 
+  it('keeps a mapping pinned closed (PCP PEER) alive without flows, reachable only through its own flows', () => {
+    const w = makeNatWorld();
+    expect(w.dp.control.pinMapping({ proto: 6, insideIp: A.c1, insidePort: 4000, outsidePort: 0, exact: false, open: false })).toBe(4000);
+    w.dp.receive(w.ids.uplink, PIN_SYN_X10);
+    expect(w.c1.take()).toEqual([]);
+    expect(w.dp.counters.drops[Drop.NoMapping]).toBe(1);
+    // opened by pinning again (a MAP beside the PEER)
+    w.dp.control.pinMapping({ proto: 6, insideIp: A.c1, insidePort: 4000, outsidePort: 4000, exact: true, open: true });
+    w.dp.receive(w.ids.uplink, variant(PIN_SYN_X10, { sport: 50109 }));
+    expect(w.c1.take()).toHaveLength(1);
+    expect(w.dp.tables.mappings.refs[w.dp.tables.mappings.find(0, A.c1, 4000)]).toBe(2); // the pin and the flow
+  });
+
   it('is idempotent, keeps a port other mappings or published ports hold, and fails cleanly with exact', () => {
     const w = makeNatWorld();
     w.dp.control.addPublish({ proto: 6, hostIp: 0, hostPort: 8080, targetIp: A.c2, targetPort: 80 });
     const ctl = w.dp.control;
-    expect(ctl.pinMapping({ proto: 6, insideIp: A.c1, insidePort: 4000, outsidePort: 4000, exact: true })).toBe(4000);
-    expect(ctl.pinMapping({ proto: 6, insideIp: A.c1, insidePort: 4000, outsidePort: 4000, exact: true })).toBe(4000);
+    expect(ctl.pinMapping({ proto: 6, insideIp: A.c1, insidePort: 4000, outsidePort: 4000, exact: true, open: true })).toBe(4000);
+    expect(ctl.pinMapping({ proto: 6, insideIp: A.c1, insidePort: 4000, outsidePort: 4000, exact: true, open: true })).toBe(4000);
     expect(w.dp.tables.mappings.refs[w.dp.tables.mappings.find(0, A.c1, 4000)]).toBe(1);
-    expect(() => ctl.pinMapping({ proto: 6, insideIp: A.c2, insidePort: 4000, outsidePort: 4000, exact: true })).toThrow('outside port 4000 is in use');
-    expect(() => ctl.pinMapping({ proto: 6, insideIp: A.c2, insidePort: 9000, outsidePort: 8080, exact: true })).toThrow('outside port 8080 is published');
+    expect(() => ctl.pinMapping({ proto: 6, insideIp: A.c2, insidePort: 4000, outsidePort: 4000, exact: true, open: true })).toThrow('outside port 4000 is in use');
+    expect(() => ctl.pinMapping({ proto: 6, insideIp: A.c2, insidePort: 9000, outsidePort: 8080, exact: true, open: true })).toThrow('outside port 8080 is published');
     expect(w.dp.tables.mappings.find(0, A.c2, 4000)).toBe(-1); // nothing made by the refusals
-    const other = ctl.pinMapping({ proto: 6, insideIp: A.c2, insidePort: 4000, outsidePort: 4000, exact: false });
+    const other = ctl.pinMapping({ proto: 6, insideIp: A.c2, insidePort: 4000, outsidePort: 4000, exact: false, open: true });
     expect(other).not.toBe(4000);
     expect(other).toBeGreaterThanOrEqual(1024);
     ctl.unpinMapping(6, A.c2, 4000);
@@ -174,7 +187,7 @@ describe('bounded per container, clean on change', () => {
     const w = makeNatWorld();
     w.dp.receive(w.ids.c1, SYN_C1);
     w.dp.receive(w.ids.c1, UDP_C1);
-    w.dp.control.pinMapping({ proto: 17, insideIp: A.c1, insidePort: 7000, outsidePort: 0, exact: false });
+    w.dp.control.pinMapping({ proto: 17, insideIp: A.c1, insidePort: 7000, outsidePort: 0, exact: false, open: true });
     w.dp.receive(w.ids.c2, fromC2(UDP_C1, { sport: 5000 }));
     expect(w.dp.tables.conntrack.size).toBe(3);
     w.dp.control.removePort(w.ids.c1);

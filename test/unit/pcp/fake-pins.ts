@@ -7,6 +7,8 @@ import type { MappingPins } from '../../../src/control/pcp/mapping-manager.js';
 export class FakePins implements MappingPins {
   /** `${proto}/${insideIp}/${insidePort}` -> outside port */
   readonly pins = new Map<string, number>();
+  /** the same keys -> open to every outside host (MAP) or only kept alive (PEER) */
+  readonly open = new Map<string, boolean>();
   /** outside ports taken by others (published, or another flow's mapping): `${proto}/${port}` */
   readonly taken = new Set<string>();
   calls: string[] = [];
@@ -17,11 +19,14 @@ export class FakePins implements MappingPins {
     return false;
   }
 
-  async pinMapping(spec: { proto: 6 | 17; insideIp: number; insidePort: number; outsidePort: number; exact: boolean }): Promise<number> {
+  async pinMapping(spec: { proto: 6 | 17; insideIp: number; insidePort: number; outsidePort: number; exact: boolean; open: boolean }): Promise<number> {
     const key = `${spec.proto}/${spec.insideIp >>> 0}/${spec.insidePort}`;
     this.calls.push(`pin ${key} ${spec.outsidePort}${spec.exact ? ' exact' : ''}`);
     const have = this.pins.get(key);
-    if (have !== undefined) return have;
+    if (have !== undefined) {
+      this.open.set(key, spec.open);
+      return have;
+    }
     const want = spec.outsidePort !== 0 ? spec.outsidePort : spec.insidePort;
     let port = want;
     if (this.used(spec.proto, port)) {
@@ -31,6 +36,7 @@ export class FakePins implements MappingPins {
       if (port > 65535) throw new Error('no port free');
     }
     this.pins.set(key, port);
+    this.open.set(key, spec.open);
     return port;
   }
 
@@ -38,5 +44,6 @@ export class FakePins implements MappingPins {
     const key = `${proto}/${insideIp >>> 0}/${insidePort}`;
     this.calls.push(`unpin ${key}`);
     this.pins.delete(key);
+    this.open.delete(key);
   }
 }

@@ -104,14 +104,18 @@ describe('MappingManager', () => {
     expect(stats.removalsOf('disconnected')).toBe(1);
   });
 
-  it('a MAP and a PEER of one inside port share the pin: it goes with the last', async () => {
+  it('a MAP and a PEER of one inside port share the pin, open while the MAP lives: it goes with the last', async () => {
     const { manager, pins } = setup();
-    await manager.request(req());
-    const peer = await manager.request(req({ opcode: 'peer', remoteIp: 0xcb007105, remotePort: 80 }));
-    expect(peer).toMatchObject({ ok: true, mapping: { externalPort: 4000 } });
+    const key = `6/${C1}/4000`;
+    await manager.request(req({ opcode: 'peer', remoteIp: 0xcb007105, remotePort: 80 }));
+    expect(pins.open.get(key)).toBe(false); // PEER alone: kept alive, not open to every host
+    const map = await manager.request(req());
+    expect(map).toMatchObject({ ok: true, mapping: { externalPort: 4000 } });
+    expect(pins.open.get(key)).toBe(true);
     expect(manager.size).toBe(2);
     await manager.delete({ opcode: 'map', proto: 6, internalIp: C1, internalPort: 4000, nonce: null });
     expect(pins.pins.size).toBe(1);
+    expect(pins.open.get(key)).toBe(false);
     await manager.delete({ opcode: 'peer', proto: 6, internalIp: C1, internalPort: 4000, nonce: null, remoteIp: 0xcb007105, remotePort: 80 });
     expect(pins.pins.size).toBe(0);
   });
