@@ -1,7 +1,11 @@
 // `pontoon daemon`: loads the config, starts the data-plane worker and the host's TUN port,
 // restores saved networks and endpoints, and serves the API and /metrics until SIGINT/SIGTERM.
 
-import { pino } from 'pino';
+import { mkdirSync } from 'node:fs';
+import { dirname } from 'node:path';
+import { type Logger, pino } from 'pino';
+import { Gauge } from '../dataplane/counters.js';
+import type { LiveStateReport } from '../ports/live-state-file.js';
 import { DataplaneHost } from '../ports/dataplane-host.js';
 import { IoUring } from '../ports/sys/io-uring.js';
 import { STAGE_BYTES, RX_BUFFERS } from '../ports/uring-loop.js';
@@ -100,6 +104,33 @@ async function openUplink(up: NonNullable<PontoonConfig['uplink']>, offload: boo
   return fd;
 }
 
+/**
+ * The one adoption line, once the gap is known: from the old process's last heartbeat to the first
+ * frame this one read after its restore (or, with no frame within 10 s, to the end of the restore).
+ */
+async function reportRestartGap(dataplane: DataplaneHost, live: LiveStateReport, log: Logger): Promise<void> {
+  const restoredAt = Date.now();
+  const gauges = dataplane.counters.gauges;
+  for (let waited = 0; gauges[Gauge.RestartGapMs] < 0 && waited < 10_000; waited += 10) await new Promise((r) => setTimeout(r, 10).unref());
+  const firstFrame = gauges[Gauge.RestartGapMs] >= 0;
+  const gapMs = firstFrame ? gauges[Gauge.RestartGapMs] : restoredAt - live.previousHeartbeat;
+  log.info(
+    {
+      flows: live.flows,
+      mappings: live.mappings,
+      published: live.published,
+      expired: live.expired,
+      dropped: live.dropped,
+      gapMs: Math.round(gapMs),
+      firstFrame,
+      adoptMs: Math.round(live.adoptMs * 10) / 10,
+      previousPid: live.previousPid,
+      generation: live.generation,
+    },
+    `live state adopted: ${live.flows} flows, ${live.mappings} mappings, ${live.dropped} dropped, gap ${Math.round(gapMs)} ms`,
+  );
+}
+
 export async function runDaemon(configPath: string): Promise<void> {
   const cfg = loadConfig(configPath);
   const log = pino({ level: cfg.log.level, base: { name: 'pontoon' } });
@@ -124,7 +155,9 @@ export async function runDaemon(configPath: string): Promise<void> {
   if (io.backend === 'read-write' && cfg.dataplane.io === 'auto') log.warn({ reason: io.fallbackReason }, 'io_uring unavailable: frames move with read(2)/write(2)');
   const options = dataplaneOptions(cfg);
   if (io.backend === 'io_uring') Object.assign(options, URING_MEMORY);
-  const dataplane = new DataplaneHost(options, { batchSize: cfg.dataplane.batchSize, busyPollUs: cfg.dataplane.busyPollUs, ...io });
+  const livePath = cfg.liveState.enabled ? cfg.liveState.path : null;
+  if (livePath !== null) mkdirSync(dirname(livePath), { recursive: true, mode: 0o755 });
+  const dataplane = new DataplaneHost(options, { batchSize: cfg.dataplane.batchSize, busyPollUs: cfg.dataplane.busyPollUs, ...io }, livePath);
   log.info({ io: io.backend, busyPollUs: cfg.dataplane.busyPollUs }, 'data plane started');
   const cleanups: (() => Promise<void> | void)[] = [releaseLock, () => dataplane.stop(), () => closeFd(tun.fd)];
   const stop = async (): Promise<void> => {
@@ -137,6 +170,11 @@ export async function runDaemon(configPath: string): Promise<void> {
     }
   };
   try {
+    const live = await dataplane.control.liveState();
+    if (live !== null && live.outcome === 'unavailable') log.warn({ path: live.path, reason: live.reason }, 'live state unavailable: tables kept in memory only');
+    if (live !== null && live.outcome === 'set-aside') {
+      log.warn({ path: live.path, reason: live.reason, movedTo: live.movedTo }, 'live-state file set aside: starting with empty tables');
+    }
     await configureHostDevice(cfg.host.device, cfg.host.address, 1500);
     let uplinkPortId = -1;
     const hostPortId = await dataplane.control.addHostPort(
@@ -219,6 +257,7 @@ export async function runDaemon(configPath: string): Promise<void> {
       );
     }
     await service.restore();
+    if (live !== null && live.outcome === 'adopted') void reportRestartGap(dataplane, live, log);
     const api = await startApiServer(cfg.api.socket, service, log);
     cleanups.push(() => api.close());
     if (cfg.metrics.enabled) {

@@ -13,6 +13,7 @@ import { vtepTarget } from './mac-table.js';
 import { Network, RemoteEndpoint } from './network.js';
 import { Port, type PortIo, PortKind, type TunnelIo } from './port.js';
 import type { PublishRule } from './published-ports.js';
+import { sweepUnconfirmed } from './live-state.js';
 import { RouteTarget } from './route-table.js';
 import type { EndpointSpec, HostPortSpec, NetworkSpec, RemoteEndpointSpec, UplinkSpec } from './specs.js';
 import type { Transmitter } from './transmit.js';
@@ -223,6 +224,11 @@ export class DataplaneControl {
     const t = this.dp.tables;
     t.published.add(rule);
     t.mappings.reserve(protoClass(rule.proto), rule.hostPort, true);
+  }
+
+  /** The control plane has re-added everything it owns: adopted rules it did not name again go. The number removed. */
+  liveStateRestored(): number {
+    return sweepUnconfirmed(this.dp.tables);
   }
 
   removePublish(proto: PortProtocol, hostPort: number): void {

@@ -95,6 +95,10 @@ export const Gauge = {
   UnderlayRecvCalls: 20,
   /** the worker's device I/O backend: 1 io_uring, 0 read/write */
   IoBackendUring: 21,
+  /** live state adopted at start (live-state.ts): flows and NAT mappings, and the restart gap in ms (-1: not known yet) */
+  LiveStateFlows: 22,
+  LiveStateMappings: 23,
+  RestartGapMs: 24,
 } as const;
 
 export class DataplaneCounters {

@@ -2,6 +2,8 @@
 // every connection from that inside endpoint whatever the destination (endpoint-independent
 // mapping, RFC 4787 REQ-1), and freed when its last connection goes. Typed arrays, no strings.
 
+import { HeapMemory, type TableMemory } from './table-memory.js';
+
 const EMPTY = -1;
 const CLASSES = 3; // tcp, udp, icmp (echo identifiers)
 
@@ -28,12 +30,13 @@ export class NatMappings {
     capacity: number,
     readonly portMin: number,
     readonly portMax: number,
+    mem: TableMemory = new HeapMemory(),
   ) {
     this.capacity = capacity;
-    this.cls = new Uint8Array(capacity);
-    this.inIp = new Int32Array(capacity);
-    this.inPort = new Uint16Array(capacity);
-    this.outPort = new Uint16Array(capacity);
+    this.cls = mem.u8(capacity);
+    this.inIp = mem.i32(capacity);
+    this.inPort = mem.u16(capacity);
+    this.outPort = mem.u16(capacity);
     this.refs = new Int32Array(capacity);
     this.owner = new Int32Array(CLASSES * 65536).fill(EMPTY);
     this.reserved = new Uint8Array(CLASSES * 65536);
@@ -153,5 +156,57 @@ export class NatMappings {
     }
     this.index[hole] = EMPTY;
     this.free[this.freeCount++] = m;
+  }
+
+  /**
+   * Adoption of a previous process's mappings (live-state.ts): every mapping starts unclaimed (and
+   * every port unreserved, until the adopted published ports reserve theirs),
+   * each connection entry that holds one claims it (checked against the entry and against the
+   * claims so far), and finishAdoption frees the ones no entry claimed. Refs, owners and the index
+   * are rebuilt from the claims alone.
+   */
+  beginAdoption(): void {
+    this.reserved.fill(0);
+    this.owner.fill(EMPTY);
+    this.index.fill(EMPTY);
+    this.refs.fill(0);
+    this.inUse.fill(0);
+    this.freeCount = 0;
+  }
+
+  /** One more reference to mapping m from an entry of class cls, inside ip:port, outside port out; false when m cannot be that. */
+  claim(m: number, cls: number, ip: number, port: number, out: number): boolean {
+    if (m < 0 || m >= this.capacity) return false;
+    if (this.refs[m] > 0) {
+      if (this.cls[m] !== cls || this.inIp[m] !== (ip | 0) || this.inPort[m] !== port || this.outPort[m] !== out) return false;
+      this.refs[m]++;
+      return true;
+    }
+    if (this.cls[m] !== cls || cls >= CLASSES || this.inIp[m] !== (ip | 0) || this.inPort[m] !== port || this.outPort[m] !== out) return false;
+    if (out === 0 || this.owner[cls * 65536 + out] !== EMPTY || this.reserved[cls * 65536 + out] !== 0 || this.find(cls, ip, port) >= 0) return false;
+    this.refs[m] = 1;
+    this.owner[cls * 65536 + out] = m;
+    let i = NatMappings.hash(cls, ip | 0, port) & this.mask;
+    while (this.index[i] !== EMPTY) i = (i + 1) & this.mask;
+    this.index[i] = m;
+    this.inUse[cls]++;
+    return true;
+  }
+
+  /** Frees every mapping no entry claimed; the number kept. */
+  finishAdoption(): number {
+    let kept = 0;
+    for (let m = this.capacity - 1; m >= 0; m--) {
+      if (this.refs[m] > 0) {
+        kept++;
+        continue;
+      }
+      this.cls[m] = 0;
+      this.inIp[m] = 0;
+      this.inPort[m] = 0;
+      this.outPort[m] = 0;
+      this.free[this.freeCount++] = m;
+    }
+    return kept;
   }
 }

@@ -7,6 +7,7 @@ import type { DataplaneOptions } from '../dataplane/options.js';
 import type { EndpointSpec, HostPortSpec, NetworkSpec, RemoteEndpointSpec, UplinkSpec } from '../dataplane/specs.js';
 import type { PublishRule } from '../dataplane/published-ports.js';
 import type { UnderlayOptions } from './vxlan-socket.js';
+import type { LiveStateStatus } from './live-state-file.js';
 
 /** How the worker's loop does its I/O. */
 export interface WorkerIoOptions {
@@ -22,6 +23,8 @@ export interface WorkerIoOptions {
 
 export interface WorkerInit extends WorkerIoOptions {
   options: Partial<DataplaneOptions>;
+  /** the file holding conntrack, NAT mappings and published ports across restarts; null: memory only */
+  liveStatePath: string | null;
   counters: SharedArrayBuffer;
   wakeFd: number;
   port: MessagePort;
@@ -66,6 +69,13 @@ export interface WorkerControl {
   addRemoteEndpoint(spec: RemoteEndpointSpec): void;
   removeRemoteEndpoint(network: number, ip: number): void;
   snapshot(): Snapshot;
+  /** what the worker found in the live-state file at start (null: not used) */
+  liveState(): LiveStateStatus | null;
+  /**
+   * The control plane has restored its networks, endpoints and published ports: adopted rules it
+   * did not re-add are removed (the number removed), and the restart gap is measured at the next frame.
+   */
+  liveStateRestored(): number;
   /** the worker leaves its loop after this reply */
   stop(): void;
 }
