@@ -17,7 +17,6 @@ import { parseMac } from '../wire/mac.js';
 import { probeSocket, startApiServer } from './api-server.js';
 import { lockStateDir } from './state-lock.js';
 import type { ClusterStore } from './cluster/cluster-store.js';
-import { EtcdStore } from './cluster/etcd-store.js';
 import { StaticStore } from './cluster/static-store.js';
 import { loadConfig, type PontoonConfig } from './config.js';
 import { EmbeddedDns } from './dns/embedded-dns.js';
@@ -170,12 +169,12 @@ export async function runDaemon(configPath: string): Promise<void> {
     }
   };
   try {
-    const live = await dataplane.control.liveState();
+    // the host link is configured while the worker starts (and adopts the live state)
+    const [live] = await Promise.all([dataplane.control.liveState(), configureHostDevice(cfg.host.device, cfg.host.address, 1500)]);
     if (live !== null && live.outcome === 'unavailable') log.warn({ path: live.path, reason: live.reason }, 'live state unavailable: tables kept in memory only');
     if (live !== null && live.outcome === 'set-aside') {
       log.warn({ path: live.path, reason: live.reason, movedTo: live.movedTo }, 'live-state file set aside: starting with empty tables');
     }
-    await configureHostDevice(cfg.host.device, cfg.host.address, 1500);
     let uplinkPortId = -1;
     const hostPortId = await dataplane.control.addHostPort(
       {
@@ -219,8 +218,10 @@ export async function runDaemon(configPath: string): Promise<void> {
         underlayMtu: cl.underlayMtu,
         underlay: { gso: cl.udpGso, gro: cl.udpGro, receiveBuffer: cl.socketReceiveBuffer, sendBuffer: cl.socketSendBuffer },
       });
+      // loaded only when used: the etcd client (gRPC) is most of the daemon's module-loading time
+      const { EtcdStore } = cl.store === 'etcd' ? await import('./cluster/etcd-store.js') : { EtcdStore: null };
       cluster =
-        cl.store === 'etcd'
+        EtcdStore !== null
           ? new EtcdStore({ endpoints: cl.endpoints, prefix: cl.prefix, hostId: cl.advertise, leaseTtlSeconds: cl.leaseTtlSeconds, log })
           : new StaticStore(cl.peers);
       log.info({ advertise: cl.advertise, port: cl.vxlanPort, store: cluster.kind }, 'VXLAN underlay ready');

