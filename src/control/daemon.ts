@@ -15,19 +15,12 @@ import { closeFd, openTunTap } from '../ports/sys/tuntap.js';
 import { ipv4ToString, parseCidr, parseIpv4 } from '../wire/ipv4-address.js';
 import { parseMac } from '../wire/mac.js';
 import { probeSocket, startApiServer } from './api-server.js';
+import type { EmbeddedDns } from './dns/embedded-dns.js';
 import { lockStateDir } from './state-lock.js';
 import type { ClusterStore } from './cluster/cluster-store.js';
-import { StaticStore } from './cluster/static-store.js';
 import { loadConfig, type PontoonConfig } from './config.js';
-import { EmbeddedDns } from './dns/embedded-dns.js';
-import { hostNameservers } from './dns/resolv-conf.js';
-import { KernelHostDevices } from './host-devices.js';
 import { configureHostDevice } from './host-link.js';
 import { resolveNetns, runCommand, runInNetns } from './netns.js';
-import { buildRegistry, startMetricsServer } from './metrics.js';
-import { NetworkService } from './network-service.js';
-import { etcNetnsResolvConfs } from './network/resolv-conf-sync.js';
-import { StateStore } from './state-store.js';
 
 /** The uplink's slot among the data plane's networks, out of the way of the bridge networks. */
 const UPLINK_INDEX = 4095;
@@ -104,6 +97,33 @@ async function openUplink(up: NonNullable<PontoonConfig['uplink']>, offload: boo
 }
 
 /**
+ * The control plane's modules that the start needs only once the data plane runs: loaded while the
+ * data-plane worker starts (its own module loading and table set-up), not before it.
+ */
+async function controlPlaneModules() {
+  const [staticStore, dns, resolvConf, hostDevices, metrics, networkService, resolvConfSync, stateStore] = await Promise.all([
+    import('./cluster/static-store.js'),
+    import('./dns/embedded-dns.js'),
+    import('./dns/resolv-conf.js'),
+    import('./host-devices.js'),
+    import('./metrics.js'),
+    import('./network-service.js'),
+    import('./network/resolv-conf-sync.js'),
+    import('./state-store.js'),
+  ]);
+  return {
+    ...staticStore,
+    ...dns,
+    ...resolvConf,
+    ...hostDevices,
+    ...metrics,
+    ...networkService,
+    ...resolvConfSync,
+    ...stateStore,
+  };
+}
+
+/**
  * The one adoption line, once the gap is known: from the old process's last heartbeat to the first
  * frame this one read after its restore (or, with no frame within 10 s, to the end of the restore).
  */
@@ -158,6 +178,8 @@ export async function runDaemon(configPath: string): Promise<void> {
   if (livePath !== null) mkdirSync(dirname(livePath), { recursive: true, mode: 0o755 });
   const dataplane = new DataplaneHost(options, { batchSize: cfg.dataplane.batchSize, busyPollUs: cfg.dataplane.busyPollUs, ...io }, livePath);
   log.info({ io: io.backend, busyPollUs: cfg.dataplane.busyPollUs }, 'data plane started');
+  const modules = controlPlaneModules();
+  modules.catch(() => undefined); // awaited below; a failure surfaces there
   const cleanups: (() => Promise<void> | void)[] = [releaseLock, () => dataplane.stop(), () => closeFd(tun.fd)];
   const stop = async (): Promise<void> => {
     for (const c of cleanups.reverse()) {
@@ -171,6 +193,8 @@ export async function runDaemon(configPath: string): Promise<void> {
   try {
     // the host link is configured while the worker starts (and adopts the live state)
     const [live] = await Promise.all([dataplane.control.liveState(), configureHostDevice(cfg.host.device, cfg.host.address, 1500)]);
+    const { StaticStore, EmbeddedDns, hostNameservers, KernelHostDevices, buildRegistry, startMetricsServer, NetworkService, etcNetnsResolvConfs, StateStore } =
+      await modules;
     if (live !== null && live.outcome === 'unavailable') log.warn({ path: live.path, reason: live.reason }, 'live state unavailable: tables kept in memory only');
     if (live !== null && live.outcome === 'set-aside') {
       log.warn({ path: live.path, reason: live.reason, movedTo: live.movedTo }, 'live-state file set aside: starting with empty tables');
