@@ -227,6 +227,28 @@ suite.describe('live state across a restart (kill -9)', () => {
   );
 
   suite.it(
+    'keeps them across a graceful restart too (SIGTERM, as systemctl restart or an upgrade of the same layout does)',
+    async () => {
+      const seconds = 4;
+      const out = await client(c1.ns, 'tcp', FAR_A, 7001, seconds);
+      const inbound = await client(w.far, 'tcp', UPLINK_IP, 7002, seconds);
+      await new Promise((r) => setTimeout(r, 1000));
+      await w.daemon.restart(); // SIGTERM, then a start
+      const [o, i] = [await result(out), await result(inbound)];
+      console.log(`[restart] graceful: stalls tcp out ${o.maxGapMs} ms, tcp in ${i.maxGapMs} ms`);
+      expect(o).toMatchObject({ error: null });
+      expect(i).toMatchObject({ error: null });
+      expect(o.received).toBe(o.sent);
+      expect(i.received).toBe(i.sent);
+      const adopted = lastRunLines(/^live state adopted/);
+      expect(adopted).toHaveLength(1);
+      expect(adopted[0]!.flows as number).toBeGreaterThanOrEqual(2);
+      expect(adopted[0]!.generation).toBe(3);
+    },
+    60_000,
+  );
+
+  suite.it(
     'a corrupted live-state file: a clean start, one log line, traffic works',
     async () => {
       const path = w.daemon.config.liveState.path;
