@@ -3,7 +3,7 @@
 // columns themselves (mapped-file.ts); at start the previous file at `<path>` is read, checked
 // (header first, then every entry) and copied in, and the new file then takes its name by
 // rename(2), so a start that dies half-way leaves the previous file as it was. A file that cannot
-// be trusted is renamed aside (`<path>.bad-<time>`) and the tables start empty.
+// be trusted is renamed aside (`<path>.bad-<time>`, the newest two kept) and the tables start empty.
 //
 // Header (first page, little-endian):
 //    0 u32 magic "PTLS"        4 u32 format version    8 u32 layout hash     12 u32 columns
@@ -13,7 +13,8 @@
 //   64 f64 heartbeat (wall-clock ms, written every tick; not in the checksum)
 //   72 column table: per column u32 type code, u32 length, f64 file offset
 
-import { readFileSync, renameSync } from 'node:fs';
+import { readdirSync, readFileSync, renameSync, rmSync } from 'node:fs';
+import { basename, dirname, join } from 'node:path';
 import { crc32 } from 'node:zlib';
 import { type AdoptionReport, adoptTables } from '../dataplane/live-state.js';
 import type { Tables } from '../dataplane/tables.js';
@@ -149,6 +150,7 @@ export class LiveStateFile {
       report.movedTo = `${this.path}.bad-${new Date().toISOString().replace(/[:.]/g, '-')}`;
       try {
         renameSync(this.path, report.movedTo);
+        pruneSetAside(this.path);
       } catch {
         report.movedTo = null; // unreadable or gone: the rename below replaces it
       }
@@ -215,6 +217,18 @@ export class LiveStateFile {
     this.beat();
     h.setUint32(CHECKSUM, checksum(new Uint8Array(h.buffer, 0, PAGE), cols.length), true);
   }
+}
+
+/** Files set aside are kept for a look, but only the newest few: they are as big as the tables, on tmpfs. */
+const SET_ASIDE_KEPT = 2;
+
+function pruneSetAside(path: string): void {
+  const dir = dirname(path);
+  const prefix = `${basename(path)}.bad-`;
+  const aside = readdirSync(dir)
+    .filter((f) => f.startsWith(prefix))
+    .sort(); // ISO times sort by age
+  for (const f of aside.slice(0, -SET_ASIDE_KEPT)) rmSync(join(dir, f), { force: true });
 }
 
 /** crc32 of the header's fixed fields and its column table. */

@@ -222,6 +222,18 @@ describe('a live-state file that cannot be trusted is set aside', () => {
     expectSetAside(/^header checksum mismatch$/);
   });
 
+  it('keeps only the two newest files set aside', () => {
+    for (let i = 0; i < 4; i++) {
+      writeFileSync(path, Buffer.alloc(8192, 0x41 + i));
+      const { report } = start(WALL);
+      expect(report.outcome).toBe('set-aside');
+    }
+    const aside = readdirSync(dir).filter((f) => f.startsWith('live-state.bad-'));
+    expect(aside).toHaveLength(2);
+    // the newest: the last garbage written
+    expect(readFileSync(join(dir, aside.sort()[1]!))[0]).toBe(0x44);
+  });
+
   it('garbage entries under a good header', () => {
     firstRun();
     const b = readFileSync(path);
