@@ -10,7 +10,7 @@
 import { readFileSync, writeFileSync } from 'node:fs';
 import { crc32 } from 'node:zlib';
 import { afterAll, beforeAll, expect } from 'vitest';
-import { cleanupAll, parseMetrics, waitFor } from './harness.js';
+import { cleanupAll, nsExec, parseMetrics, waitFor } from './harness.js';
 import { type Background, type Container, FAR_A, type NatWorld, PYTHON, UPLINK_IP, buildNatWorld, cleanupNatWorlds, startBackground } from './nat-world.js';
 import { needs, root, tools } from './requirements.js';
 
@@ -137,6 +137,13 @@ async function result(p: Background): Promise<TickerResult> {
   return JSON.parse(line) as TickerResult;
 }
 
+/** Frames the kernel dropped on a container's eth0 (a TAP: dropped when no process holds it). */
+async function txDropped(ns: string): Promise<number> {
+  const r = await nsExec(ns, ['cat', '/sys/class/net/eth0/statistics/tx_dropped'], { timeoutMs: 5000 });
+  if (r.code !== 0) throw new Error(`cannot read eth0's counters in ${ns}: ${r.stderr}`);
+  return Number(r.stdout.trim());
+}
+
 /** Log lines (JSON) of the daemon's last run whose msg matches. */
 function lastRunLines(re: RegExp): { msg: string; [k: string]: unknown }[] {
   const runs = w.daemon.logs().split('--- daemon started');
@@ -186,15 +193,19 @@ suite.describe('live state across a restart (kill -9)', () => {
       const inbound = await client(w.far, 'tcp', UPLINK_IP, 7002, seconds);
       const udp = await client(c1.ns, 'udp', FAR_A, 7003, seconds);
       await new Promise((r) => setTimeout(r, 1500));
+      const droppedBefore = await txDropped(c1.ns);
       const killed = Date.now();
       await w.daemon.kill9();
       await w.daemon.restart();
       const restartMs = Date.now() - killed;
       const [o, i, u] = [await result(out), await result(inbound), await result(udp)];
+      // what the kernel did meanwhile: with no file attached the container's TAP drops what it is given
+      const droppedByKernel = (await txDropped(c1.ns)) - droppedBefore;
+      expect(droppedByKernel).toBeGreaterThan(0);
       const longest = Math.max(o.maxGapMs, i.maxGapMs, u.maxGapMs);
       const adopted = lastRunLines(/^live state adopted/);
       console.log(
-        `[restart] kill -9 to ready ${restartMs} ms; stalls: tcp out ${o.maxGapMs} ms, tcp in ${i.maxGapMs} ms, udp ${u.maxGapMs} ms (longest ${longest} ms); ${adopted[0]?.msg ?? 'no adoption line'}`,
+        `[restart] kill -9 to ready ${restartMs} ms; stalls: tcp out ${o.maxGapMs} ms, tcp in ${i.maxGapMs} ms, udp ${u.maxGapMs} ms (longest ${longest} ms); c1's TAP dropped ${droppedByKernel} frames meanwhile; ${adopted[0]?.msg ?? 'no adoption line'}`,
       );
       // none broken: no reset, no error, every byte echoed back (the UDP flow may lose what the gap ate)
       expect(o).toMatchObject({ error: null });
