@@ -315,6 +315,8 @@ const configSchema = z
         .strictObject({
           enabled: z.boolean().default(true),
           path: checked(absolutePathProblem).default('/run/pontoon/live-state'),
+          /** a holder process keeps the TAP queues attached while no daemon runs (frames wait instead of being dropped) */
+          holdDevices: z.boolean().default(false),
         })
         .prefault({}),
     ),

@@ -7,6 +7,7 @@ import { type Logger, pino } from 'pino';
 import { Gauge } from '../dataplane/counters.js';
 import type { LiveStateReport } from '../ports/live-state-file.js';
 import { DataplaneHost } from '../ports/dataplane-host.js';
+import { DeviceHolder } from '../ports/device-holder.js';
 import { IoUring } from '../ports/sys/io-uring.js';
 import { STAGE_BYTES, RX_BUFFERS } from '../ports/uring-loop.js';
 import { withNetns } from '../ports/sys/netns.js';
@@ -78,7 +79,16 @@ function chooseIoBackend(wanted: PontoonConfig['dataplane']['io']): { backend: '
  * Opens the uplink: a persistent TAP device (created inside `netns` when given, so an "external"
  * namespace keeps its side across daemon restarts) or an AF_PACKET socket on an existing interface.
  */
-async function openUplink(up: NonNullable<PontoonConfig['uplink']>, offload: boolean): Promise<number> {
+/** The uplink's descriptor: the device holder's from the previous daemon when there is one (its queue kept what came meanwhile), else opened. */
+async function openUplink(up: NonNullable<PontoonConfig['uplink']>, offload: boolean, holder: DeviceHolder | null): Promise<number> {
+  const key = `uplink:${up.kind}:${up.netns ?? ''}:${up.device}`;
+  let fd = holder?.claim(key) ?? -1;
+  if (fd < 0) fd = await openUplinkDevice(up, offload);
+  if (holder !== null) void holder.take(key, fd);
+  return fd;
+}
+
+async function openUplinkDevice(up: NonNullable<PontoonConfig['uplink']>, offload: boolean): Promise<number> {
   if (up.kind === 'afpacket') return openPacketSocket(up.device).fd;
   if (up.netns === null) {
     const { fd } = openTunTap({ mode: 'tap', name: up.device, persist: true, vnetHdr: offload });
@@ -199,6 +209,15 @@ export async function runDaemon(configPath: string): Promise<void> {
     if (live !== null && live.outcome === 'set-aside') {
       log.warn({ path: live.path, reason: live.reason, movedTo: live.movedTo }, 'live-state file set aside: starting with empty tables');
     }
+    let holder: DeviceHolder | null = null;
+    if (livePath !== null && cfg.liveState.holdDevices) {
+      try {
+        holder = await DeviceHolder.connect(`${livePath}.holder`);
+        log.info({ pid: holder.holderPid, taken: holder.inheritedCount }, 'device holder ready: device queues stay attached across restarts');
+      } catch (err) {
+        log.warn({ err: (err as Error).message }, 'no device holder: device queues drop frames while no daemon runs');
+      }
+    }
     let uplinkPortId = -1;
     const hostPortId = await dataplane.control.addHostPort(
       {
@@ -215,7 +234,7 @@ export async function runDaemon(configPath: string): Promise<void> {
     if (cfg.uplink !== null) {
       const up = cfg.uplink;
       const cidr = parseCidr(up.address);
-      const fd = await openUplink(up, cfg.dataplane.offload);
+      const fd = await openUplink(up, cfg.dataplane.offload, holder);
       cleanups.push(() => closeFd(fd));
       uplinkPortId = await dataplane.control.addUplink(
         {
@@ -254,7 +273,7 @@ export async function runDaemon(configPath: string): Promise<void> {
       config: cfg,
       store: new StateStore(cfg.stateDir),
       dataplane,
-      devices: new KernelHostDevices({ hostDevice: cfg.host.device, devicePrefix: cfg.devicePrefix, vnetHdr: cfg.dataplane.offload }),
+      devices: new KernelHostDevices({ hostDevice: cfg.host.device, devicePrefix: cfg.devicePrefix, vnetHdr: cfg.dataplane.offload, holder }),
       resolvConfs: etcNetnsResolvConfs,
       log,
       cluster,
@@ -282,6 +301,7 @@ export async function runDaemon(configPath: string): Promise<void> {
       );
     }
     await service.restore();
+    holder?.releaseUnclaimed(); // devices of endpoints that did not come back
     if (live !== null && live.outcome === 'adopted') void reportRestartGap(dataplane, live, log);
     const api = await startApiServer(cfg.api.socket, service, log);
     cleanups.push(() => api.close());

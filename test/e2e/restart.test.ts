@@ -295,3 +295,65 @@ suite.describe('live state across a restart (kill -9)', () => {
     60_000,
   );
 });
+
+suite.describe('live state across a restart, with the device holder (liveState.holdDevices)', () => {
+  let holderPid = 0;
+  beforeAll(async () => {
+    w = await buildNatWorld({ kind: 'tap', tag: 'rh', set: { 'liveState.holdDevices': true } });
+    c1 = await w.connect('c1');
+    c2 = await w.connect('c2', ['7002:7002']);
+    await server(w.far, 'tcp', FAR_A, 7001);
+    await server(w.far, 'udp', FAR_A, 7003);
+    await server(c2.ns, 'tcp', '0.0.0.0', 7002);
+    holderPid = (lastRunLines(/^device holder ready/)[0]?.pid as number | undefined) ?? 0;
+  }, 120_000);
+  afterAll(async () => {
+    await w.daemon.stop();
+    if (holderPid > 0) {
+      try {
+        process.kill(holderPid, 'SIGKILL');
+      } catch {
+        // gone already
+      }
+    }
+    await cleanup();
+  }, 60_000);
+
+  suite.it(
+    'frames sent while no daemon runs wait in the device queues: nothing dropped by the kernel, UDP loses nothing, TCP stalls only for the gap',
+    async () => {
+      expect(holderPid).toBeGreaterThan(0);
+      const seconds = 6;
+      const out = await client(c1.ns, 'tcp', FAR_A, 7001, seconds);
+      const inbound = await client(w.far, 'tcp', UPLINK_IP, 7002, seconds);
+      const udp = await client(c1.ns, 'udp', FAR_A, 7003, seconds);
+      await new Promise((r) => setTimeout(r, 1500));
+      const droppedBefore = await txDropped(c1.ns);
+      const killed = Date.now();
+      await w.daemon.kill9();
+      await w.daemon.restart();
+      const restartMs = Date.now() - killed;
+      const [o, i, u] = [await result(out), await result(inbound), await result(udp)];
+      const droppedByKernel = (await txDropped(c1.ns)) - droppedBefore;
+      const adopted = lastRunLines(/^live state adopted/);
+      const held = lastRunLines(/^device holder ready/);
+      console.log(
+        `[restart] with the holder: kill -9 to ready ${restartMs} ms; stalls: tcp out ${o.maxGapMs} ms, tcp in ${i.maxGapMs} ms, udp ${u.maxGapMs} ms; udp ${u.received}/${u.sent}; c1's TAP dropped ${droppedByKernel}; ${adopted[0]?.msg ?? 'no adoption line'}`,
+      );
+      expect(held).toHaveLength(1);
+      expect(held[0]).toMatchObject({ pid: holderPid });
+      expect(held[0]!.taken as number).toBeGreaterThanOrEqual(3); // the uplink and both containers' TAPs
+      expect(o).toMatchObject({ error: null });
+      expect(i).toMatchObject({ error: null });
+      expect(u).toMatchObject({ error: null });
+      expect(o.received).toBe(o.sent);
+      expect(i.received).toBe(i.sent);
+      // the frames waited: the kernel dropped none, UDP lost none
+      expect(droppedByKernel).toBe(0);
+      expect(u.received).toBe(u.sent);
+      expect(adopted).toHaveLength(1);
+    },
+    120_000,
+  );
+});
+

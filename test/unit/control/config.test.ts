@@ -9,7 +9,7 @@ const root = fileURLToPath(new URL('../../../', import.meta.url));
 
 const DEFAULTS: PontoonConfig = {
   stateDir: '/var/lib/pontoon',
-  liveState: { enabled: true, path: '/run/pontoon/live-state' },
+  liveState: { enabled: true, path: '/run/pontoon/live-state', holdDevices: false },
   devicePrefix: 'pt',
   api: { socket: '/run/pontoon/pontoon.sock' },
   metrics: { enabled: true, listen: '127.0.0.1:9477', host: '127.0.0.1', port: 9477 },
@@ -122,7 +122,7 @@ describe('parseConfig', () => {
     expect(c).toEqual({
       ...DEFAULTS,
       stateDir: '/tmp/pontoon-demo/state',
-      liveState: { enabled: true, path: '/tmp/pontoon-demo/live-state' },
+      liveState: { enabled: true, path: '/tmp/pontoon-demo/live-state', holdDevices: false },
       devicePrefix: 'ptd',
       api: { socket: '/tmp/pontoon-demo/pontoon.sock' },
       metrics: { enabled: true, listen: '127.0.0.1:9478', host: '127.0.0.1', port: 9478 },
