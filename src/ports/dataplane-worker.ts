@@ -20,8 +20,8 @@ import type { ConntrackRecord, Snapshot, WorkerControl, WorkerInit } from './wor
 const TICK_MS = 100;
 
 const init = workerData as WorkerInit;
-const live = openLiveState();
-const dp = new Dataplane(init.options, new DataplaneCounters(init.counters), live?.file?.memory);
+let live = openLiveState();
+const dp = buildDataplane();
 const liveReport = adoptLiveState();
 const ctl = dp.control;
 const wake = EventFd.wrap(init.wakeFd);
@@ -125,6 +125,19 @@ function openLiveState(): { file: LiveStateFile; error: null } | { file: null; e
   } catch (err) {
     return { file: null, error: (err as Error).message };
   }
+}
+
+/** The data plane on the live-state file's columns, or in memory when the file cannot hold them (a full /run). */
+function buildDataplane(): Dataplane {
+  const counters = new DataplaneCounters(init.counters);
+  if (live?.file != null) {
+    try {
+      return new Dataplane(init.options, counters, live.file.memory);
+    } catch (err) {
+      live = { file: null, error: (err as Error).message };
+    }
+  }
+  return new Dataplane(init.options, counters);
 }
 
 function adoptLiveState(): LiveStateStatus | null {

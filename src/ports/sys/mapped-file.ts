@@ -19,6 +19,8 @@ const mmap = lib.func('void *mmap(void *addr, size_t len, int prot, int flags, i
   off: number,
 ) => unknown;
 
+const posixFallocate = lib.func('int posix_fallocate(int fd, int64_t offset, int64_t len)') as (fd: number, offset: number, len: number) => number;
+
 const PROT_READ = 0x1;
 const PROT_WRITE = 0x2;
 const MAP_SHARED = 0x01;
@@ -42,6 +44,9 @@ export class MappedFile {
     const offset = this.size;
     const len = roundPage(Math.max(bytes, 1));
     ftruncateSync(this.fd, offset + len);
+    // the pages are reserved now: on a full tmpfs a store into a sparse mapping would be SIGBUS later
+    const err = posixFallocate(this.fd, offset, len);
+    if (err !== 0) throw new SysError(`cannot reserve ${len} bytes of ${this.path}`, err);
     const ptr = mmap(null, len, PROT_READ | PROT_WRITE, MAP_SHARED, this.fd, offset);
     const a = ptr === null ? MAP_FAILED : koffi.address(ptr);
     if (a === MAP_FAILED || a === 0n) throw new SysError(`cannot map ${len} bytes of ${this.path}`, koffi.errno());
