@@ -1,16 +1,16 @@
 // Where a table's persistent columns live. A table asks its allocator for each entry column in
-// declaration order (u8/u16/i32/u32/f64 of a length); the heap allocator gives plain typed arrays,
+// declaration order (u8/u16/i16/i32/u32/f64 of a length); the heap allocator gives plain typed arrays,
 // a file-backed one (src/ports/live-state-file.ts) gives views over a shared mapping that outlives
 // the process. The allocator records what it handed out, so the list of columns (type and length,
 // in order) is the layout, and its hash tells a file of this layout from any other: a new column
 // needs nothing but its allocation line. Derived state (indexes, free lists, counts) is not asked
 // for here: it is rebuilt from the entries at adoption.
 
-export type ColumnType = 'u8' | 'u16' | 'i32' | 'u32' | 'f64';
+export type ColumnType = 'u8' | 'u16' | 'i16' | 'i32' | 'u32' | 'f64';
 
-export type Column = Uint8Array | Uint16Array | Int32Array | Uint32Array | Float64Array;
+export type Column = Uint8Array | Uint16Array | Int16Array | Int32Array | Uint32Array | Float64Array;
 
-const BYTES: Record<ColumnType, number> = { u8: 1, u16: 2, i32: 4, u32: 4, f64: 8 };
+const BYTES: Record<ColumnType, number> = { u8: 1, u16: 2, i16: 2, i32: 4, u32: 4, f64: 8 };
 
 export function columnBytes(type: ColumnType, length: number): number {
   return BYTES[type] * length;
@@ -34,6 +34,10 @@ export abstract class TableMemory {
 
   u16(length: number): Uint16Array {
     return this.take('u16', length, (b) => new Uint16Array(b, 0, length));
+  }
+
+  i16(length: number): Int16Array {
+    return this.take('i16', length, (b) => new Int16Array(b, 0, length));
   }
 
   i32(length: number): Int32Array {

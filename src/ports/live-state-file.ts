@@ -28,7 +28,7 @@ const CHECKSUM = 56;
 const HEARTBEAT = 64;
 const COLUMNS = 72;
 const COLUMN_BYTES = 16;
-const TYPE_CODE: Record<ColumnType, number> = { u8: 1, u16: 2, i32: 3, u32: 4, f64: 5 };
+const TYPE_CODE: Record<ColumnType, number> = { u8: 1, u16: 2, i32: 3, u32: 4, f64: 5, i16: 6 };
 
 /** What the tables are sized by: a file of other sizes is not adopted. */
 export interface LiveStateCapacity {

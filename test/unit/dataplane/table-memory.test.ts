@@ -44,5 +44,10 @@ describe('TableMemory', () => {
     const a = m.u16(5);
     expect(a).toBeInstanceOf(Uint16Array);
     expect([...a]).toEqual([0, 0, 0, 0, 0]);
+    expect(m.i16(3).fill(-1)).toEqual(new Int16Array([-1, -1, -1]));
+    expect(m.columns.map((c) => c.spec)).toEqual([
+      { type: 'u16', length: 5 },
+      { type: 'i16', length: 3 },
+    ]);
   });
 });
