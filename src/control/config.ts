@@ -320,6 +320,21 @@ const configSchema = z
   .strictObject({
     /** where networks and endpoints are persisted (state.json, written atomically) */
     stateDir: checked(absolutePathProblem).default('/var/lib/pontoon'),
+    /**
+     * Connection tracking, NAT mappings and published ports kept in a memory-mapped file, so a
+     * restarted daemon (after kill -9, a crash or an upgrade of the same layout) adopts them. On
+     * /run (tmpfs) the file survives a daemon restart and not a reboot.
+     */
+    liveState: section(
+      z
+        .strictObject({
+          enabled: z.boolean().default(true),
+          path: checked(absolutePathProblem).default('/run/pontoon/live-state'),
+          /** a holder process keeps the TAP queues attached while no daemon runs (frames wait instead of being dropped) */
+          holdDevices: z.boolean().default(false),
+        })
+        .prefault({}),
+    ),
     /** every device the daemon creates starts with this (1-6 chars, [a-z][a-z0-9]*) */
     devicePrefix: checked((s) =>
       /^[a-z][a-z0-9]{0,5}$/.test(s) ? null : `${q(s)} must be 1-6 characters: a lowercase letter, then lowercase letters or digits`,

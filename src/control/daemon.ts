@@ -1,8 +1,13 @@
 // `pontoon daemon`: loads the config, starts the data-plane worker and the host's TUN port,
 // restores saved networks and endpoints, and serves the API and /metrics until SIGINT/SIGTERM.
 
-import { pino } from 'pino';
+import { mkdirSync } from 'node:fs';
+import { dirname } from 'node:path';
+import { type Logger, pino } from 'pino';
+import { Gauge } from '../dataplane/counters.js';
+import type { LiveStateReport } from '../ports/live-state-file.js';
 import { DataplaneHost } from '../ports/dataplane-host.js';
+import { DeviceHolder } from '../ports/device-holder.js';
 import { IoUring } from '../ports/sys/io-uring.js';
 import { STAGE_BYTES, RX_BUFFERS } from '../ports/uring-loop.js';
 import { withNetns } from '../ports/sys/netns.js';
@@ -11,21 +16,13 @@ import { closeFd, openTunTap } from '../ports/sys/tuntap.js';
 import { ipv4ToString, parseCidr, parseIpv4 } from '../wire/ipv4-address.js';
 import { parseMac } from '../wire/mac.js';
 import { probeSocket, startApiServer } from './api-server.js';
+import type { EmbeddedDns } from './dns/embedded-dns.js';
 import { lockStateDir } from './state-lock.js';
 import type { ClusterStore } from './cluster/cluster-store.js';
-import { EtcdStore } from './cluster/etcd-store.js';
-import { StaticStore } from './cluster/static-store.js';
 import { loadConfig, type PontoonConfig } from './config.js';
-import { EmbeddedDns } from './dns/embedded-dns.js';
-import { PcpGateway } from './pcp/pcp-gateway.js';
-import { hostNameservers } from './dns/resolv-conf.js';
-import { KernelHostDevices } from './host-devices.js';
+import type { PcpGateway } from './pcp/pcp-gateway.js';
 import { configureHostDevice } from './host-link.js';
 import { resolveNetns, runCommand, runInNetns } from './netns.js';
-import { buildRegistry, startMetricsServer } from './metrics.js';
-import { NetworkService } from './network-service.js';
-import { etcNetnsResolvConfs } from './network/resolv-conf-sync.js';
-import { StateStore } from './state-store.js';
 
 /** The uplink's slot among the data plane's networks, out of the way of the bridge networks. */
 const UPLINK_INDEX = 4095;
@@ -85,7 +82,16 @@ function chooseIoBackend(wanted: PontoonConfig['dataplane']['io']): { backend: '
  * Opens the uplink: a persistent TAP device (created inside `netns` when given, so an "external"
  * namespace keeps its side across daemon restarts) or an AF_PACKET socket on an existing interface.
  */
-async function openUplink(up: NonNullable<PontoonConfig['uplink']>, offload: boolean): Promise<number> {
+/** The uplink's descriptor: the device holder's from the previous daemon when there is one (its queue kept what came meanwhile), else opened. */
+async function openUplink(up: NonNullable<PontoonConfig['uplink']>, offload: boolean, holder: DeviceHolder | null): Promise<number> {
+  const key = `uplink:${up.kind}:${up.netns ?? ''}:${up.device}`;
+  let fd = holder?.claim(key) ?? -1;
+  if (fd < 0) fd = await openUplinkDevice(up, offload);
+  if (holder !== null) void holder.take(key, fd);
+  return fd;
+}
+
+async function openUplinkDevice(up: NonNullable<PontoonConfig['uplink']>, offload: boolean): Promise<number> {
   if (up.kind === 'afpacket') return openPacketSocket(up.device).fd;
   if (up.netns === null) {
     const { fd } = openTunTap({ mode: 'tap', name: up.device, persist: true, vnetHdr: offload });
@@ -101,6 +107,62 @@ async function openUplink(up: NonNullable<PontoonConfig['uplink']>, offload: boo
     throw err;
   }
   return fd;
+}
+
+/**
+ * The control plane's modules that the start needs only once the data plane runs: loaded while the
+ * data-plane worker starts (its own module loading and table set-up), not before it.
+ */
+async function controlPlaneModules() {
+  const [staticStore, dns, resolvConf, hostDevices, metrics, networkService, resolvConfSync, stateStore, pcpGateway] = await Promise.all([
+    import('./cluster/static-store.js'),
+    import('./dns/embedded-dns.js'),
+    import('./dns/resolv-conf.js'),
+    import('./host-devices.js'),
+    import('./metrics.js'),
+    import('./network-service.js'),
+    import('./network/resolv-conf-sync.js'),
+    import('./state-store.js'),
+    import('./pcp/pcp-gateway.js'),
+  ]);
+  return {
+    ...staticStore,
+    ...dns,
+    ...resolvConf,
+    ...hostDevices,
+    ...metrics,
+    ...networkService,
+    ...resolvConfSync,
+    ...stateStore,
+    ...pcpGateway,
+  };
+}
+
+/**
+ * The one adoption line, once the gap is known: from the old process's last heartbeat to the first
+ * frame this one read after its restore (or, with no frame within 10 s, to the end of the restore).
+ */
+async function reportRestartGap(dataplane: DataplaneHost, live: LiveStateReport, log: Logger): Promise<void> {
+  const restoredAt = Date.now();
+  const gauges = dataplane.counters.gauges;
+  for (let waited = 0; gauges[Gauge.RestartGapMs] < 0 && waited < 10_000; waited += 10) await new Promise((r) => setTimeout(r, 10).unref());
+  const firstFrame = gauges[Gauge.RestartGapMs] >= 0;
+  const gapMs = firstFrame ? gauges[Gauge.RestartGapMs] : restoredAt - live.previousHeartbeat;
+  log.info(
+    {
+      flows: live.flows,
+      mappings: live.mappings,
+      published: live.published,
+      expired: live.expired,
+      dropped: live.dropped,
+      gapMs: Math.round(gapMs),
+      firstFrame,
+      adoptMs: Math.round(live.adoptMs * 10) / 10,
+      previousPid: live.previousPid,
+      generation: live.generation,
+    },
+    `live state adopted: ${live.flows} flows, ${live.mappings} mappings, ${live.dropped} dropped, gap ${Math.round(gapMs)} ms`,
+  );
 }
 
 export async function runDaemon(configPath: string): Promise<void> {
@@ -127,8 +189,12 @@ export async function runDaemon(configPath: string): Promise<void> {
   if (io.backend === 'read-write' && cfg.dataplane.io === 'auto') log.warn({ reason: io.fallbackReason }, 'io_uring unavailable: frames move with read(2)/write(2)');
   const options = dataplaneOptions(cfg);
   if (io.backend === 'io_uring') Object.assign(options, URING_MEMORY);
-  const dataplane = new DataplaneHost(options, { batchSize: cfg.dataplane.batchSize, busyPollUs: cfg.dataplane.busyPollUs, ...io });
+  const livePath = cfg.liveState.enabled ? cfg.liveState.path : null;
+  if (livePath !== null) mkdirSync(dirname(livePath), { recursive: true, mode: 0o755 });
+  const dataplane = new DataplaneHost(options, { batchSize: cfg.dataplane.batchSize, busyPollUs: cfg.dataplane.busyPollUs, ...io }, livePath);
   log.info({ io: io.backend, busyPollUs: cfg.dataplane.busyPollUs }, 'data plane started');
+  const modules = controlPlaneModules();
+  modules.catch(() => undefined); // awaited below; a failure surfaces there
   const cleanups: (() => Promise<void> | void)[] = [releaseLock, () => dataplane.stop(), () => closeFd(tun.fd)];
   const stop = async (): Promise<void> => {
     for (const c of cleanups.reverse()) {
@@ -140,7 +206,23 @@ export async function runDaemon(configPath: string): Promise<void> {
     }
   };
   try {
-    await configureHostDevice(cfg.host.device, cfg.host.address, 1500);
+    // the host link is configured while the worker starts (and adopts the live state)
+    const [live] = await Promise.all([dataplane.control.liveState(), configureHostDevice(cfg.host.device, cfg.host.address, 1500)]);
+    const { StaticStore, EmbeddedDns, hostNameservers, KernelHostDevices, buildRegistry, startMetricsServer, NetworkService, etcNetnsResolvConfs, StateStore, PcpGateway } =
+      await modules;
+    if (live !== null && live.outcome === 'unavailable') log.warn({ path: live.path, reason: live.reason }, 'live state unavailable: tables kept in memory only');
+    if (live !== null && live.outcome === 'set-aside') {
+      log.warn({ path: live.path, reason: live.reason, movedTo: live.movedTo }, 'live-state file set aside: starting with empty tables');
+    }
+    let holder: DeviceHolder | null = null;
+    if (livePath !== null && cfg.liveState.holdDevices) {
+      try {
+        holder = await DeviceHolder.connect(`${livePath}.holder`);
+        log.info({ pid: holder.holderPid, taken: holder.inheritedCount }, 'device holder ready: device queues stay attached across restarts');
+      } catch (err) {
+        log.warn({ err: (err as Error).message }, 'no device holder: device queues drop frames while no daemon runs');
+      }
+    }
     let uplinkPortId = -1;
     const hostPortId = await dataplane.control.addHostPort(
       {
@@ -157,7 +239,7 @@ export async function runDaemon(configPath: string): Promise<void> {
     if (cfg.uplink !== null) {
       const up = cfg.uplink;
       const cidr = parseCidr(up.address);
-      const fd = await openUplink(up, cfg.dataplane.offload);
+      const fd = await openUplink(up, cfg.dataplane.offload, holder);
       cleanups.push(() => closeFd(fd));
       uplinkPortId = await dataplane.control.addUplink(
         {
@@ -184,8 +266,10 @@ export async function runDaemon(configPath: string): Promise<void> {
         underlayMtu: cl.underlayMtu,
         underlay: { gso: cl.udpGso, gro: cl.udpGro, receiveBuffer: cl.socketReceiveBuffer, sendBuffer: cl.socketSendBuffer },
       });
+      // loaded only when used: the etcd client (gRPC) is most of the daemon's module-loading time
+      const { EtcdStore } = cl.store === 'etcd' ? await import('./cluster/etcd-store.js') : { EtcdStore: null };
       cluster =
-        cl.store === 'etcd'
+        EtcdStore !== null
           ? new EtcdStore({ endpoints: cl.endpoints, prefix: cl.prefix, hostId: cl.advertise, leaseTtlSeconds: cl.leaseTtlSeconds, log })
           : new StaticStore(cl.peers);
       log.info({ advertise: cl.advertise, port: cl.vxlanPort, store: cluster.kind }, 'VXLAN underlay ready');
@@ -209,7 +293,7 @@ export async function runDaemon(configPath: string): Promise<void> {
       config: cfg,
       store: new StateStore(cfg.stateDir),
       dataplane,
-      devices: new KernelHostDevices({ hostDevice: cfg.host.device, devicePrefix: cfg.devicePrefix, vnetHdr: cfg.dataplane.offload }),
+      devices: new KernelHostDevices({ hostDevice: cfg.host.device, devicePrefix: cfg.devicePrefix, vnetHdr: cfg.dataplane.offload, holder }),
       resolvConfs: etcNetnsResolvConfs,
       log,
       cluster,
@@ -238,6 +322,8 @@ export async function runDaemon(configPath: string): Promise<void> {
       );
     }
     await service.restore();
+    holder?.releaseUnclaimed(); // devices of endpoints that did not come back
+    if (live !== null && live.outcome === 'adopted') void reportRestartGap(dataplane, live, log);
     if (pcp !== null) {
       const gateway = pcp;
       const port = await gateway.start({ endpointOf: (ip) => service.endpointOf(ip), masqueradingNetworks: () => service.masqueradingNetworks() });
@@ -248,6 +334,9 @@ export async function runDaemon(configPath: string): Promise<void> {
       await dataplane.control.setGatewayService('pcp', hostCidr.addr, port);
       gateway.announce();
     }
+    // pins adopted from the live state that the PCP server did not take back (or all, without one) go
+    const unpinned = await dataplane.control.pinsRestored();
+    if (unpinned > 0) log.info({ unpinned }, 'adopted NAT-PMP/PCP pins not taken back: unpinned');
     const api = await startApiServer(cfg.api.socket, service, log);
     cleanups.push(() => api.close());
     if (cfg.metrics.enabled) {

@@ -4,6 +4,7 @@
 // through netns.ts, host-link.ts and the TUN/TAP ioctls; tests give the service a fake.
 
 import { withNetns } from '../ports/sys/netns.js';
+import type { DeviceHolder } from '../ports/device-holder.js';
 import { closeFd, openTunTap, setPersist } from '../ports/sys/tuntap.js';
 import { addHostRoute, deleteHostRoute } from './host-link.js';
 import { hostRouteCidrs } from './ipam.js';
@@ -59,8 +60,13 @@ export class KernelHostDevices implements HostDevices {
       devicePrefix: string;
       /** TAP devices carry virtio-net headers */
       vnetHdr: boolean;
+      /** keeps the TAP queues attached across restarts (liveState.holdDevices) */
+      holder?: DeviceHolder | null;
     },
   ) {}
+
+  /** holder key of each TAP descriptor the holder has a copy of */
+  private readonly heldKeys = new Map<number, string>();
 
   resolveNetns(arg: string): NetnsRef {
     return resolveNetns(arg);
@@ -75,7 +81,16 @@ export class KernelHostDevices implements HostDevices {
   }
 
   openTap(nsPath: string, ifName: string): number {
-    return withNetns(nsPath, () => openTunTap({ mode: 'tap', name: ifName, persist: true, vnetHdr: this.opts.vnetHdr })).fd;
+    const holder = this.opts.holder ?? null;
+    const key = `tap:${nsPath}:${ifName}`;
+    // after a restart with a device holder, the previous daemon's descriptor: its queue kept what came meanwhile
+    let fd = holder?.claim(key) ?? -1;
+    if (fd < 0) fd = withNetns(nsPath, () => openTunTap({ mode: 'tap', name: ifName, persist: true, vnetHdr: this.opts.vnetHdr })).fd;
+    if (holder !== null) {
+      this.heldKeys.set(fd, key);
+      void holder.take(key, fd);
+    }
+    return fd;
   }
 
   configureInterface(nsPath: string, ifName: string, config: InterfaceConfig): Promise<void> {
@@ -89,9 +104,14 @@ export class KernelHostDevices implements HostDevices {
       // device already gone with its namespace
     }
     closeFd(fd);
+    const key = this.heldKeys.get(fd);
+    this.heldKeys.delete(fd);
+    if (key !== undefined) void this.opts.holder?.drop(key); // the holder's copy was the last
   }
 
+  /** Closes this process's descriptor; a device holder keeps its own for the next start. */
   closeTap(fd: number): void {
+    this.heldKeys.delete(fd);
     closeFd(fd);
   }
 

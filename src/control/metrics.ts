@@ -144,6 +144,11 @@ export function buildRegistry(src: MetricsSources): Registry {
   vxlanCounter('pontoon_vxlan_tx_bytes_total', 'Bytes of inner frames encapsulated, per VNI.', 3);
   gauge('pontoon_vxlan_peers', 'Peer VTEPs summed over the overlay networks.', () => c.gauges[DpGauge.VxlanPeers]);
   gauge('pontoon_vxlan_remote_endpoints', 'Endpoints on other hosts known from the control plane.', () => c.gauges[DpGauge.RemoteEndpoints]);
+  gauge('pontoon_live_state_adopted_flows', 'Connections adopted from the live-state file at this start (a restart after kill -9, a crash or an upgrade).', () => c.gauges[DpGauge.LiveStateFlows]);
+  gauge('pontoon_live_state_adopted_mappings', 'NAT port mappings adopted from the live-state file at this start.', () => c.gauges[DpGauge.LiveStateMappings]);
+  gauge('pontoon_restart_gap_seconds', "From the previous daemon's last heartbeat to the first frame this one read after restoring its ports; 0 when this start adopted nothing or no frame came yet.", () =>
+    Math.max(0, c.gauges[DpGauge.RestartGapMs]) / 1000,
+  );
   gauge('pontoon_conntrack_max', `Maximum tracked connections; new flows beyond it are dropped (reason ${DROP_REASONS[Drop.ConntrackFull].label}).`, () => src.conntrackMax);
   counter('pontoon_conntrack_early_drops_total', 'Unreplied connections (an unanswered SYN or datagram) evicted to make room for a new one when the table was full (as Linux\'s early_drop).', () => c.gauges[DpGauge.ConntrackEarlyDrops]);
   counter('pontoon_nat_hairpin_flows_total', 'New flows from a container to an outside mapping or published port of the uplink address, turned back inside (hairpinning).', () => c.gauges[DpGauge.HairpinFlows]);

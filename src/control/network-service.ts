@@ -105,7 +105,18 @@ export class NetworkService implements GatewayApi {
     this.resolvConf = resolvConf;
     this.attach = attach;
     this.lifecycle = lifecycle;
-    this.restorer = new NetworkRestore({ defaultNetwork: config.defaultNetwork, networks, activation, attach, lifecycle, overlay, resolvConf, devices, log });
+    this.restorer = new NetworkRestore({
+      defaultNetwork: config.defaultNetwork,
+      networks,
+      activation,
+      attach,
+      lifecycle,
+      overlay,
+      resolvConf,
+      devices,
+      dataplane: dataplane.control,
+      log,
+    });
     this.views = new NetworkViews({ dnsEnabled: config.dns.enabled, networks, dataplane, devices, resolvConf });
   }
 

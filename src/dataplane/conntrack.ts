@@ -4,7 +4,8 @@
 // allocates nothing and builds no string. NAT is expressed the way Linux does it: a translated
 // packet is rewritten so that its tuple becomes the inverse of the other direction's tuple.
 
-import { IP_PROTO_TCP, IP_PROTO_UDP } from '../wire/ipv4.js';
+import { IP_PROTO_ICMP, IP_PROTO_TCP, IP_PROTO_UDP } from '../wire/ipv4.js';
+import { HeapMemory, type TableMemory } from './table-memory.js';
 
 export const Dir = { Original: 0, Reply: 1 } as const;
 
@@ -95,24 +96,25 @@ export class ConntrackTable {
   readonly owned: Int32Array;
   private evictCursor = 0;
 
-  constructor(capacity: number, maxOwners = 4096) {
+  constructor(capacity: number, mem: TableMemory = new HeapMemory(), maxOwners = 4096) {
     this.capacity = capacity;
-    this.proto = new Uint8Array(capacity);
-    this.state = new Uint8Array(capacity);
-    this.flags = new Uint16Array(capacity);
-    this.expires = new Float64Array(capacity);
-    this.mapping = new Int32Array(capacity).fill(-1);
+    this.proto = mem.u8(capacity);
+    this.state = mem.u8(capacity);
+    this.flags = mem.u16(capacity);
+    this.expires = mem.f64(capacity);
+    this.mapping = mem.i32(capacity).fill(-1);
+    // not in the file: port ids are this process's (the owners are found again as endpoints come back)
     this.owner = new Int16Array(capacity).fill(-1);
-    this.src = new Int32Array(capacity * 2);
-    this.dst = new Int32Array(capacity * 2);
-    this.sport = new Uint16Array(capacity * 2);
-    this.dport = new Uint16Array(capacity * 2);
-    this.tdEnd = new Uint32Array(capacity * 2);
-    this.tdMaxWin = new Uint32Array(capacity * 2);
-    this.tdScale = new Uint8Array(capacity * 2);
-    this.tdAck = new Uint32Array(capacity * 2);
-    this.packets = new Float64Array(capacity * 2);
-    this.bytes = new Float64Array(capacity * 2);
+    this.src = mem.i32(capacity * 2);
+    this.dst = mem.i32(capacity * 2);
+    this.sport = mem.u16(capacity * 2);
+    this.dport = mem.u16(capacity * 2);
+    this.tdEnd = mem.u32(capacity * 2);
+    this.tdMaxWin = mem.u32(capacity * 2);
+    this.tdScale = mem.u8(capacity * 2);
+    this.tdAck = mem.u32(capacity * 2);
+    this.packets = mem.f64(capacity * 2);
+    this.bytes = mem.f64(capacity * 2);
     let size = 1;
     while (size < capacity * 4) size <<= 1; // two keys per entry, load factor <= 0.5
     this.index = new Int32Array(size).fill(EMPTY);
@@ -312,6 +314,67 @@ export class ConntrackTable {
       }
     }
     return n;
+  }
+
+  /**
+   * Takes the entries found in the columns (a previous process's, from a file) as this table's:
+   * expiries moved by `shiftMs` onto this process's clock, then the index, free list and counts
+   * rebuilt. Expired entries go; an entry is kept only if its protocol and state are in range, both
+   * its tuples are new to the index, and `keep` accepts it (its NAT mapping); others are cleared.
+   * Nothing derived is trusted, so a torn write costs at most the entry it tore.
+   */
+  adopt(shiftMs: number, now: number, keep: (e: number) => boolean): { adopted: number; expired: number; dropped: number } {
+    this.index.fill(EMPTY);
+    this.live.fill(0);
+    this.owner.fill(-1);
+    this.owned.fill(0);
+    this.freeCount = 0;
+    let adopted = 0;
+    let expired = 0;
+    let dropped = 0;
+    for (let e = 0; e < this.capacity; e++) {
+      const proto = this.proto[e];
+      if (proto === 0) continue; // free: create() writes every column it reads
+      this.expires[e] += shiftMs;
+      if (this.expires[e] <= now) {
+        this.clear(e);
+        expired++;
+      } else if (this.validEntry(e) && keep(e)) {
+        this.insert(e * 2);
+        this.insert(e * 2 + 1);
+        this.live[protoClass(proto) * 16 + this.state[e]]++;
+        adopted++;
+      } else {
+        this.clear(e);
+        dropped++;
+      }
+    }
+    // the free list hands out low entry numbers first, as a fresh table does
+    for (let e = this.capacity - 1; e >= 0; e--) if (this.proto[e] === 0) this.free[this.freeCount++] = e;
+    return { adopted, expired, dropped };
+  }
+
+  private validEntry(e: number): boolean {
+    const proto = this.proto[e];
+    const state = this.state[e];
+    if (proto !== IP_PROTO_TCP && proto !== IP_PROTO_UDP && proto !== IP_PROTO_ICMP) return false;
+    if (proto === IP_PROTO_TCP ? state > CtState.Close : state !== CtState.None) return false;
+    if (!Number.isFinite(this.expires[e])) return false;
+    const m = this.mapping[e];
+    if (m < -1 || m >= this.capacity) return false;
+    const o = e * 2;
+    const r = o + 1;
+    if (this.src[o] === this.src[r] && this.dst[o] === this.dst[r] && this.sport[o] === this.sport[r] && this.dport[o] === this.dport[r]) return false;
+    const never = -Infinity; // lookup() then expires nothing
+    if (this.lookup(proto, this.src[o], this.dst[o], this.sport[o], this.dport[o], never) >= 0) return false;
+    return this.lookup(proto, this.src[r], this.dst[r], this.sport[r], this.dport[r], never) < 0;
+  }
+
+  private clear(e: number): void {
+    this.proto[e] = 0;
+    this.state[e] = 0;
+    this.expires[e] = 0;
+    this.mapping[e] = -1;
   }
 
   flush(): void {

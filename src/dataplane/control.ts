@@ -15,6 +15,7 @@ import { vtepTarget } from './mac-table.js';
 import { Network, RemoteEndpoint } from './network.js';
 import { Port, type PortIo, PortKind, type TunnelIo } from './port.js';
 import type { PublishRule } from './published-ports.js';
+import { sweepUnconfirmed, sweepUnconfirmedPins } from './live-state.js';
 import { RouteTarget } from './route-table.js';
 import type { EndpointSpec, HostPortSpec, NetworkSpec, PinSpec, RemoteEndpointSpec, UplinkSpec } from './specs.js';
 import type { Transmitter } from './transmit.js';
@@ -231,6 +232,16 @@ export class DataplaneControl {
     const t = this.dp.tables;
     t.published.add(rule);
     t.mappings.reserve(protoClass(rule.proto), rule.hostPort, true);
+  }
+
+  /** The control plane has re-added everything it owns: adopted rules it did not name again go. The number removed. */
+  liveStateRestored(): number {
+    return sweepUnconfirmed(this.dp.tables);
+  }
+
+  /** The pins' owner (the NAT-PMP/PCP server, or nobody) has pinned again what it keeps: adopted pins it did not go. The number removed. */
+  pinsRestored(): number {
+    return sweepUnconfirmedPins(this.dp.tables);
   }
 
   /** Unpublishes a port; the connections it made go at once (no stale flow outlives its rule). */

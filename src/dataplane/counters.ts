@@ -97,10 +97,14 @@ export const Gauge = {
   UnderlayRecvCalls: 20,
   /** the worker's device I/O backend: 1 io_uring, 0 read/write */
   IoBackendUring: 21,
+  /** live state adopted at start (live-state.ts): flows and NAT mappings, and the restart gap in ms (-1: not known yet) */
+  LiveStateFlows: 22,
+  LiveStateMappings: 23,
+  RestartGapMs: 24,
   /** unreplied connections evicted to make room for a new one in a full table (as Linux's early_drop) */
-  ConntrackEarlyDrops: 22,
+  ConntrackEarlyDrops: 25,
   /** new flows from a container to an outside mapping of the gateway, turned back inside (hairpinning) */
-  HairpinFlows: 23,
+  HairpinFlows: 26,
 } as const;
 
 export class DataplaneCounters {

@@ -20,6 +20,7 @@ import { ip4Input, ip4Wrap } from './ip4-input.js';
 import { DEFAULT_DATAPLANE_OPTIONS, type DataplaneOptions } from './options.js';
 import { PortKind } from './port.js';
 import { Tables } from './tables.js';
+import { HeapMemory, type TableMemory } from './table-memory.js';
 import { TcpGro } from './tcp-gro.js';
 import { Transmitter } from './transmit.js';
 import { uplinkInput } from './uplink-input.js';
@@ -50,11 +51,12 @@ export class Dataplane implements Datapath {
 
   private readonly counts: NeighbourCounts = { neighbours: 0, parked: 0 };
 
-  constructor(options: Partial<DataplaneOptions> = {}, counters = new DataplaneCounters()) {
+  /** `tableMemory`: where the tables' entry columns live (a file that outlives the process: live-state.ts) */
+  constructor(options: Partial<DataplaneOptions> = {}, counters = new DataplaneCounters(), tableMemory: TableMemory = new HeapMemory()) {
     const o = { ...DEFAULT_DATAPLANE_OPTIONS, ...options };
     this.options = o;
     this.counters = counters;
-    this.tables = new Tables(o);
+    this.tables = new Tables(o, tableMemory);
     const memory = new FrameMemory(
       FrameMemory.sizeOf(
         o.poolSlots * SLOT_SIZE,

@@ -2,6 +2,8 @@
 // every connection from that inside endpoint whatever the destination (endpoint-independent
 // mapping, RFC 4787 REQ-1), and freed when its last connection goes. Typed arrays, no strings.
 
+import { HeapMemory, type TableMemory } from './table-memory.js';
+
 const EMPTY = -1;
 const CLASSES = 3; // tcp, udp, icmp (echo identifiers): ProtoClass
 const UDP = 1; // ProtoClass.Udp
@@ -20,6 +22,8 @@ export class NatMappings {
   readonly refs: Int32Array;
   /** Pin bits (PIN_HELD, PIN_OPEN): pinned by the control plane (PCP, NAT-PMP), the mapping lives without flows */
   readonly pinned: Uint8Array;
+  /** 1: a pin adopted from a previous process that the control plane has not pinned again yet */
+  private readonly unconfirmedPin: Uint8Array;
   /** owner[cls * 65536 + port]: mapping holding the outside port, or -1 */
   private readonly owner: Int32Array;
   /** ports published (DNAT) on the uplink address: never handed out for masquerade */
@@ -36,14 +40,16 @@ export class NatMappings {
     capacity: number,
     readonly portMin: number,
     readonly portMax: number,
+    mem: TableMemory = new HeapMemory(),
   ) {
     this.capacity = capacity;
-    this.cls = new Uint8Array(capacity);
-    this.inIp = new Int32Array(capacity);
-    this.inPort = new Uint16Array(capacity);
-    this.outPort = new Uint16Array(capacity);
+    this.cls = mem.u8(capacity);
+    this.inIp = mem.i32(capacity);
+    this.inPort = mem.u16(capacity);
+    this.outPort = mem.u16(capacity);
     this.refs = new Int32Array(capacity);
-    this.pinned = new Uint8Array(capacity);
+    this.pinned = mem.u8(capacity);
+    this.unconfirmedPin = new Uint8Array(capacity);
     this.owner = new Int32Array(CLASSES * 65536).fill(EMPTY);
     this.reserved = new Uint8Array(CLASSES * 65536);
     let size = 1;
@@ -155,6 +161,7 @@ export class NatMappings {
     if (m < 0) throw new Error('no outside port is free');
     if (this.pinned[m] === 0) this.refs[m]++;
     this.pinned[m] = open ? PIN_HELD | PIN_OPEN : PIN_HELD;
+    this.unconfirmedPin[m] = 0;
     return m;
   }
 
@@ -211,5 +218,89 @@ export class NatMappings {
     }
     this.index[hole] = EMPTY;
     this.free[this.freeCount++] = m;
+  }
+
+  /**
+   * Adoption of a previous process's mappings (live-state.ts): every mapping starts unclaimed (and
+   * every port unreserved, until the adopted published ports reserve theirs),
+   * each connection entry that holds one claims it (checked against the entry and against the
+   * claims so far), and finishAdoption frees the ones no entry claimed. Refs, owners and the index
+   * are rebuilt from the claims alone.
+   */
+  beginAdoption(): void {
+    this.unconfirmedPin.fill(0);
+    this.reserved.fill(0);
+    this.owner.fill(EMPTY);
+    this.index.fill(EMPTY);
+    this.refs.fill(0);
+    this.inUse.fill(0);
+    this.freeCount = 0;
+  }
+
+  /** One more reference to mapping m from an entry of class cls, inside ip:port, outside port out; false when m cannot be that. */
+  claim(m: number, cls: number, ip: number, port: number, out: number): boolean {
+    if (m < 0 || m >= this.capacity) return false;
+    if (this.refs[m] > 0) {
+      if (this.cls[m] !== cls || this.inIp[m] !== (ip | 0) || this.inPort[m] !== port || this.outPort[m] !== out) return false;
+      this.refs[m]++;
+      return true;
+    }
+    if (this.cls[m] !== cls || cls >= CLASSES || this.inIp[m] !== (ip | 0) || this.inPort[m] !== port || this.outPort[m] !== out) return false;
+    if (out === 0 || this.owner[cls * 65536 + out] !== EMPTY || this.reserved[cls * 65536 + out] !== 0 || this.find(cls, ip, port) >= 0) return false;
+    this.refs[m] = 1;
+    this.owner[cls * 65536 + out] = m;
+    let i = NatMappings.hash(cls, ip | 0, port) & this.mask;
+    while (this.index[i] !== EMPTY) i = (i + 1) & this.mask;
+    this.index[i] = m;
+    this.inUse[cls]++;
+    return true;
+  }
+
+  /**
+   * Claims the pinned mappings found (before the entries claim theirs): each holds its pin's
+   * reference, unconfirmed until the control plane pins it again (sweepUnconfirmedPins). A pin that
+   * cannot be what it says is dropped.
+   */
+  claimPins(): void {
+    for (let m = 0; m < this.capacity; m++) {
+      if (this.pinned[m] === 0) continue;
+      if ((this.pinned[m] & ~(PIN_HELD | PIN_OPEN)) !== 0 || !this.claim(m, this.cls[m], this.inIp[m], this.inPort[m], this.outPort[m])) {
+        this.pinned[m] = 0;
+        continue;
+      }
+      this.unconfirmedPin[m] = 1;
+    }
+  }
+
+  /** Unpins the adopted pins the control plane did not pin again; the number removed. */
+  sweepUnconfirmedPins(): number {
+    let n = 0;
+    for (let m = 0; m < this.capacity; m++) {
+      if (this.unconfirmedPin[m] === 0) continue;
+      this.unconfirmedPin[m] = 0;
+      if (this.pinned[m] === 0) continue;
+      this.pinned[m] = 0;
+      this.unref(m);
+      n++;
+    }
+    return n;
+  }
+
+  /** Frees every mapping no entry (or pin) claimed; the number kept. */
+  finishAdoption(): number {
+    let kept = 0;
+    for (let m = this.capacity - 1; m >= 0; m--) {
+      if (this.refs[m] > 0) {
+        kept++;
+        continue;
+      }
+      this.pinned[m] = 0;
+      this.cls[m] = 0;
+      this.inIp[m] = 0;
+      this.inPort[m] = 0;
+      this.outPort[m] = 0;
+      this.free[this.freeCount++] = m;
+    }
+    return kept;
   }
 }

@@ -11,6 +11,7 @@ import type { DataplaneOptions } from './options.js';
 import type { Port, TunnelIo } from './port.js';
 import { PublishedPorts } from './published-ports.js';
 import { RouteTable } from './route-table.js';
+import { HeapMemory, type TableMemory } from './table-memory.js';
 
 /** VTEP addresses (other hosts of overlay networks) as small indexes, so tables hold integers. */
 export class VtepTable {
@@ -45,7 +46,7 @@ export class Tables {
   readonly routes = new RouteTable();
   readonly conntrack: ConntrackTable;
   readonly mappings: NatMappings;
-  readonly published = new PublishedPorts();
+  readonly published: PublishedPorts;
   /** local endpoints' addresses and their port ids: whose connection a new flow is (conntrack.maxPerEndpoint) */
   readonly endpointsByIp = new Map<number, number>();
   /** the gateway's interface to the outside, if any: masquerade and published ports live there */
@@ -62,9 +63,11 @@ export class Tables {
   tunnel: TunnelIo | null = null;
   underlayMtu = 1500;
 
-  constructor(o: DataplaneOptions) {
-    this.conntrack = new ConntrackTable(o.conntrackMax, MAX_PORTS);
-    this.mappings = new NatMappings(o.conntrackMax, o.natPortMin, o.natPortMax);
+  /** `memory` holds the entry columns of conntrack, NAT mappings and published ports (live-state.ts) */
+  constructor(o: DataplaneOptions, memory: TableMemory = new HeapMemory()) {
+    this.conntrack = new ConntrackTable(o.conntrackMax, memory, MAX_PORTS);
+    this.mappings = new NatMappings(o.conntrackMax, o.natPortMin, o.natPortMax, memory);
+    this.published = new PublishedPorts(65536, memory);
     const maps = this.mappings;
     this.conntrack.onRemove = (m) => maps.unref(m);
   }

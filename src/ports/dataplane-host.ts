@@ -19,12 +19,13 @@ export class DataplaneHost {
   readonly control: Remote<WorkerControl>;
   private exited = false;
 
-  constructor(options: Partial<DataplaneOptions>, io: WorkerIoOptions) {
+  constructor(options: Partial<DataplaneOptions>, io: WorkerIoOptions, liveStatePath: string | null = null) {
     const channel = new MessageChannel();
     this.port = channel.port1;
     const init: WorkerInit = {
       ...io,
       options,
+      liveStatePath,
       counters: this.counters.sab,
       wakeFd: this.wake.fd,
       port: channel.port2,

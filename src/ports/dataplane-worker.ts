@@ -6,6 +6,8 @@ import { macOf } from '../wire/mac.js';
 import { receiveMessageOnPort, workerData } from 'node:worker_threads';
 import { DataplaneCounters, Gauge } from '../dataplane/counters.js';
 import { Dataplane } from '../dataplane/dataplane.js';
+import { DEFAULT_DATAPLANE_OPTIONS } from '../dataplane/options.js';
+import { LiveStateFile, type LiveStateStatus } from './live-state-file.js';
 import { PortKind } from '../dataplane/port.js';
 import type { DeviceIo, DeviceLoop } from './device-loop.js';
 import { EpollLoop } from './epoll-loop.js';
@@ -18,7 +20,9 @@ import type { ConntrackRecord, Snapshot, WorkerControl, WorkerInit } from './wor
 const TICK_MS = 100;
 
 const init = workerData as WorkerInit;
-const dp = new Dataplane(init.options, new DataplaneCounters(init.counters));
+let live = openLiveState();
+const dp = buildDataplane();
+const liveReport = adoptLiveState();
 const ctl = dp.control;
 const wake = EventFd.wrap(init.wakeFd);
 const onWake = (): void => {
@@ -112,6 +116,50 @@ function conntrackList(limit: number): ConntrackRecord[] {
   return out;
 }
 
+/** The live-state file for the tables, or null (not configured, or it cannot be made: memory only). */
+function openLiveState(): { file: LiveStateFile; error: null } | { file: null; error: string } | null {
+  if (init.liveStatePath === null) return null;
+  const o = { ...DEFAULT_DATAPLANE_OPTIONS, ...init.options };
+  try {
+    return { file: new LiveStateFile(init.liveStatePath, { conntrackMax: o.conntrackMax, natPortMin: o.natPortMin, natPortMax: o.natPortMax }), error: null };
+  } catch (err) {
+    return { file: null, error: (err as Error).message };
+  }
+}
+
+/** The data plane on the live-state file's columns, or in memory when the file cannot hold them (a full /run). */
+function buildDataplane(): Dataplane {
+  const counters = new DataplaneCounters(init.counters);
+  if (live?.file != null) {
+    try {
+      return new Dataplane(init.options, counters, live.file.memory);
+    } catch (err) {
+      live = { file: null, error: (err as Error).message };
+    }
+  }
+  return new Dataplane(init.options, counters);
+}
+
+function adoptLiveState(): LiveStateStatus | null {
+  if (live === null) return null;
+  const path = init.liveStatePath ?? '';
+  if (live.file === null) return { outcome: 'unavailable', path, reason: live.error };
+  const now = performance.now();
+  const wallBase = Date.now() - now;
+  try {
+    const r = live.file.adopt(dp.tables, now, wallBase);
+    dp.counters.gauges[Gauge.LiveStateFlows] = r.flows;
+    dp.counters.gauges[Gauge.LiveStateMappings] = r.mappings;
+    dp.counters.gauges[Gauge.RestartGapMs] = -1;
+    return r;
+  } catch (err) {
+    return { outcome: 'unavailable', path, reason: (err as Error).message };
+  }
+}
+
+/** Set by liveStateRestored() after an adoption: the next frame read ends the restart gap. */
+let gapFrom = 0;
+
 let running = true;
 
 const control: WorkerControl = {
@@ -177,6 +225,17 @@ const control: WorkerControl = {
     ctl.removeRemoteEndpoint(network, ip);
   },
   snapshot,
+  liveState() {
+    return liveReport;
+  },
+  pinsRestored() {
+    return ctl.pinsRestored();
+  },
+  liveStateRestored() {
+    const removed = ctl.liveStateRestored();
+    if (liveReport !== null && liveReport.outcome === 'adopted') gapFrom = liveReport.previousHeartbeat;
+    return removed;
+  },
   stop() {
     running = false;
   },
@@ -214,9 +273,17 @@ while (running) {
   const now = performance.now();
   let timeout = nextTick > now ? Math.ceil(nextTick - now) : 0;
   if (now - lastTraffic < busyPollMs) timeout = 0;
-  if (loop.poll(timeout)) lastTraffic = dp.now;
+  if (loop.poll(timeout)) {
+    lastTraffic = dp.now;
+    if (gapFrom !== 0) {
+      // the first frame after the restore: the old process's last heartbeat to now is the gap
+      dp.counters.gauges[Gauge.RestartGapMs] = Date.now() - gapFrom;
+      gapFrom = 0;
+    }
+  }
   if (dp.now >= nextTick) {
     dp.tick(dp.now);
+    live?.file?.beat();
     nextTick = dp.now + TICK_MS;
   }
 }

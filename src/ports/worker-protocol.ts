@@ -9,6 +9,7 @@ import type { PublishRule } from '../dataplane/published-ports.js';
 import type { GatewayServiceName } from '../dataplane/gateway-services.js';
 import type { GatewayDatagramSpec } from '../dataplane/gateway-datagram.js';
 import type { UnderlayOptions } from './vxlan-socket.js';
+import type { LiveStateStatus } from './live-state-file.js';
 
 /** How the worker's loop does its I/O. */
 export interface WorkerIoOptions {
@@ -24,6 +25,8 @@ export interface WorkerIoOptions {
 
 export interface WorkerInit extends WorkerIoOptions {
   options: Partial<DataplaneOptions>;
+  /** the file holding conntrack, NAT mappings and published ports across restarts; null: memory only */
+  liveStatePath: string | null;
   counters: SharedArrayBuffer;
   wakeFd: number;
   port: MessagePort;
@@ -75,6 +78,15 @@ export interface WorkerControl {
   addRemoteEndpoint(spec: RemoteEndpointSpec): void;
   removeRemoteEndpoint(network: number, ip: number): void;
   snapshot(): Snapshot;
+  /** what the worker found in the live-state file at start (null: not used) */
+  liveState(): LiveStateStatus | null;
+  /**
+   * The control plane has restored its networks, endpoints and published ports: adopted rules it
+   * did not re-add are removed (the number removed), and the restart gap is measured at the next frame.
+   */
+  liveStateRestored(): number;
+  /** the NAT-PMP/PCP server (or nobody) has pinned again the mappings it keeps: adopted pins it did not are unpinned (the number) */
+  pinsRestored(): number;
   /** the worker leaves its loop after this reply */
   stop(): void;
 }

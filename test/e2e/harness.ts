@@ -848,6 +848,8 @@ export async function startDaemon(opts: DaemonOptions = {}): Promise<Daemon> {
     const link = opts.hostAddress ?? (await pickHostLink()).hostCidr;
     const base: Record<string, unknown> = {
       stateDir: join(dir, 'state'),
+      // each daemon its own live-state file: never another test's conntrack table
+      liveState: { path: join(dir, 'live-state') },
       devicePrefix: prefix,
       api: { socket: join(dir, 'pontoon.sock') },
       metrics: { listen: `127.0.0.1:${await freePort()}` },

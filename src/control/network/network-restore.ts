@@ -12,6 +12,7 @@ import type { NetworkActivation } from './network-activation.js';
 import type { NetworkLifecycle } from './network-lifecycle.js';
 import type { OverlaySync } from './overlay-sync.js';
 import type { ResolvConfSync } from './resolv-conf-sync.js';
+import type { ServiceDataplane } from './service-dataplane.js';
 
 const RECONCILE_INTERVAL_MS = 2000;
 
@@ -30,6 +31,8 @@ export class NetworkRestore {
       overlay: OverlaySync | null;
       resolvConf: ResolvConfSync;
       devices: HostDevices;
+      /** told when every saved endpoint (and its published ports) is back */
+      dataplane: Pick<ServiceDataplane['control'], 'liveStateRestored'>;
       log: Logger;
     },
   ) {}
@@ -56,6 +59,9 @@ export class NetworkRestore {
       changed = false; // create saved
     }
     if (changed) networks.save();
+    // published ports the previous process left in the live-state file and no endpoint re-added go now
+    const swept = await this.deps.dataplane.liveStateRestored();
+    if (swept > 0) log.info({ removed: swept }, 'adopted published ports no endpoint claims were removed');
     if (overlay !== null) {
       await overlay.announceAll();
       await overlay.start();

@@ -21,6 +21,7 @@ export interface ServiceDataplane {
     | 'snapshot'
     | 'conntrackList'
     | 'conntrackFlush'
+    | 'liveStateRestored'
   >;
   /** shared-memory counters, read directly */
   readonly counters: Pick<DataplaneCounters, 'portStats' | 'dropsByReason'>;

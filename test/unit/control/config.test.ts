@@ -9,6 +9,7 @@ const root = fileURLToPath(new URL('../../../', import.meta.url));
 
 const DEFAULTS: PontoonConfig = {
   stateDir: '/var/lib/pontoon',
+  liveState: { enabled: true, path: '/run/pontoon/live-state', holdDevices: false },
   devicePrefix: 'pt',
   api: { socket: '/run/pontoon/pontoon.sock' },
   metrics: { enabled: true, listen: '127.0.0.1:9477', host: '127.0.0.1', port: 9477 },
@@ -134,6 +135,7 @@ describe('parseConfig', () => {
     expect(c).toEqual({
       ...DEFAULTS,
       stateDir: '/tmp/pontoon-demo/state',
+      liveState: { enabled: true, path: '/tmp/pontoon-demo/live-state', holdDevices: false },
       devicePrefix: 'ptd',
       api: { socket: '/tmp/pontoon-demo/pontoon.sock' },
       metrics: { enabled: true, listen: '127.0.0.1:9478', host: '127.0.0.1', port: 9478 },
@@ -257,6 +259,8 @@ describe('parseConfig', () => {
     );
     expect(errorOf('metrics: { enabled: "no" }')).toBe('config/x.yaml: metrics.enabled: expected true or false, got "no"');
     expect(errorOf('stateDir: var/lib')).toBe('config/x.yaml: stateDir: "var/lib" is not an absolute path');
+    expect(errorOf('liveState: { path: run/x }')).toBe('config/x.yaml: liveState.path: "run/x" is not an absolute path');
+    expect(errorOf('liveState: { enabled: 1 }')).toBe('config/x.yaml: liveState.enabled: expected true or false, got 1');
     expect(errorOf(`api: { socket: /${'x'.repeat(120)} }`)).toMatch(/^config\/x\.yaml: api\.socket: .* is longer than 107 bytes/);
     expect(errorOf('host: { device: a-very-long-device-name }')).toBe(
       'config/x.yaml: host.device: "a-very-long-device-name" is not a valid device name (1-15 characters of [a-zA-Z0-9_.-])',

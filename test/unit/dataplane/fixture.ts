@@ -3,6 +3,7 @@
 
 import { Dataplane } from '../../../src/dataplane/dataplane.js';
 import type { DataplaneOptions } from '../../../src/dataplane/options.js';
+import type { TableMemory } from '../../../src/dataplane/table-memory.js';
 import { MemoryPort, MemoryTunnel } from '../../../src/ports/memory-port.js';
 import { parseIpv4 } from '../../../src/wire/ipv4-address.js';
 import { parseMac } from '../../../src/wire/mac.js';
@@ -18,8 +19,8 @@ export interface World {
   ids: { host: number; c1: number; c2: number; c3: number };
 }
 
-export function makeWorld(options: Partial<DataplaneOptions> = {}, bridgeMtu = 1500): World {
-  const dp = new Dataplane(options);
+export function makeWorld(options: Partial<DataplaneOptions> = {}, bridgeMtu = 1500, tableMemory?: TableMemory): World {
+  const dp = new Dataplane(options, undefined, tableMemory);
   dp.now = 1_000_000;
   dp.control.addNetwork({
     index: 0,
@@ -107,8 +108,8 @@ export interface NatWorld extends World {
  * the router 198.51.100.1). Unless `learnRouter` is false, the router's MAC (02:00:5e:00:00:01)
  * is learned from an ARP reply, so the first packet out is not parked.
  */
-export function makeNatWorld(options: Partial<DataplaneOptions> = {}, { learnRouter = true } = {}): NatWorld {
-  const w = makeWorld(options);
+export function makeNatWorld(options: Partial<DataplaneOptions> = {}, { learnRouter = true, tableMemory = undefined as TableMemory | undefined } = {}): NatWorld {
+  const w = makeWorld(options, 1500, tableMemory);
   const uplink = new MemoryPort();
   const id = w.dp.control.addUplink(
     {

@@ -192,6 +192,12 @@ export class FakeDataplane implements ServiceDataplane {
 
   constructor(private readonly journal: Journal) {}
 
+  /** adopted rules swept at the end of a restore */
+  async liveStateRestored(): Promise<number> {
+    this.journal.record('live-state restored');
+    return 0;
+  }
+
   async addNetwork(spec: NetworkSpec): Promise<void> {
     this.journal.record(`network+ ${spec.index} ${spec.name}`);
     this.networks.set(spec.index, spec);

@@ -25,7 +25,7 @@ describe('networks', () => {
     const host = new FakeHost();
     const mark = host.journal.mark;
     const { service, dataplane } = await started(host);
-    expect(host.journal.since(mark)).toEqual(['network+ 0 bridge', 'route+ 172.17.0.0/16', 'save']);
+    expect(host.journal.since(mark)).toEqual(['network+ 0 bridge', 'route+ 172.17.0.0/16', 'save', 'live-state restored']);
     expect(dataplane.networks.get(0)).toMatchObject({ name: 'bridge', prefixLen: 16, mtu: 1500, internal: false });
     expect(service.listNetworks()).toEqual([
       expect.objectContaining({ Name: 'bridge', Driver: 'bridge', Scope: 'local', Subnet: '172.17.0.0/16', Gateway: '172.17.0.1', Endpoints: 0 }),
