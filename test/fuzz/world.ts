@@ -1,0 +1,89 @@
+// The gateway the pipeline fuzz target drives: the unit tests' NAT world (two networks, three
+// containers, the host port, an uplink with masquerade) plus a container port that takes offloads
+// (virtio-net headers), published ports, the embedded DNS target and an overlay network with a
+// local endpoint, a peer VTEP and a remote endpoint behind another VTEP.
+
+import type { Dataplane } from '../../src/dataplane/dataplane.js';
+import { MemoryPort, MemoryTunnel } from '../../src/ports/memory-port.js';
+import { parseIpv4 } from '../../src/wire/ipv4-address.js';
+import { parseMac } from '../../src/wire/mac.js';
+import { A, makeNatWorld, OVERLAY_VNI } from '../unit/dataplane/fixture.js';
+
+/** Addresses of the fuzz world beyond the NAT world's (fixture.ts `A`). */
+export const F = {
+  cv: parseIpv4('172.17.0.4'),
+  ov: parseIpv4('10.20.0.2'),
+  ovRemote: parseIpv4('10.20.0.3'),
+  ovGw: parseIpv4('10.20.0.1'),
+  vtepPeer: parseIpv4('192.0.2.2'),
+  vtepRemote: parseIpv4('192.0.2.3'),
+  vtepStranger: parseIpv4('192.0.2.99'),
+  /** where DNS queries to a gateway address go (a socket of the daemon behind the host port) */
+  dnsPort: 5353,
+} as const;
+
+/** The ingress a fuzz record names, in selector order. */
+export const INGRESS = ['c1', 'c2', 'c3', 'cv', 'ov', 'host', 'uplink', 'underlay'] as const;
+export type Ingress = (typeof INGRESS)[number];
+
+export interface FuzzWorld {
+  dp: Dataplane;
+  /** every frame port by name (the underlay is `tunnel`) */
+  ports: Record<Exclude<Ingress, 'underlay'>, MemoryPort>;
+  ids: Record<Ingress, number>;
+  tunnel: MemoryTunnel;
+  /** the addresses the gateway itself owns (ICMP errors, ARP replies come from them) */
+  gatewayIps: Set<number>;
+}
+
+/** Small tables, so one world per fuzz input is cheap; the stages are the daemon's. */
+export const FUZZ_OPTIONS = {
+  poolSlots: 64,
+  parkingSlots: 16,
+  arpQueueLength: 4,
+  fdbCapacity: 64,
+  conntrackMax: 64,
+  txArenaBytes: 512 << 10,
+  icmpBurst: 8,
+  arpRetryMs: 100,
+} as const;
+
+export function makeFuzzWorld(): FuzzWorld {
+  const w = makeNatWorld(FUZZ_OPTIONS);
+  const dp = w.dp;
+  const cv = new MemoryPort();
+  const cvId = dp.control.addEndpoint({ name: 'cv', network: 0, mac: parseMac('02:42:ac:11:00:04'), ip: F.cv, vnet: true }, cv).id;
+  dp.control.addPublish({ proto: 6, hostIp: 0, hostPort: 8080, targetIp: A.c2, targetPort: 80 });
+  dp.control.addPublish({ proto: 17, hostIp: 0, hostPort: 5353, targetIp: A.c2, targetPort: 53 });
+  dp.control.setDns(A.host, F.dnsPort);
+
+  const tunnel = new MemoryTunnel();
+  const tunnelId = dp.control.setTunnel('vxlan', tunnel, 1500).id;
+  dp.control.addNetwork({
+    index: 3,
+    name: 'ov',
+    subnet: parseIpv4('10.20.0.0'),
+    prefixLen: 24,
+    gatewayIp: F.ovGw,
+    gatewayMac: parseMac('02:50:00:00:10:01'),
+    mtu: 1450,
+    internal: false,
+    vni: OVERLAY_VNI,
+  });
+  dp.control.addPeer(3, F.vtepPeer);
+  const ov = new MemoryPort();
+  const ovId = dp.control.addEndpoint({ name: 'ov', network: 3, mac: parseMac('02:42:0a:14:00:02'), ip: F.ov }, ov).id;
+  dp.control.addRemoteEndpoint({ network: 3, ip: F.ovRemote, mac: parseMac('02:42:0a:14:00:03'), vtepIp: F.vtepRemote });
+  cv.take();
+  ov.take();
+  tunnel.sent.splice(0);
+  for (const p of w.all) p.take();
+
+  return {
+    dp,
+    ports: { c1: w.c1, c2: w.c2, c3: w.c3, cv, ov, host: w.host, uplink: w.uplink },
+    ids: { ...w.ids, cv: cvId, ov: ovId, underlay: tunnelId },
+    tunnel,
+    gatewayIps: new Set([A.bridgeGw, parseIpv4('172.18.0.1'), A.hostGw, A.uplink, F.ovGw]),
+  };
+}
