@@ -7,7 +7,7 @@ import type { Dataplane } from '../../src/dataplane/dataplane.js';
 import { MemoryPort, MemoryTunnel } from '../../src/ports/memory-port.js';
 import { parseIpv4 } from '../../src/wire/ipv4-address.js';
 import { parseMac } from '../../src/wire/mac.js';
-import { A, makeNatWorld, OVERLAY_VNI } from '../unit/dataplane/fixture.js';
+import { A, makeNatWorld, OVERLAY_VNI, ROUTER_ARP_REPLY } from '../unit/dataplane/fixture.js';
 
 /** Addresses of the fuzz world beyond the NAT world's (fixture.ts `A`). */
 export const F = {
@@ -32,18 +32,20 @@ export interface FuzzWorld {
   ports: Record<Exclude<Ingress, 'underlay'>, MemoryPort>;
   ids: Record<Ingress, number>;
   tunnel: MemoryTunnel;
-  /** the addresses the gateway itself owns (ICMP errors, ARP replies come from them) */
+  /** the gateway's own addresses on its networks and host link (its ICMP messages come from them) */
   gatewayIps: Set<number>;
+  /** the uplink address: the gateway's own, and the source of every masqueraded packet */
+  uplinkIp: number;
 }
 
 /** Small tables, so one world per fuzz input is cheap; the stages are the daemon's. */
 export const FUZZ_OPTIONS = {
-  poolSlots: 64,
+  poolSlots: 8,
   parkingSlots: 16,
   arpQueueLength: 4,
   fdbCapacity: 64,
   conntrackMax: 64,
-  txArenaBytes: 512 << 10,
+  txArenaBytes: 256 << 10,
   icmpBurst: 8,
   arpRetryMs: 100,
 } as const;
@@ -84,6 +86,37 @@ export function makeFuzzWorld(): FuzzWorld {
     ports: { c1: w.c1, c2: w.c2, c3: w.c3, cv, ov, host: w.host, uplink: w.uplink },
     ids: { ...w.ids, cv: cvId, ov: ovId, underlay: tunnelId },
     tunnel,
-    gatewayIps: new Set([A.bridgeGw, parseIpv4('172.18.0.1'), A.hostGw, A.uplink, F.ovGw]),
+    gatewayIps: new Set([A.bridgeGw, parseIpv4('172.18.0.1'), A.hostGw, F.ovGw]),
+    uplinkIp: A.uplink,
   };
+}
+
+/**
+ * Brings a used fuzz world back to what makeFuzzWorld left (near enough: counters keep counting,
+ * the clock moves on): every flow forgotten, an hour passed (learned MACs, neighbours, parked
+ * frames and ICMP tokens age out), then the containers' MACs and neighbours and the router's MAC
+ * are known again, as after their attachment.
+ */
+export function settleFuzzWorld(w: FuzzWorld): void {
+  const dp = w.dp;
+  dp.control.conntrackFlush();
+  // Dataplane.tick's work less its conntrack sweep (a fixed 1024-entry walk: the flush did it)
+  const now = (dp.now += 3_600_000);
+  const counts = { neighbours: 0, parked: 0 };
+  for (const net of dp.tables.networks) {
+    if (net === undefined) continue;
+    net.fdb.sweep(now, dp.options.macAgingMs, 1024);
+    dp.resolver.tick(net, now, counts);
+  }
+  dp.endBatch();
+  for (const name of ['c1', 'c2', 'c3', 'cv', 'ov'] as const) {
+    const port = dp.tables.ports[w.ids[name]]!;
+    const net = dp.tables.networks[port.network]!;
+    net.fdb.learn(port.macHi, port.macLo, port.id, dp.now);
+    const n = net.neighbours.get(port.ip) ?? net.neighbours.create(port.ip, dp.now);
+    dp.resolver.resolved(net, n, port.macHi, port.macLo);
+  }
+  dp.receive(w.ids.uplink, ROUTER_ARP_REPLY);
+  w.tunnel.sent.splice(0);
+  for (const p of Object.values(w.ports)) p.take();
 }
