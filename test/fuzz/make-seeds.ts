@@ -29,10 +29,13 @@ function pipelineSeeds(specs: string[]): number {
     for (const p of readPcap(readFileSync(file))) {
       const l3 = networkLayer(p);
       if (l3 === null) continue;
-      let frame: Buffer | null = ingress === 'host' ? (l3.ethertype === 0x0800 ? l3.payload : null) : l3.ethernet;
+      let frame: Buffer | null = l3.ethernet;
+      if (ingress === 'host') frame = l3.ethertype === 0x0800 ? l3.payload : null;
+      // the underlay's datagrams: VXLAN header and inner frame, from the remote endpoint's VTEP
+      if (ingress === 'underlay') frame = l3.ethertype === 0x0800 ? udpPayload(l3.payload, 4789, 'to') : null;
       if (frame === null) continue;
       if (ingress === 'cv') frame = Buffer.concat([Buffer.alloc(10), frame]); // a virtio-net header with no offloads
-      const rec = encodeRecord(ingress, frame);
+      const rec = encodeRecord(ingress, frame, ingress === 'underlay' ? { vtep: 1 } : {});
       if (writeSeed(dir, rec)) added++;
       timeline.push({ ts: p.ts, rec });
     }

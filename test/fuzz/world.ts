@@ -36,6 +36,8 @@ export interface FuzzWorld {
   gatewayIps: Set<number>;
   /** the uplink address: the gateway's own, and the source of every masqueraded packet */
   uplinkIp: number;
+  /** the gateway's MACs (of the bridge, backend, uplink and overlay networks) */
+  gatewayMacs: Set<number>;
 }
 
 /** Small tables, so one world per fuzz input is cheap; the stages are the daemon's. */
@@ -88,6 +90,7 @@ export function makeFuzzWorld(): FuzzWorld {
     tunnel,
     gatewayIps: new Set([A.bridgeGw, parseIpv4('172.18.0.1'), A.hostGw, F.ovGw]),
     uplinkIp: A.uplink,
+    gatewayMacs: new Set(['02:50:00:00:00:01', '02:50:00:00:00:02', '02:50:00:00:00:ff', '02:50:00:00:10:01'].map(parseMac)),
   };
 }
 
