@@ -4,6 +4,7 @@
 import { VNET_F_NEEDS_CSUM, VNET_GSO_TCPV4, writeLe16 } from '../../src/wire/virtio-net.js';
 import { ACK_C1, hex, ROUTER_ARP_REPLY, SYN_C1, SYNACK_X10, variant, VXLAN_HEADER } from '../unit/dataplane/fixture.js';
 import * as W from '../unit/wire/frames.js';
+import { dnsInput } from './dns-input.js';
 import { encodeRecord } from './pipeline-harness.js';
 import { F } from './world.js';
 
@@ -105,7 +106,7 @@ export function literalSeeds(): Seed[] {
     // a parked frame that times out: a ping to an unknown neighbour of the bridge, then time
     p(Buffer.concat([encodeRecord('c1', variant(W.ICMP_ECHO_REQUEST_FRAME, { dst: 0xac110063 })), encodeRecord('c1', W.ARP_REQUEST, { timeStep: 2 })])),
     // DNS: the query's message, as the resolver gets it
-    { target: 'dns', bytes: W.DNS_QUERY_FRAME.subarray(42) },
+    { target: 'dns', bytes: dnsInput(W.DNS_QUERY_FRAME.subarray(42), W.DNS_RESPONSE_FRAME.subarray(42)) },
   ];
   return seeds;
 }

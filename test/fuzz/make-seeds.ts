@@ -3,7 +3,7 @@
 //     every Ethernet frame (raw IPv4 packet for `host`) of each capture becomes one seed of one
 //     record on that ingress; and all of them, merged by capture time, become flow seeds of up to
 //     16 records each (so a TCP handshake seen on c1 and on the uplink is one input)
-//   node dist/test/fuzz/make-seeds.js dns <file.pcap>...   DNS queries (UDP to port 53)
+//   node dist/test/fuzz/make-seeds.js dns <file.pcap>...   DNS queries (UDP to port 53), no upstream answer
 //   node dist/test/fuzz/make-seeds.js pcp <file.pcap>...   NAT-PMP/PCP requests (UDP to port 5351)
 //   node dist/test/fuzz/make-seeds.js literals             the literal frames of the unit tests
 // Seeds go to test/fuzz/corpus/<target>/, named by their SHA-1.
@@ -12,6 +12,7 @@ import { fileURLToPath } from 'node:url';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { networkLayer, readPcap, udpPayload, writeSeed } from './corpus-tools.js';
+import { dnsInput } from './dns-input.js';
 import { literalSeeds } from './literal-seeds.js';
 import { encodeRecord } from './pipeline-harness.js';
 import { INGRESS, type Ingress } from './world.js';
@@ -48,14 +49,14 @@ function pipelineSeeds(specs: string[]): number {
   return added;
 }
 
-function udpSeeds(target: string, port: number, files: string[]): number {
+function udpSeeds(target: string, port: number, files: string[], wrap: (payload: Buffer) => Buffer = (p) => p): number {
   let added = 0;
   for (const file of files) {
     for (const p of readPcap(readFileSync(file))) {
       const l3 = networkLayer(p);
       if (l3 === null || l3.ethertype !== 0x0800) continue;
       const payload = udpPayload(l3.payload, port, 'to');
-      if (payload !== null && payload.length > 0 && writeSeed(join(CORPUS_DIR, target), payload)) added++;
+      if (payload !== null && payload.length > 0 && writeSeed(join(CORPUS_DIR, target), wrap(payload))) added++;
     }
   }
   return added;
@@ -65,7 +66,7 @@ function main(argv: string[]): void {
   const [what, ...rest] = argv;
   let added: number;
   if (what === 'pipeline') added = pipelineSeeds(rest);
-  else if (what === 'dns') added = udpSeeds('dns', 53, rest);
+  else if (what === 'dns') added = udpSeeds('dns', 53, rest, (q) => dnsInput(q));
   else if (what === 'pcp') added = udpSeeds('pcp', 5351, rest);
   else if (what === 'literals') {
     added = 0;

@@ -83,6 +83,7 @@ function runTarget(target: string, seconds: number, runs: number, outDir: string
     '--',
     ...libfuzzer,
   ];
+  const started = Date.now();
   return new Promise((resolve) => {
     const child = spawn(process.execPath, args, { cwd: ROOT, stdio: ['ignore', 'inherit', 'pipe'] });
     let tail = '';
@@ -95,11 +96,11 @@ function runTarget(target: string, seconds: number, runs: number, outDir: string
       for (const m of chunk.toString().matchAll(/cov: (\d+) ft: (\d+)/g)) last = { cov: Number(m[1]), ft: Number(m[2]) };
       const e = /stat::number_of_executed_units: (\d+)/.exec(tail);
       if (e) executions = Number(e[1]);
-      const s = /stat::average_exec_per_sec: (\d+)/.exec(tail);
-      if (s) execPerSecond = Number(s[1]);
     });
     child.on('close', (code) => {
       const crashes = readdirSync(artifacts).map((f) => join(artifacts, f));
+      // libFuzzer's own average counts the start-up; this is over the whole run, start-up included too
+      execPerSecond = Math.round(executions / Math.max(1, (Date.now() - started) / 1000));
       resolve({ target, ok: code === 0 && crashes.length === 0, executions, execPerSecond, ...last, crashes });
     });
   });
