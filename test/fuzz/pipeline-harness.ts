@@ -101,6 +101,8 @@ export interface Outcome {
 interface RunState {
   /** highest TTL of any IPv4 packet given to the gateway so far (forwarded packets never exceed it) */
   maxTtl: number;
+  /** IPv4 sources of the packets given to the gateway (a host may send with a gateway address) */
+  sources: Set<number>;
 }
 
 function fail(msg: string, rec: FuzzRecord, frame?: Buffer): never {
@@ -153,7 +155,7 @@ function checkIpv4(w: FuzzWorld, st: RunState, rec: FuzzRecord, pkt: Buffer, roo
   if (strict && ttl === 0) fail('IPv4 packet routed with TTL 0', rec, frame);
   const src = pkt.readUInt32BE(12);
   // forwarded packets never leave with a TTL above what came in; the gateway's own start at 64
-  const own = w.gatewayIps.has(src);
+  const own = w.gatewayIps.has(src) && !st.sources.has(src);
   const rst = pkt[9] === 6 && total >= ihl + 14 && (pkt[ihl + 13] & 0x04) !== 0;
   const made = ttl === GATEWAY_TTL && (own || src === w.uplinkIp || pkt[9] === 1 || rst); // echo replies, ICMP errors, RSTs
   if (!made && ttl > st.maxTtl) fail(`TTL ${ttl} above every TTL received (${st.maxTtl})`, rec, frame);
@@ -220,12 +222,13 @@ function noteTtl(st: RunState, rec: FuzzRecord): void {
   else ip = ETH_HLEN;
   // an IPv4 packet anywhere in the frame may be what leaves (an ICMP error quotes, never forwards)
   if (b.length >= ip + 9) st.maxTtl = Math.max(st.maxTtl, b[ip + 8]);
+  if (b.length >= ip + 16) st.sources.add(b.readUInt32BE(ip + 12));
 }
 
 /** Runs the records of one input through a fresh gateway; throws on a broken invariant. */
 export function runPipeline(data: Buffer, world: FuzzWorld = makeFuzzWorld()): Outcome[] {
   const w = world;
-  const st: RunState = { maxTtl: 0 };
+  const st: RunState = { maxTtl: 0, sources: new Set() };
   const outcomes: Outcome[] = [];
   for (const rec of decodeInput(data)) {
     if (rec.timeStep !== 0) w.dp.tick(w.dp.now + rec.timeStep);
