@@ -81,6 +81,10 @@ export interface PortMappingResource {
   containerPort: number;
   network: string;
   containerIp: string;
+  /** absent: published at connect (-p); else asked for by the container (NAT-PMP, PCP MAP or PEER) */
+  source?: 'nat-pmp' | 'pcp' | 'pcp-peer';
+  /** NAT-PMP/PCP mappings: seconds until it expires unless renewed */
+  lifetimeSeconds?: number;
 }
 
 export interface ConntrackTupleResource {

@@ -189,6 +189,17 @@ const natSchema = z
       .enum(['address-and-port-dependent', 'endpoint-independent'])
       .default(DP.udpEndpointIndependentFiltering ? 'endpoint-independent' : 'address-and-port-dependent'),
     unsolicitedTcp: z.enum(['reset', 'drop']).default(DP.rejectUnsolicitedTcp ? 'reset' : 'drop'),
+    /** NAT-PMP (RFC 6886) and PCP (RFC 6887) on every gateway address, UDP 5351 (needs an uplink) */
+    pcp: z
+      .strictObject({
+        /** off by default: a container that maps a port opens it to the outside world */
+        enabled: z.boolean().default(false),
+        /** mappings one container may hold at once; beyond: NO_RESOURCES */
+        maxMappingsPerEndpoint: intIn(1, 65535).default(16),
+        /** longer lifetimes asked for are granted this long (the client renews) */
+        maxLifetimeSeconds: intIn(1, 0xffffffff).default(7200),
+      })
+      .prefault({}),
   })
   .transform(({ portRange, ...rest }) => {
     const [portMin, portMax] = portRange.split('-').map(Number) as [number, number];
@@ -241,6 +252,10 @@ const seconds = (d: number) => intIn(1, 10_000_000).default(d);
 const tcp = DP.tcpTimeouts;
 const conntrackSchema = z.strictObject({
   max: intIn(64, 16_777_216).default(DP.conntrackMax),
+  /** tracked connections one container may hold; 0: no limit but max */
+  maxPerEndpoint: intIn(0, 16_777_216).default(DP.conntrackMaxPerEndpoint),
+  /** a TCP segment from inside that belongs to no flow may start one, established (Linux's nf_conntrack_tcp_loose) */
+  tcpLoose: z.boolean().default(DP.tcpLoose),
   /** seconds */
   timeouts: section(
     z

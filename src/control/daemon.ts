@@ -17,6 +17,7 @@ import { EtcdStore } from './cluster/etcd-store.js';
 import { StaticStore } from './cluster/static-store.js';
 import { loadConfig, type PontoonConfig } from './config.js';
 import { EmbeddedDns } from './dns/embedded-dns.js';
+import { PcpGateway } from './pcp/pcp-gateway.js';
 import { hostNameservers } from './dns/resolv-conf.js';
 import { KernelHostDevices } from './host-devices.js';
 import { configureHostDevice } from './host-link.js';
@@ -34,6 +35,8 @@ function dataplaneOptions(cfg: PontoonConfig) {
   const t = cfg.conntrack.timeouts;
   return {
     conntrackMax: cfg.conntrack.max,
+    conntrackMaxPerEndpoint: cfg.conntrack.maxPerEndpoint,
+    tcpLoose: cfg.conntrack.tcpLoose,
     tcpTimeouts: {
       synSent: t.tcpSynSent * 1000,
       synRecv: t.tcpSynRecv * 1000,
@@ -187,6 +190,21 @@ export async function runDaemon(configPath: string): Promise<void> {
           : new StaticStore(cl.peers);
       log.info({ advertise: cl.advertise, port: cl.vxlanPort, store: cluster.kind }, 'VXLAN underlay ready');
     }
+    // NAT-PMP/PCP: made before the service (which tells it of endpoints that leave), started after restore
+    let pcp: PcpGateway | null = null;
+    if (cfg.nat.pcp.enabled && cfg.uplink !== null) {
+      pcp = new PcpGateway({
+        address: ipv4ToString(hostCidr.addr),
+        externalAddress: parseCidr(cfg.uplink.address).addr,
+        maxMappingsPerEndpoint: cfg.nat.pcp.maxMappingsPerEndpoint,
+        maxLifetimeSeconds: cfg.nat.pcp.maxLifetimeSeconds,
+        stateDir: cfg.stateDir,
+        control: dataplane.control,
+        log,
+      });
+    } else if (cfg.nat.pcp.enabled) {
+      log.warn('nat.pcp.enabled, but there is no uplink: no NAT-PMP/PCP server');
+    }
     const service = new NetworkService({
       config: cfg,
       store: new StateStore(cfg.stateDir),
@@ -195,6 +213,7 @@ export async function runDaemon(configPath: string): Promise<void> {
       resolvConfs: etcNetnsResolvConfs,
       log,
       cluster,
+      explicitMappings: pcp,
     });
     cleanups.push(() => service.shutdown());
     let dns: EmbeddedDns | null = null;
@@ -211,7 +230,7 @@ export async function runDaemon(configPath: string): Promise<void> {
       });
       await embedded.start();
       cleanups.push(() => embedded.close());
-      await dataplane.control.setDns(hostCidr.addr, cfg.dns.port);
+      await dataplane.control.setGatewayService('dns', hostCidr.addr, embedded.port);
       dns = embedded;
       log.info(
         { listen: `${ipv4ToString(hostCidr.addr)}:${cfg.dns.port}`, upstreams: embedded.upstreams.map((u) => `${u.address}:${u.port}`) },
@@ -219,6 +238,16 @@ export async function runDaemon(configPath: string): Promise<void> {
       );
     }
     await service.restore();
+    if (pcp !== null) {
+      const gateway = pcp;
+      const port = await gateway.start({ endpointOf: (ip) => service.endpointOf(ip), masqueradingNetworks: () => service.masqueradingNetworks() });
+      cleanups.push(async () => {
+        await dataplane.control.setGatewayService('pcp', 0, 0);
+        await gateway.close();
+      });
+      await dataplane.control.setGatewayService('pcp', hostCidr.addr, port);
+      gateway.announce();
+    }
     const api = await startApiServer(cfg.api.socket, service, log);
     cleanups.push(() => api.close());
     if (cfg.metrics.enabled) {
@@ -234,6 +263,7 @@ export async function runDaemon(configPath: string): Promise<void> {
         conntrackMax: cfg.conntrack.max,
         overlays: () => service.overlays(),
         dns: dns?.stats ?? null,
+        pcp: pcp === null ? null : { stats: pcp.stats, mappings: () => pcp.manager.size },
       });
       const server = await startMetricsServer(registry, cfg.metrics.host, cfg.metrics.port);
       cleanups.push(() => new Promise<void>((r) => server.close(() => r())));

@@ -5,6 +5,9 @@ import { createServer, type Server } from 'node:http';
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import { CT_STATE_NAMES } from '../dataplane/conntrack.js';
 import { Drop, DROP_REASONS, Gauge as DpGauge, type DataplaneCounters } from '../dataplane/counters.js';
+import { NATPMP_RESULTS, PCP_RESULTS } from './pcp/pcp-codes.js';
+import { MAPPING_REMOVALS, PCP_OPCODES, PCP_PROTOCOLS, type PcpStats } from './pcp/pcp-stats.js';
+import { PCP_DROP_REASONS } from './pcp/request-decode.js';
 import { DNS_DROP_REASONS, DNS_QUERY_TYPES, DNS_RESULTS, type DnsStats, UPSTREAM_BUCKETS } from './dns/dns-stats.js';
 
 export interface MetricsSources {
@@ -17,6 +20,8 @@ export interface MetricsSources {
   overlays(): { index: number; vni: number; name: string }[];
   /** the embedded DNS's counters, or null when it is off */
   dns?: DnsStats | null;
+  /** the NAT-PMP/PCP server's counters and its live mapping count, or null when it is off */
+  pcp?: { stats: PcpStats; mappings(): number } | null;
 }
 
 export function buildRegistry(src: MetricsSources): Registry {
@@ -140,6 +145,8 @@ export function buildRegistry(src: MetricsSources): Registry {
   gauge('pontoon_vxlan_peers', 'Peer VTEPs summed over the overlay networks.', () => c.gauges[DpGauge.VxlanPeers]);
   gauge('pontoon_vxlan_remote_endpoints', 'Endpoints on other hosts known from the control plane.', () => c.gauges[DpGauge.RemoteEndpoints]);
   gauge('pontoon_conntrack_max', `Maximum tracked connections; new flows beyond it are dropped (reason ${DROP_REASONS[Drop.ConntrackFull].label}).`, () => src.conntrackMax);
+  counter('pontoon_conntrack_early_drops_total', 'Unreplied connections (an unanswered SYN or datagram) evicted to make room for a new one when the table was full (as Linux\'s early_drop).', () => c.gauges[DpGauge.ConntrackEarlyDrops]);
+  counter('pontoon_nat_hairpin_flows_total', 'New flows from a container to an outside mapping or published port of the uplink address, turned back inside (hairpinning).', () => c.gauges[DpGauge.HairpinFlows]);
   counter('pontoon_icmp_errors_sent_total', 'ICMP error messages the gateway sent.', () => c.gauges[DpGauge.IcmpSent]);
   counter('pontoon_arp_requests_sent_total', 'ARP requests the gateway sent.', () => c.gauges[DpGauge.ArpRequestsSent]);
   counter('pontoon_fragments_created_total', 'IPv4 fragments the gateway created.', () => c.gauges[DpGauge.FragmentsCreated]);
@@ -172,7 +179,69 @@ export function buildRegistry(src: MetricsSources): Registry {
   underlay('pontoon_underlay_datagrams_total', 'VXLAN datagrams sent to and received from the underlay socket.', DpGauge.UnderlayDatagrams, DpGauge.UnderlayRxDatagrams);
   underlay('pontoon_underlay_syscalls_total', 'sendmmsg/recvmmsg calls on the underlay socket (datagrams per call: batching and GSO/GRO at work).', DpGauge.UnderlaySendCalls, DpGauge.UnderlayRecvCalls);
   if (src.dns != null) registerDnsMetrics(registry, src.dns);
+  if (src.pcp != null) registerPcpMetrics(registry, src.pcp.stats, src.pcp.mappings);
   return registry;
+}
+
+function registerPcpMetrics(registry: Registry, pcp: PcpStats, mappings: () => number): void {
+  new Counter({
+    name: 'pontoon_pcp_requests_total',
+    help: 'NAT-PMP and PCP requests the gateway read, by protocol and opcode.',
+    labelNames: ['protocol', 'opcode'],
+    registers: [registry],
+    collect() {
+      this.reset();
+      for (const protocol of PCP_PROTOCOLS) for (const opcode of PCP_OPCODES) this.inc({ protocol, opcode }, pcp.requestsOf(protocol, opcode));
+    },
+  });
+  new Counter({
+    name: 'pontoon_pcp_responses_total',
+    help: 'NAT-PMP and PCP responses the gateway sent, by protocol and result code.',
+    labelNames: ['protocol', 'result'],
+    registers: [registry],
+    collect() {
+      this.reset();
+      for (const result of PCP_RESULTS) this.inc({ protocol: 'pcp', result }, pcp.resultsOf('pcp', result));
+      for (const result of NATPMP_RESULTS) this.inc({ protocol: 'natpmp', result }, pcp.resultsOf('natpmp', result));
+    },
+  });
+  new Counter({
+    name: 'pontoon_pcp_dropped_total',
+    help: 'Datagrams to gateway:5351 left unanswered: shorter than 2 bytes or than the header, a response, or the server failed.',
+    labelNames: ['reason'],
+    registers: [registry],
+    collect() {
+      this.reset();
+      for (const reason of PCP_DROP_REASONS) this.inc({ reason }, pcp.dropsOf(reason));
+    },
+  });
+  new Counter({
+    name: 'pontoon_pcp_mappings_created_total',
+    help: 'NAT-PMP/PCP mappings created (renewals not counted).',
+    registers: [registry],
+    collect() {
+      this.reset();
+      this.inc(pcp.created);
+    },
+  });
+  new Counter({
+    name: 'pontoon_pcp_mappings_removed_total',
+    help: 'NAT-PMP/PCP mappings removed: deleted by the client, expired, its endpoint disconnected, lost across a restart.',
+    labelNames: ['reason'],
+    registers: [registry],
+    collect() {
+      this.reset();
+      for (const reason of MAPPING_REMOVALS) this.inc({ reason }, pcp.removalsOf(reason));
+    },
+  });
+  new Gauge({
+    name: 'pontoon_pcp_mappings',
+    help: 'NAT-PMP/PCP mappings held now.',
+    registers: [registry],
+    collect() {
+      this.set(mappings());
+    },
+  });
 }
 
 function registerDnsMetrics(registry: Registry, dns: DnsStats): void {

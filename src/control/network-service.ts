@@ -22,6 +22,7 @@ import { ApiFailure, type GatewayApi } from './gateway-api.js';
 import type { HostDevices } from './host-devices.js';
 import type { LiveEndpoint } from './live-network.js';
 import type { ServiceDataplane } from './network/service-dataplane.js';
+import { LoopbackProxies } from './loopback-proxy.js';
 import { EndpointAttach } from './network/endpoint-attach.js';
 import { LiveNetworks, type StateFile } from './network/live-networks.js';
 import { NetworkActivation } from './network/network-activation.js';
@@ -31,6 +32,8 @@ import { NetworkViews } from './network/network-views.js';
 import { OverlaySync } from './network/overlay-sync.js';
 import { type ResolvConfFiles, ResolvConfSync } from './network/resolv-conf-sync.js';
 import { conntrackResource } from './resources.js';
+import { ipv4 } from './network/addresses.js';
+import { ipv4ToString } from '../wire/ipv4-address.js';
 
 export { macForIp } from './network/addresses.js';
 
@@ -44,6 +47,14 @@ export interface NetworkServiceDeps {
   log: Logger;
   /** null: no cluster store (overlay networks need one) */
   cluster: ClusterStore | null;
+  /** NAT-PMP/PCP mappings the containers asked for; absent or null: the server is off */
+  explicitMappings?: ExplicitMappings | null;
+}
+
+/** The mappings containers ask the gateway for (NAT-PMP/PCP): listed with the published ports, gone with the endpoint. */
+export interface ExplicitMappings {
+  endpointGone(ip: number): Promise<void>;
+  portsOf(ip: number, network: string): PortMappingResource[];
 }
 
 export class NetworkService implements GatewayApi {
@@ -56,10 +67,12 @@ export class NetworkService implements GatewayApi {
   private readonly lifecycle: NetworkLifecycle;
   private readonly restorer: NetworkRestore;
   private readonly views: NetworkViews;
+  private readonly loopback: LoopbackProxies;
 
   constructor(private readonly deps: NetworkServiceDeps) {
     const { config, store, dataplane, devices, resolvConfs, log, cluster } = deps;
     const names = this.names;
+    this.loopback = new LoopbackProxies(log);
     const networks = new LiveNetworks(store, log);
     const activation = new NetworkActivation({ networks, names, dataplane, devices, log });
     const overlay = cluster === null ? null : new OverlaySync(cluster, { vtep: config.cluster.advertise, networks, names, dataplane, activation, log });
@@ -71,10 +84,12 @@ export class NetworkService implements GatewayApi {
       networks,
       names,
       dataplane,
+      loopback: this.loopback,
       devices,
       overlay,
       resolvConf,
       log,
+      endpointGone: deps.explicitMappings == null ? undefined : (ip) => deps.explicitMappings!.endpointGone(ip),
     });
     const lifecycle = new NetworkLifecycle({
       advertise: config.cluster.advertise,
@@ -113,6 +128,7 @@ export class NetworkService implements GatewayApi {
 
   async shutdown(): Promise<void> {
     this.restorer.stop();
+    await this.loopback.stopAll();
     await this.deps.cluster?.close().catch(() => undefined);
     // endpoints stay: their TAP devices are persistent and the state file brings them back
     for (const { ep } of this.networks.endpoints()) this.deps.devices.closeTap(ep.fd);
@@ -168,7 +184,30 @@ export class NetworkService implements GatewayApi {
   }
 
   ports(netns: string): PortMappingResource[] {
-    return this.views.ports(netns);
+    const published = this.views.ports(netns);
+    const explicit = this.deps.explicitMappings;
+    if (explicit == null) return published;
+    const ns = this.deps.devices.resolveNetns(netns);
+    const asked: PortMappingResource[] = [];
+    for (const { live, ep } of this.networks.endpoints()) {
+      const r = ep.record;
+      if (r.netnsDev === ns.dev && r.netnsIno === ns.ino) asked.push(...explicit.portsOf(ipv4(r.ip), live.record.name));
+    }
+    return [...published, ...asked];
+  }
+
+  /** The endpoint with this address (local ones): its data-plane network slot, whether that masquerades. */
+  endpointOf(ip: number): { network: number; masquerading: boolean } | null {
+    const s = ipv4ToString(ip);
+    for (const { live, ep } of this.networks.endpoints()) {
+      if (ep.record.ip === s) return { network: live.index, masquerading: !live.record.internal };
+    }
+    return null;
+  }
+
+  /** Data-plane slots of the networks that masquerade through the uplink (not internal). */
+  masqueradingNetworks(): number[] {
+    return [...this.networks.values()].filter((n) => !n.record.internal).map((n) => n.index);
   }
 
   async conntrackList(): Promise<ConntrackEntryResource[]> {

@@ -3,10 +3,11 @@
 
 import { parseIpv4OrNull } from '../wire/ipv4-address.js';
 import { ApiFailure } from './gateway-api.js';
+import { isLoopbackAddress } from './loopback-proxy.js';
 
 export interface PortMapping {
   proto: 'tcp' | 'udp';
-  /** the address it answers on, or "0.0.0.0" for every publishing address of the gateway */
+  /** the address it answers on: "0.0.0.0" for every publishing address of the gateway, a loopback address for the host only */
   hostIp: string;
   /** 0: pick a free port when applied */
   hostPort: number;
@@ -91,8 +92,11 @@ export function planPublish(
   const used = new Map<string, string>();
   for (const p of published) used.set(`${p.proto}/${p.hostPort}`, p.holder);
   for (const m of wanted) {
-    if (m.hostIp !== '0.0.0.0' && !publishAddresses.includes(m.hostIp)) {
-      throw new ApiFailure(400, `cannot publish on ${m.hostIp}: the gateway answers on ${publishAddresses.join(' and ')} (or 0.0.0.0 for both)`);
+    if (m.hostIp !== '0.0.0.0' && !isLoopbackAddress(m.hostIp) && !publishAddresses.includes(m.hostIp)) {
+      throw new ApiFailure(
+        400,
+        `cannot publish on ${m.hostIp}: the gateway answers on ${publishAddresses.join(' and ')} (or 0.0.0.0 for both), and the host on 127.0.0.1`,
+      );
     }
     if (m.hostPort === 0) continue;
     const key = `${m.proto}/${m.hostPort}`;

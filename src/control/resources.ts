@@ -79,6 +79,7 @@ export function conntrackResource(c: ConntrackRecord): ConntrackEntryResource {
   if ((c.flags & CtFlag.Assured) !== 0) flags.push('ASSURED');
   if ((c.flags & CtFlag.Snat) !== 0) flags.push('SNAT');
   if ((c.flags & CtFlag.Dnat) !== 0) flags.push('DNAT');
+  if ((c.flags & CtFlag.Liberal) !== 0) flags.push('PICKED_UP'); // mid-stream (tcpLoose): windows not checked
   return {
     proto,
     protoNumber: c.proto,

@@ -89,6 +89,37 @@ const stateSchema = z.object({
 
 export const STATE_FILE = 'state.json';
 
+/**
+ * Replaces `file` (in `dir`, created with mode 0700 if needed) with `data`: written to a temporary
+ * file, fsynced, renamed over it, the directory fsynced, so a crash leaves the old or the new one.
+ */
+export function writeFileAtomic(dir: string, file: string, data: string): void {
+  mkdirSync(dir, { recursive: true, mode: 0o700 });
+  const tmp = `${file}.tmp-${process.pid}`;
+  const fd = openSync(tmp, 'w', 0o600);
+  try {
+    writeFileSync(fd, data); // loops until every byte is written
+    fsyncSync(fd);
+  } catch (e) {
+    closeSync(fd);
+    try {
+      unlinkSync(tmp);
+    } catch {
+      // already gone
+    }
+    throw e;
+  }
+  closeSync(fd);
+  renameSync(tmp, file);
+  // the rename is durable only once the directory entry is
+  const dirFd = openSync(dir, 'r');
+  try {
+    fsyncSync(dirFd);
+  } finally {
+    closeSync(dirFd);
+  }
+}
+
 export class StateStore {
   readonly file: string;
 
@@ -122,30 +153,6 @@ export class StateStore {
 
   /** Replaces the saved state atomically; creates the directory (mode 0700) if needed. */
   save(state: PersistedState): void {
-    mkdirSync(this.dir, { recursive: true, mode: 0o700 });
-    const tmp = `${this.file}.tmp-${process.pid}`;
-    const data = JSON.stringify(state, null, 2) + '\n';
-    const fd = openSync(tmp, 'w', 0o600);
-    try {
-      writeFileSync(fd, data); // loops until every byte is written
-      fsyncSync(fd);
-    } catch (e) {
-      closeSync(fd);
-      try {
-        unlinkSync(tmp);
-      } catch {
-        // already gone
-      }
-      throw e;
-    }
-    closeSync(fd);
-    renameSync(tmp, this.file);
-    // the rename is durable only once the directory entry is
-    const dirFd = openSync(this.dir, 'r');
-    try {
-      fsyncSync(dirFd);
-    } finally {
-      closeSync(dirFd);
-    }
+    writeFileAtomic(this.dir, this.file, JSON.stringify(state, null, 2) + '\n');
   }
 }

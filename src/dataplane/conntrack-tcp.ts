@@ -81,7 +81,7 @@ export function tcpTrack(
   const hasAck = (flags & TCP_ACK) !== 0;
 
   // window check once the peer has told us what it expects (RFC 793 acceptability, loosely)
-  if (!syn && ct.tdAck[peer] !== 0 && ct.tdMaxWin[peer] !== 0) {
+  if (!syn && ct.tdAck[peer] !== 0 && ct.tdMaxWin[peer] !== 0 && (ct.flags[e] & CtFlag.Liberal) === 0) {
     const win = Math.max(ct.tdMaxWin[peer], 65535);
     // as nf_conntrack's in-window check: within a window either side of what the peer expects.
     // (A RST exactly at RCV.NXT, as RFC 5961 asks of endpoints, would refuse the RST a Linux

@@ -18,6 +18,9 @@ export const CtFlag = {
   // 32 << dir: that direction's SYN offered window scaling; 128: which side closed first (conntrack-tcp)
   WscaleOrig: 32,
   WscaleReply: 64,
+  // 128: which side closed first (conntrack-tcp)
+  /** picked up mid-stream (nf_conntrack_tcp_loose): the window scale is unknown, windows are not checked */
+  Liberal: 256,
 } as const;
 
 /** Protocol-specific state (TCP states as nf_conntrack names them; UDP/ICMP use None). */
@@ -63,9 +66,11 @@ export class ConntrackTable {
   // per entry
   readonly proto: Uint8Array;
   readonly state: Uint8Array;
-  readonly flags: Uint8Array;
+  readonly flags: Uint16Array;
   readonly expires: Float64Array; // ms
   readonly mapping: Int32Array; // NAT port mapping held by the entry, or -1
+  /** the local endpoint (port id) the connection counts against, or -1 (see own) */
+  readonly owner: Int16Array;
   // per entry and direction: slot = entry * 2 + dir
   readonly src: Int32Array;
   readonly dst: Int32Array;
@@ -86,14 +91,18 @@ export class ConntrackTable {
   private sweepCursor = 0;
   /** live entries per protocol and state, for metrics: [proto 0 tcp,1 udp,2 icmp][state] */
   readonly live: Int32Array;
+  /** live entries per owner (port id) */
+  readonly owned: Int32Array;
+  private evictCursor = 0;
 
-  constructor(capacity: number) {
+  constructor(capacity: number, maxOwners = 4096) {
     this.capacity = capacity;
     this.proto = new Uint8Array(capacity);
     this.state = new Uint8Array(capacity);
-    this.flags = new Uint8Array(capacity);
+    this.flags = new Uint16Array(capacity);
     this.expires = new Float64Array(capacity);
     this.mapping = new Int32Array(capacity).fill(-1);
+    this.owner = new Int16Array(capacity).fill(-1);
     this.src = new Int32Array(capacity * 2);
     this.dst = new Int32Array(capacity * 2);
     this.sport = new Uint16Array(capacity * 2);
@@ -112,6 +121,7 @@ export class ConntrackTable {
     for (let i = 0; i < capacity; i++) this.free[i] = capacity - 1 - i;
     this.freeCount = capacity;
     this.live = new Int32Array(3 * 16);
+    this.owned = new Int32Array(maxOwners);
   }
 
   get size(): number {
@@ -167,6 +177,7 @@ export class ConntrackTable {
     this.flags[e] = flags;
     this.expires[e] = 0;
     this.mapping[e] = -1;
+    this.owner[e] = -1;
     const o = e * 2;
     const r = o + 1;
     this.src[o] = orig.src;
@@ -187,6 +198,12 @@ export class ConntrackTable {
     this.insert(r);
     this.live[protoClass(proto) * 16 + state]++;
     return e;
+  }
+
+  /** Counts entry `e` against endpoint `port` (conntrack.maxPerEndpoint). */
+  own(e: number, port: number): void {
+    this.owner[e] = port;
+    this.owned[port]++;
   }
 
   setState(e: number, state: number): void {
@@ -235,6 +252,11 @@ export class ConntrackTable {
     this.proto[e] = 0;
     const m = this.mapping[e];
     this.mapping[e] = -1;
+    const owner = this.owner[e];
+    if (owner >= 0) {
+      this.owned[owner]--;
+      this.owner[e] = -1;
+    }
     this.free[this.freeCount++] = e;
     if (m >= 0 && this.onRemove !== null) this.onRemove(m);
   }
@@ -258,6 +280,38 @@ export class ConntrackTable {
       }
     }
     return removed;
+  }
+
+  /**
+   * Makes room in a full table, as Linux's early_drop does but more narrowly: evicts one entry
+   * that never saw a reply (an unanswered SYN or datagram), looking at no more than `budget`
+   * entries from where the last search stopped. False when every entry looked at has been
+   * answered: those are kept and the new flow is refused, so a SYN flood against a published
+   * port, which its container answers, is dropped at the gateway instead of crowding out the
+   * established flows.
+   */
+  evictUnreplied(budget: number): boolean {
+    for (let n = 0; n < budget; n++) {
+      const e = this.evictCursor;
+      this.evictCursor = e + 1 === this.capacity ? 0 : e + 1;
+      if (this.proto[e] !== 0 && (this.flags[e] & CtFlag.SeenReply) === 0) {
+        this.remove(e);
+        return true;
+      }
+    }
+    return false;
+  }
+
+  /** Removes every entry `match` picks; returns how many. */
+  removeWhere(match: (e: number) => boolean): number {
+    let n = 0;
+    for (let e = 0; e < this.capacity; e++) {
+      if (this.proto[e] !== 0 && match(e)) {
+        this.remove(e);
+        n++;
+      }
+    }
+    return n;
   }
 
   flush(): void {

@@ -7,14 +7,16 @@ import { prefixMask } from '../wire/ipv4-address.js';
 import { macHiOf, macLoOf } from '../wire/mac.js';
 import type { ArpResolver } from './arp-resolver.js';
 import type { Datapath } from './context.js';
-import { protoClass } from './conntrack.js';
+import { CtFlag, protoClass } from './conntrack.js';
 import { Gauge } from './counters.js';
+import { type GatewayDatagramSpec, sendGatewayDatagram } from './gateway-datagram.js';
+import type { GatewayServiceName } from './gateway-services.js';
 import { vtepTarget } from './mac-table.js';
 import { Network, RemoteEndpoint } from './network.js';
 import { Port, type PortIo, PortKind, type TunnelIo } from './port.js';
 import type { PublishRule } from './published-ports.js';
 import { RouteTarget } from './route-table.js';
-import type { EndpointSpec, HostPortSpec, NetworkSpec, RemoteEndpointSpec, UplinkSpec } from './specs.js';
+import type { EndpointSpec, HostPortSpec, NetworkSpec, PinSpec, RemoteEndpointSpec, UplinkSpec } from './specs.js';
 import type { Transmitter } from './transmit.js';
 
 /** What control needs of the data plane: the stages' view plus the concrete resolver and transmit. */
@@ -66,11 +68,15 @@ export class DataplaneControl {
     return port;
   }
 
-  /** Sends DNS queries to gateway addresses to ip:port (a socket of the daemon); port 0 turns it off. */
-  setDns(ip: number, port: number): void {
-    const dns = this.dp.tables.dns;
-    dns.ip = ip >>> 0;
-    dns.port = port;
+  /** Sends a gateway service's packets (to any gateway address) to ip:port, a socket of the daemon; port 0 turns it off. */
+  setGatewayService(name: GatewayServiceName, ip: number, port: number): void {
+    this.dp.tables.services.set(name, ip, port);
+  }
+
+  /** Sends one UDP datagram from a network's gateway address into the network (announcements). */
+  sendDatagram(spec: GatewayDatagramSpec): void {
+    sendGatewayDatagram(this.dp, spec);
+    this.dp.endBatch();
   }
 
   private overlay(network: number): Network {
@@ -161,6 +167,8 @@ export class DataplaneControl {
     port.vnet = spec.vnet === true;
     this.addPort(port);
     net.addPort(port.id);
+    t.endpointsByIp.set(port.ip | 0, port.id);
+    this.adoptConnections(port);
     net.fdb.learn(port.macHi, port.macLo, port.id, dp.now);
     // the gateway knows the endpoint: no ARP needed for its first packet
     const n = net.neighbours.get(port.ip) ?? net.neighbours.create(port.ip, dp.now);
@@ -225,10 +233,52 @@ export class DataplaneControl {
     t.mappings.reserve(protoClass(rule.proto), rule.hostPort, true);
   }
 
+  /** Unpublishes a port; the connections it made go at once (no stale flow outlives its rule). */
   removePublish(proto: PortProtocol, hostPort: number): void {
     const t = this.dp.tables;
+    const rule = t.published.ruleOf(proto, hostPort);
+    if (rule < 0) return;
+    const targetIp = t.published.targetIpOf(rule) | 0;
+    const targetPort = t.published.targetPortOf(rule);
     t.published.remove(proto, hostPort);
     t.mappings.reserve(protoClass(proto), hostPort, false);
+    const ct = t.conntrack;
+    ct.removeWhere(
+      (e) => (ct.flags[e] & CtFlag.Dnat) !== 0 && ct.proto[e] === proto && ct.dport[e * 2] === hostPort && ct.src[e * 2 + 1] === targetIp && ct.sport[e * 2 + 1] === targetPort,
+    );
+  }
+
+  /**
+   * Pins the masquerade mapping of an inside endpoint (PCP, NAT-PMP): it lives without flows and,
+   * when `open`, any outside host may reach it. Returns the outside port; throws, changing nothing, when the
+   * uplink is missing, the port is published or taken (with `exact`), or no port is free.
+   */
+  pinMapping(spec: PinSpec): number {
+    const t = this.dp.tables;
+    if (t.uplink === null) throw new Error('no uplink: there is no outside address to map to');
+    const cls = protoClass(spec.proto);
+    if (spec.exact && spec.outsidePort !== 0 && t.published.isPublished(spec.proto, spec.outsidePort)) {
+      throw new Error(`outside port ${spec.outsidePort} is published`);
+    }
+    const m = t.mappings.pin(cls, spec.insideIp, spec.insidePort, spec.outsidePort, spec.exact, spec.open);
+    return t.mappings.outPort[m];
+  }
+
+  /** Unpins a mapping: it stays while flows use it and goes with the last one. */
+  unpinMapping(proto: PortProtocol, insideIp: number, insidePort: number): void {
+    this.dp.tables.mappings.unpin(protoClass(proto), insideIp, insidePort);
+  }
+
+  /** Counts the connections already tracked for a (re-)attached endpoint against it. */
+  private adoptConnections(port: Port): void {
+    const ct = this.dp.tables.conntrack;
+    if (ct.size === 0) return;
+    const ip = port.ip | 0;
+    for (let e = 0; e < ct.capacity; e++) {
+      if (ct.proto[e] === 0 || ct.owner[e] >= 0) continue;
+      const inside = (ct.flags[e] & CtFlag.Dnat) !== 0 ? ct.src[e * 2 + 1] : ct.src[e * 2];
+      if (inside === ip) ct.own(e, port.id);
+    }
   }
 
   removePort(id: number): void {
@@ -244,7 +294,14 @@ export class DataplaneControl {
         const n = net.neighbours.get(port.ip);
         if (n !== undefined && n.parkedCount === 0) net.neighbours.delete(port.ip);
       }
-    } else {
+      // its connections and mappings go at once: a container that comes back on the same
+      // address must not find stale flows (or their outside ports) black-holing it
+      const ip = port.ip | 0;
+      if (t.endpointsByIp.get(ip) === id) t.endpointsByIp.delete(ip);
+      const ct = t.conntrack;
+      if (ct.size > 0) ct.removeWhere((e) => ct.owner[e] === id || ct.src[e * 2] === ip || ct.src[e * 2 + 1] === ip);
+      t.mappings.unpinAll(ip);
+      } else {
       for (let r = t.routes.size - 1; r >= 0; r--) {
         if (t.routes.kindOf(r) === RouteTarget.Host && t.routes.targetOf(r) === id) t.routes.removeAt(r);
       }

@@ -39,6 +39,8 @@ export const DROP_REASONS = [
   { name: 'VxlanTooBig', label: 'vxlan_too_big', help: 'Too big for the underlay MTU once encapsulated (ICMP fragmentation needed sent when DF is set).' },
   { name: 'VxlanSplitHorizon', label: 'vxlan_split_horizon', help: 'From the overlay to a MAC behind another VTEP: never relayed back into the overlay.' },
   { name: 'UnderlayOverflow', label: 'underlay_overflow', help: "Datagrams the underlay socket's full receive buffer dropped (SO_RXQ_OVFL)." },
+  { name: 'EndpointConnLimit', label: 'conntrack_endpoint_limit', help: 'A new flow refused: its container already holds conntrack.maxPerEndpoint tracked connections.' },
+  { name: 'Martian', label: 'martian', help: 'A loopback (127.0.0.0/8) or "this network" (0.0.0.0/8) address as source or destination: never routed, never translated.' },
 ] as const satisfies readonly { name: string; label: string; help: string }[];
 
 type DropReasons = typeof DROP_REASONS;
@@ -95,6 +97,10 @@ export const Gauge = {
   UnderlayRecvCalls: 20,
   /** the worker's device I/O backend: 1 io_uring, 0 read/write */
   IoBackendUring: 21,
+  /** unreplied connections evicted to make room for a new one in a full table (as Linux's early_drop) */
+  ConntrackEarlyDrops: 22,
+  /** new flows from a container to an outside mapping of the gateway, turned back inside (hairpinning) */
+  HairpinFlows: 23,
 } as const;
 
 export class DataplaneCounters {

@@ -17,7 +17,7 @@ import { NatVerdict } from './nat-verdict.js';
 import type { Network } from './network.js';
 import type { Port } from './port.js';
 import { RouteTarget } from './route-table.js';
-import { isLimitedBroadcastIpv4, isMulticastIpv4 } from '../wire/ipv4-address.js';
+import { isLimitedBroadcastIpv4, isLoopbackIpv4, isMulticastIpv4, isThisNetworkIpv4 } from '../wire/ipv4-address.js';
 
 /**
  * Points `dp.frame.ip` at the IPv4 header at buf[ipOff] and checks it; a malformed header or a bad header
@@ -40,6 +40,12 @@ export function ip4Wrap(dp: Datapath, buf: Buffer, ipOff: number, len: number): 
 export function ip4Input(dp: Datapath, port: Port, inNet: Network | null, ip: CheckedIpv4, buf: Buffer, off: number, len: number): void {
   // drop Ethernet padding: from here on the frame is exactly header + IP total length
   len = ETH_HLEN + ip.totalLength;
+  // loopback and "this network" addresses are never routed nor translated: a packet that claims
+  // one (to reach a port published on 127.0.0.1, say) is a forgery
+  if (isLoopbackIpv4(ip.src) || isLoopbackIpv4(ip.dst) || isThisNetworkIpv4(ip.dst)) {
+    dp.counters.drop(Drop.Martian);
+    return;
+  }
   const verdict = nat44(dp, port, inNet, ip, buf, off, len);
   if (verdict === NatVerdict.Drop) return;
   const natted = verdict === NatVerdict.Translated;

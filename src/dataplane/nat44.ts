@@ -17,17 +17,18 @@ import {
 import { IP_PROTO_ICMP, IP_PROTO_TCP, IP_PROTO_UDP } from '../wire/ipv4.js';
 import { TCP_ACK, TCP_OPT_WSCALE, TCP_RST, TCP_SYN } from '../wire/tcp.js';
 import { WireError } from '../wire/error.js';
-import { CtFlag, CtState, Dir, ProtoClass, protoClass } from './conntrack.js';
+import { CtFlag, CtState, Dir, protoClass } from './conntrack.js';
 import { TCP_INVALID, tcpTimeout, tcpTrack } from './conntrack-tcp.js';
 import { Drop, Gauge } from './counters.js';
 import { NatVerdict } from './nat-verdict.js';
+import { PIN_OPEN } from './nat-ports.js';
 import type { Datapath } from './context.js';
 import type { CheckedIpv4 } from './frame.js';
 import { icmpError } from './icmp-error.js';
 import { natIcmpError } from './nat-icmp-error.js';
 import { sendTcpReset } from './tcp-reset.js';
 import type { Network } from './network.js';
-import type { Port } from './port.js';
+import { type Port, PortKind } from './port.js';
 import { RouteTarget } from './route-table.js';
 
 /** The new-flow gauge of a protocol. */
@@ -113,29 +114,37 @@ export function nat44(dp: Datapath, ingress: Port, inNet: Network | null, ip: Ch
   const uplink = tables.uplink;
   const hasUplink = uplink !== null;
   const uplinkIp = hasUplink ? uplink.gatewayIp | 0 : 0;
-  if (proto !== IP_PROTO_ICMP && ((hasUplink && dst === uplinkIp) || dst === (tables.hostGatewayIp | 0))) {
+  const toUplinkIp = hasUplink && dst === uplinkIp;
+  if (proto !== IP_PROTO_ICMP && (toUplinkIp || dst === (tables.hostGatewayIp | 0))) {
     const rule = tables.published.lookup(proto, dst, dport);
     if (rule >= 0) {
       const tIp = tables.published.targetIpOf(rule) | 0;
       const tPort = tables.published.targetPortOf(rule);
       frame.tuple.set(proto, src, dst, sport, dport); // the stages that make a flow read it from the frame context
-      return publishedFlow(dp, ingress, inNet, tIp, tPort, buf, off, len);
+      return publishedFlow(dp, ingress, inNet, tIp, tPort, -1, buf, off, len);
     }
-  }
-  // the embedded DNS: queries to a network's gateway address go to the daemon's resolver socket
-  if (dport === 53 && proto !== IP_PROTO_ICMP && tables.dns.port !== 0 && inNet !== null && !inNet.isUplink && dst === (inNet.gatewayIp | 0)) {
-    frame.tuple.set(proto, src, dst, sport, dport);
-    return publishedFlow(dp, ingress, inNet, tables.dns.ip | 0, tables.dns.port, buf, off, len);
-  }
-  if (fromUplink(dp, inNet)) {
-    if (hasUplink && dst === uplinkIp && proto === IP_PROTO_ICMP && frame.icmp.type === ICMP_ECHO_REQUEST) return NatVerdict.Untracked;
-    if (hasUplink && dst === uplinkIp && proto === IP_PROTO_UDP && dp.options.udpEndpointIndependentFiltering) {
-      const m = tables.mappings.byOutside(ProtoClass.Udp, dport);
-      if (m >= 0) {
+    // an outside mapping of the gateway: from inside always (hairpinning, RFC 4787 REQ-9), from
+    // outside when pinned open (PCP MAP, NAT-PMP) or under endpoint-independent filtering (UDP)
+    if (toUplinkIp) {
+      const maps = tables.mappings;
+      const m = maps.byOutside(protoClass(proto), dport);
+      if (m >= 0 && (!fromUplink(dp, inNet) || (maps.pinned[m] & PIN_OPEN) !== 0 || (proto === IP_PROTO_UDP && dp.options.udpEndpointIndependentFiltering))) {
         frame.tuple.set(proto, src, dst, sport, dport);
-        return inboundToMapping(dp, ingress, m, buf, off, len);
+        return publishedFlow(dp, ingress, inNet, maps.inIp[m], maps.inPort[m], m, buf, off, len);
       }
     }
+  }
+  // the gateway's own services (DNS, PCP): to a network's gateway address, DNATed to the daemon's socket
+  if (proto !== IP_PROTO_ICMP && inNet !== null && !inNet.isUplink && dst === (inNet.gatewayIp | 0)) {
+    const services = tables.services;
+    const svc = services.lookup(proto, dport);
+    if (svc >= 0) {
+      frame.tuple.set(proto, src, dst, sport, dport);
+      return publishedFlow(dp, ingress, inNet, services.targetIp[svc] | 0, services.targetPort[svc], -1, buf, off, len);
+    }
+  }
+  if (fromUplink(dp, inNet)) {
+    if (toUplinkIp && proto === IP_PROTO_ICMP && frame.icmp.type === ICMP_ECHO_REQUEST) return NatVerdict.Untracked;
     return unsolicited(dp, ingress, buf, off, len, tcpFlags);
   }
   // leaving through the uplink: masquerade
@@ -144,7 +153,7 @@ export function nat44(dp: Datapath, ingress: Port, inNet: Network | null, ip: Ch
   if (route < 0 || tables.routes.kindOf(route) !== RouteTarget.Network || tables.routes.targetOf(route) !== uplink.index) {
     return NatVerdict.Untracked;
   }
-  if (dst === uplinkIp) return NatVerdict.Untracked; // the gateway's own uplink address: local
+  if (toUplinkIp) return NatVerdict.Untracked; // the gateway's own uplink address: local
   frame.tuple.set(proto, src, dst, sport, dport);
   return masquerade(dp, ingress, uplinkIp, buf, off, len);
 }
@@ -184,7 +193,10 @@ function exceedsEgressMtu(dp: Datapath, ingress: Port, e: number, dir: number, b
 function advance(dp: Datapath, e: number, dir: number, proto: number, tcpFlags: number, l4len: number): boolean {
   const ct = dp.tables.conntrack;
   const o = dp.options;
-  if (dir === Dir.Reply && (ct.flags[e] & CtFlag.SeenReply) === 0) ct.flags[e] |= CtFlag.SeenReply;
+  if (dir === Dir.Reply && (ct.flags[e] & CtFlag.SeenReply) === 0) {
+    // a connection picked up mid-stream is confirmed by its first answer
+    ct.flags[e] |= (ct.flags[e] & CtFlag.Liberal) !== 0 ? CtFlag.SeenReply | CtFlag.Assured : CtFlag.SeenReply;
+  }
   if (proto === IP_PROTO_TCP) {
     const t = dp.frame.tcp;
     const next = tcpTrack(ct, e, dir, tcpFlags, t.seq, t.ack, t.window, l4len - t.headerLength, (tcpFlags & TCP_SYN) !== 0 ? windowScale(dp) : -1);
@@ -273,21 +285,25 @@ function masquerade(dp: Datapath, ingress: Port, uplinkIp: number, buf: Buffer, 
   const proto = t.proto;
   const tcpFlags = tcpFlagsOf(dp);
   if (frame.ip.ttl <= 1) return expire(dp, ingress, buf, off, len);
+  // a connection starts with a SYN; with tcpLoose (nf_conntrack_tcp_loose) any segment but a RST
+  // may pick up a connection whose entry was lost, in the established state
+  let pickup = false;
   if (proto === IP_PROTO_TCP && (tcpFlags & (TCP_SYN | TCP_ACK | TCP_RST)) !== TCP_SYN) {
-    dp.counters.drop(Drop.InvalidState); // a connection starts with a SYN
-    return NatVerdict.Drop;
+    if (!dp.options.tcpLoose || (tcpFlags & (TCP_SYN | TCP_RST)) !== 0 || (tcpFlags & TCP_ACK) === 0) {
+      dp.counters.drop(Drop.InvalidState);
+      return NatVerdict.Drop;
+    }
+    pickup = true;
   }
   if (proto === IP_PROTO_ICMP && frame.icmp.type !== ICMP_ECHO_REQUEST) {
     dp.counters.drop(Drop.InvalidState);
     return NatVerdict.Drop;
   }
   const ct = tables.conntrack;
-  if (ct.size >= ct.capacity) {
-    // checked first: the mapping table (sized like the conntrack table) is then full too, and
-    // acquire would report the table's limit as port exhaustion
-    dp.counters.drop(Drop.ConntrackFull);
-    return NatVerdict.Drop;
-  }
+  const owner = ingress.kind === PortKind.Endpoint ? ingress.id : -1;
+  // checked before acquire: the mapping table (sized like the conntrack table) is full when this
+  // one is, and acquire would report the table's limit as port exhaustion
+  if (!admit(dp, owner)) return NatVerdict.Drop;
   const maps = tables.mappings;
   const m = maps.acquire(protoClass(proto), t.src, t.sport);
   if (m < 0) {
@@ -303,7 +319,8 @@ function masquerade(dp: Datapath, ingress: Port, uplinkIp: number, buf: Buffer, 
   } else {
     reply.set(proto, t.dst, uplinkIp, t.dport, out);
   }
-  const e = ct.create(t, reply, proto === IP_PROTO_TCP ? CtState.SynSent : CtState.None, CtFlag.Snat);
+  const state = proto !== IP_PROTO_TCP ? CtState.None : pickup ? CtState.Established : CtState.SynSent;
+  const e = ct.create(t, reply, state, pickup ? CtFlag.Snat | CtFlag.Liberal : CtFlag.Snat);
   if (e < 0) {
     maps.releaseIfUnused(m);
     dp.counters.drop(Drop.ConntrackFull);
@@ -311,11 +328,15 @@ function masquerade(dp: Datapath, ingress: Port, uplinkIp: number, buf: Buffer, 
   }
   maps.ref(m);
   ct.mapping[e] = m;
+  if (owner >= 0) ct.own(e, owner);
   return startFlow(dp, ingress, e, buf, off, len);
 }
 
-/** A new flow to a published port (or the embedded DNS): the destination becomes tIp:tPort. */
-function publishedFlow(dp: Datapath, ingress: Port, inNet: Network | null, tIp: number, tPort: number, buf: Buffer, off: number, len: number): number {
+/**
+ * A new flow to a published port, the embedded DNS or an outside mapping `m` (-1: none): the
+ * destination becomes tIp:tPort. From a container through the uplink address it is hairpinned.
+ */
+function publishedFlow(dp: Datapath, ingress: Port, inNet: Network | null, tIp: number, tPort: number, m: number, buf: Buffer, off: number, len: number): number {
   const tables = dp.tables;
   const frame = dp.frame;
   const t = frame.tuple;
@@ -326,33 +347,91 @@ function publishedFlow(dp: Datapath, ingress: Port, inNet: Network | null, tIp: 
     return unsolicited(dp, ingress, buf, off, len, tcpFlags);
   }
   const ct = tables.conntrack;
+  const maps = tables.mappings;
   const now = dp.now;
   // the reply comes from the target to the sender, unless hairpinned
   const reply = frame.reply.set(proto, tIp, t.src, tPort, t.sport);
   let flags: number = CtFlag.Dnat | CtFlag.Inbound;
-  // hairpin: a container reaching a published port through the gateway must see the reply come
-  // back through the gateway too, so its source becomes the target network's gateway address
+  let held = m; // the mapping the entry keeps alive
   if (inNet !== null && inNet !== tables.uplink) {
     const routes = tables.routes;
     const route = routes.lookup(tIp);
     const tNet = route >= 0 && routes.kindOf(route) === RouteTarget.Network ? tables.networks[routes.targetOf(route)] : undefined;
     if (tNet !== undefined) {
-      reply.dst = tNet.gatewayIp | 0;
+      // hairpin: the target must send its reply back through the gateway, so the source changes
       flags |= CtFlag.Snat;
-      for (let n = 0; n < 64 && ct.takenTuple(reply, now); n++) reply.dport = reply.dport >= 65535 ? 1024 : reply.dport + 1;
+      const uplink = tables.uplink;
+      if (uplink !== null && t.dst === (uplink.gatewayIp | 0)) {
+        // RFC 4787 REQ-9, RFC 5382 REQ-8: the target sees the sender's own outside address and port
+        held = maps.acquire(protoClass(proto), t.src, t.sport);
+        if (held < 0) {
+          dp.counters.drop(Drop.NatPortsExhausted);
+          return NatVerdict.Drop;
+        }
+        reply.dst = uplink.gatewayIp | 0;
+        reply.dport = maps.outPort[held];
+      } else {
+        // through the host link's address: the target network's gateway, on a port no flow uses
+        held = -1;
+        reply.dst = tNet.gatewayIp | 0;
+        for (let n = 0; n < 64 && ct.takenTuple(reply, now); n++) reply.dport = reply.dport >= 65535 ? 1024 : reply.dport + 1;
+      }
     }
   }
+  const owner = proto === IP_PROTO_ICMP ? -1 : endpointOf(dp, tIp);
   if (ct.takenTuple(reply, now)) {
+    if (held >= 0) maps.releaseIfUnused(held);
     dp.counters.drop(Drop.InvalidState);
+    return NatVerdict.Drop;
+  }
+  if (!admit(dp, owner)) {
+    if (held >= 0) maps.releaseIfUnused(held);
     return NatVerdict.Drop;
   }
   const e = ct.create(t, reply, proto === IP_PROTO_TCP ? CtState.SynSent : CtState.None, flags);
   if (e < 0) {
+    if (held >= 0) maps.releaseIfUnused(held);
     dp.counters.drop(Drop.ConntrackFull);
     return NatVerdict.Drop;
   }
+  if (held >= 0) {
+    maps.ref(held);
+    ct.mapping[e] = held;
+  }
+  if (owner >= 0) ct.own(e, owner);
+  if ((flags & CtFlag.Snat) !== 0 && held >= 0) dp.counters.gauges[Gauge.HairpinFlows]++;
   return startFlow(dp, ingress, e, buf, off, len);
 }
+
+/** The local endpoint (port id) that has address `ip`, or -1. */
+function endpointOf(dp: Datapath, ip: number): number {
+  const id = dp.tables.endpointsByIp.get(ip | 0);
+  return id === undefined ? -1 : id;
+}
+
+/**
+ * Room for one more connection counted against endpoint `owner` (-1: none): within the
+ * endpoint's limit, and in the table once an unreplied entry was evicted if it was full.
+ * Counts the drop when there is none.
+ */
+function admit(dp: Datapath, owner: number): boolean {
+  const ct = dp.tables.conntrack;
+  const limit = dp.options.conntrackMaxPerEndpoint;
+  if (owner >= 0 && limit > 0 && ct.owned[owner] >= limit) {
+    dp.counters.drop(Drop.EndpointConnLimit);
+    return false;
+  }
+  if (ct.size < ct.capacity) return true;
+  if (ct.evictUnreplied(EARLY_DROP_BUDGET)) {
+    dp.counters.gauges[Gauge.ConntrackEarlyDrops]++;
+    return true;
+  }
+  dp.counters.drop(Drop.ConntrackFull);
+  return false;
+}
+
+/** Entries looked at for an unreplied one to evict when the table is full (Linux looks at 8 buckets' worth). */
+const EARLY_DROP_BUDGET = 64;
 
 /** The first packet of a flow just created: count it, start its protocol state, translate it. */
 function startFlow(dp: Datapath, ingress: Port, e: number, buf: Buffer, off: number, len: number): number {
@@ -368,33 +447,6 @@ function startFlow(dp: Datapath, ingress: Port, e: number, buf: Buffer, off: num
   ct.bytes[e * 2] += len - ETH_HLEN;
   if (exceedsEgressMtu(dp, ingress, e, Dir.Original, buf, off, len)) return NatVerdict.Drop;
   translate(dp, e, Dir.Original, proto, buf, off);
-  return NatVerdict.Translated;
-}
-
-/** Endpoint-independent filtering: any outside host may reach a live UDP mapping. */
-function inboundToMapping(dp: Datapath, ingress: Port, m: number, buf: Buffer, off: number, len: number): number {
-  const tables = dp.tables;
-  const frame = dp.frame;
-  if (frame.ip.ttl <= 1) return expire(dp, ingress, buf, off, len);
-  const maps = tables.mappings;
-  const t = frame.tuple;
-  // the flow is the inside host's: its original direction goes out to the sender, translated
-  const orig = frame.reply.set(IP_PROTO_UDP, maps.inIp[m], t.src, maps.inPort[m], t.sport);
-  const ct = tables.conntrack;
-  if (ct.takenTuple(orig, dp.now)) {
-    dp.counters.drop(Drop.InvalidState);
-    return NatVerdict.Drop;
-  }
-  const e = ct.create(orig, t, CtState.None, CtFlag.Snat | CtFlag.Inbound);
-  if (e < 0) {
-    dp.counters.drop(Drop.ConntrackFull);
-    return NatVerdict.Drop;
-  }
-  maps.ref(m);
-  ct.mapping[e] = m;
-  dp.counters.gauges[newFlowGauge(IP_PROTO_UDP)]++;
-  advance(dp, e, Dir.Reply, IP_PROTO_UDP, 0, 0);
-  translate(dp, e, Dir.Reply, IP_PROTO_UDP, buf, off);
   return NatVerdict.Translated;
 }
 

@@ -18,6 +18,10 @@ export interface DataplaneOptions {
   icmpBurst: number;
   /** connection tracking: maximum entries; new flows beyond it are dropped and counted */
   conntrackMax: number;
+  /** tracked connections one container may hold (0: no limit beyond conntrackMax) */
+  conntrackMaxPerEndpoint: number;
+  /** a TCP segment from inside that belongs to no flow may start one, established (nf_conntrack_tcp_loose) */
+  tcpLoose: boolean;
   tcpTimeouts: TcpTimeouts;
   udpTimeoutMs: number; // a UDP flow that has seen no reply
   udpStreamTimeoutMs: number; // a UDP flow that has seen replies
@@ -52,10 +56,12 @@ export const DEFAULT_DATAPLANE_OPTIONS: DataplaneOptions = {
   icmpRatePerSecond: 1000,
   icmpBurst: 50,
   conntrackMax: 262144,
+  conntrackMaxPerEndpoint: 65536,
+  tcpLoose: true,
   tcpTimeouts: DEFAULT_TCP_TIMEOUTS,
   udpTimeoutMs: 30_000,
   udpStreamTimeoutMs: 120_000,
-  icmpTimeoutMs: 30_000,
+  icmpTimeoutMs: 60_000, // RFC 5508 REQ-1: an ICMP query mapping lives at least 60 s
   natPortMin: 1024,
   natPortMax: 65535,
   udpEndpointIndependentFiltering: false,

@@ -50,6 +50,11 @@ export class PublishedPorts {
     return this.targetPort[r];
   }
 
+  /** The rule of (protocol, host port) whatever its host address, or -1. */
+  ruleOf(proto: number, hostPort: number): number {
+    return this.slot[key(proto, hostPort)];
+  }
+
   isPublished(proto: number, hostPort: number): boolean {
     return this.slot[key(proto, hostPort)] !== NONE;
   }

@@ -1,3 +1,5 @@
+import type { PortProtocol } from '../wire/ipv4.js';
+
 // What the control plane hands the data plane to make a network or a port: plain descriptions,
 // copied into the tables when they are added.
 
@@ -54,4 +56,17 @@ export interface RemoteEndpointSpec {
   mac: number;
   /** the underlay address of the host it lives on */
   vtepIp: number;
+}
+
+/** An explicit NAT mapping (PCP MAP/PEER, NAT-PMP): inside ip:port <-> one outside port of the uplink address. */
+export interface PinSpec {
+  proto: PortProtocol;
+  insideIp: number;
+  insidePort: number;
+  /** the outside port wanted (0: any; the inside port is tried first) */
+  outsidePort: number;
+  /** fail rather than hand out another port (PCP PREFER_FAILURE) */
+  exact: boolean;
+  /** any outside host may open a connection to it (PCP MAP, NAT-PMP); false: it is only kept alive (PCP PEER) */
+  open: boolean;
 }

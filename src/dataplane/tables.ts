@@ -3,6 +3,7 @@
 // control operations (control.ts) change them between batches.
 
 import { ConntrackTable } from './conntrack.js';
+import { GatewayServices } from './gateway-services.js';
 import { MAX_PORTS } from './counters.js';
 import { NatMappings } from './nat-ports.js';
 import type { Network } from './network.js';
@@ -38,12 +39,6 @@ export class VtepTable {
   }
 }
 
-/** The embedded DNS: where queries to a gateway address on port 53 go (port 0: nowhere). */
-export class DnsTarget {
-  ip = 0;
-  port = 0;
-}
-
 export class Tables {
   readonly networks: (Network | undefined)[] = [];
   readonly ports: (Port | undefined)[] = [];
@@ -51,11 +46,14 @@ export class Tables {
   readonly conntrack: ConntrackTable;
   readonly mappings: NatMappings;
   readonly published = new PublishedPorts();
+  /** local endpoints' addresses and their port ids: whose connection a new flow is (conntrack.maxPerEndpoint) */
+  readonly endpointsByIp = new Map<number, number>();
   /** the gateway's interface to the outside, if any: masquerade and published ports live there */
   uplink: Network | null = null;
   /** the gateway's own address on the host's TUN link (0: no host port) */
   hostGatewayIp = 0;
-  readonly dns = new DnsTarget();
+  /** the gateway's own services (DNS, PCP): where packets to a gateway address on their port go */
+  readonly services = new GatewayServices();
   // overlay networks
   readonly vnis = new Map<number, Network>();
   readonly vteps = new VtepTable();
@@ -65,7 +63,7 @@ export class Tables {
   underlayMtu = 1500;
 
   constructor(o: DataplaneOptions) {
-    this.conntrack = new ConntrackTable(o.conntrackMax);
+    this.conntrack = new ConntrackTable(o.conntrackMax, MAX_PORTS);
     this.mappings = new NatMappings(o.conntrackMax, o.natPortMin, o.natPortMax);
     const maps = this.mappings;
     this.conntrack.onRemove = (m) => maps.unref(m);

@@ -139,6 +139,12 @@ const control: WorkerControl = {
   addPublish(rule) {
     ctl.addPublish(rule);
   },
+  pinMapping(spec) {
+    return ctl.pinMapping(spec);
+  },
+  unpinMapping(proto, insideIp, insidePort) {
+    ctl.unpinMapping(proto, insideIp, insidePort);
+  },
   removePublish(proto, hostPort) {
     ctl.removePublish(proto, hostPort);
   },
@@ -152,8 +158,11 @@ const control: WorkerControl = {
     loop.attachTunnel(vxlan);
     return port.id;
   },
-  setDns(ip, port) {
-    ctl.setDns(ip, port);
+  setGatewayService(name, ip, port) {
+    ctl.setGatewayService(name, ip, port);
+  },
+  sendDatagram(spec) {
+    ctl.sendDatagram(spec);
   },
   addPeer(network, vtepIp) {
     ctl.addPeer(network, vtepIp);

@@ -4,8 +4,10 @@
 import type { PortProtocol } from '../wire/ipv4.js';
 import type { MessagePort } from 'node:worker_threads';
 import type { DataplaneOptions } from '../dataplane/options.js';
-import type { EndpointSpec, HostPortSpec, NetworkSpec, RemoteEndpointSpec, UplinkSpec } from '../dataplane/specs.js';
+import type { EndpointSpec, HostPortSpec, NetworkSpec, PinSpec, RemoteEndpointSpec, UplinkSpec } from '../dataplane/specs.js';
 import type { PublishRule } from '../dataplane/published-ports.js';
+import type { GatewayServiceName } from '../dataplane/gateway-services.js';
+import type { GatewayDatagramSpec } from '../dataplane/gateway-datagram.js';
 import type { UnderlayOptions } from './vxlan-socket.js';
 
 /** How the worker's loop does its I/O. */
@@ -52,15 +54,22 @@ export interface WorkerControl {
   removePort(portId: number): void;
   addUplink(spec: UplinkSpec, fd: number): number;
   addPublish(rule: PublishRule): void;
+  /** unpublishes; the connections it made go too */
   removePublish(proto: PortProtocol, hostPort: number): void;
+  /** pins the mapping of an inside endpoint (PCP, NAT-PMP); the outside port. Throws, changing nothing, when it cannot */
+  pinMapping(spec: PinSpec): number;
+  /** the mapping stays while flows use it */
+  unpinMapping(proto: PortProtocol, insideIp: number, insidePort: number): void;
   /** up to limit live connections */
   conntrackList(limit: number): ConntrackRecord[];
   /** the number of connections dropped */
   conntrackFlush(): number;
   /** opens the VXLAN socket; the tunnel port's id */
   setTunnel(spec: TunnelSpec): number;
-  /** DNS queries to gateway addresses go to ip:port (a socket of the daemon); port 0 turns it off */
-  setDns(ip: number, port: number): void;
+  /** a gateway service's packets (DNS, PCP) to gateway addresses go to ip:port (a socket of the daemon); port 0 turns it off */
+  setGatewayService(name: GatewayServiceName, ip: number, port: number): void;
+  /** one UDP datagram from a network's gateway address into the network (NAT-PMP/PCP announcements) */
+  sendDatagram(spec: GatewayDatagramSpec): void;
   addPeer(network: number, vtepIp: number): void;
   removePeer(network: number, vtepIp: number): void;
   addRemoteEndpoint(spec: RemoteEndpointSpec): void;

@@ -121,6 +121,16 @@ export function cidrInside(inner: Ipv4Cidr, outer: Ipv4Cidr): boolean {
   return toRange(inner).inside(toRange(outer));
 }
 
+/** 127.0.0.0/8 (loopback): never on a wire (RFC 1122 3.2.1.3). */
+export function isLoopbackIpv4(ip: number): boolean {
+  return ip >>> 24 === 127;
+}
+
+/** 0.0.0.0/8 ("this network"): never a destination (RFC 1122 3.2.1.3). */
+export function isThisNetworkIpv4(ip: number): boolean {
+  return ip >>> 24 === 0;
+}
+
 /** 224.0.0.0/4. */
 export function isMulticastIpv4(ip: number): boolean {
   return ip >>> 28 === 0xe;

@@ -381,12 +381,23 @@ export class NatWorld {
   }
 
   /** Creates namespace `pte-<hex>-NAME` and connects it to the network (`-p SPEC` for each spec). */
-  async connect(name: string, publish: string[] = []): Promise<Container> {
+  connect(name: string, publish: string[] = []): Promise<Container> {
+    return this.connectAt(name, publish, null);
+  }
+
+  /** As connect, on address `ip` of the network (null: the one IPAM picks). */
+  async connectAt(name: string, publish: string[], ip: string | null): Promise<Container> {
     const ns = await createNetns(`${this.prefix}-${name}`);
-    await this.daemon.cliOk(['network', 'connect', ...publish.flatMap((p) => ['-p', p]), 'bridge', ns]);
+    const at = ip === null ? [] : ['--ip', ip];
+    await this.daemon.cliOk(['network', 'connect', ...at, ...publish.flatMap((p) => ['-p', p]), 'bridge', ns]);
     const addrs = await nsIPv4(ns, 'eth0');
     if (addrs.length !== 1) throw new Error(`${ns}: expected one address on eth0, got ${addrs.join(', ')}`);
     return { ns, ip: addrs[0]!.split('/')[0]! };
+  }
+
+  /** Writes a helper script into the world's directory; its path. */
+  script(name: string, text: string): string {
+    return script(this.dir, name, text);
   }
 
   /** A directory of files for an HTTP server: index.html holding `page`, plus `files`. */

@@ -181,11 +181,14 @@ export function networkCommand(ctx: CliContext, parent: Command): Command {
   return network;
 }
 
-/** `pontoon port NETNS`: the published ports of a namespace, as `docker port` prints them. */
+/**
+ * `pontoon port NETNS`: the published ports of a namespace, as `docker port` prints them, then the
+ * mappings the container asked for itself, marked `(nat-pmp|pcp|pcp-peer, <seconds>s left)`.
+ */
 export function portCommand(ctx: CliContext, parent: Command): Command {
   return parent
     .command('port')
-    .description('List the published ports of a network namespace')
+    .description('List the published ports of a network namespace and its NAT-PMP/PCP mappings')
     .argument('<netns>', 'an "ip netns" name, a namespace path, or a PID')
     .argument('[private_port]', 'only this container port, e.g. 80 or 80/udp')
     .addOption(new Option('--format <format>', 'output format').choices(['table', 'json']).default('table'))
@@ -198,6 +201,6 @@ export function portCommand(ctx: CliContext, parent: Command): Command {
         if (list.length === 0) throw new Error(`no public port '${privatePort}' published for ${netns}`);
       }
       if (o.format === 'json') ctx.io.out(JSON.stringify(list) + '\n');
-      else for (const m of list) ctx.io.out(`${m.containerPort}/${m.proto} -> ${m.hostIp}:${m.hostPort}\n`);
+      else for (const m of list) ctx.io.out(`${m.containerPort}/${m.proto} -> ${m.hostIp}:${m.hostPort}${m.source === undefined ? '' : ` (${m.source}, ${m.lifetimeSeconds ?? 0}s left)`}\n`);
     });
 }

@@ -17,6 +17,7 @@ import { parseCidr } from '../../wire/ipv4-address.js';
 import type { LiveEndpoint, LiveNetwork } from '../live-network.js';
 import type { NetnsRef } from '../netns.js';
 import { type PortMapping, planPublish } from '../publish.js';
+import { isLoopbackAddress, type LoopbackProxies } from '../loopback-proxy.js';
 import type { EndpointRecord } from '../state-store.js';
 import { candidateAddresses, ipv4, macForIp } from './addresses.js';
 import type { ServiceDataplane } from './service-dataplane.js';
@@ -64,11 +65,15 @@ export class EndpointAttach {
       networks: LiveNetworks;
       names: NameTable;
       dataplane: ServiceDataplane;
+      /** ports published on the host's loopback: relayed by the daemon, never in the data plane */
+      loopback: LoopbackProxies;
       devices: HostDevices;
       /** null: no cluster store, overlay networks are local */
       overlay: OverlaySync | null;
       resolvConf: ResolvConfSync;
       log: Logger;
+      /** the endpoint with this address left: what it asked the gateway for goes too (NAT-PMP/PCP mappings) */
+      endpointGone?: (ip: number) => Promise<void>;
     },
   ) {
     this.publishAddresses = [deps.gatewayAddress];
@@ -194,6 +199,12 @@ export class EndpointAttach {
     const portId = await dataplane.control.addEndpoint(this.endpointSpec(live, record), fd);
     undo.push(`data-plane port ${portId}`, () => dataplane.control.removePort(portId));
     for (const m of record.ports) {
+      if (isLoopbackAddress(m.hostIp)) {
+        const { loopback } = this.deps;
+        await loopback.start({ proto: m.proto, hostIp: m.hostIp, hostPort: m.hostPort, targetIp: record.ip, targetPort: m.containerPort });
+        undo.push(`published port ${m.hostIp}:${m.hostPort}/${m.proto}`, () => loopback.stop(m.proto, m.hostIp, m.hostPort));
+        continue;
+      }
       await dataplane.control.addPublish(publishRule(record, m));
       undo.push(`published port ${m.hostPort}/${m.proto}`, () => dataplane.control.removePublish(protoNumber(m), m.hostPort));
     }
@@ -233,7 +244,11 @@ export class EndpointAttach {
   async detach(live: LiveNetwork, ep: LiveEndpoint, save: boolean): Promise<void> {
     const { networks, names, dataplane, devices, resolvConf, log } = this.deps;
     const r = ep.record;
-    for (const m of r.ports) await dataplane.control.removePublish(protoNumber(m), m.hostPort);
+    await this.deps.endpointGone?.(ipv4(r.ip)).catch((err: Error) => log.warn({ err: err.message }, 'cannot remove the NAT-PMP/PCP mappings'));
+    for (const m of r.ports) {
+      if (isLoopbackAddress(m.hostIp)) await this.deps.loopback.stop(m.proto, m.hostIp, m.hostPort);
+      else await dataplane.control.removePublish(protoNumber(m), m.hostPort);
+    }
     await dataplane.control.removePort(ep.portId);
     devices.removeTap(ep.fd);
     live.endpoints.delete(r.id);

@@ -90,6 +90,18 @@ describe('port and connect --publish', () => {
     expect(none).toMatchObject({ code: 1, err: "Error: no public port '443' published for c2\n" });
   });
 
+  it('marks the mappings a container asked for (NAT-PMP, PCP) with the seconds they have left', async () => {
+    const asked = [
+      ...MAPS,
+      { proto: 'tcp', hostIp: '198.51.100.2', hostPort: 4000, containerPort: 4000, network: 'bridge', containerIp: '172.17.0.3', source: 'nat-pmp', lifetimeSeconds: 57 },
+      { proto: 'udp', hostIp: '198.51.100.2', hostPort: 1024, containerPort: 5000, network: 'bridge', containerIp: '172.17.0.3', source: 'pcp-peer', lifetimeSeconds: 3600 },
+    ];
+    const r = await run(['port', 'c2'], () => asked);
+    expect(r.out).toBe(
+      '80/tcp -> 0.0.0.0:8080\n53/udp -> 198.51.100.2:5353\n4000/tcp -> 198.51.100.2:4000 (nat-pmp, 57s left)\n5000/udp -> 198.51.100.2:1024 (pcp-peer, 3600s left)\n',
+    );
+  });
+
   it('sends every --publish to the daemon', async () => {
     const r = await run(['network', 'connect', '-p', '8080:80', '--publish', '5353:53/udp', 'bridge', 'c2'], () => ({}));
     expect(r.code).toBe(0);

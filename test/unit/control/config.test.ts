@@ -16,9 +16,11 @@ const DEFAULTS: PontoonConfig = {
   defaultNetwork: { name: 'bridge', subnet: '172.17.0.0/16', gateway: '172.17.0.1', mtu: 1500 },
   log: { level: 'info' },
   uplink: null,
-  nat: { portMin: 1024, portMax: 65535, udpFiltering: 'address-and-port-dependent', unsolicitedTcp: 'reset' },
+  nat: { portMin: 1024, portMax: 65535, udpFiltering: 'address-and-port-dependent', unsolicitedTcp: 'reset', pcp: { enabled: false, maxMappingsPerEndpoint: 16, maxLifetimeSeconds: 7200 } },
   conntrack: {
     max: 262144,
+    maxPerEndpoint: 65536,
+    tcpLoose: true,
     timeouts: {
       tcpSynSent: 120,
       tcpSynRecv: 60,
@@ -30,7 +32,7 @@ const DEFAULTS: PontoonConfig = {
       tcpClose: 10,
       udp: 30,
       udpStream: 120,
-      icmp: 30,
+      icmp: 60,
     },
   },
   cluster: {
@@ -74,16 +76,27 @@ describe('parseConfig', () => {
     const c = parseConfig(
       [
         'uplink: { kind: tap, device: ptup, address: 198.51.100.2/24, gateway: 198.51.100.1, netns: ext }',
-        'nat: { portRange: 20000-30000, udpFiltering: endpoint-independent, unsolicitedTcp: drop }',
+        'nat: { portRange: 20000-30000, udpFiltering: endpoint-independent, unsolicitedTcp: drop, pcp: { enabled: true, maxLifetimeSeconds: 600 } }',
         'conntrack: { max: 1024, timeouts: { udp: 5 } }',
       ].join('\n'),
       'x.yaml',
     );
     expect(c.uplink).toEqual({ kind: 'tap', device: 'ptup', address: '198.51.100.2/24', gateway: '198.51.100.1', netns: 'ext', mac: null, mtu: 1500 });
-    expect(c.nat).toEqual({ portMin: 20000, portMax: 30000, udpFiltering: 'endpoint-independent', unsolicitedTcp: 'drop' });
+    expect(c.nat).toEqual({
+      portMin: 20000,
+      portMax: 30000,
+      udpFiltering: 'endpoint-independent',
+      unsolicitedTcp: 'drop',
+      pcp: { enabled: true, maxMappingsPerEndpoint: 16, maxLifetimeSeconds: 600 },
+    });
     expect(c.conntrack.max).toBe(1024);
     expect(c.conntrack.timeouts.udp).toBe(5);
     expect(c.conntrack.timeouts.tcpEstablished).toBe(432000);
+  });
+
+  it('checks nat.pcp', () => {
+    expect(errorOf('nat: { pcp: { maxMappingsPerEndpoint: 0 } }')).toMatch(/nat\.pcp\.maxMappingsPerEndpoint: 0 is not an integer between 1 and 65535/);
+    expect(errorOf('nat: { pcp: { lifetime: 5 } }')).toMatch(/nat\.pcp/);
   });
 
   it('takes a cluster section and checks it hangs together', () => {

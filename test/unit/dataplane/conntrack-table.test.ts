@@ -1,11 +1,11 @@
 // The connection tracking table: lookups from both directions, deletion that keeps probe chains
 // intact (checked against a Map model), memory per entry, and the data plane's behaviour when
-// the table is full (new flows dropped, existing ones unaffected, incremental reclaiming).
+// the table is full (unreplied flows evicted for new ones, answered ones kept, incremental reclaiming).
 
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { ConntrackTable, CtFlag, CtState, CtTuple } from '../../../src/dataplane/conntrack.js';
-import { Drop } from '../../../src/dataplane/counters.js';
+import { Drop, Gauge } from '../../../src/dataplane/counters.js';
 import { NatMappings } from '../../../src/dataplane/nat-ports.js';
 import { TCP_ACK, TCP_SYN } from '../../../src/wire/tcp.js';
 import { A, ACK_C1, drain, makeNatWorld, SYN_C1, SYNACK_X10, variant } from './fixture.js';
@@ -189,46 +189,63 @@ describe('ConntrackTable', () => {
 describe('the data plane with the conntrack table full', () => {
   const syn = (sport: number, dst = A.x10): Buffer => variant(SYN_C1, { sport, dst });
 
-  it('drops new flows (conntrack_full), keeps established ones, and takes new flows again once entries expire', () => {
+  it('evicts unreplied flows for new ones (early drop), never an answered one, and reclaims expired entries', () => {
     const w = makeNatWorld({ conntrackMax: 64 });
     w.dp.control.addPublish({ proto: 6, hostIp: 0, hostPort: 8080, targetIp: A.c2, targetPort: 80 });
     const ct = w.dp.tables.conntrack;
     const t0 = w.dp.now;
-    for (let i = 0; i < 64; i++) w.dp.receive(w.ids.c1, syn(30000 + i));
-    expect(w.uplink.take()).toHaveLength(64);
-    expect(ct.size).toBe(64);
-    // a 65th flow: from a new port, from a port with a mapping, and from outside to a published port
-    w.dp.receive(w.ids.c1, syn(30064));
-    w.dp.receive(w.ids.c1, syn(30000, A.x20));
-    w.dp.receive(w.ids.uplink, variant(SYNACK_X10, { sport: 50000, dport: 8080, flags: TCP_SYN, ack: 0 }));
-    expect(drain(w)).toBe(0);
-    expect(w.dp.counters.drops[Drop.ConntrackFull]).toBe(3);
-    expect(w.dp.counters.drops[Drop.NatPortsExhausted]).toBe(0);
-    expect(w.dp.tables.mappings.inUse[0]).toBe(64); // nothing leaked by the refused flows
-    // the flow from 30000 completes its handshake and passes both ways
+    // the flow from 30000 completes its handshake, then 63 half-open flows fill the table
+    w.dp.receive(w.ids.c1, syn(30000));
     w.dp.receive(w.ids.uplink, variant(SYNACK_X10, { dport: 30000 }));
-    expect(w.c1.take()).toHaveLength(1);
     w.dp.receive(w.ids.c1, variant(ACK_C1, { sport: 30000 }));
-    expect(w.uplink.take()).toHaveLength(1);
+    expect(w.uplink.take()).toHaveLength(2);
+    expect(w.c1.take()).toHaveLength(1);
     const e = find(ct, [6, A.c1, A.x10, 30000, 80], w.dp.now) >> 1;
     expect(ct.state[e]).toBe(CtState.Established);
     expect(ct.flags[e] & CtFlag.Assured).toBe(CtFlag.Assured);
+    for (let i = 1; i < 64; i++) w.dp.receive(w.ids.c1, syn(30000 + i));
+    expect(w.uplink.take()).toHaveLength(63);
+    expect(ct.size).toBe(64);
+    // a 65th flow: from a new port, from a port with a mapping, and from outside to a published
+    // port: each takes the place of the oldest half-open flow (30001, 30002, 30003)
+    w.dp.receive(w.ids.c1, syn(30064));
+    w.dp.receive(w.ids.c1, syn(30000, A.x20));
+    w.dp.receive(w.ids.uplink, variant(SYNACK_X10, { sport: 50000, dport: 8080, flags: TCP_SYN, ack: 0 }));
+    expect(w.uplink.take()).toHaveLength(2);
+    expect(w.c2.take()).toHaveLength(1);
+    expect(w.dp.counters.drops[Drop.ConntrackFull]).toBe(0);
+    expect(w.dp.counters.gauges[Gauge.ConntrackEarlyDrops]).toBe(3);
+    expect(ct.size).toBe(64);
+    for (const gone of [30001, 30002, 30003]) expect(find(ct, [6, A.c1, A.x10, gone, 80], w.dp.now)).toBe(-1);
+    expect(w.dp.tables.mappings.inUse[0]).toBe(62); // the evicted flows' ports are free again
+    // the answered flow passes both ways
     w.dp.receive(w.ids.uplink, variant(SYNACK_X10, { dport: 30000, flags: TCP_ACK, seq: 5001 }));
     expect(w.c1.take()).toHaveLength(1);
-    w.dp.receive(w.ids.c1, syn(30064));
     expect(drain(w)).toBe(0);
-    expect(w.dp.counters.drops[Drop.ConntrackFull]).toBe(4);
     // the half-open flows time out (SYN_SENT: 120 s); the tick reclaims them
     w.dp.tick(t0 + 119_999);
     expect(ct.size).toBe(64);
     w.dp.tick(t0 + 120_000);
     expect(ct.size).toBe(1);
     expect(w.dp.tables.mappings.inUse[0]).toBe(1);
-    w.dp.receive(w.ids.c1, syn(30064));
-    expect(w.uplink.take()).toHaveLength(1);
-    w.dp.receive(w.ids.uplink, variant(SYNACK_X10, { sport: 50000, dport: 8080, flags: TCP_SYN, ack: 0 }));
-    expect(w.c2.take()).toHaveLength(1);
-    expect(w.dp.counters.drops[Drop.ConntrackFull]).toBe(4);
+  });
+
+  it('refuses a new flow (conntrack_full) when every entry has been answered, half-open ones too', () => {
+    const w = makeNatWorld({ conntrackMax: 4 });
+    const ct = w.dp.tables.conntrack;
+    for (let i = 0; i < 4; i++) {
+      w.dp.receive(w.ids.c1, syn(31000 + i));
+      w.dp.receive(w.ids.uplink, variant(SYNACK_X10, { dport: 31000 + i }));
+      if (i < 2) w.dp.receive(w.ids.c1, variant(ACK_C1, { sport: 31000 + i }));
+    }
+    expect(w.uplink.take()).toHaveLength(6);
+    expect(w.c1.take()).toHaveLength(4);
+    w.dp.receive(w.ids.c1, syn(31004));
+    expect(drain(w)).toBe(0);
+    expect(w.dp.counters.drops[Drop.ConntrackFull]).toBe(1);
+    expect(w.dp.counters.gauges[Gauge.ConntrackEarlyDrops]).toBe(0);
+    expect(ct.size).toBe(4);
+    expect(w.dp.tables.mappings.inUse[0]).toBe(4); // nothing leaked by the refused flow
   });
 
   it('reclaims a large table a slice per tick', () => {
@@ -238,8 +255,6 @@ describe('the data plane with the conntrack table full', () => {
     for (let i = 0; i < 2048; i++) w.dp.receive(w.ids.c1, syn(20000 + i));
     expect(w.uplink.take()).toHaveLength(2048);
     expect(ct.size).toBe(2048);
-    w.dp.receive(w.ids.c1, syn(10000));
-    expect(w.dp.counters.drops[Drop.ConntrackFull]).toBe(1);
     w.dp.tick(t0 + 120_000);
     expect(ct.size).toBe(1024);
     w.dp.receive(w.ids.c1, syn(10000));

@@ -5,6 +5,7 @@
 import { describe, expect, it } from 'vitest';
 import { CtFlag, CtState, protoClass } from '../../../src/dataplane/conntrack.js';
 import { Drop } from '../../../src/dataplane/counters.js';
+import { TCP_ACK, TCP_RST, TCP_SYN } from '../../../src/wire/tcp.js';
 import {
   A,
   ACK_C1,
@@ -160,13 +161,42 @@ describe('masquerade: TCP', () => {
     expect(h(w.c1.take())).toEqual(h([SYNACK_AT_C1]));
   });
 
-  it('drops a first packet that is not a SYN (no entry is created)', () => {
-    const w = makeNatWorld();
+  it('with tcpLoose off, drops a first packet that is not a SYN (no entry is created)', () => {
+    const w = makeNatWorld({ tcpLoose: false });
     w.dp.receive(w.ids.c1, ACK_C1);
     expect(drain(w)).toBe(0);
     expect(w.dp.counters.drops[Drop.InvalidState]).toBe(1);
     expect(w.dp.tables.conntrack.size).toBe(0);
     expect(w.dp.tables.mappings.inUse[0]).toBe(0);
+  });
+});
+
+describe('masquerade: TCP picked up mid-stream (tcpLoose, as nf_conntrack_tcp_loose)', () => {
+  it('starts an established flow from a segment of a connection it does not know, keeping the inside port', () => {
+    const w = makeNatWorld();
+    w.dp.receive(w.ids.c1, ACK_C1);
+    expect(h(w.uplink.take())).toEqual(h([ACK_C1_OUT]));
+    const ct = w.dp.tables.conntrack;
+    const e = entry(w, 6, A.c1, A.x10, 40000, 80);
+    expect(ct.state[e]).toBe(CtState.Established);
+    expect(ct.flags[e] & (CtFlag.Liberal | CtFlag.Assured)).toBe(CtFlag.Liberal);
+    // the window scale is unknown: a segment far ahead of anything seen still passes, and the
+    // first answer confirms the flow
+    w.dp.receive(w.ids.uplink, variant(SYNACK_X10, { flags: TCP_ACK, seq: 5001 + 3_000_000 }));
+    expect(w.c1.take()).toHaveLength(1);
+    expect(ct.flags[e] & CtFlag.Assured).toBe(CtFlag.Assured);
+    expect(drain(w)).toBe(0);
+  });
+
+  it('never picks up a RST or a SYN-ACK, and from outside a stray segment is refused', () => {
+    const w = makeNatWorld();
+    w.dp.receive(w.ids.c1, variant(ACK_C1, { flags: TCP_RST | TCP_ACK }));
+    w.dp.receive(w.ids.c1, variant(ACK_C1, { flags: TCP_SYN | TCP_ACK }));
+    expect(w.dp.counters.drops[Drop.InvalidState]).toBe(2);
+    w.dp.receive(w.ids.uplink, variant(SYNACK_X10, { flags: TCP_ACK, seq: 5001 }));
+    expect(w.dp.counters.drops[Drop.NoMapping]).toBe(1);
+    expect(w.c1.take()).toEqual([]);
+    expect(w.dp.tables.conntrack.size).toBe(0);
   });
 });
 

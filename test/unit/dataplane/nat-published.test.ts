@@ -28,11 +28,11 @@ const PUB_SYNACK_AT_HOST = hex('4500003c000040003f0625be0afe00020afe00011f90c351
 // hairpin: c1 -> 198.51.100.2:8080
 // scapy: fromC1(IP(src=C1, dst=UP, ttl=64, id=0x8200, flags='DF')/TCP(sport=40010, dport=8080, seq=7200, flags='S', window=64240, options=OPTS))
 const HP_SYN_C1 = hex('0250000000010242ac11000208004500003c820040004006e272ac110002c63364029c4a1f9000001c2000000000a002faf09eca0000020405b40402080a000000010000000001030307');
-// expected at c2: from the gateway 172.17.0.1
-// scapy: toC2(IP(src=GW1IP, dst=C2, ttl=63, id=0x8200, flags='DF')/TCP(sport=40010, dport=80, seq=7200, flags='S', window=64240, options=OPTS))
-const HP_SYN_AT_C2 = hex('0242ac11000302500000000108004500003c820040003f066195ac110001ac1100039c4a005000001c2000000000a002faf03c2d0000020405b40402080a000000010000000001030307');
-// scapy: fromC2(IP(src=C2, dst=GW1IP, ttl=64, id=0, flags='DF')/TCP(sport=80, dport=40010, seq=9200, ack=7201, flags='SA', window=65160, options=OPTS_SA))
-const HP_SYNACK_C2 = hex('0250000000010242ac11000308004500003c000040004006e295ac110003ac11000100509c4a000023f000001c21a012fe8814470000020405b40402080a0000004d0000000101030307');
+// expected at c2: from c1's own outside address and port, 198.51.100.2:40010 (RFC 4787 REQ-9, RFC 5382 REQ-8)
+// scapy: toC2(IP(src=UP, dst=C2, ttl=63, id=0x8200, flags='DF')/TCP(sport=40010, dport=80, seq=7200, flags='S', window=64240, options=OPTS))
+const HP_SYN_AT_C2 = hex('0242ac11000302500000000108004500003c820040003f06e371c6336402ac1100039c4a005000001c2000000000a002faf0be090000020405b40402080a000000010000000001030307');
+// scapy: fromC2(IP(src=C2, dst=UP, ttl=64, id=0, flags='DF')/TCP(sport=80, dport=40010, seq=9200, ack=7201, flags='SA', window=65160, options=OPTS_SA))
+const HP_SYNACK_C2 = hex('0250000000010242ac11000308004500003c0000400040066472ac110003c633640200509c4a000023f000001c21a012fe8896230000020405b40402080a0000004d0000000101030307');
 // scapy: toC1(IP(src=UP, dst=C1, ttl=63, id=0, flags='DF')/TCP(sport=8080, dport=40010, seq=9200, ack=7201, flags='SA', window=65160, options=OPTS_SA))
 const HP_SYNACK_AT_C1 = hex('0242ac11000202500000000108004500003c000040003f066573c6336402ac1100021f909c4a000023f000001c21a012fe8876e40000020405b40402080a0000004d0000000101030307');
 // to the published UDP port 198.51.100.2:5353 (-> 172.17.0.3:53)
@@ -106,7 +106,7 @@ describe('published ports (DNAT)', () => {
     expect(drain(w)).toBe(0);
   });
 
-  it('hairpins a container reaching the published port: c2 sees the gateway, c1 sees 198.51.100.2:8080', () => {
+  it("hairpins a container reaching the published port: c2 sees c1's outside address and port, c1 sees 198.51.100.2:8080", () => {
     const w = published();
     w.dp.receive(w.ids.c1, HP_SYN_C1);
     expect(h(w.c2.take())).toEqual(h([HP_SYN_AT_C2]));
@@ -116,6 +116,10 @@ describe('published ports (DNAT)', () => {
     expect(drain(w)).toBe(0);
     const e = entry(w, 6, A.c1, A.uplink, 40010, 8080);
     expect(w.dp.tables.conntrack.flags[e] & (CtFlag.Dnat | CtFlag.Snat)).toBe(CtFlag.Dnat | CtFlag.Snat);
+    // the flow holds c1's endpoint-independent mapping: its later flows out use the same port
+    const m = w.dp.tables.mappings.find(0, A.c1, 40010);
+    expect(w.dp.tables.mappings.outPort[m]).toBe(40010);
+    expect(w.dp.tables.conntrack.mapping[e]).toBe(m);
   });
 
   it('translates a port unreachable from the target back to the outside sender', () => {

@@ -51,7 +51,7 @@ describe('the pipeline under arbitrary input', () => {
           { maxLength: 30 },
         ),
         (inputs) => {
-          const w = makeWorld({ arpRetryMs: 10 });
+          const w = makeWorld({ arpRetryMs: 10, conntrackMax: 1024 }); // a small table: a world per run
           let t = w.dp.now;
           for (const { port, frame } of inputs) {
             if (port === 'tick') {

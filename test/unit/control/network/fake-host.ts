@@ -16,7 +16,7 @@ import type { NetnsRef } from '../../../../src/control/netns.js';
 import type { ServiceDataplane } from '../../../../src/control/network/service-dataplane.js';
 import type { StateFile } from '../../../../src/control/network/live-networks.js';
 import type { ResolvConfFiles } from '../../../../src/control/network/resolv-conf-sync.js';
-import { NetworkService } from '../../../../src/control/network-service.js';
+import { type ExplicitMappings, NetworkService } from '../../../../src/control/network-service.js';
 import type { PersistedState } from '../../../../src/control/state-store.js';
 import { macToString } from '../../../../src/wire/mac.js';
 
@@ -397,7 +397,7 @@ export class FakeHost {
   constructor(readonly config: PontoonConfig = testConfig()) {}
 
   /** A daemon on this host: a fresh service and data plane over the same devices and state file. */
-  daemon(cluster: FakeCluster | null = null): { service: NetworkService; dataplane: FakeDataplane } {
+  daemon(cluster: FakeCluster | null = null, explicitMappings: ExplicitMappings | null = null): { service: NetworkService; dataplane: FakeDataplane } {
     const dataplane = new FakeDataplane(this.journal);
     const service = new NetworkService({
       config: this.config,
@@ -407,6 +407,7 @@ export class FakeHost {
       resolvConfs: this.resolvConfs,
       log: pino({ level: 'silent' }),
       cluster,
+      explicitMappings,
     });
     return { service, dataplane };
   }
