@@ -76,6 +76,18 @@ const PROPERTY_C1 = [
 ];
 const PROPERTY_HOST = hex('4500002400094000400183be0afe0001ac11000208006663000500026162636465666768');
 
+const V4 = (a: string): string => `00000000 00000000 0000ffff ${a}`;
+const NONCE = '0102030405060708090a0b0c';
+const PCP_REQUESTS = [
+  '0000',
+  '00 02 0000 0fa0 0fa1 0000003c',
+  '00 01 0000 0035 0035 00000e10',
+  `02 01 0000 00001c20 ${V4('ac110002')} ${NONCE} 06000000 0fa0 0fa0 ${'00'.repeat(16)}`,
+  `02 01 0000 00001c20 ${V4('ac110002')} ${NONCE} 06000000 0fa0 0fa0 ${'00'.repeat(16)} 01 00 0010 ${V4('0a000003')} 02 00 0000 03 00 0014 00 78 0050 ${V4('c6336400')}`,
+  `02 02 0000 00000e10 ${V4('ac110002')} ${NONCE} 11000000 1388 0000 ${'00'.repeat(16)} 0035 0000 ${V4('cb007105')}`,
+  `02 00 0000 00000000 ${V4('ac110002')}`,
+];
+
 export function literalSeeds(): Seed[] {
   const p = (bytes: Buffer): Seed => ({ target: 'pipeline', bytes });
   const c1Frames = [
@@ -93,6 +105,8 @@ export function literalSeeds(): Seed[] {
     ...c1Frames.map((f) => p(encodeRecord('c1', f))),
     ...PROPERTY_C1.map((f) => p(encodeRecord('c1', f))),
     p(encodeRecord('host', PROPERTY_HOST)),
+    // a NAT-PMP mapping request from c1 to its gateway's port 5351 (sent on to the daemon's socket)
+    p(encodeRecord('c1', variant(W.DNS_QUERY_FRAME, { dport: 5351 }))),
     p(encodeRecord('uplink', ROUTER_ARP_REPLY)),
     p(encodeRecord('uplink', SYNACK_X10)),
     // the masqueraded handshake, both directions, in one input
@@ -105,6 +119,8 @@ export function literalSeeds(): Seed[] {
     p(encodeRecord('underlay', Buffer.concat([VXLAN_HEADER, swapped(OV_ARP_REQ)]), { vtep: 0 })),
     // a parked frame that times out: a ping to an unknown neighbour of the bridge, then time
     p(Buffer.concat([encodeRecord('c1', variant(W.ICMP_ECHO_REQUEST_FRAME, { dst: 0xac110063 })), encodeRecord('c1', W.ARP_REQUEST, { timeStep: 2 })])),
+    // NAT-PMP (RFC 6886) and PCP (RFC 6887) requests, as in test/unit/pcp/codec.test.ts
+    ...PCP_REQUESTS.map((r) => ({ target: 'pcp', bytes: hex(r) })),
     // DNS: the query's message, as the resolver gets it
     { target: 'dns', bytes: dnsInput(W.DNS_QUERY_FRAME.subarray(42), W.DNS_RESPONSE_FRAME.subarray(42)) },
   ];

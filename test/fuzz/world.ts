@@ -1,6 +1,6 @@
 // The gateway the pipeline fuzz target drives: the unit tests' NAT world (two networks, three
 // containers, the host port, an uplink with masquerade) plus a container port that takes offloads
-// (virtio-net headers), published ports, the embedded DNS target and an overlay network with a
+// (virtio-net headers), published ports, the embedded DNS and NAT-PMP/PCP targets and an overlay network with a
 // local endpoint, a peer VTEP and a remote endpoint behind another VTEP.
 
 import type { Dataplane } from '../../src/dataplane/dataplane.js';
@@ -20,6 +20,8 @@ export const F = {
   vtepStranger: parseIpv4('192.0.2.99'),
   /** where DNS queries to a gateway address go (a socket of the daemon behind the host port) */
   dnsPort: 5353,
+  /** where NAT-PMP/PCP requests to a gateway address go */
+  pcpPort: 40123,
 } as const;
 
 /** The ingress a fuzz record names, in selector order. */
@@ -59,7 +61,8 @@ export function makeFuzzWorld(): FuzzWorld {
   const cvId = dp.control.addEndpoint({ name: 'cv', network: 0, mac: parseMac('02:42:ac:11:00:04'), ip: F.cv, vnet: true }, cv).id;
   dp.control.addPublish({ proto: 6, hostIp: 0, hostPort: 8080, targetIp: A.c2, targetPort: 80 });
   dp.control.addPublish({ proto: 17, hostIp: 0, hostPort: 5353, targetIp: A.c2, targetPort: 53 });
-  dp.control.setDns(A.host, F.dnsPort);
+  dp.control.setGatewayService('dns', A.host, F.dnsPort);
+  dp.control.setGatewayService('pcp', A.host, F.pcpPort);
 
   const tunnel = new MemoryTunnel();
   const tunnelId = dp.control.setTunnel('vxlan', tunnel, 1500).id;
