@@ -73,7 +73,7 @@ e $V tcpdump -U -s 0 -i ul -w "$OUT/underlay.pcap" 'udp port 4789' 2>/dev/null &
 sleep 1.5
 
 # traffic from the container
-e $C arping -c 1 -I c1 172.17.0.1 >/dev/null 2>&1 || true
+e $C ip neigh flush dev c1 >/dev/null 2>&1 || true  # the first packet out asks ARP for the gateway
 e $C ping -c 2 -i 0.2 172.17.0.1 >/dev/null || true
 e $C ping -c 2 -i 0.2 203.0.113.10 >/dev/null || true
 e $C ping -c 1 -s 1400 203.0.113.10 >/dev/null || true

@@ -4,7 +4,7 @@
 // corpus files, so adding the same seed twice changes nothing.
 
 import { createHash } from 'node:crypto';
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 
 export interface Packet {
@@ -62,8 +62,4 @@ export function writeSeed(dir: string, bytes: Buffer): boolean {
   if (existsSync(path)) return false;
   writeFileSync(path, bytes);
   return true;
-}
-
-export function readFileBuffer(path: string): Buffer {
-  return readFileSync(path);
 }
