@@ -38,6 +38,10 @@ export function vxlanInput(dp: Datapath, tunnel: Port, buf: Buffer, off: number,
   }
   const f = off + VXLAN_HLEN;
   const flen = len - VXLAN_HLEN;
+  if (flen - ETH_HLEN > net.mtu) {
+    c.drop(Drop.Oversize); // larger than the overlay network's MTU, as a local port's frame would be
+    return;
+  }
   const v = c.vxlan;
   const i = net.index * 4;
   v[i]++;

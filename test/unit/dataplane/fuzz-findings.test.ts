@@ -110,6 +110,21 @@ describe('the overlay switches what a bridge port switches', () => {
     expect(drops(w)).toEqual({ unsupported_ethertype: 1, bad_checksum: 1 });
   });
 
+  it('an inner frame larger than the overlay MTU is oversize, not switched', () => {
+    // found: a 1791-byte datagram from the remote endpoint's VTEP, an ARP request with 1737 bytes
+    // trailing it (the reproducer's first bytes; the rest of the trailer does not matter), left
+    // the local endpoint's port as a 1783-byte frame on a network of MTU 1450
+    const head = hex('0800000000102a00ffffffff00140aff42ff02260806000108000604000102420a1400030a140003000000000027000852000000');
+    const datagram = Buffer.concat([head, Buffer.alloc(1791 - head.length, 0x5a)]);
+    const w = makeFuzzWorld();
+    fromUnderlay(w.dp, datagram, REMOTE_VTEP);
+    expect(sent(w)).toEqual({});
+    expect(drops(w)).toEqual({ oversize: 1 });
+    // the same ARP request within the MTU is switched (flooded to the local endpoint)
+    fromUnderlay(w.dp, datagram.subarray(0, 8 + 14 + 1450), REMOTE_VTEP);
+    expect(Object.keys(sent(w))).toEqual(['ov']);
+  });
+
   it('the same echo request as IPv4 reaches the local endpoint unchanged', () => {
     const w = makeFuzzWorld();
     const ping = Buffer.from(ODD_ETHERTYPE);
