@@ -46,7 +46,7 @@ const EXPECTED: Record<string, string> = {
   boolean: 'true or false',
 };
 
-interface Reply {
+export interface Reply {
   status: number;
   body?: unknown;
 }
@@ -151,7 +151,12 @@ async function readJson(req: IncomingMessage): Promise<unknown> {
     else chunks.push(chunk);
   }
   if (tooLarge) throw new ApiFailure(413, `request body too large (limit ${MAX_BODY_BYTES / 1024} KiB)`);
-  const text = Buffer.concat(chunks).toString('utf8');
+  return parseJsonBody(Buffer.concat(chunks));
+}
+
+/** A request body's JSON; a 400 ApiFailure when it is empty or not JSON. */
+export function parseJsonBody(bytes: Buffer): unknown {
+  const text = bytes.toString('utf8');
   if (text.trim() === '') throw new ApiFailure(400, 'invalid request body: empty, expected a JSON object');
   try {
     return JSON.parse(text);
@@ -192,16 +197,11 @@ export function probeSocket(path: string): Promise<'absent' | 'stale' | 'live'> 
   });
 }
 
-/** Serves `api` on a unix socket; resolves once listening. */
-export async function startApiServer(socketPath: string, api: GatewayApi, log: Logger): Promise<{ close(): Promise<void> }> {
-  mkdirSync(dirname(socketPath), { recursive: true, mode: 0o755 });
-  const found = await probeSocket(socketPath);
-  if (found === 'live') throw new Error(`another pontoon daemon is already listening on ${socketPath}`);
-  if (found === 'stale') {
-    log.info({ socket: socketPath }, 'removing stale API socket');
-    unlinkSync(socketPath);
-  }
-
+/**
+ * The API without its socket: a method, a request URL and the body's reader to the reply. Bodies
+ * are read only by routes that take one; calls that change state run one at a time.
+ */
+export function apiDispatcher(api: GatewayApi, log: Logger): (method: string, url: string, body: () => Promise<unknown>) => Promise<Reply> {
   const table = routes(api);
   let tail: Promise<unknown> = Promise.resolve();
   const serialize = <T>(fn: () => Promise<T>): Promise<T> => {
@@ -209,12 +209,13 @@ export async function startApiServer(socketPath: string, api: GatewayApi, log: L
     tail = run.catch(() => undefined);
     return run;
   };
-
-  const handle = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
-    const method = req.method ?? 'GET';
-    const rawPath = new URL(req.url ?? '/', 'http://pontoon').pathname;
+  return async (method, url, body) => {
+    let rawPath = '/';
     let reply: Reply;
     try {
+      // the request target's path as sent (a URL parser would take "//x/..." for a host name)
+      rawPath = url.replace(/[?#][\s\S]*$/, '');
+      if (!rawPath.startsWith('/')) throw new ApiFailure(400, `invalid request target ${JSON.stringify(url.slice(0, 100))}`);
       const matching = table.filter((r) => r.pattern.test(rawPath));
       if (matching.length === 0) throw new ApiFailure(404, `no such API endpoint: ${method} ${rawPath}`);
       const route = matching.find((r) => r.method === method);
@@ -226,7 +227,6 @@ export async function startApiServer(socketPath: string, api: GatewayApi, log: L
           throw new ApiFailure(400, `invalid URL encoding in ${JSON.stringify(p)}`);
         }
       });
-      const body = () => readJson(req);
       reply = route.mutates ? await serialize(() => route.handler(params, body)) : await route.handler(params, body);
     } catch (e) {
       if (e instanceof ApiFailure) {
@@ -237,7 +237,23 @@ export async function startApiServer(socketPath: string, api: GatewayApi, log: L
       }
     }
     log.debug({ method, path: rawPath, status: reply.status }, 'API request');
-    send(res, reply);
+    return reply;
+  };
+}
+
+/** Serves `api` on a unix socket; resolves once listening. */
+export async function startApiServer(socketPath: string, api: GatewayApi, log: Logger): Promise<{ close(): Promise<void> }> {
+  mkdirSync(dirname(socketPath), { recursive: true, mode: 0o755 });
+  const found = await probeSocket(socketPath);
+  if (found === 'live') throw new Error(`another pontoon daemon is already listening on ${socketPath}`);
+  if (found === 'stale') {
+    log.info({ socket: socketPath }, 'removing stale API socket');
+    unlinkSync(socketPath);
+  }
+
+  const dispatch = apiDispatcher(api, log);
+  const handle = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
+    send(res, await dispatch(req.method ?? 'GET', req.url ?? '/', () => readJson(req)));
   };
 
   const server: Server = createServer((req, res) => {

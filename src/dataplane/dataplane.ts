@@ -16,6 +16,7 @@ import { ethernetInput } from './ethernet-input.js';
 import { Frame } from './frame.js';
 import { copyBytes, FrameMemory, FramePool, HEADROOM, ParkingPool, SLOT_SIZE, TxArena } from './frame-pool.js';
 import { IcmpTokenBucket } from './icmp-rate-limit.js';
+import { offloadFits } from './offload.js';
 import { ip4Input, ip4Wrap } from './ip4-input.js';
 import { DEFAULT_DATAPLANE_OPTIONS, type DataplaneOptions } from './options.js';
 import { PortKind } from './port.js';
@@ -90,6 +91,12 @@ export class Dataplane implements Datapath {
       return;
     }
     this.counters.rx(portId, len);
+    const f = this.frame;
+    const offloads = (f.needsCsum | f.gsoType) !== 0;
+    if (offloads && port.kind !== PortKind.Host && !offloadFits(f, buf, off, len)) {
+      this.counters.drop(Drop.Malformed);
+      return;
+    }
     if (port.kind === PortKind.Endpoint) {
       ethernetInput(this, port, buf, off, len);
       return;
@@ -109,6 +116,10 @@ export class Dataplane implements Datapath {
     buf.fill(0, e, e + ETH_TYPE);
     buf[e + ETH_TYPE] = ETHERTYPE_IPV4 >>> 8;
     buf[e + ETH_TYPE + 1] = ETHERTYPE_IPV4 & 0xff;
+    if (offloads && !offloadFits(f, buf, e, len + ETH_HLEN)) {
+      this.counters.drop(Drop.Malformed);
+      return;
+    }
     ip4Input(this, port, null, ip, buf, e, len + ETH_HLEN);
   }
 

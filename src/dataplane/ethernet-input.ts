@@ -18,7 +18,8 @@ export function ethernetInput(dp: Datapath, port: Port, buf: Buffer, off: number
     c.drop(Drop.Malformed);
     return;
   }
-  if (len > port.mtu + ETH_HLEN && dp.frame.gsoSize === 0) {
+  // a super segment stands for segments of gsoSize bytes of payload: those must fit the MTU too
+  if (dp.frame.wireSize(buf, off, len) > port.mtu) {
     c.drop(Drop.Oversize);
     return;
   }

@@ -5,9 +5,10 @@
 
 import { copyBytes } from './frame-pool.js';
 import { finish, pseudoHeaderSum, sum16, internetChecksum } from '../wire/checksum.js';
-import { ETH_HLEN } from '../wire/ethernet.js';
+import { ETH_HLEN, etherTypeOf, ETHERTYPE_IPV4 } from '../wire/ethernet.js';
 import { IP_PROTO_TCP, IP_PROTO_UDP, IPV4_CHECKSUM, IPV4_IDENT, IPV4_PROTO, IPV4_TOTAL_LEN, ipv4Dst, ipv4HeaderLength, ipv4Src } from '../wire/ipv4.js';
 import { TCP_CHECKSUM, TCP_CWR, TCP_FIN, TCP_FLAGS, TCP_MIN_HLEN, TCP_PSH, TCP_SEQ_NUM, tcpHeaderLength } from '../wire/tcp.js';
+import { UDP_CHECKSUM } from '../wire/udp.js';
 import { VNET_GSO_TCPV4 } from '../wire/virtio-net.js';
 import { VXLAN_HLEN } from '../wire/vxlan.js';
 import { Drop } from './counters.js';
@@ -15,6 +16,25 @@ import type { Datapath } from './context.js';
 import type { Frame } from './frame.js';
 import type { Network } from './network.js';
 import { PortKind } from './port.js';
+
+/**
+ * Whether the current frame's offload metadata (from its virtio-net header) describes it: a
+ * partial checksum must be the TCP or UDP checksum of its IPv4 packet, a super segment TCP/IPv4
+ * with a segment size. Checked before any stage trusts it: finishChecksum writes where csum_start
+ * points, which could otherwise rewrite the headers anti-spoofing has already checked.
+ */
+export function offloadFits(f: Frame, buf: Buffer, off: number, len: number): boolean {
+  if (f.needsCsum === 0 && f.gsoType === 0) return true;
+  if (len < ETH_HLEN + 20 || etherTypeOf(buf, off) !== ETHERTYPE_IPV4) return false;
+  const ip = off + ETH_HLEN;
+  const proto = buf[ip + IPV4_PROTO];
+  if (f.gsoType !== 0 && (f.gsoType !== VNET_GSO_TCPV4 || f.gsoSize === 0 || proto !== IP_PROTO_TCP)) return false;
+  if (f.needsCsum !== 0) {
+    const field = proto === IP_PROTO_TCP ? TCP_CHECKSUM : proto === IP_PROTO_UDP ? UDP_CHECKSUM : -1;
+    if (field < 0 || f.csumStart !== ETH_HLEN + ipv4HeaderLength(buf, ip) || f.csumOffset !== field || f.csumStart + field + 2 > len) return false;
+  }
+  return true;
+}
 
 /** Fills in the partial checksum of the current frame (at buf[off], an Ethernet frame) in place. */
 export function finishChecksum(f: Frame, buf: Buffer, off: number, len: number): void {

@@ -2,12 +2,13 @@
 // peer of the VNI it carries; the inner source MAC is learned as "behind that VTEP", and the frame
 // is switched to local ports only (split horizon: never back into the overlay).
 
-import { ETH_HLEN, ETHERTYPE_ARP } from '../wire/ethernet.js';
+import { ETH_HLEN, ETHERTYPE_ARP, ETHERTYPE_IPV4 } from '../wire/ethernet.js';
 import { ARP_OP_REQUEST } from '../wire/arp.js';
 import { WireError } from '../wire/error.js';
 import { readVni, VXLAN_HLEN } from '../wire/vxlan.js';
 import { Drop } from './counters.js';
 import type { Datapath } from './context.js';
+import { ip4Wrap } from './ip4-input.js';
 import { l2Forward } from './l2-switch.js';
 import { isGroupMac, macHi, macLo } from '../wire/mac.js';
 import { targetVtep, vtepTarget } from './mac-table.js';
@@ -37,6 +38,10 @@ export function vxlanInput(dp: Datapath, tunnel: Port, buf: Buffer, off: number,
   }
   const f = off + VXLAN_HLEN;
   const flen = len - VXLAN_HLEN;
+  if (flen - ETH_HLEN > net.mtu) {
+    c.drop(Drop.Oversize); // larger than the overlay network's MTU, as a local port's frame would be
+    return;
+  }
   const v = c.vxlan;
   const i = net.index * 4;
   v[i]++;
@@ -69,6 +74,13 @@ export function vxlanInput(dp: Datapath, tunnel: Port, buf: Buffer, off: number,
       c.drop(Drop.NotForUs);
       return;
     }
+  } else if (etherType === ETHERTYPE_IPV4) {
+    // checked as a local endpoint's IPv4 is before it is switched (a counted drop if malformed)
+    if (ip4Wrap(dp, buf, f + ETH_HLEN, flen - ETH_HLEN) === null) return;
+  } else {
+    // the gateway is IPv4-only, in the overlay as on a bridge (ethernet-input)
+    c.drop(Drop.UnsupportedEthertype);
+    return;
   }
   l2Forward(dp, net, tunnel, buf, f, flen);
 }

@@ -56,7 +56,9 @@ export function encodeMessage(p: Packet): Buffer {
  */
 export function encodableName(name: string): boolean {
   if (name === '.') return true;
-  const labels = name.replace(/^\.|\.$/g, '').split('.');
+  // dns-packet joins labels with dots unescaped: a name it decoded with a dot at either end came
+  // from a label that held a dot, and encodes as other labels (the answer would name another question)
+  const labels = name.split('.');
   let total = 1;
   for (const l of labels) {
     const n = Buffer.byteLength(l);

@@ -204,8 +204,11 @@ export class DnsResolver {
     let buf: Buffer;
     try {
       buf = encodeMessage(packet);
+      // an upstream record dns-packet decodes may encode to bytes it cannot read back (an unknown
+      // type's data of invalid UTF-8, say): a client would get a message it cannot parse
+      if ((r.answers?.length ?? 0) + (r.authorities?.length ?? 0) + (r.additionals?.length ?? 0) > 0) decodeMessage(buf);
     } catch {
-      // an upstream record dns-packet decodes but cannot encode again
+      // an upstream record dns-packet decodes but cannot encode again, or not into what it reads
       const failed = { ...packet, flags: flags | Rcode.ServFail, answers: [], authorities: [], additionals: edns ? [ednsRecord()] : [] };
       try {
         return encodeMessage(failed);

@@ -1,0 +1,128 @@
+// The gateway the pipeline fuzz target drives: the unit tests' NAT world (two networks, three
+// containers, the host port, an uplink with masquerade) plus a container port that takes offloads
+// (virtio-net headers), published ports, the embedded DNS and NAT-PMP/PCP targets and an overlay network with a
+// local endpoint, a peer VTEP and a remote endpoint behind another VTEP.
+
+import type { Dataplane } from '../../src/dataplane/dataplane.js';
+import { MemoryPort, MemoryTunnel } from '../../src/ports/memory-port.js';
+import { parseIpv4 } from '../../src/wire/ipv4-address.js';
+import { parseMac } from '../../src/wire/mac.js';
+import { A, makeNatWorld, OVERLAY_VNI, ROUTER_ARP_REPLY } from '../unit/dataplane/fixture.js';
+
+/** Addresses of the fuzz world beyond the NAT world's (fixture.ts `A`). */
+export const F = {
+  cv: parseIpv4('172.17.0.4'),
+  ov: parseIpv4('10.20.0.2'),
+  ovRemote: parseIpv4('10.20.0.3'),
+  ovGw: parseIpv4('10.20.0.1'),
+  vtepPeer: parseIpv4('192.0.2.2'),
+  vtepRemote: parseIpv4('192.0.2.3'),
+  vtepStranger: parseIpv4('192.0.2.99'),
+  /** where DNS queries to a gateway address go (a socket of the daemon behind the host port) */
+  dnsPort: 5353,
+  /** where NAT-PMP/PCP requests to a gateway address go */
+  pcpPort: 40123,
+} as const;
+
+/** The ingress a fuzz record names, in selector order. */
+export const INGRESS = ['c1', 'c2', 'c3', 'cv', 'ov', 'host', 'uplink', 'underlay'] as const;
+export type Ingress = (typeof INGRESS)[number];
+
+export interface FuzzWorld {
+  dp: Dataplane;
+  /** every frame port by name (the underlay is `tunnel`) */
+  ports: Record<Exclude<Ingress, 'underlay'>, MemoryPort>;
+  ids: Record<Ingress, number>;
+  tunnel: MemoryTunnel;
+  /** the gateway's own addresses on its networks and host link (its ICMP messages come from them) */
+  gatewayIps: Set<number>;
+  /** the uplink address: the gateway's own, and the source of every masqueraded packet */
+  uplinkIp: number;
+  /** the gateway's MACs (of the bridge, backend, uplink and overlay networks) */
+  gatewayMacs: Set<number>;
+}
+
+/** Small tables, so one world per fuzz input is cheap; the stages are the daemon's. */
+export const FUZZ_OPTIONS = {
+  poolSlots: 8,
+  parkingSlots: 16,
+  arpQueueLength: 4,
+  fdbCapacity: 64,
+  conntrackMax: 64,
+  txArenaBytes: 256 << 10,
+  icmpBurst: 8,
+  arpRetryMs: 100,
+} as const;
+
+export function makeFuzzWorld(): FuzzWorld {
+  const w = makeNatWorld(FUZZ_OPTIONS);
+  const dp = w.dp;
+  const cv = new MemoryPort();
+  const cvId = dp.control.addEndpoint({ name: 'cv', network: 0, mac: parseMac('02:42:ac:11:00:04'), ip: F.cv, vnet: true }, cv).id;
+  dp.control.addPublish({ proto: 6, hostIp: 0, hostPort: 8080, targetIp: A.c2, targetPort: 80 });
+  dp.control.addPublish({ proto: 17, hostIp: 0, hostPort: 5353, targetIp: A.c2, targetPort: 53 });
+  dp.control.setGatewayService('dns', A.host, F.dnsPort);
+  dp.control.setGatewayService('pcp', A.host, F.pcpPort);
+
+  const tunnel = new MemoryTunnel();
+  const tunnelId = dp.control.setTunnel('vxlan', tunnel, 1500).id;
+  dp.control.addNetwork({
+    index: 3,
+    name: 'ov',
+    subnet: parseIpv4('10.20.0.0'),
+    prefixLen: 24,
+    gatewayIp: F.ovGw,
+    gatewayMac: parseMac('02:50:00:00:10:01'),
+    mtu: 1450,
+    internal: false,
+    vni: OVERLAY_VNI,
+  });
+  dp.control.addPeer(3, F.vtepPeer);
+  const ov = new MemoryPort();
+  const ovId = dp.control.addEndpoint({ name: 'ov', network: 3, mac: parseMac('02:42:0a:14:00:02'), ip: F.ov }, ov).id;
+  dp.control.addRemoteEndpoint({ network: 3, ip: F.ovRemote, mac: parseMac('02:42:0a:14:00:03'), vtepIp: F.vtepRemote });
+  cv.take();
+  ov.take();
+  tunnel.sent.splice(0);
+  for (const p of w.all) p.take();
+
+  return {
+    dp,
+    ports: { c1: w.c1, c2: w.c2, c3: w.c3, cv, ov, host: w.host, uplink: w.uplink },
+    ids: { ...w.ids, cv: cvId, ov: ovId, underlay: tunnelId },
+    tunnel,
+    gatewayIps: new Set([A.bridgeGw, parseIpv4('172.18.0.1'), A.hostGw, F.ovGw]),
+    uplinkIp: A.uplink,
+    gatewayMacs: new Set(['02:50:00:00:00:01', '02:50:00:00:00:02', '02:50:00:00:00:ff', '02:50:00:00:10:01'].map(parseMac)),
+  };
+}
+
+/**
+ * Brings a used fuzz world back to what makeFuzzWorld left (near enough: counters keep counting,
+ * the clock moves on): every flow forgotten, an hour passed (learned MACs, neighbours, parked
+ * frames and ICMP tokens age out), then the containers' MACs and neighbours and the router's MAC
+ * are known again, as after their attachment.
+ */
+export function settleFuzzWorld(w: FuzzWorld): void {
+  const dp = w.dp;
+  dp.control.conntrackFlush();
+  // Dataplane.tick's work less its conntrack sweep (a fixed 1024-entry walk: the flush did it)
+  const now = (dp.now += 3_600_000);
+  const counts = { neighbours: 0, parked: 0 };
+  for (const net of dp.tables.networks) {
+    if (net === undefined) continue;
+    net.fdb.sweep(now, dp.options.macAgingMs, 1024);
+    dp.resolver.tick(net, now, counts);
+  }
+  dp.endBatch();
+  for (const name of ['c1', 'c2', 'c3', 'cv', 'ov'] as const) {
+    const port = dp.tables.ports[w.ids[name]]!;
+    const net = dp.tables.networks[port.network]!;
+    net.fdb.learn(port.macHi, port.macLo, port.id, dp.now);
+    const n = net.neighbours.get(port.ip) ?? net.neighbours.create(port.ip, dp.now);
+    dp.resolver.resolved(net, n, port.macHi, port.macLo);
+  }
+  dp.receive(w.ids.uplink, ROUTER_ARP_REPLY);
+  w.tunnel.sent.splice(0);
+  for (const p of Object.values(w.ports)) p.take();
+}

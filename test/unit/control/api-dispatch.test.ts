@@ -1,0 +1,31 @@
+// Requests the fuzzer (test/fuzz/targets/api.ts) found the API mishandling, as literal bytes,
+// through the API's dispatcher without its socket.
+import pino from 'pino';
+import { describe, expect, it } from 'vitest';
+import { apiDispatcher, parseJsonBody } from '../../../src/control/api-server.js';
+import { decodeRequest } from '../../fuzz/targets/api.js';
+import { FakeHost } from './network/fake-host.js';
+
+async function dispatcher() {
+  const host = new FakeHost();
+  const d = host.daemon();
+  await d.service.restore();
+  return { dispatch: apiDispatcher(d.service, pino({ level: 'silent' })), service: d.service };
+}
+
+describe('the API dispatcher', () => {
+  it('answers a request target that a URL parser takes for a host name with 400, not 500', async () => {
+    const { dispatch, service } = await dispatcher();
+    // found as: DELETE //vlish":["808bac  -> 500 {"message":"Invalid URL"}
+    const req = decodeRequest(Buffer.from('44454c455445202f2f766c697368223a5b223830386261630a', 'hex'));
+    expect(await dispatch(req.method, req.url, async () => parseJsonBody(req.body))).toEqual({
+      status: 404,
+      body: { message: 'no such API endpoint: DELETE //vlish":["808bac' },
+    });
+    // "//v1/networks" was read as host "v1", path "/networks"
+    expect((await dispatch('GET', '//v1/networks', async () => ({}))).status).toBe(404);
+    expect(await dispatch('GET', 'v1/networks', async () => ({}))).toEqual({ status: 400, body: { message: 'invalid request target "v1/networks"' } });
+    expect((await dispatch('GET', '/v1/networks?x=1#y', async () => ({}))).status).toBe(200);
+    await service.shutdown();
+  });
+});
