@@ -153,7 +153,7 @@ import {
   TIMESPEC_W_NSEC,
   TIMESPEC_W_SEC,
 } from './io-uring-abi.js';
-import { Errno, SysError, bufferAddress, describeErrno } from './libc.js';
+import { Errno, SysError, bufferAddress, describeErrno, mmap } from './libc.js';
 
 export {
   IORING_CQE_F_BUFFER,
@@ -195,14 +195,6 @@ const sysRegister = lib.func('long syscall(long nr, long fd, long opcode, void *
   arg: Uint8Array | null,
   nrArgs: number,
 ) => number;
-const mmap = lib.func('void *mmap(void *addr, size_t len, int prot, int flags, int fd, int64_t off)') as (
-  addr: null,
-  len: number,
-  prot: number,
-  flags: number,
-  fd: number,
-  off: number,
-) => unknown;
 const munmap = lib.func('int munmap(void *addr, size_t len)') as (addr: unknown, len: number) => number;
 const closeFd = lib.func('int close(int fd)') as (fd: number) => number;
 

@@ -159,6 +159,16 @@ export const getsockopt = lib.func('getsockopt', 'int', ['int', 'int', 'int', 'v
 export const poll = lib.func('poll', 'int', ['void *', 'unsigned long', 'int']) as (fds: Uint8Array, n: number, timeoutMs: number) => number;
 
 /** `unsigned int if_nametoindex(const char *name)`: 0 when there is no such interface. */
+/** mmap(2): the mapping's address as koffi's pointer (koffi.address() it; MAP_FAILED is all ones). */
+export const mmap = lib.func('void *mmap(void *addr, size_t len, int prot, int flags, int fd, int64_t off)') as (
+  addr: null,
+  len: number,
+  prot: number,
+  flags: number,
+  fd: number,
+  off: number,
+) => unknown;
+
 export const if_nametoindex = lib.func('if_nametoindex', 'unsigned int', ['str']) as (name: string) => number;
 
 const strerror_ = lib.func('strerror', 'const char *', ['int']) as (errnum: number) => string | null;

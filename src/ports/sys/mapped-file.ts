@@ -7,17 +7,9 @@
  */
 import { closeSync, ftruncateSync, openSync } from 'node:fs';
 import koffi from 'koffi';
-import { SysError } from './libc.js';
+import { mmap, SysError } from './libc.js';
 
 const lib = koffi.load('libc.so.6');
-const mmap = lib.func('void *mmap(void *addr, size_t len, int prot, int flags, int fd, int64_t off)') as (
-  addr: null,
-  len: number,
-  prot: number,
-  flags: number,
-  fd: number,
-  off: number,
-) => unknown;
 
 const posixFallocate = lib.func('int posix_fallocate(int fd, int64_t offset, int64_t len)') as (fd: number, offset: number, len: number) => number;
 
