@@ -41,8 +41,10 @@ export const root: Requirement = once(() => {
 
 /** The tools the suites run, each with the Debian package that has it (all installed by .ci/run). */
 const PACKAGE_OF = {
+  busybox: 'busybox-static',
   curl: 'curl',
   dig: 'dnsutils',
+  dockerd: 'docker.io',
   ethtool: 'ethtool',
   getent: 'libc-bin',
   hping3: 'hping3',
@@ -52,12 +54,15 @@ const PACKAGE_OF = {
   nmap: 'nmap',
   nstat: 'iproute2',
   ping: 'iputils-ping',
+  podman: 'podman',
+  promtool: 'prometheus',
   python3: 'python3',
   setpriv: 'util-linux',
   ss: 'iproute2',
   stun: 'stun-client',
   stund: 'stun-server',
   sysctl: 'procps',
+  'systemd-analyze': 'systemd',
   tcpdump: 'tcpdump',
   timeout: 'coreutils',
   traceroute: 'traceroute',
