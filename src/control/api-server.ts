@@ -10,6 +10,7 @@ import type { Logger } from 'pino';
 import { z } from 'zod';
 import type { ConnectRequest, DisconnectRequest, NetworkCreateRequest } from './api-types.js';
 import { ApiFailure, type GatewayApi } from './gateway-api.js';
+import { MutationQueue } from './mutation-queue.js';
 
 export const MAX_BODY_BYTES = 64 * 1024;
 const SOCKET_MODE = 0o660;
@@ -201,14 +202,13 @@ export function probeSocket(path: string): Promise<'absent' | 'stale' | 'live'> 
  * The API without its socket: a method, a request URL and the body's reader to the reply. Bodies
  * are read only by routes that take one; calls that change state run one at a time.
  */
-export function apiDispatcher(api: GatewayApi, log: Logger): (method: string, url: string, body: () => Promise<unknown>) => Promise<Reply> {
+export function apiDispatcher(
+  api: GatewayApi,
+  log: Logger,
+  queue = new MutationQueue(),
+): (method: string, url: string, body: () => Promise<unknown>) => Promise<Reply> {
   const table = routes(api);
-  let tail: Promise<unknown> = Promise.resolve();
-  const serialize = <T>(fn: () => Promise<T>): Promise<T> => {
-    const run = tail.then(fn, fn);
-    tail = run.catch(() => undefined);
-    return run;
-  };
+  const serialize = <T>(fn: () => Promise<T>): Promise<T> => queue.run(fn);
   return async (method, url, body) => {
     let rawPath = '/';
     let reply: Reply;
@@ -242,7 +242,7 @@ export function apiDispatcher(api: GatewayApi, log: Logger): (method: string, ur
 }
 
 /** Serves `api` on a unix socket; resolves once listening. */
-export async function startApiServer(socketPath: string, api: GatewayApi, log: Logger): Promise<{ close(): Promise<void> }> {
+export async function startApiServer(socketPath: string, api: GatewayApi, log: Logger, queue?: MutationQueue): Promise<{ close(): Promise<void> }> {
   mkdirSync(dirname(socketPath), { recursive: true, mode: 0o755 });
   const found = await probeSocket(socketPath);
   if (found === 'live') throw new Error(`another pontoon daemon is already listening on ${socketPath}`);
@@ -251,7 +251,7 @@ export async function startApiServer(socketPath: string, api: GatewayApi, log: L
     unlinkSync(socketPath);
   }
 
-  const dispatch = apiDispatcher(api, log);
+  const dispatch = apiDispatcher(api, log, queue);
   const handle = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
     send(res, await dispatch(req.method ?? 'GET', req.url ?? '/', () => readJson(req)));
   };

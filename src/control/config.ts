@@ -276,6 +276,15 @@ const conntrackSchema = z.strictObject({
   ),
 });
 
+/** Docker's network and IPAM driver (`docker network create -d pontoon --ipam-driver pontoon`). */
+const dockerSchema = z.strictObject({
+  enabled: z.boolean().default(false),
+  /** Docker finds plugins in /run/docker/plugins; the file's name is the plugin's (pontoon) */
+  pluginSocket: checked(socketPathProblem).default('/run/docker/plugins/pontoon.sock'),
+  /** Docker's API, asked (after each call is answered) for the names of networks and containers; null: never */
+  apiSocket: checked(socketPathProblem).nullable().default('/run/docker.sock'),
+});
+
 /** The embedded DNS, answering on every network's gateway address, port 53. */
 const dnsSchema = z.strictObject({
   enabled: z.boolean().default(true),
@@ -375,6 +384,7 @@ const configSchema = z
     conntrack: section(conntrackSchema.prefault({})),
     cluster: section(clusterSchema.prefault({})),
     dns: section(dnsSchema.prefault({})),
+    docker: section(dockerSchema.prefault({})),
     dataplane: section(dataplaneSchema.prefault({})),
   })
   .superRefine((c, ctx) => {

@@ -337,8 +337,13 @@ export async function runDaemon(configPath: string): Promise<void> {
     // pins adopted from the live state that the PCP server did not take back (or all, without one) go
     const unpinned = await dataplane.control.pinsRestored();
     if (unpinned > 0) log.info({ unpinned }, 'adopted NAT-PMP/PCP pins not taken back: unpinned');
-    const api = await startApiServer(cfg.api.socket, service, log);
+    const api = await startApiServer(cfg.api.socket, service, log, service.queue);
     cleanups.push(() => api.close());
+    if (service.docker !== null) {
+      const { pluginDispatcher, startPluginServer } = await import('./docker/plugin-server.js');
+      const plugin = await startPluginServer(cfg.docker.pluginSocket, pluginDispatcher(service.docker.network, service.docker.ipam, service.queue, log), log);
+      cleanups.push(() => plugin.close());
+    }
     if (cfg.metrics.enabled) {
       const registry = buildRegistry({
         counters: dataplane.counters,

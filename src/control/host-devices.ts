@@ -8,7 +8,7 @@ import type { DeviceHolder } from '../ports/device-holder.js';
 import { closeFd, openTunTap, setPersist } from '../ports/sys/tuntap.js';
 import { addHostRoute, deleteHostRoute } from './host-link.js';
 import { hostRouteCidrs } from './ipam.js';
-import { type NetnsRef, configureInterface, netnsStillExists, nextInterfaceName, resolveNetns } from './netns.js';
+import { type NetnsRef, configureInterface, interfaceWithMac, netnsStillExists, nextInterfaceName, resolveNetns, runCommand } from './netns.js';
 
 /** How an endpoint's interface is set up inside its namespace. */
 export interface InterfaceConfig {
@@ -36,6 +36,13 @@ export interface HostDevices {
   nextInterfaceName(nsPath: string): Promise<string>;
   /** Creates the persistent TAP `ifName` inside the namespace, or re-opens it after a restart; returns its fd. */
   openTap(nsPath: string, ifName: string): number;
+  /**
+   * Creates the persistent TAP `ifName` in the host's namespace with its MAC and MTU (down, no
+   * address): for Docker, which moves it into the container and configures it there.
+   */
+  openHostTap(ifName: string, link: { mac: string; mtu: number }): Promise<number>;
+  /** The name of the interface with this MAC inside the namespace, or null when it has none. */
+  findInterfaceByMac(nsPath: string, mac: string): Promise<string | null>;
   /** Sets the TAP's MAC, MTU and address, brings it up and adds the default route. */
   configureInterface(nsPath: string, ifName: string, config: InterfaceConfig): Promise<void>;
   /** Closes the fd and lets the device go with it, and its address and routes with the device. */
@@ -91,6 +98,21 @@ export class KernelHostDevices implements HostDevices {
       void holder.take(key, fd);
     }
     return fd;
+  }
+
+  async openHostTap(ifName: string, link: { mac: string; mtu: number }): Promise<number> {
+    const { fd } = openTunTap({ mode: 'tap', name: ifName, persist: true, vnetHdr: this.opts.vnetHdr });
+    try {
+      await runCommand('ip', ['link', 'set', 'dev', ifName, 'address', link.mac, 'mtu', String(link.mtu)]);
+    } catch (err) {
+      this.removeTap(fd);
+      throw err;
+    }
+    return fd;
+  }
+
+  findInterfaceByMac(nsPath: string, mac: string): Promise<string | null> {
+    return interfaceWithMac(nsPath, mac);
   }
 
   configureInterface(nsPath: string, ifName: string, config: InterfaceConfig): Promise<void> {

@@ -183,6 +183,14 @@ export async function interfaceNames(nsPath: string): Promise<string[]> {
   return links.map((l) => l.ifname);
 }
 
+/** The interface with this MAC inside the namespace (`ip -j link`), or null. */
+export async function interfaceWithMac(nsPath: string, mac: string): Promise<string | null> {
+  const out = await runInNetns(nsPath, ['ip', '-j', 'link', 'show']);
+  const links = JSON.parse(out) as { ifname: string; address?: string }[];
+  const want = mac.toLowerCase();
+  return links.find((l) => l.address?.toLowerCase() === want)?.ifname ?? null;
+}
+
 /** The lowest ethN not present in the namespace. */
 export async function nextInterfaceName(nsPath: string): Promise<string> {
   const taken = new Set(await interfaceNames(nsPath));

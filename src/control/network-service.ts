@@ -34,6 +34,11 @@ import { type ResolvConfFiles, ResolvConfSync } from './network/resolv-conf-sync
 import { conntrackResource } from './resources.js';
 import { ipv4 } from './network/addresses.js';
 import { ipv4ToString } from '../wire/ipv4-address.js';
+import { JoinFollowUp } from './docker/join-follow-up.js';
+import { DockerState } from './docker/docker-state.js';
+import { IpamDriver } from './docker/ipam-driver.js';
+import { NetworkDriver } from './docker/network-driver.js';
+import { MutationQueue } from './mutation-queue.js';
 
 export { macForIp } from './network/addresses.js';
 
@@ -57,9 +62,21 @@ export interface ExplicitMappings {
   portsOf(ip: number, network: string): PortMappingResource[];
 }
 
+/** Docker's network and IPAM drivers over this service's networks (config docker.enabled). */
+export interface DockerDrivers {
+  network: NetworkDriver;
+  ipam: IpamDriver;
+}
+
 export class NetworkService implements GatewayApi {
   /** the names the embedded DNS answers: every endpoint's, local and remote, kept in step here */
   readonly names = new NameTable();
+  /** every change to networks and endpoints runs in it: the API's, Docker's, the follow-ups' */
+  readonly queue = new MutationQueue();
+  /** null: docker.enabled is off */
+  readonly docker: DockerDrivers | null = null;
+  private readonly dockerState: DockerState | null = null;
+  private readonly dockerFollowUp: JoinFollowUp | null = null;
   private readonly networks: LiveNetworks;
   private readonly overlay: OverlaySync | null;
   private readonly resolvConf: ResolvConfSync;
@@ -81,6 +98,7 @@ export class NetworkService implements GatewayApi {
       gatewayAddress: config.host.gatewayAddress,
       uplinkAddress: config.uplink?.address ?? null,
       vnet: config.dataplane.offload,
+      devicePrefix: config.devicePrefix,
       networks,
       names,
       dataplane,
@@ -118,13 +136,32 @@ export class NetworkService implements GatewayApi {
       log,
     });
     this.views = new NetworkViews({ dnsEnabled: config.dns.enabled, networks, dataplane, devices, resolvConf });
+    if (config.docker.enabled) {
+      const state = new DockerState(networks);
+      const followUp = new JoinFollowUp({ apiSocket: config.docker.apiSocket, queue: this.queue, networks, attach, devices, log });
+      this.dockerState = state;
+      this.dockerFollowUp = followUp;
+      this.docker = {
+        network: new NetworkDriver({
+          state,
+          lifecycle,
+          attach,
+          log,
+          created: (live) => followUp.networkCreated(live),
+          joined: (live, ep) => followUp.joined(live, ep),
+        }),
+        ipam: new IpamDriver({ state, attach, devices, log }),
+      };
+    }
   }
 
   // ---- start-up and shutdown -----------------------------------------------------------------
 
   /** Brings back every saved network and endpoint, then the default network; follows the cluster store. */
-  restore(): Promise<void> {
-    return this.restorer.restore();
+  async restore(): Promise<void> {
+    await this.restorer.restore();
+    this.dockerState?.restore();
+    this.dockerFollowUp?.resume();
   }
 
   /** Removes the endpoints whose namespace vanished (also every 2 s after restore). */
@@ -139,6 +176,7 @@ export class NetworkService implements GatewayApi {
 
   async shutdown(): Promise<void> {
     this.restorer.stop();
+    this.dockerFollowUp?.stop();
     await this.loopback.stopAll();
     await this.deps.cluster?.close().catch(() => undefined);
     // endpoints stay: their TAP devices are persistent and the state file brings them back

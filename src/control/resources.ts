@@ -61,7 +61,7 @@ export function networkResource(live: LiveNetwork, dnsEnabled: boolean, endpoint
           ),
         }
       : {}),
-    Labels: {},
+    Labels: r.dockerNetworkId !== undefined ? { 'com.docker.network.id': r.dockerNetworkId } : {},
   };
 }
 

@@ -19,6 +19,12 @@ export interface EndpointRecord {
   created: string;
   /** published ports (host port already chosen) */
   ports: PortMapping[];
+  /**
+   * Who attached it: absent for `network connect`; 'docker' for Docker's network driver, which
+   * got the TAP device in the host's namespace and moved it into the container under a name of
+   * its own (found again by its MAC after a restart).
+   */
+  engine?: 'docker';
 }
 
 export interface NetworkRecord {
@@ -36,11 +42,42 @@ export interface NetworkRecord {
   endpoints: EndpointRecord[];
   /** overlay networks: the VXLAN network identifier */
   vni?: number;
+  /** made by `docker network create -d pontoon`: Docker's id of the network */
+  dockerNetworkId?: string;
+}
+
+/** An address pool handed out by pontoon's Docker IPAM driver (`--ipam-driver pontoon`). */
+export interface DockerPoolRecord {
+  id: string;
+  subnet: string;
+  ipRange?: string;
+  /** the gateway Docker asked for, once it has */
+  gateway?: string;
+  /** endpoint addresses the IPAM driver gave out */
+  addresses: string[];
+}
+
+/** An endpoint Docker created (CreateEndpoint), joined to a container or not. */
+export interface DockerEndpointRecord {
+  id: string;
+  /** pontoon's id of the network */
+  networkId: string;
+  ip: string;
+  mac: string;
+  /** the address was allocated for the endpoint itself (another IPAM driver than pontoon's gave it) */
+  ownsAddress: boolean;
+}
+
+/** What Docker's network and IPAM drivers keep between calls: Docker never replays them. */
+export interface DockerState {
+  pools: DockerPoolRecord[];
+  endpoints: DockerEndpointRecord[];
 }
 
 export interface PersistedState {
   version: 1;
   networks: NetworkRecord[];
+  docker?: DockerState;
 }
 
 const endpointSchema = z.object({
@@ -64,6 +101,7 @@ const endpointSchema = z.object({
       }),
     )
     .default([]),
+  engine: z.literal('docker').optional(),
 });
 
 const networkSchema = z.object({
@@ -80,11 +118,28 @@ const networkSchema = z.object({
   isDefault: z.boolean(),
   endpoints: z.array(endpointSchema),
   vni: z.number().int().min(1).max(0xffffff).optional(),
+  dockerNetworkId: z.string().optional(),
+});
+
+const dockerSchema = z.object({
+  pools: z.array(
+    z.object({
+      id: z.string(),
+      subnet: z.string(),
+      ipRange: z.string().optional(),
+      gateway: z.string().optional(),
+      addresses: z.array(z.string()),
+    }),
+  ),
+  endpoints: z.array(
+    z.object({ id: z.string(), networkId: z.string(), ip: z.string(), mac: z.string(), ownsAddress: z.boolean() }),
+  ),
 });
 
 const stateSchema = z.object({
   version: z.literal(1),
   networks: z.array(networkSchema),
+  docker: dockerSchema.optional(),
 });
 
 export const STATE_FILE = 'state.json';

@@ -586,6 +586,7 @@ export interface NetworkResource {
   IPAM: { Config: { Subnet: string; Gateway: string; IPRange?: string }[] };
   Containers: Record<string, EndpointResource>;
   Options: Record<string, string>;
+  Labels: Record<string, string>;
 }
 
 export interface DaemonOptions {

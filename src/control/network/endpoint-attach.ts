@@ -62,6 +62,8 @@ export class EndpointAttach {
       uplinkAddress: string | null;
       /** TAP devices carry virtio-net headers */
       vnet: boolean;
+      /** every device the daemon creates starts with this */
+      devicePrefix: string;
       networks: LiveNetworks;
       names: NameTable;
       dataplane: ServiceDataplane;
@@ -174,7 +176,16 @@ export class EndpointAttach {
     // the address and the default route go with the device: no undo of their own
     await devices.configureInterface(record.netnsPath, ifName, interfaceConfig(live, record));
     const portId = await this.addPort(live, record, fd, undo);
-    const endpoint: LiveEndpoint = { record, fd, portId };
+    const endpoint = await this.register(live, { record, fd, portId }, undo);
+    log.info({ network: live.record.name, endpoint: record.name, ip: record.ip, ifName }, 'endpoint connected');
+    resolvConf.sync(record.netnsPath);
+    return endpoint;
+  }
+
+  /** The endpoint in the cluster store (overlay), in the DNS and in the state file. */
+  private async register(live: LiveNetwork, endpoint: LiveEndpoint, undo: UndoStack): Promise<LiveEndpoint> {
+    const { networks, names } = this.deps;
+    const record = endpoint.record;
     const overlay = this.overlayOf(live);
     if (overlay !== null) {
       await overlay.cluster.registerEndpoint(overlay.endpointDef(live, record));
@@ -188,9 +199,105 @@ export class EndpointAttach {
       networks.trySave(); // the file may hold the record when only the directory's fsync failed
     });
     networks.save();
-    log.info({ network: live.record.name, endpoint: record.name, ip: record.ip, ifName }, 'endpoint connected');
-    resolvConf.sync(record.netnsPath);
     return endpoint;
+  }
+
+  // ---- for Docker's drivers: the same steps, called one by one as Docker asks ---------------
+
+  /** An address of the network for `owner` (Docker's IPAM and endpoints), claimed as a connect claims one. */
+  allocateAddress(live: LiveNetwork, owner: string, requested?: string): Promise<string> {
+    return UndoStack.run(this.undoLogger(live, owner), (undo) => this.claimAddress(live, owner, requested, undo));
+  }
+
+  /** Gives an address back, to the network and (overlay) to the cluster store. */
+  async releaseAddress(live: LiveNetwork, ip: string): Promise<void> {
+    live.allocator.release(ip);
+    const overlay = this.overlayOf(live);
+    if (overlay !== null) {
+      await overlay.cluster.releaseAddress(live.record.id, ip).catch((err: Error) => this.deps.log.warn({ err: err.message }, 'cannot release address'));
+    }
+  }
+
+  /**
+   * Docker's Join: the endpoint's TAP made in the host's namespace with its MAC and MTU (Docker
+   * moves it into the sandbox, names it and gives it its address), its data-plane port, its name.
+   */
+  joinDocker(live: LiveNetwork, ep: { id: string; name: string; ip: string; mac: string; sandboxKey: string }): Promise<LiveEndpoint> {
+    const { devices, log } = this.deps;
+    return UndoStack.run(this.undoLogger(live, ep.name), async (undo) => {
+      // the TAP's name in the host's namespace until Docker renames it: unique by endpoint id
+      const ifName = `${this.deps.devicePrefix}d${ep.id.slice(0, 14 - this.deps.devicePrefix.length)}`;
+      const fd = await devices.openHostTap(ifName, { mac: ep.mac, mtu: live.record.mtu });
+      undo.push(`TAP device ${ifName}`, () => devices.removeTap(fd));
+      const record: EndpointRecord = {
+        id: ep.id,
+        name: ep.name,
+        // the sandbox's namespace appears when the container starts, after Join: learnt then (sandboxKnown)
+        netnsPath: ep.sandboxKey,
+        netnsDev: 0,
+        netnsIno: 0,
+        ifName,
+        mac: ep.mac,
+        ip: ep.ip,
+        aliases: [],
+        created: new Date().toISOString(),
+        ports: [],
+        engine: 'docker',
+      };
+      const portId = await this.addPort(live, record, fd, undo);
+      const endpoint = await this.register(live, { record, fd, portId }, undo);
+      log.info({ network: live.record.name, endpoint: record.id.slice(0, 12), ip: record.ip, ifName, sandbox: record.netnsPath }, 'docker endpoint joined');
+      return endpoint;
+    });
+  }
+
+  /** The ports `specs` would publish for `name`, checked against those published already; changes nothing. */
+  planPorts(specs: string[], name: string): PortMapping[] {
+    return this.planPublish(specs, name);
+  }
+
+  /** Publishes an endpoint's ports (Docker's ProgramExternalConnectivity); replaces any it had. */
+  async publishPorts(live: LiveNetwork, ep: LiveEndpoint, specs: string[]): Promise<void> {
+    await this.unpublishPorts(live, ep);
+    const ports = this.planPublish(specs, ep.record.name);
+    await UndoStack.run(this.undoLogger(live, ep.record.name), async (undo) => {
+      await this.addPublished(ep.record, ports, undo);
+      ep.record.ports = ports;
+      undo.push('the published ports in the state record', () => {
+        ep.record.ports = [];
+      });
+      this.deps.networks.save();
+    });
+  }
+
+  /** Takes an endpoint's published ports away (Docker's RevokeExternalConnectivity). */
+  async unpublishPorts(live: LiveNetwork, ep: LiveEndpoint): Promise<void> {
+    if (ep.record.ports.length === 0) return;
+    await this.removePublished(ep.record);
+    ep.record.ports = [];
+    this.deps.networks.save();
+  }
+
+  /** The container's namespace appeared at the endpoint's sandbox key (after Join, when Docker started it). */
+  sandboxKnown(ep: LiveEndpoint, ns: { dev: number; ino: number }): void {
+    ep.record.netnsDev = ns.dev;
+    ep.record.netnsIno = ns.ino;
+    this.deps.networks.trySave();
+  }
+
+  /** What Docker's API told of an endpoint after its Join: its container's name and aliases, its device's name. */
+  rename(live: LiveNetwork, ep: LiveEndpoint, change: { name?: string; aliases?: string[]; ifName?: string }): void {
+    const r = ep.record;
+    if (change.name !== undefined) r.name = change.name;
+    if (change.aliases !== undefined) r.aliases = change.aliases;
+    if (change.ifName !== undefined) r.ifName = change.ifName;
+    this.deps.names.setEndpoint(live.record.id, nameEntry(r));
+    this.deps.networks.trySave();
+    this.deps.log.info({ network: live.record.name, endpoint: r.name, aliases: r.aliases, ifName: r.ifName }, 'docker endpoint named');
+  }
+
+  private undoLogger(live: LiveNetwork, endpoint: string): (what: string, err: Error) => void {
+    return (what, err) => this.deps.log.warn({ network: live.record.name, endpoint, err: err.message }, `cleanup failed: cannot remove ${what}`);
   }
 
   /** The data-plane port of the TAP device and the endpoint's published ports. */
@@ -198,9 +305,15 @@ export class EndpointAttach {
     const { dataplane } = this.deps;
     const portId = await dataplane.control.addEndpoint(this.endpointSpec(live, record), fd);
     undo.push(`data-plane port ${portId}`, () => dataplane.control.removePort(portId));
-    for (const m of record.ports) {
+    await this.addPublished(record, record.ports, undo);
+    return portId;
+  }
+
+  /** Published ports of an endpoint: in the data plane, or relayed by the daemon for a loopback address. */
+  private async addPublished(record: EndpointRecord, ports: PortMapping[], undo: UndoStack): Promise<void> {
+    const { dataplane, loopback } = this.deps;
+    for (const m of ports) {
       if (isLoopbackAddress(m.hostIp)) {
-        const { loopback } = this.deps;
         await loopback.start({ proto: m.proto, hostIp: m.hostIp, hostPort: m.hostPort, targetIp: record.ip, targetPort: m.containerPort });
         undo.push(`published port ${m.hostIp}:${m.hostPort}/${m.proto}`, () => loopback.stop(m.proto, m.hostIp, m.hostPort));
         continue;
@@ -208,7 +321,13 @@ export class EndpointAttach {
       await dataplane.control.addPublish(publishRule(record, m));
       undo.push(`published port ${m.hostPort}/${m.proto}`, () => dataplane.control.removePublish(protoNumber(m), m.hostPort));
     }
-    return portId;
+  }
+
+  private async removePublished(record: EndpointRecord): Promise<void> {
+    for (const m of record.ports) {
+      if (isLoopbackAddress(m.hostIp)) await this.deps.loopback.stop(m.proto, m.hostIp, m.hostPort);
+      else await this.deps.dataplane.control.removePublish(protoNumber(m), m.hostPort);
+    }
   }
 
   /**
@@ -221,19 +340,31 @@ export class EndpointAttach {
     const onUndoFailure = (what: string, err: Error): void =>
       log.warn({ network: live.record.name, endpoint: record.name, err: err.message }, `cleanup failed: cannot remove ${what}`);
     return UndoStack.run(onUndoFailure, async (undo) => {
-      if (!devices.netnsExists({ path: record.netnsPath, dev: record.netnsDev, ino: record.netnsIno })) {
+      if (record.netnsIno !== 0 && !devices.netnsExists({ path: record.netnsPath, dev: record.netnsDev, ino: record.netnsIno })) {
         throw new Error(`network namespace ${record.netnsPath} is gone`);
       }
       live.allocator.markUsed(record.ip);
       undo.push(`address ${record.ip}`, () => live.allocator.release(record.ip));
+      if (record.engine === 'docker') {
+        if (record.netnsIno === 0) {
+          // the daemon stopped before the container's namespace appeared: it is there now, or the endpoint goes
+          const ns = devices.resolveNetns(record.netnsPath);
+          record.netnsDev = ns.dev;
+          record.netnsIno = ns.ino;
+        }
+        // Docker named the device in the sandbox: found by its MAC, and configured by Docker
+        const ifName = await devices.findInterfaceByMac(record.netnsPath, record.mac);
+        if (ifName === null) throw new Error(`no interface with MAC ${record.mac} in ${record.netnsPath}`);
+        record.ifName = ifName;
+      }
       const fd = devices.openTap(record.netnsPath, record.ifName);
       undo.push(`fd of TAP device ${record.ifName}`, () => devices.closeTap(fd));
-      await devices.configureInterface(record.netnsPath, record.ifName, interfaceConfig(live, record));
+      if (record.engine === undefined) await devices.configureInterface(record.netnsPath, record.ifName, interfaceConfig(live, record));
       const portId = await this.addPort(live, record, fd, undo);
       names.setEndpoint(live.record.id, nameEntry(record));
       undo.push('the DNS name', () => names.deleteEndpoint(live.record.id, record.id));
       live.endpoints.set(record.id, { record, fd, portId });
-      resolvConf.sync(record.netnsPath);
+      if (record.engine === undefined) resolvConf.sync(record.netnsPath);
     });
   }
 
@@ -245,20 +376,19 @@ export class EndpointAttach {
     const { networks, names, dataplane, devices, resolvConf, log } = this.deps;
     const r = ep.record;
     await this.deps.endpointGone?.(ipv4(r.ip)).catch((err: Error) => log.warn({ err: err.message }, 'cannot remove the NAT-PMP/PCP mappings'));
-    for (const m of r.ports) {
-      if (isLoopbackAddress(m.hostIp)) await this.deps.loopback.stop(m.proto, m.hostIp, m.hostPort);
-      else await dataplane.control.removePublish(protoNumber(m), m.hostPort);
-    }
+    await this.removePublished(r);
     await dataplane.control.removePort(ep.portId);
     devices.removeTap(ep.fd);
     live.endpoints.delete(r.id);
     names.deleteEndpoint(live.record.id, r.id);
-    resolvConf.sync(r.netnsPath);
-    live.allocator.release(r.ip);
     const overlay = this.overlayOf(live);
     if (overlay !== null) {
       await overlay.cluster.unregisterEndpoint(live.record.id, r.id).catch((err: Error) => log.warn({ err: err.message }, 'cannot unregister endpoint'));
-      await overlay.cluster.releaseAddress(live.record.id, r.ip).catch((err: Error) => log.warn({ err: err.message }, 'cannot release address'));
+    }
+    // a Docker endpoint keeps its address until Docker deletes it (DeleteEndpoint, ReleaseAddress)
+    if (r.engine === undefined) {
+      resolvConf.sync(r.netnsPath);
+      await this.releaseAddress(live, r.ip);
     }
     if (save) networks.save();
     else networks.trySave();

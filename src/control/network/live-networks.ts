@@ -5,7 +5,7 @@ import type { Logger } from 'pino';
 import { ApiFailure } from '../gateway-api.js';
 import { type LiveEndpoint, type LiveNetwork, networkRecord } from '../live-network.js';
 import type { PortMapping } from '../publish.js';
-import type { PersistedState, StateStore } from '../state-store.js';
+import type { DockerState, PersistedState, StateStore } from '../state-store.js';
 
 /** What the service needs of the state store. */
 export type StateFile = Pick<StateStore, 'load' | 'save'>;
@@ -14,6 +14,8 @@ export class LiveNetworks {
   private readonly byId = new Map<string, LiveNetwork>();
   /** data-plane slots of networks being activated, not yet in byId */
   private readonly reservedSlots = new Set<number>();
+  /** what Docker's drivers keep: as loaded until the drivers give theirs (kept even with them off) */
+  private docker: DockerState | (() => DockerState) | undefined;
 
   constructor(
     private readonly store: StateFile,
@@ -87,12 +89,25 @@ export class LiveNetworks {
 
   /** What the state file holds; nothing saved yet: no networks. */
   load(): PersistedState {
-    return this.store.load() ?? { version: 1, networks: [] };
+    const state = this.store.load() ?? { version: 1, networks: [] };
+    this.docker ??= state.docker;
+    return state;
   }
 
-  /** Writes every network and its endpoints to the state file; throws when it cannot. */
+  /** The Docker section of the state file as loaded (before the drivers keep their own). */
+  savedDockerState(): DockerState | undefined {
+    return typeof this.docker === 'function' ? undefined : this.docker;
+  }
+
+  /** From now on the state file's Docker section is what `current` gives at each save. */
+  keepDockerState(current: () => DockerState): void {
+    this.docker = current;
+  }
+
+  /** Writes every network and its endpoints (and Docker's drivers' state) to the state file; throws when it cannot. */
   save(): void {
-    this.store.save({ version: 1, networks: [...this.byId.values()].map(networkRecord) });
+    const docker = typeof this.docker === 'function' ? this.docker() : this.docker;
+    this.store.save({ version: 1, networks: [...this.byId.values()].map(networkRecord), ...(docker !== undefined ? { docker } : {}) });
   }
 
   /** save(), with a failure logged instead of thrown: for clean-ups that must go on. */

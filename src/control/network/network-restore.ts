@@ -92,6 +92,7 @@ export class NetworkRestore {
     for (const live of networks.values()) {
       for (const ep of [...live.endpoints.values()]) {
         const r = ep.record;
+        if (r.netnsIno === 0) continue; // a Docker container not started yet: Docker calls Leave if it never does
         if (devices.netnsExists({ path: r.netnsPath, dev: r.netnsDev, ino: r.netnsIno })) continue;
         log.info({ network: live.record.name, endpoint: r.name }, 'network namespace vanished: endpoint removed');
         await attach.detach(live, ep, false).catch((err: Error) => log.warn({ err: err.message }, 'cleanup failed'));

@@ -51,6 +51,7 @@ const DEFAULTS: PontoonConfig = {
     socketSendBuffer: 4194304,
   },
   dns: { enabled: true, port: 53, upstream: null, timeoutMs: 2000, cacheSize: 10000 },
+  docker: { enabled: false, pluginSocket: '/run/docker/plugins/pontoon.sock', apiSocket: '/run/docker.sock' },
   dataplane: {
     batchSize: 64,
     offload: true,

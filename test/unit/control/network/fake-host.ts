@@ -58,6 +58,8 @@ export class Journal {
 interface FakeLink {
   persistent: boolean;
   config: InterfaceConfig | null;
+  /** set by openHostTap (Docker's TAPs), else the configured one */
+  mac?: string;
 }
 
 interface FakeNamespace {
@@ -71,6 +73,8 @@ interface FakeNamespace {
 export class FakeHostDevices implements HostDevices {
   private readonly namespaces = new Map<string, FakeNamespace>(); // by path
   private readonly fds = new Map<number, { ns: FakeNamespace; ifName: string }>();
+  /** the daemon's own namespace, where Docker's TAPs are made */
+  readonly host: FakeNamespace = { name: 'host', dev: 4, ino: 4026531999, links: new Map() };
   private nextIno = 4026532000;
   private nextFd = 100;
   readonly routes = new Set<string>();
@@ -132,6 +136,30 @@ export class FakeHostDevices implements HostDevices {
     const fd = this.nextFd++;
     this.fds.set(fd, { ns, ifName });
     return fd;
+  }
+
+  async openHostTap(ifName: string, link: { mac: string; mtu: number }): Promise<number> {
+    this.journal.record(`host-tap+ ${ifName} ${link.mac} mtu ${link.mtu}`);
+    this.host.links.set(ifName, { persistent: true, config: null, mac: link.mac });
+    const fd = this.nextFd++;
+    this.fds.set(fd, { ns: this.host, ifName });
+    return fd;
+  }
+
+  /** What Docker does after Join: moves the host's TAP into the container's namespace under another name. */
+  moveHostTap(ifName: string, nsName: string, newName: string): void {
+    const link = this.host.links.get(ifName);
+    const ns = this.namespaces.get(`/run/netns/${nsName}`);
+    if (link === undefined || ns === undefined) throw new Error(`cannot move ${ifName} to ${nsName}`);
+    this.host.links.delete(ifName);
+    ns.links.set(newName, link);
+    for (const t of this.fds.values()) if (t.ns === this.host && t.ifName === ifName) Object.assign(t, { ns, ifName: newName });
+  }
+
+  async findInterfaceByMac(nsPath: string, mac: string): Promise<string | null> {
+    const ns = this.ns(nsPath);
+    for (const [name, l] of ns.links) if ((l.mac ?? l.config?.mac) === mac) return name;
+    return null;
   }
 
   async configureInterface(nsPath: string, ifName: string, config: InterfaceConfig): Promise<void> {

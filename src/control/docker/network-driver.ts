@@ -1,0 +1,304 @@
+// `docker network create -d pontoon`: Docker's network driver calls, each mapped onto what
+// `pontoon network create/connect` do. CreateNetwork makes a pontoon network (bridge or overlay);
+// CreateEndpoint takes the address (and MAC); Join makes the TAP in the host's namespace, which
+// Docker moves into the container; ProgramExternalConnectivity publishes `-p` through pontoon's NAT
+// (Docker's own docker-proxy and iptables do nothing for a remote driver); Leave, Revoke and
+// DeleteEndpoint take it back. A call Docker repeats, or makes for something already gone, is
+// answered as if it had just worked: after a restart of either daemon they do come.
+
+import type { Logger } from 'pino';
+import { parseMac, macToString } from '../../wire/mac.js';
+import { ApiFailure } from '../gateway-api.js';
+import type { LiveEndpoint, LiveNetwork } from '../live-network.js';
+import { macForIp } from '../network/addresses.js';
+import type { EndpointAttach } from '../network/endpoint-attach.js';
+import type { NetworkLifecycle } from '../network/network-lifecycle.js';
+import type { DockerEndpointRecord } from '../state-store.js';
+import type { DockerState } from './docker-state.js';
+import {
+  GENERIC_OPTION,
+  INTERNAL_OPTION,
+  MTU_OPTION,
+  PORTMAP_OPTION,
+  PluginError,
+  type PortBinding,
+  parseRequest,
+  portBinding,
+  type createEndpointRequest,
+  type createNetworkRequest,
+  type endpointRequest,
+  type externalConnectivityRequest,
+  type joinRequest,
+  type deleteNetworkRequest,
+} from './plugin-protocol.js';
+import { z } from 'zod';
+
+/** The driver's own options (`docker network create -o KEY=VALUE`), with what each takes. */
+const DRIVER_OPTIONS: Record<string, string> = {
+  [MTU_OPTION]: 'the MTU of the network (68-65535)',
+  'pontoon.driver': 'bridge (the default) or overlay',
+  'pontoon.vni': 'the VXLAN network identifier of an overlay network',
+  'pontoon.name': "the network's name in pontoon (default: Docker's name, once pontoon learns it)",
+};
+
+interface DriverOptions {
+  driver: 'bridge' | 'overlay';
+  mtu?: number;
+  vni?: number;
+  name?: string;
+}
+
+function driverOptions(generic: unknown): DriverOptions {
+  const out: DriverOptions = { driver: 'bridge' };
+  if (generic === undefined || generic === null) return out;
+  if (typeof generic !== 'object' || Array.isArray(generic)) throw new PluginError('invalid driver options: expected key=value pairs');
+  for (const [key, value] of Object.entries(generic as Record<string, unknown>)) {
+    const v = String(value);
+    switch (key) {
+      case MTU_OPTION:
+        if (!/^[0-9]{1,5}$/.test(v)) throw new PluginError(`invalid ${MTU_OPTION} ${JSON.stringify(v)}: expected a number`);
+        out.mtu = Number(v);
+        break;
+      case 'pontoon.driver':
+        if (v !== 'bridge' && v !== 'overlay') throw new PluginError(`invalid pontoon.driver ${JSON.stringify(v)}: expected bridge or overlay`);
+        out.driver = v;
+        break;
+      case 'pontoon.vni':
+        if (!/^[0-9]{1,8}$/.test(v)) throw new PluginError(`invalid pontoon.vni ${JSON.stringify(v)}: expected a number`);
+        out.vni = Number(v);
+        break;
+      case 'pontoon.name':
+        out.name = v;
+        break;
+      default:
+        throw new PluginError(`unknown option ${JSON.stringify(key)} (pontoon takes ${Object.keys(DRIVER_OPTIONS).join(', ')})`);
+    }
+  }
+  return out;
+}
+
+/** The name of a Docker network in pontoon until pontoon learns Docker's name for it. */
+export const placeholderName = (dockerId: string): string => `docker-${dockerId.slice(0, 12)}`;
+
+const protoName = (proto: number): 'tcp' | 'udp' => {
+  if (proto === 6) return 'tcp';
+  if (proto === 17) return 'udp';
+  throw new PluginError(`cannot publish ports of IP protocol ${proto}: pontoon publishes tcp and udp`);
+};
+
+export class NetworkDriver {
+  constructor(
+    private readonly deps: {
+      state: DockerState;
+      lifecycle: NetworkLifecycle;
+      attach: EndpointAttach;
+      log: Logger;
+      /** told (never awaited) once a network is made and once a container joined: to learn their names */
+      created?: (live: LiveNetwork) => void;
+      joined?: (live: LiveNetwork, ep: LiveEndpoint) => void;
+    },
+  ) {}
+
+  capabilities(): object {
+    // local: each host's Docker has its networks of its own; an overlay spans hosts through pontoon's cluster store
+    return { Scope: 'local', ConnectivityScope: 'local' };
+  }
+
+  async createNetwork(req: z.output<typeof createNetworkRequest>): Promise<object> {
+    const { state, lifecycle, log } = this.deps;
+    if (state.network(req.NetworkID) !== undefined) return {};
+    if ((req.IPv6Data ?? []).length > 0) throw new PluginError('pontoon networks are IPv4 only for now: create it without --ipv6');
+    const v4 = req.IPv4Data ?? [];
+    if (v4.length !== 1) throw new PluginError(`a pontoon network has exactly one IPv4 subnet (Docker gave ${v4.length})`);
+    const opts = driverOptions(req.Options?.[GENERIC_OPTION]);
+    const internal = req.Options?.[INTERNAL_OPTION] === true;
+    const subnet = v4[0]!.Pool;
+    const gateway = v4[0]!.Gateway ? v4[0]!.Gateway.split('/')[0] : undefined;
+    const pool = [...state.pools.values()].find((p) => p.subnet === subnet);
+    if (opts.driver === 'overlay') {
+      // another host made it: this host's Docker network joins the same overlay
+      const made = [...state.networks()].find((n) => n.record.driver === 'overlay' && n.record.dockerNetworkId === undefined && n.record.subnet === subnet);
+      if (made !== undefined) {
+        made.record.dockerNetworkId = req.NetworkID;
+        state.save();
+        log.info({ network: made.record.name, docker: req.NetworkID.slice(0, 12) }, 'docker network joins an existing overlay network');
+        return {};
+      }
+    }
+    const live = await lifecycle.create(
+      {
+        name: opts.name ?? placeholderName(req.NetworkID),
+        driver: opts.driver,
+        subnet,
+        ...(gateway !== undefined ? { gateway } : {}),
+        ...(pool?.ipRange !== undefined ? { ipRange: pool.ipRange } : {}),
+        internal,
+        ...(opts.mtu !== undefined ? { mtu: opts.mtu } : {}),
+        ...(opts.vni !== undefined ? { vni: opts.vni } : {}),
+      },
+      false,
+    );
+    live.record.dockerNetworkId = req.NetworkID;
+    try {
+      state.save();
+    } catch (err) {
+      await lifecycle.remove(live.record.id).catch(() => undefined);
+      throw err;
+    }
+    this.deps.created?.(live);
+    return {};
+  }
+
+  async deleteNetwork(req: z.output<typeof deleteNetworkRequest>): Promise<object> {
+    const { state, lifecycle, attach, log } = this.deps;
+    const live = state.network(req.NetworkID);
+    if (live === undefined) return {};
+    // endpoints Docker forgot to delete (it deletes them first): their addresses go back
+    for (const e of [...state.endpoints.values()]) {
+      if (e.networkId !== live.record.id) continue;
+      const joined = live.endpoints.get(e.id);
+      if (joined !== undefined) await attach.detach(live, joined, true);
+      if (e.ownsAddress) await attach.releaseAddress(live, e.ip);
+      state.endpoints.delete(e.id);
+    }
+    if (live.record.driver === 'overlay' && live.remotes.size > 0) {
+      // other hosts still use the overlay: only this host's Docker lets go of it
+      delete live.record.dockerNetworkId;
+      state.save();
+      log.info({ network: live.record.name }, 'docker network removed; the overlay stays for the other hosts');
+      return {};
+    }
+    await lifecycle.remove(live.record.id);
+    return {};
+  }
+
+  async createEndpoint(req: z.output<typeof createEndpointRequest>): Promise<object> {
+    const { state, attach, log } = this.deps;
+    const live = this.network(req.NetworkID);
+    const iface = req.Interface ?? {};
+    const existing = state.endpoints.get(req.EndpointID);
+    if (existing !== undefined) return { Interface: iface.MacAddress ? {} : { MacAddress: existing.mac } };
+    if (iface.AddressIPv6) throw new PluginError('pontoon networks are IPv4 only for now: no IPv6 address can be given');
+    if (!iface.Address) throw new PluginError('pontoon needs an IPv4 address for every endpoint, and the IPAM driver gave none');
+    const ip = iface.Address.split('/')[0]!;
+    let mac: string;
+    try {
+      mac = iface.MacAddress ? macToString(parseMac(iface.MacAddress)) : macForIp(ip);
+    } catch {
+      throw new PluginError(`invalid MAC address ${JSON.stringify(iface.MacAddress)}`);
+    }
+    // pontoon's IPAM driver allocated it already; another IPAM driver's address is taken here
+    const pool = state.poolOfNetwork(live);
+    const ownsAddress = pool === undefined || !pool.addresses.includes(ip);
+    if (ownsAddress) await attach.allocateAddress(live, req.EndpointID, ip);
+    const rec: DockerEndpointRecord = { id: req.EndpointID, networkId: live.record.id, ip, mac, ownsAddress };
+    state.endpoints.set(rec.id, rec);
+    try {
+      state.save();
+    } catch (err) {
+      state.endpoints.delete(rec.id);
+      if (ownsAddress) await attach.releaseAddress(live, ip);
+      throw err;
+    }
+    log.info({ network: live.record.name, endpoint: rec.id.slice(0, 12), ip, mac }, 'docker endpoint created');
+    return { Interface: iface.MacAddress ? {} : { MacAddress: mac } };
+  }
+
+  async deleteEndpoint(req: z.output<typeof endpointRequest>): Promise<object> {
+    const { state, attach } = this.deps;
+    const rec = state.endpoints.get(req.EndpointID);
+    if (rec === undefined) return {};
+    const live = state.network(req.NetworkID);
+    if (live !== undefined) {
+      const joined = live.endpoints.get(rec.id);
+      if (joined !== undefined) await attach.detach(live, joined, true);
+      if (rec.ownsAddress) await attach.releaseAddress(live, rec.ip);
+    }
+    state.endpoints.delete(rec.id);
+    state.save();
+    return {};
+  }
+
+  async join(req: z.output<typeof joinRequest>): Promise<object> {
+    const { state, attach } = this.deps;
+    const live = this.network(req.NetworkID);
+    const rec = state.endpoints.get(req.EndpointID);
+    if (rec === undefined) throw new PluginError(`endpoint ${req.EndpointID.slice(0, 12)} not found on network ${live.record.name}`);
+    let ep = live.endpoints.get(rec.id);
+    if (ep === undefined) {
+      ep = await attach.joinDocker(live, { id: rec.id, name: rec.id.slice(0, 12), ip: rec.ip, mac: rec.mac, sandboxKey: req.SandboxKey });
+      this.deps.joined?.(live, ep);
+    }
+    return {
+      InterfaceName: { SrcName: ep.record.ifName, DstPrefix: 'eth' },
+      ...(live.record.internal ? {} : { Gateway: live.record.gateway }),
+      DisableGatewayService: false,
+    };
+  }
+
+  async leave(req: z.output<typeof endpointRequest>): Promise<object> {
+    const live = this.deps.state.network(req.NetworkID);
+    const ep = live?.endpoints.get(req.EndpointID);
+    if (live !== undefined && ep !== undefined) await this.deps.attach.detach(live, ep, true);
+    return {};
+  }
+
+  async programExternalConnectivity(req: z.output<typeof externalConnectivityRequest>): Promise<object> {
+    const live = this.network(req.NetworkID);
+    const ep = live.endpoints.get(req.EndpointID);
+    if (ep === undefined) throw new PluginError(`endpoint ${req.EndpointID.slice(0, 12)} has not joined a container`);
+    const raw = req.Options?.[PORTMAP_OPTION] ?? [];
+    const bindings = parseRequest(z.array(portBinding), raw, `${PORTMAP_OPTION} of ProgramExternalConnectivity`);
+    if (live.record.internal && bindings.length > 0) throw new PluginError(`network ${live.record.name} is internal: no port can be published`);
+    await this.deps.attach.publishPorts(live, ep, this.publishSpecs(bindings, ep));
+    return {};
+  }
+
+  /**
+   * `--publish` specs of Docker's port bindings. A host range (`-p 8000-8010:80`) means any one
+   * free port of it, as Docker takes it: the first that no other mapping holds.
+   */
+  private publishSpecs(bindings: PortBinding[], ep: LiveEndpoint): string[] {
+    const specs: string[] = [];
+    for (const b of bindings) {
+      const proto = protoName(b.Proto);
+      const hostIp = b.HostIP ? b.HostIP : '0.0.0.0';
+      if (hostIp.includes(':')) throw new PluginError(`cannot publish on ${hostIp}: pontoon publishes on IPv4 addresses for now`);
+      const end = b.HostPortEnd ?? 0;
+      if (b.HostPort === 0 || end <= b.HostPort) {
+        specs.push(`${hostIp}:${b.HostPort === 0 ? '' : b.HostPort}:${b.Port}/${proto}`);
+        continue;
+      }
+      let chosen: string | null = null;
+      for (let p = b.HostPort; p <= end && chosen === null; p++) {
+        const spec = `${hostIp}:${p}:${b.Port}/${proto}`;
+        try {
+          this.deps.attach.planPorts([...specs, spec], ep.record.name);
+          chosen = spec;
+        } catch (err) {
+          if (!(err instanceof ApiFailure) || err.status !== 409) throw err;
+        }
+      }
+      if (chosen === null) throw new PluginError(`no free host port in ${b.HostPort}-${end}/${proto} for ${b.Port}/${proto}`);
+      specs.push(chosen);
+    }
+    return specs;
+  }
+
+  async revokeExternalConnectivity(req: z.output<typeof endpointRequest>): Promise<object> {
+    const live = this.deps.state.network(req.NetworkID);
+    const ep = live?.endpoints.get(req.EndpointID);
+    if (live !== undefined && ep !== undefined) await this.deps.attach.unpublishPorts(live, ep);
+    return {};
+  }
+
+  endpointOperInfo(): object {
+    return { Value: {} };
+  }
+
+  private network(dockerId: string): LiveNetwork {
+    const live = this.deps.state.network(dockerId);
+    if (live === undefined) throw new PluginError(`network ${dockerId.slice(0, 12)} is not a pontoon network (pontoon has no record of it)`);
+    return live;
+  }
+}
