@@ -198,8 +198,12 @@ export class NetworkService implements GatewayApi {
     return this.views.network(this.networks.require(nameOrId));
   }
 
-  removeNetwork(nameOrId: string): Promise<void> {
-    return this.lifecycle.remove(nameOrId);
+  async removeNetwork(nameOrId: string): Promise<void> {
+    const live = this.networks.require(nameOrId);
+    if (live.record.dockerNetworkId !== undefined) {
+      throw new ApiFailure(409, `network ${live.record.name} belongs to Docker: remove it with docker network rm`);
+    }
+    return this.lifecycle.remove(live.record.id);
   }
 
   async connect(network: string, req: ConnectRequest): Promise<EndpointResource> {
@@ -223,6 +227,9 @@ export class NetworkService implements GatewayApi {
     }
     if (target === undefined) {
       throw new ApiFailure(404, `${req.netns} is not connected to network ${live.record.name}`);
+    }
+    if (target.record.engine === 'docker') {
+      throw new ApiFailure(409, `${target.record.name} was connected by Docker: disconnect it with docker network disconnect`);
     }
     await this.attach.detach(live, target, true);
     this.deps.log.info({ network: live.record.name, endpoint: target.record.name }, 'endpoint disconnected');

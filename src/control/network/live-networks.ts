@@ -34,13 +34,14 @@ export class LiveNetworks {
     return this.byId.get(id);
   }
 
-  /** By name, then by id, then by an unambiguous id prefix of at least 3 characters. */
+  /** By name, then by id (pontoon's or Docker's), then by an unambiguous prefix of at least 3 characters of either. */
   find(nameOrId: string): LiveNetwork | undefined {
     for (const n of this.byId.values()) if (n.record.name === nameOrId) return n;
     const byId = this.byId.get(nameOrId);
     if (byId !== undefined) return byId;
+    for (const n of this.byId.values()) if (n.record.dockerNetworkId === nameOrId) return n;
     if (nameOrId.length >= 3) {
-      const matches = [...this.byId.values()].filter((n) => n.record.id.startsWith(nameOrId));
+      const matches = [...this.byId.values()].filter((n) => n.record.id.startsWith(nameOrId) || n.record.dockerNetworkId?.startsWith(nameOrId) === true);
       if (matches.length === 1) return matches[0];
     }
     return undefined;

@@ -106,7 +106,7 @@ export class FakeHostDevices implements HostDevices {
   }
 
   resolveNetns(arg: string): NetnsRef {
-    const path = `/run/netns/${arg}`;
+    const path = arg.startsWith('/') ? arg : `/run/netns/${arg}`;
     const ns = this.namespaces.get(path);
     if (ns === undefined) throw new ApiFailure(404, `network namespace ${JSON.stringify(arg)} not found (no ${path})`);
     return { arg, path, name: arg, dev: ns.dev, ino: ns.ino };
@@ -416,9 +416,16 @@ export class FakeResolvConfs implements ResolvConfFiles {
 }
 
 /** The daemon's defaults, with `overrides` on top of sections. */
-export function testConfig(overrides: { cluster?: Partial<PontoonConfig['cluster']>; dns?: Partial<PontoonConfig['dns']> } = {}): PontoonConfig {
+export function testConfig(
+  overrides: { cluster?: Partial<PontoonConfig['cluster']>; dns?: Partial<PontoonConfig['dns']>; docker?: Partial<PontoonConfig['docker']> } = {},
+): PontoonConfig {
   const c = parseConfig('', 'test.yaml');
-  return { ...c, cluster: { ...c.cluster, ...overrides.cluster }, dns: { ...c.dns, ...overrides.dns } };
+  return {
+    ...c,
+    cluster: { ...c.cluster, ...overrides.cluster },
+    dns: { ...c.dns, ...overrides.dns },
+    docker: { ...c.docker, ...overrides.docker },
+  };
 }
 
 /** One host: the kernel side, which outlives daemons, and the daemon's state file. */

@@ -1,0 +1,259 @@
+// Docker's network and IPAM driver calls as Docker 20.10 makes them (bodies copied from a real
+// dockerd's requests), through the plugin's dispatcher, over fake devices and a fake data plane:
+// what each call makes, in order; the answers in the protocol's shape; errors as {"Err"} and
+// {"Error"}; calls repeated or made for what is gone; and a daemon restart under it all.
+
+import { pino } from 'pino';
+import { afterEach, describe, expect, it } from 'vitest';
+import { pluginDispatcher } from '../../../../src/control/docker/plugin-server.js';
+import type { NetworkService } from '../../../../src/control/network-service.js';
+import { FakeHost, testConfig } from '../network/fake-host.js';
+
+const NET = '854441cc2e5beebce3dfa6e7fb3ed6175f6a976d8f8737f445d3ee9b82a2bc18';
+const EP = '0880cf9961015a64d6c5872f10a5381b270459964137c09b39cc6f3407d6e2a5';
+const EP2 = 'c122c814062f62ff05358eb44a44ed337529c5a99dabf69aa0fe944ba1f14ad7';
+const SANDBOX = '/run/netns/sbx';
+
+const running: NetworkService[] = [];
+afterEach(async () => {
+  for (const s of running.splice(0)) await s.shutdown();
+});
+
+async function started(host = newHost()) {
+  const d = host.daemon();
+  running.push(d.service);
+  await d.service.restore();
+  const dispatch = pluginDispatcher(d.service.docker!.network, d.service.docker!.ipam, d.service.queue, pino({ level: 'silent' }));
+  const call = async (path: string, body: unknown = {}): Promise<Record<string, unknown>> => {
+    const r = await dispatch(path, async () => body);
+    expect(r.status).toBe(200);
+    return r.body as Record<string, unknown>;
+  };
+  return { host, ...d, call };
+}
+
+function newHost(): FakeHost {
+  // no Docker API to ask for names: the follow-up only learns the sandbox and the device
+  // the sandbox's namespace appears when Docker starts the container, after Join (startContainer)
+  const host = new FakeHost(testConfig({ docker: { enabled: true, apiSocket: null } }));
+  host.devices.addNamespace('c1');
+  return host;
+}
+
+const portmap = (hostPort: number, end = hostPort) => ({
+  'com.docker.network.endpoint.exposedports': [{ Proto: 6, Port: 80 }],
+  'com.docker.network.portmap': [{ Proto: 6, IP: '', Port: 80, HostIP: '', HostPort: hostPort, HostPortEnd: end }],
+});
+
+/** What Docker does after Join: the container's namespace, and the TAP moved into it as eth0. */
+function startContainer(host: FakeHost, tap = 'ptd0880cf996101', ifName = 'eth0'): void {
+  try {
+    host.devices.resolveNetns(SANDBOX);
+  } catch {
+    host.devices.addNamespace('sbx');
+  }
+  host.devices.moveHostTap(tap, 'sbx', ifName);
+}
+
+/** What `docker network create -d pontoon --ipam-driver pontoon [--subnet S] NAME` does. */
+async function createNetwork(call: (p: string, b?: unknown) => Promise<Record<string, unknown>>, pool = '', options: Record<string, unknown> = {}) {
+  const p = await call('/IpamDriver.RequestPool', { AddressSpace: 'pontoon', Pool: pool, SubPool: '', Options: {}, V6: false });
+  const gw = await call('/IpamDriver.RequestAddress', { PoolID: p.PoolID, Address: '', Options: { RequestAddressType: 'com.docker.network.gateway' } });
+  const created = await call('/NetworkDriver.CreateNetwork', {
+    NetworkID: NET,
+    Options: { 'com.docker.network.enable_ipv6': false, 'com.docker.network.generic': options },
+    IPv4Data: [{ AddressSpace: 'pontoon', Gateway: gw.Address, Pool: p.Pool }],
+    IPv6Data: [],
+  });
+  return { pool: p, gateway: gw, created };
+}
+
+/** What `docker run --network NAME [-p ...]` does, up to the container's start. */
+async function runContainer(call: (p: string, b?: unknown) => Promise<Record<string, unknown>>, poolId: unknown, id = EP, options: Record<string, unknown> = {}) {
+  const addr = await call('/IpamDriver.RequestAddress', { PoolID: poolId, Address: '', Options: null });
+  const ep = await call('/NetworkDriver.CreateEndpoint', { NetworkID: NET, EndpointID: id, Interface: { Address: addr.Address, AddressIPv6: '', MacAddress: '' }, Options: options });
+  const join = await call('/NetworkDriver.Join', { NetworkID: NET, EndpointID: id, SandboxKey: SANDBOX, Options: options });
+  const pec = await call('/NetworkDriver.ProgramExternalConnectivity', { NetworkID: NET, EndpointID: id, Options: options });
+  return { addr, ep, join, pec };
+}
+
+describe("Docker's plugin calls", () => {
+  it('activates as a network and an IPAM driver of local scope', async () => {
+    const { call } = await started();
+    expect(await call('/Plugin.Activate')).toEqual({ Implements: ['NetworkDriver', 'IpamDriver'] });
+    expect(await call('/NetworkDriver.GetCapabilities')).toEqual({ Scope: 'local', ConnectivityScope: 'local' });
+    expect(await call('/IpamDriver.GetDefaultAddressSpaces')).toEqual({ LocalDefaultAddressSpace: 'pontoon', GlobalDefaultAddressSpace: 'pontoon-global' });
+  });
+
+  it('gives a free pool, the gateway, makes the network and names it after Docker until told better', async () => {
+    const { host, service, call } = await started();
+    const mark = host.journal.mark;
+    const { pool, gateway } = await createNetwork(call, '', { 'com.docker.network.driver.mtu': '1400' });
+    // the default network has 172.17.0.0/16: the next default pool
+    expect(pool).toEqual({ PoolID: 'pontoon/172.18.0.0/16', Pool: '172.18.0.0/16', Data: {} });
+    expect(gateway).toEqual({ Address: '172.18.0.1/16', Data: {} });
+    expect(host.journal.since(mark)).toEqual(['save', 'save', 'network+ 1 docker-854441cc2e5b', 'route+ 172.18.0.0/16', 'save', 'save']);
+    const n = service.inspectNetwork('docker-854441cc2e5b');
+    expect(n.Labels).toEqual({ 'com.docker.network.id': NET });
+    expect(n.Options['com.docker.network.driver.mtu']).toBe('1400');
+    expect(n.IPAM.Config).toEqual([{ Subnet: '172.18.0.0/16', Gateway: '172.18.0.1' }]);
+  });
+
+  it('joins a container: the TAP in the host namespace with its MAC and MTU, the port, then -p through the NAT', async () => {
+    const { host, service, call } = await started();
+    const { pool } = await createNetwork(call);
+    const mark = host.journal.mark;
+    const { addr, ep, join, pec } = await runContainer(call, pool.PoolID, EP, portmap(8080));
+    expect(addr).toEqual({ Address: '172.18.0.2/16', Data: {} });
+    expect(ep).toEqual({ Interface: { MacAddress: '02:42:ac:12:00:02' } });
+    expect(join).toEqual({ InterfaceName: { SrcName: 'ptd0880cf996101', DstPrefix: 'eth' }, Gateway: '172.18.0.1', DisableGatewayService: false });
+    expect(pec).toEqual({});
+    expect(host.journal.since(mark)).toEqual([
+      'save',
+      'save',
+      'host-tap+ ptd0880cf996101 02:42:ac:12:00:02 mtu 1500',
+      'port+ 1 ptd0880cf996101@0880cf996101 172.18.0.2',
+      'save',
+      'publish+ tcp/8080 172.18.0.2:80',
+      'save',
+    ]);
+    // Docker moves it in and names it eth0; the follow-up learns both
+    startContainer(host);
+    await expect.poll(() => service.inspectNetwork(NET).Containers[EP]?.Interface, { timeout: 3000 }).toBe('eth0');
+    await expect.poll(() => service.ports(SANDBOX), { timeout: 3000 }).toEqual([{ proto: 'tcp', hostIp: '0.0.0.0', hostPort: 8080, containerPort: 80, network: 'docker-854441cc2e5b', containerIp: '172.18.0.2' }]);
+  });
+
+  it('takes it all back on Revoke, Leave, DeleteEndpoint, ReleaseAddress, ReleasePool and DeleteNetwork', async () => {
+    const { host, service, call } = await started();
+    const { pool } = await createNetwork(call);
+    await runContainer(call, pool.PoolID, EP, portmap(8080));
+    startContainer(host);
+    const mark = host.journal.mark;
+    for (const [path, body] of [
+      ['/NetworkDriver.RevokeExternalConnectivity', { NetworkID: NET, EndpointID: EP }],
+      ['/NetworkDriver.Leave', { NetworkID: NET, EndpointID: EP }],
+      ['/NetworkDriver.DeleteEndpoint', { NetworkID: NET, EndpointID: EP }],
+      ['/IpamDriver.ReleaseAddress', { PoolID: pool.PoolID, Address: '172.18.0.2' }],
+      ['/IpamDriver.ReleaseAddress', { PoolID: pool.PoolID, Address: '172.18.0.1' }],
+      ['/IpamDriver.ReleasePool', { PoolID: pool.PoolID }],
+      ['/NetworkDriver.DeleteNetwork', { NetworkID: NET }],
+    ] as const) {
+      expect(await call(path, body)).toEqual({});
+    }
+    expect(host.journal.since(mark)).toEqual([
+      'publish- tcp/8080',
+      'save',
+      'port- 1',
+      'tap- sbx/eth0',
+      'save',
+      'save',
+      'save',
+      'save',
+      'save',
+      'network- 1',
+      'route- 172.18.0.0/16',
+      'save',
+    ]);
+    expect(service.listNetworks().map((n) => n.Name)).toEqual(['bridge']);
+    // the same calls again (after a restart of either daemon they come): nothing to do, no error
+    expect(await call('/NetworkDriver.Leave', { NetworkID: NET, EndpointID: EP })).toEqual({});
+    expect(await call('/NetworkDriver.DeleteEndpoint', { NetworkID: NET, EndpointID: EP })).toEqual({});
+    expect(await call('/IpamDriver.ReleasePool', { PoolID: pool.PoolID })).toEqual({});
+    expect(await call('/NetworkDriver.DeleteNetwork', { NetworkID: NET })).toEqual({});
+  });
+
+  it('picks the first free host port of a range (-p 8000-8001:80)', async () => {
+    const { host, service, call } = await started();
+    await service.connect('bridge', { netns: 'c1', publish: ['8000:81'] });
+    const { pool } = await createNetwork(call);
+    await runContainer(call, pool.PoolID, EP, portmap(8000, 8001));
+    startContainer(host);
+    await expect.poll(() => service.ports(SANDBOX).map((m) => `${m.hostPort}:${m.containerPort}`), { timeout: 3000 }).toEqual(['8001:80']);
+  });
+
+  it('takes the address of another IPAM driver (Docker default) and refuses one in use', async () => {
+    const { call } = await started();
+    await call('/NetworkDriver.CreateNetwork', {
+      NetworkID: NET,
+      Options: {},
+      IPv4Data: [{ AddressSpace: 'LocalDefault', Gateway: '10.88.0.1/24', Pool: '10.88.0.0/24' }],
+      IPv6Data: [],
+    });
+    const iface = { Address: '10.88.0.5/24', AddressIPv6: '', MacAddress: '' };
+    expect(await call('/NetworkDriver.CreateEndpoint', { NetworkID: NET, EndpointID: EP, Interface: iface, Options: {} })).toEqual({
+      Interface: { MacAddress: '02:42:0a:58:00:05' },
+    });
+    expect(await call('/NetworkDriver.CreateEndpoint', { NetworkID: NET, EndpointID: EP2, Interface: iface, Options: {} })).toEqual({
+      Err: 'address 10.88.0.5 is already in use on network "docker-854441cc2e5b"',
+    });
+    // a MAC Docker gave (--mac-address) is kept and not answered back
+    await call('/NetworkDriver.DeleteEndpoint', { NetworkID: NET, EndpointID: EP });
+    expect(
+      await call('/NetworkDriver.CreateEndpoint', { NetworkID: NET, EndpointID: EP2, Interface: { ...iface, MacAddress: '02:00:00:00:00:aa' }, Options: {} }),
+    ).toEqual({ Interface: {} });
+  });
+
+  it('answers mistakes in the protocol shape: {"Err"} for the network driver, {"Error"} for IPAM', async () => {
+    const { call } = await started();
+    const { pool } = await createNetwork(call, '10.77.0.0/24');
+    expect(await call('/IpamDriver.RequestPool', { AddressSpace: 'pontoon', Pool: '10.77.0.0/16', V6: false })).toEqual({
+      Error: 'subnet 10.77.0.0/16 overlaps with 10.77.0.0/24 of docker address pool pontoon/10.77.0.0/24',
+    });
+    expect(await call('/IpamDriver.RequestPool', { AddressSpace: 'pontoon', Pool: '172.17.5.0/24', V6: false })).toEqual({
+      Error: 'subnet 172.17.5.0/24 overlaps with 172.17.0.0/16 of network bridge',
+    });
+    expect(await call('/IpamDriver.RequestPool', { AddressSpace: 'pontoon', Pool: '', V6: true })).toEqual({ Error: 'pontoon does not hand out IPv6 pools yet' });
+    expect(await call('/IpamDriver.RequestAddress', { PoolID: 'pontoon/10.9.9.0/24', Address: '' })).toEqual({ Error: 'unknown address pool pontoon/10.9.9.0/24' });
+    expect(await call('/IpamDriver.RequestAddress', { PoolID: pool.PoolID, Address: '10.78.0.1' })).toEqual({
+      Error: 'address 10.78.0.1 is not in subnet 10.77.0.0/24 of network "docker-854441cc2e5b"',
+    });
+    const other = 'f'.repeat(64);
+    expect(await call('/NetworkDriver.CreateNetwork', { NetworkID: other, Options: { 'com.docker.network.generic': { color: 'blue' } }, IPv4Data: [{ Pool: '10.79.0.0/24' }] })).toEqual({
+      Err: 'unknown option "color" (pontoon takes com.docker.network.driver.mtu, pontoon.driver, pontoon.vni, pontoon.name)',
+    });
+    expect(await call('/NetworkDriver.CreateNetwork', { NetworkID: 'abc' })).toEqual({ Err: 'invalid CreateNetwork request: NetworkID: expected a 64-hex-digit id' });
+    expect(await call('/NetworkDriver.Join', { NetworkID: other, EndpointID: EP, SandboxKey: SANDBOX })).toEqual({
+      Err: 'network ffffffffffff is not a pontoon network (pontoon has no record of it)',
+    });
+    expect(await call('/NetworkDriver.Join', { NetworkID: NET, EndpointID: EP, SandboxKey: SANDBOX })).toEqual({
+      Err: 'endpoint 0880cf996101 not found on network docker-854441cc2e5b',
+    });
+  });
+
+  it('refuses a port another endpoint publishes, and leaves the endpoint joined without it', async () => {
+    const { service, call } = await started();
+    await service.connect('bridge', { netns: 'c1', publish: ['8080:80'] });
+    const { pool } = await createNetwork(call);
+    const addr = await call('/IpamDriver.RequestAddress', { PoolID: pool.PoolID, Address: '', Options: null });
+    await call('/NetworkDriver.CreateEndpoint', { NetworkID: NET, EndpointID: EP, Interface: { Address: addr.Address }, Options: {} });
+    await call('/NetworkDriver.Join', { NetworkID: NET, EndpointID: EP, SandboxKey: SANDBOX, Options: {} });
+    expect(await call('/NetworkDriver.ProgramExternalConnectivity', { NetworkID: NET, EndpointID: EP, Options: portmap(8080) })).toEqual({
+      Err: 'port 8080/tcp is already published by c1 on network bridge',
+    });
+    expect(service.inspectNetwork(NET).Containers[EP]!.Ports).toEqual([]);
+  });
+
+  it('keeps pools, endpoints and joined containers across a daemon restart (Docker replays nothing)', async () => {
+    const first = await started();
+    const { pool } = await createNetwork(first.call);
+    await runContainer(first.call, pool.PoolID, EP, portmap(8080));
+    startContainer(first.host);
+    await expect.poll(() => first.service.inspectNetwork(NET).Containers[EP]?.Interface, { timeout: 3000 }).toBe('eth0');
+    // an endpoint created and not joined yet holds its address too
+    const addr2 = await first.call('/IpamDriver.RequestAddress', { PoolID: pool.PoolID, Address: '', Options: null });
+    await first.call('/NetworkDriver.CreateEndpoint', { NetworkID: NET, EndpointID: EP2, Interface: { Address: addr2.Address }, Options: {} });
+    await first.service.shutdown();
+    running.splice(0);
+
+    const mark = first.host.journal.mark;
+    const second = await started(first.host);
+    expect(first.host.journal.since(mark)).toContain('tap-reopen sbx/eth0');
+    expect(first.host.journal.since(mark)).toContain('publish+ tcp/8080 172.18.0.2:80');
+    expect(second.service.inspectNetwork(NET).Containers[EP]).toMatchObject({ Interface: 'eth0', IPv4Address: '172.18.0.2/16' });
+    // the pool and both addresses are still held: the next one is .4
+    expect(await second.call('/IpamDriver.RequestAddress', { PoolID: pool.PoolID, Address: '', Options: null })).toEqual({ Address: '172.18.0.4/16', Data: {} });
+    expect(await second.call('/NetworkDriver.Join', { NetworkID: NET, EndpointID: EP2, SandboxKey: SANDBOX, Options: {} })).toMatchObject({
+      InterfaceName: { SrcName: 'ptdc122c814062f', DstPrefix: 'eth' },
+    });
+  });
+});
