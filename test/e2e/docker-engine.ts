@@ -5,8 +5,8 @@
  * containers, networks, mounts and directories, and the directories under /run it made.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
-import { existsSync, mkdirSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { existsSync, mkdirSync, openSync, readdirSync, readFileSync, rmdirSync, rmSync, unlinkSync, writeFileSync } from 'node:fs';
+import { basename, join } from 'node:path';
 import { makeTempDir, run, type RunResult, sleep, waitFor } from './harness.js';
 
 export const DOCKER_CLIENT = '/usr/bin/docker';
@@ -15,16 +15,29 @@ export const DOCKERD = '/usr/sbin/dockerd';
 /** Directories outside the temp dir that dockerd and its containerd make when they are missing. */
 const SHARED_DIRS = ['/run/containerd', '/run/docker'];
 
+/** True when the process is gone or a zombie (state Z in /proc/PID/stat). */
+function deadOrZombie(pid: number): boolean {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3) === 'Z';
+  } catch {
+    return true;
+  }
+}
+
 export class DockerEngine {
   private child: ChildProcess | null = null;
   private exited: Promise<void> | null = null;
   private readonly createdShared: string[];
+
+  readonly cgroupParent: string;
 
   private constructor(
     readonly dir: string,
     readonly socket: string,
   ) {
     this.createdShared = SHARED_DIRS.filter((d) => !existsSync(d));
+    this.cgroupParent = `/${basename(dir)}`;
   }
 
   /** Starts a dockerd and resolves once its API answers. */
@@ -33,8 +46,8 @@ export class DockerEngine {
     const e = new DockerEngine(dir, join(dir, 'exec', 'docker.sock'));
     mkdirSync(join(dir, 'data'), { recursive: true });
     mkdirSync(join(dir, 'exec'), { recursive: true });
-    // the trust key would go to /etc/docker/key.json
-    writeFileSync(join(dir, 'daemon.json'), JSON.stringify({ 'deprecated-key-path': join(dir, 'key.json') }));
+    // the trust key would go to /etc/docker/key.json; the containers' cgroups under a parent of the test's own
+    writeFileSync(join(dir, 'daemon.json'), JSON.stringify({ 'deprecated-key-path': join(dir, 'key.json'), 'cgroup-parent': e.cgroupParent }));
     await e.startDaemon();
     return e;
   }
@@ -107,6 +120,31 @@ export class DockerEngine {
     await sleep(200);
   }
 
+  /**
+   * SIGKILL to dockerd alone: its containers keep running; its containerd dies with it. PID 1 of
+   * these VMs does not reap orphans, so that containerd stays a zombie whose pid file would make
+   * the next dockerd wait for it: the file goes once the process is dead or a zombie.
+   */
+  async kill9(): Promise<void> {
+    const child = this.child;
+    if (child === null || child.exitCode !== null) return;
+    child.kill('SIGKILL');
+    await this.exited;
+    const pidFile = join(this.dir, 'exec', 'containerd', 'containerd.pid');
+    let pid = 0;
+    try {
+      pid = Number(readFileSync(pidFile, 'utf8').trim());
+    } catch {
+      return;
+    }
+    await waitFor(() => deadOrZombie(pid), 15_000, 100);
+    try {
+      unlinkSync(pidFile);
+    } catch {
+      // gone already
+    }
+  }
+
   async restart(): Promise<void> {
     await this.stop();
     await this.startDaemon();
@@ -122,6 +160,27 @@ export class DockerEngine {
       for (const n of nets) await this.docker(['network', 'rm', n], 30_000);
       await this.stop();
     }
+    // containers a killed dockerd left running, their shims, their cgroups
+    const runcRoot = join(this.dir, 'exec', 'runtime-runc', 'moby');
+    if (existsSync(runcRoot)) {
+      for (const id of (await run(['runc', '--root', runcRoot, 'list', '-q'])).stdout.split('\n').filter((s) => s !== '')) {
+        await run(['runc', '--root', runcRoot, 'kill', '-a', id, 'KILL']);
+        await run(['runc', '--root', runcRoot, 'delete', '-f', id]);
+      }
+    }
+    await run(['pkill', '-9', '-f', join(this.dir, 'exec', 'containerd')]);
+    for (const controller of existsSync('/sys/fs/cgroup') ? readdirSync('/sys/fs/cgroup') : []) {
+      const parent = join('/sys/fs/cgroup', controller, this.cgroupParent);
+      if (!existsSync(parent)) continue;
+      try {
+        for (const c of readdirSync(parent, { withFileTypes: true })) if (c.isDirectory()) rmdirSync(join(parent, c.name));
+        rmdirSync(parent);
+      } catch (e) {
+        problems.push(`${parent}: ${(e as Error).message}`);
+      }
+    }
+    const left = (await run(['pgrep', '-a', '-f', this.dir])).stdout.trim();
+    if (left !== '') problems.push(`processes left: ${left}`);
     // sandboxes' namespace files and overlay mounts a killed dockerd may leave
     const mounts = (await run(['findmnt', '-rn', '-o', 'TARGET'])).stdout.split('\n').filter((m) => m.startsWith(this.dir));
     for (const m of mounts.reverse()) {

@@ -137,6 +137,41 @@ needs(root, tools('dockerd', 'busybox', 'ip', 'ping', 'curl', 'dig')).describe('
     expect((await world.daemon.cli(['network', 'inspect', `${net}-2`])).code).not.toBe(0);
   });
 
+  needs().it('publishes on the host loopback (-p 127.0.0.1:H:C) and takes the first free port of a range', async () => {
+    const port = 30000 + Math.floor(Math.random() * 10000);
+    await runContainer('web2', net, ['-p', `127.0.0.1:${port}:80`, '-p', `${port + 1}-${port + 3}:80`], ['httpd', '-f', '-p', '80', '-h', '/www']);
+    const host = await waitFor(async () => (await world.curl(null, `http://127.0.0.1:${port}/`)).stdout === 'hello from a container\n', 10_000, 200);
+    expect(host).toBe(true);
+    // the loopback port is the host's only: not on the uplink
+    expect((await world.curl(world.router, `http://${UPLINK_IP}:${port}/`, ['-m', '3'])).code).not.toBe(0);
+    expect((await world.curl(world.router, `http://${UPLINK_IP}:${port + 1}/`)).stdout).toBe('hello from a container\n');
+    await dockerOk(['rm', '-f', 'web2']);
+  });
+
+  needs().it('makes internal networks (no way out, no -p) and takes addresses from --ip-range and from Docker\'s own IPAM', async () => {
+    const [s1, s2] = await pickSubnets('10.93', 2);
+    await dockerOk(['network', 'create', '-d', plugin, '--ipam-driver', plugin, '--internal', '--subnet', s1!, '--ip-range', s1!.replace(/\.0\/24$/, '.128/25'), `${net}-in`]);
+    await runContainer('pi', `${net}-in`);
+    expect(await ipOf('pi', `${net}-in`)).toBe(hostAddr(s1!, 128));
+    expect((await exec('pi', ['ip', 'route'])).stdout).not.toContain('default');
+    expect((await exec('pi', ['ping', '-c', '1', '-W', '2', FAR_A])).code).not.toBe(0);
+    // as on Docker's own internal bridge, -p publishes nothing (Docker does not ask the driver to)
+    await runContainer('pj', `${net}-in`, ['-p', '8099:80'], ['httpd', '-f', '-p', '80', '-h', '/www']);
+    expect((await world.curl(world.router, `http://${UPLINK_IP}:8099/`, ['-m', '3'])).code).not.toBe(0);
+    const sandbox = (await dockerOk(['inspect', '-f', '{{.NetworkSettings.SandboxKey}}', 'pj'])).trim();
+    expect((await world.daemon.cliOk(['port', sandbox])).stdout.trim()).toBe('');
+    await dockerOk(['rm', '-f', 'pj', 'pi']);
+    await dockerOk(['network', 'rm', `${net}-in`]);
+    // Docker's default IPAM gives the addresses; pontoon takes them
+    await dockerOk(['network', 'create', '-d', plugin, '--subnet', s2!, '--gateway', hostAddr(s2!, 254), `${net}-di`]);
+    await runContainer('pk', `${net}-di`, ['--ip', hostAddr(s2!, 77)]);
+    expect((await exec('pk', ['ping', '-c', '1', '-W', '2', hostAddr(s2!, 254)])).code).toBe(0);
+    const p = await world.daemon.inspect(`${net}-di`);
+    expect(Object.values(p.Containers).map((c) => c.IPv4Address)).toEqual([`${hostAddr(s2!, 77)}/24`]);
+    await dockerOk(['rm', '-f', 'pk']);
+    await dockerOk(['network', 'rm', `${net}-di`]);
+  });
+
   needs().it('keeps a container on its network across a container restart', async () => {
     await dockerOk(['restart', '-t', '1', 'pb']);
     const b = await ipOf('pb', net);
@@ -160,6 +195,20 @@ needs(root, tools('dockerd', 'busybox', 'ip', 'ping', 'curl', 'dig')).describe('
     await dockerOk(['start', 'pa', 'pb']);
     const b = await ipOf('pb', net);
     expect((await exec('pa', ['ping', '-c', '2', '-W', '2', 'pb'])).stdout).toContain(b);
+  });
+
+  needs().it('cleans up after a dockerd killed under running containers', async () => {
+    await dockerOk(['run', '-d', '--restart', 'always', '--name', 'pr', '--network', net, image, 'sleep', '3600']);
+    await dockerOk(['update', '--restart', 'always', 'pa', 'pb']);
+    await engine.kill9();
+    await engine.restart();
+    // Docker kills what ran, gives the endpoints back and starts the restart-policy containers anew
+    const back = await waitFor(async () => (await exec('pa', ['ping', '-c', '1', '-W', '2', 'pr'])).code === 0, 30_000, 500);
+    expect(back, engine.logTail(20)).toBe(true);
+    const ours = Object.values((await world.daemon.inspect(net)).Containers).filter((c) => c.Name !== 'nsbox');
+    // pc had no restart policy: Docker stopped it, and its endpoint went with it
+    expect(ours.map((c) => c.Name).sort()).toEqual(['pa', 'pb', 'pr']);
+    await dockerOk(['rm', '-f', 'pr']);
   });
 
   needs().it("answers Docker's mistakes with one clear line and leaves nothing half made", async () => {
