@@ -42,15 +42,29 @@ export class DockerEngine {
 
   /** Starts a dockerd and resolves once its API answers. */
   static async start(): Promise<DockerEngine> {
+    const e = DockerEngine.prepare();
+    await e.launch();
+    return e;
+  }
+
+  /** A dockerd's directories and config, not started yet: its API socket's path is known already. */
+  static prepare(): DockerEngine {
     const dir = makeTempDir('pte-dk-');
     const e = new DockerEngine(dir, join(dir, 'exec', 'docker.sock'));
     mkdirSync(join(dir, 'data'), { recursive: true });
     mkdirSync(join(dir, 'exec'), { recursive: true });
     // the trust key would go to /etc/docker/key.json; the containers' cgroups under a parent of the test's own
     writeFileSync(join(dir, 'daemon.json'), JSON.stringify({ 'deprecated-key-path': join(dir, 'key.json'), 'cgroup-parent': e.cgroupParent }));
-    await e.startDaemon();
     return e;
   }
+
+  /** Starts the prepared dockerd, inside network namespace `netns` when given (where its pontoon runs). */
+  async launch(netns?: string): Promise<void> {
+    this.netns = netns ?? null;
+    await this.startDaemon();
+  }
+
+  private netns: string | null = null;
 
   get env(): NodeJS.ProcessEnv {
     return { ...process.env, DOCKER_HOST: `unix://${this.socket}` };
@@ -58,18 +72,19 @@ export class DockerEngine {
 
   private async startDaemon(): Promise<void> {
     const log = openSync(join(this.dir, 'dockerd.log'), 'a');
-    const child = spawn(
+    const argv = [
       DOCKERD,
-      [
         '--config-file', join(this.dir, 'daemon.json'),
         '--iptables=false', '--ip6tables=false', '--bridge=none', '--ip-masq=false',
         '--data-root', join(this.dir, 'data'),
         '--exec-root', join(this.dir, 'exec'),
         '--pidfile', join(this.dir, 'exec', 'docker.pid'),
         '-H', `unix://${this.socket}`,
-      ],
-      { stdio: ['ignore', log, log], detached: true },
-    );
+    ];
+    // in a namespace: the TAPs pontoon makes there are the ones dockerd moves into its containers
+    // (nsenter, not `ip netns exec`: that mounts a fresh /sys, without the cgroups containerd needs)
+    const full = this.netns === null ? argv : ['nsenter', `--net=/run/netns/${this.netns}`, '--', ...argv];
+    const child = spawn(full[0]!, full.slice(1), { stdio: ['ignore', log, log], detached: true });
     this.child = child;
     this.exited = new Promise((resolve) => child.once('exit', () => resolve()));
     const up = await waitFor(async () => {

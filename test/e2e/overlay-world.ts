@@ -222,6 +222,8 @@ export interface HostOptions {
   peers?: string[];
   /** this host's cluster.underlayMtu (default: the world's, else 1500) */
   underlayMtu?: number;
+  /** config keys of this host's daemon, by dotted path, after the world's `set` */
+  set?: Record<string, unknown>;
 }
 
 const worlds = new Set<OverlayWorld>();
@@ -324,7 +326,7 @@ export class OverlayWorld {
       defaultNetwork: null,
       logLevel: this.opts.logLevel ?? 'info',
       extra: { cluster: this.clusterConfig(ip, o) },
-      set: this.opts.set,
+      set: { ...this.opts.set, ...o.set },
     });
     const host: OverlayHost = { name, ns, ip, ulPort, daemon };
     this.hosts.set(name, host);

@@ -149,6 +149,8 @@ export class JoinFollowUp {
     const live = networks.get(networkId);
     if (live === undefined || live.record.dockerNetworkId === undefined || live.record.name === name) return;
     if (live.record.name !== placeholderName(live.record.dockerNetworkId)) return; // named with -o pontoon.name
+    // an overlay's name is the cluster's, on every host: it keeps the one it was made with
+    if (live.record.driver === 'overlay') return;
     if (!NETWORK_NAME_RE.test(name) || networks.find(name) !== undefined) {
       log.warn({ network: live.record.name, docker: name }, "Docker's name of the network is taken in pontoon: it keeps its own");
       return;
