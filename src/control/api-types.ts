@@ -162,3 +162,26 @@ export interface StatusReport {
 export interface ApiError {
   message: string;
 }
+
+// ---- foreign VTEPs (`pontoon peer`) ------------------------------------------------------------
+
+/** An address behind a foreign VTEP; with its MAC, ARP for it is answered here (unicast to the VTEP). */
+export interface PeerAddress {
+  ip: string;
+  mac?: string;
+}
+
+export interface PeerAddRequest {
+  /** the foreign VTEP's underlay address */
+  vtep: string;
+  addresses?: PeerAddress[];
+}
+
+/** A foreign VTEP of an overlay network, as `pontoon peer ls` shows it. */
+export interface PeerResource {
+  Network: string;
+  NetworkID: string;
+  VTEP: string;
+  Addresses: { IP: string; MacAddress: string }[]; // MacAddress "" when learned from its frames
+  Created: string;
+}
