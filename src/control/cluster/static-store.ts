@@ -101,9 +101,13 @@ export class StaticStore implements ClusterStore {
     if (this.foreign.delete(networkId)) this.saveForeign();
   }
 
-  async claimAddress(_networkId: string, _owner: string, candidates: Iterable<string>, requested?: string): Promise<string> {
-    if (requested !== undefined) return requested;
-    for (const c of candidates) return c;
+  async claimAddress(networkId: string, _owner: string, candidates: Iterable<string>, requested?: string): Promise<string> {
+    const foreign = new Set([...this.peersOf(networkId).values()].flatMap((d) => d.addresses.map((a) => a.ip)));
+    if (requested !== undefined) {
+      if (foreign.has(requested)) throw new ApiFailure(409, `address ${requested} is already in use (behind a foreign VTEP)`);
+      return requested;
+    }
+    for (const c of candidates) if (!foreign.has(c)) return c;
     throw new ApiFailure(409, 'no available addresses');
   }
 

@@ -54,17 +54,16 @@ export class ForeignPeers {
       }
       addresses.push(mac === undefined ? { ip: a.ip } : { ip: a.ip, mac });
     }
-    // checked and held here (subnet, gateway, in use on this host) before the store claims them cluster-wide
-    const held: string[] = [];
+    // checked here (in the subnet, not the gateway, not in use on this host); the store claims them
+    // cluster-wide, and every host's allocator learns the ones with a MAC from the endpoint events
+    for (const a of addresses) live.allocator.release(live.allocator.allocate(a.ip));
+    const def: ForeignPeerDef = { network: live.record.id, vtep: req.vtep, addresses, created: new Date().toISOString() };
     try {
-      for (const a of addresses) held.push(live.allocator.allocate(a.ip));
-      const def: ForeignPeerDef = { network: live.record.id, vtep: req.vtep, addresses, created: new Date().toISOString() };
       await overlay.cluster.addForeignPeer(def);
-      return peerResource(live, def);
     } catch (e) {
-      for (const ip of held) live.allocator.release(ip);
       throw e instanceof ApiFailure ? new ApiFailure(e.status, e.message.replace(live.record.id, name)) : e;
     }
+    return peerResource(live, def);
   }
 
   async remove(live: LiveNetwork, vtep: string): Promise<void> {
@@ -72,7 +71,6 @@ export class ForeignPeers {
     const def = (await overlay.cluster.foreignPeers(live.record.id)).find((d) => d.vtep === vtep);
     if (def === undefined) throw new ApiFailure(404, `VTEP ${vtep} is not a foreign peer of network ${live.record.name}`);
     await overlay.cluster.removeForeignPeer(live.record.id, vtep);
-    for (const a of def.addresses) live.allocator.release(a.ip);
   }
 
   async list(live: LiveNetwork): Promise<PeerResource[]> {
