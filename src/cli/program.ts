@@ -7,6 +7,7 @@ import { conntrackCommand } from './commands/conntrack.js';
 import { networkCommand, portCommand } from './commands/network.js';
 import { statusCommand } from './commands/status.js';
 import { peerCommand } from './commands/peer.js';
+import { topCommand } from './commands/top.js';
 import { CliExit, type CliContext, type CliIo } from './context.js';
 import { packageVersion } from './package-info.js';
 
@@ -46,6 +47,7 @@ export function buildProgram(
   portCommand(ctx, program);
   conntrackCommand(ctx, program);
   peerCommand(ctx, program);
+  topCommand(ctx, program);
   addUsageHints(program, '');
   return program;
 }

@@ -142,6 +142,7 @@ function routes(api: GatewayApi): Route[] {
       mutates: true,
       handler: async () => ({ status: 200, body: { flushed: await api.conntrackFlush() } }),
     },
+    { method: 'GET', pattern: /^\/v1\/counters$/, mutates: false, handler: async () => ({ status: 200, body: await api.counters() }) },
     { method: 'GET', pattern: /^\/v1\/peers$/, mutates: false, handler: async () => ({ status: 200, body: await api.listPeers(null) }) },
     {
       method: 'GET',

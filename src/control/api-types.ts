@@ -185,3 +185,18 @@ export interface PeerResource {
   Addresses: { IP: string; MacAddress: string }[]; // MacAddress "" when learned from its frames
   Created: string;
 }
+
+// ---- counters (`pontoon top`) ------------------------------------------------------------------
+
+/** The data plane's counters at one instant: `pontoon top` takes two and shows the rates. */
+export interface CountersReport {
+  /** when they were read, ms since the epoch (the rates' time base) */
+  time: number;
+  ports: PortStatus[];
+  drops: Record<string, number>; // reason -> count
+  conntrack: { entries: number; max: number };
+  /** outside ports (ICMP: identifiers) held by masquerade mappings */
+  natPorts: { tcp: number; udp: number; icmp: number };
+  /** overlay networks: frames and bytes through the VXLAN underlay */
+  overlays: { network: string; vni: number; rxPackets: number; rxBytes: number; txPackets: number; txBytes: number }[];
+}

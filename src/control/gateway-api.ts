@@ -10,6 +10,7 @@ import type {
   StatusReport,
   PeerAddRequest,
   PeerResource,
+  CountersReport,
 } from './api-types.js';
 
 /** An error the API reports to its caller: an HTTP status and a one-line message naming the object and the reason. */
@@ -41,4 +42,6 @@ export interface GatewayApi {
   listPeers(network: string | null): Promise<PeerResource[]>;
   addPeer(network: string, req: PeerAddRequest): Promise<PeerResource>;
   removePeer(network: string, vtep: string): Promise<void>;
+  /** The data plane's counters now (`pontoon top` takes two samples). */
+  counters(): Promise<CountersReport>;
 }

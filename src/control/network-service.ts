@@ -16,6 +16,7 @@ import type {
   StatusReport,
   PeerAddRequest,
   PeerResource,
+  CountersReport,
 } from './api-types.js';
 import type { ClusterStore } from './cluster/cluster-store.js';
 import type { PontoonConfig } from './config.js';
@@ -122,7 +123,7 @@ export class NetworkService implements GatewayApi {
       log,
     });
     this.foreignPeers = new ForeignPeers({ overlay, advertise: config.cluster.advertise });
-    this.views = new NetworkViews({ dnsEnabled: config.dns.enabled, networks, dataplane, devices, resolvConf });
+    this.views = new NetworkViews({ dnsEnabled: config.dns.enabled, networks, dataplane, devices, resolvConf, conntrackMax: config.conntrack.max });
   }
 
   // ---- start-up and shutdown -----------------------------------------------------------------
@@ -249,6 +250,10 @@ export class NetworkService implements GatewayApi {
 
   removePeer(network: string, vtep: string): Promise<void> {
     return this.foreignPeers.remove(this.networks.require(network), vtep);
+  }
+
+  counters(): Promise<CountersReport> {
+    return this.views.counters();
   }
 
   // ---- metrics ---------------------------------------------------------------------------------

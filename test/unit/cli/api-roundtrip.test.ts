@@ -9,7 +9,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ApiClient, ApiRequestError } from '../../../src/cli/api-client.js';
 import { runCli } from '../../../src/cli/program.js';
 import { startApiServer } from '../../../src/control/api-server.js';
-import type { ConnectRequest, EndpointResource, NetworkCreateRequest, PeerAddRequest, PeerResource } from '../../../src/control/api-types.js';
+import type { ConnectRequest, EndpointResource, NetworkCreateRequest, PeerAddRequest, PeerResource, CountersReport } from '../../../src/control/api-types.js';
 import { ApiFailure, type GatewayApi } from '../../../src/control/gateway-api.js';
 import { BACKEND, STATUS, SUMMARIES } from './fixtures.js';
 
@@ -31,6 +31,15 @@ const PEER: PeerResource = {
   VTEP: '192.0.2.20',
   Addresses: [{ IP: '10.0.9.200', MacAddress: '02:42:0a:00:09:c8' }],
   Created: '2026-12-02T22:00:00.000Z',
+};
+
+const COUNTERS: CountersReport = {
+  time: 1_700_000_000_000,
+  ports: [{ id: 1, name: 'eth0@c1', kind: 'tap', network: 'bridge', rxPackets: 10, rxBytes: 1000, txPackets: 9, txBytes: 900 }],
+  drops: { no_route: 2 },
+  conntrack: { entries: 3, max: 1024 },
+  natPorts: { tcp: 1, udp: 0, icmp: 2 },
+  overlays: [],
 };
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -94,6 +103,10 @@ function fakeApi() {
     addPeer: async (network: string, req: PeerAddRequest) => {
       calls.push(['addPeer', network, req]);
       return PEER;
+    },
+    counters: async () => {
+      calls.push(['counters']);
+      return COUNTERS;
     },
     removePeer: async (network: string, vtep: string) => {
       calls.push(['removePeer', network, vtep]);
@@ -169,6 +182,7 @@ describe('API server and client over a unix socket', () => {
     );
     expect(await client.request('POST', '/v1/networks/backend/disconnect', { netns: 'c1' })).toBeUndefined();
     expect(await client.request('GET', '/v1/status')).toEqual(STATUS);
+    expect(await client.request('GET', '/v1/counters')).toEqual(COUNTERS);
     expect(fake.calls.splice(0)).toEqual([
       ['listNetworks'],
       ['createNetwork', { name: 'backend', subnet: '172.18.0.0/16', internal: true }],
@@ -177,6 +191,7 @@ describe('API server and client over a unix socket', () => {
       ['connect', 'backend', { netns: 'c1', ip: '172.18.0.2', aliases: ['web'], name: 'c1' }],
       ['disconnect', 'backend', { netns: 'c1' }],
       ['status'],
+      ['counters'],
     ]);
   });
 

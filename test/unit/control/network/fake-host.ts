@@ -183,6 +183,9 @@ export class FakeDataplane implements ServiceDataplane {
   readonly counters = {
     portStats: (_port: number) => ({ rxPackets: 0, rxBytes: 0, txPackets: 0, txBytes: 0 }),
     dropsByReason: (): Record<string, number> => ({}),
+    gauges: new Float64Array(64),
+    ctStates: new Float64Array(48),
+    vxlan: new Float64Array(64 * 4),
   };
 
   /** the operations are this object's own methods */
