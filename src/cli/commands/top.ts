@@ -132,7 +132,7 @@ export function topCommand(ctx: CliContext, parent: Command): Command {
       if (o.format === 'json' && o.once !== true) throw new Error('--format json needs --once (one JSON object per run)');
       const client = ctx.client(cmd);
       const sample = () => client.request<CountersReport>('GET', '/v1/counters');
-      const wait = (ms: number, stop?: Promise<void>) => Promise.race([new Promise<void>((r) => setTimeout(r, ms).unref()), ...(stop ? [stop] : [])]);
+      const wait = (ms: number, stop?: Promise<void>) => Promise.race([new Promise<void>((r) => setTimeout(r, ms)), ...(stop ? [stop] : [])]);
       let prev = await sample();
       if (o.once === true) {
         await wait(o.interval * 1000);
