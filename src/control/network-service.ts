@@ -244,11 +244,11 @@ export class NetworkService implements GatewayApi {
     return out;
   }
 
-  addPeer(network: string, req: PeerAddRequest): Promise<PeerResource> {
+  async addPeer(network: string, req: PeerAddRequest): Promise<PeerResource> {
     return this.foreignPeers.add(this.networks.require(network), req);
   }
 
-  removePeer(network: string, vtep: string): Promise<void> {
+  async removePeer(network: string, vtep: string): Promise<void> {
     return this.foreignPeers.remove(this.networks.require(network), vtep);
   }
 

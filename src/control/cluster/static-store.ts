@@ -25,7 +25,14 @@ export class StaticStore implements ClusterStore {
     private readonly foreignFile: string | null = null,
   ) {
     if (foreignFile !== null && existsSync(foreignFile)) {
-      for (const def of JSON.parse(readFileSync(foreignFile, 'utf8')) as ForeignPeerDef[]) this.peersOf(def.network).set(def.vtep, def);
+      let defs: ForeignPeerDef[];
+      try {
+        defs = JSON.parse(readFileSync(foreignFile, 'utf8')) as ForeignPeerDef[];
+        if (!Array.isArray(defs)) throw new Error('not a JSON array');
+      } catch (e) {
+        throw new Error(`${foreignFile}: cannot read the foreign peers: ${(e as Error).message}`);
+      }
+      for (const def of defs) this.peersOf(def.network).set(def.vtep, def);
     }
   }
 

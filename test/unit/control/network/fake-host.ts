@@ -372,7 +372,7 @@ export class FakeCluster implements ClusterStore {
     if (this.foreign.has(key)) throw new ApiFailure(409, `VTEP ${def.vtep} is already a member of network ${def.network}`);
     const claims = this.claims.get(def.network) ?? new Map<string, string>();
     for (const a of def.addresses) if (claims.has(a.ip)) throw new ApiFailure(409, `address ${a.ip} is already in use`);
-    this.journal.record(`peer+ ${def.vtep} ${def.addresses.map((a) => a.ip).join(',')}`);
+    this.journal.record(`foreign+ ${def.vtep} ${def.addresses.map((a) => a.ip).join(',')}`);
     for (const a of def.addresses) claims.set(a.ip, `peer:${def.vtep}`);
     this.claims.set(def.network, claims);
     this.foreign.set(key, def);
@@ -385,7 +385,7 @@ export class FakeCluster implements ClusterStore {
   async removeForeignPeer(networkId: string, vtep: string): Promise<void> {
     const def = this.foreign.get(`${networkId}/${vtep}`);
     if (def === undefined) throw new ApiFailure(404, `VTEP ${vtep} is not a peer of network ${networkId}`);
-    this.journal.record(`peer- ${vtep}`);
+    this.journal.record(`foreign- ${vtep}`);
     this.foreign.delete(`${networkId}/${vtep}`);
     for (const a of def.addresses) this.claims.get(networkId)?.delete(a.ip);
     queueMicrotask(() => {
