@@ -6,6 +6,8 @@ import { daemonCommand } from './commands/daemon.js';
 import { conntrackCommand } from './commands/conntrack.js';
 import { networkCommand, portCommand } from './commands/network.js';
 import { statusCommand } from './commands/status.js';
+import { peerCommand } from './commands/peer.js';
+import { topCommand } from './commands/top.js';
 import { CliExit, type CliContext, type CliIo } from './context.js';
 import { packageVersion } from './package-info.js';
 
@@ -44,6 +46,8 @@ export function buildProgram(
   statusCommand(ctx, program);
   portCommand(ctx, program);
   conntrackCommand(ctx, program);
+  peerCommand(ctx, program);
+  topCommand(ctx, program);
   addUsageHints(program, '');
   return program;
 }

@@ -8,7 +8,7 @@ import { connect } from 'node:net';
 import { dirname } from 'node:path';
 import type { Logger } from 'pino';
 import { z } from 'zod';
-import type { ConnectRequest, DisconnectRequest, NetworkCreateRequest } from './api-types.js';
+import type { ConnectRequest, DisconnectRequest, NetworkCreateRequest, PeerAddRequest } from './api-types.js';
 import { ApiFailure, type GatewayApi } from './gateway-api.js';
 import { MutationQueue } from './mutation-queue.js';
 
@@ -36,6 +36,11 @@ const connectSchema = z.strictObject({
 
 const disconnectSchema = z.strictObject({
   netns: z.string().min(1),
+});
+
+const peerAddSchema = z.strictObject({
+  vtep: z.string().min(1),
+  addresses: z.array(z.strictObject({ ip: z.string().min(1), mac: z.string().optional() })).optional(),
 });
 
 const EXPECTED: Record<string, string> = {
@@ -137,6 +142,32 @@ function routes(api: GatewayApi): Route[] {
       pattern: /^\/v1\/conntrack$/,
       mutates: true,
       handler: async () => ({ status: 200, body: { flushed: await api.conntrackFlush() } }),
+    },
+    { method: 'GET', pattern: /^\/v1\/counters$/, mutates: false, handler: async () => ({ status: 200, body: await api.counters() }) },
+    { method: 'GET', pattern: /^\/v1\/peers$/, mutates: false, handler: async () => ({ status: 200, body: await api.listPeers(null) }) },
+    {
+      method: 'GET',
+      pattern: /^\/v1\/networks\/([^/]+)\/peers$/,
+      mutates: false,
+      handler: async ([name]) => ({ status: 200, body: await api.listPeers(name!) }),
+    },
+    {
+      method: 'POST',
+      pattern: /^\/v1\/networks\/([^/]+)\/peers$/,
+      mutates: true,
+      handler: async ([name], body) => {
+        const req: PeerAddRequest = parseBody(peerAddSchema, await body());
+        return { status: 201, body: await api.addPeer(name!, req) };
+      },
+    },
+    {
+      method: 'DELETE',
+      pattern: /^\/v1\/networks\/([^/]+)\/peers\/([^/]+)$/,
+      mutates: true,
+      handler: async ([name, vtep]) => {
+        await api.removePeer(name!, vtep!);
+        return { status: 204 };
+      },
     },
   ];
 }

@@ -162,3 +162,41 @@ export interface StatusReport {
 export interface ApiError {
   message: string;
 }
+
+// ---- foreign VTEPs (`pontoon peer`) ------------------------------------------------------------
+
+/** An address behind a foreign VTEP; with its MAC, ARP for it is answered here (unicast to the VTEP). */
+export interface PeerAddress {
+  ip: string;
+  mac?: string;
+}
+
+export interface PeerAddRequest {
+  /** the foreign VTEP's underlay address */
+  vtep: string;
+  addresses?: PeerAddress[];
+}
+
+/** A foreign VTEP of an overlay network, as `pontoon peer ls` shows it. */
+export interface PeerResource {
+  Network: string;
+  NetworkID: string;
+  VTEP: string;
+  Addresses: { IP: string; MacAddress: string }[]; // MacAddress "" when learned from its frames
+  Created: string;
+}
+
+// ---- counters (`pontoon top`) ------------------------------------------------------------------
+
+/** The data plane's counters at one instant: `pontoon top` takes two and shows the rates. */
+export interface CountersReport {
+  /** when they were read, ms since the epoch (the rates' time base) */
+  time: number;
+  ports: PortStatus[];
+  drops: Record<string, number>; // reason -> count
+  conntrack: { entries: number; max: number };
+  /** outside ports (ICMP: identifiers) held by masquerade mappings */
+  natPorts: { tcp: number; udp: number; icmp: number };
+  /** overlay networks: frames and bytes through the VXLAN underlay */
+  overlays: { network: string; vni: number; rxPackets: number; rxBytes: number; txPackets: number; txBytes: number }[];
+}

@@ -2,7 +2,7 @@
 // restores saved networks and endpoints, and serves the API and /metrics until SIGINT/SIGTERM.
 
 import { mkdirSync } from 'node:fs';
-import { dirname } from 'node:path';
+import { dirname, join } from 'node:path';
 import { type Logger, pino } from 'pino';
 import { Gauge } from '../dataplane/counters.js';
 import type { LiveStateReport } from '../ports/live-state-file.js';
@@ -271,7 +271,7 @@ export async function runDaemon(configPath: string): Promise<void> {
       cluster =
         EtcdStore !== null
           ? new EtcdStore({ endpoints: cl.endpoints, prefix: cl.prefix, hostId: cl.advertise, leaseTtlSeconds: cl.leaseTtlSeconds, log })
-          : new StaticStore(cl.peers);
+          : new StaticStore(cl.peers, join(cfg.stateDir, 'foreign-peers.json'));
       log.info({ advertise: cl.advertise, port: cl.vxlanPort, store: cluster.kind }, 'VXLAN underlay ready');
     }
     // NAT-PMP/PCP: made before the service (which tells it of endpoints that leave), started after restore

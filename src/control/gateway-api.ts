@@ -8,6 +8,9 @@ import type {
   NetworkResource,
   NetworkSummary,
   StatusReport,
+  PeerAddRequest,
+  PeerResource,
+  CountersReport,
 } from './api-types.js';
 
 /** An error the API reports to its caller: an HTTP status and a one-line message naming the object and the reason. */
@@ -35,4 +38,10 @@ export interface GatewayApi {
   conntrackList(): Promise<ConntrackEntryResource[]>;
   /** Removes every tracked connection; resolves to how many there were. */
   conntrackFlush(): Promise<number>;
+  /** Foreign VTEPs of an overlay network (`pontoon peer`); null: of every overlay network. */
+  listPeers(network: string | null): Promise<PeerResource[]>;
+  addPeer(network: string, req: PeerAddRequest): Promise<PeerResource>;
+  removePeer(network: string, vtep: string): Promise<void>;
+  /** The data plane's counters now (`pontoon top` takes two samples). */
+  counters(): Promise<CountersReport>;
 }

@@ -24,10 +24,17 @@ export interface MetricsSources {
   pcp?: { stats: PcpStats; mappings(): number } | null;
 }
 
+const DEFAULT_METRICS_PREFIX = 'pontoon_process_';
+/** prom-client's default gauges with a `_total` suffix, left out */
+const REDUNDANT_DEFAULT_GAUGES = ['nodejs_active_handles_total', 'nodejs_active_requests_total', 'nodejs_active_resources_total'];
+
 export function buildRegistry(src: MetricsSources): Registry {
   const registry = new Registry();
   // the event-loop delay monitor samples every 100 ms, not prom-client's 10: an idle daemon stays idle
-  collectDefaultMetrics({ register: registry, prefix: 'pontoon_process_', eventLoopMonitoringPrecision: 100 });
+  collectDefaultMetrics({ register: registry, prefix: DEFAULT_METRICS_PREFIX, eventLoopMonitoringPrecision: 100 });
+  // gauges named like counters (promtool: "non-counter metrics should not have _total suffix"); each
+  // is the sum over the `type` label of the gauge without the suffix, which stays
+  for (const name of REDUNDANT_DEFAULT_GAUGES) registry.removeSingleMetric(DEFAULT_METRICS_PREFIX + name);
   const c = src.counters;
 
   const portCounter = (name: string, help: string, field: 'rxPackets' | 'rxBytes' | 'txPackets' | 'txBytes'): void => {

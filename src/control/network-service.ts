@@ -14,6 +14,9 @@ import type {
   NetworkResource,
   NetworkSummary,
   StatusReport,
+  PeerAddRequest,
+  PeerResource,
+  CountersReport,
 } from './api-types.js';
 import type { ClusterStore } from './cluster/cluster-store.js';
 import type { PontoonConfig } from './config.js';
@@ -30,6 +33,7 @@ import { NetworkLifecycle } from './network/network-lifecycle.js';
 import { NetworkRestore } from './network/network-restore.js';
 import { NetworkViews } from './network/network-views.js';
 import { OverlaySync } from './network/overlay-sync.js';
+import { ForeignPeers } from './network/foreign-peers.js';
 import { type ResolvConfFiles, ResolvConfSync } from './network/resolv-conf-sync.js';
 import { conntrackResource } from './resources.js';
 import { ipv4 } from './network/addresses.js';
@@ -85,6 +89,7 @@ export class NetworkService implements GatewayApi {
   private readonly restorer: NetworkRestore;
   private readonly views: NetworkViews;
   private readonly loopback: LoopbackProxies;
+  private readonly foreignPeers: ForeignPeers;
 
   constructor(private readonly deps: NetworkServiceDeps) {
     const { config, store, dataplane, devices, resolvConfs, log, cluster } = deps;
@@ -135,7 +140,8 @@ export class NetworkService implements GatewayApi {
       dataplane: dataplane.control,
       log,
     });
-    this.views = new NetworkViews({ dnsEnabled: config.dns.enabled, networks, dataplane, devices, resolvConf });
+    this.foreignPeers = new ForeignPeers({ overlay, advertise: config.cluster.advertise });
+    this.views = new NetworkViews({ dnsEnabled: config.dns.enabled, networks, dataplane, devices, resolvConf, conntrackMax: config.conntrack.max });
     if (config.docker.enabled) {
       const state = new DockerState(networks);
       const followUp = new JoinFollowUp({ apiSocket: config.docker.apiSocket, queue: this.queue, networks, attach, devices, log });
@@ -272,6 +278,27 @@ export class NetworkService implements GatewayApi {
 
   conntrackFlush(): Promise<number> {
     return this.deps.dataplane.control.conntrackFlush();
+  }
+
+  // ---- foreign VTEPs ---------------------------------------------------------------------------
+
+  async listPeers(network: string | null): Promise<PeerResource[]> {
+    if (network !== null) return this.foreignPeers.list(this.networks.require(network));
+    const out: PeerResource[] = [];
+    for (const live of this.networks.values()) if (live.record.driver === 'overlay') out.push(...(await this.foreignPeers.list(live)));
+    return out;
+  }
+
+  async addPeer(network: string, req: PeerAddRequest): Promise<PeerResource> {
+    return this.foreignPeers.add(this.networks.require(network), req);
+  }
+
+  async removePeer(network: string, vtep: string): Promise<void> {
+    return this.foreignPeers.remove(this.networks.require(network), vtep);
+  }
+
+  counters(): Promise<CountersReport> {
+    return this.views.counters();
   }
 
   // ---- metrics ---------------------------------------------------------------------------------

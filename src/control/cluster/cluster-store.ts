@@ -30,6 +30,25 @@ export interface OverlayEndpointDef {
   aliases: string[];
 }
 
+/**
+ * A VTEP pontoon does not run on (a Linux VXLAN device, another vendor's VTEP), registered by hand
+ * (`pontoon peer add`) for one overlay network, with the addresses behind it. It is a member like a
+ * host's VTEP; its addresses are claimed in the network's IPAM; an address given with its MAC is a
+ * remote endpoint too (ARP answered here, unicast to the VTEP), one without is learned from the
+ * frames the VTEP sends. Kept until removed: no lease.
+ */
+export interface ForeignPeerDef {
+  network: string; // network id
+  vtep: string;
+  addresses: { ip: string; mac?: string }[];
+  created: string;
+}
+
+/** The remote endpoint a foreign peer's address with a MAC is, as every host sees it. */
+export function foreignEndpointDef(def: ForeignPeerDef, a: { ip: string; mac: string }): OverlayEndpointDef {
+  return { id: `peer-${def.vtep}-${a.ip}`, network: def.network, name: '', ip: a.ip, mac: a.mac, vtep: def.vtep, aliases: [] };
+}
+
 export type ClusterEvent =
   | { kind: 'network-added'; network: OverlayNetworkDef }
   | { kind: 'network-removed'; networkId: string }
@@ -63,6 +82,14 @@ export interface ClusterStore {
   /** Published under this host's lease: it disappears when the host does. */
   registerEndpoint(ep: OverlayEndpointDef): Promise<void>;
   unregisterEndpoint(networkId: string, endpointId: string): Promise<void>;
+  /**
+   * Registers a foreign VTEP and its addresses (claimed, like an endpoint's). Fails with
+   * ApiFailure(409) when the VTEP is already a member of the network or an address is taken.
+   */
+  addForeignPeer(def: ForeignPeerDef): Promise<void>;
+  /** Fails with ApiFailure(404) when the VTEP is not a foreign peer of the network. */
+  removeForeignPeer(networkId: string, vtep: string): Promise<void>;
+  foreignPeers(networkId: string): Promise<ForeignPeerDef[]>;
   /** Whether the store is reachable now (for status and errors). */
   healthy(): boolean;
   close(): Promise<void>;

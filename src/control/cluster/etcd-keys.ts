@@ -5,6 +5,10 @@
 //   <prefix>/ipam/<network>/<ip>        {"owner": ..., "host": <hostId>}     this host's lease
 //   <prefix>/vteps/<network>/<vtep>     {"vtep": <vtep>}                     this host's lease
 //   <prefix>/endpoints/<network>/<id>   OverlayEndpointDef                   this host's lease
+//   <prefix>/peers/<network>/<vtep>     ForeignPeerDef                       no lease
+// A foreign peer (pontoon peer add) writes its peers/ key together with a vteps/ key ({"vtep": ...,
+// "foreign": true}), an ipam/ key per address and an endpoints/ key per address with a MAC, none
+// under a lease: the hosts see it as a member through the keys they already watch.
 
 /** What a key that produces events describes: a network, or one of its VTEPs or endpoints. */
 export type Member =
@@ -27,6 +31,7 @@ export class EtcdKeys {
   ipamDir = (net: string) => `${this.p}/ipam/${net}/`;
   vtepDir = (net: string) => `${this.p}/vteps/${net}/`;
   endpointDir = (net: string) => `${this.p}/endpoints/${net}/`;
+  peerDir = (net: string) => `${this.p}/peers/${net}/`;
 
   /** The directories holding every member key, read together when the state is read. */
   memberDirs(): string[] {

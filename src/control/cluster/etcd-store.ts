@@ -13,11 +13,11 @@
 import type { ICompare } from 'etcd3';
 import type { Logger } from 'pino';
 import { ApiFailure } from '../gateway-api.js';
-import type { ClusterEvent, ClusterStore, OverlayEndpointDef, OverlayNetworkDef } from './cluster-store.js';
+import { type ClusterEvent, type ClusterStore, type ForeignPeerDef, foreignEndpointDef, type OverlayEndpointDef, type OverlayNetworkDef } from './cluster-store.js';
 import { EtcdConnection } from './etcd-connection.js';
 import { EtcdKeys, parseJson } from './etcd-keys.js';
 import { HostLease, type Registration } from './etcd-lease.js';
-import { absent, countUnder, del, delUnder, get, getUnder, kvsOf, modIs, nothingUnder, put, valueIs } from './etcd-txn.js';
+import { absent, countUnder, del, delUnder, get, getUnder, kvsOf, modIs, nothingUnder, present, put, valueIs } from './etcd-txn.js';
 import { ClusterWatch } from './etcd-watch.js';
 
 export interface EtcdStoreOptions {
@@ -95,7 +95,7 @@ export class EtcdStore implements ClusterStore {
       // the members go first, so a watcher sees vtep-down before network-removed
       const res = await this.conn.txn(
         [modIs(net, mod), nothingUnder(eps)],
-        [delUnder(this.keys.vtepDir(networkId)), delUnder(this.keys.ipamDir(networkId)), del(this.keys.nameKey(def.name)), del(this.keys.vniKey(def.vni)), del(net)],
+        [delUnder(this.keys.vtepDir(networkId)), delUnder(this.keys.peerDir(networkId)), delUnder(this.keys.ipamDir(networkId)), del(this.keys.nameKey(def.name)), del(this.keys.vniKey(def.vni)), del(net)],
         [get(net), countUnder(eps)],
       );
       if (res.succeeded) {
@@ -213,6 +213,67 @@ export class EtcdStore implements ClusterStore {
       this.lease.forget(key);
       await this.deleteOrLater(key, []);
     });
+  }
+
+  // ---- foreign peers ---------------------------------------------------------------------------
+
+  /** The keys a foreign peer is made of, with their values: written and deleted together. */
+  private foreignKeys(def: ForeignPeerDef): { key: string; value: string }[] {
+    const owner = JSON.stringify({ owner: `peer:${def.vtep}`, host: def.vtep, foreign: true });
+    const keys = [
+      { key: this.keys.peerDir(def.network) + def.vtep, value: JSON.stringify(def) },
+      { key: this.keys.vtepDir(def.network) + def.vtep, value: JSON.stringify({ vtep: def.vtep, foreign: true }) },
+    ];
+    for (const a of def.addresses) {
+      keys.push({ key: this.keys.ipamDir(def.network) + a.ip, value: owner });
+      if (a.mac !== undefined) {
+        const ep = foreignEndpointDef(def, { ip: a.ip, mac: a.mac });
+        keys.push({ key: this.keys.endpointDir(def.network) + ep.id, value: JSON.stringify(ep) });
+      }
+    }
+    return keys;
+  }
+
+  async addForeignPeer(def: ForeignPeerDef): Promise<void> {
+    const net = this.keys.networkKey(def.network);
+    const keys = this.foreignKeys(def);
+    // one transaction: the network exists, the VTEP is no member yet, every address is free
+    const res = await this.conn.txn(
+      [present(net), ...keys.map((k) => absent(k.key))],
+      keys.map((k) => put(k.key, k.value)),
+      [get(net), ...keys.map((k) => get(k.key))],
+    );
+    if (res.succeeded) return;
+    const netKv = kvsOf(res, 0)[0];
+    if (netKv === undefined) throw new ApiFailure(404, `network ${def.network} not found`);
+    const name = parseJson<OverlayNetworkDef>(netKv.value.toString())?.name ?? def.network;
+    if (kvsOf(res, 1).length > 0 || kvsOf(res, 2).length > 0) {
+      throw new ApiFailure(409, `VTEP ${def.vtep} is already a member of network ${name}`);
+    }
+    for (const a of def.addresses) {
+      const i = keys.findIndex((k) => k.key === this.keys.ipamDir(def.network) + a.ip);
+      if (kvsOf(res, i + 1).length > 0) throw new ApiFailure(409, `address ${a.ip} is already in use on network ${name}`);
+    }
+    throw new ApiFailure(409, `VTEP ${def.vtep} cannot be added to network ${name}: its keys changed meanwhile`);
+  }
+
+  async removeForeignPeer(networkId: string, vtep: string): Promise<void> {
+    const peerKey = this.keys.peerDir(networkId) + vtep;
+    const res = await this.conn.txn([], [get(peerKey)]);
+    const kv = kvsOf(res, 0)[0];
+    const def = kv === undefined ? undefined : parseJson<ForeignPeerDef>(kv.value.toString());
+    if (kv === undefined || def === undefined) throw new ApiFailure(404, `VTEP ${vtep} is not a peer of network ${networkId}`);
+    // the endpoints go before the VTEP, so a watcher sees endpoint-down before vtep-down
+    const keys = this.foreignKeys(def).reverse();
+    const done = await this.conn.txn([modIs(peerKey, kv.mod_revision)], keys.map((k) => del(k.key)));
+    if (!done.succeeded) throw new ApiFailure(409, `VTEP ${vtep} of network ${networkId} changed meanwhile; try again`);
+  }
+
+  async foreignPeers(networkId: string): Promise<ForeignPeerDef[]> {
+    const res = await this.conn.txn([], [getUnder(this.keys.peerDir(networkId))]);
+    return kvsOf(res, 0)
+      .map((kv) => parseJson<ForeignPeerDef>(kv.value.toString()))
+      .filter((d): d is ForeignPeerDef => d !== undefined);
   }
 
   // ---- events --------------------------------------------------------------------------------

@@ -2,7 +2,8 @@
 // metrics use: read from the live networks and the data plane, changing nothing.
 
 import { macToString } from '../../wire/mac.js';
-import type { EndpointResource, NetworkResource, NetworkSummary, PortMappingResource, StatusReport } from '../api-types.js';
+import type { CountersReport, EndpointResource, NetworkResource, NetworkSummary, PortMappingResource, StatusReport } from '../api-types.js';
+import { Gauge } from '../../dataplane/counters.js';
 import type { HostDevices } from '../host-devices.js';
 import { ipv4ToString } from '../../wire/ipv4-address.js';
 import type { LiveNetwork } from '../live-network.js';
@@ -25,6 +26,8 @@ export class NetworkViews {
       dataplane: ServiceDataplane;
       devices: HostDevices;
       resolvConf: ResolvConfSync;
+      /** conntrack.max */
+      conntrackMax: number;
     },
   ) {}
 
@@ -97,6 +100,30 @@ export class NetworkViews {
         port: f.port,
         ageSeconds: Math.round(f.ageMs / 1000),
       })),
+    };
+  }
+
+  /** The counters `pontoon top` samples: ports, drops, conntrack and NAT use, overlay traffic. */
+  async counters(): Promise<CountersReport> {
+    const { networks, dataplane, conntrackMax } = this.deps;
+    const snap = await dataplane.control.snapshot();
+    const time = Date.now();
+    const c = dataplane.counters;
+    const names = new Map<number, string>();
+    for (const n of networks.values()) names.set(n.index, n.record.name);
+    let entries = 0;
+    for (let i = 0; i < c.ctStates.length; i++) entries += c.ctStates[i]!;
+    return {
+      time,
+      ports: snap.ports.map((p) => ({ id: p.id, name: p.name, kind: p.kind, network: p.network >= 0 ? (names.get(p.network) ?? '') : null, ...c.portStats(p.id) })),
+      drops: c.dropsByReason(),
+      conntrack: { entries, max: conntrackMax },
+      natPorts: { tcp: c.gauges[Gauge.NatPortsTcp]!, udp: c.gauges[Gauge.NatPortsUdp]!, icmp: c.gauges[Gauge.NatPortsIcmp]! },
+      overlays: this.overlays().map((o) => {
+        const v = c.vxlan;
+        const i = o.index * 4;
+        return { network: o.name, vni: o.vni, rxPackets: v[i]!, rxBytes: v[i + 1]!, txPackets: v[i + 2]!, txBytes: v[i + 3]! };
+      }),
     };
   }
 

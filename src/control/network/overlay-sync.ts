@@ -178,7 +178,8 @@ export class OverlaySync {
         const live = networks.get(ep.network);
         if (live === undefined || ep.vtep === own) return;
         live.remotes.set(ep.id, ep);
-        names.setEndpoint(live.record.id, { id: ep.id, name: ep.name, ip: ep.ip, aliases: ep.aliases ?? [] });
+        // a foreign peer's address has no name (pontoon peer add)
+        if (ep.name !== '') names.setEndpoint(live.record.id, { id: ep.id, name: ep.name, ip: ep.ip, aliases: ep.aliases ?? [] });
         live.allocator.markUsed(ep.ip);
         live.peers.add(ep.vtep);
         await dataplane.control.addRemoteEndpoint({ network: live.index, ip: ipv4(ep.ip), mac: parseMac(ep.mac), vtepIp: ipv4(ep.vtep) });

@@ -24,5 +24,5 @@ export interface ServiceDataplane {
     | 'liveStateRestored'
   >;
   /** shared-memory counters, read directly */
-  readonly counters: Pick<DataplaneCounters, 'portStats' | 'dropsByReason'>;
+  readonly counters: Pick<DataplaneCounters, 'portStats' | 'dropsByReason' | 'gauges' | 'ctStates' | 'vxlan'>;
 }

@@ -7,8 +7,9 @@ import { Writable } from 'node:stream';
 import pino from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ApiClient, ApiRequestError } from '../../../src/cli/api-client.js';
+import { runCli } from '../../../src/cli/program.js';
 import { startApiServer } from '../../../src/control/api-server.js';
-import type { ConnectRequest, EndpointResource, NetworkCreateRequest } from '../../../src/control/api-types.js';
+import type { ConnectRequest, EndpointResource, NetworkCreateRequest, PeerAddRequest, PeerResource, CountersReport } from '../../../src/control/api-types.js';
 import { ApiFailure, type GatewayApi } from '../../../src/control/gateway-api.js';
 import { BACKEND, STATUS, SUMMARIES } from './fixtures.js';
 
@@ -22,6 +23,23 @@ const ENDPOINT: EndpointResource = {
   Netns: '/run/netns/c1',
   Aliases: [],
   Ports: [],
+};
+
+const PEER: PeerResource = {
+  Network: 'ov',
+  NetworkID: 'f'.repeat(64),
+  VTEP: '192.0.2.20',
+  Addresses: [{ IP: '10.0.9.200', MacAddress: '02:42:0a:00:09:c8' }],
+  Created: '2026-12-02T22:00:00.000Z',
+};
+
+const COUNTERS: CountersReport = {
+  time: 1_700_000_000_000,
+  ports: [{ id: 1, name: 'eth0@c1', kind: 'tap', network: 'bridge', rxPackets: 10, rxBytes: 1000, txPackets: 9, txBytes: 900 }],
+  drops: { no_route: 2 },
+  conntrack: { entries: 3, max: 1024 },
+  natPorts: { tcp: 1, udp: 0, icmp: 2 },
+  overlays: [],
 };
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -77,6 +95,22 @@ function fakeApi() {
     conntrackFlush: async () => {
       calls.push(['conntrackFlush']);
       return 3;
+    },
+    listPeers: async (network: string | null) => {
+      calls.push(['listPeers', network]);
+      return [PEER];
+    },
+    addPeer: async (network: string, req: PeerAddRequest) => {
+      calls.push(['addPeer', network, req]);
+      return PEER;
+    },
+    counters: async () => {
+      calls.push(['counters']);
+      return COUNTERS;
+    },
+    removePeer: async (network: string, vtep: string) => {
+      calls.push(['removePeer', network, vtep]);
+      if (vtep === '192.0.2.99') throw new ApiFailure(404, `VTEP ${vtep} is not a foreign peer of network ${network}`);
     },
   };
   return { api, calls, maxRunning: () => maxRunning };
@@ -148,6 +182,7 @@ describe('API server and client over a unix socket', () => {
     );
     expect(await client.request('POST', '/v1/networks/backend/disconnect', { netns: 'c1' })).toBeUndefined();
     expect(await client.request('GET', '/v1/status')).toEqual(STATUS);
+    expect(await client.request('GET', '/v1/counters')).toEqual(COUNTERS);
     expect(fake.calls.splice(0)).toEqual([
       ['listNetworks'],
       ['createNetwork', { name: 'backend', subnet: '172.18.0.0/16', internal: true }],
@@ -156,6 +191,49 @@ describe('API server and client over a unix socket', () => {
       ['connect', 'backend', { netns: 'c1', ip: '172.18.0.2', aliases: ['web'], name: 'c1' }],
       ['disconnect', 'backend', { netns: 'c1' }],
       ['status'],
+      ['counters'],
+    ]);
+  });
+
+  it('round-trips the peer routes and the peer commands', async () => {
+    expect(await client.request('GET', '/v1/peers')).toEqual([PEER]);
+    expect(await client.request('GET', '/v1/networks/ov/peers')).toEqual([PEER]);
+    expect(await client.request('POST', '/v1/networks/ov/peers', { vtep: '192.0.2.20', addresses: [{ ip: '10.0.9.200', mac: '02:42:0a:00:09:c8' }] })).toEqual(PEER);
+    expect(await client.request('DELETE', '/v1/networks/ov/peers/192.0.2.20')).toBeUndefined();
+    expect(await apiError(client.request('DELETE', '/v1/networks/ov/peers/192.0.2.99'))).toEqual({ status: 404, message: 'VTEP 192.0.2.99 is not a foreign peer of network ov' });
+    expect(await apiError(client.request('POST', '/v1/networks/ov/peers', { vtep: '192.0.2.20', addresses: [{ ip: '10.0.9.200', mask: 24 }] }))).toEqual({
+      status: 400,
+      message: 'invalid request body: unknown field "mask"',
+    });
+    expect(fake.calls.splice(0)).toEqual([
+      ['listPeers', null],
+      ['listPeers', 'ov'],
+      ['addPeer', 'ov', { vtep: '192.0.2.20', addresses: [{ ip: '10.0.9.200', mac: '02:42:0a:00:09:c8' }] }],
+      ['removePeer', 'ov', '192.0.2.20'],
+      ['removePeer', 'ov', '192.0.2.99'],
+    ]);
+
+    const out: string[] = [];
+    const err: string[] = [];
+    const io = { out: (s: string) => out.push(s), err: (s: string) => err.push(s) };
+    const cli = (args: string[]) => runCli(['--socket', socket, ...args], io);
+    expect(await cli(['peer', 'add', 'ov', '192.0.2.20', '--ip', '10.0.9.200=02:42:0a:00:09:c8', '--ip', '10.0.9.201'])).toBe(0);
+    expect(await cli(['peer', 'ls', 'ov'])).toBe(0);
+    expect(await cli(['peer', 'ls', '--format', 'json'])).toBe(0);
+    expect(await cli(['peer', 'rm', 'ov', '192.0.2.99'])).toBe(1);
+    expect(out.join('')).toBe(
+      '192.0.2.20\n' +
+        'NETWORK   VTEP         ADDRESSES\n' +
+        'ov        192.0.2.20   10.0.9.200=02:42:0a:00:09:c8\n' +
+        JSON.stringify(PEER) +
+        '\n',
+    );
+    expect(err.join('')).toBe('Error: VTEP 192.0.2.99 is not a foreign peer of network ov\n');
+    expect(fake.calls.splice(0)).toEqual([
+      ['addPeer', 'ov', { vtep: '192.0.2.20', addresses: [{ ip: '10.0.9.200', mac: '02:42:0a:00:09:c8' }, { ip: '10.0.9.201' }] }],
+      ['listPeers', 'ov'],
+      ['listPeers', null],
+      ['removePeer', 'ov', '192.0.2.99'],
     ]);
   });
 

@@ -7,7 +7,7 @@ import { pino } from 'pino';
 import type { EndpointSpec, NetworkSpec, RemoteEndpointSpec } from '../../../../src/dataplane/specs.js';
 import type { PublishRule } from '../../../../src/dataplane/published-ports.js';
 import type { ConntrackRecord, Snapshot } from '../../../../src/ports/worker-protocol.js';
-import type { ClusterEvent, ClusterStore, OverlayEndpointDef, OverlayNetworkDef } from '../../../../src/control/cluster/cluster-store.js';
+import { type ClusterEvent, type ClusterStore, type ForeignPeerDef, foreignEndpointDef, type OverlayEndpointDef, type OverlayNetworkDef } from '../../../../src/control/cluster/cluster-store.js';
 import { type PontoonConfig, parseConfig } from '../../../../src/control/config.js';
 import { ApiFailure } from '../../../../src/control/gateway-api.js';
 import type { HostDevices, InterfaceConfig, NetnsIdentityRef } from '../../../../src/control/host-devices.js';
@@ -211,6 +211,9 @@ export class FakeDataplane implements ServiceDataplane {
   readonly counters = {
     portStats: (_port: number) => ({ rxPackets: 0, rxBytes: 0, txPackets: 0, txBytes: 0 }),
     dropsByReason: (): Record<string, number> => ({}),
+    gauges: new Float64Array(64),
+    ctStates: new Float64Array(48),
+    vxlan: new Float64Array(64 * 4),
   };
 
   /** the operations are this object's own methods */
@@ -386,6 +389,41 @@ export class FakeCluster implements ClusterStore {
   async unregisterEndpoint(_networkId: string, endpointId: string): Promise<void> {
     this.journal.record(`unregister ${this.endpoints.get(endpointId)?.name}`);
     this.endpoints.delete(endpointId);
+  }
+
+  /** foreign peers, by "network id/vtep" */
+  readonly foreign = new Map<string, ForeignPeerDef>();
+
+  /** As etcd's watch reports a foreign peer's keys: its VTEP, then its endpoints (addresses with a MAC). */
+  async addForeignPeer(def: ForeignPeerDef): Promise<void> {
+    const key = `${def.network}/${def.vtep}`;
+    if (this.foreign.has(key)) throw new ApiFailure(409, `VTEP ${def.vtep} is already a member of network ${def.network}`);
+    const claims = this.claims.get(def.network) ?? new Map<string, string>();
+    for (const a of def.addresses) if (claims.has(a.ip)) throw new ApiFailure(409, `address ${a.ip} is already in use`);
+    this.journal.record(`foreign+ ${def.vtep} ${def.addresses.map((a) => a.ip).join(',')}`);
+    for (const a of def.addresses) claims.set(a.ip, `peer:${def.vtep}`);
+    this.claims.set(def.network, claims);
+    this.foreign.set(key, def);
+    queueMicrotask(() => {
+      this.emit({ kind: 'vtep-up', networkId: def.network, vtep: def.vtep });
+      for (const a of def.addresses) if (a.mac !== undefined) this.emit({ kind: 'endpoint-up', endpoint: foreignEndpointDef(def, { ip: a.ip, mac: a.mac }) });
+    });
+  }
+
+  async removeForeignPeer(networkId: string, vtep: string): Promise<void> {
+    const def = this.foreign.get(`${networkId}/${vtep}`);
+    if (def === undefined) throw new ApiFailure(404, `VTEP ${vtep} is not a peer of network ${networkId}`);
+    this.journal.record(`foreign- ${vtep}`);
+    this.foreign.delete(`${networkId}/${vtep}`);
+    for (const a of def.addresses) this.claims.get(networkId)?.delete(a.ip);
+    queueMicrotask(() => {
+      for (const a of def.addresses) if (a.mac !== undefined) this.emit({ kind: 'endpoint-down', networkId, endpointId: foreignEndpointDef(def, { ip: a.ip, mac: a.mac }).id });
+      this.emit({ kind: 'vtep-down', networkId, vtep });
+    });
+  }
+
+  async foreignPeers(networkId: string): Promise<ForeignPeerDef[]> {
+    return [...this.foreign.values()].filter((d) => d.network === networkId);
   }
 
   healthy(): boolean {
