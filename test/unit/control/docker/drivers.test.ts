@@ -7,7 +7,7 @@ import { pino } from 'pino';
 import { afterEach, describe, expect, it } from 'vitest';
 import { pluginDispatcher } from '../../../../src/control/docker/plugin-server.js';
 import type { NetworkService } from '../../../../src/control/network-service.js';
-import { FakeHost, testConfig } from '../network/fake-host.js';
+import { FakeCluster, FakeHost, testConfig } from '../network/fake-host.js';
 
 const NET = '854441cc2e5beebce3dfa6e7fb3ed6175f6a976d8f8737f445d3ee9b82a2bc18';
 const EP = '0880cf9961015a64d6c5872f10a5381b270459964137c09b39cc6f3407d6e2a5';
@@ -255,5 +255,44 @@ describe("Docker's plugin calls", () => {
     expect(await second.call('/NetworkDriver.Join', { NetworkID: NET, EndpointID: EP2, SandboxKey: SANDBOX, Options: {} })).toMatchObject({
       InterfaceName: { SrcName: 'ptdc122c814062f', DstPrefix: 'eth' },
     });
+  });
+
+  it('makes an overlay in the cluster store, joins one another host made, and lets go of it while other hosts use it', async () => {
+    const host = new FakeHost(testConfig({ docker: { enabled: true, apiSocket: null }, cluster: { advertise: '192.0.2.1' } }));
+    const cluster = new FakeCluster(host.journal);
+    const d = host.daemon(cluster);
+    running.push(d.service);
+    await d.service.restore();
+    const dispatch = pluginDispatcher(d.service.docker!.network, d.service.docker!.ipam, d.service.queue, pino({ level: 'silent' }));
+    const call = async (path: string, body: unknown = {}) => (await dispatch(path, async () => body)).body as Record<string, unknown>;
+    const { pool } = await createNetwork(call, '10.10.0.0/24', { 'pontoon.driver': 'overlay', 'pontoon.name': 'ov' });
+    await d.service.clusterSettled();
+    expect([...cluster.networks.values()].map((n) => [n.name, n.subnet, n.mtu])).toEqual([['ov', '10.10.0.0/24', 1450]]);
+    // the cluster's allocator gives the endpoint's address, as for `pontoon network connect`
+    expect(await call('/IpamDriver.RequestAddress', { PoolID: pool.PoolID, Address: '', Options: null })).toEqual({ Address: '10.10.0.2/24', Data: {} });
+    expect([...cluster.claims.get(d.service.inspectNetwork('ov').Id)!.keys()]).toEqual(['10.10.0.2']);
+
+    // another host made "ov2": this host's `docker network create` with its subnet joins it
+    const other = { id: 'e'.repeat(64), name: 'ov2', subnet: '10.20.0.0/24', gateway: '10.20.0.1', gatewayMac: '02:50:fe:00:10:01', vni: 4097, mtu: 1450, internal: false, created: new Date(0).toISOString() };
+    cluster.emit({ kind: 'network-added', network: other });
+    await d.service.clusterSettled();
+    const second = 'd'.repeat(64);
+    expect(await call('/IpamDriver.RequestPool', { AddressSpace: 'pontoon', Pool: '10.20.0.0/24', V6: false })).toMatchObject({ Pool: '10.20.0.0/24' });
+    expect(
+      await call('/NetworkDriver.CreateNetwork', {
+        NetworkID: second,
+        Options: { 'com.docker.network.generic': { 'pontoon.driver': 'overlay' } },
+        IPv4Data: [{ Pool: '10.20.0.0/24', Gateway: '10.20.0.1/24' }],
+      }),
+    ).toEqual({});
+    expect(d.service.inspectNetwork(second)).toMatchObject({ Name: 'ov2', Labels: { 'com.docker.network.id': second } });
+    // joined, not made anew: the store has only the one this host made
+    expect([...cluster.networks.values()].map((n) => n.name)).toEqual(['ov']);
+    // a container of another host on it: removing the Docker network lets go of it, the overlay stays
+    cluster.emit({ kind: 'endpoint-up', endpoint: { id: 'r1', network: other.id, name: 'far', ip: '10.20.0.9', mac: '02:42:0a:14:00:09', vtep: '192.0.2.2', aliases: [] } });
+    await d.service.clusterSettled();
+    expect(await call('/NetworkDriver.DeleteNetwork', { NetworkID: second })).toEqual({});
+    expect(d.service.inspectNetwork('ov2').Labels).toEqual({});
+    expect(host.journal.entries).not.toContain('cluster network- ov2');
   });
 });
