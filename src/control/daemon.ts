@@ -341,7 +341,7 @@ export async function runDaemon(configPath: string): Promise<void> {
     cleanups.push(() => api.close());
     if (service.docker !== null) {
       const { pluginDispatcher, startPluginServer } = await import('./docker/plugin-server.js');
-      const plugin = await startPluginServer(cfg.docker.pluginSocket, pluginDispatcher(service.docker.network, service.docker.ipam, service.queue, log), log);
+      const plugin = await startPluginServer(cfg.docker.pluginSocket, pluginDispatcher(service.docker.network, service.docker.ipam, service.queue, log, service.docker.stats), log);
       cleanups.push(() => plugin.close());
     }
     if (cfg.metrics.enabled) {
@@ -358,6 +358,7 @@ export async function runDaemon(configPath: string): Promise<void> {
         overlays: () => service.overlays(),
         dns: dns?.stats ?? null,
         pcp: pcp === null ? null : { stats: pcp.stats, mappings: () => pcp.manager.size },
+        docker: service.docker?.stats ?? null,
       });
       const server = await startMetricsServer(registry, cfg.metrics.host, cfg.metrics.port);
       cleanups.push(() => new Promise<void>((r) => server.close(() => r())));

@@ -3,6 +3,7 @@
 
 import { createServer, type Server } from 'node:http';
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import type { PluginStats } from './docker/plugin-stats.js';
 import { CT_STATE_NAMES } from '../dataplane/conntrack.js';
 import { Drop, DROP_REASONS, Gauge as DpGauge, type DataplaneCounters } from '../dataplane/counters.js';
 import { NATPMP_RESULTS, PCP_RESULTS } from './pcp/pcp-codes.js';
@@ -22,6 +23,8 @@ export interface MetricsSources {
   dns?: DnsStats | null;
   /** the NAT-PMP/PCP server's counters and its live mapping count, or null when it is off */
   pcp?: { stats: PcpStats; mappings(): number } | null;
+  /** Docker's plugin calls, or null when the plugin is off */
+  docker?: PluginStats | null;
 }
 
 const DEFAULT_METRICS_PREFIX = 'pontoon_process_';
@@ -192,6 +195,19 @@ export function buildRegistry(src: MetricsSources): Registry {
   underlay('pontoon_underlay_syscalls_total', 'sendmmsg/recvmmsg calls on the underlay socket (datagrams per call: batching and GSO/GRO at work).', DpGauge.UnderlaySendCalls, DpGauge.UnderlayRecvCalls);
   if (src.dns != null) registerDnsMetrics(registry, src.dns);
   if (src.pcp != null) registerPcpMetrics(registry, src.pcp.stats, src.pcp.mappings);
+  if (src.docker != null) {
+    const docker = src.docker;
+    new Counter({
+      name: 'pontoon_docker_plugin_calls_total',
+      help: "Docker's network and IPAM plugin calls, by call and outcome (ok, refused: Docker printed the reason, failed: an unexpected error, logged).",
+      labelNames: ['call', 'outcome'],
+      registers: [registry],
+      collect() {
+        this.reset();
+        for (const e of docker.entries()) this.inc({ call: e.call, outcome: e.outcome }, e.count);
+      },
+    });
+  }
   return registry;
 }
 

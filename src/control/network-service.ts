@@ -42,6 +42,7 @@ import { JoinFollowUp } from './docker/join-follow-up.js';
 import { DockerState } from './docker/docker-state.js';
 import { IpamDriver } from './docker/ipam-driver.js';
 import { NetworkDriver } from './docker/network-driver.js';
+import { PluginStats } from './docker/plugin-stats.js';
 import { MutationQueue } from './mutation-queue.js';
 
 export { macForIp } from './network/addresses.js';
@@ -70,6 +71,7 @@ export interface ExplicitMappings {
 export interface DockerDrivers {
   network: NetworkDriver;
   ipam: IpamDriver;
+  stats: PluginStats;
 }
 
 export class NetworkService implements GatewayApi {
@@ -157,6 +159,7 @@ export class NetworkService implements GatewayApi {
           joined: (live, ep) => followUp.joined(live, ep),
         }),
         ipam: new IpamDriver({ state, attach, devices, log }),
+        stats: new PluginStats(),
       };
     }
   }

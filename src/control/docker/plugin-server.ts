@@ -14,6 +14,7 @@ import { ApiFailure } from '../gateway-api.js';
 import type { MutationQueue } from '../mutation-queue.js';
 import type { IpamDriver } from './ipam-driver.js';
 import type { NetworkDriver } from './network-driver.js';
+import type { PluginStats } from './plugin-stats.js';
 import {
   PLUGIN_CONTENT_TYPE,
   PluginError,
@@ -92,21 +93,28 @@ export function pluginDispatcher(
   ipam: IpamDriver,
   queue: MutationQueue,
   log: Logger,
+  stats?: PluginStats,
 ): (path: string, body: () => Promise<unknown>) => Promise<{ status: number; body: object }> {
   const table = calls(net, ipam);
   return async (path, body) => {
     const errorKey = path.startsWith('/IpamDriver.') ? 'Error' : 'Err';
     const c = table.get(path);
-    if (c === undefined) return { status: 404, body: { [errorKey]: `pontoon does not implement ${path.slice(1)}` } };
+    if (c === undefined) {
+      stats?.count('unknown', 'refused');
+      return { status: 404, body: { [errorKey]: `pontoon does not implement ${path.slice(1)}` } };
+    }
+    const call = path.slice(1);
     try {
       const input = await body();
       const out = c.mutates ? await queue.run(async () => c.handle(input)) : await c.handle(input);
-      log.debug({ call: path.slice(1) }, 'docker plugin call');
+      log.debug({ call }, 'docker plugin call');
+      stats?.count(call, 'ok');
       return { status: 200, body: out };
     } catch (err) {
       const known = err instanceof PluginError || err instanceof ApiFailure;
-      if (!known) log.error({ err, call: path.slice(1) }, 'docker plugin call failed');
-      else log.info({ call: path.slice(1), err: (err as Error).message }, 'docker plugin call refused');
+      if (!known) log.error({ err, call }, 'docker plugin call failed');
+      else log.info({ call, err: (err as Error).message }, 'docker plugin call refused');
+      stats?.count(call, known ? 'refused' : 'failed');
       return { status: 200, body: { [errorKey]: (err as Error).message } };
     }
   };

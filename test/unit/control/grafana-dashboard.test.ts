@@ -7,6 +7,7 @@ import { describe, expect, it } from 'vitest';
 import { DnsStats } from '../../../src/control/dns/dns-stats.js';
 import { buildRegistry } from '../../../src/control/metrics.js';
 import { PcpStats } from '../../../src/control/pcp/pcp-stats.js';
+import { PluginStats } from '../../../src/control/docker/plugin-stats.js';
 import { DataplaneCounters } from '../../../src/dataplane/counters.js';
 
 const DASHBOARD = fileURLToPath(new URL('../../../config/grafana-dashboard.json', import.meta.url));
@@ -21,6 +22,7 @@ async function exportedNames(): Promise<Set<string>> {
     overlays: () => [{ index: 0, vni: 42, name: 'ov' }],
     dns: new DnsStats(),
     pcp: { stats: new PcpStats(), mappings: () => 0 },
+    docker: new PluginStats(),
   });
   const names = new Set<string>();
   for (const m of await registry.getMetricsAsJSON()) {

@@ -6,6 +6,7 @@
 import { pino } from 'pino';
 import { afterEach, describe, expect, it } from 'vitest';
 import { pluginDispatcher } from '../../../../src/control/docker/plugin-server.js';
+import { PluginStats } from '../../../../src/control/docker/plugin-stats.js';
 import type { NetworkService } from '../../../../src/control/network-service.js';
 import { FakeCluster, FakeHost, testConfig } from '../network/fake-host.js';
 
@@ -191,6 +192,22 @@ describe("Docker's plugin calls", () => {
     expect(
       await call('/NetworkDriver.CreateEndpoint', { NetworkID: NET, EndpointID: EP2, Interface: { ...iface, MacAddress: '02:00:00:00:00:aa' }, Options: {} }),
     ).toEqual({ Interface: {} });
+  });
+
+  it('counts the calls by outcome for /metrics', async () => {
+    const { service } = await started();
+    const stats = new PluginStats();
+    const dispatch = pluginDispatcher(service.docker!.network, service.docker!.ipam, service.queue, pino({ level: 'silent' }), stats);
+    await dispatch('/Plugin.Activate', async () => ({}));
+    await dispatch('/IpamDriver.RequestPool', async () => ({ Pool: '10.1.0.0/16' }));
+    await dispatch('/IpamDriver.RequestPool', async () => ({ Pool: '10.1.0.0/24' }));
+    await dispatch('/NetworkDriver.Frobnicate', async () => ({}));
+    expect(stats.entries()).toEqual([
+      { call: 'Plugin.Activate', outcome: 'ok', count: 1 },
+      { call: 'IpamDriver.RequestPool', outcome: 'ok', count: 1 },
+      { call: 'IpamDriver.RequestPool', outcome: 'refused', count: 1 },
+      { call: 'unknown', outcome: 'refused', count: 1 },
+    ]);
   });
 
   it('answers mistakes in the protocol shape: {"Err"} for the network driver, {"Error"} for IPAM', async () => {
