@@ -2,15 +2,16 @@
 // validated here, so the network service only sees well-formed requests. Mutating requests run
 // one at a time so two concurrent connects cannot race the address allocator.
 
-import { chmodSync, lstatSync, mkdirSync, unlinkSync } from 'node:fs';
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import { connect } from 'node:net';
-import { dirname } from 'node:path';
+import { chmodSync } from 'node:fs';
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Logger } from 'pino';
 import { z } from 'zod';
 import type { ConnectRequest, DisconnectRequest, NetworkCreateRequest, PeerAddRequest } from './api-types.js';
 import { ApiFailure, type GatewayApi } from './gateway-api.js';
 import { MutationQueue } from './mutation-queue.js';
+import { listenUnixHttp, type UnixHttpServer } from './unix-http-server.js';
+
+export { probeSocket } from './unix-http-server.js';
 
 export const MAX_BODY_BYTES = 64 * 1024;
 const SOCKET_MODE = 0o660;
@@ -207,28 +208,6 @@ function send(res: ServerResponse, reply: Reply): void {
   res.end(data);
 }
 
-/** What is at `path`: nothing, a socket nobody answers on (stale), or a live listener. */
-export function probeSocket(path: string): Promise<'absent' | 'stale' | 'live'> {
-  try {
-    if (!lstatSync(path).isSocket()) throw new Error(`${path} exists and is not a socket`);
-  } catch (e) {
-    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return Promise.resolve('absent');
-    throw e;
-  }
-  return new Promise((resolve, reject) => {
-    const sock = connect({ path });
-    sock.once('connect', () => {
-      sock.destroy();
-      resolve('live');
-    });
-    sock.once('error', (err: NodeJS.ErrnoException) => {
-      if (err.code === 'ECONNREFUSED') resolve('stale');
-      else if (err.code === 'ENOENT') resolve('absent');
-      else reject(new Error(`cannot check the socket ${path}: ${err.message}`));
-    });
-  });
-}
-
 /**
  * The API without its socket: a method, a request URL and the body's reader to the reply. Bodies
  * are read only by routes that take one; calls that change state run one at a time.
@@ -273,47 +252,16 @@ export function apiDispatcher(
 }
 
 /** Serves `api` on a unix socket; resolves once listening. */
-export async function startApiServer(socketPath: string, api: GatewayApi, log: Logger, queue?: MutationQueue): Promise<{ close(): Promise<void> }> {
-  mkdirSync(dirname(socketPath), { recursive: true, mode: 0o755 });
-  const found = await probeSocket(socketPath);
-  if (found === 'live') throw new Error(`another pontoon daemon is already listening on ${socketPath}`);
-  if (found === 'stale') {
-    log.info({ socket: socketPath }, 'removing stale API socket');
-    unlinkSync(socketPath);
-  }
-
+export async function startApiServer(socketPath: string, api: GatewayApi, log: Logger, queue?: MutationQueue): Promise<UnixHttpServer> {
   const dispatch = apiDispatcher(api, log, queue);
-  const handle = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
-    send(res, await dispatch(req.method ?? 'GET', req.url ?? '/', () => readJson(req)));
-  };
-
-  const server: Server = createServer((req, res) => {
-    handle(req, res).catch((e: unknown) => {
-      log.error({ err: e }, 'API response failed');
-      res.destroy();
-    });
-  });
-
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(socketPath, () => {
-      server.off('error', reject);
-      resolve();
-    });
-  });
+  const server = await listenUnixHttp(
+    socketPath,
+    'API',
+    `another pontoon daemon is already listening on ${socketPath}`,
+    async (req, res) => send(res, await dispatch(req.method ?? 'GET', req.url ?? '/', () => readJson(req))),
+    log,
+  );
   chmodSync(socketPath, SOCKET_MODE);
-  server.on('error', (e) => log.error({ err: e }, 'API server error'));
   log.info({ socket: socketPath }, 'API listening');
-
-  let closed: Promise<void> | null = null;
-  return {
-    close(): Promise<void> {
-      // libuv unlinks the socket file when the server closes
-      closed ??= new Promise<void>((resolve) => {
-        server.close(() => resolve());
-        server.closeAllConnections();
-      });
-      return closed;
-    },
-  };
+  return server;
 }

@@ -4,14 +4,12 @@
 // `docker` prints as "Error response from daemon: remote: ...". Calls that change something run
 // in the daemon's one mutation queue, with the API's; Docker waits for each answer.
 
-import { mkdirSync, unlinkSync } from 'node:fs';
-import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
-import { dirname } from 'node:path';
+import type { IncomingMessage } from 'node:http';
 import type { Logger } from 'pino';
 import type { z } from 'zod';
-import { probeSocket } from '../api-server.js';
 import { ApiFailure } from '../gateway-api.js';
 import type { MutationQueue } from '../mutation-queue.js';
+import { listenUnixHttp, type UnixHttpServer } from '../unix-http-server.js';
 import type { IpamDriver } from './ipam-driver.js';
 import type { NetworkDriver } from './network-driver.js';
 import type { PluginStats } from './plugin-stats.js';
@@ -121,45 +119,20 @@ export function pluginDispatcher(
 }
 
 /** Serves the plugin on `socketPath`; resolves once listening. */
-export async function startPluginServer(
-  socketPath: string,
-  dispatch: ReturnType<typeof pluginDispatcher>,
-  log: Logger,
-): Promise<{ close(): Promise<void> }> {
-  mkdirSync(dirname(socketPath), { recursive: true, mode: 0o755 });
-  const found = await probeSocket(socketPath);
-  if (found === 'live') throw new Error(`another process already serves the Docker plugin socket ${socketPath}`);
-  if (found === 'stale') unlinkSync(socketPath);
-  const respond = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
-    const path = (req.url ?? '/').replace(/[?#][\s\S]*$/, '');
-    const reply = req.method !== 'POST' ? { status: 405, body: { Err: 'the plugin protocol uses POST' } } : await dispatch(path, () => readBody(req));
-    const data = JSON.stringify(reply.body);
-    res.writeHead(reply.status, { 'content-type': PLUGIN_CONTENT_TYPE, 'content-length': Buffer.byteLength(data) });
-    res.end(data);
-  };
-  const server = createServer((req, res) => {
-    respond(req, res).catch((err: unknown) => {
-      log.error({ err }, 'docker plugin response failed');
-      res.destroy();
-    });
-  });
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(socketPath, () => {
-      server.off('error', reject);
-      resolve();
-    });
-  });
-  server.on('error', (err) => log.error({ err }, 'docker plugin server error'));
-  log.info({ socket: socketPath }, 'docker network and IPAM plugin listening');
-  let closed: Promise<void> | null = null;
-  return {
-    close(): Promise<void> {
-      closed ??= new Promise<void>((resolve) => {
-        server.close(() => resolve());
-        server.closeAllConnections();
-      });
-      return closed;
+export async function startPluginServer(socketPath: string, dispatch: ReturnType<typeof pluginDispatcher>, log: Logger): Promise<UnixHttpServer> {
+  const server = await listenUnixHttp(
+    socketPath,
+    'docker plugin',
+    `another process already serves the Docker plugin socket ${socketPath}`,
+    async (req, res) => {
+      const path = (req.url ?? '/').replace(/[?#][\s\S]*$/, '');
+      const reply = req.method !== 'POST' ? { status: 405, body: { Err: 'the plugin protocol uses POST' } } : await dispatch(path, () => readBody(req));
+      const data = JSON.stringify(reply.body);
+      res.writeHead(reply.status, { 'content-type': PLUGIN_CONTENT_TYPE, 'content-length': Buffer.byteLength(data) });
+      res.end(data);
     },
-  };
+    log,
+  );
+  log.info({ socket: socketPath }, 'docker network and IPAM plugin listening');
+  return server;
 }
