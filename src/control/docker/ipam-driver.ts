@@ -112,7 +112,7 @@ export class IpamDriver {
       return { Address: `${gw}/${subnet.prefixLen}`, Data: {} };
     }
     const live = state.networkOfPool(pool);
-    if (live === undefined) throw new PluginError(`address pool ${pool.id} has no network yet`);
+    if (live === undefined) throw new PluginError(`address pool ${pool.id} belongs to no pontoon network: pontoon's IPAM driver serves networks of its network driver (-d pontoon)`);
     const ip = await attach.allocateAddress(live, `ipam:${pool.id}`, requested);
     pool.addresses.push(ip);
     try {

@@ -96,6 +96,13 @@ describe('parseConfig', () => {
     expect(c.conntrack.timeouts.tcpEstablished).toBe(432000);
   });
 
+  it('takes the docker section and checks its sockets', () => {
+    const c = parseConfig('docker: { enabled: true, pluginSocket: /run/docker/plugins/pt.sock, apiSocket: null }', 't.yaml');
+    expect(c.docker).toEqual({ enabled: true, pluginSocket: '/run/docker/plugins/pt.sock', apiSocket: null });
+    expect(errorOf('docker: { pluginSocket: plugins/pt.sock }', 't.yaml')).toMatch(/^t\.yaml: docker\.pluginSocket: /);
+    expect(errorOf('docker: { enable: true }', 't.yaml')).toBe('t.yaml: unknown key "enable" (in docker)');
+  });
+
   it('checks nat.pcp', () => {
     expect(errorOf('nat: { pcp: { maxMappingsPerEndpoint: 0 } }')).toMatch(/nat\.pcp\.maxMappingsPerEndpoint: 0 is not an integer between 1 and 65535/);
     expect(errorOf('nat: { pcp: { lifetime: 5 } }')).toMatch(/nat\.pcp/);
