@@ -2,6 +2,7 @@
 
 import { Command, CommanderError } from 'commander';
 import { ApiClient, type ApiClientLike } from './api-client.js';
+import { cniCommand } from './commands/cni.js';
 import { daemonCommand } from './commands/daemon.js';
 import { conntrackCommand } from './commands/conntrack.js';
 import { networkCommand, portCommand } from './commands/network.js';
@@ -44,6 +45,7 @@ export function buildProgram(
   statusCommand(ctx, program);
   portCommand(ctx, program);
   conntrackCommand(ctx, program);
+  cniCommand(ctx, program);
   addUsageHints(program, '');
   return program;
 }

@@ -1,0 +1,37 @@
+// The ADD result, built from what the daemon answered: one interface inside the sandbox, its
+// IPv4 address, the default route (none on an internal network) and the embedded DNS.
+
+import type { EndpointResource, NetworkResource } from '../control/api-types.js';
+import { type CniVersion, ipsCarryVersion } from './cni-version.js';
+
+export interface CniInterface {
+  name: string;
+  mac: string;
+  sandbox: string;
+}
+
+export interface CniIp {
+  version?: '4';
+  interface: number;
+  address: string;
+  gateway: string;
+}
+
+export interface CniResult {
+  cniVersion: CniVersion;
+  interfaces: CniInterface[];
+  ips: CniIp[];
+  routes: { dst: string; gw: string }[];
+  dns: { nameservers?: string[] };
+}
+
+export function addResult(version: CniVersion, net: NetworkResource, ep: EndpointResource, sandbox: string): CniResult {
+  const gateway = net.IPAM.Config[0]!.Gateway;
+  return {
+    cniVersion: version,
+    interfaces: [{ name: ep.Interface, mac: ep.MacAddress, sandbox }],
+    ips: [{ ...(ipsCarryVersion(version) ? { version: '4' as const } : {}), interface: 0, address: ep.IPv4Address, gateway }],
+    routes: net.Internal ? [] : [{ dst: '0.0.0.0/0', gw: gateway }],
+    dns: ep.DNSServer !== undefined ? { nameservers: [ep.DNSServer] } : {},
+  };
+}
