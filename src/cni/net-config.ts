@@ -83,7 +83,7 @@ export function parseNetConfig(stdin: string): NetConfig {
   }
   const version = (json as { cniVersion?: unknown }).cniVersion;
   if (typeof version === 'string') requireSupportedVersion(version);
-  const r = netConfigSchema.safeParse(json);
+  const r = netConfigSchema.safeParse(json, { reportInput: true });
   if (!r.success) throw new CniError(CniCode.invalidNetworkConfig, `invalid network configuration: ${issueText(r.error.issues[0]!)}`);
   const c = r.data;
   if (c.type !== PLUGIN_TYPE) {
