@@ -52,6 +52,7 @@ const PACKAGE_OF = {
   iperf3: 'iperf3',
   natpmpc: 'natpmpc',
   nmap: 'nmap',
+  nsenter: 'util-linux',
   nstat: 'iproute2',
   ping: 'iputils-ping',
   podman: 'podman',
