@@ -1,5 +1,6 @@
 // The ADD result, built from what the daemon answered: one interface inside the sandbox, its
-// IPv4 address, the default route (none on an internal network) and the embedded DNS.
+// IPv4 address, the default route (none on an internal network) and the embedded DNS (the
+// network's gateway, when the daemon's DNS is on).
 
 import type { EndpointResource, NetworkResource } from '../control/api-types.js';
 import { type CniVersion, ipsCarryVersion } from './cni-version.js';
@@ -32,6 +33,8 @@ export function addResult(version: CniVersion, net: NetworkResource, ep: Endpoin
     interfaces: [{ name: ep.Interface, mac: ep.MacAddress, sandbox }],
     ips: [{ ...(ipsCarryVersion(version) ? { version: '4' as const } : {}), interface: 0, address: ep.IPv4Address, gateway }],
     routes: net.Internal ? [] : [{ dst: '0.0.0.0/0', gw: gateway }],
-    dns: ep.DNSServer !== undefined ? { nameservers: [ep.DNSServer] } : {},
+    // this network's own gateway (the embedded DNS answers on each): a runtime that drops a
+    // network's nameservers when it leaves it (Podman) keeps those of the others
+    dns: ep.DNSServer !== undefined ? { nameservers: [gateway] } : {},
   };
 }
