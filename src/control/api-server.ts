@@ -77,6 +77,7 @@ function parseBody<T>(schema: z.ZodType<T>, json: unknown): T {
   const path = issue.path.map(String).join('.');
   let reason: string;
   if (issue.code === 'unrecognized_keys') reason = `unknown field${issue.keys.length > 1 ? 's' : ''} ${issue.keys.map((k) => JSON.stringify(k)).join(', ')}`;
+  else if (issue.code === 'custom' && path === '') reason = issue.message; // a rule about the whole body
   else if (issue.code === 'invalid_type') reason = `${path === '' ? 'body' : path}: expected ${EXPECTED[issue.expected] ?? issue.expected}`;
   else reason = `${path === '' ? 'body' : path}: ${issue.message}`;
   throw new ApiFailure(400, `invalid request body: ${reason}`);

@@ -132,6 +132,13 @@ describe('ADD', () => {
     expect(r.exitCode).toBe(0);
   });
 
+  it('names the network\'s own gateway as nameserver, also when the container resolves through its first network', async () => {
+    const second = network({ Name: 'podnet', IPAM: { Driver: 'default', Options: {}, Config: [{ Subnet: '10.89.0.0/24', Gateway: '10.89.0.1' }] } });
+    const { deps } = harness((m, p) => (m === 'GET' ? second : p.endsWith('/connect') ? { ...ENDPOINT, Interface: 'eth1', IPv4Address: '10.89.0.2/24' } : undefined));
+    const r = await runPlugin(env('ADD', { CNI_IFNAME: 'eth1' }), podmanConfig('1.0.0'), deps);
+    expect(JSON.parse(r.stdout)).toMatchObject({ ips: [{ address: '10.89.0.2/24', gateway: '10.89.0.1' }], dns: { nameservers: ['10.89.0.1'] } });
+  });
+
   it('asks for the address of CNI_ARGS IP= or runtimeConfig ips, and the host address of a port mapping', async () => {
     const { calls, deps } = harness(daemon());
     const conf = podmanConfig('1.0.0', {
