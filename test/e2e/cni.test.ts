@@ -7,7 +7,7 @@
  */
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { callPlugin, pluginPath } from './cni-call.js';
-import { cleanupAll, createNetns, deleteNetns, hostAddr, makeTempDir, nsExec, nsIPv4, ping, randomHex } from './harness.js';
+import { cleanupAll, createNetns, deleteNetns, freePort, hostAddr, makeTempDir, nsExec, nsIPv4, ping, randomHex } from './harness.js';
 import { type NatWorld, UPLINK_IP, buildNatWorld, cleanupNatWorlds } from './nat-world.js';
 import { compiled, needs, root, tools } from './requirements.js';
 
@@ -80,21 +80,27 @@ suite.describe('pontoon-cni called directly (e2e)', () => {
     expect(after.json).toEqual({ cniVersion: '1.0.0', code: 102, msg: `container ${id} (eth0) is not connected to network bridge` });
   }, 60_000);
 
-  it('publishes runtimeConfig port mappings through the NAT: reachable from outside on the uplink', async () => {
+  it('publishes runtimeConfig port mappings through the NAT: reachable from outside on the uplink; hostIP 127.0.0.1 on the host only', async () => {
     const ns = await createNetns(`${prefix}-c2`);
     const id = cid();
+    const local = await freePort();
     const add = await callPlugin({
       command: 'ADD',
       containerId: id,
       netns: nsPath(ns),
       ifName: 'eth0',
-      config: conf({ cniVersion: '0.4.0', runtimeConfig: { portMappings: [{ hostPort: 18080, containerPort: 8080, protocol: 'tcp' }] } }),
+      config: conf({ cniVersion: '0.4.0', runtimeConfig: { portMappings: [
+        { hostPort: 18080, containerPort: 8080, protocol: 'tcp' },
+        { hostPort: local, containerPort: 8080, protocol: 'tcp', hostIP: '127.0.0.1' },
+      ] } }),
     });
     expect(add.code, add.stdout).toBe(0);
     expect((add.json as { ips: unknown[] }).ips).toEqual([{ version: '4', interface: 0, address: expect.stringMatching(/^172\.30\./), gateway: world.gateway }]);
     const server = await world.httpServer(ns, '0.0.0.0', 8080, world.webRoot('c2', 'published through pontoon-cni\n'));
     const r = await world.curl(world.router, `http://${UPLINK_IP}:18080/`);
     expect(r.stdout).toBe('published through pontoon-cni\n');
+    expect((await world.curl(null, `http://127.0.0.1:${local}/`)).stdout).toBe('published through pontoon-cni\n');
+    expect((await world.curl(world.router, `http://${UPLINK_IP}:${local}/`, ['--connect-timeout', '2'])).code).not.toBe(0);
     await server.stop();
     expect((await callPlugin({ command: 'DEL', containerId: id, netns: nsPath(ns), ifName: 'eth0', config: conf({ cniVersion: '0.4.0' }) })).code).toBe(0);
     const gone = await world.curl(world.router, `http://${UPLINK_IP}:18080/`, ['--connect-timeout', '2']);
