@@ -6,7 +6,7 @@ import { ApiRequestError } from '../cli/api-client.js';
 import type { ConnectRequest, DisconnectRequest, EndpointResource, NetworkResource } from '../control/api-types.js';
 import { CniCode, CniError } from './cni-error.js';
 import { type CniEnv, commandOf, parseCniEnv } from './cni-env.js';
-import { addResult } from './cni-result.js';
+import { addResult, chainedResult } from './cni-result.js';
 import { NEWEST_VERSION, SUPPORTED_VERSIONS, isSupportedVersion, knowsCheck } from './cni-version.js';
 import { type NetConfig, type PortMappingRequest, parseNetConfig, versionOf } from './net-config.js';
 
@@ -105,7 +105,7 @@ async function add(deps: PluginDeps, conf: NetConfig, env: CniEnv): Promise<stri
   const client = deps.client(conf.socket);
   const net = await inspectNetwork(client, conf);
   const ep = await daemonCall(() => client.request<EndpointResource>('POST', `/v1/networks/${enc(conf.network)}/connect`, req));
-  return JSON.stringify(addResult(conf.cniVersion, net, ep, env.netns)) + '\n';
+  return JSON.stringify(chainedResult(conf.prevResult, addResult(conf.cniVersion, net, ep, env.netns))) + '\n';
 }
 
 /** Idempotent: an attachment (or a network) that is not there is already deleted. */

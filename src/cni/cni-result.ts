@@ -38,3 +38,28 @@ export function addResult(version: CniVersion, net: NetworkResource, ep: Endpoin
     dns: ep.DNSServer !== undefined ? { nameservers: [gateway] } : {},
   };
 }
+
+interface PrevResultShape {
+  interfaces?: CniInterface[];
+  ips?: CniIp[];
+  routes?: { dst: string; gw: string }[];
+  dns?: { nameservers?: string[] };
+}
+
+/**
+ * A plugin later in a chain passes on what came before: the earlier plugins' interfaces, addresses
+ * and routes first, then this one's (its address pointing at its interface's new index).
+ */
+export function chainedResult(prev: unknown, ours: CniResult): CniResult {
+  if (typeof prev !== 'object' || prev === null) return ours;
+  const p = prev as PrevResultShape;
+  const before = Array.isArray(p.interfaces) ? p.interfaces : [];
+  const nameservers = [...new Set([...(p.dns?.nameservers ?? []), ...(ours.dns.nameservers ?? [])])];
+  return {
+    cniVersion: ours.cniVersion,
+    interfaces: [...before, ...ours.interfaces],
+    ips: [...(Array.isArray(p.ips) ? p.ips : []), ...ours.ips.map((ip) => ({ ...ip, interface: ip.interface + before.length }))],
+    routes: [...(Array.isArray(p.routes) ? p.routes : []), ...ours.routes],
+    dns: nameservers.length > 0 ? { nameservers } : {},
+  };
+}

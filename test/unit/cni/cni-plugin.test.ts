@@ -139,6 +139,30 @@ describe('ADD', () => {
     expect(JSON.parse(r.stdout)).toMatchObject({ ips: [{ address: '10.89.0.2/24', gateway: '10.89.0.1' }], dns: { nameservers: ['10.89.0.1'] } });
   });
 
+  it('passes on a previous plugin\'s result before its own when it is not first in the chain', async () => {
+    const { deps } = harness(daemon());
+    const prevResult = {
+      cniVersion: '1.0.0',
+      interfaces: [{ name: 'lo', mac: '00:00:00:00:00:00', sandbox: NETNS }],
+      ips: [{ interface: 0, address: '127.0.0.1/8' }],
+      dns: { nameservers: ['192.0.2.53'] },
+    };
+    const r = await runPlugin(env('ADD'), podmanConfig('1.0.0', { prevResult }), deps);
+    expect(JSON.parse(r.stdout)).toEqual({
+      cniVersion: '1.0.0',
+      interfaces: [
+        { name: 'lo', mac: '00:00:00:00:00:00', sandbox: NETNS },
+        { name: 'eth0', mac: '02:42:0a:58:00:02', sandbox: NETNS },
+      ],
+      ips: [
+        { interface: 0, address: '127.0.0.1/8' },
+        { interface: 1, address: '10.88.0.2/24', gateway: '10.88.0.1' },
+      ],
+      routes: [{ dst: '0.0.0.0/0', gw: '10.88.0.1' }],
+      dns: { nameservers: ['192.0.2.53', '10.88.0.1'] },
+    });
+  });
+
   it('asks for the address of CNI_ARGS IP= or runtimeConfig ips, and the host address of a port mapping', async () => {
     const { calls, deps } = harness(daemon());
     const conf = podmanConfig('1.0.0', {
