@@ -112,12 +112,12 @@ async function add(deps: PluginDeps, conf: NetConfig, env: CniEnv): Promise<stri
 async function del(deps: PluginDeps, conf: NetConfig, env: CniEnv): Promise<string> {
   const client = deps.client(conf.socket);
   const req: DisconnectRequest = { containerId: env.containerId, ifName: env.ifName };
-  await daemonCall(
-    () => client.request('POST', `/v1/networks/${enc(conf.network)}/disconnect`, req),
-    () => new CniError(CniCode.unknownContainer, 'already gone'),
-  ).catch((e: unknown) => {
-    if (e instanceof CniError && e.code === CniCode.unknownContainer) return;
-    throw e;
+  await daemonCall(async () => {
+    try {
+      await client.request('POST', `/v1/networks/${enc(conf.network)}/disconnect`, req);
+    } catch (e) {
+      if (!(e instanceof ApiRequestError && e.status === 404)) throw e;
+    }
   });
   return '';
 }

@@ -30,6 +30,7 @@ const NET_A = `pte${tag}a`;
 const NET_B = `pte${tag}b`;
 const C1 = `pte-${tag}-c1`;
 const C2 = `pte-${tag}-c2`;
+const ALIAS = `web-${tag}`;
 let gwA = '';
 let gwB = '';
 let before: { netns: string[]; links: string[]; etcNetns: string[]; sidePaths: string[] };
@@ -113,7 +114,7 @@ suite.describe('Podman 4.3 on pontoon networks through pontoon-cni (e2e)', () =>
   }, 120_000);
 
   it('`podman run --network NET` gets an address of the network and pings the gateway and a namespace endpoint', async () => {
-    await podmanOk(['run', '-d', '--name', C1, '--network', NET_A, '--cap-add', 'NET_RAW', '-p', '18081:80', IMAGE, 'httpd', '-f', '-p', '80', '-h', '/www']);
+    await podmanOk(['run', '-d', '--name', C1, '--network', NET_A, '--network-alias', ALIAS, '--cap-add', 'NET_RAW', '-p', '18081:80', IMAGE, 'httpd', '-f', '-p', '80', '-h', '/www']);
     const addr = await containerAddress(C1);
     expect(addr.startsWith(gwA.replace(/\.1$/, '.'))).toBe(true);
     const inspect = await world.daemon.inspect(NET_A);
@@ -129,14 +130,19 @@ suite.describe('Podman 4.3 on pontoon networks through pontoon-cni (e2e)', () =>
     await world.daemon.cliOk(['network', 'disconnect', NET_A, ns]);
   }, 120_000);
 
-  it('two Podman containers reach each other by name through pontoon\'s DNS', async () => {
-    await podmanOk(['run', '-d', '--name', C2, '--network', NET_A, '--cap-add', 'NET_RAW', IMAGE, 'sleep', '600']);
+  it('two Podman containers reach each other by name and alias through pontoon\'s DNS; --ip is honoured', async () => {
+    const fixed = gwA.replace(/\.1$/, '.50');
+    await podmanOk(['run', '-d', '--name', C2, '--network', NET_A, '--ip', fixed, '--cap-add', 'NET_RAW', IMAGE, 'sleep', '600']);
+    expect(await containerAddress(C2)).toBe(`${fixed}/24`);
     const resolv = (await podmanOk(['exec', C2, 'cat', '/etc/resolv.conf'])).stdout;
     expect(resolv.split('\n')[0]).toBe(`nameserver ${gwA}`);
     const c1 = (await containerAddress(C1)).split('/')[0]!;
     const lookup = await podmanOk(['exec', C2, 'nslookup', C1, gwA]);
     expect(lookup.stdout).toContain(`Address: ${c1}`);
     expect((await podmanOk(['exec', C2, 'ping', '-c', '2', '-W', '2', C1])).stdout).toContain(`bytes from ${c1}`);
+    expect((await podmanOk(['exec', C2, 'nslookup', ALIAS, gwA])).stdout).toContain(`Address: ${c1}`);
+    // and back: the container of the first one resolves the second
+    expect((await podmanOk(['exec', C1, 'nslookup', C2, gwA])).stdout).toContain(`Address: ${fixed}`);
   }, 120_000);
 
   it('`-p` is published through pontoon\'s NAT: reachable from outside through the uplink', async () => {
