@@ -9,9 +9,9 @@ import { afterAll, beforeAll, expect, it } from 'vitest';
 import { callPlugin, pluginPath } from './cni-call.js';
 import { cleanupAll, createNetns, deleteNetns, freePort, hostAddr, makeTempDir, nsExec, nsIPv4, ping, randomHex } from './harness.js';
 import { type NatWorld, UPLINK_IP, buildNatWorld, cleanupNatWorlds } from './nat-world.js';
-import { compiled, needs, root, tools } from './requirements.js';
+import { compiledExecutable, needs, root, tools } from './requirements.js';
 
-const suite = needs(root, tools('ip', 'ping', 'dig', 'curl', 'nsenter', 'timeout'), compiled(pluginPath()));
+const suite = needs(root, tools('ip', 'ping', 'dig', 'curl', 'nsenter', 'timeout'), compiledExecutable(pluginPath()));
 
 let world: NatWorld;
 let prefix: string;

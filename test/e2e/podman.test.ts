@@ -14,9 +14,9 @@ import { pluginPath } from './cni-call.js';
 import { busyboxRootfsTar } from './container-rootfs.js';
 import { type RunResult, cleanupAll, cliPath, createNetns, hostAddr, makeTempDir, nsIPv4, pickSubnets, ping, randomHex, run, runOk } from './harness.js';
 import { type NatWorld, UPLINK_IP, buildNatWorld, cleanupNatWorlds } from './nat-world.js';
-import { compiled, needs, root, tools } from './requirements.js';
+import { compiledExecutable, needs, root, tools } from './requirements.js';
 
-const suite = needs(root, tools('podman', 'busybox', 'ip', 'ping', 'curl', 'nsenter', 'timeout'), compiled(pluginPath()));
+const suite = needs(root, tools('podman', 'busybox', 'ip', 'ping', 'curl', 'nsenter', 'timeout'), compiledExecutable(pluginPath()));
 
 /** Places Podman itself creates on first use (image blob cache, libcni's result cache, runc's state): removed if the test made them. */
 const PODMAN_SIDE_PATHS = ['/var/lib/containers', '/var/lib/cni', '/run/runc', '/run/containers', '/run/libpod'];

@@ -116,6 +116,20 @@ export function compiled(file: string): Requirement {
   return once(() => (existsSync(file) ? null : `not built: no ${file.replace(`${packageRoot()}/`, '')} (npm run build)`));
 }
 
+/** A compiled file run as an executable (a plugin a runtime execs): `npm run build` makes it executable. */
+export function compiledExecutable(file: string): Requirement {
+  return once(() => {
+    const shown = file.replace(`${packageRoot()}/`, '');
+    if (!existsSync(file)) return `not built: no ${shown} (npm run build)`;
+    try {
+      accessSync(file, constants.X_OK);
+      return null;
+    } catch {
+      return `${shown} is not executable (npm run build makes it so)`;
+    }
+  });
+}
+
 /** Something this kernel may refuse (io_uring): a skip everywhere, CI included; `refusal` null when it is there. */
 export function kernelCapability(refusal: string | null): Requirement {
   return { missing: () => refusal, failsInCi: false };
