@@ -2,6 +2,7 @@
 
 import { Command, CommanderError } from 'commander';
 import { ApiClient, type ApiClientLike } from './api-client.js';
+import { cniCommand } from './commands/cni.js';
 import { daemonCommand } from './commands/daemon.js';
 import { conntrackCommand } from './commands/conntrack.js';
 import { networkCommand, portCommand } from './commands/network.js';
@@ -48,6 +49,7 @@ export function buildProgram(
   conntrackCommand(ctx, program);
   peerCommand(ctx, program);
   topCommand(ctx, program);
+  cniCommand(ctx, program);
   addUsageHints(program, '');
   return program;
 }

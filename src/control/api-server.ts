@@ -33,11 +33,21 @@ const connectSchema = z.strictObject({
   aliases: z.array(z.string()).optional(),
   name: z.string().optional(),
   publish: z.array(z.string()).optional(),
+  ifName: z
+    .string()
+    .regex(/^[^\s/]{1,15}$/, 'an interface name has 1 to 15 characters, no "/" and no white space')
+    .refine((n) => n !== '.' && n !== '..', 'an interface name cannot be "." or ".."')
+    .optional(),
+  containerId: z.string().min(1).optional(),
 });
 
-const disconnectSchema = z.strictObject({
-  netns: z.string().min(1),
-});
+/** `{ netns }`, or `{ containerId, ifName }` (CNI DEL, whose namespace may be gone). */
+const disconnectSchema = z
+  .strictObject({ netns: z.string().min(1).optional(), containerId: z.string().min(1).optional(), ifName: z.string().min(1).optional() })
+  .refine((b) => (b.netns !== undefined ? b.containerId === undefined && b.ifName === undefined : b.containerId !== undefined && b.ifName !== undefined), {
+    message: 'give netns, or containerId and ifName',
+  })
+  .transform((b): DisconnectRequest => (b.netns !== undefined ? { netns: b.netns } : { containerId: b.containerId!, ifName: b.ifName! }));
 
 const peerAddSchema = z.strictObject({
   vtep: z.string().min(1),
@@ -74,6 +84,7 @@ function parseBody<T>(schema: z.ZodType<T>, json: unknown): T {
   const path = issue.path.map(String).join('.');
   let reason: string;
   if (issue.code === 'unrecognized_keys') reason = `unknown field${issue.keys.length > 1 ? 's' : ''} ${issue.keys.map((k) => JSON.stringify(k)).join(', ')}`;
+  else if (issue.code === 'custom' && path === '') reason = issue.message; // a rule about the whole body
   else if (issue.code === 'invalid_type') reason = `${path === '' ? 'body' : path}: expected ${EXPECTED[issue.expected] ?? issue.expected}`;
   else reason = `${path === '' ? 'body' : path}: ${issue.message}`;
   throw new ApiFailure(400, `invalid request body: ${reason}`);

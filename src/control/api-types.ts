@@ -27,6 +27,8 @@ export interface EndpointResource {
   IPv6Address: string; // always "" until IPv6 exists
   Interface: string; // name inside the container, e.g. "eth0"
   Netns: string; // path of the namespace, e.g. /run/netns/c1
+  /** the runtime's container id, when the connect named one (CNI) */
+  ContainerID?: string;
   Aliases: string[];
   Ports: PortMappingResource[];
   /** embedded DNS on: the names this endpoint answers to on its network (container name, aliases) */
@@ -72,6 +74,10 @@ export interface ConnectRequest {
   name?: string;
   /** `[HOSTIP:]HOSTPORT:CONTAINERPORT[/tcp|udp]`, ranges allowed, as `docker run -p` */
   publish?: string[];
+  /** the interface's name inside the namespace (CNI_IFNAME); the lowest free ethN when absent */
+  ifName?: string;
+  /** the runtime's container id (CNI_CONTAINERID): with ifName, what a later disconnect may name */
+  containerId?: string;
 }
 
 export interface PortMappingResource {
@@ -107,9 +113,8 @@ export interface ConntrackEntryResource {
   bytes: [number, number];
 }
 
-export interface DisconnectRequest {
-  netns: string;
-}
+/** The endpoint by its namespace, or by the container id and interface name it was connected with (CNI DEL). */
+export type DisconnectRequest = { netns: string } | { containerId: string; ifName: string };
 
 export interface PortStatus {
   id: number;

@@ -8,7 +8,7 @@ import type { DeviceHolder } from '../ports/device-holder.js';
 import { closeFd, openTunTap, setPersist } from '../ports/sys/tuntap.js';
 import { addHostRoute, deleteHostRoute } from './host-link.js';
 import { hostRouteCidrs } from './ipam.js';
-import { type NetnsRef, configureInterface, interfaceWithMac, netnsStillExists, nextInterfaceName, resolveNetns, runCommand } from './netns.js';
+import { type NetnsRef, configureInterface, interfaceNames, interfaceWithMac, netnsStillExists, nextInterfaceName, resolveNetns, runCommand } from './netns.js';
 
 /** How an endpoint's interface is set up inside its namespace. */
 export interface InterfaceConfig {
@@ -34,6 +34,8 @@ export interface HostDevices {
   netnsExists(ns: NetnsIdentityRef): boolean;
   /** The lowest ethN not present in the namespace. */
   nextInterfaceName(nsPath: string): Promise<string>;
+  /** The names of the interfaces inside the namespace. */
+  interfaceNames(nsPath: string): Promise<string[]>;
   /** Creates the persistent TAP `ifName` inside the namespace, or re-opens it after a restart; returns its fd. */
   openTap(nsPath: string, ifName: string): number;
   /**
@@ -85,6 +87,10 @@ export class KernelHostDevices implements HostDevices {
 
   nextInterfaceName(nsPath: string): Promise<string> {
     return nextInterfaceName(nsPath);
+  }
+
+  interfaceNames(nsPath: string): Promise<string[]> {
+    return interfaceNames(nsPath);
   }
 
   openTap(nsPath: string, ifName: string): number {

@@ -23,7 +23,7 @@ import type { PontoonConfig } from './config.js';
 import { NameTable } from './dns/name-table.js';
 import { ApiFailure, type GatewayApi } from './gateway-api.js';
 import type { HostDevices } from './host-devices.js';
-import type { LiveEndpoint } from './live-network.js';
+import type { LiveEndpoint, LiveNetwork } from './live-network.js';
 import type { ServiceDataplane } from './network/service-dataplane.js';
 import { LoopbackProxies } from './loopback-proxy.js';
 import { EndpointAttach } from './network/endpoint-attach.js';
@@ -223,25 +223,36 @@ export class NetworkService implements GatewayApi {
 
   async disconnect(network: string, req: DisconnectRequest): Promise<void> {
     const live = this.networks.require(network);
-    let ns: { dev: number; ino: number } | null;
-    try {
-      ns = this.deps.devices.resolveNetns(req.netns);
-    } catch {
-      ns = null; // the namespace may already be gone; match by name below
-    }
-    let target: LiveEndpoint | undefined;
-    for (const ep of live.endpoints.values()) {
-      const r = ep.record;
-      if ((ns !== null && r.netnsDev === ns.dev && r.netnsIno === ns.ino) || r.name === req.netns) target = ep;
-    }
+    const target = 'netns' in req ? this.endpointInNetns(live, req.netns) : this.endpointOfContainer(live, req.containerId, req.ifName);
     if (target === undefined) {
-      throw new ApiFailure(404, `${req.netns} is not connected to network ${live.record.name}`);
+      const what = 'netns' in req ? req.netns : `container ${req.containerId} (${req.ifName})`;
+      throw new ApiFailure(404, `${what} is not connected to network ${live.record.name}`);
     }
     if (target.record.engine === 'docker') {
       throw new ApiFailure(409, `${target.record.name} was connected by Docker: disconnect it with docker network disconnect`);
     }
     await this.attach.detach(live, target, true);
     this.deps.log.info({ network: live.record.name, endpoint: target.record.name }, 'endpoint disconnected');
+  }
+
+  private endpointInNetns(live: LiveNetwork, netns: string): LiveEndpoint | undefined {
+    let ns: { dev: number; ino: number } | null;
+    try {
+      ns = this.deps.devices.resolveNetns(netns);
+    } catch {
+      ns = null; // the namespace may already be gone; match by name below
+    }
+    let target: LiveEndpoint | undefined;
+    for (const ep of live.endpoints.values()) {
+      const r = ep.record;
+      if ((ns !== null && r.netnsDev === ns.dev && r.netnsIno === ns.ino) || r.name === netns) target = ep;
+    }
+    return target;
+  }
+
+  private endpointOfContainer(live: LiveNetwork, containerId: string, ifName: string): LiveEndpoint | undefined {
+    for (const ep of live.endpoints.values()) if (ep.record.containerId === containerId && ep.record.ifName === ifName) return ep;
+    return undefined;
   }
 
   status(): Promise<StatusReport> {

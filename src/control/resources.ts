@@ -18,6 +18,7 @@ export function endpointResource(live: LiveNetwork, r: EndpointRecord, dnsServer
     IPv6Address: '',
     Interface: r.ifName,
     Netns: r.netnsPath,
+    ...(r.containerId !== undefined ? { ContainerID: r.containerId } : {}),
     Aliases: r.aliases,
     Ports: r.ports.map((m) => ({ ...m, network: live.record.name, containerIp: r.ip })),
     ...(dnsServer !== null ? { DNSNames: [r.name, ...r.aliases], DNSServer: dnsServer } : {}),

@@ -13,6 +13,8 @@ export interface EndpointRecord {
   netnsDev: number;
   netnsIno: number;
   ifName: string;
+  /** the runtime's container id (CNI_CONTAINERID), when the connect named one */
+  containerId?: string;
   mac: string;
   ip: string;
   aliases: string[];
@@ -87,6 +89,7 @@ const endpointSchema = z.object({
   netnsDev: z.number(),
   netnsIno: z.number(),
   ifName: z.string(),
+  containerId: z.string().optional(),
   mac: z.string(),
   ip: z.string(),
   aliases: z.array(z.string()),

@@ -52,6 +52,7 @@ const PACKAGE_OF = {
   iperf3: 'iperf3',
   natpmpc: 'natpmpc',
   nmap: 'nmap',
+  nsenter: 'util-linux',
   nstat: 'iproute2',
   ping: 'iputils-ping',
   podman: 'podman',
@@ -113,6 +114,20 @@ export function etcdServer(bin: string): Requirement {
 /** A file of the compiled tree a test runs as a child process (npm test builds it first). */
 export function compiled(file: string): Requirement {
   return once(() => (existsSync(file) ? null : `not built: no ${file.replace(`${packageRoot()}/`, '')} (npm run build)`));
+}
+
+/** A compiled file run as an executable (a plugin a runtime execs): `npm run build` makes it executable. */
+export function compiledExecutable(file: string): Requirement {
+  return once(() => {
+    const shown = file.replace(`${packageRoot()}/`, '');
+    if (!existsSync(file)) return `not built: no ${shown} (npm run build)`;
+    try {
+      accessSync(file, constants.X_OK);
+      return null;
+    } catch {
+      return `${shown} is not executable (npm run build makes it so)`;
+    }
+  });
 }
 
 /** Something this kernel may refuse (io_uring): a skip everywhere, CI included; `refusal` null when it is there. */

@@ -99,6 +99,9 @@ export class EndpointAttach {
     for (const a of aliases) {
       if (!isDnsName(a)) throw new ApiFailure(400, `invalid alias ${JSON.stringify(a)}: it must be a DNS name (labels of letters, digits, '-' and '_')`);
     }
+    if (req.ifName !== undefined && (await devices.interfaceNames(ns.path)).includes(req.ifName)) {
+      throw new ApiFailure(409, `interface ${req.ifName} already exists in ${ns.name}`);
+    }
     const ports = this.planPublish(req.publish ?? [], name);
     const endpointId = randomBytes(32).toString('hex');
     const onUndoFailure = (what: string, err: Error): void =>
@@ -107,7 +110,7 @@ export class EndpointAttach {
       // a refused address passes as it is: the allocators' refusals are one-line ApiFailures already
       const ip = await this.claimAddress(live, endpointId, req.ip, undo);
       try {
-        return await this.attach(live, { id: endpointId, name, ns, ip, aliases, ports }, undo);
+        return await this.attach(live, { id: endpointId, name, ns, ip, aliases, ports, ifName: req.ifName, containerId: req.containerId }, undo);
       } catch (err) {
         if (err instanceof ApiFailure) throw err;
         throw new ApiFailure(500, `cannot connect ${ns.name} to network ${live.record.name}: ${(err as Error).message}`);
@@ -153,11 +156,11 @@ export class EndpointAttach {
 
   private async attach(
     live: LiveNetwork,
-    ep: { id: string; name: string; ns: NetnsRef; ip: string; aliases: string[]; ports: PortMapping[] },
+    ep: { id: string; name: string; ns: NetnsRef; ip: string; aliases: string[]; ports: PortMapping[]; ifName?: string; containerId?: string },
     undo: UndoStack,
   ): Promise<LiveEndpoint> {
     const { networks, names, devices, resolvConf, log } = this.deps;
-    const ifName = await devices.nextInterfaceName(ep.ns.path);
+    const ifName = ep.ifName ?? (await devices.nextInterfaceName(ep.ns.path));
     const record: EndpointRecord = {
       id: ep.id,
       name: ep.name,
@@ -165,6 +168,7 @@ export class EndpointAttach {
       netnsDev: ep.ns.dev,
       netnsIno: ep.ns.ino,
       ifName,
+      ...(ep.containerId !== undefined ? { containerId: ep.containerId } : {}),
       mac: macForIp(ep.ip),
       ip: ep.ip,
       aliases: ep.aliases,

@@ -292,7 +292,7 @@ describe('API server and client over a unix socket', () => {
     expect(await apiError(client.request('POST', '/v1/networks/backend/connect', { netns: '' }))).toMatchObject({ status: 400 });
     expect(await apiError(client.request('POST', '/v1/networks/backend/disconnect', {}))).toEqual({
       status: 400,
-      message: 'invalid request body: netns: expected a string',
+      message: 'invalid request body: give netns, or containerId and ifName',
     });
     expect(fake.calls).toEqual([]);
   });

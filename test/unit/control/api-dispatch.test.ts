@@ -29,3 +29,29 @@ describe('the API dispatcher', () => {
     await service.shutdown();
   });
 });
+
+describe('connect and disconnect bodies for CNI', () => {
+  it('checks ifName, and takes { containerId, ifName } instead of netns for a disconnect', async () => {
+    const { dispatch, service } = await dispatcher();
+    const post = (path: string, body: unknown) => dispatch('POST', path, async () => body);
+    expect(await post('/v1/networks/bridge/connect', { netns: 'c1', ifName: 'a/b' })).toEqual({
+      status: 400,
+      body: { message: 'invalid request body: ifName: an interface name has 1 to 15 characters, no "/" and no white space' },
+    });
+    expect((await post('/v1/networks/bridge/connect', { netns: 'c1', ifName: 'sixteen-chars-xx' })).status).toBe(400);
+    expect((await post('/v1/networks/bridge/connect', { netns: 'c1', ifName: 'eth 0' })).status).toBe(400);
+    expect(await post('/v1/networks/bridge/disconnect', { containerId: 'abc' })).toEqual({
+      status: 400,
+      body: { message: 'invalid request body: give netns, or containerId and ifName' },
+    });
+    expect(await post('/v1/networks/bridge/disconnect', { netns: 'c1', containerId: 'abc', ifName: 'eth0' })).toEqual({
+      status: 400,
+      body: { message: 'invalid request body: give netns, or containerId and ifName' },
+    });
+    expect(await post('/v1/networks/bridge/disconnect', { containerId: 'abc', ifName: 'eth0' })).toEqual({
+      status: 404,
+      body: { message: 'container abc (eth0) is not connected to network bridge' },
+    });
+    await service.shutdown();
+  });
+});

@@ -210,3 +210,41 @@ describe('network disconnect', () => {
     expect(host.resolvConfs.files.has('c1')).toBe(false);
   });
 });
+
+describe('a connect naming the interface and the container (CNI)', () => {
+  it('makes the TAP under the given name, shows the container id, and a disconnect by container id and interface finds it', async () => {
+    const { host, service } = await started();
+    const mark = host.journal.mark;
+
+    const ep = await service.connect('bridge', { netns: 'c1', ifName: 'net1', containerId: 'abc123' });
+
+    expect(host.journal.since(mark).slice(0, 1)).toEqual(['tap+ c1/net1']);
+    expect(ep).toMatchObject({ Interface: 'net1', ContainerID: 'abc123' });
+    expect(Object.values(service.inspectNetwork('bridge').Containers)[0]).toMatchObject({ Interface: 'net1', ContainerID: 'abc123' });
+
+    const wrongIf = await rejection(service.disconnect('bridge', { containerId: 'abc123', ifName: 'eth0' }));
+    expect(wrongIf.status).toBe(404);
+    expect(wrongIf.message).toBe('container abc123 (eth0) is not connected to network bridge');
+
+    host.devices.deleteNamespace('c1'); // CNI DEL may come after the namespace went
+    await service.disconnect('bridge', { containerId: 'abc123', ifName: 'net1' });
+    expect(service.listNetworks()[0]).toMatchObject({ Endpoints: 0 });
+    const again = await rejection(service.disconnect('bridge', { containerId: 'abc123', ifName: 'net1' }));
+    expect(again.status).toBe(404);
+  });
+
+  it('refuses an interface name the namespace already has, leaving nothing behind', async () => {
+    const { host, service, dataplane } = await started();
+    await service.connect('bridge', { netns: 'c1', ifName: 'eth0' });
+    await service.createNetwork({ name: 'back', subnet: '10.20.0.0/24' });
+    const mark = host.journal.mark;
+
+    const err = await rejection(service.connect('back', { netns: 'c1', ifName: 'eth0' }));
+
+    expect(err.status).toBe(409);
+    expect(err.message).toBe('interface eth0 already exists in c1');
+    expect(host.journal.since(mark)).toEqual([]);
+    expect([...dataplane.ports.keys()]).toEqual([1]);
+    expect(await service.connect('back', { netns: 'c1', ifName: 'eth1' })).toMatchObject({ IPv4Address: '10.20.0.2/24' });
+  });
+});

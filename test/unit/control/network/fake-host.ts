@@ -128,6 +128,10 @@ export class FakeHostDevices implements HostDevices {
     for (let i = 0; ; i++) if (!ns.links.has(`eth${i}`)) return `eth${i}`;
   }
 
+  async interfaceNames(nsPath: string): Promise<string[]> {
+    return [...this.ns(nsPath).links.keys()];
+  }
+
   openTap(nsPath: string, ifName: string): number {
     const ns = this.ns(nsPath);
     const existing = ns.links.get(ifName);
