@@ -7,23 +7,19 @@
  * DNS, `-p` from outside through the uplink, `podman network connect/disconnect`, `podman
  * restart`; and afterwards nothing is left (namespaces, links, files).
  */
-import { existsSync, mkdirSync, readdirSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { existsSync, readdirSync } from 'node:fs';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { pluginPath } from './cni-call.js';
 import { busyboxRootfsTar } from './container-rootfs.js';
-import { type RunResult, cleanupAll, cliPath, createNetns, hostAddr, makeTempDir, nsIPv4, pickSubnets, ping, randomHex, run, runOk } from './harness.js';
+import { cleanupAll, createNetns, hostAddr, nsIPv4, pickSubnets, ping, randomHex, runOk } from './harness.js';
 import { type NatWorld, UPLINK_IP, buildNatWorld, cleanupNatWorlds } from './nat-world.js';
+import { PODMAN_SIDE_PATHS, PodmanEngine } from './podman-engine.js';
 import { compiledExecutable, needs, root, tools } from './requirements.js';
 
 const suite = needs(root, tools('podman', 'busybox', 'ip', 'ping', 'curl', 'nsenter', 'timeout'), compiledExecutable(pluginPath()));
 
-/** Places Podman itself creates on first use (image blob cache, libcni's result cache, runc's state): removed if the test made them. */
-const PODMAN_SIDE_PATHS = ['/var/lib/containers', '/var/lib/cni', '/run/runc', '/run/containers', '/run/libpod'];
-
 let world: NatWorld;
-let dir: string;
-let podmanEnv: NodeJS.ProcessEnv;
+let engine: PodmanEngine;
 const tag = randomHex(3);
 const IMAGE = `localhost/pte-busybox-${tag}`;
 const NET_A = `pte${tag}a`;
@@ -35,15 +31,9 @@ let gwA = '';
 let gwB = '';
 let before: { netns: string[]; links: string[]; etcNetns: string[]; sidePaths: string[] };
 
-function podman(args: string[], timeoutMs = 60_000): Promise<RunResult> {
-  return run(['podman', ...args], { env: podmanEnv, timeoutMs });
-}
-
-async function podmanOk(args: string[], timeoutMs = 60_000): Promise<RunResult> {
-  const r = await podman(args, timeoutMs);
-  if (r.code !== 0) throw new Error(`podman ${args.join(' ')} failed (exit ${r.code}):\n${r.stderr}\n${r.stdout}\n${world.daemon.logTail(20)}`);
-  return r;
-}
+const podman = (args: string[], timeoutMs = 60_000) => engine.podman(args, timeoutMs);
+const podmanOk = (args: string[], timeoutMs = 60_000) => engine.podmanOk(args, timeoutMs, world.daemon.logTail(20));
+const containerAddress = (name: string, ifName = 'eth0') => engine.address(name, ifName);
 
 const ls = (d: string): string[] => (existsSync(d) ? readdirSync(d).sort() : []);
 const hostLinks = async (): Promise<string[]> =>
@@ -51,14 +41,6 @@ const hostLinks = async (): Promise<string[]> =>
 
 async function snapshot(): Promise<typeof before> {
   return { netns: ls('/run/netns'), links: await hostLinks(), etcNetns: ls('/etc/netns'), sidePaths: PODMAN_SIDE_PATHS.filter((p) => existsSync(p)) };
-}
-
-/** The container's IPv4 address on `ifName`, from `ip -o -4 addr` inside it. */
-async function containerAddress(name: string, ifName = 'eth0'): Promise<string> {
-  const r = await podmanOk(['exec', name, 'ip', '-o', '-4', 'addr', 'show', 'dev', ifName]);
-  const m = /inet ([0-9.]+\/[0-9]+)/.exec(r.stdout);
-  if (m === null) throw new Error(`${name} has no IPv4 address on ${ifName}: ${r.stdout}`);
-  return m[1]!;
 }
 
 suite.describe('Podman 4.3 on pontoon networks through pontoon-cni (e2e)', () => {
@@ -71,46 +53,15 @@ suite.describe('Podman 4.3 on pontoon networks through pontoon-cni (e2e)', () =>
     await world.daemon.cliOk(['network', 'create', '--subnet', subA!, NET_A]);
     await world.daemon.cliOk(['network', 'create', '--subnet', subB!, NET_B]);
 
-    dir = makeTempDir('pte-podman-');
-    const netd = join(dir, 'net.d');
-    const bin = join(dir, 'cni-bin');
-    mkdirSync(netd);
-    mkdirSync(bin);
-    symlinkSync(pluginPath(), join(bin, 'pontoon-cni'));
-    for (const net of [NET_A, NET_B]) {
-      const r = await world.daemon.cliOk(['cni', 'conflist', net]);
-      writeFileSync(join(netd, `${net}.conflist`), r.stdout);
-    }
-    for (const d of ['graph', 'run', 'tmp']) mkdirSync(join(dir, d));
-    writeFileSync(
-      join(dir, 'containers.conf'),
-      [
-        '[network]',
-        'network_backend = "cni"',
-        `network_config_dir = "${netd}"`,
-        `cni_plugin_dirs = ["${bin}"]`,
-        '[containers]',
-        'default_ulimits = ["nofile=1024:1024", "nproc=1024:1024"]',
-        '[engine]',
-        `tmp_dir = "${join(dir, 'tmp')}"`,
-        'events_logger = "file"',
-        `events_logfile_path = "${join(dir, 'events.log')}"`,
-        '',
-      ].join('\n'),
-    );
-    writeFileSync(join(dir, 'storage.conf'), ['[storage]', 'driver = "vfs"', `graphroot = "${join(dir, 'graph')}"`, `runroot = "${join(dir, 'run')}"`, ''].join('\n'));
-    podmanEnv = { ...process.env, CONTAINERS_CONF: join(dir, 'containers.conf'), CONTAINERS_STORAGE_CONF: join(dir, 'storage.conf') };
-    await podmanOk(['import', busyboxRootfsTar(dir), IMAGE]);
+    engine = new PodmanEngine();
+    for (const net of [NET_A, NET_B]) await engine.addNetwork(world.daemon, net);
+    await podmanOk(['import', busyboxRootfsTar(engine.dir), IMAGE]);
   }, 120_000);
 
   afterAll(async () => {
-    if (podmanEnv !== undefined) {
-      await podman(['rm', '-f', '-t', '0', C1, C2]);
-      await podman(['system', 'reset', '-f']);
-    }
+    await engine?.destroy();
     await cleanupNatWorlds();
     await cleanupAll();
-    for (const p of PODMAN_SIDE_PATHS) if (!before.sidePaths.includes(p)) rmSync(p, { recursive: true, force: true });
   }, 120_000);
 
   it('`podman run --network NET` gets an address of the network and pings the gateway and a namespace endpoint', async () => {
