@@ -142,14 +142,16 @@ export function topCommand(ctx: CliContext, parent: Command): Command {
       }
       // live: until Ctrl-C (or SIGTERM); the screen is cleared before each frame on a terminal
       let stopped = false;
+      let onSignal = (): void => undefined;
       const stop = new Promise<void>((resolve) => {
-        const onSignal = () => {
+        onSignal = () => {
           stopped = true;
           resolve();
         };
-        process.once('SIGINT', onSignal);
-        process.once('SIGTERM', onSignal);
       });
+      // on, not once: a second signal (a process group and a supervisor both sending SIGTERM) must not kill the last frame
+      process.on('SIGINT', onSignal);
+      process.on('SIGTERM', onSignal);
       const tty = process.stdout.isTTY === true;
       for (;;) {
         await wait(o.interval * 1000, stop);
@@ -158,5 +160,7 @@ export function topCommand(ctx: CliContext, parent: Command): Command {
         ctx.io.out((tty ? CLEAR : '') + formatTop(topView(prev, cur)) + (tty ? '' : '\n'));
         prev = cur;
       }
+      process.off('SIGINT', onSignal);
+      process.off('SIGTERM', onSignal);
     });
 }
