@@ -35,7 +35,12 @@ export interface TargetResult {
   cov: number;
   ft: number;
   crashes: string[];
+  /** the target left a handle open (a listening socket, a timer) and was killed after its final stats */
+  lingered: boolean;
 }
+
+/** How long a target may take to exit after libFuzzer printed its final stats. */
+const EXIT_GRACE_MS = 5000;
 
 function parseArgs(argv: string[]): { targets: string[]; time: number; runs: number; corpusOut: string | null } {
   const o = { targets: [] as string[], time: 600, runs: 0, corpusOut: null as string | null };
@@ -90,18 +95,34 @@ function runTarget(target: string, seconds: number, runs: number, outDir: string
     let last = { cov: 0, ft: 0 };
     let executions = 0;
     let execPerSecond = 0;
+    let finished = false;
+    let lingered = false;
+    let ended = 0;
+    // Jazzer.js exits after a clean run only when the event loop is empty: a target that leaves a
+    // socket or a timer open would hang the run (and CI) for ever, so it gets a grace period
+    let grace: NodeJS.Timeout | null = null;
     child.stderr.on('data', (chunk: Buffer) => {
       process.stderr.write(chunk);
       tail = (tail + chunk.toString()).slice(-20000);
       for (const m of chunk.toString().matchAll(/cov: (\d+) ft: (\d+)/g)) last = { cov: Number(m[1]), ft: Number(m[2]) };
       const e = /stat::number_of_executed_units: (\d+)/.exec(tail);
       if (e) executions = Number(e[1]);
+      if (!finished && /stat::peak_rss_mb:/.test(tail)) {
+        finished = true;
+        ended = Date.now();
+        grace = setTimeout(() => {
+          lingered = true;
+          child.kill('SIGKILL');
+        }, EXIT_GRACE_MS);
+      }
     });
     child.on('close', (code) => {
+      if (grace !== null) clearTimeout(grace);
       const crashes = readdirSync(artifacts).map((f) => join(artifacts, f));
       // libFuzzer's own average counts the start-up; this is over the whole run, start-up included too
-      execPerSecond = Math.round(executions / Math.max(1, (Date.now() - started) / 1000));
-      resolve({ target, ok: code === 0 && crashes.length === 0, executions, execPerSecond, ...last, crashes });
+      execPerSecond = Math.round(executions / Math.max(1, ((finished ? ended : Date.now()) - started) / 1000));
+      const clean = code === 0 || (lingered && /\nDone \d+ runs/.test(tail));
+      resolve({ target, ok: clean && crashes.length === 0, executions, execPerSecond, ...last, crashes, lingered });
     });
   });
 }
@@ -122,7 +143,7 @@ async function main(): Promise<void> {
   }
   let failed = false;
   for (const r of results) {
-    process.stdout.write(`fuzz ${r.target}: ${r.ok ? 'ok' : 'FAILED'}, ${r.executions} executions, ${r.execPerSecond} exec/s, cov ${r.cov} ft ${r.ft}\n`);
+    process.stdout.write(`fuzz ${r.target}: ${r.ok ? 'ok' : 'FAILED'}, ${r.executions} executions, ${r.execPerSecond} exec/s, cov ${r.cov} ft ${r.ft}${r.lingered ? `, killed ${EXIT_GRACE_MS / 1000} s after its last run (it left a handle open)` : ''}\n`);
     for (const c of r.crashes) {
       failed = true;
       process.stdout.write(`  reproducer ${c}\n  bytes ${readFileSync(c).toString('hex')}\n`);
