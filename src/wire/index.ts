@@ -2,6 +2,7 @@
 export * from './error.js';
 export * from './mac.js';
 export * from './ipv4-address.js';
+export * from './ipv6-address.js';
 export * from './checksum.js';
 export * from './ethernet.js';
 export * from './arp.js';
