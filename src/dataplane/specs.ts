@@ -1,4 +1,5 @@
 import type { PortProtocol } from '../wire/ipv4.js';
+import type { Ipv6Words } from '../wire/ipv6-address.js';
 
 // What the control plane hands the data plane to make a network or a port: plain descriptions,
 // copied into the tables when they are added.
@@ -12,6 +13,24 @@ export interface UplinkSpec {
   gatewayIp: number; // default next hop
   mtu: number;
   vnet?: boolean;
+  /** the uplink's IPv6 side (config uplink.address6/gateway6); absent: IPv4 only */
+  ipv6?: Ipv6UplinkSpec;
+}
+
+export interface Ipv6UplinkSpec {
+  ip: Ipv6Words;
+  prefixLen: number;
+  gatewayIp: Ipv6Words;
+}
+
+/** The IPv6 side of a network (issue 13). */
+export interface Ipv6NetworkSpec {
+  subnet: Ipv6Words;
+  prefixLen: number;
+  /** the gateway's global (or ULA) address in the subnet; it also answers on fe80::1 */
+  gatewayIp: Ipv6Words;
+  /** masquerade to the uplink's IPv6 address (Docker's ip6tables behaviour; default for ULA), or route without NAT */
+  nat: boolean;
 }
 
 export interface NetworkSpec {
@@ -25,6 +44,10 @@ export interface NetworkSpec {
   internal: boolean;
   /** VXLAN network identifier of an overlay network (absent or 0: a local bridge) */
   vni?: number;
+  /** false: an IPv6-only network (subnet, prefixLen and gatewayIp are 0 and unused); absent: true */
+  ipv4?: boolean;
+  /** the network's IPv6 side; absent: IPv4 only */
+  ipv6?: Ipv6NetworkSpec;
 }
 
 export interface EndpointSpec {
@@ -32,6 +55,8 @@ export interface EndpointSpec {
   network: number;
   mac: number;
   ip: number;
+  /** the endpoint's IPv6 address on a network with an IPv6 side (its link-local one follows from the MAC) */
+  ip6?: Ipv6Words;
   /** the device carries virtio-net headers (checksum and TSO offloads) */
   vnet?: boolean;
 }
