@@ -24,6 +24,9 @@ export const Flag = {
   CD: dnsPacket.CHECKING_DISABLED,
 } as const;
 
+/** dns-packet's name codec (its typings leave it out). */
+const nameCodec = (dnsPacket as unknown as { name: { encode(n: string): Buffer; decode(b: Buffer): string } }).name;
+
 /** The header's fixed size. */
 export const HEADER_BYTES = 12;
 /** Without EDNS, a UDP answer is at most this long (RFC 1035 4.2.1). */
@@ -52,12 +55,13 @@ export function encodeMessage(p: Packet): Buffer {
 
 /**
  * True when dns-packet encodes `name` back to what it decoded: labels of at most 63 bytes (a label
- * of invalid UTF-8 decodes to U+FFFD characters, 3 bytes each) and 255 bytes in all.
+ * of invalid UTF-8 decodes to U+FFFD characters, 3 bytes each), 255 bytes in all, and the same
+ * labels again. dns-packet joins labels with dots unescaped and strips dots next to a line break
+ * (its /^\.|\.$/gm): a label holding a dot or a newline encodes as other labels, and the answer
+ * would name another question.
  */
 export function encodableName(name: string): boolean {
   if (name === '.') return true;
-  // dns-packet joins labels with dots unescaped: a name it decoded with a dot at either end came
-  // from a label that held a dot, and encodes as other labels (the answer would name another question)
   const labels = name.split('.');
   let total = 1;
   for (const l of labels) {
@@ -65,7 +69,12 @@ export function encodableName(name: string): boolean {
     if (n === 0 || n > 63) return false;
     total += n + 1;
   }
-  return total <= 255;
+  if (total > 255) return false;
+  try {
+    return nameCodec.decode(nameCodec.encode(name)) === name;
+  } catch {
+    return false;
+  }
 }
 
 /** A message behind its 2-byte length, as DNS over TCP sends it (RFC 1035 4.2.2). */

@@ -22,6 +22,19 @@ describe('the resolver on fuzzed queries', () => {
     expect(a).toMatchObject({ id: 0xb852, type: 'response', rcode: 'FORMERR', questions: [] });
   });
 
+  it('a label ending in a line break is answered without a question, not with another name', async () => {
+    const t = new NameTable();
+    t.setNetwork({ id: 'front', name: 'front', subnet: '10.1.0.0/24', internal: false });
+    const resolver = new DnsResolver({ names: t, forwarder: null, cache: new DnsCache(4, () => 0), stats: new DnsStats() });
+    // id 0x1234, RD; one question: the labels "6", "0" and "\n", A IN. dns-packet decodes the name
+    // as "6.0.\n" and encodes it as "6" and "0\n" (it strips a dot before a line break): the answer
+    // named another question (found by the fuzzer in CI)
+    const query = Buffer.from('12340100000100000000000001360130010a0000010001', 'hex');
+    const answer = await resolver.handle(query, '10.1.0.4', 'udp');
+    const a = decodeMessage(answer!);
+    expect(a).toMatchObject({ id: 0x1234, type: 'response', questions: [] });
+  });
+
   it("an upstream record that re-encodes to bytes no one can read is SERVFAIL, not passed on", async () => {
     const t = new NameTable();
     t.setNetwork({ id: 'front', name: 'front', subnet: '10.1.0.0/24', internal: false });
