@@ -39,8 +39,8 @@ export interface TargetResult {
   lingered: boolean;
 }
 
-/** How long a target may take to exit after libFuzzer printed its final stats. */
-const EXIT_GRACE_MS = 5000;
+/** How long a target may take to exit after libFuzzer said it is done. */
+const EXIT_GRACE_MS = 10_000;
 
 function parseArgs(argv: string[]): { targets: string[]; time: number; runs: number; corpusOut: string | null } {
   const o = { targets: [] as string[], time: 600, runs: 0, corpusOut: null as string | null };
@@ -104,10 +104,14 @@ function runTarget(target: string, seconds: number, runs: number, outDir: string
     child.stderr.on('data', (chunk: Buffer) => {
       process.stderr.write(chunk);
       tail = (tail + chunk.toString()).slice(-20000);
-      for (const m of chunk.toString().matchAll(/cov: (\d+) ft: (\d+)/g)) last = { cov: Number(m[1]), ft: Number(m[2]) };
+      for (const m of chunk.toString().matchAll(/^#(\d+)\s+\S+\s+cov: (\d+) ft: (\d+)/gm)) {
+        last = { cov: Number(m[2]), ft: Number(m[3]) };
+        executions = Math.max(executions, Number(m[1]));
+      }
+      // the final stats, when the target's output got that far before it exited (a --sync target may not)
       const e = /stat::number_of_executed_units: (\d+)/.exec(tail);
       if (e) executions = Number(e[1]);
-      if (!finished && /stat::peak_rss_mb:/.test(tail)) {
+      if (!finished && /stat::peak_rss_mb:|^#\d+\s+DONE /m.test(tail)) {
         finished = true;
         ended = Date.now();
         grace = setTimeout(() => {
@@ -121,7 +125,7 @@ function runTarget(target: string, seconds: number, runs: number, outDir: string
       const crashes = readdirSync(artifacts).map((f) => join(artifacts, f));
       // libFuzzer's own average counts the start-up; this is over the whole run, start-up included too
       execPerSecond = Math.round(executions / Math.max(1, ((finished ? ended : Date.now()) - started) / 1000));
-      const clean = code === 0 || (lingered && /\nDone \d+ runs/.test(tail));
+      const clean = code === 0 || (lingered && /\nDone \d+ runs|^#\d+\s+DONE /m.test(tail));
       resolve({ target, ok: clean && crashes.length === 0, executions, execPerSecond, ...last, crashes, lingered });
     });
   });
