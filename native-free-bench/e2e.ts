@@ -1,5 +1,5 @@
 // `npm run bench:e2e` (root): pontoon against the kernel doing the same job the way Docker does it,
-// end to end with real tools, in network namespaces this script creates. Three sections:
+// end to end with real tools, in network namespaces this script creates. Four sections:
 //
 //   nat      through the masquerade and a published port (kernel: bridge + veth + ip_forward +
 //            nftables masquerade/DNAT; pontoon: TAP endpoints, TAP uplink): iperf3 TCP both ways,
@@ -9,6 +9,10 @@
 //   overlay  container to container across two hosts over VXLAN (kernel: vxlan device + bridge;
 //            pontoon: a daemon per host, cluster store etcd): iperf3 TCP both ways with
 //            retransmits and out-of-order counts, UDP 64-byte packets/s (e2e-overlay.ts)
+//   docker   Docker's containers in a dockerd of the section's own (kernel: a Docker bridge
+//            network; pontoon: a network of pontoon as Docker's network and IPAM plugin): iperf3
+//            TCP and ping container to container, the time `docker run` takes and the time to the
+//            new container's first ping reply (e2e-docker.ts)
 //
 // The worlds of a section exist together; for each test the runs alternate kernel, pontoon,
 // kernel, pontoon... and the table shows the median per world, the pontoon/kernel ratio and the
@@ -17,7 +21,7 @@
 // Ctrl-C. Everything created is removed at the end of a section, on error and on Ctrl-C, and
 // checked to be gone.
 //
-//   --only LIST     sections to run, comma-separated: nat,rfc2544,overlay (default: all)
+//   --only LIST     sections to run, comma-separated: nat,rfc2544,overlay,docker (default: all)
 //   --reps N        repetitions per world and test (default 3; rfc2544 always searches once)
 //   --seconds S     duration of each iperf3 / autocannon run (default 5)
 //   --quick         --reps 1 --seconds 2, shorter rfc2544 trials (under a minute for all)
@@ -35,8 +39,10 @@ import { availableParallelism, loadavg, release } from 'node:os';
 import { join } from 'node:path';
 import { cleanupAll, packageRoot, run, sleep } from '../test/e2e/harness.js';
 import { cleanupNatWorlds } from '../test/e2e/nat-world.js';
+import { DOCKER_CLIENT } from '../test/e2e/docker-engine.js';
 import { ETCD_BIN, cleanupOverlayWorlds } from '../test/e2e/overlay-world.js';
 import { type NatWorlds, buildNatWorlds, natSection } from './e2e-nat.js';
+import { cleanupDockerWorlds, dockerSection } from './e2e-docker.js';
 import { overlaySection } from './e2e-overlay.js';
 import { type SectionReport, failedRuns, renderSection, sectionJson } from './e2e-report.js';
 import { rfc2544Section } from './e2e-rfc2544.js';
@@ -47,7 +53,7 @@ import { type BenchOptions, type SectionContext, type SectionName, SECTIONS } fr
 function usage(msg?: string): never {
   if (msg !== undefined) console.error(`bench:e2e: ${msg}`);
   console.error(
-    'usage: node dist/native-free-bench/e2e.js [--only nat,rfc2544,overlay] [--reps N] [--seconds S] [--quick] [--pings N] [--connections C] ' +
+    'usage: node dist/native-free-bench/e2e.js [--only nat,rfc2544,overlay,docker] [--reps N] [--seconds S] [--quick] [--pings N] [--connections C] ' +
       '[--http node|python] [--kernel-offloads on|off] [--pontoon-set KEY=VALUE]... [--json]',
   );
   process.exit(msg === undefined ? 0 : 1);
@@ -203,8 +209,10 @@ function missingTools(only: SectionName[]): string[] {
   ];
   if (only.includes('rfc2544')) need.push(['trafgen', 'netsniff-ng'], ['nft', 'nftables']);
   if (only.includes('overlay')) need.push(['bridge', 'iproute2'], ['nstat', 'iproute2'], ['curl', 'curl'], ['setpriv', 'util-linux']);
+  if (only.includes('docker')) need.push(['dockerd', 'docker.io'], ['runc', 'runc'], ['busybox', 'busybox-static'], ['findmnt', 'util-linux'], ['nsenter', 'util-linux']);
   for (const [tool, pkg] of need) if (!onPath(tool)) missing.push(`${tool} (Debian package ${pkg})`);
   if (only.includes('nat') && !existsSync(join(packageRoot(), 'node_modules', 'autocannon', 'autocannon.js'))) missing.push('autocannon (npm ci)');
+  if (only.includes('docker') && !existsSync(DOCKER_CLIENT)) missing.push(`${DOCKER_CLIENT} (Debian package docker.io)`);
   if (only.includes('overlay') && !existsSync(ETCD_BIN)) missing.push(`${ETCD_BIN} (Debian package etcd-server, or set ETCD_BIN)`);
   return missing;
 }
@@ -220,8 +228,9 @@ let mainSettled: Promise<unknown> = Promise.resolve();
 
 /** Stops every process and removes every namespace and directory registered so far; safe to repeat. */
 async function cleanup(): Promise<string[]> {
+  const docker = await cleanupDockerWorlds();
   await cleanupOverlayWorlds();
-  return [...(await cleanupNatWorlds()), ...(await cleanupAll())];
+  return [...docker, ...(await cleanupNatWorlds()), ...(await cleanupAll())];
 }
 
 /** SIGINT/SIGTERM/SIGHUP: remove everything at once, again once main() stopped, check, exit 130. */
@@ -315,6 +324,7 @@ async function main(): Promise<number> {
     { name: 'nat', run: async (nat) => natSection(ctx, await nat()) },
     { name: 'rfc2544', run: async (nat) => rfc2544Section(ctx, await nat()) },
     { name: 'overlay', run: () => overlaySection(ctx) },
+    { name: 'docker', run: () => dockerSection(ctx) },
   ];
   let natWorlds: Promise<NatWorlds> | null = null;
   const nat = () => (natWorlds ??= buildNatWorlds(ctx));

@@ -207,6 +207,20 @@ export async function createNetns(name: string): Promise<string> {
   return name;
 }
 
+/**
+ * Gives an existing network namespace (a container's, by the path of its nsfs file: Docker's
+ * SandboxKey, /proc/PID/ns/net) the name `name` under /run/netns, so `ip netns exec` and nsExec
+ * work in it; cleanupAll() (or deleteNetns) removes the name, not the namespace's owner.
+ */
+export async function adoptNetns(name: string, nsPath: string): Promise<string> {
+  if (name.length > 200 || !/^[a-zA-Z0-9_.-]+$/.test(name)) throw new Error(`bad namespace name ${name}`);
+  mkdirSync('/run/netns', { recursive: true });
+  writeFileSync(`/run/netns/${name}`, '', { flag: 'wx' });
+  namespaces.add(name);
+  await runOk(['mount', '--bind', nsPath, `/run/netns/${name}`]);
+  return name;
+}
+
 export async function deleteNetns(name: string): Promise<void> {
   await run(['ip', 'netns', 'del', name]);
   namespaces.delete(name);
