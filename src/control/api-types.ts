@@ -1,6 +1,8 @@
 // The JSON shapes exchanged between the CLI and the daemon over the unix-socket API.
 // Field names follow `docker network` output so existing scripts and habits carry over.
 
+import type { NeighbourStateName } from '../dataplane/neighbour-table.js';
+
 export interface NetworkCreateRequest {
   name: string;
   driver?: string; // only 'bridge' for now
@@ -131,7 +133,8 @@ export interface NeighbourStatus {
   network: string;
   ip: string;
   mac: string | null;
-  state: 'reachable' | 'incomplete' | 'failed';
+  /** RFC 4861's states, for ARP and NDP alike */
+  state: NeighbourStateName;
   ageSeconds: number;
 }
 

@@ -107,6 +107,7 @@ const arpSchema = z.strictObject({
   /** frames held per unresolved neighbour */
   queueLength: intIn(1, 65_536).default(DP.arpQueueLength),
   reachableSeconds: intIn(1, 86_400).default(inSeconds(DP.neighbourReachableMs)),
+  staleSeconds: intIn(1, 86_400).default(inSeconds(DP.neighbourStaleMs)),
   failedSeconds: intIn(1, 86_400).default(inSeconds(DP.neighbourFailedMs)),
 });
 

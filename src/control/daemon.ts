@@ -56,6 +56,7 @@ function dataplaneOptions(cfg: PontoonConfig) {
     arpRetryMs: d.arp.retryMs,
     arpQueueLength: d.arp.queueLength,
     neighbourReachableMs: d.arp.reachableSeconds * 1000,
+    neighbourStaleMs: d.arp.staleSeconds * 1000,
     neighbourFailedMs: d.arp.failedSeconds * 1000,
     poolSlots: Math.max(256, d.batchSize * 4),
     gro: d.gro,

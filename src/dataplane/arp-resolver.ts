@@ -5,7 +5,7 @@
 import { ARP_LEN, ARP_OP_REQUEST, ArpRepr } from '../wire/arp.js';
 import { ETH_HLEN, ETH_SRC, ETH_TYPE, ETHERTYPE_ARP } from '../wire/ethernet.js';
 import { ICMP_DEST_UNREACHABLE, ICMP_HOST_UNREACHABLE } from '../wire/icmpv4.js';
-import { MAC_BROADCAST, MAC_ZERO, putMac, writeMac } from '../wire/mac.js';
+import { MAC_BROADCAST, MAC_ZERO, macOf, putMac, writeMac } from '../wire/mac.js';
 import type { Datapath, NeighbourResolver } from './context.js';
 import { Drop, Gauge } from './counters.js';
 import { icmpError } from './icmp-error.js';
@@ -39,16 +39,26 @@ export class ArpResolver implements NeighbourResolver {
   constructor(private readonly dp: Datapath) {}
 
   request(net: Network, target: number): void {
+    this.ask(net, target, MAC_BROADCAST);
+  }
+
+  /** Asks `target` directly at the MAC the cache holds for it (RFC 4861 7.3.3 PROBE; Linux's unicast ARP probes). */
+  probe(net: Network, n: Neighbour): void {
+    this.ask(net, n.ip, macOf(n.macHi, n.macLo));
+  }
+
+  private ask(net: Network, target: number, ethDst: number): void {
     const dp = this.dp;
     const o = dp.pool.alloc();
     if (o < 0) {
       dp.counters.drop(Drop.NoBuffer);
       return;
     }
-    this.write(o, net.gatewayMac, net.gatewayIp, target);
+    this.write(o, net.gatewayMac, net.gatewayIp, target, ethDst);
     dp.counters.gauges[Gauge.ArpRequestsSent]++;
     dp.frame.suspendOffload();
-    l2Flood(dp, net, null, dp.pool.slab, o, ARP_FRAME_LEN);
+    if (ethDst === MAC_BROADCAST) l2Flood(dp, net, null, dp.pool.slab, o, ARP_FRAME_LEN);
+    else l2Output(dp, net, dp.pool.slab, o, ARP_FRAME_LEN);
     dp.frame.resumeOffload();
   }
 
@@ -60,19 +70,19 @@ export class ArpResolver implements NeighbourResolver {
     const dp = this.dp;
     const o = dp.pool.alloc();
     if (o < 0) return;
-    this.write(o, mac, ip, ip);
+    this.write(o, mac, ip, ip, MAC_BROADCAST);
     if (toFromOnly) dp.tx.send(from.id, dp.pool.slab, o, ARP_FRAME_LEN);
     else l2Flood(dp, net, from, dp.pool.slab, o, ARP_FRAME_LEN);
   }
 
-  private write(o: number, senderMac: number, senderIp: number, targetIp: number): void {
+  private write(o: number, senderMac: number, senderIp: number, targetIp: number, ethDst: number): void {
     const r = this.repr;
     r.operation = ARP_OP_REQUEST;
     r.senderMac = senderMac;
     r.senderIp = senderIp >>> 0;
     r.targetMac = MAC_ZERO;
     r.targetIp = targetIp >>> 0;
-    emitArpFrame(this.dp.pool.slab, o, r, MAC_BROADCAST);
+    emitArpFrame(this.dp.pool.slab, o, r, ethDst);
   }
 
   resolved(net: Network, n: Neighbour, hi: number, lo: number): void {
@@ -125,23 +135,49 @@ export class ArpResolver implements NeighbourResolver {
     }
   }
 
-  /** Timer: ARP retries, failure after the last one, expiry of reachable and failed entries. */
+  /**
+   * Timer: broadcast retries of incomplete entries and failure after the last one; reachable
+   * entries go stale; delayed ones start unicast probes; probes unanswered after the retries, and
+   * stale or failed entries left alone long enough, are deleted.
+   */
   tick(net: Network, now: number, counts: NeighbourCounts): void {
     const o = this.dp.options;
     for (const n of net.neighbours.values()) {
-      if (n.state === NeighbourState.Incomplete) {
-        if (now >= n.nextProbe) {
-          if (n.probes >= o.arpRetries) this.failed(net, n);
-          else {
-            this.request(net, n.ip);
-            n.probes++;
-            n.nextProbe = now + o.arpRetryMs;
+      switch (n.state) {
+        case NeighbourState.Incomplete:
+          if (now >= n.nextProbe) {
+            if (n.probes >= o.arpRetries) this.failed(net, n);
+            else {
+              this.request(net, n.ip);
+              n.probes++;
+              n.nextProbe = now + o.arpRetryMs;
+            }
           }
+          break;
+        case NeighbourState.Reachable:
+          if (!n.fixed && now - n.updated > o.neighbourReachableMs) n.state = NeighbourState.Stale;
+          break;
+        case NeighbourState.Stale:
+          if (now - n.updated > o.neighbourReachableMs + o.neighbourStaleMs) net.neighbours.delete(n.ip);
+          break;
+        case NeighbourState.Delay:
+          if (now >= n.nextProbe) {
+            n.state = NeighbourState.Probe;
+            n.probes = 0;
+            n.nextProbe = now;
+          }
+          break;
+        case NeighbourState.Failed:
+          if (now - n.updated > o.neighbourFailedMs) net.neighbours.delete(n.ip);
+          break;
+      }
+      if (n.state === NeighbourState.Probe && now >= n.nextProbe) {
+        if (n.probes >= o.arpRetries) net.neighbours.delete(n.ip);
+        else {
+          this.probe(net, n);
+          n.probes++;
+          n.nextProbe = now + o.arpRetryMs;
         }
-      } else if (n.state === NeighbourState.Reachable) {
-        if (!n.fixed && now - n.updated > o.neighbourReachableMs) net.neighbours.delete(n.ip);
-      } else if (now - n.updated > o.neighbourFailedMs) {
-        net.neighbours.delete(n.ip);
       }
       counts.parked += n.parkedCount;
     }

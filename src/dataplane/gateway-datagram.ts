@@ -9,7 +9,7 @@ import { MAC_BROADCAST, macOf } from '../wire/mac.js';
 import { UDP_HLEN, UdpRepr } from '../wire/udp.js';
 import type { Datapath } from './context.js';
 import { l2Output } from './l2-switch.js';
-import { NeighbourState } from './neighbour-table.js';
+import { hasMac } from './neighbour-table.js';
 import type { Network } from './network.js';
 
 export interface GatewayDatagramSpec {
@@ -33,7 +33,10 @@ export function datagramMac(dp: Datapath, net: Network, dstIp: number): number {
   const broadcast = (net.subnet | (~(0xffffffff << (32 - net.prefixLen)) >>> 0)) >>> 0;
   if (ip === 0xffffffff || (net.prefixLen < 31 && ip === broadcast)) return MAC_BROADCAST;
   const n = net.neighbours.get(ip);
-  if (n !== undefined && n.state === NeighbourState.Reachable) return macOf(n.macHi, n.macLo);
+  if (n !== undefined && hasMac(n.state)) {
+    n.use(dp.now);
+    return macOf(n.macHi, n.macLo);
+  }
   const ports = dp.tables.ports;
   for (let i = 0; i < net.portCount; i++) {
     const p = ports[net.ports[i]!];

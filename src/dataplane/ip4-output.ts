@@ -9,7 +9,7 @@ import { icmpError } from './icmp-error.js';
 import { finishChecksum } from './offload.js';
 import { l2Output } from './l2-switch.js';
 import { putMac } from '../wire/mac.js';
-import { NeighbourState } from './neighbour-table.js';
+import { hasMac, NeighbourState } from './neighbour-table.js';
 import type { Port } from './port.js';
 import { type RouteResult, RouteTarget } from './route-table.js';
 import { ipv4Dst } from '../wire/ipv4.js';
@@ -24,7 +24,8 @@ export function ip4Output(dp: Datapath, ingress: Port, route: RouteResult, buf: 
   // packet may be a fragment, not the one the views are wrapped around)
   const dst = route.nextHop !== 0 ? route.nextHop : ipv4Dst(buf, off + ETH_HLEN);
   let n = net.neighbours.get(dst);
-  if (n !== undefined && n.state === NeighbourState.Reachable) {
+  if (n !== undefined && hasMac(n.state)) {
+    n.use(dp.now);
     putMac(buf, off, n.macHi, n.macLo);
     putMac(buf, off + ETH_SRC, net.gatewayMacHi, net.gatewayMacLo);
     l2Output(dp, net, buf, off, len);

@@ -8,7 +8,10 @@ export interface DataplaneOptions {
   arpRetries: number;
   arpRetryMs: number;
   arpQueueLength: number;
+  /** a neighbour not confirmed for this long goes stale (still used; probed once used) */
   neighbourReachableMs: number;
+  /** a stale neighbour nothing used is deleted after this long (Linux's gc_stale_time) */
+  neighbourStaleMs: number;
   neighbourFailedMs: number;
   /** frames in flight within one batch (read + generated) */
   poolSlots: number;
@@ -49,6 +52,7 @@ export const DEFAULT_DATAPLANE_OPTIONS: DataplaneOptions = {
   arpRetryMs: 1000,
   arpQueueLength: 16,
   neighbourReachableMs: 300_000,
+  neighbourStaleMs: 60_000,
   neighbourFailedMs: 20_000,
   poolSlots: 256,
   parkingSlots: 256,

@@ -7,6 +7,7 @@ import { Gauge } from '../../dataplane/counters.js';
 import type { HostDevices } from '../host-devices.js';
 import { ipv4ToString } from '../../wire/ipv4-address.js';
 import type { LiveNetwork } from '../live-network.js';
+import { hasMac, NEIGHBOUR_STATE_NAMES } from '../../dataplane/neighbour-table.js';
 import { endpointResource, networkResource } from '../resources.js';
 import type { EndpointRecord } from '../state-store.js';
 import type { ServiceDataplane } from './service-dataplane.js';
@@ -14,7 +15,6 @@ import type { LiveNetworks } from './live-networks.js';
 import type { ResolvConfSync } from './resolv-conf-sync.js';
 
 const VERSION = '0.1.0';
-const NEIGHBOUR_STATES = ['incomplete', 'reachable', 'failed'] as const;
 
 export class NetworkViews {
   private readonly started = Date.now();
@@ -90,8 +90,8 @@ export class NetworkViews {
       neighbours: snap.neighbours.map((n) => ({
         network: netName(n.network),
         ip: ipv4ToString(n.ip),
-        mac: n.state === 1 ? macToString(n.mac) : null,
-        state: NEIGHBOUR_STATES[n.state] ?? 'incomplete',
+        mac: hasMac(n.state) ? macToString(n.mac) : null,
+        state: NEIGHBOUR_STATE_NAMES[n.state] ?? 'incomplete',
         ageSeconds: Math.round(n.ageMs / 1000),
       })),
       fdb: snap.fdb.map((f) => ({

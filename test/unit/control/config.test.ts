@@ -59,7 +59,7 @@ const DEFAULTS: PontoonConfig = {
     busyPollUs: 50,
     io: 'auto',
     macAgingSeconds: 300,
-    arp: { retries: 3, retryMs: 1000, queueLength: 16, reachableSeconds: 300, failedSeconds: 20 },
+    arp: { retries: 3, retryMs: 1000, queueLength: 16, reachableSeconds: 300, staleSeconds: 60, failedSeconds: 20 },
   },
 };
 

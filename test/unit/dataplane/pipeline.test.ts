@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { Drop } from '../../../src/dataplane/counters.js';
+import { DELAY_FIRST_PROBE_MS, NeighbourState } from '../../../src/dataplane/neighbour-table.js';
 import { MemoryPort } from '../../../src/ports/memory-port.js';
 import { internetChecksum } from '../../../src/wire/checksum.js';
 import { hex, makeWorld } from './fixture.js';
@@ -49,18 +50,67 @@ describe('ARP', () => {
     expect(c4.take()).toEqual([]);
   });
 
-  it('resolves an unknown next hop by ARP, parks the packet, and sends it once answered', () => {
+  // the gateway asks c1 directly (unicast to its cached MAC), as Linux's probes do
+  const PROBE_C1 = hex('0242ac110002025000000001' + '0806' + '0001080006040001' + '025000000001ac110001' + '000000000000ac110002');
+  const WHO_HAS_C1 = hex('ffffffffffff02500000000108060001080006040001025000000001ac110001000000000000ac110002');
+  const C1_IS_AT = hex('0250000000010242ac11000208060001080006040002' + '0242ac110002ac110002' + '025000000001ac110001');
+  const state = (w: ReturnType<typeof makeWorld>, ip: number) => [...w.dp.tables.networks[0]!.neighbours.values()].find((n) => n.ip === ip)?.state;
+
+  it('a neighbour not confirmed goes stale: frames still go out at once, unicast probes follow its use, an answer confirms it', () => {
     const w = makeWorld({ neighbourReachableMs: 1000 });
-    // the entry for c1 (learned at attach) expires
-    w.dp.tick(w.dp.now + 2000);
+    let t = w.dp.now + 2000;
+    w.dp.tick(t);
+    expect(state(w, 0xac110002)).toBe(NeighbourState.Stale);
     w.dp.receive(w.ids.host, HOST_ECHO_TO_C1);
-    const who = hex('ffffffffffff02500000000108060001080006040001025000000001ac110001000000000000ac110002');
-    expect(w.c1.take()).toEqual([who]);
-    expect(w.c2.take()).toEqual([who]);
-    // c1 answers; the parked echo request follows
-    const reply = hex('0250000000010242ac11000208060001080006040002' + '0242ac110002ac110002' + '025000000001ac110001');
-    w.dp.receive(w.ids.c1, reply);
+    // delivered with the cached MAC, nothing asked first
     expect(w.c1.take()).toEqual([HOST_ECHO_AT_C1]);
+    expect(w.c2.take()).toEqual([]);
+    expect(state(w, 0xac110002)).toBe(NeighbourState.Delay);
+    t += DELAY_FIRST_PROBE_MS - 1;
+    w.dp.tick(t);
+    expect(w.c1.take()).toEqual([]);
+    t += 1;
+    w.dp.tick(t);
+    expect(w.c1.take()).toEqual([PROBE_C1]);
+    expect(w.c2.take()).toEqual([]); // unicast, not flooded
+    expect(state(w, 0xac110002)).toBe(NeighbourState.Probe);
+    w.dp.receive(w.ids.c1, C1_IS_AT, t);
+    expect(state(w, 0xac110002)).toBe(NeighbourState.Reachable);
+    w.dp.tick(t + 900);
+    expect(w.c1.take()).toEqual([]);
+  });
+
+  it('a probed neighbour that never answers is deleted: the next frame asks by broadcast, is parked, and is sent once answered', () => {
+    const w = makeWorld({ neighbourReachableMs: 1000, arpRetries: 3, arpRetryMs: 1000 });
+    let t = w.dp.now + 2000;
+    w.dp.tick(t);
+    w.dp.receive(w.ids.host, HOST_ECHO_TO_C1, t);
+    expect(w.c1.take()).toEqual([HOST_ECHO_AT_C1]);
+    t += DELAY_FIRST_PROBE_MS;
+    for (let i = 0; i < 3; i++) {
+      w.dp.tick(t);
+      expect(w.c1.take()).toEqual([PROBE_C1]);
+      t += 1000;
+    }
+    w.dp.tick(t);
+    expect(w.c1.take()).toEqual([]);
+    expect(state(w, 0xac110002)).toBeUndefined();
+    w.dp.receive(w.ids.host, HOST_ECHO_TO_C1, t);
+    expect(w.c1.take()).toEqual([WHO_HAS_C1]);
+    expect(w.c2.take()).toEqual([WHO_HAS_C1]);
+    // c1 answers; the parked echo request follows
+    w.dp.receive(w.ids.c1, C1_IS_AT, t);
+    expect(w.c1.take()).toEqual([HOST_ECHO_AT_C1]);
+  });
+
+  it('a stale neighbour nothing uses is deleted after staleMs', () => {
+    const w = makeWorld({ neighbourReachableMs: 1000, neighbourStaleMs: 5000 });
+    w.dp.tick(w.dp.now + 2000);
+    expect(state(w, 0xac110002)).toBe(NeighbourState.Stale);
+    w.dp.tick(w.dp.now + 3900);
+    expect(state(w, 0xac110002)).toBe(NeighbourState.Stale);
+    w.dp.tick(w.dp.now + 200);
+    expect(state(w, 0xac110002)).toBeUndefined();
   });
 
   it('gives up after the retries and answers ICMP host unreachable', () => {
