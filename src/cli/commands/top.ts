@@ -160,7 +160,7 @@ export function topCommand(ctx: CliContext, parent: Command): Command {
         ctx.io.out((tty ? CLEAR : '') + formatTop(topView(prev, cur)) + (tty ? '' : '\n'));
         prev = cur;
       }
-      process.off('SIGINT', onSignal);
-      process.off('SIGTERM', onSignal);
+      // the handlers stay until the process exits: a signal sent twice (`timeout` forwards its own
+      // to the command it runs) may arrive after the loop ended, and must not kill it then
     });
 }
