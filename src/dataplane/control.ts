@@ -38,7 +38,8 @@ export class DataplaneControl {
     const o = this.dp.options;
     const net = new Network(spec, { fdbCapacity: o.fdbCapacity, arpQueueLength: o.arpQueueLength });
     t.networks[spec.index] = net;
-    t.routes.add(net.subnet, net.prefixLen, RouteTarget.Network, net.index);
+    // an IPv6-only network has no IPv4 route (its 0/0 would take every destination)
+    if (net.ipv4) t.routes.add(net.subnet, net.prefixLen, RouteTarget.Network, net.index);
     if (vni > 0) t.vnis.set(vni, net);
     return net;
   }
@@ -49,7 +50,7 @@ export class DataplaneControl {
     if (net === undefined) return;
     for (let i = net.portCount - 1; i >= 0; i--) this.removePort(net.ports[i]);
     this.dp.resolver.releaseAll(net);
-    t.routes.remove(net.subnet, net.prefixLen);
+    if (net.ipv4) t.routes.remove(net.subnet, net.prefixLen);
     if (net.vni !== 0) t.vnis.delete(net.vni);
     t.networks[index] = undefined;
     this.refreshOverlayGauges();
@@ -164,6 +165,13 @@ export class DataplaneControl {
     port.macHi = macHiOf(spec.mac);
     port.macLo = macLoOf(spec.mac);
     port.ip = spec.ip >>> 0;
+    if (spec.ip6 !== undefined) {
+      port.hasIp6 = true;
+      port.ip6w0 = spec.ip6[0] >>> 0;
+      port.ip6w1 = spec.ip6[1] >>> 0;
+      port.ip6w2 = spec.ip6[2] >>> 0;
+      port.ip6w3 = spec.ip6[3] >>> 0;
+    }
     port.mtu = net.mtu;
     port.vnet = spec.vnet === true;
     this.addPort(port);

@@ -1,8 +1,9 @@
 import { prefixMask } from '../wire/ipv4-address.js';
+import { prefixMaskWord6 } from '../wire/ipv6-address.js';
 import { macHiOf, macLoOf } from '../wire/mac.js';
 import { MacTable } from './mac-table.js';
 import { NeighbourTable } from './neighbour-table.js';
-import type { NetworkSpec } from './specs.js';
+import type { Ipv6NetworkSpec, NetworkSpec } from './specs.js';
 
 /** Table sizes every network gets (from the data plane's options). */
 export interface NetworkLimits {
@@ -17,6 +18,56 @@ export class RemoteEndpoint {
     readonly macLo: number,
     readonly vtep: number,
   ) {}
+}
+
+/**
+ * The IPv6 side of a network: its prefix and the gateway's address in it as words (the gateway
+ * also answers on fe80::1), compared word by word on the fast path.
+ */
+export class NetworkIpv6 {
+  readonly s0: number;
+  readonly s1: number;
+  readonly s2: number;
+  readonly s3: number;
+  readonly m0: number;
+  readonly m1: number;
+  readonly m2: number;
+  readonly m3: number;
+  readonly g0: number;
+  readonly g1: number;
+  readonly g2: number;
+  readonly g3: number;
+  readonly prefixLen: number;
+  /** masqueraded to the uplink's IPv6 address (a ULA prefix), or routed as it is */
+  readonly nat: boolean;
+
+  constructor(spec: Ipv6NetworkSpec) {
+    const m = (i: number) => prefixMaskWord6(spec.prefixLen, i);
+    this.m0 = m(0);
+    this.m1 = m(1);
+    this.m2 = m(2);
+    this.m3 = m(3);
+    this.s0 = (spec.subnet[0] & this.m0) >>> 0;
+    this.s1 = (spec.subnet[1] & this.m1) >>> 0;
+    this.s2 = (spec.subnet[2] & this.m2) >>> 0;
+    this.s3 = (spec.subnet[3] & this.m3) >>> 0;
+    this.g0 = spec.gatewayIp[0] >>> 0;
+    this.g1 = spec.gatewayIp[1] >>> 0;
+    this.g2 = spec.gatewayIp[2] >>> 0;
+    this.g3 = spec.gatewayIp[3] >>> 0;
+    this.prefixLen = spec.prefixLen;
+    this.nat = spec.nat;
+  }
+
+  contains(w0: number, w1: number, w2: number, w3: number): boolean {
+    return (
+      ((w0 & this.m0) >>> 0) === this.s0 && ((w1 & this.m1) >>> 0) === this.s1 && ((w2 & this.m2) >>> 0) === this.s2 && ((w3 & this.m3) >>> 0) === this.s3
+    );
+  }
+
+  isGateway(w0: number, w1: number, w2: number, w3: number): boolean {
+    return w0 >>> 0 === this.g0 && w1 >>> 0 === this.g1 && w2 >>> 0 === this.g2 && w3 >>> 0 === this.g3;
+  }
 }
 
 /** One bridge network: an isolated L2 segment plus the gateway's L3 interface on it. */
@@ -47,6 +98,10 @@ export class Network {
   readonly gatewayMac: number;
   readonly mtu: number;
   readonly internal: boolean;
+  /** false: an IPv6-only network (the IPv4 fields are 0 and unused) */
+  readonly ipv4: boolean;
+  /** the network's IPv6 side; null: IPv4 only */
+  readonly ip6: NetworkIpv6 | null;
 
   constructor(spec: NetworkSpec, limits: NetworkLimits) {
     this.index = spec.index;
@@ -58,6 +113,8 @@ export class Network {
     this.mtu = spec.mtu;
     this.internal = spec.internal;
     this.vni = spec.vni ?? 0;
+    this.ipv4 = spec.ipv4 !== false;
+    this.ip6 = spec.ipv6 === undefined ? null : new NetworkIpv6(spec.ipv6);
     this.mask = prefixMask(spec.prefixLen);
     this.broadcast = ((this.subnet & this.mask) | (~this.mask >>> 0)) >>> 0;
     this.gatewayMacHi = macHiOf(spec.gatewayMac);

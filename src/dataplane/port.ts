@@ -30,6 +30,12 @@ export class Port {
   macLo = 0;
   /** the port's own IPv4 address: an endpoint's (anti-spoofing) or the uplink's; 0 for the host and tunnel ports */
   ip = 0;
+  /** an endpoint's own IPv6 address as words (hasIp6 false: none), for anti-spoofing */
+  hasIp6 = false;
+  ip6w0 = 0;
+  ip6w1 = 0;
+  ip6w2 = 0;
+  ip6w3 = 0;
   mtu = 1500;
   /** the device carries a virtio-net header on every frame and takes checksum and TSO offloads */
   vnet = false;
