@@ -20,7 +20,9 @@ import {
   parseCidrOrNull,
   parseIpv4OrNull,
 } from '../wire/ipv4-address.js';
+import { cidr6Network, formatCidr6, ipv6Equal, parseCidr6OrNull } from '../wire/ipv6-address.js';
 import { NETWORK_NAME_RE } from './ipam.js';
+import { MAX_SUBNET6_PREFIX } from './ipam6.js';
 import { parseUpstream } from './dns/resolv-conf.js';
 
 export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
@@ -73,6 +75,15 @@ function cidrProblem(s: string): string | null {
   return null;
 }
 
+function cidr6Problem(s: string): string | null {
+  const c = parseCidr6OrNull(s);
+  if (c === null) return `${q(s)} is not a valid IPv6 CIDR such as fd00:20::/64`;
+  const network = cidr6Network(c);
+  if (!ipv6Equal(network.addr, c.addr)) return `${q(s)} has host bits set: it should be ${formatCidr6(network)}`;
+  if (c.prefixLen > MAX_SUBNET6_PREFIX) return `${q(s)} is too small for a network: the prefix length must be at most /${MAX_SUBNET6_PREFIX} (/64 recommended)`;
+  return null;
+}
+
 function hostAddressProblem(s: string): string | null {
   const c = parseCidrOrNull(s);
   if (c === null) return `${q(s)} is not a valid IPv4 interface address such as 10.254.0.1/30`;
@@ -119,8 +130,13 @@ const defaultNetworkSchema = z
     subnet: checked(cidrProblem).default('172.17.0.0/16'),
     gateway: checked(ipv4Problem).optional(),
     mtu: intIn(68, 65535).default(1500),
+    /** the default network gets an IPv6 side (Docker's daemon.json "ipv6") */
+    ipv6: z.boolean().default(false),
+    /** its IPv6 subnet (Docker's --fixed-cidr-v6); absent: a /64 of defaultPools6 */
+    fixedCidrV6: checked(cidr6Problem).optional(),
   })
   .superRefine((n, ctx) => {
+    if (n.fixedCidrV6 !== undefined && !n.ipv6) ctx.addIssue({ code: 'custom', message: 'fixedCidrV6 needs ipv6: true', path: ['fixedCidrV6'] });
     if (n.gateway === undefined || cidrProblem(n.subnet) !== null || ipv4Problem(n.gateway) !== null) return;
     const c = parseCidr(n.subnet);
     const gw = parseIpv4OrNull(n.gateway)!;
@@ -378,6 +394,21 @@ const configSchema = z
     ),
     /** null: no default network */
     defaultNetwork: defaultNetworkSchema.nullable().prefault({}),
+    /**
+     * Where the IPv6 subnets of `network create --ipv6` without an IPv6 --subnet come from, as
+     * Docker's default-address-pools: each base cut into /size pieces. []: a unique local /48
+     * derived from /etc/machine-id, cut into /64s (Docker 27's default).
+     */
+    defaultPools6: z
+      .array(
+        z
+          .strictObject({ base: checked(cidr6Problem), size: intIn(1, MAX_SUBNET6_PREFIX).default(64) })
+          .superRefine((p, ctx) => {
+            const c = parseCidr6OrNull(p.base);
+            if (c !== null && p.size < c.prefixLen) ctx.addIssue({ code: 'custom', message: `size /${p.size} is larger than the pool ${p.base}`, path: ['size'] });
+          }),
+      )
+      .default([]),
     log: section(z.strictObject({ level: z.enum(LOG_LEVELS).default('info') }).prefault({})),
     uplink: uplinkSchema.nullable().default(null),
     nat: section(natSchema.prefault({})),

@@ -4,6 +4,7 @@
 // network/ together and answers the API; the host and the data plane come in behind interfaces.
 
 import type { Logger } from 'pino';
+import { defaultPool6 } from './ipam6.js';
 import type {
   ConnectRequest,
   ConntrackEntryResource,
@@ -119,6 +120,7 @@ export class NetworkService implements GatewayApi {
     const lifecycle = new NetworkLifecycle({
       advertise: config.cluster.advertise,
       underlayMtu: config.cluster.underlayMtu,
+      pools6: config.defaultPools6.length > 0 ? config.defaultPools6 : [defaultPool6()],
       networks,
       activation,
       overlay,

@@ -8,6 +8,8 @@ import type { NameTable } from '../dns/name-table.js';
 import type { HostDevices } from '../host-devices.js';
 import { cidrNetwork, parseCidr } from '../../wire/ipv4-address.js';
 import { AddressAllocator } from '../ipam.js';
+import { Ipv6AddressAllocator } from '../ipam6.js';
+import { ipv6NetworkSpec } from './addresses.js';
 import type { LiveNetwork, LiveNetworkRecord } from '../live-network.js';
 import { ipv4 } from './addresses.js';
 import type { ServiceDataplane } from './service-dataplane.js';
@@ -52,6 +54,7 @@ export class NetworkActivation {
         mtu: record.mtu,
         internal: record.internal,
         ...(record.vni !== undefined ? { vni: record.vni } : {}),
+        ...(record.ipv6 !== undefined ? { ipv6: ipv6NetworkSpec(record.ipv6) } : {}),
       });
       undo.push('the data-plane network', () => dataplane.control.removeNetwork(index));
       // internal networks get the route too: the gateway refuses the traffic (admin prohibited)
@@ -61,6 +64,7 @@ export class NetworkActivation {
         record,
         index,
         allocator: new AddressAllocator(record.subnet, record.gateway, record.ipRange, record.name),
+        allocator6: record.ipv6 !== undefined ? new Ipv6AddressAllocator(record.ipv6.subnet, record.ipv6.gateway, record.ipv6.ipRange, record.name) : null,
         endpoints: new Map(),
         remotes: new Map(),
         peers: new Set(),

@@ -14,7 +14,8 @@ const DEFAULTS: PontoonConfig = {
   api: { socket: '/run/pontoon/pontoon.sock' },
   metrics: { enabled: true, listen: '127.0.0.1:9477', host: '127.0.0.1', port: 9477 },
   host: { device: 'pontoon0', address: '10.254.0.1/30', gatewayAddress: '10.254.0.2' },
-  defaultNetwork: { name: 'bridge', subnet: '172.17.0.0/16', gateway: '172.17.0.1', mtu: 1500 },
+  defaultNetwork: { name: 'bridge', subnet: '172.17.0.0/16', gateway: '172.17.0.1', mtu: 1500, ipv6: false },
+  defaultPools6: [],
   log: { level: 'info' },
   uplink: null,
   nat: { portMin: 1024, portMax: 65535, udpFiltering: 'address-and-port-dependent', unsolicitedTcp: 'reset', pcp: { enabled: false, maxMappingsPerEndpoint: 16, maxLifetimeSeconds: 7200 } },
@@ -148,7 +149,7 @@ describe('parseConfig', () => {
       api: { socket: '/tmp/pontoon-demo/pontoon.sock' },
       metrics: { enabled: true, listen: '127.0.0.1:9478', host: '127.0.0.1', port: 9478 },
       host: { device: 'ptdemo0', address: '10.254.9.1/30', gatewayAddress: '10.254.9.2' },
-      defaultNetwork: { name: 'bridge', subnet: '172.30.0.0/16', gateway: '172.30.0.1', mtu: 1500 },
+      defaultNetwork: { name: 'bridge', subnet: '172.30.0.0/16', gateway: '172.30.0.1', mtu: 1500, ipv6: false },
       dns: { ...DEFAULTS.dns, upstream: [] },
       uplink: {
         kind: 'tap',
@@ -208,6 +209,7 @@ describe('parseConfig', () => {
       subnet: '10.10.0.0/24',
       gateway: '10.10.0.1',
       mtu: 1500,
+      ipv6: false,
     });
   });
 
