@@ -81,6 +81,9 @@ export interface DockerEndpointRecord {
   mac: string;
   /** the address was allocated for the endpoint itself (another IPAM driver than pontoon's gave it) */
   ownsAddress: boolean;
+  /** on a network with IPv6: its IPv6 address, and whether it was allocated for the endpoint itself (given by no IPAM driver, or another's) */
+  ip6?: string;
+  ownsAddress6?: boolean;
 }
 
 /** What Docker's network and IPAM drivers keep between calls: Docker never replays them. */
@@ -150,7 +153,15 @@ const dockerSchema = z.object({
     }),
   ),
   endpoints: z.array(
-    z.object({ id: z.string(), networkId: z.string(), ip: z.string(), mac: z.string(), ownsAddress: z.boolean() }),
+    z.object({
+      id: z.string(),
+      networkId: z.string(),
+      ip: z.string(),
+      mac: z.string(),
+      ownsAddress: z.boolean(),
+      ip6: z.string().optional(),
+      ownsAddress6: z.boolean().optional(),
+    }),
   ),
 });
 

@@ -235,6 +235,17 @@ export class EndpointAttach {
     return UndoStack.run(this.undoLogger(live, owner), (undo) => this.claimAddress(live, owner, requested, undo));
   }
 
+  /** An IPv6 address of the network (Docker's IPAM and endpoints); 400 on a network without IPv6. */
+  allocateAddress6(live: LiveNetwork, requested?: string): string {
+    const a6 = live.allocator6;
+    if (a6 === null) throw new ApiFailure(400, `network ${live.record.name} has no IPv6 (it was created without --ipv6)`);
+    return a6.allocate(requested);
+  }
+
+  releaseAddress6(live: LiveNetwork, ip6: string): void {
+    live.allocator6?.release(ip6);
+  }
+
   /** Gives an address back, to the network and (overlay) to the cluster store. */
   async releaseAddress(live: LiveNetwork, ip: string): Promise<void> {
     live.allocator.release(ip);
@@ -248,7 +259,7 @@ export class EndpointAttach {
    * Docker's Join: the endpoint's TAP made in the host's namespace with its MAC and MTU (Docker
    * moves it into the sandbox, names it and gives it its address), its data-plane port, its name.
    */
-  joinDocker(live: LiveNetwork, ep: { id: string; name: string; ip: string; mac: string; sandboxKey: string }): Promise<LiveEndpoint> {
+  joinDocker(live: LiveNetwork, ep: { id: string; name: string; ip: string; ip6?: string; mac: string; sandboxKey: string }): Promise<LiveEndpoint> {
     const { devices, log } = this.deps;
     return UndoStack.run(this.undoLogger(live, ep.name), async (undo) => {
       // the TAP's name in the host's namespace until Docker renames it: unique by endpoint id
@@ -265,6 +276,7 @@ export class EndpointAttach {
         ifName,
         mac: ep.mac,
         ip: ep.ip,
+        ...(ep.ip6 !== undefined ? { ip6: ep.ip6 } : {}),
         aliases: [],
         created: new Date().toISOString(),
         ports: [],
