@@ -5,10 +5,15 @@
  * the default network's IPv6 side from the config; a kill -9 and restart keeping everything;
  * disconnect leaving nothing. No traffic is asserted: the data plane does not forward IPv6 yet.
  *
- * The tests run in order on one world built in beforeAll. Needs root.
+ * The same through Docker: `docker network create --ipv6 -d pontoon --ipam-driver pontoon` and a
+ * container on it, seen from inside its namespace.
+ *
+ * The tests run in order on one world built in beforeAll. Needs root (and dockerd for Docker's part).
  */
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import { type Daemon, cleanupAll, createNetns, hostAddr, nsExecOk, pickHostLink, pickSubnets, randomHex, runOk, startDaemon, waitFor } from './harness.js';
+import { busyboxRootfsTar } from './container-rootfs.js';
+import { DockerEngine } from './docker-engine.js';
+import { type Daemon, cleanupAll, createNetns, hostAddr, makeTempDir, nsExecOk, pickHostLink, pickSubnets, randomHex, runOk, startDaemon, waitFor } from './harness.js';
 import { needs, root, tools } from './requirements.js';
 
 const RUN = randomHex(3);
@@ -194,4 +199,60 @@ needs(root, tools('ip')).describe('IPv6 in the control plane (e2e)', () => {
     await d.cliOk(['network', 'rm', 'dual']);
     expect((await d.cli(['network', 'inspect', 'dual'])).code).toBe(1);
   });
+});
+
+needs(root, tools('ip', 'dockerd', 'busybox', 'nsenter')).describe('IPv6 through Docker\'s network and IPAM plugin (e2e)', () => {
+  let engine: DockerEngine;
+  let d: Daemon;
+  const plugin = `pontoon-${randomHex(3)}`;
+  const pluginSocket = `/run/docker/plugins/${plugin}.sock`;
+  const image = `pte-bb6-${randomHex(3)}`;
+  const net = `pte-d6-${randomHex(2)}`;
+  const V = `${ULA}:40::/64`;
+  let S = '';
+
+  beforeAll(async () => {
+    S = (await pickSubnets('10.93', 1))[0]!;
+    engine = await DockerEngine.start();
+    await engine.importImage(busyboxRootfsTar(makeTempDir('pte-dkimg6-')), image);
+    const link = await pickHostLink();
+    d = await startDaemon({
+      hostAddress: link.hostCidr,
+      defaultNetwork: null,
+      set: { 'docker.enabled': true, 'docker.pluginSocket': pluginSocket, 'docker.apiSocket': engine.socket },
+    });
+  }, 180_000);
+
+  afterAll(async () => {
+    const problems = engine === undefined ? [] : await engine.destroy();
+    problems.push(...(await cleanupAll()));
+    expect(problems).toEqual([]);
+  }, 180_000);
+
+  it('docker network create --ipv6 --subnet S4 --subnet fd..::/64: a container gets its IPv6 address and the default route via fe80::1', async () => {
+    await engine.dockerOk(['network', 'create', '--ipv6', '-d', plugin, '--ipam-driver', plugin, '--subnet', S, '--subnet', V, net]);
+    const named = await waitFor(async () => (await d.cli(['network', 'inspect', net])).code === 0, 10_000, 200);
+    expect(named, d.logTail(20)).toBe(true);
+    const p = JSON.parse((await d.cliOk(['network', 'inspect', net])).stdout)[0] as Network6;
+    expect([p.EnableIPv6, p.IPAM.Config]).toEqual([
+      true,
+      [
+        { Subnet: S, Gateway: hostAddr(S, 1) },
+        { Subnet: V, Gateway: `${ULA}:40::1` },
+      ],
+    ]);
+    await engine.dockerOk(['run', '-d', '--name', 'p6', '--network', net, image, 'sleep', '3600']);
+    const ip6 = (await engine.dockerOk(['inspect', '-f', `{{(index .NetworkSettings.Networks "${net}").GlobalIPv6Address}}`, 'p6'])).trim();
+    expect(ip6).toBe(`${ULA}:40::2`);
+    const pid = (await engine.dockerOk(['inspect', '-f', '{{.State.Pid}}', 'p6'])).trim();
+    const inside = async (args: string[]) => (await runOk(['nsenter', '-t', pid, '-n', 'ip', ...args])).stdout;
+    const addrs = JSON.parse(await inside(['-j', '-6', 'addr', 'show', 'dev', 'eth0'])) as { addr_info: Addr6[] }[];
+    expect(addrs[0]!.addr_info.find((a) => a.scope === 'global')).toMatchObject({ local: `${ULA}:40::2`, prefixlen: 64 });
+    expect(await inside(['-6', 'route', 'show'])).toMatch(/^default via fe80::1 dev eth0 /m);
+    const after = JSON.parse((await d.cliOk(['network', 'inspect', net])).stdout)[0] as Network6;
+    expect(Object.values(after.Containers).map((c) => c.IPv6Address)).toEqual([`${ULA}:40::2/64`]);
+    await engine.dockerOk(['rm', '-f', 'p6']);
+    await engine.dockerOk(['network', 'rm', net]);
+    expect((await d.cli(['network', 'inspect', net])).code).toBe(1);
+  }, 120_000);
 });
