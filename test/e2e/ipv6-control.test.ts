@@ -11,10 +11,11 @@
  * The tests run in order on one world built in beforeAll. Needs root (and dockerd for Docker's part).
  */
 import { afterAll, beforeAll, expect, it } from 'vitest';
+import { callPlugin, pluginPath } from './cni-call.js';
 import { busyboxRootfsTar } from './container-rootfs.js';
 import { DockerEngine } from './docker-engine.js';
 import { type Daemon, cleanupAll, createNetns, hostAddr, makeTempDir, nsExecOk, pickHostLink, pickSubnets, randomHex, runOk, startDaemon, waitFor } from './harness.js';
-import { needs, root, tools } from './requirements.js';
+import { compiledExecutable, needs, root, tools } from './requirements.js';
 
 const RUN = randomHex(3);
 const ns = (n: string) => `pte6-${RUN}-${n}`;
@@ -22,6 +23,7 @@ const C1 = ns('c1');
 const C2 = ns('c2');
 const C3 = ns('c3');
 const C4 = ns('c4'); // on the default network
+const C5 = ns('c5'); // attached by pontoon-cni
 
 // unique local prefixes of this run (RFC 4193: fd + a random 40-bit global id)
 // (groups with their top bit set: no leading zeros, so they read the same as `ip` prints them)
@@ -66,7 +68,7 @@ function linkLocalOf(mac: string): string {
   return `fe80::${g.map((x) => x.toString(16)).join(':')}`;
 }
 
-needs(root, tools('ip')).describe('IPv6 in the control plane (e2e)', () => {
+needs(root, tools('ip'), compiledExecutable(pluginPath())).describe('IPv6 in the control plane (e2e)', () => {
   let d: Daemon;
   let S0: string;
   let S1: string;
@@ -92,7 +94,7 @@ needs(root, tools('ip')).describe('IPv6 in the control plane (e2e)', () => {
       defaultNetwork: { name: 'bridge', subnet: S0, gateway: hostAddr(S0, 1) },
       set: { 'defaultNetwork.ipv6': true, 'defaultNetwork.fixedCidrV6': V0 },
     });
-    for (const n of [C1, C2, C3, C4]) await createNetns(n);
+    for (const n of [C1, C2, C3, C4, C5]) await createNetns(n);
   });
 
   afterAll(async () => {
@@ -185,6 +187,33 @@ needs(root, tools('ip')).describe('IPv6 in the control plane (e2e)', () => {
     // the allocator knows what was handed out before the restart
     await d.cliOk(['network', 'connect', 'dual', C3]);
     expect(endpointOf(await inspect('dual'), C3).IPv6Address).toBe(`${ULA}:20::3/64`);
+  });
+
+  it('pontoon-cni ADD answers the IPv6 address and route, honours IP= per family; CHECK passes; DEL removes it', async () => {
+    const conf = { cniVersion: '1.0.0', name: 'dual', type: 'pontoon-cni', network: 'dual', socket: d.config.api.socket };
+    const id = randomHex(32);
+    const call = { containerId: id, netns: `/run/netns/${C5}`, ifName: 'eth0' };
+    const add = await callPlugin({ ...call, command: 'ADD', args: `IgnoreUnknown=1;IP=${ULA}:20::77`, config: conf });
+    expect([add.code, add.stderr]).toEqual([0, '']);
+    const ip4 = endpointOf(await inspect('dual'), id.slice(0, 12)).IPv4Address;
+    expect(add.json).toEqual({
+      cniVersion: '1.0.0',
+      interfaces: [{ name: 'eth0', mac: macForIp(ip4.split('/')[0]!), sandbox: `/run/netns/${C5}` }],
+      ips: [
+        { interface: 0, address: ip4, gateway: hostAddr(S1, 1) },
+        { interface: 0, address: `${ULA}:20::77/64`, gateway: `${ULA}:20::1` },
+      ],
+      routes: [
+        { dst: '0.0.0.0/0', gw: hostAddr(S1, 1) },
+        { dst: '::/0', gw: 'fe80::1' },
+      ],
+      dns: { nameservers: [hostAddr(S1, 1)] },
+    });
+    expect((await addrs6(C5)).find((a) => a.scope === 'global')).toMatchObject({ local: `${ULA}:20::77`, prefixlen: 64, nodad: true });
+    expect(await routes6(C5)).toMatch(/^default via fe80::1 dev eth0 /m);
+    expect(await callPlugin({ ...call, command: 'CHECK', config: { ...conf, prevResult: add.json } })).toMatchObject({ code: 0, stdout: '', stderr: '' });
+    expect(await callPlugin({ ...call, command: 'DEL', config: conf })).toMatchObject({ code: 0, stdout: '' });
+    expect((await runOk(['ip', '-n', C5, '-o', 'link', 'show'])).stdout).not.toContain('eth0');
   });
 
   it('disconnect leaves nothing: no interface, no IPv6 address, no IPv6 route; the address is handed out again', async () => {
