@@ -4,6 +4,7 @@ import { trackedProtocolName } from '../wire/ipv4.js';
 import { CT_STATE_NAMES, CtFlag } from '../dataplane/conntrack.js';
 import type { ConntrackRecord } from '../ports/worker-protocol.js';
 import { ipv4ToString, parseCidr } from '../wire/ipv4-address.js';
+import { parseCidr6 } from '../wire/ipv6-address.js';
 import type { ConntrackEntryResource, EndpointResource, IpamConfig, NetworkResource } from './api-types.js';
 import type { LiveNetwork } from './live-network.js';
 import type { EndpointRecord } from './state-store.js';
@@ -15,7 +16,7 @@ export function endpointResource(live: LiveNetwork, r: EndpointRecord, dnsServer
     EndpointID: r.id,
     MacAddress: r.mac,
     IPv4Address: `${r.ip}/${parseCidr(live.record.subnet).prefixLen}`,
-    IPv6Address: r.ip6 !== undefined && live.record.ipv6 !== undefined ? `${r.ip6}/${prefixLen6(live.record.ipv6.subnet)}` : '',
+    IPv6Address: r.ip6 !== undefined && live.record.ipv6 !== undefined ? `${r.ip6}/${parseCidr6(live.record.ipv6.subnet).prefixLen}` : '',
     Interface: r.ifName,
     Netns: r.netnsPath,
     ...(r.containerId !== undefined ? { ContainerID: r.containerId } : {}),
@@ -24,8 +25,6 @@ export function endpointResource(live: LiveNetwork, r: EndpointRecord, dnsServer
     ...(dnsServer !== null ? { DNSNames: [r.name, ...r.aliases], DNSServer: dnsServer } : {}),
   };
 }
-
-const prefixLen6 = (subnet: string): number => Number(subnet.slice(subnet.indexOf('/') + 1));
 
 /** One IPAM.Config entry per family, IPv4 first, as Docker's inspect. */
 function ipamConfig(r: LiveNetwork['record']): IpamConfig[] {

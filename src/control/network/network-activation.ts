@@ -1,6 +1,7 @@
 // Bringing a network up on this host and taking it down again: its data-plane slot, the host's
-// route to its subnet, its address allocator and its names in the embedded DNS. What the network
-// is (bridge or overlay, created here or elsewhere, restored or new) is the callers' business.
+// route to its subnet, its address allocators (IPv4, and IPv6 with --ipv6) and its names in the
+// embedded DNS. What the network is (bridge or overlay, created here or elsewhere, restored or
+// new) is the callers' business.
 
 import type { Logger } from 'pino';
 import { parseMac } from '../../wire/mac.js';
@@ -9,9 +10,8 @@ import type { HostDevices } from '../host-devices.js';
 import { cidrNetwork, parseCidr } from '../../wire/ipv4-address.js';
 import { AddressAllocator } from '../ipam.js';
 import { Ipv6AddressAllocator } from '../ipam6.js';
-import { ipv6NetworkSpec } from './addresses.js';
 import type { LiveNetwork, LiveNetworkRecord } from '../live-network.js';
-import { ipv4 } from './addresses.js';
+import { ipv4, ipv6NetworkSpec } from './addresses.js';
 import type { ServiceDataplane } from './service-dataplane.js';
 import type { LiveNetworks } from './live-networks.js';
 import { UndoStack } from './undo-stack.js';
