@@ -13,7 +13,7 @@ import { type NetConfig, type PortMappingRequest, parseNetConfig, versionOf } fr
 /** What CHECK reads inside the container's namespace. */
 export interface SandboxInterface {
   mac: string;
-  /** "a.b.c.d/len" */
+  /** "a.b.c.d/len" and "fd00::2/64" */
   addresses: string[];
 }
 
@@ -68,32 +68,39 @@ export function publishSpec(m: PortMappingRequest): string {
   return `${host !== '' ? `${host}:` : ''}${m.hostPort}:${m.containerPort}/${proto}`;
 }
 
-/** The address asked for: runtimeConfig "ips" (capability ips) or CNI_ARGS IP=, which must agree. */
-export function requestedIp(conf: NetConfig, env: CniEnv): string | undefined {
-  const asked = new Set<string>();
-  for (const a of [...conf.ips, ...(env.args.ip !== undefined ? [env.args.ip] : [])]) {
+/**
+ * The addresses asked for: runtimeConfig "ips" (capability ips) or CNI_ARGS IP= (comma-separated),
+ * which must agree; at most one per family.
+ */
+export function requestedIps(conf: NetConfig, env: CniEnv): { ip?: string; ip6?: string } {
+  const asked = { v4: new Set<string>(), v6: new Set<string>() };
+  const fromArgs = env.args.ip !== undefined ? env.args.ip.split(',').filter((a) => a !== '') : [];
+  for (const a of [...conf.ips, ...fromArgs]) {
     const ip = a.split('/')[0]!;
-    if (ip.includes(':')) throw new CniError(CniCode.unsupportedField, `unsupported address ${a}: pontoon networks are IPv4 only`);
-    asked.add(ip);
+    (ip.includes(':') ? asked.v6 : asked.v4).add(ip);
   }
-  if (asked.size > 1) {
-    throw new CniError(CniCode.unsupportedField, `more than one address asked for (${[...asked].join(', ')}): a pontoon endpoint has one IPv4 address`);
+  for (const [family, set] of [['IPv4', asked.v4], ['IPv6', asked.v6]] as const) {
+    if (set.size > 1) {
+      throw new CniError(CniCode.unsupportedField, `more than one address asked for (${[...set].join(', ')}): a pontoon endpoint has one ${family} address`);
+    }
   }
-  return [...asked][0];
+  const [ip] = asked.v4;
+  const [ip6] = asked.v6;
+  return { ...(ip !== undefined ? { ip } : {}), ...(ip6 !== undefined ? { ip6 } : {}) };
 }
 
 export function connectRequest(conf: NetConfig, env: CniEnv): ConnectRequest {
   // Podman passes the container's name as K8S_POD_NAME: the name other containers resolve
   const name = env.args.podName ?? env.containerId.slice(0, 12);
   const aliases = [...new Set(conf.aliases)].filter((a) => a !== name);
-  const ip = requestedIp(conf, env);
+  const ips = requestedIps(conf, env);
   const publish = conf.portMappings.map(publishSpec);
   return {
     netns: env.netns,
     name,
     ifName: env.ifName,
     containerId: env.containerId,
-    ...(ip !== undefined ? { ip } : {}),
+    ...ips,
     ...(aliases.length > 0 ? { aliases } : {}),
     ...(publish.length > 0 ? { publish } : {}),
   };
@@ -141,8 +148,11 @@ async function check(deps: PluginDeps, conf: NetConfig, env: CniEnv): Promise<st
   const who = `container ${env.containerId} (${env.ifName})`;
   if (ep === undefined) throw new CniError(CniCode.checkFailed, `${who} is not connected to network ${net.Name}`);
   const prevAddresses = (prev.ips ?? []).map((i) => i.address);
-  if (!prevAddresses.includes(ep.IPv4Address)) {
-    throw new CniError(CniCode.checkFailed, `${who} has ${ep.IPv4Address} on network ${net.Name}, the previous result says ${prevAddresses.join(', ') || 'none'}`);
+  const ours = [ep.IPv4Address, ep.IPv6Address].filter((a) => a !== '');
+  for (const a of ours) {
+    if (!prevAddresses.includes(a)) {
+      throw new CniError(CniCode.checkFailed, `${who} has ${a} on network ${net.Name}, the previous result says ${prevAddresses.join(', ') || 'none'}`);
+    }
   }
   if (!deps.sandbox.exists(env.netns)) throw new CniError(CniCode.unknownContainer, `network namespace ${env.netns} does not exist`);
   const inside = await deps.sandbox.inspect(env.netns, env.ifName);
@@ -150,8 +160,8 @@ async function check(deps: PluginDeps, conf: NetConfig, env: CniEnv): Promise<st
   if (inside.mac.toLowerCase() !== ep.MacAddress.toLowerCase()) {
     throw new CniError(CniCode.checkFailed, `${env.ifName} in ${env.netns} has MAC ${inside.mac}, network ${net.Name} gave it ${ep.MacAddress}`);
   }
-  if (!inside.addresses.includes(ep.IPv4Address)) {
-    throw new CniError(CniCode.checkFailed, `${env.ifName} in ${env.netns} lacks its address ${ep.IPv4Address}`);
+  for (const a of ours) {
+    if (!inside.addresses.includes(a)) throw new CniError(CniCode.checkFailed, `${env.ifName} in ${env.netns} lacks its address ${a}`);
   }
   return '';
 }

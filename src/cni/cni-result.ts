@@ -1,6 +1,7 @@
 // The ADD result, built from what the daemon answered: one interface inside the sandbox, its
-// IPv4 address, the default route (none on an internal network) and the embedded DNS (the
-// network's gateway, when the daemon's DNS is on).
+// IPv4 address (and IPv6 address on a network with IPv6), the default routes (none on an internal
+// network; IPv6's via fe80::1, the gateway's link-local address, as the container has it) and the
+// embedded DNS (the network's gateway, when the daemon's DNS is on).
 
 import type { EndpointResource, NetworkResource } from '../control/api-types.js';
 import { type CniVersion, ipsCarryVersion } from './cni-version.js';
@@ -12,7 +13,7 @@ export interface CniInterface {
 }
 
 export interface CniIp {
-  version?: '4';
+  version?: '4' | '6';
   interface: number;
   address: string;
   gateway: string;
@@ -26,13 +27,34 @@ export interface CniResult {
   dns: { nameservers?: string[] };
 }
 
+/** The IPv6 default route's next hop inside the container: the gateway's link-local address. */
+const GATEWAY_LINK_LOCAL = 'fe80::1';
+
 export function addResult(version: CniVersion, net: NetworkResource, ep: EndpointResource, sandbox: string): CniResult {
-  const gateway = net.IPAM.Config[0]!.Gateway;
+  const v4 = net.IPAM.Config.find((c) => !c.Subnet.includes(':'));
+  const v6 = net.IPAM.Config.find((c) => c.Subnet.includes(':'));
+  const gateway = v4?.Gateway ?? '';
+  const ip = (family: '4' | '6', address: string, gw: string): CniIp => ({
+    ...(ipsCarryVersion(version) ? { version: family } : {}),
+    interface: 0,
+    address,
+    gateway: gw,
+  });
+  const ips: CniIp[] = [];
+  const routes: { dst: string; gw: string }[] = [];
+  if (v4 !== undefined && ep.IPv4Address !== '') {
+    ips.push(ip('4', ep.IPv4Address, gateway));
+    if (!net.Internal) routes.push({ dst: '0.0.0.0/0', gw: gateway });
+  }
+  if (v6 !== undefined && ep.IPv6Address !== '') {
+    ips.push(ip('6', ep.IPv6Address, v6.Gateway));
+    if (!net.Internal) routes.push({ dst: '::/0', gw: GATEWAY_LINK_LOCAL });
+  }
   return {
     cniVersion: version,
     interfaces: [{ name: ep.Interface, mac: ep.MacAddress, sandbox }],
-    ips: [{ ...(ipsCarryVersion(version) ? { version: '4' as const } : {}), interface: 0, address: ep.IPv4Address, gateway }],
-    routes: net.Internal ? [] : [{ dst: '0.0.0.0/0', gw: gateway }],
+    ips,
+    routes,
     // this network's own gateway (the embedded DNS answers on each): a runtime that drops a
     // network's nameservers when it leaves it (Podman) keeps those of the others
     dns: ep.DNSServer !== undefined ? { nameservers: [gateway] } : {},

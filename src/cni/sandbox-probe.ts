@@ -29,7 +29,7 @@ export const nsenterProbe: SandboxProbe = {
           resolve(null);
           return;
         }
-        const addresses = (link.addr_info ?? []).filter((a) => a.family === 'inet').map((a) => `${a.local}/${a.prefixlen}`);
+        const addresses = (link.addr_info ?? []).filter((a) => a.family === 'inet' || a.family === 'inet6').map((a) => `${a.local}/${a.prefixlen}`);
         const found: SandboxInterface = { mac: link.address ?? '', addresses };
         resolve(found);
       });

@@ -9,6 +9,14 @@ export interface NetworkCreateRequest {
   subnet?: string; // CIDR; chosen automatically when absent
   gateway?: string; // IP inside subnet; first usable address when absent
   ipRange?: string; // CIDR inside subnet from which endpoint addresses are allocated
+  /** Docker's repeated --subnet/--gateway/--ip-range, each matched to its family (one subnet per family); the single fields above count as one more */
+  subnets?: string[];
+  gateways?: string[];
+  ipRanges?: string[];
+  /** --ipv6: the network gets an IPv6 side (its subnet given, or a ULA /64 from the default pool); only IPv6 subnets: IPv6-only */
+  ipv6?: boolean;
+  /** -o pontoon.ipv6.nat=true|false: masquerade the IPv6 subnet to the uplink (default: a ULA subnet is, a global one is routed) */
+  ipv6Nat?: boolean;
   internal?: boolean;
   mtu?: number;
   /** overlay networks: the VXLAN network identifier (chosen when absent) */
@@ -26,7 +34,7 @@ export interface EndpointResource {
   EndpointID: string;
   MacAddress: string;
   IPv4Address: string; // "172.17.0.2/16"
-  IPv6Address: string; // always "" until IPv6 exists
+  IPv6Address: string; // "fd00:20::2/64", or "" on a network without IPv6
   Interface: string; // name inside the container, e.g. "eth0"
   Netns: string; // path of the namespace, e.g. /run/netns/c1
   /** the runtime's container id, when the connect named one (CNI) */
@@ -45,7 +53,7 @@ export interface NetworkResource {
   Created: string; // ISO time
   Scope: 'local' | 'swarm';
   Driver: string;
-  EnableIPv6: false;
+  EnableIPv6: boolean;
   IPAM: { Driver: 'default'; Options: Record<string, string>; Config: IpamConfig[] };
   Internal: boolean;
   Attachable: true;
@@ -65,6 +73,8 @@ export interface NetworkSummary {
   Scope: 'local' | 'swarm';
   Subnet: string;
   Gateway: string;
+  /** IPv6 is enabled (Docker's `network ls --format '{{.IPv6}}'`) */
+  IPv6: boolean;
   Internal: boolean;
   Endpoints: number;
 }
@@ -72,6 +82,8 @@ export interface NetworkSummary {
 export interface ConnectRequest {
   netns: string; // a name from `ip netns`, a path such as /proc/PID/ns/net, or a PID
   ip?: string;
+  /** a fixed IPv6 address on a network with IPv6 (--ip6) */
+  ip6?: string;
   aliases?: string[];
   name?: string;
   /** `[HOSTIP:]HOSTPORT:CONTAINERPORT[/tcp|udp]`, ranges allowed, as `docker run -p` */

@@ -20,7 +20,20 @@ import {
   parseCidrOrNull,
   parseIpv4OrNull,
 } from '../wire/ipv4-address.js';
+import {
+  cidr6Network,
+  formatCidr6,
+  inSubnet6,
+  ipv6Equal,
+  isLinkLocalIpv6,
+  isLoopbackIpv6,
+  isMulticastIpv6,
+  isUnspecifiedIpv6,
+  parseCidr6OrNull,
+  parseIpv6OrNull,
+} from '../wire/ipv6-address.js';
 import { NETWORK_NAME_RE } from './ipam.js';
+import { MAX_SUBNET6_PREFIX } from './ipam6.js';
 import { parseUpstream } from './dns/resolv-conf.js';
 
 export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
@@ -73,6 +86,15 @@ function cidrProblem(s: string): string | null {
   return null;
 }
 
+function cidr6Problem(s: string): string | null {
+  const c = parseCidr6OrNull(s);
+  if (c === null) return `${q(s)} is not a valid IPv6 CIDR such as fd00:20::/64`;
+  const network = cidr6Network(c);
+  if (!ipv6Equal(network.addr, c.addr)) return `${q(s)} has host bits set: it should be ${formatCidr6(network)}`;
+  if (c.prefixLen > MAX_SUBNET6_PREFIX) return `${q(s)} is too small for a network: the prefix length must be at most /${MAX_SUBNET6_PREFIX} (/64 recommended)`;
+  return null;
+}
+
 function hostAddressProblem(s: string): string | null {
   const c = parseCidrOrNull(s);
   if (c === null) return `${q(s)} is not a valid IPv4 interface address such as 10.254.0.1/30`;
@@ -120,8 +142,13 @@ const defaultNetworkSchema = z
     subnet: checked(cidrProblem).default('172.17.0.0/16'),
     gateway: checked(ipv4Problem).optional(),
     mtu: intIn(68, 65535).default(1500),
+    /** the default network gets an IPv6 side (Docker's daemon.json "ipv6") */
+    ipv6: z.boolean().default(false),
+    /** its IPv6 subnet (Docker's --fixed-cidr-v6); absent: a /64 of defaultPools6 */
+    fixedCidrV6: checked(cidr6Problem).optional(),
   })
   .superRefine((n, ctx) => {
+    if (n.fixedCidrV6 !== undefined && !n.ipv6) ctx.addIssue({ code: 'custom', message: 'fixedCidrV6 needs ipv6: true', path: ['fixedCidrV6'] });
     if (n.gateway === undefined || cidrProblem(n.subnet) !== null || ipv4Problem(n.gateway) !== null) return;
     const c = parseCidr(n.subnet);
     const gw = parseIpv4OrNull(n.gateway)!;
@@ -149,6 +176,22 @@ function interfaceAddressProblem(s: string): string | null {
   return null;
 }
 
+function interfaceAddress6Problem(s: string): string | null {
+  const c = parseCidr6OrNull(s);
+  if (c === null) return `${q(s)} is not a valid IPv6 interface address such as 2001:db8:1::2/64`;
+  if (c.prefixLen > 127) return `${q(s)}: the prefix length must be at most /127`;
+  if (ipv6Equal(cidr6Network(c).addr, c.addr)) return `${q(s)} is the subnet-router anycast address of its subnet`;
+  if (isLinkLocalIpv6(c.addr) || isMulticastIpv6(c.addr) || isLoopbackIpv6(c.addr)) return `${q(s)} is not a global or unique local address`;
+  return null;
+}
+
+function ipv6Problem(s: string): string | null {
+  const a = parseIpv6OrNull(s);
+  if (a === null) return `${q(s)} is not a valid IPv6 address`;
+  if (isMulticastIpv6(a) || isUnspecifiedIpv6(a) || isLoopbackIpv6(a)) return `${q(s)} cannot be a next hop`;
+  return null;
+}
+
 /** The gateway's own interface to the outside; without one, containers reach only the host. */
 const uplinkSchema = z
   .strictObject({
@@ -158,6 +201,10 @@ const uplinkSchema = z
     address: checked(interfaceAddressProblem),
     /** the default next hop */
     gateway: checked(ipv4Problem),
+    /** the gateway's own IPv6 address on the uplink, e.g. 2001:db8:1::2/64; null: IPv4 only */
+    address6: orNull(checked(interfaceAddress6Problem)),
+    /** the IPv6 default next hop: in address6's subnet, or a link-local address (a router's fe80::1) */
+    gateway6: orNull(checked(ipv6Problem)),
     /** tap only: the namespace the device is moved into */
     netns: orNull(z.string().min(1)),
     /** the gateway's MAC on the uplink (lower case); null: derived from the address */
@@ -174,6 +221,17 @@ const uplinkSchema = z
     if (!cidrContains(net, gw)) ctx.addIssue({ code: 'custom', message: `${u.gateway} is not in the uplink's subnet ${formatCidr(net)}`, path: ['gateway'] });
     else if (gw === c.addr) ctx.addIssue({ code: 'custom', message: `${u.gateway} is the uplink's own address`, path: ['gateway'] });
     if (u.netns !== null && u.kind !== 'tap') ctx.addIssue({ code: 'custom', message: 'netns is only for kind: tap', path: ['netns'] });
+    if ((u.address6 === null) !== (u.gateway6 === null)) {
+      ctx.addIssue({ code: 'custom', message: 'address6 and gateway6 go together', path: [u.address6 === null ? 'address6' : 'gateway6'] });
+      return;
+    }
+    if (u.address6 === null || u.gateway6 === null || interfaceAddress6Problem(u.address6) !== null || ipv6Problem(u.gateway6) !== null) return;
+    const c6 = parseCidr6OrNull(u.address6)!;
+    const gw6 = parseIpv6OrNull(u.gateway6)!;
+    if (ipv6Equal(gw6, c6.addr)) ctx.addIssue({ code: 'custom', message: `${u.gateway6} is the uplink's own address`, path: ['gateway6'] });
+    else if (!isLinkLocalIpv6(gw6) && !inSubnet6(gw6, c6.addr, c6.prefixLen)) {
+      ctx.addIssue({ code: 'custom', message: `${u.gateway6} is neither in the uplink's subnet ${formatCidr6(cidr6Network(c6))} nor link-local`, path: ['gateway6'] });
+    }
   });
 
 /** `portRange` ("1024-65535") reads as portMin and portMax. */
@@ -379,6 +437,21 @@ const configSchema = z
     ),
     /** null: no default network */
     defaultNetwork: defaultNetworkSchema.nullable().prefault({}),
+    /**
+     * Where the IPv6 subnets of `network create --ipv6` without an IPv6 --subnet come from, as
+     * Docker's default-address-pools: each base cut into /size pieces. []: a unique local /48
+     * derived from /etc/machine-id, cut into /64s (Docker 27's default).
+     */
+    defaultPools6: z
+      .array(
+        z
+          .strictObject({ base: checked(cidr6Problem), size: intIn(1, MAX_SUBNET6_PREFIX).default(64) })
+          .superRefine((p, ctx) => {
+            const c = parseCidr6OrNull(p.base);
+            if (c !== null && p.size < c.prefixLen) ctx.addIssue({ code: 'custom', message: `size /${p.size} is larger than the pool ${p.base}`, path: ['size'] });
+          }),
+      )
+      .default([]),
     log: section(z.strictObject({ level: z.enum(LOG_LEVELS).default('info') }).prefault({})),
     uplink: uplinkSchema.nullable().default(null),
     nat: section(natSchema.prefault({})),

@@ -13,7 +13,9 @@ import { STAGE_BYTES, RX_BUFFERS } from '../ports/uring-loop.js';
 import { withNetns } from '../ports/sys/netns.js';
 import { openPacketSocket } from '../ports/sys/packet-socket.js';
 import { closeFd, openTunTap } from '../ports/sys/tuntap.js';
+import type { Ipv6UplinkSpec } from '../dataplane/specs.js';
 import { ipv4ToString, parseCidr, parseIpv4 } from '../wire/ipv4-address.js';
+import { parseCidr6, parseIpv6 } from '../wire/ipv6-address.js';
 import { parseMac } from '../wire/mac.js';
 import { probeSocket, startApiServer } from './api-server.js';
 import type { EmbeddedDns } from './dns/embedded-dns.js';
@@ -23,6 +25,12 @@ import { loadConfig, type PontoonConfig } from './config.js';
 import type { PcpGateway } from './pcp/pcp-gateway.js';
 import { configureHostDevice } from './host-link.js';
 import { resolveNetns, runCommand, runInNetns } from './netns.js';
+
+/** The uplink's IPv6 side from uplink.address6 ("2001:db8:1::2/64") and uplink.gateway6, checked by the config already. */
+export function uplinkIpv6Spec(address6: string, gateway6: string): Ipv6UplinkSpec {
+  const c = parseCidr6(address6);
+  return { ip: c.addr, prefixLen: c.prefixLen, gatewayIp: parseIpv6(gateway6) };
+}
 
 /** The uplink's slot among the data plane's networks, out of the way of the bridge networks. */
 const UPLINK_INDEX = 4095;
@@ -252,10 +260,14 @@ export async function runDaemon(configPath: string): Promise<void> {
           gatewayIp: parseIpv4(up.gateway),
           mtu: up.mtu,
           vnet: up.kind === 'tap' && cfg.dataplane.offload,
+          ...(up.address6 !== null && up.gateway6 !== null ? { ipv6: uplinkIpv6Spec(up.address6, up.gateway6) } : {}),
         },
         fd,
       );
-      log.info({ kind: up.kind, device: up.device, address: up.address, gateway: up.gateway }, 'uplink attached');
+      log.info(
+        { kind: up.kind, device: up.device, address: up.address, gateway: up.gateway, ...(up.address6 !== null ? { address6: up.address6, gateway6: up.gateway6 } : {}) },
+        'uplink attached',
+      );
     }
     let cluster: ClusterStore | null = null;
     const cl = cfg.cluster;

@@ -18,6 +18,8 @@ export interface InterfaceConfig {
   mtu: number;
   /** the default route's next hop, added when the namespace has none yet; null: no default route */
   gateway: string | null;
+  /** on a network with IPv6: the address with its prefix ("fd00:20::2/64", without DAD) and the IPv6 default route's next hop (fe80::1), null: none */
+  ipv6?: { cidr: string; gateway: string | null };
 }
 
 /** A namespace as the service remembers it: the path and what identifies it if the path is reused. */

@@ -20,6 +20,8 @@ import {
 } from '../wire/ipv4-address.js';
 import type { NetworkCreateRequest } from './api-types.js';
 import { ApiFailure } from './gateway-api.js';
+import { defaultPool6, isIpv6Text, validateIpv6, type Pool6, type ValidatedIpv6 } from './ipam6.js';
+import { isUniqueLocalIpv6, parseCidr6 } from '../wire/ipv6-address.js';
 
 const execFileP = promisify(execFile);
 
@@ -190,22 +192,72 @@ export const SUPPORTED_DRIVERS: readonly string[] = ['bridge', 'overlay'];
 export const DEFAULT_MTU = 1500;
 export const MAX_SUBNET_PREFIX = 30;
 
+/** The IPv6 side of a validated network: its subnet, gateway, ip-range and whether it is masqueraded. */
+export interface ValidatedNetwork6 extends ValidatedIpv6 {
+  nat: boolean;
+}
+
 export interface ValidatedNetwork {
   subnet: string;
   gateway: string;
   ipRange?: string;
   mtu: number;
   internal: boolean;
+  /** --ipv6: the network's IPv6 side */
+  ipv6?: ValidatedNetwork6;
+  /** false: an IPv6-only network (only IPv6 subnets were given); subnet and gateway are then unused */
+  ipv4: boolean;
+}
+
+/** The subnets, gateways and ip-ranges of one family, as a request gave them. */
+interface FamilyRequest {
+  subnet?: string;
+  gateway?: string;
+  ipRange?: string;
+}
+
+/**
+ * Sorts the request's subnets, gateways and ip-ranges by family (an address with a colon is
+ * IPv6), as `docker network create` matches several --subnet/--gateway/--ip-range; the old
+ * single-subnet fields count as one more of each. One subnet per family.
+ */
+export function requestFamilies(req: NetworkCreateRequest): { v4: FamilyRequest; v6: FamilyRequest; anySubnet: boolean } {
+  const all = (one: string | undefined, many: string[] | undefined): string[] => [...(one !== undefined ? [one] : []), ...(many ?? [])];
+  const subnets = all(req.subnet, req.subnets);
+  const gateways = all(req.gateway, req.gateways);
+  const ranges = all(req.ipRange, req.ipRanges);
+  const fam = (v6: boolean): FamilyRequest => {
+    const label = v6 ? 'IPv6' : 'IPv4';
+    const of = (list: string[]) => list.filter((x) => isIpv6Text(x) === v6);
+    const [subnet, second] = of(subnets);
+    if (second !== undefined) throw new ApiFailure(400, `only one ${label} subnet per network is supported (got ${subnet} and ${second})`);
+    const [gateway, gw2] = of(gateways);
+    const [ipRange, range2] = of(ranges);
+    if (subnet === undefined && subnets.length > 0) {
+      if (gateway !== undefined) throw new ApiFailure(400, `no matching subnet for gateway ${gateway}`);
+      if (ipRange !== undefined) throw new ApiFailure(400, `no matching subnet for range ${ipRange}`);
+    }
+    if (gw2 !== undefined) throw new ApiFailure(400, `cannot configure multiple gateways (${gateway}, ${gw2}) for the same subnet (${subnet ?? label})`);
+    if (range2 !== undefined) throw new ApiFailure(400, `cannot configure multiple ranges (${ipRange}, ${range2}) on the same subnet (${subnet ?? label})`);
+    const out: FamilyRequest = {};
+    if (subnet !== undefined) out.subnet = subnet;
+    if (gateway !== undefined) out.gateway = gateway;
+    if (ipRange !== undefined) out.ipRange = ipRange;
+    return out;
+  };
+  return { v4: fam(false), v6: fam(true), anySubnet: subnets.length > 0 };
 }
 
 /**
  * Checks a `network create` request against the existing networks and the host's routes and
- * fills in what Docker would: a subnet from the default pools, the first usable address as gateway.
+ * fills in what Docker would: a subnet from the default pools, the first usable address as gateway;
+ * with --ipv6 the same for the IPv6 side (from `pools6`, a ULA /64 by default).
  */
 export function validateNetworkRequest(
   req: NetworkCreateRequest,
-  existing: { name: string; subnet: string }[],
+  existing: { name: string; subnet: string; subnet6?: string }[],
   hostRoutes: string[],
+  pools6: readonly Pool6[] = [defaultPool6()],
 ): ValidatedNetwork {
   const name = req.name;
   if (typeof name !== 'string' || !NETWORK_NAME_RE.test(name)) {
@@ -223,13 +275,40 @@ export function validateNetworkRequest(
   if (!Number.isInteger(mtu) || mtu < 68 || mtu > 65535) {
     throw new ApiFailure(400, `invalid mtu ${mtu}: it must be between 68 and 65535`);
   }
-  if (req.subnet === undefined && (req.gateway !== undefined || req.ipRange !== undefined)) {
+  const fams = requestFamilies(req);
+  if (!fams.anySubnet && (fams.v4.gateway !== undefined || fams.v4.ipRange !== undefined || fams.v6.gateway !== undefined || fams.v6.ipRange !== undefined)) {
     throw new ApiFailure(400, 'every ip-range or gateway must have a corresponding subnet');
   }
+  const enableIpv6 = req.ipv6 === true;
+  if (!enableIpv6 && fams.v6.subnet !== undefined) {
+    throw new ApiFailure(400, `IPv6 subnet ${fams.v6.subnet} needs --ipv6 (IPv6 is not enabled on network ${JSON.stringify(name)})`);
+  }
+  // only IPv6 subnets given (Podman's IPv6-only networks); Docker would add an IPv4 one from its pools
+  const ipv4 = !(enableIpv6 && fams.anySubnet && fams.v4.subnet === undefined);
+  const out: ValidatedNetwork = ipv4
+    ? { ...validateIpv4(name, fams.v4, existing, hostRoutes), mtu, internal: req.internal ?? false, ipv4 }
+    : { subnet: '', gateway: '', mtu, internal: req.internal ?? false, ipv4 };
+  if (enableIpv6) {
+    const v6 = validateIpv6(name, fams.v6, existing, pools6);
+    // Docker masquerades ULA subnets (ip6tables); a global prefix is routed unless told otherwise
+    const nat = req.ipv6Nat ?? isUniqueLocalIpv6(parseCidr6(v6.subnet).addr);
+    out.ipv6 = { ...v6, nat };
+  } else if (req.ipv6Nat !== undefined) {
+    throw new ApiFailure(400, 'option pontoon.ipv6.nat needs --ipv6');
+  }
+  return out;
+}
 
+/** The IPv4 side of a request: a subnet from the default pools unless given, its gateway and ip-range. */
+function validateIpv4(
+  name: string,
+  req: FamilyRequest,
+  existing: { name: string; subnet: string }[],
+  hostRoutes: string[],
+): { subnet: string; gateway: string; ipRange?: string } {
   let subnet: Ipv4Cidr;
   if (req.subnet === undefined) {
-    subnet = parseCidr(chooseSubnet([...existing.map((n) => n.subnet), ...hostRoutes]));
+    subnet = parseCidr(chooseSubnet([...existing.flatMap((n) => (n.subnet !== '' ? [n.subnet] : [])), ...hostRoutes]));
   } else {
     subnet = parseSubnet(req.subnet);
     if (subnet.prefixLen > MAX_SUBNET_PREFIX) {
@@ -238,7 +317,7 @@ export function validateNetworkRequest(
   }
   const subnetText = formatCidr(subnet);
   for (const other of existing) {
-    if (cidrsOverlap(subnet, parseCidr(other.subnet))) {
+    if (other.subnet !== '' && cidrsOverlap(subnet, parseCidr(other.subnet))) {
       throw new ApiFailure(
         409,
         `subnet ${subnetText} of network ${JSON.stringify(name)} overlaps with ${other.subnet} of network ${JSON.stringify(other.name)}`,
@@ -270,14 +349,11 @@ export function validateNetworkRequest(
     gateway = req.gateway;
   }
 
-  let ipRange: string | undefined;
+  const out: { subnet: string; gateway: string; ipRange?: string } = { subnet: subnetText, gateway };
   if (req.ipRange !== undefined) {
     const range = parseSubnet(req.ipRange, 'ip-range');
-    ipRange = formatCidr(range);
-    if (!cidrInside(range, subnet)) throw new ApiFailure(400, `ip-range ${ipRange} is not inside subnet ${subnetText}`);
+    out.ipRange = formatCidr(range);
+    if (!cidrInside(range, subnet)) throw new ApiFailure(400, `ip-range ${out.ipRange} is not inside subnet ${subnetText}`);
   }
-
-  const out: ValidatedNetwork = { subnet: subnetText, gateway, mtu, internal: req.internal ?? false };
-  if (ipRange !== undefined) out.ipRange = ipRange;
   return out;
 }

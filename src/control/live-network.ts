@@ -4,6 +4,7 @@
 
 import type { OverlayEndpointDef } from './cluster/cluster-store.js';
 import type { AddressAllocator } from './ipam.js';
+import type { Ipv6AddressAllocator } from './ipam6.js';
 import type { EndpointRecord, NetworkRecord } from './state-store.js';
 
 export interface LiveEndpoint {
@@ -19,6 +20,8 @@ export interface LiveNetwork {
   record: LiveNetworkRecord;
   index: number; // data-plane slot
   allocator: AddressAllocator;
+  /** the IPv6 side's addresses; null on a network without IPv6 */
+  allocator6: Ipv6AddressAllocator | null;
   /** by endpoint id, in the order they joined */
   endpoints: Map<string, LiveEndpoint>;
   /** overlay: endpoints on other hosts, by endpoint id */

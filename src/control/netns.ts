@@ -142,17 +142,31 @@ export function netnsStillExists(ref: { path: string; dev: number; ino: number }
 /**
  * Addresses and brings up the interface `ifName` inside the namespace, in one `ip -batch`.
  * The default route is added only if the namespace has none yet: a container on several networks
- * keeps the default route of its first network, like Docker.
+ * keeps the default route of its first network, like Docker. With `ipv6`, IPv6 is switched on for
+ * the interface, its link-local address is the EUI-64 one of its MAC (addrgenmode eui64), its
+ * address is added without duplicate address detection (`nodad`, as libnetwork: the gateway
+ * answering for the subnet must not make it fail) and the IPv6 default route goes via the
+ * gateway's link-local address, again only if the namespace has none.
  */
 export async function configureInterface(
   nsPath: string,
   ifName: string,
-  opts: { mac: string; cidr: string; mtu: number; gateway: string | null },
+  opts: { mac: string; cidr: string; mtu: number; gateway: string | null; ipv6?: { cidr: string; gateway: string | null } },
 ): Promise<void> {
+  const v6 = opts.ipv6;
+  if (v6 !== undefined) {
+    try {
+      await runInNetns(nsPath, ['sysctl', '-q', '-w', `net.ipv6.conf.${ifName}.disable_ipv6=0`]);
+    } catch (e) {
+      throw new Error(`cannot configure ${ifName} in ${nsPath}: cannot enable IPv6: ${(e as Error).message}`);
+    }
+  }
   const lines = [
     'link set lo up',
     `link set dev ${ifName} address ${opts.mac} mtu ${opts.mtu}`,
+    ...(v6 !== undefined ? [`link set dev ${ifName} addrgenmode eui64`] : []),
     `addr replace ${opts.cidr} dev ${ifName}`,
+    ...(v6 !== undefined ? [`addr replace ${v6.cidr} dev ${ifName} nodad`] : []),
     `link set ${ifName} up`,
   ];
   if (opts.gateway !== null) lines.push(`route add default via ${opts.gateway} dev ${ifName}`);
@@ -162,8 +176,19 @@ export async function configureInterface(
     // without -force, ip stops at the first failure: "File exists" on the last line means every
     // other command succeeded and a default route was already there
     const stderr = e instanceof CommandError ? e.stderr : '';
-    if (opts.gateway !== null && /File exists/.test(stderr) && stderr.includes(`Command failed -:${lines.length}`)) return;
-    throw new Error(`cannot configure ${ifName} in ${nsPath}: ${describeBatchFailure(e, lines)}`);
+    const routeExists = opts.gateway !== null && /File exists/.test(stderr) && stderr.includes(`Command failed -:${lines.length}`);
+    if (!routeExists) throw new Error(`cannot configure ${ifName} in ${nsPath}: ${describeBatchFailure(e, lines)}`);
+  }
+  if (v6?.gateway != null) await addDefaultRouteIfNone(nsPath, ifName, ['-6', 'route', 'add', 'default', 'via', v6.gateway, 'dev', ifName]);
+}
+
+/** `ip ARGS` adding a default route; one that is there already (another network's, or ours before a restart) stays. */
+async function addDefaultRouteIfNone(nsPath: string, ifName: string, args: string[]): Promise<void> {
+  try {
+    await runInNetns(nsPath, ['ip', ...args]);
+  } catch (e) {
+    if (e instanceof CommandError && /File exists/.test(e.stderr)) return;
+    throw new Error(`cannot configure ${ifName} in ${nsPath}: ${(e as Error).message}`);
   }
 }
 

@@ -4,6 +4,7 @@
 // network/ together and answers the API; the host and the data plane come in behind interfaces.
 
 import type { Logger } from 'pino';
+import { defaultPool6 } from './ipam6.js';
 import type {
   ConnectRequest,
   ConntrackEntryResource,
@@ -96,6 +97,7 @@ export class NetworkService implements GatewayApi {
   constructor(private readonly deps: NetworkServiceDeps) {
     const { config, store, dataplane, devices, resolvConfs, log, cluster } = deps;
     const names = this.names;
+    const pools6 = config.defaultPools6.length > 0 ? config.defaultPools6 : [defaultPool6()];
     this.loopback = new LoopbackProxies(log);
     const networks = new LiveNetworks(store, log);
     const activation = new NetworkActivation({ networks, names, dataplane, devices, log });
@@ -119,6 +121,7 @@ export class NetworkService implements GatewayApi {
     const lifecycle = new NetworkLifecycle({
       advertise: config.cluster.advertise,
       underlayMtu: config.cluster.underlayMtu,
+      pools6,
       networks,
       activation,
       overlay,
@@ -158,7 +161,7 @@ export class NetworkService implements GatewayApi {
           created: (live) => followUp.networkCreated(live),
           joined: (live, ep) => followUp.joined(live, ep),
         }),
-        ipam: new IpamDriver({ state, attach, devices, log }),
+        ipam: new IpamDriver({ state, attach, devices, pools6, log }),
         stats: new PluginStats(),
       };
     }

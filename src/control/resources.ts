@@ -4,7 +4,8 @@ import { trackedProtocolName } from '../wire/ipv4.js';
 import { CT_STATE_NAMES, CtFlag } from '../dataplane/conntrack.js';
 import type { ConntrackRecord } from '../ports/worker-protocol.js';
 import { ipv4ToString, parseCidr } from '../wire/ipv4-address.js';
-import type { ConntrackEntryResource, EndpointResource, NetworkResource } from './api-types.js';
+import { parseCidr6 } from '../wire/ipv6-address.js';
+import type { ConntrackEntryResource, EndpointResource, IpamConfig, NetworkResource } from './api-types.js';
 import type { LiveNetwork } from './live-network.js';
 import type { EndpointRecord } from './state-store.js';
 
@@ -15,7 +16,7 @@ export function endpointResource(live: LiveNetwork, r: EndpointRecord, dnsServer
     EndpointID: r.id,
     MacAddress: r.mac,
     IPv4Address: `${r.ip}/${parseCidr(live.record.subnet).prefixLen}`,
-    IPv6Address: '',
+    IPv6Address: r.ip6 !== undefined && live.record.ipv6 !== undefined ? `${r.ip6}/${parseCidr6(live.record.ipv6.subnet).prefixLen}` : '',
     Interface: r.ifName,
     Netns: r.netnsPath,
     ...(r.containerId !== undefined ? { ContainerID: r.containerId } : {}),
@@ -23,6 +24,19 @@ export function endpointResource(live: LiveNetwork, r: EndpointRecord, dnsServer
     Ports: r.ports.map((m) => ({ ...m, network: live.record.name, containerIp: r.ip })),
     ...(dnsServer !== null ? { DNSNames: [r.name, ...r.aliases], DNSServer: dnsServer } : {}),
   };
+}
+
+/** One IPAM.Config entry per family, IPv4 first, as Docker's inspect. */
+function ipamConfig(r: LiveNetwork['record']): IpamConfig[] {
+  const entry = (c: { subnet: string; gateway: string; ipRange?: string }): IpamConfig => ({
+    Subnet: c.subnet,
+    Gateway: c.gateway,
+    ...(c.ipRange !== undefined ? { IPRange: c.ipRange } : {}),
+  });
+  const out: IpamConfig[] = [];
+  if (r.subnet !== '') out.push(entry(r));
+  if (r.ipv6 !== undefined) out.push(entry(r.ipv6));
+  return out;
 }
 
 export function networkResource(live: LiveNetwork, dnsEnabled: boolean, endpoint: (r: EndpointRecord) => EndpointResource): NetworkResource {
@@ -35,11 +49,11 @@ export function networkResource(live: LiveNetwork, dnsEnabled: boolean, endpoint
     Created: r.created,
     Scope: r.driver === 'overlay' ? 'swarm' : 'local',
     Driver: r.driver,
-    EnableIPv6: false,
+    EnableIPv6: r.ipv6 !== undefined,
     IPAM: {
       Driver: 'default',
       Options: {},
-      Config: [{ Subnet: r.subnet, Gateway: r.gateway, ...(r.ipRange !== undefined ? { IPRange: r.ipRange } : {}) }],
+      Config: ipamConfig(r),
     },
     Internal: r.internal,
     Attachable: true,
@@ -48,6 +62,7 @@ export function networkResource(live: LiveNetwork, dnsEnabled: boolean, endpoint
       'com.docker.network.driver.mtu': String(r.mtu),
       'pontoon.gateway.mac': r.gatewayMac,
       ...(dnsEnabled ? { 'pontoon.dns': r.gateway } : {}),
+      ...(r.ipv6 !== undefined ? { 'pontoon.ipv6.nat': String(r.ipv6.nat) } : {}),
       ...(r.isDefault ? { 'com.docker.network.bridge.default_bridge': 'true' } : {}),
       ...(r.vni !== undefined ? { 'com.docker.network.driver.overlay.vxlanid_list': String(r.vni) } : {}),
     },

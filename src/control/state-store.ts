@@ -17,6 +17,8 @@ export interface EndpointRecord {
   containerId?: string;
   mac: string;
   ip: string;
+  /** the endpoint's IPv6 address on a network with IPv6 (no prefix length); its link-local one follows from the MAC */
+  ip6?: string;
   aliases: string[];
   created: string;
   /** published ports (host port already chosen) */
@@ -41,11 +43,22 @@ export interface NetworkRecord {
   gatewayMac: string;
   created: string;
   isDefault: boolean;
+  /** the network's IPv6 side (network create --ipv6); absent: IPv4 only */
+  ipv6?: Ipv6NetworkRecord;
   endpoints: EndpointRecord[];
   /** overlay networks: the VXLAN network identifier */
   vni?: number;
   /** made by `docker network create -d pontoon`: Docker's id of the network */
   dockerNetworkId?: string;
+}
+
+/** The IPv6 side of a network: subnet, gateway (in the subnet; the gateway also answers on fe80::1), ip-range, NAT. */
+export interface Ipv6NetworkRecord {
+  subnet: string;
+  gateway: string;
+  ipRange?: string;
+  /** masqueraded to the uplink's IPv6 address (a ULA subnet by default), or routed */
+  nat: boolean;
 }
 
 /** An address pool handed out by pontoon's Docker IPAM driver (`--ipam-driver pontoon`). */
@@ -68,6 +81,9 @@ export interface DockerEndpointRecord {
   mac: string;
   /** the address was allocated for the endpoint itself (another IPAM driver than pontoon's gave it) */
   ownsAddress: boolean;
+  /** on a network with IPv6: its IPv6 address, and whether it was allocated for the endpoint itself (given by no IPAM driver, or another's) */
+  ip6?: string;
+  ownsAddress6?: boolean;
 }
 
 /** What Docker's network and IPAM drivers keep between calls: Docker never replays them. */
@@ -92,6 +108,7 @@ const endpointSchema = z.object({
   containerId: z.string().optional(),
   mac: z.string(),
   ip: z.string(),
+  ip6: z.string().optional(),
   aliases: z.array(z.string()),
   created: z.string(),
   ports: z
@@ -119,6 +136,7 @@ const networkSchema = z.object({
   gatewayMac: z.string(),
   created: z.string(),
   isDefault: z.boolean(),
+  ipv6: z.object({ subnet: z.string(), gateway: z.string(), ipRange: z.string().optional(), nat: z.boolean() }).optional(),
   endpoints: z.array(endpointSchema),
   vni: z.number().int().min(1).max(0xffffff).optional(),
   dockerNetworkId: z.string().optional(),
@@ -135,7 +153,15 @@ const dockerSchema = z.object({
     }),
   ),
   endpoints: z.array(
-    z.object({ id: z.string(), networkId: z.string(), ip: z.string(), mac: z.string(), ownsAddress: z.boolean() }),
+    z.object({
+      id: z.string(),
+      networkId: z.string(),
+      ip: z.string(),
+      mac: z.string(),
+      ownsAddress: z.boolean(),
+      ip6: z.string().optional(),
+      ownsAddress6: z.boolean().optional(),
+    }),
   ),
 });
 

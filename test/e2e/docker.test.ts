@@ -222,9 +222,10 @@ needs(root, tools('dockerd', 'busybox', 'ip', 'ping', 'curl', 'dig')).describe('
     const badOpt = await docker(['network', 'create', '-d', plugin, '-o', 'color=blue', `${net}-y`]);
     expect(badOpt.code).not.toBe(0);
     expect(badOpt.stderr).toMatch(/unknown option "color"/);
-    const v6 = await docker(['network', 'create', '-d', plugin, '--ipam-driver', plugin, '--ipv6', `${net}-z`]);
+    // IPv6 works on bridge networks (ipv6-control.test.ts), not on overlays yet
+    const v6 = await docker(['network', 'create', '-d', plugin, '--ipam-driver', plugin, '--ipv6', '-o', 'pontoon.driver=overlay', `${net}-z`]);
     expect(v6.code).not.toBe(0);
-    expect(v6.stderr).toMatch(/IPv6/);
+    expect(v6.stderr).toMatch(/--ipv6 is not supported on overlay networks yet/);
     const names = (await world.daemon.cliOk(['network', 'ls', '--format', 'json'])).stdout;
     for (const n of [`${net}-x`, `${net}-y`, `${net}-z`]) expect(names).not.toContain(`"${n}"`);
     const links = (await run(['ip', '-o', 'link', 'show'])).stdout;

@@ -8,6 +8,7 @@ import { CliExit, type CliContext } from '../context.js';
 import { formatInspect, formatTable, shortId } from '../format.js';
 
 const MTU_OPTION = 'com.docker.network.driver.mtu';
+const IPV6_NAT_OPTION = 'pontoon.ipv6.nat';
 
 const enc = encodeURIComponent;
 
@@ -26,20 +27,33 @@ function netnsArg(arg: string): string {
   return arg.includes('/') && !arg.startsWith('/') ? resolvePath(arg) : arg;
 }
 
-/** The MTU from --mtu and -o com.docker.network.driver.mtu=N (which must agree). */
-function mtuFrom(mtu: number | undefined, opts: string[]): number | undefined {
+/** The MTU from --mtu and -o com.docker.network.driver.mtu=N (which must agree), and -o pontoon.ipv6.nat=true|false. */
+function driverOptions(mtu: number | undefined, opts: string[]): { mtu?: number; ipv6Nat?: boolean } {
   let result = mtu;
+  let ipv6Nat: boolean | undefined;
   for (const opt of opts) {
     const eq = opt.indexOf('=');
     const key = eq < 0 ? opt : opt.slice(0, eq);
     const value = eq < 0 ? '' : opt.slice(eq + 1);
-    if (key !== MTU_OPTION) throw new Error(`driver option ${JSON.stringify(key)} is not supported (supported: ${MTU_OPTION})`);
+    if (key === IPV6_NAT_OPTION) {
+      if (value !== 'true' && value !== 'false') throw new Error(`invalid value ${JSON.stringify(value)} for ${IPV6_NAT_OPTION}: true or false`);
+      ipv6Nat = value === 'true';
+      continue;
+    }
+    if (key !== MTU_OPTION) throw new Error(`driver option ${JSON.stringify(key)} is not supported (supported: ${MTU_OPTION}, ${IPV6_NAT_OPTION})`);
     if (!/^[0-9]+$/.test(value)) throw new Error(`invalid value ${JSON.stringify(value)} for ${MTU_OPTION}: not a number`);
     const n = Number(value);
     if (result !== undefined && result !== n) throw new Error(`conflicting MTUs: --mtu ${result} and ${MTU_OPTION}=${n}`);
     result = n;
   }
-  return result;
+  return { ...(result !== undefined ? { mtu: result } : {}), ...(ipv6Nat !== undefined ? { ipv6Nat } : {}) };
+}
+
+/** One value in the single-subnet field (what older daemons read), several in the list. */
+function oneOrMany(req: NetworkCreateRequest, one: 'subnet' | 'gateway' | 'ipRange', many: 'subnets' | 'gateways' | 'ipRanges', values: string[] | undefined): void {
+  if (values === undefined || values.length === 0) return;
+  if (values.length === 1) req[one] = values[0]!;
+  else req[many] = values;
 }
 
 export function networkCommand(ctx: CliContext, parent: Command): Command {
@@ -50,22 +64,23 @@ export function networkCommand(ctx: CliContext, parent: Command): Command {
     .description('Create a network')
     .argument('<name>', 'network name')
     .option('-d, --driver <driver>', 'driver to manage the network', 'bridge')
-    .option('--subnet <cidr>', 'subnet in CIDR format, e.g. 172.18.0.0/16')
-    .option('--gateway <ip>', 'IPv4 gateway of the subnet')
-    .option('--ip-range <cidr>', 'allocate container addresses from a sub-range')
+    .option('--subnet <cidr>', 'subnet in CIDR format, e.g. 172.18.0.0/16 or fd00:18::/64 (repeatable: one per family)', collect)
+    .option('--gateway <ip>', 'gateway of the subnet of its family (repeatable)', collect)
+    .option('--ip-range <cidr>', 'allocate container addresses from a sub-range of the subnet of its family (repeatable)', collect)
+    .option('--ipv6', 'enable IPv6 (an IPv6 --subnet, or a ULA /64 from the default pool)')
     .option('--internal', 'restrict external access to the network')
     .option('--mtu <bytes>', 'MTU of the network', parseMtu)
-    .option('-o, --opt <key=value>', `driver options (${MTU_OPTION}=N)`, collect)
+    .option('-o, --opt <key=value>', `driver options (${MTU_OPTION}=N, ${IPV6_NAT_OPTION}=true|false)`, collect)
     .option('--vni <n>', 'overlay networks: the VXLAN network identifier (1-16777215; chosen when absent)', parseMtu)
     .action(async (name: string, o: Record<string, unknown>, cmd: Command) => {
       const req: NetworkCreateRequest = { name, driver: o['driver'] as string };
       if (o['vni'] !== undefined) req.vni = o['vni'] as number;
-      if (o['subnet'] !== undefined) req.subnet = o['subnet'] as string;
-      if (o['gateway'] !== undefined) req.gateway = o['gateway'] as string;
-      if (o['ipRange'] !== undefined) req.ipRange = o['ipRange'] as string;
+      oneOrMany(req, 'subnet', 'subnets', o['subnet'] as string[] | undefined);
+      oneOrMany(req, 'gateway', 'gateways', o['gateway'] as string[] | undefined);
+      oneOrMany(req, 'ipRange', 'ipRanges', o['ipRange'] as string[] | undefined);
+      if (o['ipv6'] === true) req.ipv6 = true;
       if (o['internal'] === true) req.internal = true;
-      const mtu = mtuFrom(o['mtu'] as number | undefined, (o['opt'] as string[] | undefined) ?? []);
-      if (mtu !== undefined) req.mtu = mtu;
+      Object.assign(req, driverOptions(o['mtu'] as number | undefined, (o['opt'] as string[] | undefined) ?? []));
       const created = await ctx.client(cmd).request<NetworkResource>('POST', '/v1/networks', req);
       ctx.io.out(`${created.Id}\n`);
     });
@@ -95,6 +110,7 @@ export function networkCommand(ctx: CliContext, parent: Command): Command {
                   Scope: n.Scope,
                   Subnet: n.Subnet,
                   Gateway: n.Gateway,
+                  IPv6: n.IPv6,
                   Internal: n.Internal,
                   Endpoints: n.Endpoints,
                 }) + '\n',
@@ -157,13 +173,15 @@ export function networkCommand(ctx: CliContext, parent: Command): Command {
     .argument('<network>', 'network name or id')
     .argument('<netns>', 'an "ip netns" name, a namespace path such as /proc/PID/ns/net, or a PID')
     .option('--ip <address>', 'IPv4 address of the endpoint')
+    .option('--ip6 <address>', 'IPv6 address of the endpoint (a network with IPv6)')
     .option('--alias <name>', 'add a network-scoped alias (repeatable)', collect)
     .option('--name <name>', 'container name shown by inspect (default: the netns name)')
     .option('-p, --publish <spec>', 'publish a port: [HOSTIP:]HOSTPORT:CONTAINERPORT[/tcp|udp] (repeatable, ranges allowed)', collect)
-    .action(async (net: string, netns: string, o: { ip?: string; alias?: string[]; name?: string; publish?: string[] }, cmd: Command) => {
+    .action(async (net: string, netns: string, o: { ip?: string; ip6?: string; alias?: string[]; name?: string; publish?: string[] }, cmd: Command) => {
       const req: ConnectRequest = { netns: netnsArg(netns) };
       if (o.publish !== undefined) req.publish = o.publish;
       if (o.ip !== undefined) req.ip = o.ip;
+      if (o.ip6 !== undefined) req.ip6 = o.ip6;
       if (o.alias !== undefined) req.aliases = o.alias;
       if (o.name !== undefined) req.name = o.name;
       await ctx.client(cmd).request('POST', `/v1/networks/${enc(net)}/connect`, req);

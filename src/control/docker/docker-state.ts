@@ -26,9 +26,14 @@ export class DockerState {
     }
     for (const p of this.pools.values()) {
       const live = this.networkOfPool(p);
-      for (const ip of p.addresses) live?.allocator.markUsed(ip);
+      const allocator = isIpv6Pool(p) ? live?.allocator6 : live?.allocator;
+      for (const ip of p.addresses) allocator?.markUsed(ip);
     }
-    for (const e of this.endpoints.values()) if (e.ownsAddress) this.liveNetworks.get(e.networkId)!.allocator.markUsed(e.ip);
+    for (const e of this.endpoints.values()) {
+      const live = this.liveNetworks.get(e.networkId)!;
+      if (e.ownsAddress) live.allocator.markUsed(e.ip);
+      if (e.ownsAddress6 === true && e.ip6 !== undefined) live.allocator6?.markUsed(e.ip6);
+    }
     this.liveNetworks.keepDockerState(() => this.record());
   }
 
@@ -50,15 +55,31 @@ export class DockerState {
     return undefined;
   }
 
-  /** The Docker network made from a pool of pontoon's IPAM driver (same subnet). */
+  /** The Docker network made from a pool of pontoon's IPAM driver (same subnet, of either family). */
   networkOfPool(pool: DockerPoolRecord): LiveNetwork | undefined {
-    for (const n of this.liveNetworks.values()) if (n.record.dockerNetworkId !== undefined && n.record.subnet === pool.subnet) return n;
+    for (const n of this.liveNetworks.values()) {
+      if (n.record.dockerNetworkId === undefined) continue;
+      if (isIpv6Pool(pool) ? n.record.ipv6?.subnet === pool.subnet : n.record.subnet === pool.subnet) return n;
+    }
     return undefined;
   }
 
-  /** The pool of pontoon's IPAM driver a network was made from, if it was. */
+  /** The IPv4 pool of pontoon's IPAM driver a network was made from, if it was. */
   poolOfNetwork(live: LiveNetwork): DockerPoolRecord | undefined {
     for (const p of this.pools.values()) if (p.subnet === live.record.subnet) return p;
     return undefined;
   }
+
+  /** The IPv6 pool of pontoon's IPAM driver a network was made from, if it was. */
+  pool6OfNetwork(live: LiveNetwork): DockerPoolRecord | undefined {
+    const subnet6 = live.record.ipv6?.subnet;
+    if (subnet6 === undefined) return undefined;
+    for (const p of this.pools.values()) if (p.subnet === subnet6) return p;
+    return undefined;
+  }
+}
+
+/** A pool of IPv6 addresses (RequestPool with V6). */
+export function isIpv6Pool(pool: DockerPoolRecord): boolean {
+  return pool.subnet.includes(':');
 }

@@ -8,6 +8,7 @@
 
 import type { Logger } from 'pino';
 import { parseMac, macToString } from '../../wire/mac.js';
+import { IPV6_GATEWAY_LINK_LOCAL, ipv6ToString, parseIpv6OrNull } from '../../wire/ipv6-address.js';
 import { ApiFailure } from '../gateway-api.js';
 import type { LiveEndpoint, LiveNetwork } from '../live-network.js';
 import { macForIp } from '../network/addresses.js';
@@ -77,6 +78,8 @@ function driverOptions(generic: unknown): DriverOptions {
   return out;
 }
 
+const GATEWAY_LINK_LOCAL = ipv6ToString(IPV6_GATEWAY_LINK_LOCAL);
+
 /** The name of a Docker network in pontoon until pontoon learns Docker's name for it. */
 export const placeholderName = (dockerId: string): string => `docker-${dockerId.slice(0, 12)}`;
 
@@ -107,9 +110,13 @@ export class NetworkDriver {
   async createNetwork(req: z.output<typeof createNetworkRequest>): Promise<object> {
     const { state, lifecycle, log } = this.deps;
     if (state.network(req.NetworkID) !== undefined) return {};
-    if ((req.IPv6Data ?? []).length > 0) throw new PluginError('pontoon networks are IPv4 only for now: create it without --ipv6');
     const v4 = req.IPv4Data ?? [];
     if (v4.length !== 1) throw new PluginError(`a pontoon network has exactly one IPv4 subnet (Docker gave ${v4.length})`);
+    const v6 = req.IPv6Data ?? [];
+    if (v6.length > 1) throw new PluginError(`a pontoon network has at most one IPv6 subnet (Docker gave ${v6.length})`);
+    const subnet6 = v6[0]?.Pool;
+    const gateway6 = v6[0]?.Gateway ? v6[0].Gateway.split('/')[0] : undefined;
+    const pool6 = subnet6 === undefined ? undefined : [...state.pools.values()].find((p) => p.subnet === subnet6);
     const opts = driverOptions(req.Options?.[GENERIC_OPTION]);
     const internal = req.Options?.[INTERNAL_OPTION] === true;
     const subnet = v4[0]!.Pool;
@@ -132,6 +139,14 @@ export class NetworkDriver {
         subnet,
         ...(gateway !== undefined ? { gateway } : {}),
         ...(pool?.ipRange !== undefined ? { ipRange: pool.ipRange } : {}),
+        ...(subnet6 !== undefined
+          ? {
+              ipv6: true,
+              subnets: [subnet6],
+              ...(gateway6 !== undefined ? { gateways: [gateway6] } : {}),
+              ...(pool6?.ipRange !== undefined ? { ipRanges: [pool6.ipRange] } : {}),
+            }
+          : {}),
         internal,
         ...(opts.mtu !== undefined ? { mtu: opts.mtu } : {}),
         ...(opts.vni !== undefined ? { vni: opts.vni } : {}),
@@ -159,6 +174,7 @@ export class NetworkDriver {
       const joined = live.endpoints.get(e.id);
       if (joined !== undefined) await attach.detach(live, joined, true);
       if (e.ownsAddress) await attach.releaseAddress(live, e.ip);
+      if (e.ownsAddress6 === true && e.ip6 !== undefined) attach.releaseAddress6(live, e.ip6);
       state.endpoints.delete(e.id);
     }
     if (live.record.driver === 'overlay' && live.remotes.size > 0) {
@@ -177,8 +193,10 @@ export class NetworkDriver {
     const live = this.network(req.NetworkID);
     const iface = req.Interface ?? {};
     const existing = state.endpoints.get(req.EndpointID);
-    if (existing !== undefined) return { Interface: iface.MacAddress ? {} : { MacAddress: existing.mac } };
-    if (iface.AddressIPv6) throw new PluginError('pontoon networks are IPv4 only for now: no IPv6 address can be given');
+    if (existing !== undefined) return { Interface: this.answeredInterface(live, iface, existing.mac, existing.ip6) };
+    if (iface.AddressIPv6 && live.allocator6 === null) {
+      throw new PluginError(`network ${live.record.name} has no IPv6 (create it with --ipv6): no IPv6 address can be given`);
+    }
     if (!iface.Address) throw new PluginError('pontoon needs an IPv4 address for every endpoint, and the IPAM driver gave none');
     const ip = iface.Address.split('/')[0]!;
     let mac: string;
@@ -191,17 +209,47 @@ export class NetworkDriver {
     const pool = state.poolOfNetwork(live);
     const ownsAddress = pool === undefined || !pool.addresses.includes(ip);
     if (ownsAddress) await attach.allocateAddress(live, req.EndpointID, ip);
-    const rec: DockerEndpointRecord = { id: req.EndpointID, networkId: live.record.id, ip, mac, ownsAddress };
+    let v6: { ip6: string; ownsAddress6: boolean } | undefined;
+    try {
+      v6 = this.endpointAddress6(live, iface.AddressIPv6 ?? undefined);
+    } catch (err) {
+      if (ownsAddress) await attach.releaseAddress(live, ip);
+      throw err;
+    }
+    const rec: DockerEndpointRecord = { id: req.EndpointID, networkId: live.record.id, ip, mac, ownsAddress, ...(v6 ?? {}) };
     state.endpoints.set(rec.id, rec);
     try {
       state.save();
     } catch (err) {
       state.endpoints.delete(rec.id);
       if (ownsAddress) await attach.releaseAddress(live, ip);
+      if (v6?.ownsAddress6 === true) attach.releaseAddress6(live, v6.ip6);
       throw err;
     }
-    log.info({ network: live.record.name, endpoint: rec.id.slice(0, 12), ip, mac }, 'docker endpoint created');
-    return { Interface: iface.MacAddress ? {} : { MacAddress: mac } };
+    log.info({ network: live.record.name, endpoint: rec.id.slice(0, 12), ip, ...(v6 !== undefined ? { ip6: v6.ip6 } : {}), mac }, 'docker endpoint created');
+    return { Interface: this.answeredInterface(live, iface, mac, rec.ip6) };
+  }
+
+  /** On a network with IPv6: Docker's IPv6 address (taken here unless pontoon's IPAM gave it), or one pontoon allocates. */
+  private endpointAddress6(live: LiveNetwork, given: string | undefined): { ip6: string; ownsAddress6: boolean } | undefined {
+    if (live.allocator6 === null) return undefined;
+    if (!given) return { ip6: this.deps.attach.allocateAddress6(live), ownsAddress6: true };
+    const a = parseIpv6OrNull(given.split('/')[0]!);
+    if (a === null) throw new PluginError(`invalid IPv6 address ${JSON.stringify(given)}`);
+    const ip6 = ipv6ToString(a);
+    const pool6 = this.deps.state.pool6OfNetwork(live);
+    const ownsAddress6 = pool6 === undefined || !pool6.addresses.includes(ip6);
+    if (ownsAddress6) this.deps.attach.allocateAddress6(live, ip6);
+    return { ip6, ownsAddress6 };
+  }
+
+  /** What CreateEndpoint answers: the MAC and the IPv6 address pontoon chose, only those Docker did not give (Docker refuses changes). */
+  private answeredInterface(live: LiveNetwork, iface: { MacAddress?: string | null; AddressIPv6?: string | null }, mac: string, ip6: string | undefined): object {
+    const prefixLen6 = live.record.ipv6?.subnet.split('/')[1];
+    return {
+      ...(iface.MacAddress ? {} : { MacAddress: mac }),
+      ...(!iface.AddressIPv6 && ip6 !== undefined && prefixLen6 !== undefined ? { AddressIPv6: `${ip6}/${prefixLen6}` } : {}),
+    };
   }
 
   async deleteEndpoint(req: z.output<typeof endpointRequest>): Promise<object> {
@@ -213,6 +261,7 @@ export class NetworkDriver {
       const joined = live.endpoints.get(rec.id);
       if (joined !== undefined) await attach.detach(live, joined, true);
       if (rec.ownsAddress) await attach.releaseAddress(live, rec.ip);
+      if (rec.ownsAddress6 === true && rec.ip6 !== undefined) attach.releaseAddress6(live, rec.ip6);
     }
     state.endpoints.delete(rec.id);
     state.save();
@@ -226,12 +275,21 @@ export class NetworkDriver {
     if (rec === undefined) throw new PluginError(`endpoint ${req.EndpointID.slice(0, 12)} not found on network ${live.record.name}`);
     let ep = live.endpoints.get(rec.id);
     if (ep === undefined) {
-      ep = await attach.joinDocker(live, { id: rec.id, name: rec.id.slice(0, 12), ip: rec.ip, mac: rec.mac, sandboxKey: req.SandboxKey });
+      ep = await attach.joinDocker(live, {
+        id: rec.id,
+        name: rec.id.slice(0, 12),
+        ip: rec.ip,
+        ...(rec.ip6 !== undefined ? { ip6: rec.ip6 } : {}),
+        mac: rec.mac,
+        sandboxKey: req.SandboxKey,
+      });
       this.deps.joined?.(live, ep);
     }
     return {
       InterfaceName: { SrcName: ep.record.ifName, DstPrefix: 'eth' },
       ...(live.record.internal ? {} : { Gateway: live.record.gateway }),
+      // the IPv6 default route via the gateway's link-local address, as `network connect` gives it
+      ...(live.record.internal || live.record.ipv6 === undefined ? {} : { GatewayIPv6: GATEWAY_LINK_LOCAL }),
       DisableGatewayService: false,
     };
   }

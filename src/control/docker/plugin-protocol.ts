@@ -25,7 +25,7 @@ export const createNetworkRequest = z.object({
   NetworkID: id,
   Options: options,
   IPv4Data: z.array(z.object({ AddressSpace: z.string().nullish(), Pool: z.string(), Gateway: z.string().nullish() })).nullish(),
-  IPv6Data: z.array(z.unknown()).nullish(),
+  IPv6Data: z.array(z.object({ AddressSpace: z.string().nullish(), Pool: z.string(), Gateway: z.string().nullish() })).nullish(),
 });
 
 export const deleteNetworkRequest = networkRef;

@@ -4,6 +4,9 @@
 import { randomBytes } from 'node:crypto';
 import { macToString } from '../../wire/mac.js';
 import { cidrLastAddress, cidrNetwork, ipv4ToString, parseCidr, parseIpv4 } from '../../wire/ipv4-address.js';
+import { cidr6Network, parseCidr6, parseIpv6 } from '../../wire/ipv6-address.js';
+import type { Ipv6NetworkSpec } from '../../dataplane/specs.js';
+import type { Ipv6NetworkRecord } from '../state-store.js';
 
 /** A dotted-quad address as a number; throws on anything else (records hold checked addresses). */
 export function ipv4(s: string): number {
@@ -37,4 +40,10 @@ export function* candidateAddresses(subnet: string, gateway: string, ipRange?: s
     if (a === net.addr || a === bcast || a === gw) continue;
     yield ipv4ToString(a);
   }
+}
+
+/** The IPv6 side of a network as the data plane takes it (plain words: it crosses the worker boundary). */
+export function ipv6NetworkSpec(r: Ipv6NetworkRecord): Ipv6NetworkSpec {
+  const net = cidr6Network(parseCidr6(r.subnet));
+  return { subnet: net.addr, prefixLen: net.prefixLen, gatewayIp: parseIpv6(r.gateway), nat: r.nat };
 }

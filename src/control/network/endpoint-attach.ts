@@ -14,6 +14,7 @@ import { type NameEntry, type NameTable, isDnsName } from '../dns/name-table.js'
 import { ApiFailure } from '../gateway-api.js';
 import type { HostDevices, InterfaceConfig } from '../host-devices.js';
 import { parseCidr } from '../../wire/ipv4-address.js';
+import { IPV6_GATEWAY_LINK_LOCAL, ipv6ToString, parseCidr6, parseIpv6 } from '../../wire/ipv6-address.js';
 import type { LiveEndpoint, LiveNetwork } from '../live-network.js';
 import type { NetnsRef } from '../netns.js';
 import { type PortMapping, planPublish } from '../publish.js';
@@ -42,12 +43,19 @@ function nameEntry(r: EndpointRecord): NameEntry {
   return { id: r.id, name: r.name, ip: r.ip, aliases: r.aliases, sandbox: `${r.netnsDev}:${r.netnsIno}` };
 }
 
+/** Docker's bridge gateway on every IPv6 network: the containers' IPv6 default route goes via it. */
+const GATEWAY_LINK_LOCAL = ipv6ToString(IPV6_GATEWAY_LINK_LOCAL);
+
 function interfaceConfig(live: LiveNetwork, r: EndpointRecord): InterfaceConfig {
+  const v6 = live.record.ipv6;
   return {
     mac: r.mac,
     cidr: `${r.ip}/${parseCidr(live.record.subnet).prefixLen}`,
     mtu: live.record.mtu,
     gateway: live.record.internal ? null : live.record.gateway,
+    ...(v6 !== undefined && r.ip6 !== undefined
+      ? { ipv6: { cidr: `${r.ip6}/${parseCidr6(v6.subnet).prefixLen}`, gateway: live.record.internal ? null : GATEWAY_LINK_LOCAL } }
+      : {}),
   };
 }
 
@@ -102,6 +110,9 @@ export class EndpointAttach {
     if (req.ifName !== undefined && (await devices.interfaceNames(ns.path)).includes(req.ifName)) {
       throw new ApiFailure(409, `interface ${req.ifName} already exists in ${ns.name}`);
     }
+    if (req.ip6 !== undefined && live.allocator6 === null) {
+      throw new ApiFailure(400, `network ${live.record.name} has no IPv6 (it was created without --ipv6): --ip6 ${req.ip6} cannot be given`);
+    }
     const ports = this.planPublish(req.publish ?? [], name);
     const endpointId = randomBytes(32).toString('hex');
     const onUndoFailure = (what: string, err: Error): void =>
@@ -109,8 +120,9 @@ export class EndpointAttach {
     return UndoStack.run(onUndoFailure, async (undo) => {
       // a refused address passes as it is: the allocators' refusals are one-line ApiFailures already
       const ip = await this.claimAddress(live, endpointId, req.ip, undo);
+      const ip6 = this.claimAddress6(live, req.ip6, undo);
       try {
-        return await this.attach(live, { id: endpointId, name, ns, ip, aliases, ports, ifName: req.ifName, containerId: req.containerId }, undo);
+        return await this.attach(live, { id: endpointId, name, ns, ip, ip6, aliases, ports, ifName: req.ifName, containerId: req.containerId }, undo);
       } catch (err) {
         if (err instanceof ApiFailure) throw err;
         throw new ApiFailure(500, `cannot connect ${ns.name} to network ${live.record.name}: ${(err as Error).message}`);
@@ -154,9 +166,18 @@ export class EndpointAttach {
     return ip;
   }
 
+  /** The endpoint's IPv6 address on a network with IPv6 (local: overlay networks have no IPv6 yet); undefined without. */
+  private claimAddress6(live: LiveNetwork, requested: string | undefined, undo: UndoStack): string | undefined {
+    const a6 = live.allocator6;
+    if (a6 === null) return undefined;
+    const ip6 = a6.allocate(requested);
+    undo.push(`address ${ip6}`, () => a6.release(ip6));
+    return ip6;
+  }
+
   private async attach(
     live: LiveNetwork,
-    ep: { id: string; name: string; ns: NetnsRef; ip: string; aliases: string[]; ports: PortMapping[]; ifName?: string; containerId?: string },
+    ep: { id: string; name: string; ns: NetnsRef; ip: string; ip6?: string; aliases: string[]; ports: PortMapping[]; ifName?: string; containerId?: string },
     undo: UndoStack,
   ): Promise<LiveEndpoint> {
     const { networks, names, devices, resolvConf, log } = this.deps;
@@ -171,6 +192,7 @@ export class EndpointAttach {
       ...(ep.containerId !== undefined ? { containerId: ep.containerId } : {}),
       mac: macForIp(ep.ip),
       ip: ep.ip,
+      ...(ep.ip6 !== undefined ? { ip6: ep.ip6 } : {}),
       aliases: ep.aliases,
       created: new Date().toISOString(),
       ports: ep.ports,
@@ -181,7 +203,7 @@ export class EndpointAttach {
     await devices.configureInterface(record.netnsPath, ifName, interfaceConfig(live, record));
     const portId = await this.addPort(live, record, fd, undo);
     const endpoint = await this.register(live, { record, fd, portId }, undo);
-    log.info({ network: live.record.name, endpoint: record.name, ip: record.ip, ifName }, 'endpoint connected');
+    log.info({ network: live.record.name, endpoint: record.name, ip: record.ip, ...(record.ip6 !== undefined ? { ip6: record.ip6 } : {}), ifName }, 'endpoint connected');
     resolvConf.sync(record.netnsPath);
     return endpoint;
   }
@@ -213,6 +235,17 @@ export class EndpointAttach {
     return UndoStack.run(this.undoLogger(live, owner), (undo) => this.claimAddress(live, owner, requested, undo));
   }
 
+  /** An IPv6 address of the network (Docker's IPAM and endpoints); 400 on a network without IPv6. */
+  allocateAddress6(live: LiveNetwork, requested?: string): string {
+    const a6 = live.allocator6;
+    if (a6 === null) throw new ApiFailure(400, `network ${live.record.name} has no IPv6 (it was created without --ipv6)`);
+    return a6.allocate(requested);
+  }
+
+  releaseAddress6(live: LiveNetwork, ip6: string): void {
+    live.allocator6?.release(ip6);
+  }
+
   /** Gives an address back, to the network and (overlay) to the cluster store. */
   async releaseAddress(live: LiveNetwork, ip: string): Promise<void> {
     live.allocator.release(ip);
@@ -226,7 +259,7 @@ export class EndpointAttach {
    * Docker's Join: the endpoint's TAP made in the host's namespace with its MAC and MTU (Docker
    * moves it into the sandbox, names it and gives it its address), its data-plane port, its name.
    */
-  joinDocker(live: LiveNetwork, ep: { id: string; name: string; ip: string; mac: string; sandboxKey: string }): Promise<LiveEndpoint> {
+  joinDocker(live: LiveNetwork, ep: { id: string; name: string; ip: string; ip6?: string; mac: string; sandboxKey: string }): Promise<LiveEndpoint> {
     const { devices, log } = this.deps;
     return UndoStack.run(this.undoLogger(live, ep.name), async (undo) => {
       // the TAP's name in the host's namespace until Docker renames it: unique by endpoint id
@@ -243,6 +276,7 @@ export class EndpointAttach {
         ifName,
         mac: ep.mac,
         ip: ep.ip,
+        ...(ep.ip6 !== undefined ? { ip6: ep.ip6 } : {}),
         aliases: [],
         created: new Date().toISOString(),
         ports: [],
@@ -349,6 +383,12 @@ export class EndpointAttach {
       }
       live.allocator.markUsed(record.ip);
       undo.push(`address ${record.ip}`, () => live.allocator.release(record.ip));
+      const a6 = live.allocator6;
+      const ip6 = record.ip6;
+      if (a6 !== null && ip6 !== undefined) {
+        a6.markUsed(ip6);
+        undo.push(`address ${ip6}`, () => a6.release(ip6));
+      }
       if (record.engine === 'docker') {
         if (record.netnsIno === 0) {
           // the daemon stopped before the container's namespace appeared: it is there now, or the endpoint goes
@@ -393,13 +433,21 @@ export class EndpointAttach {
     if (r.engine === undefined) {
       resolvConf.sync(r.netnsPath);
       await this.releaseAddress(live, r.ip);
+      if (r.ip6 !== undefined) live.allocator6?.release(r.ip6);
     }
     if (save) networks.save();
     else networks.trySave();
   }
 
   private endpointSpec(live: LiveNetwork, r: EndpointRecord): EndpointSpec {
-    return { name: `${r.ifName}@${r.name}`, network: live.index, mac: parseMac(r.mac), ip: ipv4(r.ip), vnet: this.deps.vnet };
+    return {
+      name: `${r.ifName}@${r.name}`,
+      network: live.index,
+      mac: parseMac(r.mac),
+      ip: ipv4(r.ip),
+      ...(r.ip6 !== undefined ? { ip6: parseIpv6(r.ip6) } : {}),
+      vnet: this.deps.vnet,
+    };
   }
 
   /** The cluster side of an overlay network's endpoints; null for a bridge, or without a cluster store. */

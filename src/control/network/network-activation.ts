@@ -1,6 +1,7 @@
 // Bringing a network up on this host and taking it down again: its data-plane slot, the host's
-// route to its subnet, its address allocator and its names in the embedded DNS. What the network
-// is (bridge or overlay, created here or elsewhere, restored or new) is the callers' business.
+// route to its subnet, its address allocators (IPv4, and IPv6 with --ipv6) and its names in the
+// embedded DNS. What the network is (bridge or overlay, created here or elsewhere, restored or
+// new) is the callers' business.
 
 import type { Logger } from 'pino';
 import { parseMac } from '../../wire/mac.js';
@@ -8,8 +9,9 @@ import type { NameTable } from '../dns/name-table.js';
 import type { HostDevices } from '../host-devices.js';
 import { cidrNetwork, parseCidr } from '../../wire/ipv4-address.js';
 import { AddressAllocator } from '../ipam.js';
+import { Ipv6AddressAllocator } from '../ipam6.js';
 import type { LiveNetwork, LiveNetworkRecord } from '../live-network.js';
-import { ipv4 } from './addresses.js';
+import { ipv4, ipv6NetworkSpec } from './addresses.js';
 import type { ServiceDataplane } from './service-dataplane.js';
 import type { LiveNetworks } from './live-networks.js';
 import { UndoStack } from './undo-stack.js';
@@ -52,6 +54,7 @@ export class NetworkActivation {
         mtu: record.mtu,
         internal: record.internal,
         ...(record.vni !== undefined ? { vni: record.vni } : {}),
+        ...(record.ipv6 !== undefined ? { ipv6: ipv6NetworkSpec(record.ipv6) } : {}),
       });
       undo.push('the data-plane network', () => dataplane.control.removeNetwork(index));
       // internal networks get the route too: the gateway refuses the traffic (admin prohibited)
@@ -61,6 +64,7 @@ export class NetworkActivation {
         record,
         index,
         allocator: new AddressAllocator(record.subnet, record.gateway, record.ipRange, record.name),
+        allocator6: record.ipv6 !== undefined ? new Ipv6AddressAllocator(record.ipv6.subnet, record.ipv6.gateway, record.ipv6.ipRange, record.name) : null,
         endpoints: new Map(),
         remotes: new Map(),
         peers: new Set(),

@@ -8,6 +8,7 @@ import type { OverlayNetworkDef } from '../cluster/cluster-store.js';
 import { ApiFailure } from '../gateway-api.js';
 import type { HostDevices } from '../host-devices.js';
 import { validateNetworkRequest } from '../ipam.js';
+import type { Pool6 } from '../ipam6.js';
 import type { LiveNetwork, LiveNetworkRecord } from '../live-network.js';
 import { overlayGatewayMac, randomGatewayMac } from './addresses.js';
 import type { LiveNetworks } from './live-networks.js';
@@ -23,6 +24,8 @@ export class NetworkLifecycle {
       /** this host's underlay address (cluster.advertise), or null, and the underlay's MTU */
       advertise: string | null;
       underlayMtu: number;
+      /** where IPv6 subnets of `--ipv6` without an IPv6 --subnet come from (config defaultPools6) */
+      pools6: readonly Pool6[];
       networks: LiveNetworks;
       activation: NetworkActivation;
       /** null: no cluster store */
@@ -34,11 +37,16 @@ export class NetworkLifecycle {
 
   async create(req: NetworkCreateRequest, isDefault: boolean): Promise<LiveNetwork> {
     const { networks, activation, devices, log } = this.deps;
-    const existing = [...networks.values()].map((n) => ({ name: n.record.name, subnet: n.record.subnet }));
+    const existing = [...networks.values()].map((n) => ({
+      name: n.record.name,
+      subnet: n.record.subnet,
+      ...(n.record.ipv6 !== undefined ? { subnet6: n.record.ipv6.subnet } : {}),
+    }));
     const routes = await devices.hostRoutes();
     if (req.driver === 'overlay') return this.createOverlay(req, existing, routes);
     if (req.vni !== undefined) throw new ApiFailure(400, '--vni is for overlay networks (--driver overlay)');
-    const v = validateNetworkRequest(req, existing, routes);
+    const v = validateNetworkRequest(req, existing, routes, this.deps.pools6);
+    if (!v.ipv4) throw new ApiFailure(400, `network ${req.name}: IPv6-only networks are not supported yet: give an IPv4 subnet too (--subnet)`);
     const rec: LiveNetworkRecord = {
       id: randomBytes(32).toString('hex'),
       name: req.name,
@@ -51,6 +59,7 @@ export class NetworkLifecycle {
       gatewayMac: randomGatewayMac(),
       created: new Date().toISOString(),
       isDefault,
+      ...(v.ipv6 !== undefined ? { ipv6: v.ipv6 } : {}),
     };
     const live = await activation.activate(rec);
     try {
@@ -65,6 +74,7 @@ export class NetworkLifecycle {
 
   private async createOverlay(req: NetworkCreateRequest, existing: { name: string; subnet: string }[], routes: string[]): Promise<LiveNetwork> {
     const { overlay, advertise, underlayMtu, networks } = this.deps;
+    if (req.ipv6 === true) throw new ApiFailure(400, '--ipv6 is not supported on overlay networks yet');
     if (overlay === null || advertise === null) {
       throw new ApiFailure(400, 'overlay networks need cluster.advertise (this host\'s underlay address) in the daemon config');
     }

@@ -55,7 +55,16 @@ export class NetworkRestore {
       }
     }
     if (def !== null && networks.find(def.name) === undefined) {
-      await lifecycle.create({ name: def.name, subnet: def.subnet, gateway: def.gateway, mtu: def.mtu }, true);
+      await lifecycle.create(
+        {
+          name: def.name,
+          subnet: def.subnet,
+          gateway: def.gateway,
+          mtu: def.mtu,
+          ...(def.ipv6 ? { ipv6: true, ...(def.fixedCidrV6 !== undefined ? { subnets: [def.fixedCidrV6] } : {}) } : {}),
+        },
+        true,
+      );
       changed = false; // create saved
     }
     if (changed) networks.save();

@@ -39,6 +39,7 @@ export class NetworkViews {
       Scope: n.record.driver === 'overlay' ? 'swarm' : 'local',
       Subnet: n.record.subnet,
       Gateway: n.record.gateway,
+      IPv6: n.record.ipv6 !== undefined,
       Internal: n.record.internal,
       Endpoints: n.endpoints.size,
     }));

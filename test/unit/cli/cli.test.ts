@@ -40,8 +40,8 @@ describe('network ls', () => {
   it('prints one JSON object per line with --format json', async () => {
     const r = await run(['network', 'ls', '--format', 'json'], () => SUMMARIES);
     expect(r.out).toBe(
-      '{"ID":"0a1b2c3d4e5f","Name":"backend","Driver":"bridge","Scope":"local","Subnet":"172.18.0.0/16","Gateway":"172.18.0.1","Internal":true,"Endpoints":0}\n' +
-        '{"ID":"9f2c1d0b8a7e","Name":"bridge","Driver":"bridge","Scope":"local","Subnet":"172.17.0.0/16","Gateway":"172.17.0.1","Internal":false,"Endpoints":2}\n',
+      '{"ID":"0a1b2c3d4e5f","Name":"backend","Driver":"bridge","Scope":"local","Subnet":"172.18.0.0/16","Gateway":"172.18.0.1","IPv6":false,"Internal":true,"Endpoints":0}\n' +
+        '{"ID":"9f2c1d0b8a7e","Name":"bridge","Driver":"bridge","Scope":"local","Subnet":"172.17.0.0/16","Gateway":"172.17.0.1","IPv6":false,"Internal":false,"Endpoints":2}\n',
     );
   });
 
@@ -71,6 +71,32 @@ describe('network create', () => {
     ]);
   });
 
+  it('sends repeated --subnet/--gateway/--ip-range as lists, --ipv6 and -o pontoon.ipv6.nat', async () => {
+    const r = await run(
+      [
+        'network', 'create', '--ipv6', '--subnet', '172.20.0.0/16', '--subnet', 'fd00:20::/64', '--gateway', 'fd00:20::1',
+        '--ip-range', '172.20.5.0/24', '--ip-range', 'fd00:20::100/120', '-o', 'pontoon.ipv6.nat=false', 'dual',
+      ],
+      () => BACKEND,
+    );
+    expect(r).toMatchObject({ code: 0, out: `${BACKEND_ID}\n`, err: '' });
+    expect(r.calls[0]!.body).toEqual({
+      name: 'dual',
+      driver: 'bridge',
+      subnets: ['172.20.0.0/16', 'fd00:20::/64'],
+      gateway: 'fd00:20::1',
+      ipRanges: ['172.20.5.0/24', 'fd00:20::100/120'],
+      ipv6: true,
+      ipv6Nat: false,
+    });
+    expect((await run(['network', 'create', '-o', 'pontoon.ipv6.nat=yes', 'x'])).err).toBe('Error: invalid value "yes" for pontoon.ipv6.nat: true or false\n');
+  });
+
+  it('sends --ip6 with connect', async () => {
+    const r = await run(['network', 'connect', '--ip6', 'fd00:20::9', 'dual', 'c1'], () => ({}));
+    expect(r.calls[0]!.body).toEqual({ netns: 'c1', ip6: 'fd00:20::9' });
+  });
+
   it('takes the MTU from -o com.docker.network.driver.mtu', async () => {
     const r = await run(['network', 'create', '-o', 'com.docker.network.driver.mtu=1400', '-d', 'bridge', 'x'], () => BACKEND);
     expect(r.calls[0]!.body).toEqual({ name: 'x', driver: 'bridge', mtu: 1400 });
@@ -80,7 +106,7 @@ describe('network create', () => {
     expect(await run(['network', 'create', '-o', 'foo=1', 'x'])).toMatchObject({
       code: 1,
       out: '',
-      err: 'Error: driver option "foo" is not supported (supported: com.docker.network.driver.mtu)\n',
+      err: 'Error: driver option "foo" is not supported (supported: com.docker.network.driver.mtu, pontoon.ipv6.nat)\n',
     });
     expect((await run(['network', 'create', '--mtu', '1500', '-o', 'com.docker.network.driver.mtu=1400', 'x'])).err).toBe(
       'Error: conflicting MTUs: --mtu 1500 and com.docker.network.driver.mtu=1400\n',

@@ -7,8 +7,8 @@ export const BRIDGE_ID = '9f2c1d0b8a7e6f5d4c3b2a1908f7e6d5c4b3a29180f7e6d5c4b3a2
 export const BACKEND_ID = '0a1b2c3d4e5f60718293a4b5c6d7e8f90a1b2c3d4e5f60718293a4b5c6d7e8f9';
 
 export const SUMMARIES: NetworkSummary[] = [
-  { Id: BRIDGE_ID, Name: 'bridge', Driver: 'bridge', Scope: 'local', Subnet: '172.17.0.0/16', Gateway: '172.17.0.1', Internal: false, Endpoints: 2 },
-  { Id: BACKEND_ID, Name: 'backend', Driver: 'bridge', Scope: 'local', Subnet: '172.18.0.0/16', Gateway: '172.18.0.1', Internal: true, Endpoints: 0 },
+  { Id: BRIDGE_ID, Name: 'bridge', Driver: 'bridge', Scope: 'local', Subnet: '172.17.0.0/16', Gateway: '172.17.0.1', IPv6: false, Internal: false, Endpoints: 2 },
+  { Id: BACKEND_ID, Name: 'backend', Driver: 'bridge', Scope: 'local', Subnet: '172.18.0.0/16', Gateway: '172.18.0.1', IPv6: false, Internal: true, Endpoints: 0 },
 ];
 
 export const BACKEND: NetworkResource = {

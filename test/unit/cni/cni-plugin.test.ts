@@ -318,3 +318,76 @@ describe('VERSION', () => {
     expect(await runPlugin({ CNI_COMMAND: 'VERSION' }, '', deps)).toEqual({ exitCode: 0, stdout: answer });
   });
 });
+
+describe('a network with IPv6', () => {
+  const DUAL_EP: EndpointResource = { ...ENDPOINT, IPv6Address: 'fd00:20::2/64' };
+  const dual = network({
+    EnableIPv6: true,
+    IPAM: {
+      Driver: 'default',
+      Options: {},
+      Config: [
+        { Subnet: '10.88.0.0/24', Gateway: '10.88.0.1' },
+        { Subnet: 'fd00:20::/64', Gateway: 'fd00:20::1' },
+      ],
+    },
+  });
+  const dualDaemon = (net: NetworkResource) => (method: string, path: string) => {
+    if (method === 'POST' && path === '/v1/networks/podnet/connect') return DUAL_EP;
+    return daemon(net)(method, path);
+  };
+
+  it('ADD answers an IPv6 ips entry and an IPv6 default route via fe80::1 (1.0.0 and 0.4.0 shapes)', async () => {
+    const { deps } = harness(dualDaemon(dual));
+    expect((await runPlugin(env('ADD'), podmanConfig('1.0.0'), deps)).stdout).toBe(
+      '{"cniVersion":"1.0.0","interfaces":[{"name":"eth0","mac":"02:42:0a:58:00:02","sandbox":"/run/netns/netns-8edbc3d5"}],' +
+        '"ips":[{"interface":0,"address":"10.88.0.2/24","gateway":"10.88.0.1"},{"interface":0,"address":"fd00:20::2/64","gateway":"fd00:20::1"}],' +
+        '"routes":[{"dst":"0.0.0.0/0","gw":"10.88.0.1"},{"dst":"::/0","gw":"fe80::1"}],"dns":{"nameservers":["10.88.0.1"]}}\n',
+    );
+    expect(JSON.parse((await runPlugin(env('ADD'), podmanConfig('0.4.0'), deps)).stdout)).toMatchObject({
+      ips: [
+        { version: '4', interface: 0, address: '10.88.0.2/24', gateway: '10.88.0.1' },
+        { version: '6', interface: 0, address: 'fd00:20::2/64', gateway: 'fd00:20::1' },
+      ],
+    });
+    const internal = harness(dualDaemon({ ...dual, Internal: true }));
+    expect(JSON.parse((await runPlugin(env('ADD'), podmanConfig('1.0.0'), internal.deps)).stdout).routes).toEqual([]);
+  });
+
+  it('asks for one address per family (runtimeConfig ips, CNI_ARGS IP=a,b); two of one family are refused', async () => {
+    const { calls, deps } = harness(dualDaemon(dual));
+    const conf = podmanConfig('1.0.0', { runtimeConfig: { ips: ['10.88.0.9/24', 'fd00:20::9/64'] } });
+    expect((await runPlugin(env('ADD', { CNI_ARGS: 'IP=fd00:20::9' }), conf, deps)).exitCode).toBe(0);
+    expect(calls[1]!.body).toEqual({ netns: NETNS, name: CID.slice(0, 12), ifName: 'eth0', containerId: CID, ip: '10.88.0.9', ip6: 'fd00:20::9' });
+    expect((await runPlugin(env('ADD', { CNI_ARGS: 'IP=10.88.0.9,fd00:20::9' }), podmanConfig('1.0.0'), deps)).exitCode).toBe(0);
+    expect(calls[3]!.body).toMatchObject({ ip: '10.88.0.9', ip6: 'fd00:20::9' });
+    expect(await runPlugin(env('ADD', { CNI_ARGS: 'IP=fd00:20::7' }), conf, deps)).toEqual({
+      exitCode: 1,
+      stdout: '{"cniVersion":"1.0.0","code":2,"msg":"more than one address asked for (fd00:20::9, fd00:20::7): a pontoon endpoint has one IPv6 address"}\n',
+    });
+  });
+
+  it('CHECK compares the IPv6 address too, in the previous result and inside the namespace', async () => {
+    const attached = { ...dual, Containers: { [DUAL_EP.EndpointID]: DUAL_EP } };
+    const prev = {
+      cniVersion: '1.0.0',
+      interfaces: [{ name: 'eth0', mac: '02:42:0a:58:00:02', sandbox: NETNS }],
+      ips: [
+        { address: '10.88.0.2/24', gateway: '10.88.0.1', interface: 0 },
+        { address: 'fd00:20::2/64', gateway: 'fd00:20::1', interface: 0 },
+      ],
+    };
+    const inside = { mac: '02:42:0a:58:00:02', addresses: ['10.88.0.2/24', 'fd00:20::2/64', 'fe80::42:aff:fe58:2/64'] };
+    expect(await runPlugin(env('CHECK'), podmanConfig('1.0.0', { prevResult: prev }), harness(dualDaemon(attached), { inside }).deps)).toEqual({ exitCode: 0, stdout: '' });
+    const lacking = harness(dualDaemon(attached), { inside: { ...inside, addresses: ['10.88.0.2/24'] } });
+    expect(JSON.parse((await runPlugin(env('CHECK'), podmanConfig('1.0.0', { prevResult: prev }), lacking.deps)).stdout)).toEqual({
+      cniVersion: '1.0.0',
+      code: 102,
+      msg: `eth0 in ${NETNS} lacks its address fd00:20::2/64`,
+    });
+    const oldPrev = harness(dualDaemon(attached), { inside });
+    expect(JSON.parse((await runPlugin(env('CHECK'), podmanConfig('1.0.0', { prevResult: { ...prev, ips: [prev.ips[0]] } }), oldPrev.deps)).stdout).msg).toBe(
+      `container ${CID} (eth0) has fd00:20::2/64 on network podnet, the previous result says 10.88.0.2/24`,
+    );
+  });
+});

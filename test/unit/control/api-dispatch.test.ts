@@ -55,3 +55,24 @@ describe('connect and disconnect bodies for CNI', () => {
     await service.shutdown();
   });
 });
+
+describe('network create bodies with IPv6', () => {
+  it('takes the lists of subnets, gateways and ip-ranges, ipv6 and ipv6Nat beside the single-subnet form', async () => {
+    const { dispatch, service } = await dispatcher();
+    const post = (path: string, body: unknown) => dispatch('POST', path, async () => body);
+    const dual = await post('/v1/networks', { name: 'dual', ipv6: true, subnets: ['10.40.0.0/24', 'fd00:40::/64'], gateways: ['fd00:40::1'], ipv6Nat: false });
+    expect(dual.status).toBe(201);
+    expect((dual.body as { IPAM: { Config: unknown[] } }).IPAM.Config).toEqual([
+      { Subnet: '10.40.0.0/24', Gateway: '10.40.0.1' },
+      { Subnet: 'fd00:40::/64', Gateway: 'fd00:40::1' },
+    ]);
+    // the old form, as older CLIs send it
+    expect((await post('/v1/networks', { name: 'old', subnet: '10.41.0.0/24', gateway: '10.41.0.1' })).status).toBe(201);
+    expect(await post('/v1/networks', { name: 'x', subnets: 'fd00::/64' })).toEqual({
+      status: 400,
+      body: { message: 'invalid request body: subnets: expected a JSON array' },
+    });
+    expect(await post('/v1/networks/bridge/connect', { netns: 'c1', ip6: 7 })).toEqual({ status: 400, body: { message: 'invalid request body: ip6: expected a string' } });
+    await service.shutdown();
+  });
+});

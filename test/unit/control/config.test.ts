@@ -14,7 +14,8 @@ const DEFAULTS: PontoonConfig = {
   api: { socket: '/run/pontoon/pontoon.sock' },
   metrics: { enabled: true, listen: '127.0.0.1:9477', host: '127.0.0.1', port: 9477 },
   host: { device: 'pontoon0', address: '10.254.0.1/30', gatewayAddress: '10.254.0.2' },
-  defaultNetwork: { name: 'bridge', subnet: '172.17.0.0/16', gateway: '172.17.0.1', mtu: 1500 },
+  defaultNetwork: { name: 'bridge', subnet: '172.17.0.0/16', gateway: '172.17.0.1', mtu: 1500, ipv6: false },
+  defaultPools6: [],
   log: { level: 'info' },
   uplink: null,
   nat: { portMin: 1024, portMax: 65535, udpFiltering: 'address-and-port-dependent', unsolicitedTcp: 'reset', pcp: { enabled: false, maxMappingsPerEndpoint: 16, maxLifetimeSeconds: 7200 } },
@@ -83,7 +84,17 @@ describe('parseConfig', () => {
       ].join('\n'),
       'x.yaml',
     );
-    expect(c.uplink).toEqual({ kind: 'tap', device: 'ptup', address: '198.51.100.2/24', gateway: '198.51.100.1', netns: 'ext', mac: null, mtu: 1500 });
+    expect(c.uplink).toEqual({
+      kind: 'tap',
+      device: 'ptup',
+      address: '198.51.100.2/24',
+      gateway: '198.51.100.1',
+      address6: null,
+      gateway6: null,
+      netns: 'ext',
+      mac: null,
+      mtu: 1500,
+    });
     expect(c.nat).toEqual({
       portMin: 20000,
       portMax: 30000,
@@ -128,6 +139,35 @@ describe('parseConfig', () => {
     expect(errorOf('nat: { portRange: 9-3 }')).toBe('config/x.yaml: nat.portRange: "9-3" is not a range of ports within 1-65535');
   });
 
+  it('takes the IPv6 side of the uplink and of the default network, and names what is wrong in one line', () => {
+    const up = 'uplink: { kind: tap, device: ptup, address: 198.51.100.2/24, gateway: 198.51.100.1';
+    expect(parseConfig(`${up}, address6: "2001:db8:1::2/64", gateway6: "fe80::1" }`, 'x.yaml').uplink).toMatchObject({
+      address6: '2001:db8:1::2/64',
+      gateway6: 'fe80::1',
+    });
+    expect(parseConfig(`${up}, address6: "2001:db8:1::2/64", gateway6: "2001:db8:1::1" }`, 'x.yaml').uplink?.gateway6).toBe('2001:db8:1::1');
+    const cases: [string, string][] = [
+      [`${up}, address6: "2001:db8:1::2/64" }`, 'uplink.gateway6: address6 and gateway6 go together'],
+      [`${up}, gateway6: "fe80::1" }`, 'uplink.address6: address6 and gateway6 go together'],
+      [`${up}, address6: "2001:db8:1::2", gateway6: "fe80::1" }`, 'uplink.address6: "2001:db8:1::2" is not a valid IPv6 interface address such as 2001:db8:1::2/64'],
+      [`${up}, address6: "2001:db8:1::/64", gateway6: "fe80::1" }`, 'uplink.address6: "2001:db8:1::/64" is the subnet-router anycast address of its subnet'],
+      [`${up}, address6: "fe80::2/64", gateway6: "fe80::1" }`, 'uplink.address6: "fe80::2/64" is not a global or unique local address'],
+      [`${up}, address6: "2001:db8:1::2/64", gateway6: "2001:db8:2::1" }`, "uplink.gateway6: 2001:db8:2::1 is neither in the uplink's subnet 2001:db8:1::/64 nor link-local"],
+      [`${up}, address6: "2001:db8:1::2/64", gateway6: "2001:db8:1::2" }`, "uplink.gateway6: 2001:db8:1::2 is the uplink's own address"],
+      [`${up}, address6: "2001:db8:1::2/64", gateway6: "198.51.100.1" }`, 'uplink.gateway6: "198.51.100.1" is not a valid IPv6 address'],
+      ['defaultNetwork: { fixedCidrV6: "fd00:17::/64" }', 'defaultNetwork.fixedCidrV6: fixedCidrV6 needs ipv6: true'],
+      ['defaultNetwork: { ipv6: true, fixedCidrV6: "fd00:17::1/64" }', 'defaultNetwork.fixedCidrV6: "fd00:17::1/64" has host bits set: it should be fd00:17::/64'],
+      ['defaultNetwork: { ipv6: true, fixedCidrV6: "fd00:17::/127" }', 'defaultNetwork.fixedCidrV6: "fd00:17::/127" is too small for a network: the prefix length must be at most /126 (/64 recommended)'],
+      ['defaultPools6: [{ base: "fd00:1::/64", size: 48 }]', 'defaultPools6.0.size: size /48 is larger than the pool fd00:1::/64'],
+      ['defaultPools6: [{ base: "10.0.0.0/8" }]', 'defaultPools6.0.base: "10.0.0.0/8" is not a valid IPv6 CIDR such as fd00:20::/64'],
+    ];
+    for (const [text, message] of cases) expect(errorOf(text)).toBe(`config/x.yaml: ${message}`);
+    expect(parseConfig('defaultNetwork: { ipv6: true, fixedCidrV6: "fd00:17::/64" }\ndefaultPools6: [{ base: "fd00:1::/48" }]', 'x.yaml')).toMatchObject({
+      defaultNetwork: { ipv6: true, fixedCidrV6: 'fd00:17::/64' },
+      defaultPools6: [{ base: 'fd00:1::/48', size: 64 }],
+    });
+  });
+
   it('gives every default for an empty file', () => {
     expect(parseConfig('', 'x.yaml')).toEqual(DEFAULTS);
     expect(parseConfig('# only a comment\n', 'x.yaml')).toEqual(DEFAULTS);
@@ -148,13 +188,15 @@ describe('parseConfig', () => {
       api: { socket: '/tmp/pontoon-demo/pontoon.sock' },
       metrics: { enabled: true, listen: '127.0.0.1:9478', host: '127.0.0.1', port: 9478 },
       host: { device: 'ptdemo0', address: '10.254.9.1/30', gatewayAddress: '10.254.9.2' },
-      defaultNetwork: { name: 'bridge', subnet: '172.30.0.0/16', gateway: '172.30.0.1', mtu: 1500 },
+      defaultNetwork: { name: 'bridge', subnet: '172.30.0.0/16', gateway: '172.30.0.1', mtu: 1500, ipv6: false },
       dns: { ...DEFAULTS.dns, upstream: [] },
       uplink: {
         kind: 'tap',
         device: 'ptdup',
         address: '198.51.100.2/24',
         gateway: '198.51.100.1',
+        address6: null,
+        gateway6: null,
         netns: 'pontoon-demo-ext',
         mac: null,
         mtu: 1500,
@@ -208,6 +250,7 @@ describe('parseConfig', () => {
       subnet: '10.10.0.0/24',
       gateway: '10.10.0.1',
       mtu: 1500,
+      ipv6: false,
     });
   });
 

@@ -165,6 +165,7 @@ describe('validateNetworkRequest', () => {
       gateway: '172.18.0.1',
       mtu: 1500,
       internal: false,
+      ipv4: true,
     });
     expect(validateNetworkRequest({ name: 'a' }, existing, ['172.18.0.0/24'])).toMatchObject({ subnet: '172.19.0.0/16' });
     expect(
@@ -173,7 +174,7 @@ describe('validateNetworkRequest', () => {
         existing,
         [],
       ),
-    ).toEqual({ subnet: '10.1.0.0/24', gateway: '10.1.0.254', ipRange: '10.1.0.128/25', mtu: 9000, internal: true });
+    ).toEqual({ subnet: '10.1.0.0/24', gateway: '10.1.0.254', ipRange: '10.1.0.128/25', mtu: 9000, internal: true, ipv4: true });
   });
 
   const cases: [string, Parameters<typeof validateNetworkRequest>[0], number, string][] = [

@@ -119,6 +119,49 @@ describe('in a real network namespace', () => {
   });
 });
 
+describe('an interface with IPv6, in a real network namespace', () => {
+  const ns = `pt-ut6-${randomBytes(4).toString('hex')}`;
+  const path = `/run/netns/${ns}`;
+
+  beforeAll(() => {
+    execFileSync('ip', ['netns', 'add', ns]);
+    execFileSync('ip', ['-n', ns, 'link', 'add', 'eth0', 'type', 'veth', 'peer', 'name', 'ptpeer0']);
+    execFileSync('ip', ['-n', ns, 'link', 'set', 'ptpeer0', 'up']);
+    // IPv6 switched off on the interface: configureInterface switches it on
+    execFileSync('ip', ['netns', 'exec', ns, 'sysctl', '-q', '-w', 'net.ipv6.conf.eth0.disable_ipv6=1']);
+  });
+
+  afterAll(() => {
+    execFileSync('ip', ['netns', 'del', ns]);
+  });
+
+  const v6addrs = async () => {
+    const link = JSON.parse(await runInNetns(path, ['ip', '-j', '-6', 'addr', 'show', 'dev', 'eth0']))[0] as {
+      addr_info: { local: string; prefixlen: number; scope: string; nodad?: boolean; tentative?: boolean; dadfailed?: boolean }[];
+    };
+    return link.addr_info.map((a) => ({ addr: `${a.local}/${a.prefixlen}`, scope: a.scope, nodad: a.nodad === true, tentative: a.tentative === true }));
+  };
+
+  it('adds the address without DAD, the EUI-64 link-local and the default route via fe80::1, once', async () => {
+    const config = { mac: '02:42:ac:14:00:02', cidr: '172.20.0.2/16', mtu: 1500, gateway: '172.20.0.1', ipv6: { cidr: 'fd00:20::2/64', gateway: 'fe80::1' } };
+    await configureInterface(path, 'eth0', config);
+    const addrs = await v6addrs();
+    expect(addrs.find((a) => a.scope === 'global')).toEqual({ addr: 'fd00:20::2/64', scope: 'global', nodad: true, tentative: false });
+    expect(addrs.find((a) => a.scope === 'link')?.addr).toBe('fe80::42:acff:fe14:2/64');
+    const route6 = async () => JSON.parse(await runInNetns(path, ['ip', '-j', '-6', 'route', 'show', 'default'])) as unknown[];
+    expect(await route6()).toEqual([expect.objectContaining({ dst: 'default', gateway: 'fe80::1', dev: 'eth0' })]);
+    // again (a restart re-configures the interface): harmless
+    await configureInterface(path, 'eth0', config);
+    expect((await v6addrs()).filter((a) => a.scope === 'global')).toHaveLength(1);
+    expect(await route6()).toHaveLength(1);
+    // a second network keeps the first IPv6 default route; an internal one adds none
+    execFileSync('ip', ['-n', ns, 'link', 'add', 'eth1', 'type', 'veth', 'peer', 'name', 'ptpeer1']);
+    execFileSync('ip', ['-n', ns, 'link', 'set', 'ptpeer1', 'up']);
+    await configureInterface(path, 'eth1', { mac: '02:42:ac:15:00:02', cidr: '172.21.0.2/16', mtu: 1500, gateway: null, ipv6: { cidr: 'fd00:21::2/64', gateway: 'fe80::1' } });
+    expect(await route6()).toEqual([expect.objectContaining({ gateway: 'fe80::1', dev: 'eth0' })]);
+  });
+});
+
 describe('host link', () => {
   // a tap device of our own on the host, removed afterwards
   const dev = `ptut${randomBytes(3).toString('hex')}`;

@@ -89,3 +89,44 @@ describe('StateStore', () => {
     expect(() => new StateStore(dir).load()).toThrow(new RegExp(`^state file ${file} is corrupt: networks\\.0\\.mtu: `));
   });
 });
+
+describe('StateStore with IPv6', () => {
+  const DUAL: PersistedState = {
+    version: 1,
+    networks: [
+      {
+        ...STATE.networks[1]!,
+        name: 'dual',
+        ipv6: { subnet: 'fd00:20::/64', gateway: 'fd00:20::1', ipRange: 'fd00:20::/120', nat: true },
+        endpoints: [{ ...STATE.networks[0]!.endpoints[0]!, ip: '10.1.0.128', ip6: 'fd00:20::2' }],
+      },
+    ],
+  };
+
+  it('keeps the IPv6 subnet, gateway, ip-range, NAT and each endpoint\'s IPv6 address', () => {
+    const store = new StateStore(tempDir());
+    store.save(DUAL);
+    expect(store.load()).toEqual(DUAL);
+    const raw = JSON.parse(readFileSync(store.file, 'utf8')) as PersistedState;
+    expect(raw.networks[0]!.ipv6).toEqual({ subnet: 'fd00:20::/64', gateway: 'fd00:20::1', ipRange: 'fd00:20::/120', nat: true });
+    expect(raw.networks[0]!.endpoints[0]!.ip6).toBe('fd00:20::2');
+  });
+
+  it('loads a file written before IPv6 unchanged: no ipv6 keys appear', () => {
+    const dir = tempDir();
+    const store = new StateStore(dir);
+    writeFileSync(store.file, JSON.stringify(STATE));
+    const loaded = store.load()!;
+    expect(loaded).toEqual(STATE);
+    expect('ipv6' in loaded.networks[0]!).toBe(false);
+    expect('ip6' in loaded.networks[0]!.endpoints[0]!).toBe(false);
+  });
+
+  it('names a malformed IPv6 side in one line', () => {
+    const store = new StateStore(tempDir());
+    const bad = structuredClone(DUAL) as unknown as { networks: { ipv6: { nat: unknown } }[] };
+    bad.networks[0]!.ipv6.nat = 'yes';
+    writeFileSync(store.file, JSON.stringify(bad));
+    expect(() => store.load()).toThrow(`state file ${store.file} is corrupt: networks.0.ipv6.nat: Invalid input: expected boolean, received string`);
+  });
+});

@@ -219,7 +219,12 @@ describe("Docker's plugin calls", () => {
     expect(await call('/IpamDriver.RequestPool', { AddressSpace: 'pontoon', Pool: '172.17.5.0/24', V6: false })).toEqual({
       Error: 'subnet 172.17.5.0/24 overlaps with 172.17.0.0/16 of network bridge',
     });
-    expect(await call('/IpamDriver.RequestPool', { AddressSpace: 'pontoon', Pool: '', V6: true })).toEqual({ Error: 'pontoon does not hand out IPv6 pools yet' });
+    expect(await call('/IpamDriver.RequestPool', { AddressSpace: 'pontoon', Pool: '10.0.0.0/8', V6: true })).toEqual({
+      Error: 'invalid subnet "10.0.0.0/8": "10.0.0.0" is not an IPv6 address',
+    });
+    expect(await call('/IpamDriver.RequestPool', { AddressSpace: 'pontoon', Pool: 'fd00:77::/127', V6: true })).toEqual({
+      Error: 'invalid subnet fd00:77::/127: the prefix length of an IPv6 subnet must be at most /126 (/64 recommended)',
+    });
     expect(await call('/IpamDriver.RequestAddress', { PoolID: 'pontoon/10.9.9.0/24', Address: '' })).toEqual({ Error: 'unknown address pool pontoon/10.9.9.0/24' });
     expect(await call('/IpamDriver.RequestAddress', { PoolID: pool.PoolID, Address: '10.78.0.1' })).toEqual({
       Error: 'address 10.78.0.1 is not in subnet 10.77.0.0/24 of network "docker-854441cc2e5b"',
@@ -311,5 +316,102 @@ describe("Docker's plugin calls", () => {
     expect(await call('/NetworkDriver.DeleteNetwork', { NetworkID: second })).toEqual({});
     expect(d.service.inspectNetwork('ov2').Labels).toEqual({});
     expect(host.journal.entries).not.toContain('cluster network- ov2');
+  });
+});
+
+describe("Docker's plugin calls on a network with IPv6", () => {
+  /** `docker network create --ipv6 -d pontoon --ipam-driver pontoon [--subnet S4] [--subnet S6] NAME` */
+  async function createDual(call: (p: string, b?: unknown) => Promise<Record<string, unknown>>, pool6 = '') {
+    const p4 = await call('/IpamDriver.RequestPool', { AddressSpace: 'pontoon', Pool: '', SubPool: '', Options: {}, V6: false });
+    const p6 = await call('/IpamDriver.RequestPool', { AddressSpace: 'pontoon', Pool: pool6, SubPool: '', Options: {}, V6: true });
+    const gw4 = await call('/IpamDriver.RequestAddress', { PoolID: p4.PoolID, Address: '', Options: { RequestAddressType: 'com.docker.network.gateway' } });
+    const gw6 = await call('/IpamDriver.RequestAddress', { PoolID: p6.PoolID, Address: '', Options: { RequestAddressType: 'com.docker.network.gateway' } });
+    const created = await call('/NetworkDriver.CreateNetwork', {
+      NetworkID: NET,
+      Options: { 'com.docker.network.enable_ipv6': true, 'com.docker.network.generic': {} },
+      IPv4Data: [{ AddressSpace: 'pontoon', Gateway: gw4.Address, Pool: p4.Pool }],
+      IPv6Data: [{ AddressSpace: 'pontoon', Gateway: gw6.Address, Pool: p6.Pool }],
+    });
+    return { p4, p6, gw4, gw6, created };
+  }
+
+  it('hands out an IPv6 pool (given, or a /64 of defaultPools6), its gateway and each endpoint\'s IPv6 address', async () => {
+    const host = new FakeHost({ ...testConfig({ docker: { enabled: true, apiSocket: null } }), defaultPools6: [{ base: 'fd12:3456:789a::/48', size: 64 }] });
+    const { service, call } = await started(host);
+    const { p6, gw6, created } = await createDual(call);
+    expect(p6).toEqual({ PoolID: 'pontoon/fd12:3456:789a::/64', Pool: 'fd12:3456:789a::/64', Data: {} });
+    expect(gw6).toEqual({ Address: 'fd12:3456:789a::1/64', Data: {} });
+    expect(created).toEqual({});
+    const n = service.inspectNetwork('docker-854441cc2e5b');
+    expect([n.EnableIPv6, n.IPAM.Config]).toEqual([
+      true,
+      [
+        { Subnet: '172.18.0.0/16', Gateway: '172.18.0.1' },
+        { Subnet: 'fd12:3456:789a::/64', Gateway: 'fd12:3456:789a::1' },
+      ],
+    ]);
+    // a second IPv6 pool overlapping the first is refused
+    expect(await call('/IpamDriver.RequestPool', { AddressSpace: 'pontoon', Pool: 'fd12:3456:789a::/56', V6: true })).toEqual({
+      Error: 'subnet fd12:3456:789a::/56 overlaps with fd12:3456:789a::/64 of docker address pool pontoon/fd12:3456:789a::/64',
+    });
+
+    // docker run: an address of each pool, then the endpoint with both; Join gives the IPv6 gateway
+    const a6 = await call('/IpamDriver.RequestAddress', { PoolID: p6.PoolID, Address: '', Options: null });
+    expect(a6).toEqual({ Address: 'fd12:3456:789a::2/64', Data: {} });
+    const a4 = await call('/IpamDriver.RequestAddress', { PoolID: 'pontoon/172.18.0.0/16', Address: '', Options: null });
+    const ep = await call('/NetworkDriver.CreateEndpoint', { NetworkID: NET, EndpointID: EP, Interface: { Address: a4.Address, AddressIPv6: a6.Address, MacAddress: '' } });
+    expect(ep).toEqual({ Interface: { MacAddress: '02:42:ac:12:00:02' } });
+    const join = await call('/NetworkDriver.Join', { NetworkID: NET, EndpointID: EP, SandboxKey: SANDBOX, Options: {} });
+    expect(join).toEqual({ InterfaceName: { SrcName: 'ptd0880cf996101', DstPrefix: 'eth' }, Gateway: '172.18.0.1', GatewayIPv6: 'fe80::1', DisableGatewayService: false });
+    const [container] = Object.values(service.inspectNetwork('docker-854441cc2e5b').Containers);
+    expect(container).toMatchObject({ IPv4Address: '172.18.0.2/16', IPv6Address: 'fd12:3456:789a::2/64' });
+
+    // Docker gives the address back (in its own spelling): handed out again
+    await call('/NetworkDriver.Leave', { NetworkID: NET, EndpointID: EP });
+    await call('/NetworkDriver.DeleteEndpoint', { NetworkID: NET, EndpointID: EP });
+    expect(await call('/IpamDriver.ReleaseAddress', { PoolID: p6.PoolID, Address: 'fd12:3456:789a:0:0:0:0:2' })).toEqual({});
+    expect(await call('/IpamDriver.RequestAddress', { PoolID: p6.PoolID, Address: '', Options: null })).toEqual({ Address: 'fd12:3456:789a::2/64', Data: {} });
+  });
+
+  it('answers AddressIPv6 when Docker gives none (another IPAM driver), keeps it over a restart, frees it on DeleteEndpoint', async () => {
+    const host = newHost();
+    const { service, call } = await started(host);
+    await call('/NetworkDriver.CreateNetwork', {
+      NetworkID: NET,
+      Options: { 'com.docker.network.enable_ipv6': true, 'com.docker.network.generic': {} },
+      IPv4Data: [{ AddressSpace: 'LocalDefault', Gateway: '10.88.0.1/24', Pool: '10.88.0.0/24' }],
+      IPv6Data: [{ AddressSpace: 'LocalDefault', Gateway: 'fd00:88::1/64', Pool: 'fd00:88::/64' }],
+    });
+    const ep = await call('/NetworkDriver.CreateEndpoint', { NetworkID: NET, EndpointID: EP, Interface: { Address: '10.88.0.5/24', AddressIPv6: '', MacAddress: '' } });
+    expect(ep).toEqual({ Interface: { MacAddress: '02:42:0a:58:00:05', AddressIPv6: 'fd00:88::2/64' } });
+    // Docker repeats the call: the same answer
+    expect(await call('/NetworkDriver.CreateEndpoint', { NetworkID: NET, EndpointID: EP, Interface: { Address: '10.88.0.5/24', AddressIPv6: '', MacAddress: '' } })).toEqual(ep);
+    // another endpoint with Docker's own IPv6 address
+    expect(await call('/NetworkDriver.CreateEndpoint', { NetworkID: NET, EndpointID: EP2, Interface: { Address: '10.88.0.6/24', AddressIPv6: 'fd00:88::3/64', MacAddress: '' } })).toEqual({
+      Interface: { MacAddress: '02:42:0a:58:00:06' },
+    });
+    expect(await call('/NetworkDriver.CreateEndpoint', { NetworkID: NET, EndpointID: 'd'.repeat(64), Interface: { Address: '10.88.0.7/24', AddressIPv6: 'fd00:88::3/64', MacAddress: '' } })).toEqual({
+      Err: 'address fd00:88::3 is already in use on network "docker-854441cc2e5b"',
+    });
+    await service.shutdown();
+    running.splice(0);
+
+    const again = await started(host);
+    await again.call('/NetworkDriver.DeleteEndpoint', { NetworkID: NET, EndpointID: EP2 });
+    // ::2 is still Docker's endpoint's after the restart; ::3 was freed
+    const next = await again.call('/NetworkDriver.CreateEndpoint', { NetworkID: NET, EndpointID: 'd'.repeat(64), Interface: { Address: '10.88.0.7/24', AddressIPv6: '', MacAddress: '' } });
+    expect(next).toEqual({ Interface: { MacAddress: '02:42:0a:58:00:07', AddressIPv6: 'fd00:88::3/64' } });
+    expect(host.store.saved!.docker!.endpoints.map((e) => [e.ip, e.ip6, e.ownsAddress6])).toEqual([
+      ['10.88.0.5', 'fd00:88::2', true],
+      ['10.88.0.7', 'fd00:88::3', true],
+    ]);
+  });
+
+  it('refuses an IPv6 address on a network without IPv6', async () => {
+    const { call } = await started();
+    await createNetwork(call);
+    expect(await call('/NetworkDriver.CreateEndpoint', { NetworkID: NET, EndpointID: EP, Interface: { Address: '172.18.0.5/16', AddressIPv6: 'fd00::5/64', MacAddress: '' } })).toEqual({
+      Err: 'network docker-854441cc2e5b has no IPv6 (create it with --ipv6): no IPv6 address can be given',
+    });
   });
 });
