@@ -473,3 +473,65 @@ export function writeFixedHeader(
   buf[off + IPV6_NEXT_HEADER] = nextHeader & 0xff;
   buf[off + IPV6_HOP_LIMIT] = hopLimit & 0xff;
 }
+
+/** One extension header, for the slow path (tests, tools): options headers keep their options raw. */
+export type Ipv6ExtensionHeaderRepr =
+  | { header: typeof IPV6_NH_HOP_BY_HOP | typeof IPV6_NH_DEST_OPTIONS; nextHeader: number; options: Buffer }
+  | { header: typeof IPV6_NH_ROUTING; nextHeader: number; routingType: number; segmentsLeft: number; data: Buffer }
+  | { header: typeof IPV6_NH_FRAGMENT; nextHeader: number; fragmentOffset: number; more: boolean; ident: number };
+
+export const Ipv6ExtensionHeaderRepr = {
+  bufferLen(h: Ipv6ExtensionHeaderRepr): number {
+    if (h.header === IPV6_NH_FRAGMENT) return IPV6_FRAG_HLEN;
+    return h.header === IPV6_NH_ROUTING ? 4 + h.data.length : 2 + h.options.length;
+  },
+
+  /** The extension headers of a wrapped packet, in order (copies); null if the chain is truncated or malformed. */
+  parseChain(p: Ipv6Packet): Ipv6ExtensionHeaderRepr[] | null {
+    const out: Ipv6ExtensionHeaderRepr[] = [];
+    const b = p.buf;
+    const end = p.off + p.totalLength;
+    let nh = p.nextHeader;
+    let cur = p.payloadOffset;
+    while (nh === IPV6_NH_HOP_BY_HOP || nh === IPV6_NH_ROUTING || nh === IPV6_NH_FRAGMENT || nh === IPV6_NH_DEST_OPTIONS) {
+      if (out.length >= IPV6_MAX_EXT_HEADERS || cur + 8 > end) return null;
+      const hlen = nh === IPV6_NH_FRAGMENT ? IPV6_FRAG_HLEN : (b[cur + 1] + 1) << 3;
+      if (cur + hlen > end) return null;
+      const next = b[cur];
+      if (nh === IPV6_NH_FRAGMENT) {
+        const w = b.readUInt16BE(cur + IPV6_FRAG_OFFSET_FLAGS);
+        out.push({ header: nh, nextHeader: next, fragmentOffset: w >>> 3, more: (w & 1) !== 0, ident: b.readUInt32BE(cur + IPV6_FRAG_IDENT) });
+        if (w >>> 3 !== 0) break;
+      } else if (nh === IPV6_NH_ROUTING) {
+        out.push({ header: nh, nextHeader: next, routingType: b[cur + 2], segmentsLeft: b[cur + 3], data: Buffer.from(b.subarray(cur + 4, cur + hlen)) });
+      } else {
+        out.push({ header: nh, nextHeader: next, options: Buffer.from(b.subarray(cur + 2, cur + hlen)) });
+      }
+      nh = next;
+      cur += hlen;
+    }
+    return out;
+  },
+
+  /** Write one header at buf[off]; returns its length. Options and routing data must make the length a multiple of 8. */
+  emit(h: Ipv6ExtensionHeaderRepr, buf: Buffer, off: number): number {
+    const len = Ipv6ExtensionHeaderRepr.bufferLen(h);
+    if ((len & 7) !== 0) throw new RangeError(`extension header of ${len} bytes is not a multiple of 8`);
+    checkRoom(buf, off, len);
+    buf[off] = h.nextHeader & 0xff;
+    if (h.header === IPV6_NH_FRAGMENT) {
+      buf[off + 1] = 0;
+      buf.writeUInt16BE(((h.fragmentOffset & 0x1fff) << 3) | (h.more ? 1 : 0), off + IPV6_FRAG_OFFSET_FLAGS);
+      buf.writeUInt32BE(h.ident >>> 0, off + IPV6_FRAG_IDENT);
+    } else if (h.header === IPV6_NH_ROUTING) {
+      buf[off + 1] = (len >>> 3) - 1;
+      buf[off + 2] = h.routingType & 0xff;
+      buf[off + 3] = h.segmentsLeft & 0xff;
+      h.data.copy(buf, off + 4);
+    } else {
+      buf[off + 1] = (len >>> 3) - 1;
+      h.options.copy(buf, off + 2);
+    }
+    return len;
+  },
+};

@@ -16,7 +16,7 @@
  * MTU 1500, prefix fd00:20::/64 L+A) and a redirect. ICMPv6 checksums are verbatim (veth does
  * not offload them); tcpdump and tshark validated every one.
  */
-import { hex, pingPattern } from './frames.js';
+import { hex, pingPattern, refChecksum } from './frames.js';
 
 export const MAC_HOST = 0x0242ac110002;
 export const MAC_ROUTER = 0x0242ac110001;
@@ -190,3 +190,17 @@ export const HBH_PARAM_PROBLEM_FRAME = hex(`
   60000000 0018 00 40 fd000020000000000000000000000002 fd000020000000000000000000000001
   3a 00 9e 04 00000000
   80 00 86b6 4242 0003 706f6e746f6f6e21`);
+
+/**
+ * Reference ICMPv6/UDP/TCP checksum over IPv6, written from RFC 8200 8.1 independently of
+ * src/wire: the pseudo-header's bytes (src, dst, 32-bit length, 3 zero bytes, next header)
+ * concatenated with the message, summed by frames.ts's refChecksum. Over a message that already
+ * holds a correct checksum it returns 0.
+ */
+export function refChecksum6(frame: Buffer, ipOff: number, l4Off: number, l4Len: number, nextHeader: number): number {
+  const pseudo = Buffer.alloc(40);
+  frame.copy(pseudo, 0, ipOff + 8, ipOff + 40);
+  pseudo.writeUInt32BE(l4Len, 32);
+  pseudo[39] = nextHeader;
+  return refChecksum(Buffer.concat([pseudo, frame.subarray(l4Off, l4Off + l4Len)]));
+}
