@@ -14,7 +14,9 @@
  * 0, pointer 42), a hop-by-hop option of unknown type 0x9e (parameter problem code 2, pointer 42).
  * Crafted with scapy, not sent: the router advertisement (as pontoon's gateway sends it: SLLA,
  * MTU 1500, prefix fd00:20::/64 L+A) and a redirect. ICMPv6 checksums are verbatim (veth does
- * not offload them); tcpdump and tshark validated every one.
+ * not offload them); tcpdump and tshark validated every one. The UDP and TCP frames come from a
+ * second pair of namespaces with `ethtool -K <veth> tx off` (so the kernel computed the full
+ * checksums): Python sockets, UDP fd00:20::2.40000 -> fd00:20::1.5353 and a TCP connect to :8080.
  */
 import { hex, pingPattern, refChecksum } from './frames.js';
 
@@ -190,6 +192,21 @@ export const HBH_PARAM_PROBLEM_FRAME = hex(`
   60000000 0018 00 40 fd000020000000000000000000000002 fd000020000000000000000000000001
   3a 00 9e 04 00000000
   80 00 86b6 4242 0003 706f6e746f6f6e21`);
+
+// ---------------------------------------------------------------- UDP and TCP over IPv6
+/** UDP fd00:20::2.40000 -> fd00:20::1.5353, "pontoon over ipv6" (17 bytes), checksum 0xfc11. */
+export const UDP6_FRAME = hex(`
+  0242ac110001 0242ac110002 86dd
+  60050b55 0019 11 40 fd000020000000000000000000000002 fd000020000000000000000000000001
+  9c40 14e9 0019 fc11
+  706f6e746f6f6e206f7665722069707636`);
+
+/** Linux SYN over IPv6 to :8080: MSS 1440, SACK_PERM, TS 884862008/0, NOP, WS 10; window 64800. */
+export const TCP6_SYN_FRAME = hex(`
+  0242ac110001 0242ac110002 86dd
+  6006c4a1 0028 06 40 fd000020000000000000000000000002 fd000020000000000000000000000001
+  9c41 1f90 7c5fbaca 00000000 a0 02 fd20 3cba 0000
+  020405a0 0402 080a 34bdec38 00000000 01 03030a`);
 
 /**
  * Reference ICMPv6/UDP/TCP checksum over IPv6, written from RFC 8200 8.1 independently of
