@@ -2,7 +2,19 @@
 import { finish, fold, ipv6AddressSum, ipv6AddressSumWords, l4PseudoSum, sum16, update16 } from './checksum.js';
 import { WireError, checkRoom } from './error.js';
 import { type Ipv6Words } from './ipv6-address.js';
-import { IPV6_DST, IPV6_HLEN, IPV6_MIN_MTU, IPV6_NH_ICMPV6, IPV6_SRC, writeFixedHeader } from './ipv6.js';
+import {
+  IPV6_DST,
+  IPV6_HLEN,
+  IPV6_MIN_MTU,
+  IPV6_NH_ICMPV6,
+  IPV6_PARAM_ERRONEOUS_HEADER,
+  IPV6_PARAM_UNRECOGNIZED_NEXT_HEADER,
+  IPV6_PARAM_UNRECOGNIZED_OPTION,
+  IPV6_SRC,
+  type Ipv6ExtensionWalk,
+  type Ipv6Packet,
+  writeFixedHeader,
+} from './ipv6.js';
 
 export const ICMPV6_TYPE = 0;
 export const ICMPV6_CODE = 1;
@@ -30,9 +42,9 @@ export const ICMPV6_HOP_LIMIT_EXCEEDED = 0;
 export const ICMPV6_FRAG_REASSEMBLY_EXCEEDED = 1;
 
 export const ICMPV6_PARAM_PROBLEM = 4;
-export const ICMPV6_ERRONEOUS_HEADER = 0;
-export const ICMPV6_UNRECOGNIZED_NEXT_HEADER = 1;
-export const ICMPV6_UNRECOGNIZED_OPTION = 2;
+export const ICMPV6_ERRONEOUS_HEADER = IPV6_PARAM_ERRONEOUS_HEADER;
+export const ICMPV6_UNRECOGNIZED_NEXT_HEADER = IPV6_PARAM_UNRECOGNIZED_NEXT_HEADER;
+export const ICMPV6_UNRECOGNIZED_OPTION = IPV6_PARAM_UNRECOGNIZED_OPTION;
 
 // Informational types (128 and above).
 export const ICMPV6_ECHO_REQUEST = 128;
@@ -55,6 +67,25 @@ export const ICMPV6_ERROR_MAX_QUOTE = IPV6_MIN_MTU - IPV6_HLEN - ICMPV6_HLEN;
 /** Error messages have the high bit of the type clear (RFC 4443 2.1). */
 export function isIcmpv6ErrorType(type: number): boolean {
   return type < 128;
+}
+
+/**
+ * RFC 4443 2.4(e): whether an error of `type`/`code` may be sent about the packet `ip` (walked
+ * into `walk`). Never about an ICMPv6 error or a redirect, never to a source that does not name
+ * one node (unspecified, multicast), and about a packet to a multicast group only for packet too
+ * big and the unrecognized-option parameter problem. The link-layer multicast case (e.4) and
+ * rate limiting (f) are the caller's.
+ */
+export function icmpv6ErrorAllowed(ip: Ipv6Packet, walk: Ipv6ExtensionWalk, type: number, code: number): boolean {
+  const b = ip.buf;
+  const s = ip.off + IPV6_SRC;
+  if (b[s] === 0xff || ip.srcIsUnspecified) return false;
+  if (walk.error === WireError.Ok && walk.protocol === IPV6_NH_ICMPV6 && walk.length > 0 && (walk.fragment < 0 || walk.fragmentOffset === 0)) {
+    const t = b[walk.offset];
+    if (t < 128 || t === ICMPV6_REDIRECT) return false;
+  }
+  if (ip.dstIsMulticast) return type === ICMPV6_PACKET_TOO_BIG || (type === ICMPV6_PARAM_PROBLEM && code === ICMPV6_UNRECOGNIZED_OPTION);
+  return true;
 }
 
 const EMPTY = Buffer.alloc(0);

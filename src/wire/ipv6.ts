@@ -48,11 +48,11 @@ export const IPV6_FRAG_HLEN = 8;
 export const IPV6_FRAG_OFFSET_FLAGS = 2;
 export const IPV6_FRAG_IDENT = 4;
 
-// ICMPv6 parameter problem codes the walk can ask for (RFC 4443 3.4), declared here so the walk
-// does not depend on icmpv6.ts (which depends on this file).
-const PARAM_ERRONEOUS_HEADER = 0;
-const PARAM_UNRECOGNIZED_NEXT_HEADER = 1;
-const PARAM_UNRECOGNIZED_OPTION = 2;
+// The ICMPv6 parameter problem codes (RFC 4443 3.4): declared here, where the walk reports them,
+// and named ICMPV6_* by icmpv6.ts (which imports this file, so this one cannot import it).
+export const IPV6_PARAM_ERRONEOUS_HEADER = 0;
+export const IPV6_PARAM_UNRECOGNIZED_NEXT_HEADER = 1;
+export const IPV6_PARAM_UNRECOGNIZED_OPTION = 2;
 
 const EMPTY = Buffer.alloc(0);
 
@@ -72,15 +72,27 @@ export class Ipv6Packet {
    * a jumbogram (RFC 2675) or an impossible header: Malformed.
    */
   wrap(buf: Buffer, off: number, len: number): number {
+    const e = this.wrapPartial(buf, off, len);
+    if (e !== WireError.Ok) return e;
+    if (IPV6_HLEN + ((buf[off + IPV6_PAYLOAD_LEN] << 8) | buf[off + IPV6_PAYLOAD_LEN + 1]) > len) return WireError.Truncated;
+    return WireError.Ok;
+  }
+
+  /**
+   * Like wrap but allows 40 + payloadLength > len: for the packet quoted inside an ICMPv6 error,
+   * cut short by its sender. payloadLength then overstates what is present; the walk stops at
+   * what is (len).
+   */
+  wrapPartial(buf: Buffer, off: number, len: number): number {
     this.buf = buf;
     this.off = off;
     this.len = len;
     if (off < 0 || len < 0 || off + len > buf.length) return WireError.Truncated;
     if (len < IPV6_HLEN) return WireError.Truncated;
     if (buf[off] >>> 4 !== 6) return WireError.Malformed;
-    const pl = (buf[off + IPV6_PAYLOAD_LEN] << 8) | buf[off + IPV6_PAYLOAD_LEN + 1];
-    if (pl === 0 && buf[off + IPV6_NEXT_HEADER] === IPV6_NH_HOP_BY_HOP) return WireError.Malformed;
-    if (IPV6_HLEN + pl > len) return WireError.Truncated;
+    if (buf[off + IPV6_PAYLOAD_LEN] === 0 && buf[off + IPV6_PAYLOAD_LEN + 1] === 0 && buf[off + IPV6_NEXT_HEADER] === IPV6_NH_HOP_BY_HOP) {
+      return WireError.Malformed;
+    }
     return WireError.Ok;
   }
 
@@ -221,7 +233,7 @@ export class Ipv6Packet {
    * out.error. See Ipv6ExtensionWalk for what it reports.
    */
   walkExtensions(out: Ipv6ExtensionWalk, maxHeaders: number = IPV6_MAX_EXT_HEADERS): number {
-    return out.walk(this.buf, this.off, maxHeaders);
+    return out.walk(this.buf, this.off, this.len, maxHeaders);
   }
 }
 
@@ -239,7 +251,7 @@ function wordsEqualAt(b: Buffer, o: number, a: Ipv6Words): boolean {
  *
  * The walk goes from the fixed header through hop-by-hop (only as the first header: RFC 8200
  * 4.1), routing, fragment and destination options headers, at most `maxHeaders` of them, all
- * inside 40 + payloadLength; it stops at anything else (an upper layer, no next header 59, ESP or
+ * inside 40 + payloadLength (or the bytes present, if fewer: a quoted packet); it stops at anything else (an upper layer, no next header 59, ESP or
  * AH, an unknown number), and after a fragment header whose offset is not 0 (what follows is
  * the middle of a datagram, not a header). It reads nothing outside the packet.
  *
@@ -262,7 +274,7 @@ export class Ipv6ExtensionWalk {
   protocol = 0;
   /** Absolute offset of the header (or data) `protocol` describes. */
   offset = 0;
-  /** Bytes from `offset` to the end of the packet (40 + payloadLength). */
+  /** Bytes from `offset` to the end of the packet (40 + payloadLength, or the end of what is present). */
   length = 0;
   /** Extension headers walked. */
   headers = 0;
@@ -277,8 +289,8 @@ export class Ipv6ExtensionWalk {
   /** The parameter problem pointer: offset of the offending byte from the IPv6 header's start. */
   problemPointer = 0;
 
-  /** Walk the IPv6 packet at buf[ipOff] (validated by Ipv6Packet.wrap). Returns `error`. */
-  walk(buf: Buffer, ipOff: number, maxHeaders: number = IPV6_MAX_EXT_HEADERS): number {
+  /** Walk the IPv6 packet at buf[ipOff, +len) (validated by Ipv6Packet.wrap or wrapPartial). Returns `error`. */
+  walk(buf: Buffer, ipOff: number, len: number, maxHeaders: number = IPV6_MAX_EXT_HEADERS): number {
     this.buf = buf;
     this.ipOffset = ipOff;
     this.error = WireError.Ok;
@@ -288,7 +300,12 @@ export class Ipv6ExtensionWalk {
     this.discard = false;
     this.problemCode = -1;
     this.problemPointer = 0;
-    const end = ipOff + IPV6_HLEN + ((buf[ipOff + IPV6_PAYLOAD_LEN] << 8) | buf[ipOff + IPV6_PAYLOAD_LEN + 1]);
+    this.protocol = 0;
+    this.offset = ipOff;
+    this.length = 0;
+    if (ipOff < 0 || len < IPV6_HLEN || ipOff + len > buf.length) return (this.error = WireError.Truncated);
+    const total = IPV6_HLEN + ((buf[ipOff + IPV6_PAYLOAD_LEN] << 8) | buf[ipOff + IPV6_PAYLOAD_LEN + 1]);
+    const end = ipOff + (total < len ? total : len);
     let nh = buf[ipOff + IPV6_NEXT_HEADER];
     let nhField = ipOff + IPV6_NEXT_HEADER; // where `nh` was read: the pointer of a misplaced hop-by-hop
     let cur = ipOff + IPV6_HLEN;
@@ -300,7 +317,7 @@ export class Ipv6ExtensionWalk {
         return WireError.Ok;
       }
       if (nh === IPV6_NH_HOP_BY_HOP && cur !== ipOff + IPV6_HLEN) {
-        this.setProblem(PARAM_UNRECOGNIZED_NEXT_HEADER, nhField - ipOff);
+        this.setProblem(IPV6_PARAM_UNRECOGNIZED_NEXT_HEADER, nhField - ipOff);
         return WireError.Ok;
       }
       if (this.headers >= maxHeaders) return (this.error = WireError.Malformed);
@@ -349,11 +366,11 @@ export class Ipv6ExtensionWalk {
       if (type !== IPV6_OPT_PADN && type !== IPV6_OPT_ROUTER_ALERT && !this.discard) {
         const action = type >>> 6;
         if (action === IPV6_OPT_ACTION_DISCARD) this.discard = true;
-        else if (action === IPV6_OPT_ACTION_DISCARD_REPORT) this.setProblem(PARAM_UNRECOGNIZED_OPTION, i - this.ipOffset);
+        else if (action === IPV6_OPT_ACTION_DISCARD_REPORT) this.setProblem(IPV6_PARAM_UNRECOGNIZED_OPTION, i - this.ipOffset);
         else if (action === IPV6_OPT_ACTION_DISCARD_REPORT_UNICAST) {
           // RFC 8200 4.2: report only if the destination is not multicast.
           if (buf[this.ipOffset + IPV6_DST] === 0xff) this.discard = true;
-          else this.setProblem(PARAM_UNRECOGNIZED_OPTION, i - this.ipOffset);
+          else this.setProblem(IPV6_PARAM_UNRECOGNIZED_OPTION, i - this.ipOffset);
         }
       }
       i = next;
@@ -405,9 +422,6 @@ export class Ipv6ExtensionWalk {
     return this.fragment >= 0 && this.fragmentOffset === 0 && !this.moreFragments;
   }
 }
-
-/** The erroneous-header code the routing check reports (RFC 8200 4.4), for callers building the error. */
-export const IPV6_ROUTING_PROBLEM_CODE = PARAM_ERRONEOUS_HEADER;
 
 export interface Ipv6Repr {
   src: Ipv6Words;

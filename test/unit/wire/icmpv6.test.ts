@@ -19,6 +19,7 @@ import {
   Icmpv6Packet,
   Icmpv6Repr,
   emitIcmpv6Error,
+  icmpv6ErrorAllowed,
   isIcmpv6ErrorType,
 } from '../../../src/wire/icmpv6.js';
 import { IPV6_MIN_MTU, IPV6_NH_ICMPV6, Ipv6ExtensionWalk, Ipv6Packet, Ipv6Repr } from '../../../src/wire/ipv6.js';
@@ -30,6 +31,9 @@ import {
   EXT_CHAIN_FRAME,
   EXT_CHAIN_REPLY_FRAME,
   HBH_PARAM_PROBLEM_FRAME,
+  MLD2_REPORT_FRAME,
+  NDP_DAD_NS_FRAME,
+  NDP_REDIRECT_FRAME,
   HBH_UNKNOWN_FRAME,
   MAC_HOST,
   MAC_ROUTER,
@@ -253,5 +257,50 @@ describe('errors from the kernel router', () => {
     m.adjustChecksum16(old, 0x1234);
     expect(m.verifyChecksum(e.addressSum())).toBe(true);
     expect(out.readUInt16BE(40 + ICMPV6_CHECKSUM)).toBe(m.checksum);
+  });
+});
+
+describe('the packet quoted in an error', () => {
+  it('wrapPartial takes the cut-short request inside packet too big; the walk stops at what is there', () => {
+    const ptb = wrapIcmp(PACKET_TOO_BIG_FRAME);
+    const inner = new Ipv6Packet();
+    expect(inner.wrap(PACKET_TOO_BIG_FRAME, ptb.payloadOffset, ptb.payloadLength)).toBe(WireError.Truncated);
+    expect(inner.wrapPartial(PACKET_TOO_BIG_FRAME, ptb.payloadOffset, ptb.payloadLength)).toBe(WireError.Ok);
+    expect(inner.payloadLength).toBe(1408);
+    const w = new Ipv6ExtensionWalk();
+    expect(inner.walkExtensions(w)).toBe(WireError.Ok);
+    expect(w).toMatchObject({ protocol: IPV6_NH_ICMPV6, offset: ptb.payloadOffset + 40, length: ICMPV6_ERROR_MAX_QUOTE - 40 });
+    const echo = new Icmpv6Packet();
+    expect(echo.wrap(PACKET_TOO_BIG_FRAME, w.offset, w.length)).toBe(WireError.Ok);
+    expect([echo.type, echo.echoIdent, echo.echoSeq]).toEqual([ICMPV6_ECHO_REQUEST, 0x0ae8, 1]);
+    expect(inner.wrapPartial(PACKET_TOO_BIG_FRAME, ptb.payloadOffset, 39)).toBe(WireError.Truncated);
+  });
+});
+
+describe('when an error may be sent (RFC 4443 2.4(e))', () => {
+  const allowed = (frame: Buffer, type: number, code: number): boolean => {
+    expect(ip.wrap(frame, 14, frame.length - 14)).toBe(WireError.Ok);
+    ip.walkExtensions(walk);
+    return icmpv6ErrorAllowed(ip, walk, type, code);
+  };
+
+  it('about echo requests and unknown protocols: yes', () => {
+    expect(allowed(TTL1_REQUEST6_FRAME, ICMPV6_TIME_EXCEEDED, 0)).toBe(true);
+    expect(allowed(BIG_REQUEST6_FRAME, ICMPV6_PACKET_TOO_BIG, 0)).toBe(true);
+    expect(allowed(UNKNOWN_NH_FRAME, ICMPV6_PARAM_PROBLEM, ICMPV6_UNRECOGNIZED_NEXT_HEADER)).toBe(true);
+  });
+
+  it('about an error or a redirect: no', () => {
+    expect(allowed(TIME_EXCEEDED6_FRAME, ICMPV6_TIME_EXCEEDED, 0)).toBe(false);
+    expect(allowed(PACKET_TOO_BIG_FRAME, ICMPV6_PACKET_TOO_BIG, 0)).toBe(false);
+    expect(allowed(NDP_REDIRECT_FRAME, ICMPV6_PARAM_PROBLEM, 0)).toBe(false);
+  });
+
+  it('from the unspecified source: no; to a multicast group: only packet too big and the unrecognized option', () => {
+    expect(allowed(NDP_DAD_NS_FRAME, ICMPV6_PACKET_TOO_BIG, 0)).toBe(false);
+    expect(allowed(MLD2_REPORT_FRAME, ICMPV6_TIME_EXCEEDED, 0)).toBe(false);
+    expect(allowed(MLD2_REPORT_FRAME, ICMPV6_PACKET_TOO_BIG, 0)).toBe(true);
+    expect(allowed(MLD2_REPORT_FRAME, ICMPV6_PARAM_PROBLEM, ICMPV6_UNRECOGNIZED_OPTION)).toBe(true);
+    expect(allowed(MLD2_REPORT_FRAME, ICMPV6_PARAM_PROBLEM, ICMPV6_ERRONEOUS_HEADER)).toBe(false);
   });
 });
