@@ -13,7 +13,11 @@ import {
   IPV6_SRC,
   type Ipv6ExtensionWalk,
   type Ipv6Packet,
+  putIpv6,
+  readI32,
+  readU32,
   writeFixedHeader,
+  writeU32,
 } from './ipv6.js';
 
 export const ICMPV6_TYPE = 0;
@@ -162,18 +166,18 @@ export class Icmpv6Packet {
 
   /** Packet too big: the MTU of the next hop. */
   get mtu(): number {
-    return this.buf.readUInt32BE(this.off + ICMPV6_PARAM);
+    return readU32(this.buf, this.off + ICMPV6_PARAM);
   }
   set mtu(v: number) {
-    this.buf.writeUInt32BE(v >>> 0, this.off + ICMPV6_PARAM);
+    writeU32(this.buf, this.off + ICMPV6_PARAM, v);
   }
 
   /** Parameter problem: offset of the offending byte in the quoted packet. */
   get pointer(): number {
-    return this.buf.readUInt32BE(this.off + ICMPV6_PARAM);
+    return readU32(this.buf, this.off + ICMPV6_PARAM);
   }
   set pointer(v: number) {
-    this.buf.writeUInt32BE(v >>> 0, this.off + ICMPV6_PARAM);
+    writeU32(this.buf, this.off + ICMPV6_PARAM, v);
   }
 
   isError(): boolean {
@@ -255,7 +259,7 @@ export const Icmpv6Repr = {
   parse(p: Icmpv6Packet): Icmpv6Repr {
     const type = p.type;
     const code = p.code;
-    const rest = p.buf.readUInt32BE(p.off + 4);
+    const rest = readU32(p.buf, p.off + 4);
     const body = Buffer.from(p.buf.subarray(p.off + ICMPV6_HLEN, p.off + p.len));
     if ((type === ICMPV6_ECHO_REQUEST || type === ICMPV6_ECHO_REPLY) && code === 0) {
       return { kind: type === ICMPV6_ECHO_REQUEST ? 'echoRequest' : 'echoReply', ident: p.echoIdent, seq: p.echoSeq, data: body };
@@ -294,7 +298,7 @@ export const Icmpv6Repr = {
     }
     buf[off + ICMPV6_TYPE] = type & 0xff;
     buf[off + ICMPV6_CODE] = code & 0xff;
-    buf.writeUInt32BE(rest >>> 0, off + 4);
+    writeU32(buf, off + 4, rest);
     body.copy(buf, off + ICMPV6_HLEN);
     buf[off + ICMPV6_CHECKSUM] = 0;
     buf[off + ICMPV6_CHECKSUM + 1] = 0;
@@ -304,6 +308,21 @@ export const Icmpv6Repr = {
     return total;
   },
 };
+
+/**
+ * Copies src[so, +n) to dst[do, +n), overlapping or not, allocating nothing (Node 20's
+ * Buffer.copy of a sub-range allocates a Uint8Array view per call).
+ */
+function moveBytes(src: Buffer, so: number, dst: Buffer, dstOff: number, n: number): void {
+  if (src === dst) {
+    dst.copyWithin(dstOff, so, so + n);
+  } else if (src.buffer === dst.buffer && dst.byteOffset + dstOff > src.byteOffset + so) {
+    // two views of one slab, the destination after the source: copy from the end
+    for (let i = n - 1; i >= 0; i--) dst[dstOff + i] = src[so + i];
+  } else {
+    for (let i = 0; i < n; i++) dst[dstOff + i] = src[so + i];
+  }
+}
 
 /** What an ICMPv6 error says and who sends it: a spec the caller keeps and refills (no allocation per error). */
 export interface Icmpv6ErrorSpec {
@@ -342,27 +361,23 @@ export function emitIcmpv6Error(
   checkRoom(out, outOff, IPV6_HLEN + icmpLen);
   // The destination is the offending packet's source: read before the quote may overwrite it.
   const qs = quotedOff + IPV6_SRC;
-  const d0 = quoted.readUInt32BE(qs);
-  const d1 = quoted.readUInt32BE(qs + 4);
-  const d2 = quoted.readUInt32BE(qs + 8);
-  const d3 = quoted.readUInt32BE(qs + 12);
+  const d0 = readI32(quoted, qs);
+  const d1 = readI32(quoted, qs + 4);
+  const d2 = readI32(quoted, qs + 8);
+  const d3 = readI32(quoted, qs + 12);
   const m = outOff + IPV6_HLEN;
-  quoted.copy(out, m + ICMPV6_HLEN, quotedOff, quotedOff + q);
+  moveBytes(quoted, quotedOff, out, m + ICMPV6_HLEN, q);
   writeFixedHeader(out, outOff, icmpLen, IPV6_NH_ICMPV6, spec.hopLimit ?? 64, 0, 0);
-  const s = spec.src;
-  out.writeUInt32BE(s[0] >>> 0, outOff + IPV6_SRC);
-  out.writeUInt32BE(s[1] >>> 0, outOff + IPV6_SRC + 4);
-  out.writeUInt32BE(s[2] >>> 0, outOff + IPV6_SRC + 8);
-  out.writeUInt32BE(s[3] >>> 0, outOff + IPV6_SRC + 12);
-  out.writeUInt32BE(d0, outOff + IPV6_DST);
-  out.writeUInt32BE(d1, outOff + IPV6_DST + 4);
-  out.writeUInt32BE(d2, outOff + IPV6_DST + 8);
-  out.writeUInt32BE(d3, outOff + IPV6_DST + 12);
+  putIpv6(out, outOff + IPV6_SRC, spec.src);
+  writeU32(out, outOff + IPV6_DST, d0);
+  writeU32(out, outOff + IPV6_DST + 4, d1);
+  writeU32(out, outOff + IPV6_DST + 8, d2);
+  writeU32(out, outOff + IPV6_DST + 12, d3);
   out[m + ICMPV6_TYPE] = spec.type & 0xff;
   out[m + ICMPV6_CODE] = spec.code & 0xff;
   out[m + ICMPV6_CHECKSUM] = 0;
   out[m + ICMPV6_CHECKSUM + 1] = 0;
-  out.writeUInt32BE(spec.param >>> 0, m + ICMPV6_PARAM);
+  writeU32(out, m + ICMPV6_PARAM, spec.param);
   const c = finish(sum16(out, m, icmpLen, l4PseudoSum(ipv6AddressSum(out, outOff + IPV6_SRC), IPV6_NH_ICMPV6, icmpLen)));
   out[m + ICMPV6_CHECKSUM] = c >>> 8;
   out[m + ICMPV6_CHECKSUM + 1] = c & 0xff;

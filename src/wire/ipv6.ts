@@ -2,7 +2,7 @@
 import { ipv6AddressSum, ipv6AddressSumWords } from './checksum.js';
 import { WireError, checkRoom } from './error.js';
 import { IP_PROTO_TCP, IP_PROTO_UDP } from './ipv4.js';
-import { type Ipv6Words, readIpv6, writeIpv6 } from './ipv6-address.js';
+import { type Ipv6Words, readIpv6 } from './ipv6-address.js';
 
 export const IPV6_VER_TC_FL = 0;
 export const IPV6_PAYLOAD_LEN = 4;
@@ -55,6 +55,46 @@ export const IPV6_PARAM_UNRECOGNIZED_NEXT_HEADER = 1;
 export const IPV6_PARAM_UNRECOGNIZED_OPTION = 2;
 
 const EMPTY = Buffer.alloc(0);
+
+// ---- 32-bit words by bytes: Buffer.readUInt32BE/writeUInt32BE take or return doubles above 2^31,
+// boxed (allocated) whenever V8 does not inline them; these helpers are small enough to be.
+
+/** The big-endian uint32 at buf[off]. */
+export function readU32(buf: Buffer, off: number): number {
+  return ((buf[off] << 24) | (buf[off + 1] << 16) | (buf[off + 2] << 8) | buf[off + 3]) >>> 0;
+}
+
+/** The big-endian 32 bits at buf[off] as an int32: for comparisons (a small integer, never boxed). */
+export function readI32(buf: Buffer, off: number): number {
+  return (buf[off] << 24) | (buf[off + 1] << 16) | (buf[off + 2] << 8) | buf[off + 3];
+}
+
+/** Writes the low 32 bits of `v` big-endian at buf[off] (no bounds check). */
+export function writeU32(buf: Buffer, off: number, v: number): void {
+  buf[off] = v >>> 24;
+  buf[off + 1] = (v >>> 16) & 0xff;
+  buf[off + 2] = (v >>> 8) & 0xff;
+  buf[off + 3] = v & 0xff;
+}
+
+/** Writes an address's 16 bytes at buf[off] (ipv6-address.ts's writeIpv6 without its boxing). */
+export function putIpv6(buf: Buffer, off: number, a: Ipv6Words): void {
+  // | 0: an int32 argument is a small integer, a uint32 above 2^31 would be boxed if writeU32 is not inlined
+  writeU32(buf, off, a[0] | 0);
+  writeU32(buf, off + 4, a[1] | 0);
+  writeU32(buf, off + 8, a[2] | 0);
+  writeU32(buf, off + 12, a[3] | 0);
+}
+
+/** The 16 bytes at buf[off] are the address `a` (compared as int32 words in place). */
+export function ipv6EqualsAt(buf: Buffer, off: number, a: Ipv6Words): boolean {
+  return (
+    readI32(buf, off) === (a[0] | 0) &&
+    readI32(buf, off + 4) === (a[1] | 0) &&
+    readI32(buf, off + 8) === (a[2] | 0) &&
+    readI32(buf, off + 12) === (a[3] | 0)
+  );
+}
 
 /**
  * Re-pointable view of an IPv6 packet; create once, `wrap` per packet. `len` is the length
@@ -165,45 +205,57 @@ export class Ipv6Packet {
     this.buf[i] = (this.buf[i] - 1) & 0xff;
   }
 
-  /** Word i (0..3, most significant first) of the source address. */
+  /**
+   * Word i (0..3, most significant first) of the source address, a uint32 as in Ipv6Words. Above
+   * 2^31 that is a double to V8, boxed when the call is not inlined: hash with srcWordI32 and
+   * compare with srcEquals on the fast path.
+   */
   srcWord(i: number): number {
-    return this.buf.readUInt32BE(this.off + IPV6_SRC + 4 * i);
+    return readU32(this.buf, this.off + IPV6_SRC + 4 * i);
+  }
+  /** srcWord as an int32 (the same 32 bits; never boxed). */
+  srcWordI32(i: number): number {
+    return readI32(this.buf, this.off + IPV6_SRC + 4 * i);
   }
   setSrcWord(i: number, v: number): void {
-    this.buf.writeUInt32BE(v >>> 0, this.off + IPV6_SRC + 4 * i);
+    writeU32(this.buf, this.off + IPV6_SRC + 4 * i, v);
   }
 
-  /** Word i (0..3, most significant first) of the destination address. */
+  /** Word i (0..3, most significant first) of the destination address (a uint32: see srcWord). */
   dstWord(i: number): number {
-    return this.buf.readUInt32BE(this.off + IPV6_DST + 4 * i);
+    return readU32(this.buf, this.off + IPV6_DST + 4 * i);
+  }
+  /** dstWord as an int32. */
+  dstWordI32(i: number): number {
+    return readI32(this.buf, this.off + IPV6_DST + 4 * i);
   }
   setDstWord(i: number, v: number): void {
-    this.buf.writeUInt32BE(v >>> 0, this.off + IPV6_DST + 4 * i);
+    writeU32(this.buf, this.off + IPV6_DST + 4 * i, v);
   }
 
   /** The source equals `a` (compared word by word in place). */
   srcEquals(a: Ipv6Words): boolean {
-    return wordsEqualAt(this.buf, this.off + IPV6_SRC, a);
+    return ipv6EqualsAt(this.buf, this.off + IPV6_SRC, a);
   }
 
   dstEquals(a: Ipv6Words): boolean {
-    return wordsEqualAt(this.buf, this.off + IPV6_DST, a);
+    return ipv6EqualsAt(this.buf, this.off + IPV6_DST, a);
   }
 
   /** Writes `a` as the source (the words of a table entry or spec: no allocation). */
   setSrc(a: Ipv6Words): void {
-    writeIpv6(this.buf, this.off + IPV6_SRC, a);
+    putIpv6(this.buf, this.off + IPV6_SRC, a);
   }
 
   setDst(a: Ipv6Words): void {
-    writeIpv6(this.buf, this.off + IPV6_DST, a);
+    putIpv6(this.buf, this.off + IPV6_DST, a);
   }
 
   /** :: as the source: DAD probes and some RSs. */
   get srcIsUnspecified(): boolean {
     const b = this.buf;
     const o = this.off + IPV6_SRC;
-    return (b.readUInt32BE(o) | b.readUInt32BE(o + 4) | b.readUInt32BE(o + 8) | b.readUInt32BE(o + 12)) === 0;
+    return (readI32(b, o) | readI32(b, o + 4) | readI32(b, o + 8) | readI32(b, o + 12)) === 0;
   }
 
   /** The source is in fe80::/10. */
@@ -235,15 +287,6 @@ export class Ipv6Packet {
   walkExtensions(out: Ipv6ExtensionWalk, maxHeaders: number = IPV6_MAX_EXT_HEADERS): number {
     return out.walk(this.buf, this.off, this.len, maxHeaders);
   }
-}
-
-function wordsEqualAt(b: Buffer, o: number, a: Ipv6Words): boolean {
-  return (
-    b.readUInt32BE(o) === a[0] >>> 0 &&
-    b.readUInt32BE(o + 4) === a[1] >>> 0 &&
-    b.readUInt32BE(o + 8) === a[2] >>> 0 &&
-    b.readUInt32BE(o + 12) === a[3] >>> 0
-  );
 }
 
 /**
@@ -414,7 +457,7 @@ export class Ipv6ExtensionWalk {
 
   /** The identification of the header at `fragment`. */
   get fragmentIdent(): number {
-    return this.buf.readUInt32BE(this.fragment + IPV6_FRAG_IDENT);
+    return readU32(this.buf, this.fragment + IPV6_FRAG_IDENT);
   }
 
   /** An atomic fragment (offset 0, M clear: RFC 6946) is processed as a whole packet. */
@@ -457,8 +500,8 @@ export const Ipv6Repr = {
     checkRoom(buf, off, IPV6_HLEN);
     if (repr.payloadLength < 0 || repr.payloadLength > 0xffff) throw new RangeError(`IPv6 payload length ${repr.payloadLength} out of range`);
     writeFixedHeader(buf, off, repr.payloadLength, repr.nextHeader, repr.hopLimit, repr.trafficClass ?? 0, repr.flowLabel ?? 0);
-    writeIpv6(buf, off + IPV6_SRC, repr.src);
-    writeIpv6(buf, off + IPV6_DST, repr.dst);
+    putIpv6(buf, off + IPV6_SRC, repr.src);
+    putIpv6(buf, off + IPV6_DST, repr.dst);
     return IPV6_HLEN;
   },
 
@@ -514,7 +557,7 @@ export const Ipv6ExtensionHeaderRepr = {
       const next = b[cur];
       if (nh === IPV6_NH_FRAGMENT) {
         const w = b.readUInt16BE(cur + IPV6_FRAG_OFFSET_FLAGS);
-        out.push({ header: nh, nextHeader: next, fragmentOffset: w >>> 3, more: (w & 1) !== 0, ident: b.readUInt32BE(cur + IPV6_FRAG_IDENT) });
+        out.push({ header: nh, nextHeader: next, fragmentOffset: w >>> 3, more: (w & 1) !== 0, ident: readU32(b, cur + IPV6_FRAG_IDENT) });
         if (w >>> 3 !== 0) break;
       } else if (nh === IPV6_NH_ROUTING) {
         out.push({ header: nh, nextHeader: next, routingType: b[cur + 2], segmentsLeft: b[cur + 3], data: Buffer.from(b.subarray(cur + 4, cur + hlen)) });
@@ -536,7 +579,7 @@ export const Ipv6ExtensionHeaderRepr = {
     if (h.header === IPV6_NH_FRAGMENT) {
       buf[off + 1] = 0;
       buf.writeUInt16BE(((h.fragmentOffset & 0x1fff) << 3) | (h.more ? 1 : 0), off + IPV6_FRAG_OFFSET_FLAGS);
-      buf.writeUInt32BE(h.ident >>> 0, off + IPV6_FRAG_IDENT);
+      writeU32(buf, off + IPV6_FRAG_IDENT, h.ident);
     } else if (h.header === IPV6_NH_ROUTING) {
       buf[off + 1] = (len >>> 3) - 1;
       buf[off + 2] = h.routingType & 0xff;

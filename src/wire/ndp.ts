@@ -18,9 +18,20 @@ import {
   ICMPV6_ROUTER_SOLICITATION,
   ICMPV6_TYPE,
 } from './icmpv6.js';
-import { type Ipv6Words, writeIpv6 } from './ipv6-address.js';
-import { IPV6_DST, IPV6_HLEN, IPV6_NH_ICMPV6, IPV6_SRC, type Ipv6Packet, writeFixedHeader } from './ipv6.js';
-import { readMac, writeMac } from './mac.js';
+import { type Ipv6Words } from './ipv6-address.js';
+import {
+  IPV6_DST,
+  IPV6_HLEN,
+  IPV6_NH_ICMPV6,
+  IPV6_SRC,
+  type Ipv6Packet,
+  ipv6EqualsAt,
+  putIpv6,
+  readI32,
+  readU32,
+  writeFixedHeader,
+  writeU32,
+} from './ipv6.js';
 
 // Message layouts (offsets in the ICMPv6 message).
 /** RA: cur hop limit, flags (M, O), router lifetime (s), reachable time (ms), retrans timer (ms). */
@@ -74,6 +85,26 @@ export const NDP_PREFIX_FLAG_AUTONOMOUS = 0x40;
 export const NDP_HOP_LIMIT = 255;
 
 const EMPTY = Buffer.alloc(0);
+const TWO32 = 0x1_0000_0000;
+
+// MACs are 48-bit numbers (mac.ts), doubles to V8: passed to or returned from a call that is not
+// inlined, a double is boxed (allocated). So the emitters split them into two int32 halves first,
+// and the option walk builds them in place.
+
+/** The MAC at buf[off] as mac.ts's number, computed where it is stored. */
+function macAt(buf: Buffer, off: number): number {
+  return ((buf[off] << 8) | buf[off + 1]) * TWO32 + (((buf[off + 2] << 24) | (buf[off + 3] << 16) | (buf[off + 4] << 8) | buf[off + 5]) >>> 0);
+}
+
+/** Writes a MAC given as its top 16 bits and its low 32 bits (as int32: `mac | 0`). */
+function putMac(buf: Buffer, off: number, hi: number, lo: number): void {
+  buf[off] = (hi >>> 8) & 0xff;
+  buf[off + 1] = hi & 0xff;
+  buf[off + 2] = lo >>> 24;
+  buf[off + 3] = (lo >>> 16) & 0xff;
+  buf[off + 4] = (lo >>> 8) & 0xff;
+  buf[off + 5] = lo & 0xff;
+}
 
 /** The fixed part's length of an NDP message type, or 0 if the type is not one. */
 export function ndpFixedLength(type: number): number {
@@ -130,11 +161,11 @@ export class NdpOptions {
       const len = buf[i + 1] << 3;
       if (len === 0 || i + len > to) return (this.error = WireError.Malformed);
       if (type === NDP_OPT_SOURCE_LLADDR) {
-        if (len === NDP_OPT_LLADDR_LEN && this.sourceMac < 0) this.sourceMac = readMac(buf, i + 2);
+        if (len === NDP_OPT_LLADDR_LEN && this.sourceMac < 0) this.sourceMac = macAt(buf, i + 2);
       } else if (type === NDP_OPT_TARGET_LLADDR) {
-        if (len === NDP_OPT_LLADDR_LEN && this.targetMac < 0) this.targetMac = readMac(buf, i + 2);
+        if (len === NDP_OPT_LLADDR_LEN && this.targetMac < 0) this.targetMac = macAt(buf, i + 2);
       } else if (type === NDP_OPT_MTU) {
-        if (len === NDP_OPT_MTU_LEN && this.mtu < 0) this.mtu = buf.readUInt32BE(i + 4);
+        if (len === NDP_OPT_MTU_LEN && this.mtu < 0) this.mtu = readU32(buf, i + 4);
       } else if (type === NDP_OPT_PREFIX_INFO) {
         if (len === NDP_OPT_PREFIX_INFO_LEN) {
           if (this.prefix < 0) this.prefix = i;
@@ -162,14 +193,14 @@ export class NdpOptions {
   }
   /** Seconds; 0xffffffff is infinity. */
   get prefixValidLifetime(): number {
-    return this.buf.readUInt32BE(this.prefix + NDP_PREFIX_VALID_LIFETIME);
+    return readU32(this.buf, this.prefix + NDP_PREFIX_VALID_LIFETIME);
   }
   get prefixPreferredLifetime(): number {
-    return this.buf.readUInt32BE(this.prefix + NDP_PREFIX_PREFERRED_LIFETIME);
+    return readU32(this.buf, this.prefix + NDP_PREFIX_PREFERRED_LIFETIME);
   }
   /** Word i (0..3) of the prefix. */
   prefixWord(i: number): number {
-    return this.buf.readUInt32BE(this.prefix + NDP_PREFIX + 4 * i);
+    return readU32(this.buf, this.prefix + NDP_PREFIX + 4 * i);
   }
 }
 
@@ -228,12 +259,10 @@ export class NdpMessage {
   // ---- NS, NA, redirect
   /** Word i (0..3) of the target address. */
   targetWord(i: number): number {
-    return this.buf.readUInt32BE(this.off + NDP_TARGET + 4 * i);
+    return readU32(this.buf, this.off + NDP_TARGET + 4 * i);
   }
   targetEquals(a: Ipv6Words): boolean {
-    const b = this.buf;
-    const o = this.off + NDP_TARGET;
-    return b.readUInt32BE(o) === a[0] >>> 0 && b.readUInt32BE(o + 4) === a[1] >>> 0 && b.readUInt32BE(o + 8) === a[2] >>> 0 && b.readUInt32BE(o + 12) === a[3] >>> 0;
+    return ipv6EqualsAt(this.buf, this.off + NDP_TARGET, a);
   }
   get targetIsMulticast(): boolean {
     return this.buf[this.off + NDP_TARGET] === 0xff;
@@ -266,16 +295,16 @@ export class NdpMessage {
   }
   /** Milliseconds; 0: unspecified. */
   get reachableTime(): number {
-    return this.buf.readUInt32BE(this.off + NDP_RA_REACHABLE_TIME);
+    return readU32(this.buf, this.off + NDP_RA_REACHABLE_TIME);
   }
   get retransTimer(): number {
-    return this.buf.readUInt32BE(this.off + NDP_RA_RETRANS_TIMER);
+    return readU32(this.buf, this.off + NDP_RA_RETRANS_TIMER);
   }
 
   // ---- redirect
   /** Word i (0..3) of a redirect's destination address. */
   destinationWord(i: number): number {
-    return this.buf.readUInt32BE(this.off + NDP_REDIRECT_DEST + 4 * i);
+    return readU32(this.buf, this.off + NDP_REDIRECT_DEST + 4 * i);
   }
 }
 
@@ -335,7 +364,7 @@ function checkCommon(ip: Ipv6Packet, msg: NdpMessage, off: number, len: number, 
 
 /** ff02::1:ffXX:XXXX at buf[o]. */
 function isSolicitedNodeAt(b: Buffer, o: number): boolean {
-  return b.readUInt32BE(o) === 0xff020000 && b.readUInt32BE(o + 4) === 0 && b.readUInt32BE(o + 8) === 1 && b[o + 12] === 0xff;
+  return readI32(b, o) === (0xff020000 | 0) && readI32(b, o + 4) === 0 && readI32(b, o + 8) === 1 && b[o + 12] === 0xff;
 }
 
 /**
@@ -417,8 +446,6 @@ export function checkNdp(ip: Ipv6Packet, msg: NdpMessage, off: number, len: numb
 
 // ---- frames a gateway sends --------------------------------------------------------------------
 
-const TWO32 = 0x1_0000_0000;
-
 /** A neighbour advertisement: the gateway's answer to an NS for one of its addresses (or unsolicited to ff02::1). */
 export interface NeighbourAdvertisementSpec {
   srcMac: number;
@@ -466,22 +493,25 @@ export interface RouterAdvertisementSpec {
   preferredLifetime: number;
 }
 
-/** Ethernet + IPv6 header for an NDP message of icmpLen bytes; returns the ICMPv6 offset. dst is at ip + 24, written by the caller. */
-function writeNdpHeaders(buf: Buffer, off: number, dstMac: number, srcMac: number, src: Ipv6Words, icmpLen: number): number {
-  writeMac(buf, off, dstMac);
-  writeMac(buf, off + 6, srcMac);
+/**
+ * Ethernet + IPv6 header for an NDP message of icmpLen bytes (MACs as hi16/lo32 halves, see putMac);
+ * returns the ICMPv6 offset. The IPv6 destination is the caller's to write.
+ */
+function writeNdpHeaders(buf: Buffer, off: number, dstHi: number, dstLo: number, srcHi: number, srcLo: number, src: Ipv6Words, icmpLen: number): number {
+  putMac(buf, off, dstHi, dstLo);
+  putMac(buf, off + 6, srcHi, srcLo);
   buf[off + 12] = ETHERTYPE_IPV6 >>> 8;
   buf[off + 13] = ETHERTYPE_IPV6 & 0xff;
   const ip = off + ETH_HLEN;
   writeFixedHeader(buf, ip, icmpLen, IPV6_NH_ICMPV6, NDP_HOP_LIMIT, 0, 0);
-  writeIpv6(buf, ip + IPV6_SRC, src);
+  putIpv6(buf, ip + IPV6_SRC, src);
   return ip + IPV6_HLEN;
 }
 
-function writeLladdrOption(buf: Buffer, at: number, type: number, mac: number): void {
+function writeLladdrOption(buf: Buffer, at: number, type: number, hi: number, lo: number): void {
   buf[at] = type;
   buf[at + 1] = 1;
-  writeMac(buf, at + 2, mac);
+  putMac(buf, at + 2, hi, lo);
 }
 
 /** Fill the ICMPv6 checksum of the message at buf[m, +len) whose IPv6 header is at buf[ip]. */
@@ -498,9 +528,11 @@ export function emitNeighbourAdvertisement(buf: Buffer, off: number, spec: Neigh
   const icmpLen = NDP_NA_LEN + (spec.targetMac >= 0 ? NDP_OPT_LLADDR_LEN : 0);
   const total = ETH_HLEN + IPV6_HLEN + icmpLen;
   checkRoom(buf, off, total);
-  const m = writeNdpHeaders(buf, off, spec.dstMac, spec.srcMac, spec.src, icmpLen);
+  const dstMac = spec.dstMac;
+  const srcMac = spec.srcMac;
+  const m = writeNdpHeaders(buf, off, (dstMac / TWO32) | 0, dstMac | 0, (srcMac / TWO32) | 0, srcMac | 0, spec.src, icmpLen);
   const ip = off + ETH_HLEN;
-  writeIpv6(buf, ip + IPV6_DST, spec.dst);
+  putIpv6(buf, ip + IPV6_DST, spec.dst);
   buf[m] = ICMPV6_NEIGHBOUR_ADVERTISEMENT;
   buf[m + 1] = 0;
   buf[m + NDP_NA_FLAGS] =
@@ -508,8 +540,9 @@ export function emitNeighbourAdvertisement(buf: Buffer, off: number, spec: Neigh
   buf[m + 5] = 0;
   buf[m + 6] = 0;
   buf[m + 7] = 0;
-  writeIpv6(buf, m + NDP_TARGET, spec.target);
-  if (spec.targetMac >= 0) writeLladdrOption(buf, m + NDP_NA_LEN, NDP_OPT_TARGET_LLADDR, spec.targetMac);
+  putIpv6(buf, m + NDP_TARGET, spec.target);
+  const tMac = spec.targetMac;
+  if (tMac >= 0) writeLladdrOption(buf, m + NDP_NA_LEN, NDP_OPT_TARGET_LLADDR, (tMac / TWO32) | 0, tMac | 0);
   fillNdpChecksum(buf, ip, m, icmpLen);
   return total;
 }
@@ -521,18 +554,21 @@ export function emitNeighbourSolicitation(buf: Buffer, off: number, spec: Neighb
   checkRoom(buf, off, total);
   const low24 = spec.target[3] & 0xffffff;
   // 33:33:ff + the low 24 bits, the MAC of ff02::1:ffXX:XXXX (RFC 2464 7)
-  const m = writeNdpHeaders(buf, off, 0x3333 * TWO32 + ((0xff000000 | low24) >>> 0), spec.srcMac, spec.src, icmpLen);
+  const srcMac = spec.srcMac;
+  const sHi = (srcMac / TWO32) | 0;
+  const sLo = srcMac | 0;
+  const m = writeNdpHeaders(buf, off, 0x3333, 0xff000000 | low24, sHi, sLo, spec.src, icmpLen);
   const ip = off + ETH_HLEN;
   const d = ip + IPV6_DST;
-  buf.writeUInt32BE(0xff020000, d);
-  buf.writeUInt32BE(0, d + 4);
-  buf.writeUInt32BE(1, d + 8);
-  buf.writeUInt32BE((0xff000000 | low24) >>> 0, d + 12);
+  writeU32(buf, d, 0xff020000);
+  writeU32(buf, d + 4, 0);
+  writeU32(buf, d + 8, 1);
+  writeU32(buf, d + 12, (0xff000000 | low24));
   buf[m] = ICMPV6_NEIGHBOUR_SOLICITATION;
   buf[m + 1] = 0;
-  buf.writeUInt32BE(0, m + 4);
-  writeIpv6(buf, m + NDP_TARGET, spec.target);
-  writeLladdrOption(buf, m + NDP_NS_LEN, NDP_OPT_SOURCE_LLADDR, spec.srcMac);
+  writeU32(buf, m + 4, 0);
+  putIpv6(buf, m + NDP_TARGET, spec.target);
+  writeLladdrOption(buf, m + NDP_NS_LEN, NDP_OPT_SOURCE_LLADDR, sHi, sLo);
   fillNdpChecksum(buf, ip, m, icmpLen);
   return total;
 }
@@ -542,35 +578,39 @@ export function emitRouterAdvertisement(buf: Buffer, off: number, spec: RouterAd
   const icmpLen = NDP_RA_LEN + NDP_OPT_LLADDR_LEN + (spec.mtu > 0 ? NDP_OPT_MTU_LEN : 0) + NDP_OPT_PREFIX_INFO_LEN;
   const total = ETH_HLEN + IPV6_HLEN + icmpLen;
   checkRoom(buf, off, total);
-  const m = writeNdpHeaders(buf, off, spec.dstMac, spec.srcMac, spec.src, icmpLen);
+  const dstMac = spec.dstMac;
+  const srcMac = spec.srcMac;
+  const sHi = (srcMac / TWO32) | 0;
+  const sLo = srcMac | 0;
+  const m = writeNdpHeaders(buf, off, (dstMac / TWO32) | 0, dstMac | 0, sHi, sLo, spec.src, icmpLen);
   const ip = off + ETH_HLEN;
-  writeIpv6(buf, ip + IPV6_DST, spec.dst);
+  putIpv6(buf, ip + IPV6_DST, spec.dst);
   buf[m] = ICMPV6_ROUTER_ADVERTISEMENT;
   buf[m + 1] = 0;
   buf[m + NDP_RA_CUR_HOP_LIMIT] = spec.curHopLimit & 0xff;
   buf[m + NDP_RA_FLAGS] = (spec.managed ? NDP_RA_FLAG_MANAGED : 0) | (spec.otherConfig ? NDP_RA_FLAG_OTHER : 0);
   buf.writeUInt16BE(spec.routerLifetime & 0xffff, m + NDP_RA_ROUTER_LIFETIME);
-  buf.writeUInt32BE(spec.reachableTime >>> 0, m + NDP_RA_REACHABLE_TIME);
-  buf.writeUInt32BE(spec.retransTimer >>> 0, m + NDP_RA_RETRANS_TIMER);
+  writeU32(buf, m + NDP_RA_REACHABLE_TIME, spec.reachableTime);
+  writeU32(buf, m + NDP_RA_RETRANS_TIMER, spec.retransTimer);
   let o = m + NDP_RA_LEN;
-  writeLladdrOption(buf, o, NDP_OPT_SOURCE_LLADDR, spec.srcMac);
+  writeLladdrOption(buf, o, NDP_OPT_SOURCE_LLADDR, sHi, sLo);
   o += NDP_OPT_LLADDR_LEN;
   if (spec.mtu > 0) {
     buf[o] = NDP_OPT_MTU;
     buf[o + 1] = 1;
     buf[o + 2] = 0;
     buf[o + 3] = 0;
-    buf.writeUInt32BE(spec.mtu >>> 0, o + 4);
+    writeU32(buf, o + 4, spec.mtu);
     o += NDP_OPT_MTU_LEN;
   }
   buf[o] = NDP_OPT_PREFIX_INFO;
   buf[o + 1] = NDP_OPT_PREFIX_INFO_LEN >>> 3;
   buf[o + NDP_PREFIX_LENGTH] = spec.prefixLength & 0xff;
   buf[o + NDP_PREFIX_FLAGS] = NDP_PREFIX_FLAG_ON_LINK | NDP_PREFIX_FLAG_AUTONOMOUS;
-  buf.writeUInt32BE(spec.validLifetime >>> 0, o + NDP_PREFIX_VALID_LIFETIME);
-  buf.writeUInt32BE(spec.preferredLifetime >>> 0, o + NDP_PREFIX_PREFERRED_LIFETIME);
-  buf.writeUInt32BE(0, o + 12);
-  writeIpv6(buf, o + NDP_PREFIX, spec.prefix);
+  writeU32(buf, o + NDP_PREFIX_VALID_LIFETIME, spec.validLifetime);
+  writeU32(buf, o + NDP_PREFIX_PREFERRED_LIFETIME, spec.preferredLifetime);
+  writeU32(buf, o + 12, 0);
+  putIpv6(buf, o + NDP_PREFIX, spec.prefix);
   fillNdpChecksum(buf, ip, m, icmpLen);
   return total;
 }

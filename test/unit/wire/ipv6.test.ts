@@ -72,6 +72,8 @@ describe('fixed header', () => {
     expect(p.hopLimit).toBe(64);
     expect([0, 1, 2, 3].map((i) => p.srcWord(i))).toEqual([0xfd000020, 0, 0, 2]);
     expect([0, 1, 2, 3].map((i) => p.dstWord(i))).toEqual([0xfd000020, 0, 0, 1]);
+    expect([0, 1, 2, 3].map((i) => p.srcWordI32(i))).toEqual([0xfd000020 | 0, 0, 0, 2]);
+    expect(p.dstWordI32(0)).toBe(0xfd000020 | 0);
     expect(p.srcEquals(V6_HOST)).toBe(true);
     expect(p.srcEquals(V6_ROUTER)).toBe(false);
     expect(p.dstEquals(V6_ROUTER)).toBe(true);
