@@ -294,9 +294,10 @@ export class Ipv6Packet {
  *
  * The walk goes from the fixed header through hop-by-hop (only as the first header: RFC 8200
  * 4.1), routing, fragment and destination options headers, at most `maxHeaders` of them, all
- * inside 40 + payloadLength (or the bytes present, if fewer: a quoted packet); it stops at anything else (an upper layer, no next header 59, ESP or
- * AH, an unknown number), and after a fragment header whose offset is not 0 (what follows is
- * the middle of a datagram, not a header). It reads nothing outside the packet.
+ * inside 40 + payloadLength (or the bytes present, if fewer: a quoted packet); it stops at
+ * anything else (an upper layer, no next header 59, ESP or AH, an unknown number), and after a
+ * fragment header whose offset is not 0 (what follows is the middle of a datagram, not a header).
+ * It reads nothing outside the packet.
  *
  * Results: `error` (Truncated when a header runs past the packet, Malformed when an option runs
  * past its header or there are too many headers); `protocol`/`offset`/`length` of where the walk
@@ -560,7 +561,8 @@ export const Ipv6ExtensionHeaderRepr = {
         out.push({ header: nh, nextHeader: next, fragmentOffset: w >>> 3, more: (w & 1) !== 0, ident: readU32(b, cur + IPV6_FRAG_IDENT) });
         if (w >>> 3 !== 0) break;
       } else if (nh === IPV6_NH_ROUTING) {
-        out.push({ header: nh, nextHeader: next, routingType: b[cur + 2], segmentsLeft: b[cur + 3], data: Buffer.from(b.subarray(cur + 4, cur + hlen)) });
+        const data = Buffer.from(b.subarray(cur + 4, cur + hlen));
+        out.push({ header: nh, nextHeader: next, routingType: b[cur + 2], segmentsLeft: b[cur + 3], data });
       } else {
         out.push({ header: nh, nextHeader: next, options: Buffer.from(b.subarray(cur + 2, cur + hlen)) });
       }

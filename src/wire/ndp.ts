@@ -497,7 +497,16 @@ export interface RouterAdvertisementSpec {
  * Ethernet + IPv6 header for an NDP message of icmpLen bytes (MACs as hi16/lo32 halves, see putMac);
  * returns the ICMPv6 offset. The IPv6 destination is the caller's to write.
  */
-function writeNdpHeaders(buf: Buffer, off: number, dstHi: number, dstLo: number, srcHi: number, srcLo: number, src: Ipv6Words, icmpLen: number): number {
+function writeNdpHeaders(
+  buf: Buffer,
+  off: number,
+  dstHi: number,
+  dstLo: number,
+  srcHi: number,
+  srcLo: number,
+  src: Ipv6Words,
+  icmpLen: number,
+): number {
   putMac(buf, off, dstHi, dstLo);
   putMac(buf, off + 6, srcHi, srcLo);
   buf[off + 12] = ETHERTYPE_IPV6 >>> 8;
