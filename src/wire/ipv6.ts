@@ -1,5 +1,5 @@
 /** IPv6 fixed header (RFC 8200 3) and the walk over its extension headers (RFC 8200 4). */
-import { ipv6AddressSum, ipv6AddressSumWords } from './checksum.js';
+import { ipv6AddressSum, ipv6AddressSumWords, sum16 } from './checksum.js';
 import { WireError, checkRoom } from './error.js';
 import { IP_PROTO_TCP, IP_PROTO_UDP } from './ipv4.js';
 import { type Ipv6Words, readIpv6 } from './ipv6-address.js';
@@ -275,7 +275,11 @@ export class Ipv6Packet {
     return this.off + IPV6_HLEN;
   }
 
-  /** The unfolded sum of src and dst: what TCP/UDP/ICMPv6 checksums add their pseudo-header rest to (RFC 8200 8.1). */
+  /**
+   * The unfolded sum of src and dst: what TCP/UDP/ICMPv6 checksums add their pseudo-header rest to
+   * (RFC 8200 8.1) — unless a routing header names another final destination: then the walk's
+   * pseudoAddressSum().
+   */
   addressSum(): number {
     return ipv6AddressSum(this.buf, this.off + IPV6_SRC);
   }
@@ -326,6 +330,13 @@ export class Ipv6ExtensionWalk {
   fragment = -1;
   /** Absolute offset of a routing header with segments left > 0, or -1. */
   routing = -1;
+  /**
+   * Absolute offset of the final destination address: the IPv6 destination, or, behind a routing
+   * header with segments left > 0 of a type whose layout is known (0, 2: the last address; 4, a
+   * segment routing header: the first segment), that address. Upper-layer checksums use it
+   * (RFC 8200 8.1): see pseudoAddressSum.
+   */
+  finalDestination = 0;
   /** The packet must be dropped (an unknown hop-by-hop option's action, or a misplaced hop-by-hop header). */
   discard = false;
   /** The ICMPv6 parameter problem code to send with the drop, or -1 for a silent one. */
@@ -347,6 +358,7 @@ export class Ipv6ExtensionWalk {
     this.protocol = 0;
     this.offset = ipOff;
     this.length = 0;
+    this.finalDestination = ipOff + IPV6_DST;
     if (ipOff < 0 || len < IPV6_HLEN || ipOff + len > buf.length) return (this.error = WireError.Truncated);
     const total = IPV6_HLEN + ((buf[ipOff + IPV6_PAYLOAD_LEN] << 8) | buf[ipOff + IPV6_PAYLOAD_LEN + 1]);
     const end = ipOff + (total < len ? total : len);
@@ -379,7 +391,13 @@ export class Ipv6ExtensionWalk {
         if (!this.scanHopByHop(buf, cur, cur + hlen)) return (this.error = WireError.Malformed);
       } else if (nh === IPV6_NH_ROUTING) {
         // Segments left (byte 3) > 0: the destination must understand the routing type.
-        if (buf[cur + 3] !== 0 && this.routing < 0) this.routing = cur;
+        if (buf[cur + 3] !== 0 && this.routing < 0) {
+          this.routing = cur;
+          const type = buf[cur + 2];
+          const addrs = buf[cur + 1] >>> 1; // 16-byte addresses after the 8-byte start (types 0, 2, 4)
+          if (addrs > 0 && (type === 0 || type === 2)) this.finalDestination = cur + 8 + 16 * (addrs - 1);
+          else if (addrs > 0 && type === 4) this.finalDestination = cur + 8;
+        }
       } else if (nh === IPV6_NH_FRAGMENT) {
         this.fragment = cur;
         if (((buf[cur + IPV6_FRAG_OFFSET_FLAGS] << 8) | buf[cur + IPV6_FRAG_OFFSET_FLAGS + 1]) >>> 3 !== 0) {
@@ -427,6 +445,11 @@ export class Ipv6ExtensionWalk {
     this.discard = true;
     this.problemCode = code;
     this.problemPointer = pointer;
+  }
+
+  /** The address sum of the upper layer's pseudo-header: the source and the final destination (RFC 8200 8.1). */
+  pseudoAddressSum(): number {
+    return sum16(this.buf, this.ipOffset + IPV6_SRC, 16, 0) + sum16(this.buf, this.finalDestination, 16, 0);
   }
 
   /** The parameter problem (code 0) pointer for `routing`: its routing type byte. */

@@ -144,7 +144,8 @@ describe('extension header walk', () => {
   it('no extension headers: the upper layer right after the fixed header', () => {
     const p = wrap6(ECHO6_REQUEST_FRAME);
     expect(p.walkExtensions(walk)).toBe(WireError.Ok);
-    expect(walk).toMatchObject({ error: 0, protocol: 58, offset: 54, length: 24, headers: 0, fragment: -1, routing: -1, discard: false, problemCode: -1 });
+    expect(walk).toMatchObject({ error: 0, protocol: 58, offset: 54, length: 24, headers: 0, fragment: -1, routing: -1, discard: false, problemCode: -1, finalDestination: 38 });
+    expect(walk.pseudoAddressSum()).toBe(p.addressSum());
   });
 
   it('hop-by-hop + destination options + atomic fragment (scapy, answered by the kernel)', () => {
@@ -175,6 +176,10 @@ describe('extension header walk', () => {
     expect(walk.routingSegmentsLeft).toBe(1);
     expect(walk.routingPointer).toBe(RH0_PARAM_PROBLEM_FRAME.readUInt32BE(58));
     expect(walk.routingPointer).toBe(42);
+    // the upper layer's checksum is over the final destination, RH0's last address (RFC 8200 8.1)
+    expect(walk.finalDestination).toBe(62);
+    expect(walk.pseudoAddressSum()).not.toBe(p.addressSum());
+    expect(RH0_FRAME.subarray(62, 78).toString('hex')).toBe('fd000099000000000000000000000002');
     const chain = Ipv6ExtensionHeaderRepr.parseChain(p)!;
     expect(chain).toEqual([{ header: 43, nextHeader: 58, routingType: 0, segmentsLeft: 1, data: hex('00000000 fd000099000000000000000000000002') }]);
     const out = Buffer.alloc(24);
@@ -265,9 +270,10 @@ describe('extension header walk', () => {
             expect(w.length).toBeGreaterThanOrEqual(0);
           }
           expect(w.headers).toBeLessThanOrEqual(8);
+          expect(w.finalDestination + 16).toBeLessThanOrEqual(16 + IPV6_HLEN + payload.length);
           const frag = w.fragment >= 0 ? [w.fragmentOffset, w.moreFragments, w.fragmentIdent] : [];
           const rt = w.routing >= 0 ? [w.routingPointer, w.routingType, w.routingSegmentsLeft] : [];
-          results.push(JSON.stringify([w.error, w.protocol, w.offset, w.length, w.headers, w.fragment, w.routing, w.discard, w.problemCode, w.problemPointer, frag, rt]));
+          results.push(JSON.stringify([w.error, w.protocol, w.offset, w.length, w.headers, w.fragment, w.routing, w.discard, w.problemCode, w.problemPointer, frag, rt, w.finalDestination, w.pseudoAddressSum()]));
           Ipv6ExtensionHeaderRepr.parseChain(ip);
         }
         expect(results[0]).toBe(results[1]);
