@@ -36,7 +36,7 @@ const EMPTY = Buffer.alloc(0);
 
 /**
  * Re-pointable view of a TCP segment; create once, `wrap` per packet.
- * Pass len = the segment length (IPv4 payloadLength), not the rest of the frame.
+ * Pass len = the segment length (IPv4 payloadLength; IPv6: the extension walk's upper-layer length), not the rest of the frame.
  */
 /** Header length of the (already validated) TCP header at buf[off], for frames no view is wrapped around. */
 export function tcpHeaderLength(buf: Buffer, off: number): number {

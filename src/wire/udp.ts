@@ -13,7 +13,7 @@ const EMPTY = Buffer.alloc(0);
 
 /**
  * Re-pointable view of a UDP datagram; create once, `wrap` per packet.
- * Pass len = the IPv4 payloadLength. The datagram extent is the `length` field.
+ * Pass len = the IPv4 payloadLength (IPv6: the extension walk's upper-layer length). The datagram extent is the `length` field.
  */
 export class UdpPacket {
   buf: Buffer = EMPTY;

@@ -236,6 +236,20 @@ describe('errors from the kernel router', () => {
     expect(f.subarray(14, 14 + n).toString('hex')).toBe(PACKET_TOO_BIG_FRAME.subarray(14).toString('hex'));
   });
 
+  it('quotes between two views of one slab, overlapping either way', () => {
+    for (const outAt of [100, 20]) { // the quote lands after its source (copied from the end), then before it
+      const slab = Buffer.alloc(4000);
+      const quoted = slab.subarray(80, 1700); // the request's IPv6 packet at slab[94]
+      BIG_REQUEST6_FRAME.copy(quoted, 0);
+      const out = slab.subarray(outAt);
+      const n = emitIcmpv6Error(out, 0, { type: ICMPV6_PACKET_TOO_BIG, code: 0, param: 1280, src: V6_ROUTER }, quoted, 14, BIG_REQUEST6_FRAME.length - 14);
+      const e = new Ipv6Packet();
+      e.wrap(out, 0, n);
+      e.flowLabel = 0x9de49;
+      expect(out.subarray(0, n).toString('hex')).toBe(PACKET_TOO_BIG_FRAME.subarray(14).toString('hex'));
+    }
+  });
+
   it('refuses a buffer too small and a quote that is no IPv6 packet', () => {
     const spec: Icmpv6ErrorSpec = { type: ICMPV6_TIME_EXCEEDED, code: 0, param: 0, src: V6_ROUTER, hopLimit: 255 };
     expect(() => emitIcmpv6Error(Buffer.alloc(100), 0, spec, TTL1_REQUEST6_FRAME, 14, 64)).toThrow(RangeError);
