@@ -86,6 +86,7 @@ describe('messages the kernel sent', () => {
 
   it('NA (router, solicited, override, TLLA); emitNeighbourAdvertisement writes it byte for byte', () => {
     expect(check(NDP_NA_FRAME, checkNeighbourAdvertisement)).toBe(NdpInvalid.Ok);
+    expect(msg.type).toBe(ICMPV6_NEIGHBOUR_ADVERTISEMENT);
     expect([msg.router, msg.solicited, msg.override]).toEqual([true, true, true]);
     expect(msg.targetEquals(V6_ROUTER)).toBe(true);
     expect(msg.options).toMatchObject({ sourceMac: -1, targetMac: MAC_ROUTER });
