@@ -56,6 +56,12 @@ export const IPV6_PARAM_UNRECOGNIZED_OPTION = 2;
 
 const EMPTY = Buffer.alloc(0);
 
+// Results of Ipv6ExtensionWalk's option scan (see scanOptions).
+const OPTIONS_MALFORMED = -2;
+const OPTIONS_FINE = -1;
+const OPTION_ACTION_UNIT = 0x20000;
+const OPTION_POINTER_MASK = 0x1ffff;
+
 // ---- 32-bit words by bytes: Buffer.readUInt32BE/writeUInt32BE take or return doubles above 2^31,
 // boxed (allocated) whenever V8 does not inline them; these helpers are small enough to be.
 
@@ -310,8 +316,8 @@ export class Ipv6Packet {
  * at `routingPointer`, RFC 8200 4.4; a router forwarding the packet ignores it); and `discard` with
  * `problemCode`/`problemPointer` when the packet must be dropped: an unknown hop-by-hop option
  * whose action bits say discard (RFC 8200 4.2), reported (code 2) when they say so, or a hop-by-hop
- * header after the first (code 1). Destination options are for the final destination and are
- * skipped unread. Every offset is absolute (in `buf`); pointers are from the IPv6 header's start.
+ * header after the first (code 1). Destination options are for the final destination: their
+ * verdict is kept apart (`destinationDiscard`, ...). Every offset is absolute (in `buf`); pointers are from the IPv6 header's start.
  */
 export class Ipv6ExtensionWalk {
   buf: Buffer = EMPTY;
@@ -343,6 +349,14 @@ export class Ipv6ExtensionWalk {
   problemCode = -1;
   /** The parameter problem pointer: offset of the offending byte from the IPv6 header's start. */
   problemPointer = 0;
+  /**
+   * The same for the destination options headers, which only the final destination acts on (the
+   * gateway when a packet is addressed to it): drop, and the code and pointer to report or -1.
+   * A malformed destination options header is a silent destination drop, not a walk error.
+   */
+  destinationDiscard = false;
+  destinationProblemCode = -1;
+  destinationProblemPointer = 0;
 
   /** Walk the IPv6 packet at buf[ipOff, +len) (validated by Ipv6Packet.wrap or wrapPartial). Returns `error`. */
   walk(buf: Buffer, ipOff: number, len: number, maxHeaders: number = IPV6_MAX_EXT_HEADERS): number {
@@ -355,6 +369,9 @@ export class Ipv6ExtensionWalk {
     this.discard = false;
     this.problemCode = -1;
     this.problemPointer = 0;
+    this.destinationDiscard = false;
+    this.destinationProblemCode = -1;
+    this.destinationProblemPointer = 0;
     this.protocol = 0;
     this.offset = ipOff;
     this.length = 0;
@@ -388,7 +405,26 @@ export class Ipv6ExtensionWalk {
       }
       this.headers++;
       if (nh === IPV6_NH_HOP_BY_HOP) {
-        if (!this.scanHopByHop(buf, cur, cur + hlen)) return (this.error = WireError.Malformed);
+        const r = this.scanOptions(buf, cur, cur + hlen);
+        if (r === OPTIONS_MALFORMED) return (this.error = WireError.Malformed);
+        if (r >= 0 && !this.discard) {
+          this.discard = true;
+          if (this.reports(r)) {
+            this.problemCode = IPV6_PARAM_UNRECOGNIZED_OPTION;
+            this.problemPointer = r & OPTION_POINTER_MASK;
+          }
+        }
+      } else if (nh === IPV6_NH_DEST_OPTIONS) {
+        // Only the destination acts on these (a router forwards them unread): a bad option is a
+        // silent drop there, as Linux does, not a malformed packet.
+        const r = this.scanOptions(buf, cur, cur + hlen);
+        if (r !== OPTIONS_FINE && !this.destinationDiscard) {
+          this.destinationDiscard = true;
+          if (r >= 0 && this.reports(r)) {
+            this.destinationProblemCode = IPV6_PARAM_UNRECOGNIZED_OPTION;
+            this.destinationProblemPointer = r & OPTION_POINTER_MASK;
+          }
+        }
       } else if (nh === IPV6_NH_ROUTING) {
         // Segments left (byte 3) > 0: the destination must understand the routing type.
         if (buf[cur + 3] !== 0 && this.routing < 0) {
@@ -413,8 +449,12 @@ export class Ipv6ExtensionWalk {
     }
   }
 
-  /** The options of the hop-by-hop header at buf[from, to): false if one runs past `to`. Records the first unknown option that says discard. */
-  private scanHopByHop(buf: Buffer, from: number, to: number): boolean {
+  /**
+   * The options of the options header at buf[from, to): OPTIONS_MALFORMED if one runs past `to`,
+   * OPTIONS_FINE if every one is known or says skip, else the first unknown one that says discard
+   * as action * 0x20000 + its pointer (from the IPv6 header's start; a small integer).
+   */
+  private scanOptions(buf: Buffer, from: number, to: number): number {
     let i = from + 2;
     while (i < to) {
       const type = buf[i];
@@ -422,22 +462,23 @@ export class Ipv6ExtensionWalk {
         i++;
         continue;
       }
-      if (i + 2 > to) return false;
+      if (i + 2 > to) return OPTIONS_MALFORMED;
       const next = i + 2 + buf[i + 1];
-      if (next > to) return false;
-      if (type !== IPV6_OPT_PADN && type !== IPV6_OPT_ROUTER_ALERT && !this.discard) {
-        const action = type >>> 6;
-        if (action === IPV6_OPT_ACTION_DISCARD) this.discard = true;
-        else if (action === IPV6_OPT_ACTION_DISCARD_REPORT) this.setProblem(IPV6_PARAM_UNRECOGNIZED_OPTION, i - this.ipOffset);
-        else if (action === IPV6_OPT_ACTION_DISCARD_REPORT_UNICAST) {
-          // RFC 8200 4.2: report only if the destination is not multicast.
-          if (buf[this.ipOffset + IPV6_DST] === 0xff) this.discard = true;
-          else this.setProblem(IPV6_PARAM_UNRECOGNIZED_OPTION, i - this.ipOffset);
-        }
+      if (next > to) return OPTIONS_MALFORMED;
+      const action = type >>> 6;
+      if (action !== IPV6_OPT_ACTION_SKIP && type !== IPV6_OPT_PADN && type !== IPV6_OPT_ROUTER_ALERT) {
+        return action * OPTION_ACTION_UNIT + (i - this.ipOffset);
       }
       i = next;
     }
-    return true;
+    return OPTIONS_FINE;
+  }
+
+  /** Whether the action of a scanOptions result sends a parameter problem (RFC 8200 4.2: 11 only to a unicast destination). */
+  private reports(r: number): boolean {
+    const action = Math.floor(r / OPTION_ACTION_UNIT);
+    if (action === IPV6_OPT_ACTION_DISCARD_REPORT) return true;
+    return action === IPV6_OPT_ACTION_DISCARD_REPORT_UNICAST && this.buf[this.ipOffset + IPV6_DST] !== 0xff;
   }
 
   private setProblem(code: number, pointer: number): void {

@@ -137,6 +137,7 @@ const subjects: Array<[string, View, (v: never) => unknown]> = [
       return {
         f: [p.version, p.trafficClass, p.flowLabel, p.payloadLength, p.nextHeader, p.hopLimit, p.srcWord(0), p.dstWord(3), p.srcIsUnspecified, p.srcIsLinkLocal, p.dstIsMulticast, p.addressSum()],
         w: [w.error, w.protocol, rel(w.offset), w.length, w.headers, rel(w.fragment), rel(w.routing), w.discard, w.problemCode, w.problemPointer, rel(w.finalDestination), w.pseudoAddressSum()],
+        dest: [w.destinationDiscard, w.destinationProblemCode, w.destinationProblemPointer],
         frag: w.fragment >= 0 ? [w.fragmentOffset, w.moreFragments, w.fragmentIdent] : null,
         rt: w.routing >= 0 ? [w.routingPointer, w.routingType, w.routingSegmentsLeft] : null,
         chain: chain === null ? null : JSON.stringify(chain.map((h) => ({ ...h, ...('options' in h ? { options: hexOf(h.options) } : {}), ...('data' in h ? { data: hexOf(h.data) } : {}) }))),

@@ -217,6 +217,29 @@ describe('extension header walk', () => {
     expect(walkOf(packet(0, '3a 00 00 00 00 9e 01 00'))).toMatchObject({ discard: true, problemCode: 2, problemPointer: 45 });
   });
 
+  it('destination options: the verdict kept apart for the final destination', () => {
+    // PadN only: nothing to do
+    expect(walkOf(packet(IPV6_NH_DEST_OPTIONS, '3a 00 0104 00000000 80000000 00000000'))).toMatchObject({ destinationDiscard: false, discard: false, protocol: 58 });
+    // unknown option 0x9e (action 10): the destination reports code 2 at it; a router is not concerned
+    expect(walkOf(packet(IPV6_NH_DEST_OPTIONS, '3a 00 9e 04 00000000'))).toMatchObject({
+      discard: false,
+      problemCode: -1,
+      destinationDiscard: true,
+      destinationProblemCode: 2,
+      destinationProblemPointer: 42,
+      protocol: 58,
+    });
+    // home address (0xc9, action 11) to a multicast group: a silent drop
+    expect(walkOf(packet(IPV6_NH_DEST_OPTIONS, '3a 02 c9 10 20010db8000000000000000000000001 0102 0000', 'ff020000000000000000000000000001'))).toMatchObject({
+      destinationDiscard: true,
+      destinationProblemCode: -1,
+    });
+    // an option running past its header: a silent destination drop, the walk goes on
+    expect(walkOf(packet(IPV6_NH_DEST_OPTIONS, '3a 00 0108 00000000'))).toMatchObject({ error: 0, destinationDiscard: true, destinationProblemCode: -1, protocol: 58 });
+    // the first verdict counts
+    expect(walkOf(packet(IPV6_NH_DEST_OPTIONS, '3c 00 5e 04 00000000 3a 00 9e 04 00000000'))).toMatchObject({ destinationDiscard: true, destinationProblemCode: -1, headers: 2 });
+  });
+
   it('a hop-by-hop header after the first: code 1 pointing at the next header field naming it', () => {
     const w = walkOf(packet(IPV6_NH_DEST_OPTIONS, '00 00 0104 00000000 3a 00 0104 00000000'));
     expect(w).toMatchObject({ discard: true, problemCode: 1, problemPointer: 40 });
@@ -273,7 +296,8 @@ describe('extension header walk', () => {
           expect(w.finalDestination + 16).toBeLessThanOrEqual(16 + IPV6_HLEN + payload.length);
           const frag = w.fragment >= 0 ? [w.fragmentOffset, w.moreFragments, w.fragmentIdent] : [];
           const rt = w.routing >= 0 ? [w.routingPointer, w.routingType, w.routingSegmentsLeft] : [];
-          results.push(JSON.stringify([w.error, w.protocol, w.offset, w.length, w.headers, w.fragment, w.routing, w.discard, w.problemCode, w.problemPointer, frag, rt, w.finalDestination, w.pseudoAddressSum()]));
+          const dest = [w.destinationDiscard, w.destinationProblemCode, w.destinationProblemPointer];
+          results.push(JSON.stringify([w.error, w.protocol, w.offset, w.length, w.headers, w.fragment, w.routing, w.discard, w.problemCode, w.problemPointer, frag, rt, w.finalDestination, w.pseudoAddressSum(), dest]));
           Ipv6ExtensionHeaderRepr.parseChain(ip);
         }
         expect(results[0]).toBe(results[1]);
