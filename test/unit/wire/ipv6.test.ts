@@ -319,4 +319,31 @@ describe('extension header walk', () => {
       }),
     );
   });
+
+  it('extension header chains emit then parse round-trip (random)', () => {
+    const padded = (n: number) => fc.uint8Array({ minLength: n, maxLength: n }).map((a) => Buffer.from(a));
+    const header = fc.oneof(
+      // options of Pad1s, so the walk passes them
+      fc.record({ header: fc.constantFrom(0 as const, 60 as const), options: fc.nat({ max: 4 }).map((k) => Buffer.alloc(6 + 8 * k)) }),
+      fc.record({ header: fc.constant(43 as const), routingType: fc.nat({ max: 255 }), segmentsLeft: fc.nat({ max: 255 }), data: fc.nat({ max: 4 }).chain((k) => padded(4 + 8 * k)) }),
+      fc.record({ header: fc.constant(44 as const), fragmentOffset: fc.constant(0), more: fc.boolean(), ident: fc.nat({ max: 0xffffffff }) }),
+    );
+    fc.assert(
+      fc.property(fc.array(header, { minLength: 1, maxLength: 6 }), (hs) => {
+        // hop-by-hop only first; each names the next, the last names ICMPv6
+        const chain = hs
+          .filter((h, i) => h.header !== 0 || i === 0)
+          .map((h, i, all) => ({ ...h, nextHeader: i + 1 < all.length ? all[i + 1]!.header : IPV6_NH_ICMPV6 })) as Ipv6ExtensionHeaderRepr[];
+        const len = chain.reduce((n, h) => n + Ipv6ExtensionHeaderRepr.bufferLen(h), 0);
+        const b = Buffer.alloc(IPV6_HLEN + len + 8);
+        Ipv6Repr.emit({ src: V6_HOST, dst: V6_ROUTER, nextHeader: chain[0]!.header, hopLimit: 64, payloadLength: len + 8 }, b, 0);
+        let o = IPV6_HLEN;
+        for (const h of chain) o += Ipv6ExtensionHeaderRepr.emit(h, b, o);
+        expect(ip.wrap(b, 0, b.length)).toBe(WireError.Ok);
+        expect(Ipv6ExtensionHeaderRepr.parseChain(ip)).toEqual(chain);
+        expect(ip.walkExtensions(walk)).toBe(WireError.Ok);
+        expect(walk).toMatchObject({ protocol: IPV6_NH_ICMPV6, offset: IPV6_HLEN + len, length: 8, headers: chain.length });
+      }),
+    );
+  });
 });
