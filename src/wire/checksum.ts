@@ -3,6 +3,7 @@
  * Sums are plain JS numbers: exact integers far beyond any packet size, so the
  * loop needs no carry handling and the result is folded only once at the end.
  */
+import type { Ipv6Words } from './ipv6-address.js';
 
 /** Below this length the byte loop wins over setting up the word view. */
 const WORD_PATH_MIN = 128;
@@ -109,6 +110,36 @@ export function internetChecksum(buf: Buffer, off: number, len: number): number 
 /** Unfolded sum of the IPv4 pseudo-header used by TCP and UDP (RFC 793/768). */
 export function pseudoHeaderSum(src: number, dst: number, proto: number, length: number): number {
   return (src >>> 16) + (src & 0xffff) + (dst >>> 16) + (dst & 0xffff) + proto + length;
+}
+
+/*
+ * The pseudo-header of either family is an address part plus the protocol and the upper-layer
+ * length (RFC 768/793 for IPv4; RFC 8200 8.1 for IPv6, where the length is 32 bits and the next
+ * header sits in a zero-padded 32-bit word: the same words to a ones-complement sum). So the
+ * transports take an unfolded *address sum* (ipv4AddressSum or ipv6AddressSum) and add the rest
+ * with l4PseudoSum: one checksum routine per transport for both families.
+ */
+
+/** Unfolded sum of two IPv4 addresses (the address part of the IPv4 pseudo-header). */
+export function ipv4AddressSum(src: number, dst: number): number {
+  return (src >>> 16) + (src & 0xffff) + (dst >>> 16) + (dst & 0xffff);
+}
+
+/** Unfolded sum of the 32 address bytes at buf[off] (an IPv6 header's src then dst, off = header + 8). */
+export function ipv6AddressSum(buf: Buffer, off: number): number {
+  return sum16(buf, off, 32, 0);
+}
+
+/** Unfolded sum of two IPv6 addresses as words (slow path: Repr emit). */
+export function ipv6AddressSumWords(src: Ipv6Words, dst: Ipv6Words): number {
+  let s = 0;
+  for (let i = 0; i < 4; i++) s += (src[i]! >>> 16) + (src[i]! & 0xffff) + (dst[i]! >>> 16) + (dst[i]! & 0xffff);
+  return s;
+}
+
+/** The whole pseudo-header sum from an address sum, the protocol (next header) and the upper-layer length. */
+export function l4PseudoSum(addrSum: number, proto: number, length: number): number {
+  return addrSum + proto + (length >>> 16) + (length & 0xffff);
 }
 
 /**

@@ -10,3 +10,6 @@ export * from './ipv4.js';
 export * from './icmpv4.js';
 export * from './udp.js';
 export * from './tcp.js';
+export * from './ipv6.js';
+export * from './icmpv6.js';
+export * from './ndp.js';

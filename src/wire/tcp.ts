@@ -1,5 +1,5 @@
-/** TCP header (RFC 9293) over IPv4: fields, checksum, and the options a gateway touches. */
-import { fold, sum16, finish, pseudoHeaderSum, update16, update32 } from './checksum.js';
+/** TCP header (RFC 9293) over IPv4 or IPv6: fields, checksum, and the options a gateway touches. */
+import { fold, sum16, finish, ipv4AddressSum, l4PseudoSum, update16, update32 } from './checksum.js';
 import { WireError, checkRoom } from './error.js';
 import { IP_PROTO_TCP } from './ipv4.js';
 
@@ -36,7 +36,7 @@ const EMPTY = Buffer.alloc(0);
 
 /**
  * Re-pointable view of a TCP segment; create once, `wrap` per packet.
- * Pass len = the segment length (IPv4 payloadLength), not the rest of the frame.
+ * Pass len = the segment length (IPv4 payloadLength; IPv6: the extension walk's upper-layer length), not the rest of the frame.
  */
 /** Header length of the (already validated) TCP header at buf[off], for frames no view is wrapped around. */
 export function tcpHeaderLength(buf: Buffer, off: number): number {
@@ -184,18 +184,28 @@ export class TcpPacket {
     return this.len - this.headerLength;
   }
 
-  /** True if the segment plus pseudo-header sums to 0xffff. segLen defaults to the wrapped length. */
+  /** True if the segment plus the IPv4 pseudo-header sums to 0xffff. segLen defaults to the wrapped length. */
   verifyChecksum(srcIp: number, dstIp: number, segLen: number = this.len): boolean {
-    return fold(sum16(this.buf, this.off, segLen, pseudoHeaderSum(srcIp, dstIp, IP_PROTO_TCP, segLen))) === 0xffff;
+    return this.verifyChecksumWith(ipv4AddressSum(srcIp, dstIp), segLen);
   }
 
-  /** Recompute the checksum from scratch. segLen defaults to the wrapped length. */
+  /** verifyChecksum for either family, from the pseudo-header's address sum (Ipv6Packet.addressSum() for IPv6). */
+  verifyChecksumWith(addrSum: number, segLen: number = this.len): boolean {
+    return fold(sum16(this.buf, this.off, segLen, l4PseudoSum(addrSum, IP_PROTO_TCP, segLen))) === 0xffff;
+  }
+
+  /** Recompute the checksum from scratch (IPv4). segLen defaults to the wrapped length. */
   fillChecksum(srcIp: number, dstIp: number, segLen: number = this.len): void {
+    this.fillChecksumWith(ipv4AddressSum(srcIp, dstIp), segLen);
+  }
+
+  /** fillChecksum for either family, from the pseudo-header's address sum. */
+  fillChecksumWith(addrSum: number, segLen: number = this.len): void {
     const b = this.buf;
     const o = this.off;
     b[o + TCP_CHECKSUM] = 0;
     b[o + TCP_CHECKSUM + 1] = 0;
-    const c = finish(sum16(b, o, segLen, pseudoHeaderSum(srcIp, dstIp, IP_PROTO_TCP, segLen)));
+    const c = finish(sum16(b, o, segLen, l4PseudoSum(addrSum, IP_PROTO_TCP, segLen)));
     b[o + TCP_CHECKSUM] = c >>> 8;
     b[o + TCP_CHECKSUM + 1] = c & 0xff;
   }
@@ -354,6 +364,11 @@ export const TcpRepr = {
    * parsed Linux SYN re-emits byte for byte.
    */
   emit(repr: TcpRepr, buf: Buffer, off: number, srcIp: number, dstIp: number): number {
+    return TcpRepr.emitWith(repr, buf, off, ipv4AddressSum(srcIp, dstIp));
+  },
+
+  /** emit for either family, from the pseudo-header's address sum (ipv6AddressSumWords for IPv6). */
+  emitWith(repr: TcpRepr, buf: Buffer, off: number, addrSum: number): number {
     const hlen = TCP_MIN_HLEN + optionsLen(repr);
     const total = hlen + repr.payload.length;
     checkRoom(buf, off, total);
@@ -401,7 +416,7 @@ export const TcpRepr = {
       i += 4;
     }
     repr.payload.copy(buf, i);
-    const c = finish(sum16(buf, off, total, pseudoHeaderSum(srcIp, dstIp, IP_PROTO_TCP, total)));
+    const c = finish(sum16(buf, off, total, l4PseudoSum(addrSum, IP_PROTO_TCP, total)));
     buf[off + TCP_CHECKSUM] = c >>> 8;
     buf[off + TCP_CHECKSUM + 1] = c & 0xff;
     return total;

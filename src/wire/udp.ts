@@ -1,5 +1,5 @@
-/** UDP (RFC 768) over IPv4. */
-import { fold, sum16, finish, pseudoHeaderSum, update16, update32 } from './checksum.js';
+/** UDP (RFC 768) over IPv4, and over IPv6 (RFC 8200 8.1: the checksum is mandatory). */
+import { fold, sum16, finish, ipv4AddressSum, l4PseudoSum, update16, update32 } from './checksum.js';
 import { WireError, checkRoom } from './error.js';
 import { IP_PROTO_UDP } from './ipv4.js';
 
@@ -13,7 +13,7 @@ const EMPTY = Buffer.alloc(0);
 
 /**
  * Re-pointable view of a UDP datagram; create once, `wrap` per packet.
- * Pass len = the IPv4 payloadLength. The datagram extent is the `length` field.
+ * Pass len = the IPv4 payloadLength (IPv6: the extension walk's upper-layer length). The datagram extent is the `length` field.
  */
 export class UdpPacket {
   buf: Buffer = EMPTY;
@@ -89,23 +89,41 @@ export class UdpPacket {
     return this.length - UDP_HLEN;
   }
 
-  /** A zero checksum means "not computed" (RFC 768) and verifies true. */
+  /** IPv4: a zero checksum means "not computed" (RFC 768) and verifies true. */
   verifyChecksum(srcIp: number, dstIp: number): boolean {
     const b = this.buf;
     const o = this.off;
     if ((b[o + UDP_CHECKSUM] | b[o + UDP_CHECKSUM + 1]) === 0) return true;
-    const l = this.length;
-    return fold(sum16(b, o, l, pseudoHeaderSum(srcIp, dstIp, IP_PROTO_UDP, l))) === 0xffff;
+    return this.sumsToZero(ipv4AddressSum(srcIp, dstIp));
   }
 
-  /** Compute and store the checksum; a computed 0 is sent as 0xffff since 0 means "none". */
+  /** IPv6 (addrSum = Ipv6Packet.addressSum()): a zero checksum is invalid (RFC 8200 8.1). */
+  verifyChecksumIpv6(addrSum: number): boolean {
+    const b = this.buf;
+    const o = this.off;
+    if ((b[o + UDP_CHECKSUM] | b[o + UDP_CHECKSUM + 1]) === 0) return false;
+    return this.sumsToZero(addrSum);
+  }
+
+  /** The datagram (length-field extent) plus the pseudo-header of `addrSum` sums to 0xffff. */
+  private sumsToZero(addrSum: number): boolean {
+    const l = this.length;
+    return fold(sum16(this.buf, this.off, l, l4PseudoSum(addrSum, IP_PROTO_UDP, l))) === 0xffff;
+  }
+
+  /** Compute and store the checksum (IPv4); a computed 0 is sent as 0xffff since 0 means "none". */
   fillChecksum(srcIp: number, dstIp: number): void {
+    this.fillChecksumWith(ipv4AddressSum(srcIp, dstIp));
+  }
+
+  /** fillChecksum for either family from the pseudo-header's address sum (ipv4AddressSum / Ipv6Packet.addressSum()). */
+  fillChecksumWith(addrSum: number): void {
     const b = this.buf;
     const o = this.off;
     const l = this.length;
     b[o + UDP_CHECKSUM] = 0;
     b[o + UDP_CHECKSUM + 1] = 0;
-    const c = finish(sum16(b, o, l, pseudoHeaderSum(srcIp, dstIp, IP_PROTO_UDP, l))) || 0xffff;
+    const c = finish(sum16(b, o, l, l4PseudoSum(addrSum, IP_PROTO_UDP, l))) || 0xffff;
     b[o + UDP_CHECKSUM] = c >>> 8;
     b[o + UDP_CHECKSUM + 1] = c & 0xff;
   }
@@ -157,8 +175,13 @@ export const UdpRepr = {
     return { srcPort: p.srcPort, dstPort: p.dstPort, payload: Buffer.from(p.buf.subarray(start, start + p.payloadLength)) };
   },
 
-  /** Write header + payload with the checksum for srcIp/dstIp; returns bytes written. */
+  /** Write header + payload with the checksum for srcIp/dstIp (IPv4); returns bytes written. */
   emit(repr: UdpRepr, buf: Buffer, off: number, srcIp: number, dstIp: number): number {
+    return UdpRepr.emitWith(repr, buf, off, ipv4AddressSum(srcIp, dstIp));
+  },
+
+  /** emit for either family, from the pseudo-header's address sum (ipv6AddressSumWords for IPv6). */
+  emitWith(repr: UdpRepr, buf: Buffer, off: number, addrSum: number): number {
     const total = UDP_HLEN + repr.payload.length;
     if (total > 0xffff) throw new RangeError(`UDP datagram of ${total} bytes too long`);
     checkRoom(buf, off, total);
@@ -171,7 +194,7 @@ export const UdpRepr = {
     buf[off + UDP_CHECKSUM] = 0;
     buf[off + UDP_CHECKSUM + 1] = 0;
     repr.payload.copy(buf, off + UDP_HLEN);
-    const c = finish(sum16(buf, off, total, pseudoHeaderSum(srcIp, dstIp, IP_PROTO_UDP, total))) || 0xffff;
+    const c = finish(sum16(buf, off, total, l4PseudoSum(addrSum, IP_PROTO_UDP, total))) || 0xffff;
     buf[off + UDP_CHECKSUM] = c >>> 8;
     buf[off + UDP_CHECKSUM + 1] = c & 0xff;
     return total;

@@ -14,6 +14,10 @@ import { Icmpv4Packet, Icmpv4Repr } from '../../../src/wire/icmpv4.js';
 import { Ipv4Packet, Ipv4Repr } from '../../../src/wire/ipv4.js';
 import { TCP_OPT_MSS, TCP_OPT_SACK, TCP_OPT_TIMESTAMP, TcpPacket, TcpRepr } from '../../../src/wire/tcp.js';
 import { UdpPacket, UdpRepr } from '../../../src/wire/udp.js';
+import { Icmpv6Packet, Icmpv6Repr } from '../../../src/wire/icmpv6.js';
+import { Ipv6ExtensionHeaderRepr, Ipv6ExtensionWalk, Ipv6Packet, Ipv6Repr } from '../../../src/wire/ipv6.js';
+import { NdpMessage } from '../../../src/wire/ndp.js';
+import { EXT_CHAIN_FRAME, HBH_UNKNOWN_FRAME, MLD2_REPORT_FRAME, NDP_DAD_NS_FRAME, NDP_NA_FRAME, NDP_RA_FRAME, NDP_REDIRECT_FRAME, NDP_RS_FRAME, PARAM_PROBLEM_NH_FRAME, RH0_FRAME, TIME_EXCEEDED6_FRAME } from './frames6.js';
 import {
   ARP_REQUEST,
   DNS_QUERY_FRAME,
@@ -39,6 +43,12 @@ const ip = new Ipv4Packet();
 const icmp = new Icmpv4Packet();
 const udp = new UdpPacket();
 const tcp = new TcpPacket();
+const ip6 = new Ipv6Packet();
+const walk6 = new Ipv6ExtensionWalk();
+const icmp6 = new Icmpv6Packet();
+const ndp = new NdpMessage();
+/** Some pseudo-header address sum: the checksum result only has to be the same in both placements. */
+const ADDR_SUM6 = 0x2f00e;
 
 function hexOf(b: Buffer): string {
   return b.toString('hex');
@@ -116,6 +126,54 @@ const subjects: Array<[string, View, (v: never) => unknown]> = [
       };
     }) as Snapshot,
   ],
+  [
+    'ipv6',
+    ip6,
+    ((p: Ipv6Packet) => {
+      const w = walk6;
+      p.walkExtensions(w);
+      const rel = (x: number): number => (x < 0 ? x : x - p.off);
+      const chain = Ipv6ExtensionHeaderRepr.parseChain(p);
+      return {
+        f: [p.version, p.trafficClass, p.flowLabel, p.payloadLength, p.nextHeader, p.hopLimit, p.srcWord(0), p.dstWord(3), p.srcIsUnspecified, p.srcIsLinkLocal, p.dstIsMulticast, p.addressSum()],
+        w: [w.error, w.protocol, rel(w.offset), w.length, w.headers, rel(w.fragment), rel(w.routing), w.discard, w.problemCode, w.problemPointer, rel(w.finalDestination), w.pseudoAddressSum()],
+        dest: [w.destinationDiscard, w.destinationProblemCode, w.destinationProblemPointer],
+        frag: w.fragment >= 0 ? [w.fragmentOffset, w.moreFragments, w.fragmentIdent] : null,
+        rt: w.routing >= 0 ? [w.routingPointer, w.routingType, w.routingSegmentsLeft] : null,
+        chain: chain === null ? null : JSON.stringify(chain.map((h) => ({ ...h, ...('options' in h ? { options: hexOf(h.options) } : {}), ...('data' in h ? { data: hexOf(h.data) } : {}) }))),
+        repr: Ipv6Repr.parse(p),
+      };
+    }) as Snapshot,
+  ],
+  [
+    'icmpv6',
+    icmp6,
+    ((p: Icmpv6Packet) => {
+      const r = Icmpv6Repr.parse(p);
+      return {
+        t: [p.type, p.code, p.checksum, p.echoIdent, p.echoSeq, p.mtu, p.pointer, p.isError()],
+        ok: p.verifyChecksum(ADDR_SUM6),
+        repr: { ...r, body: hexOf(r.kind === 'error' ? r.quoted : r.data) },
+      };
+    }) as Snapshot,
+  ],
+  [
+    'ndp',
+    ndp,
+    ((p: NdpMessage) => {
+      const e = p.walkOptions();
+      const o = p.options;
+      return {
+        f: [p.type, p.code, p.checksum, p.optionsOffset - p.off, p.optionsLength, p.verifyChecksum(ADDR_SUM6)],
+        // the accessors of the message's own type (wrap checked its fixed part is there)
+        target: p.type >= 135 ? [p.targetWord(0), p.targetWord(3), p.targetIsMulticast, p.router, p.solicited, p.override] : null,
+        ra: p.type === 134 ? [p.curHopLimit, p.managed, p.otherConfig, p.routerLifetime, p.reachableTime, p.retransTimer] : null,
+        redirect: p.type === 137 ? [p.destinationWord(0), p.destinationWord(3)] : null,
+        opts: [e, o.sourceMac, o.targetMac, o.mtu, o.prefix < 0 ? -1 : o.prefix - p.off, o.prefixCount, o.unknown],
+        prefix: e === WireError.Ok && o.prefix >= 0 ? [o.prefixLength, o.prefixOnLink, o.prefixAutonomous, o.prefixValidLifetime, o.prefixPreferredLifetime, o.prefixWord(0)] : null,
+      };
+    }) as Snapshot,
+  ],
 ];
 
 /** Real headers of each protocol, as mutation seeds so wraps often reach Ok. */
@@ -126,6 +184,9 @@ const seeds: Record<string, Buffer[]> = {
   icmpv4: [ICMP_PORT_UNREACH_FRAME.subarray(34), ICMP_ECHO_REPLY_RR_FRAME.subarray(74)],
   udp: [DNS_QUERY_FRAME.subarray(34)],
   tcp: [TCP_SYN_FRAME.subarray(34)],
+  ipv6: [EXT_CHAIN_FRAME, RH0_FRAME, HBH_UNKNOWN_FRAME, MLD2_REPORT_FRAME, NDP_NA_FRAME].map((f) => f.subarray(14)),
+  icmpv6: [TIME_EXCEEDED6_FRAME, PARAM_PROBLEM_NH_FRAME, NDP_RA_FRAME].map((f) => f.subarray(54)),
+  ndp: [NDP_RA_FRAME, NDP_NA_FRAME, NDP_DAD_NS_FRAME, NDP_RS_FRAME, NDP_REDIRECT_FRAME].map((f) => f.subarray(54)),
 };
 
 /** Random bytes, or a real header with a few bytes overwritten and the tail cut at random. */
