@@ -2,6 +2,7 @@
 // (the worker applies them when the control plane asks), never inside the fast path, and leave
 // the tables consistent or throw without having changed them.
 
+import { eui64Words } from '../wire/ipv6-address.js';
 import type { PortProtocol } from '../wire/ipv4.js';
 import { prefixMask } from '../wire/ipv4-address.js';
 import { macHiOf, macLoOf } from '../wire/mac.js';
@@ -165,6 +166,8 @@ export class DataplaneControl {
     port.macHi = macHiOf(spec.mac);
     port.macLo = macLoOf(spec.mac);
     port.ip = spec.ip >>> 0;
+    port.mac = spec.mac;
+    [port.eui64w2, port.eui64w3] = eui64Words(spec.mac);
     if (spec.ip6 !== undefined) {
       port.hasIp6 = true;
       port.ip6w0 = spec.ip6[0] >>> 0;

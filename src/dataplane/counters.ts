@@ -12,7 +12,7 @@ export const DROP_REASONS = [
   { name: 'Malformed', label: 'malformed', help: 'A header too short or inconsistent to parse (Ethernet, ARP, IPv4, ICMP, TCP, UDP, VXLAN, virtio-net), or a group MAC as the source of a VXLAN frame.' },
   { name: 'BadChecksum', label: 'bad_checksum', help: 'An IPv4 header checksum, or the ICMP checksum of an echo request to the gateway, is wrong.' },
   { name: 'SpoofedMac', label: 'spoofed_mac', help: "A source MAC that is not the endpoint's own, or a local endpoint's MAC arriving from a remote VTEP." },
-  { name: 'SpoofedIp', label: 'spoofed_ip', help: "An IPv4 source address that is not the endpoint's own." },
+  { name: 'SpoofedIp', label: 'spoofed_ip', help: "A source address that is not the endpoint's own (IPv4; IPv6: its address, its link-local or SLAAC address from its MAC, or :: for duplicate address detection only)." },
   { name: 'SpoofedArp', label: 'spoofed_arp', help: "An ARP sender MAC or address that is not the endpoint's own." },
   { name: 'NoRoute', label: 'no_route', help: 'No route to the destination, or the route leads back out of the port it came in on (ICMP net unreachable sent).' },
   { name: 'TtlExpired', label: 'ttl_expired', help: 'The TTL ran out at the gateway (ICMP time exceeded sent).' },
@@ -21,7 +21,7 @@ export const DROP_REASONS = [
   { name: 'NeighbourUnreachable', label: 'neighbour_unreachable', help: 'The next hop never answered ARP (ICMP host unreachable sent).' },
   { name: 'ArpQueueFull', label: 'arp_queue_full', help: "No room to park a packet while its next hop is resolved (the neighbour's queue or the parking slots are full, or a TCP super segment)." },
   { name: 'FragmentationNeeded', label: 'fragmentation_needed', help: 'Larger than the egress MTU with DF set (ICMP fragmentation needed sent).' },
-  { name: 'UnsupportedEthertype', label: 'unsupported_ethertype', help: 'Neither IPv4 nor ARP (IPv6 among them): the gateway is IPv4-only.' },
+  { name: 'UnsupportedEthertype', label: 'unsupported_ethertype', help: 'Neither IPv4, ARP nor IPv6 (LLDP, say), or IPv6 on a network without an IPv6 subnet.' },
   { name: 'UnsupportedProtocol', label: 'unsupported_protocol', help: 'For the gateway itself with an IP protocol it does not serve (TCP among them), or a fragment (it does not reassemble).' },
   { name: 'L2Hairpin', label: 'l2_hairpin', help: 'Switched to the MAC of the port it came in on: never sent back out of it.' },
   { name: 'NoBuffer', label: 'no_buffer', help: "No free frame buffer: the batch's pool, or the underlay's receive buffers, ran out." },
@@ -41,6 +41,8 @@ export const DROP_REASONS = [
   { name: 'UnderlayOverflow', label: 'underlay_overflow', help: "Datagrams the underlay socket's full receive buffer dropped (SO_RXQ_OVFL)." },
   { name: 'EndpointConnLimit', label: 'conntrack_endpoint_limit', help: 'A new flow refused: its container already holds conntrack.maxPerEndpoint tracked connections.' },
   { name: 'Martian', label: 'martian', help: 'A loopback (127.0.0.0/8) or "this network" (0.0.0.0/8) address as source or destination: never routed, never translated.' },
+  { name: 'SpoofedNdp', label: 'spoofed_ndp', help: 'An NDP message a container may not send: a router advertisement or redirect, an advertisement for an address that is not its own, or a link-layer address option with another MAC.' },
+  { name: 'Ipv6NotRouted', label: 'ipv6_not_routed', help: "IPv6 through the gateway to another network or outside: the gateway answers and switches IPv6 on a network's link, and does not route it yet." },
 ] as const satisfies readonly { name: string; label: string; help: string }[];
 
 type DropReasons = typeof DROP_REASONS;

@@ -1,13 +1,14 @@
 // ethernet-input: first stage for every frame from a container port. Validates the Ethernet
 // header, enforces anti-spoofing, learns the source MAC, and hands the frame to ARP, IPv4
-// routing (frames addressed to the gateway) or the L2 switch.
+// routing (frames addressed to the gateway), IPv6 (ip6-input) or the L2 switch.
 
-import { ETH_HLEN, ETH_SRC, etherTypeOf, ETHERTYPE_ARP, ETHERTYPE_IPV4 } from '../wire/ethernet.js';
+import { ETH_HLEN, ETH_SRC, etherTypeOf, ETHERTYPE_ARP, ETHERTYPE_IPV4, ETHERTYPE_IPV6 } from '../wire/ethernet.js';
 import { WireError } from '../wire/error.js';
 import { Drop } from './counters.js';
 import type { Datapath } from './context.js';
 import { arpInput } from './arp-input.js';
 import { ip4Input, ip4Wrap } from './ip4-input.js';
+import { ip6Input } from './ip6-input.js';
 import { l2Forward } from './l2-switch.js';
 import { macHi, macLo, macOf } from '../wire/mac.js';
 import type { Port } from './port.js';
@@ -70,6 +71,10 @@ export function ethernetInput(dp: Datapath, port: Port, buf: Buffer, off: number
     l2Forward(dp, net, port, buf, off, len);
     return;
   }
-  // the gateway is IPv4-only: other protocols (IPv6, LLDP, ...) would escape anti-spoofing
+  if (etherType === ETHERTYPE_IPV6) {
+    ip6Input(dp, port, net, buf, off, len);
+    return;
+  }
+  // other protocols (LLDP, ...) would escape anti-spoofing
   c.drop(Drop.UnsupportedEthertype);
 }

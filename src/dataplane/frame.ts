@@ -6,6 +6,9 @@
 import { ArpPacket } from '../wire/arp.js';
 import { ETH_HLEN } from '../wire/ethernet.js';
 import { Icmpv4Packet } from '../wire/icmpv4.js';
+import { Icmpv6Packet } from '../wire/icmpv6.js';
+import { Ipv6ExtensionWalk, Ipv6Packet } from '../wire/ipv6.js';
+import { NdpMessage } from '../wire/ndp.js';
 import { ipv4HeaderLength, Ipv4Packet } from '../wire/ipv4.js';
 import { tcpHeaderLength, TcpPacket } from '../wire/tcp.js';
 import { UdpPacket } from '../wire/udp.js';
@@ -37,6 +40,10 @@ export class Frame {
   readonly icmp = new Icmpv4Packet();
   readonly tcp = new TcpPacket();
   readonly udp = new UdpPacket();
+  readonly ip6 = new Ipv6Packet();
+  readonly walk6 = new Ipv6ExtensionWalk();
+  readonly icmp6 = new Icmpv6Packet();
+  readonly ndp = new NdpMessage();
 
   // offload metadata (all 0 for a frame without a virtio-net header)
   gsoType = 0;

@@ -28,6 +28,8 @@ export class Port {
   network = -1;
   macHi = 0;
   macLo = 0;
+  /** the MAC as one number (mac.ts), as NDP's link-layer options read it */
+  mac = 0;
   /** the port's own IPv4 address: an endpoint's (anti-spoofing) or the uplink's; 0 for the host and tunnel ports */
   ip = 0;
   /** an endpoint's own IPv6 address as words (hasIp6 false: none), for anti-spoofing */
@@ -36,6 +38,9 @@ export class Port {
   ip6w1 = 0;
   ip6w2 = 0;
   ip6w3 = 0;
+  /** the modified EUI-64 interface identifier of the MAC (words 2 and 3): its link-local and SLAAC addresses */
+  eui64w2 = 0;
+  eui64w3 = 0;
   mtu = 1500;
   /** the device carries a virtio-net header on every frame and takes checksum and TSO offloads */
   vnet = false;

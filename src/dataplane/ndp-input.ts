@@ -1,0 +1,143 @@
+// ndp-input: the gateway's side of neighbour discovery on a network (RFC 4861), for a message
+// ip6-input checked and found a container may send. A solicitation for one of the gateway's
+// addresses (fe80::1, as Docker's bridge has, and the network's gateway address) is answered with
+// an advertisement (router flag set); a duplicate address detection probe for one of them is
+// defended with an advertisement to all nodes; a router solicitation is answered with a router
+// advertisement carrying the prefix (on-link, autonomous: SLAAC on a /64) and the link MTU, to the
+// soliciting port only. Everything else (resolution between containers) is the switch's.
+
+import { ETH_SRC } from '../wire/ethernet.js';
+import { ICMPV6_NEIGHBOUR_SOLICITATION, ICMPV6_ROUTER_SOLICITATION } from '../wire/icmpv6.js';
+import { IPV6_ALL_NODES, IPV6_GATEWAY_LINK_LOCAL, multicastMacIpv6, type Ipv6Words } from '../wire/ipv6-address.js';
+import { IPV6_SRC, readU32 } from '../wire/ipv6.js';
+import { readMac } from '../wire/mac.js';
+import {
+  emitNeighbourAdvertisement,
+  emitRouterAdvertisement,
+  NDP_TARGET,
+  type NeighbourAdvertisementSpec,
+  type RouterAdvertisementSpec,
+} from '../wire/ndp.js';
+import type { Datapath } from './context.js';
+import { Drop } from './counters.js';
+import type { Network, NetworkIpv6 } from './network.js';
+import type { Port } from './port.js';
+
+/** Router lifetime (s), prefix valid and preferred lifetimes (s) of the gateway's RAs: radvd's defaults. */
+const RA_ROUTER_LIFETIME_S = 1800;
+const RA_VALID_LIFETIME_S = 86_400;
+const RA_PREFERRED_LIFETIME_S = 14_400;
+
+const ALL_NODES_MAC = multicastMacIpv6(IPV6_ALL_NODES);
+
+/** True when the 16 bytes at buf[o] are fe80::1 or the network's gateway address. */
+export function gatewayAddressAt(v6: NetworkIpv6, buf: Buffer, o: number): boolean {
+  const w0 = readU32(buf, o);
+  const w1 = readU32(buf, o + 4);
+  const w2 = readU32(buf, o + 8);
+  const w3 = readU32(buf, o + 12);
+  if (w0 === IPV6_GATEWAY_LINK_LOCAL[0] && w1 === 0 && w2 === 0 && w3 === 1) return true;
+  return v6.isGateway(w0, w1, w2, w3);
+}
+
+// the specs the emitters read, reused for every answer (their word arrays are filled in place)
+const words = (): [number, number, number, number] => [0, 0, 0, 0];
+const na: NeighbourAdvertisementSpec & { src: [number, number, number, number]; dst: [number, number, number, number]; target: [number, number, number, number] } = {
+  srcMac: 0,
+  dstMac: 0,
+  src: words(),
+  dst: words(),
+  target: words(),
+  router: true,
+  solicited: true,
+  override: true,
+  targetMac: 0,
+};
+const ra: RouterAdvertisementSpec & { dst: [number, number, number, number]; prefix: [number, number, number, number] } = {
+  srcMac: 0,
+  dstMac: 0,
+  src: IPV6_GATEWAY_LINK_LOCAL,
+  dst: words(),
+  curHopLimit: 64,
+  managed: false,
+  otherConfig: false,
+  routerLifetime: RA_ROUTER_LIFETIME_S,
+  reachableTime: 0,
+  retransTimer: 0,
+  mtu: 0,
+  prefix: words(),
+  prefixLength: 64,
+  validLifetime: RA_VALID_LIFETIME_S,
+  preferredLifetime: RA_PREFERRED_LIFETIME_S,
+};
+
+function readWords(buf: Buffer, o: number, out: [number, number, number, number]): void {
+  out[0] = readU32(buf, o);
+  out[1] = readU32(buf, o + 4);
+  out[2] = readU32(buf, o + 8);
+  out[3] = readU32(buf, o + 12);
+}
+
+function copyWords(a: Ipv6Words, out: [number, number, number, number]): void {
+  out[0] = a[0];
+  out[1] = a[1];
+  out[2] = a[2];
+  out[3] = a[3];
+}
+
+/** Returns true when the message was the gateway's and must not be switched further. */
+export function ndpInput(dp: Datapath, port: Port, net: Network, v6: NetworkIpv6, buf: Buffer, off: number, len: number): boolean {
+  const ip = dp.frame.ip6;
+  const walk = dp.frame.walk6;
+  const type = buf[walk.offset];
+  if (type === ICMPV6_NEIGHBOUR_SOLICITATION) {
+    const target = walk.offset + NDP_TARGET;
+    if (!gatewayAddressAt(v6, buf, target)) return false;
+    const dad = ip.srcIsUnspecified;
+    na.srcMac = net.gatewayMac;
+    readWords(buf, target, na.src);
+    readWords(buf, target, na.target);
+    if (dad) {
+      // someone probes for the gateway's address: it is taken (RFC 4862 5.4.3, answered to all nodes)
+      na.dstMac = ALL_NODES_MAC;
+      copyWords(IPV6_ALL_NODES, na.dst);
+    } else {
+      na.dstMac = readMac(buf, off + ETH_SRC);
+      readWords(buf, ip.off + IPV6_SRC, na.dst);
+    }
+    na.solicited = !dad;
+    na.targetMac = net.gatewayMac;
+    const o = dp.pool.alloc();
+    if (o >= 0) sendFromPool(dp, port, o, emitNeighbourAdvertisement(dp.pool.slab, o, na));
+    else dp.counters.drop(Drop.NoBuffer);
+    return true;
+  }
+  if (type === ICMPV6_ROUTER_SOLICITATION) {
+    ra.srcMac = net.gatewayMac;
+    if (ip.srcIsUnspecified) {
+      ra.dstMac = ALL_NODES_MAC;
+      copyWords(IPV6_ALL_NODES, ra.dst);
+    } else {
+      ra.dstMac = readMac(buf, off + ETH_SRC);
+      readWords(buf, ip.off + IPV6_SRC, ra.dst);
+    }
+    ra.mtu = net.mtu;
+    ra.prefix[0] = v6.s0;
+    ra.prefix[1] = v6.s1;
+    ra.prefix[2] = v6.s2;
+    ra.prefix[3] = v6.s3;
+    ra.prefixLength = v6.prefixLen;
+    const o = dp.pool.alloc();
+    if (o >= 0) sendFromPool(dp, port, o, emitRouterAdvertisement(dp.pool.slab, o, ra));
+    else dp.counters.drop(Drop.NoBuffer);
+    return true;
+  }
+  return false;
+}
+
+/** Sends the frame the gateway wrote into a pool slot out of `port`, without the request's offloads. */
+function sendFromPool(dp: Datapath, port: Port, o: number, len: number): void {
+  dp.frame.suspendOffload();
+  dp.tx.send(port.id, dp.pool.slab, o, len);
+  dp.frame.resumeOffload();
+}
