@@ -138,5 +138,6 @@ function echoReply(dp: Datapath, port: Port, net: Network, buf: Buffer, off: num
   icmp.fillChecksum(ip.addressSum());
   buf.copyWithin(off, off + ETH_SRC, off + ETH_SRC + 6);
   putMac(buf, off + ETH_SRC, net.gatewayMacHi, net.gatewayMacLo);
-  dp.tx.send(port.id, buf, off, len);
+  // what trailed the request's packet in its frame (padding, junk) does not go back
+  dp.tx.send(port.id, buf, off, Math.min(len, ETH_HLEN + ip.totalLength));
 }

@@ -14,7 +14,7 @@ import { join } from 'node:path';
 import { Drop } from '../../src/dataplane/counters.js';
 import type { Dataplane } from '../../src/dataplane/dataplane.js';
 import { inputRead } from '../../src/ports/device-loop.js';
-import { internetChecksum } from '../../src/wire/checksum.js';
+import { finish, internetChecksum, ipv6AddressSum, l4PseudoSum, sum16 } from '../../src/wire/checksum.js';
 import { ETH_HLEN } from '../../src/wire/ethernet.js';
 import { VNET_HDR_LEN, readLe16 } from '../../src/wire/virtio-net.js';
 import { F, type FuzzWorld, INGRESS, type Ingress, makeFuzzWorld, settleFuzzWorld } from './world.js';
@@ -165,7 +165,28 @@ function checkIpv4(w: FuzzWorld, st: RunState, rec: FuzzRecord, pkt: Buffer, roo
   }
 }
 
-/** An Ethernet frame leaving a port: a unicast source, IPv4 or ARP, well formed, within the MTU. */
+/**
+ * An IPv6 packet leaving the gateway: version 6, a payload length within what was sent; one the
+ * gateway made (NDP, echo replies) ends where its payload ends, is ICMPv6 with a hop limit of 255
+ * (NDP) or 64, and carries a valid checksum.
+ */
+function checkIpv6(rec: FuzzRecord, pkt: Buffer, frame: Buffer, made: boolean): void {
+  if (pkt.length < 40) fail('IPv6 packet shorter than its header', rec, frame);
+  if (pkt[0] >> 4 !== 6) fail('IPv6 ethertype with another IP version', rec, frame);
+  const total = 40 + pkt.readUInt16BE(4);
+  if (total > pkt.length) fail(`IPv6 payload length ${total - 40} beyond the ${pkt.length} bytes sent`, rec, frame);
+  if (!made) return;
+  if (total !== pkt.length && 14 + pkt.length > 60) fail(`the gateway's IPv6 packet of ${total} bytes sent in ${pkt.length}`, rec, frame);
+  if (pkt[6] !== 58) fail(`the gateway sent IPv6 next header ${pkt[6]}`, rec, frame);
+  const type = pkt[40];
+  const hops = pkt[7];
+  if ((type >= 133 && type <= 137 ? 255 : 64) !== hops) fail(`the gateway's ICMPv6 type ${type} with hop limit ${hops}`, rec, frame);
+  if (finish(sum16(pkt, 40, total - 40, l4PseudoSum(ipv6AddressSum(pkt, 8), 58, total - 40))) !== 0) {
+    fail("the gateway's ICMPv6 message has a wrong checksum", rec, frame);
+  }
+}
+
+/** An Ethernet frame leaving a port: a unicast source, IPv4, ARP or IPv6, well formed, within the MTU. */
 function checkEthernet(w: FuzzWorld, st: RunState, rec: FuzzRecord, f: Buffer, mtu: number, gso: boolean): void {
   if (f.length < ETH_HLEN) fail('frame shorter than an Ethernet header', rec, f);
   if (f[6] & 1) fail('frame sent with a group source MAC', rec, f);
@@ -177,6 +198,10 @@ function checkEthernet(w: FuzzWorld, st: RunState, rec: FuzzRecord, f: Buffer, m
     // the gateway's own ARP is a request or a reply; a container's is switched as it came
     const op = f.readUInt16BE(20);
     if (routed(w, f) && op !== 1 && op !== 2) fail(`ARP opcode ${op} sent by the gateway`, rec, f);
+    return;
+  }
+  if (type === 0x86dd) {
+    checkIpv6(rec, f.subarray(ETH_HLEN), f, routed(w, f));
     return;
   }
   if (type !== 0x0800) fail(`frame sent with ethertype ${type.toString(16)}`, rec, f);

@@ -6,6 +6,7 @@
 import type { Dataplane } from '../../src/dataplane/dataplane.js';
 import { MemoryPort, MemoryTunnel } from '../../src/ports/memory-port.js';
 import { parseIpv4 } from '../../src/wire/ipv4-address.js';
+import { parseIpv6 } from '../../src/wire/ipv6-address.js';
 import { parseMac } from '../../src/wire/mac.js';
 import { A, makeNatWorld, OVERLAY_VNI, ROUTER_ARP_REPLY } from '../unit/dataplane/fixture.js';
 
@@ -76,10 +77,12 @@ export function makeFuzzWorld(): FuzzWorld {
     mtu: 1450,
     internal: false,
     vni: OVERLAY_VNI,
+    // dual stack: IPv6 from the overlay's endpoint goes through the gateway's NDP and ping
+    ipv6: { subnet: parseIpv6('fd00:14::'), prefixLen: 64, gatewayIp: parseIpv6('fd00:14::1'), nat: true },
   });
   dp.control.addPeer(3, F.vtepPeer);
   const ov = new MemoryPort();
-  const ovId = dp.control.addEndpoint({ name: 'ov', network: 3, mac: parseMac('02:42:0a:14:00:02'), ip: F.ov }, ov).id;
+  const ovId = dp.control.addEndpoint({ name: 'ov', network: 3, mac: parseMac('02:42:0a:14:00:02'), ip: F.ov, ip6: parseIpv6('fd00:14::2') }, ov).id;
   dp.control.addRemoteEndpoint({ network: 3, ip: F.ovRemote, mac: parseMac('02:42:0a:14:00:03'), vtepIp: F.vtepRemote });
   cv.take();
   ov.take();

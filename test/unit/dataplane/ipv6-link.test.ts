@@ -74,6 +74,12 @@ describe('IPv6 on the link', () => {
     expect(w.c1.take()).toEqual([ECHO_GW_TO_C1]);
   });
 
+  it('a ping reply carries the packet only, not what trailed it in the request frame (found by the fuzzer)', () => {
+    const w = world();
+    w.dp.receive(w.id1, Buffer.concat([ECHO_C1_TO_GW, Buffer.alloc(10, 0xee)]));
+    expect(w.c1.take()).toEqual([ECHO_GW_TO_C1]);
+  });
+
   it('switches between containers (a SLAAC source from the MAC is the container\'s own), and floods duplicate address detection', () => {
     const w = world();
     w.dp.receive(w.id1, ECHO_C1_SLAAC_TO_C2);
