@@ -10,6 +10,9 @@ import { WireError } from '../wire/error.js';
 import {
   ICMPV6_ECHO_REPLY,
   ICMPV6_ECHO_REQUEST,
+  ICMPV6_MLD2_REPORT,
+  ICMPV6_MLD_DONE,
+  ICMPV6_MLD_REPORT,
   ICMPV6_NEIGHBOUR_ADVERTISEMENT,
   ICMPV6_REDIRECT,
   ICMPV6_ROUTER_ADVERTISEMENT,
@@ -93,8 +96,9 @@ export function ip6Input(dp: Datapath, port: Port, net: Network, buf: Buffer, of
     l2Forward(dp, net, port, buf, off, len);
     return;
   }
-  if (unspecified) {
-    // only duplicate address detection may come from ::
+  if (unspecified && icmpType !== ICMPV6_MLD_REPORT && icmpType !== ICMPV6_MLD_DONE && icmpType !== ICMPV6_MLD2_REPORT) {
+    // only duplicate address detection, and the multicast listener reports sent with it
+    // (RFC 3810 5.2.13), may come from ::
     c.drop(Drop.SpoofedIp);
     return;
   }

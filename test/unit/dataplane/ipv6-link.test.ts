@@ -89,6 +89,18 @@ describe('IPv6 on the link', () => {
     expect(w.c1.take()).toEqual([]);
   });
 
+  it('floods a multicast listener report from :: (sent during duplicate address detection); other traffic from :: is spoofed_ip', () => {
+    const w = world();
+    // scapy: IPv6(src='::', dst='ff02::16', hlim=1)/IPv6ExtHdrHopByHop(options=[RouterAlert()])/ICMPv6MLReport2()
+    const MLD2_FROM_UNSPECIFIED = hex('3333000000160242ac14000286dd600000000010000100000000000000000000000000000000ff0200000000000000000000000000163a000502000001008f0071a400000000');
+    const ECHO_FROM_UNSPECIFIED = hex('3333000000160242ac14000286dd6000000000083a0100000000000000000000000000000000ff020000000000000000000000000016800080a400000000');
+    w.dp.receive(w.id1, MLD2_FROM_UNSPECIFIED);
+    expect(w.c2.take()).toEqual([MLD2_FROM_UNSPECIFIED]);
+    w.dp.receive(w.id1, ECHO_FROM_UNSPECIFIED);
+    expect(w.c2.take()).toEqual([]);
+    expect(w.dp.counters.drops[Drop.SpoofedIp]).toBe(1);
+  });
+
   it("defends the gateway's address against a duplicate address probe, to all nodes", () => {
     const w = world();
     w.dp.receive(w.id1, DAD_FOR_GW);
