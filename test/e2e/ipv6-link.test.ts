@@ -4,7 +4,8 @@
  * NDP (a router entry for fe80::1 with the gateway's MAC), a Linux host that accepts router
  * advertisements configures itself from the gateway's answer to its router solicitation (the
  * prefix route and a SLAAC address), and a source address that is not the namespace's own is
- * dropped and counted.
+ * dropped and counted. TCP flows between the namespaces over IPv6 (iperf3 -6), the kernel's partial
+ * checksums passing through the TAPs.
  */
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { type Daemon, cleanupAll, createNetns, hostAddr, nsExec, nsExecOk, pickHostLink, pickSubnets, randomHex, runOk, startDaemon, waitFor } from './harness.js';
@@ -25,7 +26,7 @@ interface Neigh6 {
   state: string[];
 }
 
-needs(root, tools('ip', 'ping', 'sysctl')).describe('IPv6 on the link (e2e)', () => {
+needs(root, tools('ip', 'ping', 'sysctl', 'iperf3', 'ss', 'timeout')).describe('IPv6 on the link (e2e)', () => {
   let d: Daemon;
   let gatewayMac = '';
 
@@ -62,6 +63,18 @@ needs(root, tools('ip', 'ping', 'sysctl')).describe('IPv6 on the link (e2e)', ()
       expect(r.code, `${from} -> ${to}: ${r.stdout}${r.stderr}\n${d.logTail(10)}`).toBe(0);
       expect(r.stdout).toMatch(/2 received/);
     }
+  });
+
+  it('TCP over IPv6 between the namespaces: iperf3 -6 through the TAPs, with their checksum offload', async () => {
+    const server = nsExec(C2, ['timeout', '15', 'iperf3', '-s', '-1', '-B', `${PREFIX}::3`], { timeoutMs: 20_000 });
+    await waitFor(async () => (await nsExec(C2, ['ss', '-ltn'])).stdout.includes(':5201'), 5000, 100);
+    const before = (await d.drops()).malformed ?? 0;
+    const r = await nsExec(C1, ['iperf3', '-6', '-c', `${PREFIX}::3`, '-t', '2', '--connect-timeout', '3000', '-J'], { timeoutMs: 15_000 });
+    await server;
+    const j = JSON.parse(r.stdout) as { error?: string; end: { sum_received?: { bytes: number } } };
+    expect(j.error, JSON.stringify(await d.drops())).toBeUndefined();
+    expect(j.end.sum_received!.bytes).toBeGreaterThan(1_000_000);
+    expect(((await d.drops()).malformed ?? 0) - before).toBe(0);
   });
 
   it('the namespace resolved the gateway by NDP: fe80::1 is a router at the gateway\'s MAC', async () => {
