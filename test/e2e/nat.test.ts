@@ -553,13 +553,18 @@ natSuite.describe('NAT with a full conntrack table (max 512) under a SYN flood',
     const recv = parseIperf(sr.stdout);
     expect(sent.error).toBeUndefined();
     expect(recv.end?.sum_received?.bytes ?? 0).toBeGreaterThan(5_000_000);
-    // the transfer kept going through the flood: every second carried data
+    // the transfer survives the flood: a full table never stops it. The flood (hping3 --flood, as
+    // fast as the far host can send) also fills the uplink's queue, and the drops there hit the
+    // transfer's segments as well as the flood's: on this 2-core VM the transfer may sit in TCP
+    // retransmission timeouts while the flood lasts (3 s; CI saw up to 2 s without data), and it
+    // must carry data again once the flood is over
     const intervals = recv.intervals ?? [];
     expect(intervals.length).toBeGreaterThanOrEqual(6);
-    expect(intervals.filter((i) => i.sum.bytes === 0)).toEqual([]);
+    expect(intervals.filter((i) => i.sum.bytes === 0).length, JSON.stringify(intervals.map((i) => i.sum.bytes))).toBeLessThanOrEqual(3);
+    expect(intervals.slice(-2).every((i) => i.sum.bytes > 0)).toBe(true);
 
     const after = await w.daemon.drops();
-    expect((after.conntrack_full ?? 0) - (before.conntrack_full ?? 0)).toBeGreaterThan(0);
+    expect((after.conntrack_full ?? 0) - (before.conntrack_full ?? 0), `max entries ${maxEntries}, drops ${JSON.stringify(after)}, hping3: ${fr.stderr.slice(-300)}`).toBeGreaterThan(0);
     expect((await w.daemon.status()).drops.conntrack_full).toBe(after.conntrack_full);
     // the table filled up to its size and never beyond
     expect(maxEntries).toBeGreaterThan(MAX * 0.9);
