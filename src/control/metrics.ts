@@ -164,6 +164,8 @@ export function buildRegistry(src: MetricsSources): Registry {
   counter('pontoon_nat_hairpin_flows_total', 'New flows from a container to an outside mapping or published port of the uplink address, turned back inside (hairpinning).', () => c.gauges[DpGauge.HairpinFlows]);
   counter('pontoon_icmp_errors_sent_total', 'ICMP error messages the gateway sent.', () => c.gauges[DpGauge.IcmpSent]);
   counter('pontoon_arp_requests_sent_total', 'ARP requests the gateway sent.', () => c.gauges[DpGauge.ArpRequestsSent]);
+  counter('pontoon_icmpv6_errors_sent_total', 'ICMPv6 error messages the gateway sent.', () => c.gauges[DpGauge.Icmp6Sent]);
+  counter('pontoon_ndp_solicitations_sent_total', 'Neighbour solicitations the gateway sent (IPv6 address resolution and probes).', () => c.gauges[DpGauge.NdpSolicitationsSent]);
   counter('pontoon_fragments_created_total', 'IPv4 fragments the gateway created.', () => c.gauges[DpGauge.FragmentsCreated]);
   counter('pontoon_gro_segments_total', 'TCP segments coalesced by receive offload into super segments for ports that take offloads.', () => c.gauges[DpGauge.GroSegments]);
   counter('pontoon_gro_super_segments_total', 'Super segments receive offload wrote (each replaces pontoon_gro_segments_total / this many writes).', () => c.gauges[DpGauge.GroSuperSegments]);

@@ -6,7 +6,7 @@ import { eui64Words } from '../wire/ipv6-address.js';
 import type { PortProtocol } from '../wire/ipv4.js';
 import { prefixMask } from '../wire/ipv4-address.js';
 import { macHiOf, macLoOf } from '../wire/mac.js';
-import type { ArpResolver } from './arp-resolver.js';
+import type { NeighbourDiscovery } from './neighbour-discovery.js';
 import type { Datapath } from './context.js';
 import { CtFlag, protoClass } from './conntrack.js';
 import { Gauge } from './counters.js';
@@ -23,7 +23,7 @@ import type { Transmitter } from './transmit.js';
 
 /** What control needs of the data plane: the stages' view plus the concrete resolver and transmit. */
 export interface ControlTarget extends Datapath {
-  readonly resolver: ArpResolver;
+  readonly resolver: NeighbourDiscovery;
   readonly tx: Transmitter;
   endBatch(): void;
 }
@@ -41,6 +41,7 @@ export class DataplaneControl {
     t.networks[spec.index] = net;
     // an IPv6-only network has no IPv4 route (its 0/0 would take every destination)
     if (net.ipv4) t.routes.add(net.subnet, net.prefixLen, RouteTarget.Network, net.index);
+    if (spec.ipv6 !== undefined) t.routes6.add6(spec.ipv6.subnet, spec.ipv6.prefixLen, RouteTarget.Network, net.index);
     if (vni > 0) t.vnis.set(vni, net);
     return net;
   }
@@ -52,6 +53,8 @@ export class DataplaneControl {
     for (let i = net.portCount - 1; i >= 0; i--) this.removePort(net.ports[i]);
     this.dp.resolver.releaseAll(net);
     if (net.ipv4) t.routes.remove(net.subnet, net.prefixLen);
+    const v6 = net.ip6;
+    if (v6 !== null) t.routes6.remove6([v6.s0, v6.s1, v6.s2, v6.s3], v6.prefixLen);
     if (net.vni !== 0) t.vnis.delete(net.vni);
     t.networks[index] = undefined;
     this.refreshOverlayGauges();
@@ -185,6 +188,11 @@ export class DataplaneControl {
     // the gateway knows the endpoint: no ARP needed for its first packet
     const n = net.neighbours.get(port.ip) ?? net.neighbours.create(port.ip, dp.now);
     dp.resolver.resolved(net, n, port.macHi, port.macLo);
+    if (port.hasIp6) {
+      const w = [port.ip6w0, port.ip6w1, port.ip6w2, port.ip6w3] as const;
+      const n6 = net.neighbours.get6(...w) ?? net.neighbours.create6(...w, dp.now);
+      dp.resolver.resolved(net, n6, port.macHi, port.macLo);
+    }
     // gratuitous ARP on the endpoint's behalf: stale caches of its address get its new MAC
     dp.resolver.announce(net, spec.mac, port.ip, port, false);
     dp.endBatch();
@@ -200,6 +208,13 @@ export class DataplaneControl {
     t.hostGatewayIp = spec.gatewayIp >>> 0;
     t.routes.add(spec.hostIp, spec.prefixLen, RouteTarget.Host, port.id);
     if (spec.defaultRoute) t.routes.add(0, 0, RouteTarget.Host, port.id);
+    const v6 = spec.ipv6;
+    if (v6 !== undefined) {
+      t.hasHostIp6 = true;
+      t.hostGateway6.set(v6.gatewayIp);
+      t.routes6.add6(v6.hostIp, v6.prefixLen, RouteTarget.Host, port.id);
+      if (spec.defaultRoute) t.routes6.add6([0, 0, 0, 0], 0, RouteTarget.Host, port.id);
+    }
     return port;
   }
 
@@ -315,6 +330,8 @@ export class DataplaneControl {
         net.fdb.flushPort(id);
         const n = net.neighbours.get(port.ip);
         if (n !== undefined && n.parkedCount === 0) net.neighbours.delete(port.ip);
+        const n6 = port.hasIp6 ? net.neighbours.get6(port.ip6w0, port.ip6w1, port.ip6w2, port.ip6w3) : undefined;
+        if (n6 !== undefined && n6.parkedCount === 0) net.neighbours.remove(n6);
       }
       // its connections and mappings go at once: a container that comes back on the same
       // address must not find stale flows (or their outside ports) black-holing it
@@ -324,10 +341,13 @@ export class DataplaneControl {
       if (ct.size > 0) ct.removeWhere((e) => ct.owner[e] === id || ct.src[e * 2] === ip || ct.src[e * 2 + 1] === ip);
       t.mappings.unpinAll(ip);
       } else {
-      for (let r = t.routes.size - 1; r >= 0; r--) {
-        if (t.routes.kindOf(r) === RouteTarget.Host && t.routes.targetOf(r) === id) t.routes.removeAt(r);
+      for (const routes of [t.routes, t.routes6]) {
+        for (let r = routes.size - 1; r >= 0; r--) {
+          if (routes.kindOf(r) === RouteTarget.Host && routes.targetOf(r) === id) routes.removeAt(r);
+        }
       }
       t.hostGatewayIp = 0;
+      t.hasHostIp6 = false;
     }
     t.ports[id] = undefined;
   }

@@ -130,10 +130,21 @@ describe('IPv6 on the link', () => {
     expect(w.c1.take()).toEqual([]);
   });
 
-  it('IPv6 through the gateway is not routed yet (ipv6_not_routed); a network without IPv6 drops it as before', () => {
+  it('IPv6 to an address with no route gets ICMPv6 no route from the gateway, quoting the packet; a network without IPv6 drops it as before', () => {
     const w = world();
     w.dp.receive(w.id1, ECHO_C1_OUTSIDE);
-    expect(w.dp.counters.drops[Drop.Ipv6NotRouted]).toBe(1);
+    expect(w.dp.counters.drops[Drop.NoRoute]).toBe(1);
+    const [err] = w.c1.take();
+    expect(err).toBeDefined();
+    const e = err!;
+    expect(e.subarray(0, 6)).toEqual(ECHO_C1_OUTSIDE.subarray(6, 12)); // back to c1's MAC
+    expect(e.readUInt16BE(12)).toBe(0x86dd);
+    expect(e[14 + 6]).toBe(58); // ICMPv6
+    expect(e.subarray(22, 38)).toEqual(Buffer.from(words('fd00:20::1').flatMap((x) => [x >>> 24, (x >>> 16) & 0xff, (x >>> 8) & 0xff, x & 0xff])));
+    expect(e.subarray(38, 54)).toEqual(ECHO_C1_OUTSIDE.subarray(22, 38)); // to the sender
+    expect([e[54], e[55]]).toEqual([1, 0]); // destination unreachable, no route
+    const quotedLen = ECHO_C1_OUTSIDE.readUInt16BE(18) + 40;
+    expect(e.subarray(62)).toEqual(ECHO_C1_OUTSIDE.subarray(14, 14 + quotedLen));
     const v4 = world(false);
     v4.dp.receive(v4.id1, RS_C1);
     expect(v4.dp.counters.drops[Drop.UnsupportedEthertype]).toBe(1);

@@ -1,0 +1,105 @@
+// IPv6 routed by the gateway between the host's TUN link and a network (issue 13): the neighbour
+// table's IPv6 entries, the hop limit, the egress MTU (packet too big: never fragmented), and
+// resolution by neighbour solicitation with the packet parked meanwhile. Frames made with scapy.
+
+import { describe, expect, it } from 'vitest';
+import { Drop, Gauge } from '../../../src/dataplane/counters.js';
+import { Dataplane } from '../../../src/dataplane/dataplane.js';
+import { MemoryPort } from '../../../src/ports/memory-port.js';
+import { parseIpv6 } from '../../../src/wire/ipv6-address.js';
+import { parseMac } from '../../../src/wire/mac.js';
+import { hex } from './fixture.js';
+
+// fd00:fe::1 (the host) -> fd00:20::2, echo request id 1 seq 1 "abcd", hop limit 64
+const ECHO = hex('60000000000c3a40fd0000fe000000000000000000000001fd0000200000000000000000000000028000bfcd0001000161626364');
+// the same routed to c1: its MAC, from the gateway's, hop limit 63
+const ECHO_TO_C1 = hex('0242ac14000202500000000186dd60000000000c3a3ffd0000fe000000000000000000000001fd0000200000000000000000000000028000bfcd0001000161626364');
+// hop limit 1, seq 2
+const ECHO_HL1 = hex('6000000000083a01fd0000fe000000000000000000000001fd0000200000000000000000000000028000849700010002');
+// time exceeded from the gateway's host-link address fd00:fe::2, quoting it whole
+const TIME_EXCEEDED = hex('6000000000383a40fd0000fe000000000000000000000002fd0000fe000000000000000000000001030066c5000000006000000000083a01fd0000fe000000000000000000000001fd0000200000000000000000000000028000849700010002');
+
+const words = (s: string) => parseIpv6(s) as [number, number, number, number];
+
+function world(mtu = 1500, ip6 = 'fd00:20::2') {
+  const dp = new Dataplane();
+  dp.now = 1_000_000;
+  dp.control.addNetwork({
+    index: 0,
+    name: 'ds',
+    subnet: 0xac140000,
+    prefixLen: 16,
+    gatewayIp: 0xac140001,
+    gatewayMac: parseMac('02:50:00:00:00:01'),
+    mtu,
+    internal: false,
+    ipv6: { subnet: words('fd00:20::'), prefixLen: 64, gatewayIp: words('fd00:20::1'), nat: true },
+  });
+  const host = new MemoryPort();
+  const hostId = dp.control.addHostPort(
+    {
+      name: 'pontoon0',
+      hostIp: 0x0afe0001,
+      gatewayIp: 0x0afe0002,
+      prefixLen: 30,
+      mtu: 1500,
+      defaultRoute: true,
+      ipv6: { hostIp: words('fd00:fe::1'), gatewayIp: words('fd00:fe::2'), prefixLen: 64 },
+    },
+    host,
+  ).id;
+  const c1 = new MemoryPort();
+  dp.control.addEndpoint({ name: 'c1', network: 0, mac: 0x0242ac140002, ip: 0xac140002, ip6: words(ip6) }, c1);
+  c1.take();
+  host.take();
+  return { dp, host, c1, hostId };
+}
+
+describe('IPv6 routing', () => {
+  it('routes the host to a container: its MAC from the neighbour table, hop limit decremented', () => {
+    const w = world();
+    w.dp.receive(w.hostId, ECHO);
+    expect(w.c1.take()).toEqual([ECHO_TO_C1]);
+  });
+
+  it('hop limit 1: ICMPv6 time exceeded back to the host, from the gateway address of the link', () => {
+    const w = world();
+    w.dp.receive(w.hostId, ECHO_HL1);
+    expect(w.host.take()).toEqual([TIME_EXCEEDED]);
+    expect(w.c1.take()).toEqual([]);
+    expect(w.dp.counters.drops[Drop.TtlExpired]).toBe(1);
+    expect(w.dp.counters.gauges[Gauge.Icmp6Sent]).toBe(1);
+  });
+
+  it('larger than the egress MTU: packet too big with the MTU, quoting what fits in 1280 bytes, never fragmented', () => {
+    const w = world(1400);
+    const big = Buffer.alloc(1460);
+    ECHO.copy(big, 0, 0, 48);
+    big.writeUInt16BE(1420, 4); // payload length
+    w.dp.receive(w.hostId, big);
+    const [ptb] = w.host.take();
+    expect(w.c1.take()).toEqual([]);
+    expect(w.dp.counters.drops[Drop.PacketTooBig]).toBe(1);
+    expect(ptb!.length).toBe(1280);
+    expect(ptb!.subarray(8, 24)).toEqual(TIME_EXCEEDED.subarray(8, 24)); // from fd00:fe::2
+    expect(ptb!.subarray(24, 40)).toEqual(ECHO.subarray(8, 24)); // to the host
+    expect([ptb![40], ptb![41]]).toEqual([2, 0]);
+    expect(ptb!.readUInt32BE(44)).toBe(1400);
+    expect(ptb!.subarray(48)).toEqual(big.subarray(0, 1232));
+  });
+
+  it('an unknown neighbour is asked by solicitation to its solicited-node group; the packet is parked meanwhile (nothing sent, nothing dropped)', () => {
+    const w = world(1500, 'fd00:20::3'); // c1's own address is another: fd00:20::2 is not known
+    w.dp.receive(w.hostId, ECHO);
+    const [ns] = w.c1.take();
+    // 33:33:ff:00:00:02 from the gateway, fd00:20::1 -> ff02::1:ff00:2, NS for fd00:20::2 with the gateway's MAC
+    expect(ns!.subarray(0, 14)).toEqual(hex('3333ff00000202500000000186dd'));
+    expect(ns!.subarray(22, 38)).toEqual(hex('fd000020000000000000000000000001'));
+    expect(ns!.subarray(38, 54)).toEqual(hex('ff0200000000000000000001ff000002'));
+    expect(ns![54]).toBe(135);
+    expect(ns!.subarray(62, 78)).toEqual(hex('fd000020000000000000000000000002'));
+    expect(ns!.subarray(78, 86)).toEqual(hex('0101025000000001'));
+    expect(w.dp.counters.gauges[Gauge.NdpSolicitationsSent]).toBe(1);
+    expect(w.dp.counters.drops[Drop.NeighbourUnreachable]).toBe(0);
+  });
+});
