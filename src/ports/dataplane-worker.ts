@@ -84,6 +84,7 @@ function snapshot(): Snapshot {
       out.neighbours.push({
         network: net.index,
         ip: n.ip,
+        ...(n.v6 ? { ip6: [n.ip, n.ip1, n.ip2, n.ip3] as [number, number, number, number] } : {}),
         mac: macOf(n.macHi, n.macLo),
         state: n.state,
         ageMs: now - n.updated,

@@ -113,7 +113,8 @@ export interface IoSnapshot {
 export interface Snapshot {
   io: IoSnapshot;
   ports: SnapshotPort[];
-  neighbours: { network: number; ip: number; mac: number; state: number; ageMs: number }[];
+  /** ip6: an IPv6 neighbour's words (ip is then its first) */
+  neighbours: { network: number; ip: number; ip6?: [number, number, number, number]; mac: number; state: number; ageMs: number }[];
   fdb: { network: number; mac: number; port: number; ageMs: number }[];
 }
 
