@@ -9,8 +9,9 @@ import { ETH_HLEN, ETHERTYPE_IPV6 } from '../wire/ethernet.js';
 import { WireError } from '../wire/error.js';
 import { emitIcmpv6Error, icmpv6ErrorAllowed, type Icmpv6ErrorSpec } from '../wire/icmpv6.js';
 import { IPV6_SRC, Ipv6ExtensionWalk, Ipv6Packet, readI32 } from '../wire/ipv6.js';
-import { Drop, Gauge } from './counters.js';
+import { Gauge } from './counters.js';
 import type { Datapath } from './context.js';
+import { errorSlot, sendError } from './icmp-error.js';
 import { PortKind, type Port } from './port.js';
 import { writeReplyEthernet } from './reply-ethernet.js';
 
@@ -56,15 +57,8 @@ export function icmp6Error(dp: Datapath, ingress: Port, buf: Buffer, off: number
     s[2] = g[2];
     s[3] = g[3];
   }
-  if (!dp.icmpLimit.take(dp.now)) {
-    dp.counters.drop(Drop.IcmpRateLimited);
-    return;
-  }
-  const o = dp.pool.alloc();
-  if (o < 0) {
-    dp.counters.drop(Drop.NoBuffer);
-    return;
-  }
+  const o = errorSlot(dp);
+  if (o < 0) return;
   spec.type = type;
   spec.code = code;
   spec.param = param;
@@ -73,8 +67,5 @@ export function icmp6Error(dp: Datapath, ingress: Port, buf: Buffer, off: number
   const ipLen = Math.min(len - ETH_HLEN, offending.totalLength);
   const total = ETH_HLEN + emitIcmpv6Error(out, o + ETH_HLEN, spec, buf, ipOff, ipLen);
   dp.counters.gauges[Gauge.Icmp6Sent]++;
-  dp.frame.suspendOffload();
-  if (ingress.kind === PortKind.Host) dp.tx.send(ingress.id, out, o + ETH_HLEN, total - ETH_HLEN);
-  else dp.tx.send(ingress.id, out, o, total);
-  dp.frame.resumeOffload();
+  sendError(dp, ingress, o, total);
 }

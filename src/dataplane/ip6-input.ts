@@ -56,6 +56,18 @@ export function isOwnAddressAt(port: Port, v6: NetworkIpv6, buf: Buffer, o: numb
   return v6.prefixLen === 64 && w0 === (v6.s0 | 0) && w1 === (v6.s1 | 0);
 }
 
+/**
+ * A hop-by-hop option whose action says so (RFC 8200 4.2: every node on the path acts on it):
+ * dropped, with a parameter problem when the option asks for one. The walk is the frame's.
+ */
+function discardedByHopByHop(dp: Datapath, port: Port, buf: Buffer, off: number, len: number): boolean {
+  const walk = dp.frame.walk6;
+  if (!walk.discard) return false;
+  dp.counters.drop(Drop.UnsupportedProtocol);
+  if (walk.problemCode >= 0) icmp6Error(dp, port, buf, off, len, ICMPV6_PARAM_PROBLEM, walk.problemCode, walk.problemPointer);
+  return true;
+}
+
 export function ip6Input(dp: Datapath, port: Port, net: Network, buf: Buffer, off: number, len: number): void {
   const c = dp.counters;
   const v6 = net.ip6;
@@ -119,12 +131,7 @@ export function ip6Input(dp: Datapath, port: Port, net: Network, buf: Buffer, of
   }
   // to the gateway: from here on the frame is exactly header + IPv6 total length (no padding)
   len = ETH_HLEN + ip.totalLength;
-  if (walk.discard) {
-    // a hop-by-hop option whose action says so (RFC 8200 4.2): every node on the path acts on it
-    c.drop(Drop.UnsupportedProtocol);
-    if (walk.problemCode >= 0) icmp6Error(dp, port, buf, off, len, ICMPV6_PARAM_PROBLEM, walk.problemCode, walk.problemPointer);
-    return;
-  }
+  if (discardedByHopByHop(dp, port, buf, off, len)) return;
   if (gatewayAddressAt(v6, buf, ipOff + IPV6_DST)) {
     ip6Local(dp, port, buf, off, len);
     return;
@@ -161,11 +168,7 @@ export function ip6HostInput(dp: Datapath, port: Port, buf: Buffer, off: number,
     return;
   }
   len = ETH_HLEN + ip.totalLength;
-  if (walk.discard) {
-    c.drop(Drop.UnsupportedProtocol);
-    if (walk.problemCode >= 0) icmp6Error(dp, port, buf, off, len, ICMPV6_PARAM_PROBLEM, walk.problemCode, walk.problemPointer);
-    return;
-  }
+  if (discardedByHopByHop(dp, port, buf, off, len)) return;
   const d = ipOff + IPV6_DST;
   const g = t.hostGateway6;
   if (readI32(buf, d) === (g[0] | 0) && readI32(buf, d + 4) === (g[1] | 0) && readI32(buf, d + 8) === (g[2] | 0) && readI32(buf, d + 12) === (g[3] | 0)) {

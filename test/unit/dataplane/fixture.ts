@@ -1,11 +1,13 @@
 // A small world for data-plane tests: two networks, three container ports and the host port,
 // all in-memory, with the addresses used by the literal frames in the tests.
 
+import type { Network } from '../../../src/dataplane/network.js';
 import { Dataplane } from '../../../src/dataplane/dataplane.js';
 import type { DataplaneOptions } from '../../../src/dataplane/options.js';
 import type { TableMemory } from '../../../src/dataplane/table-memory.js';
 import { MemoryPort, MemoryTunnel } from '../../../src/ports/memory-port.js';
 import { parseIpv4 } from '../../../src/wire/ipv4-address.js';
+import { parseIpv6 } from '../../../src/wire/ipv6-address.js';
 import { parseMac } from '../../../src/wire/mac.js';
 
 export const hex = (s: string): Buffer => Buffer.from(s.replace(/\s+/g, ''), 'hex');
@@ -327,4 +329,26 @@ export function receiveAccounted(dp: Dataplane, port: number, frame: Buffer): { 
   const d0 = dropTotal(dp);
   dp.receive(port, frame);
   return { rx: dp.counters.portStats(port).rxPackets - rx0, sent: txTotal(dp) - tx0, dropped: dropTotal(dp) - d0 };
+}
+
+/** IPv6 words of an address, for specs in tests. */
+export const words6 = (s: string) => parseIpv6(s) as [number, number, number, number];
+
+/**
+ * The dual-stack network the IPv6 tests share, in slot 0: 172.20.0.0/16 (gateway .1) and
+ * fd00:20::/64 (gateway fd00:20::1, masqueraded), gateway MAC 02:50:00:00:00:01; `ipv6: false`
+ * leaves the IPv6 side out (the same network, IPv4 only).
+ */
+export function addDualStackNetwork(dp: Dataplane, { mtu = 1500, ipv6 = true } = {}): Network {
+  return dp.control.addNetwork({
+    index: 0,
+    name: 'ds',
+    subnet: 0xac140000,
+    prefixLen: 16,
+    gatewayIp: 0xac140001,
+    gatewayMac: parseMac('02:50:00:00:00:01'),
+    mtu,
+    internal: false,
+    ...(ipv6 ? { ipv6: { subnet: words6('fd00:20::'), prefixLen: 64, gatewayIp: words6('fd00:20::1'), nat: true } } : {}),
+  });
 }

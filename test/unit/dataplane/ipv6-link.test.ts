@@ -6,9 +6,7 @@ import { describe, expect, it } from 'vitest';
 import { Drop } from '../../../src/dataplane/counters.js';
 import { Dataplane } from '../../../src/dataplane/dataplane.js';
 import { MemoryPort } from '../../../src/ports/memory-port.js';
-import { parseIpv6 } from '../../../src/wire/ipv6-address.js';
-import { parseMac } from '../../../src/wire/mac.js';
-import { hex } from './fixture.js';
+import { addDualStackNetwork, hex, words6 as words } from './fixture.js';
 
 // c1 02:42:ac:14:00:02 (fd00:20::2, link-local fe80::42:acff:fe14:2), c2 02:42:ac:14:00:03
 // (fd00:20::3), the gateway 02:50:00:00:00:01 (fd00:20::1 and fe80::1) on fd00:20::/64
@@ -28,22 +26,10 @@ const NA_GW_DEFENDS = hex('33330000000102500000000186dd6000000000203afffd0000200
 const ECHO_C1_OUTSIDE = hex('0250000000010242ac14000286dd6000000000083a40fd00002000000000000000000000000220010db8000000000000000000000001800054de00010001');
 const NS_C1_WITH_C2_MAC = hex('3333ff0000010242ac14000286dd6000000000203afffe800000000000000042acfffe140002ff0200000000000000000001ff000001870022e900000000fe80000000000000000000000000000101010242ac140003');
 
-const words = (s: string) => parseIpv6(s) as [number, number, number, number];
-
 function world(ipv6 = true) {
   const dp = new Dataplane();
   dp.now = 1_000_000;
-  dp.control.addNetwork({
-    index: 0,
-    name: 'ds',
-    subnet: 0xac140000,
-    prefixLen: 16,
-    gatewayIp: 0xac140001,
-    gatewayMac: parseMac('02:50:00:00:00:01'),
-    mtu: 1500,
-    internal: false,
-    ...(ipv6 ? { ipv6: { subnet: words('fd00:20::'), prefixLen: 64, gatewayIp: words('fd00:20::1'), nat: true } } : {}),
-  });
+  addDualStackNetwork(dp, { ipv6 });
   const c1 = new MemoryPort();
   const c2 = new MemoryPort();
   const p1 = dp.control.addEndpoint({ name: 'c1', network: 0, mac: 0x0242ac140002, ip: 0xac140002, ...(ipv6 ? { ip6: words('fd00:20::2') } : {}) }, c1);

@@ -6,9 +6,7 @@ import { describe, expect, it } from 'vitest';
 import { Drop, Gauge } from '../../../src/dataplane/counters.js';
 import { Dataplane } from '../../../src/dataplane/dataplane.js';
 import { MemoryPort } from '../../../src/ports/memory-port.js';
-import { parseIpv6 } from '../../../src/wire/ipv6-address.js';
-import { parseMac } from '../../../src/wire/mac.js';
-import { hex } from './fixture.js';
+import { addDualStackNetwork, hex, words6 as words } from './fixture.js';
 
 // fd00:fe::1 (the host) -> fd00:20::2, echo request id 1 seq 1 "abcd", hop limit 64
 const ECHO = hex('60000000000c3a40fd0000fe000000000000000000000001fd0000200000000000000000000000028000bfcd0001000161626364');
@@ -19,22 +17,10 @@ const ECHO_HL1 = hex('6000000000083a01fd0000fe000000000000000000000001fd00002000
 // time exceeded from the gateway's host-link address fd00:fe::2, quoting it whole
 const TIME_EXCEEDED = hex('6000000000383a40fd0000fe000000000000000000000002fd0000fe000000000000000000000001030066c5000000006000000000083a01fd0000fe000000000000000000000001fd0000200000000000000000000000028000849700010002');
 
-const words = (s: string) => parseIpv6(s) as [number, number, number, number];
-
 function world(mtu = 1500, ip6 = 'fd00:20::2') {
   const dp = new Dataplane();
   dp.now = 1_000_000;
-  dp.control.addNetwork({
-    index: 0,
-    name: 'ds',
-    subnet: 0xac140000,
-    prefixLen: 16,
-    gatewayIp: 0xac140001,
-    gatewayMac: parseMac('02:50:00:00:00:01'),
-    mtu,
-    internal: false,
-    ipv6: { subnet: words('fd00:20::'), prefixLen: 64, gatewayIp: words('fd00:20::1'), nat: true },
-  });
+  addDualStackNetwork(dp, { mtu });
   const host = new MemoryPort();
   const hostId = dp.control.addHostPort(
     {
