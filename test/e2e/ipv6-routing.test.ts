@@ -129,4 +129,13 @@ needs(root, tools('ip', 'ping', 'tshark')).describe('routed IPv6 through the hos
       expect(bad, f).toEqual([]);
     }
   });
+
+  it('removing a network removes its IPv6 route from the host', async () => {
+    await d.cliOk(['network', 'disconnect', 'small', C2]);
+    await d.cliOk(['network', 'rm', 'small']);
+    const routes = JSON.parse((await runOk(['ip', '-j', '-6', 'route', 'show', 'dev', d.config.host.device])).stdout) as Route6[];
+    const dsts = routes.map((r) => r.dst);
+    expect(dsts).not.toContain(SMALL6);
+    expect(dsts).toContain(BRIDGE6);
+  });
 });
