@@ -79,8 +79,17 @@ export function buildRegistry(src: MetricsSources): Registry {
     });
   };
   gauge('pontoon_fdb_entries', 'MAC addresses in the forwarding databases of all networks.', () => c.gauges[DpGauge.FdbEntries]);
-  gauge('pontoon_neighbour_entries', 'Entries in the ARP neighbour tables of all networks.', () => c.gauges[DpGauge.NeighbourEntries]);
-  gauge('pontoon_arp_queued_frames', 'Frames parked while their next hop is resolved by ARP.', () => c.gauges[DpGauge.ArpQueued]);
+  new Gauge({
+    name: 'pontoon_neighbour_entries',
+    help: 'Entries in the neighbour tables of all networks, by family (ipv4: learnt by ARP, ipv6: by neighbour discovery).',
+    labelNames: ['family'],
+    registers: [registry],
+    collect() {
+      this.set({ family: 'ipv4' }, c.gauges[DpGauge.NeighbourEntries]);
+      this.set({ family: 'ipv6' }, c.gauges[DpGauge.Neighbour6Entries]);
+    },
+  });
+  gauge('pontoon_arp_queued_frames', 'Frames parked while their next hop is resolved by ARP or neighbour discovery.', () => c.gauges[DpGauge.ArpQueued]);
   gauge('pontoon_networks', 'Networks configured.', () => src.inventory().networks);
   gauge('pontoon_endpoints', 'Container endpoints attached.', () => src.inventory().endpoints);
 

@@ -111,6 +111,8 @@ export const Gauge = {
   /** ICMPv6 errors the gateway sent, and neighbour solicitations (ARP's IPv6 counterpart: IcmpSent and ArpRequestsSent count IPv4) */
   Icmp6Sent: 27,
   NdpSolicitationsSent: 28,
+  /** IPv6 neighbours (NeighbourEntries counts the IPv4 ones) */
+  Neighbour6Entries: 29,
 } as const;
 
 export class DataplaneCounters {

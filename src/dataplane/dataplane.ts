@@ -52,7 +52,7 @@ export class Dataplane implements Datapath {
   readonly control: DataplaneControl;
   now = 0;
 
-  private readonly counts: NeighbourCounts = { neighbours: 0, parked: 0 };
+  private readonly counts: NeighbourCounts = { neighbours: 0, neighbours6: 0, parked: 0 };
 
   /** `tableMemory`: where the tables' entry columns live (a file that outlives the process: live-state.ts) */
   constructor(options: Partial<DataplaneOptions> = {}, counters = new DataplaneCounters(), tableMemory: TableMemory = new HeapMemory()) {
@@ -168,6 +168,7 @@ export class Dataplane implements Datapath {
     const t = this.tables;
     const counts = this.counts;
     counts.neighbours = 0;
+    counts.neighbours6 = 0;
     counts.parked = 0;
     let fdbEntries = 0;
     for (const net of t.networks) {
@@ -186,7 +187,8 @@ export class Dataplane implements Datapath {
     const states = this.counters.ctStates;
     for (let i = 0; i < states.length; i++) states[i] = ct.live[i];
     g[Gauge.FdbEntries] = fdbEntries;
-    g[Gauge.NeighbourEntries] = counts.neighbours;
+    g[Gauge.NeighbourEntries] = counts.neighbours - counts.neighbours6;
+    g[Gauge.Neighbour6Entries] = counts.neighbours6;
     g[Gauge.ArpQueued] = counts.parked;
     this.endBatch();
   }

@@ -33,7 +33,9 @@ export function emitArpFrame(b: Buffer, o: number, repr: ArpRepr, ethDst: number
 
 /** What the timer found, for the gauges. */
 export interface NeighbourCounts {
+  /** entries of both families, and the IPv6 ones among them */
   neighbours: number;
+  neighbours6: number;
   parked: number;
 }
 
@@ -229,5 +231,6 @@ export class NeighbourDiscovery implements NeighbourResolver {
       counts.parked += n.parkedCount;
     }
     counts.neighbours += net.neighbours.size;
+    counts.neighbours6 += net.neighbours.size6;
   }
 }

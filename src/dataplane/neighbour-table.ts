@@ -93,6 +93,11 @@ export class NeighbourTable {
     return this.map.size + this.count6;
   }
 
+  /** The IPv6 entries among them. */
+  get size6(): number {
+    return this.count6;
+  }
+
   get(ip: number): Neighbour | undefined {
     return this.map.get(ip | 0);
   }

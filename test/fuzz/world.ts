@@ -114,7 +114,7 @@ export function settleFuzzWorld(w: FuzzWorld): void {
   dp.control.conntrackFlush();
   // Dataplane.tick's work less its conntrack sweep (a fixed 1024-entry walk: the flush did it)
   const now = (dp.now += 3_600_000);
-  const counts = { neighbours: 0, parked: 0 };
+  const counts = { neighbours: 0, neighbours6: 0, parked: 0 };
   for (const net of dp.tables.networks) {
     if (net === undefined) continue;
     net.fdb.sweep(now, dp.options.macAgingMs, 1024);
