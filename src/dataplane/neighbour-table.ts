@@ -156,10 +156,14 @@ export class NeighbourTable {
     this.count6--;
   }
 
-  /** Every entry, IPv4 first (a control operation or the timer: not the fast path). */
+  /**
+   * Every entry, IPv4 first (a control operation or the timer: not the fast path). The caller may
+   * remove the entry it was given: a Map's iteration survives deletions and updates of its keys,
+   * and a chain is walked with its next link taken before the entry is handed out.
+   */
   *values(): IterableIterator<Neighbour> {
     yield* this.map.values();
-    for (const head of [...this.map6.values()]) {
+    for (const head of this.map6.values()) {
       for (let n: Neighbour | null = head; n !== null; ) {
         const next: Neighbour | null = n.next6;
         yield n;
