@@ -97,6 +97,12 @@ needs(root, tools('ip', 'ping', 'tshark')).describe('routed IPv6 through the hos
     expect(r.code, r.stdout + r.stderr).toBe(0);
   });
 
+  it('pontoon status lists the IPv6 neighbours beside the IPv4 ones', async () => {
+    const out = (await d.cliOk(['status'])).stdout;
+    expect(out).toContain(c1());
+    expect(out).toContain(c2());
+  });
+
   it('ping -6 -t 1 gets ICMPv6 time exceeded from the gateway, in both directions', async () => {
     const out = await nsExec(C1, ['ping', '-6', '-n', '-c', '1', '-W', '2', '-t', '1', host6], { timeoutMs: 10_000 });
     expect(out.stdout).toMatch(new RegExp(`From ${BRIDGE6.replace('::/64', '::1')} icmp_seq=1 Time exceeded: Hop limit`));
