@@ -35,10 +35,10 @@ function world(mtu = 1500, ip6 = 'fd00:20::2') {
     host,
   ).id;
   const c1 = new MemoryPort();
-  dp.control.addEndpoint({ name: 'c1', network: 0, mac: 0x0242ac140002, ip: 0xac140002, ip6: words(ip6) }, c1);
+  const c1Id = dp.control.addEndpoint({ name: 'c1', network: 0, mac: 0x0242ac140002, ip: 0xac140002, ip6: words(ip6) }, c1).id;
   c1.take();
   host.take();
-  return { dp, host, c1, hostId };
+  return { dp, host, c1, hostId, c1Id };
 }
 
 describe('IPv6 routing', () => {
@@ -87,5 +87,26 @@ describe('IPv6 routing', () => {
     expect(ns!.subarray(78, 86)).toEqual(hex('0101025000000001'));
     expect(w.dp.counters.gauges[Gauge.NdpSolicitationsSent]).toBe(1);
     expect(w.dp.counters.drops[Drop.NeighbourUnreachable]).toBe(0);
+  });
+
+  it("the container's advertisement of its SLAAC address answers the solicitation: the parked packet goes to it", () => {
+    // c1 (02:42:ac:14:00:02) configured fd00:20::42:acff:fe14:2 from the RA's prefix: its own, unknown to the table
+    const echo = hex('60000000000c3a40fd0000fe000000000000000000000001fd000020000000000042acfffe140002800014750001000361626364');
+    const w = world();
+    w.dp.receive(w.hostId, echo);
+    const [ns] = w.c1.take();
+    expect(ns![54]).toBe(135);
+    expect(ns!.subarray(62, 78)).toEqual(hex('fd000020000000000042acfffe140002'));
+    // NA (solicited, override) from the SLAAC address to the gateway, target it, with c1's MAC
+    const na = hex(
+      '0250000000010242ac14000286dd6000000000203afffd000020000000000042acfffe140002fd0000200000000000000000000000018800193660000000fd000020000000000042acfffe14000202010242ac140002',
+    );
+    w.dp.receive(w.c1Id, na);
+    // the echo, released: to c1's MAC from the gateway's, hop limit 63
+    expect(w.c1.take()).toEqual([
+      hex('0242ac14000202500000000186dd60000000000c3a3ffd0000fe000000000000000000000001fd000020000000000042acfffe140002800014750001000361626364'),
+    ]);
+    expect(w.host.take()).toEqual([]);
+    expect(w.dp.counters.drops[Drop.SpoofedNdp]).toBe(0);
   });
 });
