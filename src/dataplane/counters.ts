@@ -44,6 +44,11 @@ export const DROP_REASONS = [
   { name: 'SpoofedNdp', label: 'spoofed_ndp', help: 'An NDP message a container may not send: a router advertisement or redirect, an advertisement for an address that is not its own, or a link-layer address option with another MAC.' },
   { name: 'Ipv6NotRouted', label: 'ipv6_not_routed', help: 'IPv6 through the gateway that it does not route yet: out of the uplink or in from it (NAT66 and routed prefixes come with connection tracking for IPv6).' },
   { name: 'PacketTooBig', label: 'packet_too_big', help: 'An IPv6 packet larger than the egress MTU: a router never fragments IPv6 (ICMPv6 packet too big sent).' },
+  {
+    name: 'Ipv6ExtensionRefused',
+    label: 'ipv6_extension_refused',
+    help: 'An IPv6 extension header the gateway must refuse (RFC 8200 4): a hop-by-hop or destination option it does not know whose type says discard, or a routing header with segments left addressed to it (ICMPv6 parameter problem sent when the option asks for one).',
+  },
 ] as const satisfies readonly { name: string; label: string; help: string }[];
 
 type DropReasons = typeof DROP_REASONS;

@@ -63,7 +63,7 @@ export function isOwnAddressAt(port: Port, v6: NetworkIpv6, buf: Buffer, o: numb
 function discardedByHopByHop(dp: Datapath, port: Port, buf: Buffer, off: number, len: number): boolean {
   const walk = dp.frame.walk6;
   if (!walk.discard) return false;
-  dp.counters.drop(Drop.UnsupportedProtocol);
+  dp.counters.drop(Drop.Ipv6ExtensionRefused);
   if (walk.problemCode >= 0) icmp6Error(dp, port, buf, off, len, ICMPV6_PARAM_PROBLEM, walk.problemCode, walk.problemPointer);
   return true;
 }

@@ -29,12 +29,12 @@ export function ip6Local(dp: Datapath, port: Port, buf: Buffer, off: number, len
   const ip = dp.frame.ip6;
   const walk = dp.frame.walk6;
   if (walk.destinationDiscard) {
-    c.drop(Drop.UnsupportedProtocol);
+    c.drop(Drop.Ipv6ExtensionRefused);
     if (walk.destinationProblemCode >= 0) icmp6Error(dp, port, buf, off, len, ICMPV6_PARAM_PROBLEM, walk.destinationProblemCode, walk.destinationProblemPointer);
     return;
   }
   if (walk.routing >= 0) {
-    c.drop(Drop.UnsupportedProtocol);
+    c.drop(Drop.Ipv6ExtensionRefused);
     icmp6Error(dp, port, buf, off, len, ICMPV6_PARAM_PROBLEM, ICMPV6_ERRONEOUS_HEADER, walk.routingPointer);
     return;
   }

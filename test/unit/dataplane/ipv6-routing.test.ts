@@ -17,6 +17,31 @@ const ECHO_HL1 = hex('6000000000083a01fd0000fe000000000000000000000001fd00002000
 // time exceeded from the gateway's host-link address fd00:fe::2, quoting it whole
 const TIME_EXCEEDED = hex('6000000000383a40fd0000fe000000000000000000000002fd0000fe000000000000000000000001030066c5000000006000000000083a01fd0000fe000000000000000000000001fd0000200000000000000000000000028000849700010002');
 
+// Extension headers from c1 (fd00:20::2, 02:42:ac:14:00:02), made with scapy, and the gateway's
+// ICMPv6 parameter problems (from fd00:20::1, hop limit 64, quoting the packet)
+const EXT = {
+  /** to the host, a hop-by-hop option 0x82 (unknown, "discard and send a parameter problem") */
+  hbhDiscard: hex('0250000000010242ac14000286dd6000000000130040fd000020000000000000000000000002fd0000fe000000000000000000000001110082040000000003e807d0000b289b686268'),
+  hbhProblem: hex(
+    '0242ac14000202500000000186dd6000000000433a40fd000020000000000000000000000001fd00002000000000000000000000000204020dd60000002a6000000000130040fd000020000000000000000000000002fd0000fe000000000000000000000001110082040000000003e807d0000b289b686268',
+  ),
+  /** the same with option 0x02 ("skip"): routed on, hop limit 63 */
+  hbhSkip: hex('0250000000010242ac14000286dd6000000000130040fd000020000000000000000000000002fd0000fe000000000000000000000001110002040000000003e807d0000b289b686268'),
+  hbhSkipOut: hex('600000000013003ffd000020000000000000000000000002fd0000fe000000000000000000000001110002040000000003e807d0000b289b686268'),
+  /** to the gateway, a routing header (type 0, deprecated: unrecognised) with one segment left: pointer 42, its routing type (RFC 8200 4.4) */
+  routing: hex('0250000000010242ac14000286dd6000000000202b40fd000020000000000000000000000002fd0000200000000000000000000000013a02000100000000fd0000200000000000000000000000038000857000050001'),
+  routingProblem: hex(
+    '0242ac14000202500000000186dd6000000000503a40fd000020000000000000000000000001fd00002000000000000000000000000204003ec30000002a6000000000202b40fd000020000000000000000000000002fd0000200000000000000000000000013a02000100000000fd0000200000000000000000000000038000857000050001',
+  ),
+  /** to the gateway, a destination option 0xc2 ("discard, parameter problem unless multicast") */
+  destOpt: hex('0250000000010242ac14000286dd6000000000103c40fd000020000000000000000000000002fd0000200000000000000000000000013a00c204000000008000857100050002'),
+  destOptProblem: hex(
+    '0242ac14000202500000000186dd6000000000403a40fd000020000000000000000000000001fd000020000000000000000000000002040269010000002a6000000000103c40fd000020000000000000000000000002fd0000200000000000000000000000013a00c204000000008000857100050002',
+  ),
+  /** to the gateway, the first fragment of an echo request: the gateway does not reassemble */
+  fragment: hex('0250000000010242ac14000286dd6000000000202c40fd000020000000000000000000000002fd0000200000000000000000000000013a000001000000078000c19c0005000378787878787878787878787878787878'),
+};
+
 function world(mtu = 1500, ip6 = 'fd00:20::2') {
   const dp = new Dataplane();
   dp.now = 1_000_000;
@@ -108,5 +133,27 @@ describe('IPv6 routing', () => {
     ]);
     expect(w.host.take()).toEqual([]);
     expect(w.dp.counters.drops[Drop.SpoofedNdp]).toBe(0);
+  });
+
+  it('extension headers: an unknown hop-by-hop option that says discard is refused on the way, one that says skip is routed on', () => {
+    const w = world();
+    w.dp.receive(w.c1Id, EXT.hbhDiscard);
+    expect(w.c1.take()).toEqual([EXT.hbhProblem]);
+    expect(w.host.take()).toEqual([]);
+    expect(w.dp.counters.drops[Drop.Ipv6ExtensionRefused]).toBe(1);
+    w.dp.receive(w.c1Id, EXT.hbhSkip);
+    expect(w.host.take()).toEqual([EXT.hbhSkipOut]);
+  });
+
+  it('extension headers to the gateway: a routing header with segments left and a discarding destination option get parameter problems; a fragment is dropped', () => {
+    const w = world();
+    w.dp.receive(w.c1Id, EXT.routing);
+    expect(w.c1.take()).toEqual([EXT.routingProblem]);
+    w.dp.receive(w.c1Id, EXT.destOpt);
+    expect(w.c1.take()).toEqual([EXT.destOptProblem]);
+    expect(w.dp.counters.drops[Drop.Ipv6ExtensionRefused]).toBe(2);
+    w.dp.receive(w.c1Id, EXT.fragment);
+    expect(w.c1.take()).toEqual([]);
+    expect(w.dp.counters.drops[Drop.UnsupportedProtocol]).toBe(1);
   });
 });
