@@ -16,7 +16,7 @@ import {
   ICMPV6_PARAM_PROBLEM,
   ICMPV6_PORT_UNREACHABLE,
 } from '../wire/icmpv6.js';
-import { IPV6_DST, IPV6_HOP_LIMIT, IPV6_NH_ICMPV6, IPV6_NH_UDP, IPV6_SRC, readI32, writeU32 } from '../wire/ipv6.js';
+import { IPV6_DST, IPV6_HLEN, IPV6_HOP_LIMIT, IPV6_NEXT_HEADER, IPV6_NH_ICMPV6, IPV6_NH_UDP, IPV6_PAYLOAD_LEN, IPV6_SRC, readI32, writeU32 } from '../wire/ipv6.js';
 import { putMac } from '../wire/mac.js';
 import type { Datapath } from './context.js';
 import { Drop } from './counters.js';
@@ -58,6 +58,16 @@ export function ip6Local(dp: Datapath, port: Port, buf: Buffer, off: number, len
     }
     // the reply in place: addresses swapped (the pseudo-header sum is unchanged), a fresh hop limit
     const ipOff = off + ETH_HLEN;
+    if (walk.offset !== ipOff + IPV6_HLEN) {
+      // the request's extension headers were for the gateway: the reply is the message alone
+      const icmpLen = walk.length;
+      buf.copyWithin(ipOff + IPV6_HLEN, walk.offset, walk.offset + icmpLen);
+      buf[ipOff + IPV6_NEXT_HEADER] = IPV6_NH_ICMPV6;
+      buf[ipOff + IPV6_PAYLOAD_LEN] = icmpLen >>> 8;
+      buf[ipOff + IPV6_PAYLOAD_LEN + 1] = icmpLen & 0xff;
+      len = ETH_HLEN + IPV6_HLEN + icmpLen;
+      icmp.wrap(buf, ipOff + IPV6_HLEN, icmpLen);
+    }
     for (let i = 0; i < 16; i += 4) {
       const s = readI32(buf, ipOff + IPV6_SRC + i);
       writeU32(buf, ipOff + IPV6_SRC + i, readI32(buf, ipOff + IPV6_DST + i));
