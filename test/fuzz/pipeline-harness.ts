@@ -311,12 +311,17 @@ export function runPipeline(data: Buffer, world: FuzzWorld = makeFuzzWorld()): O
   return outcomes;
 }
 
-/** ARP frames the gateway takes in without answering (replies, announcements) are consumed. */
+/** ARP frames and neighbour discovery the gateway takes in without answering (replies, advertisements, announcements) are consumed. */
 function consumedByGateway(rec: FuzzRecord): boolean {
   const l2 = rec.ingress === 'cv' ? VNET_HDR_LEN : rec.ingress === 'underlay' ? 8 : rec.ingress === 'host' ? -1 : 0;
   if (l2 < 0) return false;
   const b = rec.frame;
-  return b.length >= l2 + 14 && b.readUInt16BE(l2 + 12) === 0x0806;
+  if (b.length < l2 + 14) return false;
+  const type = b.readUInt16BE(l2 + 12);
+  if (type === 0x0806) return true;
+  // a solicitation or advertisement right behind the fixed header (ip6-input's NDP checks want no extension header)
+  const nd = l2 + 14 + 40;
+  return type === 0x86dd && b.length > nd && b[l2 + 14 + 6] === 58 && (b[nd] === 135 || b[nd] === 136);
 }
 
 function drainAll(w: FuzzWorld): void {
