@@ -26,7 +26,7 @@ interface Neigh6 {
   state: string[];
 }
 
-needs(root, scapy, tools('ip', 'ping', 'sysctl', 'iperf3', 'ss', 'timeout')).describe('IPv6 on the link (e2e)', () => {
+needs(root, scapy, tools('ip', 'ping', 'sysctl', 'iperf3', 'ss', 'timeout', 'ethtool')).describe('IPv6 on the link (e2e)', () => {
   let d: Daemon;
   let gatewayMac = '';
 
@@ -65,7 +65,10 @@ needs(root, scapy, tools('ip', 'ping', 'sysctl', 'iperf3', 'ss', 'timeout')).des
     }
   });
 
-  it('TCP over IPv6 between the namespaces: iperf3 -6 through the TAPs, with their checksum offload', async () => {
+  it('TCP over IPv6 between the namespaces: iperf3 -6 through the TAPs, with their checksum offload and TSO6', async () => {
+    // the TAP in the namespace offers TCP/IPv6 segmentation: the kernel hands over super segments
+    const k = await nsExec(C1, ['ethtool', '-k', 'eth0'], { timeoutMs: 5000 });
+    expect(k.stdout).toMatch(/tx-tcp6-segmentation: on/);
     const server = nsExec(C2, ['timeout', '15', 'iperf3', '-s', '-1', '-B', `${PREFIX}::3`], { timeoutMs: 20_000 });
     await waitFor(async () => (await nsExec(C2, ['ss', '-ltn'])).stdout.includes(':5201'), 5000, 100);
     const before = (await d.drops()).malformed ?? 0;

@@ -24,6 +24,7 @@ import {
   startCapture,
   startDaemon,
   tsharkFields,
+  waitFor,
 } from './harness.js';
 import { needs, root, tools } from './requirements.js';
 
@@ -42,7 +43,7 @@ interface Route6 {
   metrics?: { mtu?: number }[];
 }
 
-needs(root, tools('ip', 'ping', 'tshark')).describe('routed IPv6 through the host link (e2e)', () => {
+needs(root, tools('ip', 'ping', 'tshark', 'iperf3', 'ss', 'timeout')).describe('routed IPv6 through the host link (e2e)', () => {
   let d: Daemon;
   let host6 = '';
   let hostGw6 = '';
@@ -124,16 +125,32 @@ needs(root, tools('ip', 'ping', 'tshark')).describe('routed IPv6 through the hos
     expect(again.stdout).toMatch(/2 received/);
   });
 
-  it('every IPv6 frame the gateway sent to the containers decodes without a bad checksum', async () => {
+  it('every IPv6 frame the gateway sent to the containers (routed or its own) decodes without a bad checksum', async () => {
     await cap1!.stop();
     await cap2!.stop();
-    for (const f of ['c1.pcap', 'c2.pcap']) {
+    for (const [f, net] of [['c1.pcap', 'bridge'], ['c2.pcap', 'small']] as const) {
       const file = join(dir, f);
-      const all = await tsharkFields(file, 'ipv6', ['frame.number']);
+      const mac = (JSON.parse((await d.cliOk(['network', 'inspect', net])).stdout) as { Options: Record<string, string> }[])[0]!.Options['pontoon.gateway.mac']!;
+      const fromGateway = `ipv6 && eth.src == ${mac}`;
+      const all = await tsharkFields(file, fromGateway, ['frame.number']);
       expect(all.length, f).toBeGreaterThan(4);
-      const bad = await tsharkFields(file, 'ipv6 && (_ws.malformed || _ws.expert.severity == error || icmpv6.checksum.status == 0)', ['frame.number', '_ws.col.Info'], ['-o', 'tcp.check_checksum:TRUE']);
+      const bad = await tsharkFields(file, `${fromGateway} && (_ws.malformed || _ws.expert.severity == error || icmpv6.checksum.status == 0)`, ['frame.number', '_ws.col.Info']);
       expect(bad, f).toEqual([]);
     }
+  });
+
+  it('TCP over IPv6 between the host and a container, both ways (iperf3 -6 through the TUN device and the TAP, their TSO6)', async () => {
+    const before = (await d.drops()).malformed ?? 0;
+    for (const reverse of [false, true]) {
+      const server = nsExec(C1, ['timeout', '15', 'iperf3', '-s', '-1', '-B', c1()], { timeoutMs: 20_000 });
+      await waitFor(async () => (await nsExec(C1, ['ss', '-ltn'])).stdout.includes(':5201'), 5000, 100);
+      const r = await run(['iperf3', '-6', '-c', c1(), '-t', '2', '--connect-timeout', '3000', '-J', ...(reverse ? ['-R'] : [])], { timeoutMs: 15_000 });
+      await server;
+      const j = JSON.parse(r.stdout) as { error?: string; end: { sum_received?: { bytes: number } } };
+      expect(j.error, `${reverse ? 'container to host' : 'host to container'}: ${JSON.stringify(await d.drops())}`).toBeUndefined();
+      expect(j.end.sum_received!.bytes).toBeGreaterThan(1_000_000);
+    }
+    expect(((await d.drops()).malformed ?? 0) - before).toBe(0);
   });
 
   it('removing a network removes its IPv6 route from the host', async () => {
