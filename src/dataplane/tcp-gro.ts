@@ -61,7 +61,8 @@ export class TcpGro {
   private readonly l3 = new Int32Array(CONTEXTS);
   private readonly mss = new Int32Array(CONTEXTS);
   private readonly segs = new Int32Array(CONTEXTS);
-  private readonly nextSeq = new Uint32Array(CONTEXTS);
+  /** the sequence number the next segment must have, as int32 (compared with readInt32BE: never a boxed number) */
+  private readonly nextSeq = new Int32Array(CONTEXTS);
   /** folded ones'-complement sum of the payload held, at its place in the super segment */
   private readonly dataSum = new Int32Array(CONTEXTS);
   private readonly byPort = new Int16Array(MAX_PORTS).fill(-1);
@@ -115,7 +116,7 @@ export class TcpGro {
     this.l3[c] = l3;
     this.mss[c] = seg;
     this.segs[c] = 1;
-    this.nextSeq[c] = (buf.readUInt32BE(tcp + 4) + seg) >>> 0;
+    this.nextSeq[c] = (buf.readInt32BE(tcp + 4) + seg) | 0;
     this.dataSum[c] = payloadSum(buf, ip, l3, ipLen);
     return true;
   }
@@ -169,22 +170,22 @@ export class TcpGro {
     const tcp = ip + l3;
     const thl = (buf[tcp + 12] >> 4) << 2;
     if (thl !== (s[ht + 12] >> 4) << 2) return false;
-    if (buf.readUInt32BE(tcp + 4) !== this.nextSeq[c] || seg > this.mss[c]) return false;
+    if (buf.readInt32BE(tcp + 4) !== this.nextSeq[c] || seg > this.mss[c]) return false;
     if (this.ipLen[c] + seg > MAX_IP_LEN) return false;
     if ((flags & TCP_CWR) !== 0 || ((flags ^ s[ht + 13]) & ~(TCP_CWR | BURST_END)) !== 0) return false;
     if (l3 === IP4_HLEN) {
       // TOS, DF, TTL, then the addresses
       if (buf[ip + 1] !== s[h + 1] || (buf[ip + 6] & 0x40) !== (s[h + 6] & 0x40) || buf[ip + 8] !== s[h + 8]) return false;
-      if (buf.readUInt32BE(ip + 12) !== s.readUInt32BE(h + 12) || buf.readUInt32BE(ip + 16) !== s.readUInt32BE(h + 16)) return false;
+      if (buf.readInt32BE(ip + 12) !== s.readInt32BE(h + 12) || buf.readInt32BE(ip + 16) !== s.readInt32BE(h + 16)) return false;
     } else {
       // version, traffic class and flow label (one word), hop limit, then the addresses
-      if (buf.readUInt32BE(ip) !== s.readUInt32BE(h) || buf[ip + 7] !== s[h + 7]) return false;
-      for (let k = 8; k < 40; k += 4) if (buf.readUInt32BE(ip + k) !== s.readUInt32BE(h + k)) return false;
+      if (buf.readInt32BE(ip) !== s.readInt32BE(h) || buf[ip + 7] !== s[h + 7]) return false;
+      for (let k = 8; k < 40; k += 4) if (buf.readInt32BE(ip + k) !== s.readInt32BE(h + k)) return false;
     }
     // ports, then the acknowledgment
-    if (buf.readUInt32BE(tcp) !== s.readUInt32BE(ht) || buf.readUInt32BE(tcp + 8) !== s.readUInt32BE(ht + 8)) return false;
+    if (buf.readInt32BE(tcp) !== s.readInt32BE(ht) || buf.readInt32BE(tcp + 8) !== s.readInt32BE(ht + 8)) return false;
     // options (timestamps) word for word
-    for (let k = 20; k < thl; k += 4) if (buf.readUInt32BE(tcp + k) !== s.readUInt32BE(ht + k)) return false;
+    for (let k = 20; k < thl; k += 4) if (buf.readInt32BE(tcp + k) !== s.readInt32BE(ht + k)) return false;
     return true;
   }
 
@@ -199,7 +200,7 @@ export class TcpGro {
     this.dataSum[c] = fold(this.dataSum[c] + d);
     this.ipLen[c] += seg;
     this.segs[c]++;
-    this.nextSeq[c] = (this.nextSeq[c] + seg) >>> 0;
+    this.nextSeq[c] = (this.nextSeq[c] + seg) | 0;
     s[ht + 13] |= flags & BURST_END;
     // the newest window is the one that counts
     s[ht + 14] = buf[ip + l3 + 14];
