@@ -38,7 +38,7 @@ import {
 } from '../wire/ipv6-address.js';
 import { NETWORK_NAME_RE } from './ipam.js';
 import { MAX_SUBNET6_PREFIX, defaultHostLink6 } from './ipam6.js';
-import { parseUpstream } from './dns/resolv-conf.js';
+import { parseUpstream, parseUpstreamOrProblem } from './dns/resolv-conf.js';
 
 export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
 export type LogLevel = (typeof LOG_LEVELS)[number];
@@ -376,14 +376,15 @@ const dnsSchema = z.strictObject({
   enabled: z.boolean().default(true),
   /** the port of the daemon's sockets on the host's TUN address (queries to gateway:53 are sent there) */
   port: intIn(1, 65535).default(53),
-  /** where names that are not containers' go, in order; null: the host's /etc/resolv.conf, read at start; []: nowhere (REFUSED) */
+  /**
+   * where names that are not containers' go, in order (IPv4, IPv4:port, IPv6, [IPv6]:port, a
+   * link-local fe80::1%eth0); null: the host's /etc/resolv.conf, read at start; []: nowhere (REFUSED)
+   */
   upstream: z
     .array(
       checked((s) => {
-        const up = parseUpstream(s);
-        if (up === null) return `${q(s)} is not an IPv4 address or IPv4:port`;
-        if (up.address === '0.0.0.0' || up.address === '255.255.255.255') return `${q(s)} cannot be a DNS server`;
-        return null;
+        const up = parseUpstreamOrProblem(s);
+        return 'problem' in up ? `${q(s)} ${up.problem}` : null;
       }),
     )
     .max(8)

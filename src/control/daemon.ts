@@ -232,7 +232,7 @@ export async function runDaemon(configPath: string): Promise<void> {
   try {
     // the host link is configured while the worker starts (and adopts the live state)
     const [live] = await Promise.all([dataplane.control.liveState(), configureHostDevice(cfg.host.device, cfg.host.address, 1500)]);
-    const { StaticStore, EmbeddedDns, hostNameservers, KernelHostDevices, buildRegistry, startMetricsServer, NetworkService, etcNetnsResolvConfs, StateStore, PcpGateway } =
+    const { StaticStore, EmbeddedDns, hostNameservers, formatUpstream, KernelHostDevices, buildRegistry, startMetricsServer, NetworkService, etcNetnsResolvConfs, StateStore, PcpGateway } =
       await modules;
     if (live !== null && live.outcome === 'unavailable') log.warn({ path: live.path, reason: live.reason }, 'live state unavailable: tables kept in memory only');
     if (live !== null && live.outcome === 'set-aside') {
@@ -349,7 +349,7 @@ export async function runDaemon(configPath: string): Promise<void> {
       await dataplane.control.setGatewayService('dns', hostCidr.addr, embedded.port);
       dns = embedded;
       log.info(
-        { listen: `${ipv4ToString(hostCidr.addr)}:${cfg.dns.port}`, upstreams: embedded.upstreams.map((u) => `${u.address}:${u.port}`) },
+        { listen: `${ipv4ToString(hostCidr.addr)}:${cfg.dns.port}`, upstreams: embedded.upstreams.map(formatUpstream) },
         'embedded DNS ready',
       );
     }

@@ -76,7 +76,13 @@ export class NetworkActivation {
         announced: false,
       };
       networks.add(live);
-      names.setNetwork({ id: record.id, name: record.name, subnet: record.subnet, internal: record.internal });
+      names.setNetwork({
+        id: record.id,
+        name: record.name,
+        subnet: record.subnet,
+        ...(record.ipv6 !== undefined ? { subnet6: record.ipv6.subnet } : {}),
+        internal: record.internal,
+      });
       return live;
     });
   }

@@ -225,12 +225,18 @@ describe('parseConfig', () => {
   });
 
   it('names the bad dns key', () => {
-    expect(errorOf('dns: { upstream: [ "dns.example" ] }')).toBe('config/x.yaml: dns.upstream.0: "dns.example" is not an IPv4 address or IPv4:port');
-    expect(errorOf('dns: { upstream: [ "1.2.3.4:0" ] }')).toBe('config/x.yaml: dns.upstream.0: "1.2.3.4:0" is not an IPv4 address or IPv4:port');
+    expect(errorOf('dns: { upstream: [ "dns.example" ] }')).toBe('config/x.yaml: dns.upstream.0: "dns.example" is not an IPv4 or IPv6 address, IPv4:port or [IPv6]:port');
+    expect(errorOf('dns: { upstream: [ "1.2.3.4:0" ] }')).toBe('config/x.yaml: dns.upstream.0: "1.2.3.4:0" is not an IPv4 or IPv6 address, IPv4:port or [IPv6]:port');
     expect(errorOf('dns: { upstream: [ 1.2.3.4, "1.2.3.256" ] }')).toBe(
-      'config/x.yaml: dns.upstream.1: "1.2.3.256" is not an IPv4 address or IPv4:port',
+      'config/x.yaml: dns.upstream.1: "1.2.3.256" is not an IPv4 or IPv6 address, IPv4:port or [IPv6]:port',
     );
     expect(errorOf('dns: { upstream: [ 0.0.0.0 ] }')).toBe('config/x.yaml: dns.upstream.0: "0.0.0.0" cannot be a DNS server');
+    expect(errorOf('dns: { upstream: [ "fe80::53" ] }')).toBe('config/x.yaml: dns.upstream.0: "fe80::53" is link-local: name its interface, as in fe80::1%eth0');
+    expect(parseConfig('dns: { upstream: [ "2001:db8::53", "[2001:db8::54]:5353", "fe80::53%eth0" ] }', 'x.yaml').dns.upstream).toEqual([
+      { address: '2001:db8::53', port: 53 },
+      { address: '2001:db8::54', port: 5353 },
+      { address: 'fe80::53%eth0', port: 53 },
+    ]);
     expect(errorOf('dns: { upstream: 1.2.3.4 }')).toBe('config/x.yaml: dns.upstream: expected array, got "1.2.3.4"');
     expect(errorOf('dns: { port: 0 }')).toBe('config/x.yaml: dns.port: 0 is not an integer between 1 and 65535');
     expect(errorOf('dns: { timeoutMs: 10 }')).toBe('config/x.yaml: dns.timeoutMs: 10 is not an integer between 100 and 60000');
