@@ -95,28 +95,6 @@ function snapshot(): Snapshot {
   return out;
 }
 
-function conntrackList(limit: number): ConntrackRecord[] {
-  const ct = dp.tables.conntrack;
-  const out: ConntrackRecord[] = [];
-  const now = dp.now;
-  for (let e = 0; e < ct.capacity && out.length < limit; e++) {
-    if (!ct.isLive(e) || ct.expires[e] <= now) continue;
-    const o = e * 2;
-    const r = o + 1;
-    out.push({
-      proto: ct.proto[e],
-      state: ct.state[e],
-      flags: ct.flags[e],
-      expiresInMs: ct.expires[e] - now,
-      orig: { src: ct.src[o] >>> 0, dst: ct.dst[o] >>> 0, sport: ct.sport[o], dport: ct.dport[o] },
-      reply: { src: ct.src[r] >>> 0, dst: ct.dst[r] >>> 0, sport: ct.sport[r], dport: ct.dport[r] },
-      packets: [ct.packets[o], ct.packets[r]],
-      bytes: [ct.bytes[o], ct.bytes[r]],
-    });
-  }
-  return out;
-}
-
 /** The live-state file for the tables, or null (not configured, or it cannot be made: memory only). */
 function openLiveState(): { file: LiveStateFile; error: null } | { file: null; error: string } | null {
   if (init.liveStatePath === null) return null;
@@ -188,16 +166,21 @@ const control: WorkerControl = {
   addPublish(rule) {
     ctl.addPublish(rule);
   },
+  addPublish6(rule) {
+    ctl.addPublish(rule);
+  },
   pinMapping(spec) {
     return ctl.pinMapping(spec);
   },
   unpinMapping(proto, insideIp, insidePort) {
     ctl.unpinMapping(proto, insideIp, insidePort);
   },
-  removePublish(proto, hostPort) {
-    ctl.removePublish(proto, hostPort);
+  removePublish(proto, hostPort, family) {
+    ctl.removePublish(proto, hostPort, family);
   },
-  conntrackList,
+  conntrackList(limit) {
+    return ctl.conntrackList(limit);
+  },
   conntrackFlush() {
     return ctl.conntrackFlush();
   },

@@ -5,7 +5,9 @@ import type { PortProtocol } from '../wire/ipv4.js';
 import type { MessagePort } from 'node:worker_threads';
 import type { DataplaneOptions } from '../dataplane/options.js';
 import type { EndpointSpec, HostPortSpec, NetworkSpec, PinSpec, RemoteEndpointSpec, UplinkSpec } from '../dataplane/specs.js';
-import type { PublishRule } from '../dataplane/published-ports.js';
+import type { PublishRule, PublishRule6 } from '../dataplane/published-ports.js';
+import type { IpFamily } from '../dataplane/conntrack.js';
+import type { ConntrackRecord } from '../dataplane/control.js';
 import type { GatewayServiceName } from '../dataplane/gateway-services.js';
 import type { GatewayDatagramSpec } from '../dataplane/gateway-datagram.js';
 import type { UnderlayOptions } from './vxlan-socket.js';
@@ -57,8 +59,10 @@ export interface WorkerControl {
   removePort(portId: number): void;
   addUplink(spec: UplinkSpec, fd: number): number;
   addPublish(rule: PublishRule): void;
-  /** unpublishes; the connections it made go too */
-  removePublish(proto: PortProtocol, hostPort: number): void;
+  /** publishes an IPv6 port (`-p [::]:8080:80`): the gateway's IPv6 addresses to the container's IPv6 address */
+  addPublish6(rule: PublishRule6): void;
+  /** unpublishes (of IPv4 unless `family` says 6); the connections it made go too */
+  removePublish(proto: PortProtocol, hostPort: number, family?: IpFamily): void;
   /** pins the mapping of an inside endpoint (PCP, NAT-PMP); the outside port. Throws, changing nothing, when it cannot */
   pinMapping(spec: PinSpec): number;
   /** the mapping stays while flows use it */
@@ -118,20 +122,4 @@ export interface Snapshot {
   fdb: { network: number; mac: number; port: number; ageMs: number }[];
 }
 
-export interface ConntrackTuple {
-  src: number;
-  dst: number;
-  sport: number;
-  dport: number;
-}
-
-export interface ConntrackRecord {
-  proto: number;
-  state: number;
-  flags: number;
-  expiresInMs: number;
-  orig: ConntrackTuple;
-  reply: ConntrackTuple;
-  packets: [number, number];
-  bytes: [number, number];
-}
+export type { ConntrackRecord, ConntrackTuple } from '../dataplane/control.js';
