@@ -107,3 +107,22 @@ describe('conntrack ls for IPv6 entries', () => {
     );
   });
 });
+
+describe('published ports and NAT port spaces per family', () => {
+  it('an IPv6 rule ([::]:8080) lives beside the IPv4 rule of the same port: found by address, removed alone', () => {
+    const dp = new Dataplane();
+    const p = dp.tables.published;
+    dp.control.addPublish({ proto: 6, hostIp: 0, hostPort: 8080, targetIp: 0xac110002, targetPort: 80 });
+    dp.control.addPublish({ family: Family.Ipv6, proto: 6, hostIp: [0, 0, 0, 0], hostPort: 8080, targetIp: C1, targetPort: 80 });
+    const up6 = parseIpv6('2001:db8:1::2');
+    const r6 = p.lookup6(6, up6[0], up6[1], up6[2], up6[3], 8080);
+    expect(r6).toBeGreaterThanOrEqual(0);
+    expect([0, 1, 2, 3].map((i) => p.targetWord(r6, i) >>> 0)).toEqual(C1);
+    expect(p.lookup(6, 0xc6336402, 8080)).toBeGreaterThanOrEqual(0);
+    // the same port twice in one family is refused, in the other family it is another rule
+    expect(() => dp.control.addPublish({ family: Family.Ipv6, proto: 6, hostIp: [0, 0, 0, 0], hostPort: 8080, targetIp: C1, targetPort: 81 })).toThrow(/8080/);
+    dp.control.removePublish(6, 8080, Family.Ipv6);
+    expect(p.lookup6(6, up6[0], up6[1], up6[2], up6[3], 8080)).toBe(-1);
+    expect(p.lookup(6, 0xc6336402, 8080)).toBeGreaterThanOrEqual(0);
+  });
+});
