@@ -42,21 +42,22 @@ export function ip4Input(dp: Datapath, port: Port, inNet: Network | null, ip: Ch
   len = ETH_HLEN + ip.totalLength;
   // loopback and "this network" addresses are never routed nor translated: a packet that claims
   // one (to reach a port published on 127.0.0.1, say) is a forgery
-  if (isLoopbackIpv4(ip.src) || isLoopbackIpv4(ip.dst) || isThisNetworkIpv4(ip.dst)) {
+  // the addresses as int32 (never a boxed number): compared below with the tables' uint32 fields `| 0`
+  if (isLoopbackIpv4(ip.srcI32) || isLoopbackIpv4(ip.dstI32) || isThisNetworkIpv4(ip.dstI32)) {
     dp.counters.drop(Drop.Martian);
     return;
   }
   const verdict = nat44(dp, port, inNet, ip, buf, off, len);
   if (verdict === NatVerdict.Drop) return;
   const natted = verdict === NatVerdict.Translated;
-  const dst = ip.dst;
+  const dst = ip.dstI32;
   if (!natted) {
     const ingressGateway = inNet !== null ? inNet.gatewayIp : dp.tables.hostGatewayIp;
-    if (dst === ingressGateway) {
+    if (dst === (ingressGateway | 0)) {
       ip4Local(dp, port, ip, buf, off, len);
       return;
     }
-    if (isLimitedBroadcastIpv4(dst) || isMulticastIpv4(dst) || (inNet !== null && dst === inNet.broadcast)) {
+    if (isLimitedBroadcastIpv4(dst) || isMulticastIpv4(dst) || (inNet !== null && dst === (inNet.broadcast | 0))) {
       dp.counters.drop(Drop.NotForUs); // broadcast and multicast are never routed
       return;
     }
@@ -85,11 +86,11 @@ export function ip4Input(dp: Datapath, port: Port, inNet: Network | null, ip: Ch
         icmpError(dp, port, buf, off, len, ICMP_DEST_UNREACHABLE, ICMP_ADMIN_PROHIBITED, 0);
         return;
       }
-      if (dst === outNet.gatewayIp) {
+      if (dst === (outNet.gatewayIp | 0)) {
         ip4Local(dp, port, ip, buf, off, len); // another address of the gateway (host link, uplink)
         return;
       }
-      if (dst === outNet.broadcast || dst === outNet.subnet) {
+      if (dst === (outNet.broadcast | 0) || dst === (outNet.subnet | 0)) {
         dp.counters.drop(Drop.NotForUs);
         return;
       }

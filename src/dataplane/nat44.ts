@@ -92,8 +92,8 @@ export function nat44(dp: Datapath, ingress: Port, inNet: Network | null, ip: Ch
   const now = dp.now;
   // addresses as int32 from here on: a uint32 above 2^31 passed to a call V8 does not inline is
   // boxed into a heap number, an allocation per packet
-  const src = ip.src | 0;
-  const dst = ip.dst | 0;
+  const src = ip.srcI32;
+  const dst = ip.dstI32;
   let slot = ct.lookup(proto, src, dst, sport, dport, now);
   // echo flows are keyed by identifier alone: requests go the original way, replies come back
   // (else an echo request from outside would reach a container, or be taken from the gateway)
@@ -235,8 +235,8 @@ export function translate(dp: Datapath, e: number, dir: number, proto: number, b
   const ip = frame.ip;
   const newSrc = ct.dst[r]; // int32, as the table keeps them
   const newDst = ct.src[r];
-  const oldSrc = ip.src | 0;
-  const oldDst = ip.dst | 0;
+  const oldSrc = ip.srcI32;
+  const oldDst = ip.dstI32;
   const l4 = ip.payloadOffset;
   if (proto === IP_PROTO_ICMP) {
     const icmp = frame.icmp;

@@ -222,6 +222,23 @@ export class Ipv4Packet {
     const o = this.off + IPV4_DST;
     return ((b[o] << 24) | (b[o + 1] << 16) | (b[o + 2] << 8) | b[o + 3]) >>> 0;
   }
+
+  /**
+   * src and dst as int32 (the same bits): what the fast path compares and stores. A uint32 above
+   * 2^31 returned by a getter V8 does not inline is a heap number, an allocation per packet; an
+   * int32 never is.
+   */
+  get srcI32(): number {
+    const b = this.buf;
+    const o = this.off + IPV4_SRC;
+    return (b[o] << 24) | (b[o + 1] << 16) | (b[o + 2] << 8) | b[o + 3];
+  }
+
+  get dstI32(): number {
+    const b = this.buf;
+    const o = this.off + IPV4_DST;
+    return (b[o] << 24) | (b[o + 1] << 16) | (b[o + 2] << 8) | b[o + 3];
+  }
   set dst(ip: number) {
     const b = this.buf;
     const o = this.off + IPV4_DST;
@@ -275,14 +292,14 @@ export class Ipv4Packet {
   /** Rewrite src and patch the header checksum incrementally (TCP/UDP checksums are the caller's job). */
   setSrcIncremental(ip: number): void {
     // int32 arguments: a uint32 above 2^31 would be boxed (allocated) if update32 is not inlined
-    const old = this.src | 0;
+    const old = this.srcI32;
     this.src = ip;
     this.headerChecksum = update32(this.headerChecksum, old, ip | 0);
   }
 
   /** Rewrite dst and patch the header checksum incrementally (TCP/UDP checksums are the caller's job). */
   setDstIncremental(ip: number): void {
-    const old = this.dst | 0;
+    const old = this.dstI32;
     this.dst = ip;
     this.headerChecksum = update32(this.headerChecksum, old, ip | 0);
   }
