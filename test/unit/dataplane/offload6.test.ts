@@ -10,9 +10,23 @@ import { Frame } from '../../../src/dataplane/frame.js';
 import { MemoryPort } from '../../../src/ports/memory-port.js';
 import { parseIpv6 } from '../../../src/wire/ipv6-address.js';
 import { parseMac } from '../../../src/wire/mac.js';
-import { hex } from './fixture.js';
+import { addDualStackNetwork, hex } from './fixture.js';
 import { heapGrowth } from '../ports/heap.js';
-import { SEG0, SEG1, SEG2, SUPER_COMPLETE, SUPER_DSTOPT, SUPER_HBH, SUPER_PARTIAL, V4_OPTIONS } from './frames-offload6.js';
+import {
+  ROUTED_SEG0,
+  ROUTED_SEG1,
+  ROUTED_SEG2,
+  ROUTED_SUPER,
+  ROUTED_SUPER_OUT,
+  SEG0,
+  SEG1,
+  SEG2,
+  SUPER_COMPLETE,
+  SUPER_DSTOPT,
+  SUPER_HBH,
+  SUPER_PARTIAL,
+  V4_OPTIONS,
+} from './frames-offload6.js';
 
 const words = (s: string) => parseIpv6(s) as [number, number, number, number];
 
@@ -108,6 +122,60 @@ describe('TSO6: TCP/IPv6 super segments from a TAP', () => {
       expect(w.dp.counters.drops[Drop.Malformed], vnet.toString('hex')).toBe(1);
     }
   });
+});
+
+/** virtio-net header of the routed super segment on the host's TUN (no Ethernet): header 72 bytes, csum_start 40 */
+const VNET_TSO6_TUN = hex('01 04 4800 6400 2800 1000');
+
+/**
+ * c1 (a TAP) on the fixture's dual-stack network (fd00:20::/64, MTU 1500) and the host's TUN port
+ * (fd00:fe::1) whose MTU, 200, lets a segment of 100 bytes of payload through and not the 250-byte
+ * super segment; `vnet`: the TUN takes offloads (IFF_VNET_HDR). Docker isolates networks from each
+ * other, so the host link is where a container's IPv6 is routed to.
+ */
+function routed6(vnet: boolean) {
+  const dp = new Dataplane();
+  dp.now = 1_000_000;
+  addDualStackNetwork(dp);
+  const host = new MemoryPort();
+  const hostId = dp.control.addHostPort(
+    {
+      name: 'pontoon0',
+      hostIp: 0x0afe0001,
+      gatewayIp: 0x0afe0002,
+      prefixLen: 30,
+      mtu: 200,
+      defaultRoute: true,
+      vnet,
+      ipv6: { hostIp: words('fd00:fe::1'), gatewayIp: words('fd00:fe::2'), prefixLen: 64 },
+    },
+    host,
+  ).id;
+  const c1 = new MemoryPort();
+  const id1 = dp.control.addEndpoint({ name: 'c1', network: 0, mac: 0x0242ac140002, ip: 0xac140002, ip6: words('fd00:20::2'), vnet: true }, c1).id;
+  c1.take();
+  host.take();
+  return { dp, c1, host, id1, hostId };
+}
+
+describe('TSO6 routed (ip6-forward, ip6-output, transmit: where IPv4 goes)', () => {
+  it('towards a TUN that takes offloads: one super segment, hop limit 63, virtio-net header GSO TCPv6 counted from the IP header', () => {
+    const w = routed6(true);
+    fromTap(w.dp, w.id1, VNET_TSO6, ROUTED_SUPER);
+    expect(w.host.take()).toEqual([Buffer.concat([VNET_TSO6_TUN, ROUTED_SUPER_OUT])]);
+    expect(w.c1.take()).toEqual([]); // no packet too big: each segment fits the MTU of 200
+    expect(w.dp.counters.drops[Drop.PacketTooBig]).toBe(0);
+  });
+
+  it('towards a TUN without offloads: cut into segments of gso_size bytes there, in order, checksums complete', () => {
+    const w = routed6(false);
+    fromTap(w.dp, w.id1, VNET_TSO6, ROUTED_SUPER);
+    expect(w.host.take()).toEqual([ROUTED_SEG0, ROUTED_SEG1, ROUTED_SEG2]);
+    expect(w.c1.take()).toEqual([]);
+    expect(w.dp.counters.drops[Drop.Malformed]).toBe(0);
+    expect(w.dp.counters.drops[Drop.Oversize]).toBe(0);
+  });
+
 });
 
 describe('receive offload (GRO) for IPv6', () => {
