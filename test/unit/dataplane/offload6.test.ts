@@ -7,6 +7,7 @@ import { describe, expect, it } from 'vitest';
 import { Drop, Gauge } from '../../../src/dataplane/counters.js';
 import { Dataplane } from '../../../src/dataplane/dataplane.js';
 import { Frame } from '../../../src/dataplane/frame.js';
+import type { TunnelIo } from '../../../src/dataplane/port.js';
 import { MemoryPort } from '../../../src/ports/memory-port.js';
 import { parseIpv6 } from '../../../src/wire/ipv6-address.js';
 import { parseMac } from '../../../src/wire/mac.js';
@@ -176,6 +177,47 @@ describe('TSO6 routed (ip6-forward, ip6-output, transmit: where IPv4 goes)', () 
     expect(w.dp.counters.drops[Drop.Oversize]).toBe(0);
   });
 
+});
+
+/** An underlay that keeps what it is given (copied at once: the test sends one super segment, no reuse). */
+class KeepingTunnel implements TunnelIo {
+  readonly sent: Buffer[] = [];
+  sendTo(buf: Buffer, off: number, len: number): boolean {
+    this.sent.push(Buffer.from(buf.subarray(off, off + len)));
+    return true;
+  }
+  flush(): void {}
+}
+
+describe('TSO6 into an overlay (VXLAN takes no offloads)', () => {
+  it('a super segment for a remote endpoint is cut into scapy\'s segments, each in its own VXLAN datagram, in order', () => {
+    const dp = new Dataplane();
+    dp.now = 1_000_000;
+    const tunnel = new KeepingTunnel();
+    dp.control.setTunnel('vxlan', tunnel, 1500);
+    dp.control.addNetwork({
+      index: 0,
+      name: 'ov6',
+      subnet: 0xac140000,
+      prefixLen: 16,
+      gatewayIp: 0xac140001,
+      gatewayMac: parseMac('02:50:00:00:00:01'),
+      mtu: 200,
+      internal: false,
+      vni: 42,
+      ipv6: { subnet: words('fd00:20::'), prefixLen: 64, gatewayIp: words('fd00:20::1'), nat: true },
+    });
+    // c2 (02:42:ac:14:00:03) lives behind the VTEP 192.0.2.2
+    dp.control.addRemoteEndpoint({ network: 0, ip: 0xac140003, mac: 0x0242ac140003, vtepIp: 0xc0000202 });
+    const c1 = new MemoryPort();
+    const id1 = dp.control.addEndpoint({ name: 'c1', network: 0, mac: 0x0242ac140002, ip: 0xac140002, ip6: words('fd00:20::2'), vnet: true }, c1).id;
+    tunnel.sent.splice(0);
+    fromTap(dp, id1, VNET_TSO6, SUPER_PARTIAL);
+    dp.endBatch();
+    const vxlan = hex('0800 0000 0000 2a00'); // I flag, VNI 42
+    expect(tunnel.sent).toEqual([SEG0, SEG1, SEG2].map((f) => Buffer.concat([vxlan, f])));
+    expect(dp.counters.drops[Drop.Malformed]).toBe(0);
+  });
 });
 
 describe('receive offload (GRO) for IPv6', () => {
