@@ -7,6 +7,7 @@
  * of this test's own on an IPv6 address (2001:db8:53:<run>::53) in a namespace behind a veth pair
  * from the host: the forwarder asks it over udp6 and relays its AAAA answer.
  */
+import { readFileSync } from 'node:fs';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { type Daemon, cleanupAll, createNetns, hostAddr, nsExec, packageRoot, pickSubnets, randomHex, run, runOk, startDaemon } from './harness.js';
 import { type Background, cleanupNatWorlds, startBackground } from './nat-world.js';
@@ -119,5 +120,15 @@ needs(root, tools('ip', 'dig')).describe('the embedded DNS with IPv6 (e2e)', () 
     // the upstream was asked once, over IPv6, from the host's side of its link
     const asked = upstream.stdout().split('\n').filter((l) => l.includes(` AAAA ${EXT_NAME} `));
     expect(asked).toEqual([`Q AAAA ${EXT_NAME} from ${HOST_SIDE6}`]);
+  });
+
+  it("a dual-stack container's resolv.conf names the gateway's IPv4 address only; over IPv6 the gateway answers port unreachable", async () => {
+    // as Docker's internal resolver: the embedded DNS alone, reached over IPv4
+    const conf = readFileSync(`/etc/netns/${CLIENT}/resolv.conf`, 'utf8');
+    expect(conf.split('\n').filter((l) => l.startsWith('nameserver'))).toEqual([`nameserver ${gw4}`]);
+    // queries over IPv6 to the gateway are not delivered to the embedded DNS yet
+    const gw6 = (await d.inspect('front')).IPAM.Config.find((c) => c.Subnet.includes(':'))!.Gateway;
+    const r = await nsExec(CLIENT, ['dig', '+time=2', '+tries=1', `@${gw6}`, 'AAAA', 'web'], { timeoutMs: 15_000 });
+    expect(r.stdout + r.stderr).toMatch(/connection refused/i);
   });
 });
