@@ -1,9 +1,11 @@
 // The embedded DNS's sockets: UDP and TCP on the host's address of the TUN link. The data plane
 // DNATs every query a container sends to its network's gateway on port 53 to this address and
-// port, without touching the source: the client address tells the resolver who is asking.
+// port, without touching the source: the client address tells the resolver who is asking. The
+// address may be IPv4 or IPv6 (udp4 or udp6), so that queries over IPv6 can be served the same
+// way once the data plane delivers them to the host's IPv6 address of the TUN link.
 
 import { type Socket as UdpSocket, createSocket } from 'node:dgram';
-import { type Server, type Socket, createServer } from 'node:net';
+import { type Server, type Socket, createServer, isIPv6 } from 'node:net';
 import type { Logger } from 'pino';
 import type { DnsResolver } from './resolver.js';
 
@@ -39,8 +41,9 @@ export class DnsServer {
 
   /** Binds both sockets; rejects with one line naming the address when it cannot. */
   async start(): Promise<void> {
-    const where = `${this.o.address}:${this.o.port}`;
-    const udp = createSocket({ type: 'udp4' });
+    const v6 = isIPv6(this.o.address);
+    const where = v6 ? `[${this.o.address}]:${this.o.port}` : `${this.o.address}:${this.o.port}`;
+    const udp = createSocket({ type: v6 ? 'udp6' : 'udp4', ipv6Only: v6 });
     this.udp = udp;
     await new Promise<void>((resolve, reject) => {
       udp.once('error', reject);

@@ -23,9 +23,9 @@ async function server(): Promise<{ dns: EmbeddedDns; port: number }> {
   return { dns, port: dns.port };
 }
 
-function udpAsk(port: number, msg: Buffer, timeoutMs = 1000): Promise<Buffer | null> {
+function udpAsk(port: number, msg: Buffer, timeoutMs = 1000, to = '127.0.0.1'): Promise<Buffer | null> {
   return new Promise((resolve) => {
-    const s = createSocket('udp4');
+    const s = createSocket(to.includes(':') ? 'udp6' : 'udp4');
     const timer = setTimeout(() => {
       s.close();
       resolve(null);
@@ -35,14 +35,14 @@ function udpAsk(port: number, msg: Buffer, timeoutMs = 1000): Promise<Buffer | n
       s.close();
       resolve(m);
     });
-    s.send(msg, port, '127.0.0.1');
+    s.send(msg, port, to);
   });
 }
 
 /** Sends `chunks` on one TCP connection and collects `count` length-prefixed answers. */
-function tcpAsk(port: number, chunks: Buffer[], count: number): Promise<dnsPacket.Packet[]> {
+function tcpAsk(port: number, chunks: Buffer[], count: number, to = '127.0.0.1'): Promise<dnsPacket.Packet[]> {
   return new Promise((resolve, reject) => {
-    const s = connect(port, '127.0.0.1');
+    const s = connect(port, to);
     let buf = Buffer.alloc(0);
     const out: dnsPacket.Packet[] = [];
     const timer = setTimeout(() => {
@@ -97,6 +97,24 @@ describe('DnsServer', () => {
     const reply = await udpAsk(port, dnsPacket.encode(q(3, 'web')));
     expect(dnsPacket.decode(reply!).answers).toHaveLength(1);
     expect(dns.stats.dropsOf('malformed')).toBe(1);
+  });
+
+  it('serves on an IPv6 address (udp6 and TCP), scoped by the IPv6 client address', async () => {
+    const names = new NameTable();
+    names.setNetwork({ id: 'lo', name: 'lo', subnet: '127.0.0.0/8', subnet6: '::/120', internal: false });
+    names.setEndpoint('lo', { id: 'e1', name: 'web', ip: '127.0.0.2', ip6: '::2', aliases: [] });
+    const dns = new EmbeddedDns({ address: '::1', port: 0, upstreams: [], timeoutMs: 500, cacheSize: 10, names, log });
+    await dns.start();
+    opened.push(dns);
+    const aaaa = { ...q(7, 'web'), questions: [{ name: 'web', type: 'AAAA' as const }] };
+    const reply = await udpAsk(dns.port, dnsPacket.encode(aaaa), 1000, '::1');
+    expect(dnsPacket.decode(reply!).answers).toMatchObject([{ type: 'AAAA', data: '::2' }]);
+    const [overTcp] = await tcpAsk(dns.port, [dnsPacket.streamEncode(q(8, 'web'))], 1, '::1');
+    expect(overTcp!.answers).toMatchObject([{ type: 'A', data: '127.0.0.2' }]);
+    // the IPv6 socket is IPv6 only: 127.0.0.1 on that port is not it
+    expect(await udpAsk(dns.port, dnsPacket.encode(q(9, 'web')), 200)).toBeNull();
+    const second = new EmbeddedDns({ address: '::1', port: dns.port, upstreams: [], timeoutMs: 500, cacheSize: 10, names, log });
+    await expect(second.start()).rejects.toThrow(`cannot serve DNS on udp [::1]:${dns.port}`);
   });
 
   it('says which address it cannot bind', async () => {

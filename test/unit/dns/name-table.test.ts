@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { NameTable, canonicalName, isDnsName, reverseNameToIPv4 } from '../../../src/control/dns/name-table.js';
+import { NameTable, canonicalName, isDnsName, reverseNameToIPv4, reverseNameToIPv6 } from '../../../src/control/dns/name-table.js';
 
 const FRONT = { id: 'n-front', name: 'front', subnet: '10.1.0.0/24', internal: false };
 const BACK = { id: 'n-back', name: 'back', subnet: '10.2.0.0/24', internal: true };
@@ -126,6 +126,21 @@ describe('names', () => {
     expect(reverseNameToIPv4('0.1.10.in-addr.arpa')).toBeNull();
     expect(reverseNameToIPv4('300.0.1.10.in-addr.arpa')).toBeNull();
     expect(reverseNameToIPv4('web')).toBeNull();
+  });
+
+  it('reverse names map to IPv6 addresses: 32 hex nibbles, least significant first (RFC 3596 2.5)', () => {
+    const fd = '2.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.1.0.0.0.0.0.d.f';
+    expect(reverseNameToIPv6(`${fd}.ip6.arpa`)).toBe('fd00:1::2');
+    // case and the trailing dot do not matter
+    expect(reverseNameToIPv6(`${fd.toUpperCase()}.IP6.ARPA.`)).toBe('fd00:1::2');
+    expect(reverseNameToIPv6('b.a.9.8.7.6.5.0.4.0.0.0.3.0.0.0.2.0.0.0.1.0.0.0.0.0.0.0.1.2.3.4.ip6.arpa')).toBe('4321:0:1:2:3:4:567:89ab');
+    // malformed: 31 or 33 nibbles, a non-hex nibble, a label of two characters, no ip6.arpa
+    expect(reverseNameToIPv6(`${fd.slice(2)}.ip6.arpa`)).toBeNull();
+    expect(reverseNameToIPv6(`0.${fd}.ip6.arpa`)).toBeNull();
+    expect(reverseNameToIPv6(`${fd.replace(/^2/, 'g')}.ip6.arpa`)).toBeNull();
+    expect(reverseNameToIPv6(`${fd.replace(/^2\.0/, '20')}.ip6.arpa`)).toBeNull();
+    expect(reverseNameToIPv6(`${fd}.ip6.int`)).toBeNull();
+    expect(reverseNameToIPv6('3.0.1.10.in-addr.arpa')).toBeNull();
   });
 
   it('aliases must be DNS names', () => {

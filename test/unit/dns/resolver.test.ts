@@ -334,6 +334,38 @@ describe('DnsResolver: IPv6 (AAAA, ip6.arpa)', () => {
     expect(w.up!.log).toEqual([`udp PTR ${short}`]);
   });
 
+  it('answers AAAA on the wire: header, question echoed, one answer of 16 address bytes', async () => {
+    const w = await world6();
+    // id 0x1234, RD, one question: web AAAA IN
+    const q = Buffer.from('123401000001000000000000' + '03776562' + '00' + '001c0001', 'hex');
+    const reply = await w.resolver.handle(q, CLIENT, 'udp');
+    expect(reply!.toString('hex')).toBe(
+      '1234' + '8580' + '0001' + '0001' + '0000' + '0000' + // response, AA, RD, RA, NOERROR; 1 question, 1 answer
+        '0377656200' + '001c0001' + // the question
+        '0377656200' + '001c0001' + (LOCAL_TTL_SECONDS).toString(16).padStart(8, '0') + '0010' + 'fd000001000000000000000000000002',
+    );
+  });
+
+  it('answers AAAA of an alias shared by two endpoints with both IPv6 addresses, rotated per query', async () => {
+    const w = await world6();
+    w.table.setEndpoint('front', { id: 'e2', name: 'web2', ip: '10.1.0.3', ip6: 'fd00:1::3', aliases: ['www'], sandbox: '1:2' });
+    const first = data(await ask(w, CLIENT, query('www', 'AAAA')), 'AAAA');
+    const second = data(await ask(w, CLIENT, query('www', 'AAAA')), 'AAAA');
+    expect([...first].sort()).toEqual(['fd00:1::2', 'fd00:1::3']);
+    expect(second).toEqual([...first].reverse());
+  });
+
+  it('a malformed ip6.arpa name is forwarded, as a malformed in-addr.arpa name is; an upper-case one is ours', async () => {
+    const w = await world6();
+    const upper = await ask(w, CLIENT, query(WEB_PTR6.toUpperCase(), 'PTR'));
+    expect(data(upper, 'PTR')).toEqual(['web']);
+    const badNibble = WEB_PTR6.replace(/^2/, 'g');
+    const badV4 = '0.1.10.in-addr.arpa';
+    await ask(w, CLIENT, query(badNibble, 'PTR'));
+    await ask(w, CLIENT, query(badV4, 'PTR'));
+    expect(w.up!.log).toEqual([`udp PTR ${badNibble}`, `udp PTR ${badV4}`]);
+  });
+
   it('keeps networks apart for IPv6 too: another network\'s AAAA is NXDOMAIN, its reverse name forwarded', async () => {
     const w = await world6();
     expect((await ask(w, 'fd00:2::2', query('web', 'AAAA'))).rcode).toBe('NXDOMAIN');
