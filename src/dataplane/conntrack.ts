@@ -226,7 +226,7 @@ export class ConntrackTable {
     h = Math.imul(h ^ (h >>> 13) ^ dst, 0xc2b2ae35);
     h = Math.imul(h ^ (h >>> 16) ^ ((sport << 16) | dport), 0x27d4eb2f);
     h ^= proto;
-    return (h ^ (h >>> 15)) | 0; // int32: indexes with `& mask`, never boxed
+    return (h ^ (h >>> 15)) | 0; // int32: a uint32 above 2^31 returned by a call not inlined is boxed; callers only mask it
   }
 
   /** The hash of an IPv6 tuple: every word, so flows of one prefix spread (the family is mixed in too). */
@@ -241,7 +241,7 @@ export class ConntrackTable {
     h = Math.imul(h ^ (h >>> 13) ^ t.dst3, 0xc2b2ae35);
     h = Math.imul(h ^ (h >>> 16) ^ ((t.sport << 16) | t.dport), 0x27d4eb2f);
     h ^= t.proto | (Family.Ipv6 << 8);
-    return (h ^ (h >>> 15)) | 0; // int32: indexes with `& mask`, never boxed
+    return (h ^ (h >>> 15)) | 0; // int32: a uint32 above 2^31 returned by a call not inlined is boxed; callers only mask it
   }
 
   /** Finds the slot (entry * 2 + dir) whose IPv4 tuple is exactly this, or -1. Expired entries are not found. */

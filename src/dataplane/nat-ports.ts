@@ -99,7 +99,7 @@ export class NatMappings {
     h = Math.imul(h ^ (h >>> 13) ^ w1, 0xc2b2ae35);
     h = Math.imul(h ^ (h >>> 16) ^ w2, 0x85ebca6b);
     h = Math.imul(h ^ (h >>> 13) ^ w3, 0xc2b2ae35);
-    return (h ^ (h >>> 16)) >>> 0;
+    return (h ^ (h >>> 16)) | 0; // int32: a uint32 above 2^31 returned by a call not inlined is boxed; callers only mask it
   }
 
   private hashOf(m: number): number {

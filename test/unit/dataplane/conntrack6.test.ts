@@ -7,6 +7,7 @@ import { formatConntrackEntry } from '../../../src/cli/commands/conntrack.js';
 import { conntrackResource } from '../../../src/control/resources.js';
 import { ConntrackTable, CtFlag, CtState, CtTuple, Dir, Family } from '../../../src/dataplane/conntrack.js';
 import { Dataplane } from '../../../src/dataplane/dataplane.js';
+import { NatMappings, natClass } from '../../../src/dataplane/nat-ports.js';
 import { IP_PROTO_TCP, IP_PROTO_UDP } from '../../../src/wire/ipv4.js';
 import { parseIpv6, type Ipv6Words } from '../../../src/wire/ipv6-address.js';
 
@@ -124,5 +125,51 @@ describe('published ports and NAT port spaces per family', () => {
     dp.control.removePublish(6, 8080, Family.Ipv6);
     expect(p.lookup6(6, up6[0], up6[1], up6[2], up6[3], 8080)).toBe(-1);
     expect(p.lookup(6, 0xc6336402, 8080)).toBeGreaterThanOrEqual(0);
+  });
+});
+
+describe('NatMappings for IPv6 inside endpoints', () => {
+  const V4 = natClass(Family.Ipv4, IP_PROTO_TCP);
+  const V6 = natClass(Family.Ipv6, IP_PROTO_TCP);
+
+  it('an IPv6 endpoint keeps its port in its own port space, beside the IPv4 endpoint holding the same port', () => {
+    const m = new NatMappings(16, 1024, 65535);
+    const m4 = m.acquire(V4, 0xac110002, 40000);
+    const m6 = m.acquire6(V6, C1[0], C1[1], C1[2], C1[3], 40000);
+    expect(m6).not.toBe(m4);
+    expect([m.outPort[m4], m.outPort[m6]]).toEqual([40000, 40000]);
+    expect([m.byOutside(V4, 40000), m.byOutside(V6, 40000)]).toEqual([m4, m6]);
+    expect(m.find6(V6, C1[0], C1[1], C1[2], C1[3], 40000)).toBe(m6);
+    expect(m.acquire6(V6, C1[0], C1[1], C1[2], C1[3], 40000)).toBe(m6);
+    // a second IPv6 endpoint on the same port is moved to the next free port of the IPv6 space
+    const c2 = parseIpv6('fd00:20::3');
+    const m6b = m.acquire6(V6, c2[0], c2[1], c2[2], c2[3], 40000);
+    expect(m.outPort[m6b]).not.toBe(40000);
+    expect(m.byOutside(V6, m.outPort[m6b]!)).toBe(m6b);
+    expect(m.isFree(V4, m.outPort[m6b]!)).toBe(true);
+    expect([m.inUse[V4], m.inUse[V6]]).toEqual([1, 2]);
+  });
+
+  it('an IPv6 address whose word 0 is an IPv4 address, the rest 0, is another endpoint than that IPv4 one', () => {
+    const m = new NatMappings(16, 1024, 65535);
+    const m4 = m.acquire(V4, 0xac110002, 5000);
+    expect(m.find6(V6, 0xac110002, 0, 0, 0, 5000)).toBe(-1);
+    const m6 = m.acquire6(V6, 0xac110002, 0, 0, 0, 5000);
+    expect(m6).not.toBe(m4);
+    expect(m.find(V4, 0xac110002, 5000)).toBe(m4);
+  });
+
+  it('a port reserved (published) in the IPv6 space is not handed out there, still is in the IPv4 space; the last unref frees the mapping', () => {
+    const m = new NatMappings(16, 1024, 65535);
+    m.reserve(V6, 8080, true);
+    const m6 = m.acquire6(V6, C1[0], C1[1], C1[2], C1[3], 8080);
+    expect(m.outPort[m6]).not.toBe(8080);
+    const m4 = m.acquire(V4, 0xac110002, 8080);
+    expect(m.outPort[m4]).toBe(8080);
+    m.ref(m6);
+    m.unref(m6);
+    expect(m.find6(V6, C1[0], C1[1], C1[2], C1[3], 8080)).toBe(-1);
+    expect(m.inUse[V6]).toBe(0);
+    expect(m.find(V4, 0xac110002, 8080)).toBe(m4);
   });
 });
