@@ -19,6 +19,8 @@ import type { ResolvConfFiles } from '../../../../src/control/network/resolv-con
 import { type ExplicitMappings, NetworkService } from '../../../../src/control/network-service.js';
 import type { PersistedState } from '../../../../src/control/state-store.js';
 import { macToString } from '../../../../src/wire/mac.js';
+import { type Ipv6Words, ipv6ToString } from '../../../../src/wire/ipv6-address.js';
+import type { RemoteEndpoint6Spec } from '../../../../src/dataplane/remote-endpoints6.js';
 
 /** What was done, in order, by every fake; and the steps told to fail. */
 export class Journal {
@@ -286,6 +288,16 @@ export class FakeDataplane implements ServiceDataplane {
     this.remotes.delete(`${network} ${ipv4ToString(ip)}`);
   }
 
+  async addRemoteEndpoint6({ network, ip6, mac, vtepIp }: RemoteEndpoint6Spec): Promise<void> {
+    this.journal.record(`remote6+ ${network} ${ipv6ToString(ip6)}`);
+    this.remotes.set(`${network} ${ipv6ToString(ip6)}`, `${macToString(mac)} via ${ipv4ToString(vtepIp)}`);
+  }
+
+  async removeRemoteEndpoint6(network: number, ip6: Ipv6Words): Promise<void> {
+    this.journal.record(`remote6- ${network} ${ipv6ToString(ip6)}`);
+    this.remotes.delete(`${network} ${ipv6ToString(ip6)}`);
+  }
+
   async snapshot(): Promise<Snapshot> {
     return {
       io: { backend: 'read/write', fallbackReason: '', busyPollUs: 0, underlay: null },
@@ -327,7 +339,7 @@ export class FakeStateFile implements StateFile {
 
 /** A cluster store shared by every host in a test: networks, address claims, endpoints; events by hand. */
 export class FakeCluster implements ClusterStore {
-  readonly kind = 'fake';
+  readonly kind: string = 'fake';
   readonly networks = new Map<string, OverlayNetworkDef>();
   /** network id → ip → owner */
   readonly claims = new Map<string, Map<string, string>>();
