@@ -1,8 +1,10 @@
 // Frames for the native-free benchmark, built with the wire layer's emitters (checksums included).
 
-import { ETH_HLEN, EthernetRepr, ETHERTYPE_IPV4 } from '../src/wire/ethernet.js';
+import { ETH_HLEN, EthernetRepr, ETHERTYPE_IPV4, ETHERTYPE_IPV6 } from '../src/wire/ethernet.js';
 import { IP_PROTO_TCP, IP_PROTO_UDP, Ipv4Repr } from '../src/wire/ipv4.js';
 import { parseIpv4 } from '../src/wire/ipv4-address.js';
+import { IPV6_HLEN, Ipv6Repr } from '../src/wire/ipv6.js';
+import { parseIpv6 } from '../src/wire/ipv6-address.js';
 import { parseMac } from '../src/wire/mac.js';
 import { TCP_ACK, TCP_PSH, TcpRepr } from '../src/wire/tcp.js';
 import { UdpRepr } from '../src/wire/udp.js';
@@ -38,6 +40,17 @@ export function tcpFrame(src: Addr, dst: Addr, dstMac: string, flags: number, se
     (b, o, s, d) => TcpRepr.emit({ srcPort: src.port, dstPort: dst.port, seq, ack, flags, window: 65535, payload: data }, b, o, s, d),
     20 + payload,
   );
+}
+
+/** The same over IPv6 (addresses such as "fd00:17::2"), hop limit 64. */
+export function udp6Frame(src: Addr, dst: Addr, dstMac: string, payload: number): Buffer {
+  const l4len = 8 + payload;
+  const b = Buffer.alloc(ETH_HLEN + IPV6_HLEN + l4len);
+  EthernetRepr.emit({ dst: parseMac(dstMac), src: parseMac(src.mac), etherType: ETHERTYPE_IPV6 }, b, 0);
+  const ip = { src: parseIpv6(src.ip), dst: parseIpv6(dst.ip), nextHeader: IP_PROTO_UDP, hopLimit: 64, payloadLength: l4len };
+  Ipv6Repr.emit(ip, b, ETH_HLEN);
+  UdpRepr.emitWith({ srcPort: src.port, dstPort: dst.port, payload: Buffer.alloc(payload, 0x61) }, b, ETH_HLEN + IPV6_HLEN, Ipv6Repr.addressSum(ip));
+  return b;
 }
 
 export const DATA = TCP_ACK | TCP_PSH;

@@ -7,11 +7,12 @@ import { PerformanceObserver } from 'node:perf_hooks';
 import { Dataplane } from '../src/dataplane/dataplane.js';
 import { MemoryPort, MemoryTunnel } from '../src/ports/memory-port.js';
 import { parseIpv4 } from '../src/wire/ipv4-address.js';
+import { parseIpv6 } from '../src/wire/ipv6-address.js';
 import { parseMac } from '../src/wire/mac.js';
 import { TCP_ACK, TCP_SYN } from '../src/wire/tcp.js';
 import { VNET_GSO_TCPV4 } from '../src/wire/virtio-net.js';
 import { VXLAN_HLEN, writeVxlanHeader } from '../src/wire/vxlan.js';
-import { DATA, tcpFrame, udpFrame } from './frames.js';
+import { DATA, tcpFrame, udp6Frame, udpFrame } from './frames.js';
 
 const BATCH = 64;
 const GW = '02:50:00:00:00:01';
@@ -20,6 +21,10 @@ const ROUTER = '02:00:5e:00:00:01';
 const C1 = { mac: '02:42:ac:11:00:02', ip: '172.17.0.2', port: 40000 };
 const C2 = { mac: '02:42:ac:11:00:03', ip: '172.17.0.3', port: 5201 };
 const X10 = { mac: ROUTER, ip: '203.0.113.10', port: 80 };
+/** the same two containers' IPv6 sides on the dual-stack bridge, and the host's on the TUN link */
+const C1_6 = { mac: C1.mac, ip: 'fd00:17::2', port: 40000 };
+const C2_6 = { mac: C2.mac, ip: 'fd00:17::3', port: 5201 };
+const HOST6 = { mac: '', ip: 'fd00:ffff::1', port: 9 };
 const REMOTE = { mac: '02:42:0a:14:00:03', ip: '10.20.0.3', port: 5201 };
 const VTEP = parseIpv4('10.199.0.2');
 /** a container on the overlay whose TAP takes offloads, and its peer on another host */
@@ -43,6 +48,7 @@ function world() {
     gatewayMac: parseMac(GW),
     mtu: 1500,
     internal: false,
+    ipv6: { subnet: parseIpv6('fd00:17::'), prefixLen: 64, gatewayIp: parseIpv6('fd00:17::1'), nat: true },
   });
   dp.control.addNetwork({
     index: 1,
@@ -59,11 +65,19 @@ function world() {
   const tunnel = new MemoryTunnel();
   const ids = {
     host: dp.control.addHostPort(
-      { name: 'host', hostIp: parseIpv4('10.254.0.1'), gatewayIp: parseIpv4('10.254.0.2'), prefixLen: 30, mtu: 1500, defaultRoute: false },
+      {
+        name: 'host',
+        hostIp: parseIpv4('10.254.0.1'),
+        gatewayIp: parseIpv4('10.254.0.2'),
+        prefixLen: 30,
+        mtu: 1500,
+        defaultRoute: false,
+        ipv6: { hostIp: parseIpv6(HOST6.ip), gatewayIp: parseIpv6('fd00:ffff::2'), prefixLen: 64 },
+      },
       ports.host,
     ).id,
-    c1: dp.control.addEndpoint({ name: 'c1', network: 0, mac: parseMac(C1.mac), ip: parseIpv4(C1.ip) }, ports.c1).id,
-    c2: dp.control.addEndpoint({ name: 'c2', network: 0, mac: parseMac(C2.mac), ip: parseIpv4(C2.ip) }, ports.c2).id,
+    c1: dp.control.addEndpoint({ name: 'c1', network: 0, mac: parseMac(C1.mac), ip: parseIpv4(C1.ip), ip6: parseIpv6(C1_6.ip) }, ports.c1).id,
+    c2: dp.control.addEndpoint({ name: 'c2', network: 0, mac: parseMac(C2.mac), ip: parseIpv4(C2.ip), ip6: parseIpv6(C2_6.ip) }, ports.c2).id,
     up: dp.control.addUplink(
       { index: 2, name: 'up', ip: parseIpv4('198.51.100.2'), prefixLen: 24, mac: parseMac(UP), gatewayIp: parseIpv4('198.51.100.1'), mtu: 1500 },
       ports.up,
@@ -112,6 +126,18 @@ const SCENARIOS: Scenario[] = [
     name: 'l3_routing',
     what: 'container to the host (TTL, checksum update, route lookup)',
     prepare: (w) => ({ port: w.ids.c1, frames: [udpFrame(C1, { mac: '', ip: '10.254.0.1', port: 9 }, GW, 64)] }),
+    sink: (w) => () => w.ports.host.count,
+  },
+  {
+    name: 'l2_switching_v6',
+    what: 'the same over IPv6 (anti-spoofing of the IPv6 source, fdb lookup)',
+    prepare: (w) => ({ port: w.ids.c1, frames: [udp6Frame(C1_6, C2_6, C2.mac, 64)] }),
+    sink: (w) => () => w.ports.c2.count,
+  },
+  {
+    name: 'l3_routing_v6',
+    what: 'container to the host over IPv6 (hop limit, route lookup in the IPv6 table, no checksum to update)',
+    prepare: (w) => ({ port: w.ids.c1, frames: [udp6Frame(C1_6, HOST6, GW, 64)] }),
     sink: (w) => () => w.ports.host.count,
   },
   {

@@ -116,7 +116,9 @@ export interface ConntrackTupleResource {
 
 /** One tracked connection, as `conntrack -L` shows it. */
 export interface ConntrackEntryResource {
-  proto: 'tcp' | 'udp' | 'icmp';
+  /** the daemon always says; absent (a daemon before IPv6 tracking): ipv4 */
+  family?: 'ipv4' | 'ipv6';
+  proto: 'tcp' | 'udp' | 'icmp' | 'icmpv6';
   protoNumber: number;
   timeoutSeconds: number;
   state: string; // TCP state name, or "" for UDP/ICMP

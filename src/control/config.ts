@@ -21,7 +21,9 @@ import {
   parseIpv4OrNull,
 } from '../wire/ipv4-address.js';
 import {
+  type Ipv6Words,
   cidr6Network,
+  cidrs6Overlap,
   formatCidr6,
   inSubnet6,
   ipv6Equal,
@@ -29,12 +31,14 @@ import {
   isLoopbackIpv6,
   isMulticastIpv6,
   isUnspecifiedIpv6,
+  ipv6ToString,
+  parseCidr6,
   parseCidr6OrNull,
   parseIpv6OrNull,
 } from '../wire/ipv6-address.js';
 import { NETWORK_NAME_RE } from './ipam.js';
-import { MAX_SUBNET6_PREFIX } from './ipam6.js';
-import { parseUpstream } from './dns/resolv-conf.js';
+import { MAX_SUBNET6_PREFIX, defaultHostLink6 } from './ipam6.js';
+import { parseUpstream, parseUpstreamOrProblem } from './dns/resolv-conf.js';
 
 export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
 export type LogLevel = (typeof LOG_LEVELS)[number];
@@ -101,6 +105,29 @@ function hostAddressProblem(s: string): string | null {
   if (c.prefixLen > 30) return `${q(s)}: the prefix length must be at most /30 (the gateway needs the next address)`;
   if (c.addr === cidrNetwork(c).addr) return `${q(s)} is the network address of its subnet`;
   if (c.addr + 1 >= cidrLastAddress(c)) return `${q(s)} leaves no next address in its subnet for the gateway`;
+  return null;
+}
+
+/** `host.address6`: "auto", or the host's side of the TUN link's IPv6 subnet ("fd00:ffff::1/64"). */
+function hostAddress6Problem(s: string): string | null {
+  if (s === 'auto') return null;
+  const c = parseCidr6OrNull(s);
+  if (c === null) return `${q(s)} is neither "auto" nor a valid IPv6 interface address such as fd00:ffff::1/64`;
+  const p = interfaceAddress6Problem(s);
+  if (p !== null) return p;
+  if (c.prefixLen > 126) return `${q(s)}: the prefix length must be at most /126 (the gateway needs the next address)`;
+  const next = nextIpv6(c.addr);
+  if (next === null || !inSubnet6(next, cidr6Network(c).addr, c.prefixLen)) return `${q(s)} leaves no next address in its subnet for the gateway`;
+  return null;
+}
+
+/** The address after `a`, or null after ffff:...:ffff. */
+function nextIpv6(a: Ipv6Words): Ipv6Words | null {
+  const out = [a[0], a[1], a[2], a[3]];
+  for (let i = 3; i >= 0; i--) {
+    out[i] = (out[i]! + 1) >>> 0;
+    if (out[i] !== 0) return [out[0]!, out[1]!, out[2]!, out[3]!];
+  }
   return null;
 }
 
@@ -349,14 +376,15 @@ const dnsSchema = z.strictObject({
   enabled: z.boolean().default(true),
   /** the port of the daemon's sockets on the host's TUN address (queries to gateway:53 are sent there) */
   port: intIn(1, 65535).default(53),
-  /** where names that are not containers' go, in order; null: the host's /etc/resolv.conf, read at start; []: nowhere (REFUSED) */
+  /**
+   * where names that are not containers' go, in order (IPv4, IPv4:port, IPv6, [IPv6]:port, a
+   * link-local fe80::1%eth0); null: the host's /etc/resolv.conf, read at start; []: nowhere (REFUSED)
+   */
   upstream: z
     .array(
       checked((s) => {
-        const up = parseUpstream(s);
-        if (up === null) return `${q(s)} is not an IPv4 address or IPv4:port`;
-        if (up.address === '0.0.0.0' || up.address === '255.255.255.255') return `${q(s)} cannot be a DNS server`;
-        return null;
+        const up = parseUpstreamOrProblem(s);
+        return 'problem' in up ? `${q(s)} ${up.problem}` : null;
       }),
     )
     .max(8)
@@ -424,16 +452,24 @@ const configSchema = z
     ),
     /**
      * The TUN port to the host: `address` is the host's side ("10.254.0.1/30"); the gateway takes
-     * the next address of that subnet, `gatewayAddress` ("10.254.0.2", no prefix).
+     * the next address of that subnet, `gatewayAddress` ("10.254.0.2", no prefix). `address6` is
+     * the same for IPv6: "auto" (default) takes ffff::1/64 of the machine's unique local /48 (the
+     * one defaultPools6 defaults to, which then never hands out that /64); null: the host link is
+     * IPv4 only (the host does not reach containers over IPv6).
      */
     host: section(
       z
         .strictObject({
           device: deviceName.default('pontoon0'),
           address: checked(hostAddressProblem).default('10.254.0.1/30'),
+          address6: checked(hostAddress6Problem).nullable().default('auto'),
         })
         .prefault({})
-        .transform((h) => ({ ...h, gatewayAddress: ipv4ToString(parseCidr(h.address).addr + 1) })),
+        .transform((h) => {
+          const address6 = h.address6 === 'auto' ? defaultHostLink6() : h.address6;
+          const gatewayAddress6 = address6 === null ? null : ipv6ToString(nextIpv6(parseCidr6(address6).addr)!);
+          return { ...h, gatewayAddress: ipv4ToString(parseCidr(h.address).addr + 1), address6, gatewayAddress6 };
+        }),
     ),
     /** null: no default network */
     defaultNetwork: defaultNetworkSchema.nullable().prefault({}),
@@ -463,6 +499,10 @@ const configSchema = z
   })
   .superRefine((c, ctx) => {
     const dn = c.defaultNetwork;
+    const v6 = dn?.fixedCidrV6 !== undefined ? parseCidr6OrNull(dn.fixedCidrV6) : null;
+    if (v6 !== null && c.host.address6 !== null && cidrs6Overlap(v6, parseCidr6(c.host.address6))) {
+      ctx.addIssue({ code: 'custom', message: `${dn!.fixedCidrV6} overlaps with host.address6 ${c.host.address6}`, path: ['defaultNetwork', 'fixedCidrV6'] });
+    }
     if (dn === null || cidrProblem(dn.subnet) !== null || hostAddressProblem(c.host.address) !== null) return;
     if (cidrsOverlap(parseCidr(dn.subnet), parseCidr(c.host.address))) {
       ctx.addIssue({

@@ -23,7 +23,7 @@ import { lockStateDir } from './state-lock.js';
 import type { ClusterStore } from './cluster/cluster-store.js';
 import { loadConfig, type PontoonConfig } from './config.js';
 import type { PcpGateway } from './pcp/pcp-gateway.js';
-import { configureHostDevice } from './host-link.js';
+import { configureHostDevice, configureHostDevice6 } from './host-link.js';
 import { resolveNetns, runCommand, runInNetns } from './netns.js';
 
 /** The uplink's IPv6 side from uplink.address6 ("2001:db8:1::2/64") and uplink.gateway6, checked by the config already. */
@@ -122,6 +122,21 @@ async function openUplinkDevice(up: NonNullable<PontoonConfig['uplink']>, offloa
  * The control plane's modules that the start needs only once the data plane runs: loaded while the
  * data-plane worker starts (its own module loading and table set-up), not before it.
  */
+/**
+ * Gives the host link its IPv6 address (host.address6); null when it has none or the kernel
+ * refuses it (IPv6 off on the host): the host link then carries IPv4 only, and says why.
+ */
+async function hostLinkIpv6(dev: string, address6: string | null, log: Logger): Promise<string | null> {
+  if (address6 === null) return null;
+  try {
+    await configureHostDevice6(dev, address6);
+    return address6;
+  } catch (err) {
+    log.warn({ device: dev, address6, err: (err as Error).message }, 'the host link has no IPv6: the host reaches containers over IPv4 only');
+    return null;
+  }
+}
+
 async function controlPlaneModules() {
   const [staticStore, dns, resolvConf, hostDevices, metrics, networkService, resolvConfSync, stateStore, pcpGateway] = await Promise.all([
     import('./cluster/static-store.js'),
@@ -217,7 +232,7 @@ export async function runDaemon(configPath: string): Promise<void> {
   try {
     // the host link is configured while the worker starts (and adopts the live state)
     const [live] = await Promise.all([dataplane.control.liveState(), configureHostDevice(cfg.host.device, cfg.host.address, 1500)]);
-    const { StaticStore, EmbeddedDns, hostNameservers, KernelHostDevices, buildRegistry, startMetricsServer, NetworkService, etcNetnsResolvConfs, StateStore, PcpGateway } =
+    const { StaticStore, EmbeddedDns, hostNameservers, formatUpstream, KernelHostDevices, buildRegistry, startMetricsServer, NetworkService, etcNetnsResolvConfs, StateStore, PcpGateway } =
       await modules;
     if (live !== null && live.outcome === 'unavailable') log.warn({ path: live.path, reason: live.reason }, 'live state unavailable: tables kept in memory only');
     if (live !== null && live.outcome === 'set-aside') {
@@ -233,6 +248,7 @@ export async function runDaemon(configPath: string): Promise<void> {
       }
     }
     let uplinkPortId = -1;
+    const hostLink6 = await hostLinkIpv6(cfg.host.device, cfg.host.address6, log);
     const hostPortId = await dataplane.control.addHostPort(
       {
         name: cfg.host.device,
@@ -242,6 +258,9 @@ export async function runDaemon(configPath: string): Promise<void> {
         mtu: 1500,
         defaultRoute: cfg.uplink === null,
         vnet: cfg.dataplane.offload,
+        ...(hostLink6 !== null
+          ? { ipv6: { hostIp: parseCidr6(hostLink6).addr, gatewayIp: parseIpv6(cfg.host.gatewayAddress6!), prefixLen: parseCidr6(hostLink6).prefixLen } }
+          : {}),
       },
       tun.fd,
     );
@@ -306,7 +325,7 @@ export async function runDaemon(configPath: string): Promise<void> {
       config: cfg,
       store: new StateStore(cfg.stateDir),
       dataplane,
-      devices: new KernelHostDevices({ hostDevice: cfg.host.device, devicePrefix: cfg.devicePrefix, vnetHdr: cfg.dataplane.offload, holder }),
+      devices: new KernelHostDevices({ hostDevice: cfg.host.device, devicePrefix: cfg.devicePrefix, vnetHdr: cfg.dataplane.offload, holder, hostLink6 }),
       resolvConfs: etcNetnsResolvConfs,
       log,
       cluster,
@@ -330,7 +349,7 @@ export async function runDaemon(configPath: string): Promise<void> {
       await dataplane.control.setGatewayService('dns', hostCidr.addr, embedded.port);
       dns = embedded;
       log.info(
-        { listen: `${ipv4ToString(hostCidr.addr)}:${cfg.dns.port}`, upstreams: embedded.upstreams.map((u) => `${u.address}:${u.port}`) },
+        { listen: `${ipv4ToString(hostCidr.addr)}:${cfg.dns.port}`, upstreams: embedded.upstreams.map(formatUpstream) },
         'embedded DNS ready',
       );
     }

@@ -7,7 +7,7 @@ import { withNetns } from '../ports/sys/netns.js';
 import type { DeviceHolder } from '../ports/device-holder.js';
 import { closeFd, openTunTap, setPersist } from '../ports/sys/tuntap.js';
 import { addHostRoute, deleteHostRoute } from './host-link.js';
-import { hostRouteCidrs } from './ipam.js';
+import { hostRouteCidrs, hostRouteCidrs6 } from './ipam.js';
 import { type NetnsRef, configureInterface, interfaceNames, interfaceWithMac, netnsStillExists, nextInterfaceName, resolveNetns, runCommand } from './netns.js';
 
 /** How an endpoint's interface is set up inside its namespace. */
@@ -55,7 +55,11 @@ export interface HostDevices {
   closeTap(fd: number): void;
   /** Destinations of the host's routes that a new network must not overlap (the gateway's own left out). */
   hostRoutes(): Promise<string[]>;
-  /** Routes a network's subnet to the gateway's host device. */
+  /** The same for IPv6: the host's IPv6 routes and the host link's own IPv6 subnet. */
+  hostRoutes6(): Promise<string[]>;
+  /** The host link carries IPv6 (host.address6 is set and took): IPv6 subnets get host routes too. */
+  readonly routesIpv6: boolean;
+  /** Routes a network's subnet (either family) to the gateway's host device. */
   addHostRoute(subnet: string): Promise<void>;
   /** Removes that route; a route already gone is fine. */
   deleteHostRoute(subnet: string): Promise<void>;
@@ -71,6 +75,8 @@ export class KernelHostDevices implements HostDevices {
       devicePrefix: string;
       /** TAP devices carry virtio-net headers */
       vnetHdr: boolean;
+      /** the host link's IPv6 address ("fd..:ffff::1/64"), null: the host link is IPv4 only */
+      hostLink6?: string | null;
       /** keeps the TAP queues attached across restarts (liveState.holdDevices) */
       holder?: DeviceHolder | null;
     },
@@ -147,6 +153,14 @@ export class KernelHostDevices implements HostDevices {
 
   hostRoutes(): Promise<string[]> {
     return hostRouteCidrs(this.opts.devicePrefix, this.opts.hostDevice);
+  }
+
+  hostRoutes6(): Promise<string[]> {
+    return hostRouteCidrs6(this.opts.devicePrefix, this.opts.hostDevice, this.opts.hostLink6 ?? null);
+  }
+
+  get routesIpv6(): boolean {
+    return (this.opts.hostLink6 ?? null) !== null;
   }
 
   addHostRoute(subnet: string): Promise<void> {

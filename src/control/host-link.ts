@@ -9,7 +9,16 @@ export async function configureHostDevice(dev: string, cidr: string, mtu: number
   await runCommand('ip', ['-batch', '-'], lines.join('\n') + '\n');
 }
 
-/** Routes `cidr` through `dev` (`ip route replace`, so re-adding is harmless). */
+/**
+ * Gives a host device its IPv6 address ("fd..:ffff::1/64") without duplicate address detection
+ * (the other end is the gateway, which never claims it). Refused with the kernel's reason when
+ * IPv6 is off on the device or the host (`disable_ipv6`, `ipv6.disable=1`).
+ */
+export async function configureHostDevice6(dev: string, cidr6: string): Promise<void> {
+  await runCommand('ip', ['-6', 'addr', 'replace', cidr6, 'dev', dev, 'nodad']);
+}
+
+/** Routes `cidr` (either family) through `dev` (`ip route replace`, so re-adding is harmless). */
 export async function addHostRoute(cidr: string, dev: string): Promise<void> {
   await runCommand('ip', ['route', 'replace', cidr, 'dev', dev]);
 }

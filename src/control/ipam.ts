@@ -21,7 +21,7 @@ import {
 import type { NetworkCreateRequest } from './api-types.js';
 import { ApiFailure } from './gateway-api.js';
 import { defaultPool6, isIpv6Text, validateIpv6, type Pool6, type ValidatedIpv6 } from './ipam6.js';
-import { isUniqueLocalIpv6, parseCidr6 } from '../wire/ipv6-address.js';
+import { cidr6Network, formatCidr6, isLinkLocalIpv6, isMulticastIpv6, isUniqueLocalIpv6, parseCidr6, parseCidr6OrNull } from '../wire/ipv6-address.js';
 
 const execFileP = promisify(execFile);
 
@@ -76,6 +76,37 @@ const IGNORED_ROUTE_TYPES = new Set(['local', 'broadcast', 'anycast', 'multicast
 export async function hostRouteCidrs(ownDevicePrefix: string, hostDevice: string): Promise<string[]> {
   const { stdout } = await execFileP('ip', ['-j', '-4', 'route', 'show', 'table', 'all'], { timeout: 10_000 });
   return routeCidrsFromJson(stdout, ownDevicePrefix, hostDevice);
+}
+
+/**
+ * The same for IPv6 (`ip -j -6 route`): link-local and multicast routes left out too, and the
+ * host link's own subnet (`hostLink6`, on `hostDevice`) put in, so no network takes it.
+ */
+export async function hostRouteCidrs6(ownDevicePrefix: string, hostDevice: string, hostLink6: string | null): Promise<string[]> {
+  let stdout = '';
+  try {
+    ({ stdout } = await execFileP('ip', ['-j', '-6', 'route', 'show', 'table', 'all'], { timeout: 10_000 }));
+  } catch (err) {
+    // a kernel without IPv6 has no IPv6 routes to overlap
+    if (!/not supported|Address family not supported/i.test(String((err as { stderr?: unknown }).stderr ?? ''))) throw err;
+  }
+  return routeCidrs6FromJson(stdout, ownDevicePrefix, hostDevice, hostLink6);
+}
+
+/** The filtering half of hostRouteCidrs6, on the output of `ip -j -6 route show table all`. */
+export function routeCidrs6FromJson(json: string, ownDevicePrefix: string, hostDevice: string, hostLink6: string | null): string[] {
+  const routes = (json.trim() === '' ? [] : JSON.parse(json)) as IpRouteJson[];
+  const out = new Set<string>();
+  if (hostLink6 !== null) out.add(formatCidr6(cidr6Network(parseCidr6(hostLink6))));
+  for (const r of routes) {
+    if (r.dst === undefined || r.dst === 'default') continue;
+    if (r.type !== undefined && IGNORED_ROUTE_TYPES.has(r.type)) continue;
+    if (r.dev !== undefined && (r.dev === hostDevice || (ownDevicePrefix !== '' && r.dev.startsWith(ownDevicePrefix)))) continue;
+    const c = parseCidr6OrNull(r.dst.includes('/') ? r.dst : `${r.dst}/128`);
+    if (c === null || isLinkLocalIpv6(c.addr) || isMulticastIpv6(c.addr)) continue;
+    out.add(formatCidr6(c));
+  }
+  return [...out];
 }
 
 /** The filtering half of hostRouteCidrs, on the output of `ip -j -4 route show table all`. */
@@ -258,6 +289,7 @@ export function validateNetworkRequest(
   existing: { name: string; subnet: string; subnet6?: string }[],
   hostRoutes: string[],
   pools6: readonly Pool6[] = [defaultPool6()],
+  hostRoutes6: readonly string[] = [],
 ): ValidatedNetwork {
   const name = req.name;
   if (typeof name !== 'string' || !NETWORK_NAME_RE.test(name)) {
@@ -289,7 +321,7 @@ export function validateNetworkRequest(
     ? { ...validateIpv4(name, fams.v4, existing, hostRoutes), mtu, internal: req.internal ?? false, ipv4 }
     : { subnet: '', gateway: '', mtu, internal: req.internal ?? false, ipv4 };
   if (enableIpv6) {
-    const v6 = validateIpv6(name, fams.v6, existing, pools6);
+    const v6 = validateIpv6(name, fams.v6, existing, pools6, hostRoutes6);
     // Docker masquerades ULA subnets (ip6tables); a global prefix is routed unless told otherwise
     const nat = req.ipv6Nat ?? isUniqueLocalIpv6(parseCidr6(v6.subnet).addr);
     out.ipv6 = { ...v6, nat };

@@ -67,6 +67,15 @@ export function defaultPool6(machineId: string = readMachineId()): Pool6 {
   return { base: `fd${h[0]!.toString(16).padStart(2, '0')}:${hex(1)}:${hex(3)}::/48`, size: 64 };
 }
 
+/**
+ * The host link's IPv6 address when `host.address6` is "auto": ffff::1/64 of the machine's unique
+ * local /48 (the last /64 of the default pool, which chooseSubnet6 then finds taken).
+ */
+export function defaultHostLink6(machineId: string = readMachineId()): string {
+  const base = parseCidr6(defaultPool6(machineId).base).addr;
+  return `${ipv6ToString([base[0], ((base[1] & 0xffff0000) | 0xffff) >>> 0, 0, 1])}/64`;
+}
+
 function readMachineId(): string {
   try {
     const id = readFileSync('/etc/machine-id', 'utf8').trim();
@@ -124,11 +133,12 @@ export function validateIpv6(
   req: { subnet?: string; gateway?: string; ipRange?: string },
   existing: readonly { name: string; subnet6?: string }[],
   pools: readonly Pool6[],
+  hostRoutes6: readonly string[] = [],
 ): ValidatedIpv6 {
   const taken = existing.flatMap((n) => (n.subnet6 !== undefined ? [n.subnet6] : []));
   let subnet: Ipv6Cidr;
   if (req.subnet === undefined) {
-    subnet = parseCidr6(chooseSubnet6(pools, taken));
+    subnet = parseCidr6(chooseSubnet6(pools, [...taken, ...hostRoutes6]));
   } else {
     subnet = parseSubnet6(req.subnet);
     if (subnet.prefixLen > MAX_SUBNET6_PREFIX) {
@@ -143,6 +153,9 @@ export function validateIpv6(
         `subnet ${subnetText} of network ${JSON.stringify(name)} overlaps with ${other.subnet6} of network ${JSON.stringify(other.name)}`,
       );
     }
+  }
+  for (const route of hostRoutes6) {
+    if (cidrs6Overlap(subnet, parseCidr6(route))) throw new ApiFailure(409, `subnet ${subnetText} of network ${JSON.stringify(name)} overlaps with host route ${route}`);
   }
   let gateway: string;
   if (req.gateway === undefined) {

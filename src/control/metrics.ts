@@ -79,8 +79,17 @@ export function buildRegistry(src: MetricsSources): Registry {
     });
   };
   gauge('pontoon_fdb_entries', 'MAC addresses in the forwarding databases of all networks.', () => c.gauges[DpGauge.FdbEntries]);
-  gauge('pontoon_neighbour_entries', 'Entries in the ARP neighbour tables of all networks.', () => c.gauges[DpGauge.NeighbourEntries]);
-  gauge('pontoon_arp_queued_frames', 'Frames parked while their next hop is resolved by ARP.', () => c.gauges[DpGauge.ArpQueued]);
+  new Gauge({
+    name: 'pontoon_neighbour_entries',
+    help: 'Entries in the neighbour tables of all networks, by family (ipv4: learnt by ARP, ipv6: by neighbour discovery).',
+    labelNames: ['family'],
+    registers: [registry],
+    collect() {
+      this.set({ family: 'ipv4' }, c.gauges[DpGauge.NeighbourEntries]);
+      this.set({ family: 'ipv6' }, c.gauges[DpGauge.Neighbour6Entries]);
+    },
+  });
+  gauge('pontoon_arp_queued_frames', 'Frames parked while their next hop is resolved by ARP or neighbour discovery.', () => c.gauges[DpGauge.ArpQueued]);
   gauge('pontoon_networks', 'Networks configured.', () => src.inventory().networks);
   gauge('pontoon_endpoints', 'Container endpoints attached.', () => src.inventory().endpoints);
 
@@ -164,6 +173,8 @@ export function buildRegistry(src: MetricsSources): Registry {
   counter('pontoon_nat_hairpin_flows_total', 'New flows from a container to an outside mapping or published port of the uplink address, turned back inside (hairpinning).', () => c.gauges[DpGauge.HairpinFlows]);
   counter('pontoon_icmp_errors_sent_total', 'ICMP error messages the gateway sent.', () => c.gauges[DpGauge.IcmpSent]);
   counter('pontoon_arp_requests_sent_total', 'ARP requests the gateway sent.', () => c.gauges[DpGauge.ArpRequestsSent]);
+  counter('pontoon_icmpv6_errors_sent_total', 'ICMPv6 error messages the gateway sent.', () => c.gauges[DpGauge.Icmp6Sent]);
+  counter('pontoon_ndp_solicitations_sent_total', 'Neighbour solicitations the gateway sent (IPv6 address resolution and probes).', () => c.gauges[DpGauge.NdpSolicitationsSent]);
   counter('pontoon_fragments_created_total', 'IPv4 fragments the gateway created.', () => c.gauges[DpGauge.FragmentsCreated]);
   counter('pontoon_gro_segments_total', 'TCP segments coalesced by receive offload into super segments for ports that take offloads.', () => c.gauges[DpGauge.GroSegments]);
   counter('pontoon_gro_super_segments_total', 'Super segments receive offload wrote (each replaces pontoon_gro_segments_total / this many writes).', () => c.gauges[DpGauge.GroSuperSegments]);

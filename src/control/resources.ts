@@ -1,10 +1,11 @@
 // What the API answers, in the shapes `docker network inspect` and `conntrack -L` use.
 
 import { trackedProtocolName } from '../wire/ipv4.js';
-import { CT_STATE_NAMES, CtFlag } from '../dataplane/conntrack.js';
-import type { ConntrackRecord } from '../ports/worker-protocol.js';
+import { CT_STATE_NAMES, CtFlag, Family } from '../dataplane/conntrack.js';
+import type { ConntrackRecord, ConntrackTuple } from '../ports/worker-protocol.js';
 import { ipv4ToString, parseCidr } from '../wire/ipv4-address.js';
-import { parseCidr6 } from '../wire/ipv6-address.js';
+import { type Ipv6Words, ipv6ToString, parseCidr6 } from '../wire/ipv6-address.js';
+import { IP_PROTO_ICMPV6 } from '../wire/ipv6.js';
 import type { ConntrackEntryResource, EndpointResource, IpamConfig, NetworkResource } from './api-types.js';
 import type { LiveNetwork } from './live-network.js';
 import type { EndpointRecord } from './state-store.js';
@@ -81,15 +82,18 @@ export function networkResource(live: LiveNetwork, dnsEnabled: boolean, endpoint
   };
 }
 
-const tuple = (t: { src: number; dst: number; sport: number; dport: number }) => ({
-  src: ipv4ToString(t.src),
-  dst: ipv4ToString(t.dst),
+const address = (a: number | Ipv6Words): string => (typeof a === 'number' ? ipv4ToString(a) : ipv6ToString(a));
+
+const tuple = (t: ConntrackTuple) => ({
+  src: address(t.src),
+  dst: address(t.dst),
   sport: t.sport,
   dport: t.dport,
 });
 
 export function conntrackResource(c: ConntrackRecord): ConntrackEntryResource {
-  const proto = trackedProtocolName(c.proto);
+  const v6 = c.family === Family.Ipv6;
+  const proto = v6 && c.proto === IP_PROTO_ICMPV6 ? 'icmpv6' : trackedProtocolName(c.proto);
   const flags: string[] = [];
   if ((c.flags & CtFlag.SeenReply) === 0) flags.push('UNREPLIED');
   if ((c.flags & CtFlag.Assured) !== 0) flags.push('ASSURED');
@@ -97,6 +101,7 @@ export function conntrackResource(c: ConntrackRecord): ConntrackEntryResource {
   if ((c.flags & CtFlag.Dnat) !== 0) flags.push('DNAT');
   if ((c.flags & CtFlag.Liberal) !== 0) flags.push('PICKED_UP'); // mid-stream (tcpLoose): windows not checked
   return {
+    family: v6 ? 'ipv6' : 'ipv4',
     proto,
     protoNumber: c.proto,
     timeoutSeconds: Math.max(0, Math.round(c.expiresInMs / 1000)),

@@ -3,9 +3,21 @@
 // typed arrays (struct of arrays); the index is open addressing keyed by the 5-tuple, so a lookup
 // allocates nothing and builds no string. NAT is expressed the way Linux does it: a translated
 // packet is rewritten so that its tuple becomes the inverse of the other direction's tuple.
+//
+// Either address family, as nf_conntrack_tuple's union of v4/v6 addresses: an address is four
+// 32-bit words, most significant first (Ipv6Words); an IPv4 address is word 0 with the others 0.
+// Word 0 lives in `src`/`dst` (so IPv4 code reads one column, as before), words 1..3 in
+// `src6`/`dst6`; the family is part of the key, so an IPv4 tuple never finds an IPv6 one whose
+// words coincide.
 
 import { IP_PROTO_ICMP, IP_PROTO_TCP, IP_PROTO_UDP } from '../wire/ipv4.js';
+import { IP_PROTO_ICMPV6 } from '../wire/ipv6.js';
+import type { Ipv6Words } from '../wire/ipv6-address.js';
 import { HeapMemory, type TableMemory } from './table-memory.js';
+
+/** An address family, by its IP version number (the header's first nibble). */
+export const Family = { Ipv4: 4, Ipv6: 6 } as const;
+export type IpFamily = (typeof Family)[keyof typeof Family];
 
 export const Dir = { Original: 0, Reply: 1 } as const;
 
@@ -41,30 +53,98 @@ export const CT_STATE_NAMES = ['NONE', 'SYN_SENT', 'SYN_RECV', 'ESTABLISHED', 'F
 
 const EMPTY = -1;
 
+/** The int32 (big-endian) at buf[off]: an address word read in place, never boxed. */
+function rd32(buf: Buffer, off: number): number {
+  return (buf[off] << 24) | (buf[off + 1] << 16) | (buf[off + 2] << 8) | buf[off + 3];
+}
+
 /**
  * One direction of a connection, as netfilter's nf_conntrack_tuple: preallocated and reused (the
- * frame context holds two), so building one costs nothing per packet. Addresses are int32.
+ * frame context holds two), so building one costs nothing per packet. Address words are int32:
+ * `src`/`dst` are the IPv4 address or word 0 of the IPv6 one, `src1..3`/`dst1..3` its other words
+ * (0 for IPv4).
  */
 export class CtTuple {
+  family: IpFamily = Family.Ipv4;
   proto = 0;
   src = 0;
+  src1 = 0;
+  src2 = 0;
+  src3 = 0;
   dst = 0;
+  dst1 = 0;
+  dst2 = 0;
+  dst3 = 0;
   sport = 0;
   dport = 0;
 
-  set(proto: number, src: number, dst: number, sport: number, dport: number): CtTuple {
+  /** An IPv4 tuple. */
+  set4(proto: number, src: number, dst: number, sport: number, dport: number): CtTuple {
+    this.family = Family.Ipv4;
     this.proto = proto;
     this.src = src | 0;
+    this.src1 = this.src2 = this.src3 = 0;
     this.dst = dst | 0;
+    this.dst1 = this.dst2 = this.dst3 = 0;
     this.sport = sport;
     this.dport = dport;
     return this;
+  }
+
+  /** set4 (the name IPv4 call sites and tests have used). */
+  set(proto: number, src: number, dst: number, sport: number, dport: number): CtTuple {
+    return this.set4(proto, src, dst, sport, dport);
+  }
+
+  /** An IPv6 tuple whose addresses are the 16 bytes at buf[srcOff] and buf[dstOff] (read in place, from a packet). */
+  set6(proto: number, buf: Buffer, srcOff: number, dstOff: number, sport: number, dport: number): CtTuple {
+    this.family = Family.Ipv6;
+    this.proto = proto;
+    this.src = rd32(buf, srcOff);
+    this.src1 = rd32(buf, srcOff + 4);
+    this.src2 = rd32(buf, srcOff + 8);
+    this.src3 = rd32(buf, srcOff + 12);
+    this.dst = rd32(buf, dstOff);
+    this.dst1 = rd32(buf, dstOff + 4);
+    this.dst2 = rd32(buf, dstOff + 8);
+    this.dst3 = rd32(buf, dstOff + 12);
+    this.sport = sport;
+    this.dport = dport;
+    return this;
+  }
+
+  /** An IPv6 tuple from address words (control path, tests; no allocation either). */
+  set6Words(proto: number, src: Ipv6Words, dst: Ipv6Words, sport: number, dport: number): CtTuple {
+    this.family = Family.Ipv6;
+    this.proto = proto;
+    this.src = src[0] | 0;
+    this.src1 = src[1] | 0;
+    this.src2 = src[2] | 0;
+    this.src3 = src[3] | 0;
+    this.dst = dst[0] | 0;
+    this.dst1 = dst[1] | 0;
+    this.dst2 = dst[2] | 0;
+    this.dst3 = dst[3] | 0;
+    this.sport = sport;
+    this.dport = dport;
+    return this;
+  }
+
+  /** The source address's words (slow path: allocates). */
+  srcWords(): Ipv6Words {
+    return [this.src >>> 0, this.src1 >>> 0, this.src2 >>> 0, this.src3 >>> 0];
+  }
+
+  dstWords(): Ipv6Words {
+    return [this.dst >>> 0, this.dst1 >>> 0, this.dst2 >>> 0, this.dst3 >>> 0];
   }
 }
 
 export class ConntrackTable {
   readonly capacity: number;
   // per entry
+  /** Family.Ipv4 or Family.Ipv6 (0: free); both tuples of an entry are of its family */
+  readonly family: Uint8Array;
   readonly proto: Uint8Array;
   readonly state: Uint8Array;
   readonly flags: Uint16Array;
@@ -73,8 +153,12 @@ export class ConntrackTable {
   /** the local endpoint (port id) the connection counts against, or -1 (see own) */
   readonly owner: Int16Array;
   // per entry and direction: slot = entry * 2 + dir
+  /** the IPv4 address, or word 0 of the IPv6 one */
   readonly src: Int32Array;
   readonly dst: Int32Array;
+  /** words 1..3 of an IPv6 address at slot * 3 + (word - 1); 0 for IPv4 */
+  readonly src6: Int32Array;
+  readonly dst6: Int32Array;
   readonly sport: Uint16Array;
   readonly dport: Uint16Array;
   // TCP window tracking, per direction
@@ -95,6 +179,9 @@ export class ConntrackTable {
   /** live entries per owner (port id) */
   readonly owned: Int32Array;
   private evictCursor = 0;
+  /** reused tuples: the hash of a stored IPv6 slot (a removal may run inside a lookup), adoption's checks */
+  private readonly hashScratch = new CtTuple();
+  private readonly checkScratch = new CtTuple();
 
   constructor(capacity: number, mem: TableMemory = new HeapMemory(), maxOwners = 4096) {
     this.capacity = capacity;
@@ -115,6 +202,10 @@ export class ConntrackTable {
     this.tdAck = mem.u32(capacity * 2);
     this.packets = mem.f64(capacity * 2);
     this.bytes = mem.f64(capacity * 2);
+    // the columns IPv6 added, after IPv4's (so a column's place in the file did not move)
+    this.family = mem.u8(capacity);
+    this.src6 = mem.i32(capacity * 6);
+    this.dst6 = mem.i32(capacity * 6);
     let size = 1;
     while (size < capacity * 4) size <<= 1; // two keys per entry, load factor <= 0.5
     this.index = new Int32Array(size).fill(EMPTY);
@@ -138,7 +229,22 @@ export class ConntrackTable {
     return (h ^ (h >>> 15)) >>> 0;
   }
 
-  /** Finds the slot (entry * 2 + dir) whose tuple is exactly this, or -1. Expired entries are not found. */
+  /** The hash of an IPv6 tuple: every word, so flows of one prefix spread (the family is mixed in too). */
+  private static hash6(t: CtTuple): number {
+    let h = Math.imul(t.src ^ 0x9e3779b9, 0x85ebca6b);
+    h = Math.imul(h ^ (h >>> 13) ^ t.src1, 0xc2b2ae35);
+    h = Math.imul(h ^ (h >>> 16) ^ t.src2, 0x85ebca6b);
+    h = Math.imul(h ^ (h >>> 13) ^ t.src3, 0xc2b2ae35);
+    h = Math.imul(h ^ (h >>> 16) ^ t.dst, 0x85ebca6b);
+    h = Math.imul(h ^ (h >>> 13) ^ t.dst1, 0xc2b2ae35);
+    h = Math.imul(h ^ (h >>> 16) ^ t.dst2, 0x85ebca6b);
+    h = Math.imul(h ^ (h >>> 13) ^ t.dst3, 0xc2b2ae35);
+    h = Math.imul(h ^ (h >>> 16) ^ ((t.sport << 16) | t.dport), 0x27d4eb2f);
+    h ^= t.proto | (Family.Ipv6 << 8);
+    return (h ^ (h >>> 15)) >>> 0;
+  }
+
+  /** Finds the slot (entry * 2 + dir) whose IPv4 tuple is exactly this, or -1. Expired entries are not found. */
   lookup(proto: number, src: number, dst: number, sport: number, dport: number, now: number): number {
     src |= 0;
     dst |= 0;
@@ -148,7 +254,7 @@ export class ConntrackTable {
       if (slot === EMPTY) return -1;
       if (this.src[slot] === src && this.dst[slot] === dst && this.sport[slot] === sport && this.dport[slot] === dport) {
         const e = slot >> 1;
-        if (this.proto[e] === proto) {
+        if (this.proto[e] === proto && this.family[e] === Family.Ipv4) {
           if (this.expires[e] <= now) {
             this.remove(e);
             return -1;
@@ -160,20 +266,91 @@ export class ConntrackTable {
     }
   }
 
+  /** Finds the slot whose tuple (of either family) is exactly `t`, or -1. Expired entries are not found. */
+  find(t: CtTuple, now: number): number {
+    return t.family === Family.Ipv6 ? this.lookup6(t, now) : this.lookup(t.proto, t.src, t.dst, t.sport, t.dport, now);
+  }
+
+  private lookup6(t: CtTuple, now: number): number {
+    const mask = this.mask;
+    let i = ConntrackTable.hash6(t) & mask;
+    for (;;) {
+      const slot = this.index[i];
+      if (slot === EMPTY) return -1;
+      if (this.src[slot] === t.src && this.dst[slot] === t.dst && this.sport[slot] === t.sport && this.dport[slot] === t.dport) {
+        const e = slot >> 1;
+        const w = slot * 3;
+        const s6 = this.src6;
+        const d6 = this.dst6;
+        if (
+          this.family[e] === Family.Ipv6 &&
+          this.proto[e] === t.proto &&
+          s6[w] === t.src1 &&
+          s6[w + 1] === t.src2 &&
+          s6[w + 2] === t.src3 &&
+          d6[w] === t.dst1 &&
+          d6[w + 1] === t.dst2 &&
+          d6[w + 2] === t.dst3
+        ) {
+          if (this.expires[e] <= now) {
+            this.remove(e);
+            return -1;
+          }
+          return slot;
+        }
+      }
+      i = (i + 1) & mask;
+    }
+  }
+
   /** True when some live entry already uses this tuple in either direction. */
   takenTuple(t: CtTuple, now: number): boolean {
-    return this.lookup(t.proto, t.src, t.dst, t.sport, t.dport, now) >= 0;
+    return this.find(t, now) >= 0;
+  }
+
+  /** The tuple of a slot (entry * 2 + dir) into `out`. */
+  tupleOf(slot: number, out: CtTuple): CtTuple {
+    const e = slot >> 1;
+    out.family = this.family[e] === Family.Ipv6 ? Family.Ipv6 : Family.Ipv4;
+    out.proto = this.proto[e];
+    out.src = this.src[slot];
+    out.dst = this.dst[slot];
+    const w = slot * 3;
+    out.src1 = this.src6[w];
+    out.src2 = this.src6[w + 1];
+    out.src3 = this.src6[w + 2];
+    out.dst1 = this.dst6[w];
+    out.dst2 = this.dst6[w + 1];
+    out.dst3 = this.dst6[w + 2];
+    out.sport = this.sport[slot];
+    out.dport = this.dport[slot];
+    return out;
+  }
+
+  /** Whether a slot's source (or destination, `dst`) address is the IPv6 address `a` (control path). */
+  isAddress6(slot: number, dst: boolean, a: Ipv6Words): boolean {
+    if (this.family[slot >> 1] !== Family.Ipv6) return false;
+    const w0 = dst ? this.dst : this.src;
+    const w = dst ? this.dst6 : this.src6;
+    const i = slot * 3;
+    return w0[slot] === (a[0] | 0) && w[i] === (a[1] | 0) && w[i + 1] === (a[2] | 0) && w[i + 2] === (a[3] | 0);
+  }
+
+  /** Whether a slot's source (or destination) address is the IPv4 address `ip`. */
+  isAddress4(slot: number, dst: boolean, ip: number): boolean {
+    return this.family[slot >> 1] === Family.Ipv4 && (dst ? this.dst : this.src)[slot] === (ip | 0);
   }
 
   /**
-   * Creates an entry from its two tuples (of one protocol, the original's); returns the entry
-   * number, or -1 when the table is full. The caller has checked that neither tuple exists. The
-   * entry expires at once unless its protocol tracker sets a timeout.
+   * Creates an entry from its two tuples (of one protocol and family, the original's); returns the
+   * entry number, or -1 when the table is full. The caller has checked that neither tuple exists.
+   * The entry expires at once unless its protocol tracker sets a timeout.
    */
   create(orig: CtTuple, reply: CtTuple, state: number, flags: number): number {
     if (this.freeCount === 0) return -1;
     const e = this.free[--this.freeCount];
     const proto = orig.proto;
+    this.family[e] = orig.family;
     this.proto[e] = proto;
     this.state[e] = state;
     this.flags[e] = flags;
@@ -190,6 +367,21 @@ export class ConntrackTable {
     this.dst[r] = reply.dst;
     this.sport[r] = reply.sport;
     this.dport[r] = reply.dport;
+    const s6 = this.src6;
+    const d6 = this.dst6;
+    const wo = o * 3;
+    s6[wo] = orig.src1;
+    s6[wo + 1] = orig.src2;
+    s6[wo + 2] = orig.src3;
+    d6[wo] = orig.dst1;
+    d6[wo + 1] = orig.dst2;
+    d6[wo + 2] = orig.dst3;
+    s6[wo + 3] = reply.src1;
+    s6[wo + 4] = reply.src2;
+    s6[wo + 5] = reply.src3;
+    d6[wo + 3] = reply.dst1;
+    d6[wo + 4] = reply.dst2;
+    d6[wo + 5] = reply.dst3;
     this.tdEnd[o] = this.tdEnd[r] = 0;
     this.tdMaxWin[o] = this.tdMaxWin[r] = 0;
     this.tdScale[o] = this.tdScale[r] = 0;
@@ -215,15 +407,22 @@ export class ConntrackTable {
     this.state[e] = state;
   }
 
+  /** The index hash of a slot's tuple, as lookup() and find() compute it. */
+  private slotHash(slot: number): number {
+    const e = slot >> 1;
+    if (this.family[e] !== Family.Ipv6) return ConntrackTable.hash(this.proto[e], this.src[slot], this.dst[slot], this.sport[slot], this.dport[slot]);
+    return ConntrackTable.hash6(this.tupleOf(slot, this.hashScratch));
+  }
+
   private insert(slot: number): void {
-    let i = ConntrackTable.hash(this.proto[slot >> 1], this.src[slot], this.dst[slot], this.sport[slot], this.dport[slot]) & this.mask;
+    let i = this.slotHash(slot) & this.mask;
     while (this.index[i] !== EMPTY) i = (i + 1) & this.mask;
     this.index[i] = slot;
   }
 
   private unindex(slot: number): void {
     const mask = this.mask;
-    let i = ConntrackTable.hash(this.proto[slot >> 1], this.src[slot], this.dst[slot], this.sport[slot], this.dport[slot]) & mask;
+    let i = this.slotHash(slot) & mask;
     while (this.index[i] !== slot) {
       if (this.index[i] === EMPTY) return;
       i = (i + 1) & mask;
@@ -235,7 +434,7 @@ export class ConntrackTable {
       j = (j + 1) & mask;
       const s = this.index[j];
       if (s === EMPTY) break;
-      const home = ConntrackTable.hash(this.proto[s >> 1], this.src[s], this.dst[s], this.sport[s], this.dport[s]) & mask;
+      const home = this.slotHash(s) & mask;
       const inRange = hole <= j ? home > hole && home <= j : home > hole || home <= j;
       if (!inRange) {
         this.index[hole] = s;
@@ -252,6 +451,7 @@ export class ConntrackTable {
     this.live[protoClass(this.proto[e]) * 16 + this.state[e]]--;
     this.expires[e] = 0;
     this.proto[e] = 0;
+    this.family[e] = 0;
     const m = this.mapping[e];
     this.mapping[e] = -1;
     const owner = this.owner[e];
@@ -355,22 +555,33 @@ export class ConntrackTable {
   }
 
   private validEntry(e: number): boolean {
+    const family = this.family[e];
     const proto = this.proto[e];
     const state = this.state[e];
-    if (proto !== IP_PROTO_TCP && proto !== IP_PROTO_UDP && proto !== IP_PROTO_ICMP) return false;
+    const icmp = family === Family.Ipv4 ? IP_PROTO_ICMP : IP_PROTO_ICMPV6;
+    if (family !== Family.Ipv4 && family !== Family.Ipv6) return false;
+    if (proto !== IP_PROTO_TCP && proto !== IP_PROTO_UDP && proto !== icmp) return false;
     if (proto === IP_PROTO_TCP ? state > CtState.Close : state !== CtState.None) return false;
     if (!Number.isFinite(this.expires[e])) return false;
     const m = this.mapping[e];
     if (m < -1 || m >= this.capacity) return false;
     const o = e * 2;
     const r = o + 1;
-    if (this.src[o] === this.src[r] && this.dst[o] === this.dst[r] && this.sport[o] === this.sport[r] && this.dport[o] === this.dport[r]) return false;
-    const never = -Infinity; // lookup() then expires nothing
-    if (this.lookup(proto, this.src[o], this.dst[o], this.sport[o], this.dport[o], never) >= 0) return false;
-    return this.lookup(proto, this.src[r], this.dst[r], this.sport[r], this.dport[r], never) < 0;
+    const s6 = this.src6;
+    const d6 = this.dst6;
+    const w = o * 3;
+    if (family === Family.Ipv4) {
+      for (let i = 0; i < 6; i++) if (s6[w + i] !== 0 || d6[w + i] !== 0) return false; // an IPv4 address has no other words
+    }
+    const same = (i: number) => s6[w + i] === s6[w + 3 + i] && d6[w + i] === d6[w + 3 + i];
+    if (this.src[o] === this.src[r] && this.dst[o] === this.dst[r] && this.sport[o] === this.sport[r] && this.dport[o] === this.dport[r] && same(0) && same(1) && same(2)) return false;
+    const never = -Infinity; // find() then expires nothing
+    if (this.find(this.tupleOf(o, this.checkScratch), never) >= 0) return false;
+    return this.find(this.tupleOf(r, this.checkScratch), never) < 0;
   }
 
   private clear(e: number): void {
+    this.family[e] = 0;
     this.proto[e] = 0;
     this.state[e] = 0;
     this.expires[e] = 0;

@@ -25,10 +25,10 @@ export interface Transmit {
   alloc(front: number, len: number): number;
 }
 
-/** ARP on behalf of the gateway (arp-resolver.ts). */
+/** ARP and NDP on behalf of the gateway (neighbour-discovery.ts). */
 export interface NeighbourResolver {
-  /** Broadcasts "who has `target`" from the gateway into a network. */
-  request(net: Network, target: number): void;
+  /** Asks the network who has the entry's address: a broadcast ARP request, or a neighbour solicitation to its solicited-node group. */
+  request(net: Network, n: Neighbour): void;
   /** A neighbour's MAC became known: remember it and release the frames parked on it. */
   resolved(net: Network, n: Neighbour, hi: number, lo: number): void;
 }

@@ -2,29 +2,51 @@
 // (the worker applies them when the control plane asks), never inside the fast path, and leave
 // the tables consistent or throw without having changed them.
 
-import { eui64Words, type Ipv6Words } from '../wire/ipv6-address.js';
+import { type Ipv6Words, eui64Words } from '../wire/ipv6-address.js';
 import type { PortProtocol } from '../wire/ipv4.js';
 import { prefixMask } from '../wire/ipv4-address.js';
 import { macHiOf, macLoOf } from '../wire/mac.js';
-import type { ArpResolver } from './arp-resolver.js';
+import type { NeighbourDiscovery } from './neighbour-discovery.js';
 import type { Datapath } from './context.js';
-import { CtFlag, protoClass } from './conntrack.js';
+import { CtFlag, CtTuple, Family, type IpFamily } from './conntrack.js';
 import { Gauge } from './counters.js';
 import { type GatewayDatagramSpec, sendGatewayDatagram } from './gateway-datagram.js';
 import type { GatewayServiceName } from './gateway-services.js';
 import { vtepTarget } from './mac-table.js';
 import { Network, RemoteEndpoint } from './network.js';
 import { Port, type PortIo, PortKind, type TunnelIo } from './port.js';
-import type { PublishRule } from './published-ports.js';
+import { natClass } from './nat-ports.js';
+import type { AnyPublishRule } from './published-ports.js';
 import { sweepUnconfirmed, sweepUnconfirmedPins } from './live-state.js';
 import type { RemoteEndpoint6Spec } from './remote-endpoints6.js';
 import { RouteTarget } from './route-table.js';
 import type { EndpointSpec, HostPortSpec, NetworkSpec, PinSpec, RemoteEndpointSpec, UplinkSpec } from './specs.js';
 import type { Transmitter } from './transmit.js';
 
+/** One direction of a tracked connection, as the listing gives it: IPv4 addresses as uint32, IPv6 ones as words. */
+export interface ConntrackTuple {
+  src: number | Ipv6Words;
+  dst: number | Ipv6Words;
+  sport: number;
+  dport: number;
+}
+
+/** One tracked connection (`conntrack ls`). */
+export interface ConntrackRecord {
+  family: IpFamily;
+  proto: number;
+  state: number;
+  flags: number;
+  expiresInMs: number;
+  orig: ConntrackTuple;
+  reply: ConntrackTuple;
+  packets: [number, number];
+  bytes: [number, number];
+}
+
 /** What control needs of the data plane: the stages' view plus the concrete resolver and transmit. */
 export interface ControlTarget extends Datapath {
-  readonly resolver: ArpResolver;
+  readonly resolver: NeighbourDiscovery;
   readonly tx: Transmitter;
   endBatch(): void;
 }
@@ -42,6 +64,7 @@ export class DataplaneControl {
     t.networks[spec.index] = net;
     // an IPv6-only network has no IPv4 route (its 0/0 would take every destination)
     if (net.ipv4) t.routes.add(net.subnet, net.prefixLen, RouteTarget.Network, net.index);
+    if (spec.ipv6 !== undefined) t.routes6.add6(spec.ipv6.subnet, spec.ipv6.prefixLen, RouteTarget.Network, net.index);
     if (vni > 0) t.vnis.set(vni, net);
     return net;
   }
@@ -53,6 +76,8 @@ export class DataplaneControl {
     for (let i = net.portCount - 1; i >= 0; i--) this.removePort(net.ports[i]);
     this.dp.resolver.releaseAll(net);
     if (net.ipv4) t.routes.remove(net.subnet, net.prefixLen);
+    const v6 = net.ip6;
+    if (v6 !== null) t.routes6.remove6([v6.s0, v6.s1, v6.s2, v6.s3], v6.prefixLen);
     if (net.vni !== 0) t.vnis.delete(net.vni);
     t.networks[index] = undefined;
     this.refreshOverlayGauges();
@@ -216,6 +241,11 @@ export class DataplaneControl {
     // the gateway knows the endpoint: no ARP needed for its first packet
     const n = net.neighbours.get(port.ip) ?? net.neighbours.create(port.ip, dp.now);
     dp.resolver.resolved(net, n, port.macHi, port.macLo);
+    if (port.hasIp6) {
+      const w = [port.ip6w0, port.ip6w1, port.ip6w2, port.ip6w3] as const;
+      const n6 = net.neighbours.get6(...w) ?? net.neighbours.create6(...w, dp.now);
+      dp.resolver.resolved(net, n6, port.macHi, port.macLo);
+    }
     // gratuitous ARP on the endpoint's behalf: stale caches of its address get its new MAC
     dp.resolver.announce(net, spec.mac, port.ip, port, false);
     dp.endBatch();
@@ -231,6 +261,13 @@ export class DataplaneControl {
     t.hostGatewayIp = spec.gatewayIp >>> 0;
     t.routes.add(spec.hostIp, spec.prefixLen, RouteTarget.Host, port.id);
     if (spec.defaultRoute) t.routes.add(0, 0, RouteTarget.Host, port.id);
+    const v6 = spec.ipv6;
+    if (v6 !== undefined) {
+      t.hasHostIp6 = true;
+      t.hostGateway6.set(v6.gatewayIp);
+      t.routes6.add6(v6.hostIp, v6.prefixLen, RouteTarget.Host, port.id);
+      if (spec.defaultRoute) t.routes6.add6([0, 0, 0, 0], 0, RouteTarget.Host, port.id);
+    }
     return port;
   }
 
@@ -269,11 +306,11 @@ export class DataplaneControl {
     return port;
   }
 
-  /** Publishes a port (DNAT); the uplink port is kept out of masquerade's hands. */
-  addPublish(rule: PublishRule): void {
+  /** Publishes a port (DNAT) of either family; the uplink port is kept out of that family's masquerade. */
+  addPublish(rule: AnyPublishRule): void {
     const t = this.dp.tables;
     t.published.add(rule);
-    t.mappings.reserve(protoClass(rule.proto), rule.hostPort, true);
+    t.mappings.reserve(natClass(rule.family ?? Family.Ipv4, rule.proto), rule.hostPort, true);
   }
 
   /** The control plane has re-added everything it owns: adopted rules it did not name again go. The number removed. */
@@ -286,18 +323,21 @@ export class DataplaneControl {
     return sweepUnconfirmedPins(this.dp.tables);
   }
 
-  /** Unpublishes a port; the connections it made go at once (no stale flow outlives its rule). */
-  removePublish(proto: PortProtocol, hostPort: number): void {
+  /** Unpublishes a port of a family; the connections it made go at once (no stale flow outlives its rule). */
+  removePublish(proto: PortProtocol, hostPort: number, family: IpFamily = Family.Ipv4): void {
     const t = this.dp.tables;
-    const rule = t.published.ruleOf(proto, hostPort);
+    const rule = t.published.ruleOf(proto, hostPort, family);
     if (rule < 0) return;
-    const targetIp = t.published.targetIpOf(rule) | 0;
-    const targetPort = t.published.targetPortOf(rule);
-    t.published.remove(proto, hostPort);
-    t.mappings.reserve(protoClass(proto), hostPort, false);
+    const p = t.published;
+    const target = [p.targetWord(rule, 0), p.targetWord(rule, 1), p.targetWord(rule, 2), p.targetWord(rule, 3)] as const;
+    const targetPort = p.targetPortOf(rule);
+    p.remove(proto, hostPort, family);
+    t.mappings.reserve(natClass(family, proto), hostPort, false);
     const ct = t.conntrack;
+    const reply = (e: number) => e * 2 + 1;
+    const isTarget = family === Family.Ipv6 ? (e: number) => ct.isAddress6(reply(e), false, target) : (e: number) => ct.isAddress4(reply(e), false, target[0]);
     ct.removeWhere(
-      (e) => (ct.flags[e] & CtFlag.Dnat) !== 0 && ct.proto[e] === proto && ct.dport[e * 2] === hostPort && ct.src[e * 2 + 1] === targetIp && ct.sport[e * 2 + 1] === targetPort,
+      (e) => (ct.flags[e] & CtFlag.Dnat) !== 0 && ct.proto[e] === proto && ct.dport[e * 2] === hostPort && isTarget(e) && ct.sport[e * 2 + 1] === targetPort,
     );
   }
 
@@ -309,7 +349,7 @@ export class DataplaneControl {
   pinMapping(spec: PinSpec): number {
     const t = this.dp.tables;
     if (t.uplink === null) throw new Error('no uplink: there is no outside address to map to');
-    const cls = protoClass(spec.proto);
+    const cls = natClass(Family.Ipv4, spec.proto);
     if (spec.exact && spec.outsidePort !== 0 && t.published.isPublished(spec.proto, spec.outsidePort)) {
       throw new Error(`outside port ${spec.outsidePort} is published`);
     }
@@ -319,18 +359,18 @@ export class DataplaneControl {
 
   /** Unpins a mapping: it stays while flows use it and goes with the last one. */
   unpinMapping(proto: PortProtocol, insideIp: number, insidePort: number): void {
-    this.dp.tables.mappings.unpin(protoClass(proto), insideIp, insidePort);
+    this.dp.tables.mappings.unpin(natClass(Family.Ipv4, proto), insideIp, insidePort);
   }
 
-  /** Counts the connections already tracked for a (re-)attached endpoint against it. */
+  /** Counts the connections already tracked for a (re-)attached endpoint (either of its addresses) against it. */
   private adoptConnections(port: Port): void {
     const ct = this.dp.tables.conntrack;
     if (ct.size === 0) return;
-    const ip = port.ip | 0;
+    const ip6 = port.hasIp6 ? ([port.ip6w0, port.ip6w1, port.ip6w2, port.ip6w3] as const) : null;
     for (let e = 0; e < ct.capacity; e++) {
       if (ct.proto[e] === 0 || ct.owner[e] >= 0) continue;
-      const inside = (ct.flags[e] & CtFlag.Dnat) !== 0 ? ct.src[e * 2 + 1] : ct.src[e * 2];
-      if (inside === ip) ct.own(e, port.id);
+      const inside = (ct.flags[e] & CtFlag.Dnat) !== 0 ? e * 2 + 1 : e * 2;
+      if (ct.isAddress4(inside, false, port.ip) || (ip6 !== null && ct.isAddress6(inside, false, ip6))) ct.own(e, port.id);
     }
   }
 
@@ -346,21 +386,59 @@ export class DataplaneControl {
         net.fdb.flushPort(id);
         const n = net.neighbours.get(port.ip);
         if (n !== undefined && n.parkedCount === 0) net.neighbours.delete(port.ip);
+        const n6 = port.hasIp6 ? net.neighbours.get6(port.ip6w0, port.ip6w1, port.ip6w2, port.ip6w3) : undefined;
+        if (n6 !== undefined && n6.parkedCount === 0) net.neighbours.remove(n6);
       }
       // its connections and mappings go at once: a container that comes back on the same
       // address must not find stale flows (or their outside ports) black-holing it
       const ip = port.ip | 0;
       if (t.endpointsByIp.get(ip) === id) t.endpointsByIp.delete(ip);
       const ct = t.conntrack;
-      if (ct.size > 0) ct.removeWhere((e) => ct.owner[e] === id || ct.src[e * 2] === ip || ct.src[e * 2 + 1] === ip);
+      const ip6 = port.hasIp6 ? ([port.ip6w0, port.ip6w1, port.ip6w2, port.ip6w3] as const) : null;
+      const mine = (slot: number) => ct.isAddress4(slot, false, ip) || (ip6 !== null && ct.isAddress6(slot, false, ip6));
+      if (ct.size > 0) ct.removeWhere((e) => ct.owner[e] === id || mine(e * 2) || mine(e * 2 + 1));
       t.mappings.unpinAll(ip);
+      if (ip6 !== null) t.mappings.unpinAllOf(Family.Ipv6, ip6);
       } else {
-      for (let r = t.routes.size - 1; r >= 0; r--) {
-        if (t.routes.kindOf(r) === RouteTarget.Host && t.routes.targetOf(r) === id) t.routes.removeAt(r);
+      for (const routes of [t.routes, t.routes6]) {
+        for (let r = routes.size - 1; r >= 0; r--) {
+          if (routes.kindOf(r) === RouteTarget.Host && routes.targetOf(r) === id) routes.removeAt(r);
+        }
       }
       t.hostGatewayIp = 0;
+      t.hasHostIp6 = false;
     }
     t.ports[id] = undefined;
+  }
+
+  /** Up to `limit` live connections, in table order. */
+  conntrackList(limit: number): ConntrackRecord[] {
+    const ct = this.dp.tables.conntrack;
+    const out: ConntrackRecord[] = [];
+    const now = this.dp.now;
+    const t = new CtTuple();
+    const side = (slot: number): ConntrackTuple => {
+      ct.tupleOf(slot, t);
+      const v6 = t.family === Family.Ipv6;
+      return { src: v6 ? t.srcWords() : t.src >>> 0, dst: v6 ? t.dstWords() : t.dst >>> 0, sport: t.sport, dport: t.dport };
+    };
+    for (let e = 0; e < ct.capacity && out.length < limit; e++) {
+      if (!ct.isLive(e) || ct.expires[e] <= now) continue;
+      const o = e * 2;
+      const r = o + 1;
+      out.push({
+        family: ct.family[e] === Family.Ipv6 ? Family.Ipv6 : Family.Ipv4,
+        proto: ct.proto[e],
+        state: ct.state[e],
+        flags: ct.flags[e],
+        expiresInMs: ct.expires[e] - now,
+        orig: side(o),
+        reply: side(r),
+        packets: [ct.packets[o], ct.packets[r]],
+        bytes: [ct.bytes[o], ct.bytes[r]],
+      });
+    }
+    return out;
   }
 
   /** Forgets every tracked connection; returns how many there were. */

@@ -15,10 +15,10 @@ export const DROP_REASONS = [
   { name: 'SpoofedIp', label: 'spoofed_ip', help: "A source address that is not the endpoint's own (IPv4; IPv6: its address, its link-local or SLAAC address from its MAC, or :: for duplicate address detection only)." },
   { name: 'SpoofedArp', label: 'spoofed_arp', help: "An ARP sender MAC or address that is not the endpoint's own." },
   { name: 'NoRoute', label: 'no_route', help: 'No route to the destination, or the route leads back out of the port it came in on (ICMP net unreachable sent).' },
-  { name: 'TtlExpired', label: 'ttl_expired', help: 'The TTL ran out at the gateway (ICMP time exceeded sent).' },
+  { name: 'TtlExpired', label: 'ttl_expired', help: 'The TTL (IPv6: hop limit) ran out at the gateway (ICMP / ICMPv6 time exceeded sent).' },
   { name: 'NetworkIsolation', label: 'network_isolation', help: 'Routed from one network into another, which Docker isolates (ICMP administratively prohibited sent).' },
   { name: 'InternalNetwork', label: 'internal_network', help: 'Routed into or out of an --internal network (ICMP administratively prohibited sent).' },
-  { name: 'NeighbourUnreachable', label: 'neighbour_unreachable', help: 'The next hop never answered ARP (ICMP host unreachable sent).' },
+  { name: 'NeighbourUnreachable', label: 'neighbour_unreachable', help: 'The next hop never answered ARP or neighbour solicitations (ICMP host unreachable / ICMPv6 address unreachable sent).' },
   { name: 'ArpQueueFull', label: 'arp_queue_full', help: "No room to park a packet while its next hop is resolved (the neighbour's queue or the parking slots are full, or a TCP super segment)." },
   { name: 'FragmentationNeeded', label: 'fragmentation_needed', help: 'Larger than the egress MTU with DF set (ICMP fragmentation needed sent).' },
   { name: 'UnsupportedEthertype', label: 'unsupported_ethertype', help: 'Neither IPv4, ARP nor IPv6 (LLDP, say), or IPv6 on a network without an IPv6 subnet.' },
@@ -42,7 +42,13 @@ export const DROP_REASONS = [
   { name: 'EndpointConnLimit', label: 'conntrack_endpoint_limit', help: 'A new flow refused: its container already holds conntrack.maxPerEndpoint tracked connections.' },
   { name: 'Martian', label: 'martian', help: 'A loopback (127.0.0.0/8) or "this network" (0.0.0.0/8) address as source or destination: never routed, never translated.' },
   { name: 'SpoofedNdp', label: 'spoofed_ndp', help: 'An NDP message a container may not send: a router advertisement or redirect, an advertisement for an address that is not its own, or a link-layer address option with another MAC.' },
-  { name: 'Ipv6NotRouted', label: 'ipv6_not_routed', help: "IPv6 through the gateway to another network or outside: the gateway answers and switches IPv6 on a network's link, and does not route it yet." },
+  { name: 'Ipv6NotRouted', label: 'ipv6_not_routed', help: 'IPv6 through the gateway that it does not route yet: out of the uplink or in from it (NAT66 and routed prefixes come with connection tracking for IPv6).' },
+  { name: 'PacketTooBig', label: 'packet_too_big', help: 'An IPv6 packet larger than the egress MTU: a router never fragments IPv6 (ICMPv6 packet too big sent).' },
+  {
+    name: 'Ipv6ExtensionRefused',
+    label: 'ipv6_extension_refused',
+    help: 'An IPv6 extension header the gateway must refuse (RFC 8200 4): a hop-by-hop or destination option it does not know whose type says discard, or a routing header with segments left addressed to it (ICMPv6 parameter problem sent when the option asks for one).',
+  },
 ] as const satisfies readonly { name: string; label: string; help: string }[];
 
 type DropReasons = typeof DROP_REASONS;
@@ -107,6 +113,11 @@ export const Gauge = {
   ConntrackEarlyDrops: 25,
   /** new flows from a container to an outside mapping of the gateway, turned back inside (hairpinning) */
   HairpinFlows: 26,
+  /** ICMPv6 errors the gateway sent, and neighbour solicitations (ARP's IPv6 counterpart: IcmpSent and ArpRequestsSent count IPv4) */
+  Icmp6Sent: 27,
+  NdpSolicitationsSent: 28,
+  /** IPv6 neighbours (NeighbourEntries counts the IPv4 ones) */
+  Neighbour6Entries: 29,
 } as const;
 
 export class DataplaneCounters {

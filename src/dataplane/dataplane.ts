@@ -1,13 +1,14 @@
 // The data plane: its parts put together, and the entry points the port drivers call. The stages a
 // frame travels through are one file each:
-//   port -> ethernet-input | uplink-input | vxlan-input -> { arp-input | l2-switch | ip4-input }
+//   port -> ethernet-input | uplink-input | vxlan-input -> { arp-input | l2-switch | ip4-input | ip6-input }
 //        -> nat44 -> ip4-local | ip4-forward -> [ip4-fragment] -> ip4-output -> l2-switch
-//        -> transmit | vxlan-output -> port                        (icmp-error on the way)
+//        ip6-input -> ndp-input | ip6-local | ip6-lookup -> ip6-forward -> ip6-output -> l2-switch
+//        -> transmit | vxlan-output -> port                 (icmp-error, icmp6-error on the way)
 // Stages see the Datapath interface (context.ts), never this class; control operations live in
-// control.ts, transmit in transmit.ts, ARP in arp-resolver.ts, the tables in tables.ts.
+// control.ts, transmit in transmit.ts, ARP and NDP resolution in neighbour-discovery.ts, the tables in tables.ts.
 
-import { ETH_HLEN, ETH_TYPE, ETHERTYPE_IPV4 } from '../wire/ethernet.js';
-import { ArpResolver, type NeighbourCounts } from './arp-resolver.js';
+import { ETH_HLEN, ETH_TYPE, ETHERTYPE_IPV4, ETHERTYPE_IPV6 } from '../wire/ethernet.js';
+import { NeighbourDiscovery, type NeighbourCounts } from './neighbour-discovery.js';
 import type { Datapath } from './context.js';
 import { ProtoClass } from './conntrack.js';
 import { DataplaneControl } from './control.js';
@@ -18,6 +19,7 @@ import { copyBytes, FrameMemory, FramePool, HEADROOM, ParkingPool, SLOT_SIZE, Tx
 import { IcmpTokenBucket } from './icmp-rate-limit.js';
 import { offloadFits } from './offload.js';
 import { ip4Input, ip4Wrap } from './ip4-input.js';
+import { ip6HostInput } from './ip6-input.js';
 import { DEFAULT_DATAPLANE_OPTIONS, type DataplaneOptions } from './options.js';
 import { PortKind } from './port.js';
 import { Tables } from './tables.js';
@@ -44,13 +46,13 @@ export class Dataplane implements Datapath {
   readonly arena: TxArena;
   readonly parking: ParkingPool;
   readonly tx: Transmitter;
-  readonly resolver: ArpResolver;
+  readonly resolver: NeighbourDiscovery;
   readonly icmpLimit: IcmpTokenBucket;
   /** the control operations (between batches) */
   readonly control: DataplaneControl;
   now = 0;
 
-  private readonly counts: NeighbourCounts = { neighbours: 0, parked: 0 };
+  private readonly counts: NeighbourCounts = { neighbours: 0, neighbours6: 0, parked: 0 };
 
   /** `tableMemory`: where the tables' entry columns live (a file that outlives the process: live-state.ts) */
   constructor(options: Partial<DataplaneOptions> = {}, counters = new DataplaneCounters(), tableMemory: TableMemory = new HeapMemory()) {
@@ -77,7 +79,7 @@ export class Dataplane implements Datapath {
     this.parking = new ParkingPool(o.parkingSlots, PARK_SLOT, memory);
     this.icmpLimit = new IcmpTokenBucket(o.icmpRatePerSecond, o.icmpBurst);
     this.tx = new Transmitter(this, gro);
-    this.resolver = new ArpResolver(this);
+    this.resolver = new NeighbourDiscovery(this);
     this.control = new DataplaneControl(this);
   }
 
@@ -105,22 +107,25 @@ export class Dataplane implements Datapath {
       uplinkInput(this, port, buf, off, len);
       return;
     }
-    // host TUN: a bare IP packet; give it an Ethernet header so the IPv4 stages see one shape
-    if (len < 1 || buf[off] >>> 4 !== 4) {
+    // host TUN: a bare IP packet; give it an Ethernet header so the IP stages see one shape
+    const version = len < 1 ? 0 : buf[off] >>> 4;
+    if (version !== 4 && version !== 6) {
       this.counters.drop(Drop.UnsupportedEthertype);
       return;
     }
-    const ip = ip4Wrap(this, buf, off, len);
-    if (ip === null) return;
+    const ip = version === 4 ? ip4Wrap(this, buf, off, len) : null;
+    if (version === 4 && ip === null) return;
     const e = off - ETH_HLEN;
+    const etherType = version === 4 ? ETHERTYPE_IPV4 : ETHERTYPE_IPV6;
     buf.fill(0, e, e + ETH_TYPE);
-    buf[e + ETH_TYPE] = ETHERTYPE_IPV4 >>> 8;
-    buf[e + ETH_TYPE + 1] = ETHERTYPE_IPV4 & 0xff;
+    buf[e + ETH_TYPE] = etherType >>> 8;
+    buf[e + ETH_TYPE + 1] = etherType & 0xff;
     if (offloads && !offloadFits(f, buf, e, len + ETH_HLEN)) {
       this.counters.drop(Drop.Malformed);
       return;
     }
-    ip4Input(this, port, null, ip, buf, e, len + ETH_HLEN);
+    if (ip !== null) ip4Input(this, port, null, ip, buf, e, len + ETH_HLEN);
+    else ip6HostInput(this, port, buf, e, len + ETH_HLEN);
   }
 
   /** A datagram from the VXLAN underlay: `off` is its VXLAN header. */
@@ -163,6 +168,7 @@ export class Dataplane implements Datapath {
     const t = this.tables;
     const counts = this.counts;
     counts.neighbours = 0;
+    counts.neighbours6 = 0;
     counts.parked = 0;
     let fdbEntries = 0;
     for (const net of t.networks) {
@@ -181,7 +187,8 @@ export class Dataplane implements Datapath {
     const states = this.counters.ctStates;
     for (let i = 0; i < states.length; i++) states[i] = ct.live[i];
     g[Gauge.FdbEntries] = fdbEntries;
-    g[Gauge.NeighbourEntries] = counts.neighbours;
+    g[Gauge.NeighbourEntries] = counts.neighbours - counts.neighbours6;
+    g[Gauge.Neighbour6Entries] = counts.neighbours6;
     g[Gauge.ArpQueued] = counts.parked;
     this.endBatch();
   }

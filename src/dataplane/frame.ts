@@ -7,7 +7,7 @@ import { ArpPacket } from '../wire/arp.js';
 import { ETH_HLEN } from '../wire/ethernet.js';
 import { Icmpv4Packet } from '../wire/icmpv4.js';
 import { Icmpv6Packet } from '../wire/icmpv6.js';
-import { Ipv6ExtensionWalk, Ipv6Packet } from '../wire/ipv6.js';
+import { IPV6_HLEN, Ipv6ExtensionWalk, Ipv6Packet } from '../wire/ipv6.js';
 import { NdpMessage } from '../wire/ndp.js';
 import { ipv4HeaderLength, Ipv4Packet } from '../wire/ipv4.js';
 import { tcpHeaderLength, TcpPacket } from '../wire/tcp.js';
@@ -101,11 +101,21 @@ export class Frame {
     this.needsCsum = s[4];
   }
 
+  /**
+   * Bytes from the Ethernet header at buf[off] to the end of the TCP header of the current super
+   * segment: the TCP header is where csum_start points (either family: an IPv6 header with
+   * extension headers as much as IPv4 with options), or, without a partial checksum, right behind
+   * the IPv4 header or the fixed IPv6 header.
+   */
+  gsoHeaderLength(buf: Buffer, off: number): number {
+    const ip = off + ETH_HLEN;
+    const tcp = this.csumStart !== 0 ? off + this.csumStart : buf[ip] >>> 4 === 6 ? ip + IPV6_HLEN : ip + ipv4HeaderLength(buf, ip);
+    return tcp - off + tcpHeaderLength(buf, tcp);
+  }
+
   /** IP length of the largest packet the frame at buf[off] puts on the wire (a segment of a super segment). */
   wireSize(buf: Buffer, off: number, len: number): number {
     if (this.gsoSize === 0) return len - ETH_HLEN;
-    const ip = off + ETH_HLEN;
-    const ihl = ipv4HeaderLength(buf, ip);
-    return ihl + tcpHeaderLength(buf, ip + ihl) + this.gsoSize;
+    return this.gsoHeaderLength(buf, off) - ETH_HLEN + this.gsoSize;
   }
 }

@@ -45,15 +45,8 @@ export function icmpError(
   if (buf[ipOff + IPV4_PROTO] === IP_PROTO_ICMP && len >= ETH_HLEN + ihl + 1 && !isIcmpQueryType(buf[ipOff + ihl])) return;
   // unspecified, multicast or class E (which holds the limited broadcast)
   if (src === 0 || isMulticastOrReserved(src) || isMulticastOrReserved(dst)) return;
-  if (!dp.icmpLimit.take(dp.now)) {
-    dp.counters.drop(Drop.IcmpRateLimited);
-    return;
-  }
-  const o = dp.pool.alloc();
-  if (o < 0) {
-    dp.counters.drop(Drop.NoBuffer);
-    return;
-  }
+  const o = errorSlot(dp);
+  if (o < 0) return;
   const out = dp.pool.slab;
   const ipLen = Math.min(len - ETH_HLEN, buf.readUInt16BE(ipOff + IPV4_TOTAL_LEN));
   const quoted = Math.min(ipLen, MAX_ERROR_IP_LEN - IPV4_MIN_HLEN - ICMP_HLEN);
@@ -64,7 +57,26 @@ export function icmpError(
   const icmpLen = emitIcmpError(out, o + ETH_HLEN + IPV4_MIN_HLEN, type, code, mtu, buf, ipOff, quoted);
   Ipv4Repr.emit({ src: from, dst: src, protocol: IP_PROTO_ICMP, ttl: 64, payloadLength: icmpLen }, out, o + ETH_HLEN);
   dp.counters.gauges[Gauge.IcmpSent]++;
-  const total = ETH_HLEN + IPV4_MIN_HLEN + icmpLen;
+  sendError(dp, ingress, o, ETH_HLEN + IPV4_MIN_HLEN + icmpLen);
+}
+
+/**
+ * A pool slot for an error the gateway may send now (the ICMP and ICMPv6 errors share one token
+ * bucket, RFC 4443 2.4(f)), or -1, counted (rate limited, or no buffer).
+ */
+export function errorSlot(dp: Datapath): number {
+  if (!dp.icmpLimit.take(dp.now)) {
+    dp.counters.drop(Drop.IcmpRateLimited);
+    return -1;
+  }
+  const o = dp.pool.alloc();
+  if (o < 0) dp.counters.drop(Drop.NoBuffer);
+  return o;
+}
+
+/** Sends the error frame written at pool slot `o` back out of `ingress` (the bare IP packet to the host's TUN port), without the offending frame's offloads. */
+export function sendError(dp: Datapath, ingress: Port, o: number, total: number): void {
+  const out = dp.pool.slab;
   dp.frame.suspendOffload();
   if (ingress.kind === PortKind.Host) dp.tx.send(ingress.id, out, o + ETH_HLEN, total - ETH_HLEN);
   else dp.tx.send(ingress.id, out, o, total);

@@ -1,15 +1,15 @@
-// ip6-input: IPv6 frames from a container port, on its network's link (issue 13). Anti-spoofing of
-// the source address and of neighbour discovery, the gateway's own side of the link (ndp-input:
-// its addresses fe80::1 and the network's gateway address answered, router solicitations
-// answered with the prefix; ping to them answered here), and the L2 switch for the rest
-// (container to container, multicast flooded in the network). Routing IPv6 to other networks and
-// outside is not done yet: counted as ipv6_not_routed.
+// ip6-input: IPv6 frames from a container port. Anti-spoofing of the source address and of
+// neighbour discovery, the gateway's own side of the link (ndp-input: its addresses fe80::1 and
+// the network's gateway address answered, router solicitations answered with the prefix,
+// neighbours learnt), packets to the gateway's addresses (ip6-local), packets through it
+// (ip6-lookup: routed), and the L2 switch for the rest (container to container, multicast
+// flooded in the network). Also the host's TUN port's IPv6 (ip6HostInput).
 
-import { ETH_HLEN, ETH_SRC } from '../wire/ethernet.js';
+import { ETH_HLEN } from '../wire/ethernet.js';
 import { WireError } from '../wire/error.js';
 import {
-  ICMPV6_ECHO_REPLY,
-  ICMPV6_ECHO_REQUEST,
+  ICMPV6_BEYOND_SCOPE,
+  ICMPV6_DEST_UNREACHABLE,
   ICMPV6_MLD2_REPORT,
   ICMPV6_MLD_DONE,
   ICMPV6_MLD_REPORT,
@@ -18,32 +18,54 @@ import {
   ICMPV6_ROUTER_ADVERTISEMENT,
   ICMPV6_ROUTER_SOLICITATION,
 } from '../wire/icmpv6.js';
-import { IPV6_DST, IPV6_HOP_LIMIT, IPV6_NH_ICMPV6, IPV6_SRC, readU32, writeU32 } from '../wire/ipv6.js';
-import { macHi, macLo, putMac } from '../wire/mac.js';
+import { ICMPV6_PARAM_PROBLEM } from '../wire/icmpv6.js';
+import { IPV6_DST, IPV6_NH_ICMPV6, IPV6_SRC, readI32 } from '../wire/ipv6.js';
+import { macHi, macLo } from '../wire/mac.js';
 import { checkNdp, NdpInvalid } from '../wire/ndp.js';
 import type { Datapath } from './context.js';
 import { Drop } from './counters.js';
+import { icmp6Error } from './icmp6-error.js';
+import { ip6Local } from './ip6-local.js';
+import { ip6Lookup } from './ip6-lookup.js';
 import { l2Forward } from './l2-switch.js';
 import { gatewayAddressAt, ndpInput } from './ndp-input.js';
 import type { Network, NetworkIpv6 } from './network.js';
 import type { Port } from './port.js';
 
+/** fe80::/10 or a multicast group, in an address's first word: never routed (RFC 4291 2.5.6, 2.7). */
+function linkScopeWord(w0: number): boolean {
+  return (w0 & 0xffc00000) === (0xfe800000 | 0) || w0 >>> 24 === 0xff;
+}
+
 /** fe80::/64 */
-const LINK_LOCAL_W0 = 0xfe800000;
+const LINK_LOCAL_W0 = 0xfe800000 | 0;
 
 /**
  * True when the 16 bytes at buf[o] are one of the port's own addresses: its IPv6 address, its
  * link-local address from its MAC, or (on a /64) the SLAAC address the RA's prefix gives it.
  */
 export function isOwnAddressAt(port: Port, v6: NetworkIpv6, buf: Buffer, o: number): boolean {
-  const w0 = readU32(buf, o);
-  const w1 = readU32(buf, o + 4);
-  const w2 = readU32(buf, o + 8);
-  const w3 = readU32(buf, o + 12);
-  if (port.hasIp6 && w0 === port.ip6w0 && w1 === port.ip6w1 && w2 === port.ip6w2 && w3 === port.ip6w3) return true;
-  if (w2 !== port.eui64w2 || w3 !== port.eui64w3) return false;
+  // int32 words throughout: small integers, never boxed
+  const w0 = readI32(buf, o);
+  const w1 = readI32(buf, o + 4);
+  const w2 = readI32(buf, o + 8);
+  const w3 = readI32(buf, o + 12);
+  if (port.hasIp6 && w0 === (port.ip6w0 | 0) && w1 === (port.ip6w1 | 0) && w2 === (port.ip6w2 | 0) && w3 === (port.ip6w3 | 0)) return true;
+  if (w2 !== (port.eui64w2 | 0) || w3 !== (port.eui64w3 | 0)) return false;
   if (w0 === LINK_LOCAL_W0 && w1 === 0) return true;
-  return v6.prefixLen === 64 && w0 === v6.s0 && w1 === v6.s1;
+  return v6.prefixLen === 64 && w0 === (v6.s0 | 0) && w1 === (v6.s1 | 0);
+}
+
+/**
+ * A hop-by-hop option whose action says so (RFC 8200 4.2: every node on the path acts on it):
+ * dropped, with a parameter problem when the option asks for one. The walk is the frame's.
+ */
+function discardedByHopByHop(dp: Datapath, port: Port, buf: Buffer, off: number, len: number): boolean {
+  const walk = dp.frame.walk6;
+  if (!walk.discard) return false;
+  dp.counters.drop(Drop.Ipv6ExtensionRefused);
+  if (walk.problemCode >= 0) icmp6Error(dp, port, buf, off, len, ICMPV6_PARAM_PROBLEM, walk.problemCode, walk.problemPointer);
+  return true;
 }
 
 export function ip6Input(dp: Datapath, port: Port, net: Network, buf: Buffer, off: number, len: number): void {
@@ -103,45 +125,60 @@ export function ip6Input(dp: Datapath, port: Port, net: Network, buf: Buffer, of
     return;
   }
   net.fdb.learn(port.macHi, port.macLo, port.id, dp.now);
-  if (macHi(buf, off) === net.gatewayMacHi && macLo(buf, off) === net.gatewayMacLo) {
-    if (!gatewayAddressAt(v6, buf, ipOff + IPV6_DST)) {
-      c.drop(Drop.Ipv6NotRouted);
-      return;
-    }
-    if (icmpType === ICMPV6_ECHO_REQUEST) {
-      echoReply(dp, port, net, buf, off, len, walk.offset, walk.length);
-      return;
-    }
+  if (macHi(buf, off) !== net.gatewayMacHi || macLo(buf, off) !== net.gatewayMacLo) {
+    l2Forward(dp, net, port, buf, off, len);
+    return;
+  }
+  // to the gateway: from here on the frame is exactly header + IPv6 total length (no padding)
+  len = ETH_HLEN + ip.totalLength;
+  if (discardedByHopByHop(dp, port, buf, off, len)) return;
+  if (gatewayAddressAt(v6, buf, ipOff + IPV6_DST)) {
+    ip6Local(dp, port, buf, off, len);
+    return;
+  }
+  if (linkScopeWord(readI32(buf, ipOff + IPV6_DST))) {
+    c.drop(Drop.NotForUs); // link-local and multicast destinations stay on their link
+    return;
+  }
+  if (linkScopeWord(readI32(buf, ipOff + IPV6_SRC))) {
+    // a link-local source never leaves its link (RFC 4291 2.5.6): beyond the scope of the source address
+    c.drop(Drop.NotForUs);
+    icmp6Error(dp, port, buf, off, len, ICMPV6_DEST_UNREACHABLE, ICMPV6_BEYOND_SCOPE, 0);
+    return;
+  }
+  ip6Lookup(dp, port, net, buf, off, len);
+}
+
+/**
+ * IPv6 from the host's TUN port, given an Ethernet header in front (as dataplane.ts does for
+ * IPv4): to the gateway's address on the link (ip6-local), or routed into the networks (ip6-lookup).
+ */
+export function ip6HostInput(dp: Datapath, port: Port, buf: Buffer, off: number, len: number): void {
+  const c = dp.counters;
+  const t = dp.tables;
+  if (!t.hasHostIp6) {
+    c.drop(Drop.UnsupportedEthertype);
+    return;
+  }
+  const ip = dp.frame.ip6;
+  const ipOff = off + ETH_HLEN;
+  const walk = dp.frame.walk6;
+  if (ip.wrap(buf, ipOff, len - ETH_HLEN) !== WireError.Ok || ip.walkExtensions(walk) !== WireError.Ok) {
+    c.drop(Drop.Malformed);
+    return;
+  }
+  len = ETH_HLEN + ip.totalLength;
+  if (discardedByHopByHop(dp, port, buf, off, len)) return;
+  const d = ipOff + IPV6_DST;
+  const g = t.hostGateway6;
+  if (readI32(buf, d) === (g[0] | 0) && readI32(buf, d + 4) === (g[1] | 0) && readI32(buf, d + 8) === (g[2] | 0) && readI32(buf, d + 12) === (g[3] | 0)) {
+    ip6Local(dp, port, buf, off, len);
+    return;
+  }
+  // the host's router solicitations, MLD reports and link-local traffic stay on the TUN link
+  if (linkScopeWord(readI32(buf, d)) || linkScopeWord(readI32(buf, ipOff + IPV6_SRC))) {
     c.drop(Drop.NotForUs);
     return;
   }
-  l2Forward(dp, net, port, buf, off, len);
-}
-
-/** Ping of one of the gateway's addresses: the request turned into the reply in place, back to the port. */
-function echoReply(dp: Datapath, port: Port, net: Network, buf: Buffer, off: number, len: number, icmpOff: number, icmpLen: number): void {
-  const ip = dp.frame.ip6;
-  const icmp = dp.frame.icmp6;
-  if (icmp.wrap(buf, icmpOff, icmpLen) !== WireError.Ok) {
-    dp.counters.drop(Drop.Malformed);
-    return;
-  }
-  if (!icmp.verifyChecksum(ip.addressSum())) {
-    dp.counters.drop(Drop.BadChecksum);
-    return;
-  }
-  const ipOff = off + ETH_HLEN;
-  // swap the addresses (the sum is unchanged), reply with a fresh hop limit
-  for (let i = 0; i < 16; i += 4) {
-    const s = readU32(buf, ipOff + IPV6_SRC + i);
-    writeU32(buf, ipOff + IPV6_SRC + i, readU32(buf, ipOff + IPV6_DST + i));
-    writeU32(buf, ipOff + IPV6_DST + i, s);
-  }
-  buf[ipOff + IPV6_HOP_LIMIT] = 64;
-  icmp.type = ICMPV6_ECHO_REPLY;
-  icmp.fillChecksum(ip.addressSum());
-  buf.copyWithin(off, off + ETH_SRC, off + ETH_SRC + 6);
-  putMac(buf, off + ETH_SRC, net.gatewayMacHi, net.gatewayMacLo);
-  // what trailed the request's packet in its frame (padding, junk) does not go back
-  dp.tx.send(port.id, buf, off, Math.min(len, ETH_HLEN + ip.totalLength));
+  ip6Lookup(dp, port, null, buf, off, len);
 }

@@ -6,8 +6,10 @@
 // is adopted unconfirmed and removed unless the control plane names it again before it declares
 // its restore done (sweepUnconfirmed). The forwarding database and neighbours are relearned.
 
-import { CtFlag, Dir, protoClass } from './conntrack.js';
+import { CtFlag, Dir } from './conntrack.js';
 import { IP_PROTO_ICMP } from '../wire/ipv4.js';
+import { IP_PROTO_ICMPV6 } from '../wire/ipv6.js';
+import { natClass } from './nat-ports.js';
 import type { Tables } from './tables.js';
 
 export interface AdoptionReport {
@@ -28,7 +30,7 @@ export function adoptTables(t: Tables, shiftMs: number, now: number): AdoptionRe
   const ct = t.conntrack;
   const maps = t.mappings;
   maps.beginAdoption();
-  const pub = t.published.adopt((proto, port) => maps.reserve(protoClass(proto), port, true));
+  const pub = t.published.adopt((proto, port, family) => maps.reserve(natClass(family, proto), port, true));
   maps.claimPins();
   const flows = ct.adopt(shiftMs, now, (e) => {
     const m = ct.mapping[e];
@@ -37,13 +39,15 @@ export function adoptTables(t: Tables, shiftMs: number, now: number): AdoptionRe
     const o = e * 2 + Dir.Original;
     const r = e * 2 + Dir.Reply;
     const proto = ct.proto[e];
+    const cls = natClass(ct.family[e], proto);
+    const s6 = ct.src6;
     if ((flags & (CtFlag.Dnat | CtFlag.Snat)) === CtFlag.Dnat) {
       // from outside to a mapping (pinned, or endpoint-independent filtering): the inside endpoint answers, the outside port was called
-      return maps.claim(m, protoClass(proto), ct.src[r], ct.sport[r], ct.dport[o]);
+      return maps.claim6(m, cls, ct.src[r], s6[r * 3], s6[r * 3 + 1], s6[r * 3 + 2], ct.sport[r], ct.dport[o]);
     }
     // the mapping is the original direction's inside endpoint; the reply comes back to its outside port
-    const out = proto === IP_PROTO_ICMP ? ct.sport[r] : ct.dport[r];
-    return maps.claim(m, protoClass(proto), ct.src[o], ct.sport[o], out);
+    const out = proto === IP_PROTO_ICMP || proto === IP_PROTO_ICMPV6 ? ct.sport[r] : ct.dport[r];
+    return maps.claim6(m, cls, ct.src[o], s6[o * 3], s6[o * 3 + 1], s6[o * 3 + 2], ct.sport[o], out);
   });
   const mappings = maps.finishAdoption();
   return { flows: flows.adopted, mappings, published: pub.adopted, expired: flows.expired, dropped: flows.dropped + pub.dropped };
@@ -56,5 +60,5 @@ export function sweepUnconfirmedPins(t: Tables): number {
 
 /** Ends the restore: adopted rules the control plane did not confirm are removed. The number removed. */
 export function sweepUnconfirmed(t: Tables): number {
-  return t.published.sweepUnconfirmed((proto, port) => t.mappings.reserve(protoClass(proto), port, false));
+  return t.published.sweepUnconfirmed((proto, port, family) => t.mappings.reserve(natClass(family, proto), port, false));
 }

@@ -120,7 +120,7 @@ export function nat44(dp: Datapath, ingress: Port, inNet: Network | null, ip: Ch
     if (rule >= 0) {
       const tIp = tables.published.targetIpOf(rule) | 0;
       const tPort = tables.published.targetPortOf(rule);
-      frame.tuple.set(proto, src, dst, sport, dport); // the stages that make a flow read it from the frame context
+      frame.tuple.set4(proto, src, dst, sport, dport); // the stages that make a flow read it from the frame context
       return publishedFlow(dp, ingress, inNet, tIp, tPort, -1, buf, off, len);
     }
     // an outside mapping of the gateway: from inside always (hairpinning, RFC 4787 REQ-9), from
@@ -129,7 +129,7 @@ export function nat44(dp: Datapath, ingress: Port, inNet: Network | null, ip: Ch
       const maps = tables.mappings;
       const m = maps.byOutside(protoClass(proto), dport);
       if (m >= 0 && (!fromUplink(dp, inNet) || (maps.pinned[m] & PIN_OPEN) !== 0 || (proto === IP_PROTO_UDP && dp.options.udpEndpointIndependentFiltering))) {
-        frame.tuple.set(proto, src, dst, sport, dport);
+        frame.tuple.set4(proto, src, dst, sport, dport);
         return publishedFlow(dp, ingress, inNet, maps.inIp[m], maps.inPort[m], m, buf, off, len);
       }
     }
@@ -139,7 +139,7 @@ export function nat44(dp: Datapath, ingress: Port, inNet: Network | null, ip: Ch
     const services = tables.services;
     const svc = services.lookup(proto, dport);
     if (svc >= 0) {
-      frame.tuple.set(proto, src, dst, sport, dport);
+      frame.tuple.set4(proto, src, dst, sport, dport);
       return publishedFlow(dp, ingress, inNet, services.targetIp[svc] | 0, services.targetPort[svc], -1, buf, off, len);
     }
   }
@@ -154,7 +154,7 @@ export function nat44(dp: Datapath, ingress: Port, inNet: Network | null, ip: Ch
     return NatVerdict.Untracked;
   }
   if (toUplinkIp) return NatVerdict.Untracked; // the gateway's own uplink address: local
-  frame.tuple.set(proto, src, dst, sport, dport);
+  frame.tuple.set4(proto, src, dst, sport, dport);
   return masquerade(dp, ingress, uplinkIp, buf, off, len);
 }
 
@@ -315,9 +315,9 @@ function masquerade(dp: Datapath, ingress: Port, uplinkIp: number, buf: Buffer, 
   const reply = frame.reply;
   if (proto === IP_PROTO_ICMP) {
     t.dport = 0;
-    reply.set(proto, t.dst, uplinkIp, out, 0);
+    reply.set4(proto, t.dst, uplinkIp, out, 0);
   } else {
-    reply.set(proto, t.dst, uplinkIp, t.dport, out);
+    reply.set4(proto, t.dst, uplinkIp, t.dport, out);
   }
   const state = proto !== IP_PROTO_TCP ? CtState.None : pickup ? CtState.Established : CtState.SynSent;
   const e = ct.create(t, reply, state, pickup ? CtFlag.Snat | CtFlag.Liberal : CtFlag.Snat);
@@ -350,7 +350,7 @@ function publishedFlow(dp: Datapath, ingress: Port, inNet: Network | null, tIp: 
   const maps = tables.mappings;
   const now = dp.now;
   // the reply comes from the target to the sender, unless hairpinned
-  const reply = frame.reply.set(proto, tIp, t.src, tPort, t.sport);
+  const reply = frame.reply.set4(proto, tIp, t.src, tPort, t.sport);
   let flags: number = CtFlag.Dnat | CtFlag.Inbound;
   let held = m; // the mapping the entry keeps alive
   if (inNet !== null && inNet !== tables.uplink) {

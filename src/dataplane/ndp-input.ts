@@ -4,13 +4,16 @@
 // an advertisement (router flag set); a duplicate address detection probe for one of them is
 // defended with an advertisement to all nodes; a router solicitation is answered with a router
 // advertisement carrying the prefix (on-link, autonomous: SLAAC on a /64) and the link MTU, to the
-// soliciting port only. Everything else (resolution between containers) is the switch's.
+// soliciting port only. Neighbours are learnt as ARP learns them (arp-input): an advertisement
+// answering the gateway's solicitation resolves the entry (releasing what is parked on it), a
+// solicitation from a container refreshes the entry of its source. Everything else (resolution
+// between containers) is the switch's.
 
 import { ETH_SRC } from '../wire/ethernet.js';
-import { ICMPV6_NEIGHBOUR_SOLICITATION, ICMPV6_ROUTER_SOLICITATION } from '../wire/icmpv6.js';
+import { ICMPV6_NEIGHBOUR_ADVERTISEMENT, ICMPV6_NEIGHBOUR_SOLICITATION, ICMPV6_ROUTER_SOLICITATION } from '../wire/icmpv6.js';
 import { IPV6_ALL_NODES, IPV6_GATEWAY_LINK_LOCAL, multicastMacIpv6, type Ipv6Words } from '../wire/ipv6-address.js';
-import { IPV6_SRC, readU32 } from '../wire/ipv6.js';
-import { readMac } from '../wire/mac.js';
+import { IPV6_SRC, readI32, readU32 } from '../wire/ipv6.js';
+import { macHi, macLo, readMac } from '../wire/mac.js';
 import {
   emitNeighbourAdvertisement,
   emitRouterAdvertisement,
@@ -32,12 +35,30 @@ const ALL_NODES_MAC = multicastMacIpv6(IPV6_ALL_NODES);
 
 /** True when the 16 bytes at buf[o] are fe80::1 or the network's gateway address. */
 export function gatewayAddressAt(v6: NetworkIpv6, buf: Buffer, o: number): boolean {
-  const w0 = readU32(buf, o);
-  const w1 = readU32(buf, o + 4);
-  const w2 = readU32(buf, o + 8);
-  const w3 = readU32(buf, o + 12);
-  if (w0 === IPV6_GATEWAY_LINK_LOCAL[0] && w1 === 0 && w2 === 0 && w3 === 1) return true;
+  // int32 words: small integers, never boxed
+  const w0 = readI32(buf, o);
+  const w1 = readI32(buf, o + 4);
+  const w2 = readI32(buf, o + 8);
+  const w3 = readI32(buf, o + 12);
+  if (w0 === (IPV6_GATEWAY_LINK_LOCAL[0] | 0) && w1 === 0 && w2 === 0 && w3 === 1) return true;
   return v6.isGateway(w0, w1, w2, w3);
+}
+
+/**
+ * The neighbour entry of the address at buf[o] sent by `port` is confirmed at the port's MAC; with
+ * `create`, one is made if there is none (the container talks to the gateway: it will be answered).
+ */
+function learn(dp: Datapath, port: Port, net: Network, buf: Buffer, o: number, create: boolean): void {
+  const w0 = readI32(buf, o);
+  const w1 = readI32(buf, o + 4);
+  const w2 = readI32(buf, o + 8);
+  const w3 = readI32(buf, o + 12);
+  let n = net.neighbours.get6(w0, w1, w2, w3);
+  if (n === undefined) {
+    if (!create) return;
+    n = net.neighbours.create6(w0, w1, w2, w3, dp.now);
+  }
+  dp.resolver.resolved(net, n, port.macHi, port.macLo);
 }
 
 // the specs the emitters read, reused for every answer (their word arrays are filled in place)
@@ -90,10 +111,20 @@ export function ndpInput(dp: Datapath, port: Port, net: Network, v6: NetworkIpv6
   const ip = dp.frame.ip6;
   const walk = dp.frame.walk6;
   const type = buf[walk.offset];
+  const toGateway = macHi(buf, off) === net.gatewayMacHi && macLo(buf, off) === net.gatewayMacLo;
+  if (type === ICMPV6_NEIGHBOUR_ADVERTISEMENT) {
+    // ip6-input checked the target is the sender's own address
+    learn(dp, port, net, buf, walk.offset + NDP_TARGET, false);
+    return toGateway;
+  }
   if (type === ICMPV6_NEIGHBOUR_SOLICITATION) {
     const target = walk.offset + NDP_TARGET;
-    if (!gatewayAddressAt(v6, buf, target)) return false;
     const dad = ip.srcIsUnspecified;
+    if (!gatewayAddressAt(v6, buf, target)) {
+      if (!dad) learn(dp, port, net, buf, ip.off + IPV6_SRC, false);
+      return toGateway;
+    }
+    if (!dad) learn(dp, port, net, buf, ip.off + IPV6_SRC, true);
     na.srcMac = net.gatewayMac;
     readWords(buf, target, na.src);
     readWords(buf, target, na.target);
@@ -132,7 +163,7 @@ export function ndpInput(dp: Datapath, port: Port, net: Network, v6: NetworkIpv6
     else dp.counters.drop(Drop.NoBuffer);
     return true;
   }
-  return false;
+  return toGateway;
 }
 
 /** Sends the frame the gateway wrote into a pool slot out of `port`, without the request's offloads. */

@@ -6,7 +6,9 @@
 //   DELAY       used while stale: a unicast probe follows after DELAY_FIRST_PROBE_MS
 //   PROBE       unicast probes sent (frames still go to the cached MAC); unanswered: deleted
 //   FAILED      never answered while INCOMPLETE: frames get ICMP host unreachable until it expires
-// Keys are the IPv4 address as a signed 32-bit integer (a V8 small integer), so lookups allocate nothing.
+// One table holds both families (gVisor's one neighbour cache for ARP and NDP): an IPv4 entry is
+// keyed by its address as a signed 32-bit integer (a V8 small integer), an IPv6 entry by a hash of
+// its four words with a chain for collisions, so lookups allocate nothing.
 
 export const NeighbourState = {
   Incomplete: 0,
@@ -30,6 +32,14 @@ export function hasMac(state: number): boolean {
 }
 
 export class Neighbour {
+  /** the IPv6 address's other words (ip is its first); all 0 for IPv4 */
+  ip1 = 0;
+  ip2 = 0;
+  ip3 = 0;
+  /** resolved by NDP (an IPv6 address), else by ARP */
+  v6 = false;
+  /** the next IPv6 entry whose words hash alike */
+  next6: Neighbour | null = null;
   macHi = 0;
   macLo = 0;
   state: number = NeighbourState.Incomplete;
@@ -42,6 +52,7 @@ export class Neighbour {
   parkedCount = 0;
 
   constructor(
+    /** the IPv4 address, or an IPv6 address's first word (uint32) */
     readonly ip: number,
     queueLength: number,
   ) {
@@ -49,6 +60,11 @@ export class Neighbour {
   }
 
   /** A frame goes to the entry's MAC now: a stale entry starts its delay (RFC 4861 7.3.3). */
+  /** True when the entry is the IPv6 address w0..w3 (int32 or uint32 words alike). */
+  is6(w0: number, w1: number, w2: number, w3: number): boolean {
+    return this.v6 && (this.ip | 0) === (w0 | 0) && (this.ip1 | 0) === (w1 | 0) && (this.ip2 | 0) === (w2 | 0) && (this.ip3 | 0) === (w3 | 0);
+  }
+
   use(now: number): void {
     if (this.state === NeighbourState.Stale) {
       this.state = NeighbourState.Delay;
@@ -57,17 +73,40 @@ export class Neighbour {
   }
 }
 
+function hash6(w0: number, w1: number, w2: number, w3: number): number {
+  let h = Math.imul(w0 ^ 0x9e3779b9, 0x85ebca6b);
+  h = Math.imul(h ^ (h >>> 13) ^ w1, 0xc2b2ae35);
+  h = Math.imul(h ^ (h >>> 16) ^ w2, 0x27d4eb2f);
+  h = Math.imul(h ^ (h >>> 15) ^ w3, 0x165667b1);
+  return h ^ (h >>> 16);
+}
+
 export class NeighbourTable {
   private readonly map = new Map<number, Neighbour>();
+  /** IPv6 entries by hash6 of their words: the first of a chain linked by next6 */
+  private readonly map6 = new Map<number, Neighbour>();
+  private count6 = 0;
 
   constructor(readonly queueLength: number) {}
 
   get size(): number {
-    return this.map.size;
+    return this.map.size + this.count6;
+  }
+
+  /** The IPv6 entries among them. */
+  get size6(): number {
+    return this.count6;
   }
 
   get(ip: number): Neighbour | undefined {
     return this.map.get(ip | 0);
+  }
+
+  /** The IPv6 entry of w0..w3, or undefined. */
+  get6(w0: number, w1: number, w2: number, w3: number): Neighbour | undefined {
+    let n = this.map6.get(hash6(w0 | 0, w1 | 0, w2 | 0, w3 | 0)) ?? null;
+    while (n !== null && !n.is6(w0, w1, w2, w3)) n = n.next6;
+    return n ?? undefined;
   }
 
   /** Creates an incomplete entry (slow path: once per new neighbour). */
@@ -78,11 +117,58 @@ export class NeighbourTable {
     return n;
   }
 
+  /** Creates an incomplete IPv6 entry (slow path); the caller has found none for the address. */
+  create6(w0: number, w1: number, w2: number, w3: number, now: number): Neighbour {
+    const n = new Neighbour(w0 >>> 0, this.queueLength);
+    n.ip1 = w1 >>> 0;
+    n.ip2 = w2 >>> 0;
+    n.ip3 = w3 >>> 0;
+    n.v6 = true;
+    n.updated = now;
+    const h = hash6(w0 | 0, w1 | 0, w2 | 0, w3 | 0);
+    n.next6 = this.map6.get(h) ?? null;
+    this.map6.set(h, n);
+    this.count6++;
+    return n;
+  }
+
   delete(ip: number): void {
     this.map.delete(ip | 0);
   }
 
-  values(): IterableIterator<Neighbour> {
-    return this.map.values();
+  /** Removes an entry of either family. */
+  remove(n: Neighbour): void {
+    if (!n.v6) {
+      if (this.map.get(n.ip | 0) === n) this.map.delete(n.ip | 0);
+      return;
+    }
+    const h = hash6(n.ip | 0, n.ip1 | 0, n.ip2 | 0, n.ip3 | 0);
+    let c = this.map6.get(h) ?? null;
+    if (c === n) {
+      if (n.next6 === null) this.map6.delete(h);
+      else this.map6.set(h, n.next6);
+      this.count6--;
+      return;
+    }
+    while (c !== null && c.next6 !== n) c = c.next6;
+    if (c === null) return;
+    c.next6 = n.next6;
+    this.count6--;
+  }
+
+  /**
+   * Every entry, IPv4 first (a control operation or the timer: not the fast path). The caller may
+   * remove the entry it was given: a Map's iteration survives deletions and updates of its keys,
+   * and a chain is walked with its next link taken before the entry is handed out.
+   */
+  *values(): IterableIterator<Neighbour> {
+    yield* this.map.values();
+    for (const head of this.map6.values()) {
+      for (let n: Neighbour | null = head; n !== null; ) {
+        const next: Neighbour | null = n.next6;
+        yield n;
+        n = next;
+      }
+    }
   }
 }

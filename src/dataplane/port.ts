@@ -8,7 +8,7 @@ export interface PortIo {
 
 export const PortKind = {
   Endpoint: 0, // a container's Ethernet port on one network; anti-spoofing applies
-  Host: 1, // the host's L3 (TUN) port: IPv4 packets without an Ethernet header
+  Host: 1, // the host's L3 (TUN) port: IPv4 and IPv6 packets without an Ethernet header
   Uplink: 2, // the gateway's own Ethernet interface to the outside: its MAC and address, no anti-spoofing
   Tunnel: 3, // the VXLAN underlay socket: frames of every overlay network, to and from other hosts
 } as const;

@@ -72,6 +72,14 @@ export interface HostPortSpec {
   /** route everything not in a network to the host (no uplink configured) */
   defaultRoute: boolean;
   vnet?: boolean;
+  /** the link's IPv6 side (config host.address6); absent: the link carries no IPv6 */
+  ipv6?: {
+    /** the host's own IPv6 address on the TUN link */
+    hostIp: Ipv6Words;
+    /** the gateway's (answers ping, source of ICMPv6 errors to the host) */
+    gatewayIp: Ipv6Words;
+    prefixLen: number;
+  };
 }
 
 /** An endpoint on another host of an overlay network, as the cluster store tells of it. */

@@ -44,6 +44,7 @@ export class Tables {
   readonly networks: (Network | undefined)[] = [];
   readonly ports: (Port | undefined)[] = [];
   readonly routes = new RouteTable();
+  readonly routes6 = new RouteTable(6);
   readonly conntrack: ConntrackTable;
   readonly mappings: NatMappings;
   readonly published: PublishedPorts;
@@ -53,6 +54,9 @@ export class Tables {
   uplink: Network | null = null;
   /** the gateway's own address on the host's TUN link (0: no host port) */
   hostGatewayIp = 0;
+  /** the gateway's own IPv6 address on the host's TUN link (hasHostIp6 false: the link carries no IPv6) */
+  hasHostIp6 = false;
+  readonly hostGateway6 = new Uint32Array(4);
   /** the gateway's own services (DNS, PCP): where packets to a gateway address on their port go */
   readonly services = new GatewayServices();
   // overlay networks

@@ -4,8 +4,6 @@
 // finished or the super segment cut here. Frames for the underlay go through vxlan-output.
 
 import { ETH_HLEN } from '../wire/ethernet.js';
-import { ipv4HeaderLength } from '../wire/ipv4.js';
-import { tcpHeaderLength } from '../wire/tcp.js';
 import {
   VNET_CSUM_OFFSET,
   VNET_CSUM_START,
@@ -20,7 +18,7 @@ import type { Datapath, Transmit } from './context.js';
 import { Drop, type DataplaneCounters } from './counters.js';
 import type { Frame } from './frame.js';
 import type { Network } from './network.js';
-import { finishChecksum, segmentTcp4 } from './offload.js';
+import { finishChecksum, segmentTcp } from './offload.js';
 import { type Port, PortKind } from './port.js';
 import type { TcpGro } from './tcp-gro.js';
 import { vxlanOutput } from './vxlan-output.js';
@@ -52,7 +50,7 @@ export class Transmitter implements Transmit {
     const l2 = port.kind === PortKind.Host ? ETH_HLEN : 0; // the host port sends from the IP header
     if (!port.vnet) {
       if (f.gsoSize !== 0 && len > port.mtu + ETH_HLEN - l2) {
-        segmentTcp4(this.dp, buf, off - l2, len + l2, portId, null, NO_VTEP);
+        segmentTcp(this.dp, buf, off - l2, len + l2, portId, null, NO_VTEP);
         return;
       }
       if (f.needsCsum !== 0) finishChecksum(f, buf, off - l2, len + l2);
@@ -77,11 +75,9 @@ export class Transmitter implements Transmit {
       writeLe16(buf, h + VNET_CSUM_OFFSET, 0);
     }
     if (f.gsoSize !== 0) {
-      // header length: IP + TCP headers (+ Ethernet for a TAP)
-      const ip = off - l2 + ETH_HLEN;
-      const ihl = ipv4HeaderLength(buf, ip);
+      // header length: IP (IPv4 or IPv6) + TCP headers (+ Ethernet for a TAP)
       buf[h + VNET_GSO_TYPE] = f.gsoType;
-      writeLe16(buf, h + VNET_HDR_LENGTH, ETH_HLEN - l2 + ihl + tcpHeaderLength(buf, ip + ihl));
+      writeLe16(buf, h + VNET_HDR_LENGTH, f.gsoHeaderLength(buf, off - l2) - l2);
       writeLe16(buf, h + VNET_GSO_SIZE, f.gsoSize);
     } else {
       buf[h + VNET_GSO_TYPE] = 0;

@@ -10,7 +10,7 @@ import { VXLAN_HLEN, VXLAN_OVERHEAD, writeVxlanHeader } from '../wire/vxlan.js';
 import { Drop } from './counters.js';
 import type { Datapath } from './context.js';
 import { icmpError } from './icmp-error.js';
-import { finishChecksum, segmentTcp4 } from './offload.js';
+import { finishChecksum, segmentTcp } from './offload.js';
 import type { Network } from './network.js';
 import type { Port } from './port.js';
 
@@ -19,7 +19,7 @@ export function vxlanOutput(dp: Datapath, net: Network, ingress: Port | null, vt
   const c = dp.counters;
   // the underlay socket takes neither partial checksums nor super segments
   if (dp.frame.gsoSize !== 0) {
-    segmentTcp4(dp, buf, off, len, -1, net, vtep);
+    segmentTcp(dp, buf, off, len, -1, net, vtep);
     return;
   }
   if (dp.frame.needsCsum !== 0) finishChecksum(dp.frame, buf, off, len);

@@ -84,34 +84,13 @@ function snapshot(): Snapshot {
       out.neighbours.push({
         network: net.index,
         ip: n.ip,
+        ...(n.v6 ? { ip6: [n.ip, n.ip1, n.ip2, n.ip3] as [number, number, number, number] } : {}),
         mac: macOf(n.macHi, n.macLo),
         state: n.state,
         ageMs: now - n.updated,
       });
     }
     for (const e of net.fdb.entries(now)) out.fdb.push({ network: net.index, ...e });
-  }
-  return out;
-}
-
-function conntrackList(limit: number): ConntrackRecord[] {
-  const ct = dp.tables.conntrack;
-  const out: ConntrackRecord[] = [];
-  const now = dp.now;
-  for (let e = 0; e < ct.capacity && out.length < limit; e++) {
-    if (!ct.isLive(e) || ct.expires[e] <= now) continue;
-    const o = e * 2;
-    const r = o + 1;
-    out.push({
-      proto: ct.proto[e],
-      state: ct.state[e],
-      flags: ct.flags[e],
-      expiresInMs: ct.expires[e] - now,
-      orig: { src: ct.src[o] >>> 0, dst: ct.dst[o] >>> 0, sport: ct.sport[o], dport: ct.dport[o] },
-      reply: { src: ct.src[r] >>> 0, dst: ct.dst[r] >>> 0, sport: ct.sport[r], dport: ct.dport[r] },
-      packets: [ct.packets[o], ct.packets[r]],
-      bytes: [ct.bytes[o], ct.bytes[r]],
-    });
   }
   return out;
 }
@@ -187,16 +166,21 @@ const control: WorkerControl = {
   addPublish(rule) {
     ctl.addPublish(rule);
   },
+  addPublish6(rule) {
+    ctl.addPublish(rule);
+  },
   pinMapping(spec) {
     return ctl.pinMapping(spec);
   },
   unpinMapping(proto, insideIp, insidePort) {
     ctl.unpinMapping(proto, insideIp, insidePort);
   },
-  removePublish(proto, hostPort) {
-    ctl.removePublish(proto, hostPort);
+  removePublish(proto, hostPort, family) {
+    ctl.removePublish(proto, hostPort, family);
   },
-  conntrackList,
+  conntrackList(limit) {
+    return ctl.conntrackList(limit);
+  },
   conntrackFlush() {
     return ctl.conntrackFlush();
   },

@@ -5,7 +5,9 @@ import type { PortProtocol } from '../wire/ipv4.js';
 import type { MessagePort } from 'node:worker_threads';
 import type { DataplaneOptions } from '../dataplane/options.js';
 import type { EndpointSpec, HostPortSpec, NetworkSpec, PinSpec, RemoteEndpointSpec, UplinkSpec } from '../dataplane/specs.js';
-import type { PublishRule } from '../dataplane/published-ports.js';
+import type { PublishRule, PublishRule6 } from '../dataplane/published-ports.js';
+import type { IpFamily } from '../dataplane/conntrack.js';
+import type { ConntrackRecord } from '../dataplane/control.js';
 import type { RemoteEndpoint6Spec } from '../dataplane/remote-endpoints6.js';
 import type { Ipv6Words } from '../wire/ipv6-address.js';
 import type { GatewayServiceName } from '../dataplane/gateway-services.js';
@@ -59,8 +61,10 @@ export interface WorkerControl {
   removePort(portId: number): void;
   addUplink(spec: UplinkSpec, fd: number): number;
   addPublish(rule: PublishRule): void;
-  /** unpublishes; the connections it made go too */
-  removePublish(proto: PortProtocol, hostPort: number): void;
+  /** publishes an IPv6 port (`-p [::]:8080:80`): the gateway's IPv6 addresses to the container's IPv6 address */
+  addPublish6(rule: PublishRule6): void;
+  /** unpublishes (of IPv4 unless `family` says 6); the connections it made go too */
+  removePublish(proto: PortProtocol, hostPort: number, family?: IpFamily): void;
   /** pins the mapping of an inside endpoint (PCP, NAT-PMP); the outside port. Throws, changing nothing, when it cannot */
   pinMapping(spec: PinSpec): number;
   /** the mapping stays while flows use it */
@@ -118,24 +122,9 @@ export interface IoSnapshot {
 export interface Snapshot {
   io: IoSnapshot;
   ports: SnapshotPort[];
-  neighbours: { network: number; ip: number; mac: number; state: number; ageMs: number }[];
+  /** ip6: an IPv6 neighbour's words (ip is then its first) */
+  neighbours: { network: number; ip: number; ip6?: [number, number, number, number]; mac: number; state: number; ageMs: number }[];
   fdb: { network: number; mac: number; port: number; ageMs: number }[];
 }
 
-export interface ConntrackTuple {
-  src: number;
-  dst: number;
-  sport: number;
-  dport: number;
-}
-
-export interface ConntrackRecord {
-  proto: number;
-  state: number;
-  flags: number;
-  expiresInMs: number;
-  orig: ConntrackTuple;
-  reply: ConntrackTuple;
-  packets: [number, number];
-  bytes: [number, number];
-}
+export type { ConntrackRecord, ConntrackTuple } from '../dataplane/control.js';

@@ -465,6 +465,8 @@ export interface NeighbourSolicitationSpec {
   srcMac: number;
   src: Ipv6Words;
   target: Ipv6Words;
+  /** a unicast probe of the target at this MAC (RFC 4861 7.3.3); absent or -1: to the solicited-node group */
+  dstMac?: number;
 }
 
 /** The gateway's router advertisement: SLLA, MTU and one prefix information option (L and A set). */
@@ -556,23 +558,30 @@ export function emitNeighbourAdvertisement(buf: Buffer, off: number, spec: Neigh
   return total;
 }
 
-/** Writes a whole NS frame (resolution of spec.target) at buf[off]; returns its length (86). */
+/** Writes a whole NS frame (resolution of spec.target, or a unicast probe of it) at buf[off]; returns its length (86). */
 export function emitNeighbourSolicitation(buf: Buffer, off: number, spec: NeighbourSolicitationSpec): number {
   const icmpLen = NDP_NS_LEN + NDP_OPT_LLADDR_LEN;
   const total = ETH_HLEN + IPV6_HLEN + icmpLen;
   checkRoom(buf, off, total);
   const low24 = spec.target[3] & 0xffffff;
-  // 33:33:ff + the low 24 bits, the MAC of ff02::1:ffXX:XXXX (RFC 2464 7)
   const srcMac = spec.srcMac;
   const sHi = (srcMac / TWO32) | 0;
   const sLo = srcMac | 0;
-  const m = writeNdpHeaders(buf, off, 0x3333, 0xff000000 | low24, sHi, sLo, spec.src, icmpLen);
+  const unicast = spec.dstMac !== undefined && spec.dstMac >= 0;
+  const dstMac = unicast ? spec.dstMac! : 0;
+  // 33:33:ff + the low 24 bits, the MAC of ff02::1:ffXX:XXXX (RFC 2464 7)
+  const dHi = unicast ? (dstMac / TWO32) | 0 : 0x3333;
+  const dLo = unicast ? dstMac | 0 : 0xff000000 | low24;
+  const m = writeNdpHeaders(buf, off, dHi, dLo, sHi, sLo, spec.src, icmpLen);
   const ip = off + ETH_HLEN;
   const d = ip + IPV6_DST;
-  writeU32(buf, d, 0xff020000);
-  writeU32(buf, d + 4, 0);
-  writeU32(buf, d + 8, 1);
-  writeU32(buf, d + 12, (0xff000000 | low24));
+  if (unicast) putIpv6(buf, d, spec.target);
+  else {
+    writeU32(buf, d, 0xff020000);
+    writeU32(buf, d + 4, 0);
+    writeU32(buf, d + 8, 1);
+    writeU32(buf, d + 12, 0xff000000 | low24);
+  }
   buf[m] = ICMPV6_NEIGHBOUR_SOLICITATION;
   buf[m + 1] = 0;
   writeU32(buf, m + 4, 0);

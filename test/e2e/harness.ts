@@ -346,7 +346,7 @@ export async function pickSubnets(bases: string | string[], count: number): Prom
  * /16 or longer that overlap it rule it out; a broader aggregate (10.0.0.0/8 via some uplink) does
  * not, as the /30 is more specific.
  */
-export async function pickHostLink(): Promise<{ cidr: string; host: string; gateway: string; hostCidr: string }> {
+export async function pickHostLink(): Promise<{ cidr: string; host: string; gateway: string; hostCidr: string; host6: string; gateway6: string; hostCidr6: string }> {
   const taken = [...(await hostRouteDestinations()), ...claimed].filter((t) => !t.includes('/') || Number(t.split('/')[1]) >= 16);
   const start = randomBytes(1)[0]! % 234;
   for (let i = 0; i < 234; i++) {
@@ -354,7 +354,9 @@ export async function pickHostLink(): Promise<{ cidr: string; host: string; gate
     const cidr = `10.254.${n}.0/30`;
     if (taken.some((t) => cidrsOverlap(cidr, t))) continue;
     claimed.push(cidr);
-    return { cidr, host: `10.254.${n}.1`, gateway: `10.254.${n}.2`, hostCidr: `10.254.${n}.1/30` };
+    // the IPv6 side of the same link: a /64 of a unique local prefix, numbered like the /30
+    const v6 = `fd70:6f6e:0:${n.toString(16)}`;
+    return { cidr, host: `10.254.${n}.1`, gateway: `10.254.${n}.2`, hostCidr: `10.254.${n}.1/30`, host6: `${v6}::1`, gateway6: `${v6}::2`, hostCidr6: `${v6}::1/64` };
   }
   throw new Error('no free 10.254.N.0/30 host link');
 }
@@ -860,7 +862,8 @@ export async function startDaemon(opts: DaemonOptions = {}): Promise<Daemon> {
   } else {
     const dir = makeTempDir('pte-d-');
     const prefix = opts.devicePrefix ?? `pe${randomHex(2)}`;
-    const link = opts.hostAddress ?? (await pickHostLink()).hostCidr;
+    const picked = await pickHostLink();
+    const link = opts.hostAddress ?? picked.hostCidr;
     const base: Record<string, unknown> = {
       stateDir: join(dir, 'state'),
       // each daemon its own live-state file: never another test's conntrack table
@@ -868,7 +871,7 @@ export async function startDaemon(opts: DaemonOptions = {}): Promise<Daemon> {
       devicePrefix: prefix,
       api: { socket: join(dir, 'pontoon.sock') },
       metrics: { listen: `127.0.0.1:${await freePort()}` },
-      host: { device: opts.hostDevice ?? `${prefix}0`, address: link },
+      host: { device: opts.hostDevice ?? `${prefix}0`, address: link, address6: picked.hostCidr6 },
       defaultNetwork: opts.defaultNetwork === undefined ? null : opts.defaultNetwork,
       log: { level: opts.logLevel ?? 'info' },
       // never forward a container's DNS query to the host's real resolvers: tests stay on this machine

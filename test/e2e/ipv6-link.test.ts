@@ -8,8 +8,8 @@
  * checksums passing through the TAPs.
  */
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import { type Daemon, cleanupAll, createNetns, hostAddr, nsExec, nsExecOk, pickHostLink, pickSubnets, randomHex, runOk, startDaemon, waitFor } from './harness.js';
-import { needs, root, tools } from './requirements.js';
+import { type Daemon, cleanupAll, createNetns, hostAddr, nsExec, nsExecOk, pickHostLink, pickSubnets, randomHex, runOk, scapyInNetns, sleep, startDaemon, waitFor } from './harness.js';
+import { needs, root, scapy, tools } from './requirements.js';
 
 const RUN = randomHex(3);
 const C1 = `pte6l-${RUN}-c1`;
@@ -26,7 +26,7 @@ interface Neigh6 {
   state: string[];
 }
 
-needs(root, tools('ip', 'ping', 'sysctl', 'iperf3', 'ss', 'timeout')).describe('IPv6 on the link (e2e)', () => {
+needs(root, scapy, tools('ip', 'ping', 'sysctl', 'iperf3', 'ss', 'timeout', 'ethtool')).describe('IPv6 on the link (e2e)', () => {
   let d: Daemon;
   let gatewayMac = '';
 
@@ -65,7 +65,10 @@ needs(root, tools('ip', 'ping', 'sysctl', 'iperf3', 'ss', 'timeout')).describe('
     }
   });
 
-  it('TCP over IPv6 between the namespaces: iperf3 -6 through the TAPs, with their checksum offload', async () => {
+  it('TCP over IPv6 between the namespaces: iperf3 -6 through the TAPs, with their checksum offload and TSO6', async () => {
+    // the TAP in the namespace offers TCP/IPv6 segmentation: the kernel hands over super segments
+    const k = await nsExec(C1, ['ethtool', '-k', 'eth0'], { timeoutMs: 5000 });
+    expect(k.stdout).toMatch(/tx-tcp6-segmentation: on/);
     const server = nsExec(C2, ['timeout', '15', 'iperf3', '-s', '-1', '-B', `${PREFIX}::3`], { timeoutMs: 20_000 });
     await waitFor(async () => (await nsExec(C2, ['ss', '-ltn'])).stdout.includes(':5201'), 5000, 100);
     const before = (await d.drops()).malformed ?? 0;
@@ -115,5 +118,31 @@ needs(root, tools('ip', 'ping', 'sysctl', 'iperf3', 'ss', 'timeout')).describe('
     expect(r.code).not.toBe(0);
     expect(((await d.drops()).spoofed_ip ?? 0) - before).toBeGreaterThanOrEqual(2);
     await runOk(['ip', '-n', C1, '-6', 'addr', 'del', `${PREFIX}::99/64`, 'dev', 'eth0']);
+  });
+
+  it('a router advertisement and an advertisement of another\'s address from a container are dropped, counted as spoofed_ndp', async () => {
+    const mac = (await runOk(['ip', '-n', C1, '-j', 'link', 'show', 'dev', 'eth0'])).stdout.match(/"address":"([0-9a-f:]+)"/)![1]!;
+    const before = (await d.drops()).spoofed_ndp ?? 0;
+    // C2 accepts router advertisements (the test above): a rogue RA would give it an address in 2001:db8:bad::/64
+    await scapyInNetns(
+      C1,
+      [
+        `m = "${mac}"`,
+        'll = "fe80::" + in6_mactoifaceid(m)',
+        'ra = Ether(src=m, dst="33:33:00:00:00:01")/IPv6(src=ll, dst="ff02::1")/ICMPv6ND_RA(routerlifetime=1800)',
+        'ra = ra/ICMPv6NDOptPrefixInfo(prefix="2001:db8:bad::", prefixlen=64, L=1, A=1)/ICMPv6NDOptSrcLLAddr(lladdr=m)',
+        `na = Ether(src=m, dst="33:33:00:00:00:01")/IPv6(src=ll, dst="ff02::1")/ICMPv6ND_NA(tgt="${PREFIX}::3", R=0, S=0, O=1)/ICMPv6NDOptDstLLAddr(lladdr=m)`,
+        'sendp([ra, na], iface="eth0", verbose=0)',
+      ].join('\n'),
+    );
+    await sleep(1500);
+    expect(((await d.drops()).spoofed_ndp ?? 0) - before).toBe(2);
+    const addrs = (await runOk(['ip', '-n', C2, '-6', 'addr', 'show', 'dev', 'eth0'])).stdout;
+    expect(addrs).not.toContain('2001:db8:bad:');
+    const routes = (await runOk(['ip', '-n', C2, '-6', 'route', 'show'])).stdout;
+    expect(routes).not.toContain('2001:db8:bad::/64');
+    // the gateway still reaches C2 at its own MAC: nothing took its address
+    const r = await nsExec(C2, ['ping', '-6', '-n', '-c', '1', '-W', '2', GW6], { timeoutMs: 10_000 });
+    expect(r.code, r.stdout + r.stderr).toBe(0);
   });
 });

@@ -16,6 +16,7 @@ import type { Dataplane } from '../../src/dataplane/dataplane.js';
 import { inputRead } from '../../src/ports/device-loop.js';
 import { finish, internetChecksum, ipv6AddressSum, l4PseudoSum, sum16 } from '../../src/wire/checksum.js';
 import { ETH_HLEN } from '../../src/wire/ethernet.js';
+import { ipv6ToString, readIpv6 } from '../../src/wire/ipv6-address.js';
 import { VNET_HDR_LEN, readLe16 } from '../../src/wire/virtio-net.js';
 import { F, type FuzzWorld, INGRESS, type Ingress, makeFuzzWorld, settleFuzzWorld } from './world.js';
 
@@ -103,6 +104,9 @@ interface RunState {
   maxTtl: number;
   /** IPv4 sources of the packets given to the gateway (a host may send with a gateway address) */
   sources: Set<number>;
+  /** the same for IPv6: the highest hop limit, and the sources as ipv6ToString prints them */
+  maxHops: number;
+  sources6: Set<string>;
 }
 
 function fail(msg: string, rec: FuzzRecord, frame?: Buffer): never {
@@ -166,16 +170,27 @@ function checkIpv4(w: FuzzWorld, st: RunState, rec: FuzzRecord, pkt: Buffer, roo
 }
 
 /**
- * An IPv6 packet leaving the gateway: version 6, a payload length within what was sent; one the
- * gateway made (NDP, echo replies) ends where its payload ends, is ICMPv6 with a hop limit of 255
- * (NDP) or 64, and carries a valid checksum.
+ * An IPv6 packet leaving the gateway: version 6, a payload length within what was sent. One it
+ * routed (`routed`: from its MAC, or out of the host port) with a source of another's has a hop
+ * limit of at least 1 and below every hop limit it was given; one the gateway made (a source of
+ * its own it was not given: NDP, echo replies, ICMPv6 errors) ends where its payload ends, is
+ * ICMPv6 with a hop limit of 255 (NDP) or 64, and carries a valid checksum.
  */
-function checkIpv6(rec: FuzzRecord, pkt: Buffer, frame: Buffer, made: boolean): void {
+function checkIpv6(w: FuzzWorld, st: RunState, rec: FuzzRecord, pkt: Buffer, frame: Buffer, routed: boolean): void {
   if (pkt.length < 40) fail('IPv6 packet shorter than its header', rec, frame);
   if (pkt[0] >> 4 !== 6) fail('IPv6 ethertype with another IP version', rec, frame);
   const total = 40 + pkt.readUInt16BE(4);
   if (total > pkt.length) fail(`IPv6 payload length ${total - 40} beyond the ${pkt.length} bytes sent`, rec, frame);
-  if (!made) return;
+  if (!routed) return;
+  const src = ipv6ToString(readIpv6(pkt, 8));
+  const made = w.gatewayIps6.has(src) && !st.sources6.has(src);
+  if (!made) {
+    // a source of the gateway's that it was also given: an ICMPv6 message with 64 or 255 hops may be its own (an error back to that source) or forwarded
+    if (w.gatewayIps6.has(src) && pkt[6] === 58 && (pkt[7] === 64 || pkt[7] === 255)) return;
+    if (pkt[7] === 0) fail('IPv6 packet routed with hop limit 0', rec, frame);
+    if (pkt[7] >= st.maxHops) fail(`IPv6 packet routed with hop limit ${pkt[7]}, not below every hop limit received (${st.maxHops})`, rec, frame);
+    return;
+  }
   if (total !== pkt.length && 14 + pkt.length > 60) fail(`the gateway's IPv6 packet of ${total} bytes sent in ${pkt.length}`, rec, frame);
   if (pkt[6] !== 58) fail(`the gateway sent IPv6 next header ${pkt[6]}`, rec, frame);
   const type = pkt[40];
@@ -201,7 +216,7 @@ function checkEthernet(w: FuzzWorld, st: RunState, rec: FuzzRecord, f: Buffer, m
     return;
   }
   if (type === 0x86dd) {
-    checkIpv6(rec, f.subarray(ETH_HLEN), f, routed(w, f));
+    checkIpv6(w, st, rec, f.subarray(ETH_HLEN), f, routed(w, f));
     return;
   }
   if (type !== 0x0800) fail(`frame sent with ethertype ${type.toString(16)}`, rec, f);
@@ -231,7 +246,8 @@ function checkSent(w: FuzzWorld, st: RunState, rec: FuzzRecord, name: Ingress, f
   }
   if (name === 'host') {
     if (frame.length > port.mtu && !gso) fail(`packet of ${frame.length} bytes above the host port MTU ${port.mtu}`, rec, f);
-    checkIpv4(w, st, rec, frame, frame.length, f);
+    if (frame.length > 0 && frame[0] >> 4 === 6) checkIpv6(w, st, rec, frame, f, true);
+    else checkIpv4(w, st, rec, frame, frame.length, f);
     return;
   }
   checkEthernet(w, st, rec, frame, port.mtu, gso);
@@ -248,12 +264,15 @@ function noteTtl(st: RunState, rec: FuzzRecord): void {
   // an IPv4 packet anywhere in the frame may be what leaves (an ICMP error quotes, never forwards)
   if (b.length >= ip + 9) st.maxTtl = Math.max(st.maxTtl, b[ip + 8]);
   if (b.length >= ip + 16) st.sources.add(b.readUInt32BE(ip + 12));
+  // and the same frame read as IPv6 (whatever its ethertype says: the bound only gets looser)
+  if (b.length >= ip + 8) st.maxHops = Math.max(st.maxHops, b[ip + 7]);
+  if (b.length >= ip + 24) st.sources6.add(ipv6ToString(readIpv6(b, ip + 8)));
 }
 
 /** Runs the records of one input through a fresh gateway; throws on a broken invariant. */
 export function runPipeline(data: Buffer, world: FuzzWorld = makeFuzzWorld()): Outcome[] {
   const w = world;
-  const st: RunState = { maxTtl: 0, sources: new Set() };
+  const st: RunState = { maxTtl: 0, sources: new Set(), maxHops: 0, sources6: new Set() };
   const outcomes: Outcome[] = [];
   for (const rec of decodeInput(data)) {
     if (rec.timeStep !== 0) w.dp.tick(w.dp.now + rec.timeStep);
@@ -292,12 +311,17 @@ export function runPipeline(data: Buffer, world: FuzzWorld = makeFuzzWorld()): O
   return outcomes;
 }
 
-/** ARP frames the gateway takes in without answering (replies, announcements) are consumed. */
+/** ARP frames and neighbour discovery the gateway takes in without answering (replies, advertisements, announcements) are consumed. */
 function consumedByGateway(rec: FuzzRecord): boolean {
   const l2 = rec.ingress === 'cv' ? VNET_HDR_LEN : rec.ingress === 'underlay' ? 8 : rec.ingress === 'host' ? -1 : 0;
   if (l2 < 0) return false;
   const b = rec.frame;
-  return b.length >= l2 + 14 && b.readUInt16BE(l2 + 12) === 0x0806;
+  if (b.length < l2 + 14) return false;
+  const type = b.readUInt16BE(l2 + 12);
+  if (type === 0x0806) return true;
+  // a solicitation or advertisement right behind the fixed header (ip6-input's NDP checks want no extension header)
+  const nd = l2 + 14 + 40;
+  return type === 0x86dd && b.length > nd && b[l2 + 14 + 6] === 58 && (b[nd] === 135 || b[nd] === 136);
 }
 
 function drainAll(w: FuzzWorld): void {

@@ -1,14 +1,14 @@
-// The gateway the pipeline fuzz target drives: the unit tests' NAT world (two networks, three
-// containers, the host port, an uplink with masquerade) plus a container port that takes offloads
+// The gateway the pipeline fuzz target drives: the unit tests' NAT world made dual stack (two
+// networks with IPv6 too, three containers, the host port with its IPv6 link, an uplink with masquerade) plus a container port that takes offloads
 // (virtio-net headers), published ports, the embedded DNS and NAT-PMP/PCP targets and an overlay network with a
 // local endpoint, a peer VTEP and a remote endpoint behind another VTEP.
 
 import type { Dataplane } from '../../src/dataplane/dataplane.js';
 import { MemoryPort, MemoryTunnel } from '../../src/ports/memory-port.js';
 import { parseIpv4 } from '../../src/wire/ipv4-address.js';
-import { parseIpv6 } from '../../src/wire/ipv6-address.js';
+import { ipv6ToString, parseIpv6 } from '../../src/wire/ipv6-address.js';
 import { parseMac } from '../../src/wire/mac.js';
-import { A, makeNatWorld, OVERLAY_VNI, ROUTER_ARP_REPLY } from '../unit/dataplane/fixture.js';
+import { A, A6, makeNatWorld, OVERLAY_VNI, ROUTER_ARP_REPLY } from '../unit/dataplane/fixture.js';
 
 /** Addresses of the fuzz world beyond the NAT world's (fixture.ts `A`). */
 export const F = {
@@ -37,6 +37,8 @@ export interface FuzzWorld {
   tunnel: MemoryTunnel;
   /** the gateway's own addresses on its networks and host link (its ICMP messages come from them) */
   gatewayIps: Set<number>;
+  /** the same for IPv6 (as ipv6ToString prints them), fe80::1 included */
+  gatewayIps6: Set<string>;
   /** the uplink address: the gateway's own, and the source of every masqueraded packet */
   uplinkIp: number;
   /** the gateway's MACs (of the bridge, backend, uplink and overlay networks) */
@@ -56,10 +58,10 @@ export const FUZZ_OPTIONS = {
 } as const;
 
 export function makeFuzzWorld(): FuzzWorld {
-  const w = makeNatWorld(FUZZ_OPTIONS);
+  const w = makeNatWorld(FUZZ_OPTIONS, { ipv6: true });
   const dp = w.dp;
   const cv = new MemoryPort();
-  const cvId = dp.control.addEndpoint({ name: 'cv', network: 0, mac: parseMac('02:42:ac:11:00:04'), ip: F.cv, vnet: true }, cv).id;
+  const cvId = dp.control.addEndpoint({ name: 'cv', network: 0, mac: parseMac('02:42:ac:11:00:04'), ip: F.cv, ip6: parseIpv6('fd00:11::4'), vnet: true }, cv).id;
   dp.control.addPublish({ proto: 6, hostIp: 0, hostPort: 8080, targetIp: A.c2, targetPort: 80 });
   dp.control.addPublish({ proto: 17, hostIp: 0, hostPort: 5353, targetIp: A.c2, targetPort: 53 });
   dp.control.setGatewayService('dns', A.host, F.dnsPort);
@@ -95,6 +97,7 @@ export function makeFuzzWorld(): FuzzWorld {
     ids: { ...w.ids, cv: cvId, ov: ovId, underlay: tunnelId },
     tunnel,
     gatewayIps: new Set([A.bridgeGw, parseIpv4('172.18.0.1'), A.hostGw, F.ovGw]),
+    gatewayIps6: new Set([A6.bridgeGw, A6.backendGw, A6.hostGw, parseIpv6('fd00:14::1'), parseIpv6('fe80::1')].map((a) => ipv6ToString(a))),
     uplinkIp: A.uplink,
     gatewayMacs: new Set(['02:50:00:00:00:01', '02:50:00:00:00:02', '02:50:00:00:00:ff', '02:50:00:00:10:01'].map(parseMac)),
   };
@@ -111,7 +114,7 @@ export function settleFuzzWorld(w: FuzzWorld): void {
   dp.control.conntrackFlush();
   // Dataplane.tick's work less its conntrack sweep (a fixed 1024-entry walk: the flush did it)
   const now = (dp.now += 3_600_000);
-  const counts = { neighbours: 0, parked: 0 };
+  const counts = { neighbours: 0, neighbours6: 0, parked: 0 };
   for (const net of dp.tables.networks) {
     if (net === undefined) continue;
     net.fdb.sweep(now, dp.options.macAgingMs, 1024);
@@ -124,6 +127,10 @@ export function settleFuzzWorld(w: FuzzWorld): void {
     net.fdb.learn(port.macHi, port.macLo, port.id, dp.now);
     const n = net.neighbours.get(port.ip) ?? net.neighbours.create(port.ip, dp.now);
     dp.resolver.resolved(net, n, port.macHi, port.macLo);
+    if (port.hasIp6) {
+      const a = [port.ip6w0, port.ip6w1, port.ip6w2, port.ip6w3] as const;
+      dp.resolver.resolved(net, net.neighbours.get6(...a) ?? net.neighbours.create6(...a, dp.now), port.macHi, port.macLo);
+    }
   }
   dp.receive(w.ids.uplink, ROUTER_ARP_REPLY);
   w.tunnel.sent.splice(0);

@@ -4,13 +4,14 @@ import { type Command, Option } from 'commander';
 import type { ConntrackEntryResource } from '../../control/api-types.js';
 import type { CliContext } from '../context.js';
 
-/** One line in conntrack -L's format. */
+/** One line in conntrack -L's format; an IPv6 entry starts with its layer 3 ("ipv6     10"), as conntrack's extended output. */
 export function formatConntrackEntry(c: ConntrackEntryResource): string {
   const t = (x: ConntrackEntryResource['orig']): string =>
-    c.proto === 'icmp'
+    c.proto === 'icmp' || c.proto === 'icmpv6'
       ? `src=${x.src} dst=${x.dst} id=${x.sport}`
       : `src=${x.src} dst=${x.dst} sport=${x.sport} dport=${x.dport}`;
   const parts = [c.proto.padEnd(8), String(c.protoNumber), String(c.timeoutSeconds)];
+  if (c.family === 'ipv6') parts.unshift('ipv6'.padEnd(8), '10'); // AF_INET6
   if (c.state !== '') parts.push(c.state);
   parts.push(t(c.orig), `packets=${c.packets[0]} bytes=${c.bytes[0]}`);
   if (c.flags.includes('UNREPLIED')) parts.push('[UNREPLIED]');

@@ -1,9 +1,14 @@
 // The names the embedded DNS answers for, per network: each endpoint's container name and its
-// aliases (local endpoints and, on overlays, those of other hosts), and the reverse entries of their
-// addresses. A client sees the names of every network its container is attached to and no others,
+// aliases (local endpoints and, on overlays, those of other hosts), with the endpoint's addresses of
+// both families on that network, and the reverse entries of those addresses (in-addr.arpa and
+// ip6.arpa). A client sees the names of every network its container is attached to and no others,
 // like Docker's per-container resolver. Indexes are rebuilt lazily after a change.
 
 import { cidrContains, parseCidr, parseIpv4OrNull, type Ipv4Cidr } from '../../wire/ipv4-address.js';
+import { cidr6Contains, ipv6ToString, parseCidr6, parseIpv6OrNull, type Ipv6Cidr, type Ipv6Words } from '../../wire/ipv6-address.js';
+
+/** Which addresses a lookup wants: A records (4) or AAAA records (6). */
+export type IpFamily = 4 | 6;
 
 export interface NameEntry {
   /** endpoint id */
@@ -11,6 +16,8 @@ export interface NameEntry {
   /** container name */
   name: string;
   ip: string;
+  /** the endpoint's IPv6 address on this network (a network with IPv6), in any RFC 4291 text form */
+  ip6?: string;
   aliases: readonly string[];
   /**
    * the container's network namespace ("dev:ino") for endpoints of this host; ties the networks of
@@ -23,17 +30,45 @@ export interface NetworkNames {
   id: string;
   name: string;
   subnet: string;
+  /** the IPv6 subnet of a network with IPv6 */
+  subnet6?: string;
   internal: boolean;
+}
+
+/** The addresses of one name on one network, per family, in the order endpoints joined. */
+interface NameAddresses {
+  4: string[];
+  6: string[];
 }
 
 interface NetworkState {
   info: NetworkNames;
   subnet: Ipv4Cidr;
+  subnet6: Ipv6Cidr | null;
   endpoints: Map<string, NameEntry>;
-  /** lower-case name → addresses, in the order endpoints joined */
-  byName: Map<string, string[]> | null;
-  /** address → container name */
+  /** lower-case name → addresses */
+  byName: Map<string, NameAddresses> | null;
+  /** address (IPv6 in RFC 5952 text) → container name */
   byAddress: Map<string, string> | null;
+}
+
+/** An address of either family, parsed once: where it is looked for. */
+type ParsedAddress = { family: 4; v4: number } | { family: 6; v6: Ipv6Words };
+
+function parseAddress(ip: string): ParsedAddress | null {
+  const v4 = parseIpv4OrNull(ip);
+  if (v4 !== null) return { family: 4, v4 };
+  const v6 = parseIpv6OrNull(ip);
+  return v6 === null ? null : { family: 6, v6 };
+}
+
+/** The text an address is indexed under: IPv6 in RFC 5952 form (fd00:20:0::2 and fd00:20::2 are one address). */
+function addressKey(a: ParsedAddress, ip: string): string {
+  return a.family === 4 ? ip : ipv6ToString(a.v6);
+}
+
+function inSubnetOf(n: NetworkState, a: ParsedAddress): boolean {
+  return a.family === 4 ? cidrContains(n.subnet, a.v4) : n.subnet6 !== null && cidr6Contains(n.subnet6, a.v6);
 }
 
 /** What a query from one client address may see. */
@@ -65,16 +100,50 @@ export function reverseNameToIPv4(name: string): string | null {
   return parseIpv4OrNull(ip) === null ? null : ip;
 }
 
+const IP6_ARPA_RE = /^((?:[0-9a-f]\.){32})ip6\.arpa$/;
+
+/**
+ * "1.0.0.0.…0.2.0.0.0.0.d.f.ip6.arpa" (RFC 3596 2.5: 32 nibbles, least significant first) →
+ * "fd00:20::1" (RFC 5952), or null when it is not the reverse name of a whole IPv6 address.
+ */
+export function reverseNameToIPv6(name: string): string | null {
+  const m = IP6_ARPA_RE.exec(canonicalName(name));
+  if (m === null) return null;
+  const nibbles = m[1]!.replace(/\./g, '');
+  const w = [0, 0, 0, 0];
+  for (let i = 0; i < 32; i++) {
+    // nibble i of the name is nibble 31 - i of the address
+    const k = 31 - i;
+    w[k >>> 3] = (w[k >>> 3]! | (parseInt(nibbles[i]!, 16) << (4 * (7 - (k & 7))))) >>> 0;
+  }
+  return ipv6ToString([w[0]!, w[1]!, w[2]!, w[3]!]);
+}
+
+/** The address a reverse name (in-addr.arpa or ip6.arpa) stands for, or null. */
+export function reverseNameToAddress(name: string): string | null {
+  return reverseNameToIPv4(name) ?? reverseNameToIPv6(name);
+}
+
+/** Round-robin turns of one name: queries answered so far, per family. */
+type NameAddressTurns = Record<IpFamily, number>;
+
+/** RFC 5952 text of an IPv6 address, or null when it is not one. */
+function canonicalIpv6(ip6: string): string | null {
+  const w = parseIpv6OrNull(ip6);
+  return w === null ? null : ipv6ToString(w);
+}
+
 export class NameTable {
   private readonly networks = new Map<string, NetworkState>();
   /** round robin: queries answered so far per network and name */
-  private readonly turns = new Map<string, number>();
+  private readonly turns = new Map<string, NameAddressTurns>();
 
   setNetwork(info: NetworkNames): void {
     const known = this.networks.get(info.id);
     this.networks.set(info.id, {
       info: { ...info },
       subnet: parseCidr(info.subnet),
+      subnet6: info.subnet6 !== undefined ? parseCidr6(info.subnet6) : null,
       endpoints: known?.endpoints ?? new Map(),
       byName: null,
       byAddress: null,
@@ -112,19 +181,20 @@ export class NameTable {
    * address is in no network (subnets never overlap).
    */
   clientScope(clientIp: string): ClientScope | null {
-    const ip = parseIpv4OrNull(clientIp);
+    const ip = parseAddress(clientIp);
     if (ip === null) return null;
     let own: NetworkState | null = null;
     for (const n of this.networks.values()) {
-      if (cidrContains(n.subnet, ip)) {
+      if (inSubnetOf(n, ip)) {
         own = n;
         break;
       }
     }
     if (own === null) return null;
+    const key = addressKey(ip, clientIp);
     let sandbox: string | undefined;
     for (const e of own.endpoints.values()) {
-      if (e.ip === clientIp) {
+      if (ip.family === 4 ? e.ip === clientIp : e.ip6 !== undefined && canonicalIpv6(e.ip6) === key) {
         sandbox = e.sandbox;
         break;
       }
@@ -145,41 +215,48 @@ export class NameTable {
   }
 
   /**
-   * Addresses of `name` in the scope, every one of them, rotated by one position per query when
-   * there are several (round robin); null when no endpoint in scope has that name or alias.
+   * Addresses of `name` of one family in the scope (IPv4 for A, IPv6 for AAAA), every one of them,
+   * rotated by one position per query when there are several (round robin, per family); [] when the
+   * name is known but has no address of that family; null when no endpoint in scope has that name
+   * or alias.
    */
-  lookupName(scope: ClientScope, name: string): string[] | null {
+  lookupName(scope: ClientScope, name: string, family: IpFamily = 4): string[] | null {
     const key = canonicalName(name);
     let found: string[] | null = null;
     for (const info of scope.networks) {
-      const ips = this.index(info.id)?.byName!.get(key);
+      const ips = this.index(info.id)?.byName!.get(key)?.[family];
       if (ips === undefined) continue;
       if (found === null) found = [...ips];
       else for (const ip of ips) if (!found.includes(ip)) found.push(ip);
     }
     if (found === null || found.length < 2) return found;
     const turnKey = `${scope.network.id}/${key}`;
-    const turn = this.turns.get(turnKey) ?? 0;
-    this.turns.set(turnKey, turn + 1);
+    const turns = this.turns.get(turnKey) ?? { 4: 0, 6: 0 };
+    const turn = turns[family];
+    turns[family] = turn + 1;
+    this.turns.set(turnKey, turns);
     const k = turn % found.length;
     return [...found.slice(k), ...found.slice(0, k)];
   }
 
-  /** True when `ip` is inside the subnet of a network in scope: its reverse name is ours to answer. */
+  /** True when `ip` (either family) is inside the subnet of a network in scope: its reverse name is ours to answer. */
   inScopeSubnet(scope: ClientScope, ip: string): boolean {
-    const n = parseIpv4OrNull(ip);
-    if (n === null) return false;
+    const a = parseAddress(ip);
+    if (a === null) return false;
     for (const info of scope.networks) {
       const s = this.networks.get(info.id);
-      if (s !== undefined && cidrContains(s.subnet, n)) return true;
+      if (s !== undefined && inSubnetOf(s, a)) return true;
     }
     return false;
   }
 
-  /** The container name of the endpoint with address `ip` in scope, or null. */
+  /** The container name of the endpoint with address `ip` (either family) in scope, or null. */
   lookupAddress(scope: ClientScope, ip: string): string | null {
+    const a = parseAddress(ip);
+    if (a === null) return null;
+    const key = addressKey(a, ip);
     for (const info of scope.networks) {
-      const name = this.index(info.id)?.byAddress!.get(ip);
+      const name = this.index(info.id)?.byAddress!.get(key);
       if (name !== undefined) return name;
     }
     return null;
@@ -188,19 +265,26 @@ export class NameTable {
   private index(networkId: string): NetworkState | undefined {
     const n = this.networks.get(networkId);
     if (n === undefined || n.byName !== null) return n;
-    const byName = new Map<string, string[]>();
+    const byName = new Map<string, NameAddresses>();
     const byAddress = new Map<string, string>();
-    const add = (name: string, ip: string): void => {
+    const add = (name: string, ip: string, ip6: string | null): void => {
       const key = canonicalName(name);
       if (key === '') return;
-      const ips = byName.get(key);
-      if (ips === undefined) byName.set(key, [ip]);
-      else if (!ips.includes(ip)) ips.push(ip);
+      let ips = byName.get(key);
+      if (ips === undefined) {
+        ips = { 4: [], 6: [] };
+        byName.set(key, ips);
+      }
+      if (!ips[4].includes(ip)) ips[4].push(ip);
+      if (ip6 !== null && !ips[6].includes(ip6)) ips[6].push(ip6);
     };
     for (const e of n.endpoints.values()) {
-      add(e.name, e.ip);
-      for (const a of e.aliases) add(a, e.ip);
+      // an address that does not parse (a record written by hand) has no AAAA and no ip6.arpa name
+      const ip6 = e.ip6 !== undefined ? canonicalIpv6(e.ip6) : null;
+      add(e.name, e.ip, ip6);
+      for (const a of e.aliases) add(a, e.ip, ip6);
       byAddress.set(e.ip, e.name);
+      if (ip6 !== null) byAddress.set(ip6, e.name);
     }
     n.byName = byName;
     n.byAddress = byAddress;

@@ -3,9 +3,10 @@
 // cache. Transport-agnostic; dns-server.ts moves the bytes.
 //
 // Policy, as Docker's embedded DNS:
-// - container names and aliases of the client's networks: A records (all addresses, rotated per
-//   query), AAAA and other types answered empty (NOERROR, the name exists); reverse names of the
-//   addresses of those networks' subnets: PTR with the container name, else NXDOMAIN;
+// - container names and aliases of the client's networks: A records and AAAA records (all addresses
+//   of the family on those networks, rotated per query), empty (NOERROR, the name exists) for a
+//   family the name has no address of and for other types; reverse names (in-addr.arpa, ip6.arpa)
+//   of the addresses of those networks' subnets: PTR with the container name, else NXDOMAIN;
 // - single-label names that are not local: NXDOMAIN, never forwarded (a name on another network
 //   must not resolve through an upstream's search domain either);
 // - anything else is forwarded: REFUSED when there is nowhere to forward (`dns.upstream: []`) or
@@ -30,7 +31,7 @@ import {
   rcodeOf,
 } from './dns-message.js';
 import { type DnsResult, type DnsStats, queryTypeLabel } from './dns-stats.js';
-import { type ClientScope, type NameTable, canonicalName, reverseNameToIPv4 } from './name-table.js';
+import { type ClientScope, type NameTable, canonicalName, reverseNameToAddress } from './name-table.js';
 import type { UpstreamForwarder } from './upstream.js';
 
 export type Transport = 'udp' | 'tcp';
@@ -121,17 +122,18 @@ export class DnsResolver {
   private answer(scope: ClientScope, name: string, type: string, klass: string): { reply: Reply; result: DnsResult } | null {
     if (klass !== 'IN') return null;
     const names = this.o.names;
-    const reverse = reverseNameToIPv4(name);
+    const reverse = reverseNameToAddress(name);
     if (reverse !== null && names.inScopeSubnet(scope, reverse)) {
       const target = names.lookupAddress(scope, reverse);
       if (target === null) return { reply: { rcode: Rcode.NxDomain, authoritative: true }, result: 'nxdomain' };
       const answers: Answer[] = type === 'PTR' ? [{ type: 'PTR', name, ttl: LOCAL_TTL_SECONDS, class: 'IN', data: target }] : [];
       return { reply: { rcode: Rcode.NoError, answers, authoritative: true }, result: 'local' };
     }
-    const ips = names.lookupName(scope, name);
+    const family = type === 'AAAA' ? 6 : 4;
+    const ips = names.lookupName(scope, name, family);
     if (ips !== null) {
       const answers: Answer[] =
-        type === 'A' ? ips.map((ip): Answer => ({ type: 'A', name, ttl: LOCAL_TTL_SECONDS, class: 'IN', data: ip })) : [];
+        type === 'A' || type === 'AAAA' ? ips.map((ip): Answer => ({ type, name, ttl: LOCAL_TTL_SECONDS, class: 'IN', data: ip })) : [];
       return { reply: { rcode: Rcode.NoError, answers, authoritative: true }, result: 'local' };
     }
     const canonical = canonicalName(name);

@@ -1,12 +1,12 @@
-// Forwarding to upstream resolvers: one question at a time per upstream, over a fresh connected UDP
-// socket (a random source port and id per exchange, and the kernel drops datagrams from anyone
-// else), over TCP when the answer comes back truncated. Upstreams are tried in order within one
+// Forwarding to upstream resolvers, IPv4 or IPv6: one question at a time per upstream, over a fresh
+// connected UDP socket of the upstream's family (a random source port and id per exchange, and the
+// kernel drops datagrams from anyone else), over TCP when the answer comes back truncated. Upstreams are tried in order within one
 // overall deadline; identical questions in flight share one exchange. Never rejects: a failure is
 // null, which the resolver turns into SERVFAIL.
 
 import { randomInt } from 'node:crypto';
 import { Socket as UdpSocket, createSocket } from 'node:dgram';
-import { connect, type Socket as TcpSocket } from 'node:net';
+import { connect, isIPv6, type Socket as TcpSocket } from 'node:net';
 import { performance } from 'node:perf_hooks';
 import { cacheKey } from './dns-cache.js';
 import {
@@ -25,6 +25,7 @@ import type { DnsStats } from './dns-stats.js';
 import { canonicalName } from './name-table.js';
 
 export interface Upstream {
+  /** IPv4, or IPv6 in RFC 5952 text (a link-local one with its zone: "fe80::1%eth0") */
   address: string;
   port: number;
 }
@@ -118,7 +119,8 @@ export class UpstreamForwarder {
   private overUdp(up: Upstream, q: Question, timeoutMs: number): Promise<DnsMessage | null> {
     return new Promise((resolve) => {
       const id = randomInt(0x10000);
-      const sock = createSocket('udp4');
+      // an IPv6 upstream (a link-local one with its zone) over udp6, an IPv4 one over udp4
+      const sock = createSocket(isIPv6(up.address) ? 'udp6' : 'udp4');
       this.sockets.add(sock);
       let finished = false;
       const finish = (m: DnsMessage | null): void => {

@@ -32,7 +32,7 @@ export class IpamDriver {
     private readonly deps: {
       state: DockerState;
       attach: EndpointAttach;
-      devices: Pick<HostDevices, 'hostRoutes'>;
+      devices: Pick<HostDevices, 'hostRoutes' | 'hostRoutes6'>;
       /** where IPv6 pools come from when Docker names none (config defaultPools6) */
       pools6: readonly Pool6[];
       log: Logger;
@@ -81,9 +81,10 @@ export class IpamDriver {
   }
 
   /** `docker network create --ipv6 [--subnet fd00::/64]`: an IPv6 pool, given or the next /64 of the default pools. */
-  private requestPool6(req: z.output<typeof requestPoolRequest>): object {
+  private async requestPool6(req: z.output<typeof requestPoolRequest>): Promise<object> {
     const { state } = this.deps;
     const taken: { subnet: string; holder: string }[] = [];
+    for (const r of await this.deps.devices.hostRoutes6()) taken.push({ subnet: r, holder: 'a host route' });
     for (const p of state.pools.values()) if (isIpv6Pool(p)) taken.push({ subnet: p.subnet, holder: `docker address pool ${p.id}` });
     for (const n of state.networks()) if (n.record.ipv6 !== undefined) taken.push({ subnet: n.record.ipv6.subnet, holder: `network ${n.record.name}` });
     const subnetText = req.Pool ? formatCidr6(parseSubnet6(req.Pool)) : chooseSubnet6(this.deps.pools6, taken.map((t) => t.subnet));

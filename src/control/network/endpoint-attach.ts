@@ -40,7 +40,7 @@ function publishRule(ep: EndpointRecord, m: PortMapping): PublishRule {
 }
 
 function nameEntry(r: EndpointRecord): NameEntry {
-  return { id: r.id, name: r.name, ip: r.ip, aliases: r.aliases, sandbox: `${r.netnsDev}:${r.netnsIno}` };
+  return { id: r.id, name: r.name, ip: r.ip, ...(r.ip6 !== undefined ? { ip6: r.ip6 } : {}), aliases: r.aliases, sandbox: `${r.netnsDev}:${r.netnsIno}` };
 }
 
 /** Docker's bridge gateway on every IPv6 network: the containers' IPv6 default route goes via it. */

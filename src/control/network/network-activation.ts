@@ -60,6 +60,11 @@ export class NetworkActivation {
       // internal networks get the route too: the gateway refuses the traffic (admin prohibited)
       // instead of the host sending it out of its default route
       await devices.addHostRoute(record.subnet);
+      if (record.ipv6 !== undefined && devices.routesIpv6) {
+        const subnet6 = record.ipv6.subnet;
+        await devices.addHostRoute(subnet6);
+        undo.push('the host route', () => devices.deleteHostRoute(subnet6));
+      }
       const live: LiveNetwork = {
         record,
         index,
@@ -71,7 +76,13 @@ export class NetworkActivation {
         announced: false,
       };
       networks.add(live);
-      names.setNetwork({ id: record.id, name: record.name, subnet: record.subnet, internal: record.internal });
+      names.setNetwork({
+        id: record.id,
+        name: record.name,
+        subnet: record.subnet,
+        ...(record.ipv6 !== undefined ? { subnet6: record.ipv6.subnet } : {}),
+        internal: record.internal,
+      });
       return live;
     });
   }
@@ -83,5 +94,6 @@ export class NetworkActivation {
     names.deleteNetwork(live.record.id);
     await dataplane.control.removeNetwork(live.index);
     await devices.deleteHostRoute(live.record.subnet);
+    if (live.record.ipv6 !== undefined && devices.routesIpv6) await devices.deleteHostRoute(live.record.ipv6.subnet);
   }
 }

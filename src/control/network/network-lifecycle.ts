@@ -45,7 +45,8 @@ export class NetworkLifecycle {
     const routes = await devices.hostRoutes();
     if (req.driver === 'overlay') return this.createOverlay(req, existing, routes);
     if (req.vni !== undefined) throw new ApiFailure(400, '--vni is for overlay networks (--driver overlay)');
-    const v = validateNetworkRequest(req, existing, routes, this.deps.pools6);
+    const routes6 = req.ipv6 === true ? await devices.hostRoutes6() : [];
+    const v = validateNetworkRequest(req, existing, routes, this.deps.pools6, routes6);
     if (!v.ipv4) throw new ApiFailure(400, `network ${req.name}: IPv6-only networks are not supported yet: give an IPv4 subnet too (--subnet)`);
     const rec: LiveNetworkRecord = {
       id: randomBytes(32).toString('hex'),

@@ -1,6 +1,7 @@
 // What `network ls`, `network inspect`, `port` and `status` show, and the counts and names the
 // metrics use: read from the live networks and the data plane, changing nothing.
 
+import { ipv6ToString } from '../../wire/ipv6-address.js';
 import { macToString } from '../../wire/mac.js';
 import type { CountersReport, EndpointResource, NetworkResource, NetworkSummary, PortMappingResource, StatusReport } from '../api-types.js';
 import { Gauge } from '../../dataplane/counters.js';
@@ -90,7 +91,7 @@ export class NetworkViews {
       drops: c.dropsByReason(),
       neighbours: snap.neighbours.map((n) => ({
         network: netName(n.network),
-        ip: ipv4ToString(n.ip),
+        ip: n.ip6 !== undefined ? ipv6ToString(n.ip6) : ipv4ToString(n.ip),
         mac: hasMac(n.state) ? macToString(n.mac) : null,
         state: NEIGHBOUR_STATE_NAMES[n.state] ?? 'incomplete',
         ageSeconds: Math.round(n.ageMs / 1000),

@@ -59,7 +59,7 @@ export interface TunTapOptions {
   name: string;
   /** Make the device outlive this fd (TUNSETPERSIST 1). */
   persist?: boolean;
-  /** Frames are prefixed with a struct virtio_net_hdr (IFF_VNET_HDR), with checksum and TSO4 offloads on. */
+  /** Frames are prefixed with a struct virtio_net_hdr (IFF_VNET_HDR), with checksum and TSO offloads on (TSO4 and TSO6). */
   vnetHdr?: boolean;
   /** How long a busy device is waited for (EBUSY), ms; default 500. */
   busyWaitMs?: number;
@@ -139,8 +139,9 @@ export function openTunTap(opts: TunTapOptions): TunTapHandle {
       const e = errno();
       throw new SysError(`${what}: TUNSETPERSIST`, e);
     }
-    // offloads the data plane takes: partial checksums and TCP/IPv4 super segments (TSO)
-    if (opts.vnetHdr && ioctlInt(fd, TUNSETOFFLOAD, TUN_F_CSUM | TUN_F_TSO4 | TUN_F_TSO_ECN) < 0) {
+    // offloads the data plane takes: partial checksums and TCP super segments of either family (TSO4, TSO6)
+    const offloads = TUN_F_CSUM | TUN_F_TSO4 | TUN_F_TSO6 | TUN_F_TSO_ECN;
+    if (opts.vnetHdr && ioctlInt(fd, TUNSETOFFLOAD, offloads) < 0) {
       const e = errno();
       throw new SysError(`${what}: TUNSETOFFLOAD`, e);
     }

@@ -4,6 +4,9 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { ConfigError, loadConfig, parseConfig, type PontoonConfig } from '../../../src/control/config.js';
+import { defaultHostLink6 } from '../../../src/control/ipam6.js';
+
+const HOST_LINK6 = defaultHostLink6();
 
 const root = fileURLToPath(new URL('../../../', import.meta.url));
 
@@ -13,7 +16,7 @@ const DEFAULTS: PontoonConfig = {
   devicePrefix: 'pt',
   api: { socket: '/run/pontoon/pontoon.sock' },
   metrics: { enabled: true, listen: '127.0.0.1:9477', host: '127.0.0.1', port: 9477 },
-  host: { device: 'pontoon0', address: '10.254.0.1/30', gatewayAddress: '10.254.0.2' },
+  host: { device: 'pontoon0', address: '10.254.0.1/30', gatewayAddress: '10.254.0.2', address6: HOST_LINK6, gatewayAddress6: HOST_LINK6.replace(/::1\/64$/, '::2') },
   defaultNetwork: { name: 'bridge', subnet: '172.17.0.0/16', gateway: '172.17.0.1', mtu: 1500, ipv6: false },
   defaultPools6: [],
   log: { level: 'info' },
@@ -187,7 +190,7 @@ describe('parseConfig', () => {
       devicePrefix: 'ptd',
       api: { socket: '/tmp/pontoon-demo/pontoon.sock' },
       metrics: { enabled: true, listen: '127.0.0.1:9478', host: '127.0.0.1', port: 9478 },
-      host: { device: 'ptdemo0', address: '10.254.9.1/30', gatewayAddress: '10.254.9.2' },
+      host: { device: 'ptdemo0', address: '10.254.9.1/30', gatewayAddress: '10.254.9.2', address6: 'fd70:6f6e:0:9::1/64', gatewayAddress6: 'fd70:6f6e:0:9::2' },
       defaultNetwork: { name: 'bridge', subnet: '172.30.0.0/16', gateway: '172.30.0.1', mtu: 1500, ipv6: false },
       dns: { ...DEFAULTS.dns, upstream: [] },
       uplink: {
@@ -222,12 +225,18 @@ describe('parseConfig', () => {
   });
 
   it('names the bad dns key', () => {
-    expect(errorOf('dns: { upstream: [ "dns.example" ] }')).toBe('config/x.yaml: dns.upstream.0: "dns.example" is not an IPv4 address or IPv4:port');
-    expect(errorOf('dns: { upstream: [ "1.2.3.4:0" ] }')).toBe('config/x.yaml: dns.upstream.0: "1.2.3.4:0" is not an IPv4 address or IPv4:port');
+    expect(errorOf('dns: { upstream: [ "dns.example" ] }')).toBe('config/x.yaml: dns.upstream.0: "dns.example" is not an IPv4 or IPv6 address, IPv4:port or [IPv6]:port');
+    expect(errorOf('dns: { upstream: [ "1.2.3.4:0" ] }')).toBe('config/x.yaml: dns.upstream.0: "1.2.3.4:0" is not an IPv4 or IPv6 address, IPv4:port or [IPv6]:port');
     expect(errorOf('dns: { upstream: [ 1.2.3.4, "1.2.3.256" ] }')).toBe(
-      'config/x.yaml: dns.upstream.1: "1.2.3.256" is not an IPv4 address or IPv4:port',
+      'config/x.yaml: dns.upstream.1: "1.2.3.256" is not an IPv4 or IPv6 address, IPv4:port or [IPv6]:port',
     );
     expect(errorOf('dns: { upstream: [ 0.0.0.0 ] }')).toBe('config/x.yaml: dns.upstream.0: "0.0.0.0" cannot be a DNS server');
+    expect(errorOf('dns: { upstream: [ "fe80::53" ] }')).toBe('config/x.yaml: dns.upstream.0: "fe80::53" is link-local: name its interface, as in fe80::1%eth0');
+    expect(parseConfig('dns: { upstream: [ "2001:db8::53", "[2001:db8::54]:5353", "fe80::53%eth0" ] }', 'x.yaml').dns.upstream).toEqual([
+      { address: '2001:db8::53', port: 53 },
+      { address: '2001:db8::54', port: 5353 },
+      { address: 'fe80::53%eth0', port: 53 },
+    ]);
     expect(errorOf('dns: { upstream: 1.2.3.4 }')).toBe('config/x.yaml: dns.upstream: expected array, got "1.2.3.4"');
     expect(errorOf('dns: { port: 0 }')).toBe('config/x.yaml: dns.port: 0 is not an integer between 1 and 65535');
     expect(errorOf('dns: { timeoutMs: 10 }')).toBe('config/x.yaml: dns.timeoutMs: 10 is not an integer between 100 and 60000');
@@ -332,6 +341,22 @@ describe('parseConfig', () => {
       'config/x.yaml: defaultNetwork.subnet: 172.17.0.0/16 overlaps with host.address 172.17.0.1/30',
     );
     expect(parseConfig('host: { address: 192.168.100.5/24 }', 'x.yaml').host.gatewayAddress).toBe('192.168.100.6');
+  });
+
+  it('takes the host link\'s IPv6 address: auto (the machine ULA\'s ffff::1/64), a CIDR, or null', () => {
+    expect(HOST_LINK6).toMatch(/^fd[0-9a-f]{2}:[0-9a-f]{1,4}:[0-9a-f]{1,4}:ffff::1\/64$/);
+    const h = parseConfig('host: { address6: "fd00:1:2:3::ffff/64" }', 'x.yaml').host;
+    expect([h.address6, h.gatewayAddress6]).toEqual(['fd00:1:2:3::ffff/64', 'fd00:1:2:3::1:0']);
+    expect(parseConfig('host: { address6: 2001:db8::a/64 }', 'x.yaml').host.gatewayAddress6).toBe('2001:db8::b');
+    expect(parseConfig('host: { address6: null }', 'x.yaml').host).toMatchObject({ address6: null, gatewayAddress6: null });
+    expect(errorOf('host: { address6: fe80::1/64 }')).toBe('config/x.yaml: host.address6: "fe80::1/64" is not a global or unique local address');
+    expect(errorOf('host: { address6: fd00::1/127 }')).toBe('config/x.yaml: host.address6: "fd00::1/127": the prefix length must be at most /126 (the gateway needs the next address)');
+    expect(errorOf('host: { address6: fd00::3/126 }')).toBe('config/x.yaml: host.address6: "fd00::3/126" leaves no next address in its subnet for the gateway');
+    expect(errorOf('host: { address6: fd00::/64 }')).toBe('config/x.yaml: host.address6: "fd00::/64" is the subnet-router anycast address of its subnet');
+    expect(errorOf('host: { address6: yes }')).toBe('config/x.yaml: host.address6: "yes" is neither "auto" nor a valid IPv6 interface address such as fd00:ffff::1/64');
+    expect(errorOf('host: { address6: fd00:20::1/64 }\ndefaultNetwork: { ipv6: true, fixedCidrV6: fd00:20::/64 }')).toBe(
+      'config/x.yaml: defaultNetwork.fixedCidrV6: fd00:20::/64 overlaps with host.address6 fd00:20::1/64',
+    );
   });
 
   it('reports YAML syntax errors and non-mappings in one line', () => {

@@ -6,8 +6,10 @@ import {
   hostRouteCidrs,
   parseSubnet,
   routeCidrsFromJson,
+  routeCidrs6FromJson,
   validateNetworkRequest,
 } from '../../../src/control/ipam.js';
+import type { NetworkCreateRequest } from '../../../src/control/api-types.js';
 import { failure } from './api-failure.js';
 
 
@@ -75,6 +77,31 @@ describe('host routes', () => {
     ]);
     expect(routeCidrsFromJson(json, 'pt', 'pontoon0')).toEqual(['192.0.2.0/24', '10.9.9.9/32', '10.200.0.0/16']);
     expect(routeCidrsFromJson('', 'pt', 'pontoon0')).toEqual([]);
+  });
+
+  it('keeps real IPv6 routes, drops link-local, multicast, local and our own devices, adds the host link\'s subnet', () => {
+    const json = JSON.stringify([
+      { dst: 'default', gateway: 'fe80::1', dev: 'eth0' },
+      { dst: '2001:db8:1::/64', dev: 'eth0' },
+      { dst: '2001:db8:2::5', dev: 'eth0' },
+      { dst: 'fe80::/64', dev: 'eth0' },
+      { dst: 'ff00::/8', dev: 'eth0', table: 'local' },
+      { type: 'local', dst: '::1', dev: 'lo', table: 'local' },
+      { dst: 'fd00:20::/64', dev: 'pontoon0' },
+      { dst: 'fd00:21::/64', dev: 'pt-br1' },
+    ]);
+    expect(routeCidrs6FromJson(json, 'pt', 'pontoon0', 'fd00:ffff::1/64')).toEqual(['fd00:ffff::/64', '2001:db8:1::/64', '2001:db8:2::5/128']);
+    expect(routeCidrs6FromJson('', 'pt', 'pontoon0', null)).toEqual([]);
+  });
+
+  it('an IPv6 subnet may not overlap a host route; a chosen one avoids them', () => {
+    const req: NetworkCreateRequest = { name: 'n6', ipv6: true, subnets: ['172.30.0.0/16', 'fd00:ffff::/64'] };
+    expect(failure(() => validateNetworkRequest(req, [], [], undefined, ['fd00:ffff::/64']))).toEqual({
+      status: 409,
+      message: 'subnet fd00:ffff::/64 of network "n6" overlaps with host route fd00:ffff::/64',
+    });
+    const chosen = validateNetworkRequest({ name: 'n6', ipv6: true }, [], [], [{ base: 'fd00:1::/63', size: 64 }], ['fd00:1::/64']);
+    expect(chosen.ipv6!.subnet).toBe('fd00:1:0:1::/64');
   });
 
   it('reads the routes of this host', async () => {

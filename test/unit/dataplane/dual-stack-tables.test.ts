@@ -2,25 +2,13 @@
 import { describe, expect, it } from 'vitest';
 import { Dataplane } from '../../../src/dataplane/dataplane.js';
 import { MemoryPort } from '../../../src/ports/memory-port.js';
-import { parseIpv6 } from '../../../src/wire/ipv6-address.js';
+import { addDualStackNetwork, words6 as words } from './fixture.js';
 import { parseMac } from '../../../src/wire/mac.js';
-
-const words = (s: string) => parseIpv6(s) as [number, number, number, number];
 
 describe('dual-stack tables', () => {
   it('a network keeps its IPv6 prefix and gateway; an endpoint its IPv6 address', () => {
     const dp = new Dataplane();
-    const net = dp.control.addNetwork({
-      index: 0,
-      name: 'ds',
-      subnet: 0xac140000,
-      prefixLen: 16,
-      gatewayIp: 0xac140001,
-      gatewayMac: parseMac('02:50:00:00:00:01'),
-      mtu: 1500,
-      internal: false,
-      ipv6: { subnet: words('fd00:20::'), prefixLen: 64, gatewayIp: words('fd00:20::1'), nat: true },
-    });
+    const net = addDualStackNetwork(dp);
     expect(net.ipv4).toBe(true);
     const v6 = net.ip6!;
     expect(v6.contains(...words('fd00:20::abcd'))).toBe(true);

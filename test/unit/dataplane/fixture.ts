@@ -1,11 +1,13 @@
 // A small world for data-plane tests: two networks, three container ports and the host port,
 // all in-memory, with the addresses used by the literal frames in the tests.
 
+import type { Network } from '../../../src/dataplane/network.js';
 import { Dataplane } from '../../../src/dataplane/dataplane.js';
 import type { DataplaneOptions } from '../../../src/dataplane/options.js';
 import type { TableMemory } from '../../../src/dataplane/table-memory.js';
 import { MemoryPort, MemoryTunnel } from '../../../src/ports/memory-port.js';
 import { parseIpv4 } from '../../../src/wire/ipv4-address.js';
+import { type Ipv6Words, parseIpv6 } from '../../../src/wire/ipv6-address.js';
 import { parseMac } from '../../../src/wire/mac.js';
 
 export const hex = (s: string): Buffer => Buffer.from(s.replace(/\s+/g, ''), 'hex');
@@ -19,7 +21,23 @@ export interface World {
   ids: { host: number; c1: number; c2: number; c3: number };
 }
 
-export function makeWorld(options: Partial<DataplaneOptions> = {}, bridgeMtu = 1500, tableMemory?: TableMemory): World {
+/**
+ * The IPv6 sides of the world when it is made dual stack (`{ ipv6: true }`): the bridge fd00:11::/64
+ * (c1 ::2, c2 ::3), the backend fd00:12::/64 (c3 ::2), the host link fd00:ffff::1/64 (gateway ::2).
+ */
+export const A6 = {
+  bridge: parseIpv6('fd00:11::'),
+  bridgeGw: parseIpv6('fd00:11::1'),
+  c1: parseIpv6('fd00:11::2'),
+  c2: parseIpv6('fd00:11::3'),
+  backend: parseIpv6('fd00:12::'),
+  backendGw: parseIpv6('fd00:12::1'),
+  c3: parseIpv6('fd00:12::2'),
+  host: parseIpv6('fd00:ffff::1'),
+  hostGw: parseIpv6('fd00:ffff::2'),
+} as const;
+
+export function makeWorld(options: Partial<DataplaneOptions> = {}, bridgeMtu = 1500, tableMemory?: TableMemory, { ipv6 = false } = {}): World {
   const dp = new Dataplane(options, undefined, tableMemory);
   dp.now = 1_000_000;
   dp.control.addNetwork({
@@ -31,6 +49,7 @@ export function makeWorld(options: Partial<DataplaneOptions> = {}, bridgeMtu = 1
     gatewayMac: parseMac('02:50:00:00:00:01'),
     mtu: bridgeMtu,
     internal: false,
+    ...(ipv6 ? { ipv6: { subnet: A6.bridge, prefixLen: 64, gatewayIp: A6.bridgeGw, nat: true } } : {}),
   });
   dp.control.addNetwork({
     index: 1,
@@ -41,6 +60,7 @@ export function makeWorld(options: Partial<DataplaneOptions> = {}, bridgeMtu = 1
     gatewayMac: parseMac('02:50:00:00:00:02'),
     mtu: 1500,
     internal: false,
+    ...(ipv6 ? { ipv6: { subnet: A6.backend, prefixLen: 64, gatewayIp: A6.backendGw, nat: true } } : {}),
   });
   const host = new MemoryPort();
   const c1 = new MemoryPort();
@@ -54,16 +74,17 @@ export function makeWorld(options: Partial<DataplaneOptions> = {}, bridgeMtu = 1
       prefixLen: 30,
       mtu: 1500,
       defaultRoute: true,
+      ...(ipv6 ? { ipv6: { hostIp: A6.host, gatewayIp: A6.hostGw, prefixLen: 64 } } : {}),
     },
     host,
   ).id;
-  const ep = (name: string, network: number, mac: string, ip: string, io: MemoryPort): number =>
-    dp.control.addEndpoint({ name, network, mac: parseMac(mac), ip: parseIpv4(ip) }, io).id;
+  const ep = (name: string, network: number, mac: string, ip: string, io: MemoryPort, ip6: Ipv6Words): number =>
+    dp.control.addEndpoint({ name, network, mac: parseMac(mac), ip: parseIpv4(ip), ...(ipv6 ? { ip6 } : {}) }, io).id;
   const ids = {
     host: hostId,
-    c1: ep('c1', 0, '02:42:ac:11:00:02', '172.17.0.2', c1),
-    c2: ep('c2', 0, '02:42:ac:11:00:03', '172.17.0.3', c2),
-    c3: ep('c3', 1, '02:42:ac:12:00:02', '172.18.0.2', c3),
+    c1: ep('c1', 0, '02:42:ac:11:00:02', '172.17.0.2', c1, A6.c1),
+    c2: ep('c2', 0, '02:42:ac:11:00:03', '172.17.0.3', c2, A6.c2),
+    c3: ep('c3', 1, '02:42:ac:12:00:02', '172.18.0.2', c3, A6.c3),
   };
   for (const p of [host, c1, c2, c3]) p.take(); // gratuitous ARPs of the attachments
   return { dp, host, c1, c2, c3, ids };
@@ -108,8 +129,11 @@ export interface NatWorld extends World {
  * the router 198.51.100.1). Unless `learnRouter` is false, the router's MAC (02:00:5e:00:00:01)
  * is learned from an ARP reply, so the first packet out is not parked.
  */
-export function makeNatWorld(options: Partial<DataplaneOptions> = {}, { learnRouter = true, tableMemory = undefined as TableMemory | undefined } = {}): NatWorld {
-  const w = makeWorld(options, 1500, tableMemory);
+export function makeNatWorld(
+  options: Partial<DataplaneOptions> = {},
+  { learnRouter = true, tableMemory = undefined as TableMemory | undefined, ipv6 = false } = {},
+): NatWorld {
+  const w = makeWorld(options, 1500, tableMemory, { ipv6 });
   const uplink = new MemoryPort();
   const id = w.dp.control.addUplink(
     {
@@ -327,4 +351,26 @@ export function receiveAccounted(dp: Dataplane, port: number, frame: Buffer): { 
   const d0 = dropTotal(dp);
   dp.receive(port, frame);
   return { rx: dp.counters.portStats(port).rxPackets - rx0, sent: txTotal(dp) - tx0, dropped: dropTotal(dp) - d0 };
+}
+
+/** IPv6 words of an address, for specs in tests. */
+export const words6 = (s: string) => parseIpv6(s) as [number, number, number, number];
+
+/**
+ * The dual-stack network the IPv6 tests share, in slot 0: 172.20.0.0/16 (gateway .1) and
+ * fd00:20::/64 (gateway fd00:20::1, masqueraded), gateway MAC 02:50:00:00:00:01; `ipv6: false`
+ * leaves the IPv6 side out (the same network, IPv4 only).
+ */
+export function addDualStackNetwork(dp: Dataplane, { mtu = 1500, ipv6 = true } = {}): Network {
+  return dp.control.addNetwork({
+    index: 0,
+    name: 'ds',
+    subnet: 0xac140000,
+    prefixLen: 16,
+    gatewayIp: 0xac140001,
+    gatewayMac: parseMac('02:50:00:00:00:01'),
+    mtu,
+    internal: false,
+    ...(ipv6 ? { ipv6: { subnet: words6('fd00:20::'), prefixLen: 64, gatewayIp: words6('fd00:20::1'), nat: true } } : {}),
+  });
 }

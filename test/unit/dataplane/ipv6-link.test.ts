@@ -6,9 +6,7 @@ import { describe, expect, it } from 'vitest';
 import { Drop } from '../../../src/dataplane/counters.js';
 import { Dataplane } from '../../../src/dataplane/dataplane.js';
 import { MemoryPort } from '../../../src/ports/memory-port.js';
-import { parseIpv6 } from '../../../src/wire/ipv6-address.js';
-import { parseMac } from '../../../src/wire/mac.js';
-import { hex } from './fixture.js';
+import { addDualStackNetwork, hex, words6 as words } from './fixture.js';
 
 // c1 02:42:ac:14:00:02 (fd00:20::2, link-local fe80::42:acff:fe14:2), c2 02:42:ac:14:00:03
 // (fd00:20::3), the gateway 02:50:00:00:00:01 (fd00:20::1 and fe80::1) on fd00:20::/64
@@ -28,22 +26,10 @@ const NA_GW_DEFENDS = hex('33330000000102500000000186dd6000000000203afffd0000200
 const ECHO_C1_OUTSIDE = hex('0250000000010242ac14000286dd6000000000083a40fd00002000000000000000000000000220010db8000000000000000000000001800054de00010001');
 const NS_C1_WITH_C2_MAC = hex('3333ff0000010242ac14000286dd6000000000203afffe800000000000000042acfffe140002ff0200000000000000000001ff000001870022e900000000fe80000000000000000000000000000101010242ac140003');
 
-const words = (s: string) => parseIpv6(s) as [number, number, number, number];
-
 function world(ipv6 = true) {
   const dp = new Dataplane();
   dp.now = 1_000_000;
-  dp.control.addNetwork({
-    index: 0,
-    name: 'ds',
-    subnet: 0xac140000,
-    prefixLen: 16,
-    gatewayIp: 0xac140001,
-    gatewayMac: parseMac('02:50:00:00:00:01'),
-    mtu: 1500,
-    internal: false,
-    ...(ipv6 ? { ipv6: { subnet: words('fd00:20::'), prefixLen: 64, gatewayIp: words('fd00:20::1'), nat: true } } : {}),
-  });
+  addDualStackNetwork(dp, { ipv6 });
   const c1 = new MemoryPort();
   const c2 = new MemoryPort();
   const p1 = dp.control.addEndpoint({ name: 'c1', network: 0, mac: 0x0242ac140002, ip: 0xac140002, ...(ipv6 ? { ip6: words('fd00:20::2') } : {}) }, c1);
@@ -130,10 +116,21 @@ describe('IPv6 on the link', () => {
     expect(w.c1.take()).toEqual([]);
   });
 
-  it('IPv6 through the gateway is not routed yet (ipv6_not_routed); a network without IPv6 drops it as before', () => {
+  it('IPv6 to an address with no route gets ICMPv6 no route from the gateway, quoting the packet; a network without IPv6 drops it as before', () => {
     const w = world();
     w.dp.receive(w.id1, ECHO_C1_OUTSIDE);
-    expect(w.dp.counters.drops[Drop.Ipv6NotRouted]).toBe(1);
+    expect(w.dp.counters.drops[Drop.NoRoute]).toBe(1);
+    const [err] = w.c1.take();
+    expect(err).toBeDefined();
+    const e = err!;
+    expect(e.subarray(0, 6)).toEqual(ECHO_C1_OUTSIDE.subarray(6, 12)); // back to c1's MAC
+    expect(e.readUInt16BE(12)).toBe(0x86dd);
+    expect(e[14 + 6]).toBe(58); // ICMPv6
+    expect(e.subarray(22, 38)).toEqual(Buffer.from(words('fd00:20::1').flatMap((x) => [x >>> 24, (x >>> 16) & 0xff, (x >>> 8) & 0xff, x & 0xff])));
+    expect(e.subarray(38, 54)).toEqual(ECHO_C1_OUTSIDE.subarray(22, 38)); // to the sender
+    expect([e[54], e[55]]).toEqual([1, 0]); // destination unreachable, no route
+    const quotedLen = ECHO_C1_OUTSIDE.readUInt16BE(18) + 40;
+    expect(e.subarray(62)).toEqual(ECHO_C1_OUTSIDE.subarray(14, 14 + quotedLen));
     const v4 = world(false);
     v4.dp.receive(v4.id1, RS_C1);
     expect(v4.dp.counters.drops[Drop.UnsupportedEthertype]).toBe(1);

@@ -19,10 +19,12 @@ describe('TableMemory', () => {
       // conntrack: proto, state, flags, expires, mapping, then per direction src, dst, sport, dport, TCP window, counters
       'u8:64', 'u8:64', 'u16:64', 'f64:64', 'i32:64',
       'i32:128', 'i32:128', 'u16:128', 'u16:128', 'u32:128', 'u32:128', 'u8:128', 'u32:128', 'f64:128', 'f64:128',
-      // NAT mappings: class, inside address and port, outside port, pin bits
-      'u8:64', 'i32:64', 'u16:64', 'u16:64', 'u8:64',
-      // published ports: used, protocol, host port, host address, target address and port
-      'u8:65536', 'u8:65536', 'u16:65536', 'i32:65536', 'i32:65536', 'u16:65536',
+      // ...then the family and words 1..3 of both addresses per direction
+      'u8:64', 'i32:384', 'i32:384',
+      // NAT mappings: class, inside address and port, outside port, pin bits, words 1..3 of the inside address
+      'u8:64', 'i32:64', 'u16:64', 'u16:64', 'u8:64', 'i32:192',
+      // published ports: used, protocol, host port, host address, target address and port, family, words 1..3 of both addresses
+      'u8:65536', 'u8:65536', 'u16:65536', 'i32:65536', 'i32:65536', 'u16:65536', 'u8:65536', 'i32:196608', 'i32:196608',
     ]);
   });
 

@@ -1,6 +1,6 @@
 /**
  * A DNS server for the tests to forward to: UDP (and TCP on the same port) on 127.0.0.1, answering
- * A questions from a table, NXDOMAIN with an SOA for the rest, and counting what it was asked.
+ * A questions from a table (on `address`, 127.0.0.1 unless given: ::1 for IPv6), NXDOMAIN with an SOA for the rest, and counting what it was asked.
  * `mode` makes it misbehave: silent (never answers), servfail, truncate (TC over UDP, the full
  * answer over TCP), spoof (answers with a wrong id first).
  */
@@ -40,19 +40,19 @@ function answerTo(up: FakeUpstream, id: number, q: Question, transport: 'udp' | 
   return dnsPacket.encode({ ...base, flags: ra, answers });
 }
 
-export async function startFakeUpstream(mode: UpstreamMode = 'answer', attempts = 20): Promise<FakeUpstream> {
-  const udp: UdpSocket = createSocket('udp4');
-  await new Promise<void>((r) => udp.bind(0, '127.0.0.1', () => r()));
+export async function startFakeUpstream(mode: UpstreamMode = 'answer', attempts = 20, address = '127.0.0.1'): Promise<FakeUpstream> {
+  const udp: UdpSocket = createSocket(address.includes(':') ? 'udp6' : 'udp4');
+  await new Promise<void>((r) => udp.bind(0, address, () => r()));
   const port = udp.address().port;
   // TCP on the same port: another process may hold it for TCP (then try another UDP port)
   const tcpFree = await new Promise<boolean>((resolve) => {
     const probe = createServer();
     probe.once('error', () => resolve(false));
-    probe.listen(port, '127.0.0.1', () => probe.close(() => resolve(true)));
+    probe.listen(port, address, () => probe.close(() => resolve(true)));
   });
   if (!tcpFree && attempts > 1) {
     await new Promise<void>((r) => udp.close(() => r()));
-    return startFakeUpstream(mode, attempts - 1);
+    return startFakeUpstream(mode, attempts - 1, address);
   }
   const tcp: Server = createServer((s) => {
     let buf = Buffer.alloc(0);
@@ -71,7 +71,7 @@ export async function startFakeUpstream(mode: UpstreamMode = 'answer', attempts 
   });
   await new Promise<void>((resolve, reject) => {
     tcp.once('error', reject);
-    tcp.listen(port, '127.0.0.1', () => resolve());
+    tcp.listen(port, address, () => resolve());
   });
   const up: FakeUpstream = {
     port,

@@ -5,9 +5,11 @@ import { afterEach, describe, expect, it } from 'vitest';
 import {
   RESOLV_CONF_MARKER,
   containerResolvConf,
+  formatUpstream,
   hostNameservers,
   netnsNameOf,
   parseUpstream,
+  parseUpstreamOrProblem,
   removeContainerResolvConf,
   resolvConfNameservers,
   writeContainerResolvConf,
@@ -77,10 +79,34 @@ describe('upstreams', () => {
   it('parses IPv4 and IPv4:port', () => {
     expect(parseUpstream('192.0.2.53')).toEqual({ address: '192.0.2.53', port: 53 });
     expect(parseUpstream('192.0.2.53:5353')).toEqual({ address: '192.0.2.53', port: 5353 });
-    for (const bad of ['192.0.2.53:0', '192.0.2.53:65536', '192.0.2', 'dns.example', '::1', '[::1]:53', '']) expect(parseUpstream(bad), bad).toBeNull();
+    for (const bad of ['192.0.2.53:0', '192.0.2.53:65536', '192.0.2', 'dns.example', '[192.0.2.53]', '']) expect(parseUpstream(bad), bad).toBeNull();
   });
 
-  it('takes the IPv4 nameservers of a resolv.conf in order, as listed', () => {
+  it('parses IPv6, [IPv6] and [IPv6]:port, in RFC 5952 text, and link-local ones with their zone', () => {
+    expect(parseUpstream('2001:DB8:0:0::53')).toEqual({ address: '2001:db8::53', port: 53 });
+    expect(parseUpstream('::1')).toEqual({ address: '::1', port: 53 });
+    expect(parseUpstream('[2001:db8::53]')).toEqual({ address: '2001:db8::53', port: 53 });
+    expect(parseUpstream('[2001:db8::53]:5353')).toEqual({ address: '2001:db8::53', port: 5353 });
+    expect(parseUpstream('fe80::1%eth0')).toEqual({ address: 'fe80::1%eth0', port: 53 });
+    expect(parseUpstream('[fe80::1%eth0]:5300')).toEqual({ address: 'fe80::1%eth0', port: 5300 });
+    expect(formatUpstream({ address: '2001:db8::53', port: 53 })).toBe('[2001:db8::53]:53');
+    expect(formatUpstream({ address: '192.0.2.53', port: 53 })).toBe('192.0.2.53:53');
+  });
+
+  it('says why an IPv6 upstream is refused', () => {
+    const problem = (s: string) => (parseUpstreamOrProblem(s) as { problem: string }).problem;
+    expect(problem('2001:db8::53::1')).toBe('is not an IPv4 or IPv6 address, IPv4:port or [IPv6]:port');
+    expect(problem('[2001:db8::53]:0')).toBe('is not an IPv4 or IPv6 address, IPv4:port or [IPv6]:port');
+    expect(problem('[2001:db8::g]:53')).toBe('is not an IPv4 or IPv6 address, IPv4:port or [IPv6]:port');
+    expect(problem('::')).toBe('cannot be a DNS server');
+    expect(problem('ff02::fb')).toBe('cannot be a DNS server');
+    expect(problem('fe80::1')).toBe('is link-local: name its interface, as in fe80::1%eth0');
+    expect(problem('2001:db8::53%eth0')).toBe('has a zone, which only a link-local (fe80::/10) address takes');
+    expect(problem('fe80::1%a/b')).toBe('has a zone that is not an interface name ("a/b")');
+    expect(problem('fe80::1%')).toBe('has a zone that is not an interface name ("")');
+  });
+
+  it('takes the IPv4 and IPv6 nameservers of a resolv.conf in order, as listed', () => {
     const text = [
       '# comment',
       'search example.org',
@@ -93,7 +119,12 @@ describe('upstreams', () => {
     expect(resolvConfNameservers(text)).toEqual([
       { address: '127.0.0.53', port: 53 },
       { address: '198.51.100.1', port: 53 },
+      { address: '2001:db8::1', port: 53 },
       { address: '203.0.113.7', port: 53 },
+    ]);
+    // link-local with its zone as glibc takes it; ports and brackets are not resolv.conf syntax
+    expect(resolvConfNameservers('nameserver fe80::1%eth0\nnameserver [2001:db8::2]:53\nnameserver 192.0.2.1:53\nnameserver fe80::2\n')).toEqual([
+      { address: 'fe80::1%eth0', port: 53 },
     ]);
     expect(resolvConfNameservers('')).toEqual([]);
   });

@@ -286,3 +286,59 @@ describe('DnsResolver: message handling', () => {
     }
   });
 });
+
+describe('DnsResolver: IPv6 (AAAA, ip6.arpa)', () => {
+  /** "front" and "back" made dual stack: web and client with IPv6 on front, other on back; web2 has none */
+  async function world6(): Promise<World> {
+    const w = await world();
+    w.table.setNetwork({ id: 'front', name: 'front', subnet: '10.1.0.0/24', subnet6: 'fd00:1::/64', internal: false });
+    w.table.setNetwork({ id: 'back', name: 'back', subnet: '10.2.0.0/24', subnet6: 'fd00:2::/64', internal: false });
+    w.table.setEndpoint('front', { id: 'e1', name: 'web', ip: WEB, ip6: 'fd00:1:0:0::2', aliases: ['www'], sandbox: '1:1' });
+    w.table.setEndpoint('front', { id: 'e3', name: 'client', ip: CLIENT, ip6: 'fd00:1::4', aliases: [], sandbox: '1:3' });
+    w.table.setEndpoint('back', { id: 'e4', name: 'other', ip: OTHER, ip6: 'fd00:2::2', aliases: [], sandbox: '1:4' });
+    return w;
+  }
+  const WEB_PTR6 = '2.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.1.0.0.0.0.0.d.f.ip6.arpa';
+
+  it('answers AAAA with the endpoint\'s IPv6 address (RFC 5952 text), asked over IPv4 or IPv6', async () => {
+    const w = await world6();
+    for (const from of [CLIENT, 'fd00:1::4']) {
+      const m = await ask(w, from, query('web', 'AAAA'));
+      expect(m.rcode, from).toBe('NOERROR');
+      expect(m.answers, from).toEqual([{ name: 'web', type: 'AAAA', class: 'IN', ttl: LOCAL_TTL_SECONDS, flush: false, data: 'fd00:1::2' }]);
+    }
+    // the alias too; A is unchanged
+    expect(data(await ask(w, CLIENT, query('www', 'AAAA')), 'AAAA')).toEqual(['fd00:1::2']);
+    expect(data(await ask(w, 'fd00:1::4', query('web')))).toEqual([WEB]);
+    expect(w.stats.queriesOf('AAAA', 'local')).toBe(3);
+  });
+
+  it('a name without an IPv6 address: AAAA is empty, NOERROR (the name exists)', async () => {
+    const w = await world6();
+    const m = await ask(w, CLIENT, query('web2', 'AAAA'));
+    expect(m.rcode).toBe('NOERROR');
+    expect(m.answers).toEqual([]);
+  });
+
+  it('answers ip6.arpa PTR for the IPv6 addresses of the network, NXDOMAIN for free ones; malformed reverse names are not ours', async () => {
+    const w = await world6();
+    const m = await ask(w, CLIENT, query(WEB_PTR6, 'PTR'));
+    expect(m.rcode).toBe('NOERROR');
+    expect(m.answers).toEqual([{ name: WEB_PTR6, type: 'PTR', class: 'IN', ttl: LOCAL_TTL_SECONDS, flush: false, data: 'web' }]);
+    const free = await ask(w, CLIENT, query(WEB_PTR6.replace(/^2/, '9'), 'PTR'));
+    expect(free.rcode).toBe('NXDOMAIN');
+    expect(w.up!.log).toEqual([]);
+    // 31 nibbles: not the reverse name of an address, forwarded like any other name
+    const short = WEB_PTR6.slice(2);
+    await ask(w, CLIENT, query(short, 'PTR'));
+    expect(w.up!.log).toEqual([`udp PTR ${short}`]);
+  });
+
+  it('keeps networks apart for IPv6 too: another network\'s AAAA is NXDOMAIN, its reverse name forwarded', async () => {
+    const w = await world6();
+    expect((await ask(w, 'fd00:2::2', query('web', 'AAAA'))).rcode).toBe('NXDOMAIN');
+    expect(data(await ask(w, 'fd00:2::2', query('other', 'AAAA')), 'AAAA')).toEqual(['fd00:2::2']);
+    await ask(w, 'fd00:2::2', query(WEB_PTR6, 'PTR'));
+    expect(w.up!.log).toEqual([`udp PTR ${WEB_PTR6}`]);
+  });
+});

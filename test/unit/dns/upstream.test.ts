@@ -121,4 +121,34 @@ describe('UpstreamForwarder', () => {
     expect(await pending).toBeNull();
     expect(await f.resolve(Q)).toBeNull();
   });
+
+  it('forwards to an IPv6 upstream (bound on ::1) over udp6, and over TCP when truncated', async () => {
+    const up = await startFakeUpstream('answer', 20, '::1');
+    opened.push(up);
+    up.records.set('example.org', { ips: ['192.0.2.10'], ttl: 300 });
+    const f = new UpstreamForwarder([{ address: '::1', port: up.port }], { timeoutMs: 1000 });
+    opened.push(f);
+    expect(ips(await f.resolve(Q))).toEqual(['192.0.2.10']);
+    expect(up.log).toEqual(['udp A example.org']);
+    up.mode = 'truncate';
+    expect(ips(await f.resolve({ ...Q, name: 'EXAMPLE.org' }))).toEqual(['192.0.2.10']);
+    expect(up.log).toEqual(['udp A example.org', 'udp A EXAMPLE.org', 'tcp A EXAMPLE.org']);
+  });
+
+  it('goes from a dead IPv4 upstream to an IPv6 one within the deadline', async () => {
+    const dead = await upstream('silent');
+    const up6 = await startFakeUpstream('answer', 20, '::1');
+    opened.push(up6);
+    up6.records.set('example.org', { ips: ['192.0.2.11'], ttl: 300 });
+    const f = new UpstreamForwarder(
+      [
+        { address: '127.0.0.1', port: dead.port },
+        { address: '::1', port: up6.port },
+      ],
+      { timeoutMs: 600 },
+    );
+    opened.push(f);
+    expect(ips(await f.resolve(Q))).toEqual(['192.0.2.11']);
+    expect(up6.log).toEqual(['udp A example.org']);
+  });
 });

@@ -7,7 +7,8 @@ import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, truncateSyn
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { CtState } from '../../../src/dataplane/conntrack.js';
+import { CtState, CtTuple, Family } from '../../../src/dataplane/conntrack.js';
+import { parseIpv6 } from '../../../src/wire/ipv6-address.js';
 import { LiveStateFile, type LiveStateReport } from '../../../src/ports/live-state-file.js';
 import { TCP_SYN } from '../../../src/wire/tcp.js';
 import { A, ACK_C1, ACK_C1_OUT, makeNatWorld, type NatWorld, SYN_C1, SYN_C1_OUT, SYNACK_AT_C1, SYNACK_X10, variant } from '../dataplane/fixture.js';
@@ -97,6 +98,23 @@ describe('live-state adoption', () => {
     expect(() => w.dp.control.addPublish(PUBLISH)).not.toThrow();
     expect(w.dp.control.liveStateRestored()).toBe(0);
     expect(() => w.dp.control.addPublish(PUBLISH)).toThrow('port 8080/tcp is already published');
+  });
+
+  it('an IPv6 entry survives the restart too: its four-word addresses, found from both sides', () => {
+    const { file, w } = start(WALL);
+    const ct = w.dp.tables.conntrack;
+    const c1 = parseIpv6('fd00:20::2');
+    const x = parseIpv6('2001:db8::1');
+    const e = ct.create(new CtTuple().set6Words(6, c1, x, 40000, 80), new CtTuple().set6Words(6, x, c1, 80, 40000), CtState.Established, 0);
+    ct.expires[e] = w.dp.now + 600_000;
+    file.beat();
+    const next = start(WALL + 1000);
+    expect(next.report).toMatchObject({ outcome: 'adopted', flows: 1, dropped: 0 });
+    const ct2 = next.w.dp.tables.conntrack;
+    const slot = ct2.find(new CtTuple().set6Words(6, x, c1, 80, 40000), next.w.dp.now);
+    expect(slot).toBe(e * 2 + 1);
+    expect(ct2.family[slot >> 1]).toBe(Family.Ipv6);
+    expect(ct2.find(new CtTuple().set6Words(6, c1, x, 40000, 80), next.w.dp.now)).toBe(e * 2);
   });
 
   it('adopts pinned mappings (PCP, NAT-PMP) and the flows from outside through them; pins not pinned again go at the end', () => {

@@ -193,6 +193,13 @@ export class FakeHostDevices implements HostDevices {
     return ['192.0.2.0/24'];
   }
 
+  /** A route of the host's and the host link's subnet, as hostRouteCidrs6 lists them. */
+  async hostRoutes6(): Promise<string[]> {
+    return ['2001:db8:ffff::/64', 'fd00:ffff::/64'];
+  }
+
+  readonly routesIpv6 = true;
+
   async addHostRoute(subnet: string): Promise<void> {
     this.journal.record(`route+ ${subnet}`);
     this.routes.add(subnet);

@@ -1,14 +1,19 @@
-// The gateway's neighbour resolution on its networks: ARP requests for addresses it must deliver
-// to, the frames parked meanwhile (released in order once the MAC is known, or answered with
-// ICMP host unreachable when it never is), retries and expiry on the timer, and gratuitous ARP.
+// The gateway's neighbour resolution on its networks, for both families: ARP requests (IPv4) and
+// neighbour solicitations (IPv6, RFC 4861 7.2) for addresses it must deliver to, the frames parked
+// meanwhile (released in order once the MAC is known, or answered with ICMP host unreachable /
+// ICMPv6 address unreachable when it never is), retries, unicast probes and expiry on the timer
+// (one state machine: neighbour-table.ts), and gratuitous ARP.
 
 import { ARP_LEN, ARP_OP_REQUEST, ArpRepr } from '../wire/arp.js';
 import { ETH_HLEN, ETH_SRC, ETH_TYPE, ETHERTYPE_ARP } from '../wire/ethernet.js';
 import { ICMP_DEST_UNREACHABLE, ICMP_HOST_UNREACHABLE } from '../wire/icmpv4.js';
+import { ICMPV6_ADDRESS_UNREACHABLE, ICMPV6_DEST_UNREACHABLE } from '../wire/icmpv6.js';
 import { MAC_BROADCAST, MAC_ZERO, macOf, putMac, writeMac } from '../wire/mac.js';
+import { emitNeighbourSolicitation, type NeighbourSolicitationSpec } from '../wire/ndp.js';
 import type { Datapath, NeighbourResolver } from './context.js';
 import { Drop, Gauge } from './counters.js';
 import { icmpError } from './icmp-error.js';
+import { icmp6Error } from './icmp6-error.js';
 import { l2Flood, l2Output } from './l2-switch.js';
 import type { Network } from './network.js';
 import { type Neighbour, NeighbourState } from './neighbour-table.js';
@@ -28,23 +33,65 @@ export function emitArpFrame(b: Buffer, o: number, repr: ArpRepr, ethDst: number
 
 /** What the timer found, for the gauges. */
 export interface NeighbourCounts {
+  /** entries of both families, and the IPv6 ones among them */
   neighbours: number;
+  neighbours6: number;
   parked: number;
 }
 
-export class ArpResolver implements NeighbourResolver {
+export class NeighbourDiscovery implements NeighbourResolver {
   // reused for every frame the resolver writes
   private readonly repr: ArpRepr = { operation: 0, senderMac: 0, senderIp: 0, targetMac: 0, targetIp: 0 };
+  private readonly ns: NeighbourSolicitationSpec & { src: [number, number, number, number]; target: [number, number, number, number] } = {
+    srcMac: 0,
+    src: [0, 0, 0, 0],
+    target: [0, 0, 0, 0],
+    dstMac: -1,
+  };
 
   constructor(private readonly dp: Datapath) {}
 
-  request(net: Network, target: number): void {
-    this.ask(net, target, MAC_BROADCAST);
+  request(net: Network, n: Neighbour): void {
+    if (n.v6) this.solicit(net, n, -1);
+    else this.ask(net, n.ip, MAC_BROADCAST);
   }
 
   /** Asks `target` directly at the MAC the cache holds for it (RFC 4861 7.3.3 PROBE; Linux's unicast ARP probes). */
   probe(net: Network, n: Neighbour): void {
-    this.ask(net, n.ip, macOf(n.macHi, n.macLo));
+    if (n.v6) this.solicit(net, n, macOf(n.macHi, n.macLo));
+    else this.ask(net, n.ip, macOf(n.macHi, n.macLo));
+  }
+
+  /**
+   * A neighbour solicitation for an IPv6 neighbour from the gateway's address in the network (the
+   * neighbour answers it there): to the solicited-node group, or unicast at `dstMac` (a probe).
+   */
+  private solicit(net: Network, n: Neighbour, dstMac: number): void {
+    const dp = this.dp;
+    const v6 = net.ip6;
+    if (v6 === null) return;
+    const o = dp.pool.alloc();
+    if (o < 0) {
+      dp.counters.drop(Drop.NoBuffer);
+      return;
+    }
+    const ns = this.ns;
+    ns.srcMac = net.gatewayMac;
+    ns.dstMac = dstMac;
+    ns.src[0] = v6.g0;
+    ns.src[1] = v6.g1;
+    ns.src[2] = v6.g2;
+    ns.src[3] = v6.g3;
+    ns.target[0] = n.ip;
+    ns.target[1] = n.ip1;
+    ns.target[2] = n.ip2;
+    ns.target[3] = n.ip3;
+    const len = emitNeighbourSolicitation(dp.pool.slab, o, ns);
+    dp.counters.gauges[Gauge.NdpSolicitationsSent]++;
+    dp.frame.suspendOffload();
+    if (dstMac < 0) l2Flood(dp, net, null, dp.pool.slab, o, len);
+    else l2Output(dp, net, dp.pool.slab, o, len);
+    dp.frame.resumeOffload();
   }
 
   private ask(net: Network, target: number, ethDst: number): void {
@@ -118,7 +165,9 @@ export class ArpResolver implements NeighbourResolver {
       const slot = n.parked[i];
       const ingress = dp.tables.ports[park.ingress[slot]];
       dp.counters.drop(Drop.NeighbourUnreachable);
-      if (ingress !== undefined) {
+      if (ingress !== undefined && n.v6) {
+        icmp6Error(dp, ingress, park.slab, park.offset(slot), park.lengths[slot], ICMPV6_DEST_UNREACHABLE, ICMPV6_ADDRESS_UNREACHABLE, 0);
+      } else if (ingress !== undefined) {
         icmpError(dp, ingress, park.slab, park.offset(slot), park.lengths[slot], ICMP_DEST_UNREACHABLE, ICMP_HOST_UNREACHABLE, 0);
       }
       park.release(slot);
@@ -148,7 +197,7 @@ export class ArpResolver implements NeighbourResolver {
           if (now >= n.nextProbe) {
             if (n.probes >= o.arpRetries) this.failed(net, n);
             else {
-              this.request(net, n.ip);
+              this.request(net, n);
               n.probes++;
               n.nextProbe = now + o.arpRetryMs;
             }
@@ -158,7 +207,7 @@ export class ArpResolver implements NeighbourResolver {
           if (!n.fixed && now - n.updated > o.neighbourReachableMs) n.state = NeighbourState.Stale;
           break;
         case NeighbourState.Stale:
-          if (now - n.updated > o.neighbourReachableMs + o.neighbourStaleMs) net.neighbours.delete(n.ip);
+          if (now - n.updated > o.neighbourReachableMs + o.neighbourStaleMs) net.neighbours.remove(n);
           break;
         case NeighbourState.Delay:
           if (now >= n.nextProbe) {
@@ -168,11 +217,11 @@ export class ArpResolver implements NeighbourResolver {
           }
           break;
         case NeighbourState.Failed:
-          if (now - n.updated > o.neighbourFailedMs) net.neighbours.delete(n.ip);
+          if (now - n.updated > o.neighbourFailedMs) net.neighbours.remove(n);
           break;
       }
       if (n.state === NeighbourState.Probe && now >= n.nextProbe) {
-        if (n.probes >= o.arpRetries) net.neighbours.delete(n.ip);
+        if (n.probes >= o.arpRetries) net.neighbours.remove(n);
         else {
           this.probe(net, n);
           n.probes++;
@@ -182,5 +231,6 @@ export class ArpResolver implements NeighbourResolver {
       counts.parked += n.parkedCount;
     }
     counts.neighbours += net.neighbours.size;
+    counts.neighbours6 += net.neighbours.size6;
   }
 }
