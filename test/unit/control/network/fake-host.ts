@@ -381,7 +381,15 @@ export class FakeCluster implements ClusterStore {
     const claims = this.claims.get(networkId) ?? new Map<string, string>();
     let ip = requested;
     if (ip !== undefined && claims.has(ip) && claims.get(ip) !== owner) throw new ApiFailure(409, `address ${ip} is already in use`);
-    if (ip === undefined) ip = [...candidates].find((c) => !claims.has(c));
+    if (ip === undefined) {
+      // lazily, as the real stores: an IPv6 subnet's candidates are a generator over 2^53 addresses
+      for (const c of candidates) {
+        if (!claims.has(c)) {
+          ip = c;
+          break;
+        }
+      }
+    }
     if (ip === undefined) throw new ApiFailure(409, 'no available addresses');
     this.journal.record(`claim ${ip}`);
     claims.set(ip, owner);
