@@ -182,8 +182,13 @@ export class OverlaySync {
           if (r.vtep !== e.vtep) continue;
           live.remotes.delete(id);
           names.deleteEndpoint(live.record.id, id);
+          // its addresses are free for local containers again, as on endpoint-down
+          if (live.allocator.has(r.ip)) live.allocator.release(r.ip);
           const ip6 = remoteIpv6(live, r);
-          if (ip6 !== null) await dataplane.control.removeRemoteEndpoint6(live.index, ip6);
+          if (ip6 !== null) {
+            if (live.allocator6!.has(r.ip6!)) live.allocator6!.release(r.ip6!);
+            await dataplane.control.removeRemoteEndpoint6(live.index, ip6);
+          }
         }
         await dataplane.control.removePeer(live.index, ipv4(e.vtep));
         log.info({ network: live.record.name, vtep: e.vtep }, 'overlay peer down');
@@ -216,7 +221,7 @@ export class OverlaySync {
         await dataplane.control.removeRemoteEndpoint(live.index, ipv4(ep.ip));
         const ip6 = remoteIpv6(live, ep);
         if (ip6 !== null) {
-          live.allocator6!.release(ep.ip6!);
+          if (live.allocator6!.has(ep.ip6!)) live.allocator6!.release(ep.ip6!);
           await dataplane.control.removeRemoteEndpoint6(live.index, ip6);
         }
         return;

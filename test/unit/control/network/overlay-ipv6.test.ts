@@ -118,8 +118,10 @@ describe('overlay networks with IPv6', () => {
     await service.clusterSettled();
     expect(h.journal.since(mark2)).toEqual(['remote- 1 10.10.0.2', 'remote6- 1 fd00:30::2', 'remote6- 1 fd00:30::3', 'peer- 1 192.0.2.3']);
     expect([...dataplane.remotes.keys()].filter((k) => k.includes(':'))).toEqual([]);
-    // the address of the endpoint that left is free again
+    // the addresses of the endpoint that left and of the VTEP that went down are free again
     expect((await service.connect('ov', { netns: 'c2' })).IPv6Address).toBe('fd00:30::2/64');
+    h.devices.addNamespace('c3');
+    expect((await service.connect('ov', { netns: 'c3' })).IPv6Address).toBe('fd00:30::3/64');
   });
 
   it("adopts another host's network with its IPv6 side; a record without one (an older version's) stays IPv4 only", async () => {
