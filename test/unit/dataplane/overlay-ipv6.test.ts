@@ -46,10 +46,10 @@ function hostB() {
   });
   dp.control.addPeer(0, VTEP_A);
   const port = new MemoryPort();
-  dp.control.addEndpoint({ name: 'c', network: 0, mac: parseMac('02:42:0a:14:00:03'), ip: parseIpv4('10.20.0.3'), ip6: words6('fd00:20::3') }, port);
+  const id = dp.control.addEndpoint({ name: 'c', network: 0, mac: parseMac('02:42:0a:14:00:03'), ip: parseIpv4('10.20.0.3'), ip6: words6('fd00:20::3') }, port).id;
   port.take();
   tunnel.sent = 0;
-  return { dp, port, tunnel };
+  return { dp, port, tunnel, id };
 }
 
 function deliver(dp: Dataplane, frame: Buffer): void {
@@ -70,6 +70,36 @@ const NS_GW = hex('3333ff00000102420a14000286dd6000000000203afffd000020000000000
 const NS_LOCAL = hex('3333ff00000302420a14000286dd6000000000203afffd000020000000000000000000000002ff0200000000000000000001ff000003870072fd00000000fd000020000000000000000000000003010102420a140002');
 // unsolicited neighbour advertisement of fd00:20::1 (the gateway's) by the remote, to ff02::1
 const NA_GW = hex('33330000000102420a14000286dd6000000000203afffd000020000000000000000000000002ff0200000000000000000000000000018800500320000000fd000020000000000000000000000001020102420a140002');
+
+// from the local container: a neighbour solicitation for the remote endpoint's fd00:20::2, and the
+// advertisement the gateway answers in its name (solicited, override, not a router, its MAC)
+const NS_REMOTE = hex('3333ff00000202420a14000386dd6000000000203afffd000020000000000000000000000003ff0200000000000000000001ff000002870072fd00000000fd000020000000000000000000000002010102420a140003');
+const NA_PROXY = hex('02420a14000302420a14000286dd6000000000203afffd000020000000000000000000000002fd000020000000000000000000000003880011e260000000fd000020000000000000000000000002020102420a140002');
+
+describe('NDP suppression for remote endpoints (ndp-proxy)', () => {
+  it("answers a local solicitation for a remote endpoint's IPv6 address with its MAC, not flooded over the overlay", () => {
+    const b = hostB();
+    b.dp.control.addRemoteEndpoint({ network: 0, ip: parseIpv4('10.20.0.2'), mac: parseMac('02:42:0a:14:00:02'), vtepIp: VTEP_A });
+    b.dp.control.addRemoteEndpoint6({ network: 0, ip6: words6('fd00:20::2'), mac: parseMac('02:42:0a:14:00:02'), vtepIp: VTEP_A });
+    b.port.take();
+    b.tunnel.sent = 0;
+    b.dp.receive(b.id, NS_REMOTE);
+    expect(b.port.take()).toEqual([NA_PROXY]);
+    expect(b.tunnel.sent).toBe(0);
+    expect(drops(b.dp)).toEqual({});
+  });
+
+  it('floods the solicitation over the overlay when the address is not known (or no longer)', () => {
+    const b = hostB();
+    b.dp.control.addRemoteEndpoint6({ network: 0, ip6: words6('fd00:20::2'), mac: parseMac('02:42:0a:14:00:02'), vtepIp: VTEP_A });
+    b.dp.control.removeRemoteEndpoint6(0, words6('fd00:20::2'));
+    b.port.take();
+    b.tunnel.sent = 0;
+    b.dp.receive(b.id, NS_REMOTE);
+    expect(b.port.take()).toEqual([]);
+    expect(b.tunnel.sent).toBe(1);
+  });
+});
 
 describe('IPv6 inside the overlay, decapsulation', () => {
   it('switches inner IPv6 from a peer to the local container unchanged, and not back into the overlay', () => {
