@@ -3,15 +3,15 @@
  * underlay bridge, etcd as the cluster store (overlay-world.ts), a dual-stack overlay network
  * created on host A and adopted by B, a container on each; ping -6 between them by IPv6 address,
  * and the neighbour entry the container on A gets for the one on B (its MAC; that the gateway,
- * not B, answered is checked by the unit test of ndp-proxy). Needs root, etcd, ip, ping.
+ * not B, answered is checked by the unit test of ndp-proxy); iperf3 -6 TCP, 2 s. Needs root, etcd, ip, ping, iperf3.
  */
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import { cidrsOverlap, cleanupAll, nsExecOk, pickSubnets, randomHex, waitFor } from './harness.js';
-import { cleanupNatWorlds } from './nat-world.js';
+import { cidrsOverlap, cleanupAll, nsExec, nsExecOk, pickSubnets, randomHex, waitFor } from './harness.js';
+import { cleanupNatWorlds, parseIperf, startBackground } from './nat-world.js';
 import { ETCD_BIN, type OverlayContainer, type OverlayHost, type OverlayWorld, buildOverlayWorld, cleanupOverlayWorlds, inspectOverlay } from './overlay-world.js';
 import { etcdServer, needs, root, tools } from './requirements.js';
 
-needs([root, ...tools('ip', 'ping', 'timeout')], etcdServer(ETCD_BIN), tools('setpriv')).describe('IPv6 inside overlay networks', () => {
+needs([root, ...tools('ip', 'ping', 'iperf3', 'ss', 'timeout')], etcdServer(ETCD_BIN), tools('setpriv')).describe('IPv6 inside overlay networks', () => {
   let w: OverlayWorld;
   let A: OverlayHost;
   let B: OverlayHost;
@@ -40,7 +40,7 @@ needs([root, ...tools('ip', 'ping', 'timeout')], etcdServer(ETCD_BIN), tools('se
     return info.find((a) => a.local.startsWith(SUBNET6.split('::')[0]!))?.local ?? '';
   };
 
-  it('containers on two hosts get distinct IPv6 addresses of the network and ping -6 each other; the container learns the remote one's MAC', async () => {
+  it("containers on two hosts get distinct IPv6 addresses of the network and ping -6 each other both ways; the container learns the remote one's MAC; iperf3 -6 crosses", async () => {
     await A.daemon.cliOk(['network', 'create', '--driver', 'overlay', '--ipv6', '--subnet', subnet, '--subnet', SUBNET6, NET]);
     const appeared = await waitFor(async () => (await B.daemon.cli(['network', 'ls', '--format', 'json'])).stdout.includes(`"${NET}"`), 10_000, 200);
     expect(appeared, logs()).toBe(true);
@@ -62,5 +62,20 @@ needs([root, ...tools('ip', 'ping', 'timeout')], etcdServer(ETCD_BIN), tools('se
     expect(back.stdout).toContain('2 packets transmitted, 2 received');
     const neigh = (await nsExecOk(ca.ns, ['ip', '-6', 'neigh', 'show', b6, 'dev', 'eth0'])).stdout;
     expect(neigh).toContain(`lladdr ${cb.mac}`);
+
+    // iperf3 -6 TCP, 2 s, bounded
+    const server = startBackground(cb.ns, ['iperf3', '-6', '-s', '-1', '-B', b6, '-p', '5201'], 30);
+    try {
+      const listening = await waitFor(async () => /:5201\b/.test((await nsExec(cb.ns, ['ss', '-Hltn'])).stdout), 10_000, 100);
+      expect(listening, server.stderr()).toBe(true);
+      const r = await nsExec(ca.ns, ['timeout', '-s', 'KILL', '20', 'iperf3', '-6', '-c', b6, '-p', '5201', '-t', '2', '-J', '--connect-timeout', '3000'], { timeoutMs: 25_000 });
+      const res = parseIperf(r.stdout);
+      expect(res.error, r.stdout.slice(0, 2000)).toBeUndefined();
+      const received = res.end?.sum_received?.bytes ?? 0;
+      expect(received, `iperf3 -6 moved ${received} bytes\n${logs()}`).toBeGreaterThan(1_000_000);
+      console.log(`iperf3 -6 across the overlay: ${((received * 8) / 2 / 1e6).toFixed(0)} Mbit/s`);
+    } finally {
+      await server.stop();
+    }
   }, 90_000);
 });
