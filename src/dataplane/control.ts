@@ -18,6 +18,7 @@ import { Port, type PortIo, PortKind, type TunnelIo } from './port.js';
 import { natClass } from './nat-ports.js';
 import type { AnyPublishRule } from './published-ports.js';
 import { sweepUnconfirmed, sweepUnconfirmedPins } from './live-state.js';
+import type { RemoteEndpoint6Spec } from './remote-endpoints6.js';
 import { RouteTarget } from './route-table.js';
 import type { EndpointSpec, HostPortSpec, NetworkSpec, PinSpec, RemoteEndpointSpec, UplinkSpec } from './specs.js';
 import type { Transmitter } from './transmit.js';
@@ -129,6 +130,7 @@ export class DataplaneControl {
     if (net === undefined || v < 0) return;
     net.removePeer(v);
     for (const r of [...net.remotes.values()]) if (r.vtep === v) this.removeRemoteEndpoint(network, r.ip);
+    this.removeRemoteEndpoints6Via(net, v);
     net.fdb.flushPort(vtepTarget(v));
     this.refreshOverlayGauges();
   }
@@ -161,6 +163,35 @@ export class DataplaneControl {
     const n = net.neighbours.get(ip);
     if (n !== undefined && n.parkedCount === 0) net.neighbours.delete(ip);
     this.refreshOverlayGauges();
+  }
+
+  // ---- IPv6 of remote endpoints (NDP suppression, ndp-proxy.ts) ----------------------------------
+
+  /**
+   * The IPv6 address of an endpoint on another host: neighbour solicitations for it from local
+   * containers are answered with its MAC. Its MAC is reached through its VTEP (static fdb entry),
+   * as addRemoteEndpoint makes it for its IPv4 address.
+   */
+  addRemoteEndpoint6(spec: RemoteEndpoint6Spec): void {
+    const dp = this.dp;
+    const net = this.overlay(spec.network);
+    if (net.ip6 === null) throw new Error(`network ${net.name} has no IPv6`);
+    const v = dp.tables.vteps.intern(spec.vtepIp);
+    net.addPeer(v);
+    const hi = macHiOf(spec.mac);
+    const lo = macLoOf(spec.mac);
+    net.fdb.setStatic(hi, lo, vtepTarget(v), dp.now);
+    net.remotes6.set(spec.ip6, hi, lo, v);
+    this.refreshOverlayGauges();
+  }
+
+  /** Forgets a remote endpoint's IPv6 address (its MAC's fdb entry goes with its IPv4 address). */
+  removeRemoteEndpoint6(network: number, ip6: Ipv6Words): void {
+    this.dp.tables.networks[network]?.remotes6.delete(ip6);
+  }
+
+  private removeRemoteEndpoints6Via(net: Network, vtep: number): void {
+    for (const r of net.remotes6.values()) if (r.vtep === vtep) net.remotes6.delete([r.w0, r.w1, r.w2, r.w3]);
   }
 
   private refreshOverlayGauges(): void {

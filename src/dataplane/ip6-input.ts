@@ -29,6 +29,7 @@ import { ip6Local } from './ip6-local.js';
 import { ip6Lookup } from './ip6-lookup.js';
 import { l2Forward } from './l2-switch.js';
 import { gatewayAddressAt, ndpInput } from './ndp-input.js';
+import { ndpProxy } from './ndp-proxy.js'; // wt-v6ovl
 import type { Network, NetworkIpv6 } from './network.js';
 import type { Port } from './port.js';
 
@@ -115,6 +116,7 @@ export function ip6Input(dp: Datapath, port: Port, net: Network, buf: Buffer, of
     }
     net.fdb.learn(port.macHi, port.macLo, port.id, dp.now);
     if (ndpInput(dp, port, net, v6, buf, off, len)) return; // the gateway's: answered, not switched
+    if (net.vni !== 0 && ndpProxy(dp, port, net, buf, off, len)) return; // wt-v6ovl: NDP suppression for remote overlay endpoints (ndp-proxy.ts)
     l2Forward(dp, net, port, buf, off, len);
     return;
   }

@@ -3,6 +3,7 @@ import { prefixMaskWord6 } from '../wire/ipv6-address.js';
 import { macHiOf, macLoOf } from '../wire/mac.js';
 import { MacTable } from './mac-table.js';
 import { NeighbourTable } from './neighbour-table.js';
+import { RemoteEndpoints6 } from './remote-endpoints6.js';
 import type { Ipv6NetworkSpec, NetworkSpec } from './specs.js';
 
 /** Table sizes every network gets (from the data plane's options). */
@@ -85,6 +86,8 @@ export class Network {
   peerCount = 0;
   /** endpoints on other hosts, known from the control plane (ARP suppression): IPv4 -> MAC */
   readonly remotes = new Map<number, RemoteEndpoint>();
+  /** their IPv6 addresses, on an overlay network with IPv6 (NDP suppression, ndp-proxy): IPv6 -> MAC */
+  readonly remotes6 = new RemoteEndpoints6();
   ports = new Int32Array(16);
   portCount = 0;
   readonly fdb: MacTable;

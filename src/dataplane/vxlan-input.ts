@@ -2,9 +2,20 @@
 // peer of the VNI it carries; the inner source MAC is learned as "behind that VTEP", and the frame
 // is switched to local ports only (split horizon: never back into the overlay).
 
-import { ETH_HLEN, ETHERTYPE_ARP, ETHERTYPE_IPV4 } from '../wire/ethernet.js';
+import { ETH_HLEN, ETHERTYPE_ARP, ETHERTYPE_IPV4, ETHERTYPE_IPV6 } from '../wire/ethernet.js';
 import { ARP_OP_REQUEST } from '../wire/arp.js';
 import { WireError } from '../wire/error.js';
+import {
+  ICMPV6_NEIGHBOUR_ADVERTISEMENT,
+  ICMPV6_NEIGHBOUR_SOLICITATION,
+  ICMPV6_REDIRECT,
+  ICMPV6_ROUTER_ADVERTISEMENT,
+  ICMPV6_ROUTER_SOLICITATION,
+} from '../wire/icmpv6.js';
+import { IPV6_NH_ICMPV6 } from '../wire/ipv6.js';
+import { checkNdp, NdpInvalid } from '../wire/ndp.js';
+import { gatewayAddressAt } from './ndp-input.js';
+import type { Network } from './network.js';
 import { readVni, VXLAN_HLEN } from '../wire/vxlan.js';
 import { Drop } from './counters.js';
 import type { Datapath } from './context.js';
@@ -77,10 +88,59 @@ export function vxlanInput(dp: Datapath, tunnel: Port, buf: Buffer, off: number,
   } else if (etherType === ETHERTYPE_IPV4) {
     // checked as a local endpoint's IPv4 is before it is switched (a counted drop if malformed)
     if (ip4Wrap(dp, buf, f + ETH_HLEN, flen - ETH_HLEN) === null) return;
+  } else if (etherType === ETHERTYPE_IPV6) {
+    if (!ip6Decap(dp, net, buf, f, flen)) return;
   } else {
-    // the gateway is IPv4-only, in the overlay as on a bridge (ethernet-input)
     c.drop(Drop.UnsupportedEthertype);
     return;
   }
   l2Forward(dp, net, tunnel, buf, f, flen);
+}
+
+/**
+ * Inner IPv6 from a peer VTEP, checked before it is switched to local ports (false: dropped and
+ * counted): well-formed as a local port's would be (header, extension walk, NDP messages); the
+ * gateway's neighbour discovery stays remote (every host has the gateway: solicitations for its
+ * addresses and router solicitations are answered there); no router advertisement or redirect,
+ * no advertisement of the gateway's addresses (spoofed_ndp). Sources are not checked against a
+ * port: the remote host's gateway did that for its containers.
+ */
+function ip6Decap(dp: Datapath, net: Network, buf: Buffer, f: number, flen: number): boolean {
+  const c = dp.counters;
+  const v6 = net.ip6;
+  if (v6 === null) {
+    c.drop(Drop.UnsupportedEthertype); // a network without IPv6, as on a local port
+    return false;
+  }
+  const ip = dp.frame.ip6;
+  if (ip.wrap(buf, f + ETH_HLEN, flen - ETH_HLEN) !== WireError.Ok) {
+    c.drop(Drop.Malformed);
+    return false;
+  }
+  const walk = dp.frame.walk6;
+  if (ip.walkExtensions(walk) !== WireError.Ok) {
+    c.drop(Drop.Malformed);
+    return false;
+  }
+  const icmpType = walk.protocol === IPV6_NH_ICMPV6 && walk.length >= 4 ? buf[walk.offset] : -1;
+  if (icmpType < ICMPV6_ROUTER_SOLICITATION || icmpType > ICMPV6_REDIRECT) return true;
+  const bad = checkNdp(ip, dp.frame.ndp, walk.offset, walk.length);
+  if (bad !== NdpInvalid.Ok) {
+    c.drop(bad === NdpInvalid.Checksum ? Drop.BadChecksum : Drop.Malformed);
+    return false;
+  }
+  if (icmpType === ICMPV6_ROUTER_ADVERTISEMENT || icmpType === ICMPV6_REDIRECT) {
+    c.drop(Drop.SpoofedNdp); // only the gateway is a router, and every host has its own
+    return false;
+  }
+  const forGateway = icmpType !== ICMPV6_ROUTER_SOLICITATION && gatewayAddressAt(v6, buf, walk.offset + 8);
+  if (icmpType === ICMPV6_NEIGHBOUR_ADVERTISEMENT && forGateway) {
+    c.drop(Drop.SpoofedNdp); // a remote advertising the gateway's address
+    return false;
+  }
+  if (icmpType === ICMPV6_ROUTER_SOLICITATION || (icmpType === ICMPV6_NEIGHBOUR_SOLICITATION && forGateway)) {
+    c.drop(Drop.NotForUs); // the remote host's gateway answers it
+    return false;
+  }
+  return true;
 }

@@ -208,6 +208,12 @@ const control: WorkerControl = {
   removeRemoteEndpoint(network, ip) {
     ctl.removeRemoteEndpoint(network, ip);
   },
+  addRemoteEndpoint6(spec) {
+    ctl.addRemoteEndpoint6(spec);
+  },
+  removeRemoteEndpoint6(network, ip6) {
+    ctl.removeRemoteEndpoint6(network, ip6);
+  },
   snapshot,
   liveState() {
     return liveReport;

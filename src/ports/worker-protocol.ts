@@ -8,6 +8,8 @@ import type { EndpointSpec, HostPortSpec, NetworkSpec, PinSpec, RemoteEndpointSp
 import type { PublishRule, PublishRule6 } from '../dataplane/published-ports.js';
 import type { IpFamily } from '../dataplane/conntrack.js';
 import type { ConntrackRecord } from '../dataplane/control.js';
+import type { RemoteEndpoint6Spec } from '../dataplane/remote-endpoints6.js';
+import type { Ipv6Words } from '../wire/ipv6-address.js';
 import type { GatewayServiceName } from '../dataplane/gateway-services.js';
 import type { GatewayDatagramSpec } from '../dataplane/gateway-datagram.js';
 import type { UnderlayOptions } from './vxlan-socket.js';
@@ -81,6 +83,9 @@ export interface WorkerControl {
   removePeer(network: number, vtepIp: number): void;
   addRemoteEndpoint(spec: RemoteEndpointSpec): void;
   removeRemoteEndpoint(network: number, ip: number): void;
+  /** the IPv6 address of a remote endpoint (NDP suppression), after addRemoteEndpoint of its IPv4 one */
+  addRemoteEndpoint6(spec: RemoteEndpoint6Spec): void;
+  removeRemoteEndpoint6(network: number, ip6: Ipv6Words): void;
   snapshot(): Snapshot;
   /** what the worker found in the live-state file at start (null: not used) */
   liveState(): LiveStateStatus | null;

@@ -15,7 +15,20 @@ export interface OverlayNetworkDef {
   internal: boolean;
   /** where containers get their addresses (--ip-range), on every host; absent: the whole subnet */
   ipRange?: string;
+  /**
+   * the IPv6 side (--ipv6), the same on every host: subnet, gateway (every host answers for it and
+   * for fe80::1), ip-range, NAT; absent: IPv4 only (and in records written before overlays had IPv6)
+   */
+  ipv6?: OverlayIpv6Def;
   created: string;
+}
+
+/** The IPv6 side of an overlay network, as the state file keeps a network's (Ipv6NetworkRecord). */
+export interface OverlayIpv6Def {
+  subnet: string;
+  gateway: string;
+  ipRange?: string;
+  nat: boolean;
 }
 
 /** An endpoint as the other hosts must see it. */
@@ -24,6 +37,8 @@ export interface OverlayEndpointDef {
   network: string; // network id
   name: string;
   ip: string;
+  /** its IPv6 address on a network with IPv6 (claimed cluster-wide as `ip` is); absent: none */
+  ip6?: string;
   mac: string;
   /** underlay address of the host it is on */
   vtep: string;

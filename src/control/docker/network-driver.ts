@@ -122,6 +122,10 @@ export class NetworkDriver {
     const subnet = v4[0]!.Pool;
     const gateway = v4[0]!.Gateway ? v4[0]!.Gateway.split('/')[0] : undefined;
     const pool = [...state.pools.values()].find((p) => p.subnet === subnet);
+    if (opts.driver === 'overlay' && subnet6 !== undefined) {
+      // Docker's IPAM calls (allocateAddress6) hand out IPv6 addresses per host, not claimed cluster-wide yet
+      throw new PluginError('--ipv6 is not supported on overlay networks yet through Docker (pontoon network create --driver overlay --ipv6 is)');
+    }
     if (opts.driver === 'overlay') {
       // another host made it: this host's Docker network joins the same overlay
       const made = [...state.networks()].find((n) => n.record.driver === 'overlay' && n.record.dockerNetworkId === undefined && n.record.subnet === subnet);

@@ -4,7 +4,7 @@
 import { randomBytes } from 'node:crypto';
 import { macToString } from '../../wire/mac.js';
 import { cidrLastAddress, cidrNetwork, ipv4ToString, parseCidr, parseIpv4 } from '../../wire/ipv4-address.js';
-import { cidr6Network, parseCidr6, parseIpv6 } from '../../wire/ipv6-address.js';
+import { cidr6Host, cidr6Network, ipv6Equal, ipv6ToString, parseCidr6, parseIpv6 } from '../../wire/ipv6-address.js';
 import type { Ipv6NetworkSpec } from '../../dataplane/specs.js';
 import type { Ipv6NetworkRecord } from '../state-store.js';
 
@@ -39,6 +39,24 @@ export function* candidateAddresses(subnet: string, gateway: string, ipRange?: s
   for (let a = range.addr; a <= last; a++) {
     if (a === net.addr || a === bcast || a === gw) continue;
     yield ipv4ToString(a);
+  }
+}
+
+/**
+ * IPv6 addresses of a subnet (or of its ip-range) a container may get, lowest first, in RFC 5952
+ * form: never the subnet-router anycast address (the subnet's first) nor the gateway. Lazy: a /64
+ * is walked only as far as the caller reads (at most 2^53 host numbers, as the allocator).
+ */
+export function* candidateAddresses6(subnet: string, gateway: string, ipRange?: string): Generator<string> {
+  const net = cidr6Network(parseCidr6(subnet));
+  const range = ipRange !== undefined ? cidr6Network(parseCidr6(ipRange)) : net;
+  const gw = parseIpv6(gateway);
+  const hostBits = 128 - range.prefixLen;
+  const last = hostBits >= 53 ? Number.MAX_SAFE_INTEGER : 2 ** hostBits - 1;
+  for (let n = 0; n <= last; n++) {
+    const a = cidr6Host(range, n);
+    if (ipv6Equal(a, net.addr) || ipv6Equal(a, gw)) continue;
+    yield ipv6ToString(a);
   }
 }
 

@@ -20,7 +20,7 @@ import type { NetnsRef } from '../netns.js';
 import { type PortMapping, planPublish } from '../publish.js';
 import { isLoopbackAddress, type LoopbackProxies } from '../loopback-proxy.js';
 import type { EndpointRecord } from '../state-store.js';
-import { candidateAddresses, ipv4, macForIp } from './addresses.js';
+import { candidateAddresses, candidateAddresses6, ipv4, macForIp } from './addresses.js';
 import type { ServiceDataplane } from './service-dataplane.js';
 import type { LiveNetworks } from './live-networks.js';
 import type { OverlaySync } from './overlay-sync.js';
@@ -120,7 +120,7 @@ export class EndpointAttach {
     return UndoStack.run(onUndoFailure, async (undo) => {
       // a refused address passes as it is: the allocators' refusals are one-line ApiFailures already
       const ip = await this.claimAddress(live, endpointId, req.ip, undo);
-      const ip6 = this.claimAddress6(live, req.ip6, undo);
+      const ip6 = await this.claimAddress6(live, endpointId, req.ip6, undo);
       try {
         return await this.attach(live, { id: endpointId, name, ns, ip, ip6, aliases, ports, ifName: req.ifName, containerId: req.containerId }, undo);
       } catch (err) {
@@ -166,12 +166,32 @@ export class EndpointAttach {
     return ip;
   }
 
-  /** The endpoint's IPv6 address on a network with IPv6 (local: overlay networks have no IPv6 yet); undefined without. */
-  private claimAddress6(live: LiveNetwork, requested: string | undefined, undo: UndoStack): string | undefined {
+  /**
+   * The endpoint's IPv6 address on a network with IPv6 (undefined without): this host's allocator,
+   * and for an overlay network the cluster's too, as claimAddress does for IPv4.
+   */
+  private async claimAddress6(live: LiveNetwork, endpointId: string, requested: string | undefined, undo: UndoStack): Promise<string | undefined> {
     const a6 = live.allocator6;
-    if (a6 === null) return undefined;
-    const ip6 = a6.allocate(requested);
-    undo.push(`address ${ip6}`, () => a6.release(ip6));
+    const v6 = live.record.ipv6;
+    if (a6 === null || v6 === undefined) return undefined;
+    const overlay = this.overlayOf(live);
+    if (overlay === null || requested !== undefined) {
+      // checks subnet and local use; the text is RFC 5952's, as the store's keys are
+      const local = a6.allocate(requested);
+      undo.push(`address ${local}`, () => a6.release(local));
+      if (overlay === null) return local;
+      requested = local;
+    }
+    const candidates = (function* () {
+      for (const a of candidateAddresses6(v6.subnet, v6.gateway, v6.ipRange)) if (!a6.has(a)) yield a;
+    })();
+    const id = live.record.id;
+    const ip6 = await overlay.cluster.claimAddress(id, endpointId, candidates, requested);
+    undo.push(`address ${ip6} in the cluster store`, () => overlay.cluster.releaseAddress(id, ip6));
+    if (requested === undefined) {
+      a6.markUsed(ip6);
+      undo.push(`address ${ip6}`, () => a6.release(ip6));
+    }
     return ip6;
   }
 
@@ -244,6 +264,15 @@ export class EndpointAttach {
 
   releaseAddress6(live: LiveNetwork, ip6: string): void {
     live.allocator6?.release(ip6);
+  }
+
+  /** Gives a connected endpoint's IPv6 address back, to the network and (overlay) to the cluster store. */
+  private async releaseClaimed6(live: LiveNetwork, ip6: string): Promise<void> {
+    live.allocator6?.release(ip6);
+    const overlay = this.overlayOf(live);
+    if (overlay !== null) {
+      await overlay.cluster.releaseAddress(live.record.id, ip6).catch((err: Error) => this.deps.log.warn({ err: err.message }, 'cannot release address'));
+    }
   }
 
   /** Gives an address back, to the network and (overlay) to the cluster store. */
@@ -433,7 +462,7 @@ export class EndpointAttach {
     if (r.engine === undefined) {
       resolvConf.sync(r.netnsPath);
       await this.releaseAddress(live, r.ip);
-      if (r.ip6 !== undefined) live.allocator6?.release(r.ip6);
+      if (r.ip6 !== undefined) await this.releaseClaimed6(live, r.ip6);
     }
     if (save) networks.save();
     else networks.trySave();

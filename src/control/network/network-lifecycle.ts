@@ -7,7 +7,7 @@ import type { NetworkCreateRequest } from '../api-types.js';
 import type { OverlayNetworkDef } from '../cluster/cluster-store.js';
 import { ApiFailure } from '../gateway-api.js';
 import type { HostDevices } from '../host-devices.js';
-import { validateNetworkRequest } from '../ipam.js';
+import { requestFamilies, validateNetworkRequest } from '../ipam.js';
 import type { Pool6 } from '../ipam6.js';
 import type { LiveNetwork, LiveNetworkRecord } from '../live-network.js';
 import { overlayGatewayMac, randomGatewayMac } from './addresses.js';
@@ -73,14 +73,18 @@ export class NetworkLifecycle {
     return live;
   }
 
-  private async createOverlay(req: NetworkCreateRequest, existing: { name: string; subnet: string }[], routes: string[]): Promise<LiveNetwork> {
+  private async createOverlay(req: NetworkCreateRequest, existing: { name: string; subnet: string; subnet6?: string }[], routes: string[]): Promise<LiveNetwork> {
     const { overlay, advertise, underlayMtu, networks } = this.deps;
-    if (req.ipv6 === true) throw new ApiFailure(400, '--ipv6 is not supported on overlay networks yet');
     if (overlay === null || advertise === null) {
       throw new ApiFailure(400, 'overlay networks need cluster.advertise (this host\'s underlay address) in the daemon config');
     }
     const mtu = req.mtu ?? underlayMtu - VXLAN_OVERHEAD;
-    const v = validateNetworkRequest({ ...req, driver: 'bridge', mtu }, existing, routes);
+    const v = validateNetworkRequest({ ...req, driver: 'bridge', mtu }, existing, routes, this.deps.pools6);
+    if (!v.ipv4) throw new ApiFailure(400, `network ${req.name}: IPv6-only overlay networks are not supported: give an IPv4 subnet too (--subnet)`);
+    if (v.ipv6 !== undefined && overlay.cluster.kind === 'static' && !requestFamilies(req).v6.subnet) {
+      // the pools' subnet is this host's own choice; without a store no other host would learn it
+      throw new ApiFailure(400, `network ${req.name}: an overlay network with --ipv6 and cluster.store none needs its IPv6 --subnet, the same on every host`);
+    }
     if (v.mtu > underlayMtu - VXLAN_OVERHEAD) {
       throw new ApiFailure(400, `MTU ${v.mtu} does not fit the underlay: at most ${underlayMtu - VXLAN_OVERHEAD}`);
     }
@@ -103,6 +107,7 @@ export class NetworkLifecycle {
       mtu: v.mtu,
       internal: v.internal,
       ...(v.ipRange !== undefined ? { ipRange: v.ipRange } : {}),
+      ...(v.ipv6 !== undefined ? { ipv6: v.ipv6 } : {}),
       created: new Date().toISOString(),
     };
     await overlay.cluster.createNetwork(def);

@@ -4,6 +4,7 @@
 
 import type { Logger } from 'pino';
 import { parseMac } from '../../wire/mac.js';
+import { cidr6Contains, parseCidr6, parseIpv6OrNull, type Ipv6Words } from '../../wire/ipv6-address.js';
 import type { ClusterEvent, ClusterStore, OverlayEndpointDef, OverlayNetworkDef } from '../cluster/cluster-store.js';
 import type { NameTable } from '../dns/name-table.js';
 import { ApiFailure } from '../gateway-api.js';
@@ -16,7 +17,18 @@ import type { NetworkActivation } from './network-activation.js';
 
 /** An endpoint of this host as the other hosts must see it. */
 export function overlayEndpointDef(live: LiveNetwork, r: EndpointRecord, vtep: string): OverlayEndpointDef {
-  return { id: r.id, network: live.record.id, name: r.name, ip: r.ip, mac: r.mac, vtep, aliases: r.aliases };
+  return { id: r.id, network: live.record.id, name: r.name, ip: r.ip, ...(r.ip6 !== undefined ? { ip6: r.ip6 } : {}), mac: r.mac, vtep, aliases: r.aliases };
+}
+
+/**
+ * A remote endpoint's IPv6 address as words, when the network has IPv6 and the address is one of
+ * its subnet (a record from another host is not trusted further); null otherwise.
+ */
+function remoteIpv6(live: LiveNetwork, ep: OverlayEndpointDef): Ipv6Words | null {
+  const v6 = live.record.ipv6;
+  if (v6 === undefined || live.allocator6 === null || ep.ip6 === undefined) return null;
+  const a = parseIpv6OrNull(ep.ip6);
+  return a !== null && cidr6Contains(parseCidr6(v6.subnet), a) ? a : null;
 }
 
 export class OverlaySync {
@@ -80,6 +92,7 @@ export class OverlaySync {
       created: def.created,
       isDefault: false,
       vni: def.vni,
+      ...(def.ipv6 !== undefined ? { ipv6: def.ipv6 } : {}),
     });
     networks.save();
     await this.announce(live).catch((err: Error) => log.warn({ network: def.name, err: err.message }, 'cannot join overlay network in the cluster store yet'));
@@ -92,6 +105,7 @@ export class OverlaySync {
     await this.cluster.joinNetwork(live.record.id);
     for (const ep of live.endpoints.values()) {
       await this.cluster.claimAddress(live.record.id, ep.record.id, [], ep.record.ip);
+      if (ep.record.ip6 !== undefined) await this.cluster.claimAddress(live.record.id, ep.record.id, [], ep.record.ip6);
       await this.cluster.registerEndpoint(this.endpointDef(live, ep.record));
     }
     live.announced = true;
@@ -168,6 +182,13 @@ export class OverlaySync {
           if (r.vtep !== e.vtep) continue;
           live.remotes.delete(id);
           names.deleteEndpoint(live.record.id, id);
+          // its addresses are free for local containers again, as on endpoint-down
+          if (live.allocator.has(r.ip)) live.allocator.release(r.ip);
+          const ip6 = remoteIpv6(live, r);
+          if (ip6 !== null) {
+            if (live.allocator6!.has(r.ip6!)) live.allocator6!.release(r.ip6!);
+            await dataplane.control.removeRemoteEndpoint6(live.index, ip6);
+          }
         }
         await dataplane.control.removePeer(live.index, ipv4(e.vtep));
         log.info({ network: live.record.name, vtep: e.vtep }, 'overlay peer down');
@@ -183,6 +204,11 @@ export class OverlaySync {
         live.allocator.markUsed(ep.ip);
         live.peers.add(ep.vtep);
         await dataplane.control.addRemoteEndpoint({ network: live.index, ip: ipv4(ep.ip), mac: parseMac(ep.mac), vtepIp: ipv4(ep.vtep) });
+        const ip6 = remoteIpv6(live, ep);
+        if (ip6 !== null) {
+          live.allocator6!.markUsed(ep.ip6!);
+          await dataplane.control.addRemoteEndpoint6({ network: live.index, ip6, mac: parseMac(ep.mac), vtepIp: ipv4(ep.vtep) });
+        }
         return;
       }
       case 'endpoint-down': {
@@ -193,6 +219,11 @@ export class OverlaySync {
         names.deleteEndpoint(live.record.id, e.endpointId);
         if (live.allocator.has(ep.ip)) live.allocator.release(ep.ip);
         await dataplane.control.removeRemoteEndpoint(live.index, ipv4(ep.ip));
+        const ip6 = remoteIpv6(live, ep);
+        if (ip6 !== null) {
+          if (live.allocator6!.has(ep.ip6!)) live.allocator6!.release(ep.ip6!);
+          await dataplane.control.removeRemoteEndpoint6(live.index, ip6);
+        }
         return;
       }
     }

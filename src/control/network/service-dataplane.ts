@@ -18,6 +18,8 @@ export interface ServiceDataplane {
     | 'removePeer'
     | 'addRemoteEndpoint'
     | 'removeRemoteEndpoint'
+    | 'addRemoteEndpoint6'
+    | 'removeRemoteEndpoint6'
     | 'snapshot'
     | 'conntrackList'
     | 'conntrackFlush'

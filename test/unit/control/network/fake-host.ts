@@ -19,6 +19,8 @@ import type { ResolvConfFiles } from '../../../../src/control/network/resolv-con
 import { type ExplicitMappings, NetworkService } from '../../../../src/control/network-service.js';
 import type { PersistedState } from '../../../../src/control/state-store.js';
 import { macToString } from '../../../../src/wire/mac.js';
+import { type Ipv6Words, ipv6ToString } from '../../../../src/wire/ipv6-address.js';
+import type { RemoteEndpoint6Spec } from '../../../../src/dataplane/remote-endpoints6.js';
 
 /** What was done, in order, by every fake; and the steps told to fail. */
 export class Journal {
@@ -293,6 +295,16 @@ export class FakeDataplane implements ServiceDataplane {
     this.remotes.delete(`${network} ${ipv4ToString(ip)}`);
   }
 
+  async addRemoteEndpoint6({ network, ip6, mac, vtepIp }: RemoteEndpoint6Spec): Promise<void> {
+    this.journal.record(`remote6+ ${network} ${ipv6ToString(ip6)}`);
+    this.remotes.set(`${network} ${ipv6ToString(ip6)}`, `${macToString(mac)} via ${ipv4ToString(vtepIp)}`);
+  }
+
+  async removeRemoteEndpoint6(network: number, ip6: Ipv6Words): Promise<void> {
+    this.journal.record(`remote6- ${network} ${ipv6ToString(ip6)}`);
+    this.remotes.delete(`${network} ${ipv6ToString(ip6)}`);
+  }
+
   async snapshot(): Promise<Snapshot> {
     return {
       io: { backend: 'read/write', fallbackReason: '', busyPollUs: 0, underlay: null },
@@ -334,7 +346,7 @@ export class FakeStateFile implements StateFile {
 
 /** A cluster store shared by every host in a test: networks, address claims, endpoints; events by hand. */
 export class FakeCluster implements ClusterStore {
-  readonly kind = 'fake';
+  readonly kind: string = 'fake';
   readonly networks = new Map<string, OverlayNetworkDef>();
   /** network id → ip → owner */
   readonly claims = new Map<string, Map<string, string>>();
@@ -369,7 +381,15 @@ export class FakeCluster implements ClusterStore {
     const claims = this.claims.get(networkId) ?? new Map<string, string>();
     let ip = requested;
     if (ip !== undefined && claims.has(ip) && claims.get(ip) !== owner) throw new ApiFailure(409, `address ${ip} is already in use`);
-    if (ip === undefined) ip = [...candidates].find((c) => !claims.has(c));
+    if (ip === undefined) {
+      // lazily, as the real stores: an IPv6 subnet's candidates are a generator over 2^53 addresses
+      for (const c of candidates) {
+        if (!claims.has(c)) {
+          ip = c;
+          break;
+        }
+      }
+    }
     if (ip === undefined) throw new ApiFailure(409, 'no available addresses');
     this.journal.record(`claim ${ip}`);
     claims.set(ip, owner);

@@ -81,6 +81,19 @@ describe('overlay sync', () => {
     expect(await service.connect('ov', { netns: 'c2' })).toMatchObject({ IPv4Address: '10.10.0.2/24' });
   });
 
+  it("a VTEP that goes down frees its endpoints' addresses for local containers", async () => {
+    const { host, cluster, service, ovId } = await inCluster();
+    cluster.emit({ kind: 'endpoint-up', endpoint: remote(ovId, 'r1', 'api', '10.10.0.2', '192.0.2.2') });
+    cluster.emit({ kind: 'endpoint-up', endpoint: remote(ovId, 'r2', 'db', '10.10.0.3', '192.0.2.2') });
+    await service.clusterSettled();
+    cluster.emit({ kind: 'vtep-down', networkId: ovId, vtep: '192.0.2.2' });
+    await service.clusterSettled();
+    expect(service.inspectNetwork('ov').RemoteContainers).toEqual({});
+    host.devices.addNamespace('c2');
+    expect(await service.connect('ov', { netns: 'c1' })).toMatchObject({ IPv4Address: '10.10.0.2/24' });
+    expect(await service.connect('ov', { netns: 'c2' })).toMatchObject({ IPv4Address: '10.10.0.3/24' });
+  });
+
   it('a connect whose registration in the store fails is undone, the cluster-wide address too', async () => {
     const { host, cluster, service, dataplane } = await inCluster();
     host.journal.failOn(/^register/, 'etcd unavailable', 1);
