@@ -182,16 +182,36 @@ export class DataplaneControl {
     const lo = macLoOf(spec.mac);
     net.fdb.setStatic(hi, lo, vtepTarget(v), dp.now);
     net.remotes6.set(spec.ip6, hi, lo, v);
+    // the gateway knows its MAC too, as for IPv4: routed IPv6 to it never waits for a solicitation
+    // that a remote endpoint's answer (to the gateway's MAC, not_for_us on decapsulation) could not settle
+    const w = [spec.ip6[0] | 0, spec.ip6[1] | 0, spec.ip6[2] | 0, spec.ip6[3] | 0] as const;
+    const n = net.neighbours.get6(...w) ?? net.neighbours.create6(...w, dp.now);
+    n.fixed = true;
+    dp.resolver.resolved(net, n, hi, lo);
     this.refreshOverlayGauges();
+    dp.endBatch();
   }
 
-  /** Forgets a remote endpoint's IPv6 address (its MAC's fdb entry goes with its IPv4 address). */
+  /** Forgets a remote endpoint's IPv6 address and its neighbour entry (its MAC's fdb entry goes with its IPv4 address). */
   removeRemoteEndpoint6(network: number, ip6: Ipv6Words): void {
-    this.dp.tables.networks[network]?.remotes6.delete(ip6);
+    const net = this.dp.tables.networks[network];
+    if (net === undefined) return;
+    net.remotes6.delete(ip6);
+    this.forgetNeighbour6(net, ip6[0] | 0, ip6[1] | 0, ip6[2] | 0, ip6[3] | 0);
   }
 
   private removeRemoteEndpoints6Via(net: Network, vtep: number): void {
-    for (const r of net.remotes6.values()) if (r.vtep === vtep) net.remotes6.delete([r.w0, r.w1, r.w2, r.w3]);
+    for (const r of net.remotes6.values()) {
+      if (r.vtep !== vtep) continue;
+      net.remotes6.delete([r.w0, r.w1, r.w2, r.w3]);
+      this.forgetNeighbour6(net, r.w0 | 0, r.w1 | 0, r.w2 | 0, r.w3 | 0);
+    }
+  }
+
+  /** Removes a remote endpoint's fixed IPv6 neighbour entry, unless frames are parked on it. */
+  private forgetNeighbour6(net: Network, w0: number, w1: number, w2: number, w3: number): void {
+    const n = net.neighbours.get6(w0, w1, w2, w3);
+    if (n !== undefined && n.parkedCount === 0) net.neighbours.remove(n);
   }
 
   private refreshOverlayGauges(): void {

@@ -101,6 +101,38 @@ describe('NDP suppression for remote endpoints (ndp-proxy)', () => {
   });
 });
 
+describe('routed IPv6 to a remote endpoint', () => {
+  it('goes straight into the overlay: the gateway knows the remote MAC, no solicitation that the remote answer could not settle', () => {
+    const b = hostB();
+    const host = new MemoryPort();
+    const hostId = b.dp.control.addHostPort(
+      {
+        name: 'pontoon0',
+        hostIp: parseIpv4('10.254.0.1'),
+        gatewayIp: parseIpv4('10.254.0.2'),
+        prefixLen: 30,
+        mtu: 1500,
+        defaultRoute: false,
+        ipv6: { hostIp: words6('fd00:fe::1'), gatewayIp: words6('fd00:fe::2'), prefixLen: 64 },
+      },
+      host,
+    ).id;
+    b.dp.control.addRemoteEndpoint6({ network: 0, ip6: words6('fd00:20::2'), mac: parseMac('02:42:0a:14:00:02'), vtepIp: VTEP_A });
+    b.port.take();
+    b.tunnel.sent = 0;
+    // fd00:fe::1 -> fd00:20::2, echo request id 1 seq 1 "abcd" (scapy), from the host's TUN
+    b.dp.receive(hostId, hex('60000000000c3a40fd0000fe000000000000000000000001fd0000200000000000000000000000028000bfcd0001000161626364'));
+    expect(b.tunnel.sent).toBe(1);
+    expect(b.port.take()).toEqual([]); // no solicitation flooded to the local container
+    expect(drops(b.dp)).toEqual({});
+    // forgotten: the next one is resolved by solicitation again (flooded over the overlay and locally)
+    b.dp.control.removeRemoteEndpoint6(0, words6('fd00:20::2'));
+    b.tunnel.sent = 0;
+    b.dp.receive(hostId, hex('60000000000c3a40fd0000fe000000000000000000000001fd0000200000000000000000000000028000bfcd0001000161626364'));
+    expect(b.port.take()[0]![54]).toBe(135);
+  });
+});
+
 describe('IPv6 inside the overlay, decapsulation', () => {
   it('switches inner IPv6 from a peer to the local container unchanged, and not back into the overlay', () => {
     const b = hostB();
