@@ -1,7 +1,8 @@
 // Frames for the native-free benchmark, built with the wire layer's emitters (checksums included).
 
 import { ETH_HLEN, EthernetRepr, ETHERTYPE_IPV4, ETHERTYPE_IPV6 } from '../src/wire/ethernet.js';
-import { IP_PROTO_TCP, IP_PROTO_UDP, Ipv4Repr } from '../src/wire/ipv4.js';
+import { IP_PROTO_ICMP, IP_PROTO_TCP, IP_PROTO_UDP, Ipv4Repr } from '../src/wire/ipv4.js';
+import { internetChecksum } from '../src/wire/checksum.js';
 import { parseIpv4 } from '../src/wire/ipv4-address.js';
 import { IPV6_HLEN, Ipv6Repr } from '../src/wire/ipv6.js';
 import { parseIpv6 } from '../src/wire/ipv6-address.js';
@@ -40,6 +41,20 @@ export function tcpFrame(src: Addr, dst: Addr, dstMac: string, flags: number, se
     (b, o, s, d) => TcpRepr.emit({ srcPort: src.port, dstPort: dst.port, seq, ack, flags, window: 65535, payload: data }, b, o, s, d),
     20 + payload,
   );
+}
+
+/** An ICMP echo request (type 8) or reply (0) with identifier `id`, sequence 1 and 56 bytes of data. */
+export function icmpEchoFrame(src: Addr, dst: Addr, dstMac: string, type: 0 | 8, id: number): Buffer {
+  const b = Buffer.alloc(ETH_HLEN + 20 + 64);
+  EthernetRepr.emit({ dst: parseMac(dstMac), src: parseMac(src.mac), etherType: ETHERTYPE_IPV4 }, b, 0);
+  Ipv4Repr.emit({ src: parseIpv4(src.ip), dst: parseIpv4(dst.ip), protocol: IP_PROTO_ICMP, ttl: 64, payloadLength: 64, dontFragment: true, ident: 1 }, b, ETH_HLEN);
+  const o = ETH_HLEN + 20;
+  b[o] = type;
+  b.writeUInt16BE(id, o + 4);
+  b.writeUInt16BE(1, o + 6);
+  b.fill(0x78, o + 8);
+  b.writeUInt16BE(internetChecksum(b, o, 64), o + 2);
+  return b;
 }
 
 /** The same over IPv6 (addresses such as "fd00:17::2"), hop limit 64. */

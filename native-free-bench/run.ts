@@ -12,7 +12,7 @@ import { parseMac } from '../src/wire/mac.js';
 import { TCP_ACK, TCP_SYN } from '../src/wire/tcp.js';
 import { VNET_GSO_TCPV4 } from '../src/wire/virtio-net.js';
 import { VXLAN_HLEN, writeVxlanHeader } from '../src/wire/vxlan.js';
-import { DATA, tcpFrame, udp6Frame, udpFrame } from './frames.js';
+import { DATA, icmpEchoFrame, tcpFrame, udp6Frame, udpFrame } from './frames.js';
 
 const BATCH = 64;
 const GW = '02:50:00:00:00:01';
@@ -151,6 +151,12 @@ const SCENARIOS: Scenario[] = [
       dp.receive(ids.c1, tcpFrame(C1, X10, GW, TCP_ACK, 1001, 5001, 0));
       return { port: ids.c1, frames: [tcpFrame(C1, X10, GW, DATA, 1001, 5001, 64)] };
     },
+    sink: (w) => () => w.ports.up.count,
+  },
+  {
+    name: 'nat_icmp_echo',
+    what: 'ping through the masquerade: echo requests of one flow out (conntrack lookup by identifier, identifier and address rewrite)',
+    prepare: (w) => ({ port: w.ids.c1, frames: [icmpEchoFrame(C1, X10, GW, 8, 77)] }),
     sink: (w) => () => w.ports.up.count,
   },
   {
