@@ -10,6 +10,8 @@
 // keyed by its address as a signed 32-bit integer (a V8 small integer), an IPv6 entry by a hash of
 // its four words with a chain for collisions, so lookups allocate nothing.
 
+import { ipv6WordsHash } from '../wire/ipv6-address.js';
+
 export const NeighbourState = {
   Incomplete: 0,
   Reachable: 1,
@@ -73,14 +75,6 @@ export class Neighbour {
   }
 }
 
-function hash6(w0: number, w1: number, w2: number, w3: number): number {
-  let h = Math.imul(w0 ^ 0x9e3779b9, 0x85ebca6b);
-  h = Math.imul(h ^ (h >>> 13) ^ w1, 0xc2b2ae35);
-  h = Math.imul(h ^ (h >>> 16) ^ w2, 0x27d4eb2f);
-  h = Math.imul(h ^ (h >>> 15) ^ w3, 0x165667b1);
-  return h ^ (h >>> 16);
-}
-
 export class NeighbourTable {
   private readonly map = new Map<number, Neighbour>();
   /** IPv6 entries by hash6 of their words: the first of a chain linked by next6 */
@@ -104,7 +98,7 @@ export class NeighbourTable {
 
   /** The IPv6 entry of w0..w3, or undefined. */
   get6(w0: number, w1: number, w2: number, w3: number): Neighbour | undefined {
-    let n = this.map6.get(hash6(w0 | 0, w1 | 0, w2 | 0, w3 | 0)) ?? null;
+    let n = this.map6.get(ipv6WordsHash(w0 | 0, w1 | 0, w2 | 0, w3 | 0)) ?? null;
     while (n !== null && !n.is6(w0, w1, w2, w3)) n = n.next6;
     return n ?? undefined;
   }
@@ -125,7 +119,7 @@ export class NeighbourTable {
     n.ip3 = w3 >>> 0;
     n.v6 = true;
     n.updated = now;
-    const h = hash6(w0 | 0, w1 | 0, w2 | 0, w3 | 0);
+    const h = ipv6WordsHash(w0 | 0, w1 | 0, w2 | 0, w3 | 0);
     n.next6 = this.map6.get(h) ?? null;
     this.map6.set(h, n);
     this.count6++;
@@ -142,7 +136,7 @@ export class NeighbourTable {
       if (this.map.get(n.ip | 0) === n) this.map.delete(n.ip | 0);
       return;
     }
-    const h = hash6(n.ip | 0, n.ip1 | 0, n.ip2 | 0, n.ip3 | 0);
+    const h = ipv6WordsHash(n.ip | 0, n.ip1 | 0, n.ip2 | 0, n.ip3 | 0);
     let c = this.map6.get(h) ?? null;
     if (c === n) {
       if (n.next6 === null) this.map6.delete(h);

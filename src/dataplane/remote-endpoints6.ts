@@ -3,7 +3,7 @@
 // words read from the frame, so a lookup allocates nothing: a Map keyed by a 32-bit hash of the
 // words, each bucket a short chain compared word by word.
 
-import type { Ipv6Words } from '../wire/ipv6-address.js';
+import { type Ipv6Words, ipv6WordsHash } from '../wire/ipv6-address.js';
 
 /** An endpoint on another host, as the cluster store tells of it: its IPv6 address and MAC, the VTEP it is behind. */
 export interface RemoteEndpoint6Spec {
@@ -34,15 +34,6 @@ export class RemoteEndpoint6 {
   }
 }
 
-/** The words mixed into a small integer (a Map key that stays a Smi). */
-function hash6(w0: number, w1: number, w2: number, w3: number): number {
-  let h = Math.imul(w0 ^ 0x9e3779b9, 0x85ebca6b);
-  h = Math.imul(h ^ w1, 0xc2b2ae35);
-  h = Math.imul(h ^ w2, 0x85ebca6b);
-  h = Math.imul(h ^ w3, 0xc2b2ae35);
-  return (h ^ (h >>> 16)) & 0x3fffffff;
-}
-
 export class RemoteEndpoints6 {
   private readonly buckets = new Map<number, RemoteEndpoint6>();
   private count = 0;
@@ -53,7 +44,7 @@ export class RemoteEndpoints6 {
 
   /** The endpoint with this address, or undefined (fast path: allocates nothing). */
   get(w0: number, w1: number, w2: number, w3: number): RemoteEndpoint6 | undefined {
-    let e: RemoteEndpoint6 | null = this.buckets.get(hash6(w0, w1, w2, w3)) ?? null;
+    let e: RemoteEndpoint6 | null = this.buckets.get(ipv6WordsHash(w0, w1, w2, w3)) ?? null;
     for (; e !== null; e = e.next) if (e.is(w0, w1, w2, w3)) return e;
     return undefined;
   }
@@ -62,7 +53,7 @@ export class RemoteEndpoints6 {
   set(ip6: Ipv6Words, macHi: number, macLo: number, vtep: number): void {
     this.delete(ip6);
     const e = new RemoteEndpoint6(ip6[0] >>> 0, ip6[1] >>> 0, ip6[2] >>> 0, ip6[3] >>> 0, macHi, macLo, vtep);
-    const h = hash6(e.w0, e.w1, e.w2, e.w3);
+    const h = ipv6WordsHash(e.w0, e.w1, e.w2, e.w3);
     e.next = this.buckets.get(h) ?? null;
     this.buckets.set(h, e);
     this.count++;
@@ -70,7 +61,7 @@ export class RemoteEndpoints6 {
 
   /** Removes the endpoint with this address; false when there was none. */
   delete(ip6: Ipv6Words): boolean {
-    const h = hash6(ip6[0], ip6[1], ip6[2], ip6[3]);
+    const h = ipv6WordsHash(ip6[0], ip6[1], ip6[2], ip6[3]);
     let prev: RemoteEndpoint6 | null = null;
     for (let e = this.buckets.get(h) ?? null; e !== null; prev = e, e = e.next) {
       if (!e.is(ip6[0], ip6[1], ip6[2], ip6[3])) continue;

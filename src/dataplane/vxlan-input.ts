@@ -13,13 +13,13 @@ import {
   ICMPV6_ROUTER_SOLICITATION,
 } from '../wire/icmpv6.js';
 import { IPV6_NH_ICMPV6 } from '../wire/ipv6.js';
-import { checkNdp, NdpInvalid } from '../wire/ndp.js';
-import { gatewayAddressAt } from './ndp-input.js';
-import type { Network } from './network.js';
+import { checkNdp, NDP_TARGET, NdpInvalid } from '../wire/ndp.js';
 import { readVni, VXLAN_HLEN } from '../wire/vxlan.js';
 import { Drop } from './counters.js';
 import type { Datapath } from './context.js';
 import { ip4Wrap } from './ip4-input.js';
+import { gatewayAddressAt } from './ndp-input.js';
+import type { Network } from './network.js';
 import { l2Forward } from './l2-switch.js';
 import { isGroupMac, macHi, macLo } from '../wire/mac.js';
 import { targetVtep, vtepTarget } from './mac-table.js';
@@ -133,7 +133,7 @@ function ip6Decap(dp: Datapath, net: Network, buf: Buffer, f: number, flen: numb
     c.drop(Drop.SpoofedNdp); // only the gateway is a router, and every host has its own
     return false;
   }
-  const forGateway = icmpType !== ICMPV6_ROUTER_SOLICITATION && gatewayAddressAt(v6, buf, walk.offset + 8);
+  const forGateway = icmpType !== ICMPV6_ROUTER_SOLICITATION && gatewayAddressAt(v6, buf, walk.offset + NDP_TARGET);
   if (icmpType === ICMPV6_NEIGHBOUR_ADVERTISEMENT && forGateway) {
     c.drop(Drop.SpoofedNdp); // a remote advertising the gateway's address
     return false;

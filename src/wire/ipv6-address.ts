@@ -260,3 +260,15 @@ export function solicitedNodeMulticast(a: Ipv6Words): Ipv6Words {
 export function multicastMacIpv6(a: Ipv6Words): number {
   return 0x3333 * TWO32 + (a[3] >>> 0);
 }
+
+/**
+ * The four words of an address mixed into a small non-negative integer: a Map key that stays a Smi
+ * on every V8 build (30 bits), for the tables keyed by an IPv6 address (neighbours, remote endpoints).
+ */
+export function ipv6WordsHash(w0: number, w1: number, w2: number, w3: number): number {
+  let h = Math.imul(w0 ^ 0x9e3779b9, 0x85ebca6b);
+  h = Math.imul(h ^ (h >>> 13) ^ w1, 0xc2b2ae35);
+  h = Math.imul(h ^ (h >>> 16) ^ w2, 0x27d4eb2f);
+  h = Math.imul(h ^ (h >>> 15) ^ w3, 0x165667b1);
+  return (h ^ (h >>> 16)) & 0x3fffffff;
+}
