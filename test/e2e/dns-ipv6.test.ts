@@ -20,7 +20,8 @@ const V4ONLY = `pte6d-${RUN}-v4`;
 const OTHER = `pte6d-${RUN}-oth`;
 const UPNS = `pte6d-${RUN}-up`; // the IPv6 upstream DNS server
 const HOST_VETH = `pe6${RUN}u`;
-const UPNET6 = `2001:db8:53:${randomHex(2)}`;
+// a group of four hex digits with no leading zero, so the address prints as written
+const UPNET6 = `2001:db8:53:${(0x8000 | parseInt(randomHex(2), 16)).toString(16)}`;
 const UP6 = `${UPNET6}::53`;
 const HOST_SIDE6 = `${UPNET6}::1`;
 const EXT_NAME = 'ext6.pontoon.test';
