@@ -15,7 +15,7 @@ import { openPacketSocket } from '../ports/sys/packet-socket.js';
 import { closeFd, openTunTap } from '../ports/sys/tuntap.js';
 import type { Ipv6UplinkSpec } from '../dataplane/specs.js';
 import { ipv4ToString, parseCidr, parseIpv4 } from '../wire/ipv4-address.js';
-import { parseCidr6, parseIpv6 } from '../wire/ipv6-address.js';
+import { ipv6ToString, parseCidr6, parseIpv6 } from '../wire/ipv6-address.js';
 import { parseMac } from '../wire/mac.js';
 import { probeSocket, startApiServer } from './api-server.js';
 import type { EmbeddedDns } from './dns/embedded-dns.js';
@@ -335,8 +335,10 @@ export async function runDaemon(configPath: string): Promise<void> {
     let dns: EmbeddedDns | null = null;
     if (cfg.dns.enabled) {
       // sockets on the host's TUN address; the data plane DNATs queries to any gateway:53 there
+      const hostIp6 = hostLink6 !== null ? parseCidr6(hostLink6).addr : null;
       const embedded = new EmbeddedDns({
         address: ipv4ToString(hostCidr.addr),
+        ...(hostIp6 !== null ? { address6: ipv6ToString(hostIp6) } : {}),
         port: cfg.dns.port,
         upstreams: cfg.dns.upstream ?? hostNameservers(),
         timeoutMs: cfg.dns.timeoutMs,
@@ -347,9 +349,14 @@ export async function runDaemon(configPath: string): Promise<void> {
       await embedded.start();
       cleanups.push(() => embedded.close());
       await dataplane.control.setGatewayService('dns', hostCidr.addr, embedded.port);
+      if (hostIp6 !== null) await dataplane.control.setGatewayService6('dns', hostIp6, embedded.port6);
       dns = embedded;
       log.info(
-        { listen: `${ipv4ToString(hostCidr.addr)}:${cfg.dns.port}`, upstreams: embedded.upstreams.map(formatUpstream) },
+        {
+          listen: `${ipv4ToString(hostCidr.addr)}:${embedded.port}`,
+          ...(hostIp6 !== null ? { listen6: `[${ipv6ToString(hostIp6)}]:${embedded.port6}` } : {}),
+          upstreams: embedded.upstreams.map(formatUpstream),
+        },
         'embedded DNS ready',
       );
     }

@@ -106,6 +106,8 @@ export class NetworkService implements GatewayApi {
     const attach = new EndpointAttach({
       gatewayAddress: config.host.gatewayAddress,
       uplinkAddress: config.uplink?.address ?? null,
+      gatewayAddress6: config.host.address6 !== null ? config.host.gatewayAddress6 : null,
+      uplinkAddress6: config.uplink?.address6 ?? null,
       vnet: config.dataplane.offload,
       devicePrefix: config.devicePrefix,
       networks,

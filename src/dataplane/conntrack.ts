@@ -130,6 +130,39 @@ export class CtTuple {
     return this;
   }
 
+  /** The inverse of `t`, of its family: addresses and ports swapped (a reply tuple, before NAT changes it). */
+  reverseOf(t: CtTuple): CtTuple {
+    this.family = t.family;
+    this.proto = t.proto;
+    this.src = t.dst;
+    this.src1 = t.dst1;
+    this.src2 = t.dst2;
+    this.src3 = t.dst3;
+    this.dst = t.src;
+    this.dst1 = t.src1;
+    this.dst2 = t.src2;
+    this.dst3 = t.src3;
+    this.sport = t.dport;
+    this.dport = t.sport;
+    return this;
+  }
+
+  /** The source address becomes the IPv6 address of int32 words w0..w3. */
+  setSrc6(w0: number, w1: number, w2: number, w3: number): void {
+    this.src = w0 | 0;
+    this.src1 = w1 | 0;
+    this.src2 = w2 | 0;
+    this.src3 = w3 | 0;
+  }
+
+  /** The destination address becomes the IPv6 address of int32 words w0..w3. */
+  setDst6(w0: number, w1: number, w2: number, w3: number): void {
+    this.dst = w0 | 0;
+    this.dst1 = w1 | 0;
+    this.dst2 = w2 | 0;
+    this.dst3 = w3 | 0;
+  }
+
   /** The source address's words (slow path: allocates). */
   srcWords(): Ipv6Words {
     return [this.src >>> 0, this.src1 >>> 0, this.src2 >>> 0, this.src3 >>> 0];

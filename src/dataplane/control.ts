@@ -2,7 +2,7 @@
 // (the worker applies them when the control plane asks), never inside the fast path, and leave
 // the tables consistent or throw without having changed them.
 
-import { type Ipv6Words, eui64Words } from '../wire/ipv6-address.js';
+import { type Ipv6Words, eui64Words, ipv6WordsHash, prefixMaskWord6 } from '../wire/ipv6-address.js';
 import type { PortProtocol } from '../wire/ipv4.js';
 import { prefixMask } from '../wire/ipv4-address.js';
 import { macHiOf, macLoOf } from '../wire/mac.js';
@@ -20,7 +20,7 @@ import type { AnyPublishRule } from './published-ports.js';
 import { sweepUnconfirmed, sweepUnconfirmedPins } from './live-state.js';
 import type { RemoteEndpoint6Spec } from './remote-endpoints6.js';
 import { RouteTarget } from './route-table.js';
-import type { EndpointSpec, HostPortSpec, NetworkSpec, PinSpec, RemoteEndpointSpec, UplinkSpec } from './specs.js';
+import type { EndpointSpec, HostPortSpec, Ipv6NetworkSpec, Ipv6UplinkSpec, NetworkSpec, PinSpec, RemoteEndpointSpec, UplinkSpec } from './specs.js';
 import type { Transmitter } from './transmit.js';
 
 /** One direction of a tracked connection, as the listing gives it: IPv4 addresses as uint32, IPv6 ones as words. */
@@ -100,6 +100,11 @@ export class DataplaneControl {
   /** Sends a gateway service's packets (to any gateway address) to ip:port, a socket of the daemon; port 0 turns it off. */
   setGatewayService(name: GatewayServiceName, ip: number, port: number): void {
     this.dp.tables.services.set(name, ip, port);
+  }
+
+  /** The same for IPv6: packets to a network's IPv6 gateway address go to [ip]:port. */
+  setGatewayService6(name: GatewayServiceName, ip: Ipv6Words, port: number): void {
+    this.dp.tables.services.set6(name, ip, port);
   }
 
   /** Sends one UDP datagram from a network's gateway address into the network (announcements). */
@@ -256,6 +261,7 @@ export class DataplaneControl {
     this.addPort(port);
     net.addPort(port.id);
     t.endpointsByIp.set(port.ip | 0, port.id);
+    if (port.hasIp6) t.endpointsByIp6.set(ipv6WordsHash(port.ip6w0, port.ip6w1, port.ip6w2, port.ip6w3), port.id);
     this.adoptConnections(port);
     net.fdb.learn(port.macHi, port.macLo, port.id, dp.now);
     // the gateway knows the endpoint: no ARP needed for its first packet
@@ -305,6 +311,7 @@ export class DataplaneControl {
       gatewayMac: spec.mac,
       mtu: spec.mtu,
       internal: false,
+      ...(spec.ipv6 !== undefined ? { ipv6: uplinkNetwork6(spec.ipv6, spec.mac) } : {}),
     });
     net.isUplink = true;
     const port = new Port(t.freePortId(), PortKind.Uplink, spec.name, io);
@@ -320,6 +327,14 @@ export class DataplaneControl {
     // everything not in a network goes out of the uplink now, not to the host
     t.routes.remove(0, 0);
     t.routes.add(0, 0, RouteTarget.Network, net.index, spec.gatewayIp);
+    const v6 = spec.ipv6;
+    if (v6 !== undefined) {
+      // IPv6 too: masquerade to the uplink's address, everything else through gateway6
+      t.uplink6.set(v6.ip);
+      t.hasUplink6 = true;
+      t.routes6.remove6([0, 0, 0, 0], 0);
+      t.routes6.add6([0, 0, 0, 0], 0, RouteTarget.Network, net.index, v6.gatewayIp);
+    }
     // announce the address (gratuitous ARP), as a host does when it comes up
     dp.resolver.announce(net, spec.mac, spec.ip, port, true);
     dp.endBatch();
@@ -413,6 +428,8 @@ export class DataplaneControl {
       // address must not find stale flows (or their outside ports) black-holing it
       const ip = port.ip | 0;
       if (t.endpointsByIp.get(ip) === id) t.endpointsByIp.delete(ip);
+      const h6 = port.hasIp6 ? ipv6WordsHash(port.ip6w0, port.ip6w1, port.ip6w2, port.ip6w3) : -1;
+      if (h6 >= 0 && t.endpointsByIp6.get(h6) === id) t.endpointsByIp6.delete(h6);
       const ct = t.conntrack;
       const ip6 = port.hasIp6 ? ([port.ip6w0, port.ip6w1, port.ip6w2, port.ip6w3] as const) : null;
       const mine = (slot: number) => ct.isAddress4(slot, false, ip) || (ip6 !== null && ct.isAddress6(slot, false, ip6));
@@ -468,4 +485,11 @@ export class DataplaneControl {
     ct.flush();
     return n;
   }
+}
+
+/** The uplink's IPv6 side as a network's: its prefix on the link, its address, routed (never masqueraded into), its link-local address from its MAC. */
+function uplinkNetwork6(v6: Ipv6UplinkSpec, mac: number): Ipv6NetworkSpec {
+  const subnet: Ipv6Words = [0, 1, 2, 3].map((i) => (v6.ip[i]! & prefixMaskWord6(v6.prefixLen, i)) >>> 0) as unknown as Ipv6Words;
+  const [e2, e3] = eui64Words(mac);
+  return { subnet, prefixLen: v6.prefixLen, gatewayIp: v6.ip, nat: false, linkLocal: [0xfe800000, 0, e2, e3] };
 }

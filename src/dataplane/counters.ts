@@ -42,7 +42,6 @@ export const DROP_REASONS = [
   { name: 'EndpointConnLimit', label: 'conntrack_endpoint_limit', help: 'A new flow refused: its container already holds conntrack.maxPerEndpoint tracked connections.' },
   { name: 'Martian', label: 'martian', help: 'A loopback (127.0.0.0/8) or "this network" (0.0.0.0/8) address as source or destination: never routed, never translated.' },
   { name: 'SpoofedNdp', label: 'spoofed_ndp', help: 'An NDP message a container may not send: a router advertisement or redirect, an advertisement for an address that is not its own, or a link-layer address option with another MAC.' },
-  { name: 'Ipv6NotRouted', label: 'ipv6_not_routed', help: 'IPv6 through the gateway that it does not route yet: out of the uplink or in from it (NAT66 and routed prefixes come with connection tracking for IPv6).' },
   { name: 'PacketTooBig', label: 'packet_too_big', help: 'An IPv6 packet larger than the egress MTU: a router never fragments IPv6 (ICMPv6 packet too big sent).' },
   {
     name: 'Ipv6ExtensionRefused',

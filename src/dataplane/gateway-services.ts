@@ -4,6 +4,7 @@
 // its replies come back through the same conntrack entry, from gateway:port.
 
 import { IP_PROTO_TCP, IP_PROTO_UDP } from '../wire/ipv4.js';
+import type { Ipv6Words } from '../wire/ipv6-address.js';
 
 export const GATEWAY_SERVICES = [
   { name: 'dns', port: 53, tcp: true, udp: true },
@@ -21,6 +22,9 @@ export class GatewayServices {
   private readonly protos = new Uint8Array(COUNT);
   readonly targetIp = new Uint32Array(COUNT);
   readonly targetPort = new Uint16Array(COUNT);
+  /** IPv6: the socket's address words (4 per service) and port, for queries to a network's IPv6 gateway address */
+  readonly targetIp6 = new Uint32Array(COUNT * 4);
+  readonly targetPort6 = new Uint16Array(COUNT);
 
   constructor() {
     for (let i = 0; i < COUNT; i++) {
@@ -30,11 +34,20 @@ export class GatewayServices {
     }
   }
 
-  /** The service answering proto/dport on a gateway address, or -1. */
+  /** The service answering proto/dport on an IPv4 gateway address, or -1. */
   lookup(proto: number, dport: number): number {
+    return this.find(proto, dport, this.targetPort);
+  }
+
+  /** The service answering proto/dport on an IPv6 gateway address, or -1. */
+  lookup6(proto: number, dport: number): number {
+    return this.find(proto, dport, this.targetPort6);
+  }
+
+  private find(proto: number, dport: number, target: Uint16Array): number {
     const bit = proto === IP_PROTO_UDP ? UDP_BIT : proto === IP_PROTO_TCP ? TCP_BIT : 0;
     for (let i = 0; i < COUNT; i++) {
-      if (this.gatewayPort[i] === dport && (this.protos[i]! & bit) !== 0 && this.targetPort[i] !== 0) return i;
+      if (this.gatewayPort[i] === dport && (this.protos[i]! & bit) !== 0 && target[i] !== 0) return i;
     }
     return -1;
   }
@@ -45,5 +58,13 @@ export class GatewayServices {
     if (i < 0) throw new Error(`no gateway service ${name}`);
     this.targetIp[i] = ip >>> 0;
     this.targetPort[i] = port;
+  }
+
+  /** Sends the service's IPv6 packets to [ip]:port (a socket of the daemon on the host link's IPv6 address); port 0 turns it off. */
+  set6(name: GatewayServiceName, ip: Ipv6Words, port: number): void {
+    const i = GATEWAY_SERVICES.findIndex((s) => s.name === name);
+    if (i < 0) throw new Error(`no gateway service ${name}`);
+    this.targetIp6.set(ip, i * 4);
+    this.targetPort6[i] = port;
   }
 }

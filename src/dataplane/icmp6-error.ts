@@ -39,10 +39,10 @@ export function icmp6Error(dp: Datapath, ingress: Port, buf: Buffer, off: number
     const v6 = net.ip6;
     if (v6 === null) return;
     if (isLinkLocalWord(readI32(buf, ipOff + IPV6_SRC))) {
-      s[0] = 0xfe800000;
-      s[1] = 0;
-      s[2] = 0;
-      s[3] = 1;
+      s[0] = v6.ll0;
+      s[1] = v6.ll1;
+      s[2] = v6.ll2;
+      s[3] = v6.ll3;
     } else {
       s[0] = v6.g0;
       s[1] = v6.g1;

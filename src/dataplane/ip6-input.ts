@@ -28,8 +28,10 @@ import { icmp6Error } from './icmp6-error.js';
 import { ip6Local } from './ip6-local.js';
 import { ip6Lookup } from './ip6-lookup.js';
 import { l2Forward } from './l2-switch.js';
-import { gatewayAddressAt, ndpInput } from './ndp-input.js';
+import { gatewayAddressAt, ndpInput, ndpUplinkInput } from './ndp-input.js';
 import { ndpProxy } from './ndp-proxy.js'; // wt-v6ovl
+import { nat66 } from './nat66.js';
+import { NatVerdict } from './nat-verdict.js';
 import type { Network, NetworkIpv6 } from './network.js';
 import type { Port } from './port.js';
 
@@ -134,21 +136,37 @@ export function ip6Input(dp: Datapath, port: Port, net: Network, buf: Buffer, of
   // to the gateway: from here on the frame is exactly header + IPv6 total length (no padding)
   len = ETH_HLEN + ip.totalLength;
   if (discardedByHopByHop(dp, port, buf, off, len)) return;
-  if (gatewayAddressAt(v6, buf, ipOff + IPV6_DST)) {
-    ip6Local(dp, port, buf, off, len);
+  const d = ipOff + IPV6_DST;
+  const toGateway = gatewayAddressAt(v6, buf, d);
+  const linkDst = linkScopeWord(readI32(buf, d));
+  const linkSrc = linkScopeWord(readI32(buf, ipOff + IPV6_SRC));
+  if (toGateway && (linkDst || linkSrc)) {
+    ip6Local(dp, port, buf, off, len); // on the link: never translated
     return;
   }
-  if (linkScopeWord(readI32(buf, ipOff + IPV6_DST))) {
+  if (linkDst) {
     c.drop(Drop.NotForUs); // link-local and multicast destinations stay on their link
     return;
   }
-  if (linkScopeWord(readI32(buf, ipOff + IPV6_SRC))) {
+  if (linkSrc) {
     // a link-local source never leaves its link (RFC 4291 2.5.6): beyond the scope of the source address
     c.drop(Drop.NotForUs);
     icmp6Error(dp, port, buf, off, len, ICMPV6_DEST_UNREACHABLE, ICMPV6_BEYOND_SCOPE, 0);
     return;
   }
-  ip6Lookup(dp, port, net, buf, off, len);
+  routed(dp, port, net, toGateway, buf, off, len);
+}
+
+/** Connection tracking and NAT (nat66), then the gateway itself (ip6-local) or the route (ip6-lookup). */
+function routed(dp: Datapath, port: Port, inNet: Network | null, toGateway: boolean, buf: Buffer, off: number, len: number): void {
+  const verdict = nat66(dp, port, inNet, buf, off, len);
+  if (verdict === NatVerdict.Drop) return;
+  const natted = verdict === NatVerdict.Translated;
+  if (toGateway && !natted) {
+    ip6Local(dp, port, buf, off, len);
+    return;
+  }
+  ip6Lookup(dp, port, inNet, buf, off, len, natted);
 }
 
 /**
@@ -172,15 +190,57 @@ export function ip6HostInput(dp: Datapath, port: Port, buf: Buffer, off: number,
   len = ETH_HLEN + ip.totalLength;
   if (discardedByHopByHop(dp, port, buf, off, len)) return;
   const d = ipOff + IPV6_DST;
-  const g = t.hostGateway6;
-  if (readI32(buf, d) === (g[0] | 0) && readI32(buf, d + 4) === (g[1] | 0) && readI32(buf, d + 8) === (g[2] | 0) && readI32(buf, d + 12) === (g[3] | 0)) {
-    ip6Local(dp, port, buf, off, len);
-    return;
-  }
   // the host's router solicitations, MLD reports and link-local traffic stay on the TUN link
   if (linkScopeWord(readI32(buf, d)) || linkScopeWord(readI32(buf, ipOff + IPV6_SRC))) {
     c.drop(Drop.NotForUs);
     return;
   }
-  ip6Lookup(dp, port, null, buf, off, len);
+  const g = t.hostGateway6;
+  const toGateway = readI32(buf, d) === (g[0] | 0) && readI32(buf, d + 4) === (g[1] | 0) && readI32(buf, d + 8) === (g[2] | 0) && readI32(buf, d + 12) === (g[3] | 0);
+  routed(dp, port, null, toGateway, buf, off, len);
+}
+
+/**
+ * IPv6 from the uplink (the frame is for the gateway's MAC or a group): its neighbour discovery
+ * (ndp-uplink), packets to its uplink address (nat66: a flow's replies, published ports, else
+ * ip6-local for ping), and packets routed at a prefix behind it (only one routed without NAT passes).
+ */
+export function ip6UplinkInput(dp: Datapath, port: Port, net: Network, toUs: boolean, buf: Buffer, off: number, len: number): void {
+  const c = dp.counters;
+  const v6 = net.ip6;
+  if (v6 === null) {
+    c.drop(Drop.UnsupportedEthertype);
+    return;
+  }
+  const ip = dp.frame.ip6;
+  const ipOff = off + ETH_HLEN;
+  const walk = dp.frame.walk6;
+  if (ip.wrap(buf, ipOff, len - ETH_HLEN) !== WireError.Ok || ip.walkExtensions(walk) !== WireError.Ok) {
+    c.drop(Drop.Malformed);
+    return;
+  }
+  len = ETH_HLEN + ip.totalLength;
+  const icmpType = walk.protocol === IPV6_NH_ICMPV6 && walk.length >= 4 ? buf[walk.offset] : -1;
+  if (icmpType >= ICMPV6_ROUTER_SOLICITATION && icmpType <= ICMPV6_REDIRECT) {
+    const bad = checkNdp(ip, dp.frame.ndp, walk.offset, walk.length);
+    if (bad !== NdpInvalid.Ok) {
+      c.drop(bad === NdpInvalid.Checksum ? Drop.BadChecksum : Drop.Malformed);
+      return;
+    }
+    ndpUplinkInput(dp, port, net, v6, buf, off, len);
+    return;
+  }
+  if (!toUs) {
+    c.drop(Drop.NotForUs); // multicast from outside (MLD, mDNS): not the gateway's
+    return;
+  }
+  if (discardedByHopByHop(dp, port, buf, off, len)) return;
+  const d = ipOff + IPV6_DST;
+  const toGateway = gatewayAddressAt(v6, buf, d);
+  if (linkScopeWord(readI32(buf, d)) || linkScopeWord(readI32(buf, ipOff + IPV6_SRC))) {
+    if (toGateway) ip6Local(dp, port, buf, off, len);
+    else c.drop(Drop.NotForUs);
+    return;
+  }
+  routed(dp, port, net, toGateway, buf, off, len);
 }

@@ -15,10 +15,10 @@ import {
   isIcmpErrorType,
 } from '../wire/icmpv4.js';
 import { IP_PROTO_ICMP, IP_PROTO_TCP, IP_PROTO_UDP } from '../wire/ipv4.js';
-import { TCP_ACK, TCP_OPT_WSCALE, TCP_RST, TCP_SYN } from '../wire/tcp.js';
+import { TCP_ACK, TCP_RST, TCP_SYN } from '../wire/tcp.js';
 import { WireError } from '../wire/error.js';
 import { CtFlag, CtState, Dir, protoClass } from './conntrack.js';
-import { TCP_INVALID, tcpTimeout, tcpTrack } from './conntrack-tcp.js';
+import { admit, advance, fromUplink, newFlowGauge, tcpFlagsOf } from './nat-flow.js';
 import { Drop, Gauge } from './counters.js';
 import { NatVerdict } from './nat-verdict.js';
 import { PIN_OPEN } from './nat-ports.js';
@@ -30,17 +30,6 @@ import { sendTcpReset } from './tcp-reset.js';
 import type { Network } from './network.js';
 import { type Port, PortKind } from './port.js';
 import { RouteTarget } from './route-table.js';
-
-/** The new-flow gauge of a protocol. */
-function newFlowGauge(proto: number): number {
-  return proto === IP_PROTO_TCP ? Gauge.NewFlowsTcp : proto === IP_PROTO_ICMP ? Gauge.NewFlowsIcmp : Gauge.NewFlowsUdp;
-}
-
-/** The TCP flags of the packet (0 for other protocols): `dp.frame.tcp` is wrapped around a TCP one. */
-function tcpFlagsOf(dp: Datapath): number {
-  const frame = dp.frame;
-  return frame.tuple.proto === IP_PROTO_TCP ? frame.tcp.flags : 0;
-}
 
 /**
  * `ip` (the frame's view) is wrapped around the packet; len is exactly Ethernet header + IP total length.
@@ -158,10 +147,6 @@ export function nat44(dp: Datapath, ingress: Port, inNet: Network | null, ip: Ch
   return masquerade(dp, ingress, uplinkIp, buf, off, len);
 }
 
-function fromUplink(dp: Datapath, inNet: Network | null): boolean {
-  return inNet !== null && inNet === dp.tables.uplink;
-}
-
 /** TTL would expire on a translated packet: answer from the untranslated one, as the router it is. */
 function expire(dp: Datapath, ingress: Port, buf: Buffer, off: number, len: number): number {
   dp.counters.drop(Drop.TtlExpired);
@@ -187,41 +172,6 @@ function exceedsEgressMtu(dp: Datapath, ingress: Port, e: number, dir: number, b
   dp.counters.drop(Drop.FragmentationNeeded);
   icmpError(dp, ingress, buf, off, len, ICMP_DEST_UNREACHABLE, ICMP_FRAG_NEEDED, mtu);
   return true;
-}
-
-/** Protocol state and timeout for one packet of a known flow; false when it must be dropped. */
-function advance(dp: Datapath, e: number, dir: number, proto: number, tcpFlags: number, l4len: number): boolean {
-  const ct = dp.tables.conntrack;
-  const o = dp.options;
-  if (dir === Dir.Reply && (ct.flags[e] & CtFlag.SeenReply) === 0) {
-    // a connection picked up mid-stream is confirmed by its first answer
-    ct.flags[e] |= (ct.flags[e] & CtFlag.Liberal) !== 0 ? CtFlag.SeenReply | CtFlag.Assured : CtFlag.SeenReply;
-  }
-  if (proto === IP_PROTO_TCP) {
-    const t = dp.frame.tcp;
-    const next = tcpTrack(ct, e, dir, tcpFlags, t.seq, t.ack, t.window, l4len - t.headerLength, (tcpFlags & TCP_SYN) !== 0 ? windowScale(dp) : -1);
-    if (next === TCP_INVALID) {
-      dp.counters.drop(Drop.InvalidState);
-      return false;
-    }
-    if (next !== ct.state[e]) ct.setState(e, next);
-    ct.expires[e] = dp.now + tcpTimeout(o.tcpTimeouts, next);
-    return true;
-  }
-  if (proto === IP_PROTO_UDP) {
-    const replied = (ct.flags[e] & CtFlag.SeenReply) !== 0;
-    if (replied) ct.flags[e] |= CtFlag.Assured;
-    ct.expires[e] = dp.now + (replied ? o.udpStreamTimeoutMs : o.udpTimeoutMs);
-    return true;
-  }
-  ct.expires[e] = dp.now + o.icmpTimeoutMs;
-  return true;
-}
-
-function windowScale(dp: Datapath): number {
-  const frame = dp.frame;
-  const at = frame.tcp.findOption(TCP_OPT_WSCALE);
-  return at < 0 ? -1 : frame.tcp.buf[at + 2];
 }
 
 /**
@@ -408,30 +358,6 @@ function endpointOf(dp: Datapath, ip: number): number {
   const id = dp.tables.endpointsByIp.get(ip | 0);
   return id === undefined ? -1 : id;
 }
-
-/**
- * Room for one more connection counted against endpoint `owner` (-1: none): within the
- * endpoint's limit, and in the table once an unreplied entry was evicted if it was full.
- * Counts the drop when there is none.
- */
-function admit(dp: Datapath, owner: number): boolean {
-  const ct = dp.tables.conntrack;
-  const limit = dp.options.conntrackMaxPerEndpoint;
-  if (owner >= 0 && limit > 0 && ct.owned[owner] >= limit) {
-    dp.counters.drop(Drop.EndpointConnLimit);
-    return false;
-  }
-  if (ct.size < ct.capacity) return true;
-  if (ct.evictUnreplied(EARLY_DROP_BUDGET)) {
-    dp.counters.gauges[Gauge.ConntrackEarlyDrops]++;
-    return true;
-  }
-  dp.counters.drop(Drop.ConntrackFull);
-  return false;
-}
-
-/** Entries looked at for an unreplied one to evict when the table is full (Linux looks at 8 buckets' worth). */
-const EARLY_DROP_BUDGET = 64;
 
 /** The first packet of a flow just created: count it, start its protocol state, translate it. */
 function startFlow(dp: Datapath, ingress: Port, e: number, buf: Buffer, off: number, len: number): number {

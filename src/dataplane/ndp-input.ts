@@ -11,9 +11,9 @@
 
 import { ETH_SRC } from '../wire/ethernet.js';
 import { ICMPV6_NEIGHBOUR_ADVERTISEMENT, ICMPV6_NEIGHBOUR_SOLICITATION, ICMPV6_ROUTER_SOLICITATION } from '../wire/icmpv6.js';
-import { IPV6_ALL_NODES, IPV6_GATEWAY_LINK_LOCAL, multicastMacIpv6, type Ipv6Words } from '../wire/ipv6-address.js';
+import { IPV6_ALL_NODES, multicastMacIpv6, type Ipv6Words } from '../wire/ipv6-address.js';
 import { IPV6_SRC, readI32, readU32 } from '../wire/ipv6.js';
-import { macHi, macLo, readMac } from '../wire/mac.js';
+import { macHi, macHiOf, macLo, macLoOf, readMac } from '../wire/mac.js';
 import {
   emitNeighbourAdvertisement,
   emitRouterAdvertisement,
@@ -33,15 +33,14 @@ const RA_PREFERRED_LIFETIME_S = 14_400;
 
 const ALL_NODES_MAC = multicastMacIpv6(IPV6_ALL_NODES);
 
-/** True when the 16 bytes at buf[o] are fe80::1 or the network's gateway address. */
+/** True when the 16 bytes at buf[o] are the gateway's link-local address (fe80::1 on a bridge) or its address in the network. */
 export function gatewayAddressAt(v6: NetworkIpv6, buf: Buffer, o: number): boolean {
   // int32 words: small integers, never boxed
   const w0 = readI32(buf, o);
   const w1 = readI32(buf, o + 4);
   const w2 = readI32(buf, o + 8);
   const w3 = readI32(buf, o + 12);
-  if (w0 === (IPV6_GATEWAY_LINK_LOCAL[0] | 0) && w1 === 0 && w2 === 0 && w3 === 1) return true;
-  return v6.isGateway(w0, w1, w2, w3);
+  return v6.isLinkLocal(w0, w1, w2, w3) || v6.isGateway(w0, w1, w2, w3);
 }
 
 /**
@@ -49,16 +48,7 @@ export function gatewayAddressAt(v6: NetworkIpv6, buf: Buffer, o: number): boole
  * `create`, one is made if there is none (the container talks to the gateway: it will be answered).
  */
 function learn(dp: Datapath, port: Port, net: Network, buf: Buffer, o: number, create: boolean): void {
-  const w0 = readI32(buf, o);
-  const w1 = readI32(buf, o + 4);
-  const w2 = readI32(buf, o + 8);
-  const w3 = readI32(buf, o + 12);
-  let n = net.neighbours.get6(w0, w1, w2, w3);
-  if (n === undefined) {
-    if (!create) return;
-    n = net.neighbours.create6(w0, w1, w2, w3, dp.now);
-  }
-  dp.resolver.resolved(net, n, port.macHi, port.macLo);
+  learnAt(dp, net, buf, o, port.mac, create);
 }
 
 // the specs the emitters read, reused for every answer (their word arrays are filled in place)
@@ -74,10 +64,10 @@ const na: NeighbourAdvertisementSpec & { src: [number, number, number, number]; 
   override: true,
   targetMac: 0,
 };
-const ra: RouterAdvertisementSpec & { dst: [number, number, number, number]; prefix: [number, number, number, number] } = {
+const ra: RouterAdvertisementSpec & { src: [number, number, number, number]; dst: [number, number, number, number]; prefix: [number, number, number, number] } = {
   srcMac: 0,
   dstMac: 0,
-  src: IPV6_GATEWAY_LINK_LOCAL,
+  src: words(),
   dst: words(),
   curHopLimit: 64,
   managed: false,
@@ -145,6 +135,10 @@ export function ndpInput(dp: Datapath, port: Port, net: Network, v6: NetworkIpv6
   }
   if (type === ICMPV6_ROUTER_SOLICITATION) {
     ra.srcMac = net.gatewayMac;
+    ra.src[0] = v6.ll0;
+    ra.src[1] = v6.ll1;
+    ra.src[2] = v6.ll2;
+    ra.src[3] = v6.ll3;
     if (ip.srcIsUnspecified) {
       ra.dstMac = ALL_NODES_MAC;
       copyWords(IPV6_ALL_NODES, ra.dst);
@@ -171,4 +165,63 @@ function sendFromPool(dp: Datapath, port: Port, o: number, len: number): void {
   dp.frame.suspendOffload();
   dp.tx.send(port.id, dp.pool.slab, o, len);
   dp.frame.resumeOffload();
+}
+
+/**
+ * Neighbour discovery on the uplink, where the gateway is a node of someone else's link: a
+ * solicitation for its uplink address or its link-local one (from its MAC) is answered, the
+ * neighbours it resolves (the upstream router, hosts of the uplink's prefix) are learnt from
+ * advertisements and solicitations at the MAC they name. Router advertisements and redirects are
+ * not taken (the uplink's gateway6 is configured): counted as not for us.
+ */
+export function ndpUplinkInput(dp: Datapath, port: Port, net: Network, v6: NetworkIpv6, buf: Buffer, off: number, len: number): void {
+  const ip = dp.frame.ip6;
+  const walk = dp.frame.walk6;
+  const type = buf[walk.offset];
+  const opts = dp.frame.ndp.options;
+  if (type === ICMPV6_NEIGHBOUR_ADVERTISEMENT) {
+    const mac = opts.targetMac >= 0 ? opts.targetMac : readMac(buf, off + ETH_SRC);
+    learnAt(dp, net, buf, walk.offset + NDP_TARGET, mac, false);
+    return;
+  }
+  if (type !== ICMPV6_NEIGHBOUR_SOLICITATION) {
+    dp.counters.drop(Drop.NotForUs);
+    return;
+  }
+  const target = walk.offset + NDP_TARGET;
+  const dad = ip.srcIsUnspecified;
+  const ours = gatewayAddressAt(v6, buf, target);
+  // the solicitation's source is a neighbour at its source link-layer address (RFC 4861 7.2.3)
+  if (!dad && opts.sourceMac >= 0) learnAt(dp, net, buf, ip.off + IPV6_SRC, opts.sourceMac, ours);
+  if (!ours) return;
+  na.srcMac = net.gatewayMac;
+  readWords(buf, target, na.src);
+  readWords(buf, target, na.target);
+  if (dad || opts.sourceMac < 0) {
+    // a probe for our address (it is taken), or a solicitation we cannot answer by unicast MAC
+    na.dstMac = ALL_NODES_MAC;
+    copyWords(IPV6_ALL_NODES, na.dst);
+  } else {
+    na.dstMac = opts.sourceMac;
+    readWords(buf, ip.off + IPV6_SRC, na.dst);
+  }
+  na.solicited = !dad && opts.sourceMac >= 0;
+  na.targetMac = net.gatewayMac;
+  const o = dp.pool.alloc();
+  if (o >= 0) sendFromPool(dp, port, o, emitNeighbourAdvertisement(dp.pool.slab, o, na));
+  else dp.counters.drop(Drop.NoBuffer);
+}
+
+/** The neighbour entry of the address at buf[o] is confirmed at `mac`; made first with `create`. */
+function learnAt(dp: Datapath, net: Network, buf: Buffer, o: number, mac: number, create: boolean): void {
+  const w0 = readI32(buf, o);
+  const w1 = readI32(buf, o + 4);
+  const w2 = readI32(buf, o + 8);
+  const w3 = readI32(buf, o + 12);
+  let n = net.neighbours.get6(w0, w1, w2, w3);
+  if (n === undefined) {
+    if (!create) return;
+    n = net.neighbours.create6(w0, w1, w2, w3, dp.now);
+  }
+  dp.resolver.resolved(net, n, macHiOf(mac), macLoOf(mac));
 }

@@ -1,5 +1,5 @@
 import { prefixMask } from '../wire/ipv4-address.js';
-import { prefixMaskWord6 } from '../wire/ipv6-address.js';
+import { IPV6_GATEWAY_LINK_LOCAL, prefixMaskWord6 } from '../wire/ipv6-address.js';
 import { macHiOf, macLoOf } from '../wire/mac.js';
 import { MacTable } from './mac-table.js';
 import { NeighbourTable } from './neighbour-table.js';
@@ -41,6 +41,11 @@ export class NetworkIpv6 {
   readonly prefixLen: number;
   /** masqueraded to the uplink's IPv6 address (a ULA prefix), or routed as it is */
   readonly nat: boolean;
+  /** the gateway's link-local address on the link: fe80::1 on a bridge (Docker's), from its MAC on the uplink */
+  readonly ll0: number;
+  readonly ll1: number;
+  readonly ll2: number;
+  readonly ll3: number;
 
   constructor(spec: Ipv6NetworkSpec) {
     const m = (i: number) => prefixMaskWord6(spec.prefixLen, i);
@@ -58,6 +63,15 @@ export class NetworkIpv6 {
     this.g3 = spec.gatewayIp[3] >>> 0;
     this.prefixLen = spec.prefixLen;
     this.nat = spec.nat;
+    const ll = spec.linkLocal ?? IPV6_GATEWAY_LINK_LOCAL;
+    this.ll0 = ll[0] >>> 0;
+    this.ll1 = ll[1] >>> 0;
+    this.ll2 = ll[2] >>> 0;
+    this.ll3 = ll[3] >>> 0;
+  }
+
+  isLinkLocal(w0: number, w1: number, w2: number, w3: number): boolean {
+    return w0 >>> 0 === this.ll0 && w1 >>> 0 === this.ll1 && w2 >>> 0 === this.ll2 && w3 >>> 0 === this.ll3;
   }
 
   contains(w0: number, w1: number, w2: number, w3: number): boolean {

@@ -31,6 +31,8 @@ export interface Ipv6NetworkSpec {
   gatewayIp: Ipv6Words;
   /** masquerade to the uplink's IPv6 address (Docker's ip6tables behaviour; default for ULA), or route without NAT */
   nat: boolean;
+  /** the gateway's link-local address on the link; absent: fe80::1 (the uplink's comes from its MAC) */
+  linkLocal?: Ipv6Words;
 }
 
 export interface NetworkSpec {

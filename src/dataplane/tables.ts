@@ -50,8 +50,13 @@ export class Tables {
   readonly published: PublishedPorts;
   /** local endpoints' addresses and their port ids: whose connection a new flow is (conntrack.maxPerEndpoint) */
   readonly endpointsByIp = new Map<number, number>();
+  /** the same for IPv6 addresses, keyed by ipv6WordsHash (the port's words confirm a hit) */
+  readonly endpointsByIp6 = new Map<number, number>();
   /** the gateway's interface to the outside, if any: masquerade and published ports live there */
   uplink: Network | null = null;
+  /** the uplink's IPv6 address (hasUplink6 false: the uplink carries no IPv6): IPv6 masquerades to it */
+  hasUplink6 = false;
+  readonly uplink6 = new Uint32Array(4);
   /** the gateway's own address on the host's TUN link (0: no host port) */
   hostGatewayIp = 0;
   /** the gateway's own IPv6 address on the host's TUN link (hasHostIp6 false: the link carries no IPv6) */

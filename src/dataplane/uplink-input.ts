@@ -1,13 +1,15 @@
 // uplink-input: frames from the gateway's own interface to the outside. Only frames for the
-// gateway's MAC (and broadcasts, for ARP) are taken; IPv4 goes to ip4-input, which sends it
-// through NAT: nothing reaches a container unless a flow or a published port accounts for it.
+// gateway's MAC (and broadcasts and groups, for ARP and NDP) are taken; IPv4 goes to ip4-input and
+// IPv6 to ip6UplinkInput, which send it through NAT (nat44, nat66): nothing reaches a container
+// unless a flow or a published port accounts for it (or, for IPv6, its prefix is routed without NAT).
 
-import { ETH_HLEN, ETHERTYPE_ARP, ETHERTYPE_IPV4, etherTypeOf } from '../wire/ethernet.js';
+import { ETH_HLEN, ETHERTYPE_ARP, ETHERTYPE_IPV4, ETHERTYPE_IPV6, etherTypeOf } from '../wire/ethernet.js';
 import { WireError } from '../wire/error.js';
 import { arpInput } from './arp-input.js';
 import { Drop } from './counters.js';
 import type { Datapath } from './context.js';
 import { ip4Input, ip4Wrap } from './ip4-input.js';
+import { ip6UplinkInput } from './ip6-input.js';
 import { isGroupMac, macHi, macLo } from '../wire/mac.js';
 import type { Port } from './port.js';
 
@@ -34,6 +36,10 @@ export function uplinkInput(dp: Datapath, port: Port, buf: Buffer, off: number, 
       return;
     }
     arpInput(dp, port, net, buf, off, len);
+    return;
+  }
+  if (etherType === ETHERTYPE_IPV6) {
+    ip6UplinkInput(dp, port, net, toUs, buf, off, len);
     return;
   }
   if (etherType !== ETHERTYPE_IPV4) {

@@ -193,6 +193,9 @@ const control: WorkerControl = {
   setGatewayService(name, ip, port) {
     ctl.setGatewayService(name, ip, port);
   },
+  setGatewayService6(name, ip, port) {
+    ctl.setGatewayService6(name, ip, port);
+  },
   sendDatagram(spec) {
     ctl.sendDatagram(spec);
   },

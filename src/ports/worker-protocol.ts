@@ -77,6 +77,8 @@ export interface WorkerControl {
   setTunnel(spec: TunnelSpec): number;
   /** a gateway service's packets (DNS, PCP) to gateway addresses go to ip:port (a socket of the daemon); port 0 turns it off */
   setGatewayService(name: GatewayServiceName, ip: number, port: number): void;
+  /** the same for IPv6 (queries to a network's IPv6 gateway address) */
+  setGatewayService6(name: GatewayServiceName, ip: Ipv6Words, port: number): void;
   /** one UDP datagram from a network's gateway address into the network (NAT-PMP/PCP announcements) */
   sendDatagram(spec: GatewayDatagramSpec): void;
   addPeer(network: number, vtepIp: number): void;

@@ -26,6 +26,7 @@ import {
   makeTempDir,
   nsExec,
   nsExecOk,
+  nsAddrs,
   nsIPv4,
   packageRoot,
   parseMetrics,
@@ -269,11 +270,22 @@ export interface NatWorldOptions {
   tag?: string;
   /** config keys set last, by dotted path (the harness's DaemonOptions.set) */
   set?: Record<string, unknown>;
+  /**
+   * dual stack: the uplink gets address6 in a 2001:db8 /64 of the world's own (gateway6 the
+   * router's fe80::1: the gateway must not answer for it), the far side another /64, and the
+   * default network a ULA /64 (masqueraded, as Docker's ip6tables does)
+   */
+  ipv6?: boolean;
 }
+
+/** A group of four hex digits with no leading zero: addresses print as they are written. */
+const group = (): string => (0x8000 | parseInt(randomHex(2), 16)).toString(16);
 
 export interface Container {
   ns: string;
   ip: string;
+  /** its IPv6 address, in a world with ipv6 */
+  ip6?: string;
 }
 
 export interface ConntrackTuple {
@@ -313,6 +325,13 @@ export class NatWorld {
   gateway = '';
   /** the gateway's address on the host link (host.address + 1): published ports answer there too */
   hostGateway = '';
+  /** with ipv6: the uplink's address, the router's global address on the uplink, the far hosts, the default network's ULA /64 */
+  uplink6 = '';
+  router6 = '';
+  far6A = '';
+  far6B = '';
+  farGw6 = '';
+  subnet6 = '';
 
   constructor(readonly opts: NatWorldOptions) {
     const hex = randomHex(3);
@@ -346,6 +365,24 @@ export class NatWorld {
     await runOk(['ip', '-n', far, 'link', 'set', this.farDevice, 'up']);
     await runOk(['ip', '-n', far, 'route', 'add', 'default', 'via', FAR_GW]);
 
+    const v6 = this.opts.ipv6 === true;
+    if (v6) {
+      const up = `2001:db8:${group()}:${group()}`;
+      const farNet = `2001:db8:${group()}:${group()}`;
+      this.uplink6 = `${up}::2`;
+      this.router6 = `${up}::1`;
+      this.farGw6 = `${farNet}::1`;
+      this.far6A = `${farNet}::10`;
+      this.far6B = `${farNet}::20`;
+      this.subnet6 = `fd${randomHex(1)}:${group()}:${group()}:${group()}::/64`;
+      await nsExecOk(router, ['sysctl', '-qw', 'net.ipv6.conf.all.forwarding=1']);
+      for (const n of [router, far]) await nsExecOk(n, ['sysctl', '-qw', 'net.ipv6.icmp.ratelimit=0']);
+      await runOk(['ip', '-n', router, '-6', 'addr', 'add', `${this.farGw6}/64`, 'dev', this.routerFarDevice, 'nodad']);
+      await runOk(['ip', '-n', far, '-6', 'addr', 'add', `${this.far6A}/64`, 'dev', this.farDevice, 'nodad']);
+      await runOk(['ip', '-n', far, '-6', 'addr', 'add', `${this.far6B}/64`, 'dev', this.farDevice, 'nodad']);
+      await runOk(['ip', '-n', far, '-6', 'route', 'add', 'default', 'via', this.farGw6]);
+    }
+    const uplink6 = v6 ? { address6: `${this.uplink6}/64`, gateway6: 'fe80::1' } : {};
     let uplink: Record<string, unknown>;
     if (this.opts.kind === 'afpacket') {
       hostLinks.add(this.uplinkDevice);
@@ -357,9 +394,9 @@ export class NatWorld {
       await runOk(['ip', 'link', 'set', this.uplinkDevice, 'up']);
       await runOk(['ip', '-n', router, 'addr', 'add', `${ROUTER_IP}/24`, 'dev', this.routerUplinkDevice]);
       await runOk(['ip', '-n', router, 'link', 'set', this.routerUplinkDevice, 'up']);
-      uplink = { kind: 'afpacket', device: this.uplinkDevice, address: UPLINK_CIDR, gateway: ROUTER_IP };
+      uplink = { kind: 'afpacket', device: this.uplinkDevice, address: UPLINK_CIDR, gateway: ROUTER_IP, ...uplink6 };
     } else {
-      uplink = { kind: 'tap', device: this.uplinkDevice, address: UPLINK_CIDR, gateway: ROUTER_IP, netns: router };
+      uplink = { kind: 'tap', device: this.uplinkDevice, address: UPLINK_CIDR, gateway: ROUTER_IP, netns: router, ...uplink6 };
     }
 
     this.subnet = (await pickSubnets('172.30', 1))[0]!;
@@ -367,16 +404,27 @@ export class NatWorld {
     const extra: Record<string, unknown> = { uplink };
     if (this.opts.nat !== undefined) extra.nat = this.opts.nat;
     if (this.opts.conntrack !== undefined) extra.conntrack = this.opts.conntrack;
-    this.daemon = await startDaemon({ defaultNetwork: { name: 'bridge', subnet: this.subnet, gateway: this.gateway }, extra, set: this.opts.set });
+    const set = { ...(v6 ? { 'defaultNetwork.ipv6': true, 'defaultNetwork.fixedCidrV6': this.subnet6 } : {}), ...this.opts.set };
+    this.daemon = await startDaemon({ defaultNetwork: { name: 'bridge', subnet: this.subnet, gateway: this.gateway }, extra, set });
     this.hostGateway = this.daemon.config.host.gatewayAddress;
 
     if (this.opts.kind === 'tap') {
       // the daemon created the TAP inside the router namespace and set it up: give the router its side
       await runOk(['ip', '-n', router, 'addr', 'add', `${ROUTER_IP}/24`, 'dev', this.uplinkDevice]);
     }
+    if (v6) {
+      // the router's side of the uplink: fe80::1 (as many routers have it) and its global address
+      const dev = this.routerUplinkDevice;
+      await runOk(['ip', '-n', router, '-6', 'addr', 'add', 'fe80::1/64', 'dev', dev, 'nodad']);
+      await runOk(['ip', '-n', router, '-6', 'addr', 'add', `${this.router6}/64`, 'dev', dev, 'nodad']);
+    }
     // the gateway answers ping on its uplink address once the uplink works
     const up = await waitFor(async () => (await nsExec(router, ['ping', '-n', '-c', '1', '-W', '1', UPLINK_IP], { timeoutMs: 5000 })).code === 0, 15_000, 200);
     if (!up) throw new Error(`the router cannot ping ${UPLINK_IP} over the ${this.opts.kind} uplink\n${this.daemon.logTail(20)}`);
+    if (v6) {
+      const up6 = await waitFor(async () => (await nsExec(router, ['ping', '-6', '-n', '-c', '1', '-W', '1', this.uplink6], { timeoutMs: 5000 })).code === 0, 15_000, 200);
+      if (!up6) throw new Error(`the router cannot ping ${this.uplink6} over the ${this.opts.kind} uplink\n${this.daemon.logTail(20)}`);
+    }
     return this;
   }
 
@@ -392,7 +440,13 @@ export class NatWorld {
     await this.daemon.cliOk(['network', 'connect', ...at, ...publish.flatMap((p) => ['-p', p]), 'bridge', ns]);
     const addrs = await nsIPv4(ns, 'eth0');
     if (addrs.length !== 1) throw new Error(`${ns}: expected one address on eth0, got ${addrs.join(', ')}`);
-    return { ns, ip: addrs[0]!.split('/')[0]! };
+    const c: Container = { ns, ip: addrs[0]!.split('/')[0]! };
+    if (this.opts.ipv6 === true) {
+      const a6 = (await nsAddrs(ns)).flatMap((l) => (l.ifname === 'eth0' ? (l.addr_info ?? []) : [])).filter((a) => a.family === 'inet6' && !a.local.startsWith('fe80:'));
+      if (a6.length !== 1) throw new Error(`${ns}: expected one global IPv6 address on eth0, got ${JSON.stringify(a6)}`);
+      c.ip6 = a6[0]!.local;
+    }
+    return c;
   }
 
   /** Writes a helper script into the world's directory; its path. */

@@ -12,6 +12,8 @@ import { type Upstream, UpstreamForwarder } from './upstream.js';
 export interface EmbeddedDnsOptions {
   /** the host's address on the TUN link: where the data plane sends the queries */
   address: string;
+  /** the host's IPv6 address on the TUN link, if it carries IPv6: queries to a network's IPv6 gateway go there */
+  address6?: string;
   port: number;
   /** [] forwards nothing */
   upstreams: Upstream[];
@@ -26,6 +28,7 @@ export class EmbeddedDns {
   readonly cache: DnsCache;
   private readonly forwarder: UpstreamForwarder | null;
   private readonly server: DnsServer;
+  private readonly server6: DnsServer | null;
 
   constructor(readonly o: EmbeddedDnsOptions) {
     this.cache = new DnsCache(o.cacheSize);
@@ -34,6 +37,7 @@ export class EmbeddedDns {
     this.forwarder = upstreams.length > 0 ? new UpstreamForwarder(upstreams, { timeoutMs: o.timeoutMs, stats: this.stats }) : null;
     const resolver = new DnsResolver({ names: o.names, forwarder: this.forwarder, cache: this.cache, stats: this.stats });
     this.server = new DnsServer(resolver, { address: o.address, port: o.port, log: o.log });
+    this.server6 = o.address6 !== undefined ? new DnsServer(resolver, { address: o.address6, port: o.port, log: o.log }) : null;
   }
 
   get upstreams(): readonly Upstream[] {
@@ -45,12 +49,26 @@ export class EmbeddedDns {
     return this.server.port;
   }
 
-  start(): Promise<void> {
-    return this.server.start();
+  /** The port bound on the IPv6 address (0: no IPv6 socket). */
+  get port6(): number {
+    return this.server6?.port ?? 0;
+  }
+
+  /** Binds the sockets (IPv4, and IPv6 when asked); rejects with one line naming the address, leaving none open. */
+  async start(): Promise<void> {
+    await this.server.start();
+    if (this.server6 === null) return;
+    try {
+      await this.server6.start();
+    } catch (err) {
+      await this.server.close();
+      throw err;
+    }
   }
 
   async close(): Promise<void> {
     this.forwarder?.close();
     await this.server.close();
+    await this.server6?.close();
   }
 }

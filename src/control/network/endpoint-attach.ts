@@ -7,7 +7,8 @@
 import { randomBytes } from 'node:crypto';
 import type { Logger } from 'pino';
 import type { EndpointSpec } from '../../dataplane/specs.js';
-import type { PublishRule } from '../../dataplane/published-ports.js';
+import type { AnyPublishRule } from '../../dataplane/published-ports.js';
+import { Family } from '../../dataplane/conntrack.js';
 import { parseMac } from '../../wire/mac.js';
 import type { ConnectRequest } from '../api-types.js';
 import { type NameEntry, type NameTable, isDnsName } from '../dns/name-table.js';
@@ -17,7 +18,7 @@ import { parseCidr } from '../../wire/ipv4-address.js';
 import { IPV6_GATEWAY_LINK_LOCAL, ipv6ToString, parseCidr6, parseIpv6 } from '../../wire/ipv6-address.js';
 import type { LiveEndpoint, LiveNetwork } from '../live-network.js';
 import type { NetnsRef } from '../netns.js';
-import { type PortMapping, planPublish } from '../publish.js';
+import { isIpv6Mapping, type PortMapping, planPublish } from '../publish.js';
 import { isLoopbackAddress, type LoopbackProxies } from '../loopback-proxy.js';
 import type { EndpointRecord } from '../state-store.js';
 import { candidateAddresses, candidateAddresses6, ipv4, macForIp } from './addresses.js';
@@ -29,7 +30,17 @@ import { UndoStack } from './undo-stack.js';
 
 const protoNumber = (m: PortMapping): 6 | 17 => (m.proto === 'udp' ? 17 : 6);
 
-function publishRule(ep: EndpointRecord, m: PortMapping): PublishRule {
+function publishRule(ep: EndpointRecord, m: PortMapping): AnyPublishRule {
+  if (isIpv6Mapping(m)) {
+    return {
+      family: Family.Ipv6,
+      proto: protoNumber(m),
+      hostIp: parseIpv6(m.hostIp),
+      hostPort: m.hostPort,
+      targetIp: parseIpv6(ep.ip6!),
+      targetPort: m.containerPort,
+    };
+  }
   return {
     proto: protoNumber(m),
     hostIp: m.hostIp === '0.0.0.0' ? 0 : ipv4(m.hostIp),
@@ -62,12 +73,17 @@ function interfaceConfig(live: LiveNetwork, r: EndpointRecord): InterfaceConfig 
 export class EndpointAttach {
   /** addresses a published port answers on: the uplink's and the host link's gateway address */
   private readonly publishAddresses: string[];
+  /** the same for IPv6 ([] when the gateway has no IPv6 address to publish on) */
+  private readonly publishAddresses6: string[];
 
   constructor(
     private readonly deps: {
       /** the gateway's address on the host link, and the uplink's address ("a.b.c.d/len") if there is one */
       gatewayAddress: string;
       uplinkAddress: string | null;
+      /** their IPv6 counterparts (the host link's gateway address, the uplink's "addr/len"), null when absent */
+      gatewayAddress6?: string | null;
+      uplinkAddress6?: string | null;
       /** TAP devices carry virtio-net headers */
       vnet: boolean;
       /** every device the daemon creates starts with this */
@@ -87,6 +103,9 @@ export class EndpointAttach {
     },
   ) {
     this.publishAddresses = [deps.gatewayAddress];
+    this.publishAddresses6 = [deps.uplinkAddress6?.split('/')[0], deps.gatewayAddress6]
+      .filter((a): a is string => typeof a === 'string')
+      .map((a) => ipv6ToString(parseIpv6(a)));
     if (deps.uplinkAddress !== null) this.publishAddresses.unshift(deps.uplinkAddress.split('/')[0]!);
   }
 
@@ -113,7 +132,7 @@ export class EndpointAttach {
     if (req.ip6 !== undefined && live.allocator6 === null) {
       throw new ApiFailure(400, `network ${live.record.name} has no IPv6 (it was created without --ipv6): --ip6 ${req.ip6} cannot be given`);
     }
-    const ports = this.planPublish(req.publish ?? [], name);
+    const ports = this.planPublish(req.publish ?? [], name, live.allocator6 !== null);
     const endpointId = randomBytes(32).toString('hex');
     const onUndoFailure = (what: string, err: Error): void =>
       log.warn({ network: live.record.name, endpoint: name, err: err.message }, `cleanup failed: cannot remove ${what}`);
@@ -131,13 +150,14 @@ export class EndpointAttach {
   }
 
   /** Checks `--publish` specs against every published port and picks host ports for those without one. */
-  private planPublish(specs: string[], name: string): PortMapping[] {
+  private planPublish(specs: string[], name: string, ipv6: boolean): PortMapping[] {
     const published = [...this.deps.networks.mappings()].map(({ live, ep, m }) => ({
       proto: m.proto,
       hostPort: m.hostPort,
+      hostIp: m.hostIp,
       holder: `${ep.record.name} on network ${live.record.name}`,
     }));
-    return planPublish(specs, name, published, this.publishAddresses);
+    return planPublish(specs, name, published, this.publishAddresses, this.publishAddresses6, ipv6);
   }
 
   /** The endpoint's address: this host's allocator, and for an overlay network the cluster's too. */
@@ -319,14 +339,14 @@ export class EndpointAttach {
   }
 
   /** The ports `specs` would publish for `name`, checked against those published already; changes nothing. */
-  planPorts(specs: string[], name: string): PortMapping[] {
-    return this.planPublish(specs, name);
+  planPorts(specs: string[], name: string, ipv6 = false): PortMapping[] {
+    return this.planPublish(specs, name, ipv6);
   }
 
   /** Publishes an endpoint's ports (Docker's ProgramExternalConnectivity); replaces any it had. */
   async publishPorts(live: LiveNetwork, ep: LiveEndpoint, specs: string[]): Promise<void> {
     await this.unpublishPorts(live, ep);
-    const ports = this.planPublish(specs, ep.record.name);
+    const ports = this.planPublish(specs, ep.record.name, ep.record.ip6 !== undefined);
     await UndoStack.run(this.undoLogger(live, ep.record.name), async (undo) => {
       await this.addPublished(ep.record, ports, undo);
       ep.record.ports = ports;
@@ -385,15 +405,18 @@ export class EndpointAttach {
         undo.push(`published port ${m.hostIp}:${m.hostPort}/${m.proto}`, () => loopback.stop(m.proto, m.hostIp, m.hostPort));
         continue;
       }
-      await dataplane.control.addPublish(publishRule(record, m));
-      undo.push(`published port ${m.hostPort}/${m.proto}`, () => dataplane.control.removePublish(protoNumber(m), m.hostPort));
+      const rule = publishRule(record, m);
+      const family = rule.family ?? Family.Ipv4;
+      if (rule.family === Family.Ipv6) await dataplane.control.addPublish6(rule);
+      else await dataplane.control.addPublish(rule);
+      undo.push(`published port ${m.hostPort}/${m.proto}`, () => dataplane.control.removePublish(protoNumber(m), m.hostPort, family));
     }
   }
 
   private async removePublished(record: EndpointRecord): Promise<void> {
     for (const m of record.ports) {
       if (isLoopbackAddress(m.hostIp)) await this.deps.loopback.stop(m.proto, m.hostIp, m.hostPort);
-      else await this.deps.dataplane.control.removePublish(protoNumber(m), m.hostPort);
+      else await this.deps.dataplane.control.removePublish(protoNumber(m), m.hostPort, isIpv6Mapping(m) ? Family.Ipv6 : Family.Ipv4);
     }
   }
 

@@ -13,6 +13,7 @@ export interface ServiceDataplane {
     | 'addEndpoint'
     | 'removePort'
     | 'addPublish'
+    | 'addPublish6'
     | 'removePublish'
     | 'addPeer'
     | 'removePeer'

@@ -5,7 +5,7 @@
 
 import { pino } from 'pino';
 import type { EndpointSpec, NetworkSpec, RemoteEndpointSpec } from '../../../../src/dataplane/specs.js';
-import type { PublishRule } from '../../../../src/dataplane/published-ports.js';
+import type { PublishRule, PublishRule6 } from '../../../../src/dataplane/published-ports.js';
 import type { ConntrackRecord, Snapshot } from '../../../../src/ports/worker-protocol.js';
 import { type ClusterEvent, type ClusterStore, type ForeignPeerDef, foreignEndpointDef, type OverlayEndpointDef, type OverlayNetworkDef } from '../../../../src/control/cluster/cluster-store.js';
 import { type PontoonConfig, parseConfig } from '../../../../src/control/config.js';
@@ -218,6 +218,7 @@ export class FakeDataplane implements ServiceDataplane {
   readonly networks = new Map<number, NetworkSpec>();
   readonly ports = new Map<number, EndpointSpec & { fd: number }>();
   readonly publishes = new Map<string, PublishRule>();
+  readonly publishes6 = new Map<string, PublishRule6>();
   readonly peers = new Set<string>(); // "index vtep"
   readonly remotes = new Map<string, string>(); // "index ip" → "mac via vtep"
   private nextPort = 1;
@@ -270,7 +271,17 @@ export class FakeDataplane implements ServiceDataplane {
     this.publishes.set(`${protoName(rule.proto)}/${rule.hostPort}`, rule);
   }
 
-  async removePublish(proto: 6 | 17, hostPort: number): Promise<void> {
+  async addPublish6(rule: PublishRule6): Promise<void> {
+    this.journal.record(`publish+ [::]:${protoName(rule.proto)}/${rule.hostPort} [${ipv6ToString(rule.targetIp)}]:${rule.targetPort}`);
+    this.publishes6.set(`${protoName(rule.proto)}/${rule.hostPort}`, rule);
+  }
+
+  async removePublish(proto: 6 | 17, hostPort: number, family?: 4 | 6): Promise<void> {
+    if (family === 6) {
+      this.journal.record(`publish- [::]:${protoName(proto)}/${hostPort}`);
+      this.publishes6.delete(`${protoName(proto)}/${hostPort}`);
+      return;
+    }
     this.journal.record(`publish- ${protoName(proto)}/${hostPort}`);
     this.publishes.delete(`${protoName(proto)}/${hostPort}`);
   }

@@ -1,0 +1,90 @@
+// nat-flow: what connection tracking does to a flow whatever its family, shared by nat44 and
+// nat66: the protocol state and timeout a packet moves its entry to (conntrack-tcp for TCP),
+// room in the table for a new entry (per-endpoint limit, early drop of an unreplied one), and the
+// new-flow gauges. The family's stage finds the entry and rewrites the packet.
+
+import { IP_PROTO_TCP, IP_PROTO_UDP } from '../wire/ipv4.js';
+import { TCP_OPT_WSCALE, TCP_SYN } from '../wire/tcp.js';
+import { CtFlag, Dir, ProtoClass, protoClass } from './conntrack.js';
+import { TCP_INVALID, tcpTimeout, tcpTrack } from './conntrack-tcp.js';
+import type { Datapath } from './context.js';
+import { Drop, Gauge } from './counters.js';
+import type { Network } from './network.js';
+
+/** The new-flow gauge of a protocol (ICMP and ICMPv6 count as ICMP). */
+export function newFlowGauge(proto: number): number {
+  const cls = protoClass(proto);
+  return cls === ProtoClass.Tcp ? Gauge.NewFlowsTcp : cls === ProtoClass.Icmp ? Gauge.NewFlowsIcmp : Gauge.NewFlowsUdp;
+}
+
+/** The TCP flags of the packet (0 for other protocols): `dp.frame.tcp` is wrapped around a TCP one. */
+export function tcpFlagsOf(dp: Datapath): number {
+  const frame = dp.frame;
+  return frame.tuple.proto === IP_PROTO_TCP ? frame.tcp.flags : 0;
+}
+
+export function fromUplink(dp: Datapath, inNet: Network | null): boolean {
+  return inNet !== null && inNet === dp.tables.uplink;
+}
+
+/**
+ * Protocol state and timeout for one packet of a known flow, of `l4len` bytes of transport
+ * header and payload; false when it must be dropped.
+ */
+export function advance(dp: Datapath, e: number, dir: number, proto: number, tcpFlags: number, l4len: number): boolean {
+  const ct = dp.tables.conntrack;
+  const o = dp.options;
+  if (dir === Dir.Reply && (ct.flags[e] & CtFlag.SeenReply) === 0) {
+    // a connection picked up mid-stream is confirmed by its first answer
+    ct.flags[e] |= (ct.flags[e] & CtFlag.Liberal) !== 0 ? CtFlag.SeenReply | CtFlag.Assured : CtFlag.SeenReply;
+  }
+  if (proto === IP_PROTO_TCP) {
+    const t = dp.frame.tcp;
+    const next = tcpTrack(ct, e, dir, tcpFlags, t.seq, t.ack, t.window, l4len - t.headerLength, (tcpFlags & TCP_SYN) !== 0 ? windowScale(dp) : -1);
+    if (next === TCP_INVALID) {
+      dp.counters.drop(Drop.InvalidState);
+      return false;
+    }
+    if (next !== ct.state[e]) ct.setState(e, next);
+    ct.expires[e] = dp.now + tcpTimeout(o.tcpTimeouts, next);
+    return true;
+  }
+  if (proto === IP_PROTO_UDP) {
+    const replied = (ct.flags[e] & CtFlag.SeenReply) !== 0;
+    if (replied) ct.flags[e] |= CtFlag.Assured;
+    ct.expires[e] = dp.now + (replied ? o.udpStreamTimeoutMs : o.udpTimeoutMs);
+    return true;
+  }
+  ct.expires[e] = dp.now + o.icmpTimeoutMs;
+  return true;
+}
+
+function windowScale(dp: Datapath): number {
+  const frame = dp.frame;
+  const at = frame.tcp.findOption(TCP_OPT_WSCALE);
+  return at < 0 ? -1 : frame.tcp.buf[at + 2];
+}
+
+/**
+ * Room for one more connection counted against endpoint `owner` (-1: none): within the
+ * endpoint's limit, and in the table once an unreplied entry was evicted if it was full.
+ * Counts the drop when there is none.
+ */
+export function admit(dp: Datapath, owner: number): boolean {
+  const ct = dp.tables.conntrack;
+  const limit = dp.options.conntrackMaxPerEndpoint;
+  if (owner >= 0 && limit > 0 && ct.owned[owner] >= limit) {
+    dp.counters.drop(Drop.EndpointConnLimit);
+    return false;
+  }
+  if (ct.size < ct.capacity) return true;
+  if (ct.evictUnreplied(EARLY_DROP_BUDGET)) {
+    dp.counters.gauges[Gauge.ConntrackEarlyDrops]++;
+    return true;
+  }
+  dp.counters.drop(Drop.ConntrackFull);
+  return false;
+}
+
+/** Entries looked at for an unreplied one to evict when the table is full (Linux looks at 8 buckets' worth). */
+const EARLY_DROP_BUDGET = 64;
