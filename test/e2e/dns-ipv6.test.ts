@@ -123,13 +123,18 @@ needs(root, tools('ip', 'dig')).describe('the embedded DNS with IPv6 (e2e)', () 
     expect(asked).toEqual([`Q AAAA ${EXT_NAME} from ${HOST_SIDE6}`]);
   });
 
-  it("a dual-stack container's resolv.conf names the gateway's IPv4 address only; over IPv6 the gateway answers port unreachable", async () => {
-    // as Docker's internal resolver: the embedded DNS alone, reached over IPv4
+  it("a dual-stack container's resolv.conf names the gateway's IPv4 address; over IPv6 (UDP and TCP) the gateway's address answers the same", async () => {
+    // as Docker's internal resolver: the embedded DNS alone, named by its IPv4 address
     const conf = readFileSync(`/etc/netns/${CLIENT}/resolv.conf`, 'utf8');
     expect(conf.split('\n').filter((l) => l.startsWith('nameserver'))).toEqual([`nameserver ${gw4}`]);
-    // queries over IPv6 to the gateway are not delivered to the embedded DNS yet
+    // queries to the network's IPv6 gateway address reach the same DNS, which knows the client by its IPv6 address
     const gw6 = (await d.inspect('front')).IPAM.Config.find((c) => c.Subnet.includes(':'))!.Gateway;
-    const r = await nsExec(CLIENT, ['dig', '+time=2', '+tries=1', `@${gw6}`, 'AAAA', 'web'], { timeoutMs: 15_000 });
-    expect(r.stdout + r.stderr).toMatch(/connection refused/i);
+    const web6 = FRONT6.replace('::/64', '::80');
+    expect(await dig(CLIENT, gw6, 'AAAA', 'web')).toEqual([web6]);
+    expect(await dig(CLIENT, gw6, '+tcp', 'AAAA', 'www')).toEqual([web6]);
+    expect(await dig(CLIENT, gw6, '-x', web6)).toEqual(['web.']);
+    // scoped to the client's networks, as over IPv4: a name of another network is not found
+    const r = await nsExec(CLIENT, ['dig', '+time=2', '+tries=1', `@${gw6}`, 'A', 'other'], { timeoutMs: 15_000 });
+    expect(r.stdout).toMatch(/status: NXDOMAIN/);
   });
 });
