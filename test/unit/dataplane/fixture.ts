@@ -8,7 +8,7 @@ import type { TableMemory } from '../../../src/dataplane/table-memory.js';
 import { MemoryPort, MemoryTunnel } from '../../../src/ports/memory-port.js';
 import { parseIpv4 } from '../../../src/wire/ipv4-address.js';
 import { type Ipv6Words, parseIpv6 } from '../../../src/wire/ipv6-address.js';
-import { parseMac } from '../../../src/wire/mac.js';
+import { macHiOf, macLoOf, parseMac } from '../../../src/wire/mac.js';
 
 export const hex = (s: string): Buffer => Buffer.from(s.replace(/\s+/g, ''), 'hex');
 
@@ -35,6 +35,10 @@ export const A6 = {
   c3: parseIpv6('fd00:12::2'),
   host: parseIpv6('fd00:ffff::1'),
   hostGw: parseIpv6('fd00:ffff::2'),
+  /** the uplink's IPv6 address (makeNatWorld with ipv6), its router's link-local one */
+  uplink: parseIpv6('2001:db8:64::2'),
+  router: parseIpv6('fe80::1'),
+  far: parseIpv6('2001:db8:77::10'),
 } as const;
 
 export function makeWorld(options: Partial<DataplaneOptions> = {}, bridgeMtu = 1500, tableMemory?: TableMemory, { ipv6 = false } = {}): World {
@@ -126,8 +130,9 @@ export interface NatWorld extends World {
 
 /**
  * makeWorld plus an uplink (network 2, 198.51.100.2/24, MAC 02:50:00:00:00:ff, default route via
- * the router 198.51.100.1). Unless `learnRouter` is false, the router's MAC (02:00:5e:00:00:01)
- * is learned from an ARP reply, so the first packet out is not parked.
+ * the router 198.51.100.1; with ipv6 also 2001:db8:64::2/64 via fe80::1). Unless `learnRouter` is
+ * false, the router's MAC (02:00:5e:00:00:01) is learned (from an ARP reply, and for IPv6 as an
+ * answered solicitation would), so the first packet out is not parked.
  */
 export function makeNatWorld(
   options: Partial<DataplaneOptions> = {},
@@ -144,11 +149,18 @@ export function makeNatWorld(
       mac: parseMac('02:50:00:00:00:ff'),
       gatewayIp: A.router,
       mtu: 1500,
+      ...(ipv6 ? { ipv6: { ip: A6.uplink, prefixLen: 64, gatewayIp: A6.router } } : {}),
     },
     uplink,
   ).id;
   if (uplink.take().length !== 1) throw new Error('expected the gratuitous ARP of the uplink');
   if (learnRouter) w.dp.receive(id, ROUTER_ARP_REPLY);
+  if (learnRouter && ipv6) {
+    const net = w.dp.tables.networks[2]!;
+    const r = A6.router;
+    const n = net.neighbours.get6(r[0] | 0, r[1] | 0, r[2] | 0, r[3] | 0) ?? net.neighbours.create6(r[0] | 0, r[1] | 0, r[2] | 0, r[3] | 0, w.dp.now);
+    w.dp.resolver.resolved(net, n, macHiOf(parseMac('02:00:5e:00:00:01')), macLoOf(parseMac('02:00:5e:00:00:01')));
+  }
   return { ...w, uplink, ids: { ...w.ids, uplink: id }, all: [w.host, w.c1, w.c2, w.c3, uplink] };
 }
 
