@@ -7,7 +7,7 @@ import type { CountersReport, EndpointResource, NetworkResource, NetworkSummary,
 import { Gauge } from '../../dataplane/counters.js';
 import type { HostDevices } from '../host-devices.js';
 import { ipv4ToString } from '../../wire/ipv4-address.js';
-import type { LiveNetwork } from '../live-network.js';
+import { dnsAddressOf, type LiveNetwork } from '../live-network.js';
 import { hasMac, NEIGHBOUR_STATE_NAMES } from '../../dataplane/neighbour-table.js';
 import { endpointResource, networkResource } from '../resources.js';
 import type { EndpointRecord } from '../state-store.js';
@@ -52,7 +52,7 @@ export class NetworkViews {
 
   endpoint(live: LiveNetwork, r: EndpointRecord): EndpointResource {
     const { dnsEnabled, resolvConf } = this.deps;
-    return endpointResource(live, r, dnsEnabled ? (resolvConf.nameserverOf(r.netnsPath) ?? live.record.gateway) : null);
+    return endpointResource(live, r, dnsEnabled ? (resolvConf.nameserverOf(r.netnsPath) ?? dnsAddressOf(live.record)) : null);
   }
 
   /** Published ports of a namespace (`pontoon port`). */
