@@ -1,7 +1,8 @@
 // The ADD result, built from what the daemon answered: one interface inside the sandbox, its
-// IPv4 address (and IPv6 address on a network with IPv6), the default routes (none on an internal
-// network; IPv6's via fe80::1, the gateway's link-local address, as the container has it) and the
-// embedded DNS (the network's gateway, when the daemon's DNS is on).
+// IPv4 address (and IPv6 address on a network with IPv6; only that on an IPv6-only network), the
+// default routes (none on an internal network; IPv6's via fe80::1, the gateway's link-local
+// address, as the container has it) and the embedded DNS (the network's gateway, the IPv6 one on
+// an IPv6-only network, when the daemon's DNS is on).
 
 import type { EndpointResource, NetworkResource } from '../control/api-types.js';
 import { type CniVersion, ipsCarryVersion } from './cni-version.js';
@@ -34,6 +35,7 @@ export function addResult(version: CniVersion, net: NetworkResource, ep: Endpoin
   const v4 = net.IPAM.Config.find((c) => !c.Subnet.includes(':'));
   const v6 = net.IPAM.Config.find((c) => c.Subnet.includes(':'));
   const gateway = v4?.Gateway ?? '';
+  const nameserver = v4?.Gateway ?? v6?.Gateway;
   const ip = (family: '4' | '6', address: string, gw: string): CniIp => ({
     ...(ipsCarryVersion(version) ? { version: family } : {}),
     interface: 0,
@@ -55,9 +57,9 @@ export function addResult(version: CniVersion, net: NetworkResource, ep: Endpoin
     interfaces: [{ name: ep.Interface, mac: ep.MacAddress, sandbox }],
     ips,
     routes,
-    // this network's own gateway (the embedded DNS answers on each): a runtime that drops a
-    // network's nameservers when it leaves it (Podman) keeps those of the others
-    dns: ep.DNSServer !== undefined ? { nameservers: [gateway] } : {},
+    // this network's own gateway (the embedded DNS answers on each; the IPv6 one on an IPv6-only
+    // network): a runtime that drops a network's nameservers when it leaves it (Podman) keeps those of the others
+    dns: ep.DNSServer !== undefined && nameserver !== undefined ? { nameservers: [nameserver] } : {},
   };
 }
 

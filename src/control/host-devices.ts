@@ -13,10 +13,10 @@ import { type NetnsRef, configureInterface, interfaceNames, interfaceWithMac, ne
 /** How an endpoint's interface is set up inside its namespace. */
 export interface InterfaceConfig {
   mac: string;
-  /** the address with the network's prefix, e.g. "172.17.0.2/16" */
-  cidr: string;
+  /** the IPv4 address with the network's prefix, e.g. "172.17.0.2/16"; null: none (an IPv6-only network) */
+  cidr: string | null;
   mtu: number;
-  /** the default route's next hop, added when the namespace has none yet; null: no default route */
+  /** the IPv4 default route's next hop, added when the namespace has none yet; null: no default route */
   gateway: string | null;
   /** on a network with IPv6: the address with its prefix ("fd00:20::2/64", without DAD) and the IPv6 default route's next hop (fe80::1), null: none */
   ipv6?: { cidr: string; gateway: string | null };

@@ -218,6 +218,30 @@ export class AddressAllocator {
   }
 }
 
+/** What hands out a network's IPv4 addresses: an AddressAllocator, or NoIpv4Addresses on an IPv6-only network. */
+export type Ipv4Allocator = Pick<AddressAllocator, 'allocate' | 'release' | 'markUsed' | 'has'>;
+
+/**
+ * The IPv4 side of an IPv6-only network: no address to hand out (every allocation is refused with
+ * a 400 naming the network), none in use, nothing to release.
+ */
+export class NoIpv4Addresses implements Ipv4Allocator {
+  constructor(private readonly networkName: string) {}
+
+  allocate(requested?: string): string {
+    const what = requested === undefined ? 'no IPv4 address can be allocated' : `IPv4 address ${requested} cannot be given`;
+    throw new ApiFailure(400, `network ${this.networkName} has no IPv4 (it is IPv6-only): ${what}`);
+  }
+
+  release(): void {}
+
+  markUsed(): void {}
+
+  has(): boolean {
+    return false;
+  }
+}
+
 export const NETWORK_NAME_RE = /^[a-zA-Z0-9][a-zA-Z0-9_.-]*$/;
 export const SUPPORTED_DRIVERS: readonly string[] = ['bridge', 'overlay'];
 export const DEFAULT_MTU = 1500;

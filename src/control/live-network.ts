@@ -3,7 +3,7 @@
 // cluster store told about other hosts).
 
 import type { OverlayEndpointDef } from './cluster/cluster-store.js';
-import type { AddressAllocator } from './ipam.js';
+import type { Ipv4Allocator } from './ipam.js';
 import type { Ipv6AddressAllocator } from './ipam6.js';
 import type { EndpointRecord, NetworkRecord } from './state-store.js';
 
@@ -19,7 +19,8 @@ export type LiveNetworkRecord = Omit<NetworkRecord, 'endpoints'>;
 export interface LiveNetwork {
   record: LiveNetworkRecord;
   index: number; // data-plane slot
-  allocator: AddressAllocator;
+  /** the IPv4 side's addresses (NoIpv4Addresses on an IPv6-only network) */
+  allocator: Ipv4Allocator;
   /** the IPv6 side's addresses; null on a network without IPv6 */
   allocator6: Ipv6AddressAllocator | null;
   /** by endpoint id, in the order they joined */
@@ -30,6 +31,16 @@ export interface LiveNetwork {
   peers: Set<string>;
   /** overlay: this host's VTEP and endpoints are registered in the cluster store */
   announced: boolean;
+}
+
+/** An IPv6-only network: no IPv4 subnet (the record's subnet and gateway are ''), only its IPv6 side. */
+export function isIpv6Only(r: Pick<NetworkRecord, 'subnet'>): boolean {
+  return r.subnet === '';
+}
+
+/** The gateway address containers of the network ask the embedded DNS at: the IPv4 gateway, or the IPv6 one on an IPv6-only network. */
+export function dnsAddressOf(r: Pick<NetworkRecord, 'subnet' | 'gateway' | 'ipv6'>): string {
+  return isIpv6Only(r) && r.ipv6 !== undefined ? r.ipv6.gateway : r.gateway;
 }
 
 /** The network as the state file keeps it, its endpoints in the order they joined (keys in the file's order). */

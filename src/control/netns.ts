@@ -146,12 +146,13 @@ export function netnsStillExists(ref: { path: string; dev: number; ino: number }
  * the interface, its link-local address is the EUI-64 one of its MAC (addrgenmode eui64), its
  * address is added without duplicate address detection (`nodad`, as libnetwork: the gateway
  * answering for the subnet must not make it fail) and the IPv6 default route goes via the
- * gateway's link-local address, again only if the namespace has none.
+ * gateway's link-local address, again only if the namespace has none. With `cidr` null (an
+ * IPv6-only network) the interface gets no IPv4 address and no IPv4 route.
  */
 export async function configureInterface(
   nsPath: string,
   ifName: string,
-  opts: { mac: string; cidr: string; mtu: number; gateway: string | null; ipv6?: { cidr: string; gateway: string | null } },
+  opts: { mac: string; cidr: string | null; mtu: number; gateway: string | null; ipv6?: { cidr: string; gateway: string | null } },
 ): Promise<void> {
   const v6 = opts.ipv6;
   if (v6 !== undefined) {
@@ -165,7 +166,7 @@ export async function configureInterface(
     'link set lo up',
     `link set dev ${ifName} address ${opts.mac} mtu ${opts.mtu}`,
     ...(v6 !== undefined ? [`link set dev ${ifName} addrgenmode eui64`] : []),
-    `addr replace ${opts.cidr} dev ${ifName}`,
+    ...(opts.cidr !== null ? [`addr replace ${opts.cidr} dev ${ifName}`] : []),
     ...(v6 !== undefined ? [`addr replace ${v6.cidr} dev ${ifName} nodad`] : []),
     `link set ${ifName} up`,
   ];

@@ -24,7 +24,7 @@ import type { PontoonConfig } from './config.js';
 import { NameTable } from './dns/name-table.js';
 import { ApiFailure, type GatewayApi } from './gateway-api.js';
 import type { HostDevices } from './host-devices.js';
-import type { LiveEndpoint, LiveNetwork } from './live-network.js';
+import { isIpv6Only, type LiveEndpoint, type LiveNetwork } from './live-network.js';
 import type { ServiceDataplane } from './network/service-dataplane.js';
 import { LoopbackProxies } from './loopback-proxy.js';
 import { EndpointAttach } from './network/endpoint-attach.js';
@@ -272,7 +272,7 @@ export class NetworkService implements GatewayApi {
     const asked: PortMappingResource[] = [];
     for (const { live, ep } of this.networks.endpoints()) {
       const r = ep.record;
-      if (r.netnsDev === ns.dev && r.netnsIno === ns.ino) asked.push(...explicit.portsOf(ipv4(r.ip), live.record.name));
+      if (r.netnsDev === ns.dev && r.netnsIno === ns.ino && r.ip !== '') asked.push(...explicit.portsOf(ipv4(r.ip), live.record.name));
     }
     return [...published, ...asked];
   }
@@ -286,9 +286,9 @@ export class NetworkService implements GatewayApi {
     return null;
   }
 
-  /** Data-plane slots of the networks that masquerade through the uplink (not internal). */
+  /** Data-plane slots of the networks that masquerade IPv4 through the uplink (not internal, not IPv6-only). */
   masqueradingNetworks(): number[] {
-    return [...this.networks.values()].filter((n) => !n.record.internal).map((n) => n.index);
+    return [...this.networks.values()].filter((n) => !n.record.internal && !isIpv6Only(n.record)).map((n) => n.index);
   }
 
   async conntrackList(): Promise<ConntrackEntryResource[]> {

@@ -109,12 +109,19 @@ function usedKey(m: { proto: string; hostPort: number; hostIp?: string }, hostPo
 const EPHEMERAL_MIN = 32768;
 const EPHEMERAL_MAX = 60999;
 
+/** The families of the endpoint that publishes (its addresses'), and its network's name for messages. */
+export interface EndpointFamilies {
+  ipv4: boolean;
+  ipv6: boolean;
+  network: string;
+}
+
 /**
  * The mappings a connect asks for, checked against the ports already published (`holder` names
  * who has each) and the addresses the gateway can publish on (`publishAddresses6`: its IPv6 ones,
- * [] when it has none), with host ports picked for those that have none. An endpoint with an IPv6
- * address (`ipv6`) publishes a spec without a host address on both families, on the same host
- * port. Refuses with a one-line ApiFailure; changes nothing.
+ * [] when it has none), with host ports picked for those that have none. A spec without a host
+ * address publishes on every family of the endpoint's (both for a dual-stack one, on the same host
+ * port; IPv6 alone on an IPv6-only network). Refuses with a one-line ApiFailure; changes nothing.
  */
 export function planPublish(
   specs: string[],
@@ -122,14 +129,20 @@ export function planPublish(
   published: { proto: 'tcp' | 'udp'; hostPort: number; hostIp?: string; holder: string }[],
   publishAddresses: string[],
   publishAddresses6: string[] = [],
-  ipv6 = false,
+  families: EndpointFamilies = { ipv4: true, ipv6: false, network: '' },
 ): PortMapping[] {
+  const ipv6 = families.ipv6;
   const wanted: PortMapping[] = [];
   /** the IPv6 twin of each mapping of a spec without a host address */
   const twins = new Map<PortMapping, PortMapping>();
   for (const spec of specs) {
     const { mappings, explicitHost } = parsePublishSpec(spec);
     for (const m of mappings) {
+      if (!families.ipv4 && !explicitHost) {
+        m.hostIp = '::'; // an IPv6-only endpoint: its one family
+        wanted.push(m);
+        continue;
+      }
       wanted.push(m);
       if (ipv6 && !explicitHost && publishAddresses6.length > 0) {
         const twin: PortMapping = { ...m, hostIp: '::' };
@@ -143,7 +156,7 @@ export function planPublish(
   for (const m of wanted) {
     if (isIpv6Mapping(m)) {
       if (!ipv6) throw new ApiFailure(400, `cannot publish on [${m.hostIp}]: ${name} has no IPv6 address`);
-      if (m.hostIp !== '::' && !publishAddresses6.includes(m.hostIp)) {
+      if (publishAddresses6.length === 0 || (m.hostIp !== '::' && !publishAddresses6.includes(m.hostIp))) {
         throw new ApiFailure(
           400,
           publishAddresses6.length === 0
@@ -151,6 +164,11 @@ export function planPublish(
             : `cannot publish on [${m.hostIp}]: the gateway answers on ${publishAddresses6.map((a) => `[${a}]`).join(' and ')} (or [::] for both)`,
         );
       }
+    } else if (!families.ipv4) {
+      throw new ApiFailure(
+        400,
+        `network ${families.network} is IPv6-only: cannot publish ${m.containerPort}/${m.proto} of ${name} on IPv4 address ${m.hostIp} (publish on an IPv6 address: [::]:HOSTPORT:${m.containerPort})`,
+      );
     } else if (m.hostIp !== '0.0.0.0' && !isLoopbackAddress(m.hostIp) && !publishAddresses.includes(m.hostIp)) {
       throw new ApiFailure(
         400,

@@ -7,8 +7,9 @@ import { ipv4ToString, parseCidr } from '../wire/ipv4-address.js';
 import { type Ipv6Words, ipv6ToString, parseCidr6 } from '../wire/ipv6-address.js';
 import { IP_PROTO_ICMPV6 } from '../wire/ipv6.js';
 import type { ConntrackEntryResource, EndpointResource, IpamConfig, NetworkResource } from './api-types.js';
-import type { LiveNetwork } from './live-network.js';
+import { dnsAddressOf, isIpv6Only, type LiveNetwork } from './live-network.js';
 import type { EndpointRecord } from './state-store.js';
+import { isIpv6Mapping } from './publish.js';
 
 /** An endpoint; `dnsServer` is the resolver its container uses, or null with the DNS off. */
 export function endpointResource(live: LiveNetwork, r: EndpointRecord, dnsServer: string | null): EndpointResource {
@@ -16,13 +17,14 @@ export function endpointResource(live: LiveNetwork, r: EndpointRecord, dnsServer
     Name: r.name,
     EndpointID: r.id,
     MacAddress: r.mac,
-    IPv4Address: `${r.ip}/${parseCidr(live.record.subnet).prefixLen}`,
+    // an endpoint of an IPv6-only network has none: "" as Docker prints it
+    IPv4Address: r.ip !== '' ? `${r.ip}/${parseCidr(live.record.subnet).prefixLen}` : '',
     IPv6Address: r.ip6 !== undefined && live.record.ipv6 !== undefined ? `${r.ip6}/${parseCidr6(live.record.ipv6.subnet).prefixLen}` : '',
     Interface: r.ifName,
     Netns: r.netnsPath,
     ...(r.containerId !== undefined ? { ContainerID: r.containerId } : {}),
     Aliases: r.aliases,
-    Ports: r.ports.map((m) => ({ ...m, network: live.record.name, containerIp: r.ip })),
+    Ports: r.ports.map((m) => ({ ...m, network: live.record.name, containerIp: isIpv6Mapping(m) ? (r.ip6 ?? '') : r.ip })),
     ...(dnsServer !== null ? { DNSNames: [r.name, ...r.aliases], DNSServer: dnsServer } : {}),
   };
 }
@@ -35,7 +37,7 @@ function ipamConfig(r: LiveNetwork['record']): IpamConfig[] {
     ...(c.ipRange !== undefined ? { IPRange: c.ipRange } : {}),
   });
   const out: IpamConfig[] = [];
-  if (r.subnet !== '') out.push(entry(r));
+  if (!isIpv6Only(r)) out.push(entry(r));
   if (r.ipv6 !== undefined) out.push(entry(r.ipv6));
   return out;
 }
@@ -62,7 +64,7 @@ export function networkResource(live: LiveNetwork, dnsEnabled: boolean, endpoint
     Options: {
       'com.docker.network.driver.mtu': String(r.mtu),
       'pontoon.gateway.mac': r.gatewayMac,
-      ...(dnsEnabled ? { 'pontoon.dns': r.gateway } : {}),
+      ...(dnsEnabled ? { 'pontoon.dns': dnsAddressOf(r) } : {}),
       ...(r.ipv6 !== undefined ? { 'pontoon.ipv6.nat': String(r.ipv6.nat) } : {}),
       ...(r.isDefault ? { 'com.docker.network.bridge.default_bridge': 'true' } : {}),
       ...(r.vni !== undefined ? { 'com.docker.network.driver.overlay.vxlanid_list': String(r.vni) } : {}),

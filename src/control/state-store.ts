@@ -16,6 +16,7 @@ export interface EndpointRecord {
   /** the runtime's container id (CNI_CONTAINERID), when the connect named one */
   containerId?: string;
   mac: string;
+  /** the endpoint's IPv4 address; '' on an IPv6-only network (Docker's IPv4Address "") */
   ip: string;
   /** the endpoint's IPv6 address on a network with IPv6 (no prefix length); its link-local one follows from the MAC */
   ip6?: string;
@@ -35,6 +36,7 @@ export interface NetworkRecord {
   id: string;
   name: string;
   driver: string;
+  /** the IPv4 subnet and gateway; both '' on an IPv6-only network (isIpv6Only), which then has `ipv6` */
   subnet: string;
   gateway: string;
   ipRange?: string;
@@ -140,7 +142,13 @@ const networkSchema = z.object({
   endpoints: z.array(endpointSchema),
   vni: z.number().int().min(1).max(0xffffff).optional(),
   dockerNetworkId: z.string().optional(),
-});
+})
+  // an IPv6-only network (subnet '') has its IPv6 side, and its endpoints have IPv6 addresses
+  .refine((n) => n.subnet !== '' || n.ipv6 !== undefined, { message: 'a network without an IPv4 subnet needs its IPv6 side (ipv6)', path: ['subnet'] })
+  .refine((n) => n.endpoints.every((e) => (e.ip === '') === (n.subnet === '') && (e.ip !== '' || e.ip6 !== undefined)), {
+    message: "an endpoint's ip is '' exactly on a network without an IPv4 subnet, and then it has its ip6",
+    path: ['endpoints'],
+  });
 
 const dockerSchema = z.object({
   pools: z.array(

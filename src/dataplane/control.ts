@@ -236,17 +236,24 @@ export class DataplaneControl {
     this.dp.counters.resetPort(port.id);
   }
 
-  /** Attaches a container's port to a network and announces it with a gratuitous ARP. */
+  /**
+   * Attaches a container's port to a network and announces it with a gratuitous ARP; on an
+   * IPv6-only network the port has no IPv4 address (ethernet-input drops its IPv4 and ARP).
+   */
   addEndpoint(spec: EndpointSpec, io: PortIo): Port {
     const dp = this.dp;
     const t = dp.tables;
     const net = t.networks[spec.network];
     if (net === undefined) throw new Error(`no network in slot ${spec.network}`);
+    if ((spec.ip !== undefined) !== net.ipv4) {
+      throw new Error(net.ipv4 ? `endpoint ${spec.name} needs an IPv4 address on network ${net.name}` : `network ${net.name} is IPv6-only: endpoint ${spec.name} cannot have an IPv4 address`);
+    }
     const port = new Port(t.freePortId(), PortKind.Endpoint, spec.name, io);
     port.network = net.index;
     port.macHi = macHiOf(spec.mac);
     port.macLo = macLoOf(spec.mac);
-    port.ip = spec.ip >>> 0;
+    port.hasIp4 = spec.ip !== undefined;
+    port.ip = (spec.ip ?? 0) >>> 0;
     port.mac = spec.mac;
     [port.eui64w2, port.eui64w3] = eui64Words(spec.mac);
     if (spec.ip6 !== undefined) {
@@ -260,20 +267,22 @@ export class DataplaneControl {
     port.vnet = spec.vnet === true;
     this.addPort(port);
     net.addPort(port.id);
-    t.endpointsByIp.set(port.ip | 0, port.id);
+    if (port.hasIp4) t.endpointsByIp.set(port.ip | 0, port.id);
     if (port.hasIp6) t.endpointsByIp6.set(ipv6WordsHash(port.ip6w0, port.ip6w1, port.ip6w2, port.ip6w3), port.id);
     this.adoptConnections(port);
     net.fdb.learn(port.macHi, port.macLo, port.id, dp.now);
-    // the gateway knows the endpoint: no ARP needed for its first packet
-    const n = net.neighbours.get(port.ip) ?? net.neighbours.create(port.ip, dp.now);
-    dp.resolver.resolved(net, n, port.macHi, port.macLo);
+    if (port.hasIp4) {
+      // the gateway knows the endpoint: no ARP needed for its first packet
+      const n = net.neighbours.get(port.ip) ?? net.neighbours.create(port.ip, dp.now);
+      dp.resolver.resolved(net, n, port.macHi, port.macLo);
+    }
     if (port.hasIp6) {
       const w = [port.ip6w0, port.ip6w1, port.ip6w2, port.ip6w3] as const;
       const n6 = net.neighbours.get6(...w) ?? net.neighbours.create6(...w, dp.now);
       dp.resolver.resolved(net, n6, port.macHi, port.macLo);
     }
     // gratuitous ARP on the endpoint's behalf: stale caches of its address get its new MAC
-    dp.resolver.announce(net, spec.mac, port.ip, port, false);
+    if (port.hasIp4) dp.resolver.announce(net, spec.mac, port.ip, port, false);
     dp.endBatch();
     return port;
   }
@@ -405,7 +414,7 @@ export class DataplaneControl {
     for (let e = 0; e < ct.capacity; e++) {
       if (ct.proto[e] === 0 || ct.owner[e] >= 0) continue;
       const inside = (ct.flags[e] & CtFlag.Dnat) !== 0 ? e * 2 + 1 : e * 2;
-      if (ct.isAddress4(inside, false, port.ip) || (ip6 !== null && ct.isAddress6(inside, false, ip6))) ct.own(e, port.id);
+      if ((port.hasIp4 && ct.isAddress4(inside, false, port.ip)) || (ip6 !== null && ct.isAddress6(inside, false, ip6))) ct.own(e, port.id);
     }
   }
 
@@ -419,7 +428,7 @@ export class DataplaneControl {
       if (net !== undefined) {
         net.removePort(id);
         net.fdb.flushPort(id);
-        const n = net.neighbours.get(port.ip);
+        const n = port.hasIp4 ? net.neighbours.get(port.ip) : undefined;
         if (n !== undefined && n.parkedCount === 0) net.neighbours.delete(port.ip);
         const n6 = port.hasIp6 ? net.neighbours.get6(port.ip6w0, port.ip6w1, port.ip6w2, port.ip6w3) : undefined;
         if (n6 !== undefined && n6.parkedCount === 0) net.neighbours.remove(n6);
@@ -427,14 +436,15 @@ export class DataplaneControl {
       // its connections and mappings go at once: a container that comes back on the same
       // address must not find stale flows (or their outside ports) black-holing it
       const ip = port.ip | 0;
-      if (t.endpointsByIp.get(ip) === id) t.endpointsByIp.delete(ip);
+      const hasIp4 = port.hasIp4;
+      if (hasIp4 && t.endpointsByIp.get(ip) === id) t.endpointsByIp.delete(ip);
       const h6 = port.hasIp6 ? ipv6WordsHash(port.ip6w0, port.ip6w1, port.ip6w2, port.ip6w3) : -1;
       if (h6 >= 0 && t.endpointsByIp6.get(h6) === id) t.endpointsByIp6.delete(h6);
       const ct = t.conntrack;
       const ip6 = port.hasIp6 ? ([port.ip6w0, port.ip6w1, port.ip6w2, port.ip6w3] as const) : null;
-      const mine = (slot: number) => ct.isAddress4(slot, false, ip) || (ip6 !== null && ct.isAddress6(slot, false, ip6));
+      const mine = (slot: number) => (hasIp4 && ct.isAddress4(slot, false, ip)) || (ip6 !== null && ct.isAddress6(slot, false, ip6));
       if (ct.size > 0) ct.removeWhere((e) => ct.owner[e] === id || mine(e * 2) || mine(e * 2 + 1));
-      t.mappings.unpinAll(ip);
+      if (hasIp4) t.mappings.unpinAll(ip);
       if (ip6 !== null) t.mappings.unpinAllOf(Family.Ipv6, ip6);
       } else {
       for (const routes of [t.routes, t.routes6]) {

@@ -21,7 +21,7 @@ export const DROP_REASONS = [
   { name: 'NeighbourUnreachable', label: 'neighbour_unreachable', help: 'The next hop never answered ARP or neighbour solicitations (ICMP host unreachable / ICMPv6 address unreachable sent).' },
   { name: 'ArpQueueFull', label: 'arp_queue_full', help: "No room to park a packet while its next hop is resolved (the neighbour's queue or the parking slots are full, or a TCP super segment)." },
   { name: 'FragmentationNeeded', label: 'fragmentation_needed', help: 'Larger than the egress MTU with DF set (ICMP fragmentation needed sent).' },
-  { name: 'UnsupportedEthertype', label: 'unsupported_ethertype', help: 'Neither IPv4, ARP nor IPv6 (LLDP, say), or IPv6 on a network without an IPv6 subnet.' },
+  { name: 'UnsupportedEthertype', label: 'unsupported_ethertype', help: 'Neither IPv4, ARP nor IPv6 (LLDP, say), IPv6 on a network without an IPv6 subnet, or IPv4 or ARP on an IPv6-only network.' },
   { name: 'UnsupportedProtocol', label: 'unsupported_protocol', help: 'For the gateway itself with an IP protocol it does not serve (TCP among them), or a fragment (it does not reassemble).' },
   { name: 'L2Hairpin', label: 'l2_hairpin', help: 'Switched to the MAC of the port it came in on: never sent back out of it.' },
   { name: 'NoBuffer', label: 'no_buffer', help: "No free frame buffer: the batch's pool, or the underlay's receive buffers, ran out." },

@@ -38,6 +38,11 @@ export function ethernetInput(dp: Datapath, port: Port, buf: Buffer, off: number
   }
   const etherType = etherTypeOf(buf, off);
   if (etherType === ETHERTYPE_IPV4) {
+    // an IPv6-only network: its ports have no IPv4 address to send from (as ip6-input for IPv6 without an IPv6 side)
+    if (!net.ipv4) {
+      c.drop(Drop.UnsupportedEthertype);
+      return;
+    }
     const ip = ip4Wrap(dp, buf, off + ETH_HLEN, len - ETH_HLEN);
     if (ip === null) return;
     if (ip.src !== port.ip) {
@@ -55,6 +60,10 @@ export function ethernetInput(dp: Datapath, port: Port, buf: Buffer, off: number
     return;
   }
   if (etherType === ETHERTYPE_ARP) {
+    if (!net.ipv4) {
+      c.drop(Drop.UnsupportedEthertype);
+      return;
+    }
     const arp = dp.frame.arp;
     if (arp.wrap(buf, off + ETH_HLEN, len - ETH_HLEN) !== WireError.Ok) {
       c.drop(Drop.Malformed);

@@ -30,8 +30,10 @@ export class Port {
   macLo = 0;
   /** the MAC as one number (mac.ts), as NDP's link-layer options read it */
   mac = 0;
-  /** the port's own IPv4 address: an endpoint's (anti-spoofing) or the uplink's; 0 for the host and tunnel ports */
+  /** the port's own IPv4 address: an endpoint's (anti-spoofing) or the uplink's; 0 for the host and tunnel ports and an endpoint of an IPv6-only network */
   ip = 0;
+  /** an endpoint has its IPv4 address `ip` (false: an endpoint of an IPv6-only network; the other kinds do not use it) */
+  hasIp4 = false;
   /** an endpoint's own IPv6 address as words (hasIp6 false: none), for anti-spoofing */
   hasIp6 = false;
   ip6w0 = 0;

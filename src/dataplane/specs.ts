@@ -56,7 +56,8 @@ export interface EndpointSpec {
   name: string;
   network: number;
   mac: number;
-  ip: number;
+  /** the endpoint's IPv4 address; absent exactly on an IPv6-only network (ipv4 false) */
+  ip?: number;
   /** the endpoint's IPv6 address on a network with an IPv6 side (its link-local one follows from the MAC) */
   ip6?: Ipv6Words;
   /** the device carries virtio-net headers (checksum and TSO offloads) */

@@ -15,6 +15,7 @@ export interface NameEntry {
   id: string;
   /** container name */
   name: string;
+  /** the endpoint's IPv4 address; '' on an IPv6-only network (no A record, no in-addr.arpa name) */
   ip: string;
   /** the endpoint's IPv6 address on this network (a network with IPv6), in any RFC 4291 text form */
   ip6?: string;
@@ -29,6 +30,7 @@ export interface NameEntry {
 export interface NetworkNames {
   id: string;
   name: string;
+  /** the IPv4 subnet; '' on an IPv6-only network */
   subnet: string;
   /** the IPv6 subnet of a network with IPv6 */
   subnet6?: string;
@@ -43,7 +45,8 @@ interface NameAddresses {
 
 interface NetworkState {
   info: NetworkNames;
-  subnet: Ipv4Cidr;
+  /** null: an IPv6-only network */
+  subnet: Ipv4Cidr | null;
   subnet6: Ipv6Cidr | null;
   endpoints: Map<string, NameEntry>;
   /** lower-case name → addresses */
@@ -68,7 +71,7 @@ function addressKey(a: ParsedAddress, ip: string): string {
 }
 
 function inSubnetOf(n: NetworkState, a: ParsedAddress): boolean {
-  return a.family === 4 ? cidrContains(n.subnet, a.v4) : n.subnet6 !== null && cidr6Contains(n.subnet6, a.v6);
+  return a.family === 4 ? n.subnet !== null && cidrContains(n.subnet, a.v4) : n.subnet6 !== null && cidr6Contains(n.subnet6, a.v6);
 }
 
 /** What a query from one client address may see. */
@@ -142,7 +145,7 @@ export class NameTable {
     const known = this.networks.get(info.id);
     this.networks.set(info.id, {
       info: { ...info },
-      subnet: parseCidr(info.subnet),
+      subnet: info.subnet !== '' ? parseCidr(info.subnet) : null,
       subnet6: info.subnet6 !== undefined ? parseCidr6(info.subnet6) : null,
       endpoints: known?.endpoints ?? new Map(),
       byName: null,
@@ -267,7 +270,7 @@ export class NameTable {
     if (n === undefined || n.byName !== null) return n;
     const byName = new Map<string, NameAddresses>();
     const byAddress = new Map<string, string>();
-    const add = (name: string, ip: string, ip6: string | null): void => {
+    const add = (name: string, ip: string | null, ip6: string | null): void => {
       const key = canonicalName(name);
       if (key === '') return;
       let ips = byName.get(key);
@@ -275,15 +278,16 @@ export class NameTable {
         ips = { 4: [], 6: [] };
         byName.set(key, ips);
       }
-      if (!ips[4].includes(ip)) ips[4].push(ip);
+      if (ip !== null && !ips[4].includes(ip)) ips[4].push(ip);
       if (ip6 !== null && !ips[6].includes(ip6)) ips[6].push(ip6);
     };
     for (const e of n.endpoints.values()) {
       // an address that does not parse (a record written by hand) has no AAAA and no ip6.arpa name
       const ip6 = e.ip6 !== undefined ? canonicalIpv6(e.ip6) : null;
-      add(e.name, e.ip, ip6);
-      for (const a of e.aliases) add(a, e.ip, ip6);
-      byAddress.set(e.ip, e.name);
+      const ip = e.ip !== '' ? e.ip : null; // an endpoint of an IPv6-only network: AAAA only
+      add(e.name, ip, ip6);
+      for (const a of e.aliases) add(a, ip, ip6);
+      if (ip !== null) byAddress.set(ip, e.name);
       if (ip6 !== null) byAddress.set(ip6, e.name);
     }
     n.byName = byName;

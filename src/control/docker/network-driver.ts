@@ -312,7 +312,7 @@ export class NetworkDriver {
     const raw = req.Options?.[PORTMAP_OPTION] ?? [];
     const bindings = parseRequest(z.array(portBinding), raw, `${PORTMAP_OPTION} of ProgramExternalConnectivity`);
     if (live.record.internal && bindings.length > 0) throw new PluginError(`network ${live.record.name} is internal: no port can be published`);
-    await this.deps.attach.publishPorts(live, ep, this.publishSpecs(bindings, ep));
+    await this.deps.attach.publishPorts(live, ep, this.publishSpecs(bindings, live, ep));
     return {};
   }
 
@@ -320,12 +320,12 @@ export class NetworkDriver {
    * `--publish` specs of Docker's port bindings. A host range (`-p 8000-8010:80`) means any one
    * free port of it, as Docker takes it: the first that no other mapping holds.
    */
-  private publishSpecs(bindings: PortBinding[], ep: LiveEndpoint): string[] {
+  private publishSpecs(bindings: PortBinding[], live: LiveNetwork, ep: LiveEndpoint): string[] {
     const specs: string[] = [];
     for (const b of bindings) {
       const proto = protoName(b.Proto);
-      const hostIp = b.HostIP ? b.HostIP : '0.0.0.0';
-      if (hostIp.includes(':')) throw new PluginError(`cannot publish on ${hostIp}: pontoon publishes on IPv4 addresses for now`);
+      // an IPv6 host address in brackets, as -p takes it ([::]:8080:80)
+      const hostIp = b.HostIP ? (b.HostIP.includes(':') ? `[${b.HostIP}]` : b.HostIP) : '0.0.0.0';
       const end = b.HostPortEnd ?? 0;
       if (b.HostPort === 0 || end <= b.HostPort) {
         specs.push(`${hostIp}:${b.HostPort === 0 ? '' : b.HostPort}:${b.Port}/${proto}`);
@@ -335,7 +335,7 @@ export class NetworkDriver {
       for (let p = b.HostPort; p <= end && chosen === null; p++) {
         const spec = `${hostIp}:${p}:${b.Port}/${proto}`;
         try {
-          this.deps.attach.planPorts([...specs, spec], ep.record.name);
+          this.deps.attach.planPorts(live, ep, [...specs, spec]);
           chosen = spec;
         } catch (err) {
           if (!(err instanceof ApiFailure) || err.status !== 409) throw err;

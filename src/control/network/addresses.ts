@@ -18,6 +18,18 @@ export function macForIp(ip: string): string {
   return macToString(0x0242 * 0x100000000 + ipv4(ip));
 }
 
+/**
+ * The MAC of an endpoint without IPv4 (an IPv6-only network): 02:42 followed by the last 32 bits
+ * of its IPv6 address, unless an endpoint in `taken` has that one already (two addresses that
+ * differ only above their last 32 bits); then a random 02:42 MAC that none has.
+ */
+export function macForIpv6(ip6: string, taken: ReadonlySet<string>): string {
+  const w = parseIpv6(ip6);
+  let mac = macToString(0x0242 * 0x100000000 + (w[3] >>> 0));
+  while (taken.has(mac)) mac = macToString(0x0242 * 0x100000000 + randomBytes(4).readUInt32BE(0));
+  return mac;
+}
+
 /** Gateway MAC of a bridge network: random, locally administered (02:50). */
 export function randomGatewayMac(): string {
   const b = randomBytes(4);

@@ -16,12 +16,13 @@ import { ApiFailure } from '../gateway-api.js';
 import type { HostDevices, InterfaceConfig } from '../host-devices.js';
 import { parseCidr } from '../../wire/ipv4-address.js';
 import { IPV6_GATEWAY_LINK_LOCAL, ipv6ToString, parseCidr6, parseIpv6 } from '../../wire/ipv6-address.js';
-import type { LiveEndpoint, LiveNetwork } from '../live-network.js';
+import { isIpv6Only, type LiveEndpoint, type LiveNetwork } from '../live-network.js';
+import { isIpv6Text } from '../ipam6.js';
 import type { NetnsRef } from '../netns.js';
-import { isIpv6Mapping, type PortMapping, planPublish } from '../publish.js';
+import { type EndpointFamilies, isIpv6Mapping, type PortMapping, planPublish } from '../publish.js';
 import { isLoopbackAddress, type LoopbackProxies } from '../loopback-proxy.js';
 import type { EndpointRecord } from '../state-store.js';
-import { candidateAddresses, candidateAddresses6, ipv4, macForIp } from './addresses.js';
+import { candidateAddresses, candidateAddresses6, ipv4, macForIp, macForIpv6 } from './addresses.js';
 import type { ServiceDataplane } from './service-dataplane.js';
 import type { LiveNetworks } from './live-networks.js';
 import type { OverlaySync } from './overlay-sync.js';
@@ -29,6 +30,11 @@ import type { ResolvConfSync } from './resolv-conf-sync.js';
 import { UndoStack } from './undo-stack.js';
 
 const protoNumber = (m: PortMapping): 6 | 17 => (m.proto === 'udp' ? 17 : 6);
+
+/** The families an endpoint is reached by, for publishing: those of its addresses. */
+function endpointFamilies(live: LiveNetwork, ep: LiveEndpoint): EndpointFamilies {
+  return { ipv4: ep.record.ip !== '', ipv6: ep.record.ip6 !== undefined, network: live.record.name };
+}
 
 function publishRule(ep: EndpointRecord, m: PortMapping): AnyPublishRule {
   if (isIpv6Mapping(m)) {
@@ -59,11 +65,13 @@ const GATEWAY_LINK_LOCAL = ipv6ToString(IPV6_GATEWAY_LINK_LOCAL);
 
 function interfaceConfig(live: LiveNetwork, r: EndpointRecord): InterfaceConfig {
   const v6 = live.record.ipv6;
+  // an endpoint of an IPv6-only network: no IPv4 address, no IPv4 route
+  const hasIpv4 = r.ip !== '';
   return {
     mac: r.mac,
-    cidr: `${r.ip}/${parseCidr(live.record.subnet).prefixLen}`,
+    cidr: hasIpv4 ? `${r.ip}/${parseCidr(live.record.subnet).prefixLen}` : null,
     mtu: live.record.mtu,
-    gateway: live.record.internal ? null : live.record.gateway,
+    gateway: live.record.internal || !hasIpv4 ? null : live.record.gateway,
     ...(v6 !== undefined && r.ip6 !== undefined
       ? { ipv6: { cidr: `${r.ip6}/${parseCidr6(v6.subnet).prefixLen}`, gateway: live.record.internal ? null : GATEWAY_LINK_LOCAL } }
       : {}),
@@ -132,13 +140,17 @@ export class EndpointAttach {
     if (req.ip6 !== undefined && live.allocator6 === null) {
       throw new ApiFailure(400, `network ${live.record.name} has no IPv6 (it was created without --ipv6): --ip6 ${req.ip6} cannot be given`);
     }
-    const ports = this.planPublish(req.publish ?? [], name, live.allocator6 !== null);
+    const v6only = isIpv6Only(live.record);
+    if (req.ip !== undefined && v6only) {
+      throw new ApiFailure(400, `network ${live.record.name} has no IPv4 (it is IPv6-only): --ip ${req.ip} cannot be given (--ip6 gives its address)`);
+    }
+    const ports = this.planPublish(req.publish ?? [], name, { ipv4: !v6only, ipv6: live.allocator6 !== null, network: live.record.name });
     const endpointId = randomBytes(32).toString('hex');
     const onUndoFailure = (what: string, err: Error): void =>
       log.warn({ network: live.record.name, endpoint: name, err: err.message }, `cleanup failed: cannot remove ${what}`);
     return UndoStack.run(onUndoFailure, async (undo) => {
       // a refused address passes as it is: the allocators' refusals are one-line ApiFailures already
-      const ip = await this.claimAddress(live, endpointId, req.ip, undo);
+      const ip = v6only ? '' : await this.claimAddress(live, endpointId, req.ip, undo);
       const ip6 = await this.claimAddress6(live, endpointId, req.ip6, undo);
       try {
         return await this.attach(live, { id: endpointId, name, ns, ip, ip6, aliases, ports, ifName: req.ifName, containerId: req.containerId }, undo);
@@ -149,15 +161,18 @@ export class EndpointAttach {
     });
   }
 
-  /** Checks `--publish` specs against every published port and picks host ports for those without one. */
-  private planPublish(specs: string[], name: string, ipv6: boolean): PortMapping[] {
+  /**
+   * Checks `--publish` specs against every published port and picks host ports for those without
+   * one, for an endpoint of these families (on an IPv6-only network only IPv6 host addresses reach it).
+   */
+  private planPublish(specs: string[], name: string, families: EndpointFamilies): PortMapping[] {
     const published = [...this.deps.networks.mappings()].map(({ live, ep, m }) => ({
       proto: m.proto,
       hostPort: m.hostPort,
       hostIp: m.hostIp,
       holder: `${ep.record.name} on network ${live.record.name}`,
     }));
-    return planPublish(specs, name, published, this.publishAddresses, this.publishAddresses6, ipv6);
+    return planPublish(specs, name, published, this.publishAddresses, this.publishAddresses6, families);
   }
 
   /** The endpoint's address: this host's allocator, and for an overlay network the cluster's too. */
@@ -230,7 +245,7 @@ export class EndpointAttach {
       netnsIno: ep.ns.ino,
       ifName,
       ...(ep.containerId !== undefined ? { containerId: ep.containerId } : {}),
-      mac: macForIp(ep.ip),
+      mac: ep.ip !== '' ? macForIp(ep.ip) : macForIpv6(ep.ip6!, new Set([...live.endpoints.values()].map((e) => e.record.mac))),
       ip: ep.ip,
       ...(ep.ip6 !== undefined ? { ip6: ep.ip6 } : {}),
       aliases: ep.aliases,
@@ -243,7 +258,7 @@ export class EndpointAttach {
     await devices.configureInterface(record.netnsPath, ifName, interfaceConfig(live, record));
     const portId = await this.addPort(live, record, fd, undo);
     const endpoint = await this.register(live, { record, fd, portId }, undo);
-    log.info({ network: live.record.name, endpoint: record.name, ip: record.ip, ...(record.ip6 !== undefined ? { ip6: record.ip6 } : {}), ifName }, 'endpoint connected');
+    log.info({ network: live.record.name, endpoint: record.name, ...(record.ip !== '' ? { ip: record.ip } : {}), ...(record.ip6 !== undefined ? { ip6: record.ip6 } : {}), ifName }, 'endpoint connected');
     resolvConf.sync(record.netnsPath);
     return endpoint;
   }
@@ -339,14 +354,14 @@ export class EndpointAttach {
   }
 
   /** The ports `specs` would publish for `name`, checked against those published already; changes nothing. */
-  planPorts(specs: string[], name: string, ipv6 = false): PortMapping[] {
-    return this.planPublish(specs, name, ipv6);
+  planPorts(live: LiveNetwork, ep: LiveEndpoint, specs: string[]): PortMapping[] {
+    return this.planPublish(specs, ep.record.name, endpointFamilies(live, ep));
   }
 
   /** Publishes an endpoint's ports (Docker's ProgramExternalConnectivity); replaces any it had. */
   async publishPorts(live: LiveNetwork, ep: LiveEndpoint, specs: string[]): Promise<void> {
     await this.unpublishPorts(live, ep);
-    const ports = this.planPublish(specs, ep.record.name, ep.record.ip6 !== undefined);
+    const ports = this.planPublish(specs, ep.record.name, endpointFamilies(live, ep));
     await UndoStack.run(this.undoLogger(live, ep.record.name), async (undo) => {
       await this.addPublished(ep.record, ports, undo);
       ep.record.ports = ports;
@@ -433,8 +448,10 @@ export class EndpointAttach {
       if (record.netnsIno !== 0 && !devices.netnsExists({ path: record.netnsPath, dev: record.netnsDev, ino: record.netnsIno })) {
         throw new Error(`network namespace ${record.netnsPath} is gone`);
       }
-      live.allocator.markUsed(record.ip);
-      undo.push(`address ${record.ip}`, () => live.allocator.release(record.ip));
+      if (record.ip !== '') {
+        live.allocator.markUsed(record.ip);
+        undo.push(`address ${record.ip}`, () => live.allocator.release(record.ip));
+      }
       const a6 = live.allocator6;
       const ip6 = record.ip6;
       if (a6 !== null && ip6 !== undefined) {
@@ -471,7 +488,7 @@ export class EndpointAttach {
   async detach(live: LiveNetwork, ep: LiveEndpoint, save: boolean): Promise<void> {
     const { networks, names, dataplane, devices, resolvConf, log } = this.deps;
     const r = ep.record;
-    await this.deps.endpointGone?.(ipv4(r.ip)).catch((err: Error) => log.warn({ err: err.message }, 'cannot remove the NAT-PMP/PCP mappings'));
+    if (r.ip !== '') await this.deps.endpointGone?.(ipv4(r.ip)).catch((err: Error) => log.warn({ err: err.message }, 'cannot remove the NAT-PMP/PCP mappings'));
     await this.removePublished(r);
     await dataplane.control.removePort(ep.portId);
     devices.removeTap(ep.fd);
@@ -484,7 +501,7 @@ export class EndpointAttach {
     // a Docker endpoint keeps its address until Docker deletes it (DeleteEndpoint, ReleaseAddress)
     if (r.engine === undefined) {
       resolvConf.sync(r.netnsPath);
-      await this.releaseAddress(live, r.ip);
+      if (r.ip !== '') await this.releaseAddress(live, r.ip);
       if (r.ip6 !== undefined) await this.releaseClaimed6(live, r.ip6);
     }
     if (save) networks.save();
@@ -496,7 +513,7 @@ export class EndpointAttach {
       name: `${r.ifName}@${r.name}`,
       network: live.index,
       mac: parseMac(r.mac),
-      ip: ipv4(r.ip),
+      ...(r.ip !== '' ? { ip: ipv4(r.ip) } : {}),
       ...(r.ip6 !== undefined ? { ip6: parseIpv6(r.ip6) } : {}),
       vnet: this.deps.vnet,
     };

@@ -8,9 +8,9 @@ import { parseMac } from '../../wire/mac.js';
 import type { NameTable } from '../dns/name-table.js';
 import type { HostDevices } from '../host-devices.js';
 import { cidrNetwork, parseCidr } from '../../wire/ipv4-address.js';
-import { AddressAllocator } from '../ipam.js';
+import { AddressAllocator, NoIpv4Addresses } from '../ipam.js';
 import { Ipv6AddressAllocator } from '../ipam6.js';
-import type { LiveNetwork, LiveNetworkRecord } from '../live-network.js';
+import { isIpv6Only, type LiveNetwork, type LiveNetworkRecord } from '../live-network.js';
 import { ipv4, ipv6NetworkSpec } from './addresses.js';
 import type { ServiceDataplane } from './service-dataplane.js';
 import type { LiveNetworks } from './live-networks.js';
@@ -43,13 +43,16 @@ export class NetworkActivation {
     const { endpoints: _saved, ...record } = rec;
     const fail = (what: string, err: Error): void => log.warn({ network: rec.name, err: err.message }, `cannot remove ${what}`);
     return UndoStack.run(fail, async (undo) => {
-      const subnet = cidrNetwork(parseCidr(record.subnet));
+      const hasIpv4 = !isIpv6Only(record);
+      // an IPv6-only network: no IPv4 side in the data plane either (ipv4 false, its fields 0)
+      const subnet = hasIpv4 ? cidrNetwork(parseCidr(record.subnet)) : { addr: 0, prefixLen: 0 };
       await dataplane.control.addNetwork({
         index,
         name: record.name,
         subnet: subnet.addr,
         prefixLen: subnet.prefixLen,
-        gatewayIp: ipv4(record.gateway),
+        gatewayIp: hasIpv4 ? ipv4(record.gateway) : 0,
+        ...(hasIpv4 ? {} : { ipv4: false }),
         gatewayMac: parseMac(record.gatewayMac),
         mtu: record.mtu,
         internal: record.internal,
@@ -59,7 +62,7 @@ export class NetworkActivation {
       undo.push('the data-plane network', () => dataplane.control.removeNetwork(index));
       // internal networks get the route too: the gateway refuses the traffic (admin prohibited)
       // instead of the host sending it out of its default route
-      await devices.addHostRoute(record.subnet);
+      if (hasIpv4) await devices.addHostRoute(record.subnet);
       if (record.ipv6 !== undefined && devices.routesIpv6) {
         const subnet6 = record.ipv6.subnet;
         await devices.addHostRoute(subnet6);
@@ -68,7 +71,7 @@ export class NetworkActivation {
       const live: LiveNetwork = {
         record,
         index,
-        allocator: new AddressAllocator(record.subnet, record.gateway, record.ipRange, record.name),
+        allocator: hasIpv4 ? new AddressAllocator(record.subnet, record.gateway, record.ipRange, record.name) : new NoIpv4Addresses(record.name),
         allocator6: record.ipv6 !== undefined ? new Ipv6AddressAllocator(record.ipv6.subnet, record.ipv6.gateway, record.ipv6.ipRange, record.name) : null,
         endpoints: new Map(),
         remotes: new Map(),
@@ -93,7 +96,7 @@ export class NetworkActivation {
     networks.delete(live.record.id);
     names.deleteNetwork(live.record.id);
     await dataplane.control.removeNetwork(live.index);
-    await devices.deleteHostRoute(live.record.subnet);
+    if (!isIpv6Only(live.record)) await devices.deleteHostRoute(live.record.subnet);
     if (live.record.ipv6 !== undefined && devices.routesIpv6) await devices.deleteHostRoute(live.record.ipv6.subnet);
   }
 }

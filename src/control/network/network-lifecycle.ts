@@ -46,8 +46,8 @@ export class NetworkLifecycle {
     if (req.driver === 'overlay') return this.createOverlay(req, existing, routes);
     if (req.vni !== undefined) throw new ApiFailure(400, '--vni is for overlay networks (--driver overlay)');
     const routes6 = req.ipv6 === true ? await devices.hostRoutes6() : [];
+    // only an IPv6 --subnet: an IPv6-only network, its record's IPv4 subnet and gateway ''
     const v = validateNetworkRequest(req, existing, routes, this.deps.pools6, routes6);
-    if (!v.ipv4) throw new ApiFailure(400, `network ${req.name}: IPv6-only networks are not supported yet: give an IPv4 subnet too (--subnet)`);
     const rec: LiveNetworkRecord = {
       id: randomBytes(32).toString('hex'),
       name: req.name,
@@ -69,7 +69,7 @@ export class NetworkLifecycle {
       await activation.deactivate(live);
       throw err;
     }
-    log.info({ network: rec.name, subnet: rec.subnet }, 'network created');
+    log.info({ network: rec.name, ...(rec.subnet !== '' ? { subnet: rec.subnet } : {}), ...(rec.ipv6 !== undefined ? { subnet6: rec.ipv6.subnet } : {}) }, 'network created');
     return live;
   }
 

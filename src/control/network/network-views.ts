@@ -7,9 +7,10 @@ import type { CountersReport, EndpointResource, NetworkResource, NetworkSummary,
 import { Gauge } from '../../dataplane/counters.js';
 import type { HostDevices } from '../host-devices.js';
 import { ipv4ToString } from '../../wire/ipv4-address.js';
-import type { LiveNetwork } from '../live-network.js';
+import { dnsAddressOf, type LiveNetwork } from '../live-network.js';
 import { hasMac, NEIGHBOUR_STATE_NAMES } from '../../dataplane/neighbour-table.js';
 import { endpointResource, networkResource } from '../resources.js';
+import { isIpv6Mapping } from '../publish.js';
 import type { EndpointRecord } from '../state-store.js';
 import type { ServiceDataplane } from './service-dataplane.js';
 import type { LiveNetworks } from './live-networks.js';
@@ -52,7 +53,7 @@ export class NetworkViews {
 
   endpoint(live: LiveNetwork, r: EndpointRecord): EndpointResource {
     const { dnsEnabled, resolvConf } = this.deps;
-    return endpointResource(live, r, dnsEnabled ? (resolvConf.nameserverOf(r.netnsPath) ?? live.record.gateway) : null);
+    return endpointResource(live, r, dnsEnabled ? (resolvConf.nameserverOf(r.netnsPath) ?? dnsAddressOf(live.record)) : null);
   }
 
   /** Published ports of a namespace (`pontoon port`). */
@@ -62,7 +63,7 @@ export class NetworkViews {
     for (const { live, ep } of this.deps.networks.endpoints()) {
       const r = ep.record;
       if (r.netnsDev !== ns.dev || r.netnsIno !== ns.ino) continue;
-      for (const m of r.ports) out.push({ ...m, network: live.record.name, containerIp: r.ip });
+      for (const m of r.ports) out.push({ ...m, network: live.record.name, containerIp: isIpv6Mapping(m) ? (r.ip6 ?? '') : r.ip });
     }
     return out;
   }

@@ -1,9 +1,11 @@
 // Containers' resolv.conf kept in step with their networks: /etc/netns/NAME/resolv.conf of a named
 // namespace (`ip netns exec` bind-mounts it) points at the gateway of the network the container
-// joined first, and goes once it left every network; never a file pontoon did not write.
+// joined first (its IPv6 gateway address on an IPv6-only network), and goes once it left every
+// network; never a file pontoon did not write.
 
 import type { Logger } from 'pino';
 import { netnsNameOf, removeContainerResolvConf, writeContainerResolvConf } from '../dns/resolv-conf.js';
+import { dnsAddressOf } from '../live-network.js';
 import type { LiveNetworks } from './live-networks.js';
 
 /** The files themselves, by namespace name. */
@@ -31,13 +33,16 @@ export class ResolvConfSync {
     },
   ) {}
 
-  /** The resolver of a container: the gateway of the network it joined first, or null (DNS off, or no network left). */
+  /**
+   * The resolver of a container: the gateway of the network it joined first (the IPv6 one on an
+   * IPv6-only network), or null (DNS off, or no network left).
+   */
   nameserverOf(netnsPath: string): string | null {
     if (!this.deps.enabled) return null;
     let first: { created: string; gateway: string } | null = null;
     for (const { live, ep } of this.deps.networks.endpoints()) {
       if (ep.record.netnsPath === netnsPath && (first === null || ep.record.created < first.created)) {
-        first = { created: ep.record.created, gateway: live.record.gateway };
+        first = { created: ep.record.created, gateway: dnsAddressOf(live.record) };
       }
     }
     return first?.gateway ?? null;

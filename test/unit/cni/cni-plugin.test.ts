@@ -391,3 +391,25 @@ describe('a network with IPv6', () => {
     );
   });
 });
+
+describe('an IPv6-only network', () => {
+  const V6_EP: EndpointResource = { ...ENDPOINT, MacAddress: '02:42:00:00:00:02', IPv4Address: '', IPv6Address: 'fd00:20::2/64', DNSServer: 'fd00:20::1' };
+  const only6 = network({ EnableIPv6: true, IPAM: { Driver: 'default', Options: {}, Config: [{ Subnet: 'fd00:20::/64', Gateway: 'fd00:20::1' }] } });
+  const v6Daemon = (method: string, path: string) => {
+    if (method === 'POST' && path === '/v1/networks/podnet/connect') return V6_EP;
+    return daemon(only6)(method, path);
+  };
+
+  it('ADD answers only the IPv6 address, the IPv6 default route via fe80::1 and the IPv6 gateway as nameserver; IP= with an IPv6 address asks for it', async () => {
+    const { calls, deps } = harness(v6Daemon);
+    const conf = podmanConfig('1.0.0', { runtimeConfig: {} });
+    expect(await runPlugin(env('ADD', { CNI_ARGS: 'IP=fd00:20::2' }), conf, deps)).toEqual({
+      exitCode: 0,
+      stdout:
+        '{"cniVersion":"1.0.0","interfaces":[{"name":"eth0","mac":"02:42:00:00:00:02","sandbox":"/run/netns/netns-8edbc3d5"}],' +
+        '"ips":[{"interface":0,"address":"fd00:20::2/64","gateway":"fd00:20::1"}],' +
+        '"routes":[{"dst":"::/0","gw":"fe80::1"}],"dns":{"nameservers":["fd00:20::1"]}}\n',
+    });
+    expect(calls[1]!.body).toEqual({ netns: NETNS, name: CID.slice(0, 12), ifName: 'eth0', containerId: CID, ip6: 'fd00:20::2' });
+  });
+});

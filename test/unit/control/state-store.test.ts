@@ -122,6 +122,47 @@ describe('StateStore with IPv6', () => {
     expect('ip6' in loaded.networks[0]!.endpoints[0]!).toBe(false);
   });
 
+  const ONLY6: PersistedState = {
+    version: 1,
+    networks: [
+      {
+        ...STATE.networks[1]!,
+        name: 'v6only',
+        subnet: '',
+        gateway: '',
+        ipRange: undefined,
+        ipv6: { subnet: 'fd00:20::/64', gateway: 'fd00:20::1', nat: true },
+        endpoints: [{ ...STATE.networks[0]!.endpoints[0]!, ports: [], mac: '02:42:00:00:00:02', ip: '', ip6: 'fd00:20::2' }],
+      },
+    ],
+  };
+  delete ONLY6.networks[0]!.ipRange;
+
+  it('keeps an IPv6-only network: no IPv4 subnet or gateway (\'\'), an endpoint without an IPv4 address', () => {
+    const store = new StateStore(tempDir());
+    store.save(ONLY6);
+    expect(store.load()).toEqual(ONLY6);
+    const raw = JSON.parse(readFileSync(store.file, 'utf8')) as PersistedState;
+    expect([raw.networks[0]!.subnet, raw.networks[0]!.gateway, raw.networks[0]!.endpoints[0]!.ip]).toEqual(['', '', '']);
+  });
+
+  it('names a network without either family, or an endpoint whose IPv4 address does not fit its network, in one line', () => {
+    const store = new StateStore(tempDir());
+    const noFamily = structuredClone(ONLY6);
+    delete noFamily.networks[0]!.ipv6;
+    writeFileSync(store.file, JSON.stringify(noFamily));
+    expect(() => store.load()).toThrow(`state file ${store.file} is corrupt: networks.0.subnet: a network without an IPv4 subnet needs its IPv6 side (ipv6)`);
+    const withIp = structuredClone(ONLY6);
+    withIp.networks[0]!.endpoints[0]!.ip = '172.17.0.2';
+    writeFileSync(store.file, JSON.stringify(withIp));
+    const endpointMessage = `state file ${store.file} is corrupt: networks.0.endpoints: an endpoint's ip is '' exactly on a network without an IPv4 subnet, and then it has its ip6`;
+    expect(() => store.load()).toThrow(endpointMessage);
+    const noIp = structuredClone(STATE);
+    noIp.networks[0]!.endpoints[0]!.ip = '';
+    writeFileSync(store.file, JSON.stringify(noIp));
+    expect(() => store.load()).toThrow(endpointMessage);
+  });
+
   it('names a malformed IPv6 side in one line', () => {
     const store = new StateStore(tempDir());
     const bad = structuredClone(DUAL) as unknown as { networks: { ipv6: { nat: unknown } }[] };

@@ -255,7 +255,7 @@ export class FakeDataplane implements ServiceDataplane {
 
   async addEndpoint(spec: EndpointSpec, fd: number): Promise<number> {
     const id = this.nextPort;
-    this.journal.record(`port+ ${id} ${spec.name} ${ipv4ToString(spec.ip)}`);
+    this.journal.record(`port+ ${id} ${spec.name} ${spec.ip !== undefined ? ipv4ToString(spec.ip) : ipv6ToString(spec.ip6!)}`);
     this.nextPort++;
     this.ports.set(id, { ...spec, fd });
     return id;

@@ -125,9 +125,8 @@ describe('networks with IPv6', () => {
       'subnet fd12:3456:789a::/56 of network "c" overlaps with fd12:3456:789a::/64 of network "a"',
     );
     await expect(service.createNetwork({ name: 'c', subnets: ['fd00:30::/64'] })).rejects.toThrow('IPv6 subnet fd00:30::/64 needs --ipv6');
-    await expect(service.createNetwork({ name: 'c', ipv6: true, subnets: ['fd00:30::/64'] })).rejects.toThrow(
-      'network c: IPv6-only networks are not supported yet: give an IPv4 subnet too (--subnet)',
-    );
+    // only an IPv6 subnet: an IPv6-only network (ipv6-only.test.ts)
+    expect((await service.createNetwork({ name: 'c', ipv6: true, subnets: ['fd00:30::/64'] })).IPAM.Config).toEqual([{ Subnet: 'fd00:30::/64', Gateway: 'fd00:30::1' }]);
   });
 
   it('a restart brings back the IPv6 side, the addresses and the allocator\'s state', async () => {
