@@ -114,10 +114,10 @@ needs(root, tools('ip', 'ping'), compiledExecutable(pluginPath())).describe('IPv
     expect(text.split('\n').filter((l) => l.startsWith('nameserver'))).toEqual([`nameserver ${GW6}`]);
   });
 
-  it('refuses --ip and an IPv4 published port in one line, leaving nothing in the namespace', async () => {
+  it('refuses --ip and a port published on an IPv4 address in one line, leaving nothing in the namespace', async () => {
     const r = await d.cli(['network', 'connect', '--ip', '10.1.2.3', NET, C3]);
     expect([r.code, r.stderr]).toEqual([1, `Error: network ${NET} has no IPv4 (it is IPv6-only): --ip 10.1.2.3 cannot be given (--ip6 gives its address)\n`]);
-    const p = await d.cli(['network', 'connect', '-p', '8080:80', NET, C3]);
+    const p = await d.cli(['network', 'connect', '-p', '0.0.0.0:8080:80', NET, C3]);
     expect([p.code, p.stderr]).toEqual([
       1,
       `Error: network ${NET} is IPv6-only: cannot publish 80/tcp of ${C3} on IPv4 address 0.0.0.0 (publish on an IPv6 address: [::]:HOSTPORT:80)\n`,
