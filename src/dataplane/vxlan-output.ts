@@ -6,7 +6,7 @@
 import { ETH_HLEN, etherTypeOf, ETHERTYPE_IPV4 } from '../wire/ethernet.js';
 import { ipv4DontFragment } from '../wire/ipv4.js';
 import { ICMP_DEST_UNREACHABLE, ICMP_FRAG_NEEDED } from '../wire/icmpv4.js';
-import { VXLAN_HLEN, VXLAN_OVERHEAD, writeVxlanHeader } from '../wire/vxlan.js';
+import { VXLAN_HLEN, writeVxlanHeader } from '../wire/vxlan.js';
 import { Drop } from './counters.js';
 import type { Datapath } from './context.js';
 import { icmpError } from './icmp-error.js';
@@ -23,10 +23,12 @@ export function vxlanOutput(dp: Datapath, net: Network, ingress: Port | null, vt
     return;
   }
   if (dp.frame.needsCsum !== 0) finishChecksum(dp.frame, buf, off, len);
-  if (len - ETH_HLEN + VXLAN_OVERHEAD > dp.tables.underlayMtu) {
+  // the outer header is the underlay's family's: 50 bytes over IPv4, 70 over IPv6
+  const room = dp.tables.underlayMtu - dp.tables.underlayOverhead;
+  if (len - ETH_HLEN > room) {
     c.drop(Drop.VxlanTooBig);
     if (ingress !== null && etherTypeOf(buf, off) === ETHERTYPE_IPV4 && ipv4DontFragment(buf, off + ETH_HLEN)) {
-      icmpError(dp, ingress, buf, off, len, ICMP_DEST_UNREACHABLE, ICMP_FRAG_NEEDED, dp.tables.underlayMtu - VXLAN_OVERHEAD);
+      icmpError(dp, ingress, buf, off, len, ICMP_DEST_UNREACHABLE, ICMP_FRAG_NEEDED, room);
     }
     return;
   }

@@ -186,7 +186,7 @@ const control: WorkerControl = {
   },
   setTunnel(spec) {
     vxlan = new VxlanSocket(dp, spec.localIp, spec.port, spec.underlay ?? {}, init.batchSize);
-    const port = ctl.setTunnel('vxlan', vxlan, spec.underlayMtu);
+    const port = ctl.setTunnel('vxlan', vxlan, spec.underlayMtu, vxlan.ipv6);
     loop.attachTunnel(vxlan);
     return port.id;
   },
