@@ -20,7 +20,7 @@ import type { AnyPublishRule } from './published-ports.js';
 import { sweepUnconfirmed, sweepUnconfirmedPins } from './live-state.js';
 import type { RemoteEndpoint6Spec } from './remote-endpoints6.js';
 import { RouteTarget } from './route-table.js';
-import { isVtep6, type VtepAddress, vtepToString } from './tables.js';
+import { isVtep6, type VtepAddress, vtepToString } from './vtep-table.js';
 import { vxlanOverhead } from '../wire/vxlan.js';
 import type { EndpointSpec, HostPortSpec, NetworkSpec, PinSpec, RemoteEndpointSpec, UplinkSpec } from './specs.js';
 import type { Transmitter } from './transmit.js';

@@ -4,7 +4,7 @@
 // words, each bucket a short chain compared word by word.
 
 import { type Ipv6Words, ipv6WordsHash } from '../wire/ipv6-address.js';
-import type { VtepAddress } from './tables.js';
+import type { VtepAddress } from './vtep-table.js';
 
 /** An endpoint on another host, as the cluster store tells of it: its IPv6 address and MAC, the VTEP it is behind. */
 export interface RemoteEndpoint6Spec {

@@ -1,6 +1,6 @@
 import type { PortProtocol } from '../wire/ipv4.js';
 import type { Ipv6Words } from '../wire/ipv6-address.js';
-import type { VtepAddress } from './tables.js';
+import type { VtepAddress } from './vtep-table.js';
 
 // What the control plane hands the data plane to make a network or a port: plain descriptions,
 // copied into the tables when they are added.

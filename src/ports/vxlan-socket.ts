@@ -15,7 +15,7 @@ import { VXLAN_HLEN } from '../wire/vxlan.js';
 import { baseAddress } from './sys/frame-io.js';
 import { Errno, errno, poll, recvmmsgAddr, sendmmsgAddr } from './sys/libc.js';
 import { MSG_TRUNC, MessageVector, cmsgSpace } from './sys/msghdr.js';
-import { isVtep6, type VtepAddress } from '../dataplane/tables.js';
+import { isVtep6, type VtepAddress } from '../dataplane/vtep-table.js';
 import { SOL_SOCKET_LEVEL, SOL_UDP, SO_RXQ_OVFL, UDP_GRO, UDP_SEGMENT, sockaddrOf, UdpSocket } from './sys/udp-socket.js';
 
 /** Messages per sendmmsg (each a datagram or a train). */

@@ -7,7 +7,7 @@ import type { DataplaneOptions } from '../dataplane/options.js';
 import type { EndpointSpec, HostPortSpec, NetworkSpec, PinSpec, RemoteEndpointSpec, UplinkSpec } from '../dataplane/specs.js';
 import type { PublishRule, PublishRule6 } from '../dataplane/published-ports.js';
 import type { IpFamily } from '../dataplane/conntrack.js';
-import type { VtepAddress } from '../dataplane/tables.js';
+import type { VtepAddress } from '../dataplane/vtep-table.js';
 import type { ConntrackRecord } from '../dataplane/control.js';
 import type { RemoteEndpoint6Spec } from '../dataplane/remote-endpoints6.js';
 import type { Ipv6Words } from '../wire/ipv6-address.js';

@@ -6,10 +6,12 @@
  * the IPv6 underlay's MTU (1500 - 70 = 1430); containers on both ping each other over IPv4 and
  * IPv6, a full-size packet included; iperf3 crosses both ways round (TCP over IPv4 and IPv6);
  * tshark in the underlay decodes VXLAN over IPv6 between the two VTEPs with good UDP checksums
- * and nothing malformed. Needs root, etcd, ip, ping, iperf3, tshark.
+ * and nothing malformed; a Linux VXLAN device over IPv6 (`local` an IPv6 address) joins as a foreign
+ * peer (pontoon peer add with its IPv6 VTEP) and its container pings both hosts' containers.
+ * Needs root, etcd, ip, ping, iperf3, tshark, bridge.
  */
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import { cidrsOverlap, cleanupAll, nsExec, nsExecOk, pickSubnets, ping, randomHex, startCapture, waitFor } from './harness.js';
+import { cleanupAll, hostAddr, nsExec, nsExecOk, pickSubnets, ping, randomHex, startCapture, waitFor } from './harness.js';
 import { cleanupNatWorlds, parseIperf, startBackground } from './nat-world.js';
 import {
   ETCD_BIN,
@@ -182,5 +184,31 @@ needs([root, ...tools('ip', 'ping', 'iperf3', 'tshark', 'ss', 'timeout')], etcdS
     expect(ip4Outer, 'VXLAN over IPv4 on an IPv6 underlay').toEqual([]);
     const bad = await readCapture(file, 'vxlan && (_ws.malformed || _ws.expert.severity >= "Warning")', ['frame.number', '_ws.expert.message']);
     expect(bad, 'malformed frames or expert warnings').toEqual([]);
+  }, 60_000);
+
+  it('a Linux VXLAN device over IPv6 joins as a foreign peer (pontoon peer add with its IPv6 VTEP): its container and the containers on both hosts ping each other', async () => {
+    const kcIp = hostAddr(subnet, 200);
+    const K = await w.addKernelPeer(VNI, `${kcIp}/24`, [A.ip, B.ip]);
+    expect(K.ip).toContain(':');
+    const added = await A.daemon.cliOk(['peer', 'add', NET, K.ip.toUpperCase(), '--ip', kcIp]);
+    expect(added.stdout.trim()).toBe(K.ip); // kept in RFC 5952 form
+    const peered = await waitFor(async () => {
+      for (const h of [A, B]) if (!((await inspectOverlay(h.daemon, NET)).Peers ?? []).some((p) => p.IP === K.ip)) return false;
+      return true;
+    }, 10_000, 200);
+    expect(peered, logs()).toBe(true);
+    const kc = K.container;
+    for (const c of [ca, cb]) {
+      const out = await ping(kc.ns, c.ip, { count: 3, intervalS: 0.2, waitS: 2 });
+      expect(out.lossPercent, `KC → ${c.ip}: ${out.stdout}\n${logs()}`).toBe(0);
+      const back = await ping(c.ns, kc.ip, { count: 2, intervalS: 0.2, waitS: 2 });
+      expect(back.lossPercent, `${c.ip} → KC: ${back.stdout}`).toBe(0);
+    }
+    // an IPv4 VTEP on this IPv6 underlay: one line, nothing registered
+    const v4 = await A.daemon.cli(['peer', 'add', NET, '192.0.2.77']);
+    expect(v4.code).not.toBe(0);
+    expect(v4.stderr.trim()).toMatch(/^Error: VTEP 192\.0\.2\.77 is IPv4 but this host's underlay \(cluster\.advertise fd[0-9a-f:]+\) is IPv6: a cluster's underlay is one family$/);
+    expect((await A.daemon.cliOk(['peer', 'ls', NET])).stdout).not.toContain('192.0.2.77');
+    await A.daemon.cliOk(['peer', 'rm', NET, K.ip]);
   }, 60_000);
 });

@@ -17,7 +17,7 @@ import {
   parseIpv6,
   parseIpv6OrNull,
 } from '../../wire/ipv6-address.js';
-import type { VtepAddress } from '../../dataplane/tables.js';
+import type { VtepAddress } from '../../dataplane/vtep-table.js';
 import type { Ipv6NetworkSpec } from '../../dataplane/specs.js';
 import type { Ipv6NetworkRecord } from '../state-store.js';
 

@@ -7,7 +7,7 @@ import { describe, expect, it } from 'vitest';
 import { Drop } from '../../../src/dataplane/counters.js';
 import { Dataplane } from '../../../src/dataplane/dataplane.js';
 import type { TunnelIo } from '../../../src/dataplane/port.js';
-import { VtepTable, type VtepAddress, vtepToString } from '../../../src/dataplane/tables.js';
+import { VtepTable, type VtepAddress, vtepToString } from '../../../src/dataplane/vtep-table.js';
 import { MemoryPort } from '../../../src/ports/memory-port.js';
 import { internetChecksum } from '../../../src/wire/checksum.js';
 import { parseIpv4 } from '../../../src/wire/ipv4-address.js';

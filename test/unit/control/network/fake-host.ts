@@ -3,7 +3,7 @@
 // it was asked to do, in order, to one shared journal ("tap+ c1/eth0", "port- 1", "save"...), and
 // any step can be made to fail. The fake host outlives a service, as the kernel outlives a daemon.
 
-import { type VtepAddress, vtepToString } from '../../../../src/dataplane/tables.js';
+import { type VtepAddress, vtepToString } from '../../../../src/dataplane/vtep-table.js';
 import { pino } from 'pino';
 import type { EndpointSpec, NetworkSpec, RemoteEndpointSpec } from '../../../../src/dataplane/specs.js';
 import type { PublishRule } from '../../../../src/dataplane/published-ports.js';
