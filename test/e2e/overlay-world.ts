@@ -267,7 +267,10 @@ export class OverlayWorld {
     this.subnet = this.ipv6 ? `fd${randomHex(1)}:${group()}:${group()}::/64` : (await pickSubnets(['10.199', '10.198', '172.26'], 1))[0]!;
     await createNetns(this.ul);
     await this.quietUnderlay(this.ul);
-    await runOk(['ip', '-n', this.ul, 'link', 'add', 'br0', 'type', 'bridge']);
+    // a MAC of its own: a bridge without one takes its lowest port's, and changes it when a port
+    // joins (a kernel peer added later), leaving the hosts' neighbour entries for etcd stale
+    const h = this.hex;
+    await runOk(['ip', '-n', this.ul, 'link', 'add', 'br0', 'address', `02:50:ee:${h.slice(0, 2)}:${h.slice(2, 4)}:${h.slice(4, 6)}`, 'type', 'bridge']);
     await runOk(['ip', '-n', this.ul, 'addr', 'add', this.underlayCidr(UNDERLAY_ETCD), 'dev', 'br0', ...this.nodad()]);
     await runOk(['ip', '-n', this.ul, 'link', 'set', 'br0', 'up']);
     if (this.opts.store === 'etcd') {
