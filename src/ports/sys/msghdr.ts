@@ -158,9 +158,11 @@ export class MessageVector {
     return -1;
   }
 
-  /** IPv4 source address of message i (its name slot, a sockaddr_in), as an unsigned number. */
+  /** IPv4 source address of message i (its name slot, a sockaddr_in), as an int32: compared, never boxed. */
   sourceIp(i: number): number {
-    return this.names.readUInt32BE(i * NAME_SIZE + SIN_ADDR);
+    const b = this.names;
+    const o = i * NAME_SIZE + SIN_ADDR;
+    return (b[o] << 24) | (b[o + 1] << 16) | (b[o + 2] << 8) | b[o + 3];
   }
 
   /**
