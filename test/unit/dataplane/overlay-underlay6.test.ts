@@ -1,7 +1,8 @@
 // An overlay over an IPv6 underlay in the data plane: VTEPs of either family in one table (found
 // from a datagram's source words without allocating), frames flooded and unicast to an IPv6 VTEP,
 // decapsulated from one, the 70-byte IPv6 encapsulation against the underlay MTU (ICMP
-// fragmentation needed with the MTU that fits), and a VTEP of the other family refused.
+// fragmentation needed, or ICMPv6 packet too big for inner IPv6, with the MTU that fits), and a
+// VTEP of the other family refused.
 
 import { describe, expect, it } from 'vitest';
 import { Drop } from '../../../src/dataplane/counters.js';
@@ -9,12 +10,12 @@ import { Dataplane } from '../../../src/dataplane/dataplane.js';
 import type { TunnelIo } from '../../../src/dataplane/port.js';
 import { VtepTable, type VtepAddress, vtepToString } from '../../../src/dataplane/vtep-table.js';
 import { MemoryPort } from '../../../src/ports/memory-port.js';
-import { internetChecksum } from '../../../src/wire/checksum.js';
+import { finish, internetChecksum, ipv6AddressSum, l4PseudoSum, sum16 } from '../../../src/wire/checksum.js';
 import { parseIpv4 } from '../../../src/wire/ipv4-address.js';
 import { parseIpv6 } from '../../../src/wire/ipv6-address.js';
 import { parseMac } from '../../../src/wire/mac.js';
 import { VXLAN_OVERHEAD, VXLAN_OVERHEAD6, vxlanOverhead } from '../../../src/wire/vxlan.js';
-import { addOverlayNetwork, hex } from './fixture.js';
+import { addOverlayNetwork, hex, words6 } from './fixture.js';
 
 const VNI = 0x00102a;
 const GW_MAC = '02:50:00:00:10:01';
@@ -169,5 +170,62 @@ describe('overlay over an IPv6 underlay', () => {
     dp.control.setTunnel('vxlan', new MemoryTunnel(() => dp), 1500);
     addOverlayNetwork(dp, VNI, GW_MAC);
     expect(() => dp.control.addPeer(0, VTEP_A)).toThrow('VTEP fd00:99::a is IPv6 but the underlay is IPv4: every VTEP of a cluster is of one family');
+  });
+
+  it('an inner IPv6 packet larger than underlay MTU - 70 gets ICMPv6 packet too big for 1430 from the gateway; one that fits goes', () => {
+    const dp = new Dataplane();
+    dp.now = 1000;
+    const tunnel = new MemoryTunnel(() => dp);
+    dp.control.setTunnel('vxlan', tunnel, 1500, true);
+    dp.control.addNetwork({
+      index: 0,
+      name: 'ov',
+      subnet: parseIpv4('10.20.0.0'),
+      prefixLen: 24,
+      gatewayIp: parseIpv4('10.20.0.1'),
+      gatewayMac: parseMac(GW_MAC),
+      mtu: 1450, // too large for this underlay: the data plane still refuses what does not fit
+      internal: false,
+      vni: VNI,
+      ipv6: { subnet: words6('fd00:20::'), prefixLen: 64, gatewayIp: words6('fd00:20::1'), nat: true },
+    });
+    const port = new MemoryPort();
+    const id = dp.control.addEndpoint({ name: 'c', network: 0, mac: parseMac('02:42:0a:14:00:02'), ip: parseIpv4('10.20.0.2'), ip6: words6('fd00:20::2') }, port).id;
+    dp.control.addRemoteEndpoint({ network: 0, ip: parseIpv4('10.20.0.3'), mac: parseMac('02:42:0a:14:00:03'), vtepIp: VTEP_B });
+    dp.control.addRemoteEndpoint6({ network: 0, ip6: words6('fd00:20::3'), mac: parseMac('02:42:0a:14:00:03'), vtepIp: VTEP_B });
+    /** an echo request fd00:20::2 -> fd00:20::3 whose IPv6 packet is `ipLen` bytes, its checksum right */
+    const echo6 = (ipLen: number) => {
+      const f = Buffer.alloc(14 + ipLen);
+      hex('02420a14000302420a14000286dd').copy(f, 0);
+      hex('60000000').copy(f, 14);
+      f.writeUInt16BE(ipLen - 40, 18);
+      f[20] = 58;
+      f[21] = 64;
+      hex('fd000020000000000000000000000002fd000020000000000000000000000003').copy(f, 22);
+      f[54] = 128; // echo request, code 0, checksum, id 1, seq 1
+      f.writeUInt16BE(1, 58);
+      f.writeUInt16BE(1, 60);
+      f.writeUInt16BE(finish(sum16(f, 54, ipLen - 40, l4PseudoSum(ipv6AddressSum(f, 22), 58, ipLen - 40))), 56);
+      return f;
+    };
+    tunnel.take();
+    port.take();
+    dp.receive(id, echo6(1430));
+    expect(tunnel.take().map((t) => [t.to, t.bytes.length])).toEqual([['fd00:99::b', 8 + 14 + 1430]]);
+    const big = echo6(1431);
+    dp.receive(id, big);
+    expect(tunnel.take()).toEqual([]);
+    const [err] = port.take();
+    expect(err).toBeDefined();
+    expect(err!.readUInt16BE(12)).toBe(0x86dd);
+    expect(err!.subarray(22, 38)).toEqual(hex('fd000020000000000000000000000001')); // from the gateway's address
+    expect(err!.subarray(38, 54)).toEqual(hex('fd000020000000000000000000000002'));
+    expect([err![54], err![55]]).toEqual([2, 0]); // packet too big
+    expect(err!.readUInt32BE(58)).toBe(1430); // underlay 1500 - 70
+    // the offending packet follows, from its IPv6 header on, within the minimum MTU
+    expect(err!.subarray(62, 62 + 40)).toEqual(big.subarray(14, 54));
+    expect(err!.length).toBeLessThanOrEqual(14 + 1280);
+    expect(finish(sum16(err!, 54, err!.length - 54, l4PseudoSum(ipv6AddressSum(err!, 22), 58, err!.length - 54)))).toBe(0);
+    expect(dp.counters.drops[Drop.VxlanTooBig]).toBe(1);
   });
 });
