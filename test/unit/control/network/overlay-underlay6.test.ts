@@ -54,6 +54,9 @@ describe('IPv6 underlay: config', () => {
     const c = parseConfig('cluster: { advertise: "FD00:0099:0::A", peers: [ "fd00:99:0:0::b" ] }', 'x.yaml');
     expect(c.cluster.advertise).toBe('fd00:99::a');
     expect(c.cluster.peers).toEqual(['fd00:99::b']);
+    // etcd on the IPv6 underlay
+    const e = parseConfig('cluster: { store: etcd, endpoints: [ "http://[fd00:99::1]:2379" ], advertise: "fd00:99::a" }', 'x.yaml');
+    expect(e.cluster).toMatchObject({ store: 'etcd', endpoints: ['http://[fd00:99::1]:2379'], advertise: 'fd00:99::a' });
   });
 
   it('refuses a peer of the other family, and addresses no underlay socket can use', () => {
