@@ -57,6 +57,7 @@ function snapshot(): Snapshot {
         sock === null
           ? null
           : {
+              family: sock.ipv6 ? 'IPv6' : 'IPv4',
               gso: sock.gso,
               gsoRefused: sock.gsoRefused,
               gro: sock.socket.gro,

@@ -117,7 +117,7 @@ export interface IoSnapshot {
   fallbackReason: string;
   /** microseconds the loop polls after traffic before it blocks (0: never) */
   busyPollUs: number;
-  underlay: { gso: boolean; gsoRefused: string; gro: boolean; receiveBuffer: number; sendBuffer: number } | null;
+  underlay: { family: 'IPv4' | 'IPv6'; gso: boolean; gsoRefused: string; gro: boolean; receiveBuffer: number; sendBuffer: number } | null;
 }
 
 export interface Snapshot {

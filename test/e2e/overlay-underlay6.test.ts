@@ -73,6 +73,8 @@ needs([root, ...tools('ip', 'ping', 'iperf3', 'tshark', 'ss', 'timeout')], etcdS
       expect(v4).toBe('');
       const v6 = (await nsExecOk(h.ns, ['ip', '-6', '-o', 'addr', 'show', 'dev', 'ul0', 'scope', 'global'])).stdout;
       expect(v6).toContain(`${h.ip}/64`);
+      // the daemon's underlay socket is a udp6 one
+      expect((await h.daemon.cliOk(['status'])).stdout).toMatch(/^Underlay: UDP\/IPv6, UDP GSO /m);
     }
   });
 
