@@ -27,6 +27,9 @@ const C2_6 = { mac: C2.mac, ip: 'fd00:17::3', port: 5201 };
 const HOST6 = { mac: '', ip: 'fd00:ffff::1', port: 9 };
 const REMOTE = { mac: '02:42:0a:14:00:03', ip: '10.20.0.3', port: 5201 };
 const VTEP = parseIpv4('10.199.0.2');
+/** the same peer VTEP on an IPv6 underlay (the vxlan_decap6 world), as the socket reads its words: int32 */
+const VTEP6 = parseIpv6('fd00:199::2');
+const VTEP6_W = VTEP6.map((w) => w | 0) as unknown as readonly [number, number, number, number];
 /** a container on the overlay whose TAP takes offloads, and its peer on another host */
 const O2 = { mac: '02:42:0a:14:00:04', ip: '10.20.0.4', port: 5201 };
 const REMOTE2 = { mac: '02:42:0a:14:00:05', ip: '10.20.0.5', port: 40000 };
@@ -36,7 +39,8 @@ const TSO_PAYLOAD = 46 * TSO_MSS;
 /** segments the sender's TSO burst of TSO_PAYLOAD bytes became, as they arrive from the underlay */
 const GRO_BURST = 46;
 
-function world() {
+/** `underlay6`: the VXLAN underlay is IPv6 and the remote endpoints are behind VTEP6 */
+function world(underlay6 = false) {
   const dp = new Dataplane({ conntrackMax: 1 << 20 });
   dp.now = 1;
   dp.control.addNetwork({
@@ -85,9 +89,10 @@ function world() {
     o1: dp.control.addEndpoint({ name: 'o1', network: 1, mac: parseMac('02:42:0a:14:00:02'), ip: parseIpv4('10.20.0.2') }, ports.o1).id,
     o2: dp.control.addEndpoint({ name: 'o2', network: 1, mac: parseMac(O2.mac), ip: parseIpv4(O2.ip), vnet: true }, ports.o2).id,
   };
-  dp.control.setTunnel('vxlan', tunnel, 1500);
-  dp.control.addRemoteEndpoint({ network: 1, ip: parseIpv4(REMOTE.ip), mac: parseMac(REMOTE.mac), vtepIp: VTEP });
-  dp.control.addRemoteEndpoint({ network: 1, ip: parseIpv4(REMOTE2.ip), mac: parseMac(REMOTE2.mac), vtepIp: VTEP });
+  dp.control.setTunnel('vxlan', tunnel, 1500, underlay6);
+  const vtepIp = underlay6 ? VTEP6 : VTEP;
+  dp.control.addRemoteEndpoint({ network: 1, ip: parseIpv4(REMOTE.ip), mac: parseMac(REMOTE.mac), vtepIp });
+  dp.control.addRemoteEndpoint({ network: 1, ip: parseIpv4(REMOTE2.ip), mac: parseMac(REMOTE2.mac), vtepIp });
   // the router's MAC, so nothing waits for ARP
   const arp = Buffer.from('0250000000ff02005e0000010806000108000604000202005e000001c63364010250000000ffc6336402', 'hex');
   dp.receive(ids.up, arp);
@@ -105,6 +110,8 @@ interface Scenario {
   sink(w: World): () => number;
   /** packets per round when not the default (scenarios that move 64 KiB per packet) */
   packets?: number;
+  /** the world's underlay is IPv6 (datagrams come from VTEP6) */
+  underlay6?: boolean;
 }
 
 /** A VXLAN datagram (header and inner frame) as a peer VTEP sends it. */
@@ -188,6 +195,16 @@ const SCENARIOS: Scenario[] = [
     sink: (w) => () => w.ports.o1.count,
   },
   {
+    name: 'vxlan_decap6',
+    what: 'overlay over an IPv6 underlay: datagram from a peer VTEP found by its source words (as the udp6 socket does), to a local container',
+    prepare: (w) => {
+      const inner = udpFrame(REMOTE, { mac: '02:42:0a:14:00:02', ip: '10.20.0.2', port: 1 }, '02:42:0a:14:00:02', 64);
+      return { port: -1, frames: [vxlanDatagram(inner, 42)], tunnelIn: true };
+    },
+    sink: (w) => () => w.ports.o1.count,
+    underlay6: true,
+  },
+  {
     name: 'vxlan_encap_tso',
     what: `overlay: a ${TSO_PAYLOAD >> 10} KiB TCP super segment cut into ${TSO_PAYLOAD / TSO_MSS} segments with checksums, to the underlay's queue`,
     prepare: (w) => ({ port: w.ids.o2, frames: [tcpFrame(O2, REMOTE2, REMOTE2.mac, DATA, 1, 1, TSO_PAYLOAD)], tso: TSO_MSS }),
@@ -222,6 +239,8 @@ new PerformanceObserver((list) => {
  */
 function run(dp: Dataplane, port: number, frames: Buffer[], tunnelIn: boolean, n: number, start: number, tso = 0): void {
   const pool = dp.pool;
+  const vteps = dp.tables.vteps;
+  const six = dp.tables.underlayIpv6;
   const slab = pool.slab;
   const count = frames.length;
   for (let i = 0; i < n; ) {
@@ -230,7 +249,9 @@ function run(dp: Dataplane, port: number, frames: Buffer[], tunnelIn: boolean, n
       const off = pool.alloc();
       if (tunnelIn) {
         f.copy(slab, off - VXLAN_HLEN);
-        dp.inputTunnel(slab, off - VXLAN_HLEN, f.length, VTEP);
+        // the source's VTEP index, looked up per datagram as the underlay socket does (rxVtep)
+        const vtep = six ? vteps.indexOf6(VTEP6_W[0], VTEP6_W[1], VTEP6_W[2], VTEP6_W[3]) : vteps.indexOf4(VTEP);
+        dp.inputTunnel(slab, off - VXLAN_HLEN, f.length, vtep);
       } else if (tso > 0) {
         f.copy(slab, off);
         dp.frame.gsoType = VNET_GSO_TCPV4;
@@ -261,7 +282,7 @@ interface Result {
 }
 
 function measure(sc: Scenario, packets: number, rounds: number): Result {
-  const w = world();
+  const w = world(sc.underlay6 === true);
   const { port, frames, tunnelIn = false, tso = 0 } = sc.prepare(w);
   const perRound = sc.packets ?? packets;
   for (const p of Object.values(w.ports)) {

@@ -164,8 +164,8 @@ export interface IoStatus {
   backend: string;
   fallbackReason: string;
   busyPollUs: number;
-  /** the VXLAN underlay socket (null without overlays) */
-  underlay: { gso: boolean; gsoRefused: string; gro: boolean; receiveBuffer: number; sendBuffer: number } | null;
+  /** the VXLAN underlay socket (null without overlays): its family (cluster.advertise's), GSO/GRO, buffers */
+  underlay: { family: 'IPv4' | 'IPv6'; gso: boolean; gsoRefused: string; gro: boolean; receiveBuffer: number; sendBuffer: number } | null;
 }
 
 export interface StatusReport {

@@ -37,6 +37,7 @@ import {
   parseIpv6OrNull,
 } from '../wire/ipv6-address.js';
 import { NETWORK_NAME_RE } from './ipam.js';
+import { canonicalVtep, vtepFamily } from './network/addresses.js';
 import { MAX_SUBNET6_PREFIX, defaultHostLink6 } from './ipam6.js';
 import { parseUpstream, parseUpstreamOrProblem } from './dns/resolv-conf.js';
 
@@ -292,6 +293,11 @@ const natSchema = z
     return { portMin, portMax, ...rest };
   });
 
+/** A VTEP's underlay address: IPv4, or an IPv6 address a socket can bind and send to; kept in its canonical text form (hosts compare them as text). */
+const underlayAddress = checked((s) =>
+  canonicalVtep(s) !== null ? null : `${q(s)} is not an underlay address: an IPv4 address, or an IPv6 address that is not link-local, multicast, unspecified or IPv4-mapped`,
+).transform((s) => canonicalVtep(s)!);
+
 /** Overlay networks across hosts: the underlay and where the shared state lives. */
 const clusterSchema = z
   .strictObject({
@@ -300,14 +306,17 @@ const clusterSchema = z
     endpoints: z
       .array(checked((s) => (/^https?:\/\/[^\s/]+(:[0-9]+)?\/?$/.test(s) ? null : `${q(s)} is not an etcd client URL such as http://192.0.2.10:2379`)))
       .default([]),
-    /** this host's underlay address: the VTEP, the source of VXLAN datagrams; null: no overlays */
-    advertise: orNull(checked(ipv4Problem)),
+    /**
+     * this host's underlay address: the VTEP, the source of VXLAN datagrams; its family (IPv4 or
+     * IPv6) is the underlay's, the same on every host of the cluster; null: no overlays
+     */
+    advertise: orNull(underlayAddress),
     vxlanPort: intIn(1, 65535).default(4789),
-    /** static peer VTEPs (store: none): every overlay network floods to them */
-    peers: z.array(checked(ipv4Problem)).default([]),
+    /** static peer VTEPs (store: none): every overlay network floods to them; of advertise's family */
+    peers: z.array(underlayAddress).default([]),
     /** this host's registrations vanish from the others this long after it dies */
     leaseTtlSeconds: intIn(2, 3600).default(10),
-    /** MTU of the underlay path; overlay networks default to 50 bytes less */
+    /** MTU of the underlay path; overlay networks default to 50 bytes less (70 over an IPv6 underlay) */
     underlayMtu: intIn(576, 65535).default(1500),
     /** etcd key prefix */
     prefix: checked((s) => (/^\/[A-Za-z0-9_.\/-]*[A-Za-z0-9_.-]$/.test(s) ? null : `${q(s)} is not a key prefix such as /pontoon`)).default('/pontoon'),
@@ -331,6 +340,14 @@ const clusterSchema = z
     }
     if (c.peers.length > 0 && c.advertise === null) {
       ctx.addIssue({ code: 'custom', message: "static peers need this host's underlay address", path: ['advertise'] });
+    }
+    if (c.advertise !== null) {
+      const own = vtepFamily(c.advertise);
+      c.peers.forEach((p, i) => {
+        if (vtepFamily(p) !== own) {
+          ctx.addIssue({ code: 'custom', message: `${p} is ${vtepFamily(p)} but advertise ${c.advertise} is ${own}: a cluster's underlay is one family`, path: ['peers', i] });
+        }
+      });
     }
   });
 

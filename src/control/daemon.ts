@@ -15,6 +15,7 @@ import { openPacketSocket } from '../ports/sys/packet-socket.js';
 import { closeFd, openTunTap } from '../ports/sys/tuntap.js';
 import type { Ipv6UplinkSpec } from '../dataplane/specs.js';
 import { ipv4ToString, parseCidr, parseIpv4 } from '../wire/ipv4-address.js';
+import { vtepAddress } from './network/addresses.js';
 import { ipv6ToString, parseCidr6, parseIpv6 } from '../wire/ipv6-address.js';
 import { parseMac } from '../wire/mac.js';
 import { probeSocket, startApiServer } from './api-server.js';
@@ -293,7 +294,7 @@ export async function runDaemon(configPath: string): Promise<void> {
     if (cl.advertise !== null) {
       // overlay networks: the VXLAN underlay socket on this host's underlay address
       await dataplane.control.setTunnel({
-        localIp: parseIpv4(cl.advertise),
+        localIp: vtepAddress(cl.advertise),
         port: cl.vxlanPort,
         underlayMtu: cl.underlayMtu,
         underlay: { gso: cl.udpGso, gro: cl.udpGro, receiveBuffer: cl.socketReceiveBuffer, sendBuffer: cl.socketSendBuffer },

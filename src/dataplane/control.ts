@@ -20,6 +20,8 @@ import type { AnyPublishRule } from './published-ports.js';
 import { sweepUnconfirmed, sweepUnconfirmedPins } from './live-state.js';
 import type { RemoteEndpoint6Spec } from './remote-endpoints6.js';
 import { RouteTarget } from './route-table.js';
+import { isVtep6, type VtepAddress, vtepToString } from './vtep-table.js';
+import { vxlanOverhead } from '../wire/vxlan.js';
 import type { EndpointSpec, HostPortSpec, Ipv6NetworkSpec, Ipv6UplinkSpec, NetworkSpec, PinSpec, RemoteEndpointSpec, UplinkSpec } from './specs.js';
 import type { Transmitter } from './transmit.js';
 
@@ -83,8 +85,11 @@ export class DataplaneControl {
     this.refreshOverlayGauges();
   }
 
-  /** Attaches the VXLAN underlay socket; `underlayMtu` is the MTU of the underlay path. */
-  setTunnel(name: string, io: TunnelIo, underlayMtu: number): Port {
+  /**
+   * Attaches the VXLAN underlay socket; `underlayMtu` is the MTU of the underlay path, `ipv6` its
+   * family (every VTEP is then an IPv6 address, and an overlay frame costs 70 bytes more, not 50).
+   */
+  setTunnel(name: string, io: TunnelIo, underlayMtu: number, ipv6 = false): Port {
     const t = this.dp.tables;
     if (t.tunnel !== null) throw new Error('a VXLAN underlay is already attached');
     // frames reach the underlay through vxlan-output with a VTEP, never through a plain send
@@ -94,6 +99,8 @@ export class DataplaneControl {
     t.tunnel = io;
     t.tunnelPort = port;
     t.underlayMtu = underlayMtu;
+    t.underlayIpv6 = ipv6;
+    t.underlayOverhead = vxlanOverhead(ipv6);
     return port;
   }
 
@@ -119,17 +126,30 @@ export class DataplaneControl {
     return net;
   }
 
+  /**
+   * The index of a VTEP, made on first use; refused when the VTEP is of the other family than the
+   * attached underlay (its socket could never reach it).
+   */
+  private vtep(a: VtepAddress): number {
+    const t = this.dp.tables;
+    if (t.tunnel !== null && isVtep6(a) !== t.underlayIpv6) {
+      const fam = (six: boolean) => (six ? 'IPv6' : 'IPv4');
+      throw new Error(`VTEP ${vtepToString(a)} is ${fam(isVtep6(a))} but the underlay is ${fam(t.underlayIpv6)}: every VTEP of a cluster is of one family`);
+    }
+    return t.vteps.intern(a);
+  }
+
   /** Makes `vtepIp` a peer of an overlay network: flooded to, accepted from. Returns its index. */
-  addPeer(network: number, vtepIp: number): number {
+  addPeer(network: number, vtepIp: VtepAddress): number {
     const net = this.overlay(network);
-    const v = this.dp.tables.vteps.intern(vtepIp);
+    const v = this.vtep(vtepIp);
     net.addPeer(v);
     this.refreshOverlayGauges();
     return v;
   }
 
   /** The VTEP is no peer any more: its endpoints, and the MACs learned behind it, are forgotten. */
-  removePeer(network: number, vtepIp: number): void {
+  removePeer(network: number, vtepIp: VtepAddress): void {
     const net = this.dp.tables.networks[network];
     const v = this.dp.tables.vteps.indexOf(vtepIp);
     if (net === undefined || v < 0) return;
@@ -145,7 +165,7 @@ export class DataplaneControl {
     const dp = this.dp;
     const { ip, mac } = spec;
     const net = this.overlay(spec.network);
-    const v = dp.tables.vteps.intern(spec.vtepIp);
+    const v = this.vtep(spec.vtepIp);
     net.addPeer(v);
     const hi = macHiOf(mac);
     const lo = macLoOf(mac);
@@ -181,7 +201,7 @@ export class DataplaneControl {
     const dp = this.dp;
     const net = this.overlay(spec.network);
     if (net.ip6 === null) throw new Error(`network ${net.name} has no IPv6`);
-    const v = dp.tables.vteps.intern(spec.vtepIp);
+    const v = this.vtep(spec.vtepIp);
     net.addPeer(v);
     const hi = macHiOf(spec.mac);
     const lo = macLoOf(spec.mac);

@@ -128,15 +128,15 @@ export class Dataplane implements Datapath {
     else ip6HostInput(this, port, buf, e, len + ETH_HLEN);
   }
 
-  /** A datagram from the VXLAN underlay: `off` is its VXLAN header. */
-  inputTunnel(buf: Buffer, off: number, len: number, srcIp: number): void {
+  /** A datagram from the VXLAN underlay: `off` is its VXLAN header, `vtep` its source's VTEP index (-1: unknown). */
+  inputTunnel(buf: Buffer, off: number, len: number, vtep: number): void {
     const tunnel = this.tables.tunnelPort;
     if (tunnel === null) {
       this.counters.drop(Drop.UnknownPort);
       return;
     }
     this.counters.rx(tunnel.id, len);
-    vxlanInput(this, tunnel, buf, off, len, srcIp);
+    vxlanInput(this, tunnel, buf, off, len, vtep);
   }
 
   /** End of a batch: coalesced segments and queued datagrams go out, every pool slot is free again. */

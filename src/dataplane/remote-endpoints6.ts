@@ -4,14 +4,15 @@
 // words, each bucket a short chain compared word by word.
 
 import { type Ipv6Words, ipv6WordsHash } from '../wire/ipv6-address.js';
+import type { VtepAddress } from './vtep-table.js';
 
 /** An endpoint on another host, as the cluster store tells of it: its IPv6 address and MAC, the VTEP it is behind. */
 export interface RemoteEndpoint6Spec {
   network: number;
   ip6: Ipv6Words;
   mac: number;
-  /** the underlay address of the host it lives on */
-  vtepIp: number;
+  /** the underlay address of the host it lives on (either family: the underlay's) */
+  vtepIp: VtepAddress;
 }
 
 export class RemoteEndpoint6 {

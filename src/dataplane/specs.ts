@@ -1,5 +1,6 @@
 import type { PortProtocol } from '../wire/ipv4.js';
 import type { Ipv6Words } from '../wire/ipv6-address.js';
+import type { VtepAddress } from './vtep-table.js';
 
 // What the control plane hands the data plane to make a network or a port: plain descriptions,
 // copied into the tables when they are added.
@@ -90,8 +91,8 @@ export interface RemoteEndpointSpec {
   network: number;
   ip: number;
   mac: number;
-  /** the underlay address of the host it lives on */
-  vtepIp: number;
+  /** the underlay address of the host it lives on (either family: the underlay's) */
+  vtepIp: VtepAddress;
 }
 
 /** An explicit NAT mapping (PCP MAP/PEER, NAT-PMP): inside ip:port <-> one outside port of the uplink address. */

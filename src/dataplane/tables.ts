@@ -12,33 +12,8 @@ import type { Port, TunnelIo } from './port.js';
 import { PublishedPorts } from './published-ports.js';
 import { RouteTable } from './route-table.js';
 import { HeapMemory, type TableMemory } from './table-memory.js';
-
-/** VTEP addresses (other hosts of overlay networks) as small indexes, so tables hold integers. */
-export class VtepTable {
-  private readonly ips: number[] = [];
-  private readonly byIp = new Map<number, number>();
-
-  /** Index of a VTEP address, made on first use. */
-  intern(ip: number): number {
-    let v = this.byIp.get(ip | 0);
-    if (v === undefined) {
-      v = this.ips.length;
-      this.ips.push(ip >>> 0);
-      this.byIp.set(ip | 0, v);
-    }
-    return v;
-  }
-
-  /** Index of a known VTEP address, or -1. */
-  indexOf(ip: number): number {
-    const v = this.byIp.get(ip | 0);
-    return v === undefined ? -1 : v;
-  }
-
-  ipOf(index: number): number {
-    return this.ips[index] ?? 0;
-  }
-}
+import { VXLAN_OVERHEAD } from '../wire/vxlan.js';
+import { VtepTable } from './vtep-table.js';
 
 export class Tables {
   readonly networks: (Network | undefined)[] = [];
@@ -71,6 +46,10 @@ export class Tables {
   tunnelPort: Port | null = null;
   tunnel: TunnelIo | null = null;
   underlayMtu = 1500;
+  /** the underlay is IPv6 (its socket and every VTEP it reaches); false: IPv4 */
+  underlayIpv6 = false;
+  /** what an overlay frame carries more than the underlay's packet (vxlanOverhead of the family) */
+  underlayOverhead = VXLAN_OVERHEAD;
 
   /** `memory` holds the entry columns of conntrack, NAT mappings and published ports (live-state.ts) */
   constructor(o: DataplaneOptions, memory: TableMemory = new HeapMemory()) {

@@ -25,8 +25,11 @@ import { isGroupMac, macHi, macLo } from '../wire/mac.js';
 import { targetVtep, vtepTarget } from './mac-table.js';
 import type { Port } from './port.js';
 
-/** `off` is the VXLAN header; `srcIp` the outer source address; `tunnel` the underlay's port. */
-export function vxlanInput(dp: Datapath, tunnel: Port, buf: Buffer, off: number, len: number, srcIp: number): void {
+/**
+ * `off` is the VXLAN header; `vtep` the index of the outer source address in the VTEP table (-1:
+ * an address no VTEP has; the underlay socket looks it up in its family); `tunnel` the underlay's port.
+ */
+export function vxlanInput(dp: Datapath, tunnel: Port, buf: Buffer, off: number, len: number, vtep: number): void {
   const c = dp.counters;
   if (len < VXLAN_HLEN + ETH_HLEN) {
     c.drop(Drop.Malformed);
@@ -42,7 +45,6 @@ export function vxlanInput(dp: Datapath, tunnel: Port, buf: Buffer, off: number,
     c.drop(Drop.VxlanUnknownVni);
     return;
   }
-  const vtep = dp.tables.vteps.indexOf(srcIp);
   if (vtep < 0 || !net.hasPeer(vtep)) {
     c.drop(Drop.VxlanUnknownVtep);
     return;

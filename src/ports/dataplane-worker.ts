@@ -57,6 +57,7 @@ function snapshot(): Snapshot {
         sock === null
           ? null
           : {
+              family: sock.ipv6 ? 'IPv6' : 'IPv4',
               gso: sock.gso,
               gsoRefused: sock.gsoRefused,
               gro: sock.socket.gro,
@@ -186,7 +187,7 @@ const control: WorkerControl = {
   },
   setTunnel(spec) {
     vxlan = new VxlanSocket(dp, spec.localIp, spec.port, spec.underlay ?? {}, init.batchSize);
-    const port = ctl.setTunnel('vxlan', vxlan, spec.underlayMtu);
+    const port = ctl.setTunnel('vxlan', vxlan, spec.underlayMtu, vxlan.ipv6);
     loop.attachTunnel(vxlan);
     return port.id;
   },

@@ -69,13 +69,13 @@ export function drainTunnel(dp: Dataplane, sock: VxlanSocket, batch: number): nu
     const off = sock.rxOffset(i);
     const len = sock.rxLength(i);
     const seg = sock.rxSegment(i);
-    const src = sock.rxSource(i);
+    const vtep = sock.rxVtep(i);
     if (seg === 0 || len <= seg) {
-      if (len > 0) dp.inputTunnel(slab, off, len, src);
+      if (len > 0) dp.inputTunnel(slab, off, len, vtep);
       datagrams++;
       continue;
     }
-    for (let p = 0; p < len; p += seg, datagrams++) dp.inputTunnel(slab, off + p, Math.min(seg, len - p), src);
+    for (let p = 0; p < len; p += seg, datagrams++) dp.inputTunnel(slab, off + p, Math.min(seg, len - p), vtep);
   }
   dp.counters.gauges[Gauge.UnderlayRxDatagrams] += datagrams;
   dp.endBatch();

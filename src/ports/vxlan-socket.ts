@@ -3,7 +3,9 @@
 // one VTEP (the segments of a TCP super segment, which the data plane lays out that way) form a
 // train that goes as ONE message with UDP_SEGMENT (UDP GSO): the kernel cuts it. Receiving:
 // recvmmsg(2) into pool slots, with UDP_GRO so the kernel hands over trains of datagrams, and
-// SO_RXQ_OVFL so the datagrams the socket dropped are counted, never silent.
+// SO_RXQ_OVFL so the datagrams the socket dropped are counted, never silent. The family is the
+// local address's: an IPv6 underlay is a udp6 socket (the kernel builds the outer IPv6 header and
+// its UDP checksum), and every VTEP it sends to or accepts from is an IPv6 address.
 
 import { Drop, Gauge } from '../dataplane/counters.js';
 import type { Dataplane } from '../dataplane/dataplane.js';
@@ -13,13 +15,14 @@ import { VXLAN_HLEN } from '../wire/vxlan.js';
 import { baseAddress } from './sys/frame-io.js';
 import { Errno, errno, poll, recvmmsgAddr, sendmmsgAddr } from './sys/libc.js';
 import { MSG_TRUNC, MessageVector, cmsgSpace } from './sys/msghdr.js';
-import { SOL_SOCKET_LEVEL, SOL_UDP, SO_RXQ_OVFL, UDP_GRO, UDP_SEGMENT, sockaddrIn, UdpSocket } from './sys/udp-socket.js';
+import { isVtep6, type VtepAddress } from '../dataplane/vtep-table.js';
+import { SOL_SOCKET_LEVEL, SOL_UDP, SO_RXQ_OVFL, UDP_GRO, UDP_SEGMENT, sockaddrOf, UdpSocket } from './sys/udp-socket.js';
 
 /** Messages per sendmmsg (each a datagram or a train). */
 const SEND_MESSAGES = 256;
 /** Segments the kernel takes in one UDP_SEGMENT send (UDP_MAX_SEGMENTS is 64 on older kernels). */
 const MAX_TRAIN_SEGMENTS = 64;
-/** A train is one UDP send: its payload must fit 64 KiB with the UDP and IPv4 headers. */
+/** A train is one UDP send: its payload must fit 64 KiB with the UDP and IPv4 headers (IPv6's limit, 65535 - 8, is looser). */
 const MAX_TRAIN_BYTES = 65535 - 8 - 20;
 /** Waits for room in the socket's send buffer before the rest of a flush is given up. */
 const SEND_RETRIES = 20;
@@ -41,8 +44,11 @@ export class VxlanSocket implements TunnelIo {
   gso: boolean;
   /** why GSO was turned off at run time ('' while on or never asked) */
   gsoRefused = '';
+  /** the underlay is IPv6: sources are read as sockaddr_in6, VTEPs are IPv6 addresses */
+  readonly ipv6: boolean;
   private readonly addrs: (Buffer | undefined)[] = [];
   private readonly addrPtrs: number[] = [];
+  private readonly addrLens: number[] = [];
 
   // the send queue: one entry per message
   private readonly tx = new MessageVector(SEND_MESSAGES, cmsgSpace(2));
@@ -61,12 +67,14 @@ export class VxlanSocket implements TunnelIo {
 
   constructor(
     private readonly dp: Dataplane,
-    localIp: number,
+    /** this host's underlay address: its family is the underlay's */
+    localIp: VtepAddress,
     private readonly port: number,
     o: UnderlayOptions = {},
     /** messages per recvmmsg */
     readonly receiveBatch = 64,
   ) {
+    this.ipv6 = isVtep6(localIp);
     this.socket = new UdpSocket(localIp, port, {
       receiveBuffer: o.receiveBuffer,
       sendBuffer: o.sendBuffer,
@@ -81,11 +89,14 @@ export class VxlanSocket implements TunnelIo {
     this.pollfd.writeInt16LE(POLLOUT, 4);
   }
 
+  /** The sockaddr of VTEP `vtep` (made once per VTEP, then reused); its length in addrLens. */
   private sockaddr(vtep: number): number {
     let p = this.addrPtrs[vtep];
     if (p === undefined) {
-      const a = sockaddrIn(this.dp.tables.vteps.ipOf(vtep), this.port);
+      // the control plane refuses VTEPs of the other family (control.ts), so this is the socket's
+      const a = sockaddrOf(this.dp.tables.vteps.addressOf(vtep) ?? 0, this.port);
       this.addrs[vtep] = a;
+      this.addrLens[vtep] = a.length;
       p = this.addrPtrs[vtep] = baseAddress(a);
     }
     return p;
@@ -172,7 +183,7 @@ export class VxlanSocket implements TunnelIo {
   private prepare(slot: number, i: number): void {
     const v = this.tx;
     v.setBuffer(slot, this.qAddr[i], this.qBytes[i]);
-    v.setName(slot, this.sockaddr(this.qVtep[i]), 16);
+    v.setName(slot, this.sockaddr(this.qVtep[i]), this.addrLens[this.qVtep[i]]!);
     if (this.qSegs[i] > 1 && this.gso) v.setControl(slot, v.putControl(slot, SOL_UDP, UDP_SEGMENT, this.qSeg[i], 2));
     else v.setControl(slot, 0);
   }
@@ -185,7 +196,7 @@ export class VxlanSocket implements TunnelIo {
     let k = 0;
     for (let p = 0; p < total; p += seg, k++) {
       v.setBuffer(k, this.qAddr[i] + p, Math.min(seg, total - p));
-      v.setName(k, this.sockaddr(this.qVtep[i]), 16);
+      v.setName(k, this.sockaddr(this.qVtep[i]), this.addrLens[this.qVtep[i]]!);
       v.setControl(k, 0);
     }
     let done = 0;
@@ -205,7 +216,7 @@ export class VxlanSocket implements TunnelIo {
   /**
    * Receives up to `max` messages into fresh pool slots (each datagram's inner frame lands where a
    * frame read from a port would). Returns how many; read each with rxOffset/rxLength/rxSegment/
-   * rxSource. The slots stay allocated until the batch ends.
+   * rxVtep. The slots stay allocated until the batch ends.
    */
   receive(pool: FramePool, max: number): number {
     const v = this.rx;
@@ -259,7 +270,11 @@ export class VxlanSocket implements TunnelIo {
     return s > 0 ? s : 0;
   }
 
-  rxSource(i: number): number {
-    return this.rx.sourceIp(i);
+  /** The VTEP index of message i's source address (-1: no VTEP has it), looked up in the socket's family. */
+  rxVtep(i: number): number {
+    const rx = this.rx;
+    const vteps = this.dp.tables.vteps;
+    if (!this.ipv6) return vteps.indexOf4(rx.sourceIp(i));
+    return vteps.indexOf6(rx.sourceWord6(i, 0), rx.sourceWord6(i, 1), rx.sourceWord6(i, 2), rx.sourceWord6(i, 3));
   }
 }

@@ -7,6 +7,7 @@ import type { DataplaneOptions } from '../dataplane/options.js';
 import type { EndpointSpec, HostPortSpec, NetworkSpec, PinSpec, RemoteEndpointSpec, UplinkSpec } from '../dataplane/specs.js';
 import type { PublishRule, PublishRule6 } from '../dataplane/published-ports.js';
 import type { IpFamily } from '../dataplane/conntrack.js';
+import type { VtepAddress } from '../dataplane/vtep-table.js';
 import type { ConntrackRecord } from '../dataplane/control.js';
 import type { RemoteEndpoint6Spec } from '../dataplane/remote-endpoints6.js';
 import type { Ipv6Words } from '../wire/ipv6-address.js';
@@ -38,8 +39,8 @@ export interface WorkerInit extends WorkerIoOptions {
 
 /** The VXLAN underlay: this host's socket and the MTU of the network under it. */
 export interface TunnelSpec {
-  /** this host's underlay address */
-  localIp: number;
+  /** this host's underlay address (cluster.advertise): a number for IPv4, words for IPv6; the underlay is its family */
+  localIp: VtepAddress;
   /** UDP port of the VXLAN socket */
   port: number;
   underlayMtu: number;
@@ -81,8 +82,8 @@ export interface WorkerControl {
   setGatewayService6(name: GatewayServiceName, ip: Ipv6Words, port: number): void;
   /** one UDP datagram from a network's gateway address into the network (NAT-PMP/PCP announcements) */
   sendDatagram(spec: GatewayDatagramSpec): void;
-  addPeer(network: number, vtepIp: number): void;
-  removePeer(network: number, vtepIp: number): void;
+  addPeer(network: number, vtepIp: VtepAddress): void;
+  removePeer(network: number, vtepIp: VtepAddress): void;
   addRemoteEndpoint(spec: RemoteEndpointSpec): void;
   removeRemoteEndpoint(network: number, ip: number): void;
   /** the IPv6 address of a remote endpoint (NDP suppression), after addRemoteEndpoint of its IPv4 one */
@@ -118,7 +119,7 @@ export interface IoSnapshot {
   fallbackReason: string;
   /** microseconds the loop polls after traffic before it blocks (0: never) */
   busyPollUs: number;
-  underlay: { gso: boolean; gsoRefused: string; gro: boolean; receiveBuffer: number; sendBuffer: number } | null;
+  underlay: { family: 'IPv4' | 'IPv6'; gso: boolean; gsoRefused: string; gro: boolean; receiveBuffer: number; sendBuffer: number } | null;
 }
 
 export interface Snapshot {

@@ -4,8 +4,15 @@
 export const VXLAN_HLEN = 8;
 export const VXLAN_FLAG_I = 0x08;
 export const VXLAN_PORT = 4789;
-/** outer IPv4 (20) + UDP (8) + VXLAN (8) + inner Ethernet (14): what a frame costs on the underlay */
+/** outer IPv4 (20) + UDP (8) + VXLAN (8) + inner Ethernet (14): what a frame costs on an IPv4 underlay */
 export const VXLAN_OVERHEAD = 50;
+/** the same over an IPv6 underlay: the outer header is 40 bytes */
+export const VXLAN_OVERHEAD6 = 70;
+
+/** What an overlay frame carries more than the underlay's packet, by the underlay's family. */
+export function vxlanOverhead(ipv6Underlay: boolean): number {
+  return ipv6Underlay ? VXLAN_OVERHEAD6 : VXLAN_OVERHEAD;
+}
 
 /** The VNI of a header at `off`, or -1 when the I flag is missing. */
 export function readVni(buf: Buffer, off: number): number {

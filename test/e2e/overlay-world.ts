@@ -12,7 +12,10 @@
  *     │ TAP                           │ TAP
  *   containers (namespaces)         containers (namespaces)
  *
- * The underlay subnet is a free 10.199.N.0/24 (checked against the host's routes). Everything the
+ * The underlay subnet is a free 10.199.N.0/24 (checked against the host's routes), or with
+ * `underlay: 'ipv6'` a ULA /64 of random groups and no IPv4 on the underlay at all (etcd, the VTEPs
+ * and the VXLAN datagrams all IPv6; the hosts' IPv6 is on, without router solicitations or DAD,
+ * so the underlay stays quiet). Everything the
  * world creates is registered: cleanupOverlayWorlds() stops the daemons and kills etcd (by pid),
  * then the harness's cleanupAll() deletes the namespaces (the veths and the persistent TAPs go with
  * them) and the temporary directories. Every command has a time limit.
@@ -68,7 +71,7 @@ export class EtcdProcess {
   }
 
   get url(): string {
-    return `http://${this.ip}:${ETCD_CLIENT_PORT}`;
+    return `http://${this.ip.includes(':') ? `[${this.ip}]` : this.ip}:${ETCD_CLIENT_PORT}`;
   }
 
   get pid(): number | null {
@@ -100,7 +103,7 @@ export class EtcdProcess {
   }
 
   async healthy(): Promise<boolean> {
-    const r = await nsExec(this.ns, ['curl', '-sS', '-m', '2', `${this.url}/health`], { timeoutMs: 5000 });
+    const r = await nsExec(this.ns, ['curl', '-gsS', '-m', '2', `${this.url}/health`], { timeoutMs: 5000 });
     return r.code === 0 && /"health":\s*"true"/.test(r.stdout);
   }
 
@@ -134,7 +137,7 @@ export class EtcdProcess {
 
   /** The v3 JSON gateway (etcd 3.4: /v3/...), called with curl inside the namespace. */
   private async gateway(path: string, body: Record<string, unknown>): Promise<unknown> {
-    const r = await nsExecOk(this.ns, ['curl', '-sS', '--fail', '-m', '5', '-X', 'POST', `${this.url}${path}`, '-d', JSON.stringify(body)], {
+    const r = await nsExecOk(this.ns, ['curl', '-gsS', '--fail', '-m', '5', '-X', 'POST', `${this.url}${path}`, '-d', JSON.stringify(body)], {
       timeoutMs: 10_000,
     });
     return JSON.parse(r.stdout) as unknown;
@@ -215,6 +218,8 @@ export interface OverlayWorldOptions {
    * and segmentation offloads off, so captures see final checksums
    */
   offloads?: boolean;
+  /** the underlay's family (default ipv4): with ipv6 the hosts talk VXLAN over UDP/IPv6 only */
+  underlay?: 'ipv4' | 'ipv6';
 }
 
 export interface HostOptions {
@@ -233,7 +238,7 @@ export class OverlayWorld {
   readonly prefix: string;
   /** the underlay namespace: the bridge, and etcd */
   readonly ul: string;
-  /** the underlay /24 */
+  /** the underlay /24, or the /64 of an IPv6 underlay */
   subnet = '';
   /** the etcd key prefix of this world ("/pte-<hex>"), so runs never share keys */
   readonly etcdPrefix: string;
@@ -251,16 +256,25 @@ export class OverlayWorld {
     worlds.add(this);
   }
 
+  get ipv6(): boolean {
+    return this.opts.underlay === 'ipv6';
+  }
+
   /** Creates the underlay namespace and bridge, and starts etcd (store etcd). */
   async build(): Promise<this> {
-    this.subnet = (await pickSubnets(['10.199', '10.198', '172.26'], 1))[0]!;
+    // a ULA /64 from random groups, printed as tools print it (toString(16): no leading zeros)
+    const group = () => (1 + Math.floor(Math.random() * 0xfffe)).toString(16);
+    this.subnet = this.ipv6 ? `fd${randomHex(1)}:${group()}:${group()}::/64` : (await pickSubnets(['10.199', '10.198', '172.26'], 1))[0]!;
     await createNetns(this.ul);
-    await quiet(this.ul);
-    await runOk(['ip', '-n', this.ul, 'link', 'add', 'br0', 'type', 'bridge']);
-    await runOk(['ip', '-n', this.ul, 'addr', 'add', `${hostAddr(this.subnet, UNDERLAY_ETCD)}/24`, 'dev', 'br0']);
+    await this.quietUnderlay(this.ul);
+    // a MAC of its own: a bridge without one takes its lowest port's, and changes it when a port
+    // joins (a kernel peer added later), leaving the hosts' neighbour entries for etcd stale
+    const h = this.hex;
+    await runOk(['ip', '-n', this.ul, 'link', 'add', 'br0', 'address', `02:50:ee:${h.slice(0, 2)}:${h.slice(2, 4)}:${h.slice(4, 6)}`, 'type', 'bridge']);
+    await runOk(['ip', '-n', this.ul, 'addr', 'add', this.underlayCidr(UNDERLAY_ETCD), 'dev', 'br0', ...this.nodad()]);
     await runOk(['ip', '-n', this.ul, 'link', 'set', 'br0', 'up']);
     if (this.opts.store === 'etcd') {
-      this.etcd = new EtcdProcess(this.ul, hostAddr(this.subnet, UNDERLAY_ETCD));
+      this.etcd = new EtcdProcess(this.ul, this.underlayAddr(UNDERLAY_ETCD));
       await this.etcd.start();
     }
     return this;
@@ -268,7 +282,27 @@ export class OverlayWorld {
 
   /** The address of host number n on the underlay. */
   underlayAddr(n: number): string {
-    return hostAddr(this.subnet, n);
+    return this.ipv6 ? `${this.subnet.split('::')[0]}::${n.toString(16)}` : hostAddr(this.subnet, n);
+  }
+
+  /** Host n's address with the underlay's prefix length, for `ip addr add`. */
+  private underlayCidr(n: number): string {
+    return `${this.underlayAddr(n)}/${this.ipv6 ? 64 : 24}`;
+  }
+
+  /** IPv6 underlay addresses skip duplicate address detection: usable (bindable) at once. */
+  private nodad(): string[] {
+    return this.ipv6 ? ['nodad'] : [];
+  }
+
+  /** An IPv4 underlay's namespace has no IPv6 at all; an IPv6 one's sends no router solicitations. */
+  private async quietUnderlay(ns: string): Promise<void> {
+    if (!this.ipv6) return quiet(ns);
+    for (const k of ['all', 'default']) {
+      await nsExec(ns, ['sysctl', '-qw', `net.ipv6.conf.${k}.router_solicitations=0`]);
+      await nsExec(ns, ['sysctl', '-qw', `net.ipv6.conf.${k}.accept_ra=0`]);
+      await nsExec(ns, ['sysctl', '-qw', `net.ipv6.conf.${k}.accept_dad=0`]);
+    }
   }
 
   /**
@@ -281,7 +315,7 @@ export class OverlayWorld {
     await runOk(['ip', '-n', this.ul, 'link', 'set', port, 'master', 'br0']);
     await runOk(['ip', '-n', this.ul, 'link', 'set', port, 'up']);
     await this.offloadsOff(ns, 'ul0');
-    await runOk(['ip', '-n', ns, 'addr', 'add', `${ip}/24`, 'dev', 'ul0']);
+    await runOk(['ip', '-n', ns, 'addr', 'add', `${ip}/${this.ipv6 ? 64 : 24}`, 'dev', 'ul0', ...this.nodad()]);
     await runOk(['ip', '-n', ns, 'link', 'set', 'ul0', 'up']);
   }
 
@@ -315,7 +349,7 @@ export class OverlayWorld {
    */
   async addHost(name: string, o: HostOptions = {}): Promise<OverlayHost> {
     const ns = await createNetns(`${this.prefix}-h${name}`);
-    await quiet(ns);
+    await this.quietUnderlay(ns);
     const ip = this.underlayAddr(this.nextHost++);
     const ulPort = `u${name}`;
     await this.attachToUnderlay(ns, ulPort, ip);
@@ -353,7 +387,7 @@ export class OverlayWorld {
    */
   async addKernelPeer(vni: number, kcCidr: string, remotes: string[], name = ''): Promise<KernelPeer> {
     const ns = await createNetns(`${this.prefix}-k${name}`);
-    await quiet(ns);
+    await this.quietUnderlay(ns);
     const ip = this.underlayAddr(this.nextKernelPeer++);
     await this.attachToUnderlay(ns, `uk${name}`, ip);
     const kc = await createNetns(`${this.prefix}-k${name}c`);

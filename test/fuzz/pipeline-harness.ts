@@ -128,7 +128,7 @@ function inject(w: FuzzWorld, rec: FuzzRecord): boolean {
     // the worker receives the datagram with its VXLAN header in the slot's headroom
     const at = off - 8;
     rec.frame.copy(slab, at);
-    dp.inputTunnel(slab, at, len, rec.vtep);
+    dp.inputTunnel(slab, at, len, dp.tables.vteps.indexOf(rec.vtep)); // as the underlay socket looks its source up
   } else {
     const at = rec.ingress === 'host' ? off + ETH_HLEN : off;
     rec.frame.copy(slab, at);

@@ -37,7 +37,7 @@ export function peerCommand(ctx: CliContext, parent: Command): Command {
     .command('add')
     .description('Register a foreign VTEP and the addresses behind it on an overlay network')
     .argument('<network>', 'overlay network')
-    .argument('<vtep>', "the VTEP's underlay IPv4 address")
+    .argument('<vtep>', "the VTEP's underlay address (IPv4, or IPv6 on an IPv6 underlay)")
     .option(
       '--ip <addr[=mac]>',
       'an address behind the VTEP, claimed on the network (repeatable); with =MAC, ARP for it is answered here, else its MAC is learned from its frames',

@@ -17,7 +17,7 @@ export function formatStatus(s: StatusReport): string {
   const u = io.underlay;
   if (u !== null) {
     const gso = u.gso ? 'on' : u.gsoRefused !== '' ? `off (${u.gsoRefused})` : 'off';
-    out += `Underlay: UDP GSO ${gso}, UDP GRO ${u.gro ? 'on' : 'off'}, socket buffers ${u.receiveBuffer} B receive / ${u.sendBuffer} B send\n`;
+    out += `Underlay: UDP/${u.family}, UDP GSO ${gso}, UDP GRO ${u.gro ? 'on' : 'off'}, socket buffers ${u.receiveBuffer} B receive / ${u.sendBuffer} B send\n`;
   }
 
   const section = (title: string, headers: string[], rows: string[][]) => {

@@ -123,8 +123,13 @@ export class NetworkDriver {
     const gateway = v4[0]!.Gateway ? v4[0]!.Gateway.split('/')[0] : undefined;
     const pool = [...state.pools.values()].find((p) => p.subnet === subnet);
     if (opts.driver === 'overlay' && subnet6 !== undefined) {
-      // Docker's IPAM calls (allocateAddress6) hand out IPv6 addresses per host, not claimed cluster-wide yet
-      throw new PluginError('--ipv6 is not supported on overlay networks yet through Docker (pontoon network create --driver overlay --ipv6 is)');
+      // not libnetwork's limit (a remote driver of local scope gets IPv6Data and AddressIPv6 as on a
+      // bridge): Docker's IPv6 addresses come from IpamDriver.RequestAddress, which for IPv6 takes
+      // them from this host's allocator only (EndpointAttach.allocateAddress6), while an overlay's
+      // addresses must be claimed in the cluster store as its IPv4 ones are
+      throw new PluginError(
+        `network ${opts.name ?? placeholderName(req.NetworkID)}: --ipv6 is not supported on overlay networks yet through Docker: its IPv6 addresses would be this host's choice, not claimed cluster-wide as IPv4 ones are, so two hosts could give out the same; make it with pontoon network create --driver overlay --ipv6 (containers connected with pontoon network connect)`,
+      );
     }
     if (opts.driver === 'overlay') {
       // another host made it: this host's Docker network joins the same overlay

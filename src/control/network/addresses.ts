@@ -3,14 +3,49 @@
 
 import { randomBytes } from 'node:crypto';
 import { macToString } from '../../wire/mac.js';
-import { cidrLastAddress, cidrNetwork, ipv4ToString, parseCidr, parseIpv4 } from '../../wire/ipv4-address.js';
-import { cidr6Host, cidr6Network, ipv6Equal, ipv6ToString, parseCidr6, parseIpv6 } from '../../wire/ipv6-address.js';
+import { cidrLastAddress, cidrNetwork, ipv4ToString, parseCidr, parseIpv4, parseIpv4OrNull } from '../../wire/ipv4-address.js';
+import {
+  cidr6Host,
+  cidr6Network,
+  ipv6Equal,
+  ipv6ToString,
+  isIpv4MappedIpv6,
+  isLinkLocalIpv6,
+  isMulticastIpv6,
+  isUnspecifiedIpv6,
+  parseCidr6,
+  parseIpv6,
+  parseIpv6OrNull,
+} from '../../wire/ipv6-address.js';
+import type { VtepAddress } from '../../dataplane/vtep-table.js';
 import type { Ipv6NetworkSpec } from '../../dataplane/specs.js';
 import type { Ipv6NetworkRecord } from '../state-store.js';
 
 /** A dotted-quad address as a number; throws on anything else (records hold checked addresses). */
 export function ipv4(s: string): number {
   return parseIpv4(s);
+}
+
+/** A VTEP's underlay address (IPv4 or IPv6 text) as the data plane takes it; throws on anything else. */
+export function vtepAddress(s: string): VtepAddress {
+  return s.includes(':') ? parseIpv6(s) : parseIpv4(s);
+}
+
+/** The underlay family of a VTEP address (text): 'IPv6' or 'IPv4'. */
+export function vtepFamily(s: string): 'IPv4' | 'IPv6' {
+  return s.includes(':') ? 'IPv6' : 'IPv4';
+}
+
+/**
+ * A VTEP's underlay address in the one text form every host compares (dotted quad, or RFC 5952
+ * IPv6), or null when it is neither, or an IPv6 address no underlay socket can use (link-local
+ * without a scope, multicast, unspecified, IPv4-mapped).
+ */
+export function canonicalVtep(s: string): string | null {
+  if (parseIpv4OrNull(s) !== null) return s;
+  const a = parseIpv6OrNull(s);
+  if (a === null || isLinkLocalIpv6(a) || isMulticastIpv6(a) || isUnspecifiedIpv6(a) || isIpv4MappedIpv6(a)) return null;
+  return ipv6ToString(a);
 }
 
 /** Docker's MAC scheme: 02:42 followed by the IPv4 address. */

@@ -8,7 +8,7 @@ import type { ForeignPeerDef } from '../cluster/cluster-store.js';
 import { ApiFailure } from '../gateway-api.js';
 import type { LiveNetwork } from '../live-network.js';
 import { isUnicastMac, macToString, parseMac } from '../../wire/mac.js';
-import { parseIpv4OrNull } from '../../wire/ipv4-address.js';
+import { canonicalVtep, vtepFamily } from './addresses.js';
 import type { OverlaySync } from './overlay-sync.js';
 
 export class ForeignPeers {
@@ -31,8 +31,13 @@ export class ForeignPeers {
   async add(live: LiveNetwork, req: PeerAddRequest): Promise<PeerResource> {
     const overlay = this.sync(live);
     const name = live.record.name;
-    if (parseIpv4OrNull(req.vtep) === null) throw new ApiFailure(400, `invalid VTEP ${JSON.stringify(req.vtep)}: not an IPv4 address`);
-    if (req.vtep === this.deps.advertise) throw new ApiFailure(409, `VTEP ${req.vtep} is this host's own (cluster.advertise)`);
+    const vtep = typeof req.vtep === 'string' ? canonicalVtep(req.vtep) : null;
+    if (vtep === null) throw new ApiFailure(400, `invalid VTEP ${JSON.stringify(req.vtep)}: not an IPv4 address or a usable IPv6 one`);
+    const own = this.deps.advertise;
+    if (vtep === own) throw new ApiFailure(409, `VTEP ${vtep} is this host's own (cluster.advertise)`);
+    if (own !== null && vtepFamily(vtep) !== vtepFamily(own)) {
+      throw new ApiFailure(400, `VTEP ${vtep} is ${vtepFamily(vtep)} but this host's underlay (cluster.advertise ${own}) is ${vtepFamily(own)}: a cluster's underlay is one family`);
+    }
     const addresses: ForeignPeerDef['addresses'] = [];
     const seen = new Set<string>();
     for (const a of req.addresses ?? []) {
@@ -57,7 +62,7 @@ export class ForeignPeers {
     // checked here (in the subnet, not the gateway, not in use on this host); the store claims them
     // cluster-wide, and every host's allocator learns the ones with a MAC from the endpoint events
     for (const a of addresses) live.allocator.release(live.allocator.allocate(a.ip));
-    const def: ForeignPeerDef = { network: live.record.id, vtep: req.vtep, addresses, created: new Date().toISOString() };
+    const def: ForeignPeerDef = { network: live.record.id, vtep, addresses, created: new Date().toISOString() };
     try {
       await overlay.cluster.addForeignPeer(def);
     } catch (e) {
@@ -68,6 +73,7 @@ export class ForeignPeers {
 
   async remove(live: LiveNetwork, vtep: string): Promise<void> {
     const overlay = this.sync(live);
+    vtep = canonicalVtep(vtep) ?? vtep; // 2001:DB8::2 is 2001:db8::2
     const def = (await overlay.cluster.foreignPeers(live.record.id)).find((d) => d.vtep === vtep);
     if (def === undefined) throw new ApiFailure(404, `VTEP ${vtep} is not a foreign peer of network ${live.record.name}`);
     await overlay.cluster.removeForeignPeer(live.record.id, vtep);

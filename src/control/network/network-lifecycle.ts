@@ -10,13 +10,12 @@ import type { HostDevices } from '../host-devices.js';
 import { requestFamilies, validateNetworkRequest } from '../ipam.js';
 import type { Pool6 } from '../ipam6.js';
 import type { LiveNetwork, LiveNetworkRecord } from '../live-network.js';
-import { overlayGatewayMac, randomGatewayMac } from './addresses.js';
+import { vxlanOverhead } from '../../wire/vxlan.js';
+import { overlayGatewayMac, randomGatewayMac, vtepFamily } from './addresses.js';
 import type { LiveNetworks } from './live-networks.js';
 import type { NetworkActivation } from './network-activation.js';
 import type { OverlaySync } from './overlay-sync.js';
 
-/** VXLAN over UDP over IPv4 over Ethernet: what an overlay frame carries more than the underlay's. */
-const VXLAN_OVERHEAD = 50;
 
 export class NetworkLifecycle {
   constructor(
@@ -78,15 +77,17 @@ export class NetworkLifecycle {
     if (overlay === null || advertise === null) {
       throw new ApiFailure(400, 'overlay networks need cluster.advertise (this host\'s underlay address) in the daemon config');
     }
-    const mtu = req.mtu ?? underlayMtu - VXLAN_OVERHEAD;
+    // VXLAN over UDP over IPv4 or IPv6 (the underlay's family) over Ethernet: 50 or 70 bytes
+    const overhead = vxlanOverhead(vtepFamily(advertise) === 'IPv6');
+    const mtu = req.mtu ?? underlayMtu - overhead;
     const v = validateNetworkRequest({ ...req, driver: 'bridge', mtu }, existing, routes, this.deps.pools6);
     if (!v.ipv4) throw new ApiFailure(400, `network ${req.name}: IPv6-only overlay networks are not supported: give an IPv4 subnet too (--subnet)`);
     if (v.ipv6 !== undefined && overlay.cluster.kind === 'static' && !requestFamilies(req).v6.subnet) {
       // the pools' subnet is this host's own choice; without a store no other host would learn it
       throw new ApiFailure(400, `network ${req.name}: an overlay network with --ipv6 and cluster.store none needs its IPv6 --subnet, the same on every host`);
     }
-    if (v.mtu > underlayMtu - VXLAN_OVERHEAD) {
-      throw new ApiFailure(400, `MTU ${v.mtu} does not fit the underlay: at most ${underlayMtu - VXLAN_OVERHEAD}`);
+    if (v.mtu > underlayMtu - overhead) {
+      throw new ApiFailure(400, `MTU ${v.mtu} does not fit the underlay: at most ${underlayMtu - overhead}`);
     }
     let vni = req.vni;
     if (vni !== undefined && (!Number.isInteger(vni) || vni < 1 || vni > 0xffffff)) {

@@ -10,7 +10,7 @@ import type { NameTable } from '../dns/name-table.js';
 import { ApiFailure } from '../gateway-api.js';
 import type { LiveNetwork } from '../live-network.js';
 import type { EndpointRecord } from '../state-store.js';
-import { ipv4 } from './addresses.js';
+import { ipv4, vtepAddress, vtepFamily } from './addresses.js';
 import type { ServiceDataplane } from './service-dataplane.js';
 import type { LiveNetworks } from './live-networks.js';
 import type { NetworkActivation } from './network-activation.js';
@@ -36,6 +36,8 @@ export class OverlaySync {
   private readonly adopting = new Map<string, Promise<LiveNetwork>>();
   /** applies cluster events one at a time, in order */
   private queue: Promise<void> = Promise.resolve();
+  /** VTEPs refused for their family (warned about once each) */
+  private readonly otherFamily = new Set<string>();
 
   constructor(
     readonly cluster: ClusterStore,
@@ -148,6 +150,24 @@ export class OverlaySync {
       .catch((err: Error) => this.deps.log.warn({ event: e.kind, err: err.message }, 'cluster event not applied'));
   }
 
+  /**
+   * A VTEP of the other underlay family than this host's (an IPv6 underlay here, an IPv4 one
+   * there, or the other way): this host's socket can never reach it, so it is refused, with one
+   * warning per VTEP. True when `vtep` is of this host's family.
+   */
+  private sameFamily(vtep: string, network: string): boolean {
+    const own = this.deps.vtep;
+    if (own === null || vtepFamily(vtep) === vtepFamily(own)) return true;
+    if (!this.otherFamily.has(vtep)) {
+      this.otherFamily.add(vtep);
+      this.deps.log.warn(
+        { network, vtep },
+        `overlay peer refused: VTEP ${vtep} is ${vtepFamily(vtep)} but this host's underlay (cluster.advertise ${own}) is ${vtepFamily(own)}; a cluster's underlay is one family`,
+      );
+    }
+    return false;
+  }
+
   private async apply(e: ClusterEvent): Promise<void> {
     const { vtep: own, networks, names, dataplane, activation, log } = this.deps;
     switch (e.kind) {
@@ -168,9 +188,9 @@ export class OverlaySync {
       }
       case 'vtep-up': {
         const live = networks.get(e.networkId);
-        if (live === undefined || e.vtep === own || live.peers.has(e.vtep)) return;
+        if (live === undefined || e.vtep === own || live.peers.has(e.vtep) || !this.sameFamily(e.vtep, live.record.name)) return;
         live.peers.add(e.vtep);
-        await dataplane.control.addPeer(live.index, ipv4(e.vtep));
+        await dataplane.control.addPeer(live.index, vtepAddress(e.vtep));
         log.info({ network: live.record.name, vtep: e.vtep }, 'overlay peer up');
         return;
       }
@@ -190,7 +210,7 @@ export class OverlaySync {
             await dataplane.control.removeRemoteEndpoint6(live.index, ip6);
           }
         }
-        await dataplane.control.removePeer(live.index, ipv4(e.vtep));
+        await dataplane.control.removePeer(live.index, vtepAddress(e.vtep));
         log.info({ network: live.record.name, vtep: e.vtep }, 'overlay peer down');
         return;
       }
@@ -198,16 +218,17 @@ export class OverlaySync {
         const ep = e.endpoint;
         const live = networks.get(ep.network);
         if (live === undefined || ep.vtep === own) return;
+        if (!this.sameFamily(ep.vtep, live.record.name)) return;
         live.remotes.set(ep.id, ep);
         // a foreign peer's address has no name (pontoon peer add)
         if (ep.name !== '') names.setEndpoint(live.record.id, { id: ep.id, name: ep.name, ip: ep.ip, aliases: ep.aliases ?? [] });
         live.allocator.markUsed(ep.ip);
         live.peers.add(ep.vtep);
-        await dataplane.control.addRemoteEndpoint({ network: live.index, ip: ipv4(ep.ip), mac: parseMac(ep.mac), vtepIp: ipv4(ep.vtep) });
+        await dataplane.control.addRemoteEndpoint({ network: live.index, ip: ipv4(ep.ip), mac: parseMac(ep.mac), vtepIp: vtepAddress(ep.vtep) });
         const ip6 = remoteIpv6(live, ep);
         if (ip6 !== null) {
           live.allocator6!.markUsed(ep.ip6!);
-          await dataplane.control.addRemoteEndpoint6({ network: live.index, ip6, mac: parseMac(ep.mac), vtepIp: ipv4(ep.vtep) });
+          await dataplane.control.addRemoteEndpoint6({ network: live.index, ip6, mac: parseMac(ep.mac), vtepIp: vtepAddress(ep.vtep) });
         }
         return;
       }

@@ -1,6 +1,6 @@
 /**
  * A vector of `struct mmsghdr` for sendmmsg(2)/recvmmsg(2), laid out once in native memory: each
- * message has one iovec, a 16-byte name (sockaddr_in) and a control area of its own. Pointers are
+ * message has one iovec, a 32-byte name (room for a sockaddr_in or a sockaddr_in6) and a control area of its own. Pointers are
  * written as two 32-bit halves from JS Numbers (user-space addresses are below 2^47), so filling
  * a message allocates nothing. Layouts are the generic 64-bit Linux ones (x86_64, arm64, riscv64,
  * loongarch64), little-endian.
@@ -19,7 +19,11 @@ const MSG_FLAGS = 48;
 const MMSG_LEN = 56;
 export const MMSGHDR_SIZE = 64;
 const IOVEC_SIZE = 16;
-const NAME_SIZE = 16;
+/** sockaddr_in6 is 28 bytes; a slot of 32 keeps every name 8-byte aligned */
+const NAME_SIZE = 32;
+/** struct sockaddr_in: family(2) port(2) addr(4); sockaddr_in6: family(2) port(2) flowinfo(4) addr(16) scope_id(4) */
+const SIN_ADDR = 4;
+const SIN6_ADDR = 8;
 
 /** struct cmsghdr: cmsg_len (size_t), cmsg_level, cmsg_type, then the data. */
 export const CMSG_HDR_SIZE = 16;
@@ -154,8 +158,20 @@ export class MessageVector {
     return -1;
   }
 
-  /** IPv4 source address of message i (its name slot, a sockaddr_in), as an unsigned number. */
+  /** IPv4 source address of message i (its name slot, a sockaddr_in), as an int32: compared, never boxed. */
   sourceIp(i: number): number {
-    return this.names.readUInt32BE(i * NAME_SIZE + 4);
+    const b = this.names;
+    const o = i * NAME_SIZE + SIN_ADDR;
+    return (b[o] << 24) | (b[o + 1] << 16) | (b[o + 2] << 8) | b[o + 3];
+  }
+
+  /**
+   * Word k (0..3, most significant first) of the IPv6 source address of message i (its name slot,
+   * a sockaddr_in6), as an int32: compared, never boxed.
+   */
+  sourceWord6(i: number, k: number): number {
+    const b = this.names;
+    const o = i * NAME_SIZE + SIN6_ADDR + k * 4;
+    return (b[o] << 24) | (b[o + 1] << 16) | (b[o + 2] << 8) | b[o + 3];
   }
 }

@@ -212,7 +212,7 @@ describe('status', () => {
         'Networks: 2',
         'Endpoints: 1',
         'I/O: io_uring, busy poll 50 us',
-        'Underlay: UDP GSO on, UDP GRO on, socket buffers 16777216 B receive / 8388608 B send',
+        'Underlay: UDP/IPv6, UDP GSO on, UDP GRO on, socket buffers 16777216 B receive / 8388608 B send',
         '',
         'Ports:',
         'ID        NAME       KIND      NETWORK   RX-PKTS   RX-BYTES   TX-PKTS   TX-BYTES',

@@ -33,7 +33,7 @@ export const STATUS: StatusReport = {
     backend: 'io_uring',
     fallbackReason: '',
     busyPollUs: 50,
-    underlay: { gso: true, gsoRefused: '', gro: true, receiveBuffer: 16777216, sendBuffer: 8388608 },
+    underlay: { family: 'IPv6', gso: true, gsoRefused: '', gro: true, receiveBuffer: 16777216, sendBuffer: 8388608 },
   },
   networks: 2,
   endpoints: 1,

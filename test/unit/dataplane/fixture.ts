@@ -333,7 +333,7 @@ export function takeLocal<N extends string>(h: OverlayHost<N>): Record<N, Buffer
 export function fromUnderlay(dp: Dataplane, datagram: Buffer, src: number): void {
   const off = dp.pool.alloc() - 8;
   datagram.copy(dp.pool.slab, off);
-  dp.inputTunnel(dp.pool.slab, off, datagram.length, src);
+  dp.inputTunnel(dp.pool.slab, off, datagram.length, dp.tables.vteps.indexOf(src)); // the socket looks its source up
   dp.endBatch();
 }
 

@@ -56,7 +56,7 @@ function deliver(dp: Dataplane, frame: Buffer): void {
   const datagram = Buffer.concat([VXLAN, frame]);
   const off = dp.pool.alloc() - 8;
   datagram.copy(dp.pool.slab, off);
-  dp.inputTunnel(dp.pool.slab, off, datagram.length, VTEP_A);
+  dp.inputTunnel(dp.pool.slab, off, datagram.length, dp.tables.vteps.indexOf(VTEP_A));
   dp.endBatch();
 }
 

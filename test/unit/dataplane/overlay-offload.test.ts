@@ -108,7 +108,7 @@ function fromUnderlay(dp: Dataplane, datagrams: Buffer[], src: number): void {
   for (const d of datagrams) {
     const off = dp.pool.alloc() - 8;
     d.copy(dp.pool.slab, off);
-    dp.inputTunnel(dp.pool.slab, off, d.length, src);
+    dp.inputTunnel(dp.pool.slab, off, d.length, dp.tables.vteps.indexOf(src)); // the socket looks its source up
   }
   dp.endBatch();
 }

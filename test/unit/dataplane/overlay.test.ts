@@ -46,7 +46,7 @@ function host(vtepOther: number, localIp: string, localMac: string) {
 function deliver(dp: Dataplane, datagram: Buffer, src: number): void {
   const off = dp.pool.alloc() - 8;
   datagram.copy(dp.pool.slab, off);
-  dp.inputTunnel(dp.pool.slab, off, datagram.length, src);
+  dp.inputTunnel(dp.pool.slab, off, datagram.length, dp.tables.vteps.indexOf(src)); // the socket looks its source up
   dp.endBatch();
 }
 

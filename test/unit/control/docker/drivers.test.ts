@@ -319,6 +319,32 @@ describe("Docker's plugin calls", () => {
   });
 });
 
+describe("Docker's plugin calls for an overlay with --ipv6", () => {
+  it('refuses it with one line naming the network and why, and makes nothing', async () => {
+    const host = new FakeHost(testConfig({ docker: { enabled: true, apiSocket: null }, cluster: { advertise: 'fd00:99::a' } }));
+    const cluster = new FakeCluster(host.journal);
+    const d = host.daemon(cluster);
+    running.push(d.service);
+    await d.service.restore();
+    const dispatch = pluginDispatcher(d.service.docker!.network, d.service.docker!.ipam, d.service.queue, pino({ level: 'silent' }));
+    const call = async (path: string, body: unknown = {}) => (await dispatch(path, async () => body)).body as Record<string, unknown>;
+    const p4 = await call('/IpamDriver.RequestPool', { AddressSpace: 'pontoon', Pool: '10.10.0.0/24', SubPool: '', Options: {}, V6: false });
+    const p6 = await call('/IpamDriver.RequestPool', { AddressSpace: 'pontoon', Pool: 'fd00:77::/64', SubPool: '', Options: {}, V6: true });
+    const created = await call('/NetworkDriver.CreateNetwork', {
+      NetworkID: NET,
+      Options: { 'com.docker.network.enable_ipv6': true, 'com.docker.network.generic': { 'pontoon.driver': 'overlay', 'pontoon.name': 'ov6' } },
+      IPv4Data: [{ AddressSpace: 'pontoon', Gateway: '10.10.0.1/24', Pool: p4.Pool }],
+      IPv6Data: [{ AddressSpace: 'pontoon', Gateway: 'fd00:77::1/64', Pool: p6.Pool }],
+    });
+    expect(created).toEqual({
+      Err: 'network ov6: --ipv6 is not supported on overlay networks yet through Docker: its IPv6 addresses would be this host\'s choice, not claimed cluster-wide as IPv4 ones are, so two hosts could give out the same; make it with pontoon network create --driver overlay --ipv6 (containers connected with pontoon network connect)',
+    });
+    await d.service.clusterSettled();
+    expect([...cluster.networks.values()]).toEqual([]);
+    expect(() => d.service.inspectNetwork('ov6')).toThrow();
+  });
+});
+
 describe("Docker's plugin calls on a network with IPv6", () => {
   /** `docker network create --ipv6 -d pontoon --ipam-driver pontoon [--subnet S4] [--subnet S6] NAME` */
   async function createDual(call: (p: string, b?: unknown) => Promise<Record<string, unknown>>, pool6 = '') {

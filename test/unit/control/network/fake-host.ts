@@ -3,6 +3,7 @@
 // it was asked to do, in order, to one shared journal ("tap+ c1/eth0", "port- 1", "save"...), and
 // any step can be made to fail. The fake host outlives a service, as the kernel outlives a daemon.
 
+import { type VtepAddress, vtepToString } from '../../../../src/dataplane/vtep-table.js';
 import { pino } from 'pino';
 import type { EndpointSpec, NetworkSpec, RemoteEndpointSpec } from '../../../../src/dataplane/specs.js';
 import type { PublishRule, PublishRule6 } from '../../../../src/dataplane/published-ports.js';
@@ -286,19 +287,19 @@ export class FakeDataplane implements ServiceDataplane {
     this.publishes.delete(`${protoName(proto)}/${hostPort}`);
   }
 
-  async addPeer(network: number, vtepIp: number): Promise<void> {
-    this.journal.record(`peer+ ${network} ${ipv4ToString(vtepIp)}`);
-    this.peers.add(`${network} ${ipv4ToString(vtepIp)}`);
+  async addPeer(network: number, vtepIp: VtepAddress): Promise<void> {
+    this.journal.record(`peer+ ${network} ${vtepToString(vtepIp)}`);
+    this.peers.add(`${network} ${vtepToString(vtepIp)}`);
   }
 
-  async removePeer(network: number, vtepIp: number): Promise<void> {
-    this.journal.record(`peer- ${network} ${ipv4ToString(vtepIp)}`);
-    this.peers.delete(`${network} ${ipv4ToString(vtepIp)}`);
+  async removePeer(network: number, vtepIp: VtepAddress): Promise<void> {
+    this.journal.record(`peer- ${network} ${vtepToString(vtepIp)}`);
+    this.peers.delete(`${network} ${vtepToString(vtepIp)}`);
   }
 
   async addRemoteEndpoint({ network, ip, mac, vtepIp }: RemoteEndpointSpec): Promise<void> {
     this.journal.record(`remote+ ${network} ${ipv4ToString(ip)}`);
-    this.remotes.set(`${network} ${ipv4ToString(ip)}`, `${macToString(mac)} via ${ipv4ToString(vtepIp)}`);
+    this.remotes.set(`${network} ${ipv4ToString(ip)}`, `${macToString(mac)} via ${vtepToString(vtepIp)}`);
   }
 
   async removeRemoteEndpoint(network: number, ip: number): Promise<void> {
@@ -308,7 +309,7 @@ export class FakeDataplane implements ServiceDataplane {
 
   async addRemoteEndpoint6({ network, ip6, mac, vtepIp }: RemoteEndpoint6Spec): Promise<void> {
     this.journal.record(`remote6+ ${network} ${ipv6ToString(ip6)}`);
-    this.remotes.set(`${network} ${ipv6ToString(ip6)}`, `${macToString(mac)} via ${ipv4ToString(vtepIp)}`);
+    this.remotes.set(`${network} ${ipv6ToString(ip6)}`, `${macToString(mac)} via ${vtepToString(vtepIp)}`);
   }
 
   async removeRemoteEndpoint6(network: number, ip6: Ipv6Words): Promise<void> {

@@ -87,7 +87,7 @@ describe('foreign peers', () => {
     expect(await add('br', FOREIGN)).toBe('400 network br is not an overlay network: foreign VTEPs join overlay networks only');
     expect(await add('nope', FOREIGN)).toMatch(/^404 /);
     expect(await add('ov', OWN_VTEP)).toBe(`409 VTEP ${OWN_VTEP} is this host's own (cluster.advertise)`);
-    expect(await add('ov', '192.0.2')).toBe('400 invalid VTEP "192.0.2": not an IPv4 address');
+    expect(await add('ov', '192.0.2')).toBe('400 invalid VTEP "192.0.2": not an IPv4 address or a usable IPv6 one');
     expect(await add('ov', FOREIGN, [{ ip: '10.10.1.5' }])).toMatch(/^400 address 10\.10\.1\.5 is not in subnet 10\.10\.0\.0\/24/);
     expect(await add('ov', FOREIGN, [{ ip: '10.10.0.1' }])).toMatch(/^409 address 10\.10\.0\.1 is already in use .*\(it is the gateway\)$/);
     expect(await add('ov', FOREIGN, [{ ip: '10.10.0.5', mac: 'zz' }])).toBe('400 invalid MAC address "zz" for 10.10.0.5');
