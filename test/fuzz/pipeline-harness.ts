@@ -183,6 +183,13 @@ function checkIpv6(w: FuzzWorld, st: RunState, rec: FuzzRecord, pkt: Buffer, fra
   if (total > pkt.length) fail(`IPv6 payload length ${total - 40} beyond the ${pkt.length} bytes sent`, rec, frame);
   if (!routed) return;
   const src = ipv6ToString(readIpv6(pkt, 8));
+  if (src === w.uplinkIp6 && !st.sources6.has(src)) {
+    // the uplink's address: the gateway's own ICMPv6 (NDP, echo replies, errors), or a packet NAT66 masqueraded
+    if (pkt[6] === 58 && (pkt[7] === 64 || pkt[7] === 255)) return;
+    if (pkt[7] === 0) fail('masqueraded IPv6 packet with hop limit 0', rec, frame);
+    if (pkt[7] >= st.maxHops) fail(`masqueraded IPv6 packet with hop limit ${pkt[7]}, not below every hop limit received (${st.maxHops})`, rec, frame);
+    return;
+  }
   const made = w.gatewayIps6.has(src) && !st.sources6.has(src);
   if (!made) {
     // a source of the gateway's that it was also given: an ICMPv6 message with 64 or 255 hops may be its own (an error back to that source) or forwarded
@@ -251,6 +258,10 @@ function checkSent(w: FuzzWorld, st: RunState, rec: FuzzRecord, name: Ingress, f
     return;
   }
   checkEthernet(w, st, rec, frame, port.mtu, gso);
+  // the networks' ULA prefixes are masqueraded: none leaves the uplink as a source
+  if (name === 'uplink' && frame.length >= ETH_HLEN + 24 && frame.readUInt16BE(12) === 0x86dd && (frame[ETH_HLEN + 8] & 0xfe) === 0xfc) {
+    fail(`IPv6 packet out of the uplink from the unique local ${ipv6ToString(readIpv6(frame, ETH_HLEN + 8))}`, rec, f);
+  }
 }
 
 /** Notes the highest TTL the gateway was given (the inner frame's for the underlay). */

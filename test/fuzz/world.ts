@@ -7,8 +7,11 @@ import type { Dataplane } from '../../src/dataplane/dataplane.js';
 import { MemoryPort, MemoryTunnel } from '../../src/ports/memory-port.js';
 import { parseIpv4 } from '../../src/wire/ipv4-address.js';
 import { ipv6ToString, parseIpv6 } from '../../src/wire/ipv6-address.js';
-import { parseMac } from '../../src/wire/mac.js';
+import { macHiOf, macLoOf, parseMac } from '../../src/wire/mac.js';
 import { A, A6, makeNatWorld, OVERLAY_VNI, ROUTER_ARP_REPLY } from '../unit/dataplane/fixture.js';
+
+/** the router's MAC on the uplink (ROUTER_ARP_REPLY's sender) */
+const ROUTER_MAC = parseMac('02:00:5e:00:00:01');
 
 /** Addresses of the fuzz world beyond the NAT world's (fixture.ts `A`). */
 export const F = {
@@ -41,6 +44,8 @@ export interface FuzzWorld {
   gatewayIps6: Set<string>;
   /** the uplink address: the gateway's own, and the source of every masqueraded packet */
   uplinkIp: number;
+  /** the uplink's IPv6 address (as ipv6ToString prints it): the source of every packet NAT66 masquerades */
+  uplinkIp6: string;
   /** the gateway's MACs (of the bridge, backend, uplink and overlay networks) */
   gatewayMacs: Set<number>;
 }
@@ -99,6 +104,7 @@ export function makeFuzzWorld(): FuzzWorld {
     gatewayIps: new Set([A.bridgeGw, parseIpv4('172.18.0.1'), A.hostGw, F.ovGw]),
     gatewayIps6: new Set([A6.bridgeGw, A6.backendGw, A6.hostGw, parseIpv6('fd00:14::1'), parseIpv6('fe80::1')].map((a) => ipv6ToString(a))),
     uplinkIp: A.uplink,
+    uplinkIp6: ipv6ToString(A6.uplink),
     gatewayMacs: new Set(['02:50:00:00:00:01', '02:50:00:00:00:02', '02:50:00:00:00:ff', '02:50:00:00:10:01'].map(parseMac)),
   };
 }
@@ -133,6 +139,11 @@ export function settleFuzzWorld(w: FuzzWorld): void {
     }
   }
   dp.receive(w.ids.uplink, ROUTER_ARP_REPLY);
+  // and the router's IPv6 link-local address, as makeNatWorld learnt it
+  const up = dp.tables.networks[dp.tables.ports[w.ids.uplink]!.network]!;
+  const r = A6.router;
+  const rn = up.neighbours.get6(r[0] | 0, r[1] | 0, r[2] | 0, r[3] | 0) ?? up.neighbours.create6(r[0] | 0, r[1] | 0, r[2] | 0, r[3] | 0, dp.now);
+  dp.resolver.resolved(up, rn, macHiOf(ROUTER_MAC), macLoOf(ROUTER_MAC));
   w.tunnel.sent.splice(0);
   for (const p of Object.values(w.ports)) p.take();
 }
