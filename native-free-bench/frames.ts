@@ -69,3 +69,14 @@ export function udp6Frame(src: Addr, dst: Addr, dstMac: string, payload: number)
 }
 
 export const DATA = TCP_ACK | TCP_PSH;
+
+/** A TCP segment over IPv6 (addresses such as "fd00:17::2"), hop limit 64. */
+export function tcp6Frame(src: Addr, dst: Addr, dstMac: string, flags: number, seq: number, ack: number, payload: number): Buffer {
+  const l4len = 20 + payload;
+  const b = Buffer.alloc(ETH_HLEN + IPV6_HLEN + l4len);
+  EthernetRepr.emit({ dst: parseMac(dstMac), src: parseMac(src.mac), etherType: ETHERTYPE_IPV6 }, b, 0);
+  const ip = { src: parseIpv6(src.ip), dst: parseIpv6(dst.ip), nextHeader: IP_PROTO_TCP, hopLimit: 64, payloadLength: l4len };
+  Ipv6Repr.emit(ip, b, ETH_HLEN);
+  TcpRepr.emitWith({ srcPort: src.port, dstPort: dst.port, seq, ack, flags, window: 65535, payload: Buffer.alloc(payload, 0x62) }, b, ETH_HLEN + IPV6_HLEN, Ipv6Repr.addressSum(ip));
+  return b;
+}

@@ -12,7 +12,8 @@ import { parseMac } from '../src/wire/mac.js';
 import { TCP_ACK, TCP_SYN } from '../src/wire/tcp.js';
 import { VNET_GSO_TCPV4 } from '../src/wire/virtio-net.js';
 import { VXLAN_HLEN, writeVxlanHeader } from '../src/wire/vxlan.js';
-import { DATA, icmpEchoFrame, tcpFrame, udp6Frame, udpFrame } from './frames.js';
+import { emitNeighbourAdvertisement } from '../src/wire/ndp.js';
+import { DATA, icmpEchoFrame, tcp6Frame, tcpFrame, udp6Frame, udpFrame } from './frames.js';
 
 const BATCH = 64;
 const GW = '02:50:00:00:00:01';
@@ -25,6 +26,9 @@ const X10 = { mac: ROUTER, ip: '203.0.113.10', port: 80 };
 const C1_6 = { mac: C1.mac, ip: 'fd00:17::2', port: 40000 };
 const C2_6 = { mac: C2.mac, ip: 'fd00:17::3', port: 5201 };
 const HOST6 = { mac: '', ip: 'fd00:ffff::1', port: 9 };
+/** a far host over IPv6, and the uplink's IPv6 address (NAT66 masquerades to it) */
+const X10_6 = { mac: ROUTER, ip: '2001:db8:77::10', port: 80 };
+const UP6 = '2001:db8:64::2';
 const REMOTE = { mac: '02:42:0a:14:00:03', ip: '10.20.0.3', port: 5201 };
 const VTEP = parseIpv4('10.199.0.2');
 /** the same peer VTEP on an IPv6 underlay (the vxlan_decap6 world), as the socket reads its words: int32 */
@@ -83,7 +87,16 @@ function world(underlay6 = false) {
     c1: dp.control.addEndpoint({ name: 'c1', network: 0, mac: parseMac(C1.mac), ip: parseIpv4(C1.ip), ip6: parseIpv6(C1_6.ip) }, ports.c1).id,
     c2: dp.control.addEndpoint({ name: 'c2', network: 0, mac: parseMac(C2.mac), ip: parseIpv4(C2.ip), ip6: parseIpv6(C2_6.ip) }, ports.c2).id,
     up: dp.control.addUplink(
-      { index: 2, name: 'up', ip: parseIpv4('198.51.100.2'), prefixLen: 24, mac: parseMac(UP), gatewayIp: parseIpv4('198.51.100.1'), mtu: 1500 },
+      {
+        index: 2,
+        name: 'up',
+        ip: parseIpv4('198.51.100.2'),
+        prefixLen: 24,
+        mac: parseMac(UP),
+        gatewayIp: parseIpv4('198.51.100.1'),
+        mtu: 1500,
+        ipv6: { ip: parseIpv6(UP6), prefixLen: 64, gatewayIp: parseIpv6('2001:db8:64::1') },
+      },
       ports.up,
     ).id,
     o1: dp.control.addEndpoint({ name: 'o1', network: 1, mac: parseMac('02:42:0a:14:00:02'), ip: parseIpv4('10.20.0.2') }, ports.o1).id,
@@ -157,6 +170,33 @@ const SCENARIOS: Scenario[] = [
       dp.receive(ids.up, synAck);
       dp.receive(ids.c1, tcpFrame(C1, X10, GW, TCP_ACK, 1001, 5001, 0));
       return { port: ids.c1, frames: [tcpFrame(C1, X10, GW, DATA, 1001, 5001, 64)] };
+    },
+    sink: (w) => () => w.ports.up.count,
+  },
+  {
+    name: 'nat66_established',
+    what: 'the same over IPv6: NAT66 of an established TCP flow (four-word tuple lookup, address words and ports rewritten, TCP checksum updated)',
+    prepare: (w) => {
+      const { dp, ids } = w;
+      dp.receive(ids.c1, tcp6Frame(C1_6, X10_6, GW, TCP_SYN, 1000, 0, 0));
+      // the router's IPv6 address answers the gateway's solicitation, so nothing waits for NDP
+      const na = Buffer.alloc(128);
+      const len = emitNeighbourAdvertisement(na, 0, {
+        srcMac: parseMac(ROUTER),
+        dstMac: parseMac(UP),
+        src: parseIpv6('2001:db8:64::1'),
+        dst: parseIpv6(UP6),
+        target: parseIpv6('2001:db8:64::1'),
+        router: true,
+        solicited: true,
+        override: true,
+        targetMac: parseMac(ROUTER),
+      });
+      dp.receive(ids.up, na.subarray(0, len));
+      const synAck = tcp6Frame({ ...X10_6, mac: ROUTER }, { mac: UP, ip: UP6, port: C1_6.port }, UP, TCP_SYN | TCP_ACK, 5000, 1001, 0);
+      dp.receive(ids.up, synAck);
+      dp.receive(ids.c1, tcp6Frame(C1_6, X10_6, GW, TCP_ACK, 1001, 5001, 0));
+      return { port: ids.c1, frames: [tcp6Frame(C1_6, X10_6, GW, DATA, 1001, 5001, 64)] };
     },
     sink: (w) => () => w.ports.up.count,
   },
