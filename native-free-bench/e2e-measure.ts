@@ -116,6 +116,26 @@ export async function tcpIn(w: BenchWorld, s: Settings): Promise<Measurement> {
   return { values: { tcp_in: r.gbps }, extra: { retransmits: r.retransmits, bytes_received: r.bytesReceived } };
 }
 
+/** The world's IPv6 addresses; the test runs only in worlds that have them. */
+function v6(w: BenchWorld): NonNullable<BenchWorld['ipv6']> {
+  if (w.ipv6 === null) throw new Error(`${w.kind} world has no IPv6`);
+  return w.ipv6;
+}
+
+/** TCP over IPv6, container → external host through NAT66 (the kernel's ip6 masquerade); receiver's Gbit/s. */
+export async function tcp6Out(w: BenchWorld, s: Settings): Promise<Measurement> {
+  const a = v6(w);
+  const r = await iperfTcp({ server: w.ext, bind: a.extIp, client: w.c1, target: a.extIp }, s.seconds);
+  return { values: { tcp6_out: r.gbps }, extra: { retransmits: r.retransmits, bytes_received: r.bytesReceived } };
+}
+
+/** TCP over IPv6, external host → container through the port published on [::]; receiver's Gbit/s. */
+export async function tcp6In(w: BenchWorld, s: Settings): Promise<Measurement> {
+  const a = v6(w);
+  const r = await iperfTcp({ server: w.c1, bind: null, client: w.ext, target: a.publicIp }, s.seconds);
+  return { values: { tcp6_in: r.gbps }, extra: { retransmits: r.retransmits, bytes_received: r.bytesReceived } };
+}
+
 /** UDP, 64-byte payloads, unlimited rate, container → external: packets/s the receiver got. */
 export async function udpOut(w: BenchWorld, s: Settings): Promise<Measurement> {
   const r = await iperfUdp64({ server: w.ext, bind: EXT_IP, client: w.c1, target: EXT_IP }, s.seconds);
@@ -177,9 +197,11 @@ export async function http(w: BenchWorld, s: Settings): Promise<Measurement> {
 }
 
 /** The NAT section's tests, in the order they run. */
-export const TESTS: { name: string; run: (w: BenchWorld, s: Settings) => Promise<Measurement> }[] = [
+export const TESTS: { name: string; ipv6?: boolean; run: (w: BenchWorld, s: Settings) => Promise<Measurement> }[] = [
   { name: 'tcp_out', run: tcpOut },
   { name: 'tcp_in', run: tcpIn },
+  { name: 'tcp6_out', ipv6: true, run: tcp6Out },
+  { name: 'tcp6_in', ipv6: true, run: tcp6In },
   { name: 'udp64_out', run: udpOut },
   { name: 'ping', run: pingRtt },
   { name: 'http', run: http },

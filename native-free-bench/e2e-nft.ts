@@ -29,6 +29,8 @@ export interface KernelNatSpec {
   containerIp: string;
   /** published TCP ports (same number outside and inside) */
   tcpPorts: number[];
+  /** the IPv6 side (Docker's ip6tables rules, the same as IPv4's): subnet, the gateway's uplink address, the container's */
+  ipv6?: { subnet: string; publicIp: string; containerIp: string };
 }
 
 export type NatMethod = 'nft -f' | 'iptables' | 'netlink (nft ruleset, no nft binary)';
@@ -56,8 +58,33 @@ export function nftRuleset(s: KernelNatSpec): string {
     `    iifname "${s.uplink}" oifname "${s.bridge}" ip daddr ${s.containerIp} tcp dport { ${ports} } accept`,
     '  }',
     '}',
+    ...(s.ipv6 !== undefined ? nft6Ruleset(s, s.ipv6) : []),
     '',
   ].join('\n');
+}
+
+/** The IPv6 table: the same masquerade, DNAT and FORWARD filter, as ip6tables holds them for Docker. */
+function nft6Ruleset(s: KernelNatSpec, v6: NonNullable<KernelNatSpec['ipv6']>): string[] {
+  const ports = s.tcpPorts.join(', ');
+  return [
+    `table ip6 ${TABLE} {`,
+    '  chain prerouting {',
+    '    type nat hook prerouting priority dstnat; policy accept;',
+    ...s.tcpPorts.map((p) => `    iifname "${s.uplink}" ip6 daddr ${v6.publicIp} tcp dport ${p} dnat to [${v6.containerIp}]:${p}`),
+    '  }',
+    '  chain postrouting {',
+    '    type nat hook postrouting priority srcnat; policy accept;',
+    `    ip6 saddr ${v6.subnet} oifname "${s.uplink}" masquerade`,
+    '  }',
+    '  chain forward {',
+    '    type filter hook forward priority filter; policy drop;',
+    '    ct state established,related accept',
+    // neighbour discovery is not forwarded; what a router must pass of ICMPv6 (packet too big) comes back as related
+    `    iifname "${s.bridge}" oifname "${s.uplink}" accept`,
+    `    iifname "${s.uplink}" oifname "${s.bridge}" ip6 daddr ${v6.containerIp} tcp dport { ${ports} } accept`,
+    '  }',
+    '}',
+  ];
 }
 
 /** The same rules as iptables commands (argv lists). */
@@ -286,18 +313,25 @@ while pending:
 print('ok')
 `;
 
+/** The nft binary, if installed. */
+export function nftPath(): string | undefined {
+  return ['/usr/sbin/nft', '/sbin/nft', '/usr/bin/nft'].find((p) => existsSync(p));
+}
+
 /**
  * Applies the NAT and filter rules inside namespace `ns` with the first tool present (see the top
  * of this file); `dir` receives the ruleset file. Returns the method used.
  */
 export async function applyKernelNat(ns: string, s: KernelNatSpec, dir: string): Promise<NatMethod> {
-  const nft = ['/usr/sbin/nft', '/sbin/nft', '/usr/bin/nft'].find((p) => existsSync(p));
+  const nft = nftPath();
   if (nft !== undefined) {
     const file = join(dir, 'kernel-world.nft');
     writeFileSync(file, nftRuleset(s));
     await nsExecOk(ns, [nft, '-f', file]);
     return 'nft -f';
   }
+  // IPv6 NAT is measured against nft's rules only (the fallbacks below write IPv4's)
+  if (s.ipv6 !== undefined) throw new Error('the kernel world with IPv6 needs nft (Debian package nftables)');
   const iptables = ['/usr/sbin/iptables', '/sbin/iptables', '/usr/bin/iptables'].find((p) => existsSync(p));
   if (iptables !== undefined) {
     for (const c of iptablesCommands(s)) await nsExecOk(ns, [iptables, '-w', ...c]);

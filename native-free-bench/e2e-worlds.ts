@@ -35,6 +35,8 @@ export interface BenchWorld extends ProbedWorld {
   readonly daemon: Daemon | null;
   /** the container's default gateway */
   readonly gatewayIp: string;
+  /** IPv6 (null: the world has none): the container's address, the external host's, the gateway's uplink address (published ports) */
+  readonly ipv6: { c1Ip: string; extIp: string; publicIp: string } | null;
   /** one line on how the world is built */
   describe(): string;
 }
@@ -60,15 +62,18 @@ export class KernelWorld implements BenchWorld {
   readonly uplink = 'uplink0';
   natMethod: NatMethod | null = null;
   offloadsOff = false;
+  ipv6: { c1Ip: string; extIp: string; publicIp: string } | null = null;
 
   get gatewayIp(): string {
     return hostAddr(this.subnet, 1);
   }
 
+  /** `v6`: the pontoon world's IPv6 plan to copy (subnet, addresses), or null */
   constructor(
     readonly subnet: string,
     readonly c1Ip: string,
     readonly dir: string,
+    readonly v6: { subnet: string; c1Ip: string; extIp: string; publicIp: string } | null = null,
   ) {
     const p = `pbe-${randomHex(3)}-k`;
     this.gw = `${p}gw`;
@@ -88,6 +93,7 @@ export class KernelWorld implements BenchWorld {
     return (
       `gateway netns with bridge ${this.bridge} ${this.gatewayIp}/${this.subnet.split('/')[1]}, veth to c1 ${this.c1Ip}, ` +
       `veth uplink ${UPLINK_CIDR} to ext ${EXT_IP}; ip_forward=1; NAT + FORWARD rules via ${this.natMethod ?? '?'}` +
+      (this.ipv6 !== null ? `; IPv6 ${this.v6!.subnet}, c1 ${this.ipv6.c1Ip}, uplink ${this.ipv6.publicIp}, ext ${this.ipv6.extIp}, ip6 masquerade + DNAT` : '') +
       `; veth offloads ${this.offloadsOff ? 'off' : 'kernel defaults'}`
     );
   }
@@ -118,6 +124,18 @@ export class KernelWorld implements BenchWorld {
     await runOk(['ip', '-n', gw, 'route', 'add', 'default', 'via', EXT_IP]);
     await runOk(['ip', '-n', ext, 'addr', 'add', `${EXT_IP}/24`, 'dev', this.extDevice]);
     await runOk(['ip', '-n', ext, 'link', 'set', this.extDevice, 'up']);
+    const v6 = this.v6;
+    if (v6 !== null) {
+      // the same IPv6 plan as the pontoon world's: a ULA /64 behind the bridge, masqueraded to the uplink's address
+      const gw6 = v6.subnet.replace(/::\/64$/, '::1');
+      await nsExecOk(gw, ['sysctl', '-qw', 'net.ipv6.conf.all.forwarding=1']);
+      await runOk(['ip', '-n', gw, '-6', 'addr', 'add', `${gw6}/64`, 'dev', bridge, 'nodad']);
+      await runOk(['ip', '-n', c1, '-6', 'addr', 'add', `${v6.c1Ip}/64`, 'dev', 'eth0', 'nodad']);
+      await runOk(['ip', '-n', c1, '-6', 'route', 'add', 'default', 'via', gw6]);
+      await runOk(['ip', '-n', gw, '-6', 'addr', 'add', `${v6.publicIp}/64`, 'dev', uplink, 'nodad']);
+      await runOk(['ip', '-n', ext, '-6', 'addr', 'add', `${v6.extIp}/64`, 'dev', this.extDevice, 'nodad']);
+      await runOk(['ip', '-n', gw, '-6', 'route', 'add', 'default', 'via', v6.extIp]);
+    }
     if (opts.offloadsOff) {
       if (!ethtoolAvailable()) throw new Error('--kernel-offloads off needs ethtool (Debian package ethtool)');
       for (const [ns, dev] of [[c1, 'eth0'], [gw, 'vethc1'], [gw, uplink], [ext, this.extDevice]] as const) {
@@ -127,9 +145,22 @@ export class KernelWorld implements BenchWorld {
     }
     this.natMethod = await applyKernelNat(
       gw,
-      { bridge, uplink, subnet: this.subnet, publicIp: PUBLIC_IP, containerIp: this.c1Ip, tcpPorts: [IPERF_PORT, HTTP_PORT] },
+      {
+        bridge,
+        uplink,
+        subnet: this.subnet,
+        publicIp: PUBLIC_IP,
+        containerIp: this.c1Ip,
+        tcpPorts: [IPERF_PORT, HTTP_PORT],
+        ...(v6 !== null ? { ipv6: { subnet: v6.subnet, publicIp: v6.publicIp, containerIp: v6.c1Ip } } : {}),
+      },
       this.dir,
     );
+    if (v6 !== null) {
+      this.ipv6 = { c1Ip: v6.c1Ip, extIp: v6.extIp, publicIp: v6.publicIp };
+      const ok6 = await waitFor(async () => (await nsExec(c1, ['ping', '-6', '-n', '-c', '1', '-W', '1', v6.extIp], { timeoutMs: 5000 })).code === 0, 10_000, 200);
+      if (!ok6) throw new Error(`kernel world: ${c1} cannot ping ${v6.extIp} through the IPv6 masquerade`);
+    }
     // the router has no route to the container subnet: this answers only through masquerade
     const ok = await waitFor(async () => (await nsExec(c1, ['ping', '-n', '-c', '1', '-W', '1', EXT_IP], { timeoutMs: 5000 })).code === 0, 10_000, 200);
     if (!ok) throw new Error(`kernel world: ${c1} cannot ping ${EXT_IP} through the masquerade`);
@@ -145,10 +176,11 @@ export class PontoonWorld implements BenchWorld {
   readonly nat: NatWorld;
   c1 = '';
   c1Ip = '';
+  ipv6: { c1Ip: string; extIp: string; publicIp: string } | null = null;
 
-  /** `set`: config keys for the daemon, by dotted path */
-  constructor(set: Record<string, unknown>) {
-    this.nat = new NatWorld({ kind: 'tap', tag: 'be', set });
+  /** `set`: config keys for the daemon, by dotted path; `ipv6`: dual stack (NAT66 to the uplink's IPv6 address) */
+  constructor(set: Record<string, unknown>, ipv6 = true) {
+    this.nat = new NatWorld({ kind: 'tap', tag: 'be', set, ipv6 });
   }
 
   daemons(): { label: string; daemon: Daemon }[] {
@@ -176,7 +208,7 @@ export class PontoonWorld implements BenchWorld {
   }
 
   describe(): string {
-    return `pontoon daemon pid ${this.daemon.pid ?? '?'}, network "bridge" ${this.subnet}, c1 ${this.c1Ip} on a TAP, uplink kind tap ${UPLINK_CIDR} in ext (${EXT_IP}), published ${IPERF_PORT}/tcp ${HTTP_PORT}/tcp`;
+    return `pontoon daemon pid ${this.daemon.pid ?? '?'}, network "bridge" ${this.subnet}, c1 ${this.c1Ip} on a TAP, uplink kind tap ${UPLINK_CIDR} in ext (${EXT_IP}), published ${IPERF_PORT}/tcp ${HTTP_PORT}/tcp${this.ipv6 !== null ? ` on both families; IPv6 ${this.nat.subnet6}, c1 ${this.ipv6.c1Ip}, uplink ${this.ipv6.publicIp}, ext ${this.ipv6.extIp}, NAT66` : ''}`;
   }
 
   async build(): Promise<this> {
@@ -184,6 +216,7 @@ export class PontoonWorld implements BenchWorld {
     const c = await this.nat.connect('c1', [`${IPERF_PORT}:${IPERF_PORT}`, `${HTTP_PORT}:${HTTP_PORT}`]);
     this.c1 = c.ns;
     this.c1Ip = c.ip;
+    if (c.ip6 !== undefined) this.ipv6 = { c1Ip: c.ip6, extIp: this.nat.router6, publicIp: this.nat.uplink6 };
     const ok = await waitFor(async () => (await nsExec(this.c1, ['ping', '-n', '-c', '1', '-W', '1', EXT_IP], { timeoutMs: 5000 })).code === 0, 10_000, 200);
     if (!ok) throw new Error(`pontoon world: ${this.c1} cannot ping ${EXT_IP} through the masquerade\n${this.daemon.logTail(20)}`);
     return this;
