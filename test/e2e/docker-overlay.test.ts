@@ -5,7 +5,7 @@
 import { afterAll, beforeAll, expect } from 'vitest';
 import { busyboxRootfsTar } from './container-rootfs.js';
 import { DockerEngine } from './docker-engine.js';
-import { cleanupAll, hostAddr, makeTempDir, pickSubnets, randomHex, waitFor } from './harness.js';
+import { cleanupAll, hostAddr, makeTempDir, nsExecOk, pickSubnets, randomHex, waitFor } from './harness.js';
 import { type OverlayHost, type OverlayWorld, buildOverlayWorld, cleanupOverlayWorlds, ETCD_BIN } from './overlay-world.js';
 import { etcdServer, needs, root, tools } from './requirements.js';
 
@@ -61,5 +61,31 @@ needs(root, tools('dockerd', 'busybox', 'ip', 'ping', 'ethtool'), etcdServer(ETC
     await engine.dockerOk(['network', 'rm', net]);
     const gone = await waitFor(async () => (await b.daemon.cli(['network', 'inspect', net])).code !== 0, 15_000, 200);
     expect(gone).toBe(true);
+  });
+
+  needs().it('with --ipv6: the other host adopts the IPv6 side, addresses are claimed cluster-wide, and ping -6 crosses from a Docker container', async () => {
+    const subnet = (await pickSubnets('10.95', 1))[0]!;
+    const group = () => (0x8000 | parseInt(randomHex(2), 16)).toString(16);
+    const subnet6 = `fd${randomHex(1)}:${group()}:${group()}:${group()}::/64`;
+    const net6 = `${net}-6`;
+    await engine.dockerOk(['network', 'create', '-d', plugin, '--ipam-driver', plugin, '--ipv6', '--subnet', subnet, '--subnet', subnet6, '-o', 'pontoon.driver=overlay', '-o', `pontoon.name=${net6}`, net6]);
+    const adopted = await waitFor(async () => (await b.daemon.cli(['network', 'inspect', net6])).code === 0, 15_000, 200);
+    expect(adopted, b.daemon.logTail(20)).toBe(true);
+    const onB = await b.daemon.inspect(net6);
+    expect(onB.EnableIPv6).toBe(true);
+    expect(onB.IPAM.Config.map((c) => c.Subnet)).toEqual([subnet, subnet6]);
+    const c1 = await world.connect(b, 'c6', net6);
+    const c1ip6 = (await nsExecOk(c1.ns, ['ip', '-6', '-o', 'addr', 'show', 'dev', 'eth0', 'scope', 'global'])).stdout.match(/inet6 ([0-9a-f:]+)\//)![1]!;
+    await engine.dockerOk(['run', '-d', '--name', 'oa6', '--network', net6, '--cap-add', 'NET_RAW', image, 'sleep', '3600']);
+    const ip6 = (await engine.dockerOk(['inspect', '-f', `{{(index .NetworkSettings.Networks "${net6}").GlobalIPv6Address}}`, 'oa6'])).trim();
+    // the cluster's allocator: an IPv6 address of the subnet that the other host's endpoint does not have
+    expect(ip6.startsWith(subnet6.split('::')[0]!)).toBe(true);
+    expect(ip6).not.toBe(c1ip6);
+    const reached = await waitFor(async () => (await engine.docker(['exec', 'oa6', 'ping', '-6', '-c', '1', '-W', '1', c1ip6])).code === 0, 15_000, 300);
+    expect(reached, a.daemon.logTail(20)).toBe(true);
+    await engine.dockerOk(['rm', '-f', 'oa6']);
+    await b.daemon.cliOk(['network', 'disconnect', net6, c1.ns]);
+    await engine.dockerOk(['network', 'rm', net6]);
+    expect(await waitFor(async () => (await b.daemon.cli(['network', 'inspect', net6])).code !== 0, 15_000, 200)).toBe(true);
   });
 });

@@ -599,6 +599,7 @@ export interface NetworkResource {
   Name: string;
   Id: string;
   Internal: boolean;
+  EnableIPv6: boolean;
   IPAM: { Config: { Subnet: string; Gateway: string; IPRange?: string }[] };
   Containers: Record<string, EndpointResource>;
   Options: Record<string, string>;

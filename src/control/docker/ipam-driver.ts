@@ -175,13 +175,13 @@ export class IpamDriver {
     }
     const live = state.networkOfPool(pool);
     if (live === undefined) throw new PluginError(`address pool ${pool.id} belongs to no pontoon network: pontoon's IPAM driver serves networks of its network driver (-d pontoon)`);
-    const ip = attach.allocateAddress6(live, requested);
+    const ip = await attach.allocateAddress6(live, `ipam:${pool.id}`, requested);
     pool.addresses.push(ip);
     try {
       state.save();
     } catch (err) {
       pool.addresses.pop();
-      attach.releaseAddress6(live, ip);
+      await attach.releaseAddress6(live, ip);
       throw err;
     }
     return { Address: `${ip}/${subnet.prefixLen}`, Data: {} };
@@ -197,7 +197,7 @@ export class IpamDriver {
 
   /** An address of a pool back to its network's allocator of that family. */
   private async releaseIn(live: NonNullable<ReturnType<DockerState['networkOfPool']>>, pool: DockerPoolRecord, ip: string): Promise<void> {
-    if (isIpv6Pool(pool)) this.deps.attach.releaseAddress6(live, ip);
+    if (isIpv6Pool(pool)) await this.deps.attach.releaseAddress6(live, ip);
     else await this.deps.attach.releaseAddress(live, ip);
   }
 

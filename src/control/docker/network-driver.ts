@@ -122,19 +122,16 @@ export class NetworkDriver {
     const subnet = v4[0]!.Pool;
     const gateway = v4[0]!.Gateway ? v4[0]!.Gateway.split('/')[0] : undefined;
     const pool = [...state.pools.values()].find((p) => p.subnet === subnet);
-    if (opts.driver === 'overlay' && subnet6 !== undefined) {
-      // not libnetwork's limit (a remote driver of local scope gets IPv6Data and AddressIPv6 as on a
-      // bridge): Docker's IPv6 addresses come from IpamDriver.RequestAddress, which for IPv6 takes
-      // them from this host's allocator only (EndpointAttach.allocateAddress6), while an overlay's
-      // addresses must be claimed in the cluster store as its IPv4 ones are
-      throw new PluginError(
-        `network ${opts.name ?? placeholderName(req.NetworkID)}: --ipv6 is not supported on overlay networks yet through Docker: its IPv6 addresses would be this host's choice, not claimed cluster-wide as IPv4 ones are, so two hosts could give out the same; make it with pontoon network create --driver overlay --ipv6 (containers connected with pontoon network connect)`,
-      );
-    }
     if (opts.driver === 'overlay') {
       // another host made it: this host's Docker network joins the same overlay
       const made = [...state.networks()].find((n) => n.record.driver === 'overlay' && n.record.dockerNetworkId === undefined && n.record.subnet === subnet);
       if (made !== undefined) {
+        // the same overlay: its IPv6 side too (IPv6 addresses are claimed cluster-wide, as IPv4 ones)
+        if ((made.record.ipv6?.subnet ?? undefined) !== subnet6) {
+          throw new PluginError(
+            `network ${made.record.name}: the overlay another host made has ${made.record.ipv6 !== undefined ? `IPv6 subnet ${made.record.ipv6.subnet}` : 'no IPv6'}, Docker asks for ${subnet6 !== undefined ? `IPv6 subnet ${subnet6}` : 'none'}`,
+          );
+        }
         made.record.dockerNetworkId = req.NetworkID;
         state.save();
         log.info({ network: made.record.name, docker: req.NetworkID.slice(0, 12) }, 'docker network joins an existing overlay network');
@@ -183,7 +180,7 @@ export class NetworkDriver {
       const joined = live.endpoints.get(e.id);
       if (joined !== undefined) await attach.detach(live, joined, true);
       if (e.ownsAddress) await attach.releaseAddress(live, e.ip);
-      if (e.ownsAddress6 === true && e.ip6 !== undefined) attach.releaseAddress6(live, e.ip6);
+      if (e.ownsAddress6 === true && e.ip6 !== undefined) await attach.releaseAddress6(live, e.ip6);
       state.endpoints.delete(e.id);
     }
     if (live.record.driver === 'overlay' && live.remotes.size > 0) {
@@ -220,7 +217,7 @@ export class NetworkDriver {
     if (ownsAddress) await attach.allocateAddress(live, req.EndpointID, ip);
     let v6: { ip6: string; ownsAddress6: boolean } | undefined;
     try {
-      v6 = this.endpointAddress6(live, iface.AddressIPv6 ?? undefined);
+      v6 = await this.endpointAddress6(live, req.EndpointID, iface.AddressIPv6 ?? undefined);
     } catch (err) {
       if (ownsAddress) await attach.releaseAddress(live, ip);
       throw err;
@@ -232,7 +229,7 @@ export class NetworkDriver {
     } catch (err) {
       state.endpoints.delete(rec.id);
       if (ownsAddress) await attach.releaseAddress(live, ip);
-      if (v6?.ownsAddress6 === true) attach.releaseAddress6(live, v6.ip6);
+      if (v6?.ownsAddress6 === true) await attach.releaseAddress6(live, v6.ip6);
       throw err;
     }
     log.info({ network: live.record.name, endpoint: rec.id.slice(0, 12), ip, ...(v6 !== undefined ? { ip6: v6.ip6 } : {}), mac }, 'docker endpoint created');
@@ -240,15 +237,15 @@ export class NetworkDriver {
   }
 
   /** On a network with IPv6: Docker's IPv6 address (taken here unless pontoon's IPAM gave it), or one pontoon allocates. */
-  private endpointAddress6(live: LiveNetwork, given: string | undefined): { ip6: string; ownsAddress6: boolean } | undefined {
+  private async endpointAddress6(live: LiveNetwork, owner: string, given: string | undefined): Promise<{ ip6: string; ownsAddress6: boolean } | undefined> {
     if (live.allocator6 === null) return undefined;
-    if (!given) return { ip6: this.deps.attach.allocateAddress6(live), ownsAddress6: true };
+    if (!given) return { ip6: await this.deps.attach.allocateAddress6(live, owner), ownsAddress6: true };
     const a = parseIpv6OrNull(given.split('/')[0]!);
     if (a === null) throw new PluginError(`invalid IPv6 address ${JSON.stringify(given)}`);
     const ip6 = ipv6ToString(a);
     const pool6 = this.deps.state.pool6OfNetwork(live);
     const ownsAddress6 = pool6 === undefined || !pool6.addresses.includes(ip6);
-    if (ownsAddress6) this.deps.attach.allocateAddress6(live, ip6);
+    if (ownsAddress6) await this.deps.attach.allocateAddress6(live, owner, ip6);
     return { ip6, ownsAddress6 };
   }
 
@@ -270,7 +267,7 @@ export class NetworkDriver {
       const joined = live.endpoints.get(rec.id);
       if (joined !== undefined) await attach.detach(live, joined, true);
       if (rec.ownsAddress) await attach.releaseAddress(live, rec.ip);
-      if (rec.ownsAddress6 === true && rec.ip6 !== undefined) attach.releaseAddress6(live, rec.ip6);
+      if (rec.ownsAddress6 === true && rec.ip6 !== undefined) await attach.releaseAddress6(live, rec.ip6);
     }
     state.endpoints.delete(rec.id);
     state.save();

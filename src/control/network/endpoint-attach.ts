@@ -290,19 +290,18 @@ export class EndpointAttach {
     return UndoStack.run(this.undoLogger(live, owner), (undo) => this.claimAddress(live, owner, requested, undo));
   }
 
-  /** An IPv6 address of the network (Docker's IPAM and endpoints); 400 on a network without IPv6. */
-  allocateAddress6(live: LiveNetwork, requested?: string): string {
-    const a6 = live.allocator6;
-    if (a6 === null) throw new ApiFailure(400, `network ${live.record.name} has no IPv6 (it was created without --ipv6)`);
-    return a6.allocate(requested);
+  /**
+   * An IPv6 address of the network for `owner` (Docker's IPAM and endpoints), claimed as a connect
+   * claims one (for an overlay, in the cluster store: no other host gives it out); 400 on a network without IPv6.
+   */
+  async allocateAddress6(live: LiveNetwork, owner: string, requested?: string): Promise<string> {
+    if (live.allocator6 === null) throw new ApiFailure(400, `network ${live.record.name} has no IPv6 (it was created without --ipv6)`);
+    const ip6 = await UndoStack.run(this.undoLogger(live, owner), (undo) => this.claimAddress6(live, owner, requested, undo));
+    return ip6!;
   }
 
-  releaseAddress6(live: LiveNetwork, ip6: string): void {
-    live.allocator6?.release(ip6);
-  }
-
-  /** Gives a connected endpoint's IPv6 address back, to the network and (overlay) to the cluster store. */
-  private async releaseClaimed6(live: LiveNetwork, ip6: string): Promise<void> {
+  /** Gives an IPv6 address back, to the network and (overlay) to the cluster store. */
+  async releaseAddress6(live: LiveNetwork, ip6: string): Promise<void> {
     live.allocator6?.release(ip6);
     const overlay = this.overlayOf(live);
     if (overlay !== null) {
@@ -502,7 +501,7 @@ export class EndpointAttach {
     if (r.engine === undefined) {
       resolvConf.sync(r.netnsPath);
       if (r.ip !== '') await this.releaseAddress(live, r.ip);
-      if (r.ip6 !== undefined) await this.releaseClaimed6(live, r.ip6);
+      if (r.ip6 !== undefined) await this.releaseAddress6(live, r.ip6);
     }
     if (save) networks.save();
     else networks.trySave();

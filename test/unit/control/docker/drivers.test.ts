@@ -320,7 +320,7 @@ describe("Docker's plugin calls", () => {
 });
 
 describe("Docker's plugin calls for an overlay with --ipv6", () => {
-  it('refuses it with one line naming the network and why, and makes nothing', async () => {
+  it("makes the overlay with its IPv6 side in the cluster store, and Docker's IPv6 addresses are claimed there (never one another host holds)", async () => {
     const host = new FakeHost(testConfig({ docker: { enabled: true, apiSocket: null }, cluster: { advertise: 'fd00:99::a' } }));
     const cluster = new FakeCluster(host.journal);
     const d = host.daemon(cluster);
@@ -336,12 +336,21 @@ describe("Docker's plugin calls for an overlay with --ipv6", () => {
       IPv4Data: [{ AddressSpace: 'pontoon', Gateway: '10.10.0.1/24', Pool: p4.Pool }],
       IPv6Data: [{ AddressSpace: 'pontoon', Gateway: 'fd00:77::1/64', Pool: p6.Pool }],
     });
-    expect(created).toEqual({
-      Err: 'network ov6: --ipv6 is not supported on overlay networks yet through Docker: its IPv6 addresses would be this host\'s choice, not claimed cluster-wide as IPv4 ones are, so two hosts could give out the same; make it with pontoon network create --driver overlay --ipv6 (containers connected with pontoon network connect)',
-    });
+    expect(created).toEqual({});
     await d.service.clusterSettled();
-    expect([...cluster.networks.values()]).toEqual([]);
-    expect(() => d.service.inspectNetwork('ov6')).toThrow();
+    const [def] = [...cluster.networks.values()];
+    expect([def?.name, def?.subnet, def?.ipv6?.subnet, def?.ipv6?.gateway]).toEqual(['ov6', '10.10.0.0/24', 'fd00:77::/64', 'fd00:77::1']);
+    // another host's container already holds fd00:77::2
+    cluster.claims.set(def!.id, new Map([...(cluster.claims.get(def!.id) ?? []), ['fd00:77::2', 'far-endpoint']]));
+    const a6 = await call('/IpamDriver.RequestAddress', { PoolID: p6.PoolID, Address: '', Options: {} });
+    expect(a6).toEqual({ Address: 'fd00:77::3/64', Data: {} });
+    expect(cluster.claims.get(def!.id)!.get('fd00:77::3')).toBe(`ipam:${p6.PoolID}`);
+    // asking for the one another host holds: refused, and nothing taken here
+    const taken = await call('/IpamDriver.RequestAddress', { PoolID: p6.PoolID, Address: 'fd00:77::2', Options: {} });
+    expect(taken.Error).toMatch(/fd00:77::2 is already in use/);
+    expect(await call('/IpamDriver.ReleaseAddress', { PoolID: p6.PoolID, Address: 'fd00:77::3' })).toEqual({});
+    expect(cluster.claims.get(def!.id)!.has('fd00:77::3')).toBe(false);
+    expect(cluster.claims.get(def!.id)!.get('fd00:77::2')).toBe('far-endpoint');
   });
 });
 
