@@ -36,6 +36,7 @@ import { NatVerdict } from './nat-verdict.js';
 import type { Network } from './network.js';
 import { type Port, PortKind } from './port.js';
 import { RouteTarget } from './route-table.js';
+import { sendTcpReset6 } from './tcp-reset.js';
 
 /**
  * The frame's IPv6 view and extension walk are over the packet; len is exactly Ethernet header +
@@ -145,7 +146,7 @@ export function nat66(dp: Datapath, ingress: Port, inNet: Network | null, buf: B
   if (fromUplink(dp, inNet)) {
     // routed at a prefix behind the gateway: ip6-lookup decides (a network routed without NAT, or no mapping)
     if (!toUplink6 || (proto === IP_PROTO_ICMPV6 && echoRequest)) return NatVerdict.Untracked;
-    return unsolicited(dp);
+    return unsolicited(dp, ingress, buf, off, tcpFlags);
   }
   // leaving through the uplink from a masqueraded prefix (or the host's)
   if (!tables.hasUplink6 || (inNet !== null && (inNet.internal || inNet.ip6 === null || !inNet.ip6.nat))) return NatVerdict.Untracked;
@@ -317,7 +318,7 @@ function publishedFlow(
   const proto = t.proto;
   const tcpFlags = tcpFlagsOf(dp);
   if (buf[off + ETH_HLEN + IPV6_HOP_LIMIT] <= 1) return expire(dp, ingress, buf, off, len);
-  if (proto === IP_PROTO_TCP && (tcpFlags & (TCP_SYN | TCP_ACK | TCP_RST)) !== TCP_SYN) return unsolicited(dp);
+  if (proto === IP_PROTO_TCP && (tcpFlags & (TCP_SYN | TCP_ACK | TCP_RST)) !== TCP_SYN) return unsolicited(dp, ingress, buf, off, tcpFlags);
   const ct = tables.conntrack;
   const maps = tables.mappings;
   const now = dp.now;
@@ -406,9 +407,18 @@ function startFlow(dp: Datapath, ingress: Port, e: number, buf: Buffer, off: num
 
 /**
  * Inbound traffic to the gateway's uplink address that no published port and no flow accounts
- * for never reaches a container: dropped and counted (nat.unsolicitedTcp's resets are IPv4's).
+ * for never reaches a container: dropped and counted. A TCP segment for one of the gateway's own
+ * addresses (the uplink's, the host link's) is answered with a RST as nat44 does (nat.unsolicitedTcp).
  */
-function unsolicited(dp: Datapath): number {
+function unsolicited(dp: Datapath, ingress: Port, buf: Buffer, off: number, tcpFlags: number): number {
   dp.counters.drop(Drop.NoMapping);
+  const t = dp.frame.tuple;
+  if (t.proto !== IP_PROTO_TCP || (tcpFlags & TCP_RST) !== 0 || !dp.options.rejectUnsolicitedTcp) return NatVerdict.Drop;
+  const tables = dp.tables;
+  const up6 = tables.uplink6;
+  const hg = tables.hostGateway6;
+  const toUplink6 = tables.hasUplink6 && t.dst === (up6[0] | 0) && t.dst1 === (up6[1] | 0) && t.dst2 === (up6[2] | 0) && t.dst3 === (up6[3] | 0);
+  const toHost6 = tables.hasHostIp6 && t.dst === (hg[0] | 0) && t.dst1 === (hg[1] | 0) && t.dst2 === (hg[2] | 0) && t.dst3 === (hg[3] | 0);
+  if (toUplink6 || toHost6) sendTcpReset6(dp, ingress, buf, off);
   return NatVerdict.Drop;
 }

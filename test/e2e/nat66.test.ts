@@ -116,6 +116,12 @@ suite.describe('NAT66: IPv6 out through the uplink, in through published ports (
     expect(await waitFor(async () => ((await drops(w)).no_mapping ?? 0) >= before + 2, 3000)).toBe(true);
   });
 
+  it('TCP to a port of the uplink address that nothing publishes is refused with a RST, as by a host with no listener', async () => {
+    const r = await nsExec(w.far, ['curl', '-6', '-sS', '--connect-timeout', '3', '-o', '/dev/null', `http://[${w.uplink6}]:8099/`]);
+    // 7: could not connect (refused); a drop without the RST would be 28 (timed out)
+    expect([r.code, r.stderr]).toEqual([7, expect.stringMatching(/Connection refused|Couldn't connect/)]);
+  });
+
   it('a network with a global prefix is routed without NAT: the far host pings the container, which it sees by its own address', async () => {
     const subnet = (await pickSubnets('172.31', 1))[0]!;
     const global6 = `${w.far6A.split(':').slice(0, 2).join(':')}:${(0x8000 | Math.floor(Math.random() * 0x7fff)).toString(16)}:1::/64`;

@@ -35,6 +35,15 @@ const TE6_AT_C1 = hex(
   '0242ac11000202500000000186dd6000000000483a3f20010db8006400000000000000000001fd00001100000000000000000000000203006b50000000006000000000180601fd00001100000000000000000000000220010db80077000000000000000000109c400050000003e8000000006002fd20cf4d0000020405a0',
 );
 
+// scapy: Ether(src=UPMAC, dst=RT)/IPv6(src=UP, dst=FAR, hlim=64)/TCP(sport=40000, dport=80, seq=1001, flags='R', window=0): SYNACK6_IN's RST
+const RST6_FOR_SYNACK = hex('02005e0000010250000000ff86dd600000000014064020010db800640000000000000000000220010db80077000000000000000000109c400050000003e90000000050040000b3080000');
+// scapy: Ether(src=RT, dst=UPMAC)/IPv6(src=FAR, dst=UP, hlim=60)/TCP(sport=5555, dport=9999, seq=7000, flags='S', window=65000): nothing publishes 9999
+const SYN6_UNPUBLISHED_IN = hex('0250000000ff02005e00000186dd600000000014063c20010db800770000000000000000001020010db800640000000000000000000215b3270f00001b58000000005002fde8fd800000');
+// scapy: Ether(src=RT, dst=UPMAC)/IPv6(src=FAR, dst=UP, hlim=60)/TCP(sport=5555, dport=9999, seq=7000, flags='R', window=0)
+const RST6_UNPUBLISHED_IN = hex('0250000000ff02005e00000186dd600000000014063c20010db800770000000000000000001020010db800640000000000000000000215b3270f00001b580000000050040000fb670000');
+// scapy: Ether(src=UPMAC, dst=RT)/IPv6(src=UP, dst=FAR, hlim=64)/TCP(sport=9999, dport=5555, seq=0, ack=7001, flags='RA', window=0)
+const RSTACK6_FOR_SYN = hex('02005e0000010250000000ff86dd600000000014064020010db800640000000000000000000220010db8007700000000000000000010270f15b30000000000001b5950140000fb560000');
+
 describe('NAT66', () => {
   it('masquerades an echo request to the uplink address and brings the reply back to the container', () => {
     const w = makeNatWorld({}, { ipv6: true });
@@ -57,11 +66,21 @@ describe('NAT66', () => {
     expect(w.c1.take().map((f) => f.toString('hex'))).toEqual([TE6_AT_C1.toString('hex')]);
   });
 
-  it('never lets an unsolicited packet from outside reach a container: no_mapping, nothing sent', () => {
+  it('never lets an unsolicited packet from outside reach a container: no_mapping, and TCP gets a RST from the uplink address (nat.unsolicitedTcp)', () => {
     const w = makeNatWorld({}, { ipv6: true });
-    w.dp.receive(w.ids.uplink, SYNACK6_IN); // no flow for it
-    expect(drops(w.dp).no_mapping).toBe(1);
+    w.dp.receive(w.ids.uplink, SYNACK6_IN); // no flow for it: its ACK says where the RST's sequence is
+    w.dp.receive(w.ids.uplink, SYN6_UNPUBLISHED_IN);
+    expect(drops(w.dp).no_mapping).toBe(2);
+    expect(w.uplink.take().map((f) => f.toString('hex'))).toEqual([RST6_FOR_SYNACK.toString('hex'), RSTACK6_FOR_SYN.toString('hex')]);
     for (const p of w.all) expect(p.take()).toEqual([]);
+    // a RST is never answered; with nat.unsolicitedTcp: drop, nothing is
+    w.dp.receive(w.ids.uplink, RST6_UNPUBLISHED_IN);
+    expect(drops(w.dp).no_mapping).toBe(3);
+    for (const p of w.all) expect(p.take()).toEqual([]);
+    const quiet = makeNatWorld({ rejectUnsolicitedTcp: false }, { ipv6: true });
+    quiet.dp.receive(quiet.ids.uplink, SYN6_UNPUBLISHED_IN);
+    expect(drops(quiet.dp).no_mapping).toBe(1);
+    for (const p of quiet.all) expect(p.take()).toEqual([]);
   });
 
   it('a port published on [::] takes the far side to the container, its source kept, and the answer back from the uplink address', () => {
