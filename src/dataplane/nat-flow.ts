@@ -5,7 +5,7 @@
 
 import { IP_PROTO_TCP, IP_PROTO_UDP } from '../wire/ipv4.js';
 import { TCP_OPT_WSCALE, TCP_SYN } from '../wire/tcp.js';
-import { CtFlag, Dir, ProtoClass, protoClass } from './conntrack.js';
+import { CtFlag, CtState, type CtTuple, Dir, ProtoClass, protoClass } from './conntrack.js';
 import { TCP_INVALID, tcpTimeout, tcpTrack } from './conntrack-tcp.js';
 import type { Datapath } from './context.js';
 import { Drop, Gauge } from './counters.js';
@@ -88,3 +88,32 @@ export function admit(dp: Datapath, owner: number): boolean {
 
 /** Entries looked at for an unreplied one to evict when the table is full (Linux looks at 8 buckets' worth). */
 const EARLY_DROP_BUDGET = 64;
+
+/**
+ * The entry of a new inbound flow (a published port, a gateway service, a hairpin): the packet's
+ * tuple (`dp.frame.tuple`) and `reply`, with `flags`, keeping the NAT mapping `held` alive (-1:
+ * none) and counted against endpoint `owner` (-1: none). The entry, or -1 with the drop counted
+ * and `held` let go of when nothing else uses it.
+ */
+export function createInbound(dp: Datapath, reply: CtTuple, flags: number, held: number, owner: number): number {
+  const ct = dp.tables.conntrack;
+  const maps = dp.tables.mappings;
+  const t = dp.frame.tuple;
+  let e = -1;
+  if (ct.takenTuple(reply, dp.now)) dp.counters.drop(Drop.InvalidState);
+  else if (admit(dp, owner)) {
+    e = ct.create(t, reply, t.proto === IP_PROTO_TCP ? CtState.SynSent : CtState.None, flags);
+    if (e < 0) dp.counters.drop(Drop.ConntrackFull);
+  }
+  if (e < 0) {
+    if (held >= 0) maps.releaseIfUnused(held);
+    return -1;
+  }
+  if (held >= 0) {
+    maps.ref(held);
+    ct.mapping[e] = held;
+  }
+  if (owner >= 0) ct.own(e, owner);
+  if ((flags & CtFlag.Snat) !== 0 && held >= 0) dp.counters.gauges[Gauge.HairpinFlows]++;
+  return e;
+}

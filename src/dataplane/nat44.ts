@@ -18,8 +18,8 @@ import { IP_PROTO_ICMP, IP_PROTO_TCP, IP_PROTO_UDP } from '../wire/ipv4.js';
 import { TCP_ACK, TCP_RST, TCP_SYN } from '../wire/tcp.js';
 import { WireError } from '../wire/error.js';
 import { CtFlag, CtState, Dir, protoClass } from './conntrack.js';
-import { admit, advance, fromUplink, newFlowGauge, tcpFlagsOf } from './nat-flow.js';
-import { Drop, Gauge } from './counters.js';
+import { admit, advance, createInbound, fromUplink, newFlowGauge, tcpFlagsOf } from './nat-flow.js';
+import { Drop } from './counters.js';
 import { NatVerdict } from './nat-verdict.js';
 import { PIN_OPEN } from './nat-ports.js';
 import type { Datapath } from './context.js';
@@ -329,27 +329,8 @@ function publishedFlow(dp: Datapath, ingress: Port, inNet: Network | null, tIp: 
     }
   }
   const owner = proto === IP_PROTO_ICMP ? -1 : endpointOf(dp, tIp);
-  if (ct.takenTuple(reply, now)) {
-    if (held >= 0) maps.releaseIfUnused(held);
-    dp.counters.drop(Drop.InvalidState);
-    return NatVerdict.Drop;
-  }
-  if (!admit(dp, owner)) {
-    if (held >= 0) maps.releaseIfUnused(held);
-    return NatVerdict.Drop;
-  }
-  const e = ct.create(t, reply, proto === IP_PROTO_TCP ? CtState.SynSent : CtState.None, flags);
-  if (e < 0) {
-    if (held >= 0) maps.releaseIfUnused(held);
-    dp.counters.drop(Drop.ConntrackFull);
-    return NatVerdict.Drop;
-  }
-  if (held >= 0) {
-    maps.ref(held);
-    ct.mapping[e] = held;
-  }
-  if (owner >= 0) ct.own(e, owner);
-  if ((flags & CtFlag.Snat) !== 0 && held >= 0) dp.counters.gauges[Gauge.HairpinFlows]++;
+  const e = createInbound(dp, reply, flags, held, owner);
+  if (e < 0) return NatVerdict.Drop;
   return startFlow(dp, ingress, e, buf, off, len);
 }
 

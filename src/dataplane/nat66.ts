@@ -27,9 +27,9 @@ import { TCP_ACK, TCP_RST, TCP_SYN } from '../wire/tcp.js';
 import { WireError } from '../wire/error.js';
 import { CtFlag, CtState, Dir, Family } from './conntrack.js';
 import type { Datapath } from './context.js';
-import { Drop, Gauge } from './counters.js';
+import { Drop } from './counters.js';
 import { icmp6Error } from './icmp6-error.js';
-import { admit, advance, fromUplink, newFlowGauge, tcpFlagsOf } from './nat-flow.js';
+import { admit, advance, createInbound, fromUplink, newFlowGauge, tcpFlagsOf } from './nat-flow.js';
 import { nat66IcmpError } from './nat66-icmp-error.js';
 import { natClass, PIN_OPEN } from './nat-ports.js';
 import { NatVerdict } from './nat-verdict.js';
@@ -355,27 +355,8 @@ function publishedFlow(
     }
   }
   const owner = endpointOf6(dp, a0, a1, a2, a3);
-  if (ct.takenTuple(reply, now)) {
-    if (held >= 0) maps.releaseIfUnused(held);
-    dp.counters.drop(Drop.InvalidState);
-    return NatVerdict.Drop;
-  }
-  if (!admit(dp, owner)) {
-    if (held >= 0) maps.releaseIfUnused(held);
-    return NatVerdict.Drop;
-  }
-  const e = ct.create(t, reply, proto === IP_PROTO_TCP ? CtState.SynSent : CtState.None, flags);
-  if (e < 0) {
-    if (held >= 0) maps.releaseIfUnused(held);
-    dp.counters.drop(Drop.ConntrackFull);
-    return NatVerdict.Drop;
-  }
-  if (held >= 0) {
-    maps.ref(held);
-    ct.mapping[e] = held;
-  }
-  if (owner >= 0) ct.own(e, owner);
-  if ((flags & CtFlag.Snat) !== 0 && held >= 0) dp.counters.gauges[Gauge.HairpinFlows]++;
+  const e = createInbound(dp, reply, flags, held, owner);
+  if (e < 0) return NatVerdict.Drop;
   return startFlow(dp, ingress, e, buf, off, len);
 }
 
