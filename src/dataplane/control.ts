@@ -14,7 +14,7 @@ import { type GatewayDatagramSpec, sendGatewayDatagram } from './gateway-datagra
 import type { GatewayServiceName } from './gateway-services.js';
 import { vtepTarget } from './mac-table.js';
 import { Network, RemoteEndpoint } from './network.js';
-import { Port, type PortIo, PortKind, type TunnelIo } from './port.js';
+import { type ParentIo, ParentPortIo, Port, type PortIo, PortKind, type TunnelIo } from './port.js';
 import { natClass } from './nat-ports.js';
 import type { AnyPublishRule } from './published-ports.js';
 import { sweepUnconfirmed, sweepUnconfirmedPins } from './live-state.js';
@@ -22,7 +22,10 @@ import type { RemoteEndpoint6Spec } from './remote-endpoints6.js';
 import { RouteTarget } from './route-table.js';
 import { isVtep6, type VtepAddress, vtepToString } from './vtep-table.js';
 import { vxlanOverhead } from '../wire/vxlan.js';
-import type { EndpointSpec, HostPortSpec, Ipv6NetworkSpec, Ipv6UplinkSpec, NetworkSpec, PinSpec, RemoteEndpointSpec, UplinkSpec } from './specs.js';
+import type { EndpointSpec, HostPortSpec, Ipv6NetworkSpec, Ipv6UplinkSpec, NetworkSpec, ParentPortSpec, PinSpec, RemoteEndpointSpec, UplinkSpec } from './specs.js';
+
+/** The largest VLAN id (802.1Q: 4095 is reserved, 0 is the untagged / priority-tagged frames' slot). */
+const MAX_VLAN = 4094;
 import type { Transmitter } from './transmit.js';
 
 /** One direction of a tracked connection, as the listing gives it: IPv4 addresses as uint32, IPv6 ones as words. */
@@ -64,9 +67,12 @@ export class DataplaneControl {
     const o = this.dp.options;
     const net = new Network(spec, { fdbCapacity: o.fdbCapacity, arpQueueLength: o.arpQueueLength });
     t.networks[spec.index] = net;
-    // an IPv6-only network has no IPv4 route (its 0/0 would take every destination)
-    if (net.ipv4) t.routes.add(net.subnet, net.prefixLen, RouteTarget.Network, net.index);
-    if (spec.ipv6 !== undefined) t.routes6.add6(spec.ipv6.subnet, spec.ipv6.prefixLen, RouteTarget.Network, net.index);
+    // an IPv6-only network has no IPv4 route (its 0/0 would take every destination); a macvlan
+    // network's subnet is the LAN's, not routed here (with hostAccess its containers' own addresses are)
+    if (net.macvlan === 0) {
+      if (net.ipv4) t.routes.add(net.subnet, net.prefixLen, RouteTarget.Network, net.index);
+      if (spec.ipv6 !== undefined) t.routes6.add6(spec.ipv6.subnet, spec.ipv6.prefixLen, RouteTarget.Network, net.index);
+    }
     if (vni > 0) t.vnis.set(vni, net);
     return net;
   }
@@ -77,9 +83,11 @@ export class DataplaneControl {
     if (net === undefined) return;
     for (let i = net.portCount - 1; i >= 0; i--) this.removePort(net.ports[i]);
     this.dp.resolver.releaseAll(net);
-    if (net.ipv4) t.routes.remove(net.subnet, net.prefixLen);
     const v6 = net.ip6;
-    if (v6 !== null) t.routes6.remove6([v6.s0, v6.s1, v6.s2, v6.s3], v6.prefixLen);
+    if (net.macvlan === 0) {
+      if (net.ipv4) t.routes.remove(net.subnet, net.prefixLen);
+      if (v6 !== null) t.routes6.remove6([v6.s0, v6.s1, v6.s2, v6.s3], v6.prefixLen);
+    }
     if (net.vni !== 0) t.vnis.delete(net.vni);
     t.networks[index] = undefined;
     this.refreshOverlayGauges();
@@ -290,6 +298,14 @@ export class DataplaneControl {
     if (port.hasIp4) t.endpointsByIp.set(port.ip | 0, port.id);
     if (port.hasIp6) t.endpointsByIp6.set(ipv6WordsHash(port.ip6w0, port.ip6w1, port.ip6w2, port.ip6w3), port.id);
     this.adoptConnections(port);
+    if (net.macvlan !== 0) {
+      // the LAN reaches it by its MAC before it ever sends; with hostAccess the host reaches its addresses
+      net.fdb.setStatic(port.macHi, port.macLo, port.id, dp.now);
+      if (net.hostAccess) {
+        if (port.hasIp4) t.routes.add(port.ip, 32, RouteTarget.Network, net.index);
+        if (port.hasIp6) t.routes6.add6([port.ip6w0, port.ip6w1, port.ip6w2, port.ip6w3], 128, RouteTarget.Network, net.index);
+      }
+    }
     net.fdb.learn(port.macHi, port.macLo, port.id, dp.now);
     if (port.hasIp4) {
       // the gateway knows the endpoint: no ARP needed for its first packet
@@ -314,15 +330,60 @@ export class DataplaneControl {
     port.vnet = spec.vnet === true;
     this.addPort(port);
     t.hostGatewayIp = spec.gatewayIp >>> 0;
+    t.hostIp = spec.hostIp >>> 0;
+    t.hasHostIp = true;
     t.routes.add(spec.hostIp, spec.prefixLen, RouteTarget.Host, port.id);
     if (spec.defaultRoute) t.routes.add(0, 0, RouteTarget.Host, port.id);
     const v6 = spec.ipv6;
     if (v6 !== undefined) {
       t.hasHostIp6 = true;
       t.hostGateway6.set(v6.gatewayIp);
+      t.hostIp6.set(v6.hostIp);
       t.routes6.add6(v6.hostIp, v6.prefixLen, RouteTarget.Host, port.id);
       if (spec.defaultRoute) t.routes6.add6([0, 0, 0, 0], 0, RouteTarget.Host, port.id);
     }
+    return port;
+  }
+
+  /** A macvlan parent device under `index` (ParentPortSpec.parent): its ports are added with addParentPort. */
+  addParent(index: number, io: ParentIo): void {
+    const t = this.dp.tables;
+    if (t.parents[index] !== undefined) throw new Error(`parent slot ${index} is in use`);
+    t.parents[index] = io;
+    t.parentVlans[index] = new Int32Array(MAX_VLAN + 1).fill(-1);
+  }
+
+  /** The parent device goes (its ports first: their networks keep only their containers). */
+  removeParent(index: number): void {
+    const t = this.dp.tables;
+    const vlans = t.parentVlans[index];
+    if (vlans === undefined) return;
+    for (const id of vlans) if (id >= 0) this.removePort(id);
+    t.parentVlans[index] = undefined;
+    t.parents[index] = undefined;
+  }
+
+  /** A macvlan network's port on a parent device: the frames of one VLAN of it (0: the untagged ones). */
+  addParentPort(spec: ParentPortSpec): Port {
+    const t = this.dp.tables;
+    const io = t.parents[spec.parent];
+    const vlans = t.parentVlans[spec.parent];
+    if (io === undefined || vlans === undefined) throw new Error(`no parent in slot ${spec.parent}`);
+    const net = t.networks[spec.network];
+    if (net === undefined || net.macvlan === 0) throw new Error(`network slot ${spec.network} is not a macvlan network`);
+    if (spec.vlan < 0 || spec.vlan > MAX_VLAN) throw new Error(`VLAN ${spec.vlan} is outside 0-${MAX_VLAN}`);
+    if (vlans[spec.vlan] >= 0) throw new Error(`VLAN ${spec.vlan} of that parent already has a network`);
+    if (net.parentPort >= 0) throw new Error(`network ${net.name} already has its parent`);
+    const pio = new ParentPortIo(io, spec.vlan);
+    pio.vnet = spec.vnet === true;
+    const port = new Port(t.freePortId(), PortKind.Parent, spec.name, pio);
+    port.network = net.index;
+    port.mtu = spec.mtu;
+    port.vnet = pio.vnet;
+    this.addPort(port);
+    net.addPort(port.id);
+    net.parentPort = port.id;
+    vlans[spec.vlan] = port.id;
     return port;
   }
 
@@ -448,6 +509,10 @@ export class DataplaneControl {
       if (net !== undefined) {
         net.removePort(id);
         net.fdb.flushPort(id);
+        if (net.macvlan !== 0 && net.hostAccess) {
+          if (port.hasIp4) t.routes.remove(port.ip, 32);
+          if (port.hasIp6) t.routes6.remove6([port.ip6w0, port.ip6w1, port.ip6w2, port.ip6w3], 128);
+        }
         const n = port.hasIp4 ? net.neighbours.get(port.ip) : undefined;
         if (n !== undefined && n.parkedCount === 0) net.neighbours.delete(port.ip);
         const n6 = port.hasIp6 ? net.neighbours.get6(port.ip6w0, port.ip6w1, port.ip6w2, port.ip6w3) : undefined;
@@ -466,13 +531,22 @@ export class DataplaneControl {
       if (ct.size > 0) ct.removeWhere((e) => ct.owner[e] === id || mine(e * 2) || mine(e * 2 + 1));
       if (hasIp4) t.mappings.unpinAll(ip);
       if (ip6 !== null) t.mappings.unpinAllOf(Family.Ipv6, ip6);
-      } else {
+    } else if (port.kind === PortKind.Parent) {
+      const net = t.networks[port.network];
+      if (net !== undefined) {
+        net.removePort(id);
+        if (net.parentPort === id) net.parentPort = -1;
+      }
+      const io = port.io as ParentPortIo;
+      for (const vlans of t.parentVlans) if (vlans !== undefined && vlans[io.vlan] === id) vlans[io.vlan] = -1;
+    } else {
       for (const routes of [t.routes, t.routes6]) {
         for (let r = routes.size - 1; r >= 0; r--) {
           if (routes.kindOf(r) === RouteTarget.Host && routes.targetOf(r) === id) routes.removeAt(r);
         }
       }
       t.hostGatewayIp = 0;
+      t.hasHostIp = false;
       t.hasHostIp6 = false;
     }
     t.ports[id] = undefined;

@@ -48,6 +48,12 @@ export const DROP_REASONS = [
     label: 'ipv6_extension_refused',
     help: 'An IPv6 extension header the gateway must refuse (RFC 8200 4): a hop-by-hop or destination option it does not know whose type says discard, or a routing header with segments left addressed to it (ICMPv6 parameter problem sent when the option asks for one).',
   },
+  { name: 'VlanUnknown', label: 'vlan_unknown', help: 'A frame from a macvlan parent with a VLAN tag (or none) that no macvlan network on that parent has.' },
+  {
+    name: 'MacvlanMode',
+    label: 'macvlan_mode',
+    help: "Not delivered by its macvlan network's mode: between two containers of a private network (also when the LAN's switch sends it back), or a second container's frame on a passthru network.",
+  },
 ] as const satisfies readonly { name: string; label: string; help: string }[];
 
 type DropReasons = typeof DROP_REASONS;
@@ -117,6 +123,9 @@ export const Gauge = {
   NdpSolicitationsSent: 28,
   /** IPv6 neighbours (NeighbourEntries counts the IPv4 ones) */
   Neighbour6Entries: 29,
+  /** macvlan parents: sendmmsg and recvmmsg calls (frames per call: batching at work) */
+  ParentSendCalls: 30,
+  ParentRecvCalls: 31,
 } as const;
 
 export class DataplaneCounters {

@@ -7,7 +7,7 @@
 // Stages see the Datapath interface (context.ts), never this class; control operations live in
 // control.ts, transmit in transmit.ts, ARP and NDP resolution in neighbour-discovery.ts, the tables in tables.ts.
 
-import { ETH_HLEN, ETH_TYPE, ETHERTYPE_IPV4, ETHERTYPE_IPV6 } from '../wire/ethernet.js';
+import { ETH_HLEN, ETH_TYPE, ETHERTYPE_IPV4, ETHERTYPE_IPV6, ETHERTYPE_VLAN } from '../wire/ethernet.js';
 import { NeighbourDiscovery, type NeighbourCounts } from './neighbour-discovery.js';
 import type { Datapath } from './context.js';
 import { ProtoClass } from './conntrack.js';
@@ -20,6 +20,7 @@ import { IcmpTokenBucket } from './icmp-rate-limit.js';
 import { offloadFits } from './offload.js';
 import { ip4Input, ip4Wrap } from './ip4-input.js';
 import { ip6HostInput } from './ip6-input.js';
+import { macvlanFromParent } from './macvlan-switch.js';
 import { DEFAULT_DATAPLANE_OPTIONS, type DataplaneOptions } from './options.js';
 import { PortKind } from './port.js';
 import { Tables } from './tables.js';
@@ -28,6 +29,9 @@ import { TcpGro } from './tcp-gro.js';
 import { Transmitter } from './transmit.js';
 import { uplinkInput } from './uplink-input.js';
 import { vxlanInput } from './vxlan-input.js';
+
+/** An 802.1Q tag: TPID and TCI. */
+const VLAN_TAG_LEN = 4;
 
 /** Largest frame parked for ARP: an MTU-sized frame; 9216 covers jumbo frames. */
 const PARK_SLOT = HEADROOM + 9216 + ETH_HLEN;
@@ -107,6 +111,10 @@ export class Dataplane implements Datapath {
       uplinkInput(this, port, buf, off, len);
       return;
     }
+    if (port.kind === PortKind.Parent) {
+      macvlanFromParent(this, port, buf, off, len);
+      return;
+    }
     // host TUN: a bare IP packet; give it an Ethernet header so the IP stages see one shape
     const version = len < 1 ? 0 : buf[off] >>> 4;
     if (version !== 4 && version !== 6) {
@@ -137,6 +145,32 @@ export class Dataplane implements Datapath {
     }
     this.counters.rx(tunnel.id, len);
     vxlanInput(this, tunnel, buf, off, len, vtep);
+  }
+
+  /**
+   * A frame from macvlan parent `parent`, of VLAN `vlan` (the tag the kernel took off; -1: none, 0:
+   * a priority tag): to the port of the network on that VLAN. A tag still in the frame (a device
+   * that leaves it there, or frames given by hand) is taken off here.
+   */
+  inputParent(parent: number, buf: Buffer, off: number, len: number, vlan: number): void {
+    const vlans = this.tables.parentVlans[parent];
+    if (vlans === undefined) {
+      this.counters.drop(Drop.UnknownPort);
+      return;
+    }
+    if (vlan < 0 && len >= ETH_HLEN + VLAN_TAG_LEN && buf[off + ETH_TYPE] === ETHERTYPE_VLAN >>> 8 && buf[off + ETH_TYPE + 1] === (ETHERTYPE_VLAN & 0xff)) {
+      vlan = ((buf[off + ETH_TYPE + 2] & 0x0f) << 8) | buf[off + ETH_TYPE + 3];
+      buf.copyWithin(off + VLAN_TAG_LEN, off, off + ETH_TYPE); // the MACs move up over the tag
+      off += VLAN_TAG_LEN;
+      len -= VLAN_TAG_LEN;
+      if (this.frame.needsCsum !== 0) this.frame.csumStart -= VLAN_TAG_LEN;
+    }
+    const id = vlans[vlan < 0 ? 0 : vlan];
+    if (id < 0) {
+      this.counters.drop(Drop.VlanUnknown);
+      return;
+    }
+    this.input(id, buf, off, len);
   }
 
   /** End of a batch: coalesced segments and queued datagrams go out, every pool slot is free again. */

@@ -10,6 +10,7 @@ import { arpInput } from './arp-input.js';
 import { ip4Input, ip4Wrap } from './ip4-input.js';
 import { ip6Input } from './ip6-input.js';
 import { l2Forward } from './l2-switch.js';
+import { macvlanFromEndpoint } from './macvlan-switch.js';
 import { macHi, macLo, macOf } from '../wire/mac.js';
 import type { Port } from './port.js';
 
@@ -49,6 +50,13 @@ export function ethernetInput(dp: Datapath, port: Port, buf: Buffer, off: number
       c.drop(Drop.SpoofedIp);
       return;
     }
+    if (net.macvlan !== 0) {
+      // to the host's own address on the host link (hostAccess), whatever the next hop the
+      // container chose (its LAN's router): routed to the host; the rest stays on the LAN
+      if (net.hostAccess && dp.tables.hasHostIp && ip.dstI32 === (dp.tables.hostIp | 0)) ip4Input(dp, port, net, ip, buf, off, len);
+      else macvlanFromEndpoint(dp, net, port, buf, off, len);
+      return;
+    }
     net.fdb.learn(srcHi, srcLo, port.id, dp.now);
     const dstHi = macHi(buf, off);
     const dstLo = macLo(buf, off);
@@ -73,6 +81,10 @@ export function ethernetInput(dp: Datapath, port: Port, buf: Buffer, off: number
     const sender = arp.senderIp;
     if (arp.senderMac !== macOf(port.macHi, port.macLo) || (sender !== port.ip && sender !== 0)) {
       c.drop(Drop.SpoofedArp);
+      return;
+    }
+    if (net.macvlan !== 0) {
+      macvlanFromEndpoint(dp, net, port, buf, off, len); // the LAN answers, not the gateway
       return;
     }
     net.fdb.learn(srcHi, srcLo, port.id, dp.now);

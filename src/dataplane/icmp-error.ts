@@ -45,13 +45,15 @@ export function icmpError(
   if (buf[ipOff + IPV4_PROTO] === IP_PROTO_ICMP && len >= ETH_HLEN + ihl + 1 && !isIcmpQueryType(buf[ipOff + ihl])) return;
   // unspecified, multicast or class E (which holds the limited broadcast)
   if (src === 0 || isMulticastOrReserved(src) || isMulticastOrReserved(dst)) return;
+  const net = ingress.kind !== PortKind.Host ? dp.tables.networks[ingress.network] : undefined;
+  const from = net !== undefined ? net.gatewayIp : dp.tables.hostGatewayIp;
+  // no address of the gateway's on that network (a macvlan network's is the LAN's router): no error to send from
+  if (from === 0) return;
   const o = errorSlot(dp);
   if (o < 0) return;
   const out = dp.pool.slab;
   const ipLen = Math.min(len - ETH_HLEN, buf.readUInt16BE(ipOff + IPV4_TOTAL_LEN));
   const quoted = Math.min(ipLen, MAX_ERROR_IP_LEN - IPV4_MIN_HLEN - ICMP_HLEN);
-  const net = ingress.kind !== PortKind.Host ? dp.tables.networks[ingress.network] : undefined;
-  const from = net !== undefined ? net.gatewayIp : dp.tables.hostGatewayIp;
   // Ethernet: back to whoever sent the offending frame
   writeReplyEthernet(out, o, buf, off, net);
   const icmpLen = emitIcmpError(out, o + ETH_HLEN + IPV4_MIN_HLEN, type, code, mtu, buf, ipOff, quoted);

@@ -37,7 +37,8 @@ export function icmp6Error(dp: Datapath, ingress: Port, buf: Buffer, off: number
   const net = ingress.kind !== PortKind.Host ? t.networks[ingress.network] : undefined;
   if (net !== undefined) {
     const v6 = net.ip6;
-    if (v6 === null) return;
+    // no IPv6 side, or no address of the gateway's on it (a macvlan network's router is the LAN's)
+    if (v6 === null || net.macvlan !== 0) return;
     if (isLinkLocalWord(readI32(buf, ipOff + IPV6_SRC))) {
       s[0] = v6.ll0;
       s[1] = v6.ll1;

@@ -28,6 +28,7 @@ import { icmp6Error } from './icmp6-error.js';
 import { ip6Local } from './ip6-local.js';
 import { ip6Lookup } from './ip6-lookup.js';
 import { l2Forward } from './l2-switch.js';
+import { macvlanFromEndpoint } from './macvlan-switch.js';
 import { gatewayAddressAt, ndpInput, ndpUplinkInput } from './ndp-input.js';
 import { ndpProxy } from './ndp-proxy.js'; // wt-v6ovl
 import { nat66 } from './nat66.js';
@@ -57,6 +58,11 @@ export function isOwnAddressAt(port: Port, v6: NetworkIpv6, buf: Buffer, o: numb
   if (w2 !== (port.eui64w2 | 0) || w3 !== (port.eui64w3 | 0)) return false;
   if (w0 === LINK_LOCAL_W0 && w1 === 0) return true;
   return v6.prefixLen === 64 && w0 === (v6.s0 | 0) && w1 === (v6.s1 | 0);
+}
+
+/** True when the 16 bytes at buf[o] are address `a` (words). */
+function isAddressAt(a: Uint32Array, buf: Buffer, o: number): boolean {
+  return readI32(buf, o) === (a[0] | 0) && readI32(buf, o + 4) === (a[1] | 0) && readI32(buf, o + 8) === (a[2] | 0) && readI32(buf, o + 12) === (a[3] | 0);
 }
 
 /**
@@ -116,6 +122,10 @@ export function ip6Input(dp: Datapath, port: Port, net: Network, buf: Buffer, of
       c.drop(Drop.SpoofedNdp);
       return;
     }
+    if (net.macvlan !== 0) {
+      macvlanFromEndpoint(dp, net, port, buf, off, len); // the LAN's neighbours and routers answer
+      return;
+    }
     net.fdb.learn(port.macHi, port.macLo, port.id, dp.now);
     if (ndpInput(dp, port, net, v6, buf, off, len)) return; // the gateway's: answered, not switched
     if (net.vni !== 0 && ndpProxy(dp, port, net, buf, off, len)) return; // wt-v6ovl: NDP suppression for remote overlay endpoints (ndp-proxy.ts)
@@ -126,6 +136,18 @@ export function ip6Input(dp: Datapath, port: Port, net: Network, buf: Buffer, of
     // only duplicate address detection, and the multicast listener reports sent with it
     // (RFC 3810 5.2.13), may come from ::
     c.drop(Drop.SpoofedIp);
+    return;
+  }
+  if (net.macvlan !== 0) {
+    // to the host's own IPv6 address on the host link (hostAccess): routed to the host, whatever
+    // the next hop; the rest stays on the LAN
+    const t = dp.tables;
+    if (net.hostAccess && t.hasHostIp6 && isAddressAt(t.hostIp6, buf, ipOff + IPV6_DST)) {
+      len = ETH_HLEN + ip.totalLength;
+      if (!discardedByHopByHop(dp, port, buf, off, len)) routed(dp, port, net, false, buf, off, len);
+    } else {
+      macvlanFromEndpoint(dp, net, port, buf, off, len);
+    }
     return;
   }
   net.fdb.learn(port.macHi, port.macLo, port.id, dp.now);

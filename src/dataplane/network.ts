@@ -4,7 +4,7 @@ import { macHiOf, macLoOf } from '../wire/mac.js';
 import { MacTable } from './mac-table.js';
 import { NeighbourTable } from './neighbour-table.js';
 import { RemoteEndpoints6 } from './remote-endpoints6.js';
-import type { Ipv6NetworkSpec, NetworkSpec } from './specs.js';
+import type { Ipv6NetworkSpec, MacvlanModeName, NetworkSpec } from './specs.js';
 
 /** Table sizes every network gets (from the data plane's options). */
 export interface NetworkLimits {
@@ -85,6 +85,11 @@ export class NetworkIpv6 {
   }
 }
 
+/** A network's macvlan mode (0: not a macvlan network), as Network.macvlan holds it. */
+export const MacvlanMode = { None: 0, Bridge: 1, Private: 2, Vepa: 3, Passthru: 4 } as const;
+
+const MACVLAN_MODES: Record<MacvlanModeName, number> = { bridge: MacvlanMode.Bridge, private: MacvlanMode.Private, vepa: MacvlanMode.Vepa, passthru: MacvlanMode.Passthru };
+
 /** One bridge network: an isolated L2 segment plus the gateway's L3 interface on it. */
 export class Network {
   readonly mask: number;
@@ -119,6 +124,12 @@ export class Network {
   readonly ipv4: boolean;
   /** the network's IPv6 side; null: IPv4 only */
   readonly ip6: NetworkIpv6 | null;
+  /** MacvlanMode of a macvlan network (0: a bridge or overlay network) */
+  readonly macvlan: number;
+  /** a macvlan network the host reaches through the host port */
+  readonly hostAccess: boolean;
+  /** a macvlan network's port on its parent device (-1: none attached: an internal one, or the parent is gone) */
+  parentPort = -1;
 
   constructor(spec: NetworkSpec, limits: NetworkLimits) {
     this.index = spec.index;
@@ -132,6 +143,8 @@ export class Network {
     this.vni = spec.vni ?? 0;
     this.ipv4 = spec.ipv4 !== false;
     this.ip6 = spec.ipv6 === undefined ? null : new NetworkIpv6(spec.ipv6);
+    this.macvlan = spec.macvlan === undefined ? MacvlanMode.None : MACVLAN_MODES[spec.macvlan.mode];
+    this.hostAccess = spec.macvlan?.hostAccess === true;
     this.mask = prefixMask(spec.prefixLen);
     this.broadcast = ((this.subnet & this.mask) | (~this.mask >>> 0)) >>> 0;
     this.gatewayMacHi = macHiOf(spec.gatewayMac);

@@ -11,6 +11,7 @@ export const PortKind = {
   Host: 1, // the host's L3 (TUN) port: IPv4 and IPv6 packets without an Ethernet header
   Uplink: 2, // the gateway's own Ethernet interface to the outside: its MAC and address, no anti-spoofing
   Tunnel: 3, // the VXLAN underlay socket: frames of every overlay network, to and from other hosts
+  Parent: 4, // a macvlan network's side of its parent device (one VLAN of it, or its untagged frames): the LAN
 } as const;
 
 /**
@@ -21,6 +22,31 @@ export const PortKind = {
 export interface TunnelIo {
   sendTo(buf: Buffer, off: number, len: number, vtep: number): boolean;
   flush(): void;
+}
+
+/**
+ * A macvlan parent device (parent-socket.ts): the frames of its ports, each with its VLAN id (0:
+ * untagged) and whether buf[off] is a virtio-net header; queued until `flush`, which the data
+ * plane calls at the end of every batch, before it reuses any buffer.
+ */
+export interface ParentIo {
+  sendFrame(buf: Buffer, off: number, len: number, vlan: number, withVnet: boolean): boolean;
+  flush(): void;
+}
+
+/** The PortIo of a parent's port: its frames go to the parent with the port's VLAN. */
+export class ParentPortIo implements PortIo {
+  /** set once the port exists: whether the frames handed over start with a virtio-net header */
+  vnet = false;
+
+  constructor(
+    readonly parent: ParentIo,
+    readonly vlan: number,
+  ) {}
+
+  send(buf: Buffer, off: number, len: number): boolean {
+    return this.parent.sendFrame(buf, off, len, this.vlan, this.vnet);
+  }
 }
 
 export class Port {

@@ -51,6 +51,33 @@ export interface NetworkSpec {
   ipv4?: boolean;
   /** the network's IPv6 side; absent: IPv4 only */
   ipv6?: Ipv6NetworkSpec;
+  /**
+   * A macvlan network: containers directly on the LAN of a parent device, the gateway owning no
+   * address on it (gatewayIp 0; gatewayMac is only the source of what the host sends them with
+   * hostAccess). Absent: a bridge or overlay network.
+   */
+  macvlan?: MacvlanNetworkSpec;
+}
+
+/** Docker's macvlan modes, as the kernel's macvlan driver has them. */
+export type MacvlanModeName = 'bridge' | 'private' | 'vepa' | 'passthru';
+
+export interface MacvlanNetworkSpec {
+  mode: MacvlanModeName;
+  /** the host reaches the containers through the host port (routes of their own addresses), and they the host */
+  hostAccess: boolean;
+}
+
+/** A macvlan network's side of its parent device: the frames of one VLAN (0: the untagged ones). */
+export interface ParentPortSpec {
+  /** the parent device's index (DataplaneControl.addParent) */
+  parent: number;
+  vlan: number;
+  network: number;
+  name: string;
+  mtu: number;
+  /** the parent carries virtio-net headers (offloads) */
+  vnet?: boolean;
 }
 
 export interface EndpointSpec {

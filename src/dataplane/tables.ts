@@ -8,7 +8,7 @@ import { MAX_PORTS } from './counters.js';
 import { NatMappings } from './nat-ports.js';
 import type { Network } from './network.js';
 import type { DataplaneOptions } from './options.js';
-import type { Port, TunnelIo } from './port.js';
+import type { ParentIo, Port, TunnelIo } from './port.js';
 import { PublishedPorts } from './published-ports.js';
 import { RouteTable } from './route-table.js';
 import { HeapMemory, type TableMemory } from './table-memory.js';
@@ -34,6 +34,11 @@ export class Tables {
   readonly uplink6 = new Uint32Array(4);
   /** the gateway's own address on the host's TUN link (0: no host port) */
   hostGatewayIp = 0;
+  /** the host's own address on the TUN link (hasHostIp false: no host port): macvlan networks with hostAccess reach it */
+  hasHostIp = false;
+  hostIp = 0;
+  /** the host's own IPv6 address on the TUN link (valid when hasHostIp6) */
+  readonly hostIp6 = new Uint32Array(4);
   /** the gateway's own IPv6 address on the host's TUN link (hasHostIp6 false: the link carries no IPv6) */
   hasHostIp6 = false;
   readonly hostGateway6 = new Uint32Array(4);
@@ -50,6 +55,10 @@ export class Tables {
   underlayIpv6 = false;
   /** what an overlay frame carries more than the underlay's packet (vxlanOverhead of the family) */
   underlayOverhead = VXLAN_OVERHEAD;
+  // macvlan networks' parent devices, by index: their I/O (flushed at the end of every batch) and,
+  // per VLAN id (0: untagged), the port of the network on that VLAN (-1: none)
+  readonly parents: (ParentIo | undefined)[] = [];
+  readonly parentVlans: (Int32Array | undefined)[] = [];
 
   /** `memory` holds the entry columns of conntrack, NAT mappings and published ports (live-state.ts) */
   constructor(o: DataplaneOptions, memory: TableMemory = new HeapMemory()) {

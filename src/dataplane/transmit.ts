@@ -100,10 +100,12 @@ export class Transmitter implements Transmit {
     return arena.alloc(front, len);
   }
 
-  /** Sends what is queued for the underlay; the arena is free again. */
+  /** Sends what is queued for the underlay and the macvlan parents; the arena is free again. */
   flush(): void {
-    const tunnel = this.dp.tables.tunnel;
-    if (tunnel !== null) tunnel.flush();
+    const t = this.dp.tables;
+    if (t.tunnel !== null) t.tunnel.flush();
+    const parents = t.parents;
+    for (let i = 0, n = parents.length; i < n; i++) parents[i]?.flush();
     this.dp.arena.reset();
   }
 

@@ -1,4 +1,5 @@
-import type { PortIo, TunnelIo } from '../dataplane/port.js';
+import type { ParentIo, PortIo, TunnelIo } from '../dataplane/port.js';
+import { VNET_HDR_LEN } from '../wire/virtio-net.js';
 
 /** A port that keeps what the data plane sends, for tests and benchmarks. */
 export class MemoryPort implements PortIo {
@@ -33,5 +34,28 @@ export class MemoryTunnel implements TunnelIo {
 
   flush(): void {
     // copied when queued
+  }
+}
+
+/** An in-memory macvlan parent: keeps what each VLAN's port sends (the frame untagged, its VLAN beside it). */
+export class MemoryParent implements ParentIo {
+  readonly sent: { vlan: number; bytes: Buffer }[] = [];
+  keep = true;
+  count = 0;
+
+  sendFrame(buf: Buffer, off: number, len: number, vlan: number, withVnet: boolean): boolean {
+    this.count++;
+    const skip = withVnet ? VNET_HDR_LEN : 0;
+    if (this.keep) this.sent.push({ vlan, bytes: Buffer.from(buf.subarray(off + skip, off + len)) });
+    return true;
+  }
+
+  flush(): void {
+    // copied when queued
+  }
+
+  /** Frames sent since the last take(), oldest first. */
+  take(): { vlan: number; bytes: Buffer }[] {
+    return this.sent.splice(0, this.sent.length);
   }
 }

@@ -1,6 +1,7 @@
 /**
  * A vector of `struct mmsghdr` for sendmmsg(2)/recvmmsg(2), laid out once in native memory: each
- * message has one iovec, a 32-byte name (room for a sockaddr_in or a sockaddr_in6) and a control area of its own. Pointers are
+ * message has one iovec (or two: a header from elsewhere, then the rest of a frame), a 32-byte name
+ * (room for a sockaddr_in, a sockaddr_in6 or a sockaddr_ll) and a control area of its own. Pointers are
  * written as two 32-bit halves from JS Numbers (user-space addresses are below 2^47), so filling
  * a message allocates nothing. Layouts are the generic 64-bit Linux ones (x86_64, arm64, riscv64,
  * loongarch64), little-endian.
@@ -24,6 +25,8 @@ const NAME_SIZE = 32;
 /** struct sockaddr_in: family(2) port(2) addr(4); sockaddr_in6: family(2) port(2) flowinfo(4) addr(16) scope_id(4) */
 const SIN_ADDR = 4;
 const SIN6_ADDR = 8;
+/** struct sockaddr_ll: family(2) protocol(2) ifindex(4) hatype(2) pkttype(1) halen(1) addr(8) */
+const SLL_PKTTYPE = 10;
 
 /** struct cmsghdr: cmsg_len (size_t), cmsg_level, cmsg_type, then the data. */
 export const CMSG_HDR_SIZE = 16;
@@ -52,9 +55,11 @@ export class MessageVector {
     readonly capacity: number,
     /** bytes of control data per message (a multiple of 8) */
     readonly controlSize: number,
+    /** iovecs per message: 1, or 2 for setBuffers */
+    readonly iovsPerMessage: 1 | 2 = 1,
   ) {
     this.hdrs = Buffer.alloc(capacity * MMSGHDR_SIZE);
-    const iov = Buffer.alloc(capacity * IOVEC_SIZE);
+    const iov = Buffer.alloc(capacity * IOVEC_SIZE * iovsPerMessage);
     this.names = Buffer.alloc(capacity * NAME_SIZE);
     this.control = Buffer.alloc(Math.max(8, capacity * controlSize));
     this.h32 = new Uint32Array(this.hdrs.buffer, this.hdrs.byteOffset, this.hdrs.length >>> 2);
@@ -68,7 +73,7 @@ export class MessageVector {
     this.iovs = iov;
     for (let i = 0; i < capacity; i++) {
       const m = i * MMSGHDR_SIZE;
-      this.put64(m + MSG_IOV, iovAddr + i * IOVEC_SIZE);
+      this.put64(m + MSG_IOV, iovAddr + i * IOVEC_SIZE * iovsPerMessage);
       this.put64(m + MSG_IOVLEN, 1);
     }
   }
@@ -83,7 +88,20 @@ export class MessageVector {
 
   /** Message i carries the `len` bytes at native address `addr`. */
   setBuffer(i: number, addr: number, len: number): void {
-    const w = i * (IOVEC_SIZE >>> 2);
+    const w = i * this.iovsPerMessage * (IOVEC_SIZE >>> 2);
+    this.putIov(w, addr, len);
+    this.put64(i * MMSGHDR_SIZE + MSG_IOVLEN, 1);
+  }
+
+  /** Message i carries `len0` bytes at `addr0` then `len1` bytes at `addr1` (a vector made with two iovecs per message). */
+  setBuffers(i: number, addr0: number, len0: number, addr1: number, len1: number): void {
+    const w = i * 2 * (IOVEC_SIZE >>> 2);
+    this.putIov(w, addr0, len0);
+    this.putIov(w + (IOVEC_SIZE >>> 2), addr1, len1);
+    this.put64(i * MMSGHDR_SIZE + MSG_IOVLEN, 2);
+  }
+
+  private putIov(w: number, addr: number, len: number): void {
     const lo = addr >>> 0;
     this.iov32[w] = lo;
     this.iov32[w + 1] = (addr - lo) / TWO32;
@@ -146,13 +164,22 @@ export class MessageVector {
    * Walks the cmsghdr chain of the message's control area.
    */
   findControl(i: number, level: number, type: number): number {
+    const at = this.findControlData(i, level, type, 4);
+    return at < 0 ? -1 : this.c32[at >>> 2];
+  }
+
+  /**
+   * Where in `control` the data of the control message (level, type) of message i starts, when it
+   * has at least `bytes` bytes; -1 when the kernel gave none.
+   */
+  findControlData(i: number, level: number, type: number, bytes: number): number {
     const base = i * this.controlSize;
     const end = base + Math.min(this.controlLen(i), this.controlSize);
     const c = this.c32;
     for (let p = base; p + CMSG_HDR_SIZE <= end; ) {
       const len = c[p >>> 2];
       if (len < CMSG_HDR_SIZE) return -1;
-      if (c[(p >>> 2) + 2] === level && c[(p >>> 2) + 3] === type && p + CMSG_HDR_SIZE + 4 <= end) return c[(p >>> 2) + 4];
+      if (c[(p >>> 2) + 2] === level && c[(p >>> 2) + 3] === type && p + CMSG_HDR_SIZE + bytes <= end && len >= CMSG_HDR_SIZE + bytes) return p + CMSG_HDR_SIZE;
       p += (len + 7) & ~7;
     }
     return -1;
@@ -173,5 +200,10 @@ export class MessageVector {
     const b = this.names;
     const o = i * NAME_SIZE + SIN6_ADDR + k * 4;
     return (b[o] << 24) | (b[o + 1] << 16) | (b[o + 2] << 8) | b[o + 3];
+  }
+
+  /** sll_pkttype of message i's name slot (a struct sockaddr_ll: PACKET_HOST 0, BROADCAST 1, MULTICAST 2, OTHERHOST 3, OUTGOING 4). */
+  packetType(i: number): number {
+    return this.names[i * NAME_SIZE + SLL_PKTTYPE];
   }
 }
