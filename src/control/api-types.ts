@@ -135,7 +135,7 @@ export type DisconnectRequest = { netns: string } | { containerId: string; ifNam
 export interface PortStatus {
   id: number;
   name: string; // device name, e.g. "eth0@c1" or "pontoon0"
-  kind: 'tap' | 'tun' | 'uplink' | 'vxlan';
+  kind: 'tap' | 'tun' | 'uplink' | 'vxlan' | 'parent';
   network: string | null;
   rxPackets: number;
   rxBytes: number;

@@ -358,7 +358,7 @@ export class DataplaneControl {
     const t = this.dp.tables;
     const vlans = t.parentVlans[index];
     if (vlans === undefined) return;
-    for (const id of vlans) if (id >= 0) this.removePort(id);
+    for (let v = 0; v < vlans.length; v++) while (vlans[v] >= 0) this.removePort(vlans[v]);
     t.parentVlans[index] = undefined;
     t.parents[index] = undefined;
   }
@@ -372,7 +372,6 @@ export class DataplaneControl {
     const net = t.networks[spec.network];
     if (net === undefined || net.macvlan === 0) throw new Error(`network slot ${spec.network} is not a macvlan network`);
     if (spec.vlan < 0 || spec.vlan > MAX_VLAN) throw new Error(`VLAN ${spec.vlan} is outside 0-${MAX_VLAN}`);
-    if (vlans[spec.vlan] >= 0) throw new Error(`VLAN ${spec.vlan} of that parent already has a network`);
     if (net.parentPort >= 0) throw new Error(`network ${net.name} already has its parent`);
     const pio = new ParentPortIo(io, spec.vlan);
     pio.vnet = spec.vnet === true;
@@ -383,6 +382,8 @@ export class DataplaneControl {
     this.addPort(port);
     net.addPort(port.id);
     net.parentPort = port.id;
+    // several networks may share a VLAN of a parent (disjoint subnets): the list of its ports
+    port.vlanNext = vlans[spec.vlan];
     vlans[spec.vlan] = port.id;
     return port;
   }
@@ -537,8 +538,20 @@ export class DataplaneControl {
         net.removePort(id);
         if (net.parentPort === id) net.parentPort = -1;
       }
+      // out of its VLAN's list of ports
       const io = port.io as ParentPortIo;
-      for (const vlans of t.parentVlans) if (vlans !== undefined && vlans[io.vlan] === id) vlans[io.vlan] = -1;
+      for (const vlans of t.parentVlans) {
+        if (vlans === undefined) continue;
+        if (vlans[io.vlan] === id) vlans[io.vlan] = port.vlanNext;
+        else {
+          for (let p = vlans[io.vlan]; p >= 0; p = t.ports[p]!.vlanNext) {
+            if (t.ports[p]!.vlanNext === id) {
+              t.ports[p]!.vlanNext = port.vlanNext;
+              break;
+            }
+          }
+        }
+      }
     } else {
       for (const routes of [t.routes, t.routes6]) {
         for (let r = routes.size - 1; r >= 0; r--) {

@@ -21,6 +21,7 @@ import { offloadFits } from './offload.js';
 import { ip4Input, ip4Wrap } from './ip4-input.js';
 import { ip6HostInput } from './ip6-input.js';
 import { macvlanFromParent } from './macvlan-switch.js';
+import { macHi, macLo } from '../wire/mac.js';
 import { DEFAULT_DATAPLANE_OPTIONS, type DataplaneOptions } from './options.js';
 import { PortKind } from './port.js';
 import { Tables } from './tables.js';
@@ -170,7 +171,27 @@ export class Dataplane implements Datapath {
       this.counters.drop(Drop.VlanUnknown);
       return;
     }
-    this.input(id, buf, off, len);
+    const ports = this.tables.ports;
+    if (ports[id]!.vlanNext < 0) {
+      this.input(id, buf, off, len);
+      return;
+    }
+    // several macvlan networks on this VLAN of the parent: a group frame is every one's, a unicast
+    // one the network's that has the container of that MAC
+    if ((buf[off] & 1) !== 0) {
+      for (let p = id; p >= 0; p = ports[p]!.vlanNext) this.input(p, buf, off, len);
+      return;
+    }
+    const hi = macHi(buf, off);
+    const lo = macLo(buf, off);
+    for (let p = id; p >= 0; p = ports[p]!.vlanNext) {
+      const net = this.tables.networks[ports[p]!.network];
+      if (net !== undefined && net.fdb.lookup(hi, lo) >= 0) {
+        this.input(p, buf, off, len);
+        return;
+      }
+    }
+    this.counters.drop(Drop.NotForUs);
   }
 
   /** End of a batch: coalesced segments and queued datagrams go out, every pool slot is free again. */

@@ -72,6 +72,8 @@ export class Port {
   mtu = 1500;
   /** the device carries a virtio-net header on every frame and takes checksum and TSO offloads */
   vnet = false;
+  /** a parent's port: the next port (another macvlan network) on the same VLAN of the same parent, -1: none */
+  vlanNext = -1;
 
   constructor(
     readonly id: number,

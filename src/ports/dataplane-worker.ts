@@ -8,7 +8,8 @@ import { DataplaneCounters, Gauge } from '../dataplane/counters.js';
 import { Dataplane } from '../dataplane/dataplane.js';
 import { DEFAULT_DATAPLANE_OPTIONS } from '../dataplane/options.js';
 import { LiveStateFile, type LiveStateStatus } from './live-state-file.js';
-import { PortKind } from '../dataplane/port.js';
+import { type ParentPortIo, type Port, PortKind } from '../dataplane/port.js';
+import { ParentSocket } from './parent-socket.js';
 import type { DeviceIo, DeviceLoop } from './device-loop.js';
 import { EpollLoop } from './epoll-loop.js';
 import { UringLoop } from './uring-loop.js';
@@ -44,6 +45,13 @@ const loop: DeviceLoop = ((): DeviceLoop => {
 dp.counters.gauges[Gauge.IoBackendUring] = loop.backend === 'io_uring' ? 1 : 0;
 const devices: (DeviceIo | undefined)[] = [];
 let vxlan: VxlanSocket | null = null;
+const parents: (ParentSocket | undefined)[] = [];
+
+/** The socket of a parent's port. */
+function parentOf(p: Port): ParentSocket | undefined {
+  const parent = (p.io as ParentPortIo).parent;
+  return parents.find((s) => s === parent);
+}
 
 function snapshot(): Snapshot {
   const now = dp.now;
@@ -74,9 +82,9 @@ function snapshot(): Snapshot {
     out.ports.push({
       id: p.id,
       name: p.name,
-      kind: p.kind === PortKind.Host ? 'tun' : p.kind === PortKind.Uplink ? 'uplink' : p.kind === PortKind.Tunnel ? 'vxlan' : 'tap',
+      kind: p.kind === PortKind.Host ? 'tun' : p.kind === PortKind.Uplink ? 'uplink' : p.kind === PortKind.Tunnel ? 'vxlan' : p.kind === PortKind.Parent ? 'parent' : 'tap',
       network: p.network,
-      lastError: devices[p.id]?.lastError ?? 0,
+      lastError: p.kind === PortKind.Parent ? parentOf(p)?.lastError ?? 0 : devices[p.id]?.lastError ?? 0,
     });
   }
   for (const net of dp.tables.networks) {
@@ -163,6 +171,23 @@ const control: WorkerControl = {
   },
   addUplink(spec, fd) {
     return attach(fd, (io) => ctl.addUplink(spec, io));
+  },
+  addParent(index, fd, device, vnet) {
+    const sock = new ParentSocket(dp, fd, device, index, vnet, init.batchSize);
+    ctl.addParent(index, sock);
+    parents[index] = sock;
+    loop.attachParent(sock);
+  },
+  removeParent(index) {
+    const sock = parents[index];
+    if (sock === undefined) return;
+    loop.detachParent(index);
+    sock.flush();
+    ctl.removeParent(index);
+    parents[index] = undefined;
+  },
+  addParentPort(spec) {
+    return ctl.addParentPort(spec).id;
   },
   addPublish(rule) {
     ctl.addPublish(rule);

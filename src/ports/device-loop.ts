@@ -8,6 +8,7 @@ import type { Dataplane } from '../dataplane/dataplane.js';
 import { type PortIo, PortKind } from '../dataplane/port.js';
 import { ETH_HLEN } from '../wire/ethernet.js';
 import { VNET_HDR_LEN } from '../wire/virtio-net.js';
+import type { ParentSocket } from './parent-socket.js';
 import type { VxlanSocket } from './vxlan-socket.js';
 
 /** A device's side of a port: how the pipeline's frames are written, and the last write error. */
@@ -27,6 +28,10 @@ export interface DeviceLoop {
   /** Stops reading port `portId` (the device may already be gone). */
   detach(portId: number): void;
   attachTunnel(sock: VxlanSocket): void;
+  /** A macvlan parent's socket is read from now on (its frames go to Dataplane.inputParent). */
+  attachParent(sock: ParentSocket): void;
+  /** Stops reading parent `index` (its socket may already be closed). */
+  detachParent(index: number): void;
   /**
    * Waits up to `timeoutMs` (0: does not block) for frames, control wake-ups and the underlay,
    * and handles everything ready. Sets dp.now. Returns true when frames were handled.
@@ -78,6 +83,31 @@ export function drainTunnel(dp: Dataplane, sock: VxlanSocket, batch: number): nu
     for (let p = 0; p < len; p += seg, datagrams++) dp.inputTunnel(slab, off + p, Math.min(seg, len - p), vtep);
   }
   dp.counters.gauges[Gauge.UnderlayRxDatagrams] += datagrams;
+  dp.endBatch();
+  return n;
+}
+
+/**
+ * Up to `batch` frames from a macvlan parent (recvmmsg), each to the port of its VLAN, with the
+ * offloads its virtio-net header gives. Ends the batch. Returns how many came: `batch` means more
+ * may be waiting.
+ */
+export function drainParent(dp: Dataplane, sock: ParentSocket, batch: number): number {
+  const slab = dp.pool.slab;
+  const n = sock.receive(dp.pool, batch);
+  const vnet = sock.vnet;
+  for (let i = 0; i < n; i++) {
+    const len = sock.rxLength(i);
+    if (len === 0) continue;
+    const off = sock.rxOffset(i);
+    if (!vnet) {
+      dp.inputParent(sock.index, slab, off, len, sock.rxVlan(i));
+      continue;
+    }
+    dp.frame.setOffloadFromVnet(slab, off - VNET_HDR_LEN, 0);
+    dp.inputParent(sock.index, slab, off, len, sock.rxVlan(i));
+    dp.frame.clearOffload();
+  }
   dp.endBatch();
   return n;
 }

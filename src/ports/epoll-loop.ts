@@ -9,19 +9,23 @@ import { PortKind } from '../dataplane/port.js';
 import { ETH_HLEN } from '../wire/ethernet.js';
 import { VNET_HDR_LEN } from '../wire/virtio-net.js';
 import { DevicePort } from './device-port.js';
-import { type DeviceIo, type DeviceLoop, drainTunnel, inputRead } from './device-loop.js';
+import { type DeviceIo, type DeviceLoop, drainParent, drainTunnel, inputRead } from './device-loop.js';
+import type { ParentSocket } from './parent-socket.js';
 import { Epoll } from './sys/epoll.js';
 import { readFrame } from './sys/frame-io.js';
 import type { VxlanSocket } from './vxlan-socket.js';
 
 const WAKE_TOKEN = 0x7fffffff;
 const TUNNEL_TOKEN = 0x7ffffffe;
+/** macvlan parents: this plus their index */
+const PARENT_TOKEN_BASE = 0x7fff0000;
 
 export class EpollLoop implements DeviceLoop {
   readonly backend = 'read/write';
   private readonly epoll = new Epoll(64);
   private readonly devices: (DevicePort | undefined)[] = [];
   private tunnel: VxlanSocket | null = null;
+  private readonly parents: (ParentSocket | undefined)[] = [];
   // One read view per pool slot and frame start, made once, so reads allocate nothing: Ethernet
   // frames land at HEADROOM, TUN packets 14 bytes later (an Ethernet header fits in front); with a
   // virtio-net header the read starts 10 bytes earlier.
@@ -72,6 +76,22 @@ export class EpollLoop implements DeviceLoop {
     this.epoll.add(sock.socket.fd, TUNNEL_TOKEN);
   }
 
+  attachParent(sock: ParentSocket): void {
+    this.parents[sock.index] = sock;
+    this.epoll.add(sock.fd, PARENT_TOKEN_BASE + sock.index);
+  }
+
+  detachParent(index: number): void {
+    const sock = this.parents[index];
+    if (sock === undefined) return;
+    this.parents[index] = undefined;
+    try {
+      this.epoll.remove(sock.fd);
+    } catch {
+      // closed already
+    }
+  }
+
   poll(timeoutMs: number): boolean {
     const n = this.epoll.wait(timeoutMs);
     const dp = this.dp;
@@ -83,6 +103,10 @@ export class EpollLoop implements DeviceLoop {
         this.onWake();
       } else if (token === TUNNEL_TOKEN) {
         drainTunnel(dp, this.tunnel!, this.batchSize);
+        traffic = true;
+      } else if (token >= PARENT_TOKEN_BASE) {
+        const sock = this.parents[token - PARENT_TOKEN_BASE];
+        if (sock !== undefined) drainParent(dp, sock, this.batchSize);
         traffic = true;
       } else {
         this.drain(token);

@@ -14,7 +14,8 @@ import type { Dataplane } from '../dataplane/dataplane.js';
 import { copyBytes, HEADROOM, SLOT_SIZE } from '../dataplane/frame-pool.js';
 import { ETH_HLEN } from '../wire/ethernet.js';
 import { VNET_HDR_LEN } from '../wire/virtio-net.js';
-import { type DeviceIo, type DeviceLoop, drainTunnel, inputRead } from './device-loop.js';
+import { type DeviceIo, type DeviceLoop, drainParent, drainTunnel, inputRead } from './device-loop.js';
+import type { ParentSocket } from './parent-socket.js';
 import { writeFrameAt } from './sys/frame-io.js';
 import { type BufferRing, IORING_CQE_F_BUFFER, IORING_CQE_F_MORE, IoUring, POLLIN } from './sys/io-uring.js';
 import { Errno } from './sys/libc.js';
@@ -37,6 +38,8 @@ const WRITE_BASE = 0x4000_0000;
 const WAKE = 0x7fff_fff0;
 const TUNNEL = 0x7fff_fff1;
 const CANCEL = 0x7fff_fff2;
+/** macvlan parents' polls: this plus their index */
+const PARENT_BASE = 0x7fff_0000;
 /** Frames handled between two ends of batch (flushes; buffers go back to the kernel). */
 const FRAMES_PER_BATCH = 64;
 /** recvmmsg rounds for one underlay wake-up before the other devices get their turn. */
@@ -74,6 +77,10 @@ export class UringLoop implements DeviceLoop {
   private usedCount = 0;
   private framesInBatch = 0;
   private tunnel: VxlanSocket | null = null;
+  private readonly parents: (ParentSocket | undefined)[] = [];
+  /** parents that reported frames (or had more than one wake-up's share) and are drained after the completions */
+  private readonly parentReady: boolean[] = [];
+  private parentBacklog = false;
   /** the underlay had more than one wake-up's share: drain it again without waiting */
   private tunnelBacklog = false;
   private wakeSeen = false;
@@ -130,6 +137,19 @@ export class UringLoop implements DeviceLoop {
     this.queue(() => this.ring.pollAdd(sock.socket.fd, POLLIN, TUNNEL, true));
   }
 
+  attachParent(sock: ParentSocket): void {
+    this.parents[sock.index] = sock;
+    this.queue(() => this.ring.pollAdd(sock.fd, POLLIN, PARENT_BASE + sock.index, true));
+  }
+
+  detachParent(index: number): void {
+    if (this.parents[index] === undefined) return;
+    this.parents[index] = undefined;
+    this.parentReady[index] = false;
+    this.queue(() => this.ring.cancel(PARENT_BASE + index, CANCEL));
+    this.ring.submit();
+  }
+
   private token(portId: number): number {
     return portId | (this.generation[portId] << PORT_BITS);
   }
@@ -171,17 +191,19 @@ export class UringLoop implements DeviceLoop {
 
   poll(timeoutMs: number): boolean {
     const ring = this.ring;
-    if (timeoutMs === 0 && !this.tunnelBacklog && ring.cqReady() === 0 && !ring.taskWorkPending() && ring.sqPending() === 0) {
+    const backlog = this.tunnelBacklog || this.parentBacklog;
+    if (timeoutMs === 0 && !backlog && ring.cqReady() === 0 && !ring.taskWorkPending() && ring.sqPending() === 0) {
       // busy polling: nothing has arrived, and finding that out cost no system call
       this.dp.now = performance.now();
       return false;
     }
-    const r = ring.submitAndWait(timeoutMs === 0 || this.tunnelBacklog ? 0 : 1, timeoutMs === 0 || this.tunnelBacklog ? -1 : timeoutMs);
+    const r = ring.submitAndWait(timeoutMs === 0 || backlog ? 0 : 1, timeoutMs === 0 || backlog ? -1 : timeoutMs);
     if (r < 0 && r !== -Errno.EBUSY) this.dp.counters.drop(Drop.TxError);
     const dp = this.dp;
     dp.now = performance.now();
-    let traffic = this.tunnelBacklog;
+    let traffic = backlog;
     if (this.tunnelBacklog) this.drainUnderlay();
+    if (this.parentBacklog) this.drainParents();
     const n = ring.cqReady();
     for (let i = 0; i < n; i++) {
       const data = ring.cqeUserData(i);
@@ -190,6 +212,15 @@ export class UringLoop implements DeviceLoop {
       if (data < WRITE_BASE) {
         this.completeRead(data, res, flags);
         traffic = true;
+      } else if (data >= PARENT_BASE && data < WAKE) {
+        const index = data - PARENT_BASE;
+        const sock = this.parents[index];
+        if (sock !== undefined) {
+          if ((flags & IORING_CQE_F_MORE) === 0) this.queue(() => ring.pollAdd(sock.fd, POLLIN, data, true));
+          this.parentReady[index] = true;
+          this.parentBacklog = true;
+          traffic = true;
+        }
       } else if (data < WAKE) {
         this.completeWrite(data - WRITE_BASE, res);
       } else if (data === WAKE) {
@@ -205,6 +236,7 @@ export class UringLoop implements DeviceLoop {
     ring.advance(n);
     this.endBatch();
     if (this.tunnelBacklog) this.drainUnderlay();
+    if (this.parentBacklog) this.drainParents();
     if (this.wakeSeen) {
       this.wakeSeen = false;
       this.onWake();
@@ -262,6 +294,24 @@ export class UringLoop implements DeviceLoop {
         if (t === this.token(t & PORT_MASK)) this.arm(t & PORT_MASK);
       }
       this.rearmCount = 0;
+    }
+  }
+
+  /** Each parent that has frames, up to TUNNEL_ROUNDS batches; one with more stays ready for the next poll. */
+  private drainParents(): void {
+    this.parentBacklog = false;
+    const ready = this.parentReady;
+    for (let i = 0; i < ready.length; i++) {
+      if (!ready[i]) continue;
+      ready[i] = false;
+      const sock = this.parents[i];
+      if (sock === undefined) continue;
+      let more = true;
+      for (let r = 0; r < TUNNEL_ROUNDS && more; r++) more = drainParent(this.dp, sock, this.batchSize) === this.batchSize;
+      if (more) {
+        ready[i] = true;
+        this.parentBacklog = true;
+      }
     }
   }
 

@@ -4,7 +4,7 @@
 import type { PortProtocol } from '../wire/ipv4.js';
 import type { MessagePort } from 'node:worker_threads';
 import type { DataplaneOptions } from '../dataplane/options.js';
-import type { EndpointSpec, HostPortSpec, NetworkSpec, PinSpec, RemoteEndpointSpec, UplinkSpec } from '../dataplane/specs.js';
+import type { EndpointSpec, HostPortSpec, NetworkSpec, ParentPortSpec, PinSpec, RemoteEndpointSpec, UplinkSpec } from '../dataplane/specs.js';
 import type { PublishRule, PublishRule6 } from '../dataplane/published-ports.js';
 import type { IpFamily } from '../dataplane/conntrack.js';
 import type { VtepAddress } from '../dataplane/vtep-table.js';
@@ -61,6 +61,16 @@ export interface WorkerControl {
   addHostPort(spec: HostPortSpec, fd: number): number;
   removePort(portId: number): void;
   addUplink(spec: UplinkSpec, fd: number): number;
+  /**
+   * A macvlan parent device: `fd` an AF_PACKET socket bound to `device` with PACKET_AUXDATA (and
+   * PACKET_VNET_HDR when `vnet`), read from now on under `index`. The control plane keeps the fd
+   * and closes it after removeParent.
+   */
+  addParent(index: number, fd: number, device: string, vnet: boolean): void;
+  /** stops reading the parent and removes its ports (their networks keep their containers) */
+  removeParent(index: number): void;
+  /** a macvlan network's port on a parent (one VLAN of it); the port's id */
+  addParentPort(spec: ParentPortSpec): number;
   addPublish(rule: PublishRule): void;
   /** publishes an IPv6 port (`-p [::]:8080:80`): the gateway's IPv6 addresses to the container's IPv6 address */
   addPublish6(rule: PublishRule6): void;
@@ -106,7 +116,7 @@ export interface WorkerControl {
 export interface SnapshotPort {
   id: number;
   name: string;
-  kind: 'tap' | 'tun' | 'uplink' | 'vxlan';
+  kind: 'tap' | 'tun' | 'uplink' | 'vxlan' | 'parent';
   network: number;
   lastError: number;
 }
