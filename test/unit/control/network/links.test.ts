@@ -4,8 +4,8 @@
 // kept across a daemon restart.
 
 import { afterEach, describe, expect, it } from 'vitest';
-import { ApiFailure } from '../../../../src/control/gateway-api.js';
 import type { NetworkService } from '../../../../src/control/network-service.js';
+import { rejection } from '../api-failure.js';
 import { FakeHost } from './fake-host.js';
 
 const running: NetworkService[] = [];
@@ -36,15 +36,6 @@ async function linkedWorld() {
 /** What the embedded DNS answers `name` (A records) to the container with address `from`. */
 function resolveFrom(service: NetworkService, from: string, name: string): string[] | null {
   return service.names.lookupName(service.names.clientScope(from)!, name);
-}
-
-async function rejection(p: Promise<unknown>): Promise<ApiFailure> {
-  const err = await p.then(
-    () => null,
-    (e: unknown) => e,
-  );
-  expect(err).toBeInstanceOf(ApiFailure);
-  return err as ApiFailure;
 }
 
 describe('network connect --link', () => {
