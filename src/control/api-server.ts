@@ -39,6 +39,11 @@ const connectSchema = z.strictObject({
   aliases: z.array(z.string()).optional(),
   name: z.string().optional(),
   publish: z.array(z.string()).optional(),
+  /** "CONTAINER[:ALIAS]" or { name, alias? }; checked by the connect, with the network's containers at hand */
+  links: z
+    .array(z.union([z.string(), z.strictObject({ name: z.string(), alias: z.string().optional() })], { error: 'expected "CONTAINER[:ALIAS]" or {"name", "alias"}' }))
+    .max(64)
+    .optional(),
   ifName: z
     .string()
     .regex(/^[^\s/]{1,15}$/, 'an interface name has 1 to 15 characters, no "/" and no white space')

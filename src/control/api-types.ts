@@ -40,6 +40,8 @@ export interface EndpointResource {
   /** the runtime's container id, when the connect named one (CNI) */
   ContainerID?: string;
   Aliases: string[];
+  /** Docker's legacy links of this endpoint (`--link`), as Docker prints them: "db:dbalias"; absent without links */
+  Links?: string[];
   Ports: PortMappingResource[];
   /** embedded DNS on: the names this endpoint answers to on its network (container name, aliases) */
   DNSNames?: string[];
@@ -88,11 +90,22 @@ export interface ConnectRequest {
   name?: string;
   /** `[HOSTIP:]HOSTPORT:CONTAINERPORT[/tcp|udp]`, ranges allowed, as `docker run -p` */
   publish?: string[];
+  /** Docker's legacy links (`--link CONTAINER[:ALIAS]`) to containers on the same network */
+  links?: LinkRequest[];
   /** the interface's name inside the namespace (CNI_IFNAME); the lowest free ethN when absent */
   ifName?: string;
   /** the runtime's container id (CNI_CONTAINERID): with ifName, what a later disconnect may name */
   containerId?: string;
 }
+
+/** Docker's legacy link of an endpoint: the linked container's name on the network, and the alias its linking container knows it by. */
+export interface ContainerLink {
+  name: string;
+  alias: string;
+}
+
+/** A link as a connect asks for it: `"CONTAINER[:ALIAS]"`, or `{ name, alias }` (the alias defaults to the name). */
+export type LinkRequest = string | { name: string; alias?: string };
 
 export interface PortMappingResource {
   proto: 'tcp' | 'udp';

@@ -10,6 +10,7 @@ import type { ConntrackEntryResource, EndpointResource, IpamConfig, NetworkResou
 import { dnsAddressOf, isIpv6Only, type LiveNetwork } from './live-network.js';
 import type { EndpointRecord } from './state-store.js';
 import { isIpv6Mapping } from './publish.js';
+import { linkText } from './container-links.js';
 
 /** An endpoint; `dnsServer` is the resolver its container uses, or null with the DNS off. */
 export function endpointResource(live: LiveNetwork, r: EndpointRecord, dnsServer: string | null): EndpointResource {
@@ -24,6 +25,7 @@ export function endpointResource(live: LiveNetwork, r: EndpointRecord, dnsServer
     Netns: r.netnsPath,
     ...(r.containerId !== undefined ? { ContainerID: r.containerId } : {}),
     Aliases: r.aliases,
+    ...(r.links !== undefined && r.links.length > 0 ? { Links: r.links.map(linkText) } : {}),
     Ports: r.ports.map((m) => ({ ...m, network: live.record.name, containerIp: isIpv6Mapping(m) ? (r.ip6 ?? '') : r.ip })),
     ...(dnsServer !== null ? { DNSNames: [r.name, ...r.aliases], DNSServer: dnsServer } : {}),
   };

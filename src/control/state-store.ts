@@ -4,6 +4,7 @@
 import { closeSync, fsyncSync, mkdirSync, openSync, readFileSync, renameSync, unlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { z } from 'zod';
+import type { ContainerLink } from './api-types.js';
 import type { PortMapping } from './publish.js';
 
 export interface EndpointRecord {
@@ -21,6 +22,8 @@ export interface EndpointRecord {
   /** the endpoint's IPv6 address on a network with IPv6 (no prefix length); its link-local one follows from the MAC */
   ip6?: string;
   aliases: string[];
+  /** Docker's legacy links (`--link`) to containers on the same network; absent without links */
+  links?: ContainerLink[];
   created: string;
   /** published ports (host port already chosen) */
   ports: PortMapping[];
@@ -112,6 +115,7 @@ const endpointSchema = z.object({
   ip: z.string(),
   ip6: z.string().optional(),
   aliases: z.array(z.string()),
+  links: z.array(z.object({ name: z.string().min(1), alias: z.string().min(1) })).optional(),
   created: z.string(),
   ports: z
     .array(

@@ -2,7 +2,8 @@
 
 import { resolve as resolvePath } from 'node:path';
 import { Command, InvalidArgumentError, Option } from 'commander';
-import type { ConnectRequest, NetworkCreateRequest, NetworkResource, NetworkSummary, PortMappingResource } from '../../control/api-types.js';
+import type { ConnectRequest, ContainerLink, NetworkCreateRequest, NetworkResource, NetworkSummary, PortMappingResource } from '../../control/api-types.js';
+import { parseLink } from '../../control/container-links.js';
 import { ApiRequestError } from '../api-client.js';
 import { CliExit, type CliContext } from '../context.js';
 import { formatInspect, formatTable, shortId } from '../format.js';
@@ -20,6 +21,15 @@ function parseMtu(value: string): number {
 /** Repeatable options; no default value so help does not show "(default: [])". */
 function collect(value: string, previous: string[] | undefined): string[] {
   return [...(previous ?? []), value];
+}
+
+/** Repeated --link CONTAINER[:ALIAS], each checked as Docker's CLI does before anything is sent. */
+function collectLink(value: string, previous: ContainerLink[] | undefined): ContainerLink[] {
+  try {
+    return [...(previous ?? []), parseLink(value)];
+  } catch (e) {
+    throw new InvalidArgumentError(`${(e as Error).message}.`);
+  }
 }
 
 /** A netns path relative to the CLI's directory means nothing to the daemon: make it absolute. */
@@ -176,10 +186,12 @@ export function networkCommand(ctx: CliContext, parent: Command): Command {
     .option('--ip6 <address>', 'IPv6 address of the endpoint (a network with IPv6)')
     .option('--alias <name>', 'add a network-scoped alias (repeatable)', collect)
     .option('--name <name>', 'container name shown by inspect (default: the netns name)')
+    .option('--link <container[:alias]>', 'add a link to another container on the network, resolved by this container alone (repeatable)', collectLink)
     .option('-p, --publish <spec>', 'publish a port: [HOSTIP:]HOSTPORT:CONTAINERPORT[/tcp|udp] (repeatable, ranges allowed)', collect)
-    .action(async (net: string, netns: string, o: { ip?: string; ip6?: string; alias?: string[]; name?: string; publish?: string[] }, cmd: Command) => {
+    .action(async (net: string, netns: string, o: { ip?: string; ip6?: string; alias?: string[]; link?: ContainerLink[]; name?: string; publish?: string[] }, cmd: Command) => {
       const req: ConnectRequest = { netns: netnsArg(netns) };
       if (o.publish !== undefined) req.publish = o.publish;
+      if (o.link !== undefined) req.links = o.link;
       if (o.ip !== undefined) req.ip = o.ip;
       if (o.ip6 !== undefined) req.ip6 = o.ip6;
       if (o.alias !== undefined) req.aliases = o.alias;

@@ -2,10 +2,14 @@
 // aliases (local endpoints and, on overlays, those of other hosts), with the endpoint's addresses of
 // both families on that network, and the reverse entries of those addresses (in-addr.arpa and
 // ip6.arpa). A client sees the names of every network its container is attached to and no others,
-// like Docker's per-container resolver. Indexes are rebuilt lazily after a change.
+// like Docker's per-container resolver. An endpoint's legacy links (`--link db:dbalias`) are
+// answered to that endpoint's container only: the alias stands for the linked container's name on
+// the link's network, looked up at query time (a link whose container left answers nothing, and
+// works again when a container of that name comes back). Indexes are rebuilt lazily after a change.
 
 import { cidrContains, parseCidr, parseIpv4OrNull, type Ipv4Cidr } from '../../wire/ipv4-address.js';
 import { cidr6Contains, ipv6ToString, parseCidr6, parseIpv6OrNull, type Ipv6Cidr, type Ipv6Words } from '../../wire/ipv6-address.js';
+import type { ContainerLink } from '../api-types.js';
 
 /** Which addresses a lookup wants: A records (4) or AAAA records (6). */
 export type IpFamily = 4 | 6;
@@ -20,6 +24,8 @@ export interface NameEntry {
   /** the endpoint's IPv6 address on this network (a network with IPv6), in any RFC 4291 text form */
   ip6?: string;
   aliases: readonly string[];
+  /** Docker's legacy links of this endpoint: names the embedded DNS gives its container alone */
+  links?: readonly ContainerLink[];
   /**
    * the container's network namespace ("dev:ino") for endpoints of this host; ties the networks of
    * one container together. Absent for endpoints on other hosts.
@@ -51,6 +57,8 @@ interface NetworkState {
   endpoints: Map<string, NameEntry>;
   /** lower-case name → addresses */
   byName: Map<string, NameAddresses> | null;
+  /** lower-case container name (aliases left out) → addresses: what a link's name stands for */
+  byContainer: Map<string, NameAddresses> | null;
   /** address (IPv6 in RFC 5952 text) → container name */
   byAddress: Map<string, string> | null;
 }
@@ -74,12 +82,22 @@ function inSubnetOf(n: NetworkState, a: ParsedAddress): boolean {
   return a.family === 4 ? n.subnet !== null && cidrContains(n.subnet, a.v4) : n.subnet6 !== null && cidr6Contains(n.subnet6, a.v6);
 }
 
+/** A legacy link of the querying container, on one of its networks; names in lower case. */
+export interface ScopeLink {
+  /** the network of the linking endpoint, where the linked container's name is looked up */
+  networkId: string;
+  alias: string;
+  name: string;
+}
+
 /** What a query from one client address may see. */
 export interface ClientScope {
   /** the network the query came from (whose gateway it was sent to) */
   network: NetworkNames;
   /** that network first, then the other networks of the same container */
   networks: readonly NetworkNames[];
+  /** the container's legacy links on those networks; absent when it has none */
+  links?: readonly ScopeLink[];
 }
 
 /** Lower case, no trailing dot: how names are compared (DNS is case-insensitive). */
@@ -136,6 +154,19 @@ function canonicalIpv6(ip6: string): string | null {
   return w === null ? null : ipv6ToString(w);
 }
 
+/** `found` with the addresses of `ips` it lacks (a copy when it was null); `found` itself when `ips` is undefined. */
+function merged(found: string[] | null, ips: readonly string[] | undefined): string[] | null {
+  if (ips === undefined) return found;
+  if (found === null) return [...ips];
+  for (const ip of ips) if (!found.includes(ip)) found.push(ip);
+  return found;
+}
+
+/** The links of endpoint `e` of network `n`, for a scope, in lower case. */
+function addScopeLinks(out: ScopeLink[], n: NetworkState, e: NameEntry): void {
+  for (const l of e.links ?? []) out.push({ networkId: n.info.id, alias: canonicalName(l.alias), name: canonicalName(l.name) });
+}
+
 export class NameTable {
   private readonly networks = new Map<string, NetworkState>();
   /** round robin: queries answered so far per network and name */
@@ -149,6 +180,7 @@ export class NameTable {
       subnet6: info.subnet6 !== undefined ? parseCidr6(info.subnet6) : null,
       endpoints: known?.endpoints ?? new Map(),
       byName: null,
+      byContainer: null,
       byAddress: null,
     });
   }
@@ -162,8 +194,9 @@ export class NameTable {
   setEndpoint(networkId: string, entry: NameEntry): void {
     const n = this.networks.get(networkId);
     if (n === undefined) return;
-    n.endpoints.set(entry.id, { ...entry, aliases: [...entry.aliases] });
+    n.endpoints.set(entry.id, { ...entry, aliases: [...entry.aliases], ...(entry.links !== undefined ? { links: entry.links.map((l) => ({ ...l })) } : {}) });
     n.byName = null;
+    n.byContainer = null;
     n.byAddress = null;
   }
 
@@ -171,6 +204,7 @@ export class NameTable {
     const n = this.networks.get(networkId);
     if (n === undefined || !n.endpoints.delete(endpointId)) return;
     n.byName = null;
+    n.byContainer = null;
     n.byAddress = null;
   }
 
@@ -196,9 +230,11 @@ export class NameTable {
     if (own === null) return null;
     const key = addressKey(ip, clientIp);
     let sandbox: string | undefined;
+    const links: ScopeLink[] = [];
     for (const e of own.endpoints.values()) {
       if (ip.family === 4 ? e.ip === clientIp : e.ip6 !== undefined && canonicalIpv6(e.ip6) === key) {
         sandbox = e.sandbox;
+        addScopeLinks(links, own, e);
         break;
       }
     }
@@ -209,12 +245,13 @@ export class NameTable {
         for (const e of n.endpoints.values()) {
           if (e.sandbox === sandbox) {
             networks.push(n.info);
+            addScopeLinks(links, n, e);
             break;
           }
         }
       }
     }
-    return { network: own.info, networks };
+    return { network: own.info, networks, ...(links.length > 0 ? { links } : {}) };
   }
 
   /**
@@ -226,12 +263,10 @@ export class NameTable {
   lookupName(scope: ClientScope, name: string, family: IpFamily = 4): string[] | null {
     const key = canonicalName(name);
     let found: string[] | null = null;
-    for (const info of scope.networks) {
-      const ips = this.index(info.id)?.byName!.get(key)?.[family];
-      if (ips === undefined) continue;
-      if (found === null) found = [...ips];
-      else for (const ip of ips) if (!found.includes(ip)) found.push(ip);
-    }
+    // the container's own links come first, as Docker's resolver tries a container's link aliases
+    // before the network's names; a broken link (its container is not on the network) falls through
+    for (const l of scope.links ?? []) if (l.alias === key) found = merged(found, this.index(l.networkId)?.byContainer!.get(l.name)?.[family]);
+    if (found === null) for (const info of scope.networks) found = merged(found, this.index(info.id)?.byName!.get(key)?.[family]);
     if (found === null || found.length < 2) return found;
     const turnKey = `${scope.network.id}/${key}`;
     const turns = this.turns.get(turnKey) ?? { 4: 0, 6: 0 };
@@ -269,14 +304,15 @@ export class NameTable {
     const n = this.networks.get(networkId);
     if (n === undefined || n.byName !== null) return n;
     const byName = new Map<string, NameAddresses>();
+    const byContainer = new Map<string, NameAddresses>();
     const byAddress = new Map<string, string>();
-    const add = (name: string, ip: string | null, ip6: string | null): void => {
+    const add = (name: string, ip: string | null, ip6: string | null, to = byName): void => {
       const key = canonicalName(name);
       if (key === '') return;
-      let ips = byName.get(key);
+      let ips = to.get(key);
       if (ips === undefined) {
         ips = { 4: [], 6: [] };
-        byName.set(key, ips);
+        to.set(key, ips);
       }
       if (ip !== null && !ips[4].includes(ip)) ips[4].push(ip);
       if (ip6 !== null && !ips[6].includes(ip6)) ips[6].push(ip6);
@@ -286,11 +322,13 @@ export class NameTable {
       const ip6 = e.ip6 !== undefined ? canonicalIpv6(e.ip6) : null;
       const ip = e.ip !== '' ? e.ip : null; // an endpoint of an IPv6-only network: AAAA only
       add(e.name, ip, ip6);
+      add(e.name, ip, ip6, byContainer);
       for (const a of e.aliases) add(a, ip, ip6);
       if (ip !== null) byAddress.set(ip, e.name);
       if (ip6 !== null) byAddress.set(ip6, e.name);
     }
     n.byName = byName;
+    n.byContainer = byContainer;
     n.byAddress = byAddress;
     // forget the round-robin turns of names that are gone
     for (const k of this.turns.keys()) {

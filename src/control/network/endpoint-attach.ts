@@ -10,7 +10,8 @@ import type { EndpointSpec } from '../../dataplane/specs.js';
 import type { AnyPublishRule } from '../../dataplane/published-ports.js';
 import { Family } from '../../dataplane/conntrack.js';
 import { parseMac } from '../../wire/mac.js';
-import type { ConnectRequest } from '../api-types.js';
+import type { ConnectRequest, ContainerLink } from '../api-types.js';
+import { checkLinks } from '../container-links.js';
 import { type NameEntry, type NameTable, isDnsName } from '../dns/name-table.js';
 import { ApiFailure } from '../gateway-api.js';
 import type { HostDevices, InterfaceConfig } from '../host-devices.js';
@@ -57,7 +58,15 @@ function publishRule(ep: EndpointRecord, m: PortMapping): AnyPublishRule {
 }
 
 function nameEntry(r: EndpointRecord): NameEntry {
-  return { id: r.id, name: r.name, ip: r.ip, ...(r.ip6 !== undefined ? { ip6: r.ip6 } : {}), aliases: r.aliases, sandbox: `${r.netnsDev}:${r.netnsIno}` };
+  return {
+    id: r.id,
+    name: r.name,
+    ip: r.ip,
+    ...(r.ip6 !== undefined ? { ip6: r.ip6 } : {}),
+    aliases: r.aliases,
+    ...(r.links !== undefined ? { links: r.links } : {}),
+    sandbox: `${r.netnsDev}:${r.netnsIno}`,
+  };
 }
 
 /** Docker's bridge gateway on every IPv6 network: the containers' IPv6 default route goes via it. */
@@ -134,6 +143,7 @@ export class EndpointAttach {
     for (const a of aliases) {
       if (!isDnsName(a)) throw new ApiFailure(400, `invalid alias ${JSON.stringify(a)}: it must be a DNS name (labels of letters, digits, '-' and '_')`);
     }
+    const links = checkLinks(req.links ?? [], name, live);
     if (req.ifName !== undefined && (await devices.interfaceNames(ns.path)).includes(req.ifName)) {
       throw new ApiFailure(409, `interface ${req.ifName} already exists in ${ns.name}`);
     }
@@ -153,7 +163,7 @@ export class EndpointAttach {
       const ip = v6only ? '' : await this.claimAddress(live, endpointId, req.ip, undo);
       const ip6 = await this.claimAddress6(live, endpointId, req.ip6, undo);
       try {
-        return await this.attach(live, { id: endpointId, name, ns, ip, ip6, aliases, ports, ifName: req.ifName, containerId: req.containerId }, undo);
+        return await this.attach(live, { id: endpointId, name, ns, ip, ip6, aliases, links, ports, ifName: req.ifName, containerId: req.containerId }, undo);
       } catch (err) {
         if (err instanceof ApiFailure) throw err;
         throw new ApiFailure(500, `cannot connect ${ns.name} to network ${live.record.name}: ${(err as Error).message}`);
@@ -232,7 +242,7 @@ export class EndpointAttach {
 
   private async attach(
     live: LiveNetwork,
-    ep: { id: string; name: string; ns: NetnsRef; ip: string; ip6?: string; aliases: string[]; ports: PortMapping[]; ifName?: string; containerId?: string },
+    ep: { id: string; name: string; ns: NetnsRef; ip: string; ip6?: string; aliases: string[]; links: ContainerLink[]; ports: PortMapping[]; ifName?: string; containerId?: string },
     undo: UndoStack,
   ): Promise<LiveEndpoint> {
     const { networks, names, devices, resolvConf, log } = this.deps;
@@ -249,6 +259,7 @@ export class EndpointAttach {
       ip: ep.ip,
       ...(ep.ip6 !== undefined ? { ip6: ep.ip6 } : {}),
       aliases: ep.aliases,
+      ...(ep.links.length > 0 ? { links: ep.links } : {}),
       created: new Date().toISOString(),
       ports: ep.ports,
     };

@@ -178,6 +178,26 @@ describe('network connect / disconnect', () => {
     ]);
   });
 
+  it('sends each --link as { name, alias }, the alias defaulting to the container name', async () => {
+    const r = await run(['network', 'connect', '--link', 'db:dbalias', '--link', 'cache', '--link', '/api:/web/svc', 'backend', 'web'], () => ({}));
+    expect(r).toMatchObject({ code: 0, out: '', err: '' });
+    expect(r.calls[0]!.body).toEqual({
+      netns: 'web',
+      links: [
+        { name: 'db', alias: 'dbalias' },
+        { name: 'cache', alias: 'cache' },
+        { name: 'api', alias: 'svc' },
+      ],
+    });
+  });
+
+  it('reports the daemon\'s refusal of a link in one line', async () => {
+    const r = await run(['network', 'connect', '--link', 'nope:x', 'backend', 'web'], () => {
+      throw new ApiRequestError(404, 'could not get container for nope: no container nope on network backend');
+    });
+    expect(r).toMatchObject({ code: 1, out: '', err: 'Error: could not get container for nope: no container nope on network backend\n' });
+  });
+
   it('sends a PID or an absolute path as given, a relative path made absolute', async () => {
     expect((await run(['network', 'connect', 'bridge', '1234'], () => ({}))).calls[0]!.body).toEqual({ netns: '1234' });
     expect((await run(['network', 'connect', 'bridge', './ns/c1'], () => ({}))).calls[0]!.body).toEqual({
@@ -297,6 +317,18 @@ describe('errors and exit codes', () => {
       "error: option '--mtu <bytes>' argument 'big' is invalid. Expected a number.\nSee 'pontoon network create --help'.\n",
     ],
     [['network', 'connect', 'bridge'], "error: missing required argument 'netns'\nSee 'pontoon network connect --help'.\n"],
+    [
+      ['network', 'connect', '--link', 'a:b:c', 'bridge', 'c1'],
+      "error: option '--link <container[:alias]>' argument 'a:b:c' is invalid. bad format for links (expected CONTAINER[:ALIAS]).\nSee 'pontoon network connect --help'.\n",
+    ],
+    [
+      ['network', 'connect', '--link', 'db:', 'bridge', 'c1'],
+      "error: option '--link <container[:alias]>' argument 'db:' is invalid. empty alias.\nSee 'pontoon network connect --help'.\n",
+    ],
+    [
+      ['network', 'connect', '--link', 'db:my.alias', 'bridge', 'c1'],
+      "error: option '--link <container[:alias]>' argument 'db:my.alias' is invalid. alias \"my.alias\" is not a DNS label (1 to 63 letters, digits, '-' and '_').\nSee 'pontoon network connect --help'.\n",
+    ],
   ])('usage error %j: commander message + hint, exit 2', async (args, err) => {
     const r = await run(args);
     expect(r).toMatchObject({ code: 2, out: '', err });

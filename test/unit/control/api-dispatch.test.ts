@@ -56,6 +56,33 @@ describe('connect and disconnect bodies for CNI', () => {
   });
 });
 
+describe('connect bodies with legacy links', () => {
+  it('takes links as "CONTAINER[:ALIAS]" or { name, alias }, and answers a bad one with 400 or 404 and one line', async () => {
+    const host = new FakeHost();
+    for (const ns of ['db', 'web', 'other']) host.devices.addNamespace(ns);
+    const d = host.daemon();
+    await d.service.restore();
+    const dispatch = apiDispatcher(d.service, pino({ level: 'silent' }));
+    const post = (body: unknown) => dispatch('POST', '/v1/networks/bridge/connect', async () => body);
+    expect((await post({ netns: 'db' })).status).toBe(200);
+    const bad: [unknown, number, string][] = [
+      [7, 400, 'invalid request body: links: expected a JSON array'],
+      [[7], 400, 'invalid request body: links.0: expected "CONTAINER[:ALIAS]" or {"name", "alias"}'],
+      [[{ name: 'db', alias: 'x', extra: 1 }], 400, 'invalid request body: unknown field "extra"'],
+      [['db:x:y'], 400, 'invalid link "db:x:y": bad format for links (expected CONTAINER[:ALIAS])'],
+      [[{ name: 'db', alias: 'a b' }], 400, `invalid link "db:a b": alias "a b" is not a DNS label (1 to 63 letters, digits, '-' and '_')`],
+      [['nope'], 404, 'could not get container for nope: no container nope on network bridge'],
+      [Array(65).fill('db'), 400, 'invalid request body: links: Too big: expected array to have <=64 items'],
+    ];
+    for (const [links, status, message] of bad) expect(await post({ netns: 'web', links }), JSON.stringify(links)).toEqual({ status, body: { message } });
+    expect(Object.keys(d.service.inspectNetwork('bridge').Containers)).toHaveLength(1);
+    const ok = await post({ netns: 'web', links: ['db:dbalias', { name: 'db', alias: 'data' }] });
+    expect(ok.status).toBe(200);
+    expect((ok.body as { Links: string[] }).Links).toEqual(['db:dbalias', 'db:data']);
+    await d.service.shutdown();
+  });
+});
+
 describe('network create bodies with IPv6', () => {
   it('takes the lists of subnets, gateways and ip-ranges, ipv6 and ipv6Nat beside the single-subnet form', async () => {
     const { dispatch, service } = await dispatcher();

@@ -11,3 +11,13 @@ export function failure(fn: () => unknown): { status: number; message: string } 
   }
   throw new Error('expected an ApiFailure');
 }
+
+/** Awaits `p`, which must reject with an ApiFailure; returns its status and message. */
+export async function rejection(p: Promise<unknown>): Promise<{ status: number; message: string }> {
+  const err = await p.then(
+    () => null,
+    (e: unknown) => e,
+  );
+  expect(err).toBeInstanceOf(ApiFailure);
+  return { status: (err as ApiFailure).status, message: (err as ApiFailure).message };
+}

@@ -90,6 +90,40 @@ describe('StateStore', () => {
   });
 });
 
+describe('StateStore with legacy links', () => {
+  const LINKED: PersistedState = {
+    version: 1,
+    networks: [
+      {
+        ...STATE.networks[0]!,
+        endpoints: [{ ...STATE.networks[0]!.endpoints[0]!, links: [{ name: 'db', alias: 'dbalias' }, { name: 'cache', alias: 'cache' }] }],
+      },
+    ],
+  };
+
+  it("keeps an endpoint's links", () => {
+    const store = new StateStore(tempDir());
+    store.save(LINKED);
+    expect(store.load()).toEqual(LINKED);
+    const raw = JSON.parse(readFileSync(store.file, 'utf8')) as PersistedState;
+    expect(raw.networks[0]!.endpoints[0]!.links).toEqual([{ name: 'db', alias: 'dbalias' }, { name: 'cache', alias: 'cache' }]);
+  });
+
+  it('loads a file written before links unchanged: no links key appears', () => {
+    const store = new StateStore(tempDir());
+    writeFileSync(store.file, JSON.stringify(STATE));
+    const loaded = store.load()!;
+    expect(loaded).toEqual(STATE);
+    expect('links' in loaded.networks[0]!.endpoints[0]!).toBe(false);
+  });
+
+  it('names a malformed link', () => {
+    const store = new StateStore(tempDir());
+    writeFileSync(store.file, JSON.stringify({ ...LINKED, networks: [{ ...LINKED.networks[0]!, endpoints: [{ ...LINKED.networks[0]!.endpoints[0]!, links: [{ name: 'db' }] }] }] }));
+    expect(() => store.load()).toThrow(/is corrupt: networks\.0\.endpoints\.0\.links\.0\.alias: /);
+  });
+});
+
 describe('StateStore with IPv6', () => {
   const DUAL: PersistedState = {
     version: 1,

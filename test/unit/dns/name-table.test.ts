@@ -114,6 +114,97 @@ describe('NameTable', () => {
   });
 });
 
+describe('NameTable: legacy links (--link db:dbalias)', () => {
+  const DUAL = { id: 'n-dual', name: 'dual', subnet: '10.5.0.0/24', subnet6: 'fd00:5::/64', internal: false };
+  const SIDE = { id: 'n-side', name: 'side', subnet: '10.6.0.0/24', internal: false };
+
+  /** dual: db (alias postgres), web linked db:dbalias, other; side: web again (same container), and a db of its own */
+  function linked(): NameTable {
+    const t = new NameTable();
+    t.setNetwork(DUAL);
+    t.setNetwork(SIDE);
+    t.setEndpoint(DUAL.id, { id: 'db', name: 'db', ip: '10.5.0.2', ip6: 'fd00:5:0::2', aliases: ['postgres'], sandbox: '4:1' });
+    t.setEndpoint(DUAL.id, { id: 'web', name: 'web', ip: '10.5.0.3', ip6: 'fd00:5::3', aliases: [], links: [{ name: 'db', alias: 'DbAlias' }], sandbox: '4:2' });
+    t.setEndpoint(DUAL.id, { id: 'other', name: 'other', ip: '10.5.0.4', ip6: 'fd00:5::4', aliases: [], sandbox: '4:3' });
+    t.setEndpoint(SIDE.id, { id: 'web-side', name: 'web', ip: '10.6.0.3', aliases: [], sandbox: '4:2' });
+    t.setEndpoint(SIDE.id, { id: 'db-side', name: 'db', ip: '10.6.0.2', aliases: [], sandbox: '4:9' });
+    return t;
+  }
+
+  it("answers the link's alias with the linked container's addresses of both families, to the linking container only", () => {
+    const t = linked();
+    const web = t.clientScope('10.5.0.3')!;
+    expect(web.links).toEqual([{ networkId: DUAL.id, alias: 'dbalias', name: 'db' }]);
+    expect(t.lookupName(web, 'dbalias')).toEqual(['10.5.0.2']);
+    expect(t.lookupName(web, 'DBALIAS.', 6)).toEqual(['fd00:5::2']);
+    // asked over IPv6, the client is known by its IPv6 address: the same container, the same link
+    expect(t.lookupName(t.clientScope('fd00:5::3')!, 'dbalias', 6)).toEqual(['fd00:5::2']);
+    // the linked container's own name resolves as any name of the container's networks (side has a db too)
+    expect(t.lookupName(web, 'db')).toEqual(['10.5.0.2', '10.6.0.2']);
+    const other = t.clientScope('10.5.0.4')!;
+    expect(other.links).toBeUndefined();
+    expect(t.lookupName(other, 'dbalias')).toBeNull();
+    expect(t.lookupName(other, 'dbalias', 6)).toBeNull();
+    expect(t.lookupName(t.clientScope('fd00:5::4')!, 'dbalias', 6)).toBeNull();
+    expect(t.lookupName(t.clientScope('10.5.0.2')!, 'dbalias')).toBeNull(); // the linked container either
+    expect(t.lookupName(other, 'db')).toEqual(['10.5.0.2']);
+  });
+
+  it("stands for the container's name on the link's network, also when asked from the container's other network", () => {
+    const t = linked();
+    // web asks through side, where another container is named db: the link still means dual's db
+    const viaSide = t.clientScope('10.6.0.3')!;
+    expect(viaSide.network).toEqual(SIDE);
+    expect(t.lookupName(viaSide, 'dbalias')).toEqual(['10.5.0.2']);
+    expect(t.lookupName(t.clientScope('10.6.0.2')!, 'dbalias')).toBeNull();
+  });
+
+  it('names a container, not an alias: a link to a name only an alias has resolves nothing', () => {
+    const t = linked();
+    t.setEndpoint(DUAL.id, { id: 'web', name: 'web', ip: '10.5.0.3', aliases: [], links: [{ name: 'postgres', alias: 'pg' }], sandbox: '4:2' });
+    expect(t.lookupName(t.clientScope('10.5.0.3')!, 'pg')).toBeNull();
+  });
+
+  it("comes before the network's names for the linking container, as Docker's resolver tries link aliases first", () => {
+    const t = linked();
+    t.setEndpoint(DUAL.id, { id: 'web', name: 'web', ip: '10.5.0.3', aliases: [], links: [{ name: 'db', alias: 'other' }], sandbox: '4:2' });
+    expect(t.lookupName(t.clientScope('10.5.0.3')!, 'other')).toEqual(['10.5.0.2']);
+    expect(t.lookupName(t.clientScope('10.5.0.2')!, 'other')).toEqual(['10.5.0.4']);
+  });
+
+  it('breaks when the linked container leaves, and works again when a container of that name comes back', () => {
+    const t = linked();
+    const web = t.clientScope('10.5.0.3')!;
+    expect(t.lookupName(web, 'dbalias')).toEqual(['10.5.0.2']);
+    t.deleteEndpoint(DUAL.id, 'db');
+    expect(t.lookupName(web, 'dbalias')).toBeNull();
+    expect(t.lookupName(web, 'dbalias', 6)).toBeNull();
+    // another endpoint, another address, the same name
+    t.setEndpoint(DUAL.id, { id: 'db2', name: 'db', ip: '10.5.0.7', aliases: [], sandbox: '4:7' });
+    expect(t.lookupName(web, 'dbalias')).toEqual(['10.5.0.7']);
+    expect(t.lookupName(web, 'dbalias', 6)).toEqual([]); // known, no IPv6 address: empty, NOERROR
+  });
+
+  it('goes with the linking endpoint: disconnected, its container no longer has the link', () => {
+    const t = linked();
+    t.deleteEndpoint(DUAL.id, 'web');
+    // web still asks through side, as the same container, and no longer has the link of dual
+    const viaSide = t.clientScope('10.6.0.3')!;
+    expect(viaSide.links).toBeUndefined();
+    expect(t.lookupName(viaSide, 'dbalias')).toBeNull();
+  });
+
+  it('keeps its own copy of the links it was given', () => {
+    const t = new NameTable();
+    t.setNetwork(DUAL);
+    const links = [{ name: 'db', alias: 'dbalias' }];
+    t.setEndpoint(DUAL.id, { id: 'db', name: 'db', ip: '10.5.0.2', aliases: [], sandbox: '4:1' });
+    t.setEndpoint(DUAL.id, { id: 'web', name: 'web', ip: '10.5.0.3', aliases: [], links, sandbox: '4:2' });
+    links[0]!.alias = 'changed';
+    expect(t.lookupName(t.clientScope('10.5.0.3')!, 'dbalias')).toEqual(['10.5.0.2']);
+  });
+});
+
 describe('names', () => {
   it('canonical names are lower case without the trailing dot', () => {
     expect(canonicalName('Web.Example.')).toBe('web.example');

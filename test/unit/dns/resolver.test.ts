@@ -130,6 +130,29 @@ describe('DnsResolver: names of the client\'s networks', () => {
     expect(w.stats.queriesOf('A', 'nxdomain')).toBe(1);
   });
 
+  it("answers a legacy link's alias to the linking container only: A and AAAA, NXDOMAIN for the others, never forwarded", async () => {
+    const w = await world();
+    w.table.setNetwork({ id: 'dual', name: 'dual', subnet: '10.5.0.0/24', subnet6: 'fd00:5::/64', internal: false });
+    w.table.setEndpoint('dual', { id: 'db', name: 'db', ip: '10.5.0.2', ip6: 'fd00:5::2', aliases: [], sandbox: '1:10' });
+    w.table.setEndpoint('dual', { id: 'app', name: 'app', ip: '10.5.0.3', ip6: 'fd00:5::3', aliases: [], links: [{ name: 'db', alias: 'dbalias' }], sandbox: '1:11' });
+    w.table.setEndpoint('dual', { id: 'bystander', name: 'bystander', ip: '10.5.0.4', aliases: [], sandbox: '1:12' });
+    const a = await ask(w, '10.5.0.3', query('dbalias'));
+    expect(a.rcode).toBe('NOERROR');
+    expect(a.flag_aa).toBe(true);
+    expect(data(a)).toEqual(['10.5.0.2']);
+    expect(data(await ask(w, '10.5.0.3', query('dbalias', 'AAAA')), 'AAAA')).toEqual(['fd00:5::2']);
+    expect(data(await ask(w, 'fd00:5::3', query('dbalias', 'AAAA')), 'AAAA')).toEqual(['fd00:5::2']);
+    for (const type of ['A', 'AAAA']) {
+      const m = await ask(w, '10.5.0.4', query('dbalias', type));
+      expect(m.rcode, type).toBe('NXDOMAIN');
+      expect(m.answers, type).toEqual([]);
+    }
+    // the linked container gone, the link is broken: NXDOMAIN for the linking container too
+    w.table.deleteEndpoint('dual', 'db');
+    expect((await ask(w, '10.5.0.3', query('dbalias'))).rcode).toBe('NXDOMAIN');
+    expect(w.up!.log).toEqual([]);
+  });
+
   it('forgets a disconnected endpoint', async () => {
     const w = await world();
     w.table.deleteEndpoint('front', 'e1');
