@@ -30,6 +30,10 @@ const createSchema = z.strictObject({
   internal: z.boolean().optional(),
   mtu: z.number().int().optional(),
   vni: z.number().int().optional(),
+  parent: z.string().max(64).optional(),
+  macvlanMode: z.string().optional(),
+  hostAccess: z.boolean().optional(),
+  auxAddresses: z.record(z.string().max(64), z.string()).optional(),
 });
 
 const connectSchema = z.strictObject({

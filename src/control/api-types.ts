@@ -21,12 +21,25 @@ export interface NetworkCreateRequest {
   mtu?: number;
   /** overlay networks: the VXLAN network identifier (chosen when absent) */
   vni?: number;
+  /**
+   * macvlan networks (-o parent=eth0 or eth0.50: VLAN 50 of eth0, tagged here unless a kernel
+   * sub-interface of that name exists); absent: an internal network with no way out, as Docker's dummy parent
+   */
+  parent?: string;
+  /** -o macvlan_mode=bridge|private|vepa|passthru (default bridge) */
+  macvlanMode?: string;
+  /** -o pontoon.host_access=true: the host reaches the macvlan network's containers through pontoon */
+  hostAccess?: boolean;
+  /** --aux-address NAME=IP: addresses of the subnet the IPAM never gives out (devices of the LAN) */
+  auxAddresses?: Record<string, string>;
 }
 
 export interface IpamConfig {
   Subnet: string;
   Gateway: string;
   IPRange?: string;
+  /** --aux-address NAME=IP of this family */
+  AuxiliaryAddresses?: Record<string, string>;
 }
 
 export interface EndpointResource {

@@ -3,6 +3,8 @@
 // and default route) and the host's routes to the networks. KernelHostDevices does it for real,
 // through netns.ts, host-link.ts and the TUN/TAP ioctls; tests give the service a fake.
 
+import { readFileSync } from 'node:fs';
+import { openPacketSocket } from '../ports/sys/packet-socket.js';
 import { withNetns } from '../ports/sys/netns.js';
 import type { DeviceHolder } from '../ports/device-holder.js';
 import { closeFd, openTunTap, setPersist } from '../ports/sys/tuntap.js';
@@ -63,7 +65,16 @@ export interface HostDevices {
   addHostRoute(subnet: string): Promise<void>;
   /** Removes that route; a route already gone is fine. */
   deleteHostRoute(subnet: string): Promise<void>;
+  /** An interface of the daemon's namespace (a macvlan parent): its index and whether it is up; null when there is none. */
+  linkState(device: string): { ifindex: number; up: boolean } | null;
+  /** Opens a macvlan parent's packet socket on the interface (VLAN tags and virtio-net headers): its fd. */
+  openParentSocket(device: string): number;
+  /** Closes a parent's socket. */
+  closeParentSocket(fd: number): void;
 }
+
+/** IFF_UP in /sys/class/net/DEV/flags */
+const IFF_UP = 0x1;
 
 /** The real host: the calls the network service made directly before it had this interface. */
 export class KernelHostDevices implements HostDevices {
@@ -169,5 +180,25 @@ export class KernelHostDevices implements HostDevices {
 
   deleteHostRoute(subnet: string): Promise<void> {
     return deleteHostRoute(subnet, this.opts.hostDevice);
+  }
+
+  linkState(device: string): { ifindex: number; up: boolean } | null {
+    // /sys/class/net is the daemon's namespace's: a name that is no interface has no directory
+    if (!/^[^\s/]{1,15}$/.test(device) || device === '.' || device === '..') return null;
+    try {
+      const ifindex = Number(readFileSync(`/sys/class/net/${device}/ifindex`, 'utf8').trim());
+      const flags = Number.parseInt(readFileSync(`/sys/class/net/${device}/flags`, 'utf8').trim(), 16);
+      return { ifindex, up: (flags & IFF_UP) !== 0 };
+    } catch {
+      return null;
+    }
+  }
+
+  openParentSocket(device: string): number {
+    return openPacketSocket(device, { auxdata: true, vnetHdr: true }).fd;
+  }
+
+  closeParentSocket(fd: number): void {
+    closeFd(fd);
   }
 }

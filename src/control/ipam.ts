@@ -21,7 +21,7 @@ import {
 import type { NetworkCreateRequest } from './api-types.js';
 import { ApiFailure } from './gateway-api.js';
 import { defaultPool6, isIpv6Text, validateIpv6, type Pool6, type ValidatedIpv6 } from './ipam6.js';
-import { cidr6Network, formatCidr6, isLinkLocalIpv6, isMulticastIpv6, isUniqueLocalIpv6, parseCidr6, parseCidr6OrNull } from '../wire/ipv6-address.js';
+import { cidr6Contains, cidr6Network, formatCidr6, ipv6ToString, isLinkLocalIpv6, isMulticastIpv6, isUniqueLocalIpv6, parseCidr6, parseCidr6OrNull, parseIpv6OrNull } from '../wire/ipv6-address.js';
 
 const execFileP = promisify(execFile);
 
@@ -243,7 +243,7 @@ export class NoIpv4Addresses implements Ipv4Allocator {
 }
 
 export const NETWORK_NAME_RE = /^[a-zA-Z0-9][a-zA-Z0-9_.-]*$/;
-export const SUPPORTED_DRIVERS: readonly string[] = ['bridge', 'overlay'];
+export const SUPPORTED_DRIVERS: readonly string[] = ['bridge', 'overlay', 'macvlan'];
 export const DEFAULT_MTU = 1500;
 export const MAX_SUBNET_PREFIX = 30;
 
@@ -262,6 +262,8 @@ export interface ValidatedNetwork {
   ipv6?: ValidatedNetwork6;
   /** false: an IPv6-only network (only IPv6 subnets were given); subnet and gateway are then unused */
   ipv4: boolean;
+  /** --aux-address: name → address (of the subnet of its family), never given out */
+  auxAddresses?: Record<string, string>;
 }
 
 /** The subnets, gateways and ip-ranges of one family, as a request gave them. */
@@ -351,6 +353,39 @@ export function validateNetworkRequest(
     out.ipv6 = { ...v6, nat };
   } else if (req.ipv6Nat !== undefined) {
     throw new ApiFailure(400, 'option pontoon.ipv6.nat needs --ipv6');
+  }
+  if (driver !== 'macvlan') {
+    const given = [req.parent !== undefined ? 'parent' : '', req.macvlanMode !== undefined ? 'macvlan_mode' : '', req.hostAccess !== undefined ? 'pontoon.host_access' : ''].filter((x) => x !== '');
+    if (given.length > 0) throw new ApiFailure(400, `option ${given[0]} is for macvlan networks (--driver macvlan), not ${driver}`);
+  }
+  if (req.auxAddresses !== undefined) out.auxAddresses = validateAuxAddresses(name, req.auxAddresses, out);
+  return out;
+}
+
+/** Each --aux-address NAME=IP: an address of the subnet of its family, not the gateway, given once. */
+function validateAuxAddresses(name: string, aux: Record<string, string>, v: ValidatedNetwork): Record<string, string> {
+  const out: Record<string, string> = {};
+  const seen = new Map<string, string>();
+  for (const [key, text] of Object.entries(aux)) {
+    if (!/^[a-zA-Z0-9][a-zA-Z0-9_.-]*$/.test(key)) throw new ApiFailure(400, `invalid aux-address name ${JSON.stringify(key)}`);
+    let ip: string;
+    if (isIpv6Text(text)) {
+      const a = parseIpv6OrNull(text);
+      if (a === null) throw new ApiFailure(400, `invalid aux-address ${key}=${text}: not an IP address`);
+      if (v.ipv6 === undefined || !cidr6Contains(parseCidr6(v.ipv6.subnet), a)) throw new ApiFailure(400, `no matching subnet for aux-address ${text}`);
+      ip = ipv6ToString(a);
+      if (ip === v.ipv6.gateway) throw new ApiFailure(400, `aux-address ${key}=${text} is the gateway of network ${name}`);
+    } else {
+      const a = parseIpv4OrNull(text);
+      if (a === null) throw new ApiFailure(400, `invalid aux-address ${key}=${text}: not an IP address`);
+      if (!v.ipv4 || !cidrContains(parseCidr(v.subnet), a)) throw new ApiFailure(400, `no matching subnet for aux-address ${text}`);
+      ip = ipv4ToString(a);
+      if (ip === v.gateway) throw new ApiFailure(400, `aux-address ${key}=${text} is the gateway of network ${name}`);
+    }
+    const twice = seen.get(ip);
+    if (twice !== undefined) throw new ApiFailure(400, `aux-addresses ${twice} and ${key} are the same address ${ip}`);
+    seen.set(ip, key);
+    out[key] = ip;
   }
   return out;
 }

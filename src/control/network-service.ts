@@ -29,6 +29,7 @@ import type { ServiceDataplane } from './network/service-dataplane.js';
 import { LoopbackProxies } from './loopback-proxy.js';
 import { EndpointAttach } from './network/endpoint-attach.js';
 import { LiveNetworks, type StateFile } from './network/live-networks.js';
+import { MacvlanParents } from './network/macvlan-parents.js';
 import { NetworkActivation } from './network/network-activation.js';
 import { NetworkLifecycle } from './network/network-lifecycle.js';
 import { NetworkRestore } from './network/network-restore.js';
@@ -88,6 +89,8 @@ export class NetworkService implements GatewayApi {
   private readonly overlay: OverlaySync | null;
   private readonly resolvConf: ResolvConfSync;
   private readonly attach: EndpointAttach;
+  /** macvlan networks' parent devices */
+  readonly parents: MacvlanParents;
   private readonly lifecycle: NetworkLifecycle;
   private readonly restorer: NetworkRestore;
   private readonly views: NetworkViews;
@@ -100,7 +103,9 @@ export class NetworkService implements GatewayApi {
     const pools6 = config.defaultPools6.length > 0 ? config.defaultPools6 : [defaultPool6()];
     this.loopback = new LoopbackProxies(log);
     const networks = new LiveNetworks(store, log);
-    const activation = new NetworkActivation({ networks, names, dataplane, devices, log });
+    const parents = new MacvlanParents({ dataplane, devices, networks, log });
+    this.parents = parents;
+    const activation = new NetworkActivation({ networks, names, dataplane, devices, parents, log });
     const overlay = cluster === null ? null : new OverlaySync(cluster, { vtep: config.cluster.advertise, networks, names, dataplane, activation, log });
     const resolvConf = new ResolvConfSync({ enabled: config.dns.enabled, networks, files: resolvConfs, log });
     const attach = new EndpointAttach({
@@ -128,6 +133,7 @@ export class NetworkService implements GatewayApi {
       activation,
       overlay,
       devices,
+      parents,
       log,
     });
     this.networks = networks;
@@ -144,6 +150,7 @@ export class NetworkService implements GatewayApi {
       overlay,
       resolvConf,
       devices,
+      parents,
       dataplane: dataplane.control,
       log,
     });
@@ -178,7 +185,7 @@ export class NetworkService implements GatewayApi {
     this.dockerFollowUp?.resume();
   }
 
-  /** Removes the endpoints whose namespace vanished (also every 2 s after restore). */
+  /** Removes the endpoints whose namespace vanished, lets go of macvlan parents that vanished and takes back those that returned (also every 2 s after restore). */
   reconcile(): Promise<void> {
     return this.restorer.reconcile();
   }

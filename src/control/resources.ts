@@ -38,9 +38,14 @@ function ipamConfig(r: LiveNetwork['record']): IpamConfig[] {
     Gateway: c.gateway,
     ...(c.ipRange !== undefined ? { IPRange: c.ipRange } : {}),
   });
+  // Docker's AuxiliaryAddresses: each --aux-address in the entry of its family
+  const aux = (v6: boolean): Pick<IpamConfig, 'AuxiliaryAddresses'> => {
+    const of = Object.entries(r.auxAddresses ?? {}).filter(([, ip]) => ip.includes(':') === v6);
+    return of.length > 0 ? { AuxiliaryAddresses: Object.fromEntries(of) } : {};
+  };
   const out: IpamConfig[] = [];
-  if (!isIpv6Only(r)) out.push(entry(r));
-  if (r.ipv6 !== undefined) out.push(entry(r.ipv6));
+  if (!isIpv6Only(r)) out.push({ ...entry(r), ...aux(false) });
+  if (r.ipv6 !== undefined) out.push({ ...entry(r.ipv6), ...aux(true) });
   return out;
 }
 
@@ -66,7 +71,14 @@ export function networkResource(live: LiveNetwork, dnsEnabled: boolean, endpoint
     Options: {
       'com.docker.network.driver.mtu': String(r.mtu),
       'pontoon.gateway.mac': r.gatewayMac,
-      ...(dnsEnabled ? { 'pontoon.dns': dnsAddressOf(r) } : {}),
+      ...(dnsEnabled && r.macvlan === undefined ? { 'pontoon.dns': dnsAddressOf(r) } : {}),
+      ...(r.macvlan !== undefined
+        ? {
+            ...(r.macvlan.parent !== '' ? { parent: r.macvlan.parent } : {}),
+            macvlan_mode: r.macvlan.mode,
+            'pontoon.host_access': String(r.macvlan.hostAccess),
+          }
+        : {}),
       ...(r.ipv6 !== undefined ? { 'pontoon.ipv6.nat': String(r.ipv6.nat) } : {}),
       ...(r.isDefault ? { 'com.docker.network.bridge.default_bridge': 'true' } : {}),
       ...(r.vni !== undefined ? { 'com.docker.network.driver.overlay.vxlanid_list': String(r.vni) } : {}),

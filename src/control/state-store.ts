@@ -55,6 +55,22 @@ export interface NetworkRecord {
   vni?: number;
   /** made by `docker network create -d pontoon`: Docker's id of the network */
   dockerNetworkId?: string;
+  /** a macvlan network (driver 'macvlan'): its parent and mode */
+  macvlan?: MacvlanRecord;
+  /** --aux-address: name → address, never given out */
+  auxAddresses?: Record<string, string>;
+}
+
+/** A macvlan network's parent as given (-o parent=eth0.50) and as it was found: the device frames go through and the VLAN tag they get. */
+export interface MacvlanRecord {
+  /** as given; '' for an internal network without one (Docker's dummy parent) */
+  parent: string;
+  /** the interface the frames cross ('' without a parent) */
+  device: string;
+  /** the 802.1Q VLAN the data plane tags (1-4094), 0: untagged (a plain parent, or a kernel sub-interface used as it is) */
+  vlan: number;
+  mode: 'bridge' | 'private' | 'vepa' | 'passthru';
+  hostAccess: boolean;
 }
 
 /** The IPv6 side of a network: subnet, gateway (in the subnet; the gateway also answers on fe80::1), ip-range, NAT. */
@@ -146,6 +162,16 @@ const networkSchema = z.object({
   endpoints: z.array(endpointSchema),
   vni: z.number().int().min(1).max(0xffffff).optional(),
   dockerNetworkId: z.string().optional(),
+  macvlan: z
+    .object({
+      parent: z.string(),
+      device: z.string(),
+      vlan: z.number().int().min(0).max(4094),
+      mode: z.enum(['bridge', 'private', 'vepa', 'passthru']),
+      hostAccess: z.boolean(),
+    })
+    .optional(),
+  auxAddresses: z.record(z.string(), z.string()).optional(),
 })
   // an IPv6-only network (subnet '') has its IPv6 side, and its endpoints have IPv6 addresses
   .refine((n) => n.subnet !== '' || n.ipv6 !== undefined, { message: 'a network without an IPv4 subnet needs its IPv6 side (ipv6)', path: ['subnet'] })

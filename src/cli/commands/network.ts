@@ -10,6 +10,17 @@ import { formatInspect, formatTable, shortId } from '../format.js';
 
 const MTU_OPTION = 'com.docker.network.driver.mtu';
 const IPV6_NAT_OPTION = 'pontoon.ipv6.nat';
+const PARENT_OPTION = 'parent';
+const MACVLAN_MODE_OPTION = 'macvlan_mode';
+const HOST_ACCESS_OPTION = 'pontoon.host_access';
+const DRIVER_OPTIONS = [MTU_OPTION, IPV6_NAT_OPTION, PARENT_OPTION, MACVLAN_MODE_OPTION, HOST_ACCESS_OPTION];
+
+type DriverOptions = Pick<NetworkCreateRequest, 'mtu' | 'ipv6Nat' | 'parent' | 'macvlanMode' | 'hostAccess'>;
+
+function parseBool(key: string, value: string): boolean {
+  if (value !== 'true' && value !== 'false') throw new Error(`invalid value ${JSON.stringify(value)} for ${key}: true or false`);
+  return value === 'true';
+}
 
 const enc = encodeURIComponent;
 
@@ -37,26 +48,45 @@ function netnsArg(arg: string): string {
   return arg.includes('/') && !arg.startsWith('/') ? resolvePath(arg) : arg;
 }
 
-/** The MTU from --mtu and -o com.docker.network.driver.mtu=N (which must agree), and -o pontoon.ipv6.nat=true|false. */
-function driverOptions(mtu: number | undefined, opts: string[]): { mtu?: number; ipv6Nat?: boolean } {
+/**
+ * The MTU from --mtu and -o com.docker.network.driver.mtu=N (which must agree), -o
+ * pontoon.ipv6.nat=true|false, and a macvlan network's -o parent=, -o macvlan_mode=, -o pontoon.host_access=.
+ */
+function driverOptions(mtu: number | undefined, opts: string[]): DriverOptions {
   let result = mtu;
-  let ipv6Nat: boolean | undefined;
+  const out: DriverOptions = {};
   for (const opt of opts) {
     const eq = opt.indexOf('=');
     const key = eq < 0 ? opt : opt.slice(0, eq);
     const value = eq < 0 ? '' : opt.slice(eq + 1);
-    if (key === IPV6_NAT_OPTION) {
-      if (value !== 'true' && value !== 'false') throw new Error(`invalid value ${JSON.stringify(value)} for ${IPV6_NAT_OPTION}: true or false`);
-      ipv6Nat = value === 'true';
-      continue;
+    if (key === IPV6_NAT_OPTION) out.ipv6Nat = parseBool(key, value);
+    else if (key === HOST_ACCESS_OPTION) out.hostAccess = parseBool(key, value);
+    else if (key === PARENT_OPTION) out.parent = value;
+    else if (key === MACVLAN_MODE_OPTION) out.macvlanMode = value;
+    else if (key === MTU_OPTION) {
+      if (!/^[0-9]+$/.test(value)) throw new Error(`invalid value ${JSON.stringify(value)} for ${MTU_OPTION}: not a number`);
+      const n = Number(value);
+      if (result !== undefined && result !== n) throw new Error(`conflicting MTUs: --mtu ${result} and ${MTU_OPTION}=${n}`);
+      result = n;
+    } else {
+      throw new Error(`driver option ${JSON.stringify(key)} is not supported (supported: ${DRIVER_OPTIONS.join(', ')})`);
     }
-    if (key !== MTU_OPTION) throw new Error(`driver option ${JSON.stringify(key)} is not supported (supported: ${MTU_OPTION}, ${IPV6_NAT_OPTION})`);
-    if (!/^[0-9]+$/.test(value)) throw new Error(`invalid value ${JSON.stringify(value)} for ${MTU_OPTION}: not a number`);
-    const n = Number(value);
-    if (result !== undefined && result !== n) throw new Error(`conflicting MTUs: --mtu ${result} and ${MTU_OPTION}=${n}`);
-    result = n;
   }
-  return { ...(result !== undefined ? { mtu: result } : {}), ...(ipv6Nat !== undefined ? { ipv6Nat } : {}) };
+  if (result !== undefined) out.mtu = result;
+  return out;
+}
+
+/** --aux-address NAME=IP, repeatable: one map. */
+function auxAddresses(values: string[]): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const v of values) {
+    const eq = v.indexOf('=');
+    if (eq <= 0 || eq === v.length - 1) throw new Error(`invalid --aux-address ${JSON.stringify(v)}: NAME=IP`);
+    const name = v.slice(0, eq);
+    if (name in out) throw new Error(`--aux-address ${name} is given twice`);
+    out[name] = v.slice(eq + 1);
+  }
+  return out;
 }
 
 /** One value in the single-subnet field (what older daemons read), several in the list. */
@@ -80,7 +110,12 @@ export function networkCommand(ctx: CliContext, parent: Command): Command {
     .option('--ipv6', 'enable IPv6 (an IPv6 --subnet, or a ULA /64 from the default pool)')
     .option('--internal', 'restrict external access to the network')
     .option('--mtu <bytes>', 'MTU of the network', parseMtu)
-    .option('-o, --opt <key=value>', `driver options (${MTU_OPTION}=N, ${IPV6_NAT_OPTION}=true|false)`, collect)
+    .option('--aux-address <name=ip>', 'an address of the subnet the IPAM never gives out (repeatable)', collect)
+    .option(
+      '-o, --opt <key=value>',
+      `driver options (${MTU_OPTION}=N, ${IPV6_NAT_OPTION}=true|false; macvlan: ${PARENT_OPTION}=DEV[.VLAN], ${MACVLAN_MODE_OPTION}=bridge|private|vepa|passthru, ${HOST_ACCESS_OPTION}=true|false)`,
+      collect,
+    )
     .option('--vni <n>', 'overlay networks: the VXLAN network identifier (1-16777215; chosen when absent)', parseMtu)
     .action(async (name: string, o: Record<string, unknown>, cmd: Command) => {
       const req: NetworkCreateRequest = { name, driver: o['driver'] as string };
@@ -91,6 +126,8 @@ export function networkCommand(ctx: CliContext, parent: Command): Command {
       if (o['ipv6'] === true) req.ipv6 = true;
       if (o['internal'] === true) req.internal = true;
       Object.assign(req, driverOptions(o['mtu'] as number | undefined, (o['opt'] as string[] | undefined) ?? []));
+      const aux = o['auxAddress'] as string[] | undefined;
+      if (aux !== undefined) req.auxAddresses = auxAddresses(aux);
       const created = await ctx.client(cmd).request<NetworkResource>('POST', '/v1/networks', req);
       ctx.io.out(`${created.Id}\n`);
     });

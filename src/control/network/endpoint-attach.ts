@@ -82,7 +82,7 @@ function interfaceConfig(live: LiveNetwork, r: EndpointRecord): InterfaceConfig 
     mtu: live.record.mtu,
     gateway: live.record.internal || !hasIpv4 ? null : live.record.gateway,
     ...(v6 !== undefined && r.ip6 !== undefined
-      ? { ipv6: { cidr: `${r.ip6}/${parseCidr6(v6.subnet).prefixLen}`, gateway: live.record.internal ? null : GATEWAY_LINK_LOCAL } }
+      ? { ipv6: { cidr: `${r.ip6}/${parseCidr6(v6.subnet).prefixLen}`, gateway: live.record.internal ? null : live.record.macvlan !== undefined ? v6.gateway : GATEWAY_LINK_LOCAL } }
       : {}),
   };
 }
@@ -153,6 +153,13 @@ export class EndpointAttach {
     const v6only = isIpv6Only(live.record);
     if (req.ip !== undefined && v6only) {
       throw new ApiFailure(400, `network ${live.record.name} has no IPv4 (it is IPv6-only): --ip ${req.ip} cannot be given (--ip6 gives its address)`);
+    }
+    const macvlan = live.record.macvlan;
+    if (macvlan !== undefined && (req.publish ?? []).length > 0) {
+      throw new ApiFailure(400, `network ${live.record.name} is a macvlan network: its containers are on the LAN at their own addresses, there is no port to publish (-p ${req.publish![0]})`);
+    }
+    if (macvlan?.mode === 'passthru' && live.endpoints.size > 0) {
+      throw new ApiFailure(409, `network ${live.record.name} is macvlan_mode passthru: its parent is ${[...live.endpoints.values()][0]!.record.name}'s alone`);
     }
     const ports = this.planPublish(req.publish ?? [], name, { ipv4: !v6only, ipv6: live.allocator6 !== null, network: live.record.name });
     const endpointId = randomBytes(32).toString('hex');
@@ -418,7 +425,17 @@ export class EndpointAttach {
     const portId = await dataplane.control.addEndpoint(this.endpointSpec(live, record), fd);
     undo.push(`data-plane port ${portId}`, () => dataplane.control.removePort(portId));
     await this.addPublished(record, record.ports, undo);
+    for (const route of this.hostAccessRoutes(live, record)) {
+      await this.deps.devices.addHostRoute(route);
+      undo.push(`the host route ${route}`, () => this.deps.devices.deleteHostRoute(route));
+    }
     return portId;
+  }
+
+  /** A container of a macvlan network with host access: the host's routes to its own addresses, through the host link. */
+  private hostAccessRoutes(live: LiveNetwork, r: EndpointRecord): string[] {
+    if (live.record.macvlan?.hostAccess !== true) return [];
+    return [...(r.ip !== '' ? [`${r.ip}/32`] : []), ...(r.ip6 !== undefined && this.deps.devices.routesIpv6 ? [`${r.ip6}/128`] : [])];
   }
 
   /** Published ports of an endpoint: in the data plane, or relayed by the daemon for a loopback address. */
@@ -501,6 +518,7 @@ export class EndpointAttach {
     if (r.ip !== '') await this.deps.endpointGone?.(ipv4(r.ip)).catch((err: Error) => log.warn({ err: err.message }, 'cannot remove the NAT-PMP/PCP mappings'));
     await this.removePublished(r);
     await dataplane.control.removePort(ep.portId);
+    for (const route of this.hostAccessRoutes(live, r)) await devices.deleteHostRoute(route).catch((err: Error) => log.warn({ route, err: err.message }, 'cannot remove the host route'));
     devices.removeTap(ep.fd);
     live.endpoints.delete(r.id);
     names.deleteEndpoint(live.record.id, r.id);

@@ -15,6 +15,7 @@ import { ipv4, ipv6NetworkSpec } from './addresses.js';
 import type { ServiceDataplane } from './service-dataplane.js';
 import type { LiveNetworks } from './live-networks.js';
 import { UndoStack } from './undo-stack.js';
+import type { MacvlanParents } from './macvlan-parents.js';
 
 export class NetworkActivation {
   constructor(
@@ -23,6 +24,8 @@ export class NetworkActivation {
       names: NameTable;
       dataplane: ServiceDataplane;
       devices: HostDevices;
+      /** macvlan networks' parent devices */
+      parents: MacvlanParents;
       log: Logger;
     },
   ) {}
@@ -46,24 +49,28 @@ export class NetworkActivation {
       const hasIpv4 = !isIpv6Only(record);
       // an IPv6-only network: no IPv4 side in the data plane either (ipv4 false, its fields 0)
       const subnet = hasIpv4 ? cidrNetwork(parseCidr(record.subnet)) : { addr: 0, prefixLen: 0 };
+      const macvlan = record.macvlan;
+      // a macvlan network's gateway is the LAN's router: the gateway owns no address there, routes nothing
+      const ipv6Spec = record.ipv6 === undefined ? undefined : macvlan === undefined ? ipv6NetworkSpec(record.ipv6) : { ...ipv6NetworkSpec(record.ipv6), gatewayIp: [0, 0, 0, 0] as const, nat: false };
       await dataplane.control.addNetwork({
         index,
         name: record.name,
         subnet: subnet.addr,
         prefixLen: subnet.prefixLen,
-        gatewayIp: hasIpv4 ? ipv4(record.gateway) : 0,
+        gatewayIp: hasIpv4 && macvlan === undefined ? ipv4(record.gateway) : 0,
         ...(hasIpv4 ? {} : { ipv4: false }),
         gatewayMac: parseMac(record.gatewayMac),
         mtu: record.mtu,
         internal: record.internal,
         ...(record.vni !== undefined ? { vni: record.vni } : {}),
-        ...(record.ipv6 !== undefined ? { ipv6: ipv6NetworkSpec(record.ipv6) } : {}),
+        ...(ipv6Spec !== undefined ? { ipv6: ipv6Spec } : {}),
+        ...(macvlan !== undefined ? { macvlan: { mode: macvlan.mode, hostAccess: macvlan.hostAccess } } : {}),
       });
       undo.push('the data-plane network', () => dataplane.control.removeNetwork(index));
       // internal networks get the route too: the gateway refuses the traffic (admin prohibited)
-      // instead of the host sending it out of its default route
-      if (hasIpv4) await devices.addHostRoute(record.subnet);
-      if (record.ipv6 !== undefined && devices.routesIpv6) {
+      // instead of the host sending it out of its default route; a macvlan network's subnet is the LAN's
+      if (hasIpv4 && macvlan === undefined) await devices.addHostRoute(record.subnet);
+      if (record.ipv6 !== undefined && devices.routesIpv6 && macvlan === undefined) {
         const subnet6 = record.ipv6.subnet;
         await devices.addHostRoute(subnet6);
         undo.push('the host route', () => devices.deleteHostRoute(subnet6));
@@ -78,6 +85,14 @@ export class NetworkActivation {
         peers: new Set(),
         announced: false,
       };
+      for (const ip of Object.values(record.auxAddresses ?? {})) {
+        if (ip.includes(':')) live.allocator6?.markUsed(ip);
+        else live.allocator.markUsed(ip);
+      }
+      if (macvlan !== undefined) {
+        await this.deps.parents.attach(live);
+        undo.push('the network on its parent', () => this.deps.parents.detach(live));
+      }
       networks.add(live);
       names.setNetwork({
         id: record.id,
@@ -96,6 +111,10 @@ export class NetworkActivation {
     networks.delete(live.record.id);
     names.deleteNetwork(live.record.id);
     await dataplane.control.removeNetwork(live.index);
+    if (live.record.macvlan !== undefined) {
+      await this.deps.parents.detach(live);
+      return;
+    }
     if (!isIpv6Only(live.record)) await devices.deleteHostRoute(live.record.subnet);
     if (live.record.ipv6 !== undefined && devices.routesIpv6) await devices.deleteHostRoute(live.record.ipv6.subnet);
   }

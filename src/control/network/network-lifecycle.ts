@@ -15,6 +15,10 @@ import { overlayGatewayMac, randomGatewayMac, vtepFamily } from './addresses.js'
 import type { LiveNetworks } from './live-networks.js';
 import type { NetworkActivation } from './network-activation.js';
 import type { OverlaySync } from './overlay-sync.js';
+import type { MacvlanParents } from './macvlan-parents.js';
+import type { MacvlanRecord } from '../state-store.js';
+
+const MACVLAN_MODES: readonly MacvlanRecord['mode'][] = ['bridge', 'private', 'vepa', 'passthru'];
 
 
 export class NetworkLifecycle {
@@ -30,6 +34,8 @@ export class NetworkLifecycle {
       /** null: no cluster store */
       overlay: OverlaySync | null;
       devices: HostDevices;
+      /** macvlan networks' parents: `-o parent=` resolved and checked */
+      parents: MacvlanParents;
       log: Logger;
     },
   ) {}
@@ -41,16 +47,19 @@ export class NetworkLifecycle {
       subnet: n.record.subnet,
       ...(n.record.ipv6 !== undefined ? { subnet6: n.record.ipv6.subnet } : {}),
     }));
-    const routes = await devices.hostRoutes();
+    const macvlan = req.driver === 'macvlan';
+    // a macvlan network's subnet is the LAN's: the host's own routes to it are expected
+    const routes = macvlan ? [] : await devices.hostRoutes();
     if (req.driver === 'overlay') return this.createOverlay(req, existing, routes);
     if (req.vni !== undefined) throw new ApiFailure(400, '--vni is for overlay networks (--driver overlay)');
-    const routes6 = req.ipv6 === true ? await devices.hostRoutes6() : [];
+    const routes6 = req.ipv6 === true && !macvlan ? await devices.hostRoutes6() : [];
     // only an IPv6 --subnet: an IPv6-only network, its record's IPv4 subnet and gateway ''
     const v = validateNetworkRequest(req, existing, routes, this.deps.pools6, routes6);
+    const m = macvlan ? this.macvlanOf(req) : undefined;
     const rec: LiveNetworkRecord = {
       id: randomBytes(32).toString('hex'),
       name: req.name,
-      driver: 'bridge',
+      driver: macvlan ? 'macvlan' : 'bridge',
       subnet: v.subnet,
       gateway: v.gateway,
       ...(v.ipRange !== undefined ? { ipRange: v.ipRange } : {}),
@@ -60,6 +69,8 @@ export class NetworkLifecycle {
       created: new Date().toISOString(),
       isDefault,
       ...(v.ipv6 !== undefined ? { ipv6: v.ipv6 } : {}),
+      ...(m !== undefined ? { macvlan: m, internal: v.internal || m.parent === '' } : {}),
+      ...(v.auxAddresses !== undefined ? { auxAddresses: v.auxAddresses } : {}),
     };
     const live = await activation.activate(rec);
     try {
@@ -70,6 +81,29 @@ export class NetworkLifecycle {
     }
     log.info({ network: rec.name, ...(rec.subnet !== '' ? { subnet: rec.subnet } : {}), ...(rec.ipv6 !== undefined ? { subnet6: rec.ipv6.subnet } : {}) }, 'network created');
     return live;
+  }
+
+  /**
+   * A macvlan network's parent and mode, checked: the parent exists and is up, its VLAN is 1-4094,
+   * and the mode can be had (passthru owns its parent alone). No parent: internal, as Docker's dummy parent.
+   */
+  private macvlanOf(req: NetworkCreateRequest): MacvlanRecord {
+    const mode = req.macvlanMode ?? 'bridge';
+    if (!MACVLAN_MODES.includes(mode as MacvlanRecord['mode'])) {
+      throw new ApiFailure(400, `macvlan_mode ${JSON.stringify(mode)} is not supported (supported: ${MACVLAN_MODES.join(', ')})`);
+    }
+    const hostAccess = req.hostAccess ?? false;
+    const parent = req.parent ?? '';
+    if (parent === '') return { parent: '', device: '', vlan: 0, mode: mode as MacvlanRecord['mode'], hostAccess };
+    const { device, vlan } = this.deps.parents.resolve(parent);
+    for (const other of this.deps.parents.users(device)) {
+      const o = other.record.macvlan!;
+      if (o.vlan !== vlan) continue;
+      const on = `${device}${vlan !== 0 ? ` VLAN ${vlan}` : ''}`;
+      if (o.mode === 'passthru') throw new ApiFailure(409, `parent ${on} is network ${other.record.name}'s alone (macvlan_mode passthru)`);
+      if (mode === 'passthru') throw new ApiFailure(409, `macvlan_mode passthru needs its parent alone: ${on} already carries network ${other.record.name}`);
+    }
+    return { parent, device, vlan, mode: mode as MacvlanRecord['mode'], hostAccess };
   }
 
   private async createOverlay(req: NetworkCreateRequest, existing: { name: string; subnet: string; subnet6?: string }[], routes: string[]): Promise<LiveNetwork> {

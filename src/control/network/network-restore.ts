@@ -6,6 +6,7 @@
 import type { Logger } from 'pino';
 import type { PontoonConfig } from '../config.js';
 import type { HostDevices } from '../host-devices.js';
+import type { MacvlanParents } from './macvlan-parents.js';
 import type { LiveNetworks } from './live-networks.js';
 import type { EndpointAttach } from './endpoint-attach.js';
 import type { NetworkActivation } from './network-activation.js';
@@ -31,6 +32,8 @@ export class NetworkRestore {
       overlay: OverlaySync | null;
       resolvConf: ResolvConfSync;
       devices: HostDevices;
+      /** macvlan parents: let go of when they vanish, taken back when they return */
+      parents: MacvlanParents;
       /** told when every saved endpoint (and its published ports) is back */
       dataplane: Pick<ServiceDataplane['control'], 'liveStateRestored'>;
       log: Logger;
@@ -96,8 +99,9 @@ export class NetworkRestore {
   }
 
   private async reconcileOnce(): Promise<void> {
-    const { networks, attach, overlay, devices, log } = this.deps;
+    const { networks, attach, overlay, devices, parents, log } = this.deps;
     if (overlay !== null) await overlay.retryAnnounce();
+    await parents.check();
     for (const live of networks.values()) {
       for (const ep of [...live.endpoints.values()]) {
         const r = ep.record;

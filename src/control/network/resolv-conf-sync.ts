@@ -41,6 +41,8 @@ export class ResolvConfSync {
     if (!this.deps.enabled) return null;
     let first: { created: string; gateway: string } | null = null;
     for (const { live, ep } of this.deps.networks.endpoints()) {
+      // a macvlan network's gateway is the LAN's router, not the gateway's embedded DNS
+      if (live.record.macvlan !== undefined) continue;
       if (ep.record.netnsPath === netnsPath && (first === null || ep.record.created < first.created)) {
         first = { created: ep.record.created, gateway: dnsAddressOf(live.record) };
       }

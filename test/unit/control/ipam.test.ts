@@ -207,7 +207,7 @@ describe('validateNetworkRequest', () => {
   const cases: [string, Parameters<typeof validateNetworkRequest>[0], number, string][] = [
     ['bad name', { name: '-a' }, 400, 'invalid network name "-a": only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed'],
     ['duplicate', { name: 'bridge' }, 409, 'network with name bridge already exists'],
-    ['driver', { name: 'a', driver: 'macvlan' }, 400, 'driver "macvlan" is not supported (supported: bridge, overlay)'],
+    ['driver', { name: 'a', driver: 'ipvlan' }, 400, 'driver "ipvlan" is not supported (supported: bridge, overlay, macvlan)'],
     ['mtu', { name: 'a', mtu: 67 }, 400, 'invalid mtu 67: it must be between 68 and 65535'],
     ['mtu high', { name: 'a', mtu: 65536 }, 400, 'invalid mtu 65536: it must be between 68 and 65535'],
     ['cidr', { name: 'a', subnet: '10.0.0.0/33' }, 400, 'invalid subnet "10.0.0.0/33": the prefix length must be between 0 and 32'],

@@ -5,7 +5,7 @@
 
 import { type VtepAddress, vtepToString } from '../../../../src/dataplane/vtep-table.js';
 import { pino } from 'pino';
-import type { EndpointSpec, NetworkSpec, RemoteEndpointSpec } from '../../../../src/dataplane/specs.js';
+import type { EndpointSpec, NetworkSpec, ParentPortSpec, RemoteEndpointSpec } from '../../../../src/dataplane/specs.js';
 import type { PublishRule, PublishRule6 } from '../../../../src/dataplane/published-ports.js';
 import type { ConntrackRecord, Snapshot } from '../../../../src/ports/worker-protocol.js';
 import { type ClusterEvent, type ClusterStore, type ForeignPeerDef, foreignEndpointDef, type OverlayEndpointDef, type OverlayNetworkDef } from '../../../../src/control/cluster/cluster-store.js';
@@ -210,6 +210,27 @@ export class FakeHostDevices implements HostDevices {
     this.journal.record(`route- ${subnet}`);
     this.routes.delete(subnet);
   }
+
+  /** the daemon's namespace's interfaces a macvlan parent may be: name → index and state (tests change it) */
+  readonly links = new Map<string, { ifindex: number; up: boolean }>([
+    ['eth0', { ifindex: 2, up: true }],
+    ['eth1', { ifindex: 3, up: true }],
+  ]);
+  private nextParentFd = 9000;
+
+  linkState(device: string): { ifindex: number; up: boolean } | null {
+    return this.links.get(device) ?? null;
+  }
+
+  openParentSocket(device: string): number {
+    const fd = this.nextParentFd++;
+    this.journal.record(`parent-socket+ ${device}`);
+    return fd;
+  }
+
+  closeParentSocket(fd: number): void {
+    this.journal.record(`parent-socket- ${fd}`);
+  }
 }
 
 const protoName = (p: number): string => (p === 17 ? 'udp' : 'tcp');
@@ -252,6 +273,7 @@ export class FakeDataplane implements ServiceDataplane {
   async removeNetwork(index: number): Promise<void> {
     this.journal.record(`network- ${index}`);
     this.networks.delete(index);
+    for (const [id, p] of this.parentPorts) if (p.network === index) this.parentPorts.delete(id);
   }
 
   async addEndpoint(spec: EndpointSpec, fd: number): Promise<number> {
@@ -265,6 +287,28 @@ export class FakeDataplane implements ServiceDataplane {
   async removePort(portId: number): Promise<void> {
     this.journal.record(`port- ${portId}`);
     this.ports.delete(portId);
+  }
+
+  /** macvlan parents: index → device, and their ports (one per network) */
+  readonly parents = new Map<number, string>();
+  readonly parentPorts = new Map<number, ParentPortSpec>();
+
+  async addParent(index: number, fd: number, device: string, vnet: boolean): Promise<void> {
+    this.journal.record(`parent+ ${index} ${device} fd ${fd}${vnet ? ' vnet' : ''}`);
+    this.parents.set(index, device);
+  }
+
+  async removeParent(index: number): Promise<void> {
+    this.journal.record(`parent- ${index}`);
+    this.parents.delete(index);
+    for (const [id, p] of this.parentPorts) if (p.parent === index) this.parentPorts.delete(id);
+  }
+
+  async addParentPort(spec: ParentPortSpec): Promise<number> {
+    const id = this.nextPort++;
+    this.journal.record(`parent-port+ ${id} ${spec.name} vlan ${spec.vlan} network ${spec.network}`);
+    this.parentPorts.set(id, spec);
+    return id;
   }
 
   async addPublish(rule: PublishRule): Promise<void> {
