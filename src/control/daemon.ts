@@ -399,6 +399,7 @@ export async function runDaemon(configPath: string): Promise<void> {
         dns: dns?.stats ?? null,
         pcp: pcp === null ? null : { stats: pcp.stats, mappings: () => pcp.manager.size },
         docker: service.docker?.stats ?? null,
+        macvlan: { parents: () => service.parents.status(), lost: () => service.parents.lost },
       });
       const server = await startMetricsServer(registry, cfg.metrics.host, cfg.metrics.port);
       cleanups.push(() => new Promise<void>((r) => server.close(() => r())));

@@ -25,6 +25,8 @@ export interface MetricsSources {
   pcp?: { stats: PcpStats; mappings(): number } | null;
   /** Docker's plugin calls, or null when the plugin is off */
   docker?: PluginStats | null;
+  /** macvlan parents: how many are attached and detached (gone), and how many times one vanished in use */
+  macvlan?: { parents(): { attached: boolean }[]; lost(): number } | null;
 }
 
 const DEFAULT_METRICS_PREFIX = 'pontoon_process_';
@@ -204,6 +206,30 @@ export function buildRegistry(src: MetricsSources): Registry {
   };
   underlay('pontoon_underlay_datagrams_total', 'VXLAN datagrams sent to and received from the underlay socket.', DpGauge.UnderlayDatagrams, DpGauge.UnderlayRxDatagrams);
   underlay('pontoon_underlay_syscalls_total', 'sendmmsg/recvmmsg calls on the underlay socket (datagrams per call: batching and GSO/GRO at work).', DpGauge.UnderlaySendCalls, DpGauge.UnderlayRecvCalls);
+  underlay('pontoon_parent_syscalls_total', 'sendmmsg/recvmmsg calls on the macvlan parents\' packet sockets (frames per call: batching at work).', DpGauge.ParentSendCalls, DpGauge.ParentRecvCalls);
+  if (src.macvlan != null) {
+    const mv = src.macvlan;
+    new Gauge({
+      name: 'pontoon_macvlan_parents',
+      help: 'Parent devices of macvlan networks in use, attached or detached (vanished, waiting for it to return).',
+      labelNames: ['state'],
+      registers: [registry],
+      collect() {
+        const all = mv.parents();
+        this.set({ state: 'attached' }, all.filter((p) => p.attached).length);
+        this.set({ state: 'detached' }, all.filter((p) => !p.attached).length);
+      },
+    });
+    new Counter({
+      name: 'pontoon_macvlan_parent_lost_total',
+      help: 'Times a macvlan parent vanished (or was replaced by another interface of its name) while networks used it.',
+      registers: [registry],
+      collect() {
+        this.reset();
+        this.inc(mv.lost());
+      },
+    });
+  }
   if (src.dns != null) registerDnsMetrics(registry, src.dns);
   if (src.pcp != null) registerPcpMetrics(registry, src.pcp.stats, src.pcp.mappings);
   if (src.docker != null) {

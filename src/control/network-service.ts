@@ -339,6 +339,8 @@ export class NetworkService implements GatewayApi {
   }
 
   portNames(): Map<number, string> {
-    return this.views.portNames();
+    const names = this.views.portNames();
+    for (const [id, name] of this.parents.portNames()) names.set(id, name);
+    return names;
   }
 }

@@ -14,6 +14,11 @@ import type { ServiceDataplane } from './service-dataplane.js';
 
 const MAX_VLAN = 4094;
 
+/** The name of a network's port on its parent: the device, and its VLAN when the data plane tags one. */
+function portName(m: MacvlanRecord): string {
+  return m.vlan !== 0 ? `${m.device}.${m.vlan}` : m.device;
+}
+
 interface Parent {
   index: number;
   device: string;
@@ -106,6 +111,7 @@ export class MacvlanParents {
     const p = this.parents.get(m.device);
     if (p === undefined) return;
     p.users.delete(live.record.id);
+    this.ports.delete(live.record.id);
     if (p.users.size > 0) return;
     await this.close(p);
     this.parents.delete(m.device);
@@ -180,18 +186,33 @@ export class MacvlanParents {
     if (p.fd < 0) return;
     const fd = p.fd;
     p.fd = -1;
+    for (const id of p.users) this.ports.delete(id); // their ports go with the parent
     await this.deps.dataplane.control.removeParent(p.index).catch((err: Error) => this.deps.log.warn({ parent: p.device, err: err.message }, 'cannot detach the macvlan parent'));
     this.deps.devices.closeParentSocket(fd);
   }
 
+  /** The networks' ports on their parents, by port id: `eth0.50@lan` (the `port` label of the port metrics). */
+  portNames(): Map<number, string> {
+    const out = new Map<number, string>();
+    for (const [id, port] of this.ports) {
+      const live = this.deps.networks.get(id);
+      if (live?.record.macvlan !== undefined) out.set(port, `${portName(live.record.macvlan)}@${live.record.name}`);
+    }
+    return out;
+  }
+
+  /** network id → its port on its parent (while attached) */
+  private readonly ports = new Map<string, number>();
+
   private async addPort(p: Parent, live: LiveNetwork, m: MacvlanRecord): Promise<void> {
-    await this.deps.dataplane.control.addParentPort({
+    const id = await this.deps.dataplane.control.addParentPort({
       parent: p.index,
       vlan: m.vlan,
       network: live.index,
-      name: m.vlan !== 0 ? `${m.device}.${m.vlan}` : m.device,
+      name: portName(m),
       mtu: live.record.mtu,
       vnet: true,
     });
+    this.ports.set(live.record.id, id);
   }
 }

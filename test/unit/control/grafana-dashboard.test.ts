@@ -23,6 +23,7 @@ async function exportedNames(): Promise<Set<string>> {
     dns: new DnsStats(),
     pcp: { stats: new PcpStats(), mappings: () => 0 },
     docker: new PluginStats(),
+    macvlan: { parents: () => [{ attached: true }], lost: () => 0 },
   });
   const names = new Set<string>();
   for (const m of await registry.getMetricsAsJSON()) {
