@@ -9,7 +9,7 @@
  * Append new reasons at the end; `Drop` and `DROP_REASON_NAMES` are derived from this list.
  */
 export const DROP_REASONS = [
-  { name: 'Malformed', label: 'malformed', help: 'A header too short or inconsistent to parse (Ethernet, ARP, IPv4, ICMP, TCP, UDP, VXLAN, virtio-net), or a group MAC as the source of a VXLAN frame.' },
+  { name: 'Malformed', label: 'malformed', help: 'A header too short or inconsistent to parse (Ethernet, ARP, IPv4, ICMP, TCP, UDP, VXLAN, virtio-net), or a group MAC as the source of a VXLAN frame or of a frame from a macvlan parent.' },
   { name: 'BadChecksum', label: 'bad_checksum', help: 'An IPv4 header checksum, or the ICMP checksum of an echo request to the gateway, is wrong.' },
   { name: 'SpoofedMac', label: 'spoofed_mac', help: "A source MAC that is not the endpoint's own, or a local endpoint's MAC arriving from a remote VTEP." },
   { name: 'SpoofedIp', label: 'spoofed_ip', help: "A source address that is not the endpoint's own (IPv4; IPv6: its address, its link-local or SLAAC address from its MAC, or :: for duplicate address detection only)." },

@@ -7,7 +7,9 @@
 
 import { Drop } from './counters.js';
 import type { Datapath } from './context.js';
-import { ETH_HLEN, ETH_SRC } from '../wire/ethernet.js';
+import { ETH_HLEN, ETH_SRC, etherTypeOf, ETHERTYPE_ARP, ETHERTYPE_IPV4, ETHERTYPE_IPV6 } from '../wire/ethernet.js';
+import { WireError } from '../wire/error.js';
+import { ip4Wrap } from './ip4-input.js';
 import { isGroupMac, macHi, macLo } from '../wire/mac.js';
 import { MacvlanMode, type Network } from './network.js';
 import type { Port } from './port.js';
@@ -50,9 +52,35 @@ export function macvlanFromParent(dp: Datapath, port: Port, buf: Buffer, off: nu
     c.drop(Drop.Oversize);
     return;
   }
+  if ((buf[off + ETH_SRC] & 1) !== 0) {
+    c.drop(Drop.Malformed); // a group MAC is never a source
+    return;
+  }
   const net = dp.tables.networks[port.network];
   if (net === undefined) {
     c.drop(Drop.UnknownPort);
+    return;
+  }
+  // what reaches a container is well formed, as from a bridge's own stages: IPv4 (header and
+  // checksum), IPv6 (fixed header) and ARP; other protocols are dropped as from a container
+  const etherType = etherTypeOf(buf, off);
+  if (etherType === ETHERTYPE_IPV4 || etherType === ETHERTYPE_ARP) {
+    if (!net.ipv4) {
+      c.drop(Drop.UnsupportedEthertype); // an IPv6-only network
+      return;
+    }
+    if (etherType === ETHERTYPE_IPV4 ? ip4Wrap(dp, buf, off + ETH_HLEN, len - ETH_HLEN) === null : !arpWellFormed(dp, buf, off, len)) return;
+  } else if (etherType === ETHERTYPE_IPV6) {
+    if (net.ip6 === null) {
+      c.drop(Drop.UnsupportedEthertype);
+      return;
+    }
+    if (dp.frame.ip6.wrap(buf, off + ETH_HLEN, len - ETH_HLEN) !== WireError.Ok) {
+      c.drop(Drop.Malformed);
+      return;
+    }
+  } else {
+    c.drop(Drop.UnsupportedEthertype);
     return;
   }
   const mode = net.macvlan;
@@ -102,4 +130,10 @@ function firstEndpoint(net: Network): number {
   const ports = net.ports;
   for (let i = 0, n = net.portCount; i < n; i++) if (ports[i] !== net.parentPort) return ports[i];
   return -1;
+}
+
+function arpWellFormed(dp: Datapath, buf: Buffer, off: number, len: number): boolean {
+  if (dp.frame.arp.wrap(buf, off + ETH_HLEN, len - ETH_HLEN) === WireError.Ok) return true;
+  dp.counters.drop(Drop.Malformed);
+  return false;
 }

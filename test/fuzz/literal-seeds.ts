@@ -107,6 +107,21 @@ const V6 = {
   HOST_TO_OV_BIG_HEAD: hex('6000000005a81140fd00ffff000000000000000000000001fd0000140000000000000000000000020005000605a88202'),
 };
 
+/**
+ * macvlan frames (scapy, as test/unit/dataplane/macvlan.test.ts): the LAN 192.168.40.0/24 with
+ * its router .1 (02:00:5e:00:40:01) and a host .50 (02:00:5e:00:40:50), mv .10; VLAN 50 with mv50.
+ */
+const MV = {
+  LAN_ARP_WHO_HAS_MV: hex('ffffffffffff02005e0040500806000108000604000102005e004050c0a82832000000000000c0a8280a'),
+  LAN50_ARP_TAGGED: hex('ffffffffffff02005e004050810000320806000108000604000102005e004050c0a83232000000000000c0a8320a'),
+  LAN50_ARP: hex('ffffffffffff02005e0040500806000108000604000102005e004050c0a83232000000000000c0a8320a'),
+  LAN_ECHO_MV: hex('0242c0a8280a02005e00405008004500001c000500004001a94fc0a82832c0a8280a0800f7f400090002'),
+  MV_ECHO_OUT: hex('02005e0040010242c0a8280a080045000024000100004001561ec0a8280acb00710708004c9d000700016d6163766c616e21'),
+  MV_ECHO_HOST: hex('02005e0040010242c0a8280a08004500001c000600004001872ac0a8280a0afe00010800f7f400070004'),
+  HOST_REPLY_TO_MV: hex('4500001c00070000400187290afe0001c0a8280a0000fff400070004'),
+  MV50_ARP_REPLY: hex('02005e0040500242c0a8320a080600010800060400020242c0a8320ac0a8320a02005e004050c0a83232'),
+};
+
 export function literalSeeds(): Seed[] {
   const p = (bytes: Buffer): Seed => ({ target: 'pipeline', bytes });
   const c1Frames = [
@@ -147,6 +162,17 @@ export function literalSeeds(): Seed[] {
     ),
     ...[V6.HOST_TO_C1, V6.HOST_TO_UNKNOWN, V6.HOST_TO_HOSTGW, Buffer.concat([V6.HOST_TO_OV_BIG_HEAD, Buffer.alloc(1440, 0x7a)])].map((f) => p(encodeRecord('host', f))),
     p(Buffer.concat([encodeRecord('host', V6.HOST_TO_UNKNOWN), encodeRecord('c1', V6.C1_TO_HOST_UDP, { timeStep: 2 })])),
+    // macvlan: the LAN's ARP for mv (untagged), VLAN 50's for mv50 (the tag in the frame, and
+    // beside it as the socket reports it), a VLAN no network has, a LAN host's ping to mv; mv's
+    // ping out to the LAN's router and to the host (host access), mv50's ARP reply (tagged out)
+    p(encodeRecord('lan', MV.LAN_ARP_WHO_HAS_MV)),
+    p(encodeRecord('lan', MV.LAN50_ARP_TAGGED)),
+    p(encodeRecord('lan', MV.LAN50_ARP, { vtep: 2 })),
+    p(encodeRecord('lan', MV.LAN50_ARP, { vtep: 3 })),
+    p(encodeRecord('lan', MV.LAN_ECHO_MV)),
+    p(encodeRecord('mv', MV.MV_ECHO_OUT)),
+    p(Buffer.concat([encodeRecord('mv', MV.MV_ECHO_HOST), encodeRecord('host', MV.HOST_REPLY_TO_MV)])),
+    p(encodeRecord('mv50', MV.MV50_ARP_REPLY)),
     // NAT-PMP (RFC 6886) and PCP (RFC 6887) requests, as in test/unit/pcp/codec.test.ts
     ...PCP_REQUESTS.map((r) => ({ target: 'pcp', bytes: hex(r) })),
     // DNS: the query's message, as the resolver gets it

@@ -4,7 +4,7 @@
 // local endpoint, a peer VTEP and a remote endpoint behind another VTEP.
 
 import type { Dataplane } from '../../src/dataplane/dataplane.js';
-import { MemoryPort, MemoryTunnel } from '../../src/ports/memory-port.js';
+import { MemoryParent, MemoryPort, MemoryTunnel } from '../../src/ports/memory-port.js';
 import { parseIpv4 } from '../../src/wire/ipv4-address.js';
 import { ipv6ToString, parseIpv6 } from '../../src/wire/ipv6-address.js';
 import { macHiOf, macLoOf, parseMac } from '../../src/wire/mac.js';
@@ -26,18 +26,25 @@ export const F = {
   dnsPort: 5353,
   /** where NAT-PMP/PCP requests to a gateway address go */
   pcpPort: 40123,
+  /** containers on the macvlan networks 'lan' and 'lan50' */
+  mv: parseIpv4('192.168.40.10'),
+  mv50: parseIpv4('192.168.50.10'),
 } as const;
 
-/** The ingress a fuzz record names, in selector order. */
-export const INGRESS = ['c1', 'c2', 'c3', 'cv', 'ov', 'host', 'uplink', 'underlay'] as const;
+/** The ingress a fuzz record names, in selector order ('lan': the macvlan parent, VLANs 0 and 50). */
+export const INGRESS = ['c1', 'c2', 'c3', 'cv', 'ov', 'host', 'uplink', 'underlay', 'mv', 'lan', 'mv50'] as const;
 export type Ingress = (typeof INGRESS)[number];
 
 export interface FuzzWorld {
   dp: Dataplane;
-  /** every frame port by name (the underlay is `tunnel`) */
-  ports: Record<Exclude<Ingress, 'underlay'>, MemoryPort>;
+  /** every frame port by name (the underlay is `tunnel`, the macvlan parent `parent`) */
+  ports: Record<Exclude<Ingress, 'underlay' | 'lan'>, MemoryPort>;
   ids: Record<Ingress, number>;
   tunnel: MemoryTunnel;
+  /** the macvlan parent (index 0): what its ports send, untagged, with their VLAN */
+  parent: MemoryParent;
+  /** its ports: the macvlan network 'lan' (untagged, bridge mode, host access) and 'lan50' (VLAN 50, vepa) */
+  parentPorts: number[];
   /** the gateway's own addresses on its networks and host link (its ICMP messages come from them) */
   gatewayIps: Set<number>;
   /** the same for IPv6 (as ipv6ToString prints them), fe80::1 included */
@@ -91,21 +98,50 @@ export function makeFuzzWorld(): FuzzWorld {
   const ov = new MemoryPort();
   const ovId = dp.control.addEndpoint({ name: 'ov', network: 3, mac: parseMac('02:42:0a:14:00:02'), ip: F.ov, ip6: parseIpv6('fd00:14::2') }, ov).id;
   dp.control.addRemoteEndpoint({ network: 3, ip: F.ovRemote, mac: parseMac('02:42:0a:14:00:03'), vtepIp: F.vtepRemote });
+  // the LAN of a parent: 'lan' untagged (bridge mode, host access, dual stack), 'lan50' its VLAN 50 (vepa)
+  const lan = (index: number, name: string, subnet: string, mode: 'bridge' | 'vepa', ipv6: boolean) =>
+    dp.control.addNetwork({
+      index,
+      name,
+      subnet: parseIpv4(subnet),
+      prefixLen: 24,
+      gatewayIp: 0,
+      gatewayMac: parseMac('02:50:00:00:00:40'),
+      mtu: 1500,
+      internal: false,
+      macvlan: { mode, hostAccess: mode === 'bridge' },
+      ...(ipv6 ? { ipv6: { subnet: parseIpv6('fd00:40::'), prefixLen: 64, gatewayIp: [0, 0, 0, 0], nat: false } } : {}),
+    });
+  lan(4, 'lan', '192.168.40.0', 'bridge', true);
+  lan(5, 'lan50', '192.168.50.0', 'vepa', false);
+  const parent = new MemoryParent();
+  dp.control.addParent(0, parent);
+  const p40 = dp.control.addParentPort({ parent: 0, vlan: 0, network: 4, name: 'eth9', mtu: 1500 }).id;
+  const p50 = dp.control.addParentPort({ parent: 0, vlan: 50, network: 5, name: 'eth9.50', mtu: 1500 }).id;
+  const mv = new MemoryPort();
+  const mvId = dp.control.addEndpoint({ name: 'mv', network: 4, mac: parseMac('02:42:c0:a8:28:0a'), ip: F.mv, ip6: parseIpv6('fd00:40::a') }, mv).id;
+  const mv50 = new MemoryPort();
+  const mv50Id = dp.control.addEndpoint({ name: 'mv50', network: 5, mac: parseMac('02:42:c0:a8:32:0a'), ip: F.mv50 }, mv50).id;
   cv.take();
   ov.take();
+  mv.take();
+  mv50.take();
+  parent.take();
   tunnel.sent.splice(0);
   for (const p of w.all) p.take();
 
   return {
     dp,
-    ports: { c1: w.c1, c2: w.c2, c3: w.c3, cv, ov, host: w.host, uplink: w.uplink },
-    ids: { ...w.ids, cv: cvId, ov: ovId, underlay: tunnelId },
+    ports: { c1: w.c1, c2: w.c2, c3: w.c3, cv, ov, host: w.host, uplink: w.uplink, mv, mv50 },
+    ids: { ...w.ids, cv: cvId, ov: ovId, underlay: tunnelId, mv: mvId, lan: p40, mv50: mv50Id },
     tunnel,
+    parent,
+    parentPorts: [p40, p50],
     gatewayIps: new Set([A.bridgeGw, parseIpv4('172.18.0.1'), A.hostGw, F.ovGw]),
     gatewayIps6: new Set([A6.bridgeGw, A6.backendGw, A6.hostGw, parseIpv6('fd00:14::1'), parseIpv6('fe80::1')].map((a) => ipv6ToString(a))),
     uplinkIp: A.uplink,
     uplinkIp6: ipv6ToString(A6.uplink),
-    gatewayMacs: new Set(['02:50:00:00:00:01', '02:50:00:00:00:02', '02:50:00:00:00:ff', '02:50:00:00:10:01'].map(parseMac)),
+    gatewayMacs: new Set(['02:50:00:00:00:01', '02:50:00:00:00:02', '02:50:00:00:00:ff', '02:50:00:00:10:01', '02:50:00:00:00:40'].map(parseMac)),
   };
 }
 
@@ -127,7 +163,7 @@ export function settleFuzzWorld(w: FuzzWorld): void {
     dp.resolver.tick(net, now, counts);
   }
   dp.endBatch();
-  for (const name of ['c1', 'c2', 'c3', 'cv', 'ov'] as const) {
+  for (const name of ['c1', 'c2', 'c3', 'cv', 'ov', 'mv', 'mv50'] as const) {
     const port = dp.tables.ports[w.ids[name]]!;
     const net = dp.tables.networks[port.network]!;
     net.fdb.learn(port.macHi, port.macLo, port.id, dp.now);
@@ -145,5 +181,6 @@ export function settleFuzzWorld(w: FuzzWorld): void {
   const rn = up.neighbours.get6(r[0] | 0, r[1] | 0, r[2] | 0, r[3] | 0) ?? up.neighbours.create6(r[0] | 0, r[1] | 0, r[2] | 0, r[3] | 0, dp.now);
   dp.resolver.resolved(up, rn, macHiOf(ROUTER_MAC), macLoOf(ROUTER_MAC));
   w.tunnel.sent.splice(0);
+  w.parent.take();
   for (const p of Object.values(w.ports)) p.take();
 }
