@@ -204,6 +204,17 @@ export interface StatusReport {
   drops: Record<string, number>; // reason -> count
   neighbours: NeighbourStatus[];
   fdb: FdbStatus[];
+  /** macvlan networks' parent devices; absent from daemons before them */
+  parents?: ParentDeviceStatus[];
+}
+
+export interface ParentDeviceStatus {
+  device: string;
+  /** false: it vanished, and is attached again when it returns */
+  attached: boolean;
+  networks: string[];
+  /** times it vanished while in use */
+  lost: number;
 }
 
 /** Every error answer of the API has this body and a 4xx/5xx status. */

@@ -155,7 +155,7 @@ export class NetworkService implements GatewayApi {
       log,
     });
     this.foreignPeers = new ForeignPeers({ overlay, advertise: config.cluster.advertise });
-    this.views = new NetworkViews({ dnsEnabled: config.dns.enabled, networks, dataplane, devices, resolvConf, conntrackMax: config.conntrack.max });
+    this.views = new NetworkViews({ dnsEnabled: config.dns.enabled, networks, dataplane, devices, resolvConf, conntrackMax: config.conntrack.max, parents });
     if (config.docker.enabled) {
       const state = new DockerState(networks);
       const followUp = new JoinFollowUp({ apiSocket: config.docker.apiSocket, queue: this.queue, networks, attach, devices, log });

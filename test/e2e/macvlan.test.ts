@@ -335,6 +335,9 @@ needs(root, tools('ip', 'ping', 'curl', 'python3', 'tcpdump', 'tshark', 'timeout
     await run(['ip', 'link', 'del', PARENT]); // its peer on the LAN goes with it
     expect(await waitFor(() => /macvlan parent vanished/.test(d.logTail(50)), 10_000)).toBe(true);
     expect(await reaches(C('1'), at(lan, 50), 1)).toBe(false);
+    // reported: `pontoon status` and the metrics
+    expect((await d.cliOk(['status'])).stdout).toMatch(new RegExp(`macvlan parents:\\n.*\\n${PARENT} +detached +\\S*lanv\\S* +1\\n`));
+    expect(await d.metrics()).toMatch(/^pontoon_macvlan_parent_lost_total 1$/m);
     await runOk(['ip', '-n', LAN, 'link', 'add', TRUNK, 'type', 'veth', 'peer', 'name', PARENT, 'netns', '1']);
     await runOk(['ip', '-n', LAN, 'link', 'set', TRUNK, 'master', 'br0', 'up']);
     await runOk(['ip', 'link', 'set', PARENT, 'up']);

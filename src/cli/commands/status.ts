@@ -46,6 +46,13 @@ export function formatStatus(s: StatusReport): string {
     ['NETWORK', 'IP', 'MAC', 'STATE', 'AGE'],
     s.neighbours.map((n) => [n.network, n.ip, n.mac ?? '-', n.state, `${Math.floor(n.ageSeconds)}s`]),
   );
+  if (s.parents !== undefined && s.parents.length > 0) {
+    section(
+      'macvlan parents',
+      ['DEVICE', 'STATE', 'NETWORKS', 'LOST'],
+      s.parents.map((p) => [p.device, p.attached ? 'attached' : 'detached', p.networks.join(','), String(p.lost)]),
+    );
+  }
   section(
     'Forwarding database',
     ['NETWORK', 'MAC', 'PORT', 'AGE'],

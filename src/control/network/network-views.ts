@@ -13,6 +13,7 @@ import { endpointResource, networkResource } from '../resources.js';
 import { isIpv6Mapping } from '../publish.js';
 import type { EndpointRecord } from '../state-store.js';
 import type { ServiceDataplane } from './service-dataplane.js';
+import type { MacvlanParents } from './macvlan-parents.js';
 import type { LiveNetworks } from './live-networks.js';
 import type { ResolvConfSync } from './resolv-conf-sync.js';
 
@@ -30,6 +31,8 @@ export class NetworkViews {
       resolvConf: ResolvConfSync;
       /** conntrack.max */
       conntrackMax: number;
+      /** macvlan parents, for status */
+      parents?: Pick<MacvlanParents, 'status'>;
     },
   ) {}
 
@@ -90,6 +93,7 @@ export class NetworkViews {
         ...c.portStats(p.id),
       })),
       drops: c.dropsByReason(),
+      parents: this.deps.parents?.status() ?? [],
       neighbours: snap.neighbours.map((n) => ({
         network: netName(n.network),
         ip: n.ip6 !== undefined ? ipv6ToString(n.ip6) : ipv4ToString(n.ip),
