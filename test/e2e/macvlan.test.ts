@@ -126,6 +126,10 @@ needs(root, tools('ip', 'ping', 'curl', 'python3', 'tcpdump', 'tshark', 'timeout
   let lan = '';
   let v10 = '';
   let v20 = '';
+  let lan4b = '';
+  // a unique local /64 of this run for the LAN's IPv6 (groups with their top bit set: no leading zeros)
+  const group = () => (0x8000 | parseInt(randomHex(2), 16)).toString(16);
+  const P6 = `fd${randomHex(1)}:${group()}:${group()}:${group()}`;
   const at = (subnet: string, host: number) => subnet.replace(/\.0\/24$/, `.${host}`);
   let dir = '';
   /** the host's own address on the host link */
@@ -141,11 +145,11 @@ needs(root, tools('ip', 'ping', 'curl', 'python3', 'tcpdump', 'tshark', 'timeout
 
   beforeAll(async () => {
     dir = makeTempDir('ptmv-');
-    [lan, v10, v20] = await pickSubnets('10.97', 3);
+    [lan, v10, v20, lan4b] = await pickSubnets('10.97', 4);
     const link = await pickHostLink();
     hostIp = link.host;
     d = await startDaemon({ hostAddress: link.hostCidr, defaultNetwork: null });
-    for (const n of [LAN, LANHOST, C('1'), C('2'), C('3'), C('4'), C('5'), C('6')]) await createNetns(n);
+    for (const n of [LAN, LANHOST, C('1'), C('2'), C('3'), C('4'), C('5'), C('6'), C('7')]) await createNetns(n);
     // the LAN: a bridge with the router's address, the LAN host on it, and the trunk to the daemon's namespace
     await runOk(['ip', '-n', LAN, 'link', 'add', 'br0', 'type', 'bridge']);
     await runOk(['ip', '-n', LAN, 'addr', 'add', `${at(lan, 1)}/24`, 'dev', 'br0']);
@@ -300,6 +304,24 @@ needs(root, tools('ip', 'ping', 'curl', 'python3', 'tcpdump', 'tshark', 'timeout
     // and it still reaches its router on the VLAN
     expect(await reaches(C('3'), at(v10, 1))).toBe(true);
     await routers.stop();
+  });
+
+  it('dual stack: a container gets a LAN IPv6 address with the LAN router as its IPv6 gateway; the LAN host and it ping -6 each other', async () => {
+    await runOk(['ip', '-n', LAN, 'addr', 'add', `${at(lan4b, 1)}/24`, 'dev', 'br0']);
+    await runOk(['ip', '-n', LAN, '-6', 'addr', 'add', `${P6}::1/64`, 'dev', 'br0', 'nodad']);
+    await runOk(['ip', '-n', LANHOST, '-6', 'addr', 'add', `${P6}::50/64`, 'dev', 'eth0', 'nodad']);
+    await d.cliOk(['network', 'create', '-d', 'macvlan', '--ipv6', '--subnet', lan4b, '--gateway', at(lan4b, 1), '--subnet', `${P6}::/64`, '--gateway', `${P6}::1`, '-o', `parent=${PARENT}`, 'lan6']);
+    await d.cliOk(['network', 'connect', 'lan6', C('7')]);
+    const ep = Object.values((await inspect('lan6')).Containers)[0] as Endpoint & { IPv6Address: string };
+    const ip6 = ep.IPv6Address.split('/')[0]!;
+    expect(ip6.startsWith(`${P6}::`)).toBe(true);
+    expect((await runOk(['ip', '-n', C('7'), '-6', 'route', 'show', 'default'])).stdout).toContain(`default via ${P6}::1`);
+    const ping6 = async (from: string, to: string) => (await nsExec(from, ['ping', '-6', '-n', '-c', '2', '-i', '0.2', '-W', '2', to], { timeoutMs: 15_000 })).code === 0;
+    expect(await waitFor(() => ping6(LANHOST, ip6), 10_000, 500)).toBe(true);
+    expect(await ping6(C('7'), `${P6}::50`)).toBe(true);
+    expect(await ping6(C('7'), `${P6}::1`)).toBe(true);
+    await d.cliOk(['network', 'disconnect', 'lan6', C('7')]);
+    await d.cliOk(['network', 'rm', 'lan6']);
   });
 
   it('refuses in one line, changing nothing: a missing parent, a parent that is down, a VLAN out of range, an unknown mode, a second container on passthru, a port to publish', async () => {
