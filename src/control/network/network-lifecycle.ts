@@ -93,7 +93,8 @@ export class NetworkLifecycle {
       throw new ApiFailure(400, `macvlan_mode ${JSON.stringify(mode)} is not supported (supported: ${MACVLAN_MODES.join(', ')})`);
     }
     const hostAccess = req.hostAccess ?? false;
-    const parent = req.parent ?? '';
+    // no parent, or --internal (which Docker's macvlan handles the same: a dummy parent): containers among themselves
+    const parent = req.internal === true ? '' : (req.parent ?? '');
     if (parent === '') return { parent: '', device: '', vlan: 0, mode: mode as MacvlanRecord['mode'], hostAccess };
     const { device, vlan } = this.deps.parents.resolve(parent);
     for (const other of this.deps.parents.users(device)) {

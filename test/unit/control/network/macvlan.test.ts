@@ -98,12 +98,16 @@ describe('macvlan networks', () => {
     expect([...dataplane.ports.values()].map((p) => p.name)).toEqual(['eth0@c1']);
   });
 
-  it('without a parent: internal, containers among themselves, no socket', async () => {
+  it('without a parent, or --internal: internal, containers among themselves, no socket', async () => {
     const { host, service, dataplane } = await started();
     const n = await service.createNetwork({ name: 'solo', driver: 'macvlan', subnet: '192.168.60.0/24' });
     expect([n.Internal, n.Options['parent']]).toEqual([true, undefined]);
     expect(dataplane.parentPorts.size).toBe(0);
     expect(host.journal.entries.some((e) => e.startsWith('parent'))).toBe(false);
+    // --internal with a parent: the same (Docker's dummy parent)
+    const i = await service.createNetwork({ name: 'inner', driver: 'macvlan', subnet: '192.168.61.0/24', parent: 'eth0', internal: true });
+    expect([i.Internal, i.Options['parent']]).toEqual([true, undefined]);
+    expect(dataplane.parentPorts.size).toBe(0);
   });
 
   it('a parent that vanishes is let go of and counted; when it returns its networks are on it again', async () => {
