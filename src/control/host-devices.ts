@@ -65,8 +65,8 @@ export interface HostDevices {
   addHostRoute(subnet: string): Promise<void>;
   /** Removes that route; a route already gone is fine. */
   deleteHostRoute(subnet: string): Promise<void>;
-  /** An interface of the daemon's namespace (a macvlan parent): its index and whether it is up; null when there is none. */
-  linkState(device: string): { ifindex: number; up: boolean } | null;
+  /** An interface of the daemon's namespace (a macvlan parent): its index, whether it is up, its MTU; null when there is none. */
+  linkState(device: string): { ifindex: number; up: boolean; mtu: number } | null;
   /** Opens a macvlan parent's packet socket on the interface (VLAN tags and virtio-net headers): its fd. */
   openParentSocket(device: string): number;
   /** Closes a parent's socket. */
@@ -182,13 +182,14 @@ export class KernelHostDevices implements HostDevices {
     return deleteHostRoute(subnet, this.opts.hostDevice);
   }
 
-  linkState(device: string): { ifindex: number; up: boolean } | null {
+  linkState(device: string): { ifindex: number; up: boolean; mtu: number } | null {
     // /sys/class/net is the daemon's namespace's: a name that is no interface has no directory
     if (!/^[^\s/]{1,15}$/.test(device) || device === '.' || device === '..') return null;
     try {
       const ifindex = Number(readFileSync(`/sys/class/net/${device}/ifindex`, 'utf8').trim());
       const flags = Number.parseInt(readFileSync(`/sys/class/net/${device}/flags`, 'utf8').trim(), 16);
-      return { ifindex, up: (flags & IFF_UP) !== 0 };
+      const mtu = Number(readFileSync(`/sys/class/net/${device}/mtu`, 'utf8').trim());
+      return { ifindex, up: (flags & IFF_UP) !== 0, mtu };
     } catch {
       return null;
     }

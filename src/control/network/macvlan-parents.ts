@@ -58,12 +58,12 @@ export class MacvlanParents {
    * What `-o parent=` names: the device frames cross and the VLAN they are tagged with. ApiFailure
    * (400) for a parent that does not exist or is down, or a VLAN outside 1-4094.
    */
-  resolve(parent: string): { device: string; vlan: number } {
+  resolve(parent: string): { device: string; vlan: number; mtu: number } {
     const { devices } = this.deps;
     const own = devices.linkState(parent);
     if (own !== null) {
       if (!own.up) throw new ApiFailure(400, `-o parent interface ${parent} is down: bring it up first (ip link set ${parent} up)`);
-      return { device: parent, vlan: 0 };
+      return { device: parent, vlan: 0, mtu: own.mtu };
     }
     const m = /^(.+)\.([0-9]+)$/.exec(parent);
     if (m === null) throw new ApiFailure(400, `-o parent interface was not found on the host: ${parent}`);
@@ -73,7 +73,8 @@ export class MacvlanParents {
     const link = devices.linkState(base);
     if (link === null) throw new ApiFailure(400, `-o parent interface was not found on the host: ${base} (of ${parent})`);
     if (!link.up) throw new ApiFailure(400, `-o parent interface ${base} is down: bring it up first (ip link set ${base} up)`);
-    return { device: base, vlan };
+    // the tag goes on top of the payload: a VLAN's frames carry as much as the device's
+    return { device: base, vlan, mtu: link.mtu };
   }
 
   /** The network's port on its parent (opening the device's socket for its first network). No parent (internal): nothing. */

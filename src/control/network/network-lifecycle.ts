@@ -54,8 +54,13 @@ export class NetworkLifecycle {
     if (req.vni !== undefined) throw new ApiFailure(400, '--vni is for overlay networks (--driver overlay)');
     const routes6 = req.ipv6 === true && !macvlan ? await devices.hostRoutes6() : [];
     // only an IPv6 --subnet: an IPv6-only network, its record's IPv4 subnet and gateway ''
-    const v = validateNetworkRequest(req, existing, routes, this.deps.pools6, routes6);
     const m = macvlan ? this.macvlanOf(req) : undefined;
+    // a macvlan network's MTU is its parent's unless given (and never above it), as Docker's
+    const parentMtu = m?.mtu;
+    if (parentMtu !== undefined && req.mtu !== undefined && req.mtu > parentMtu) {
+      throw new ApiFailure(400, `MTU ${req.mtu} is larger than the parent ${req.parent}'s ${parentMtu}`);
+    }
+    const v = validateNetworkRequest(parentMtu !== undefined && req.mtu === undefined ? { ...req, mtu: parentMtu } : req, existing, routes, this.deps.pools6, routes6);
     const rec: LiveNetworkRecord = {
       id: randomBytes(32).toString('hex'),
       name: req.name,
@@ -69,7 +74,7 @@ export class NetworkLifecycle {
       created: new Date().toISOString(),
       isDefault,
       ...(v.ipv6 !== undefined ? { ipv6: v.ipv6 } : {}),
-      ...(m !== undefined ? { macvlan: m, internal: v.internal || m.parent === '' } : {}),
+      ...(m !== undefined ? { macvlan: m.record, internal: v.internal || m.record.parent === '' } : {}),
       ...(v.auxAddresses !== undefined ? { auxAddresses: v.auxAddresses } : {}),
     };
     const live = await activation.activate(rec);
@@ -87,7 +92,7 @@ export class NetworkLifecycle {
    * A macvlan network's parent and mode, checked: the parent exists and is up, its VLAN is 1-4094,
    * and the mode can be had (passthru owns its parent alone). No parent: internal, as Docker's dummy parent.
    */
-  private macvlanOf(req: NetworkCreateRequest): MacvlanRecord {
+  private macvlanOf(req: NetworkCreateRequest): { record: MacvlanRecord; mtu?: number } {
     const mode = req.macvlanMode ?? 'bridge';
     if (!MACVLAN_MODES.includes(mode as MacvlanRecord['mode'])) {
       throw new ApiFailure(400, `macvlan_mode ${JSON.stringify(mode)} is not supported (supported: ${MACVLAN_MODES.join(', ')})`);
@@ -95,8 +100,8 @@ export class NetworkLifecycle {
     const hostAccess = req.hostAccess ?? false;
     // no parent, or --internal (which Docker's macvlan handles the same: a dummy parent): containers among themselves
     const parent = req.internal === true ? '' : (req.parent ?? '');
-    if (parent === '') return { parent: '', device: '', vlan: 0, mode: mode as MacvlanRecord['mode'], hostAccess };
-    const { device, vlan } = this.deps.parents.resolve(parent);
+    if (parent === '') return { record: { parent: '', device: '', vlan: 0, mode: mode as MacvlanRecord['mode'], hostAccess } };
+    const { device, vlan, mtu } = this.deps.parents.resolve(parent);
     for (const other of this.deps.parents.users(device)) {
       const o = other.record.macvlan!;
       if (o.vlan !== vlan) continue;
@@ -104,7 +109,7 @@ export class NetworkLifecycle {
       if (o.mode === 'passthru') throw new ApiFailure(409, `parent ${on} is network ${other.record.name}'s alone (macvlan_mode passthru)`);
       if (mode === 'passthru') throw new ApiFailure(409, `macvlan_mode passthru needs its parent alone: ${on} already carries network ${other.record.name}`);
     }
-    return { parent, device, vlan, mode: mode as MacvlanRecord['mode'], hostAccess };
+    return { record: { parent, device, vlan, mode: mode as MacvlanRecord['mode'], hostAccess }, mtu };
   }
 
   private async createOverlay(req: NetworkCreateRequest, existing: { name: string; subnet: string; subnet6?: string }[], routes: string[]): Promise<LiveNetwork> {

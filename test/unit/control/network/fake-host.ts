@@ -212,13 +212,13 @@ export class FakeHostDevices implements HostDevices {
   }
 
   /** the daemon's namespace's interfaces a macvlan parent may be: name → index and state (tests change it) */
-  readonly links = new Map<string, { ifindex: number; up: boolean }>([
-    ['eth0', { ifindex: 2, up: true }],
-    ['eth1', { ifindex: 3, up: true }],
+  readonly links = new Map<string, { ifindex: number; up: boolean; mtu: number }>([
+    ['eth0', { ifindex: 2, up: true, mtu: 1500 }],
+    ['eth1', { ifindex: 3, up: true, mtu: 9000 }],
   ]);
   private nextParentFd = 9000;
 
-  linkState(device: string): { ifindex: number; up: boolean } | null {
+  linkState(device: string): { ifindex: number; up: boolean; mtu: number } | null {
     return this.links.get(device) ?? null;
   }
 

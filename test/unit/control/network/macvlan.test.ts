@@ -76,7 +76,7 @@ describe('macvlan networks', () => {
 
   it('refuses in one line, making nothing: a missing or down parent, a VLAN out of range, an unknown mode, macvlan options on a bridge, publishing, passthru shared', async () => {
     const { host, service, dataplane } = await started();
-    host.devices.links.set('eth9', { ifindex: 9, up: false });
+    host.devices.links.set('eth9', { ifindex: 9, up: false, mtu: 1500 });
     const refused = async (req: Record<string, unknown>, re: RegExp) => {
       await expect(service.createNetwork({ name: 'x', driver: 'macvlan', subnet: '192.0.2.0/24', ...req } as never)).rejects.toThrow(re);
     };
@@ -86,8 +86,11 @@ describe('macvlan networks', () => {
     await refused({ parent: 'eth0.4095' }, /vlan id out of range: 4095/);
     await refused({ parent: 'eth0.0' }, /vlan id out of range: 0/);
     await refused({ parent: 'eth0', macvlanMode: 'source' }, /macvlan_mode "source" is not supported \(supported: bridge, private, vepa, passthru\)/);
+    await refused({ parent: 'eth0.7', mtu: 9000 }, /MTU 9000 is larger than the parent eth0.7's 1500/);
     await expect(service.createNetwork({ name: 'b', parent: 'eth0' })).rejects.toThrow(/option parent is for macvlan networks \(--driver macvlan\), not bridge/);
-    await service.createNetwork({ name: 'pt', driver: 'macvlan', subnet: '198.51.100.0/24', parent: 'eth1', macvlanMode: 'passthru' });
+    // the parent's MTU unless given: eth1's is 9000
+    const pt = await service.createNetwork({ name: 'pt', driver: 'macvlan', subnet: '198.51.100.0/24', parent: 'eth1', macvlanMode: 'passthru' });
+    expect(pt.Options['com.docker.network.driver.mtu']).toBe('9000');
     await refused({ parent: 'eth1' }, /parent eth1 is network pt's alone \(macvlan_mode passthru\)/);
     await service.createNetwork({ ...LAN });
     await refused({ parent: 'eth0', macvlanMode: 'passthru' }, /passthru needs its parent alone: eth0 already carries network lan/);
@@ -122,10 +125,10 @@ describe('macvlan networks', () => {
     // the containers stay
     expect([...dataplane.ports.values()].map((p) => p.name)).toEqual(['eth0@c1']);
     // another interface of the same name is another device: it is attached when it comes (up)
-    host.devices.links.set('eth0', { ifindex: 22, up: false });
+    host.devices.links.set('eth0', { ifindex: 22, up: false, mtu: 1500 });
     await service.reconcile();
     expect(dataplane.parents.size).toBe(0);
-    host.devices.links.set('eth0', { ifindex: 22, up: true });
+    host.devices.links.set('eth0', { ifindex: 22, up: true, mtu: 1500 });
     await service.reconcile();
     expect([...dataplane.parentPorts.values()].map((p) => [p.name, p.vlan]).sort()).toEqual([
       ['eth0', 0],
