@@ -5,7 +5,7 @@
 
 import { PerformanceObserver } from 'node:perf_hooks';
 import { Dataplane } from '../src/dataplane/dataplane.js';
-import { MemoryPort, MemoryTunnel } from '../src/ports/memory-port.js';
+import { MemoryParent, MemoryPort, MemoryTunnel } from '../src/ports/memory-port.js';
 import { parseIpv4 } from '../src/wire/ipv4-address.js';
 import { parseIpv6 } from '../src/wire/ipv6-address.js';
 import { parseMac } from '../src/wire/mac.js';
@@ -37,6 +37,10 @@ const VTEP6_W = VTEP6.map((w) => w | 0) as unknown as readonly [number, number, 
 /** a container on the overlay whose TAP takes offloads, and its peer on another host */
 const O2 = { mac: '02:42:0a:14:00:04', ip: '10.20.0.4', port: 5201 };
 const REMOTE2 = { mac: '02:42:0a:14:00:05', ip: '10.20.0.5', port: 40000 };
+/** a container on the macvlan network (VLAN 50), a host on its LAN and the LAN's router */
+const M1 = { mac: '02:42:c0:a8:32:0a', ip: '192.168.50.10', port: 40000 };
+const LAN_HOST = { mac: '02:00:5e:00:32:50', ip: '192.168.50.50', port: 5201 };
+const LAN_ROUTER_MAC = '02:00:5e:00:32:01';
 /** a TCP super segment from a TAP: 46 segments of the MSS of an overlay (MTU 1450, timestamps off) */
 const TSO_MSS = 1410;
 const TSO_PAYLOAD = 46 * TSO_MSS;
@@ -102,6 +106,25 @@ function world(underlay6 = false) {
     o1: dp.control.addEndpoint({ name: 'o1', network: 1, mac: parseMac('02:42:0a:14:00:02'), ip: parseIpv4('10.20.0.2') }, ports.o1).id,
     o2: dp.control.addEndpoint({ name: 'o2', network: 1, mac: parseMac(O2.mac), ip: parseIpv4(O2.ip), vnet: true }, ports.o2).id,
   };
+  // a macvlan network on VLAN 50 of a parent: containers on the LAN
+  dp.control.addNetwork({
+    index: 3,
+    name: 'lan',
+    subnet: parseIpv4('192.168.50.0'),
+    prefixLen: 24,
+    gatewayIp: 0,
+    gatewayMac: parseMac('02:50:00:00:00:40'),
+    mtu: 1500,
+    internal: false,
+    macvlan: { mode: 'bridge', hostAccess: false },
+  });
+  const parent = new MemoryParent();
+  parent.keep = false;
+  dp.control.addParent(0, parent);
+  dp.control.addParentPort({ parent: 0, vlan: 50, network: 3, name: 'eth0.50', mtu: 1500 });
+  const m1 = new MemoryPort();
+  m1.keep = false;
+  const m1Id = dp.control.addEndpoint({ name: 'm1', network: 3, mac: parseMac(M1.mac), ip: parseIpv4(M1.ip) }, m1).id;
   dp.control.setTunnel('vxlan', tunnel, 1500, underlay6);
   const vtepIp = underlay6 ? VTEP6 : VTEP;
   dp.control.addRemoteEndpoint({ network: 1, ip: parseIpv4(REMOTE.ip), mac: parseMac(REMOTE.mac), vtepIp });
@@ -109,7 +132,7 @@ function world(underlay6 = false) {
   // the router's MAC, so nothing waits for ARP
   const arp = Buffer.from('0250000000ff02005e0000010806000108000604000202005e000001c63364010250000000ffc6336402', 'hex');
   dp.receive(ids.up, arp);
-  return { dp, ports, tunnel, ids };
+  return { dp, ports: { ...ports, m1 }, tunnel, parent, ids: { ...ids, m1: m1Id } };
 }
 
 type World = ReturnType<typeof world>;
@@ -118,7 +141,7 @@ interface Scenario {
   name: string;
   what: string;
   /** sets the world up (handshakes) and returns a function that feeds packet i */
-  prepare(w: World): { port: number; frames: Buffer[]; tun?: boolean; tunnelIn?: boolean; tso?: number };
+  prepare(w: World): { port: number; frames: Buffer[]; tun?: boolean; tunnelIn?: boolean; tso?: number; parentVlan?: number };
   /** counter to check that frames came out where they should */
   sink(w: World): () => number;
   /** packets per round when not the default (scenarios that move 64 KiB per packet) */
@@ -245,6 +268,18 @@ const SCENARIOS: Scenario[] = [
     underlay6: true,
   },
   {
+    name: 'macvlan_from_lan',
+    what: 'macvlan: a frame from the LAN on VLAN 50 of the parent (the tag beside it, as the socket reports it) to its container (VLAN demux, MAC lookup, IPv4 check)',
+    prepare: () => ({ port: -1, frames: [udpFrame(LAN_HOST, M1, M1.mac, 64)], parentVlan: 50 }),
+    sink: (w) => () => w.ports.m1.count,
+  },
+  {
+    name: 'macvlan_to_lan',
+    what: "macvlan: a container's frame to its LAN router, out of the parent on VLAN 50 (anti-spoofing, to the parent's queue)",
+    prepare: (w) => ({ port: w.ids.m1, frames: [udpFrame(M1, LAN_HOST, LAN_ROUTER_MAC, 64)] }),
+    sink: (w) => () => w.parent.count,
+  },
+  {
     name: 'vxlan_encap_tso',
     what: `overlay: a ${TSO_PAYLOAD >> 10} KiB TCP super segment cut into ${TSO_PAYLOAD / TSO_MSS} segments with checksums, to the underlay's queue`,
     prepare: (w) => ({ port: w.ids.o2, frames: [tcpFrame(O2, REMOTE2, REMOTE2.mac, DATA, 1, 1, TSO_PAYLOAD)], tso: TSO_MSS }),
@@ -277,7 +312,7 @@ new PerformanceObserver((list) => {
  * Runs `n` frames as the worker does: copy into a pool slot (the read), input, end of batch every
  * 64. With `tso`, each frame comes as a TCP super segment of that MSS with a partial checksum.
  */
-function run(dp: Dataplane, port: number, frames: Buffer[], tunnelIn: boolean, n: number, start: number, tso = 0): void {
+function run(dp: Dataplane, port: number, frames: Buffer[], tunnelIn: boolean, n: number, start: number, tso = 0, parentVlan = -2): void {
   const pool = dp.pool;
   const vteps = dp.tables.vteps;
   const six = dp.tables.underlayIpv6;
@@ -292,6 +327,9 @@ function run(dp: Dataplane, port: number, frames: Buffer[], tunnelIn: boolean, n
         // the source's VTEP index, looked up per datagram as the underlay socket does (rxVtep)
         const vtep = six ? vteps.indexOf6(VTEP6_W[0], VTEP6_W[1], VTEP6_W[2], VTEP6_W[3]) : vteps.indexOf4(VTEP);
         dp.inputTunnel(slab, off - VXLAN_HLEN, f.length, vtep);
+      } else if (parentVlan >= -1) {
+        f.copy(slab, off);
+        dp.inputParent(0, slab, off, f.length, parentVlan);
       } else if (tso > 0) {
         f.copy(slab, off);
         dp.frame.gsoType = VNET_GSO_TCPV4;
@@ -323,7 +361,7 @@ interface Result {
 
 function measure(sc: Scenario, packets: number, rounds: number): Result {
   const w = world(sc.underlay6 === true);
-  const { port, frames, tunnelIn = false, tso = 0 } = sc.prepare(w);
+  const { port, frames, tunnelIn = false, tso = 0, parentVlan = -2 } = sc.prepare(w);
   const perRound = sc.packets ?? packets;
   for (const p of Object.values(w.ports)) {
     p.keep = false;
@@ -333,10 +371,10 @@ function measure(sc: Scenario, packets: number, rounds: number): Result {
   const out = sc.sink(w);
   const before = out();
   const check = Math.min(1000, perRound);
-  run(w.dp, port, frames, tunnelIn, check, 0, tso);
+  run(w.dp, port, frames, tunnelIn, check, 0, tso, parentVlan);
   if (out() - before < check) throw new Error(`${sc.name}: ${out() - before} of ${check} frames came out where expected`);
   const warm = Math.min(200_000, perRound);
-  run(w.dp, port, frames, tunnelIn, warm, check, tso);
+  run(w.dp, port, frames, tunnelIn, warm, check, tso, parentVlan);
   const times: number[] = [];
   const allocs: number[] = [];
   let start = check + warm;
@@ -349,7 +387,7 @@ function measure(sc: Scenario, packets: number, rounds: number): Result {
     const heap0 = process.memoryUsage().heapUsed;
     const t0 = process.hrtime.bigint();
     const n = sc.name === 'nat_new_flows' ? Math.min(perRound, frames.length) : perRound;
-    run(w.dp, port, frames, tunnelIn, n, start, tso);
+    run(w.dp, port, frames, tunnelIn, n, start, tso, parentVlan);
     const t1 = process.hrtime.bigint();
     const heap1 = process.memoryUsage().heapUsed;
     start += n;
