@@ -548,6 +548,22 @@ describe("Docker's plugin calls for a macvlan network (-o pontoon.driver=macvlan
     expect([...host.devices.routes]).toEqual(['172.17.0.0/16']);
   });
 
+  it("takes the parent's MTU (eth1's 9000) unless Docker's mtu option gives a smaller one; --internal attaches no parent", async () => {
+    const { host, service, call } = await started();
+    await createMacvlan(call, macvlan({ parent: 'eth1' }));
+    expect(service.inspectNetwork(NET).Options['com.docker.network.driver.mtu']).toBe('9000');
+    const other = 'f'.repeat(64);
+    const internal = await call('/NetworkDriver.CreateNetwork', {
+      NetworkID: other,
+      Options: { 'com.docker.network.internal': true, 'com.docker.network.generic': macvlan({ 'com.docker.network.driver.mtu': '1400' }) },
+      IPv4Data: [{ AddressSpace: 'LocalDefault', Gateway: '198.51.100.1/24', Pool: '198.51.100.0/24' }],
+    });
+    expect(internal).toEqual({});
+    const n = service.inspectNetwork(other);
+    expect([n.Internal, n.Options['parent'], n.Options['com.docker.network.driver.mtu']]).toEqual([true, undefined, '1400']);
+    expect(host.journal.entries.filter((e) => e.startsWith('parent-socket+'))).toEqual(['parent-socket+ eth1']);
+  });
+
   it('passthru: the parent is the first container\'s alone, a second one\'s Join is refused', async () => {
     const { call } = await started();
     const { pool } = await createMacvlan(call, macvlan({ macvlan_mode: 'passthru' }));
