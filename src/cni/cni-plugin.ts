@@ -50,11 +50,33 @@ async function daemonCall<T>(what: () => Promise<T>, notFound?: (message: string
   }
 }
 
-function inspectNetwork(client: ApiClientLike, conf: NetConfig): Promise<NetworkResource> {
-  return daemonCall(
+/** The network, checked against the configuration's macvlan keys ("master", "mode") when it has them. */
+async function inspectNetwork(client: ApiClientLike, conf: NetConfig): Promise<NetworkResource> {
+  const net = await daemonCall(
     () => client.request<NetworkResource>('GET', `/v1/networks/${enc(conf.network)}`),
     (m) => new CniError(CniCode.unknownNetwork, m),
   );
+  checkMacvlanKeys(conf, net);
+  return net;
+}
+
+/**
+ * A configuration written for the reference macvlan plugin keeps its "master" and "mode": pontoon
+ * attaches to a network `pontoon network create -d macvlan -o parent= -o macvlan_mode=` made, and
+ * the keys must say what that network has (a config naming another parent is a mistake, not a wish).
+ */
+function checkMacvlanKeys(conf: NetConfig, net: NetworkResource): void {
+  const keys = [
+    ['master', conf.macvlan.master, 'parent'],
+    ['mode', conf.macvlan.mode, 'macvlan_mode'],
+  ] as const;
+  for (const [key, given, option] of keys) {
+    if (given === undefined) continue;
+    const bad = (why: string) => new CniError(CniCode.invalidNetworkConfig, `invalid network configuration: "${key}" is ${JSON.stringify(given)}, ${why}`);
+    if (net.Driver !== 'macvlan') throw bad(`but network ${net.Name} is a ${net.Driver} network, not macvlan`);
+    const has = net.Options[option];
+    if (given !== has) throw bad(`network ${net.Name} has ${has === undefined ? `no ${option}` : `${option} ${has}`} (pontoon network create -o ${option}= decides it)`);
+  }
 }
 
 /** A runtimeConfig port mapping as `pontoon network connect -p` takes it. */

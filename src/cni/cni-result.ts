@@ -2,7 +2,8 @@
 // IPv4 address (and IPv6 address on a network with IPv6; only that on an IPv6-only network), the
 // default routes (none on an internal network; IPv6's via fe80::1, the gateway's link-local
 // address, as the container has it) and the embedded DNS (the network's gateway, the IPv6 one on
-// an IPv6-only network, when the daemon's DNS is on).
+// an IPv6-only network, when the daemon's DNS is on). On a macvlan network the gateway is the
+// LAN's router, for both families, and the DNS is the LAN's: pontoon's does not answer there.
 
 import type { EndpointResource, NetworkResource } from '../control/api-types.js';
 import { type CniVersion, ipsCarryVersion } from './cni-version.js';
@@ -35,7 +36,9 @@ export function addResult(version: CniVersion, net: NetworkResource, ep: Endpoin
   const v4 = net.IPAM.Config.find((c) => !c.Subnet.includes(':'));
   const v6 = net.IPAM.Config.find((c) => c.Subnet.includes(':'));
   const gateway = v4?.Gateway ?? '';
-  const nameserver = v4?.Gateway ?? v6?.Gateway;
+  const macvlan = net.Driver === 'macvlan';
+  // the gateway owns no address on a macvlan network: no embedded DNS to name
+  const nameserver = macvlan ? undefined : (v4?.Gateway ?? v6?.Gateway);
   const ip = (family: '4' | '6', address: string, gw: string): CniIp => ({
     ...(ipsCarryVersion(version) ? { version: family } : {}),
     interface: 0,
@@ -50,7 +53,7 @@ export function addResult(version: CniVersion, net: NetworkResource, ep: Endpoin
   }
   if (v6 !== undefined && ep.IPv6Address !== '') {
     ips.push(ip('6', ep.IPv6Address, v6.Gateway));
-    if (!net.Internal) routes.push({ dst: '::/0', gw: GATEWAY_LINK_LOCAL });
+    if (!net.Internal) routes.push({ dst: '::/0', gw: macvlan ? v6.Gateway : GATEWAY_LINK_LOCAL });
   }
   return {
     cniVersion: version,

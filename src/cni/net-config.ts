@@ -31,6 +31,9 @@ const netConfigSchema = z.looseObject({
   network: z.string().min(1),
   socket: z.string().min(1).optional(),
   ipam: z.unknown().optional(),
+  /** the reference macvlan plugin's keys: the parent and the mode the network must have */
+  master: z.string().min(1).optional(),
+  mode: z.string().min(1).optional(),
   runtimeConfig: runtimeConfigSchema.optional(),
   prevResult: z.unknown().optional(),
 });
@@ -44,6 +47,8 @@ export interface NetConfig {
   /** the pontoon network */
   network: string;
   socket: string;
+  /** "master" and "mode" as a config written for the reference macvlan plugin has them: checked against the network's parent and macvlan_mode */
+  macvlan: { master?: string; mode?: string };
   portMappings: PortMappingRequest[];
   ips: string[];
   aliases: string[];
@@ -99,6 +104,7 @@ export function parseNetConfig(stdin: string): NetConfig {
     name: c.name,
     network: c.network,
     socket: c.socket ?? DEFAULT_SOCKET,
+    macvlan: { ...(c.master !== undefined ? { master: c.master } : {}), ...(c.mode !== undefined ? { mode: c.mode } : {}) },
     portMappings: rc.portMappings ?? [],
     ips: rc.ips ?? [],
     aliases,

@@ -6,8 +6,12 @@ import { Command } from 'commander';
 import type { NetworkResource } from '../../control/api-types.js';
 import type { CliContext } from '../context.js';
 
-/** The configuration list for /etc/cni/net.d, cniVersion 1.0.0, with the capabilities pontoon-cni honours. */
-export function conflist(name: string, network: string, socket: string): object {
+/**
+ * The configuration list for /etc/cni/net.d, cniVersion 1.0.0, with the capabilities pontoon-cni
+ * honours; a macvlan network's has no portMappings: its containers are on the LAN at their own
+ * addresses, there is no port to publish (a runtime passes runtimeConfig only for the capabilities declared).
+ */
+export function conflist(name: string, network: string, socket: string, macvlan = false): object {
   return {
     cniVersion: '1.0.0',
     name,
@@ -16,7 +20,7 @@ export function conflist(name: string, network: string, socket: string): object 
         type: 'pontoon-cni',
         network,
         socket,
-        capabilities: { portMappings: true, ips: true, aliases: true },
+        capabilities: { ...(macvlan ? {} : { portMappings: true }), ips: true, aliases: true },
       },
     ],
   };
@@ -33,6 +37,6 @@ export function cniCommand(ctx: CliContext, program: Command): void {
       const net = await ctx.client(cmd).request<NetworkResource>('GET', `/v1/networks/${encodeURIComponent(network)}`);
       // the plugin runs in the runtime's working directory: the socket's path must be absolute
       const socket = resolve((cmd.optsWithGlobals() as { socket: string }).socket);
-      ctx.io.out(JSON.stringify(conflist(o.name ?? net.Name, net.Name, socket), null, 2) + '\n');
+      ctx.io.out(JSON.stringify(conflist(o.name ?? net.Name, net.Name, socket, net.Driver === 'macvlan'), null, 2) + '\n');
     });
 }

@@ -1,7 +1,9 @@
-// `--ipam-driver pontoon`: Docker asks pontoon for a network's subnet (a pool), its gateway and
-// each endpoint's address. Pools are checked against pontoon's networks, the other pools and the
-// host's routes; endpoint addresses come from the network's own allocator (and, on an overlay, the
-// cluster store), so `pontoon network connect` and Docker never hand out the same address.
+// `--ipam-driver pontoon`: Docker asks pontoon for a network's subnet (a pool), its gateway, its
+// `--aux-address`es and each endpoint's address. Pools are checked against pontoon's networks and
+// the other pools; one pontoon picks avoids the host's routes too (a given subnet is checked against
+// them when the network is made: a macvlan network's is the LAN's, which the host routes). Endpoint
+// addresses come from the network's own allocator (and, on an overlay, the cluster store), so
+// `pontoon network connect` and Docker never hand out the same address.
 
 import type { Logger } from 'pino';
 import { cidrContains, cidrInside, cidrLastAddress, cidrsOverlap, formatCidr, ipv4ToString, parseCidr, parseIpv4OrNull } from '../../wire/ipv4-address.js';
@@ -50,7 +52,7 @@ export class IpamDriver {
   async requestPool(req: z.output<typeof requestPoolRequest>): Promise<object> {
     const { state, log } = this.deps;
     if (req.V6 === true) return this.requestPool6(req);
-    const taken = await this.takenSubnets();
+    const taken = await this.takenSubnets(!req.Pool);
     const subnetText = req.Pool ? formatCidr(parseSubnet(req.Pool)) : chooseSubnet(taken.map((t) => t.subnet));
     const subnet = parseCidr(subnetText);
     if (subnet.prefixLen > MAX_SUBNET_PREFIX) throw new PluginError(`invalid subnet ${subnetText}: the prefix length must be at most /${MAX_SUBNET_PREFIX}`);
@@ -84,7 +86,8 @@ export class IpamDriver {
   private async requestPool6(req: z.output<typeof requestPoolRequest>): Promise<object> {
     const { state } = this.deps;
     const taken: { subnet: string; holder: string }[] = [];
-    for (const r of await this.deps.devices.hostRoutes6()) taken.push({ subnet: r, holder: 'a host route' });
+    // a given subnet meets the host's routes at CreateNetwork, where the driver is known (see takenSubnets)
+    if (!req.Pool) for (const r of await this.deps.devices.hostRoutes6()) taken.push({ subnet: r, holder: 'a host route' });
     for (const p of state.pools.values()) if (isIpv6Pool(p)) taken.push({ subnet: p.subnet, holder: `docker address pool ${p.id}` });
     for (const n of state.networks()) if (n.record.ipv6 !== undefined) taken.push({ subnet: n.record.ipv6.subnet, holder: `network ${n.record.name}` });
     const subnetText = req.Pool ? formatCidr6(parseSubnet6(req.Pool)) : chooseSubnet6(this.deps.pools6, taken.map((t) => t.subnet));
@@ -104,8 +107,13 @@ export class IpamDriver {
     return this.keepPool(subnetText, ipRange);
   }
 
-  /** Subnets a new pool must not overlap: pontoon's networks (but the overlay a Docker network may join), the pools, the host's routes. */
-  private async takenSubnets(): Promise<{ subnet: string; holder: string }[]> {
+  /**
+   * Subnets a new pool must not overlap: pontoon's networks (but the overlay a Docker network may
+   * join), the pools, and for a pool pontoon picks the host's routes. A subnet Docker names meets
+   * the host's routes when its network is made (CreateNetwork, `pontoon network create`'s check):
+   * RequestPool does not say which driver the network is for, and a macvlan network's subnet is the LAN's.
+   */
+  private async takenSubnets(withHostRoutes: boolean): Promise<{ subnet: string; holder: string }[]> {
     const { state } = this.deps;
     const out: { subnet: string; holder: string }[] = [];
     for (const p of state.pools.values()) if (!isIpv6Pool(p)) out.push({ subnet: p.subnet, holder: `docker address pool ${p.id}` });
@@ -114,7 +122,7 @@ export class IpamDriver {
       if (n.record.driver === 'overlay' && n.record.dockerNetworkId === undefined) continue;
       out.push({ subnet: n.record.subnet, holder: `network ${n.record.name}` });
     }
-    for (const r of await this.deps.devices.hostRoutes()) out.push({ subnet: r, holder: 'a host route' });
+    if (withHostRoutes) for (const r of await this.deps.devices.hostRoutes()) out.push({ subnet: r, holder: 'a host route' });
     return out;
   }
 
@@ -147,7 +155,13 @@ export class IpamDriver {
       return { Address: `${gw}/${subnet.prefixLen}`, Data: {} };
     }
     const live = state.networkOfPool(pool);
-    if (live === undefined) throw new PluginError(`address pool ${pool.id} belongs to no pontoon network: pontoon's IPAM driver serves networks of its network driver (-d pontoon)`);
+    if (live === undefined) {
+      if (requested !== undefined) {
+        const n = parseIpv4OrNull(requested);
+        return this.auxAddress(pool, requested, n !== null && cidrContains(subnet, n), subnet.prefixLen);
+      }
+      throw new PluginError(`address pool ${pool.id} belongs to no pontoon network: pontoon's IPAM driver serves networks of its network driver (-d pontoon)`);
+    }
     const ip = await attach.allocateAddress(live, `ipam:${pool.id}`, requested);
     pool.addresses.push(ip);
     try {
@@ -174,7 +188,13 @@ export class IpamDriver {
       return { Address: `${pool.gateway}/${subnet.prefixLen}`, Data: {} };
     }
     const live = state.networkOfPool(pool);
-    if (live === undefined) throw new PluginError(`address pool ${pool.id} belongs to no pontoon network: pontoon's IPAM driver serves networks of its network driver (-d pontoon)`);
+    if (live === undefined) {
+      if (requested !== undefined) {
+        const a = parseIpv6OrNull(requested);
+        return this.auxAddress(pool, a === null ? requested : ipv6ToString(a), a !== null && cidr6Contains(subnet, a), subnet.prefixLen);
+      }
+      throw new PluginError(`address pool ${pool.id} belongs to no pontoon network: pontoon's IPAM driver serves networks of its network driver (-d pontoon)`);
+    }
     const ip = await attach.allocateAddress6(live, `ipam:${pool.id}`, requested);
     pool.addresses.push(ip);
     try {
@@ -185,6 +205,16 @@ export class IpamDriver {
       throw err;
     }
     return { Address: `${ip}/${subnet.prefixLen}`, Data: {} };
+  }
+
+  /**
+   * An address asked for before the pool's network exists: an `--aux-address` (libnetwork reserves
+   * each between the gateway and CreateNetwork). Answered, not taken: CreateNetwork brings it in
+   * IPv4Data/IPv6Data's AuxAddresses, and the network never gives it out from then on.
+   */
+  private auxAddress(pool: DockerPoolRecord, ip: string, inSubnet: boolean, prefixLen: number): object {
+    if (!inSubnet) throw new PluginError(`aux-address ${ip} is not in subnet ${pool.subnet}`);
+    return { Address: `${ip}/${prefixLen}`, Data: {} };
   }
 
   private address6(s: string, what: string) {

@@ -1,14 +1,16 @@
 // `docker network create -d pontoon`: Docker's network driver calls, each mapped onto what
-// `pontoon network create/connect` do. CreateNetwork makes a pontoon network (bridge or overlay);
-// CreateEndpoint takes the address (and MAC); Join makes the TAP in the host's namespace, which
-// Docker moves into the container; ProgramExternalConnectivity publishes `-p` through pontoon's NAT
-// (Docker's own docker-proxy and iptables do nothing for a remote driver); Leave, Revoke and
-// DeleteEndpoint take it back. A call Docker repeats, or makes for something already gone, is
+// `pontoon network create/connect` do. CreateNetwork makes a pontoon network (bridge, overlay or
+// macvlan); CreateEndpoint takes the address (and MAC); Join makes the TAP in the host's namespace,
+// which Docker moves into the container; ProgramExternalConnectivity publishes `-p` through
+// pontoon's NAT (Docker's own docker-proxy and iptables do nothing for a remote driver); Leave,
+// Revoke and DeleteEndpoint take it back. A call Docker repeats, or makes for something already gone, is
 // answered as if it had just worked: after a restart of either daemon they do come.
 
 import type { Logger } from 'pino';
 import { parseMac, macToString } from '../../wire/mac.js';
 import { IPV6_GATEWAY_LINK_LOCAL, ipv6ToString, parseIpv6OrNull } from '../../wire/ipv6-address.js';
+import { parseIpv4OrNull } from '../../wire/ipv4-address.js';
+import type { NetworkCreateRequest } from '../api-types.js';
 import { ApiFailure } from '../gateway-api.js';
 import type { LiveEndpoint, LiveNetwork } from '../live-network.js';
 import { macForIp } from '../network/addresses.js';
@@ -21,6 +23,7 @@ import {
   INTERNAL_OPTION,
   MTU_OPTION,
   PORTMAP_OPTION,
+  type IpamData,
   PluginError,
   type PortBinding,
   parseRequest,
@@ -37,45 +40,84 @@ import { z } from 'zod';
 /** The driver's own options (`docker network create -o KEY=VALUE`), with what each takes. */
 const DRIVER_OPTIONS: Record<string, string> = {
   [MTU_OPTION]: 'the MTU of the network (68-65535)',
-  'pontoon.driver': 'bridge (the default) or overlay',
+  'pontoon.driver': 'bridge (the default), overlay or macvlan',
   'pontoon.vni': 'the VXLAN network identifier of an overlay network',
   'pontoon.name': "the network's name in pontoon (default: Docker's name, once pontoon learns it)",
+  // Docker's own macvlan driver's names, so `docker network create -d macvlan` commands carry over
+  parent: "a macvlan network's parent: DEV, or DEV.VLAN for an 802.1Q VLAN of DEV",
+  macvlan_mode: 'bridge (the default), private, vepa or passthru',
+  'pontoon.host_access': "true: the host reaches the macvlan network's containers through pontoon",
 };
 
+/** The options of a macvlan network alone, by the request field each sets. */
+const MACVLAN_OPTIONS = ['parent', 'macvlan_mode', 'pontoon.host_access'] as const;
+
+/** What the options ask of `network create`: the driver, the name, and the request's own fields. */
 interface DriverOptions {
-  driver: 'bridge' | 'overlay';
-  mtu?: number;
-  vni?: number;
+  driver: 'bridge' | 'overlay' | 'macvlan';
   name?: string;
+  settings: Pick<NetworkCreateRequest, 'mtu' | 'vni' | 'parent' | 'macvlanMode' | 'hostAccess'>;
 }
 
 function driverOptions(generic: unknown): DriverOptions {
-  const out: DriverOptions = { driver: 'bridge' };
+  const out: DriverOptions = { driver: 'bridge', settings: {} };
   if (generic === undefined || generic === null) return out;
   if (typeof generic !== 'object' || Array.isArray(generic)) throw new PluginError('invalid driver options: expected key=value pairs');
+  const settings = out.settings;
   for (const [key, value] of Object.entries(generic as Record<string, unknown>)) {
     const v = String(value);
     switch (key) {
       case MTU_OPTION:
         if (!/^[0-9]{1,5}$/.test(v)) throw new PluginError(`invalid ${MTU_OPTION} ${JSON.stringify(v)}: expected a number`);
-        out.mtu = Number(v);
+        settings.mtu = Number(v);
         break;
       case 'pontoon.driver':
-        if (v !== 'bridge' && v !== 'overlay') throw new PluginError(`invalid pontoon.driver ${JSON.stringify(v)}: expected bridge or overlay`);
+        if (v !== 'bridge' && v !== 'overlay' && v !== 'macvlan') throw new PluginError(`invalid pontoon.driver ${JSON.stringify(v)}: expected bridge, overlay or macvlan`);
         out.driver = v;
         break;
       case 'pontoon.vni':
         if (!/^[0-9]{1,8}$/.test(v)) throw new PluginError(`invalid pontoon.vni ${JSON.stringify(v)}: expected a number`);
-        out.vni = Number(v);
+        settings.vni = Number(v);
         break;
       case 'pontoon.name':
         out.name = v;
+        break;
+      // the parent and the mode are checked as `pontoon network create` checks them, in one line
+      case 'parent':
+        settings.parent = v;
+        break;
+      case 'macvlan_mode':
+        settings.macvlanMode = v;
+        break;
+      case 'pontoon.host_access':
+        if (v !== 'true' && v !== 'false') throw new PluginError(`invalid value ${JSON.stringify(v)} for pontoon.host_access: true or false`);
+        settings.hostAccess = v === 'true';
         break;
       default:
         throw new PluginError(`unknown option ${JSON.stringify(key)} (pontoon takes ${Object.keys(DRIVER_OPTIONS).join(', ')})`);
     }
   }
+  const misplaced = MACVLAN_OPTIONS.find((k) => k in (generic as Record<string, unknown>));
+  if (out.driver !== 'macvlan' && misplaced !== undefined) {
+    throw new PluginError(`option ${misplaced} is for macvlan networks (-o pontoon.driver=macvlan), not ${out.driver}`);
+  }
   return out;
+}
+
+/**
+ * `--aux-address` NAME=IP of both families, as the IPAM driver answered them ("a.b.c.d/len").
+ * One Docker's own IPAM left outside its --ip-range comes as "<nil>": pontoon never gives out an
+ * address outside the range either, so it is left out.
+ */
+function auxAddresses(...data: (IpamData | undefined)[]): Record<string, string> | undefined {
+  const out: Record<string, string> = {};
+  for (const d of data) {
+    for (const [name, cidr] of Object.entries(d?.AuxAddresses ?? {})) {
+      const ip = cidr.split('/')[0]!;
+      if (parseIpv4OrNull(ip) !== null || parseIpv6OrNull(ip) !== null) out[name] = ip;
+    }
+  }
+  return Object.keys(out).length > 0 ? out : undefined;
 }
 
 const GATEWAY_LINK_LOCAL = ipv6ToString(IPV6_GATEWAY_LINK_LOCAL);
@@ -138,6 +180,7 @@ export class NetworkDriver {
         return {};
       }
     }
+    const aux = auxAddresses(v4[0], v6[0]);
     const live = await lifecycle.create(
       {
         name: opts.name ?? placeholderName(req.NetworkID),
@@ -154,8 +197,8 @@ export class NetworkDriver {
             }
           : {}),
         internal,
-        ...(opts.mtu !== undefined ? { mtu: opts.mtu } : {}),
-        ...(opts.vni !== undefined ? { vni: opts.vni } : {}),
+        ...opts.settings,
+        ...(aux !== undefined ? { auxAddresses: aux } : {}),
       },
       false,
     );
@@ -291,11 +334,13 @@ export class NetworkDriver {
       });
       this.deps.joined?.(live, ep);
     }
+    const r = live.record;
     return {
       InterfaceName: { SrcName: ep.record.ifName, DstPrefix: 'eth' },
-      ...(live.record.internal ? {} : { Gateway: live.record.gateway }),
-      // the IPv6 default route via the gateway's link-local address, as `network connect` gives it
-      ...(live.record.internal || live.record.ipv6 === undefined ? {} : { GatewayIPv6: GATEWAY_LINK_LOCAL }),
+      // a macvlan network's gateway is the LAN's router (IPv4Data's Gateway), which pontoon never claims
+      ...(r.internal ? {} : { Gateway: r.gateway }),
+      // the IPv6 default route via the gateway's link-local address, as `network connect` gives it; on a macvlan network via the LAN's router
+      ...(r.internal || r.ipv6 === undefined ? {} : { GatewayIPv6: r.macvlan !== undefined ? r.ipv6.gateway : GATEWAY_LINK_LOCAL }),
       DisableGatewayService: false,
     };
   }
@@ -313,6 +358,12 @@ export class NetworkDriver {
     if (ep === undefined) throw new PluginError(`endpoint ${req.EndpointID.slice(0, 12)} has not joined a container`);
     const raw = req.Options?.[PORTMAP_OPTION] ?? [];
     const bindings = parseRequest(z.array(portBinding), raw, `${PORTMAP_OPTION} of ProgramExternalConnectivity`);
+    if (live.record.macvlan !== undefined) {
+      // as Docker's own macvlan driver: -p publishes nothing, and `docker run -p` (a compose file's
+      // ports:) still runs; the container is on the LAN at its own address, every port reachable
+      if (bindings.length > 0) this.deps.log.info({ network: live.record.name, endpoint: ep.record.name }, 'macvlan network: -p publishes nothing, the container is reached at its LAN address');
+      return {};
+    }
     if (live.record.internal && bindings.length > 0) throw new PluginError(`network ${live.record.name} is internal: no port can be published`);
     await this.deps.attach.publishPorts(live, ep, this.publishSpecs(bindings, live, ep));
     return {};

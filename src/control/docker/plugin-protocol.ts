@@ -21,11 +21,24 @@ const options = z.record(z.string(), z.unknown()).nullish();
 const networkRef = z.object({ NetworkID: id });
 const endpointRef = z.object({ NetworkID: id, EndpointID: id });
 
+/**
+ * One subnet of CreateNetwork as the IPAM driver gave it: its pool, its gateway ("a.b.c.d/len")
+ * and `--aux-address` NAME=IP as "a.b.c.d/len" (libnetwork's IPAMData; "<nil>" for an aux address
+ * Docker's own IPAM left outside its --ip-range).
+ */
+const ipamData = z.object({
+  AddressSpace: z.string().nullish(),
+  Pool: z.string(),
+  Gateway: z.string().nullish(),
+  AuxAddresses: z.record(z.string(), z.string()).nullish(),
+});
+export type IpamData = z.output<typeof ipamData>;
+
 export const createNetworkRequest = z.object({
   NetworkID: id,
   Options: options,
-  IPv4Data: z.array(z.object({ AddressSpace: z.string().nullish(), Pool: z.string(), Gateway: z.string().nullish() })).nullish(),
-  IPv6Data: z.array(z.object({ AddressSpace: z.string().nullish(), Pool: z.string(), Gateway: z.string().nullish() })).nullish(),
+  IPv4Data: z.array(ipamData).nullish(),
+  IPv6Data: z.array(ipamData).nullish(),
 });
 
 export const deleteNetworkRequest = networkRef;

@@ -154,13 +154,10 @@ export class EndpointAttach {
     if (req.ip !== undefined && v6only) {
       throw new ApiFailure(400, `network ${live.record.name} has no IPv4 (it is IPv6-only): --ip ${req.ip} cannot be given (--ip6 gives its address)`);
     }
-    const macvlan = live.record.macvlan;
-    if (macvlan !== undefined && (req.publish ?? []).length > 0) {
+    if (live.record.macvlan !== undefined && (req.publish ?? []).length > 0) {
       throw new ApiFailure(400, `network ${live.record.name} is a macvlan network: its containers are on the LAN at their own addresses, there is no port to publish (-p ${req.publish![0]})`);
     }
-    if (macvlan?.mode === 'passthru' && live.endpoints.size > 0) {
-      throw new ApiFailure(409, `network ${live.record.name} is macvlan_mode passthru: its parent is ${[...live.endpoints.values()][0]!.record.name}'s alone`);
-    }
+    this.refusePassthruShared(live);
     const ports = this.planPublish(req.publish ?? [], name, { ipv4: !v6only, ipv6: live.allocator6 !== null, network: live.record.name });
     const endpointId = randomBytes(32).toString('hex');
     const onUndoFailure = (what: string, err: Error): void =>
@@ -176,6 +173,13 @@ export class EndpointAttach {
         throw new ApiFailure(500, `cannot connect ${ns.name} to network ${live.record.name}: ${(err as Error).message}`);
       }
     });
+  }
+
+  /** A macvlan network in passthru mode carries one container: its parent is that container's alone. */
+  private refusePassthruShared(live: LiveNetwork): void {
+    if (live.record.macvlan?.mode === 'passthru' && live.endpoints.size > 0) {
+      throw new ApiFailure(409, `network ${live.record.name} is macvlan_mode passthru: its parent is ${[...live.endpoints.values()][0]!.record.name}'s alone`);
+    }
   }
 
   /**
@@ -342,6 +346,7 @@ export class EndpointAttach {
    */
   joinDocker(live: LiveNetwork, ep: { id: string; name: string; ip: string; ip6?: string; mac: string; sandboxKey: string }): Promise<LiveEndpoint> {
     const { devices, log } = this.deps;
+    this.refusePassthruShared(live);
     return UndoStack.run(this.undoLogger(live, ep.name), async (undo) => {
       // the TAP's name in the host's namespace until Docker renames it: unique by endpoint id
       const ifName = `${this.deps.devicePrefix}d${ep.id.slice(0, 14 - this.deps.devicePrefix.length)}`;

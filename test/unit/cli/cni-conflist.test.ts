@@ -48,6 +48,12 @@ describe('cni conflist', () => {
     expect(r.calls).toEqual([{ socket: '/tmp/p.sock', method: 'GET', path: `/v1/networks/${BACKEND.Id.slice(0, 12)}` }]);
   });
 
+  it('leaves portMappings out for a macvlan network: there is no port to publish on the LAN', async () => {
+    const r = await run(['cni', 'conflist', 'backend'], () => ({ ...BACKEND, Driver: 'macvlan' }));
+    expect(JSON.parse(r.out)).toMatchObject({ plugins: [{ type: 'pontoon-cni', capabilities: { ips: true, aliases: true } }] });
+    expect(JSON.parse(r.out).plugins[0].capabilities).not.toHaveProperty('portMappings');
+  });
+
   it('says so in one line when the network does not exist', async () => {
     const r = await run(['cni', 'conflist', 'nope'], () => {
       throw new ApiRequestError(404, 'network nope not found');

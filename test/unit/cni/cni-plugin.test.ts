@@ -413,3 +413,65 @@ describe('an IPv6-only network', () => {
     expect(calls[1]!.body).toEqual({ netns: NETNS, name: CID.slice(0, 12), ifName: 'eth0', containerId: CID, ip6: 'fd00:20::2' });
   });
 });
+
+describe('a macvlan network', () => {
+  const LAN_EP: EndpointResource = { ...ENDPOINT, MacAddress: '02:42:c0:a8:28:03', IPv4Address: '192.168.40.3/24', IPv6Address: 'fd00:40::2/64', DNSServer: '192.168.40.1' };
+  const lan = network({
+    Driver: 'macvlan',
+    EnableIPv6: true,
+    IPAM: {
+      Driver: 'default',
+      Options: {},
+      Config: [
+        { Subnet: '192.168.40.0/24', Gateway: '192.168.40.1', AuxiliaryAddresses: { router2: '192.168.40.2' } },
+        { Subnet: 'fd00:40::/64', Gateway: 'fd00:40::1' },
+      ],
+    },
+    Options: { 'com.docker.network.driver.mtu': '1500', parent: 'eth0.40', macvlan_mode: 'bridge', 'pontoon.host_access': 'false' },
+  });
+  const lanDaemon = (method: string, path: string) => {
+    if (method === 'POST' && path === '/v1/networks/podnet/connect') return LAN_EP;
+    return daemon(lan)(method, path);
+  };
+  const conf = (extra: Record<string, unknown> = {}) => JSON.stringify({ cniVersion: '1.0.0', name: 'podnet', type: 'pontoon-cni', network: 'podnet', ...extra });
+
+  it("ADD answers the LAN's router as gateway and next hop of both default routes, and no nameserver (pontoon's DNS does not answer on the LAN)", async () => {
+    const { deps } = harness(lanDaemon);
+    expect(await runPlugin(env('ADD'), conf(), deps)).toEqual({
+      exitCode: 0,
+      stdout:
+        '{"cniVersion":"1.0.0","interfaces":[{"name":"eth0","mac":"02:42:c0:a8:28:03","sandbox":"/run/netns/netns-8edbc3d5"}],' +
+        '"ips":[{"interface":0,"address":"192.168.40.3/24","gateway":"192.168.40.1"},{"interface":0,"address":"fd00:40::2/64","gateway":"fd00:40::1"}],' +
+        '"routes":[{"dst":"0.0.0.0/0","gw":"192.168.40.1"},{"dst":"::/0","gw":"fd00:40::1"}],"dns":{}}\n',
+    });
+  });
+
+  it('takes the reference macvlan plugin\'s "master" and "mode" when they say what the network has; refuses them (code 7) otherwise, attaching nothing', async () => {
+    const { calls, deps } = harness(lanDaemon);
+    expect((await runPlugin(env('ADD'), conf({ master: 'eth0.40', mode: 'bridge' }), deps)).exitCode).toBe(0);
+    expect(await runPlugin(env('ADD'), conf({ master: 'eth1' }), deps)).toEqual({
+      exitCode: 1,
+      stdout: '{"cniVersion":"1.0.0","code":7,"msg":"invalid network configuration: \\"master\\" is \\"eth1\\", network podnet has parent eth0.40 (pontoon network create -o parent= decides it)"}\n',
+    });
+    expect(JSON.parse((await runPlugin(env('ADD'), conf({ mode: 'vepa' }), deps)).stdout).msg).toBe(
+      'invalid network configuration: "mode" is "vepa", network podnet has macvlan_mode bridge (pontoon network create -o macvlan_mode= decides it)',
+    );
+    const bridge = harness(daemon());
+    expect(JSON.parse((await runPlugin(env('ADD'), conf({ master: 'eth0' }), bridge.deps)).stdout).msg).toBe(
+      'invalid network configuration: "master" is "eth0", but network podnet is a bridge network, not macvlan',
+    );
+    expect(calls.filter((c) => c.path.endsWith('/connect'))).toHaveLength(1);
+    expect(bridge.calls.filter((c) => c.path.endsWith('/connect'))).toEqual([]);
+  });
+
+  it('CHECK passes on what ADD answered; DEL disconnects', async () => {
+    const attached = { ...lan, Containers: { [LAN_EP.EndpointID]: LAN_EP } };
+    const prevResult = JSON.parse((await runPlugin(env('ADD'), conf(), harness(lanDaemon).deps)).stdout) as unknown;
+    const inside = { mac: LAN_EP.MacAddress, addresses: ['192.168.40.3/24', 'fd00:40::2/64'] };
+    const { deps } = harness((m, p) => (m === 'GET' ? attached : lanDaemon(m, p)), { inside });
+    expect(await runPlugin(env('CHECK'), conf({ prevResult }), deps)).toEqual({ exitCode: 0, stdout: '' });
+    const del = harness(lanDaemon);
+    expect(await runPlugin(env('DEL'), conf({ prevResult }), del.deps)).toEqual({ exitCode: 0, stdout: '' });
+    expect(del.calls).toEqual([{ socket: '/run/pontoon/pontoon.sock', method: 'POST', path: '/v1/networks/podnet/disconnect', body: { containerId: CID, ifName: 'eth0' } }]);
+  });
+});

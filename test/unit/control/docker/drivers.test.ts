@@ -231,7 +231,7 @@ describe("Docker's plugin calls", () => {
     });
     const other = 'f'.repeat(64);
     expect(await call('/NetworkDriver.CreateNetwork', { NetworkID: other, Options: { 'com.docker.network.generic': { color: 'blue' } }, IPv4Data: [{ Pool: '10.79.0.0/24' }] })).toEqual({
-      Err: 'unknown option "color" (pontoon takes com.docker.network.driver.mtu, pontoon.driver, pontoon.vni, pontoon.name)',
+      Err: 'unknown option "color" (pontoon takes com.docker.network.driver.mtu, pontoon.driver, pontoon.vni, pontoon.name, parent, macvlan_mode, pontoon.host_access)',
     });
     expect(await call('/NetworkDriver.CreateNetwork', { NetworkID: 'abc' })).toEqual({ Err: 'invalid CreateNetwork request: NetworkID: expected a 64-hex-digit id' });
     expect(await call('/NetworkDriver.Join', { NetworkID: other, EndpointID: EP, SandboxKey: SANDBOX })).toEqual({
@@ -448,5 +448,163 @@ describe("Docker's plugin calls on a network with IPv6", () => {
     expect(await call('/NetworkDriver.CreateEndpoint', { NetworkID: NET, EndpointID: EP, Interface: { Address: '172.18.0.5/16', AddressIPv6: 'fd00::5/64', MacAddress: '' } })).toEqual({
       Err: 'network docker-854441cc2e5b has no IPv6 (create it with --ipv6): no IPv6 address can be given',
     });
+  });
+});
+
+describe("Docker's plugin calls for a macvlan network (-o pontoon.driver=macvlan)", () => {
+  // the fake host routes 192.0.2.0/24 (its LAN) and fd00:ffff::/64: a macvlan network's subnet is the LAN's
+  const LAN = '192.0.2.0/24';
+  const macvlan = (extra: Record<string, string> = {}) => ({ 'pontoon.driver': 'macvlan', parent: 'eth0', ...extra });
+
+  /** `docker network create -d pontoon --ipam-driver pontoon --subnet LAN --gateway .1 [--aux-address lanhost=.2] -o pontoon.driver=macvlan ...` */
+  async function createMacvlan(call: (p: string, b?: unknown) => Promise<Record<string, unknown>>, options: Record<string, string>, aux: Record<string, string> = {}) {
+    const p = await call('/IpamDriver.RequestPool', { AddressSpace: 'pontoon', Pool: LAN, SubPool: '', Options: {}, V6: false });
+    const gw = await call('/IpamDriver.RequestAddress', { PoolID: p.PoolID, Address: '192.0.2.1', Options: { RequestAddressType: 'com.docker.network.gateway' } });
+    // libnetwork reserves each --aux-address in the pool before the network is made
+    const reserved: Record<string, unknown> = {};
+    for (const [name, ip] of Object.entries(aux)) reserved[name] = (await call('/IpamDriver.RequestAddress', { PoolID: p.PoolID, Address: ip, Options: null })).Address;
+    const created = await call('/NetworkDriver.CreateNetwork', {
+      NetworkID: NET,
+      Options: { 'com.docker.network.enable_ipv6': false, 'com.docker.network.generic': options },
+      IPv4Data: [{ AddressSpace: 'pontoon', Gateway: gw.Address, Pool: p.Pool, ...(Object.keys(aux).length > 0 ? { AuxAddresses: reserved } : {}) }],
+      IPv6Data: [],
+    });
+    return { pool: p, gateway: gw, reserved, created };
+  }
+
+  it("makes it on the LAN's subnet with Docker's option names: the parent opened, no host route, the aux address reserved; inspect shows it", async () => {
+    const { host, service, dataplane, call } = await started();
+    const mark = host.journal.mark;
+    const { reserved, created } = await createMacvlan(call, macvlan({ macvlan_mode: 'bridge' }), { lanhost: '192.0.2.2' });
+    expect([reserved, created]).toEqual([{ lanhost: '192.0.2.2/24' }, {}]);
+    const made = host.journal.since(mark);
+    expect(made.filter((e) => e.startsWith('parent'))).toEqual(['parent-socket+ eth0', 'parent+ 0 eth0 fd 9000 vnet', 'parent-port+ 1 eth0 vlan 0 network 1']);
+    expect(made.some((e) => e.startsWith('route+'))).toBe(false);
+    // the gateway is the LAN's router: pontoon owns no address there
+    expect(dataplane.networks.get(1)).toMatchObject({ gatewayIp: 0, macvlan: { mode: 'bridge', hostAccess: false } });
+    const n = service.inspectNetwork(NET);
+    expect([n.Driver, n.Internal, n.Options['parent'], n.Options['macvlan_mode'], n.IPAM.Config]).toEqual([
+      'macvlan',
+      false,
+      'eth0',
+      'bridge',
+      [{ Subnet: LAN, Gateway: '192.0.2.1', AuxiliaryAddresses: { lanhost: '192.0.2.2' } }],
+    ]);
+  });
+
+  it('gives a container a LAN address past the aux address, the LAN router as Join\'s Gateway, and publishes nothing for -p (as Docker\'s macvlan)', async () => {
+    const { host, service, call } = await started();
+    const { pool } = await createMacvlan(call, macvlan(), { lanhost: '192.0.2.2' });
+    const mark = host.journal.mark;
+    const { addr, join, pec } = await runContainer(call, pool.PoolID, EP, portmap(8080));
+    expect(addr).toEqual({ Address: '192.0.2.3/24', Data: {} });
+    expect(join).toEqual({ InterfaceName: { SrcName: 'ptd0880cf996101', DstPrefix: 'eth' }, Gateway: '192.0.2.1', DisableGatewayService: false });
+    expect(pec).toEqual({});
+    expect(host.journal.since(mark).filter((e) => !e.startsWith('save'))).toEqual([
+      'host-tap+ ptd0880cf996101 02:42:c0:00:02:03 mtu 1500',
+      // port 1 is the network's on its parent
+      'port+ 2 ptd0880cf996101@0880cf996101 192.0.2.3',
+    ]);
+    startContainer(host);
+    await expect.poll(() => service.inspectNetwork(NET).Containers[EP]?.Interface, { timeout: 3000 }).toBe('eth0');
+    expect(service.ports(SANDBOX)).toEqual([]);
+    // Docker takes it all back, the aux address and the gateway last (after DeleteNetwork): answered as done
+    for (const [path, body] of [
+      ['/NetworkDriver.RevokeExternalConnectivity', { NetworkID: NET, EndpointID: EP }],
+      ['/NetworkDriver.Leave', { NetworkID: NET, EndpointID: EP }],
+      ['/NetworkDriver.DeleteEndpoint', { NetworkID: NET, EndpointID: EP }],
+      ['/IpamDriver.ReleaseAddress', { PoolID: pool.PoolID, Address: '192.0.2.3' }],
+      ['/NetworkDriver.DeleteNetwork', { NetworkID: NET }],
+      ['/IpamDriver.ReleaseAddress', { PoolID: pool.PoolID, Address: '192.0.2.1' }],
+      ['/IpamDriver.ReleaseAddress', { PoolID: pool.PoolID, Address: '192.0.2.2' }],
+      ['/IpamDriver.ReleasePool', { PoolID: pool.PoolID }],
+    ] as const) {
+      expect(await call(path, body), path).toEqual({});
+    }
+    expect(service.listNetworks().map((x) => x.Name)).toEqual(['bridge']);
+    expect(host.journal.entries.filter((e) => e.startsWith('parent-socket-'))).toEqual(['parent-socket- 9000']);
+  });
+
+  it("with host access: the host's route to the container's own address while it is joined; with IPv6 the LAN's IPv6 router is GatewayIPv6", async () => {
+    const { host, call } = await started();
+    const p4 = await call('/IpamDriver.RequestPool', { AddressSpace: 'pontoon', Pool: LAN, SubPool: '', Options: {}, V6: false });
+    // fd00:ffff::/64 is a host route too: the IPv6 side of the LAN
+    const p6 = await call('/IpamDriver.RequestPool', { AddressSpace: 'pontoon', Pool: 'fd00:ffff::/64', SubPool: '', Options: {}, V6: true });
+    expect(p6).toMatchObject({ Pool: 'fd00:ffff::/64' });
+    const created = await call('/NetworkDriver.CreateNetwork', {
+      NetworkID: NET,
+      Options: { 'com.docker.network.enable_ipv6': true, 'com.docker.network.generic': macvlan({ 'pontoon.host_access': 'true' }) },
+      IPv4Data: [{ AddressSpace: 'pontoon', Gateway: '192.0.2.1/24', Pool: p4.Pool }],
+      IPv6Data: [{ AddressSpace: 'pontoon', Gateway: 'fd00:ffff::1/64', Pool: p6.Pool }],
+    });
+    expect(created).toEqual({});
+    const a4 = await call('/IpamDriver.RequestAddress', { PoolID: p4.PoolID, Address: '', Options: null });
+    const a6 = await call('/IpamDriver.RequestAddress', { PoolID: p6.PoolID, Address: '', Options: null });
+    await call('/NetworkDriver.CreateEndpoint', { NetworkID: NET, EndpointID: EP, Interface: { Address: a4.Address, AddressIPv6: a6.Address, MacAddress: '' } });
+    const join = await call('/NetworkDriver.Join', { NetworkID: NET, EndpointID: EP, SandboxKey: SANDBOX, Options: {} });
+    expect(join).toMatchObject({ Gateway: '192.0.2.1', GatewayIPv6: 'fd00:ffff::1' });
+    expect([...host.devices.routes]).toEqual(['172.17.0.0/16', '192.0.2.2/32', 'fd00:ffff::2/128']);
+    await call('/NetworkDriver.Leave', { NetworkID: NET, EndpointID: EP });
+    expect([...host.devices.routes]).toEqual(['172.17.0.0/16']);
+  });
+
+  it("takes the parent's MTU (eth1's 9000) unless Docker's mtu option gives a smaller one; --internal attaches no parent", async () => {
+    const { host, service, call } = await started();
+    await createMacvlan(call, macvlan({ parent: 'eth1' }));
+    expect(service.inspectNetwork(NET).Options['com.docker.network.driver.mtu']).toBe('9000');
+    const other = 'f'.repeat(64);
+    const internal = await call('/NetworkDriver.CreateNetwork', {
+      NetworkID: other,
+      Options: { 'com.docker.network.internal': true, 'com.docker.network.generic': macvlan({ 'com.docker.network.driver.mtu': '1400' }) },
+      IPv4Data: [{ AddressSpace: 'LocalDefault', Gateway: '198.51.100.1/24', Pool: '198.51.100.0/24' }],
+    });
+    expect(internal).toEqual({});
+    const n = service.inspectNetwork(other);
+    expect([n.Internal, n.Options['parent'], n.Options['com.docker.network.driver.mtu']]).toEqual([true, undefined, '1400']);
+    expect(host.journal.entries.filter((e) => e.startsWith('parent-socket+'))).toEqual(['parent-socket+ eth1']);
+  });
+
+  it('passthru: the parent is the first container\'s alone, a second one\'s Join is refused', async () => {
+    const { call } = await started();
+    const { pool } = await createMacvlan(call, macvlan({ macvlan_mode: 'passthru' }));
+    await runContainer(call, pool.PoolID, EP);
+    const addr = await call('/IpamDriver.RequestAddress', { PoolID: pool.PoolID, Address: '', Options: null });
+    await call('/NetworkDriver.CreateEndpoint', { NetworkID: NET, EndpointID: EP2, Interface: { Address: addr.Address }, Options: {} });
+    expect(await call('/NetworkDriver.Join', { NetworkID: NET, EndpointID: EP2, SandboxKey: SANDBOX, Options: {} })).toEqual({
+      Err: "network docker-854441cc2e5b is macvlan_mode passthru: its parent is 0880cf996101's alone",
+    });
+  });
+
+  it("takes Docker's default IPAM's aux addresses, leaving out one it kept outside its --ip-range (\"<nil>\")", async () => {
+    const { service, call } = await started();
+    await call('/NetworkDriver.CreateNetwork', {
+      NetworkID: NET,
+      Options: { 'com.docker.network.generic': macvlan() },
+      IPv4Data: [{ AddressSpace: 'LocalDefault', Gateway: '192.0.2.1/24', Pool: LAN, AuxAddresses: { inrange: '192.0.2.130/24', outside: '<nil>' } }],
+      IPv6Data: [],
+    });
+    expect(service.inspectNetwork(NET).IPAM.Config[0]!.AuxiliaryAddresses).toEqual({ inrange: '192.0.2.130' });
+    expect(await call('/NetworkDriver.CreateEndpoint', { NetworkID: NET, EndpointID: EP, Interface: { Address: '192.0.2.130/24' } })).toEqual({
+      Err: 'address 192.0.2.130 is already in use on network "docker-854441cc2e5b"',
+    });
+  });
+
+  it("refuses bad input in pontoon's one line, making nothing: a parent not found or out of VLAN range, an unknown mode, macvlan options on a bridge, a bad host_access", async () => {
+    const { host, service, call } = await started();
+    const refused = async (options: Record<string, string>) => {
+      const { pool, created } = await createMacvlan(call, options);
+      // Docker gives the pool back when CreateNetwork fails
+      await call('/IpamDriver.ReleasePool', { PoolID: pool.PoolID });
+      return created;
+    };
+    expect(await refused(macvlan({ parent: 'nosuch0' }))).toEqual({ Err: '-o parent interface was not found on the host: nosuch0' });
+    expect(await refused(macvlan({ parent: 'eth0.4095' }))).toEqual({ Err: 'vlan id out of range: 4095, it must be between 1 and 4094 (-o parent=eth0.4095)' });
+    expect(await refused(macvlan({ macvlan_mode: 'source' }))).toEqual({ Err: 'macvlan_mode "source" is not supported (supported: bridge, private, vepa, passthru)' });
+    expect(await refused({ parent: 'eth0' })).toEqual({ Err: 'option parent is for macvlan networks (-o pontoon.driver=macvlan), not bridge' });
+    expect(await refused(macvlan({ 'pontoon.host_access': 'yes' }))).toEqual({ Err: 'invalid value "yes" for pontoon.host_access: true or false' });
+    // a bridge network's subnet still meets the host's routes, once CreateNetwork tells the driver
+    expect(await refused({})).toEqual({ Err: 'subnet 192.0.2.0/24 of network "docker-854441cc2e5b" overlaps with host route 192.0.2.0/24' });
+    expect(service.listNetworks().map((n) => n.Name)).toEqual(['bridge']);
+    expect(host.journal.entries.some((e) => e.startsWith('parent'))).toBe(false);
   });
 });
