@@ -56,7 +56,9 @@ export class NetworkViews {
 
   endpoint(live: LiveNetwork, r: EndpointRecord): EndpointResource {
     const { dnsEnabled, resolvConf } = this.deps;
-    return endpointResource(live, r, dnsEnabled ? (resolvConf.nameserverOf(r.netnsPath) ?? dnsAddressOf(live.record)) : null);
+    // a macvlan network's gateway is the LAN's router, not the embedded DNS: its resolver only if another network gives one
+    const fallback = live.record.macvlan === undefined ? dnsAddressOf(live.record) : null;
+    return endpointResource(live, r, dnsEnabled ? (resolvConf.nameserverOf(r.netnsPath) ?? fallback) : null);
   }
 
   /** Published ports of a namespace (`pontoon port`). */

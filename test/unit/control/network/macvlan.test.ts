@@ -63,6 +63,8 @@ describe('macvlan networks', () => {
     expect([a.IPv4Address, a.IPv6Address]).toEqual(['192.168.40.3/24', 'fd00:40::2/64']);
     expect(host.devices.interfaces('c1').eth0).toMatchObject({ cidr: '192.168.40.3/24', gateway: '192.168.40.1', ipv6: { cidr: 'fd00:40::2/64', gateway: 'fd00:40::1' } });
     expect(host.resolvConfs.files.has('c1')).toBe(false);
+    // and inspect names no DNS server for it (the gateway is the LAN's router)
+    expect([a.DNSServer, a.DNSNames]).toEqual([undefined, undefined]);
   });
 
   it('with host access: host routes of the containers\' own addresses, gone at disconnect', async () => {
