@@ -28,7 +28,7 @@
 //   --only LIST     sections to run, comma-separated: nat,rfc2544,overlay,docker,macvlan (default: all)
 //   --reps N        repetitions per world and test (default 3; rfc2544 always searches once)
 //   --seconds S     duration of each iperf3 / autocannon run (default 5)
-//   --quick         --reps 1 --seconds 2, shorter rfc2544 trials (under a minute for all)
+//   --quick         --reps 1 --seconds 2, shorter rfc2544 trials (about a minute and a half for all)
 //   --pings N       pings per ping run (default 500, at -i 0.002)
 //   --connections C autocannon connections (default 20)
 //   --http node|python    the HTTP server in the container (default node: measured faster)
