@@ -27,7 +27,7 @@ import { DockerEngine } from '../test/e2e/docker-engine.js';
 import { busyboxRootfsTar } from '../test/e2e/container-rootfs.js';
 import { type Daemon, adoptNetns, deleteNetns, hostAddr, makeTempDir, nsExec, nsExecOk, pickSubnets, randomHex, run, waitFor } from '../test/e2e/harness.js';
 import { buildNatWorld } from '../test/e2e/nat-world.js';
-import { type Measurement, iperfTcp, percentile } from './e2e-measure.js';
+import { type Measurement, iperfTcp, pingRtts } from './e2e-measure.js';
 import { type MetricDef, type SectionReport, atLeastTimesKernel, atMostKernel, atMostKernelPlus, atMostTimesKernel, detailLine, fmt, median, showValues } from './e2e-report.js';
 import { type BenchTest, type ProbedWorld, type SectionContext, type WorldKind, dropsNow, runAlternating } from './e2e-runs.js';
 
@@ -181,19 +181,7 @@ function tcpTest(seconds: number): BenchTest<DockerPair> {
 }
 
 function pingTest(pings: number, intervalS: number): BenchTest<DockerPair> {
-  return {
-    name: 'ping',
-    async run(w): Promise<Measurement> {
-      const argv = ['ping', '-n', '-c', String(pings), '-i', String(intervalS), '-W', '1', w.b.ip];
-      const r = await nsExec(w.a.ns, argv, { timeoutMs: (pings * intervalS + 15) * 1000 });
-      const rtts = [...r.stdout.matchAll(/ icmp_seq=\d+ ttl=\d+ time=([0-9.]+) ms/g)].map((m) => Number(m[1]));
-      if (rtts.length === 0) throw new Error(`ping ${w.a.name} -> ${w.b.name}: no replies (exit ${r.code})\n${r.stderr.trim()}`);
-      return {
-        values: { ping_p50: percentile(rtts, 50), ping_p99: percentile(rtts, 99) },
-        extra: { sent: pings, received: rtts.length, max_ms: Math.max(...rtts) },
-      };
-    },
-  };
+  return { name: 'ping', run: (w) => pingRtts(w.a.ns, w.b.ip, { pings, pingIntervalS: intervalS }) };
 }
 
 /** How long a start may take before it counts as failed. */

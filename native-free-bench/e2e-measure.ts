@@ -7,6 +7,7 @@
 import { join } from 'node:path';
 import { nsExec, packageRoot, sleep } from '../test/e2e/harness.js';
 import { parseIperf, startBackground } from '../test/e2e/nat-world.js';
+import { fmt } from './e2e-report.js';
 import { type BenchWorld, EXT_IP, HTTP_PORT, IPERF_PORT, PUBLIC_IP } from './e2e-worlds.js';
 
 export interface Settings {
@@ -159,16 +160,21 @@ export function percentile(xs: number[], p: number): number {
   return sorted[Math.min(sorted.length - 1, Math.max(0, rank - 1))]!;
 }
 
-/** `ping -i 0.002 -c N` container → external host: p50 and p99 of the per-packet RTTs (ms). */
-export async function pingRtt(w: BenchWorld, s: Settings): Promise<Measurement> {
-  const argv = ['ping', '-n', '-c', String(s.pings), '-i', String(s.pingIntervalS), '-W', '1', EXT_IP];
-  const r = await nsExec(w.c1, argv, { timeoutMs: (s.pings * s.pingIntervalS + 15) * 1000 });
+/** `ping -i INTERVAL -c N` from namespace `ns` to `target`: p50 and p99 of the per-packet RTTs (ms). */
+export async function pingRtts(ns: string, target: string, s: Pick<Settings, 'pings' | 'pingIntervalS'>): Promise<Measurement> {
+  const argv = ['ping', '-n', '-c', String(s.pings), '-i', String(s.pingIntervalS), '-W', '1', target];
+  const r = await nsExec(ns, argv, { timeoutMs: (s.pings * s.pingIntervalS + 15) * 1000 });
   const rtts = [...r.stdout.matchAll(/ icmp_seq=\d+ ttl=\d+ time=([0-9.]+) ms/g)].map((m) => Number(m[1]));
-  if (rtts.length === 0) throw new Error(`ping from ${w.c1}: no replies (exit ${r.code})\n${r.stderr.trim()}`);
+  if (rtts.length === 0) throw new Error(`ping from ${ns} to ${target}: no replies (exit ${r.code})\n${r.stderr.trim()}`);
   return {
     values: { ping_p50: percentile(rtts, 50), ping_p99: percentile(rtts, 99) },
     extra: { sent: s.pings, received: rtts.length, max_ms: Math.max(...rtts), min_ms: Math.min(...rtts) },
   };
+}
+
+/** Ping round trips container → external host. */
+export function pingRtt(w: BenchWorld, s: Settings): Promise<Measurement> {
+  return pingRtts(w.c1, EXT_IP, s);
 }
 
 interface AutocannonJson {
@@ -206,3 +212,15 @@ export const TESTS: { name: string; ipv6?: boolean; run: (w: BenchWorld, s: Sett
   { name: 'ping', run: pingRtt },
   { name: 'http', run: http },
 ];
+
+/** What the extra figures of these measurements say (retransmits, UDP losses, ping replies, HTTP counts), for a run's detail line. */
+export function measurementParts(e: Record<string, number | string>): string[] {
+  const parts: string[] = [];
+  if (e.retransmits !== undefined) parts.push(`retransmits ${e.retransmits}`);
+  if (e.lost_percent !== undefined) {
+    parts.push(`sent ${fmt(Number(e.sent_pps), 0)} pkt/s, lost ${e.lost_percent}% (of which receiver socket full: ${fmt(Number(e.receiver_rcvbuf_errors), 0)})`);
+  }
+  if (e.received !== undefined) parts.push(`replies ${e.received}/${e.sent}, max ${e.max_ms} ms`);
+  if (e.total !== undefined) parts.push(`requests ${e.total}, errors ${e.errors}, timeouts ${e.timeouts}, non2xx ${e.non2xx}, latency p99 ${e.latency_p99_ms} ms`);
+  return parts;
+}

@@ -4,7 +4,7 @@
 // this section and the rfc2544 one.
 
 import { makeTempDir } from '../test/e2e/harness.js';
-import { TESTS } from './e2e-measure.js';
+import { TESTS, measurementParts } from './e2e-measure.js';
 import {
   type MetricDef,
   type SectionReport,
@@ -12,7 +12,6 @@ import {
   atMostKernelPlus,
   atMostTimesKernel,
   detailLine,
-  fmt,
   showValues,
 } from './e2e-report.js';
 import { type BenchTest, type SectionContext, type WorldKind, dropsNow, runAlternating } from './e2e-runs.js';
@@ -72,18 +71,6 @@ const METRICS: MetricDef[] = [
   { name: 'http', test: 'http', key: 'http', label: 'HTTP ext->c1 via published port, req/s', unit: 'requests/s', digits: 0, target: atLeastTimesKernel(1) },
 ];
 
-/** What a NAT run's extra figures say, for its detail line. */
-function natParts(e: Record<string, number | string>): string[] {
-  const parts: string[] = [];
-  if (e.retransmits !== undefined) parts.push(`retransmits ${e.retransmits}`);
-  if (e.lost_percent !== undefined) {
-    parts.push(`sent ${fmt(Number(e.sent_pps), 0)} pkt/s, lost ${e.lost_percent}% (of which receiver socket full: ${fmt(Number(e.receiver_rcvbuf_errors), 0)})`);
-  }
-  if (e.received !== undefined) parts.push(`replies ${e.received}/${e.sent}, max ${e.max_ms} ms`);
-  if (e.total !== undefined) parts.push(`requests ${e.total}, errors ${e.errors}, timeouts ${e.timeouts}, non2xx ${e.non2xx}, latency p99 ${e.latency_p99_ms} ms`);
-  return parts;
-}
-
 export async function natSection(ctx: SectionContext, worlds: NatWorlds): Promise<SectionReport> {
   const { o } = ctx;
   const { kernel, pontoon } = worlds;
@@ -108,7 +95,7 @@ export async function natSection(ctx: SectionContext, worlds: NatWorlds): Promis
     worlds: worlds.info,
     metrics: METRICS,
     records,
-    details: records.map((r) => detailLine(r, natParts(r.extra))),
+    details: records.map((r) => detailLine(r, measurementParts(r.extra))),
     notes: ['machine sys+softirq: system + softirq CPU seconds of the whole machine during the run (/proc/stat), for either world'],
     pontoonDropsTotal: await dropsNow(pontoon),
   };

@@ -1,4 +1,4 @@
-// How `npm run bench:e2e` runs a measurement, for every section (nat, rfc2544, overlay, docker): a probe
+// How `npm run bench:e2e` runs a measurement, for every section (nat, rfc2544, overlay, docker, macvlan): a probe
 // around each run records what the run cost, as deltas — the pontoon daemons' CPU seconds
 // (utime + stime from /proc/PID/stat, every thread), the whole machine's system + softirq seconds
 // (/proc/stat; the kernel's forwarding cannot be attributed to one process, so both worlds get the
@@ -14,7 +14,7 @@ import type { Measurement, Settings } from './e2e-measure.js';
 export type WorldKind = 'kernel' | 'pontoon';
 
 /** The sections, in the order they run (nat and rfc2544 share the NAT worlds). */
-export const SECTIONS = ['nat', 'rfc2544', 'overlay', 'docker'] as const;
+export const SECTIONS = ['nat', 'rfc2544', 'overlay', 'docker', 'macvlan'] as const;
 export type SectionName = (typeof SECTIONS)[number];
 
 /** What a run's probe looks at in a world. */

@@ -1,5 +1,5 @@
 // `npm run bench:e2e` (root): pontoon against the kernel doing the same job the way Docker does it,
-// end to end with real tools, in network namespaces this script creates. Four sections:
+// end to end with real tools, in network namespaces this script creates. Five sections:
 //
 //   nat      through the masquerade and a published port (kernel: bridge + veth + ip_forward +
 //            nftables masquerade/DNAT; pontoon: TAP endpoints, TAP uplink): iperf3 TCP both ways,
@@ -13,6 +13,10 @@
 //            network; pontoon: a network of pontoon as Docker's network and IPAM plugin): iperf3
 //            TCP and ping container to container, the time `docker run` takes and the time to the
 //            new container's first ping reply (e2e-docker.ts)
+//   macvlan  a container directly on a LAN (kernel: Linux's macvlan driver on a veth parent;
+//            pontoon: a macvlan network on the same kind of parent, the daemon in the host
+//            namespace): iperf3 TCP both ways with the LAN host, UDP 64-byte packets/s, ping
+//            round trips (e2e-macvlan.ts)
 //
 // The worlds of a section exist together; for each test the runs alternate kernel, pontoon,
 // kernel, pontoon... and the table shows the median per world, the pontoon/kernel ratio and the
@@ -21,10 +25,10 @@
 // Ctrl-C. Everything created is removed at the end of a section, on error and on Ctrl-C, and
 // checked to be gone.
 //
-//   --only LIST     sections to run, comma-separated: nat,rfc2544,overlay,docker (default: all)
+//   --only LIST     sections to run, comma-separated: nat,rfc2544,overlay,docker,macvlan (default: all)
 //   --reps N        repetitions per world and test (default 3; rfc2544 always searches once)
 //   --seconds S     duration of each iperf3 / autocannon run (default 5)
-//   --quick         --reps 1 --seconds 2, shorter rfc2544 trials (under a minute for all)
+//   --quick         --reps 1 --seconds 2, shorter rfc2544 trials (about a minute and a half for all)
 //   --pings N       pings per ping run (default 500, at -i 0.002)
 //   --connections C autocannon connections (default 20)
 //   --http node|python    the HTTP server in the container (default node: measured faster)
@@ -43,6 +47,7 @@ import { DOCKER_CLIENT } from '../test/e2e/docker-engine.js';
 import { ETCD_BIN, cleanupOverlayWorlds } from '../test/e2e/overlay-world.js';
 import { type NatWorlds, buildNatWorlds, natSection } from './e2e-nat.js';
 import { cleanupDockerWorlds, dockerSection } from './e2e-docker.js';
+import { macvlanSection } from './e2e-macvlan.js';
 import { overlaySection } from './e2e-overlay.js';
 import { type SectionReport, failedRuns, renderSection, sectionJson } from './e2e-report.js';
 import { rfc2544Section } from './e2e-rfc2544.js';
@@ -53,7 +58,7 @@ import { type BenchOptions, type SectionContext, type SectionName, SECTIONS } fr
 function usage(msg?: string): never {
   if (msg !== undefined) console.error(`bench:e2e: ${msg}`);
   console.error(
-    'usage: node dist/native-free-bench/e2e.js [--only nat,rfc2544,overlay,docker] [--reps N] [--seconds S] [--quick] [--pings N] [--connections C] ' +
+    'usage: node dist/native-free-bench/e2e.js [--only nat,rfc2544,overlay,docker,macvlan] [--reps N] [--seconds S] [--quick] [--pings N] [--connections C] ' +
       '[--http node|python] [--kernel-offloads on|off] [--pontoon-set KEY=VALUE]... [--json]',
   );
   process.exit(msg === undefined ? 0 : 1);
@@ -209,6 +214,8 @@ function missingTools(only: SectionName[]): string[] {
   ];
   if (only.includes('rfc2544')) need.push(['trafgen', 'netsniff-ng'], ['nft', 'nftables']);
   if (only.includes('overlay')) need.push(['bridge', 'iproute2'], ['nstat', 'iproute2'], ['curl', 'curl'], ['setpriv', 'util-linux']);
+  // the daemon runs in a namespace of its own: its /metrics is read with curl inside it
+  if (only.includes('macvlan')) need.push(['curl', 'curl'], ['ss', 'iproute2']);
   if (only.includes('docker')) need.push(['dockerd', 'docker.io'], ['runc', 'runc'], ['busybox', 'busybox-static'], ['findmnt', 'util-linux'], ['nsenter', 'util-linux']);
   for (const [tool, pkg] of need) if (!onPath(tool)) missing.push(`${tool} (Debian package ${pkg})`);
   if (only.includes('nat') && !existsSync(join(packageRoot(), 'node_modules', 'autocannon', 'autocannon.js'))) missing.push('autocannon (npm ci)');
@@ -325,6 +332,7 @@ async function main(): Promise<number> {
     { name: 'rfc2544', run: async (nat) => rfc2544Section(ctx, await nat()) },
     { name: 'overlay', run: () => overlaySection(ctx) },
     { name: 'docker', run: () => dockerSection(ctx) },
+    { name: 'macvlan', run: () => macvlanSection(ctx) },
   ];
   let natWorlds: Promise<NatWorlds> | null = null;
   const nat = () => (natWorlds ??= buildNatWorlds(ctx));
