@@ -73,6 +73,9 @@ export interface HostDevices {
   closeParentSocket(fd: number): void;
 }
 
+/** A macvlan parent's socket buffers, each way. */
+const PARENT_SOCKET_BUFFER = 8 * 1024 * 1024;
+
 /** IFF_UP in /sys/class/net/DEV/flags */
 const IFF_UP = 0x1;
 
@@ -196,7 +199,8 @@ export class KernelHostDevices implements HostDevices {
   }
 
   openParentSocket(device: string): number {
-    return openPacketSocket(device, { auxdata: true, vnetHdr: true }).fd;
+    // room for a burst of TCP super segments from the LAN (the default ~208 KiB holds three)
+    return openPacketSocket(device, { auxdata: true, vnetHdr: true, receiveBuffer: PARENT_SOCKET_BUFFER, sendBuffer: PARENT_SOCKET_BUFFER, overflowCount: true }).fd;
   }
 
   closeParentSocket(fd: number): void {

@@ -54,6 +54,7 @@ export const DROP_REASONS = [
     label: 'macvlan_mode',
     help: "Not delivered by its macvlan network's mode: between two containers of a private network (also when the LAN's switch sends it back), or a second container's frame on a passthru network.",
   },
+  { name: 'ParentOverflow', label: 'parent_overflow', help: "Frames a macvlan parent's packet socket dropped because its receive buffer was full (SO_RXQ_OVFL)." },
 ] as const satisfies readonly { name: string; label: string; help: string }[];
 
 type DropReasons = typeof DROP_REASONS;

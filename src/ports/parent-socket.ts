@@ -27,6 +27,7 @@ import {
 import { baseAddress } from './sys/frame-io.js';
 import { Errno, bufferAddress, close, errno, poll, recvmmsgAddr, sendmmsgAddr } from './sys/libc.js';
 import { MSG_TRUNC, MessageVector, cmsgSpace } from './sys/msghdr.js';
+import { SO_RXQ_OVFL, SOL_SOCKET_LEVEL } from './sys/udp-socket.js';
 
 /** Messages per sendmmsg. */
 const SEND_MESSAGES = 256;
@@ -61,7 +62,9 @@ export class ParentSocket implements ParentIo {
 
   private readonly rx: MessageVector;
   private readonly rxOff: Int32Array;
-  private readonly controlSize = cmsgSpace(AUXDATA_LEN);
+  /** room for the VLAN tag's auxiliary data and the drop count (SO_RXQ_OVFL) */
+  private readonly controlSize = cmsgSpace(AUXDATA_LEN) + cmsgSpace(4);
+  private lastOverflow = 0;
 
   constructor(
     private readonly dp: Dataplane,
@@ -199,6 +202,12 @@ export class ParentSocket implements ParentIo {
         this.dp.counters.drop(Drop.TxError);
       }
       return 0;
+    }
+    // the socket's cumulative drop count rides on every frame (when SO_RXQ_OVFL took): count what it added
+    const ovfl = v.findControl(r - 1, SOL_SOCKET_LEVEL, SO_RXQ_OVFL);
+    if (ovfl >= 0 && ovfl !== this.lastOverflow) {
+      this.dp.counters.drops[Drop.ParentOverflow] += (ovfl - this.lastOverflow) >>> 0;
+      this.lastOverflow = ovfl;
     }
     return r;
   }

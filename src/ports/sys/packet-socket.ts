@@ -10,6 +10,7 @@
  * front of every frame both ways, so TCP super segments cross it whole (GSO and partial checksums).
  */
 import { bind, close, errno, if_nametoindex, O_CLOEXEC, O_NONBLOCK, setsockopt, socket, SysError } from './libc.js';
+import { SO_RXQ_OVFL, SOL_SOCKET_LEVEL, setInt, setSocketBuffers } from './udp-socket.js';
 
 const AF_PACKET = 17;
 const SOCK_RAW = 3;
@@ -37,6 +38,11 @@ export interface PacketSocketOptions {
   auxdata?: boolean;
   /** a virtio-net header before every frame read and written (PACKET_VNET_HDR) */
   vnetHdr?: boolean;
+  /** SO_RCVBUF / SO_SNDBUF in bytes (forced when root); absent: the system's defaults */
+  receiveBuffer?: number;
+  sendBuffer?: number;
+  /** the count of frames the full receive buffer dropped rides on each one received (SO_RXQ_OVFL) */
+  overflowCount?: boolean;
 }
 
 function setOne(fd: number, name: number): boolean {
@@ -54,6 +60,8 @@ export function openPacketSocket(device: string, o: PacketSocketOptions = {}): P
   try {
     if (o.auxdata === true && !setOne(fd, PACKET_AUXDATA)) throw new SysError(`cannot ask for the VLAN tags of ${device}'s frames (PACKET_AUXDATA)`, errno());
     if (o.vnetHdr === true && !setOne(fd, PACKET_VNET_HDR)) throw new SysError(`cannot take offloads on ${device} (PACKET_VNET_HDR)`, errno());
+    setSocketBuffers(fd, o.receiveBuffer ?? 0, o.sendBuffer ?? 0);
+    if (o.overflowCount === true) setInt(fd, SOL_SOCKET_LEVEL, SO_RXQ_OVFL, 1); // best effort: without it the drops go uncounted
     // struct sockaddr_ll: family u16, protocol be16, ifindex i32, hatype u16, pkttype u8, halen u8, addr[8]
     const sll = Buffer.alloc(20);
     sll.writeUInt16LE(AF_PACKET, 0);

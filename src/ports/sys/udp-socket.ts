@@ -83,8 +83,7 @@ export class UdpSocket {
       if (ipv6 && !setInt(fd, IPPROTO_IPV6, IPV6_V6ONLY, 1)) throw new SysError('cannot make the VXLAN socket IPv6-only', errno());
       const rcv = o.receiveBuffer ?? 4 * 1024 * 1024;
       const snd = o.sendBuffer ?? 4 * 1024 * 1024;
-      if (rcv > 0 && !setInt(fd, SOL_SOCKET, SO_RCVBUFFORCE, rcv)) setInt(fd, SOL_SOCKET, SO_RCVBUF, rcv);
-      if (snd > 0 && !setInt(fd, SOL_SOCKET, SO_SNDBUFFORCE, snd)) setInt(fd, SOL_SOCKET, SO_SNDBUF, snd);
+      setSocketBuffers(fd, rcv, snd);
       this.receiveBuffer = getInt(fd, SOL_SOCKET, SO_RCVBUF);
       this.sendBuffer = getInt(fd, SOL_SOCKET, SO_SNDBUF);
       if (o.gro === true) this.gro = setInt(fd, SOL_UDP, UDP_GRO, 1);
@@ -112,6 +111,15 @@ export class UdpSocket {
   close(): void {
     close(this.fd);
   }
+}
+
+/**
+ * SO_RCVBUF / SO_SNDBUF in bytes (0: leave the system's default), forced past the sysctl limits
+ * when the process may (root); else as large as the limits allow.
+ */
+export function setSocketBuffers(fd: number, receive: number, send: number): void {
+  if (receive > 0 && !setInt(fd, SOL_SOCKET, SO_RCVBUFFORCE, receive)) setInt(fd, SOL_SOCKET, SO_RCVBUF, receive);
+  if (send > 0 && !setInt(fd, SOL_SOCKET, SO_SNDBUFFORCE, send)) setInt(fd, SOL_SOCKET, SO_SNDBUF, send);
 }
 
 /** setsockopt with an int value; false when the kernel refused it. */
