@@ -205,6 +205,35 @@ describe('macvlan networks', () => {
     expect(parentHexes(w.parent.take())).toEqual([[50, M3_ARP_REPLY.toString('hex')]]);
   });
 
+  it('two networks on one VLAN of the parent (disjoint subnets): unicast reaches the network with that MAC, a broadcast both', () => {
+    const w = macvlanWorld();
+    w.dp.control.addNetwork({
+      index: 4,
+      name: 'lan-b',
+      subnet: parseIpv4('192.168.41.0'),
+      prefixLen: 24,
+      gatewayIp: 0,
+      gatewayMac: parseMac('02:50:00:00:00:41'),
+      mtu: 1500,
+      internal: false,
+      macvlan: { mode: 'bridge', hostAccess: false },
+    });
+    const pb = w.dp.control.addParentPort({ parent: 0, vlan: 0, network: 4, name: 'eth0', mtu: 1500 }).id;
+    const mb = new MemoryPort();
+    w.dp.control.addEndpoint({ name: 'mb', network: 4, mac: parseMac('02:42:c0:a8:29:0a'), ip: parseIpv4('192.168.41.10') }, mb);
+    w.parent.take();
+    mb.take();
+    w.fromLan(LAN_ECHO_M1);
+    expect([hexes(w.m1.take()), mb.take()]).toEqual([[LAN_ECHO_M1.toString('hex')], []]);
+    w.fromLan(LAN_ARP_WHO_HAS_M1);
+    expect([w.m1.take().length, w.m2.take().length, mb.take().length]).toEqual([1, 1, 1]);
+    expect(w.dp.counters.portStats(pb).rxPackets).toBe(1);
+    // removing one leaves the other on the VLAN
+    w.dp.control.removeNetwork(4);
+    w.fromLan(LAN_ECHO_M1);
+    expect(hexes(w.m1.take())).toEqual([LAN_ECHO_M1.toString('hex')]);
+  });
+
   it('anti-spoofing applies: a source address that is not the container\'s is dropped and counted', () => {
     const w = macvlanWorld();
     w.dp.receive(w.ids.m1, M1_SPOOFED);
