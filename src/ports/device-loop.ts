@@ -90,11 +90,15 @@ export function drainTunnel(dp: Dataplane, sock: VxlanSocket, batch: number): nu
 /**
  * Up to `batch` frames from a macvlan parent (recvmmsg), each to the port of its VLAN, with the
  * offloads its virtio-net header gives. Ends the batch. Returns how many came: `batch` means more
- * may be waiting.
+ * may be waiting, -1 that the socket failed (the loop then stops reading it).
  */
 export function drainParent(dp: Dataplane, sock: ParentSocket, batch: number): number {
   const slab = dp.pool.slab;
   const n = sock.receive(dp.pool, batch);
+  if (n < 0) {
+    dp.endBatch();
+    return -1; // failed: the loop stops reading it
+  }
   const vnet = sock.vnet;
   for (let i = 0; i < n; i++) {
     const len = sock.rxLength(i);

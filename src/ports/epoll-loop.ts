@@ -106,7 +106,7 @@ export class EpollLoop implements DeviceLoop {
         traffic = true;
       } else if (token >= PARENT_TOKEN_BASE) {
         const sock = this.parents[token - PARENT_TOKEN_BASE];
-        if (sock !== undefined) drainParent(dp, sock, this.batchSize);
+        if (sock !== undefined && drainParent(dp, sock, this.batchSize) < 0) this.detachParent(sock.index);
         traffic = true;
       } else {
         this.drain(token);

@@ -172,8 +172,8 @@ export class ParentSocket implements ParentIo {
 
   /**
    * Receives up to `max` frames into fresh pool slots (each where a frame read from a TAP would
-   * land). Returns how many; read each with rxOffset/rxLength/rxVlan. The slots stay allocated
-   * until the batch ends.
+   * land). Returns how many (-1: the socket failed, its device down or gone); read each with
+   * rxOffset/rxLength/rxVlan. The slots stay allocated until the batch ends.
    */
   receive(pool: FramePool, max: number): number {
     const v = this.rx;
@@ -197,11 +197,12 @@ export class ParentSocket implements ParentIo {
     this.dp.counters.gauges[Gauge.ParentRecvCalls]++;
     if (r <= 0) {
       const e = r < 0 ? errno() : 0;
-      if (e !== 0 && e !== Errno.EAGAIN && e !== Errno.EINTR) {
-        this.lastError = -e;
-        this.dp.counters.drop(Drop.TxError);
-      }
-      return 0;
+      if (e === 0 || e === Errno.EAGAIN || e === Errno.EINTR) return 0;
+      // the device went down or away: the socket stays readable with its error, so it is not read
+      // again until the control plane attaches the parent anew (macvlan-parents.ts)
+      this.lastError = -e;
+      this.dp.counters.drop(Drop.TxError);
+      return -1;
     }
     // the socket's cumulative drop count rides on every frame (when SO_RXQ_OVFL took): count what it added
     const ovfl = v.findControl(r - 1, SOL_SOCKET_LEVEL, SO_RXQ_OVFL);

@@ -307,7 +307,16 @@ export class UringLoop implements DeviceLoop {
       const sock = this.parents[i];
       if (sock === undefined) continue;
       let more = true;
-      for (let r = 0; r < TUNNEL_ROUNDS && more; r++) more = drainParent(this.dp, sock, this.batchSize) === this.batchSize;
+      let failed = false;
+      for (let r = 0; r < TUNNEL_ROUNDS && more; r++) {
+        const got = drainParent(this.dp, sock, this.batchSize);
+        failed = got < 0;
+        more = got === this.batchSize;
+      }
+      if (failed) {
+        this.detachParent(i); // its device is down or gone: read again once the control plane attaches it anew
+        continue;
+      }
       if (more) {
         ready[i] = true;
         this.parentBacklog = true;

@@ -353,13 +353,21 @@ needs(root, tools('ip', 'ping', 'curl', 'python3', 'tcpdump', 'tshark', 'timeout
     expect((await d.cliOk(['network', 'ls', '-q'])).stdout).toBe(before);
   });
 
+  it('a parent that goes down is let go of and taken back once it is up again', async () => {
+    await runOk(['ip', 'link', 'set', PARENT, 'down']);
+    expect(await waitFor(() => /"state":"down".*macvlan parent vanished|macvlan parent vanished.*"state":"down"/.test(d.logTail(50)), 10_000)).toBe(true);
+    await runOk(['ip', 'link', 'set', PARENT, 'up']);
+    expect(await waitFor(() => /macvlan parent is back/.test(d.logTail(50)), 10_000)).toBe(true);
+    expect(await waitFor(() => reaches(C('1'), at(lan, 50), 1), 10_000, 500)).toBe(true);
+  });
+
   it('a parent that vanishes is let go of (the containers stay) and taken back when it returns', async () => {
     await run(['ip', 'link', 'del', PARENT]); // its peer on the LAN goes with it
     expect(await waitFor(() => /macvlan parent vanished/.test(d.logTail(50)), 10_000)).toBe(true);
     expect(await reaches(C('1'), at(lan, 50), 1)).toBe(false);
     // reported: `pontoon status` and the metrics
-    expect((await d.cliOk(['status'])).stdout).toMatch(new RegExp(`macvlan parents:\\n.*\\n${PARENT} +detached +\\S*lanv\\S* +1\\n`));
-    expect(await d.metrics()).toMatch(/^pontoon_macvlan_parent_lost_total 1$/m);
+    expect((await d.cliOk(['status'])).stdout).toMatch(new RegExp(`macvlan parents:\\n.*\\n${PARENT} +detached +\\S*lanv\\S* +2\\n`));
+    expect(await d.metrics()).toMatch(/^pontoon_macvlan_parent_lost_total 2$/m);
     await runOk(['ip', '-n', LAN, 'link', 'add', TRUNK, 'type', 'veth', 'peer', 'name', PARENT, 'netns', '1']);
     await runOk(['ip', '-n', LAN, 'link', 'set', TRUNK, 'master', 'br0', 'up']);
     await runOk(['ip', 'link', 'set', PARENT, 'up']);

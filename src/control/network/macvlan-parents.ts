@@ -119,17 +119,19 @@ export class MacvlanParents {
   }
 
   /**
-   * Parents that vanished (or were replaced by another interface of the same name) are let go of:
-   * their networks keep their containers. Those that came back are attached again.
+   * Parents that vanished, were replaced by another interface of the same name or went down are
+   * let go of: their networks keep their containers. Those that came back up are attached again.
    */
   async check(): Promise<void> {
     const { devices, log } = this.deps;
     for (const p of this.parents.values()) {
       const link = devices.linkState(p.device);
-      if (p.fd >= 0 && (link === null || link.ifindex !== p.ifindex)) {
+      // gone, replaced by another interface of its name, or down (its socket then fails once and is
+      // not read again): let go of, and opened anew once it is back and up
+      if (p.fd >= 0 && (link === null || link.ifindex !== p.ifindex || !link.up)) {
         this.lost++;
         this.lostCount.set(p.device, (this.lostCount.get(p.device) ?? 0) + 1);
-        log.warn({ parent: p.device, networks: this.networkNames(p) }, 'macvlan parent vanished: its networks reach no LAN until it returns');
+        log.warn({ parent: p.device, networks: this.networkNames(p), ...(link !== null && !link.up ? { state: 'down' } : {}) }, 'macvlan parent vanished: its networks reach no LAN until it returns');
         await this.close(p);
       }
       if (p.fd < 0 && link !== null && link.up) {

@@ -137,6 +137,13 @@ describe('macvlan networks', () => {
       ['eth0.50', 50],
     ]);
     expect(service.parents.status()).toEqual([{ device: 'eth0', attached: true, networks: ['lan', 'lan50'], lost: 1 }]);
+    // down is lost too (its socket fails once and is not read again), up again is back
+    host.devices.links.set('eth0', { ifindex: 22, up: false, mtu: 1500 });
+    await service.reconcile();
+    expect([dataplane.parents.size, service.parents.lost]).toEqual([0, 2]);
+    host.devices.links.set('eth0', { ifindex: 22, up: true, mtu: 1500 });
+    await service.reconcile();
+    expect([dataplane.parents.size, dataplane.parentPorts.size]).toEqual([1, 2]);
   });
 
   it('a restart brings the network and its endpoint back on the parent, and one whose parent is gone back without it', async () => {
