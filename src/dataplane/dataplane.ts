@@ -21,7 +21,7 @@ import { offloadFits } from './offload.js';
 import { ip4Input, ip4Wrap } from './ip4-input.js';
 import { ip6HostInput } from './ip6-input.js';
 import { macvlanFromParent } from './macvlan-switch.js';
-import { macHi, macLo } from '../wire/mac.js';
+import { isGroupMac, macHi, macLo } from '../wire/mac.js';
 import { DEFAULT_DATAPLANE_OPTIONS, type DataplaneOptions } from './options.js';
 import { PortKind } from './port.js';
 import { Tables } from './tables.js';
@@ -178,7 +178,7 @@ export class Dataplane implements Datapath {
     }
     // several macvlan networks on this VLAN of the parent: a group frame is every one's, a unicast
     // one the network's that has the container of that MAC
-    if ((buf[off] & 1) !== 0) {
+    if (isGroupMac(buf, off)) {
       for (let p = id; p >= 0; p = ports[p]!.vlanNext) this.input(p, buf, off, len);
       return;
     }

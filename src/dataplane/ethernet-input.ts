@@ -9,27 +9,15 @@ import type { Datapath } from './context.js';
 import { arpInput } from './arp-input.js';
 import { ip4Input, ip4Wrap } from './ip4-input.js';
 import { ip6Input } from './ip6-input.js';
-import { l2Forward } from './l2-switch.js';
+import { l2Forward, l2Ingress } from './l2-switch.js';
 import { macvlanFromEndpoint } from './macvlan-switch.js';
 import { macHi, macLo, macOf } from '../wire/mac.js';
 import type { Port } from './port.js';
 
 export function ethernetInput(dp: Datapath, port: Port, buf: Buffer, off: number, len: number): void {
   const c = dp.counters;
-  if (len < ETH_HLEN) {
-    c.drop(Drop.Malformed);
-    return;
-  }
-  // a super segment stands for segments of gsoSize bytes of payload: those must fit the MTU too
-  if (dp.frame.wireSize(buf, off, len) > port.mtu) {
-    c.drop(Drop.Oversize);
-    return;
-  }
-  const net = dp.tables.networks[port.network];
-  if (net === undefined) {
-    c.drop(Drop.UnknownPort);
-    return;
-  }
+  const net = l2Ingress(dp, port, buf, off, len);
+  if (net === undefined) return;
   // anti-spoofing: a container may only use its own MAC
   const srcHi = macHi(buf, off + ETH_SRC);
   const srcLo = macLo(buf, off + ETH_SRC);

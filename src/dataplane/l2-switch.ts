@@ -3,12 +3,33 @@
 // an overlay network, to every peer VTEP (head-end replication) unless it came from the overlay.
 
 import { Drop } from './counters.js';
+import { ETH_HLEN } from '../wire/ethernet.js';
 import type { Datapath } from './context.js';
 import type { Network } from './network.js';
 import { isGroupMac, macHi, macLo } from '../wire/mac.js';
 import { targetVtep } from './mac-table.js';
 import type { Port } from './port.js';
 import { vxlanOutput } from './vxlan-output.js';
+
+/**
+ * The checks every Ethernet frame from a port of a network passes first: long enough for its
+ * header, within the port's MTU (a super segment's segments too), on a network that is there.
+ * Returns the network, or undefined with the drop counted.
+ */
+export function l2Ingress(dp: Datapath, port: Port, buf: Buffer, off: number, len: number): Network | undefined {
+  const c = dp.counters;
+  if (len < ETH_HLEN) {
+    c.drop(Drop.Malformed);
+    return undefined;
+  }
+  if (dp.frame.wireSize(buf, off, len) > port.mtu) {
+    c.drop(Drop.Oversize);
+    return undefined;
+  }
+  const net = dp.tables.networks[port.network];
+  if (net === undefined) c.drop(Drop.UnknownPort);
+  return net;
+}
 
 /** `ingress`: the port the frame came in on; null when the gateway itself sends it. */
 export function l2Forward(dp: Datapath, net: Network, ingress: Port | null, buf: Buffer, off: number, len: number): void {

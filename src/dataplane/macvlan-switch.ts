@@ -11,6 +11,7 @@ import { ETH_HLEN, ETH_SRC, etherTypeOf, ETHERTYPE_ARP, ETHERTYPE_IPV4, ETHERTYP
 import { WireError } from '../wire/error.js';
 import { ip4Wrap } from './ip4-input.js';
 import { isGroupMac, macHi, macLo } from '../wire/mac.js';
+import { l2Ingress } from './l2-switch.js';
 import { MacvlanMode, type Network } from './network.js';
 import type { Port } from './port.js';
 
@@ -44,21 +45,10 @@ export function macvlanFromEndpoint(dp: Datapath, net: Network, port: Port, buf:
 /** A frame from the LAN (the parent's port of the network): to the container it is for, or every one. */
 export function macvlanFromParent(dp: Datapath, port: Port, buf: Buffer, off: number, len: number): void {
   const c = dp.counters;
-  if (len < ETH_HLEN) {
-    c.drop(Drop.Malformed);
-    return;
-  }
-  if (dp.frame.wireSize(buf, off, len) > port.mtu) {
-    c.drop(Drop.Oversize);
-    return;
-  }
+  const net = l2Ingress(dp, port, buf, off, len);
+  if (net === undefined) return;
   if ((buf[off + ETH_SRC] & 1) !== 0) {
     c.drop(Drop.Malformed); // a group MAC is never a source
-    return;
-  }
-  const net = dp.tables.networks[port.network];
-  if (net === undefined) {
-    c.drop(Drop.UnknownPort);
     return;
   }
   // what reaches a container is well formed, as from a bridge's own stages: IPv4 (header and

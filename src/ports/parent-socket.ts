@@ -25,9 +25,9 @@ import {
   writeLe16,
 } from '../wire/virtio-net.js';
 import { baseAddress } from './sys/frame-io.js';
-import { Errno, bufferAddress, close, errno, poll, recvmmsgAddr, sendmmsgAddr } from './sys/libc.js';
+import { Errno, bufferAddress, close, errno, recvmmsgAddr } from './sys/libc.js';
+import { MessageSender, OverflowCount } from './sys/mmsg-socket.js';
 import { MSG_TRUNC, MessageVector, cmsgSpace } from './sys/msghdr.js';
-import { SO_RXQ_OVFL, SOL_SOCKET_LEVEL } from './sys/udp-socket.js';
 
 /** Messages per sendmmsg. */
 const SEND_MESSAGES = 256;
@@ -36,9 +36,6 @@ const HDR_ROOM = 32;
 /** The 802.1Q tag: TPID and TCI. */
 const VLAN_TAG_LEN = 4;
 const MACS_LEN = 12;
-const SEND_RETRIES = 20;
-const SEND_RETRY_MS = 1;
-const POLLOUT = 4;
 
 const SOL_PACKET = 263;
 const PACKET_AUXDATA = 8;
@@ -58,13 +55,14 @@ export class ParentSocket implements ParentIo {
   private readonly hdr = Buffer.alloc(SEND_MESSAGES * HDR_ROOM);
   private readonly hdrAddr = bufferAddress(this.hdr);
   private queued = 0;
-  private readonly pollfd = Buffer.alloc(8);
+  private readonly sender: MessageSender;
 
   private readonly rx: MessageVector;
   private readonly rxOff: Int32Array;
   /** room for the VLAN tag's auxiliary data and the drop count (SO_RXQ_OVFL) */
   private readonly controlSize = cmsgSpace(AUXDATA_LEN) + cmsgSpace(4);
-  private lastOverflow = 0;
+  /** frames the full receive buffer dropped (when SO_RXQ_OVFL took) */
+  private readonly overflow = new OverflowCount();
 
   constructor(
     private readonly dp: Dataplane,
@@ -79,8 +77,7 @@ export class ParentSocket implements ParentIo {
   ) {
     this.rx = new MessageVector(receiveBatch, this.controlSize);
     this.rxOff = new Int32Array(receiveBatch);
-    this.pollfd.writeInt32LE(fd, 0);
-    this.pollfd.writeInt16LE(POLLOUT, 4);
+    this.sender = new MessageSender(fd, this.tx, dp.counters.gauges, Gauge.ParentSendCalls);
   }
 
   // ---- sending --------------------------------------------------------------------------------
@@ -143,28 +140,12 @@ export class ParentSocket implements ParentIo {
     const n = this.queued;
     if (n === 0) return;
     this.queued = 0;
-    const v = this.tx;
-    const g = this.dp.counters.gauges;
-    let done = 0;
-    let retries = 0;
-    while (done < n) {
-      const r = sendmmsgAddr(this.fd, v.address + done * 64, n - done, 0);
-      g[Gauge.ParentSendCalls]++;
-      if (r > 0) {
-        done += r;
-        retries = 0;
-        continue;
-      }
-      const e = r < 0 ? errno() : Errno.EAGAIN;
-      if ((e === Errno.EAGAIN || e === Errno.ENOBUFS || e === Errno.EINTR) && retries < SEND_RETRIES) {
-        retries++;
-        poll(this.pollfd, 1, SEND_RETRY_MS);
-        continue;
-      }
+    const s = this.sender;
+    s.begin();
+    for (let done = s.send(0, n); done < n; done = s.send(done + 1, n)) {
       // too big, the device down or gone: this frame is lost, the rest still goes
-      this.lastError = -e;
+      this.lastError = -s.errno;
       this.dp.counters.drop(Drop.TxError);
-      done++;
     }
   }
 
@@ -204,12 +185,7 @@ export class ParentSocket implements ParentIo {
       this.dp.counters.drop(Drop.TxError);
       return -1;
     }
-    // the socket's cumulative drop count rides on every frame (when SO_RXQ_OVFL took): count what it added
-    const ovfl = v.findControl(r - 1, SOL_SOCKET_LEVEL, SO_RXQ_OVFL);
-    if (ovfl >= 0 && ovfl !== this.lastOverflow) {
-      this.dp.counters.drops[Drop.ParentOverflow] += (ovfl - this.lastOverflow) >>> 0;
-      this.lastOverflow = ovfl;
-    }
+    this.dp.counters.drops[Drop.ParentOverflow] += this.overflow.added(v, r - 1);
     return r;
   }
 

@@ -13,10 +13,11 @@ import type { FramePool } from '../dataplane/frame-pool.js';
 import type { TunnelIo } from '../dataplane/port.js';
 import { VXLAN_HLEN } from '../wire/vxlan.js';
 import { baseAddress } from './sys/frame-io.js';
-import { Errno, errno, poll, recvmmsgAddr, sendmmsgAddr } from './sys/libc.js';
+import { Errno, errno, recvmmsgAddr, sendmmsgAddr } from './sys/libc.js';
+import { MessageSender, OverflowCount } from './sys/mmsg-socket.js';
 import { MSG_TRUNC, MessageVector, cmsgSpace } from './sys/msghdr.js';
 import { isVtep6, type VtepAddress } from '../dataplane/vtep-table.js';
-import { SOL_SOCKET_LEVEL, SOL_UDP, SO_RXQ_OVFL, UDP_GRO, UDP_SEGMENT, sockaddrOf, UdpSocket } from './sys/udp-socket.js';
+import { SOL_UDP, UDP_GRO, UDP_SEGMENT, sockaddrOf, UdpSocket } from './sys/udp-socket.js';
 
 /** Messages per sendmmsg (each a datagram or a train). */
 const SEND_MESSAGES = 256;
@@ -27,7 +28,6 @@ const MAX_TRAIN_BYTES = 65535 - 8 - 20;
 /** Waits for room in the socket's send buffer before the rest of a flush is given up. */
 const SEND_RETRIES = 20;
 const SEND_RETRY_MS = 1;
-const POLLOUT = 4;
 
 export interface UnderlayOptions {
   receiveBuffer?: number;
@@ -58,12 +58,13 @@ export class VxlanSocket implements TunnelIo {
   private readonly qSegs = new Int32Array(SEND_MESSAGES);
   private readonly qVtep = new Int32Array(SEND_MESSAGES);
   private queued = 0;
-  private readonly pollfd = Buffer.alloc(8);
+  private readonly sender: MessageSender;
 
   // receiving
   private readonly rx: MessageVector;
   private readonly rxOff: Int32Array;
-  private lastOverflow = 0;
+  /** datagrams the full receive buffer dropped */
+  private readonly overflow = new OverflowCount();
 
   constructor(
     private readonly dp: Dataplane,
@@ -85,8 +86,7 @@ export class VxlanSocket implements TunnelIo {
     this.rx = new MessageVector(receiveBatch, 64);
     this.rxOff = new Int32Array(receiveBatch);
     for (let i = 0; i < receiveBatch; i++) this.rx.useOwnName(i);
-    this.pollfd.writeInt32LE(this.socket.fd, 0);
-    this.pollfd.writeInt16LE(POLLOUT, 4);
+    this.sender = new MessageSender(this.socket.fd, this.tx, dp.counters.gauges, Gauge.UnderlaySendCalls, SEND_RETRIES, SEND_RETRY_MS);
   }
 
   /** The sockaddr of VTEP `vtep` (made once per VTEP, then reused); its length in addrLens. */
@@ -141,41 +141,30 @@ export class VxlanSocket implements TunnelIo {
     const n = this.queued;
     if (n === 0) return;
     this.queued = 0;
-    const v = this.tx;
     for (let i = 0; i < n; i++) this.prepare(i, i);
     const g = this.dp.counters.gauges;
-    let done = 0;
-    let retries = 0;
-    while (done < n) {
-      const r = sendmmsgAddr(this.socket.fd, v.address + done * 64, n - done, 0);
-      g[Gauge.UnderlaySendCalls]++;
-      if (r > 0) {
-        for (let i = done; i < done + r; i++) g[Gauge.UnderlayDatagrams] += this.qSegs[i];
-        done += r;
-        retries = 0;
-        continue;
-      }
-      const e = r < 0 ? errno() : Errno.EAGAIN;
-      if ((e === Errno.EAGAIN || e === Errno.ENOBUFS || e === Errno.EINTR) && retries < SEND_RETRIES) {
-        // the socket's send buffer is full: wait for room rather than lose the datagrams
-        retries++;
-        poll(this.pollfd, 1, SEND_RETRY_MS);
-        continue;
-      }
+    const s = this.sender;
+    s.begin();
+    let from = 0;
+    while (from < n) {
+      const done = s.send(from, n);
+      for (let i = from; i < done; i++) g[Gauge.UnderlayDatagrams] += this.qSegs[i];
+      if (done === n) return;
+      const e = s.errno;
       if (this.qSegs[done] > 1 && (e === Errno.EIO || e === Errno.EINVAL || e === Errno.EOPNOTSUPP)) {
         // the kernel refused UDP_SEGMENT (before Linux 6.5: a device without checksum offload;
         // SO_NO_CHECK): trains go as single datagrams from now on
         this.gso = false;
         this.gsoRefused = `UDP_SEGMENT refused (errno ${e})`;
         this.sendSplit(done);
-        done++;
-        for (let i = done; i < n; i++) this.prepare(i, i);
+        from = done + 1;
+        for (let i = from; i < n; i++) this.prepare(i, i);
         continue;
       }
       // unreachable, too big, or still no room after the waits: this message is lost, the rest
       // still goes (without waiting again: a send buffer that stays full costs one wait per flush)
       this.dp.counters.drops[Drop.TxError] += this.qSegs[done];
-      done++;
+      from = done + 1;
     }
   }
 
@@ -242,12 +231,7 @@ export class VxlanSocket implements TunnelIo {
       if (e !== 0 && e !== Errno.EAGAIN && e !== Errno.EINTR) this.dp.counters.drop(Drop.TxError);
       return 0;
     }
-    // the socket's cumulative drop count rides on every datagram: count what it added
-    const ovfl = v.findControl(r - 1, SOL_SOCKET_LEVEL, SO_RXQ_OVFL);
-    if (ovfl >= 0 && ovfl !== this.lastOverflow) {
-      this.dp.counters.drops[Drop.UnderlayOverflow] += (ovfl - this.lastOverflow) >>> 0;
-      this.lastOverflow = ovfl;
-    }
+    this.dp.counters.drops[Drop.UnderlayOverflow] += this.overflow.added(v, r - 1);
     return r;
   }
 

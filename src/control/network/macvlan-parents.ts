@@ -154,7 +154,7 @@ export class MacvlanParents {
     return [...this.parents.values()].map((p) => ({ device: p.device, attached: p.fd >= 0, networks: this.networkNames(p), lost: this.lostCount.get(p.device) ?? 0 }));
   }
 
-  /** The devices in use and their VLANs, by the networks on them. */
+  /** The networks on parent device `device` (whatever their VLANs). */
   users(device: string): LiveNetwork[] {
     const p = this.parents.get(device);
     if (p === undefined) return [];
