@@ -166,7 +166,8 @@ export class Dataplane implements Datapath {
       len -= VLAN_TAG_LEN;
       if (this.frame.needsCsum !== 0) this.frame.csumStart -= VLAN_TAG_LEN;
     }
-    const id = vlans[vlan < 0 ? 0 : vlan];
+    // 4095 is reserved (802.1Q): no network has it, as none has a VLAN its parent does not carry
+    const id = vlan < 0 ? vlans[0] : vlan < vlans.length ? vlans[vlan] : -1;
     if (id < 0) {
       this.counters.drop(Drop.VlanUnknown);
       return;
