@@ -9,6 +9,7 @@ import type { FramePool, ParkingPool, TxArena } from './frame-pool.js';
 import type { Network } from './network.js';
 import type { Neighbour } from './neighbour-table.js';
 import type { DataplaneOptions } from './options.js';
+import type { Port } from './port.js';
 import type { Tables } from './tables.js';
 
 /** Leaving the data plane (transmit.ts). */
@@ -19,8 +20,8 @@ export interface Transmit {
    * them, finished or segmented here for one that does not).
    */
   send(portId: number, buf: Buffer, off: number, len: number): void;
-  /** Encapsulates the frame to one VTEP of an overlay network (offloads resolved first). */
-  sendToVtep(net: Network, vtep: number, buf: Buffer, off: number, len: number): void;
+  /** Encapsulates the frame to one VTEP of an overlay network (offloads resolved first); `ingress` hears of a frame too big for the underlay. */
+  sendToVtep(net: Network, vtep: number, buf: Buffer, off: number, len: number, ingress?: Port | null): void;
   /** Room in the transmit arena for a frame cut out of another, `front` bytes in front; -1 when it can never fit. */
   alloc(front: number, len: number): number;
 }

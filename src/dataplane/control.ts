@@ -4,7 +4,7 @@
 
 import { type Ipv6Words, eui64Words, ipv6WordsHash, prefixMaskWord6 } from '../wire/ipv6-address.js';
 import type { PortProtocol } from '../wire/ipv4.js';
-import { prefixMask } from '../wire/ipv4-address.js';
+import { ipv4ToString, prefixMask } from '../wire/ipv4-address.js';
 import { macHiOf, macLoOf } from '../wire/mac.js';
 import type { NeighbourDiscovery } from './neighbour-discovery.js';
 import type { Datapath } from './context.js';
@@ -22,7 +22,7 @@ import type { RemoteEndpoint6Spec } from './remote-endpoints6.js';
 import { RouteTarget } from './route-table.js';
 import { isVtep6, type VtepAddress, vtepToString } from './vtep-table.js';
 import { vxlanOverhead } from '../wire/vxlan.js';
-import type { EndpointSpec, HostPortSpec, Ipv6NetworkSpec, Ipv6UplinkSpec, NetworkSpec, ParentPortSpec, PinSpec, RemoteEndpointSpec, UplinkSpec } from './specs.js';
+import type { EndpointSpec, HostPortSpec, Ipv6NetworkSpec, Ipv6UplinkSpec, NetworkSpec, ParentPortSpec, PinSpec, RemoteEndpointSpec, RemoteSubnetSpec, UplinkSpec } from './specs.js';
 
 /** The largest VLAN id (802.1Q: 4095 is reserved, 0 is the untagged / priority-tagged frames' slot). */
 const MAX_VLAN = 4094;
@@ -63,6 +63,7 @@ export class DataplaneControl {
     const t = this.dp.tables;
     if (t.networks[spec.index] !== undefined) throw new Error(`network slot ${spec.index} is in use`);
     const vni = spec.vni ?? 0;
+    if (spec.routed === true && (vni === 0 || spec.ipv4 === false || spec.macvlan !== undefined)) throw new Error(`network ${spec.name}: a routed overlay network needs a VNI and an IPv4 subnet`);
     if (vni > 0 && t.vnis.has(vni)) throw new Error(`VNI ${vni} is already used by network ${t.vnis.get(vni)!.name}`);
     const o = this.dp.options;
     const net = new Network(spec, { fdbCapacity: o.fdbCapacity, arpQueueLength: o.arpQueueLength });
@@ -89,6 +90,14 @@ export class DataplaneControl {
       if (v6 !== null) t.routes6.remove6([v6.s0, v6.s1, v6.s2, v6.s3], v6.prefixLen);
     }
     if (net.vni !== 0) t.vnis.delete(net.vni);
+    if (net.routed) {
+      const routes = t.routes;
+      for (let r = routes.size - 1; r >= 0; r--) {
+        if (routes.kindOf(r) !== RouteTarget.Overlay || t.remoteSubnets.network[routes.targetOf(r)] !== index) continue;
+        t.remoteSubnets.remove(routes.targetOf(r));
+        routes.removeAt(r);
+      }
+    }
     t.networks[index] = undefined;
     this.refreshOverlayGauges();
   }
@@ -196,6 +205,63 @@ export class DataplaneControl {
     const n = net.neighbours.get(ip);
     if (n !== undefined && n.parkedCount === 0) net.neighbours.delete(ip);
     this.refreshOverlayGauges();
+  }
+
+  // ---- routed overlay networks (remote-subnets.ts, routed-overlay.ts) ---------------------------
+
+  /**
+   * Another host's subnet of a routed overlay network (its lease): packets to it are routed over
+   * VXLAN to its VTEP, the inner frame addressed to its VTEP MAC; packets from that VTEP are
+   * accepted when their source is in one of its subnets. A subnet already routed is replaced.
+   */
+  addRemoteSubnet(spec: RemoteSubnetSpec): void {
+    const t = this.dp.tables;
+    const net = this.overlay(spec.network);
+    if (!net.routed) throw new Error(`network ${net.name} is not a routed overlay network`);
+    if (!(spec.prefixLen >= 1 && spec.prefixLen <= 32)) throw new Error(`bad prefix length ${spec.prefixLen}`);
+    const mask = prefixMask(spec.prefixLen);
+    const subnet = (spec.subnet & mask) >>> 0;
+    const shorter = Math.min(spec.prefixLen, net.prefixLen);
+    if (((subnet ^ net.subnet) & prefixMask(shorter)) === 0) throw new Error(`subnet ${ipv4ToString(subnet)}/${spec.prefixLen} overlaps this host's subnet of network ${net.name}`);
+    const v = this.vtep(spec.vtepIp);
+    this.removeRemoteSubnet(spec.network, subnet, spec.prefixLen);
+    const slot = t.remoteSubnets.add(net.index, v, spec.vtepMac);
+    t.routes.add(subnet, spec.prefixLen, RouteTarget.Overlay, slot);
+    net.addPeer(v);
+    this.refreshOverlayGauges();
+  }
+
+  /** The subnet's lease is gone: no route to it; its VTEP is no peer once none of its subnets is left. */
+  removeRemoteSubnet(network: number, subnet: number, prefixLen: number): void {
+    const t = this.dp.tables;
+    const r = t.routes.find(subnet, prefixLen);
+    if (r < 0 || t.routes.kindOf(r) !== RouteTarget.Overlay) return;
+    const rs = t.remoteSubnets;
+    const slot = t.routes.targetOf(r);
+    if (rs.network[slot] !== network) return;
+    t.routes.removeAt(r);
+    const v = rs.vtep[slot];
+    rs.remove(slot);
+    const net = t.networks[network];
+    if (net !== undefined && !rs.vtepInUse(network, v, -1)) net.removePeer(v);
+    this.refreshOverlayGauges();
+  }
+
+  /**
+   * Routes prefix/prefixLen to the host's TUN port: a routed overlay network's host address (the
+   * host's source on the cluster's range, as flannel gives flannel.1 the subnet's first address).
+   */
+  addHostRoute(prefix: number, prefixLen: number): void {
+    const t = this.dp.tables;
+    const host = t.ports.find((p) => p?.kind === PortKind.Host);
+    if (host === undefined) throw new Error('no host port: nothing to route to');
+    t.routes.add(prefix, prefixLen, RouteTarget.Host, host.id);
+  }
+
+  removeHostRoute(prefix: number, prefixLen: number): void {
+    const t = this.dp.tables;
+    const r = t.routes.find(prefix, prefixLen);
+    if (r >= 0 && t.routes.kindOf(r) === RouteTarget.Host) t.routes.removeAt(r);
   }
 
   // ---- IPv6 of remote endpoints (NDP suppression, ndp-proxy.ts) ----------------------------------

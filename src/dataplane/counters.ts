@@ -55,6 +55,11 @@ export const DROP_REASONS = [
     help: "Not delivered by its macvlan network's mode: between two containers of a private network (also when the LAN's switch sends it back), or a second container's frame on a passthru network.",
   },
   { name: 'ParentOverflow', label: 'parent_overflow', help: "Frames a macvlan parent's packet socket dropped because its receive buffer was full (SO_RXQ_OVFL)." },
+  {
+    name: 'OverlayTransit',
+    label: 'overlay_transit',
+    help: "From a host of a routed overlay network: to an address outside this host's subnet (hosts never route for each other), or from a source outside the subnets that host leases.",
+  },
 ] as const satisfies readonly { name: string; label: string; help: string }[];
 
 type DropReasons = typeof DROP_REASONS;

@@ -2,7 +2,7 @@
 // needed, administratively prohibited), sent back out of the port the offending packet came in
 // on, following RFC 1122/1812: never about an ICMP error, a broadcast, or a non-first fragment.
 
-import { ETH_HLEN } from '../wire/ethernet.js';
+import { ETH_HLEN, ETHERTYPE_IPV4, etherTypeOf } from '../wire/ethernet.js';
 import { writeReplyEthernet } from './reply-ethernet.js';
 import { emitIcmpError, ICMP_HLEN, isIcmpQueryType } from '../wire/icmpv4.js';
 import {
@@ -21,6 +21,7 @@ import { isMulticastOrReserved } from '../wire/ipv4-address.js';
 import { Drop, Gauge } from './counters.js';
 import type { Datapath } from './context.js';
 import { PortKind, type Port } from './port.js';
+import { overlayNetworkOf, overlayReply } from './routed-output.js';
 
 /** RFC 1812 4.3.2.3: quote as much of the packet as fits in 576 bytes. */
 const MAX_ERROR_IP_LEN = 576;
@@ -45,7 +46,10 @@ export function icmpError(
   if (buf[ipOff + IPV4_PROTO] === IP_PROTO_ICMP && len >= ETH_HLEN + ihl + 1 && !isIcmpQueryType(buf[ipOff + ihl])) return;
   // unspecified, multicast or class E (which holds the limited broadcast)
   if (src === 0 || isMulticastOrReserved(src) || isMulticastOrReserved(dst)) return;
-  const net = ingress.kind !== PortKind.Host ? dp.tables.networks[ingress.network] : undefined;
+  // from a routed overlay's other host: from the gateway of the network its source's subnet is of
+  const net =
+    ingress.kind === PortKind.Tunnel ? overlayNetworkOf(dp, src) : ingress.kind !== PortKind.Host ? dp.tables.networks[ingress.network] : undefined;
+  if (ingress.kind === PortKind.Tunnel && net === undefined) return;
   const from = net !== undefined ? net.gatewayIp : dp.tables.hostGatewayIp;
   // no address of the gateway's on that network (a macvlan network's is the LAN's router): no error to send from
   if (from === 0) return;
@@ -81,6 +85,11 @@ export function sendError(dp: Datapath, ingress: Port, o: number, total: number)
   const out = dp.pool.slab;
   dp.frame.suspendOffload();
   if (ingress.kind === PortKind.Host) dp.tx.send(ingress.id, out, o + ETH_HLEN, total - ETH_HLEN);
+  else if (ingress.kind === PortKind.Tunnel) {
+    // only IPv4 is routed over an overlay; the underlay takes nothing else from the gateway
+    if (etherTypeOf(out, o) === ETHERTYPE_IPV4) overlayReply(dp, ipv4Dst(out, o + ETH_HLEN), out, o, total);
+    else dp.counters.drop(Drop.TxError);
+  }
   else dp.tx.send(ingress.id, out, o, total);
   dp.frame.resumeOffload();
 }

@@ -15,7 +15,7 @@ import { ip4Local } from './ip4-local.js';
 import { nat44 } from './nat44.js';
 import { NatVerdict } from './nat-verdict.js';
 import type { Network } from './network.js';
-import type { Port } from './port.js';
+import { PortKind, type Port } from './port.js';
 import { RouteTarget } from './route-table.js';
 import { isLimitedBroadcastIpv4, isLoopbackIpv4, isMulticastIpv4, isThisNetworkIpv4 } from '../wire/ipv4-address.js';
 
@@ -98,6 +98,25 @@ export function ip4Input(dp: Datapath, port: Port, inNet: Network | null, ip: Ch
         dp.counters.drop(Drop.NoMapping); // untranslatable (a fragment): private addresses never leave
         return;
       }
+    }
+    ip4Forward(dp, port, ip, outNet.mtu, buf, off, len);
+    return;
+  }
+  if (route.kind === RouteTarget.Overlay) {
+    // another host's subnet of a routed overlay network: only from that network (its containers,
+    // the host) or the host; never from outside untranslated, never back into the overlay
+    const outNet = dp.tables.networks[dp.tables.remoteSubnets.network[target]!]!;
+    if (!natted && inNet !== null && inNet !== outNet) {
+      if (inNet.isUplink) dp.counters.drop(Drop.NoMapping);
+      else {
+        dp.counters.drop(Drop.NetworkIsolation);
+        icmpError(dp, port, buf, off, len, ICMP_DEST_UNREACHABLE, ICMP_ADMIN_PROHIBITED, 0);
+      }
+      return;
+    }
+    if (port.kind === PortKind.Tunnel) {
+      dp.counters.drop(Drop.OverlayTransit);
+      return;
     }
     ip4Forward(dp, port, ip, outNet.mtu, buf, off, len);
     return;

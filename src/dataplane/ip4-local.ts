@@ -12,6 +12,7 @@ import type { Datapath } from './context.js';
 import type { CheckedIpv4 } from './frame.js';
 import { icmpError } from './icmp-error.js';
 import { PortKind, type Port } from './port.js';
+import { overlayReply } from './routed-output.js';
 
 /** `ip` is wrapped around the packet; len is exactly Ethernet header + IP total length. */
 export function ip4Local(dp: Datapath, port: Port, ip: CheckedIpv4, buf: Buffer, off: number, len: number): void {
@@ -37,7 +38,7 @@ export function ip4Local(dp: Datapath, port: Port, ip: CheckedIpv4, buf: Buffer,
     }
     // echo reply in place: swap addresses, type 8 -> 0, fresh TTL
     buf.copyWithin(off + ETH_DST, off + ETH_SRC, off + ETH_TYPE);
-    const net = port.kind !== PortKind.Host ? dp.tables.networks[port.network] : undefined;
+    const net = port.kind !== PortKind.Host && port.kind !== PortKind.Tunnel ? dp.tables.networks[port.network] : undefined;
     if (net !== undefined) putMac(buf, off + ETH_SRC, net.gatewayMacHi, net.gatewayMacLo);
     const src = ip.src;
     ip.src = ip.dst;
@@ -47,6 +48,7 @@ export function ip4Local(dp: Datapath, port: Port, ip: CheckedIpv4, buf: Buffer,
     icmp.type = ICMP_ECHO_REPLY;
     icmp.checksum = update16(icmp.checksum, ICMP_ECHO_REQUEST << 8, 0);
     if (port.kind === PortKind.Host) dp.tx.send(port.id, buf, off + ETH_HLEN, len - ETH_HLEN);
+    else if (port.kind === PortKind.Tunnel) overlayReply(dp, src, buf, off, len); // from a routed overlay's other host
     else dp.tx.send(port.id, buf, off, len);
     return;
   }

@@ -7,6 +7,7 @@ import { ICMP_DEST_UNREACHABLE, ICMP_HOST_UNREACHABLE } from '../wire/icmpv4.js'
 import type { Datapath } from './context.js';
 import { icmpError } from './icmp-error.js';
 import { neighbourOutput } from './neighbour-output.js';
+import { overlayOutput } from './routed-output.js';
 import type { Port } from './port.js';
 import { type RouteResult, RouteTarget } from './route-table.js';
 import { ipv4Dst } from '../wire/ipv4.js';
@@ -14,6 +15,10 @@ import { ipv4Dst } from '../wire/ipv4.js';
 export function ip4Output(dp: Datapath, ingress: Port, route: RouteResult, buf: Buffer, off: number, len: number): void {
   if (route.kind === RouteTarget.Host) {
     dp.tx.send(route.target, buf, off + ETH_HLEN, len - ETH_HLEN);
+    return;
+  }
+  if (route.kind === RouteTarget.Overlay) {
+    overlayOutput(dp, ingress, route.target, buf, off, len);
     return;
   }
   const net = dp.tables.networks[route.target]!;

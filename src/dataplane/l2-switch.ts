@@ -58,7 +58,8 @@ export function l2Flood(dp: Datapath, net: Network, ingress: Port | null, buf: B
     const p = ports[i];
     if (p !== skip) dp.tx.send(p, buf, off, len);
   }
-  if (net.peerCount > 0 && (ingress === null || ingress !== dp.tables.tunnelPort)) {
+  // a routed overlay's peers are routes, never flooded to
+  if (net.peerCount > 0 && !net.routed && (ingress === null || ingress !== dp.tables.tunnelPort)) {
     const peers = net.peers;
     for (let i = 0, n = net.peerCount; i < n; i++) vxlanOutput(dp, net, ingress, peers[i], buf, off, len);
   }

@@ -166,8 +166,7 @@ function exceedsEgressMtu(dp: Datapath, ingress: Port, e: number, dir: number, b
   if (!ip.dontFragment) return false;
   const route = tables.routes.lookup(tables.conntrack.src[e * 2 + (dir ^ 1)]);
   if (route < 0) return false;
-  const target = tables.routes.targetOf(route);
-  const mtu = tables.routes.kindOf(route) === RouteTarget.Network ? tables.networks[target]!.mtu : tables.ports[target]!.mtu;
+  const mtu = tables.routeMtu(route);
   if (frame.wireSize(buf, off, len) <= mtu) return false;
   dp.counters.drop(Drop.FragmentationNeeded);
   icmpError(dp, ingress, buf, off, len, ICMP_DEST_UNREACHABLE, ICMP_FRAG_NEEDED, mtu);

@@ -128,6 +128,8 @@ export class Network {
   readonly macvlan: number;
   /** a macvlan network the host reaches through the host port */
   readonly hostAccess: boolean;
+  /** a routed overlay network: the other hosts' subnets are routes (Tables.remoteSubnets), no frame is flooded across hosts */
+  readonly routed: boolean;
   /** a macvlan network's port on its parent device (-1: none attached: an internal one, or the parent is gone) */
   parentPort = -1;
 
@@ -145,6 +147,7 @@ export class Network {
     this.ip6 = spec.ipv6 === undefined ? null : new NetworkIpv6(spec.ipv6);
     this.macvlan = spec.macvlan === undefined ? MacvlanMode.None : MACVLAN_MODES[spec.macvlan.mode];
     this.hostAccess = spec.macvlan?.hostAccess === true;
+    this.routed = spec.routed === true;
     this.mask = prefixMask(spec.prefixLen);
     this.broadcast = ((this.subnet & this.mask) | (~this.mask >>> 0)) >>> 0;
     this.gatewayMacHi = macHiOf(spec.gatewayMac);

@@ -10,12 +10,13 @@ import { readI32 } from '../wire/ipv6.js';
 export const RouteTarget = {
   Network: 0, // a bridge network: the next hop is the destination itself, resolved by ARP
   Host: 1, // the host's TUN port: no link-layer resolution
+  Overlay: 2, // another host's subnet of a routed overlay network: a slot of Tables.remoteSubnets
 } as const;
 
 /** Where a packet goes: filled by RouteTable.resolve into an object reused for every packet. */
 export class RouteResult {
   kind = 0;
-  /** network index (RouteTarget.Network) or port id (RouteTarget.Host) */
+  /** network index (RouteTarget.Network), port id (RouteTarget.Host) or remote subnet slot (RouteTarget.Overlay) */
   target = 0;
   /** address to resolve by ARP (0: the destination itself is on the link) */
   nextHop = 0;
@@ -98,6 +99,13 @@ export class RouteTable {
         return;
       }
     }
+  }
+
+  /** Index of the route to exactly prefix/prefixLen (an IPv4 table), or -1. */
+  find(prefix: number, prefixLen: number): number {
+    const mask = prefixMask(prefixLen) | 0;
+    for (let i = 0; i < this.count; i++) if (this.len[i] === prefixLen && this.prefix[i] === (prefix & mask)) return i;
+    return -1;
   }
 
   removeAt(i: number): void {

@@ -57,6 +57,23 @@ export interface NetworkSpec {
    * hostAccess). Absent: a bridge or overlay network.
    */
   macvlan?: MacvlanNetworkSpec;
+  /**
+   * A routed overlay network (issue 15, flannel's model): this host's subnet of the cluster's range,
+   * the others' reached by routes over VXLAN (addRemoteSubnet), never by L2 flooding; `vni` is set,
+   * and gatewayMac is this host's VTEP MAC (what the other hosts address inner frames to).
+   */
+  routed?: boolean;
+}
+
+/** Another host's subnet of a routed overlay network, as its lease in the cluster store tells it. */
+export interface RemoteSubnetSpec {
+  network: number;
+  subnet: number;
+  prefixLen: number;
+  /** the underlay address of the host leasing it (flannel's PublicIP) */
+  vtepIp: VtepAddress;
+  /** that host's VTEP MAC (flannel's BackendData.VtepMAC): the inner frames' destination */
+  vtepMac: number;
 }
 
 /** Docker's macvlan modes, as the kernel's macvlan driver has them. */

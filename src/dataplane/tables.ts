@@ -10,9 +10,10 @@ import type { Network } from './network.js';
 import type { DataplaneOptions } from './options.js';
 import type { ParentIo, Port, TunnelIo } from './port.js';
 import { PublishedPorts } from './published-ports.js';
-import { RouteTable } from './route-table.js';
+import { RouteTable, RouteTarget } from './route-table.js';
 import { HeapMemory, type TableMemory } from './table-memory.js';
 import { VXLAN_OVERHEAD } from '../wire/vxlan.js';
+import { RemoteSubnets } from './remote-subnets.js';
 import { VtepTable } from './vtep-table.js';
 
 export class Tables {
@@ -47,6 +48,8 @@ export class Tables {
   // overlay networks
   readonly vnis = new Map<number, Network>();
   readonly vteps = new VtepTable();
+  /** routed overlay networks: the other hosts' subnets the Overlay routes point at */
+  readonly remoteSubnets = new RemoteSubnets();
   /** the VXLAN underlay's port and socket (null: no overlay on this host) */
   tunnelPort: Port | null = null;
   tunnel: TunnelIo | null = null;
@@ -67,6 +70,19 @@ export class Tables {
     this.published = new PublishedPorts(65536, memory);
     const maps = this.mappings;
     this.conntrack.onRemove = (m) => maps.unref(m);
+  }
+
+  /** The MTU of the way route `route` (an index of `routes`) leads out: its network's, its port's, a routed overlay's. */
+  routeMtu(route: number): number {
+    const target = this.routes.targetOf(route);
+    switch (this.routes.kindOf(route)) {
+      case RouteTarget.Network:
+        return this.networks[target]!.mtu;
+      case RouteTarget.Overlay:
+        return this.networks[this.remoteSubnets.network[target]!]!.mtu;
+      default:
+        return this.ports[target]!.mtu;
+    }
   }
 
   /** The lowest unused port id. */

@@ -88,8 +88,8 @@ export class Transmitter implements Transmit {
     else this.counters.drop(Drop.TxError);
   }
 
-  sendToVtep(net: Network, vtep: number, buf: Buffer, off: number, len: number): void {
-    vxlanOutput(this.dp, net, null, vtep, buf, off, len);
+  sendToVtep(net: Network, vtep: number, buf: Buffer, off: number, len: number, ingress: Port | null = null): void {
+    vxlanOutput(this.dp, net, ingress, vtep, buf, off, len);
   }
 
   alloc(front: number, len: number): number {

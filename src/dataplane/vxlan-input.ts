@@ -24,6 +24,7 @@ import { l2Forward } from './l2-switch.js';
 import { isGroupMac, macHi, macLo } from '../wire/mac.js';
 import { targetVtep, vtepTarget } from './mac-table.js';
 import type { Port } from './port.js';
+import { routedVxlanInput } from './routed-overlay.js';
 
 /**
  * `off` is the VXLAN header; `vtep` the index of the outer source address in the VTEP table (-1:
@@ -59,6 +60,10 @@ export function vxlanInput(dp: Datapath, tunnel: Port, buf: Buffer, off: number,
   const i = net.index * 4;
   v[i]++;
   v[i + 1] += flen;
+  if (net.routed) {
+    routedVxlanInput(dp, net, tunnel, buf, f, flen, vtep);
+    return;
+  }
   if (isGroupMac(buf, f + 6)) {
     c.drop(Drop.Malformed); // a group address is never a source
     return;

@@ -231,6 +231,18 @@ const control: WorkerControl = {
   removePeer(network, vtepIp) {
     ctl.removePeer(network, vtepIp);
   },
+  addRemoteSubnet(spec) {
+    ctl.addRemoteSubnet(spec);
+  },
+  removeRemoteSubnet(network, subnet, prefixLen) {
+    ctl.removeRemoteSubnet(network, subnet, prefixLen);
+  },
+  addHostRoute(prefix, prefixLen) {
+    ctl.addHostRoute(prefix, prefixLen);
+  },
+  removeHostRoute(prefix, prefixLen) {
+    ctl.removeHostRoute(prefix, prefixLen);
+  },
   addRemoteEndpoint(spec) {
     ctl.addRemoteEndpoint(spec);
   },

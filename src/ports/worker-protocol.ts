@@ -4,7 +4,7 @@
 import type { PortProtocol } from '../wire/ipv4.js';
 import type { MessagePort } from 'node:worker_threads';
 import type { DataplaneOptions } from '../dataplane/options.js';
-import type { EndpointSpec, HostPortSpec, NetworkSpec, ParentPortSpec, PinSpec, RemoteEndpointSpec, UplinkSpec } from '../dataplane/specs.js';
+import type { EndpointSpec, HostPortSpec, NetworkSpec, ParentPortSpec, PinSpec, RemoteEndpointSpec, RemoteSubnetSpec, UplinkSpec } from '../dataplane/specs.js';
 import type { PublishRule, PublishRule6 } from '../dataplane/published-ports.js';
 import type { IpFamily } from '../dataplane/conntrack.js';
 import type { VtepAddress } from '../dataplane/vtep-table.js';
@@ -94,6 +94,12 @@ export interface WorkerControl {
   sendDatagram(spec: GatewayDatagramSpec): void;
   addPeer(network: number, vtepIp: VtepAddress): void;
   removePeer(network: number, vtepIp: VtepAddress): void;
+  /** another host's subnet of a routed overlay network (its lease), routed to its VTEP */
+  addRemoteSubnet(spec: RemoteSubnetSpec): void;
+  removeRemoteSubnet(network: number, subnet: number, prefixLen: number): void;
+  /** prefix/prefixLen routed to the host's TUN port (a routed overlay network's host address) */
+  addHostRoute(prefix: number, prefixLen: number): void;
+  removeHostRoute(prefix: number, prefixLen: number): void;
   addRemoteEndpoint(spec: RemoteEndpointSpec): void;
   removeRemoteEndpoint(network: number, ip: number): void;
   /** the IPv6 address of a remote endpoint (NDP suppression), after addRemoteEndpoint of its IPv4 one */

@@ -137,6 +137,8 @@ export class JoinFollowUp {
         await this.deps.queue.run(async () => this.nameEndpoint(networkId, ep.record.id, name, aliases));
         return;
       } catch (err) {
+        // Docker asks the driver before it records the network: not found yet is asked again
+        if (err instanceof DockerApiError && err.status === 404 && attempt + 1 < NAME_ATTEMPTS) continue;
         if (!this.warned) this.deps.log.warn({ socket: apiSocket, err: (err as Error).message }, "cannot ask Docker's API for names: Docker's containers keep their endpoint ids as names");
         this.warned = true;
         return;
@@ -180,7 +182,7 @@ export class JoinFollowUp {
         res.on('end', () => {
           const text = Buffer.concat(chunks).toString('utf8');
           if (res.statusCode !== 200) {
-            reject(new Error(`GET ${path}: ${res.statusCode} ${text.trim().slice(0, 200)}`));
+            reject(new DockerApiError(`GET ${path}: ${res.statusCode} ${text.trim().slice(0, 200)}`, res.statusCode ?? 0));
             return;
           }
           try {
@@ -195,5 +197,15 @@ export class JoinFollowUp {
       req.on('error', reject);
       req.end();
     });
+  }
+}
+
+/** An answer of Docker's API other than 200, with its status. */
+class DockerApiError extends Error {
+  constructor(
+    message: string,
+    readonly status: number,
+  ) {
+    super(message);
   }
 }

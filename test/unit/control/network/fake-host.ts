@@ -5,7 +5,7 @@
 
 import { type VtepAddress, vtepToString } from '../../../../src/dataplane/vtep-table.js';
 import { pino } from 'pino';
-import type { EndpointSpec, NetworkSpec, ParentPortSpec, RemoteEndpointSpec } from '../../../../src/dataplane/specs.js';
+import type { EndpointSpec, NetworkSpec, ParentPortSpec, RemoteEndpointSpec, RemoteSubnetSpec } from '../../../../src/dataplane/specs.js';
 import type { PublishRule, PublishRule6 } from '../../../../src/dataplane/published-ports.js';
 import type { ConntrackRecord, Snapshot } from '../../../../src/ports/worker-protocol.js';
 import { type ClusterEvent, type ClusterStore, type ForeignPeerDef, foreignEndpointDef, type OverlayEndpointDef, type OverlayNetworkDef } from '../../../../src/control/cluster/cluster-store.js';
@@ -349,6 +349,30 @@ export class FakeDataplane implements ServiceDataplane {
   async removeRemoteEndpoint(network: number, ip: number): Promise<void> {
     this.journal.record(`remote- ${network} ${ipv4ToString(ip)}`);
     this.remotes.delete(`${network} ${ipv4ToString(ip)}`);
+  }
+
+  /** routed overlays: "network subnet/len" -> "mac via vtep" */
+  readonly remoteSubnets = new Map<string, string>();
+  readonly hostRoutes = new Set<string>();
+
+  async addRemoteSubnet({ network, subnet, prefixLen, vtepIp, vtepMac }: RemoteSubnetSpec): Promise<void> {
+    this.journal.record(`subnet+ ${network} ${ipv4ToString(subnet)}/${prefixLen}`);
+    this.remoteSubnets.set(`${network} ${ipv4ToString(subnet)}/${prefixLen}`, `${macToString(vtepMac)} via ${vtepToString(vtepIp)}`);
+  }
+
+  async removeRemoteSubnet(network: number, subnet: number, prefixLen: number): Promise<void> {
+    this.journal.record(`subnet- ${network} ${ipv4ToString(subnet)}/${prefixLen}`);
+    this.remoteSubnets.delete(`${network} ${ipv4ToString(subnet)}/${prefixLen}`);
+  }
+
+  async addHostRoute(prefix: number, prefixLen: number): Promise<void> {
+    this.journal.record(`hostroute+ ${ipv4ToString(prefix)}/${prefixLen}`);
+    this.hostRoutes.add(`${ipv4ToString(prefix)}/${prefixLen}`);
+  }
+
+  async removeHostRoute(prefix: number, prefixLen: number): Promise<void> {
+    this.journal.record(`hostroute- ${ipv4ToString(prefix)}/${prefixLen}`);
+    this.hostRoutes.delete(`${ipv4ToString(prefix)}/${prefixLen}`);
   }
 
   async addRemoteEndpoint6({ network, ip6, mac, vtepIp }: RemoteEndpoint6Spec): Promise<void> {
