@@ -19,8 +19,14 @@ export interface NetworkCreateRequest {
   ipv6Nat?: boolean;
   internal?: boolean;
   mtu?: number;
-  /** overlay networks: the VXLAN network identifier (chosen when absent) */
+  /** overlay networks: the VXLAN network identifier (chosen when absent; 1 for a routed one, flannel's) */
   vni?: number;
+  /** overlay networks: --mode routed, a subnet per host routed between hosts (flannel's model); absent: one L2 segment across hosts */
+  mode?: string;
+  /** routed overlays: --host-subnet-size N, the prefix length of each host's subnet (default 24) */
+  hostSubnetSize?: number;
+  /** routed overlays: -o pontoon.flannel_prefix=/coreos.com/network, where the leases live in flannel's etcd schema */
+  flannelPrefix?: string;
   /**
    * macvlan networks (-o parent=eth0 or eth0.50: VLAN 50 of eth0, tagged here unless a kernel
    * sub-interface of that name exists); absent: an internal network with no way out, as Docker's dummy parent
@@ -77,6 +83,8 @@ export interface NetworkResource {
   Labels: Record<string, string>;
   /** overlay networks: the other hosts' VTEPs */
   Peers?: { IP: string }[];
+  /** routed overlays: every host's subnet lease (this host's with Local true), by subnet */
+  HostSubnets?: { Subnet: string; Host: string; VtepMAC: string; Local: boolean }[];
   /** overlay networks: endpoints on other hosts, keyed by EndpointID */
   RemoteContainers?: Record<string, { Name: string; EndpointID: string; MacAddress: string; IPv4Address: string; Host: string }>;
 }

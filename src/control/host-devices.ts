@@ -61,10 +61,10 @@ export interface HostDevices {
   hostRoutes6(): Promise<string[]>;
   /** The host link carries IPv6 (host.address6 is set and took): IPv6 subnets get host routes too. */
   readonly routesIpv6: boolean;
-  /** Routes a network's subnet (either family) to the gateway's host device. */
-  addHostRoute(subnet: string): Promise<void>;
-  /** Removes that route; a route already gone is fine. */
-  deleteHostRoute(subnet: string): Promise<void>;
+  /** Routes a network's subnet (either family) to the gateway's host device; `src`: the host's own address for it (a routed overlay's). */
+  addHostRoute(subnet: string, src?: string): Promise<void>;
+  /** Removes that route (and the address); a route already gone is fine. */
+  deleteHostRoute(subnet: string, src?: string): Promise<void>;
   /** An interface of the daemon's namespace (a macvlan parent): its index, whether it is up, its MTU; null when there is none. */
   linkState(device: string): { ifindex: number; up: boolean; mtu: number } | null;
   /** Opens a macvlan parent's packet socket on the interface (VLAN tags and virtio-net headers): its fd. */
@@ -177,12 +177,12 @@ export class KernelHostDevices implements HostDevices {
     return (this.opts.hostLink6 ?? null) !== null;
   }
 
-  addHostRoute(subnet: string): Promise<void> {
-    return addHostRoute(subnet, this.opts.hostDevice);
+  addHostRoute(subnet: string, src?: string): Promise<void> {
+    return addHostRoute(subnet, this.opts.hostDevice, src);
   }
 
-  deleteHostRoute(subnet: string): Promise<void> {
-    return deleteHostRoute(subnet, this.opts.hostDevice);
+  deleteHostRoute(subnet: string, src?: string): Promise<void> {
+    return deleteHostRoute(subnet, this.opts.hostDevice, src);
   }
 
   linkState(device: string): { ifindex: number; up: boolean; mtu: number } | null {

@@ -18,17 +18,32 @@ export async function configureHostDevice6(dev: string, cidr6: string): Promise<
   await runCommand('ip', ['-6', 'addr', 'replace', cidr6, 'dev', dev, 'nodad']);
 }
 
-/** Routes `cidr` (either family) through `dev` (`ip route replace`, so re-adding is harmless). */
-export async function addHostRoute(cidr: string, dev: string): Promise<void> {
-  await runCommand('ip', ['route', 'replace', cidr, 'dev', dev]);
+/**
+ * Routes `cidr` (either family) through `dev` (`ip route replace`, so re-adding is harmless);
+ * with `src` (IPv4), that address is the device's too (a /32) and the route's source: a routed
+ * overlay's host address, so the host's packets to the cluster carry an address the cluster routes back.
+ */
+export async function addHostRoute(cidr: string, dev: string, src?: string): Promise<void> {
+  if (src === undefined) {
+    await runCommand('ip', ['route', 'replace', cidr, 'dev', dev]);
+    return;
+  }
+  const lines = [`addr replace ${src}/32 dev ${dev}`, `route replace ${cidr} dev ${dev} src ${src}`];
+  await runCommand('ip', ['-batch', '-'], lines.join('\n') + '\n');
 }
 
-/** Removes the route to `cidr` through `dev`; a route or device already gone is fine. */
-export async function deleteHostRoute(cidr: string, dev: string): Promise<void> {
+/** Removes the route to `cidr` through `dev` (and the device's address `src`); a route, address or device already gone is fine. */
+export async function deleteHostRoute(cidr: string, dev: string, src?: string): Promise<void> {
+  const gone = (e: unknown) => e instanceof CommandError && /No such process|Cannot find device|No such device|Cannot assign requested address/.test(e.stderr);
   try {
     await runCommand('ip', ['route', 'del', cidr, 'dev', dev]);
   } catch (e) {
-    if (e instanceof CommandError && /No such process|Cannot find device|No such device/.test(e.stderr)) return;
-    throw e;
+    if (!gone(e)) throw e;
+  }
+  if (src === undefined) return;
+  try {
+    await runCommand('ip', ['addr', 'del', `${src}/32`, 'dev', dev]);
+  } catch (e) {
+    if (!gone(e)) throw e;
   }
 }

@@ -2,7 +2,7 @@
 // record plus what exists only at run time (the data-plane slot, the TAP descriptors, what the
 // cluster store told about other hosts).
 
-import type { OverlayEndpointDef } from './cluster/cluster-store.js';
+import type { OverlayEndpointDef, SubnetLease } from './cluster/cluster-store.js';
 import type { Ipv4Allocator } from './ipam.js';
 import type { Ipv6AddressAllocator } from './ipam6.js';
 import type { EndpointRecord, NetworkRecord } from './state-store.js';
@@ -31,6 +31,13 @@ export interface LiveNetwork {
   peers: Set<string>;
   /** overlay: this host's VTEP and endpoints are registered in the cluster store */
   announced: boolean;
+  /** routed overlay: every host's subnet lease (this host's too), by subnet */
+  leases: Map<string, SubnetLease>;
+}
+
+/** A routed overlay's host address: its subnet's own address (10.244.1.0 of 10.244.1.0/24), the host's source on the cluster's range. */
+export function routedHostAddress(r: Pick<NetworkRecord, 'subnet'>): string {
+  return r.subnet.slice(0, r.subnet.indexOf('/'));
 }
 
 /** An IPv6-only network: no IPv4 subnet (the record's subnet and gateway are ''), only its IPv6 side. */

@@ -128,6 +128,7 @@ export class NetworkService implements GatewayApi {
     const lifecycle = new NetworkLifecycle({
       advertise: config.cluster.advertise,
       underlayMtu: config.cluster.underlayMtu,
+      vxlanPort: config.cluster.vxlanPort,
       pools6,
       networks,
       activation,
@@ -199,7 +200,9 @@ export class NetworkService implements GatewayApi {
     this.restorer.stop();
     this.dockerFollowUp?.stop();
     await this.loopback.stopAll();
-    await this.deps.cluster?.close().catch(() => undefined);
+    // a routed overlay's subnet is this host's until its lease expires: kept over a restart, not revoked
+    const routed = [...this.networks.values()].some((n) => n.record.routed !== undefined);
+    await this.deps.cluster?.close({ revokeLease: !routed }).catch(() => undefined);
     // endpoints stay: their TAP devices are persistent and the state file brings them back
     for (const { ep } of this.networks.endpoints()) this.deps.devices.closeTap(ep.fd);
     this.resolvConf.removeAll();

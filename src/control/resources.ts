@@ -82,7 +82,23 @@ export function networkResource(live: LiveNetwork, dnsEnabled: boolean, endpoint
       ...(r.ipv6 !== undefined ? { 'pontoon.ipv6.nat': String(r.ipv6.nat) } : {}),
       ...(r.isDefault ? { 'com.docker.network.bridge.default_bridge': 'true' } : {}),
       ...(r.vni !== undefined ? { 'com.docker.network.driver.overlay.vxlanid_list': String(r.vni) } : {}),
+      ...(r.routed !== undefined
+        ? {
+            'pontoon.mode': 'routed',
+            'pontoon.cluster_subnet': r.routed.cluster,
+            'pontoon.host_subnet_size': String(r.routed.hostSubnetSize),
+            'pontoon.flannel_prefix': r.routed.flannelPrefix,
+            'pontoon.vxlan_port': String(r.routed.port),
+          }
+        : {}),
     },
+    ...(r.routed !== undefined
+      ? {
+          HostSubnets: [...live.leases.values()]
+            .sort((a, b) => parseCidr(a.subnet).addr - parseCidr(b.subnet).addr)
+            .map((l) => ({ Subnet: l.subnet, Host: l.publicIp, VtepMAC: l.vtepMac, Local: l.subnet === r.subnet })),
+        }
+      : {}),
     ...(r.driver === 'overlay'
       ? {
           Peers: [...live.peers].sort().map((ip) => ({ IP: ip })),

@@ -59,6 +59,21 @@ export interface NetworkRecord {
   macvlan?: MacvlanRecord;
   /** --aux-address: name → address, never given out */
   auxAddresses?: Record<string, string>;
+  /** a routed overlay network (driver 'overlay', --mode routed): `subnet` is this host's lease of the cluster's range */
+  routed?: RoutedRecord;
+}
+
+/**
+ * A routed overlay network on this host: the cluster's range and its settings; the record's subnet
+ * is the subnet this host leases (taken again after a restart), its gateway the subnet's first
+ * host address, its gatewayMac this host's VTEP MAC, and the subnet's own address the host's
+ * source on the cluster's range (flannel.1's address).
+ */
+export interface RoutedRecord {
+  cluster: string;
+  hostSubnetSize: number;
+  flannelPrefix: string;
+  port: number;
 }
 
 /** A macvlan network's parent as given (-o parent=eth0.50) and as it was found: the device frames go through and the VLAN tag they get. */
@@ -172,6 +187,7 @@ const networkSchema = z.object({
     })
     .optional(),
   auxAddresses: z.record(z.string(), z.string()).optional(),
+  routed: z.object({ cluster: z.string(), hostSubnetSize: z.number().int().min(8).max(30), flannelPrefix: z.string(), port: z.number().int().min(1).max(65535) }).optional(),
 })
   // an IPv6-only network (subnet '') has its IPv6 side, and its endpoints have IPv6 addresses
   .refine((n) => n.subnet !== '' || n.ipv6 !== undefined, { message: 'a network without an IPv4 subnet needs its IPv6 side (ipv6)', path: ['subnet'] })

@@ -1,4 +1,5 @@
-// arp-input: the gateway's side of ARP on a network. Answers requests for the gateway address,
+// arp-input: the gateway's side of ARP on a network. Answers requests for the gateway address
+// (and a routed overlay's host address),
 // learns neighbours from requests and replies, and releases frames parked on a neighbour once its
 // MAC is known. ARP between containers is left to the switch.
 
@@ -15,7 +16,9 @@ export function arpInput(dp: Datapath, port: Port, net: Network, buf: Buffer, of
   const op = arp.operation;
   const sender = arp.senderIp;
   const target = arp.targetIp;
-  const forGateway = target === net.gatewayIp;
+  // a routed overlay's subnet address is the host's (its source on the cluster's range): the
+  // gateway answers for it and routes what comes to it to the host's TUN port
+  const forGateway = target === net.gatewayIp || (net.routed && target === net.subnet);
 
   if (sender !== 0 && net.contains(sender)) {
     const sha = off + ETH_HLEN + ARP_SHA;
@@ -43,7 +46,7 @@ export function arpInput(dp: Datapath, port: Port, net: Network, buf: Buffer, of
   }
   if (op === ARP_OP_REQUEST) {
     // answer in place (also address probes from 0.0.0.0, as Linux does: the address is taken): the request is not flooded further, so its buffer is ours to rewrite
-    answer(arp, buf, off, net.gatewayMacHi, net.gatewayMacLo, net.gatewayIp);
+    answer(arp, buf, off, net.gatewayMacHi, net.gatewayMacLo, target);
     dp.tx.send(port.id, buf, off, Math.min(len, ETH_HLEN + 28 + 18));
     return true;
   }

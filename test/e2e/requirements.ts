@@ -57,6 +57,7 @@ const PACKAGE_OF = {
   ping: 'iputils-ping',
   podman: 'podman',
   promtool: 'prometheus',
+  bridge: 'iproute2',
   python3: 'python3',
   setpriv: 'util-linux',
   ss: 'iproute2',

@@ -13,9 +13,10 @@ const IPV6_NAT_OPTION = 'pontoon.ipv6.nat';
 const PARENT_OPTION = 'parent';
 const MACVLAN_MODE_OPTION = 'macvlan_mode';
 const HOST_ACCESS_OPTION = 'pontoon.host_access';
-const DRIVER_OPTIONS = [MTU_OPTION, IPV6_NAT_OPTION, PARENT_OPTION, MACVLAN_MODE_OPTION, HOST_ACCESS_OPTION];
+const FLANNEL_PREFIX_OPTION = 'pontoon.flannel_prefix';
+const DRIVER_OPTIONS = [MTU_OPTION, IPV6_NAT_OPTION, PARENT_OPTION, MACVLAN_MODE_OPTION, HOST_ACCESS_OPTION, FLANNEL_PREFIX_OPTION];
 
-type DriverOptions = Pick<NetworkCreateRequest, 'mtu' | 'ipv6Nat' | 'parent' | 'macvlanMode' | 'hostAccess'>;
+type DriverOptions = Pick<NetworkCreateRequest, 'mtu' | 'ipv6Nat' | 'parent' | 'macvlanMode' | 'hostAccess' | 'flannelPrefix'>;
 
 function parseBool(key: string, value: string): boolean {
   if (value !== 'true' && value !== 'false') throw new Error(`invalid value ${JSON.stringify(value)} for ${key}: true or false`);
@@ -63,6 +64,7 @@ function driverOptions(mtu: number | undefined, opts: string[]): DriverOptions {
     else if (key === HOST_ACCESS_OPTION) out.hostAccess = parseBool(key, value);
     else if (key === PARENT_OPTION) out.parent = value;
     else if (key === MACVLAN_MODE_OPTION) out.macvlanMode = value;
+    else if (key === FLANNEL_PREFIX_OPTION) out.flannelPrefix = value;
     else if (key === MTU_OPTION) {
       if (!/^[0-9]+$/.test(value)) throw new Error(`invalid value ${JSON.stringify(value)} for ${MTU_OPTION}: not a number`);
       const n = Number(value);
@@ -113,13 +115,17 @@ export function networkCommand(ctx: CliContext, parent: Command): Command {
     .option('--aux-address <name=ip>', 'an address of the subnet the IPAM never gives out (repeatable)', collect)
     .option(
       '-o, --opt <key=value>',
-      `driver options (${MTU_OPTION}=N, ${IPV6_NAT_OPTION}=true|false; macvlan: ${PARENT_OPTION}=DEV[.VLAN], ${MACVLAN_MODE_OPTION}=bridge|private|vepa|passthru, ${HOST_ACCESS_OPTION}=true|false)`,
+      `driver options (${MTU_OPTION}=N, ${IPV6_NAT_OPTION}=true|false; macvlan: ${PARENT_OPTION}=DEV[.VLAN], ${MACVLAN_MODE_OPTION}=bridge|private|vepa|passthru, ${HOST_ACCESS_OPTION}=true|false; routed overlay: ${FLANNEL_PREFIX_OPTION}=/KEY/PREFIX)`,
       collect,
     )
-    .option('--vni <n>', 'overlay networks: the VXLAN network identifier (1-16777215; chosen when absent)', parseMtu)
+    .option('--vni <n>', 'overlay networks: the VXLAN network identifier (1-16777215; chosen when absent, 1 for a routed one)', parseMtu)
+    .addOption(new Option('--mode <mode>', 'overlay networks: l2 (one segment across hosts) or routed (a subnet per host, routed between hosts)').choices(['l2', 'routed']))
+    .option('--host-subnet-size <n>', 'routed overlays: the prefix length of each host\'s subnet (default 24)', parseMtu)
     .action(async (name: string, o: Record<string, unknown>, cmd: Command) => {
       const req: NetworkCreateRequest = { name, driver: o['driver'] as string };
       if (o['vni'] !== undefined) req.vni = o['vni'] as number;
+      if (o['mode'] !== undefined) req.mode = o['mode'] as string;
+      if (o['hostSubnetSize'] !== undefined) req.hostSubnetSize = o['hostSubnetSize'] as number;
       oneOrMany(req, 'subnet', 'subnets', o['subnet'] as string[] | undefined);
       oneOrMany(req, 'gateway', 'gateways', o['gateway'] as string[] | undefined);
       oneOrMany(req, 'ipRange', 'ipRanges', o['ipRange'] as string[] | undefined);

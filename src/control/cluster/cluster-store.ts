@@ -20,7 +20,33 @@ export interface OverlayNetworkDef {
    * for fe80::1), ip-range, NAT; absent: IPv4 only (and in records written before overlays had IPv6)
    */
   ipv6?: OverlayIpv6Def;
+  /**
+   * A routed overlay (--mode routed, issue 15): `subnet` is the cluster's range, `gateway` '' and
+   * `gatewayMac` unused; each host leases a subnet of it (flannel's schema, etcd-subnets.ts) and
+   * routes to the others'. Absent: one L2 segment stretched across hosts (Docker's overlay).
+   */
+  routed?: RoutedDef;
   created: string;
+}
+
+/** A routed overlay's settings, the same on every host. */
+export interface RoutedDef {
+  /** the prefix length of each host's subnet (flannel's SubnetLen) */
+  hostSubnetSize: number;
+  /** where the leases live in flannel's schema, e.g. "/coreos.com/network" */
+  flannelPrefix: string;
+  /** the VXLAN UDP port (flannel's Backend.Port): every host's underlay socket's */
+  port: number;
+}
+
+/** One host's subnet of a routed overlay, as its lease in flannel's schema tells it. */
+export interface SubnetLease {
+  /** e.g. "10.244.1.0/24" */
+  subnet: string;
+  /** the host's underlay address (flannel's PublicIP): its VTEP */
+  publicIp: string;
+  /** its VTEP's MAC (flannel's BackendData.VtepMAC): what inner frames to it are addressed to */
+  vtepMac: string;
 }
 
 /** The IPv6 side of an overlay network, as the state file keeps a network's (Ipv6NetworkRecord). */
@@ -70,7 +96,9 @@ export type ClusterEvent =
   | { kind: 'vtep-up'; networkId: string; vtep: string }
   | { kind: 'vtep-down'; networkId: string; vtep: string }
   | { kind: 'endpoint-up'; endpoint: OverlayEndpointDef }
-  | { kind: 'endpoint-down'; networkId: string; endpointId: string };
+  | { kind: 'endpoint-down'; networkId: string; endpointId: string }
+  | { kind: 'subnet-up'; networkId: string; lease: SubnetLease }
+  | { kind: 'subnet-down'; networkId: string; subnet: string };
 
 export interface ClusterStore {
   /** `store` for messages: "etcd", "static" */
@@ -105,7 +133,20 @@ export interface ClusterStore {
   /** Fails with ApiFailure(404) when the VTEP is not a foreign peer of the network. */
   removeForeignPeer(networkId: string, vtep: string): Promise<void>;
   foreignPeers(networkId: string): Promise<ForeignPeerDef[]>;
+  /**
+   * Routed overlays: leases a subnet of the network's range for this host (a transaction: never two
+   * hosts on one subnet), under this host's lease, written in flannel's schema. `preferred` (the
+   * one this host had, from its state file) is taken again when it is free or still this host's;
+   * otherwise the first free of `candidates`. Fails with ApiFailure(409) when none is free.
+   */
+  leaseSubnet(networkId: string, candidates: Iterable<string>, lease: SubnetLease, preferred?: string): Promise<string>;
+  /** Gives the subnet up (the network leaves this host). */
+  releaseSubnet(networkId: string, subnet: string): Promise<void>;
+  /** From now on, the network's subnet leases (every host's, this one's too) arrive as subnet-up/down events. */
+  followSubnets(def: OverlayNetworkDef): void;
+  unfollowSubnets(networkId: string): void;
   /** Whether the store is reachable now (for status and errors). */
   healthy(): boolean;
-  close(): Promise<void>;
+  /** `revokeLease: false`: this host's registrations stay until its lease expires (a routed overlay's subnet kept over a restart). */
+  close(opts?: { revokeLease?: boolean }): Promise<void>;
 }

@@ -18,7 +18,8 @@ export interface Registration {
   key: string;
   value: string;
   networkId: string;
-  kind: 'vtep' | 'endpoint' | 'ipam';
+  /** subnet: a routed overlay's host subnet, in flannel's schema (etcd-subnets.ts) */
+  kind: 'vtep' | 'endpoint' | 'ipam' | 'subnet';
 }
 
 export interface HostLeaseOptions {
@@ -54,6 +55,11 @@ export class HostLease {
   /** The registration recorded for `key`, if this host wrote it under its lease. */
   recorded(key: string): Registration | undefined {
     return this.records.get(key);
+  }
+
+  /** Every key this host registered under its lease. */
+  registrations(): IterableIterator<Registration> {
+    return this.records.values();
   }
 
   record(reg: Registration): void {
@@ -169,18 +175,18 @@ export class HostLease {
   }
 
   /**
-   * Writes every recorded key under the current lease: the addresses first (if their keys expired,
+   * Writes every recorded key under the current lease: the addresses and subnets first (if their keys expired,
    * another host may be about to claim them), then the VTEPs, then the endpoints.
    */
   private async writeAllAgain(): Promise<number> {
-    const order = { ipam: 0, vtep: 1, endpoint: 2 };
+    const order = { subnet: 0, ipam: 0, vtep: 1, endpoint: 2 };
     const regs = [...this.records.values()].sort((a, b) => order[a.kind] - order[b.kind]);
     let n = 0;
     for (const r0 of regs) {
       await this.conn.withKeyLock(r0.key, async () => {
         const reg = this.records.get(r0.key);
         if (reg === undefined) return; // removed meanwhile
-        const outcome = await this.writeLeased(reg, reg.kind === 'ipam' ? 'reclaim' : 'put');
+        const outcome = await this.writeLeased(reg, reg.kind === 'ipam' || reg.kind === 'subnet' ? 'reclaim' : 'put');
         if (outcome === 'ok') {
           n++;
         } else if (outcome === 'no-network') {
@@ -190,7 +196,7 @@ export class HostLease {
           this.records.delete(reg.key);
           this.log.error(
             { key: reg.key },
-            "cluster store: an address this host held was claimed by another host while this host's lease was lost; it is no longer this host's",
+            `cluster store: ${reg.kind === 'subnet' ? 'a subnet' : 'an address'} this host held was claimed by another host while this host's lease was lost; it is no longer this host's`,
           );
         }
       });

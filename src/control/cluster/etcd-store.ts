@@ -10,15 +10,16 @@
 // never get the same one; an endpoint, a VTEP or an address is only written while its network
 // exists, and a network is only removed while no endpoint key exists under it (same transaction).
 
-import type { ICompare } from 'etcd3';
+import type { ICompare, IRequestOp } from 'etcd3';
 import type { Logger } from 'pino';
 import { ApiFailure } from '../gateway-api.js';
-import { type ClusterEvent, type ClusterStore, type ForeignPeerDef, foreignEndpointDef, type OverlayEndpointDef, type OverlayNetworkDef } from './cluster-store.js';
-import { EtcdConnection } from './etcd-connection.js';
+import { type ClusterEvent, type ClusterStore, type ForeignPeerDef, foreignEndpointDef, type OverlayEndpointDef, type OverlayNetworkDef, type RoutedDef, type SubnetLease } from './cluster-store.js';
+import { EtcdConnection, jitter, reasonOf } from './etcd-connection.js';
+import { FlannelKeys, flannelConfig, flannelConfigProblem, flannelLeaseValue, routedClaimKey, subnetSpace } from './etcd-subnets.js';
 import { EtcdKeys, parseJson } from './etcd-keys.js';
 import { HostLease, type Registration } from './etcd-lease.js';
 import { absent, countUnder, del, delUnder, get, getUnder, kvsOf, modIs, nothingUnder, present, put, valueIs } from './etcd-txn.js';
-import { ClusterWatch } from './etcd-watch.js';
+import { ClusterWatch, memberSpace } from './etcd-watch.js';
 
 export interface EtcdStoreOptions {
   /** etcd client URLs, e.g. http://192.0.2.10:2379 */
@@ -43,6 +44,12 @@ export class EtcdStore implements ClusterStore {
   private readonly lease: HostLease;
   private readonly watch: ClusterWatch;
   private started = false;
+  private onEvent: (e: ClusterEvent) => void = () => undefined;
+  /** routed overlays' subnet leases, one watch per network (its flannel prefix) */
+  private readonly subnetWatches = new Map<string, ClusterWatch>();
+  /** followed before start(): watched once the store's own watch runs */
+  private readonly subnetsToFollow = new Map<string, OverlayNetworkDef>();
+  private following = false;
 
   constructor(opts: EtcdStoreOptions) {
     if (opts.endpoints.length === 0) throw new Error('EtcdStore needs at least one etcd endpoint');
@@ -52,7 +59,7 @@ export class EtcdStore implements ClusterStore {
     this.keys = new EtcdKeys(opts.prefix);
     this.conn = new EtcdConnection({ endpoints: opts.endpoints, log: opts.log, callTimeoutMs: opts.callTimeoutMs ?? 3000 });
     this.lease = new HostLease({ conn: this.conn, keys: this.keys, ttlSeconds: opts.leaseTtlSeconds, log: opts.log });
-    this.watch = new ClusterWatch({ conn: this.conn, keys: this.keys, log: opts.log, onNetworkGone: (id) => this.lease.forgetNetwork(id) });
+    this.watch = new ClusterWatch({ conn: this.conn, log: opts.log, space: memberSpace(this.keys, opts.log, (id) => this.lease.forgetNetwork(id)) });
   }
 
   // ---- networks --------------------------------------------------------------------------------
@@ -61,9 +68,10 @@ export class EtcdStore implements ClusterStore {
     const net = this.keys.networkKey(def.id);
     const name = this.keys.nameKey(def.name);
     const vni = this.keys.vniKey(def.vni);
+    const routed = def.routed !== undefined ? await this.routedKeys({ ...def, routed: def.routed }) : { compare: [], success: [] };
     const res = await this.conn.txn(
-      [absent(net), absent(name), absent(vni)],
-      [put(net, JSON.stringify(def)), put(name, JSON.stringify(def.id)), put(vni, JSON.stringify(def.id))],
+      [absent(net), absent(name), absent(vni), ...routed.compare],
+      [put(net, JSON.stringify(def)), put(name, JSON.stringify(def.id)), put(vni, JSON.stringify(def.id)), ...routed.success],
       [get(name), get(vni), get(net)],
     );
     if (res.succeeded) return;
@@ -74,7 +82,36 @@ export class EtcdStore implements ClusterStore {
       const other = await this.readNetwork(otherId).catch(() => undefined);
       throw new ApiFailure(409, `VNI ${def.vni} is already used by network ${other?.def.name ?? otherId}`);
     }
+    if (def.routed !== undefined) {
+      // the flannel prefix was taken, or its config written, meanwhile: the reason is in the next try
+      await this.routedKeys({ ...def, routed: def.routed });
+      throw new ApiFailure(409, `the flannel prefix ${def.routed.flannelPrefix} changed meanwhile; try again`);
+    }
     throw new ApiFailure(409, `network ${def.id} already exists`);
+  }
+
+  /**
+   * A routed overlay's flannel prefix: no other network of pontoon's uses it, and its config is
+   * written with the network, or is already there and says the same (flannel's hosts made it).
+   * The compares and writes that go into the network's creating transaction.
+   */
+  private async routedKeys(def: OverlayNetworkDef & { routed: RoutedDef }): Promise<{ compare: ICompare[]; success: IRequestOp[] }> {
+    const fk = new FlannelKeys(def.routed.flannelPrefix);
+    const claim = routedClaimKey(this.keys.p, def.routed.flannelPrefix);
+    const res = await this.conn.txn([], [get(claim), get(fk.configKey())]);
+    const holder = kvsOf(res, 0)[0];
+    if (holder !== undefined) {
+      const otherId = parseJson<string>(holder.value.toString()) ?? holder.value.toString();
+      const other = await this.readNetwork(otherId).catch(() => undefined);
+      throw new ApiFailure(409, `the flannel prefix ${def.routed.flannelPrefix} is used by network ${other?.def.name ?? otherId}: give another (-o pontoon.flannel_prefix=)`);
+    }
+    const config = kvsOf(res, 1)[0];
+    if (config !== undefined) {
+      const problem = flannelConfigProblem(config.value.toString(), def);
+      if (problem !== null) throw new ApiFailure(409, problem);
+      return { compare: [absent(claim), modIs(fk.configKey(), config.mod_revision)], success: [put(claim, JSON.stringify(def.id))] };
+    }
+    return { compare: [absent(claim), absent(fk.configKey())], success: [put(claim, JSON.stringify(def.id)), put(fk.configKey(), flannelConfig(def))] };
   }
 
   private async readNetwork(id: string): Promise<{ def: OverlayNetworkDef; mod: string } | undefined> {
@@ -93,9 +130,11 @@ export class EtcdStore implements ClusterStore {
       const net = this.keys.networkKey(networkId);
       const eps = this.keys.endpointDir(networkId);
       // the members go first, so a watcher sees vtep-down before network-removed
+      // a routed overlay gives its flannel prefix up; flannel's config stays for flannel's hosts
+      const routed = def.routed !== undefined ? [del(routedClaimKey(this.keys.p, def.routed.flannelPrefix))] : [];
       const res = await this.conn.txn(
         [modIs(net, mod), nothingUnder(eps)],
-        [delUnder(this.keys.vtepDir(networkId)), delUnder(this.keys.peerDir(networkId)), delUnder(this.keys.ipamDir(networkId)), del(this.keys.nameKey(def.name)), del(this.keys.vniKey(def.vni)), del(net)],
+        [delUnder(this.keys.vtepDir(networkId)), delUnder(this.keys.peerDir(networkId)), delUnder(this.keys.ipamDir(networkId)), ...routed, del(this.keys.nameKey(def.name)), del(this.keys.vniKey(def.vni)), del(net)],
         [get(net), countUnder(eps)],
       );
       if (res.succeeded) {
@@ -178,6 +217,84 @@ export class EtcdStore implements ClusterStore {
       this.lease.cleanUpLater(key, guard, null);
       throw err;
     }
+  }
+
+  // ---- routed overlays: subnet leases in flannel's schema (etcd-subnets.ts) ---------------------
+
+  async leaseSubnet(networkId: string, candidates: Iterable<string>, lease: SubnetLease, preferred?: string): Promise<string> {
+    const cur = await this.readNetwork(networkId);
+    if (cur === undefined) throw new ApiFailure(404, `network ${networkId} not found`);
+    const { def } = cur;
+    if (def.routed === undefined) throw new ApiFailure(400, `network ${def.name} is not a routed overlay network`);
+    const fk = new FlannelKeys(def.routed.flannelPrefix);
+    const value = flannelLeaseValue(lease, def.vni);
+    const tryLease = (subnet: string, mode: 'claim' | 'reclaim') =>
+      this.conn.withKeyLock(fk.subnetKey(subnet), async () => {
+        const reg: Registration = { key: fk.subnetKey(subnet), value, networkId, kind: 'subnet' };
+        const outcome = await this.lease.writeLeased(reg, mode);
+        if (outcome === 'no-network') throw new ApiFailure(404, `network ${def.name} not found`);
+        if (outcome === 'ok') this.lease.record(reg);
+        return outcome === 'ok';
+      });
+    // the subnet this host had (a restart): still its own, or free again
+    if (preferred !== undefined && (await tryLease(preferred, 'reclaim'))) return preferred;
+    const res = await this.conn.txn([], [getUnder(fk.subnetDir())]);
+    const kvs = kvsOf(res, 0);
+    // a lease of this very host's (it lost its state, not its lease): that one again
+    const own = kvs.find((kv) => kv.value.toString() === value);
+    const ownSubnet = own === undefined ? null : fk.subnetOf(own.key.toString());
+    if (preferred === undefined && ownSubnet !== null && (await tryLease(ownSubnet, 'reclaim'))) return ownSubnet;
+    const taken = new Set(kvs.map((kv) => fk.subnetOf(kv.key.toString())));
+    for (const subnet of candidates) {
+      if (taken.has(subnet)) continue;
+      if (await tryLease(subnet, 'claim')) return subnet;
+      taken.add(subnet);
+    }
+    throw new ApiFailure(409, `network ${def.name}: no free /${def.routed.hostSubnetSize} left in ${def.subnet} for this host`);
+  }
+
+  async releaseSubnet(networkId: string, subnet: string): Promise<void> {
+    const reg = [...this.lease.registrations()].find((r) => r.kind === 'subnet' && r.networkId === networkId && r.key.endsWith(`/subnets/${subnet.replace('/', '-')}`));
+    if (reg === undefined) return;
+    await this.conn.withKeyLock(reg.key, async () => {
+      this.lease.forget(reg.key);
+      await this.deleteOrLater(reg.key, [valueIs(reg.key, reg.value)]);
+    });
+  }
+
+  followSubnets(def: OverlayNetworkDef): void {
+    if (def.routed === undefined || this.subnetWatches.has(def.id) || this.subnetsToFollow.has(def.id)) return;
+    // before start() the events would have nowhere to go: the watch begins with the others'
+    if (!this.following) {
+      this.subnetsToFollow.set(def.id, def);
+      return;
+    }
+    const watch = new ClusterWatch({ conn: this.conn, log: this.log, space: subnetSpace(new FlannelKeys(def.routed.flannelPrefix), def.id, this.log) });
+    this.subnetWatches.set(def.id, watch);
+    void (async () => {
+      // until the first read and watch succeed (etcd may be away now); then the watch's own loop keeps it
+      let delay = 200;
+      while (!this.conn.closed && this.subnetWatches.get(def.id) === watch) {
+        try {
+          await watch.start((e) => {
+            if (this.subnetWatches.get(def.id) === watch) this.onEvent(e);
+          });
+          return;
+        } catch (err) {
+          this.log.debug({ network: def.name, err: reasonOf(err) }, 'cluster store: cannot read the subnet leases yet; retrying');
+          await this.conn.sleep(jitter(delay));
+          delay = Math.min(delay * 2, 2000);
+        }
+      }
+    })();
+  }
+
+  unfollowSubnets(networkId: string): void {
+    this.subnetsToFollow.delete(networkId);
+    const watch = this.subnetWatches.get(networkId);
+    if (watch === undefined) return;
+    this.subnetWatches.delete(networkId);
+    void watch.stop();
   }
 
   // ---- members ---------------------------------------------------------------------------------
@@ -282,9 +399,14 @@ export class EtcdStore implements ClusterStore {
     if (this.started) throw new Error('EtcdStore.start() called twice');
     if (this.conn.closed) throw this.conn.unavailable('the store is closed');
     this.started = true;
+    this.onEvent = onEvent;
     try {
       await this.lease.current();
       await this.watch.start(onEvent);
+      this.following = true;
+      const pending = [...this.subnetsToFollow.values()];
+      this.subnetsToFollow.clear();
+      for (const def of pending) this.followSubnets(def);
     } catch (err) {
       this.started = false;
       throw err;
@@ -306,11 +428,14 @@ export class EtcdStore implements ClusterStore {
     if (this.conn.closed) return;
     this.conn.shut();
     await this.watch.stop();
+    const subnetWatches = [...this.subnetWatches.values()];
+    this.subnetWatches.clear();
+    await Promise.all(subnetWatches.map((w) => w.stop()));
     await this.lease.end(opts.revokeLease !== false);
     // the loops stop at their next step; a call in flight ends by its deadline
     let timer: NodeJS.Timeout | undefined;
     await Promise.race([
-      Promise.allSettled([this.watch.loopDone(), ...this.lease.inFlight()]),
+      Promise.allSettled([this.watch.loopDone(), ...subnetWatches.map((w) => w.loopDone()), ...this.lease.inFlight()]),
       new Promise((r) => (timer = setTimeout(r, 500))),
     ]).finally(() => clearTimeout(timer));
     this.conn.closeClient();

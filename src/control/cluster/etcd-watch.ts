@@ -1,6 +1,8 @@
 // The cluster store's events: start() reads the state, replays it, then watches the prefix from the
 // next revision. When the watch breaks, the state is read again, the difference is emitted, and a
 // new watch starts from there: the caller sees every change once, in order, without polling.
+// What the keys under the prefix mean is a WatchSpace's business: the members of pontoon's own
+// prefix (memberSpace), or the subnet leases of a routed overlay under flannel's (etcd-subnets.ts).
 
 import type { IWatchResponse, Watcher } from 'etcd3';
 import type { Logger } from 'pino';
@@ -14,19 +16,68 @@ interface Seen {
   mod: bigint;
 }
 
+/** The keys one watch follows and the events they make. */
+export interface WatchSpace {
+  /** the prefix watched, e.g. "/pontoon/" */
+  readonly prefix: string;
+  /** the directories read together (in one revision) when the state is read */
+  readonly dirs: string[];
+  /**
+   * The order a key's events are replayed in after a read (null: the key makes none): the keys of
+   * rank 0 appear first, then every key gone disappears, highest rank first, then the keys of
+   * higher ranks appear, lowest first (networks, then their VTEPs, then their endpoints).
+   */
+  rank(key: string): number | null;
+  /** the event of a key that appeared or changed (null: none, e.g. a value that is not JSON: logged) */
+  up(key: string, value: string): ClusterEvent | null;
+  down(key: string): ClusterEvent | null;
+}
+
+const MEMBER_RANK: Record<Member['kind'], number> = { network: 0, vtep: 1, endpoint: 2 };
+
+/** pontoon's own prefix: networks, their VTEPs and endpoints (etcd-keys.ts); `onNetworkGone` runs before a network-removed event. */
+export function memberSpace(keys: EtcdKeys, log: Logger, onNetworkGone: (networkId: string) => void): WatchSpace {
+  return {
+    prefix: `${keys.p}/`,
+    dirs: keys.memberDirs(),
+    rank: (key) => {
+      const m = keys.classify(key);
+      return m === null ? null : MEMBER_RANK[m.kind];
+    },
+    up: (key, value) => {
+      const m = keys.classify(key);
+      if (m === null) return null;
+      if (m.kind === 'vtep') return { kind: 'vtep-up', networkId: m.networkId, vtep: m.vtep };
+      const parsed = parseJson<OverlayNetworkDef & OverlayEndpointDef>(value);
+      if (parsed === undefined || typeof parsed !== 'object' || parsed === null) {
+        log.warn({ key, value }, 'cluster store: ignoring a key that is not JSON');
+        return null;
+      }
+      return m.kind === 'network' ? { kind: 'network-added', network: parsed } : { kind: 'endpoint-up', endpoint: parsed };
+    },
+    down: (key) => {
+      const m = keys.classify(key);
+      if (m === null) return null;
+      if (m.kind === 'network') {
+        onNetworkGone(m.networkId);
+        return { kind: 'network-removed', networkId: m.networkId };
+      }
+      if (m.kind === 'vtep') return { kind: 'vtep-down', networkId: m.networkId, vtep: m.vtep };
+      return { kind: 'endpoint-down', networkId: m.networkId, endpointId: m.endpointId };
+    },
+  };
+}
+
 export interface ClusterWatchOptions {
   conn: EtcdConnection;
-  keys: EtcdKeys;
+  space: WatchSpace;
   log: Logger;
-  /** called when a network is gone, before its network-removed event */
-  onNetworkGone: (networkId: string) => void;
 }
 
 export class ClusterWatch {
   private readonly conn: EtcdConnection;
-  private readonly keys: EtcdKeys;
+  private readonly space: WatchSpace;
   private readonly log: Logger;
-  private readonly onNetworkGone: (networkId: string) => void;
 
   private onEvent: (e: ClusterEvent) => void = () => undefined;
 
@@ -39,9 +90,8 @@ export class ClusterWatch {
 
   constructor(opts: ClusterWatchOptions) {
     this.conn = opts.conn;
-    this.keys = opts.keys;
+    this.space = opts.space;
     this.log = opts.log;
-    this.onNetworkGone = opts.onNetworkGone;
   }
 
   /** Reads and replays the state, watches from the next revision, and keeps watching until stop(). */
@@ -60,57 +110,41 @@ export class ClusterWatch {
     }
   }
 
-  /** Reads the members in one revision, emits what differs from what the caller was told, returns the revision. */
+  /** Reads the keys in one revision, emits what differs from what the caller was told, returns the revision. */
   private async resync(): Promise<bigint> {
-    const dirs = this.keys.memberDirs();
+    const { dirs } = this.space;
     const res = await this.conn.txn([], dirs.map((d) => getUnder(d)));
     const next = new Map<string, Seen>();
     for (let i = 0; i < dirs.length; i++) {
       for (const kv of kvsOf(res, i)) {
         const key = kv.key.toString();
-        if (this.keys.classify(key) !== null) next.set(key, { value: kv.value.toString(), mod: BigInt(kv.mod_revision) });
+        if (this.space.rank(key) !== null) next.set(key, { value: kv.value.toString(), mod: BigInt(kv.mod_revision) });
       }
     }
     const prev = this.known;
-    const byKind = (m: Map<string, Seen>, kind: Member['kind']) =>
-      [...m.entries()].filter(([k]) => this.keys.classify(k)?.kind === kind).sort((a, b) => (a[1].mod < b[1].mod ? -1 : a[1].mod > b[1].mod ? 1 : 0));
-    const changed = ([k, s]: [string, Seen]) => prev.get(k)?.value !== s.value;
-    const gone = ([k]: [string, Seen]) => !next.has(k);
+    const ranked = (m: Map<string, Seen>, order: 1 | -1) =>
+      [...m.entries()]
+        .map(([k, s]) => ({ k, s, r: this.space.rank(k)! }))
+        .sort((a, b) => (a.r !== b.r ? (a.r - b.r) * order : a.s.mod < b.s.mod ? -1 : a.s.mod > b.s.mod ? 1 : 0));
+    const changed = (e: { k: string; s: Seen }) => prev.get(e.k)?.value !== e.s.value;
+    const gone = (e: { k: string }) => !next.has(e.k);
     this.known = next;
     this.syncedRev = BigInt(res.header.revision);
-    for (const [k, s] of byKind(next, 'network').filter(changed)) this.emitUp(k, s.value);
-    for (const [k] of byKind(prev, 'endpoint').filter(gone)) this.emitDown(k);
-    for (const [k] of byKind(prev, 'vtep').filter(gone)) this.emitDown(k);
-    for (const [k] of byKind(prev, 'network').filter(gone)) this.emitDown(k);
-    for (const [k, s] of byKind(next, 'vtep').filter(changed)) this.emitUp(k, s.value);
-    for (const [k, s] of byKind(next, 'endpoint').filter(changed)) this.emitUp(k, s.value);
+    const ups = ranked(next, 1).filter(changed);
+    for (const e of ups.filter((u) => u.r === 0)) this.emitUp(e.k, e.s.value);
+    for (const e of ranked(prev, -1).filter(gone)) this.emitDown(e.k);
+    for (const e of ups.filter((u) => u.r > 0)) this.emitUp(e.k, e.s.value);
     return this.syncedRev;
   }
 
   private emitUp(key: string, value: string): void {
-    const m = this.keys.classify(key);
-    if (m === null) return;
-    if (m.kind === 'vtep') return this.emit({ kind: 'vtep-up', networkId: m.networkId, vtep: m.vtep });
-    const parsed = parseJson<OverlayNetworkDef & OverlayEndpointDef>(value);
-    if (parsed === undefined || typeof parsed !== 'object') {
-      this.log.warn({ key, value }, 'cluster store: ignoring a key that is not JSON');
-      return;
-    }
-    if (m.kind === 'network') this.emit({ kind: 'network-added', network: parsed });
-    else this.emit({ kind: 'endpoint-up', endpoint: parsed });
+    const e = this.space.up(key, value);
+    if (e !== null) this.emit(e);
   }
 
   private emitDown(key: string): void {
-    const m = this.keys.classify(key);
-    if (m === null) return;
-    if (m.kind === 'network') {
-      this.onNetworkGone(m.networkId);
-      this.emit({ kind: 'network-removed', networkId: m.networkId });
-    } else if (m.kind === 'vtep') {
-      this.emit({ kind: 'vtep-down', networkId: m.networkId, vtep: m.vtep });
-    } else {
-      this.emit({ kind: 'endpoint-down', networkId: m.networkId, endpointId: m.endpointId });
-    }
+    const e = this.space.down(key);
+    if (e !== null) this.emit(e);
   }
 
   private onWatchData(w: Watcher, res: IWatchResponse): void {
@@ -118,7 +152,7 @@ export class ClusterWatch {
     try {
       for (const ev of res.events) {
         const key = ev.kv.key.toString();
-        if (this.keys.classify(key) === null) continue;
+        if (this.space.rank(key) === null) continue;
         const mod = BigInt(ev.kv.mod_revision);
         if (mod <= this.syncedRev) continue; // the last read already had it
         if (ev.type === 'Put') {
@@ -137,7 +171,7 @@ export class ClusterWatch {
 
   /** A watcher on the prefix from revision `from`, once etcd confirmed it. */
   private async createWatcher(from: bigint): Promise<Watcher> {
-    const w = this.conn.client.watch().prefix(`${this.keys.p}/`).startRevision(from.toString()).watcher();
+    const w = this.conn.client.watch().prefix(this.space.prefix).startRevision(from.toString()).watcher();
     this.watcher = w;
     w.on('data', (res) => this.onWatchData(w, res));
     // 'error': etcd cancelled the watch and etcd3 dropped it; otherwise it is still attached

@@ -9,6 +9,8 @@ import { ApiFailure } from '../gateway-api.js';
 import { writeFileAtomic } from '../state-store.js';
 import { type ClusterEvent, type ClusterStore, type ForeignPeerDef, foreignEndpointDef, type OverlayEndpointDef, type OverlayNetworkDef } from './cluster-store.js';
 
+const ROUTED_NEEDS_ETCD = 'routed overlay networks need the etcd cluster store (cluster.store etcd): each host leases its subnet there';
+
 export class StaticStore implements ClusterStore {
   readonly kind = 'static';
   private onEvent: (e: ClusterEvent) => void = () => undefined;
@@ -96,11 +98,28 @@ export class StaticStore implements ClusterStore {
   }
 
   async createNetwork(def: OverlayNetworkDef): Promise<void> {
+    if (def.routed !== undefined) throw new ApiFailure(400, ROUTED_NEEDS_ETCD);
     for (const n of this.networks.values()) {
       if (n.name === def.name) throw new ApiFailure(409, `network with name ${def.name} already exists`);
       if (n.vni === def.vni) throw new ApiFailure(409, `VNI ${def.vni} is already used by network ${n.name}`);
     }
     this.networks.set(def.id, def);
+  }
+
+  async leaseSubnet(): Promise<string> {
+    throw new ApiFailure(400, ROUTED_NEEDS_ETCD);
+  }
+
+  async releaseSubnet(): Promise<void> {
+    // no routed overlay is ever made here
+  }
+
+  followSubnets(): void {
+    // no routed overlay is ever made here
+  }
+
+  unfollowSubnets(): void {
+    // no routed overlay is ever made here
   }
 
   async removeNetwork(networkId: string): Promise<void> {

@@ -76,6 +76,22 @@ export function overlayGatewayMac(vni: number): string {
   return macToString(0x0250 * 0x100000000 + 0xfe000000 + (vni & 0xffffff));
 }
 
+/**
+ * A routed overlay host's VTEP MAC: 02, the VNI's low byte, then the host's IPv4 underlay address,
+ * so that the host finds its own lease again after losing its state (the lease's value is the same).
+ */
+export function routedVtepMac(vni: number, vtep: string): string {
+  return macToString(0x02 * 0x10000000000 + (vni & 0xff) * 0x100000000 + ipv4(vtep));
+}
+
+/** The subnets of size /`size` of `cluster` a host may lease, lowest first, the first one left out (flannel's SubnetMin). */
+export function* hostSubnets(cluster: string, size: number): Generator<string> {
+  const c = cidrNetwork(parseCidr(cluster));
+  const step = 2 ** (32 - size);
+  const count = 2 ** (size - c.prefixLen);
+  for (let i = 1; i < count; i++) yield `${ipv4ToString(c.addr + i * step)}/${size}`;
+}
+
 /** Addresses of a subnet (or of its ip-range) a container may get, lowest first. */
 export function* candidateAddresses(subnet: string, gateway: string, ipRange?: string): Generator<string> {
   const net = cidrNetwork(parseCidr(subnet));

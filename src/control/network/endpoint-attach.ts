@@ -199,7 +199,7 @@ export class EndpointAttach {
   /** The endpoint's address: this host's allocator, and for an overlay network the cluster's too. */
   private async claimAddress(live: LiveNetwork, endpointId: string, requested: string | undefined, undo: UndoStack): Promise<string> {
     const local = live.allocator;
-    const overlay = this.overlayOf(live);
+    const overlay = this.claimsOf(live);
     if (overlay === null) {
       const ip = local.allocate(requested);
       undo.push(`address ${ip}`, () => local.release(ip));
@@ -230,7 +230,7 @@ export class EndpointAttach {
     const a6 = live.allocator6;
     const v6 = live.record.ipv6;
     if (a6 === null || v6 === undefined) return undefined;
-    const overlay = this.overlayOf(live);
+    const overlay = this.claimsOf(live);
     if (overlay === null || requested !== undefined) {
       // checks subnet and local use; the text is RFC 5952's, as the store's keys are
       const local = a6.allocate(requested);
@@ -325,7 +325,7 @@ export class EndpointAttach {
   /** Gives an IPv6 address back, to the network and (overlay) to the cluster store. */
   async releaseAddress6(live: LiveNetwork, ip6: string): Promise<void> {
     live.allocator6?.release(ip6);
-    const overlay = this.overlayOf(live);
+    const overlay = this.claimsOf(live);
     if (overlay !== null) {
       await overlay.cluster.releaseAddress(live.record.id, ip6).catch((err: Error) => this.deps.log.warn({ err: err.message }, 'cannot release address'));
     }
@@ -334,7 +334,7 @@ export class EndpointAttach {
   /** Gives an address back, to the network and (overlay) to the cluster store. */
   async releaseAddress(live: LiveNetwork, ip: string): Promise<void> {
     live.allocator.release(ip);
-    const overlay = this.overlayOf(live);
+    const overlay = this.claimsOf(live);
     if (overlay !== null) {
       await overlay.cluster.releaseAddress(live.record.id, ip).catch((err: Error) => this.deps.log.warn({ err: err.message }, 'cannot release address'));
     }
@@ -555,5 +555,10 @@ export class EndpointAttach {
   /** The cluster side of an overlay network's endpoints; null for a bridge, or without a cluster store. */
   private overlayOf(live: LiveNetwork): OverlaySync | null {
     return live.record.driver === 'overlay' ? this.deps.overlay : null;
+  }
+
+  /** Where the network's addresses are claimed cluster-wide: an L2 overlay's, in the store; a routed one's subnet is this host's alone. */
+  private claimsOf(live: LiveNetwork): OverlaySync | null {
+    return live.record.routed === undefined ? this.overlayOf(live) : null;
   }
 }

@@ -10,7 +10,7 @@ import type { HostDevices } from '../host-devices.js';
 import { cidrNetwork, parseCidr } from '../../wire/ipv4-address.js';
 import { AddressAllocator, NoIpv4Addresses } from '../ipam.js';
 import { Ipv6AddressAllocator } from '../ipam6.js';
-import { isIpv6Only, type LiveNetwork, type LiveNetworkRecord } from '../live-network.js';
+import { isIpv6Only, type LiveNetwork, type LiveNetworkRecord, routedHostAddress } from '../live-network.js';
 import { ipv4, ipv6NetworkSpec } from './addresses.js';
 import type { ServiceDataplane } from './service-dataplane.js';
 import type { LiveNetworks } from './live-networks.js';
@@ -65,11 +65,20 @@ export class NetworkActivation {
         ...(record.vni !== undefined ? { vni: record.vni } : {}),
         ...(ipv6Spec !== undefined ? { ipv6: ipv6Spec } : {}),
         ...(macvlan !== undefined ? { macvlan: { mode: macvlan.mode, hostAccess: macvlan.hostAccess } } : {}),
+        ...(record.routed !== undefined ? { routed: true } : {}),
       });
       undo.push('the data-plane network', () => dataplane.control.removeNetwork(index));
       // internal networks get the route too: the gateway refuses the traffic (admin prohibited)
       // instead of the host sending it out of its default route; a macvlan network's subnet is the LAN's
-      if (hasIpv4 && macvlan === undefined) await devices.addHostRoute(record.subnet);
+      const routed = record.routed;
+      if (routed !== undefined) {
+        // the whole cluster's range through the gateway, from the host's address on it (routes back to this host)
+        const hostAddr = routedHostAddress(record);
+        await dataplane.control.addHostRoute(ipv4(hostAddr), 32);
+        undo.push("the data plane's route to the host address", () => dataplane.control.removeHostRoute(ipv4(hostAddr), 32));
+        await devices.addHostRoute(routed.cluster, hostAddr);
+        undo.push('the host route', () => devices.deleteHostRoute(routed.cluster, hostAddr));
+      } else if (hasIpv4 && macvlan === undefined) await devices.addHostRoute(record.subnet);
       if (record.ipv6 !== undefined && devices.routesIpv6 && macvlan === undefined) {
         const subnet6 = record.ipv6.subnet;
         await devices.addHostRoute(subnet6);
@@ -84,6 +93,7 @@ export class NetworkActivation {
         remotes: new Map(),
         peers: new Set(),
         announced: false,
+        leases: new Map(),
       };
       for (const ip of Object.values(record.auxAddresses ?? {})) {
         if (ip.includes(':')) live.allocator6?.markUsed(ip);
@@ -115,7 +125,12 @@ export class NetworkActivation {
       await this.deps.parents.detach(live);
       return;
     }
-    if (!isIpv6Only(live.record)) await devices.deleteHostRoute(live.record.subnet);
+    if (live.record.routed !== undefined) {
+      const hostAddr = routedHostAddress(live.record);
+      await dataplane.control.removeHostRoute(ipv4(hostAddr), 32);
+      await devices.deleteHostRoute(live.record.routed.cluster, hostAddr);
+    }
+    else if (!isIpv6Only(live.record)) await devices.deleteHostRoute(live.record.subnet);
     if (live.record.ipv6 !== undefined && devices.routesIpv6) await devices.deleteHostRoute(live.record.ipv6.subnet);
   }
 }

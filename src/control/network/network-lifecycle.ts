@@ -11,15 +11,35 @@ import { requestFamilies, validateNetworkRequest } from '../ipam.js';
 import type { Pool6 } from '../ipam6.js';
 import type { LiveNetwork, LiveNetworkRecord } from '../live-network.js';
 import { vxlanOverhead } from '../../wire/vxlan.js';
+import { parseCidr } from '../../wire/ipv4-address.js';
+import { FLANNEL_DEFAULT_VNI } from '../cluster/etcd-subnets.js';
 import { overlayGatewayMac, randomGatewayMac, vtepFamily } from './addresses.js';
 import type { LiveNetworks } from './live-networks.js';
 import type { NetworkActivation } from './network-activation.js';
-import type { OverlaySync } from './overlay-sync.js';
+import { ROUTED_NEEDS_IPV4, type OverlaySync } from './overlay-sync.js';
 import type { MacvlanParents } from './macvlan-parents.js';
 import type { MacvlanRecord } from '../state-store.js';
 
 const MACVLAN_MODES: readonly MacvlanRecord['mode'][] = ['bridge', 'private', 'vepa', 'passthru'];
 
+
+/** flannel's default etcd prefix */
+const FLANNEL_DEFAULT_PREFIX = '/coreos.com/network';
+
+/** What a routed overlay request may not have: leases and routes need etcd and an IPv4 underlay; each host's subnet is its own. */
+function routedProblems(req: NetworkCreateRequest, advertise: string, store: string): void {
+  if (store !== 'etcd') throw new ApiFailure(400, 'routed overlay networks need the etcd cluster store (cluster.store etcd): each host leases its subnet there');
+  if (vtepFamily(advertise) !== 'IPv4') throw new ApiFailure(400, ROUTED_NEEDS_IPV4);
+  if (req.ipv6 === true || [req.subnet, ...(req.subnets ?? [])].some((x) => x?.includes(':'))) {
+    throw new ApiFailure(400, `network ${req.name}: routed overlay networks are IPv4 only (flannel's vxlan leases carry one IPv4 subnet per host)`);
+  }
+  if (req.subnet === undefined && (req.subnets ?? []).length === 0) throw new ApiFailure(400, `network ${req.name}: a routed overlay needs its cluster range (--subnet, e.g. 10.244.0.0/16)`);
+  if (req.gateway !== undefined || req.ipRange !== undefined || (req.gateways ?? []).length > 0 || (req.ipRanges ?? []).length > 0 || req.auxAddresses !== undefined) {
+    throw new ApiFailure(400, `network ${req.name}: each host of a routed overlay leases its own subnet, whose first address is its gateway: --gateway, --ip-range and --aux-address do not apply`);
+  }
+  const p = req.flannelPrefix;
+  if (p !== undefined && !/^\/[A-Za-z0-9_.\/-]*[A-Za-z0-9_.-]$/.test(p)) throw new ApiFailure(400, `invalid pontoon.flannel_prefix ${JSON.stringify(p)}: a key prefix such as /coreos.com/network`);
+}
 
 export class NetworkLifecycle {
   constructor(
@@ -27,6 +47,8 @@ export class NetworkLifecycle {
       /** this host's underlay address (cluster.advertise), or null, and the underlay's MTU */
       advertise: string | null;
       underlayMtu: number;
+      /** the underlay socket's UDP port (cluster.vxlanPort): a routed overlay's Backend.Port */
+      vxlanPort: number;
       /** where IPv6 subnets of `--ipv6` without an IPv6 --subnet come from (config defaultPools6) */
       pools6: readonly Pool6[];
       networks: LiveNetworks;
@@ -52,6 +74,9 @@ export class NetworkLifecycle {
     const routes = macvlan ? [] : await devices.hostRoutes();
     if (req.driver === 'overlay') return this.createOverlay(req, existing, routes);
     if (req.vni !== undefined) throw new ApiFailure(400, '--vni is for overlay networks (--driver overlay)');
+    if (req.mode !== undefined || req.hostSubnetSize !== undefined || req.flannelPrefix !== undefined) {
+      throw new ApiFailure(400, '--mode, --host-subnet-size and pontoon.flannel_prefix are for overlay networks (--driver overlay)');
+    }
     const routes6 = req.ipv6 === true && !macvlan ? await devices.hostRoutes6() : [];
     // only an IPv6 --subnet: an IPv6-only network, its record's IPv4 subnet and gateway ''
     const m = macvlan ? this.macvlanOf(req) : undefined;
@@ -117,10 +142,21 @@ export class NetworkLifecycle {
     if (overlay === null || advertise === null) {
       throw new ApiFailure(400, 'overlay networks need cluster.advertise (this host\'s underlay address) in the daemon config');
     }
+    const mode = req.mode ?? 'l2';
+    if (mode !== 'l2' && mode !== 'routed') throw new ApiFailure(400, `invalid --mode ${JSON.stringify(mode)}: l2 or routed`);
+    const routed = mode === 'routed';
+    if (!routed && (req.hostSubnetSize !== undefined || req.flannelPrefix !== undefined)) {
+      throw new ApiFailure(400, '--host-subnet-size and pontoon.flannel_prefix are for routed overlays (--mode routed)');
+    }
+    if (routed) routedProblems(req, advertise, overlay.cluster.kind);
     // VXLAN over UDP over IPv4 or IPv6 (the underlay's family) over Ethernet: 50 or 70 bytes
     const overhead = vxlanOverhead(vtepFamily(advertise) === 'IPv6');
     const mtu = req.mtu ?? underlayMtu - overhead;
     const v = validateNetworkRequest({ ...req, driver: 'bridge', mtu }, existing, routes, this.deps.pools6);
+    const hostSubnetSize = req.hostSubnetSize ?? 24;
+    if (routed && !(Number.isInteger(hostSubnetSize) && hostSubnetSize > parseCidr(v.subnet).prefixLen && hostSubnetSize <= 30)) {
+      throw new ApiFailure(400, `invalid --host-subnet-size ${hostSubnetSize}: longer than the cluster range's /${parseCidr(v.subnet).prefixLen} and at most 30`);
+    }
     if (!v.ipv4) throw new ApiFailure(400, `network ${req.name}: IPv6-only overlay networks are not supported: give an IPv4 subnet too (--subnet)`);
     if (v.ipv6 !== undefined && overlay.cluster.kind === 'static' && !requestFamilies(req).v6.subnet) {
       // the pools' subnet is this host's own choice; without a store no other host would learn it
@@ -135,7 +171,8 @@ export class NetworkLifecycle {
     }
     if (vni === undefined) {
       const used = new Set([...networks.values()].map((n) => n.record.vni));
-      vni = 4096;
+      // a routed overlay takes flannel's VNI 1 when it is free
+      vni = routed && !used.has(FLANNEL_DEFAULT_VNI) ? FLANNEL_DEFAULT_VNI : 4096;
       while (used.has(vni)) vni++;
     }
     const def: OverlayNetworkDef = {
@@ -149,6 +186,8 @@ export class NetworkLifecycle {
       internal: v.internal,
       ...(v.ipRange !== undefined ? { ipRange: v.ipRange } : {}),
       ...(v.ipv6 !== undefined ? { ipv6: v.ipv6 } : {}),
+      // a routed overlay's gateway is each host's subnet's own
+      ...(routed ? { gateway: '', routed: { hostSubnetSize, flannelPrefix: (req.flannelPrefix ?? FLANNEL_DEFAULT_PREFIX).replace(/\/+$/, ''), port: this.deps.vxlanPort } } : {}),
       created: new Date().toISOString(),
     };
     await overlay.cluster.createNetwork(def);

@@ -100,6 +100,16 @@ describe('routed overlay network', () => {
     expect(h.host.take()).toEqual([TO_HOST_AT_TUN]);
   });
 
+  it("answers ARP for the host's address on the range (the subnet's own) and routes to it through the TUN port", () => {
+    const h = routedHost();
+    h.dp.receive(h.c1Id, hex('ffffffffffff02420af401020806000108000604000102420af401020af401020000000000000af40100'));
+    // padded to the minimum frame as the gateway's replies are
+    expect(h.c1.take().map((f) => f.subarray(0, 42))).toEqual([hex('02420af4010202aa000001000806000108000604000202aa000001000af4010002420af401020af40102')]);
+    h.dp.receive(h.c1Id, hex('02aa0000010002420af4010208004500002400090000400162e70af401020af4010000006e60000900016162636465666768'));
+    expect(h.host.take()).toEqual([hex('45000024000900003f0163e70af401020af4010000006e60000900016162636465666768')]);
+    expect(h.sent()).toEqual([]);
+  });
+
   it("answers another host's ping of the gateway, and sends its ICMP errors back over the overlay", () => {
     const h = routedHost();
     fromUnderlay(h.dp, Buffer.concat([VXLAN_VNI1, PING_GW_IN]), VTEP_B);

@@ -8,7 +8,7 @@ import { pino } from 'pino';
 import type { EndpointSpec, NetworkSpec, ParentPortSpec, RemoteEndpointSpec, RemoteSubnetSpec } from '../../../../src/dataplane/specs.js';
 import type { PublishRule, PublishRule6 } from '../../../../src/dataplane/published-ports.js';
 import type { ConntrackRecord, Snapshot } from '../../../../src/ports/worker-protocol.js';
-import { type ClusterEvent, type ClusterStore, type ForeignPeerDef, foreignEndpointDef, type OverlayEndpointDef, type OverlayNetworkDef } from '../../../../src/control/cluster/cluster-store.js';
+import { type ClusterEvent, type ClusterStore, type ForeignPeerDef, foreignEndpointDef, type OverlayEndpointDef, type OverlayNetworkDef, type SubnetLease } from '../../../../src/control/cluster/cluster-store.js';
 import { type PontoonConfig, parseConfig } from '../../../../src/control/config.js';
 import { ApiFailure } from '../../../../src/control/gateway-api.js';
 import type { HostDevices, InterfaceConfig, NetnsIdentityRef } from '../../../../src/control/host-devices.js';
@@ -201,8 +201,8 @@ export class FakeHostDevices implements HostDevices {
 
   readonly routesIpv6 = true;
 
-  async addHostRoute(subnet: string): Promise<void> {
-    this.journal.record(`route+ ${subnet}`);
+  async addHostRoute(subnet: string, src?: string): Promise<void> {
+    this.journal.record(`route+ ${subnet}${src !== undefined ? ` src ${src}` : ''}`);
     this.routes.add(subnet);
   }
 
@@ -480,6 +480,48 @@ export class FakeCluster implements ClusterStore {
   async releaseAddress(networkId: string, ip: string): Promise<void> {
     this.journal.record(`release ${ip}`);
     this.claims.get(networkId)?.delete(ip);
+  }
+
+  /** routed overlays: network id → subnet → lease */
+  readonly subnets = new Map<string, Map<string, SubnetLease>>();
+  private readonly following = new Set<string>();
+
+  async leaseSubnet(networkId: string, candidates: Iterable<string>, lease: SubnetLease, preferred?: string): Promise<string> {
+    const leases = this.subnets.get(networkId) ?? new Map<string, SubnetLease>();
+    this.subnets.set(networkId, leases);
+    const free = (c: string) => !leases.has(c) || leases.get(c)!.publicIp === lease.publicIp;
+    let subnet = preferred !== undefined && free(preferred) ? preferred : undefined;
+    if (subnet === undefined) {
+      for (const c of candidates) {
+        if (free(c)) {
+          subnet = c;
+          break;
+        }
+      }
+    }
+    if (subnet === undefined) throw new ApiFailure(409, 'no free host subnet');
+    this.journal.record(`lease ${subnet} ${lease.publicIp}`);
+    const l = { ...lease, subnet };
+    leases.set(subnet, l);
+    if (this.following.has(networkId)) queueMicrotask(() => this.emit({ kind: 'subnet-up', networkId, lease: l }));
+    return subnet;
+  }
+
+  async releaseSubnet(networkId: string, subnet: string): Promise<void> {
+    this.journal.record(`unlease ${subnet}`);
+    this.subnets.get(networkId)?.delete(subnet);
+  }
+
+  followSubnets(def: OverlayNetworkDef): void {
+    this.following.add(def.id);
+    const leases = [...(this.subnets.get(def.id)?.values() ?? [])];
+    queueMicrotask(() => {
+      for (const lease of leases) this.emit({ kind: 'subnet-up', networkId: def.id, lease });
+    });
+  }
+
+  unfollowSubnets(networkId: string): void {
+    this.following.delete(networkId);
   }
 
   async joinNetwork(networkId: string): Promise<void> {
