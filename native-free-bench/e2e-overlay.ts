@@ -36,7 +36,7 @@ interface Endpoint {
 }
 
 /** One world of the section: a container on each of two hosts. */
-class OverlayPair implements ProbedWorld {
+export class OverlayPair implements ProbedWorld {
   constructor(
     readonly kind: WorldKind,
     readonly a: Endpoint,
@@ -69,12 +69,12 @@ interface OverlayWorlds {
 }
 
 /** Fails with `what` (and the daemons' logs) unless `cond` becomes true within 15 s. */
-async function expectSoon(what: string, cond: () => Promise<boolean>, hosts: OverlayHost[]): Promise<void> {
+export async function expectSoon(what: string, cond: () => Promise<boolean>, hosts: OverlayHost[]): Promise<void> {
   if (await waitFor(cond, 15_000, 200)) return;
   throw new Error(`overlay: ${what}\n${hosts.map((h) => `--- host ${h.name}:\n${h.daemon.logTail(15)}`).join('\n')}`);
 }
 
-async function canPing(from: Endpoint, to: Endpoint): Promise<boolean> {
+export async function canPing(from: Endpoint, to: Endpoint): Promise<boolean> {
   return (await nsExec(from.ns, ['ping', '-n', '-c', '1', '-W', '1', to.ip], { timeoutMs: 5000 })).code === 0;
 }
 
@@ -166,7 +166,7 @@ async function tcpCounters(ns: string): Promise<TcpCounters> {
 }
 
 /** iperf3 TCP from one container to the other, with the receiver's and the sender's TCP counters over the run. */
-function tcpTest(name: string, from: 'a' | 'b', seconds: number): BenchTest<OverlayPair> {
+export function tcpTest(name: string, from: 'a' | 'b', seconds: number): BenchTest<OverlayPair> {
   return {
     name,
     async run(w): Promise<Measurement> {
@@ -190,7 +190,7 @@ function tcpTest(name: string, from: 'a' | 'b', seconds: number): BenchTest<Over
   };
 }
 
-function udpTest(seconds: number): BenchTest<OverlayPair> {
+export function udpTest(seconds: number): BenchTest<OverlayPair> {
   return {
     name: 'udp64_ab',
     async run(w): Promise<Measurement> {
@@ -200,26 +200,31 @@ function udpTest(seconds: number): BenchTest<OverlayPair> {
   };
 }
 
-function tcpMetrics(test: string, dir: string): MetricDef[] {
+function tcpMetrics(what: string, test: string, dir: string): MetricDef[] {
   return [
-    { name: `${test}_gbps`, test, key: 'gbps', label: `overlay TCP ${dir}, Gbit/s`, unit: 'Gbit/s', digits: 2, target: atLeastTimesKernel(0.8) },
-    { name: `${test}_retransmits`, test, key: 'retransmits', label: `overlay TCP ${dir}, retransmits (lower=better)`, unit: 'segments', digits: 0, target: atMostKernel },
-    { name: `${test}_ofo`, test, key: 'ofo', label: `overlay TCP ${dir}, receiver TCPOFOQueue`, unit: 'segments', digits: 0 },
-    { name: `${test}_cpu_machine`, test, key: 'cpu_machine_s', label: `overlay TCP ${dir}, machine sys+softirq CPU s`, unit: 's', digits: 2 },
-    { name: `${test}_cpu_daemon`, test, key: 'cpu_daemon_s', label: `overlay TCP ${dir}, pontoon daemons CPU s`, unit: 's', digits: 2 },
+    { name: `${test}_gbps`, test, key: 'gbps', label: `${what} TCP ${dir}, Gbit/s`, unit: 'Gbit/s', digits: 2, target: atLeastTimesKernel(0.8) },
+    { name: `${test}_retransmits`, test, key: 'retransmits', label: `${what} TCP ${dir}, retransmits (lower=better)`, unit: 'segments', digits: 0, target: atMostKernel },
+    { name: `${test}_ofo`, test, key: 'ofo', label: `${what} TCP ${dir}, receiver TCPOFOQueue`, unit: 'segments', digits: 0 },
+    { name: `${test}_cpu_machine`, test, key: 'cpu_machine_s', label: `${what} TCP ${dir}, machine sys+softirq CPU s`, unit: 's', digits: 2 },
+    { name: `${test}_cpu_daemon`, test, key: 'cpu_daemon_s', label: `${what} TCP ${dir}, pontoon daemons CPU s`, unit: 's', digits: 2 },
   ];
 }
 
-const METRICS: MetricDef[] = [
-  ...tcpMetrics('tcp_ab', 'a->b'),
-  ...tcpMetrics('tcp_ba', 'b->a'),
-  { name: 'udp64_ab_pps', test: 'udp64_ab', key: 'pps', label: 'overlay UDP 64 B a->b received, packets/s', unit: 'packets/s', digits: 0 },
-  { name: 'udp64_ab_loss', test: 'udp64_ab', key: 'loss_pct', label: 'overlay UDP 64 B a->b loss, % (lower=better)', unit: '%', digits: 2 },
-  { name: 'udp64_ab_cpu_machine', test: 'udp64_ab', key: 'cpu_machine_s', label: 'overlay UDP 64 B a->b, machine sys+softirq CPU s', unit: 's', digits: 2 },
-  { name: 'udp64_ab_cpu_daemon', test: 'udp64_ab', key: 'cpu_daemon_s', label: 'overlay UDP 64 B a->b, pontoon daemons CPU s', unit: 's', digits: 2 },
-];
+/** The section's metrics: TCP both ways, UDP 64 B a→b; `what` names the section in the labels ("overlay", "routed overlay"). */
+export function overlayMetricDefs(what: string): MetricDef[] {
+  return [
+    ...tcpMetrics(what, 'tcp_ab', 'a->b'),
+    ...tcpMetrics(what, 'tcp_ba', 'b->a'),
+    { name: 'udp64_ab_pps', test: 'udp64_ab', key: 'pps', label: `${what} UDP 64 B a->b received, packets/s`, unit: 'packets/s', digits: 0 },
+    { name: 'udp64_ab_loss', test: 'udp64_ab', key: 'loss_pct', label: `${what} UDP 64 B a->b loss, % (lower=better)`, unit: '%', digits: 2 },
+    { name: 'udp64_ab_cpu_machine', test: 'udp64_ab', key: 'cpu_machine_s', label: `${what} UDP 64 B a->b, machine sys+softirq CPU s`, unit: 's', digits: 2 },
+    { name: 'udp64_ab_cpu_daemon', test: 'udp64_ab', key: 'cpu_daemon_s', label: `${what} UDP 64 B a->b, pontoon daemons CPU s`, unit: 's', digits: 2 },
+  ];
+}
 
-function overlayParts(r: { values: Record<string, number>; extra: Record<string, number | string> }): string[] {
+const METRICS = overlayMetricDefs('overlay');
+
+export function overlayParts(r: { values: Record<string, number>; extra: Record<string, number | string> }): string[] {
   const v = r.values;
   const e = r.extra;
   if (v.gbps !== undefined) return [`${e.from}->${e.to} retransmits ${v.retransmits}, receiver TCPOFOQueue +${v.ofo}, sender TCPFastRetrans +${v.fast_retrans} TcpRetransSegs +${v.retrans_segs}`];

@@ -9,6 +9,8 @@
 //   overlay  container to container across two hosts over VXLAN (kernel: vxlan device + bridge;
 //            pontoon: a daemon per host, cluster store etcd): iperf3 TCP both ways with
 //            retransmits and out-of-order counts, UDP 64-byte packets/s (e2e-overlay.ts)
+//   routed   the same across two hosts of a routed overlay, a subnet per host (kernel: hosts set
+//            up as flannel's vxlan backend sets them up; pontoon: --mode routed) (e2e-routed.ts)
 //   docker   Docker's containers in a dockerd of the section's own (kernel: a Docker bridge
 //            network; pontoon: a network of pontoon as Docker's network and IPAM plugin): iperf3
 //            TCP and ping container to container, the time `docker run` takes and the time to the
@@ -25,7 +27,7 @@
 // Ctrl-C. Everything created is removed at the end of a section, on error and on Ctrl-C, and
 // checked to be gone.
 //
-//   --only LIST     sections to run, comma-separated: nat,rfc2544,overlay,docker,macvlan (default: all)
+//   --only LIST     sections to run, comma-separated: nat,rfc2544,overlay,routed,docker,macvlan (default: all)
 //   --reps N        repetitions per world and test (default 3; rfc2544 always searches once)
 //   --seconds S     duration of each iperf3 / autocannon run (default 5)
 //   --quick         --reps 1 --seconds 2, shorter rfc2544 trials (about a minute and a half for all)
@@ -49,6 +51,7 @@ import { type NatWorlds, buildNatWorlds, natSection } from './e2e-nat.js';
 import { cleanupDockerWorlds, dockerSection } from './e2e-docker.js';
 import { macvlanSection } from './e2e-macvlan.js';
 import { overlaySection } from './e2e-overlay.js';
+import { routedSection } from './e2e-routed.js';
 import { type SectionReport, failedRuns, renderSection, sectionJson } from './e2e-report.js';
 import { rfc2544Section } from './e2e-rfc2544.js';
 import { type BenchOptions, type SectionContext, type SectionName, SECTIONS } from './e2e-runs.js';
@@ -58,7 +61,7 @@ import { type BenchOptions, type SectionContext, type SectionName, SECTIONS } fr
 function usage(msg?: string): never {
   if (msg !== undefined) console.error(`bench:e2e: ${msg}`);
   console.error(
-    'usage: node dist/native-free-bench/e2e.js [--only nat,rfc2544,overlay,docker,macvlan] [--reps N] [--seconds S] [--quick] [--pings N] [--connections C] ' +
+    'usage: node dist/native-free-bench/e2e.js [--only nat,rfc2544,overlay,routed,docker,macvlan] [--reps N] [--seconds S] [--quick] [--pings N] [--connections C] ' +
       '[--http node|python] [--kernel-offloads on|off] [--pontoon-set KEY=VALUE]... [--json]',
   );
   process.exit(msg === undefined ? 0 : 1);
@@ -213,14 +216,14 @@ function missingTools(only: SectionName[]): string[] {
     ['timeout', 'coreutils'],
   ];
   if (only.includes('rfc2544')) need.push(['trafgen', 'netsniff-ng'], ['nft', 'nftables']);
-  if (only.includes('overlay')) need.push(['bridge', 'iproute2'], ['nstat', 'iproute2'], ['curl', 'curl'], ['setpriv', 'util-linux']);
+  if (only.includes('overlay') || only.includes('routed')) need.push(['bridge', 'iproute2'], ['nstat', 'iproute2'], ['curl', 'curl'], ['setpriv', 'util-linux']);
   // the daemon runs in a namespace of its own: its /metrics is read with curl inside it
   if (only.includes('macvlan')) need.push(['curl', 'curl'], ['ss', 'iproute2']);
   if (only.includes('docker')) need.push(['dockerd', 'docker.io'], ['runc', 'runc'], ['busybox', 'busybox-static'], ['findmnt', 'util-linux'], ['nsenter', 'util-linux']);
   for (const [tool, pkg] of need) if (!onPath(tool)) missing.push(`${tool} (Debian package ${pkg})`);
   if (only.includes('nat') && !existsSync(join(packageRoot(), 'node_modules', 'autocannon', 'autocannon.js'))) missing.push('autocannon (npm ci)');
   if (only.includes('docker') && !existsSync(DOCKER_CLIENT)) missing.push(`${DOCKER_CLIENT} (Debian package docker.io)`);
-  if (only.includes('overlay') && !existsSync(ETCD_BIN)) missing.push(`${ETCD_BIN} (Debian package etcd-server, or set ETCD_BIN)`);
+  if ((only.includes('overlay') || only.includes('routed')) && !existsSync(ETCD_BIN)) missing.push(`${ETCD_BIN} (Debian package etcd-server, or set ETCD_BIN)`);
   return missing;
 }
 
@@ -331,6 +334,7 @@ async function main(): Promise<number> {
     { name: 'nat', run: async (nat) => natSection(ctx, await nat()) },
     { name: 'rfc2544', run: async (nat) => rfc2544Section(ctx, await nat()) },
     { name: 'overlay', run: () => overlaySection(ctx) },
+    { name: 'routed', run: () => routedSection(ctx) },
     { name: 'docker', run: () => dockerSection(ctx) },
     { name: 'macvlan', run: () => macvlanSection(ctx) },
   ];

@@ -99,7 +99,7 @@ needs(root, tools('ip', 'python3')).describe('pontoon CLI (e2e)', () => {
       ['gateway outside the subnet', ['network', 'create', '--subnet', S2, '--gateway', hostAddr(S3, 1), 'n1'], `gateway ${hostAddr(S3, 1)} is not in subnet ${S2}`],
       ['MTU out of range', ['network', 'create', '--subnet', S2, '--mtu', '10', 'n1'], 'invalid mtu 10: it must be between 68 and 65535'],
       ['conflicting MTUs', ['network', 'create', '--mtu', '1400', '-o', 'com.docker.network.driver.mtu=1300', 'n1'], 'conflicting MTUs: --mtu 1400 and com.docker.network.driver.mtu=1300'],
-      ['unsupported driver option', ['network', 'create', '-o', 'foo=bar', 'n1'], 'driver option "foo" is not supported (supported: com.docker.network.driver.mtu, pontoon.ipv6.nat, parent, macvlan_mode, pontoon.host_access)'],
+      ['unsupported driver option', ['network', 'create', '-o', 'foo=bar', 'n1'], 'driver option "foo" is not supported (supported: com.docker.network.driver.mtu, pontoon.ipv6.nat, parent, macvlan_mode, pontoon.host_access, pontoon.flannel_prefix)'],
       ['invalid network name', ['network', 'create', '--subnet', S2, 'bad name'], 'invalid network name "bad name": only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed'],
       ['duplicate name', ['network', 'create', '--subnet', S2, 'alpha'], 'network with name alpha already exists'],
       ['address outside the subnet', ['network', 'connect', '--ip', hostAddr(S0, 9), 'alpha', C2], `address ${hostAddr(S0, 9)} is not in subnet ${S1} of network "alpha"`],

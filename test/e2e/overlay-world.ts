@@ -408,11 +408,65 @@ export class OverlayWorld {
     return { ns, ip, container: { ns: kc, ip: c.ip, mac: c.mac } };
   }
 
+  /**
+   * A Linux host set up the way flannel's vxlan backend sets one up, with a pod behind it:
+   * namespace `pte-<hex>-fNAME` on the underlay (host number `n`) with `flannel.1` (VNI `vni`,
+   * dstport `port`, nolearning, MAC `vtepMac`) holding the subnet's own address as a /32, and a pod
+   * namespace `-fNAMEpod` on a veth (the subnet's .1 on F's side, as cni0 would hold it; .2 the pod's,
+   * MTU 1450). Routes to other hosts are added with flannelRoute(), as flannel does for each lease.
+   */
+  async addFlannelHost(name: string, n: number, subnet: string, vtepMac: string, vni = 1, port = VXLAN_PORT): Promise<FlannelHost> {
+    const ns = await createNetns(`${this.prefix}-f${name}`);
+    const pod = await createNetns(`${this.prefix}-f${name}pod`);
+    await quiet(ns);
+    await quiet(pod);
+    const ip = this.underlayAddr(n);
+    await this.attachToUnderlay(ns, `uf${name}`, ip);
+    const ipF = (args: string[]) => runOk(['ip', '-n', ns, ...args]);
+    const addr = (k: number) => hostAddr(subnet, k);
+    await ipF(['link', 'add', 'flannel.1', 'address', vtepMac, 'type', 'vxlan', 'id', String(vni), 'local', ip, 'dev', 'ul0', 'dstport', String(port), 'nolearning']);
+    await ipF(['addr', 'add', `${addr(0)}/32`, 'dev', 'flannel.1']);
+    await ipF(['link', 'set', 'flannel.1', 'mtu', '1450', 'up']);
+    await runOk(['ip', 'link', 'add', 'eth0', 'netns', pod, 'type', 'veth', 'peer', 'name', 'pod0', 'netns', ns]);
+    await this.offloadsOff(pod, 'eth0');
+    await ipF(['addr', 'add', `${addr(1)}/24`, 'dev', 'pod0']);
+    await ipF(['link', 'set', 'pod0', 'up']);
+    await nsExecOk(ns, ['sysctl', '-qw', 'net.ipv4.ip_forward=1']);
+    await runOk(['ip', '-n', pod, 'addr', 'add', `${addr(2)}/24`, 'dev', 'eth0']);
+    await runOk(['ip', '-n', pod, 'link', 'set', 'eth0', 'mtu', '1450', 'up']);
+    await runOk(['ip', '-n', pod, 'route', 'add', 'default', 'via', addr(1)]);
+    return { ns, ip, subnet, vtepMac, pod: { ns: pod, ip: addr(2) } };
+  }
+
   /** Stops the daemons (SIGTERM, then SIGKILL) and etcd; the namespaces are left to cleanupAll(). */
   async destroy(): Promise<void> {
     for (const h of this.hosts.values()) await h.daemon.stop().catch(() => undefined);
     await this.etcd?.kill();
   }
+}
+
+/** A Linux host as flannel's vxlan backend sets one up (OverlayWorld.addFlannelHost). */
+export interface FlannelHost {
+  ns: string;
+  /** its underlay address: flannel's PublicIP */
+  ip: string;
+  /** its lease, e.g. 10.244.3.0/24 */
+  subnet: string;
+  vtepMac: string;
+  pod: { ns: string; ip: string };
+}
+
+/** What flannel programs on `host` for another host's lease: an onlink route via the lease's first address, a permanent neighbour for it, an fdb entry. */
+export async function flannelRoute(host: { ns: string }, lease: { subnet: string; vtepMac: string; publicIp: string }): Promise<void> {
+  const gw = hostAddr(lease.subnet, 0);
+  await runOk(['ip', '-n', host.ns, 'route', 'add', lease.subnet, 'via', gw, 'dev', 'flannel.1', 'onlink']);
+  await runOk(['ip', '-n', host.ns, 'neigh', 'add', gw, 'lladdr', lease.vtepMac, 'dev', 'flannel.1', 'nud', 'permanent']);
+  await runOk(['bridge', '-n', host.ns, 'fdb', 'add', lease.vtepMac, 'dev', 'flannel.1', 'dst', lease.publicIp]);
+}
+
+/** A lease's value in flannel's schema, as flannel writes it. */
+export function flannelLease(publicIp: string, vtepMac: string, vni = 1): string {
+  return JSON.stringify({ PublicIP: publicIp, PublicIPv6: null, BackendType: 'vxlan', BackendData: { VNI: vni, VtepMAC: vtepMac } });
 }
 
 export async function buildOverlayWorld(opts: OverlayWorldOptions): Promise<OverlayWorld> {

@@ -7,7 +7,7 @@
  * as a user sees it: the CLI, etcd's keys, ping, iperf3, tshark inside the containers.
  */
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import { cleanupAll, createNetns, nsExec, nsExecOk, ping, randomHex, runOk, startCapture, waitFor } from './harness.js';
+import { cleanupAll, nsExec, nsExecOk, ping, randomHex, startCapture, waitFor } from './harness.js';
 import { cleanupNatWorlds, parseIperf, startBackground } from './nat-world.js';
 import {
   ETCD_BIN,
@@ -18,6 +18,8 @@ import {
   buildOverlayWorld,
   captureFile,
   cleanupOverlayWorlds,
+  flannelLease,
+  flannelRoute,
   readCapture,
 } from './overlay-world.js';
 import { etcdServer, needs, root, tools } from './requirements.js';
@@ -195,43 +197,19 @@ needs([root, ...tools('ip', 'ping', 'tshark', 'iperf3', 'ethtool', 'ss', 'timeou
 
   it('a Linux host configured the way flannel configures one (flannel.1, onlink routes, neighbours, fdb) exchanges traffic with pontoon hosts', async () => {
     // the Linux host F and a pod behind it, on a subnet of its own lease (written as flannel writes it)
-    const F = await createNetns(`${w.prefix}-fl`);
-    const pod = await createNetns(`${w.prefix}-flpod`);
-    const fIp = w.underlayAddr(30);
-    await runOk(['ip', 'link', 'add', 'ul0', 'netns', F, 'type', 'veth', 'peer', 'name', 'ufl', 'netns', w.ul]);
-    await runOk(['ip', '-n', w.ul, 'link', 'set', 'ufl', 'master', 'br0']);
-    await runOk(['ip', '-n', w.ul, 'link', 'set', 'ufl', 'up']);
-    await runOk(['ip', '-n', F, 'addr', 'add', `${fIp}/24`, 'dev', 'ul0']);
-    await runOk(['ip', '-n', F, 'link', 'set', 'ul0', 'up']);
     const fSubnet = `${at(CLUSTER, 0).replace(/\.0\.0$/, '.200.0')}/24`;
-    const fMac = '02:f1:00:00:c8:00';
-    const ipF = (args: string[]) => runOk(['ip', '-n', F, ...args]);
-    await ipF(['link', 'add', 'flannel.1', 'address', fMac, 'type', 'vxlan', 'id', '1', 'local', fIp, 'dev', 'ul0', 'dstport', String(VXLAN_PORT), 'nolearning']);
-    await ipF(['addr', 'add', `${at(fSubnet, 0)}/32`, 'dev', 'flannel.1']);
-    await ipF(['link', 'set', 'flannel.1', 'mtu', '1450', 'up']);
-    // the pod: a veth into F, F its router (as cni0 would be)
-    await runOk(['ip', 'link', 'add', 'eth0', 'netns', pod, 'type', 'veth', 'peer', 'name', 'pod0', 'netns', F]);
-    await ipF(['addr', 'add', `${at(fSubnet, 1)}/24`, 'dev', 'pod0']);
-    await ipF(['link', 'set', 'pod0', 'up']);
-    await nsExecOk(F, ['sysctl', '-qw', 'net.ipv4.ip_forward=1']);
-    await runOk(['ip', '-n', pod, 'addr', 'add', `${at(fSubnet, 2)}/24`, 'dev', 'eth0']);
-    await runOk(['ip', '-n', pod, 'link', 'set', 'eth0', 'mtu', '1450', 'up']);
-    await runOk(['ip', '-n', pod, 'route', 'add', 'default', 'via', at(fSubnet, 1)]);
-    // what flannel programs for each lease it finds
-    for (const s of await hostSubnets(A, NET)) {
-      await ipF(['route', 'add', s.Subnet, 'via', at(s.Subnet, 0), 'dev', 'flannel.1', 'onlink']);
-      await ipF(['neigh', 'add', at(s.Subnet, 0), 'lladdr', s.VtepMAC, 'dev', 'flannel.1', 'nud', 'permanent']);
-      await runOk(['bridge', '-n', F, 'fdb', 'add', s.VtepMAC, 'dev', 'flannel.1', 'dst', s.Host]);
-    }
-    // and its lease, as flannel writes it
-    await w.etcd!.put(`${FLANNEL}/subnets/${fSubnet.replace('/', '-')}`, JSON.stringify({ PublicIP: fIp, PublicIPv6: null, BackendType: 'vxlan', BackendData: { VNI: 1, VtepMAC: fMac } }));
+    const F = await w.addFlannelHost('l', 30, fSubnet, '02:f1:00:00:c8:00');
+    const pod = F.pod.ns;
+    const fIp = F.ip;
+    for (const s of await hostSubnets(A, NET)) await flannelRoute(F, { subnet: s.Subnet, vtepMac: s.VtepMAC, publicIp: s.Host });
+    await w.etcd!.put(`${FLANNEL}/subnets/${fSubnet.replace('/', '-')}`, flannelLease(fIp, F.vtepMac));
     const known = await waitFor(async () => (await Promise.all([A, B, C].map((h) => hostSubnets(h, NET)))).every((s) => s.some((x) => x.Host === fIp)), 15_000, 200);
     expect(known, logs()).toBe(true);
     // the pod and F itself reach pontoon's containers, and back
     for (const c of [ca, cb]) {
       const fromPod = await ping(pod, c.ip, { count: 2, waitS: 2 });
       expect(fromPod.lossPercent, `pod -> ${c.ip}\n${fromPod.stdout}${fromPod.stderr}\n${logs()}`).toBe(0);
-      const fromF = await ping(F, c.ip, { count: 1, waitS: 2 });
+      const fromF = await ping(F.ns, c.ip, { count: 1, waitS: 2 });
       expect(fromF.lossPercent, `F -> ${c.ip}`).toBe(0);
       const toPod = await ping(c.ns, at(fSubnet, 2), { count: 2, waitS: 2 });
       expect(toPod.lossPercent, `${c.ip} -> pod`).toBe(0);

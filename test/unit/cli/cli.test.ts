@@ -106,7 +106,7 @@ describe('network create', () => {
     expect(await run(['network', 'create', '-o', 'foo=1', 'x'])).toMatchObject({
       code: 1,
       out: '',
-      err: 'Error: driver option "foo" is not supported (supported: com.docker.network.driver.mtu, pontoon.ipv6.nat, parent, macvlan_mode, pontoon.host_access)\n',
+      err: 'Error: driver option "foo" is not supported (supported: com.docker.network.driver.mtu, pontoon.ipv6.nat, parent, macvlan_mode, pontoon.host_access, pontoon.flannel_prefix)\n',
     });
     expect((await run(['network', 'create', '--mtu', '1500', '-o', 'com.docker.network.driver.mtu=1400', 'x'])).err).toBe(
       'Error: conflicting MTUs: --mtu 1500 and com.docker.network.driver.mtu=1400\n',
