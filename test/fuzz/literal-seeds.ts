@@ -173,6 +173,12 @@ export function literalSeeds(): Seed[] {
     p(encodeRecord('mv', MV.MV_ECHO_OUT)),
     p(Buffer.concat([encodeRecord('mv', MV.MV_ECHO_HOST), encodeRecord('host', MV.HOST_REPLY_TO_MV)])),
     p(encodeRecord('mv50', MV.MV50_ARP_REPLY)),
+    // the routed overlay (as test/unit/dataplane/routed-overlay.test.ts): rt pings the peer's
+    // subnet and ARPs for the host's address; the peer's reply to rt, its ping of the gateway
+    p(encodeRecord('rt', hex('02aa0000010002420af4010208004500002400014000400121ea0af401020af4020508006662000700016162636465666768'))),
+    p(encodeRecord('rt', hex('ffffffffffff02420af401020806000108000604000102420af401020af401020000000000000af40100'))),
+    p(encodeRecord('underlay', Buffer.concat([hex('0800000000000100'), hex('02aa0000010002bb0000020008004500002400020000400161e90af402050af4010200006e62000700016162636465666768')]), { vtep: 0 })),
+    p(encodeRecord('underlay', Buffer.concat([hex('0800000000000100'), hex('02aa0000010002bb0000020008004500002400050000400161e70af402050af401010800665e000b00016162636465666768')]), { vtep: 0 })),
     // NAT-PMP (RFC 6886) and PCP (RFC 6887) requests, as in test/unit/pcp/codec.test.ts
     ...PCP_REQUESTS.map((r) => ({ target: 'pcp', bytes: hex(r) })),
     // DNS: the query's message, as the resolver gets it

@@ -2,7 +2,7 @@
 // invariants a router keeps. An input is a list of records:
 //   [selector][length: u16 big-endian][frame bytes]   (a short last record takes what is left)
 //   selector bits 0-2 and 7: the ingress (INGRESS order: c1 c2 c3 cv ov host uplink underlay, then
-//            with bit 7 set mv lan mv50 and round again)
+//            with bit 7 set mv lan mv50 rt and round again)
 //            bits 3-4: time first (0 none, 1: +100 ms, 2: +5 s, 3: +400 s, each with a tick)
 //            bits 5-6: the underlay datagram's source VTEP (peer, remote endpoint's, stranger, peer);
 //            for `lan`, the VLAN tag the parent's socket reports beside the frame (none, 0, 50, 60)

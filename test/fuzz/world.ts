@@ -29,10 +29,13 @@ export const F = {
   /** containers on the macvlan networks 'lan' and 'lan50' */
   mv: parseIpv4('192.168.40.10'),
   mv50: parseIpv4('192.168.50.10'),
+  /** the routed overlay 'flat': this host's 10.244.1.0/24 (its container rt .2), the peer VTEP's 10.244.2.0/24 */
+  rt: parseIpv4('10.244.1.2'),
+  rtGw: parseIpv4('10.244.1.1'),
 } as const;
 
 /** The ingress a fuzz record names, in selector order ('lan': the macvlan parent, VLANs 0 and 50). */
-export const INGRESS = ['c1', 'c2', 'c3', 'cv', 'ov', 'host', 'uplink', 'underlay', 'mv', 'lan', 'mv50'] as const;
+export const INGRESS = ['c1', 'c2', 'c3', 'cv', 'ov', 'host', 'uplink', 'underlay', 'mv', 'lan', 'mv50', 'rt'] as const;
 export type Ingress = (typeof INGRESS)[number];
 
 export interface FuzzWorld {
@@ -122,6 +125,24 @@ export function makeFuzzWorld(): FuzzWorld {
   const mvId = dp.control.addEndpoint({ name: 'mv', network: 4, mac: parseMac('02:42:c0:a8:28:0a'), ip: F.mv, ip6: parseIpv6('fd00:40::a') }, mv).id;
   const mv50 = new MemoryPort();
   const mv50Id = dp.control.addEndpoint({ name: 'mv50', network: 5, mac: parseMac('02:42:c0:a8:32:0a'), ip: F.mv50 }, mv50).id;
+  // a routed overlay (VNI 1): this host's subnet, the peer VTEP leasing 10.244.2.0/24, the host's address on the range
+  dp.control.addNetwork({
+    index: 6,
+    name: 'flat',
+    subnet: parseIpv4('10.244.1.0'),
+    prefixLen: 24,
+    gatewayIp: F.rtGw,
+    gatewayMac: parseMac('02:aa:00:00:01:00'),
+    mtu: 1450,
+    internal: false,
+    vni: 1,
+    routed: true,
+  });
+  dp.control.addHostRoute(parseIpv4('10.244.1.0'), 32);
+  dp.control.addRemoteSubnet({ network: 6, subnet: parseIpv4('10.244.2.0'), prefixLen: 24, vtepIp: F.vtepPeer, vtepMac: parseMac('02:bb:00:00:02:00') });
+  const rt = new MemoryPort();
+  const rtId = dp.control.addEndpoint({ name: 'rt', network: 6, mac: parseMac('02:42:0a:f4:01:02'), ip: F.rt }, rt).id;
+  rt.take();
   cv.take();
   ov.take();
   mv.take();
@@ -132,16 +153,16 @@ export function makeFuzzWorld(): FuzzWorld {
 
   return {
     dp,
-    ports: { c1: w.c1, c2: w.c2, c3: w.c3, cv, ov, host: w.host, uplink: w.uplink, mv, mv50 },
-    ids: { ...w.ids, cv: cvId, ov: ovId, underlay: tunnelId, mv: mvId, lan: p40, mv50: mv50Id },
+    ports: { c1: w.c1, c2: w.c2, c3: w.c3, cv, ov, host: w.host, uplink: w.uplink, mv, mv50, rt },
+    ids: { ...w.ids, cv: cvId, ov: ovId, underlay: tunnelId, mv: mvId, lan: p40, mv50: mv50Id, rt: rtId },
     tunnel,
     parent,
     parentPorts: [p40, p50],
-    gatewayIps: new Set([A.bridgeGw, parseIpv4('172.18.0.1'), A.hostGw, F.ovGw]),
+    gatewayIps: new Set([A.bridgeGw, parseIpv4('172.18.0.1'), A.hostGw, F.ovGw, F.rtGw]),
     gatewayIps6: new Set([A6.bridgeGw, A6.backendGw, A6.hostGw, parseIpv6('fd00:14::1'), parseIpv6('fe80::1')].map((a) => ipv6ToString(a))),
     uplinkIp: A.uplink,
     uplinkIp6: ipv6ToString(A6.uplink),
-    gatewayMacs: new Set(['02:50:00:00:00:01', '02:50:00:00:00:02', '02:50:00:00:00:ff', '02:50:00:00:10:01', '02:50:00:00:00:40'].map(parseMac)),
+    gatewayMacs: new Set(['02:50:00:00:00:01', '02:50:00:00:00:02', '02:50:00:00:00:ff', '02:50:00:00:10:01', '02:50:00:00:00:40', '02:aa:00:00:01:00'].map(parseMac)),
   };
 }
 
@@ -163,7 +184,7 @@ export function settleFuzzWorld(w: FuzzWorld): void {
     dp.resolver.tick(net, now, counts);
   }
   dp.endBatch();
-  for (const name of ['c1', 'c2', 'c3', 'cv', 'ov', 'mv', 'mv50'] as const) {
+  for (const name of ['c1', 'c2', 'c3', 'cv', 'ov', 'mv', 'mv50', 'rt'] as const) {
     const port = dp.tables.ports[w.ids[name]]!;
     const net = dp.tables.networks[port.network]!;
     net.fdb.learn(port.macHi, port.macLo, port.id, dp.now);
