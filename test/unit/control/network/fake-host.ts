@@ -452,8 +452,12 @@ export class FakeCluster implements ClusterStore {
     queueMicrotask(() => this.emit({ kind: 'network-added', network: def }));
   }
 
+  private readonly removedNames = new Map<string, string>();
+
   async removeNetwork(networkId: string): Promise<void> {
     this.journal.record(`cluster network- ${this.networks.get(networkId)?.name}`);
+    const name = this.networks.get(networkId)?.name;
+    if (name !== undefined) this.removedNames.set(networkId, name);
     this.networks.delete(networkId);
   }
 
@@ -530,7 +534,8 @@ export class FakeCluster implements ClusterStore {
   }
 
   async leaveNetwork(networkId: string): Promise<void> {
-    this.journal.record(`leave ${this.networks.get(networkId)?.name}`);
+    // after removeNetwork too: the name it had
+    this.journal.record(`leave ${this.networks.get(networkId)?.name ?? this.removedNames.get(networkId)}`);
     this.joined.delete(networkId);
   }
 
