@@ -18,7 +18,7 @@ export interface MetricsSources {
   inventory(): { networks: number; endpoints: number };
   conntrackMax: number;
   /** overlay networks: data-plane slot, VNI and name (bounded by the number of overlay networks) */
-  overlays(): { index: number; vni: number; name: string }[];
+  overlays(): { index: number; vni: number; name: string; hostSubnets?: number }[];
   /** the embedded DNS's counters, or null when it is off */
   dns?: DnsStats | null;
   /** the NAT-PMP/PCP server's counters and its live mapping count, or null when it is off */
@@ -163,6 +163,16 @@ export function buildRegistry(src: MetricsSources): Registry {
   vxlanCounter('pontoon_vxlan_rx_bytes_total', 'Bytes of inner frames decapsulated, per VNI.', 1);
   vxlanCounter('pontoon_vxlan_tx_packets_total', 'Frames encapsulated to a VTEP (each replica counts), per VNI.', 2);
   vxlanCounter('pontoon_vxlan_tx_bytes_total', 'Bytes of inner frames encapsulated, per VNI.', 3);
+  new Gauge({
+    name: 'pontoon_overlay_host_subnets',
+    help: "Routed overlay networks: the hosts' subnet leases known (this host's included), per network.",
+    labelNames: ['vni', 'network'],
+    registers: [registry],
+    collect() {
+      this.reset();
+      for (const o of src.overlays()) if (o.hostSubnets !== undefined) this.set({ vni: String(o.vni), network: o.name }, o.hostSubnets);
+    },
+  });
   gauge('pontoon_vxlan_peers', 'Peer VTEPs summed over the overlay networks.', () => c.gauges[DpGauge.VxlanPeers]);
   gauge('pontoon_vxlan_remote_endpoints', 'Endpoints on other hosts known from the control plane.', () => c.gauges[DpGauge.RemoteEndpoints]);
   gauge('pontoon_live_state_adopted_flows', 'Connections adopted from the live-state file at this start (a restart after kill -9, a crash or an upgrade).', () => c.gauges[DpGauge.LiveStateFlows]);

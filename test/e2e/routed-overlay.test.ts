@@ -7,7 +7,7 @@
  * as a user sees it: the CLI, etcd's keys, ping, iperf3, tshark inside the containers.
  */
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import { cleanupAll, nsExec, nsExecOk, ping, randomHex, startCapture, waitFor } from './harness.js';
+import { cleanupAll, nsExec, nsExecOk, parseMetrics, ping, randomHex, startCapture, waitFor } from './harness.js';
 import { cleanupNatWorlds, parseIperf, startBackground } from './nat-world.js';
 import {
   ETCD_BIN,
@@ -110,6 +110,7 @@ needs([root, ...tools('ip', 'ping', 'tshark', 'iperf3', 'ethtool', 'ss', 'timeou
       const lease = JSON.parse(keys.get(`${FLANNEL}/subnets/${s.Subnet.replace('/', '-')}`)!) as Record<string, unknown>;
       expect(lease).toEqual({ PublicIP: s.Host, PublicIPv6: null, BackendType: 'vxlan', BackendData: { VNI: 1, VtepMAC: s.VtepMAC } });
     }
+    expect(parseMetrics(await A.daemon.metrics()).get(`pontoon_overlay_host_subnets{vni="1",network="${NET}"}`)).toBe(3);
     // the first /24 of the range is left out, as flannel's SubnetMin
     expect(seen.map((s) => s.Subnet)).not.toContain(`${at(CLUSTER, 0)}/24`);
 

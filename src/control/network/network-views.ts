@@ -143,9 +143,12 @@ export class NetworkViews {
     return { networks: this.deps.networks.size, endpoints };
   }
 
-  overlays(): { index: number; vni: number; name: string }[] {
-    const out: { index: number; vni: number; name: string }[] = [];
-    for (const n of this.deps.networks.values()) if (n.record.vni !== undefined) out.push({ index: n.index, vni: n.record.vni, name: n.record.name });
+  overlays(): { index: number; vni: number; name: string; hostSubnets?: number }[] {
+    const out: { index: number; vni: number; name: string; hostSubnets?: number }[] = [];
+    for (const n of this.deps.networks.values()) {
+      if (n.record.vni === undefined) continue;
+      out.push({ index: n.index, vni: n.record.vni, name: n.record.name, ...(n.record.routed !== undefined ? { hostSubnets: n.leases.size } : {}) });
+    }
     return out;
   }
 
