@@ -9,7 +9,7 @@ import { macHiOf, macLoOf } from '../wire/mac.js';
 import type { NeighbourDiscovery } from './neighbour-discovery.js';
 import type { Datapath } from './context.js';
 import { CtFlag, CtTuple, Family, type IpFamily } from './conntrack.js';
-import { Gauge, SERVICE_FIELDS, SVC_REFUSED_BASE } from './counters.js';
+import { Gauge, SERVICE_FIELDS, SVC_BACKEND_IP, SVC_REFUSED_BASE } from './counters.js';
 import { type GatewayDatagramSpec, sendGatewayDatagram } from './gateway-datagram.js';
 import type { GatewayServiceName } from './gateway-services.js';
 import { vtepTarget } from './mac-table.js';
@@ -488,6 +488,10 @@ export class DataplaneControl {
     const before = vips.used[spec.slot] !== 0 ? vips.network[spec.slot] : -1;
     const left = vips.set(spec);
     this.forgetBackends(left, spec.vip, spec.port);
+    const c = this.dp.counters.services;
+    for (let b = spec.slot * MAX_BACKENDS; b < (spec.slot + 1) * MAX_BACKENDS; b++) {
+      if (vips.backendUsed[b] !== 0) c[b * SERVICE_FIELDS + SVC_BACKEND_IP] = vips.backendIp[b] >>> 0;
+    }
     if (before !== spec.network) {
       if (before >= 0 && t.networks[before] !== undefined) t.networks[before]!.services--;
       net.services++;

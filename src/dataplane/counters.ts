@@ -85,11 +85,13 @@ const GAUGE_SLOTS = 32;
 const CT_STATE_SLOTS = 48; // [tcp, udp, icmp] x 16 states
 /** network slots (the uplink takes the last); per network: VXLAN rx packets, rx bytes, tx packets, tx bytes */
 export const MAX_NETWORKS = 4096;
-/** service counters: per backend slot (service-table.ts) new flows, bytes, active flows; then per service the flows refused */
-export const SERVICE_FIELDS = 3;
+/** service counters: per backend slot (service-table.ts) new flows, bytes, active flows, its address; then per service the flows refused */
+export const SERVICE_FIELDS = 4;
 export const SVC_NEW_FLOWS = 0;
 export const SVC_BYTES = 1;
 export const SVC_ACTIVE = 2;
+/** the backend's address (uint32; 0: the slot is free), written when the slot is given: how the main thread finds a backend's counters */
+export const SVC_BACKEND_IP = 3;
 const SERVICE_SLOTS = BACKEND_SLOTS * SERVICE_FIELDS + MAX_SERVICES;
 /** where the per-service refused counts start in `services` */
 export const SVC_REFUSED_BASE = BACKEND_SLOTS * SERVICE_FIELDS;
@@ -150,7 +152,7 @@ export class DataplaneCounters {
   readonly ctStates: Float64Array;
   /** [network * 4] VXLAN rx packets, +1 rx bytes, +2 tx packets, +3 tx bytes */
   readonly vxlan: Float64Array;
-  /** [backend slot * 3] new flows, +1 bytes (both directions), +2 active flows; [SVC_REFUSED_BASE + service] flows refused */
+  /** [backend slot * 4] new flows, +1 bytes (both directions), +2 active flows, +3 its address; [SVC_REFUSED_BASE + service] flows refused */
   readonly services: Float64Array;
 
   constructor(sab?: SharedArrayBuffer) {
