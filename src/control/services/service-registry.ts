@@ -57,7 +57,7 @@ export interface ServiceRegistryDeps {
   networks: LiveNetworks;
   names: NameTable;
   dataplane: ServiceDataplane;
-  devices: Pick<HostDevices, 'netnsExists'>;
+  devices: Pick<HostDevices, 'netnsExists' | 'addHostRoute'>;
   /** the overlay networks' cluster store (VIPs inside a subnet are claimed there) and the services' one; null: none */
   cluster: ClusterStore | null;
   serviceStore: ServiceClusterStore | null;
@@ -75,6 +75,7 @@ export class ServiceRegistry {
   private flushing = false;
   private timer: NodeJS.Timeout | null = null;
   private started = false;
+  private rangeSet = false;
 
   constructor(private readonly deps: ServiceRegistryDeps) {
     this.range = parseCidr(deps.cidr);
@@ -84,8 +85,7 @@ export class ServiceRegistry {
 
   /** After the networks and endpoints are back: the saved services, the cluster's, then following both. */
   async start(): Promise<void> {
-    const { names, dataplane, log } = this.deps;
-    await dataplane.control.setServiceRange(this.range.addr, this.range.prefixLen);
+    const { names, log } = this.deps;
     for (const rec of this.load()) {
       try {
         await this.program(rec);
@@ -262,8 +262,20 @@ export class ServiceRegistry {
 
   // ---- the data plane -------------------------------------------------------------------------------
 
+  /**
+   * With the first service: the data plane refuses the services range's addresses that no service
+   * has, and the host reaches VIPs through the gateway (its flows get this host's backends).
+   */
+  private async ensureRange(): Promise<void> {
+    if (this.rangeSet) return;
+    this.rangeSet = true;
+    await this.inOrder(() => this.deps.dataplane.control.setServiceRange(this.range.addr, this.range.prefixLen));
+    await this.deps.devices.addHostRoute(this.deps.cidr).catch((err: Error) => this.deps.log.warn({ cidr: this.deps.cidr, err: err.message }, 'no host route to the services range'));
+  }
+
   /** Gives a service a slot, its backends and its published port in the data plane; throws, changing nothing, when refused. */
   private async program(rec: ServiceRecord): Promise<void> {
+    await this.ensureRange();
     const live = this.deps.networks.get(rec.network);
     if (live === undefined) throw new Error(`network ${rec.network} does not exist`);
     const used = new Set([...this.byName.values()].map((s) => s.slot));
