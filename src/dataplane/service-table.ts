@@ -6,6 +6,7 @@
 // indexes are rebuilt then, never on the fast path.
 
 import { IP_PROTO_UDP, type PortProtocol } from '../wire/ipv4.js';
+import { ipv4ToString } from '../wire/ipv4-address.js';
 
 /** Services the data plane holds at most, and backends per service. */
 export const MAX_SERVICES = 256;
@@ -209,7 +210,7 @@ export class ServiceTable {
     if (!Number.isInteger(s) || s < 0 || s >= MAX_SERVICES) throw new Error(`service slot ${s} is outside 0-${MAX_SERVICES - 1}`);
     if (spec.backends.length > MAX_BACKENDS) throw new Error(`a service has at most ${MAX_BACKENDS} backends, not ${spec.backends.length}`);
     const other = this.lookup(spec.proto, spec.vip, spec.port);
-    if (other >= 0 && other !== s) throw new Error(`${spec.port}/${spec.proto === IP_PROTO_UDP ? 'udp' : 'tcp'} of ${spec.vip >>> 0} is already a service`);
+    if (other >= 0 && other !== s) throw new Error(`${spec.port}/${spec.proto === IP_PROTO_UDP ? 'udp' : 'tcp'} of ${ipv4ToString(spec.vip)} is already a service`);
     const base = s * MAX_BACKENDS;
     const wanted = new Map<number, boolean>();
     for (const b of spec.backends) wanted.set(b.ip | 0, b.local);

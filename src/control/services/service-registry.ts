@@ -76,6 +76,8 @@ export class ServiceRegistry {
   private timer: NodeJS.Timeout | null = null;
   private started = false;
   private rangeSet = false;
+  /** services being created here: their own event from the cluster store is not theirs to program */
+  private readonly creating = new Map<string, string>();
 
   constructor(private readonly deps: ServiceRegistryDeps) {
     this.range = parseCidr(deps.cidr);
@@ -178,12 +180,17 @@ export class ServiceRegistry {
       ...(publish !== undefined ? { publish } : {}),
       created: new Date().toISOString(),
     };
-    await this.claimVip(rec, live, req.vip);
+    this.creating.set(name, rec.id);
     try {
-      await this.program(rec);
-    } catch (err) {
-      await this.releaseVip(rec, live).catch(() => undefined);
-      throw err instanceof ApiFailure ? err : new ApiFailure(409, `service ${name}: ${(err as Error).message}`);
+      await this.claimVip(rec, live, req.vip);
+      try {
+        await this.program(rec);
+      } catch (err) {
+        await this.releaseVip(rec, live).catch(() => undefined);
+        throw err instanceof ApiFailure ? err : new ApiFailure(409, `service ${name}: ${(err as Error).message}`);
+      }
+    } finally {
+      this.creating.delete(name);
     }
     this.save();
     this.deps.log.info({ service: name, network: live.record.name, vip: rec.vip, port: `${port}/${proto}` }, 'service created');
@@ -429,6 +436,7 @@ export class ServiceRegistry {
         return;
       }
       const rec = e.service;
+      if (this.creating.get(rec.name) === rec.id) return; // being created here
       const known = this.byName.get(rec.name);
       if (known !== undefined) {
         if (known.record.id === rec.id) return; // ours, or already programmed
