@@ -14,8 +14,8 @@
 //            alias), the VIP from services.cidr
 //
 // The same VIP and addresses in both worlds. Test, alternating kernel and pontoon: autocannon in
-// the client against http://VIP/ (req/s, latency), each backend's HTTP server the section's usual
-// one (e2e-worlds.ts). Everything is the harness's (createNetns, startDaemon, startBackground):
+// the client against http://VIP/ (req/s, latency), after one unrecorded warm-up run per world, each
+// backend's HTTP server the section's usual one (e2e-worlds.ts). Everything is the harness's (createNetns, startDaemon, startBackground):
 // e2e.ts's cleanup removes it.
 
 import { join } from 'node:path';
@@ -175,6 +175,10 @@ export async function servicesSection(ctx: SectionContext): Promise<SectionRepor
   try {
     for (const w of [kernel, pontoon]) for (const ns of w.backends) servers.push(await startHttpServer(ns, o.http, maxSeconds));
     for (const w of [kernel, pontoon]) await w.expectServed();
+    // one unrecorded run per world first: the HTTP servers and the daemon compile their hot paths
+    // during the first seconds of load, which would weigh on the first runs of short ones
+    ctx.log('bench:e2e: services: a warm-up run per world (not recorded)...');
+    for (const w of [kernel, pontoon]) await httpViaVip(w, 2, o.connections);
     const tests = [{ name: 'http_vip', run: (w: ServiceWorld) => httpViaVip(w, o.seconds, o.connections) }];
     const records = await runAlternating<ServiceWorld>(ctx, 'services', tests, [kernel, pontoon], (rec) => showValues(rec, METRICS));
     const spread = pontoon.daemon === null ? '' : (await pontoon.daemon.cliOk(['service', 'inspect', 'web'])).stdout;
@@ -182,7 +186,7 @@ export async function servicesSection(ctx: SectionContext): Promise<SectionRepor
     return {
       name: 'services',
       title: `services: HTTP through a VIP of 3 backends, kube-proxy's nftables DNAT against pontoon's services; ${o.reps} rep(s) per world, ${o.seconds} s per autocannon run, -c ${o.connections}, ${o.http} HTTP servers`,
-      header: [`kernel world: ${kernel.description}`, `pontoon world: ${pontoon.description}`],
+      header: [`kernel world: ${kernel.description}`, `pontoon world: ${pontoon.description}`, 'each world had one 2 s autocannon run before the recorded ones (warm-up, not recorded)'],
       worlds: { kernel: { description: kernel.description }, pontoon: { description: pontoon.description } },
       metrics: METRICS,
       records,
