@@ -152,6 +152,15 @@ function serviceOf(w: World, proto: 6 | 17 = 6): void {
   w.dp.control.setService({ slot: 2, network: 0, proto, vip, port: 54, targetPort: 5201, affinityMs: 0, backends });
 }
 
+/** The TCP service and one handshake through it: c1 to the VIP, c2's answer switched back to c1 (translated in the switch). */
+function serviceFlow(w: World): void {
+  const { dp, ids } = w;
+  serviceOf(w);
+  dp.receive(ids.c1, tcpFrame(C1, VIP, GW, TCP_SYN, 1000, 0, 0));
+  dp.receive(ids.c2, tcpFrame({ ...C2, port: 5201 }, { ...C1 }, C1.mac, TCP_SYN | TCP_ACK, 5000, 1001, 0));
+  dp.receive(ids.c1, tcpFrame(C1, VIP, GW, TCP_ACK, 1001, 5001, 0));
+}
+
 interface Scenario {
   name: string;
   what: string;
@@ -264,13 +273,8 @@ const SCENARIOS: Scenario[] = [
     name: 'service_vip',
     what: 'a service: an established TCP flow from c1 to a VIP, DNATed to its backend c2 (conntrack lookup, TCP tracking, rewrite, per-backend bytes)',
     prepare: (w) => {
-      const { dp, ids } = w;
-      serviceOf(w);
-      dp.receive(ids.c1, tcpFrame(C1, VIP, GW, TCP_SYN, 1000, 0, 0));
-      // the backend answers the client directly (one segment): the reply is translated in the switch
-      dp.receive(ids.c2, tcpFrame({ ...C2, port: 5201 }, { ...C1 }, C1.mac, TCP_SYN | TCP_ACK, 5000, 1001, 0));
-      dp.receive(ids.c1, tcpFrame(C1, VIP, GW, TCP_ACK, 1001, 5001, 0));
-      return { port: ids.c1, frames: [tcpFrame(C1, VIP, GW, DATA, 1001, 5001, 64)] };
+      serviceFlow(w);
+      return { port: w.ids.c1, frames: [tcpFrame(C1, VIP, GW, DATA, 1001, 5001, 64)] };
     },
     sink: (w) => () => w.ports.c2.count,
   },
@@ -278,12 +282,8 @@ const SCENARIOS: Scenario[] = [
     name: 'service_reply',
     what: "a service's reply switched from the backend to a client on its segment, translated back to the VIP on the way (backend set check, conntrack lookup, TCP tracking, rewrite)",
     prepare: (w) => {
-      const { dp, ids } = w;
-      serviceOf(w);
-      dp.receive(ids.c1, tcpFrame(C1, VIP, GW, TCP_SYN, 1000, 0, 0));
-      dp.receive(ids.c2, tcpFrame({ ...C2, port: 5201 }, { ...C1 }, C1.mac, TCP_SYN | TCP_ACK, 5000, 1001, 0));
-      dp.receive(ids.c1, tcpFrame(C1, VIP, GW, TCP_ACK, 1001, 5001, 0));
-      return { port: ids.c2, frames: [tcpFrame({ ...C2, port: 5201 }, { ...C1 }, C1.mac, DATA, 5001, 1001, 64)] };
+      serviceFlow(w);
+      return { port: w.ids.c2, frames: [tcpFrame({ ...C2, port: 5201 }, { ...C1 }, C1.mac, DATA, 5001, 1001, 64)] };
     },
     sink: (w) => () => w.ports.c1.count,
   },

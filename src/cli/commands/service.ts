@@ -4,9 +4,9 @@
 
 import { type Command, InvalidArgumentError, Option } from 'commander';
 import type { ServiceCreateRequest, ServiceResource } from '../../control/api-types.js';
-import { ApiRequestError } from '../api-client.js';
 import { CliExit, type CliContext } from '../context.js';
-import { formatInspect, formatTable, shortId } from '../format.js';
+import { formatTable, shortId } from '../format.js';
+import { inspectEach } from './inspect-each.js';
 
 const enc = encodeURIComponent;
 
@@ -104,25 +104,7 @@ export function serviceCommand(ctx: CliContext, parent: Command): Command {
     .command('inspect')
     .description('Display detailed information on one or more services (with each backend and its counters)')
     .argument('<service...>', 'service names')
-    .action(async (names: string[], _o: unknown, cmd: Command) => {
-      const client = ctx.client(cmd);
-      const found: ServiceResource[] = [];
-      const errors: string[] = [];
-      for (const name of names) {
-        try {
-          found.push(await client.request<ServiceResource>('GET', `/v1/services/${enc(name)}`));
-        } catch (e) {
-          if (e instanceof ApiRequestError && e.status === 404) errors.push(`No such service: ${name}`);
-          else if (e instanceof ApiRequestError) errors.push(e.message);
-          else throw e;
-        }
-      }
-      ctx.io.out(formatInspect(found));
-      if (errors.length > 0) {
-        ctx.io.err(errors.map((m) => `Error: ${m}\n`).join(''));
-        throw new CliExit(1);
-      }
-    });
+    .action((names: string[], _o: unknown, cmd: Command) => inspectEach(ctx, cmd, names, 'service', (name) => `/v1/services/${enc(name)}`));
 
   service
     .command('rm')
