@@ -12,7 +12,7 @@ import type { Logger } from 'pino';
 import { join } from 'node:path';
 import { existsSync, readFileSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
-import { cidrContains, ipv4ToString, parseCidr, parseIpv4OrNull, type Ipv4Cidr } from '../../wire/ipv4-address.js';
+import { cidrContains, cidrsOverlap, ipv4ToString, parseCidr, parseIpv4OrNull, type Ipv4Cidr } from '../../wire/ipv4-address.js';
 import { MAX_BACKENDS, MAX_SERVICES, type ServiceSpec } from '../../dataplane/service-table.js';
 import { SERVICE_FIELDS, SVC_ACTIVE, SVC_BACKEND_IP, SVC_BYTES, SVC_NEW_FLOWS, SVC_REFUSED_BASE } from '../../dataplane/counters.js';
 import type { ServiceBackendResource, ServiceCreateRequest, ServiceResource } from '../api-types.js';
@@ -57,7 +57,7 @@ export interface ServiceRegistryDeps {
   networks: LiveNetworks;
   names: NameTable;
   dataplane: ServiceDataplane;
-  devices: Pick<HostDevices, 'netnsExists' | 'addHostRoute'>;
+  devices: Pick<HostDevices, 'netnsExists' | 'addHostRoute' | 'hostRoutes'>;
   /** the overlay networks' cluster store (VIPs inside a subnet are claimed there) and the services' one; null: none */
   cluster: ClusterStore | null;
   serviceStore: ServiceClusterStore | null;
@@ -277,6 +277,13 @@ export class ServiceRegistry {
     if (this.rangeSet) return;
     this.rangeSet = true;
     await this.inOrder(() => this.deps.dataplane.control.setServiceRange(this.range.addr, this.range.prefixLen));
+    // never over a route of the host's own (a real cluster's service range, say)
+    const taken = await this.deps.devices.hostRoutes().catch(() => [] as string[]);
+    const clash = taken.find((r) => r !== this.deps.cidr && cidrsOverlap(parseCidr(r), this.range));
+    if (clash !== undefined) {
+      this.deps.log.warn({ cidr: this.deps.cidr, route: clash }, 'the host has a route into the services range: the host does not reach VIPs');
+      return;
+    }
     await this.deps.devices.addHostRoute(this.deps.cidr).catch((err: Error) => this.deps.log.warn({ cidr: this.deps.cidr, err: err.message }, 'no host route to the services range'));
   }
 
