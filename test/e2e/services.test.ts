@@ -56,6 +56,7 @@ needs(root, tools('ip', 'curl', 'dig', 'python3', 'setpriv', 'timeout'), etcdSer
   const servers = new Map<string, Background>();
   const c: Record<string, OverlayContainer> = {};
   let vip = '';
+  const BR = `sb-${hex}`;
 
   const logs = () => `--- host A:\n${A?.daemon.logTail(30)}\n--- host B:\n${B?.daemon.logTail(30)}`;
 
@@ -203,7 +204,6 @@ needs(root, tools('ip', 'curl', 'dig', 'python3', 'setpriv', 'timeout'), etcdSer
 
   it('7. a bridge network on one host: client and backend on one segment, the reply translated in the switch', async () => {
     const [bsub] = await pickSubnets(['10.214', '172.29'], 1);
-    const BR = `sb-${hex}`;
     await A.daemon.cliOk(['network', 'create', '--subnet', bsub!, BR]);
     c.bs = await w.connect(A, 'bs', BR, ['--alias', 'bweb']);
     c.bc = await w.connect(A, 'bc', BR);
@@ -215,11 +215,23 @@ needs(root, tools('ip', 'curl', 'dig', 'python3', 'setpriv', 'timeout'), etcdSer
       expect(r.ok, r.err).toBe(true);
       expect(r.body).toBe('bs');
     }
-    await A.daemon.cliOk(['service', 'rm', 'bsvc']);
-    servers.get('bs')!.stop(1000);
   }, 60_000);
 
-  it('8. a backend killed mid-test leaves within a second, and no request after that fails', async () => {
+  it("8. after a restart the services are back: the bridge network's from services.json, the overlay's from etcd", async () => {
+    const bvip = (await inspect(A, 'bsvc')).VIP;
+    await A.daemon.restart();
+    for (const [name, n] of [['bsvc', 1], ['web', 3]] as const) {
+      expect(await waitFor(async () => (await backendsOn(A, name)).length === n, 15_000, 200), `${name}\n${logs()}`).toBe(true);
+    }
+    expect((await inspect(A, 'bsvc')).VIP).toBe(bvip);
+    expect((await inspect(A, 'web')).VIP).toBe(vip);
+    expect(await waitFor(async () => (await get(c.bc!.ns, `http://${bvip}/`)).body === 'bs', 10_000, 200)).toBe(true);
+    expect(await waitFor(async () => (await get(c.cl1!.ns, `http://${vip}/`)).ok, 10_000, 200)).toBe(true);
+    await A.daemon.cliOk(['service', 'rm', 'bsvc']);
+    await servers.get('bs')!.stop(1000);
+  }, 90_000);
+
+  it('9. a backend killed mid-test leaves within a second, and no request after that fails', async () => {
     const results: { at: number; ok: boolean; err: string }[] = [];
     let stop = false;
     const loop = async (cl: string) => {
