@@ -14,7 +14,7 @@ import type { Measurement, Settings } from './e2e-measure.js';
 export type WorldKind = 'kernel' | 'pontoon';
 
 /** The sections, in the order they run (nat and rfc2544 share the NAT worlds). */
-export const SECTIONS = ['nat', 'rfc2544', 'overlay', 'routed', 'docker', 'macvlan'] as const;
+export const SECTIONS = ['nat', 'rfc2544', 'overlay', 'routed', 'docker', 'macvlan', 'services'] as const;
 export type SectionName = (typeof SECTIONS)[number];
 
 /** What a run's probe looks at in a world. */

@@ -1,5 +1,5 @@
 // `npm run bench:e2e` (root): pontoon against the kernel doing the same job the way Docker does it,
-// end to end with real tools, in network namespaces this script creates. Five sections:
+// end to end with real tools, in network namespaces this script creates. Six sections:
 //
 //   nat      through the masquerade and a published port (kernel: bridge + veth + ip_forward +
 //            nftables masquerade/DNAT; pontoon: TAP endpoints, TAP uplink): iperf3 TCP both ways,
@@ -15,6 +15,9 @@
 //            network; pontoon: a network of pontoon as Docker's network and IPAM plugin): iperf3
 //            TCP and ping container to container, the time `docker run` takes and the time to the
 //            new container's first ping reply (e2e-docker.ts)
+//   services HTTP through a service VIP spread over three backends (kernel: bridge + br_netfilter +
+//            nftables numgen random mod 3 vmap DNAT, kube-proxy's nftables mode; pontoon: a bridge
+//            network and `pontoon service create`): autocannon req/s (e2e-services.ts)
 //   macvlan  a container directly on a LAN (kernel: Linux's macvlan driver on a veth parent;
 //            pontoon: a macvlan network on the same kind of parent, the daemon in the host
 //            namespace): iperf3 TCP both ways with the LAN host, UDP 64-byte packets/s, ping
@@ -27,7 +30,7 @@
 // Ctrl-C. Everything created is removed at the end of a section, on error and on Ctrl-C, and
 // checked to be gone.
 //
-//   --only LIST     sections to run, comma-separated: nat,rfc2544,overlay,routed,docker,macvlan (default: all)
+//   --only LIST     sections to run, comma-separated: nat,rfc2544,overlay,routed,docker,macvlan,services (default: all)
 //   --reps N        repetitions per world and test (default 3; rfc2544 always searches once)
 //   --seconds S     duration of each iperf3 / autocannon run (default 5)
 //   --quick         --reps 1 --seconds 2, shorter rfc2544 trials (about a minute and a half for all)
@@ -50,6 +53,7 @@ import { ETCD_BIN, cleanupOverlayWorlds } from '../test/e2e/overlay-world.js';
 import { type NatWorlds, buildNatWorlds, natSection } from './e2e-nat.js';
 import { cleanupDockerWorlds, dockerSection } from './e2e-docker.js';
 import { macvlanSection } from './e2e-macvlan.js';
+import { servicesSection } from './e2e-services.js';
 import { overlaySection } from './e2e-overlay.js';
 import { routedSection } from './e2e-routed.js';
 import { type SectionReport, failedRuns, renderSection, sectionJson } from './e2e-report.js';
@@ -61,7 +65,7 @@ import { type BenchOptions, type SectionContext, type SectionName, SECTIONS } fr
 function usage(msg?: string): never {
   if (msg !== undefined) console.error(`bench:e2e: ${msg}`);
   console.error(
-    'usage: node dist/native-free-bench/e2e.js [--only nat,rfc2544,overlay,routed,docker,macvlan] [--reps N] [--seconds S] [--quick] [--pings N] [--connections C] ' +
+    'usage: node dist/native-free-bench/e2e.js [--only nat,rfc2544,overlay,routed,docker,macvlan,services] [--reps N] [--seconds S] [--quick] [--pings N] [--connections C] ' +
       '[--http node|python] [--kernel-offloads on|off] [--pontoon-set KEY=VALUE]... [--json]',
   );
   process.exit(msg === undefined ? 0 : 1);
@@ -221,7 +225,8 @@ function missingTools(only: SectionName[]): string[] {
   if (only.includes('macvlan')) need.push(['curl', 'curl'], ['ss', 'iproute2']);
   if (only.includes('docker')) need.push(['dockerd', 'docker.io'], ['runc', 'runc'], ['busybox', 'busybox-static'], ['findmnt', 'util-linux'], ['nsenter', 'util-linux']);
   for (const [tool, pkg] of need) if (!onPath(tool)) missing.push(`${tool} (Debian package ${pkg})`);
-  if (only.includes('nat') && !existsSync(join(packageRoot(), 'node_modules', 'autocannon', 'autocannon.js'))) missing.push('autocannon (npm ci)');
+  if (only.includes('services')) need.push(['nft', 'nftables'], ['curl', 'curl']);
+  if ((only.includes('nat') || only.includes('services')) && !existsSync(join(packageRoot(), 'node_modules', 'autocannon', 'autocannon.js'))) missing.push('autocannon (npm ci)');
   if (only.includes('docker') && !existsSync(DOCKER_CLIENT)) missing.push(`${DOCKER_CLIENT} (Debian package docker.io)`);
   if ((only.includes('overlay') || only.includes('routed')) && !existsSync(ETCD_BIN)) missing.push(`${ETCD_BIN} (Debian package etcd-server, or set ETCD_BIN)`);
   return missing;
@@ -337,6 +342,7 @@ async function main(): Promise<number> {
     { name: 'routed', run: () => routedSection(ctx) },
     { name: 'docker', run: () => dockerSection(ctx) },
     { name: 'macvlan', run: () => macvlanSection(ctx) },
+    { name: 'services', run: () => servicesSection(ctx) },
   ];
   let natWorlds: Promise<NatWorlds> | null = null;
   const nat = () => (natWorlds ??= buildNatWorlds(ctx));

@@ -137,6 +137,30 @@ function world(underlay6 = false) {
 
 type World = ReturnType<typeof world>;
 
+/** A service's VIP on the bridge network (services.cidr's kind of address). */
+const VIP = { mac: GW, ip: '10.96.0.10', port: 80 };
+
+/** The service VIP:80 (TCP), or VIP:53 and :54 (UDP), with c2 as its one backend on port 5201. */
+function serviceOf(w: World, proto: 6 | 17 = 6): void {
+  const backends = [{ ip: parseIpv4(C2.ip), local: true }];
+  const vip = parseIpv4(VIP.ip);
+  if (proto === 6) {
+    w.dp.control.setService({ slot: 0, network: 0, proto, vip, port: 80, targetPort: 5201, affinityMs: 0, backends });
+    return;
+  }
+  w.dp.control.setService({ slot: 1, network: 0, proto, vip, port: 53, targetPort: 5201, affinityMs: 0, backends });
+  w.dp.control.setService({ slot: 2, network: 0, proto, vip, port: 54, targetPort: 5201, affinityMs: 0, backends });
+}
+
+/** The TCP service and one handshake through it: c1 to the VIP, c2's answer switched back to c1 (translated in the switch). */
+function serviceFlow(w: World): void {
+  const { dp, ids } = w;
+  serviceOf(w);
+  dp.receive(ids.c1, tcpFrame(C1, VIP, GW, TCP_SYN, 1000, 0, 0));
+  dp.receive(ids.c2, tcpFrame({ ...C2, port: 5201 }, { ...C1 }, C1.mac, TCP_SYN | TCP_ACK, 5000, 1001, 0));
+  dp.receive(ids.c1, tcpFrame(C1, VIP, GW, TCP_ACK, 1001, 5001, 0));
+}
+
 interface Scenario {
   name: string;
   what: string;
@@ -157,6 +181,9 @@ function vxlanDatagram(inner: Buffer, vni: number): Buffer {
   inner.copy(d, VXLAN_HLEN);
   return d;
 }
+
+/** scenarios whose frames each start a flow: the table is emptied before every round */
+const NEW_FLOWS = new Set(['nat_new_flows', 'service_new_flows']);
 
 const SCENARIOS: Scenario[] = [
   {
@@ -241,6 +268,35 @@ const SCENARIOS: Scenario[] = [
       return { port: w.ids.c1, frames };
     },
     sink: (w) => () => w.ports.up.count,
+  },
+  {
+    name: 'service_vip',
+    what: 'a service: an established TCP flow from c1 to a VIP, DNATed to its backend c2 (conntrack lookup, TCP tracking, rewrite, per-backend bytes)',
+    prepare: (w) => {
+      serviceFlow(w);
+      return { port: w.ids.c1, frames: [tcpFrame(C1, VIP, GW, DATA, 1001, 5001, 64)] };
+    },
+    sink: (w) => () => w.ports.c2.count,
+  },
+  {
+    name: 'service_reply',
+    what: "a service's reply switched from the backend to a client on its segment, translated back to the VIP on the way (backend set check, conntrack lookup, TCP tracking, rewrite)",
+    prepare: (w) => {
+      serviceFlow(w);
+      return { port: w.ids.c2, frames: [tcpFrame({ ...C2, port: 5201 }, { ...C1 }, C1.mac, DATA, 5001, 1001, 64)] };
+    },
+    sink: (w) => () => w.ports.c1.count,
+  },
+  {
+    name: 'service_new_flows',
+    what: 'a new UDP flow to a service VIP per packet (service lookup, uniform backend choice, conntrack insert)',
+    prepare: (w) => {
+      serviceOf(w, 17);
+      const frames: Buffer[] = [];
+      for (let i = 0; i < 100_000; i++) frames.push(udpFrame({ ...C1, port: 10000 + (i % 50_000) }, { ...VIP, port: 53 + Math.floor(i / 50_000) }, GW, 32));
+      return { port: w.ids.c1, frames };
+    },
+    sink: (w) => () => w.ports.c2.count,
   },
   {
     name: 'vxlan_encap',
@@ -379,14 +435,14 @@ function measure(sc: Scenario, packets: number, rounds: number): Result {
   const allocs: number[] = [];
   let start = check + warm;
   for (let r = 0; r < rounds; r++) {
-    if (sc.name === 'nat_new_flows') {
+    if (NEW_FLOWS.has(sc.name)) {
       w.dp.tables.conntrack.flush(); // every round creates its flows anew (outside the timing)
       start = 0;
     }
     const gc0 = gcCount;
     const heap0 = process.memoryUsage().heapUsed;
     const t0 = process.hrtime.bigint();
-    const n = sc.name === 'nat_new_flows' ? Math.min(perRound, frames.length) : perRound;
+    const n = NEW_FLOWS.has(sc.name) ? Math.min(perRound, frames.length) : perRound;
     run(w.dp, port, frames, tunnelIn, n, start, tso, parentVlan);
     const t1 = process.hrtime.bigint();
     const heap1 = process.memoryUsage().heapUsed;

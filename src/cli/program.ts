@@ -8,6 +8,7 @@ import { conntrackCommand } from './commands/conntrack.js';
 import { networkCommand, portCommand } from './commands/network.js';
 import { statusCommand } from './commands/status.js';
 import { peerCommand } from './commands/peer.js';
+import { serviceCommand } from './commands/service.js';
 import { topCommand } from './commands/top.js';
 import { CliExit, type CliContext, type CliIo } from './context.js';
 import { packageVersion } from './package-info.js';
@@ -48,6 +49,7 @@ export function buildProgram(
   portCommand(ctx, program);
   conntrackCommand(ctx, program);
   peerCommand(ctx, program);
+  serviceCommand(ctx, program);
   topCommand(ctx, program);
   cniCommand(ctx, program);
   addUsageHints(program, '');

@@ -6,7 +6,7 @@ import { chmodSync } from 'node:fs';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Logger } from 'pino';
 import { z } from 'zod';
-import type { ConnectRequest, DisconnectRequest, NetworkCreateRequest, PeerAddRequest } from './api-types.js';
+import type { ConnectRequest, DisconnectRequest, NetworkCreateRequest, PeerAddRequest, ServiceCreateRequest } from './api-types.js';
 import { ApiFailure, type GatewayApi } from './gateway-api.js';
 import { MutationQueue } from './mutation-queue.js';
 import { listenUnixHttp, type UnixHttpServer } from './unix-http-server.js';
@@ -66,6 +66,18 @@ const disconnectSchema = z
     message: 'give netns, or containerId and ifName',
   })
   .transform((b): DisconnectRequest => (b.netns !== undefined ? { netns: b.netns } : { containerId: b.containerId!, ifName: b.ifName! }));
+
+const serviceCreateSchema = z.strictObject({
+  name: z.string().min(1).max(63),
+  network: z.string().min(1),
+  port: z.string().min(1).max(16),
+  targetPort: z.number().int().optional(),
+  vip: z.string().max(64).optional(),
+  selector: z.string().min(1).max(253).optional(),
+  backends: z.array(z.string().min(1).max(253)).min(1).max(64).optional(),
+  affinity: z.string().max(32).optional(),
+  publish: z.number().int().optional(),
+});
 
 const peerAddSchema = z.strictObject({
   vtep: z.string().min(1),
@@ -174,6 +186,26 @@ function routes(api: GatewayApi): Route[] {
       handler: async () => ({ status: 200, body: { flushed: await api.conntrackFlush() } }),
     },
     { method: 'GET', pattern: /^\/v1\/counters$/, mutates: false, handler: async () => ({ status: 200, body: await api.counters() }) },
+    { method: 'GET', pattern: /^\/v1\/services$/, mutates: false, handler: async () => ({ status: 200, body: await api.listServices() }) },
+    {
+      method: 'POST',
+      pattern: /^\/v1\/services$/,
+      mutates: true,
+      handler: async (_p, body) => {
+        const req: ServiceCreateRequest = parseBody(serviceCreateSchema, await body());
+        return { status: 201, body: await api.createService(req) };
+      },
+    },
+    { method: 'GET', pattern: /^\/v1\/services\/([^/]+)$/, mutates: false, handler: async ([name]) => ({ status: 200, body: api.inspectService(name!) }) },
+    {
+      method: 'DELETE',
+      pattern: /^\/v1\/services\/([^/]+)$/,
+      mutates: true,
+      handler: async ([name]) => {
+        await api.removeService(name!);
+        return { status: 204 };
+      },
+    },
     { method: 'GET', pattern: /^\/v1\/peers$/, mutates: false, handler: async () => ({ status: 200, body: await api.listPeers(null) }) },
     {
       method: 'GET',

@@ -267,3 +267,57 @@ export interface CountersReport {
   /** overlay networks: frames and bytes through the VXLAN underlay */
   overlays: { network: string; vni: number; rxPackets: number; rxBytes: number; txPackets: number; txBytes: number }[];
 }
+
+/** `POST /v1/services` (`pontoon service create`): what the CLI sends. */
+export interface ServiceCreateRequest {
+  name: string;
+  network: string;
+  /** "80", "80/tcp" or "53/udp" */
+  port: string;
+  /** the backends' port (default: the service's) */
+  targetPort?: number;
+  /** the VIP: in services.cidr or in the network's subnet; absent: the lowest free one of services.cidr */
+  vip?: string;
+  /** every endpoint of the network with this alias is a backend */
+  selector?: string;
+  /** or the containers of these names on the network */
+  backends?: string[];
+  /** "none", "client-ip" or "client-ip:SECONDS" (default timeout 10800 s, as Kubernetes') */
+  affinity?: string;
+  /** the uplink's (and the host link's) port that reaches the service, like a Kubernetes NodePort */
+  publish?: number;
+}
+
+/** One backend of a service as `service inspect` shows it. */
+export interface ServiceBackendResource {
+  /** its container name */
+  Name: string;
+  IP: string;
+  /** "local", or the VTEP of the host it is on */
+  Host: string;
+  NewFlows: number;
+  Bytes: number;
+  ActiveFlows: number;
+}
+
+export interface ServiceResource {
+  Name: string;
+  Id: string;
+  Network: string;
+  NetworkID: string;
+  VIP: string;
+  Protocol: 'tcp' | 'udp';
+  Port: number;
+  TargetPort: number;
+  Selector: string | null;
+  /** the containers named by --backend ([] with a selector) */
+  Containers: string[];
+  /** "none", or "client-ip:SECONDS" */
+  Affinity: string;
+  /** the published host port, or null */
+  Publish: number | null;
+  Backends: ServiceBackendResource[];
+  /** new flows refused for want of a backend */
+  Refused: number;
+  Created: string;
+}

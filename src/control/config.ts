@@ -513,8 +513,18 @@ const configSchema = z
     dns: section(dnsSchema.prefault({})),
     docker: section(dockerSchema.prefault({})),
     dataplane: section(dataplaneSchema.prefault({})),
+    /** services (`pontoon service create`): where their VIPs come from unless --vip gives one in the network's subnet */
+    services: section(z.strictObject({ cidr: checked(cidrProblem).default('10.96.0.0/16') }).prefault({})),
   })
   .superRefine((c, ctx) => {
+    if (cidrProblem(c.services.cidr) === null && hostAddressProblem(c.host.address) === null) {
+      const svc = parseCidr(c.services.cidr);
+      if (cidrsOverlap(svc, parseCidr(c.host.address))) ctx.addIssue({ code: 'custom', message: `${c.services.cidr} overlaps with host.address ${c.host.address}`, path: ['services', 'cidr'] });
+      const dn = c.defaultNetwork;
+      if (dn !== null && cidrProblem(dn.subnet) === null && cidrsOverlap(svc, parseCidr(dn.subnet))) {
+        ctx.addIssue({ code: 'custom', message: `${c.services.cidr} overlaps with the default network's subnet ${dn.subnet}`, path: ['services', 'cidr'] });
+      }
+    }
     const dn = c.defaultNetwork;
     const v6 = dn?.fixedCidrV6 !== undefined ? parseCidr6OrNull(dn.fixedCidrV6) : null;
     if (v6 !== null && c.host.address6 !== null && cidrs6Overlap(v6, parseCidr6(c.host.address6))) {

@@ -331,6 +331,8 @@ export async function runDaemon(configPath: string): Promise<void> {
       log,
       cluster,
       explicitMappings: pcp,
+      serviceStore: cl.store === 'etcd' ? new (await import('./cluster/etcd-services.js')).EtcdServices({ endpoints: cl.endpoints, prefix: cl.prefix, log }) : null,
+      servicesDir: cfg.stateDir,
     });
     cleanups.push(() => service.shutdown());
     let dns: EmbeddedDns | null = null;
@@ -400,6 +402,7 @@ export async function runDaemon(configPath: string): Promise<void> {
         pcp: pcp === null ? null : { stats: pcp.stats, mappings: () => pcp.manager.size },
         docker: service.docker?.stats ?? null,
         macvlan: { parents: () => service.parents.status(), lost: () => service.parents.lost },
+        services: () => service.services.metricsView(),
       });
       const server = await startMetricsServer(registry, cfg.metrics.host, cfg.metrics.port);
       cleanups.push(() => new Promise<void>((r) => server.close(() => r())));

@@ -11,6 +11,8 @@ import type {
   PeerAddRequest,
   PeerResource,
   CountersReport,
+  ServiceCreateRequest,
+  ServiceResource,
 } from './api-types.js';
 
 /** An error the API reports to its caller: an HTTP status and a one-line message naming the object and the reason. */
@@ -44,4 +46,9 @@ export interface GatewayApi {
   removePeer(network: string, vtep: string): Promise<void>;
   /** The data plane's counters now (`pontoon top` takes two samples). */
   counters(): Promise<CountersReport>;
+  /** Services (`pontoon service`): a VIP DNATed to its backends. */
+  listServices(): Promise<ServiceResource[]>;
+  createService(req: ServiceCreateRequest): Promise<ServiceResource>;
+  inspectService(name: string): ServiceResource;
+  removeService(name: string): Promise<void>;
 }

@@ -5,7 +5,7 @@ import { createServer, type Server } from 'node:http';
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import type { PluginStats } from './docker/plugin-stats.js';
 import { CT_STATE_NAMES } from '../dataplane/conntrack.js';
-import { Drop, DROP_REASONS, Gauge as DpGauge, type DataplaneCounters } from '../dataplane/counters.js';
+import { Drop, DROP_REASONS, Gauge as DpGauge, type DataplaneCounters, SERVICE_FIELDS, SVC_ACTIVE, SVC_BYTES, SVC_NEW_FLOWS, SVC_REFUSED_BASE } from '../dataplane/counters.js';
 import { NATPMP_RESULTS, PCP_RESULTS } from './pcp/pcp-codes.js';
 import { MAPPING_REMOVALS, PCP_OPCODES, PCP_PROTOCOLS, type PcpStats } from './pcp/pcp-stats.js';
 import { PCP_DROP_REASONS } from './pcp/request-decode.js';
@@ -27,6 +27,16 @@ export interface MetricsSources {
   docker?: PluginStats | null;
   /** macvlan parents: how many are attached and detached (gone), and how many times one vanished in use */
   macvlan?: { parents(): { attached: boolean }[]; lost(): number } | null;
+  /** services: their counters' slots and label values (bounded by the services and their backends) */
+  services?: (() => ServiceMetricsView[]) | null;
+}
+
+/** One service as the metrics see it: `slot` its data-plane slot, each backend's "NAME/IP" and counter slot. */
+export interface ServiceMetricsView {
+  service: string;
+  network: string;
+  slot: number;
+  backends: { backend: string; slot: number }[];
 }
 
 const DEFAULT_METRICS_PREFIX = 'pontoon_process_';
@@ -240,6 +250,7 @@ export function buildRegistry(src: MetricsSources): Registry {
       },
     });
   }
+  if (src.services != null) registerServiceMetrics(registry, src.services, c);
   if (src.dns != null) registerDnsMetrics(registry, src.dns);
   if (src.pcp != null) registerPcpMetrics(registry, src.pcp.stats, src.pcp.mappings);
   if (src.docker != null) {
@@ -357,6 +368,52 @@ function registerDnsMetrics(registry: Registry, dns: DnsStats): void {
     registers: [registry],
   });
   dns.upstreamObserver = (seconds) => upstream.observe(seconds);
+}
+
+/** Per service and backend: new flows, bytes, active flows; per service: backends, refused flows. */
+function registerServiceMetrics(registry: Registry, view: () => ServiceMetricsView[], c: DataplaneCounters): void {
+  const perBackend = (Kind: typeof Counter | typeof Gauge, name: string, help: string, field: number): void => {
+    new Kind({
+      name,
+      help,
+      labelNames: ['service', 'network', 'backend'],
+      registers: [registry],
+      collect(this: Counter | Gauge) {
+        this.reset();
+        for (const s of view()) {
+          for (const b of s.backends) {
+            const v = c.services[b.slot * SERVICE_FIELDS + field]!;
+            const labels = { service: s.service, network: s.network, backend: b.backend };
+            if (this instanceof Counter) this.inc(labels, v);
+            else this.set(labels, v);
+          }
+        }
+      },
+    });
+  };
+  perBackend(Counter, 'pontoon_service_new_flows_total', 'New flows a service sent to a backend.', SVC_NEW_FLOWS);
+  perBackend(Counter, 'pontoon_service_bytes_total', "Bytes of a service's flows through a backend, both directions (IP packets).", SVC_BYTES);
+  perBackend(Gauge, 'pontoon_service_active_flows', "A service's tracked flows through a backend now.", SVC_ACTIVE);
+  new Gauge({
+    name: 'pontoon_service_backends',
+    help: 'Ready backends of a service (on every host of its network).',
+    labelNames: ['service', 'network'],
+    registers: [registry],
+    collect() {
+      this.reset();
+      for (const s of view()) this.set({ service: s.service, network: s.network }, s.backends.length);
+    },
+  });
+  new Counter({
+    name: 'pontoon_service_refused_flows_total',
+    help: 'New flows to a service refused for want of a ready backend (TCP RST, ICMP port unreachable).',
+    labelNames: ['service', 'network'],
+    registers: [registry],
+    collect() {
+      this.reset();
+      for (const s of view()) this.inc({ service: s.service, network: s.network }, c.services[SVC_REFUSED_BASE + s.slot]!);
+    },
+  });
 }
 
 /** Serves GET /metrics on host:port. */

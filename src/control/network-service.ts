@@ -18,6 +18,8 @@ import type {
   PeerAddRequest,
   PeerResource,
   CountersReport,
+  ServiceCreateRequest,
+  ServiceResource,
 } from './api-types.js';
 import type { ClusterStore } from './cluster/cluster-store.js';
 import type { PontoonConfig } from './config.js';
@@ -39,7 +41,9 @@ import { ForeignPeers } from './network/foreign-peers.js';
 import { type ResolvConfFiles, ResolvConfSync } from './network/resolv-conf-sync.js';
 import { conntrackResource } from './resources.js';
 import { ipv4 } from './network/addresses.js';
-import { ipv4ToString } from '../wire/ipv4-address.js';
+import { cidrsOverlap, ipv4ToString, parseCidr, parseCidrOrNull } from '../wire/ipv4-address.js';
+import type { ServiceClusterStore } from './services/service-cluster.js';
+import { ServiceRegistry } from './services/service-registry.js';
 import { JoinFollowUp } from './docker/join-follow-up.js';
 import { DockerState } from './docker/docker-state.js';
 import { IpamDriver } from './docker/ipam-driver.js';
@@ -61,6 +65,10 @@ export interface NetworkServiceDeps {
   cluster: ClusterStore | null;
   /** NAT-PMP/PCP mappings the containers asked for; absent or null: the server is off */
   explicitMappings?: ExplicitMappings | null;
+  /** where the services of overlay networks live (etcd); absent or null: none */
+  serviceStore?: ServiceClusterStore | null;
+  /** where services.json is written (the state directory); absent or null: nowhere */
+  servicesDir?: string | null;
 }
 
 /** The mappings containers ask the gateway for (NAT-PMP/PCP): listed with the published ports, gone with the endpoint. */
@@ -96,6 +104,8 @@ export class NetworkService implements GatewayApi {
   private readonly views: NetworkViews;
   private readonly loopback: LoopbackProxies;
   private readonly foreignPeers: ForeignPeers;
+  /** services (`pontoon service`): VIPs and their backends */
+  readonly services: ServiceRegistry;
 
   constructor(private readonly deps: NetworkServiceDeps) {
     const { config, store, dataplane, devices, resolvConfs, log, cluster } = deps;
@@ -156,6 +166,18 @@ export class NetworkService implements GatewayApi {
       log,
     });
     this.foreignPeers = new ForeignPeers({ overlay, advertise: config.cluster.advertise });
+    this.services = new ServiceRegistry({
+      cidr: config.services.cidr,
+      stateDir: deps.servicesDir ?? null,
+      networks,
+      names,
+      dataplane,
+      devices,
+      cluster,
+      serviceStore: deps.serviceStore ?? null,
+      reconcile: () => this.restorer.reconcile(),
+      log,
+    });
     this.views = new NetworkViews({ dnsEnabled: config.dns.enabled, networks, dataplane, devices, resolvConf, conntrackMax: config.conntrack.max, parents });
     if (config.docker.enabled) {
       const state = new DockerState(networks);
@@ -182,6 +204,7 @@ export class NetworkService implements GatewayApi {
   /** Brings back every saved network and endpoint, then the default network; follows the cluster store. */
   async restore(): Promise<void> {
     await this.restorer.restore();
+    await this.services.start();
     this.dockerState?.restore();
     this.dockerFollowUp?.resume();
   }
@@ -198,6 +221,7 @@ export class NetworkService implements GatewayApi {
 
   async shutdown(): Promise<void> {
     this.restorer.stop();
+    await this.services.stop();
     this.dockerFollowUp?.stop();
     await this.loopback.stopAll();
     // a routed overlay's subnet is this host's until its lease expires: kept over a restart, not revoked
@@ -215,6 +239,11 @@ export class NetworkService implements GatewayApi {
   }
 
   async createNetwork(req: NetworkCreateRequest): Promise<NetworkResource> {
+    const range = parseCidr(this.deps.config.services.cidr);
+    for (const subnet of [req.subnet, ...(req.subnets ?? [])]) {
+      const c = subnet === undefined ? null : parseCidrOrNull(subnet);
+      if (c !== null && cidrsOverlap(c, range)) throw new ApiFailure(409, `subnet ${subnet} overlaps with the services range ${this.deps.config.services.cidr} (services.cidr)`);
+    }
     return this.views.network(await this.lifecycle.create(req, false));
   }
 
@@ -227,6 +256,8 @@ export class NetworkService implements GatewayApi {
     if (live.record.dockerNetworkId !== undefined) {
       throw new ApiFailure(409, `network ${live.record.name} belongs to Docker: remove it with docker network rm`);
     }
+    const services = this.services.servicesOf(live.record.id);
+    if (services.length > 0) throw new ApiFailure(409, `network ${live.record.name} has services: ${services.join(', ')} (remove them first)`);
     return this.lifecycle.remove(live.record.id);
   }
 
@@ -328,6 +359,24 @@ export class NetworkService implements GatewayApi {
 
   counters(): Promise<CountersReport> {
     return this.views.counters();
+  }
+
+  // ---- services --------------------------------------------------------------------------------
+
+  listServices(): Promise<ServiceResource[]> {
+    return this.services.list();
+  }
+
+  createService(req: ServiceCreateRequest): Promise<ServiceResource> {
+    return this.services.create(req);
+  }
+
+  inspectService(name: string): ServiceResource {
+    return this.services.inspect(name);
+  }
+
+  removeService(name: string): Promise<void> {
+    return this.services.remove(name);
   }
 
   // ---- metrics ---------------------------------------------------------------------------------

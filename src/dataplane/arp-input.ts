@@ -32,6 +32,12 @@ export function arpInput(dp: Datapath, port: Port, net: Network, buf: Buffer, of
   }
 
   if (!forGateway) {
+    // a service's VIP inside the network's subnet (--vip): the gateway has it, on every host of an overlay
+    if (op === ARP_OP_REQUEST && net.services !== 0 && dp.tables.vips.isVip(target)) {
+      answer(arp, buf, off, net.gatewayMacHi, net.gatewayMacLo, target);
+      dp.tx.send(port.id, buf, off, Math.min(len, ETH_HLEN + 28 + 18));
+      return true;
+    }
     // ARP suppression on overlays: answer for endpoints on other hosts, as Docker's overlay does,
     // instead of flooding the question to every VTEP
     if (net.vni !== 0 && op === ARP_OP_REQUEST) {

@@ -34,6 +34,8 @@ export const CtFlag = {
   // 128: which side closed first (conntrack-tcp)
   /** picked up mid-stream (nf_conntrack_tcp_loose): the window scale is unknown, windows are not checked */
   Liberal: 256,
+  /** a flow to a service VIP: its reply is translated back wherever it is seen (routed, or switched from a backend) */
+  Service: 512,
 } as const;
 
 /** Protocol-specific state (TCP states as nf_conntrack names them; UDP/ICMP use None). */
@@ -185,6 +187,11 @@ export class ConntrackTable {
   readonly mapping: Int32Array; // NAT port mapping held by the entry, or -1
   /** the local endpoint (port id) the connection counts against, or -1 (see own) */
   readonly owner: Int16Array;
+  /** a service flow's backend slot (service-table.ts), or -1; not in the file (see adopt) */
+  readonly backend: Int32Array;
+  /** active flows per backend slot (the counters' `services` array, stride `backendStride`), or null */
+  backendActive: Float64Array | null = null;
+  backendStride = 1;
   // per entry and direction: slot = entry * 2 + dir
   /** the IPv4 address, or word 0 of the IPv6 one */
   readonly src: Int32Array;
@@ -225,6 +232,7 @@ export class ConntrackTable {
     this.mapping = mem.i32(capacity).fill(-1);
     // not in the file: port ids are this process's (the owners are found again as endpoints come back)
     this.owner = new Int16Array(capacity).fill(-1);
+    this.backend = new Int32Array(capacity).fill(-1);
     this.src = mem.i32(capacity * 2);
     this.dst = mem.i32(capacity * 2);
     this.sport = mem.u16(capacity * 2);
@@ -390,6 +398,7 @@ export class ConntrackTable {
     this.expires[e] = 0;
     this.mapping[e] = -1;
     this.owner[e] = -1;
+    this.backend[e] = -1;
     const o = e * 2;
     const r = o + 1;
     this.src[o] = orig.src;
@@ -425,6 +434,12 @@ export class ConntrackTable {
     this.insert(r);
     this.live[protoClass(proto) * 16 + state]++;
     return e;
+  }
+
+  /** Entry `e` is a flow of backend slot `b`: counted among its active flows until it goes. */
+  serve(e: number, b: number): void {
+    this.backend[e] = b;
+    if (this.backendActive !== null) this.backendActive[b * this.backendStride]++;
   }
 
   /** Counts entry `e` against endpoint `port` (conntrack.maxPerEndpoint). */
@@ -491,6 +506,11 @@ export class ConntrackTable {
     if (owner >= 0) {
       this.owned[owner]--;
       this.owner[e] = -1;
+    }
+    const b = this.backend[e];
+    if (b >= 0) {
+      this.backend[e] = -1;
+      if (this.backendActive !== null) this.backendActive[b * this.backendStride]--;
     }
     this.free[this.freeCount++] = e;
     if (m >= 0 && this.onRemove !== null) this.onRemove(m);
@@ -561,6 +581,7 @@ export class ConntrackTable {
     this.live.fill(0);
     this.owner.fill(-1);
     this.owned.fill(0);
+    this.backend.fill(-1); // service flows are linked to their backends again by the next setService
     this.freeCount = 0;
     let adopted = 0;
     let expired = 0;

@@ -9,7 +9,7 @@ import { macHiOf, macLoOf } from '../wire/mac.js';
 import type { NeighbourDiscovery } from './neighbour-discovery.js';
 import type { Datapath } from './context.js';
 import { CtFlag, CtTuple, Family, type IpFamily } from './conntrack.js';
-import { Gauge } from './counters.js';
+import { Gauge, SERVICE_FIELDS, SVC_BACKEND_IP, SVC_REFUSED_BASE } from './counters.js';
 import { type GatewayDatagramSpec, sendGatewayDatagram } from './gateway-datagram.js';
 import type { GatewayServiceName } from './gateway-services.js';
 import { vtepTarget } from './mac-table.js';
@@ -20,6 +20,7 @@ import type { AnyPublishRule } from './published-ports.js';
 import { sweepUnconfirmed, sweepUnconfirmedPins } from './live-state.js';
 import type { RemoteEndpoint6Spec } from './remote-endpoints6.js';
 import { RouteTarget } from './route-table.js';
+import { MAX_BACKENDS, type ServiceSpec } from './service-table.js';
 import { isVtep6, type VtepAddress, vtepToString } from './vtep-table.js';
 import { vxlanOverhead } from '../wire/vxlan.js';
 import type { EndpointSpec, HostPortSpec, Ipv6NetworkSpec, Ipv6UplinkSpec, NetworkSpec, ParentPortSpec, PinSpec, RemoteEndpointSpec, RemoteSubnetSpec, UplinkSpec } from './specs.js';
@@ -531,6 +532,84 @@ export class DataplaneControl {
     ct.removeWhere(
       (e) => (ct.flags[e] & CtFlag.Dnat) !== 0 && ct.proto[e] === proto && ct.dport[e * 2] === hostPort && isTarget(e) && ct.sport[e * 2 + 1] === targetPort,
     );
+  }
+
+  // ---- services (service-table.ts) ---------------------------------------------------------------
+
+  /** The services range (config services.cidr): new flows to an address in it that no service has are refused. */
+  setServiceRange(base: number, prefixLen: number): void {
+    this.dp.tables.vips.setRange(base, prefixMask(prefixLen), prefixLen > 0);
+  }
+
+  /**
+   * Makes a service (slot spec.slot) what the spec says: its VIP, ports, affinity and whole
+   * backend list. A backend that left takes its flows with it at once; one that stays keeps them.
+   * Throws, changing nothing, on a bad spec.
+   */
+  setService(spec: ServiceSpec): void {
+    const t = this.dp.tables;
+    const net = t.networks[spec.network];
+    if (net === undefined) throw new Error(`no network in slot ${spec.network}`);
+    const vips = t.vips;
+    const before = vips.used[spec.slot] !== 0 ? vips.network[spec.slot] : -1;
+    const left = vips.set(spec);
+    this.forgetBackends(left, spec.vip, spec.port);
+    const c = this.dp.counters.services;
+    for (let b = spec.slot * MAX_BACKENDS; b < (spec.slot + 1) * MAX_BACKENDS; b++) {
+      if (vips.backendUsed[b] !== 0) c[b * SERVICE_FIELDS + SVC_BACKEND_IP] = vips.backendIp[b] >>> 0;
+    }
+    if (before !== spec.network) {
+      if (before >= 0 && t.networks[before] !== undefined) t.networks[before]!.services--;
+      net.services++;
+    }
+    this.linkServiceFlows(spec.slot);
+  }
+
+  /** Removes a service and every flow it made. */
+  removeService(slot: number): void {
+    const t = this.dp.tables;
+    const vips = t.vips;
+    if (slot < 0 || slot >= vips.used.length || vips.used[slot] === 0) return;
+    const network = vips.network[slot];
+    const vip = vips.vip[slot];
+    const port = vips.port[slot];
+    this.forgetBackends(vips.remove(slot), vip, port);
+    const net = t.networks[network];
+    if (net !== undefined) net.services--;
+    this.dp.counters.services[SVC_REFUSED_BASE + slot] = 0;
+  }
+
+  /** Backend slots that left: their flows go (as kube-proxy deletes a removed endpoint's conntrack entries) and their counters restart. */
+  private forgetBackends(left: number[], vip: number, port: number): void {
+    if (left.length === 0) return;
+    const ct = this.dp.tables.conntrack;
+    const c = this.dp.counters.services;
+    const gone = new Set(left);
+    const ips = new Set(left.map((b) => this.dp.tables.vips.backendIp[b]));
+    ct.removeWhere((e) => {
+      if ((ct.flags[e] & CtFlag.Service) === 0) return false;
+      const b = ct.backend[e];
+      if (b >= 0) return gone.has(b);
+      // a flow adopted from a previous process and not linked again: known by its addresses
+      return ips.has(ct.src[e * 2 + 1]) && ((ct.dst[e * 2] === (vip | 0) && ct.dport[e * 2] === port) || (ct.flags[e] & CtFlag.Inbound) !== 0);
+    });
+    for (const b of left) c.fill(0, b * SERVICE_FIELDS, b * SERVICE_FIELDS + SERVICE_FIELDS);
+  }
+
+  /** Flows adopted from a previous process (no backend slot) of this service are counted as its backends' again. */
+  private linkServiceFlows(s: number): void {
+    const t = this.dp.tables;
+    const ct = t.conntrack;
+    if (ct.size === 0) return;
+    const vips = t.vips;
+    const byIp = new Map<number, number>();
+    for (let k = 0; k < vips.readyCount[s]; k++) byIp.set(vips.backendIp[vips.ready[s * MAX_BACKENDS + k]], vips.ready[s * MAX_BACKENDS + k]);
+    for (let e = 0; e < ct.capacity; e++) {
+      if (ct.proto[e] === 0 || ct.backend[e] >= 0 || (ct.flags[e] & CtFlag.Service) === 0) continue;
+      if (ct.proto[e] !== vips.proto[s] || ct.sport[e * 2 + 1] !== vips.targetPort[s]) continue;
+      const b = byIp.get(ct.src[e * 2 + 1]);
+      if (b !== undefined && ((ct.dst[e * 2] === vips.vip[s] && ct.dport[e * 2] === vips.port[s]) || (ct.flags[e] & CtFlag.Inbound) !== 0)) ct.serve(e, b);
+    }
   }
 
   /**

@@ -2,6 +2,8 @@
 // They live in one SharedArrayBuffer so a data-plane worker thread and the main thread share them
 // without messages; prom-client reads them in collect(), never per packet.
 
+import { BACKEND_SLOTS, MAX_SERVICES } from './service-table.js';
+
 /**
  * Why a frame was dropped, each reason declared once (as VPP declares its error counters): the
  * position is the slot in the drop counter array, `label` the `reason` label of
@@ -60,6 +62,7 @@ export const DROP_REASONS = [
     label: 'overlay_transit',
     help: "From a host of a routed overlay network: to an address outside this host's subnet (hosts never route for each other), or from a source outside the subnets that host leases.",
   },
+  { name: 'ServiceNoBackend', label: 'service_no_backend', help: 'A new flow to a service VIP (or its published port) that has no ready backend, or to an address of the services range that no service has (TCP RST or ICMP unreachable sent).' },
 ] as const satisfies readonly { name: string; label: string; help: string }[];
 
 type DropReasons = typeof DROP_REASONS;
@@ -87,6 +90,16 @@ const GAUGE_SLOTS = 32;
 const CT_STATE_SLOTS = 48; // [tcp, udp, icmp] x 16 states
 /** network slots (the uplink takes the last); per network: VXLAN rx packets, rx bytes, tx packets, tx bytes */
 export const MAX_NETWORKS = 4096;
+/** service counters: per backend slot (service-table.ts) new flows, bytes, active flows, its address; then per service the flows refused */
+export const SERVICE_FIELDS = 4;
+export const SVC_NEW_FLOWS = 0;
+export const SVC_BYTES = 1;
+export const SVC_ACTIVE = 2;
+/** the backend's address (uint32; 0: the slot is free), written when the slot is given: how the main thread finds a backend's counters */
+export const SVC_BACKEND_IP = 3;
+const SERVICE_SLOTS = BACKEND_SLOTS * SERVICE_FIELDS + MAX_SERVICES;
+/** where the per-service refused counts start in `services` */
+export const SVC_REFUSED_BASE = BACKEND_SLOTS * SERVICE_FIELDS;
 
 /** Gauges the data plane refreshes on its timer (not per packet). */
 export const Gauge = {
@@ -144,15 +157,18 @@ export class DataplaneCounters {
   readonly ctStates: Float64Array;
   /** [network * 4] VXLAN rx packets, +1 rx bytes, +2 tx packets, +3 tx bytes */
   readonly vxlan: Float64Array;
+  /** [backend slot * 4] new flows, +1 bytes (both directions), +2 active flows, +3 its address; [SVC_REFUSED_BASE + service] flows refused */
+  readonly services: Float64Array;
 
   constructor(sab?: SharedArrayBuffer) {
-    const bytes = (MAX_PORTS * PORT_FIELDS + DROP_SLOTS + GAUGE_SLOTS + CT_STATE_SLOTS + MAX_NETWORKS * 4) * 8;
+    const bytes = (MAX_PORTS * PORT_FIELDS + DROP_SLOTS + GAUGE_SLOTS + CT_STATE_SLOTS + MAX_NETWORKS * 4 + SERVICE_SLOTS) * 8;
     this.sab = sab ?? new SharedArrayBuffer(bytes);
     this.ports = new Float64Array(this.sab, 0, MAX_PORTS * PORT_FIELDS);
     this.drops = new Float64Array(this.sab, MAX_PORTS * PORT_FIELDS * 8, DROP_SLOTS);
     this.gauges = new Float64Array(this.sab, (MAX_PORTS * PORT_FIELDS + DROP_SLOTS) * 8, GAUGE_SLOTS);
     this.ctStates = new Float64Array(this.sab, (MAX_PORTS * PORT_FIELDS + DROP_SLOTS + GAUGE_SLOTS) * 8, CT_STATE_SLOTS);
     this.vxlan = new Float64Array(this.sab, (MAX_PORTS * PORT_FIELDS + DROP_SLOTS + GAUGE_SLOTS + CT_STATE_SLOTS) * 8, MAX_NETWORKS * 4);
+    this.services = new Float64Array(this.sab, (MAX_PORTS * PORT_FIELDS + DROP_SLOTS + GAUGE_SLOTS + CT_STATE_SLOTS + MAX_NETWORKS * 4) * 8, SERVICE_SLOTS);
   }
 
   rx(port: number, bytes: number): void {

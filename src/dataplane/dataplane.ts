@@ -12,7 +12,7 @@ import { NeighbourDiscovery, type NeighbourCounts } from './neighbour-discovery.
 import type { Datapath } from './context.js';
 import { ProtoClass } from './conntrack.js';
 import { DataplaneControl } from './control.js';
-import { DataplaneCounters, Drop, Gauge } from './counters.js';
+import { DataplaneCounters, Drop, Gauge, SERVICE_FIELDS, SVC_ACTIVE } from './counters.js';
 import { ethernetInput } from './ethernet-input.js';
 import { Frame } from './frame.js';
 import { copyBytes, FrameMemory, FramePool, HEADROOM, ParkingPool, SLOT_SIZE, TxArena } from './frame-pool.js';
@@ -65,6 +65,8 @@ export class Dataplane implements Datapath {
     this.options = o;
     this.counters = counters;
     this.tables = new Tables(o, tableMemory);
+    this.tables.conntrack.backendActive = counters.services.subarray(SVC_ACTIVE);
+    this.tables.conntrack.backendStride = SERVICE_FIELDS;
     const memory = new FrameMemory(
       FrameMemory.sizeOf(
         o.poolSlots * SLOT_SIZE,

@@ -11,6 +11,7 @@ import { ip4Input, ip4Wrap } from './ip4-input.js';
 import { ip6Input } from './ip6-input.js';
 import { l2Forward, l2Ingress } from './l2-switch.js';
 import { macvlanFromEndpoint } from './macvlan-switch.js';
+import { serviceReply } from './service-reply.js';
 import { macHi, macLo, macOf } from '../wire/mac.js';
 import type { Port } from './port.js';
 
@@ -50,7 +51,7 @@ export function ethernetInput(dp: Datapath, port: Port, buf: Buffer, off: number
     const dstLo = macLo(buf, off);
     if (dstHi === net.gatewayMacHi && dstLo === net.gatewayMacLo) {
       ip4Input(dp, port, net, ip, buf, off, len);
-    } else {
+    } else if (net.services === 0 || serviceReply(dp, ip, buf, off)) {
       l2Forward(dp, net, port, buf, off, len);
     }
     return;

@@ -6,7 +6,10 @@
 import { ETH_HLEN } from '../wire/ethernet.js';
 import { update16, update32 } from '../wire/checksum.js';
 import {
+  ICMP_ADMIN_PROHIBITED,
   ICMP_DEST_UNREACHABLE,
+  ICMP_HOST_UNREACHABLE,
+  ICMP_PORT_UNREACHABLE,
   ICMP_ECHO_REPLY,
   ICMP_ECHO_REQUEST,
   ICMP_FRAG_NEEDED,
@@ -19,7 +22,7 @@ import { TCP_ACK, TCP_RST, TCP_SYN } from '../wire/tcp.js';
 import { WireError } from '../wire/error.js';
 import { CtFlag, CtState, Dir, protoClass } from './conntrack.js';
 import { admit, advance, createInbound, fromUplink, newFlowGauge, tcpFlagsOf } from './nat-flow.js';
-import { Drop } from './counters.js';
+import { Drop, SERVICE_FIELDS, SVC_BYTES, SVC_NEW_FLOWS, SVC_REFUSED_BASE } from './counters.js';
 import { NatVerdict } from './nat-verdict.js';
 import { PIN_OPEN } from './nat-ports.js';
 import type { Datapath } from './context.js';
@@ -95,8 +98,19 @@ export function nat44(dp: Datapath, ingress: Port, inNet: Network | null, ip: Ch
     if (!advance(dp, e, dir, proto, tcpFlags, l4len)) return NatVerdict.Drop;
     ct.packets[slot]++;
     ct.bytes[slot] += len - ETH_HLEN;
+    const b = ct.backend[e];
+    if (b >= 0) dp.counters.services[b * SERVICE_FIELDS + SVC_BYTES] += len - ETH_HLEN;
     translate(dp, e, dir, proto, buf, off);
     return NatVerdict.Translated;
+  }
+
+  // a new flow to a service's VIP (or to an address of the services range no service has)
+  const vips = tables.vips;
+  if ((vips.count > 0 || vips.hasRange) && vips.covers(dst)) {
+    if (fromUplink(dp, inNet)) return unsolicited(dp, ingress, buf, off, len, tcpFlags); // VIPs are reached through --publish only
+    frame.tuple.set4(proto, src, dst, sport, dport);
+    const s = proto === IP_PROTO_ICMP ? -1 : vips.lookup(proto, dst, dport);
+    return s >= 0 ? serviceFlow(dp, ingress, inNet, s, false, buf, off, len) : serviceRefused(dp, ingress, -1, buf, off, len);
   }
 
   // a new flow: a published port?
@@ -110,6 +124,8 @@ export function nat44(dp: Datapath, ingress: Port, inNet: Network | null, ip: Ch
       const tIp = tables.published.targetIpOf(rule) | 0;
       const tPort = tables.published.targetPortOf(rule);
       frame.tuple.set4(proto, src, dst, sport, dport); // the stages that make a flow read it from the frame context
+      const s = vips.count > 0 ? vips.lookup(proto, tIp, tPort) : -1; // a service's published port (NodePort-like)
+      if (s >= 0) return serviceFlow(dp, ingress, inNet, s, true, buf, off, len);
       return publishedFlow(dp, ingress, inNet, tIp, tPort, -1, buf, off, len);
     }
     // an outside mapping of the gateway: from inside always (hairpinning, RFC 4787 REQ-9), from
@@ -331,6 +347,77 @@ function publishedFlow(dp: Datapath, ingress: Port, inNet: Network | null, tIp: 
   const e = createInbound(dp, reply, flags, held, owner);
   if (e < 0) return NatVerdict.Drop;
   return startFlow(dp, ingress, e, buf, off, len);
+}
+
+/**
+ * A new flow to service `s` (its VIP, or its published port when `published`): DNATed to one
+ * ready backend. Clients on the service's network may reach any backend, on any host (the reply
+ * comes back to them over the network's L2, service-reply.ts translates it on the way); clients
+ * whose replies come back through this gateway's routing (the host, the uplink through the
+ * published port) are given this host's backends only, since a backend on another host would
+ * answer through that host's gateway. A backend calling its own service is hairpinned: the source
+ * becomes the network's gateway, so the reply comes back through here.
+ */
+function serviceFlow(dp: Datapath, ingress: Port, inNet: Network | null, s: number, published: boolean, buf: Buffer, off: number, len: number): number {
+  const tables = dp.tables;
+  const frame = dp.frame;
+  const vips = tables.vips;
+  const t = frame.tuple;
+  const proto = t.proto;
+  const tcpFlags = tcpFlagsOf(dp);
+  const net = tables.networks[vips.network[s]];
+  if (net === undefined) return serviceRefused(dp, ingress, s, buf, off, len);
+  if (!published && inNet !== null && inNet !== net) {
+    dp.counters.drop(Drop.NetworkIsolation); // a service is its network's, as its containers are
+    icmpError(dp, ingress, buf, off, len, ICMP_DEST_UNREACHABLE, ICMP_ADMIN_PROHIBITED, 0);
+    return NatVerdict.Drop;
+  }
+  if (frame.ip.ttl <= 1) return expire(dp, ingress, buf, off, len);
+  if (proto === IP_PROTO_TCP && (tcpFlags & (TCP_SYN | TCP_ACK | TCP_RST)) !== TCP_SYN) {
+    // a segment of no tracked connection (its backend left and took its flows): reset, so the client knows at once
+    dp.counters.drop(Drop.InvalidState);
+    if ((tcpFlags & TCP_RST) === 0) sendTcpReset(dp, ingress, buf, off);
+    return NatVerdict.Drop;
+  }
+  const fromOutside = inNet === null || inNet === tables.uplink;
+  const b = vips.choose(s, t.src, dp.now, published || fromOutside);
+  if (b < 0) return serviceRefused(dp, ingress, s, buf, off, len);
+  const bIp = vips.backendIp[b];
+  const reply = frame.reply.set4(proto, bIp, t.src, vips.targetPort[s], t.sport);
+  let flags: number = CtFlag.Dnat | CtFlag.Service | (published ? CtFlag.Inbound : 0);
+  if (bIp === t.src || (published && inNet !== null && !fromOutside)) {
+    // hairpin (a backend reaching its own service; a container reaching the published port): SNAT to the gateway
+    flags |= CtFlag.Snat;
+    reply.dst = net.gatewayIp | 0;
+    const ct = tables.conntrack;
+    for (let n = 0; n < 64 && ct.takenTuple(reply, dp.now); n++) reply.dport = reply.dport >= 65535 ? 1024 : reply.dport + 1;
+  }
+  const e = createInbound(dp, reply, flags, -1, endpointOf(dp, bIp));
+  if (e < 0) return NatVerdict.Drop;
+  tables.conntrack.serve(e, b);
+  const c = dp.counters.services;
+  c[b * SERVICE_FIELDS + SVC_NEW_FLOWS]++;
+  c[b * SERVICE_FIELDS + SVC_BYTES] += len - ETH_HLEN;
+  return startFlow(dp, ingress, e, buf, off, len);
+}
+
+/**
+ * No backend for a new flow to service `s` (-1: an address of the services range, or a port of a
+ * VIP, that no service has): refused at once, as kube-proxy rejects a service without endpoints:
+ * TCP gets a RST, anything else ICMP port unreachable.
+ */
+function serviceRefused(dp: Datapath, ingress: Port, s: number, buf: Buffer, off: number, len: number): number {
+  dp.counters.drop(Drop.ServiceNoBackend);
+  if (s >= 0) dp.counters.services[SVC_REFUSED_BASE + s]++;
+  const frame = dp.frame;
+  if (frame.ip.protocol === IP_PROTO_TCP) {
+    if ((frame.tcp.flags & TCP_RST) === 0) sendTcpReset(dp, ingress, buf, off);
+  } else if (frame.ip.protocol === IP_PROTO_ICMP) {
+    icmpError(dp, ingress, buf, off, len, ICMP_DEST_UNREACHABLE, ICMP_HOST_UNREACHABLE, 0);
+  } else {
+    icmpError(dp, ingress, buf, off, len, ICMP_DEST_UNREACHABLE, ICMP_PORT_UNREACHABLE, 0);
+  }
+  return NatVerdict.Drop;
 }
 
 /** The local endpoint (port id) that has address `ip`, or -1. */

@@ -132,6 +132,8 @@ export class Network {
   readonly routed: boolean;
   /** a macvlan network's port on its parent device (-1: none attached: an internal one, or the parent is gone) */
   parentPort = -1;
+  /** services whose clients and backends are on this network: its switched frames from a backend are checked for service replies */
+  services = 0;
 
   constructor(spec: NetworkSpec, limits: NetworkLimits) {
     this.index = spec.index;

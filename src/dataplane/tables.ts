@@ -11,6 +11,7 @@ import type { DataplaneOptions } from './options.js';
 import type { ParentIo, Port, TunnelIo } from './port.js';
 import { PublishedPorts } from './published-ports.js';
 import { RouteTable, RouteTarget } from './route-table.js';
+import { ServiceTable } from './service-table.js';
 import { HeapMemory, type TableMemory } from './table-memory.js';
 import { VXLAN_OVERHEAD } from '../wire/vxlan.js';
 import { RemoteSubnets } from './remote-subnets.js';
@@ -45,6 +46,8 @@ export class Tables {
   readonly hostGateway6 = new Uint32Array(4);
   /** the gateway's own services (DNS, PCP): where packets to a gateway address on their port go */
   readonly services = new GatewayServices();
+  /** services (VIPs DNATed to backends: service-table.ts) */
+  readonly vips = new ServiceTable();
   // overlay networks
   readonly vnis = new Map<number, Network>();
   readonly vteps = new VtepTable();

@@ -25,6 +25,7 @@ import { isGroupMac, macHi, macLo } from '../wire/mac.js';
 import { targetVtep, vtepTarget } from './mac-table.js';
 import type { Port } from './port.js';
 import { routedVxlanInput } from './routed-overlay.js';
+import { serviceReply } from './service-reply.js';
 
 /**
  * `off` is the VXLAN header; `vtep` the index of the outer source address in the VTEP table (-1:
@@ -88,13 +89,16 @@ export function vxlanInput(dp: Datapath, tunnel: Port, buf: Buffer, off: number,
       return;
     }
     const target = arp.targetIp;
-    if (arp.operation === ARP_OP_REQUEST && target === net.gatewayIp) {
+    if (arp.operation === ARP_OP_REQUEST && (target === net.gatewayIp || (net.services !== 0 && dp.tables.vips.isVip(target)))) {
       c.drop(Drop.NotForUs);
       return;
     }
   } else if (etherType === ETHERTYPE_IPV4) {
     // checked as a local endpoint's IPv4 is before it is switched (a counted drop if malformed)
-    if (ip4Wrap(dp, buf, f + ETH_HLEN, flen - ETH_HLEN) === null) return;
+    const ip = ip4Wrap(dp, buf, f + ETH_HLEN, flen - ETH_HLEN);
+    if (ip === null) return;
+    // a service's reply from a backend on another host to a client of this one: translated here
+    if (net.services !== 0 && !serviceReply(dp, ip, buf, f)) return;
   } else if (etherType === ETHERTYPE_IPV6) {
     if (!ip6Decap(dp, net, buf, f, flen)) return;
   } else {

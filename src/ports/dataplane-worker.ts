@@ -204,6 +204,15 @@ const control: WorkerControl = {
   removePublish(proto, hostPort, family) {
     ctl.removePublish(proto, hostPort, family);
   },
+  setServiceRange(base, prefixLen) {
+    ctl.setServiceRange(base, prefixLen);
+  },
+  setService(spec) {
+    ctl.setService(spec);
+  },
+  removeService(slot) {
+    ctl.removeService(slot);
+  },
   conntrackList(limit) {
     return ctl.conntrackList(limit);
   },

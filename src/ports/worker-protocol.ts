@@ -13,6 +13,7 @@ import type { RemoteEndpoint6Spec } from '../dataplane/remote-endpoints6.js';
 import type { Ipv6Words } from '../wire/ipv6-address.js';
 import type { GatewayServiceName } from '../dataplane/gateway-services.js';
 import type { GatewayDatagramSpec } from '../dataplane/gateway-datagram.js';
+import type { ServiceSpec } from '../dataplane/service-table.js';
 import type { UnderlayOptions } from './vxlan-socket.js';
 import type { LiveStateStatus } from './live-state-file.js';
 
@@ -80,6 +81,12 @@ export interface WorkerControl {
   pinMapping(spec: PinSpec): number;
   /** the mapping stays while flows use it */
   unpinMapping(proto: PortProtocol, insideIp: number, insidePort: number): void;
+  /** the services range (config services.cidr): new flows to its addresses that no service has are refused */
+  setServiceRange(base: number, prefixLen: number): void;
+  /** a service (VIP DNAT) with its whole backend list; backends that left take their flows with them */
+  setService(spec: ServiceSpec): void;
+  /** removes a service and its flows */
+  removeService(slot: number): void;
   /** up to limit live connections */
   conntrackList(limit: number): ConntrackRecord[];
   /** the number of connections dropped */

@@ -1,7 +1,8 @@
 // The gateway the pipeline fuzz target drives: the unit tests' NAT world made dual stack (two
 // networks with IPv6 too, three containers, the host port with its IPv6 link, an uplink with masquerade) plus a container port that takes offloads
 // (virtio-net headers), published ports, the embedded DNS and NAT-PMP/PCP targets and an overlay network with a
-// local endpoint, a peer VTEP and a remote endpoint behind another VTEP.
+// local endpoint, a peer VTEP and a remote endpoint behind another VTEP, and services (VIPs DNATed to
+// backends, one published on the uplink).
 
 import type { Dataplane } from '../../src/dataplane/dataplane.js';
 import { MemoryParent, MemoryPort, MemoryTunnel } from '../../src/ports/memory-port.js';
@@ -32,6 +33,9 @@ export const F = {
   /** the routed overlay 'flat': this host's 10.244.1.0/24 (its container rt .2), the peer VTEP's 10.244.2.0/24 */
   rt: parseIpv4('10.244.1.2'),
   rtGw: parseIpv4('10.244.1.1'),
+  /** service VIPs: of the services range on the bridge, of the overlay's own subnet */
+  vip: parseIpv4('10.96.0.10'),
+  vipOverlay: parseIpv4('10.20.0.200'),
 } as const;
 
 /** The ingress a fuzz record names, in selector order ('lan': the macvlan parent, VLANs 0 and 50). */
@@ -101,6 +105,14 @@ export function makeFuzzWorld(): FuzzWorld {
   const ov = new MemoryPort();
   const ovId = dp.control.addEndpoint({ name: 'ov', network: 3, mac: parseMac('02:42:0a:14:00:02'), ip: F.ov, ip6: parseIpv6('fd00:14::2') }, ov).id;
   dp.control.addRemoteEndpoint({ network: 3, ip: F.ovRemote, mac: parseMac('02:42:0a:14:00:03'), vtepIp: F.vtepRemote });
+  // services: TCP and UDP on the bridge (c1 and c2 backends, so c1 and c2 may hairpin; affinity on UDP),
+  // one on the overlay (the local and the remote endpoint), the uplink's 8081 published to the TCP one
+  dp.control.setServiceRange(parseIpv4('10.96.0.0'), 16);
+  const local = (ip: number) => ({ ip, local: true });
+  dp.control.setService({ slot: 0, network: 0, proto: 6, vip: F.vip, port: 80, targetPort: 80, affinityMs: 0, backends: [local(A.c1), local(A.c2)] });
+  dp.control.setService({ slot: 1, network: 0, proto: 17, vip: F.vip, port: 53, targetPort: 53, affinityMs: 10_000, backends: [local(A.c2)] });
+  dp.control.setService({ slot: 2, network: 3, proto: 6, vip: F.vipOverlay, port: 80, targetPort: 80, affinityMs: 0, backends: [local(F.ov), { ip: F.ovRemote, local: false }] });
+  dp.control.addPublish({ proto: 6, hostIp: 0, hostPort: 8081, targetIp: F.vip, targetPort: 80 });
   // the LAN of a parent: 'lan' untagged (bridge mode, host access, dual stack), 'lan50' its VLAN 50 (vepa)
   const lan = (index: number, name: string, subnet: string, mode: 'bridge' | 'vepa', ipv6: boolean) =>
     dp.control.addNetwork({
@@ -158,7 +170,7 @@ export function makeFuzzWorld(): FuzzWorld {
     tunnel,
     parent,
     parentPorts: [p40, p50],
-    gatewayIps: new Set([A.bridgeGw, parseIpv4('172.18.0.1'), A.hostGw, F.ovGw, F.rtGw]),
+    gatewayIps: new Set([A.bridgeGw, parseIpv4('172.18.0.1'), A.hostGw, F.ovGw, F.rtGw, F.vip, F.vipOverlay]),
     gatewayIps6: new Set([A6.bridgeGw, A6.backendGw, A6.hostGw, parseIpv6('fd00:14::1'), parseIpv6('fe80::1')].map((a) => ipv6ToString(a))),
     uplinkIp: A.uplink,
     uplinkIp6: ipv6ToString(A6.uplink),

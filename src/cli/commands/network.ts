@@ -7,6 +7,7 @@ import { parseLink } from '../../control/container-links.js';
 import { ApiRequestError } from '../api-client.js';
 import { CliExit, type CliContext } from '../context.js';
 import { formatInspect, formatTable, shortId } from '../format.js';
+import { inspectEach } from './inspect-each.js';
 
 const MTU_OPTION = 'com.docker.network.driver.mtu';
 const IPV6_NAT_OPTION = 'pontoon.ipv6.nat';
@@ -179,25 +180,7 @@ export function networkCommand(ctx: CliContext, parent: Command): Command {
     .command('inspect')
     .description('Display detailed information on one or more networks')
     .argument('<network...>', 'network names or ids')
-    .action(async (names: string[], _o: unknown, cmd: Command) => {
-      const client = ctx.client(cmd);
-      const found: NetworkResource[] = [];
-      const errors: string[] = [];
-      for (const name of names) {
-        try {
-          found.push(await client.request<NetworkResource>('GET', `/v1/networks/${enc(name)}`));
-        } catch (e) {
-          if (e instanceof ApiRequestError && e.status === 404) errors.push(`No such network: ${name}`);
-          else if (e instanceof ApiRequestError) errors.push(e.message);
-          else throw e; // the daemon is unreachable: one error is enough
-        }
-      }
-      ctx.io.out(formatInspect(found));
-      if (errors.length > 0) {
-        ctx.io.err(errors.map((m) => `Error: ${m}\n`).join(''));
-        throw new CliExit(1);
-      }
-    });
+    .action((names: string[], _o: unknown, cmd: Command) => inspectEach(ctx, cmd, names, 'network', (name) => `/v1/networks/${enc(name)}`));
 
   network
     .command('rm')

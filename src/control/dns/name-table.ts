@@ -169,6 +169,10 @@ function addScopeLinks(out: ScopeLink[], n: NetworkState, e: NameEntry): void {
 
 export class NameTable {
   private readonly networks = new Map<string, NetworkState>();
+  /** per network: the services' names (lower case: NAME, tasks.NAME, NAME.NETWORK.svc) → IPv4 addresses */
+  private readonly serviceNames = new Map<string, ReadonlyMap<string, readonly string[]>>();
+  /** told after every change of a network's endpoints (services follow their backends through it) */
+  onEndpointsChanged: ((networkId: string) => void) | null = null;
   /** round robin: queries answered so far per network and name */
   private readonly turns = new Map<string, NameAddressTurns>();
 
@@ -185,8 +189,15 @@ export class NameTable {
     });
   }
 
+  /** The names of the services of a network and their IPv4 addresses (the VIP, or the backends for tasks.NAME); they come before the endpoints' names. */
+  setServiceNames(networkId: string, names: ReadonlyMap<string, readonly string[]>): void {
+    if (names.size === 0) this.serviceNames.delete(networkId);
+    else this.serviceNames.set(networkId, names);
+  }
+
   deleteNetwork(id: string): void {
     this.networks.delete(id);
+    this.serviceNames.delete(id);
     for (const k of this.turns.keys()) if (k.startsWith(`${id}/`)) this.turns.delete(k);
   }
 
@@ -198,6 +209,7 @@ export class NameTable {
     n.byName = null;
     n.byContainer = null;
     n.byAddress = null;
+    this.onEndpointsChanged?.(networkId);
   }
 
   deleteEndpoint(networkId: string, endpointId: string): void {
@@ -206,6 +218,7 @@ export class NameTable {
     n.byName = null;
     n.byContainer = null;
     n.byAddress = null;
+    this.onEndpointsChanged?.(networkId);
   }
 
   /** Endpoints of a network (for tests and inspection). */
@@ -263,9 +276,14 @@ export class NameTable {
   lookupName(scope: ClientScope, name: string, family: IpFamily = 4): string[] | null {
     const key = canonicalName(name);
     let found: string[] | null = null;
-    // the container's own links come first, as Docker's resolver tries a container's link aliases
+    // a service's name comes first (Swarm's endpoint_mode vip: the name is the VIP), IPv4 only
+    for (const info of scope.networks) {
+      const ips = this.serviceNames.get(info.id)?.get(key);
+      if (ips !== undefined) found = merged(found, family === 4 ? ips : []);
+    }
+    // the container's own links come next, as Docker's resolver tries a container's link aliases
     // before the network's names; a broken link (its container is not on the network) falls through
-    for (const l of scope.links ?? []) if (l.alias === key) found = merged(found, this.index(l.networkId)?.byContainer!.get(l.name)?.[family]);
+    if (found === null) for (const l of scope.links ?? []) if (l.alias === key) found = merged(found, this.index(l.networkId)?.byContainer!.get(l.name)?.[family]);
     if (found === null) for (const info of scope.networks) found = merged(found, this.index(info.id)?.byName!.get(key)?.[family]);
     if (found === null || found.length < 2) return found;
     const turnKey = `${scope.network.id}/${key}`;

@@ -32,7 +32,10 @@ export interface ServiceDataplane {
     | 'conntrackList'
     | 'conntrackFlush'
     | 'liveStateRestored'
+    | 'setServiceRange'
+    | 'setService'
+    | 'removeService'
   >;
   /** shared-memory counters, read directly */
-  readonly counters: Pick<DataplaneCounters, 'portStats' | 'dropsByReason' | 'gauges' | 'ctStates' | 'vxlan'>;
+  readonly counters: Pick<DataplaneCounters, 'portStats' | 'dropsByReason' | 'gauges' | 'ctStates' | 'vxlan' | 'services'>;
 }

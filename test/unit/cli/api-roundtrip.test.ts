@@ -9,7 +9,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ApiClient, ApiRequestError } from '../../../src/cli/api-client.js';
 import { runCli } from '../../../src/cli/program.js';
 import { startApiServer } from '../../../src/control/api-server.js';
-import type { ConnectRequest, EndpointResource, NetworkCreateRequest, PeerAddRequest, PeerResource, CountersReport } from '../../../src/control/api-types.js';
+import type { ConnectRequest, EndpointResource, NetworkCreateRequest, PeerAddRequest, PeerResource, CountersReport, ServiceCreateRequest, ServiceResource } from '../../../src/control/api-types.js';
 import { ApiFailure, type GatewayApi } from '../../../src/control/gateway-api.js';
 import { BACKEND, STATUS, SUMMARIES } from './fixtures.js';
 
@@ -40,6 +40,24 @@ const COUNTERS: CountersReport = {
   conntrack: { entries: 3, max: 1024 },
   natPorts: { tcp: 1, udp: 0, icmp: 2 },
   overlays: [],
+};
+
+const SERVICE: ServiceResource = {
+  Name: 'web',
+  Id: 'a'.repeat(64),
+  Network: 'bridge',
+  NetworkID: 'b'.repeat(64),
+  VIP: '10.96.0.1',
+  Protocol: 'tcp',
+  Port: 80,
+  TargetPort: 8080,
+  Selector: 'web',
+  Containers: [],
+  Affinity: 'client-ip:10800',
+  Publish: 30080,
+  Backends: [{ Name: 'c1', IP: '172.17.0.2', Host: 'local', NewFlows: 3, Bytes: 900, ActiveFlows: 1 }],
+  Refused: 0,
+  Created: '2026-12-07T11:00:00.000Z',
 };
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -111,6 +129,23 @@ function fakeApi() {
     removePeer: async (network: string, vtep: string) => {
       calls.push(['removePeer', network, vtep]);
       if (vtep === '192.0.2.99') throw new ApiFailure(404, `VTEP ${vtep} is not a foreign peer of network ${network}`);
+    },
+    listServices: async () => {
+      calls.push(['listServices']);
+      return [SERVICE];
+    },
+    createService: async (req: ServiceCreateRequest) => {
+      calls.push(['createService', req]);
+      return SERVICE;
+    },
+    inspectService: (name: string) => {
+      calls.push(['inspectService', name]);
+      if (name !== 'web') throw new ApiFailure(404, `no such service: ${name}`);
+      return SERVICE;
+    },
+    removeService: async (name: string) => {
+      calls.push(['removeService', name]);
+      if (name !== 'web') throw new ApiFailure(404, `no such service: ${name}`);
     },
   };
   return { api, calls, maxRunning: () => maxRunning };
@@ -235,6 +270,51 @@ describe('API server and client over a unix socket', () => {
       ['listPeers', null],
       ['removePeer', 'ov', '192.0.2.99'],
     ]);
+  });
+
+  it('round-trips the service routes and the service commands', async () => {
+    const out: string[] = [];
+    const err: string[] = [];
+    const io = { out: (s: string) => out.push(s), err: (s: string) => err.push(s) };
+    const cli = (args: string[]) => runCli(['--socket', socket, ...args], io);
+    expect(
+      await cli(['service', 'create', 'web', '--network', 'bridge', '--port', '80', '--target-port', '8080', '--selector', 'web', '--affinity', 'client-ip', '--publish', '30080']),
+    ).toBe(0);
+    expect(await cli(['service', 'create', 'dns', '--network', 'bridge', '--port', '53/udp', '--backend', 'c1', '--backend', 'c2', '--vip', '10.96.0.53'])).toBe(0);
+    expect(await cli(['service', 'ls'])).toBe(0);
+    expect(await cli(['service', 'ls', '--format', 'json'])).toBe(0);
+    expect(await cli(['service', 'inspect', 'web', 'nope'])).toBe(1);
+    expect(await cli(['service', 'rm', 'web'])).toBe(0);
+    expect(out.join('')).toBe(
+      '10.96.0.1\n10.96.0.1\n' +
+        'SERVICE ID     NAME      NETWORK   VIP         PORTS                       BACKENDS   SELECTOR\n' +
+        'aaaaaaaaaaaa   web       bridge    10.96.0.1   80/tcp->8080, *:30080->80   1          web\n' +
+        JSON.stringify(SERVICE) +
+        '\n' +
+        JSON.stringify([SERVICE], null, 4) +
+        '\nweb\n',
+    );
+    expect(err.join('')).toBe('Error: No such service: nope\n');
+    expect(fake.calls.splice(0)).toEqual([
+      ['createService', { name: 'web', network: 'bridge', port: '80', targetPort: 8080, selector: 'web', affinity: 'client-ip', publish: 30080 }],
+      ['createService', { name: 'dns', network: 'bridge', port: '53/udp', vip: '10.96.0.53', backends: ['c1', 'c2'] }],
+      ['listServices'],
+      ['listServices'],
+      ['inspectService', 'web'],
+      ['inspectService', 'nope'],
+      ['removeService', 'web'],
+    ]);
+    fake.calls.length = 0;
+    // bad command lines and bodies change nothing: exit 2 before anything is sent, 400 from the API
+    err.length = 0;
+    expect(await cli(['service', 'create', 'x', '--network', 'bridge', '--port', '80/sctp'])).toBe(2);
+    expect(await cli(['service', 'create', 'x', '--network', 'bridge', '--port', '80', '--affinity', 'sticky'])).toBe(2);
+    expect(await cli(['service', 'create', 'x', '--network', 'bridge', '--port', '80', '--selector', 'a', '--backend', 'b'])).toBe(2);
+    expect(await apiError(client.request('POST', '/v1/services', { name: 'x', network: 'bridge', port: '80', color: 'red' }))).toEqual({
+      status: 400,
+      message: 'invalid request body: unknown field "color"',
+    });
+    expect(fake.calls.splice(0)).toEqual([]);
   });
 
   it('URL-decodes path parameters', async () => {

@@ -65,6 +65,7 @@ const DEFAULTS: PontoonConfig = {
     macAgingSeconds: 300,
     arp: { retries: 3, retryMs: 1000, queueLength: 16, reachableSeconds: 300, staleSeconds: 60, failedSeconds: 20 },
   },
+  services: { cidr: '10.96.0.0/16' },
 };
 
 function errorOf(text: string, source = 'config/x.yaml'): string {
@@ -341,6 +342,14 @@ describe('parseConfig', () => {
       'config/x.yaml: defaultNetwork.subnet: 172.17.0.0/16 overlaps with host.address 172.17.0.1/30',
     );
     expect(parseConfig('host: { address: 192.168.100.5/24 }', 'x.yaml').host.gatewayAddress).toBe('192.168.100.6');
+  });
+
+  it('checks services.cidr: a CIDR of at most /30 that overlaps neither the host link nor the default network', () => {
+    expect(parseConfig('services: { cidr: 10.100.0.0/24 }', 'x.yaml').services.cidr).toBe('10.100.0.0/24');
+    expect(errorOf('services: { cidr: 10.100.0.0/31 }')).toBe('config/x.yaml: services.cidr: "10.100.0.0/31" is too small for a network: the prefix length must be at most /30');
+    expect(errorOf('services: { cidr: 172.17.128.0/20 }')).toBe("config/x.yaml: services.cidr: 172.17.128.0/20 overlaps with the default network's subnet 172.17.0.0/16");
+    expect(errorOf('services: { cidr: 10.254.0.0/24 }')).toBe('config/x.yaml: services.cidr: 10.254.0.0/24 overlaps with host.address 10.254.0.1/30');
+    expect(errorOf('services: { cidr: banana }')).toMatch(/^config\/x.yaml: services.cidr: /);
   });
 
   it('takes the host link\'s IPv6 address: auto (the machine ULA\'s ffff::1/64), a CIDR, or null', () => {

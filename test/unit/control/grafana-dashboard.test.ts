@@ -24,6 +24,7 @@ async function exportedNames(): Promise<Set<string>> {
     pcp: { stats: new PcpStats(), mappings: () => 0 },
     docker: new PluginStats(),
     macvlan: { parents: () => [{ attached: true }], lost: () => 0 },
+    services: () => [{ service: 'web', network: 'bridge', slot: 0, backends: [{ backend: 'c1/172.17.0.2', slot: 0 }] }],
   });
   const names = new Set<string>();
   for (const m of await registry.getMetricsAsJSON()) {

@@ -22,6 +22,8 @@ import type { PersistedState } from '../../../../src/control/state-store.js';
 import { macToString } from '../../../../src/wire/mac.js';
 import { type Ipv6Words, ipv6ToString } from '../../../../src/wire/ipv6-address.js';
 import type { RemoteEndpoint6Spec } from '../../../../src/dataplane/remote-endpoints6.js';
+import { DataplaneCounters, SERVICE_FIELDS, SVC_BACKEND_IP } from '../../../../src/dataplane/counters.js';
+import { MAX_BACKENDS, type ServiceSpec, ServiceTable } from '../../../../src/dataplane/service-table.js';
 
 /** What was done, in order, by every fake; and the steps told to fail. */
 export class Journal {
@@ -250,7 +252,10 @@ export class FakeDataplane implements ServiceDataplane {
     gauges: new Float64Array(64),
     ctStates: new Float64Array(48),
     vxlan: new Float64Array(64 * 4),
+    services: new DataplaneCounters().services,
   };
+  /** services as the data plane would hold them (its slots, written beside the counters as it does) */
+  readonly serviceTable = new ServiceTable();
 
   /** the operations are this object's own methods */
   get control(): this {
@@ -319,6 +324,24 @@ export class FakeDataplane implements ServiceDataplane {
   async addPublish6(rule: PublishRule6): Promise<void> {
     this.journal.record(`publish+ [::]:${protoName(rule.proto)}/${rule.hostPort} [${ipv6ToString(rule.targetIp)}]:${rule.targetPort}`);
     this.publishes6.set(`${protoName(rule.proto)}/${rule.hostPort}`, rule);
+  }
+
+  async setServiceRange(base: number, prefixLen: number): Promise<void> {
+    this.journal.record(`service-range ${ipv4ToString(base)}/${prefixLen}`);
+  }
+
+  async setService(spec: ServiceSpec): Promise<void> {
+    this.serviceTable.set(spec);
+    this.journal.record(`service ${spec.slot} ${ipv4ToString(spec.vip)}:${spec.port}/${protoName(spec.proto)} -> ${spec.backends.map((b) => `${ipv4ToString(b.ip)}${b.local ? '' : '@'}`).join(',')}:${spec.targetPort}`);
+    const t = this.serviceTable;
+    for (let b = spec.slot * MAX_BACKENDS; b < (spec.slot + 1) * MAX_BACKENDS; b++) {
+      this.counters.services[b * SERVICE_FIELDS + SVC_BACKEND_IP] = t.backendUsed[b] !== 0 ? t.backendIp[b]! >>> 0 : 0;
+    }
+  }
+
+  async removeService(slot: number): Promise<void> {
+    this.serviceTable.remove(slot);
+    this.journal.record(`service- ${slot}`);
   }
 
   async removePublish(proto: 6 | 17, hostPort: number, family?: 4 | 6): Promise<void> {
