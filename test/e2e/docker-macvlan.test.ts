@@ -56,7 +56,7 @@ needs(root, tools('dockerd', 'busybox', 'ip', 'ping', 'curl', 'nsenter', 'python
 
   beforeAll(async () => {
     dir = makeTempDir('pdm-');
-    [lan, spare] = (await pickSubnets('10.96', 2)) as [string, string];
+    [lan, spare] = (await pickSubnets('10.93', 2)) as [string, string];
     engine = DockerEngine.prepare();
     d = await startDaemon({
       defaultNetwork: null,
