@@ -160,6 +160,8 @@ needs(root, tools('ip', 'curl', 'dig', 'python3', 'setpriv', 'timeout'), etcdSer
 
   it('3. client-ip affinity keeps one client on one backend', async () => {
     await A.daemon.cliOk(['service', 'create', 'sticky', '--network', NET, '--port', '81', '--target-port', String(HTTP_PORT), '--selector', 'web', '--affinity', 'client-ip:600']);
+    // every host has it, with every backend, before the first request
+    expect(await waitFor(async () => (await backendsOn(B, 'sticky')).length === 3 && (await backendsOn(A, 'sticky')).length === 3, 10_000, 100)).toBe(true);
     const seen = new Set<string>();
     const sticky = (await inspect(A, 'sticky')).VIP;
     for (let i = 0; i < 30; i++) {
