@@ -47,6 +47,11 @@ const TSO_PAYLOAD = 46 * TSO_MSS;
 /** segments the sender's TSO burst of TSO_PAYLOAD bytes became, as they arrive from the underlay */
 const GRO_BURST = 46;
 
+/** the routed overlay: this host's VTEP MAC (its gateway's), its container r1, a container of the peer's subnet */
+const ROUTED_GW_MAC = '02:01:c0:00:02:01';
+const R1 = { mac: '02:42:0a:f4:01:02', ip: '10.244.1.2', port: 40000 };
+const ROUTED_PEER = { mac: '02:01:c0:00:02:02', vtepMac: '02:01:c0:00:02:02', ip: '10.244.2.5', port: 5201 };
+
 /** `underlay6`: the VXLAN underlay is IPv6 and the remote endpoints are behind VTEP6 */
 function world(underlay6 = false) {
   const dp = new Dataplane({ conntrackMax: 1 << 20 });
@@ -129,10 +134,27 @@ function world(underlay6 = false) {
   const vtepIp = underlay6 ? VTEP6 : VTEP;
   dp.control.addRemoteEndpoint({ network: 1, ip: parseIpv4(REMOTE.ip), mac: parseMac(REMOTE.mac), vtepIp });
   dp.control.addRemoteEndpoint({ network: 1, ip: parseIpv4(REMOTE2.ip), mac: parseMac(REMOTE2.mac), vtepIp });
+  // a routed overlay (VNI 1): this host's 10.244.1.0/24 with container r1, the peer VTEP leasing 10.244.2.0/24
+  dp.control.addNetwork({
+    index: 4,
+    name: 'flat',
+    subnet: parseIpv4('10.244.1.0'),
+    prefixLen: 24,
+    gatewayIp: parseIpv4('10.244.1.1'),
+    gatewayMac: parseMac(ROUTED_GW_MAC),
+    mtu: 1450,
+    internal: false,
+    vni: 1,
+    routed: true,
+  });
+  dp.control.addRemoteSubnet({ network: 4, subnet: parseIpv4('10.244.2.0'), prefixLen: 24, vtepIp, vtepMac: parseMac(ROUTED_PEER.vtepMac) });
+  const r1 = new MemoryPort();
+  r1.keep = false;
+  const r1Id = dp.control.addEndpoint({ name: 'r1', network: 4, mac: parseMac(R1.mac), ip: parseIpv4(R1.ip) }, r1).id;
   // the router's MAC, so nothing waits for ARP
   const arp = Buffer.from('0250000000ff02005e0000010806000108000604000202005e000001c63364010250000000ffc6336402', 'hex');
   dp.receive(ids.up, arp);
-  return { dp, ports: { ...ports, m1 }, tunnel, parent, ids: { ...ids, m1: m1Id } };
+  return { dp, ports: { ...ports, m1, r1 }, tunnel, parent, ids: { ...ids, m1: m1Id, r1: r1Id } };
 }
 
 type World = ReturnType<typeof world>;
@@ -322,6 +344,18 @@ const SCENARIOS: Scenario[] = [
     },
     sink: (w) => () => w.ports.o1.count,
     underlay6: true,
+  },
+  {
+    name: 'routed_encap',
+    what: "routed overlay: a container to another host's subnet (route lookup, TTL, inner frame to the peer's VTEP MAC, VXLAN header in headroom)",
+    prepare: (w) => ({ port: w.ids.r1, frames: [udpFrame(R1, ROUTED_PEER, ROUTED_GW_MAC, 64)] }),
+    sink: (w) => () => w.tunnel.count,
+  },
+  {
+    name: 'routed_decap',
+    what: "routed overlay: a datagram from the peer's subnet to a local container (VTEP MAC, leased source, route, TTL, neighbour)",
+    prepare: () => ({ port: -1, frames: [vxlanDatagram(udpFrame(ROUTED_PEER, R1, ROUTED_GW_MAC, 64), 1)], tunnelIn: true }),
+    sink: (w) => () => w.ports.r1.count,
   },
   {
     name: 'macvlan_from_lan',

@@ -16,9 +16,10 @@ export function arpInput(dp: Datapath, port: Port, net: Network, buf: Buffer, of
   const op = arp.operation;
   const sender = arp.senderIp;
   const target = arp.targetIp;
-  // a routed overlay's subnet address is the host's (its source on the cluster's range): the
-  // gateway answers for it and routes what comes to it to the host's TUN port
-  const forGateway = target === net.gatewayIp || (net.routed && target === net.subnet);
+  // the gateway's too: a routed overlay's subnet address, the host's (its source on the cluster's
+  // range, routed to the host's TUN port), and a service's VIP inside the network's subnet
+  // (--vip: the gateway has it, on every host of an overlay)
+  const forGateway = target === net.gatewayIp || (net.routed && target === net.subnet) || (net.services !== 0 && dp.tables.vips.isVip(target));
 
   if (sender !== 0 && net.contains(sender)) {
     const sha = off + ETH_HLEN + ARP_SHA;
@@ -32,12 +33,6 @@ export function arpInput(dp: Datapath, port: Port, net: Network, buf: Buffer, of
   }
 
   if (!forGateway) {
-    // a service's VIP inside the network's subnet (--vip): the gateway has it, on every host of an overlay
-    if (op === ARP_OP_REQUEST && net.services !== 0 && dp.tables.vips.isVip(target)) {
-      answer(arp, buf, off, net.gatewayMacHi, net.gatewayMacLo, target);
-      dp.tx.send(port.id, buf, off, Math.min(len, ETH_HLEN + 28 + 18));
-      return true;
-    }
     // ARP suppression on overlays: answer for endpoints on other hosts, as Docker's overlay does,
     // instead of flooding the question to every VTEP
     if (net.vni !== 0 && op === ARP_OP_REQUEST) {

@@ -244,7 +244,7 @@ export class DataplaneControl {
     const v = rs.vtep[slot];
     rs.remove(slot);
     const net = t.networks[network];
-    if (net !== undefined && !rs.vtepInUse(network, v, -1)) net.removePeer(v);
+    if (net !== undefined && !rs.vtepInUse(network, v)) net.removePeer(v);
     this.refreshOverlayGauges();
   }
 

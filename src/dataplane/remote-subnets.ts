@@ -42,9 +42,9 @@ export class RemoteSubnets {
     this.used--;
   }
 
-  /** Whether another slot of `network` than `except` still goes to VTEP `vtep`. */
-  vtepInUse(network: number, vtep: number, except: number): boolean {
-    for (let i = 0; i < this.network.length; i++) if (i !== except && this.network[i] === network && this.vtep[i] === vtep) return true;
+  /** Whether a slot of `network` still goes to VTEP `vtep`. */
+  vtepInUse(network: number, vtep: number): boolean {
+    for (let i = 0; i < this.network.length; i++) if (this.network[i] === network && this.vtep[i] === vtep) return true;
     return false;
   }
 

@@ -17,7 +17,8 @@ interface Seen {
 }
 
 /** The keys one watch follows and the events they make. */
-export interface WatchSpace {
+/** `E`: the events the keys make (the cluster store's by default; services have their own). */
+export interface WatchSpace<E extends { kind: string } = ClusterEvent> {
   /** the prefix watched, e.g. "/pontoon/" */
   readonly prefix: string;
   /** the directories read together (in one revision) when the state is read */
@@ -29,8 +30,8 @@ export interface WatchSpace {
    */
   rank(key: string): number | null;
   /** the event of a key that appeared or changed (null: none, e.g. a value that is not JSON: logged) */
-  up(key: string, value: string): ClusterEvent | null;
-  down(key: string): ClusterEvent | null;
+  up(key: string, value: string): E | null;
+  down(key: string): E | null;
 }
 
 const MEMBER_RANK: Record<Member['kind'], number> = { network: 0, vtep: 1, endpoint: 2 };
@@ -68,18 +69,18 @@ export function memberSpace(keys: EtcdKeys, log: Logger, onNetworkGone: (network
   };
 }
 
-export interface ClusterWatchOptions {
+export interface ClusterWatchOptions<E extends { kind: string } = ClusterEvent> {
   conn: EtcdConnection;
-  space: WatchSpace;
+  space: WatchSpace<E>;
   log: Logger;
 }
 
-export class ClusterWatch {
+export class ClusterWatch<E extends { kind: string } = ClusterEvent> {
   private readonly conn: EtcdConnection;
-  private readonly space: WatchSpace;
+  private readonly space: WatchSpace<E>;
   private readonly log: Logger;
 
-  private onEvent: (e: ClusterEvent) => void = () => undefined;
+  private onEvent: (e: E) => void = () => undefined;
 
   // what the caller was told
   private known = new Map<string, Seen>();
@@ -88,21 +89,21 @@ export class ClusterWatch {
   private watchBroken: (() => void) | null = null;
   private watchLoopDone: Promise<void> | null = null;
 
-  constructor(opts: ClusterWatchOptions) {
+  constructor(opts: ClusterWatchOptions<E>) {
     this.conn = opts.conn;
     this.space = opts.space;
     this.log = opts.log;
   }
 
   /** Reads and replays the state, watches from the next revision, and keeps watching until stop(). */
-  async start(onEvent: (e: ClusterEvent) => void): Promise<void> {
+  async start(onEvent: (e: E) => void): Promise<void> {
     this.onEvent = onEvent;
     const rev = await this.resync();
     const w = await this.createWatcher(rev + 1n);
     this.watchLoopDone = this.watchLoop(w);
   }
 
-  private emit(e: ClusterEvent): void {
+  private emit(e: E): void {
     try {
       this.onEvent(e);
     } catch (err) {
