@@ -6,7 +6,6 @@
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Etcd3, type IKeyValue } from 'etcd3';
 import { pino } from 'pino';
@@ -14,7 +13,7 @@ import { afterAll, afterEach, beforeAll, expect, it } from 'vitest';
 import type { ClusterEvent, OverlayEndpointDef, OverlayNetworkDef } from '../../src/control/cluster/cluster-store.js';
 import { EtcdStore } from '../../src/control/cluster/etcd-store.js';
 import { ApiFailure } from '../../src/control/gateway-api.js';
-import { etcdArgs, freePort } from './harness.js';
+import { ETCD_DATA_BASE, etcdArgs, freePort } from './harness.js';
 import { etcdServer, needs } from './requirements.js';
 
 const ETCD_BIN = process.env.ETCD_BIN ?? '/usr/bin/etcd';
@@ -72,7 +71,7 @@ function listensOn(pid: number, port: number): boolean {
 class EtcdServer {
   private proc: ChildProcess | null = null;
   private output = '';
-  readonly dataDir = mkdtempSync(join(tmpdir(), 'pontoon-etcd-'));
+  readonly dataDir = mkdtempSync(join(ETCD_DATA_BASE, 'pontoon-etcd-'));
 
   constructor(
     readonly clientPort: number,

@@ -149,9 +149,9 @@ function killGroup(child: ChildProcess): void {
   }
 }
 
-/** Makes a temporary directory that cleanupAll() removes. */
-export function makeTempDir(prefix = 'pte-'): string {
-  const dir = mkdtempSync(join(tmpdir(), prefix));
+/** Makes a temporary directory (under `base`, the system's temporary directory by default) that cleanupAll() removes. */
+export function makeTempDir(prefix = 'pte-', base = tmpdir()): string {
+  const dir = mkdtempSync(join(base, prefix));
   tempDirs.add(dir);
   return dir;
 }
@@ -934,6 +934,12 @@ export async function scapyInNetns(ns: string, script: string, timeoutMs = 20_00
 }
 
 // ---- etcd ------------------------------------------------------------------------------------
+
+/**
+ * Where a test's etcd keeps its data: tmpfs when there is one, so that its fsyncs cost nothing and
+ * a lease expires on time even while the disk is busy (a lease revocation is a raft write).
+ */
+export const ETCD_DATA_BASE = existsSync('/dev/shm') ? '/dev/shm' : tmpdir();
 
 /** Arguments for a single-member etcd the tests run themselves (fast elections, quiet logs). */
 export function etcdArgs(dataDir: string, clientUrl: string, peerUrl: string): string[] {

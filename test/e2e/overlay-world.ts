@@ -26,6 +26,7 @@ import {
   type Daemon,
   type NetworkResource,
   createNetns,
+  ETCD_DATA_BASE,
   etcdArgs,
   tsharkFields,
   hostAddr,
@@ -66,7 +67,7 @@ export class EtcdProcess {
     readonly ns: string,
     readonly ip: string,
   ) {
-    this.dataDir = join(makeTempDir('pte-etcd-'), 'data');
+    this.dataDir = join(makeTempDir('pte-etcd-', ETCD_DATA_BASE), 'data');
     etcds.add(this);
   }
 
