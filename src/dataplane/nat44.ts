@@ -98,8 +98,11 @@ export function nat44(dp: Datapath, ingress: Port, inNet: Network | null, ip: Ch
     if (!advance(dp, e, dir, proto, tcpFlags, l4len)) return NatVerdict.Drop;
     ct.packets[slot]++;
     ct.bytes[slot] += len - ETH_HLEN;
-    const b = ct.backend[e];
-    if (b >= 0) dp.counters.services[b * SERVICE_FIELDS + SVC_BYTES] += len - ETH_HLEN;
+    // a service flow's bytes are its backend's too (the backend column read only for those)
+    if ((ct.flags[e] & CtFlag.Service) !== 0) {
+      const b = ct.backend[e];
+      if (b >= 0) dp.counters.services[b * SERVICE_FIELDS + SVC_BYTES] += len - ETH_HLEN;
+    }
     translate(dp, e, dir, proto, buf, off);
     return NatVerdict.Translated;
   }
