@@ -221,6 +221,8 @@ export interface OverlayWorldOptions {
   offloads?: boolean;
   /** the underlay's family (default ipv4): with ipv6 the hosts talk VXLAN over UDP/IPv6 only */
   underlay?: 'ipv4' | 'ipv6';
+  /** the daemons' cluster.vxlanPort, the kernel peers' and flannel-style hosts' too (default VXLAN_PORT, IANA's 4789) */
+  vxlanPort?: number;
 }
 
 export interface HostOptions {
@@ -325,13 +327,18 @@ export class OverlayWorld {
     if (this.opts.offloads !== true) await nsExecOk(ns, ['ethtool', '-K', dev, 'tx', 'off', 'tso', 'off', 'gso', 'off']);
   }
 
+  /** The UDP port every VTEP of this world listens on. */
+  get vxlanPort(): number {
+    return this.opts.vxlanPort ?? VXLAN_PORT;
+  }
+
   /** The daemon config's cluster section for a host at `ip`. */
   clusterConfig(ip: string, o: HostOptions = {}): Record<string, unknown> {
     const peers = o.peers ?? [];
     const c: Record<string, unknown> = {
       store: this.opts.store,
       advertise: ip,
-      vxlanPort: VXLAN_PORT,
+      vxlanPort: this.vxlanPort,
       underlayMtu: o.underlayMtu ?? this.opts.underlayMtu ?? 1500,
       prefix: this.etcdPrefix,
     };
@@ -394,7 +401,7 @@ export class OverlayWorld {
     const kc = await createNetns(`${this.prefix}-k${name}c`);
     await quiet(kc);
     const ipK = (args: string[]) => runOk(['ip', '-n', ns, ...args]);
-    await ipK(['link', 'add', 'vx0', 'type', 'vxlan', 'id', String(vni), 'dstport', String(VXLAN_PORT), 'local', ip, 'dev', 'ul0', 'nolearning']);
+    await ipK(['link', 'add', 'vx0', 'type', 'vxlan', 'id', String(vni), 'dstport', String(this.vxlanPort), 'local', ip, 'dev', 'ul0', 'nolearning']);
     await ipK(['link', 'add', 'br0', 'type', 'bridge']);
     await ipK(['link', 'set', 'vx0', 'master', 'br0']);
     await runOk(['ip', 'link', 'add', 'eth0', 'netns', kc, 'type', 'veth', 'peer', 'name', 'kc0', 'netns', ns]);
@@ -416,7 +423,7 @@ export class OverlayWorld {
    * namespace `-fNAMEpod` on a veth (the subnet's .1 on F's side, as cni0 would hold it; .2 the pod's,
    * MTU 1450). Routes to other hosts are added with flannelRoute(), as flannel does for each lease.
    */
-  async addFlannelHost(name: string, n: number, subnet: string, vtepMac: string, vni = 1, port = VXLAN_PORT): Promise<FlannelHost> {
+  async addFlannelHost(name: string, n: number, subnet: string, vtepMac: string, vni = 1, port = this.vxlanPort): Promise<FlannelHost> {
     const ns = await createNetns(`${this.prefix}-f${name}`);
     const pod = await createNetns(`${this.prefix}-f${name}pod`);
     await quiet(ns);
@@ -542,8 +549,8 @@ export async function overlayMetrics(d: Daemon, vni?: number) {
  * Reads a capture with tshark, VXLAN decoded on its port, checksums verified; one array of
  * fields per frame matching `filter`.
  */
-export function readCapture(file: string, filter: string, fields: string[]): Promise<string[][]> {
-  return tsharkFields(file, filter, fields, ['-d', `udp.port==${VXLAN_PORT},vxlan`, '-E', 'occurrence=a', '-E', 'aggregator=,']);
+export function readCapture(file: string, filter: string, fields: string[], vxlanPort = VXLAN_PORT): Promise<string[][]> {
+  return tsharkFields(file, filter, fields, ['-d', `udp.port==${vxlanPort},vxlan`, '-E', 'occurrence=a', '-E', 'aggregator=,']);
 }
 
 /** A tshark capture file in a temporary directory. */

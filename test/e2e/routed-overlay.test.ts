@@ -11,7 +11,6 @@ import { cleanupAll, nsExec, nsExecOk, parseMetrics, ping, randomHex, startCaptu
 import { cleanupNatWorlds, parseIperf, startBackground } from './nat-world.js';
 import {
   ETCD_BIN,
-  VXLAN_PORT,
   type OverlayContainer,
   type OverlayHost,
   type OverlayWorld,
@@ -25,6 +24,8 @@ import {
 import { etcdServer, needs, root, tools } from './requirements.js';
 
 const LEASE_TTL = 4;
+/** flannel's vxlan backend's port (the kernel's default for VXLAN, not IANA's 4789): every host of this world uses it */
+const FLANNEL_PORT = 8472;
 
 interface HostSubnet {
   Subnet: string;
@@ -58,7 +59,7 @@ needs([root, ...tools('ip', 'ping', 'tshark', 'iperf3', 'ethtool', 'ss', 'timeou
   const logs = () => [A, B, C].filter((h) => h !== undefined).map((h) => `--- ${h.name}\n${h.daemon.logTail(15)}`).join('\n');
 
   beforeAll(async () => {
-    w = await buildOverlayWorld({ store: 'etcd', leaseTtlSeconds: LEASE_TTL });
+    w = await buildOverlayWorld({ store: 'etcd', leaseTtlSeconds: LEASE_TTL, vxlanPort: FLANNEL_PORT });
     FLANNEL = `${w.etcdPrefix}-flannel`;
     A = await w.addHost('a');
     B = await w.addHost('b');
@@ -105,7 +106,7 @@ needs([root, ...tools('ip', 'ping', 'tshark', 'iperf3', 'ethtool', 'ss', 'timeou
     expect(seen.filter((s) => s.Local).map((s) => s.Host)).toEqual([A.ip]);
     // flannel's schema: the config and one lease per host
     const keys = await w.etcd!.list(`${FLANNEL}/`);
-    expect(JSON.parse(keys.get(`${FLANNEL}/config`)!)).toEqual({ Network: CLUSTER, SubnetLen: 24, Backend: { Type: 'vxlan', VNI: 1, Port: VXLAN_PORT } });
+    expect(JSON.parse(keys.get(`${FLANNEL}/config`)!)).toEqual({ Network: CLUSTER, SubnetLen: 24, Backend: { Type: 'vxlan', VNI: 1, Port: FLANNEL_PORT } });
     for (const s of seen) {
       const lease = JSON.parse(keys.get(`${FLANNEL}/subnets/${s.Subnet.replace('/', '-')}`)!) as Record<string, unknown>;
       expect(lease).toEqual({ PublicIP: s.Host, PublicIPv6: null, BackendType: 'vxlan', BackendData: { VNI: 1, VtepMAC: s.VtepMAC } });
@@ -140,7 +141,7 @@ needs([root, ...tools('ip', 'ping', 'tshark', 'iperf3', 'ethtool', 'ss', 'timeou
       expect(r.replies[0]?.ttl).toBe(62);
     }
     await cap.stop();
-    const requests = await readCapture(file, 'icmp.type == 8', ['ip.src', 'ip.dst', 'ip.ttl']);
+    const requests = await readCapture(file, 'icmp.type == 8', ['ip.src', 'ip.dst', 'ip.ttl'], FLANNEL_PORT);
     expect(requests.map((f) => f[0]).sort()).toEqual([...Array(3).fill(ca.ip), ...Array(3).fill(cc.ip)].sort());
     expect(new Set(requests.map((f) => f[2]))).toEqual(new Set(['62']));
     // nothing is flooded or ARPed across hosts: no ARP inside any VXLAN datagram on the underlay
@@ -149,9 +150,9 @@ needs([root, ...tools('ip', 'ping', 'tshark', 'iperf3', 'ethtool', 'ss', 'timeou
     await nsExec(ca.ns, ['ping', '-c', '1', '-W', '1', at(cb.ip, 77)]); // a host of B's subnet that is not there
     await ping(ca.ns, cb.ip, { count: 1, waitS: 2 });
     await ulCap.stop();
-    expect(await readCapture(ulFile, 'vxlan && arp', ['arp.dst.proto_ipv4'])).toEqual([]);
+    expect(await readCapture(ulFile, 'vxlan && arp', ['arp.dst.proto_ipv4'], FLANNEL_PORT)).toEqual([]);
     // ip.dst: the outer address, then the inner one
-    expect((await readCapture(ulFile, 'vxlan && icmp.type == 8', ['ip.dst'])).map((f) => f[0]!.split(',')[1])).toContain(cb.ip);
+    expect((await readCapture(ulFile, 'vxlan && icmp.type == 8', ['ip.dst'], FLANNEL_PORT)).map((f) => f[0]!.split(',')[1])).toContain(cb.ip);
 
     const server = startBackground(cb.ns, ['iperf3', '-s', '-1', '-B', cb.ip, '-p', '5201'], 40);
     try {
@@ -180,7 +181,7 @@ needs([root, ...tools('ip', 'ping', 'tshark', 'iperf3', 'ethtool', 'ss', 'timeou
       expect(r.lossPercent, `${c.ip}\n${r.stdout}${r.stderr}\n${logs()}`).toBe(0);
     }
     await cap.stop();
-    expect((await readCapture(file, 'icmp.type == 8', ['ip.src'])).map((f) => f[0])).toEqual([hostAddr, hostAddr]);
+    expect((await readCapture(file, 'icmp.type == 8', ['ip.src'], FLANNEL_PORT)).map((f) => f[0])).toEqual([hostAddr, hostAddr]);
     // and a container reaches host A's address on the range
     const back = await ping(cb.ns, hostAddr, { count: 2, waitS: 2 });
     expect(back.lossPercent, logs()).toBe(0);
