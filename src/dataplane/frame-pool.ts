@@ -34,12 +34,19 @@ export class FrameMemory {
   }
 }
 
+/** Below this many bytes a copy is a loop in JavaScript: cheaper than a call into a C++ builtin (headers). */
+const SHORT_COPY = 96;
+
 /**
- * Copies src[srcStart, srcEnd) to dst[dstStart]: copyWithin when both are the same Buffer (the
- * frame slab: no allocation), Buffer.copy otherwise (frames from outside: tests, the slow path).
+ * Copies src[srcStart, srcEnd) to dst[dstStart]: a byte loop when short (headers), copyWithin when
+ * both are the same Buffer (the frame slab: no allocation), Buffer.copy otherwise (frames from
+ * outside: tests, the slow path). Overlapping ranges of one Buffer are copied as memmove does.
  */
 export function copyBytes(src: Buffer, srcStart: number, srcEnd: number, dst: Buffer, dstStart: number): void {
-  if (src === dst) dst.copyWithin(dstStart, srcStart, srcEnd);
+  const n = srcEnd - srcStart;
+  if (n <= SHORT_COPY && (src !== dst || dstStart <= srcStart || dstStart >= srcEnd)) {
+    for (let k = 0; k < n; k++) dst[dstStart + k] = src[srcStart + k];
+  } else if (src === dst) dst.copyWithin(dstStart, srcStart, srcEnd);
   else src.copy(dst, dstStart, srcStart, srcEnd);
 }
 
