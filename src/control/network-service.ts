@@ -41,7 +41,7 @@ import { ForeignPeers } from './network/foreign-peers.js';
 import { type ResolvConfFiles, ResolvConfSync } from './network/resolv-conf-sync.js';
 import { conntrackResource } from './resources.js';
 import { ipv4 } from './network/addresses.js';
-import { cidrsOverlap, ipv4ToString, parseCidr, parseCidrOrNull } from '../wire/ipv4-address.js';
+import { ipv4ToString } from '../wire/ipv4-address.js';
 import type { ServiceClusterStore } from './services/service-cluster.js';
 import { ServiceRegistry } from './services/service-registry.js';
 import { JoinFollowUp } from './docker/join-follow-up.js';
@@ -139,6 +139,7 @@ export class NetworkService implements GatewayApi {
       advertise: config.cluster.advertise,
       underlayMtu: config.cluster.underlayMtu,
       vxlanPort: config.cluster.vxlanPort,
+      servicesCidr: config.services.cidr,
       pools6,
       networks,
       activation,
@@ -193,7 +194,7 @@ export class NetworkService implements GatewayApi {
           created: (live) => followUp.networkCreated(live),
           joined: (live, ep) => followUp.joined(live, ep),
         }),
-        ipam: new IpamDriver({ state, attach, devices, pools6, log }),
+        ipam: new IpamDriver({ state, attach, devices, pools6, servicesCidr: config.services.cidr, log }),
         stats: new PluginStats(),
       };
     }
@@ -239,11 +240,6 @@ export class NetworkService implements GatewayApi {
   }
 
   async createNetwork(req: NetworkCreateRequest): Promise<NetworkResource> {
-    const range = parseCidr(this.deps.config.services.cidr);
-    for (const subnet of [req.subnet, ...(req.subnets ?? [])]) {
-      const c = subnet === undefined ? null : parseCidrOrNull(subnet);
-      if (c !== null && cidrsOverlap(c, range)) throw new ApiFailure(409, `subnet ${subnet} overlaps with the services range ${this.deps.config.services.cidr} (services.cidr)`);
-    }
     return this.views.network(await this.lifecycle.create(req, false));
   }
 

@@ -37,6 +37,8 @@ export class IpamDriver {
       devices: Pick<HostDevices, 'hostRoutes' | 'hostRoutes6'>;
       /** where IPv6 pools come from when Docker names none (config defaultPools6) */
       pools6: readonly Pool6[];
+      /** config services.cidr: never a pool (its addresses are VIPs) */
+      servicesCidr: string;
       log: Logger;
     },
   ) {}
@@ -123,6 +125,7 @@ export class IpamDriver {
       out.push({ subnet: n.record.subnet, holder: `network ${n.record.name}` });
     }
     if (withHostRoutes) for (const r of await this.deps.devices.hostRoutes()) out.push({ subnet: r, holder: 'a host route' });
+    out.push({ subnet: this.deps.servicesCidr, holder: 'the services range (services.cidr)' });
     return out;
   }
 

@@ -11,7 +11,7 @@ import { requestFamilies, validateNetworkRequest } from '../ipam.js';
 import type { Pool6 } from '../ipam6.js';
 import type { LiveNetwork, LiveNetworkRecord } from '../live-network.js';
 import { vxlanOverhead } from '../../wire/vxlan.js';
-import { parseCidr } from '../../wire/ipv4-address.js';
+import { cidrsOverlap, parseCidr, parseCidrOrNull } from '../../wire/ipv4-address.js';
 import { FLANNEL_DEFAULT_VNI } from '../cluster/etcd-subnets.js';
 import { overlayGatewayMac, randomGatewayMac, vtepFamily } from './addresses.js';
 import type { LiveNetworks } from './live-networks.js';
@@ -49,6 +49,8 @@ export class NetworkLifecycle {
       underlayMtu: number;
       /** the underlay socket's UDP port (cluster.vxlanPort): a routed overlay's Backend.Port */
       vxlanPort: number;
+      /** config services.cidr: no network's subnet may overlap it (its addresses are VIPs, refused without a service) */
+      servicesCidr: string;
       /** where IPv6 subnets of `--ipv6` without an IPv6 --subnet come from (config defaultPools6) */
       pools6: readonly Pool6[];
       networks: LiveNetworks;
@@ -64,11 +66,18 @@ export class NetworkLifecycle {
 
   async create(req: NetworkCreateRequest, isDefault: boolean): Promise<LiveNetwork> {
     const { networks, activation, devices, log } = this.deps;
+    const services = parseCidr(this.deps.servicesCidr);
+    for (const subnet of [req.subnet, ...(req.subnets ?? [])]) {
+      const c = subnet === undefined ? null : parseCidrOrNull(subnet);
+      if (c !== null && cidrsOverlap(c, services)) throw new ApiFailure(409, `subnet ${subnet} overlaps with the services range ${this.deps.servicesCidr} (services.cidr)`);
+    }
     const existing = [...networks.values()].map((n) => ({
       name: n.record.name,
       subnet: n.record.subnet,
       ...(n.record.ipv6 !== undefined ? { subnet6: n.record.ipv6.subnet } : {}),
     }));
+    // a subnet chosen from the pools skips the services range (a given one was refused above)
+    if (req.subnet === undefined) existing.push({ name: 'services.cidr', subnet: this.deps.servicesCidr });
     const macvlan = req.driver === 'macvlan';
     // a macvlan network's subnet is the LAN's: the host's own routes to it are expected
     const routes = macvlan ? [] : await devices.hostRoutes();

@@ -6,7 +6,7 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { ApiFailure } from '../../../src/control/gateway-api.js';
 import type { NetworkService } from '../../../src/control/network-service.js';
-import { FakeHost } from './network/fake-host.js';
+import { FakeHost, testConfig } from './network/fake-host.js';
 
 const running: NetworkService[] = [];
 
@@ -123,5 +123,17 @@ describe('services', () => {
     expect((await rejection(service.createNetwork({ name: 'n3', subnet: '10.96.128.0/24' }))).message).toBe(
       'subnet 10.96.128.0/24 overlaps with the services range 10.96.0.0/16 (services.cidr)',
     );
+    expect((await rejection(service.createNetwork({ name: 'n3', driver: 'overlay', subnet: '10.0.0.0/8' }))).message).toBe(
+      'subnet 10.0.0.0/8 overlaps with the services range 10.96.0.0/16 (services.cidr)',
+    );
+  });
+
+  it('a network without --subnet never gets one in the services range', async () => {
+    const host = new FakeHost(testConfig({ services: { cidr: '172.18.0.0/16' } }));
+    const d = host.daemon();
+    running.push(d.service);
+    await d.service.restore();
+    // 172.17.0.0/16 is the default network's; the pools' next, 172.18.0.0/16, is the services'
+    expect((await d.service.createNetwork({ name: 'auto' })).IPAM.Config[0]).toMatchObject({ Subnet: '172.19.0.0/16' });
   });
 });

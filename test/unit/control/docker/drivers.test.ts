@@ -194,6 +194,13 @@ describe("Docker's plugin calls", () => {
     ).toEqual({ Interface: {} });
   });
 
+  it('never gives a pool of the services range: the next free one instead', async () => {
+    const host = new FakeHost(testConfig({ docker: { enabled: true, apiSocket: null }, services: { cidr: '172.18.0.0/16' } }));
+    const { call } = await started(host);
+    // 172.17.0.0/16 is the default network's, 172.18.0.0/16 the services'
+    expect(await call('/IpamDriver.RequestPool', { AddressSpace: 'pontoon', Pool: '', SubPool: '', Options: {}, V6: false })).toMatchObject({ Pool: '172.19.0.0/16' });
+  });
+
   it('counts the calls by outcome for /metrics', async () => {
     const { service } = await started();
     const stats = new PluginStats();
@@ -218,6 +225,9 @@ describe("Docker's plugin calls", () => {
     });
     expect(await call('/IpamDriver.RequestPool', { AddressSpace: 'pontoon', Pool: '172.17.5.0/24', V6: false })).toEqual({
       Error: 'subnet 172.17.5.0/24 overlaps with 172.17.0.0/16 of network bridge',
+    });
+    expect(await call('/IpamDriver.RequestPool', { AddressSpace: 'pontoon', Pool: '10.96.4.0/24', V6: false })).toEqual({
+      Error: 'subnet 10.96.4.0/24 overlaps with 10.96.0.0/16 of the services range (services.cidr)',
     });
     expect(await call('/IpamDriver.RequestPool', { AddressSpace: 'pontoon', Pool: '10.0.0.0/8', V6: true })).toEqual({
       Error: 'invalid subnet "10.0.0.0/8": "10.0.0.0" is not an IPv6 address',

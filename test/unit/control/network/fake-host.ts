@@ -636,7 +636,12 @@ export class FakeResolvConfs implements ResolvConfFiles {
 
 /** The daemon's defaults, with `overrides` on top of sections. */
 export function testConfig(
-  overrides: { cluster?: Partial<PontoonConfig['cluster']>; dns?: Partial<PontoonConfig['dns']>; docker?: Partial<PontoonConfig['docker']> } = {},
+  overrides: {
+    cluster?: Partial<PontoonConfig['cluster']>;
+    dns?: Partial<PontoonConfig['dns']>;
+    docker?: Partial<PontoonConfig['docker']>;
+    services?: Partial<PontoonConfig['services']>;
+  } = {},
 ): PontoonConfig {
   const c = parseConfig('', 'test.yaml');
   return {
@@ -644,6 +649,7 @@ export function testConfig(
     cluster: { ...c.cluster, ...overrides.cluster },
     dns: { ...c.dns, ...overrides.dns },
     docker: { ...c.docker, ...overrides.docker },
+    services: { ...c.services, ...overrides.services },
   };
 }
 
