@@ -7,7 +7,7 @@
  * as a user sees it: the CLI, etcd's keys, ping, iperf3, tshark inside the containers.
  */
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import { cleanupAll, nsExec, nsExecOk, parseMetrics, ping, randomHex, startCapture, waitFor } from './harness.js';
+import { cleanupAll, createNetns, nsExec, nsExecOk, parseMetrics, ping, randomHex, runOk, startCapture, tsharkFields, waitFor } from './harness.js';
 import { cleanupNatWorlds, parseIperf, startBackground } from './nat-world.js';
 import {
   ETCD_BIN,
@@ -24,6 +24,9 @@ import {
 import { etcdServer, needs, root, tools } from './requirements.js';
 
 const LEASE_TTL = 4;
+/** host A's uplink to an "outside" namespace (TEST-NET-2) */
+const UPLINK_IP = '198.51.100.2';
+const OUTSIDE_IP = '198.51.100.1';
 /** flannel's vxlan backend's port (the kernel's default for VXLAN, not IANA's 4789): every host of this world uses it */
 const FLANNEL_PORT = 8472;
 
@@ -56,12 +59,19 @@ needs([root, ...tools('ip', 'ping', 'tshark', 'iperf3', 'ethtool', 'ss', 'timeou
   const NET = `flat-${randomHex(3)}`;
   const CLUSTER = `10.${210 + (parseInt(randomHex(1), 16) % 30)}.0.0/16`;
   let FLANNEL = '';
+  const hex = randomHex(3);
+  const outside = `pte-${hex}-rout`;
+  const uplinkDevice = `pt${hex}ru`;
   const logs = () => [A, B, C].filter((h) => h !== undefined).map((h) => `--- ${h.name}\n${h.daemon.logTail(15)}`).join('\n');
 
   beforeAll(async () => {
     w = await buildOverlayWorld({ store: 'etcd', leaseTtlSeconds: LEASE_TTL, vxlanPort: FLANNEL_PORT });
     FLANNEL = `${w.etcdPrefix}-flannel`;
-    A = await w.addHost('a');
+    // host A has an uplink to the "outside" namespace (its TAP made there by the daemon)
+    await createNetns(outside);
+    A = await w.addHost('a', { set: { uplink: { kind: 'tap', device: uplinkDevice, address: `${UPLINK_IP}/24`, gateway: OUTSIDE_IP, netns: outside } } });
+    await runOk(['ip', '-n', outside, 'addr', 'add', `${OUTSIDE_IP}/24`, 'dev', uplinkDevice]);
+    await runOk(['ip', '-n', outside, 'link', 'set', uplinkDevice, 'up']);
     B = await w.addHost('b');
     C = await w.addHost('c');
   }, 120_000);
@@ -168,6 +178,16 @@ needs([root, ...tools('ip', 'ping', 'tshark', 'iperf3', 'ethtool', 'ss', 'timeou
       await server.stop();
     }
   }, 90_000);
+
+  it("traffic leaving the cluster's range is masqueraded on the uplink (the container's address stays inside the range)", async () => {
+    const file = captureFile('routed-uplink');
+    const cap = await startCapture(outside, uplinkDevice, file, 30);
+    const r = await ping(ca.ns, OUTSIDE_IP, { count: 3, waitS: 2 });
+    await cap.stop();
+    expect(r.lossPercent, `${r.stdout}${r.stderr}\n${logs()}`).toBe(0);
+    const requests = await tsharkFields(file, 'icmp.type == 8', ['ip.src', 'ip.dst']);
+    expect(requests).toEqual(Array(3).fill([UPLINK_IP, OUTSIDE_IP]));
+  }, 60_000);
 
   it('the host reaches every container of the cluster through its TUN port, from its own address on the range, and back', async () => {
     const subnetA = (await hostSubnets(A, NET)).find((s) => s.Local)!.Subnet;
