@@ -80,6 +80,13 @@ export function tcpTrack(
   const rst = (flags & TCP_RST) !== 0;
   const hasAck = (flags & TCP_ACK) !== 0;
 
+  // a bare ACK answering a SYN: the server still holds an earlier connection of these ports in
+  // TIME_WAIT and acknowledges what it knows of that one. Let through untouched, as nf_conntrack
+  // ignores it: the client answers it with a RST, which ends the server's TIME_WAIT, and its next
+  // SYN opens the new connection (dropped, the client would retry the SYN into the same ACK until it
+  // gives up)
+  if (state === CtState.SynSent && dir === 1 && hasAck && !syn && !rst) return state;
+
   // window check once the peer has told us what it expects (RFC 793 acceptability, loosely)
   if (!syn && ct.tdAck[peer] !== 0 && ct.tdMaxWin[peer] !== 0 && (ct.flags[e] & CtFlag.Liberal) === 0) {
     const win = Math.max(ct.tdMaxWin[peer], 65535);

@@ -4,7 +4,7 @@
 // new-flow gauges. The family's stage finds the entry and rewrites the packet.
 
 import { IP_PROTO_TCP, IP_PROTO_UDP } from '../wire/ipv4.js';
-import { TCP_OPT_WSCALE, TCP_SYN } from '../wire/tcp.js';
+import { TCP_ACK, TCP_OPT_WSCALE, TCP_RST, TCP_SYN } from '../wire/tcp.js';
 import { CtFlag, CtState, type CtTuple, Dir, ProtoClass, protoClass } from './conntrack.js';
 import { TCP_INVALID, tcpTimeout, tcpTrack } from './conntrack-tcp.js';
 import type { Datapath } from './context.js';
@@ -25,6 +25,21 @@ export function tcpFlagsOf(dp: Datapath): number {
 
 export function fromUplink(dp: Datapath, inNet: Network | null): boolean {
   return inNet !== null && inNet === dp.tables.uplink;
+}
+
+/**
+ * `slot`, found for a TCP segment with flags `tcpFlags`, or -1 when the segment is a SYN that
+ * reuses the ports of a connection that closed (TIME_WAIT, CLOSE): the old entry goes, as
+ * nf_conntrack kills it and looks again, and the caller makes a new flow. So a service picks its
+ * backend anew, and a server still in TIME_WAIT for the old connection is not forced on the new one.
+ */
+export function unlessReused(dp: Datapath, slot: number, tcpFlags: number): number {
+  if ((tcpFlags & (TCP_SYN | TCP_ACK | TCP_RST)) !== TCP_SYN || (slot & 1) !== Dir.Original) return slot;
+  const ct = dp.tables.conntrack;
+  const st = ct.state[slot >> 1];
+  if (st !== CtState.TimeWait && st !== CtState.Close) return slot;
+  ct.remove(slot >> 1);
+  return -1;
 }
 
 /**

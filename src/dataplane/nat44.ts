@@ -21,7 +21,7 @@ import { IP_PROTO_ICMP, IP_PROTO_TCP, IP_PROTO_UDP } from '../wire/ipv4.js';
 import { TCP_ACK, TCP_RST, TCP_SYN } from '../wire/tcp.js';
 import { WireError } from '../wire/error.js';
 import { CtFlag, CtState, Dir, protoClass } from './conntrack.js';
-import { admit, advance, createInbound, fromUplink, newFlowGauge, tcpFlagsOf } from './nat-flow.js';
+import { admit, advance, createInbound, fromUplink, newFlowGauge, tcpFlagsOf, unlessReused } from './nat-flow.js';
 import { Drop, SERVICE_FIELDS, SVC_BYTES, SVC_NEW_FLOWS, SVC_REFUSED_BASE } from './counters.js';
 import { NatVerdict } from './nat-verdict.js';
 import { PIN_OPEN } from './nat-ports.js';
@@ -90,6 +90,7 @@ export function nat44(dp: Datapath, ingress: Port, inNet: Network | null, ip: Ch
   // echo flows are keyed by identifier alone: requests go the original way, replies come back
   // (else an echo request from outside would reach a container, or be taken from the gateway)
   if (slot >= 0 && proto === IP_PROTO_ICMP && ((slot & 1) === Dir.Original) !== (frame.icmp.type === ICMP_ECHO_REQUEST)) slot = -1;
+  if (slot >= 0 && proto === IP_PROTO_TCP) slot = unlessReused(dp, slot, tcpFlags);
   if (slot >= 0) {
     if (ip.ttl <= 1) return expire(dp, ingress, buf, off, len);
     const e = slot >> 1;

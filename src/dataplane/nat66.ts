@@ -29,7 +29,7 @@ import { CtFlag, CtState, Dir, Family } from './conntrack.js';
 import type { Datapath } from './context.js';
 import { Drop } from './counters.js';
 import { icmp6Error } from './icmp6-error.js';
-import { admit, advance, createInbound, fromUplink, newFlowGauge, tcpFlagsOf } from './nat-flow.js';
+import { admit, advance, createInbound, fromUplink, newFlowGauge, tcpFlagsOf, unlessReused } from './nat-flow.js';
 import { nat66IcmpError } from './nat66-icmp-error.js';
 import { natClass, PIN_OPEN } from './nat-ports.js';
 import { NatVerdict } from './nat-verdict.js';
@@ -94,6 +94,7 @@ export function nat66(dp: Datapath, ingress: Port, inNet: Network | null, buf: B
   let slot = ct.find(t, dp.now);
   // echo flows are keyed by identifier alone: requests go the original way, replies come back
   if (slot >= 0 && proto === IP_PROTO_ICMPV6 && ((slot & 1) === Dir.Original) !== echoRequest) slot = -1;
+  if (slot >= 0 && proto === IP_PROTO_TCP) slot = unlessReused(dp, slot, tcpFlags);
   if (slot >= 0) {
     if (buf[ipOff + IPV6_HOP_LIMIT] <= 1) return expire(dp, ingress, buf, off, len);
     const e = slot >> 1;

@@ -5,7 +5,7 @@
 
 import { copyBytes } from './frame-pool.js';
 import { finish, internetChecksum, ipv4AddressSum, ipv6AddressSum, l4PseudoSum, sum16 } from '../wire/checksum.js';
-import { setU16, setU32 } from '../wire/bytes.js';
+import { writeU16, writeU32 } from '../wire/bytes.js';
 import { ETH_HLEN, etherTypeOf, ETHERTYPE_IPV4, ETHERTYPE_IPV6 } from '../wire/ethernet.js';
 import { IPV6_HLEN, IPV6_NEXT_HEADER, IPV6_PAYLOAD_LEN, IPV6_SRC } from '../wire/ipv6.js';
 import { IP_PROTO_TCP, IP_PROTO_UDP, IPV4_CHECKSUM, IPV4_IDENT, IPV4_PROTO, IPV4_TOTAL_LEN, ipv4Dst, ipv4HeaderLength, ipv4Src } from '../wire/ipv4.js';
@@ -154,22 +154,22 @@ function cutTcp(
     const st = sip + ihl;
     const segLen = thl + size;
     if (v6) {
-      setU16(out, sip + IPV6_PAYLOAD_LEN, segLen);
+      writeU16(out, sip + IPV6_PAYLOAD_LEN, segLen);
     } else {
-      setU16(out, sip + IPV4_TOTAL_LEN, ihl + segLen);
-      setU16(out, sip + IPV4_IDENT, (id0 + i) & 0xffff);
+      writeU16(out, sip + IPV4_TOTAL_LEN, ihl + segLen);
+      writeU16(out, sip + IPV4_IDENT, (id0 + i) & 0xffff);
       out[sip + IPV4_CHECKSUM] = 0;
       out[sip + IPV4_CHECKSUM + 1] = 0;
-      setU16(out, sip + IPV4_CHECKSUM, internetChecksum(out, sip, ihl));
+      writeU16(out, sip + IPV4_CHECKSUM, internetChecksum(out, sip, ihl));
     }
-    setU32(out, st + TCP_SEQ_NUM, seq0 + pos);
+    writeU32(out, st + TCP_SEQ_NUM, seq0 + pos);
     let f = flags;
     if (pos + size < payload) f &= ~(TCP_FIN | TCP_PSH);
     if (i > 0) f &= ~TCP_CWR;
     out[st + TCP_FLAGS] = f;
     out[st + TCP_CHECKSUM] = 0;
     out[st + TCP_CHECKSUM + 1] = 0;
-    setU16(out, st + TCP_CHECKSUM, finish(sum16(out, st, segLen, l4PseudoSum(addrSum, IP_PROTO_TCP, segLen))));
+    writeU16(out, st + TCP_CHECKSUM, finish(sum16(out, st, segLen, l4PseudoSum(addrSum, IP_PROTO_TCP, segLen))));
     if (sinkNet !== null) dp.tx.sendToVtep(sinkNet, sinkVtep, out, o, hdrLen + size);
     else dp.tx.send(sinkPort, out, o + l2, hdrLen + size - l2);
   }

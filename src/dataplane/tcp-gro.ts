@@ -14,7 +14,7 @@
 // segment that was corrupted on the way makes the super segment fail there, as it would have alone.
 
 import { finish, fold, internetChecksum, ipv4AddressSum, ipv6AddressSum, l4PseudoSum, sum16 } from '../wire/checksum.js';
-import { i32, setU16 } from '../wire/bytes.js';
+import { readI32, writeU16 } from '../wire/bytes.js';
 import { ETH_HLEN, etherTypeOf, ETHERTYPE_IPV4, ETHERTYPE_IPV6 } from '../wire/ethernet.js';
 import { TCP_CWR, TCP_FIN, TCP_PSH, TCP_RST, TCP_SYN, TCP_URG } from '../wire/tcp.js';
 import {
@@ -62,7 +62,7 @@ export class TcpGro {
   private readonly l3 = new Int32Array(CONTEXTS);
   private readonly mss = new Int32Array(CONTEXTS);
   private readonly segs = new Int32Array(CONTEXTS);
-  /** the sequence number the next segment must have, as int32 (compared as i32 words: never a boxed number) */
+  /** the sequence number the next segment must have, as int32 (compared as readI32 words: never a boxed number) */
   private readonly nextSeq = new Int32Array(CONTEXTS);
   /** folded ones'-complement sum of the payload held, at its place in the super segment */
   private readonly dataSum = new Int32Array(CONTEXTS);
@@ -117,7 +117,7 @@ export class TcpGro {
     this.l3[c] = l3;
     this.mss[c] = seg;
     this.segs[c] = 1;
-    this.nextSeq[c] = (i32(buf, tcp + 4) + seg) | 0;
+    this.nextSeq[c] = (readI32(buf, tcp + 4) + seg) | 0;
     this.dataSum[c] = payloadSum(buf, ip, l3, ipLen);
     return true;
   }
@@ -171,22 +171,22 @@ export class TcpGro {
     const tcp = ip + l3;
     const thl = (buf[tcp + 12] >> 4) << 2;
     if (thl !== (s[ht + 12] >> 4) << 2) return false;
-    if (i32(buf, tcp + 4) !== this.nextSeq[c] || seg > this.mss[c]) return false;
+    if (readI32(buf, tcp + 4) !== this.nextSeq[c] || seg > this.mss[c]) return false;
     if (this.ipLen[c] + seg > MAX_IP_LEN) return false;
     if ((flags & TCP_CWR) !== 0 || ((flags ^ s[ht + 13]) & ~(TCP_CWR | BURST_END)) !== 0) return false;
     if (l3 === IP4_HLEN) {
       // TOS, DF, TTL, then the addresses
       if (buf[ip + 1] !== s[h + 1] || (buf[ip + 6] & 0x40) !== (s[h + 6] & 0x40) || buf[ip + 8] !== s[h + 8]) return false;
-      if (i32(buf, ip + 12) !== i32(s, h + 12) || i32(buf, ip + 16) !== i32(s, h + 16)) return false;
+      if (readI32(buf, ip + 12) !== readI32(s, h + 12) || readI32(buf, ip + 16) !== readI32(s, h + 16)) return false;
     } else {
       // version, traffic class and flow label (one word), hop limit, then the addresses
-      if (i32(buf, ip) !== i32(s, h) || buf[ip + 7] !== s[h + 7]) return false;
-      for (let k = 8; k < 40; k += 4) if (i32(buf, ip + k) !== i32(s, h + k)) return false;
+      if (readI32(buf, ip) !== readI32(s, h) || buf[ip + 7] !== s[h + 7]) return false;
+      for (let k = 8; k < 40; k += 4) if (readI32(buf, ip + k) !== readI32(s, h + k)) return false;
     }
     // ports, then the acknowledgment
-    if (i32(buf, tcp) !== i32(s, ht) || i32(buf, tcp + 8) !== i32(s, ht + 8)) return false;
+    if (readI32(buf, tcp) !== readI32(s, ht) || readI32(buf, tcp + 8) !== readI32(s, ht + 8)) return false;
     // options (timestamps) word for word
-    for (let k = 20; k < thl; k += 4) if (i32(buf, tcp + k) !== i32(s, ht + k)) return false;
+    for (let k = 20; k < thl; k += 4) if (readI32(buf, tcp + k) !== readI32(s, ht + k)) return false;
     return true;
   }
 
@@ -229,18 +229,18 @@ export class TcpGro {
       const thl = (s[ht + 12] >> 4) << 2;
       const len = ipLen - l3;
       if (l3 === IP4_HLEN) {
-        setU16(s, h + 2, ipLen);
+        writeU16(s, h + 2, ipLen);
         s[h + 10] = 0;
         s[h + 11] = 0;
-        setU16(s, h + 10, internetChecksum(s, h, IP4_HLEN));
+        writeU16(s, h + 10, internetChecksum(s, h, IP4_HLEN));
       } else {
-        setU16(s, h + 4, len); // the payload length
+        writeU16(s, h + 4, len); // the payload length
       }
       // the complete checksum: pseudo-header, the new header, the payloads' sums
       s[ht + 16] = 0;
       s[ht + 17] = 0;
       const sum = l4PseudoSum(addressSum(s, h, l3), 6, len) + sum16(s, ht, thl) + this.dataSum[c];
-      setU16(s, ht + 16, finish(sum));
+      writeU16(s, ht + 16, finish(sum));
       s[v] = 0;
       s[v + VNET_GSO_TYPE] = (l3 === IP4_HLEN ? VNET_GSO_TCPV4 : VNET_GSO_TCPV6) | ((s[ht + 13] & TCP_CWR) !== 0 ? VNET_GSO_ECN : 0);
       writeLe16(s, v + VNET_HDR_LENGTH, l2 + l3 + thl);

@@ -3,6 +3,7 @@ import { ipv6AddressSum, ipv6AddressSumWords, sum16 } from './checksum.js';
 import { WireError, checkRoom } from './error.js';
 import { IP_PROTO_TCP, IP_PROTO_UDP } from './ipv4.js';
 import { type Ipv6Words, readIpv6 } from './ipv6-address.js';
+import { readI32, writeU32 } from './bytes.js';
 
 export const IPV6_VER_TC_FL = 0;
 export const IPV6_PAYLOAD_LEN = 4;
@@ -70,18 +71,7 @@ export function readU32(buf: Buffer, off: number): number {
   return ((buf[off] << 24) | (buf[off + 1] << 16) | (buf[off + 2] << 8) | buf[off + 3]) >>> 0;
 }
 
-/** The big-endian 32 bits at buf[off] as an int32: for comparisons (a small integer, never boxed). */
-export function readI32(buf: Buffer, off: number): number {
-  return (buf[off] << 24) | (buf[off + 1] << 16) | (buf[off + 2] << 8) | buf[off + 3];
-}
-
-/** Writes the low 32 bits of `v` big-endian at buf[off] (no bounds check). */
-export function writeU32(buf: Buffer, off: number, v: number): void {
-  buf[off] = v >>> 24;
-  buf[off + 1] = (v >>> 16) & 0xff;
-  buf[off + 2] = (v >>> 8) & 0xff;
-  buf[off + 3] = v & 0xff;
-}
+export { readI32, writeU32 };
 
 /** Writes an address's 16 bytes at buf[off] (ipv6-address.ts's writeIpv6 without its boxing). */
 export function putIpv6(buf: Buffer, off: number, a: Ipv6Words): void {

@@ -5,7 +5,7 @@
 import { describe, expect, it } from 'vitest';
 import { ConntrackTable, CtFlag, CtState, CtTuple } from '../../../src/dataplane/conntrack.js';
 import { TCP_INVALID, tcpTrack } from '../../../src/dataplane/conntrack-tcp.js';
-import { Drop } from '../../../src/dataplane/counters.js';
+import { Drop, Gauge } from '../../../src/dataplane/counters.js';
 import { TCP_ACK, TCP_FIN, TCP_RST, TCP_SYN } from '../../../src/wire/tcp.js';
 import { A, ACK_C1, drain, hex, makeNatWorld, type NatWorld, SYN_C1, SYNACK_X10 } from './fixture.js';
 
@@ -30,6 +30,18 @@ const FIN_X10_FAR = hex('0250000000ff02005e000001080045000028000540003406e08acb0
 // injected data far behind the window
 // scapy: fromUp(IP(src=X10, dst=UP, ttl=52, id=6, flags='DF')/TCP(sport=80, dport=40000, seq=(5001 - 0x40000000) & 0xffffffff, ack=1001, flags='PA', window=509)/Raw(b'HTTP/1.1 200 OK'))
 const DATA_X10_FAR = hex('0250000000ff02005e000001080045000037000640003406e07acb00710ac633640200509c40c0001389000003e9501801fd1dc40000485454502f312e3120323030204f4b');
+
+// the ports of that connection reused by c1 while the server still holds it in TIME_WAIT
+// scapy: fromC1(IP(src=C1, dst=X10, ttl=64, id=0x1004, flags='DF')/TCP(sport=40000, dport=80, seq=900000, flags='S', window=64240))
+const SYN2_C1 = hex('0250000000010242ac11000208004500002810044000400642aeac110002cb00710a9c400050000dbba0000000005002faf074950000');
+// the server's answer from TIME_WAIT: an ACK of what it knows of the old connection
+// scapy: fromUp(IP(src=X10, dst=UP, ttl=52, id=7, flags='DF')/TCP(sport=80, dport=40000, seq=5002, ack=1002, flags='A', window=509))
+const TWACK_X10 = hex('0250000000ff02005e000001080045000028000740003406e088cb00710ac633640200509c400000138a000003ea501001fd93920000');
+// c1's RST for that ACK (RFC 793: seq = the ACK's acknowledgment number), which ends the server's TIME_WAIT
+// scapy: fromC1(IP(src=C1, dst=X10, ttl=64, id=0, flags='DF')/TCP(sport=40000, dport=80, seq=1002, flags='R', window=0))
+const RST2_C1 = hex('0250000000010242ac11000208004500002800004000400652b2ac110002cb00710a9c400050000003ea000000005004000027480000');
+// scapy: fromUp(IP(src=X10, dst=UP, ttl=52, id=8, flags='DF')/TCP(sport=80, dport=40000, seq=777000, ack=900001, flags='SA', window=65160))
+const SYNACK2_X10 = hex('0250000000ff02005e000001080045000028000840003406e087cb00710ac633640200509c40000bdb28000dbba15012fe8817960000');
 
 const ORIG = 0;
 const REPLY = 1;
@@ -156,6 +168,14 @@ describe('tcpTrack', () => {
     expect(t.step(ORIG, TCP_ACK, 1001, 0)).toBe(TCP_INVALID); // no SYN-ACK yet
   });
 
+  it('lets a bare ACK answering a SYN through, the entry left as it was (nf_conntrack ignores it)', () => {
+    const { ct, e, step } = tracked();
+    step(ORIG, TCP_SYN, 1000, 0);
+    expect(step(REPLY, TCP_ACK, 5002, 77)).toBe(CtState.SynSent);
+    expect([ct.tdEnd[e * 2 + 1], ct.tdAck[e * 2 + 1]]).toEqual([0, 0]); // nothing of it recorded
+    expect(step(REPLY, TCP_SYN | TCP_ACK, 5000, 1001)).toBe(CtState.SynRecv);
+  });
+
   it('refuses a bare SYN on an established connection, and reopens a closed one with a new SYN', () => {
     const { ct, e, step, handshake } = tracked();
     handshake();
@@ -209,6 +229,35 @@ describe('TCP tracking through the pipeline', () => {
     expect(ct.size).toBe(0);
     expect(w.dp.tables.mappings.inUse[0]).toBe(0); // the port mapping went with it
     expect(ct.lookup(6, A.c1, A.x10, 40000, 80, w.dp.now)).toBe(-1);
+  });
+
+  it('takes a SYN on the ports of a connection in TIME_WAIT as a new flow; the server\'s ACK for the old one reaches the client, whose RST clears the way', () => {
+    const { w, e } = established();
+    const ct = w.dp.tables.conntrack;
+    for (const [from, f] of [[w.ids.c1, FIN_C1], [w.ids.uplink, ACK_X10], [w.ids.uplink, FIN_X10], [w.ids.c1, LAST_ACK_C1]] as const) w.dp.receive(from, f);
+    drain(w);
+    expect(ct.state[e]).toBe(CtState.TimeWait);
+    const flows = w.dp.counters.gauges[Gauge.NewFlowsTcp];
+    w.dp.receive(w.ids.c1, SYN2_C1);
+    const syn = w.uplink.take();
+    expect(syn.map(flagsOf)).toEqual([TCP_SYN]);
+    expect(syn[0]!.readUInt16BE(34)).toBe(40000); // the same outside port again
+    expect(w.dp.counters.gauges[Gauge.NewFlowsTcp]).toBe(flows + 1);
+    expect(ct.size).toBe(1);
+    const e2 = ct.lookup(6, A.c1, A.x10, 40000, 80, w.dp.now) >> 1;
+    expect(ct.state[e2]).toBe(CtState.SynSent);
+    w.dp.receive(w.ids.uplink, TWACK_X10);
+    expect(w.c1.take().map(flagsOf)).toEqual([TCP_ACK]);
+    expect(w.dp.counters.drops[Drop.InvalidState]).toBe(0);
+    w.dp.receive(w.ids.c1, RST2_C1);
+    expect(w.uplink.take().map(flagsOf)).toEqual([TCP_RST]);
+    // c1 sends its SYN again: a new flow again, answered this time
+    w.dp.receive(w.ids.c1, SYN2_C1);
+    expect(w.uplink.take().map(flagsOf)).toEqual([TCP_SYN]);
+    w.dp.receive(w.ids.uplink, SYNACK2_X10);
+    expect(w.c1.take().map(flagsOf)).toEqual([TCP_SYN | TCP_ACK]);
+    expect(ct.state[ct.lookup(6, A.c1, A.x10, 40000, 80, w.dp.now) >> 1]).toBe(CtState.SynRecv);
+    expect(drain(w)).toBe(0);
   });
 
   it('keeps an idle ESTABLISHED connection for an hour (and more)', () => {
