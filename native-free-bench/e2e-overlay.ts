@@ -22,7 +22,7 @@
 // pontoon daemons and the whole machine's system + softirq seconds (e2e-runs.ts).
 
 import { type Daemon, hostAddr, nsExec, nsExecOk, pickSubnets, randomHex, runOk, waitFor } from '../test/e2e/harness.js';
-import { type OverlayHost, OverlayWorld, VXLAN_PORT, inspectOverlay } from '../test/e2e/overlay-world.js';
+import { type OverlayContainer, type OverlayHost, OverlayWorld, VXLAN_PORT, inspectOverlay } from '../test/e2e/overlay-world.js';
 import { type Measurement, iperfTcp, iperfUdp64 } from './e2e-measure.js';
 import { type MetricDef, type SectionReport, atLeastTimesKernel, atMostKernel, detailLine, fmt, showValues } from './e2e-report.js';
 import { type BenchTest, type ProbedWorld, type SectionContext, type WorldKind, dropsNow, runAlternating } from './e2e-runs.js';
@@ -91,6 +91,11 @@ async function buildPontoon(ctx: SectionContext, world: OverlayWorld, subnet: st
   const cb = await world.connect(B, 'cb', net);
   const knows = async (h: OverlayHost, ip: string) => Object.values((await inspectOverlay(h.daemon, net)).RemoteContainers ?? {}).some((e) => e.IPv4Address.startsWith(`${ip}/`));
   await expectSoon('the hosts never learnt each other\'s container', async () => (await knows(A, cb.ip)) && (await knows(B, ca.ip)), [A, B]);
+  return pontoonPair(A, B, ca, cb, `cluster.store etcd (${world.etcd!.url}), overlay network ${net} VNI ${vni} ${subnet}`);
+}
+
+/** pontoon's world of a section: container ca on host A, cb on host B, once ca pings cb; `what` describes the network. */
+export async function pontoonPair(A: OverlayHost, B: OverlayHost, ca: OverlayContainer, cb: OverlayContainer, what: string): Promise<OverlayPair> {
   const a = { name: 'ca', ns: ca.ns, ip: ca.ip };
   const b = { name: 'cb', ns: cb.ns, ip: cb.ip };
   await expectSoon(`ca (${ca.ip}) cannot ping cb (${cb.ip})`, () => canPing(a, b), [A, B]);
@@ -99,8 +104,7 @@ async function buildPontoon(ctx: SectionContext, world: OverlayWorld, subnet: st
     a,
     b,
     [A, B].map((h) => ({ label: `host ${h.name}`, ns: h.ns, ip: h.ip, daemon: h.daemon })),
-    `pontoon daemons in hosts a (${A.ip}) and b (${B.ip}), cluster.store etcd (${world.etcd!.url}), overlay network ${net} VNI ${vni} ${subnet}; ` +
-      `containers ca ${ca.ip} (TAP, MTU ${ca.mtu}) on a, cb ${cb.ip} (TAP, MTU ${cb.mtu}) on b`,
+    `pontoon daemons in hosts a (${A.ip}) and b (${B.ip}), ${what}; containers ca ${ca.ip} (TAP, MTU ${ca.mtu}) on a, cb ${cb.ip} (TAP, MTU ${cb.mtu}) on b`,
   );
 }
 

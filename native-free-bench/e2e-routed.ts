@@ -17,7 +17,7 @@ import { type OverlayHost, OverlayWorld, flannelRoute } from '../test/e2e/overla
 import { type SectionReport, detailLine, showValues } from './e2e-report.js';
 import { type SectionContext, dropsNow, runAlternating } from './e2e-runs.js';
 import { offloads } from './e2e-worlds.js';
-import { OverlayPair, canPing, expectSoon, overlayMetricDefs, overlayParts, tcpTest, udpTest } from './e2e-overlay.js';
+import { OverlayPair, canPing, expectSoon, overlayMetricDefs, overlayParts, pontoonPair, tcpTest, udpTest } from './e2e-overlay.js';
 
 interface HostSubnet {
   Subnet: string;
@@ -40,17 +40,7 @@ async function buildPontoon(ctx: SectionContext, world: OverlayWorld, cluster: s
   await expectSoon('the hosts never learnt each other\'s subnet', async () => (await hostSubnets(A, net)).length === 2 && (await hostSubnets(B, net)).length === 2, [A, B]);
   const ca = await world.connect(A, 'ca', net);
   const cb = await world.connect(B, 'cb', net);
-  const a = { name: 'ca', ns: ca.ns, ip: ca.ip };
-  const b = { name: 'cb', ns: cb.ns, ip: cb.ip };
-  await expectSoon(`ca (${ca.ip}) cannot ping cb (${cb.ip})`, () => canPing(a, b), [A, B]);
-  return new OverlayPair(
-    'pontoon',
-    a,
-    b,
-    [A, B].map((h) => ({ label: `host ${h.name}`, ns: h.ns, ip: h.ip, daemon: h.daemon })),
-    `pontoon daemons in hosts a (${A.ip}) and b (${B.ip}), cluster.store etcd, routed overlay ${net} ${cluster} (a /24 per host); ` +
-      `containers ca ${ca.ip} (TAP, MTU ${ca.mtu}) on a, cb ${cb.ip} (TAP, MTU ${cb.mtu}) on b`,
-  );
+  return pontoonPair(A, B, ca, cb, `cluster.store etcd, routed overlay ${net} ${cluster} (a /24 per host)`);
 }
 
 async function buildKernel(world: OverlayWorld, cluster: string): Promise<OverlayPair> {

@@ -9,6 +9,7 @@ import type { Datapath } from './context.js';
 import type { Network } from './network.js';
 import type { Port } from './port.js';
 import { RouteTarget } from './route-table.js';
+import type { Tables } from './tables.js';
 
 /** Sends the routed packet at buf[off] (Ethernet + IPv4, len bytes) to remote subnet `slot`: its host's VTEP, to its VTEP MAC. */
 export function overlayOutput(dp: Datapath, ingress: Port | null, slot: number, buf: Buffer, off: number, len: number): void {
@@ -30,18 +31,22 @@ export function overlayOutput(dp: Datapath, ingress: Port | null, slot: number, 
  * overlay: routed back to the host whose subnet its destination is in. `dst` is that address.
  */
 export function overlayReply(dp: Datapath, dst: number, buf: Buffer, off: number, len: number): void {
-  const t = dp.tables;
-  const r = t.routes.lookup(dst | 0);
-  if (r < 0 || t.routes.kindOf(r) !== RouteTarget.Overlay) {
+  const slot = remoteSubnetOf(dp.tables, dst);
+  if (slot < 0) {
     dp.counters.drop(Drop.NoRoute);
     return;
   }
-  overlayOutput(dp, null, t.routes.targetOf(r), buf, off, len);
+  overlayOutput(dp, null, slot, buf, off, len);
+}
+
+/** The remote subnet slot (Tables.remoteSubnets) whose route `addr` takes, or -1 when its route is not another host's subnet. */
+export function remoteSubnetOf(t: Tables, addr: number): number {
+  const r = t.routes.lookup(addr | 0);
+  return r >= 0 && t.routes.kindOf(r) === RouteTarget.Overlay ? t.routes.targetOf(r) : -1;
 }
 
 /** The routed network a packet from the overlay with source `src` came from (for the gateway's answers), or undefined. */
 export function overlayNetworkOf(dp: Datapath, src: number): Network | undefined {
-  const t = dp.tables;
-  const r = t.routes.lookup(src | 0);
-  return r >= 0 && t.routes.kindOf(r) === RouteTarget.Overlay ? t.networks[t.remoteSubnets.network[t.routes.targetOf(r)]!] : undefined;
+  const slot = remoteSubnetOf(dp.tables, src);
+  return slot >= 0 ? dp.tables.networks[dp.tables.remoteSubnets.network[slot]!] : undefined;
 }

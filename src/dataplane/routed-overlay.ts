@@ -14,7 +14,7 @@ import type { Datapath } from './context.js';
 import { ip4Input, ip4Wrap } from './ip4-input.js';
 import type { Network } from './network.js';
 import type { Port } from './port.js';
-import { RouteTarget } from './route-table.js';
+import { remoteSubnetOf } from './routed-output.js';
 
 /** The inner frame at buf[f] (flen bytes) came from VTEP `vtep`, a peer of the routed network `net`. */
 export function routedVxlanInput(dp: Datapath, net: Network, tunnel: Port, buf: Buffer, f: number, flen: number, vtep: number): void {
@@ -32,8 +32,7 @@ export function routedVxlanInput(dp: Datapath, net: Network, tunnel: Port, buf: 
   // the source is one of the subnets that host leases (nobody speaks for another host's
   // addresses), the destination one of this host's subnet (hosts never route for each other)
   const t = dp.tables;
-  const r = t.routes.lookup(ip.srcI32);
-  const slot = r >= 0 && t.routes.kindOf(r) === RouteTarget.Overlay ? t.routes.targetOf(r) : -1;
+  const slot = remoteSubnetOf(t, ip.srcI32);
   if (slot < 0 || t.remoteSubnets.vtep[slot] !== vtep || t.remoteSubnets.network[slot] !== net.index || !net.contains(ip.dstI32)) {
     c.drop(Drop.OverlayTransit);
     return;

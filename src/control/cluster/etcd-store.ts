@@ -254,7 +254,7 @@ export class EtcdStore implements ClusterStore {
   }
 
   async releaseSubnet(networkId: string, subnet: string): Promise<void> {
-    const reg = [...this.lease.registrations()].find((r) => r.kind === 'subnet' && r.networkId === networkId && r.key.endsWith(`/subnets/${subnet.replace('/', '-')}`));
+    const reg = [...this.lease.registrations()].find((r) => r.kind === 'subnet' && r.networkId === networkId && r.key.endsWith(FlannelKeys.subnetTail(subnet)));
     if (reg === undefined) return;
     await this.conn.withKeyLock(reg.key, async () => {
       this.lease.forget(reg.key);

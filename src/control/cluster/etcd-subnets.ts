@@ -32,7 +32,9 @@ export class FlannelKeys {
   configKey = () => `${this.p}/config`;
   subnetDir = () => `${this.p}/subnets/`;
   /** "10.244.1.0/24" → "<prefix>/subnets/10.244.1.0-24" */
-  subnetKey = (subnet: string) => `${this.p}/subnets/${subnet.replace('/', '-')}`;
+  subnetKey = (subnet: string) => `${this.p}${FlannelKeys.subnetTail(subnet)}`;
+  /** "10.244.1.0/24" → "/subnets/10.244.1.0-24": how every subnet key ends, whatever its prefix */
+  static subnetTail = (subnet: string) => `/subnets/${subnet.replace('/', '-')}`;
 
   /** "<prefix>/subnets/10.244.1.0-24" → "10.244.1.0/24"; null for any other key */
   subnetOf(key: string): string | null {
