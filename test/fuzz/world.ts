@@ -171,7 +171,10 @@ export function makeFuzzWorld(): FuzzWorld {
     parent,
     parentPorts: [p40, p50],
     gatewayIps: new Set([A.bridgeGw, parseIpv4('172.18.0.1'), A.hostGw, F.ovGw, F.rtGw, F.vip, F.vipOverlay]),
-    gatewayIps6: new Set([A6.bridgeGw, A6.backendGw, A6.hostGw, parseIpv6('fd00:14::1'), parseIpv6('fe80::1')].map((a) => ipv6ToString(a))),
+    // fe80::1 on the networks; the uplink's link-local is the EUI-64 one of its MAC 02:50:00:00:00:ff
+    gatewayIps6: new Set(
+      [A6.bridgeGw, A6.backendGw, A6.hostGw, parseIpv6('fd00:14::1'), parseIpv6('fe80::1'), parseIpv6('fe80::50:ff:fe00:ff')].map((a) => ipv6ToString(a)),
+    ),
     uplinkIp: A.uplink,
     uplinkIp6: ipv6ToString(A6.uplink),
     gatewayMacs: new Set(['02:50:00:00:00:01', '02:50:00:00:00:02', '02:50:00:00:00:ff', '02:50:00:00:10:01', '02:50:00:00:00:40', '02:aa:00:00:01:00'].map(parseMac)),

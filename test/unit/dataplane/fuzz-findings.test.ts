@@ -147,12 +147,34 @@ describe('an echo reply of the gateway is the message alone', () => {
   });
 });
 
+describe("the uplink's link-local address is the gateway's own", () => {
+  // From the uplink's router (fe80::24:1:fe80:0), hop limit 1: a hop-by-hop header whose next header
+  // is a hop-by-hop header again (RFC 8200 4.3: only right after the IPv6 header). The gateway's
+  // parameter problem (code 1, pointer 40) comes from the uplink's EUI-64 link-local address, which
+  // the harness did not count as the gateway's. Found as "IPv6 packet routed with hop limit 64".
+  const HBH_TWICE = hex(
+    '0250000000ff02005e14000386dd6000000000240001fe8000000000000000240001fe8000000000000000420afffe140003ff0200000000000000000000000000163a000502000001008f002122232425262728292a2b2c2d2e2f30313233343536',
+  );
+
+  it('a hop-by-hop header not first: parameter problem from fe80::50:ff:fe00:ff to the sender, nothing forwarded', () => {
+    const w = makeFuzzWorld();
+    w.dp.receive(w.ids.uplink, HBH_TWICE);
+    const out = sent(w);
+    expect(Object.keys(out)).toEqual(['uplink']);
+    const [err] = out.uplink!;
+    // Ether(dst=the router, src=the uplink)/IPv6(src='fe80::50:ff:fe00:ff', dst='fe80::24:1:fe80:0', hlim=64)/ICMPv6ParamProblem(code=1, ptr=40)/the whole packet (it fits in 1280 bytes)
+    expect(err!.subarray(0, 62)).toEqual(hex('02005e1400030250000000ff86dd6000000000543a40fe80000000000000005000fffe0000fffe8000000000000000240001fe8000000401b87700000028'));
+    expect(err!.subarray(62)).toEqual(HBH_TWICE.subarray(14, 14 + 40 + 36));
+  });
+});
+
 describe('the fuzz harness on the reproducers', () => {
   it('finds nothing wrong with them any more', () => {
     for (const rec of [
       '0600' + '95' + 'fffe6433c600050000000250000008010242ac11000408004500003c100040004006429cac110004cb00710a9c400050000003e800000000a002faf0c475000002040521b40402080a0000000100000040004006429c0100000000000029ac00002a025000000001c3024200000011000000ac00020806000107fa06042d21010242ac110002ac11000202ac500000110001030307',
       '2700520800000000102a0002420a14000202420a14000308284500003c00004000400126950a1400030a14000208004d5a000100016162636465666768696a6b6c6d6e6f7071727374757677616263646566676869',
       '0000460250000000010242ac11000286dd6000000000103c40fd000011000000000000000000000002fd0000110000000000000000000000013a000004000000008000859600000000',
+      '0600620250000000ff02005e14000386dd6000000000240001fe8000000000000000240001fe8000000000000000420afffe140003ff0200000000000000000000000000163a000502000001008f002122232425262728292a2b2c2d2e2f3031323334353637',
     ]) {
       expect(() => runPipeline(hex(rec))).not.toThrow();
     }
