@@ -11,6 +11,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import {
   type Daemon,
+  PAYLOAD_AS_DATA,
   cleanupAll,
   createNetns,
   hostAddr,
@@ -134,7 +135,7 @@ needs(root, tools('ip', 'ping', 'tshark', 'iperf3', 'ss', 'timeout')).describe('
       const fromGateway = `ipv6 && eth.src == ${mac}`;
       const all = await tsharkFields(file, fromGateway, ['frame.number']);
       expect(all.length, f).toBeGreaterThan(4);
-      const bad = await tsharkFields(file, `${fromGateway} && (_ws.malformed || _ws.expert.severity == error || icmpv6.checksum.status == 0)`, ['frame.number', '_ws.col.Info']);
+      const bad = await tsharkFields(file, `${fromGateway} && (_ws.malformed || _ws.expert.severity == error || icmpv6.checksum.status == 0)`, ['frame.number', '_ws.col.Info'], PAYLOAD_AS_DATA);
       expect(bad, f).toEqual([]);
     }
   });

@@ -8,7 +8,7 @@
  */
 import { join } from 'node:path';
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import { cleanupAll, dropsFromMetrics, nsExec, pickSubnets, ping, run, startCapture, tsharkFields, waitFor } from './harness.js';
+import { PAYLOAD_AS_DATA, cleanupAll, dropsFromMetrics, nsExec, pickSubnets, ping, run, startCapture, tsharkFields, waitFor } from './harness.js';
 import { type Container, type NatWorld, buildNatWorld, cleanupNatWorlds, parseIperf, startBackground } from './nat-world.js';
 import { needs, root, tools } from './requirements.js';
 
@@ -157,6 +157,7 @@ suite.describe('NAT66: IPv6 out through the uplink, in through published ports (
       captureFile,
       'ipv6 && (_ws.malformed || icmpv6.checksum.status == 0 || (_ws.expert.severity == error && !(udp.checksum.status == 0)))',
       ['frame.number', '_ws.col.Info'],
+      PAYLOAD_AS_DATA,
     );
     expect(bad).toEqual([]);
     expect((await tsharkFields(captureFile, 'icmpv6.type == 3', ['icmpv6.checksum.status'])).map((r) => r[0])).toContain('1');
