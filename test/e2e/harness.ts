@@ -539,7 +539,6 @@ export async function startCapture(ns: string, iface: string, file: string, maxS
   };
 }
 
-/** `tshark -r FILE` with checksum validation on, a display filter and -T fields (`extra`: more tshark options); one array per frame. */
 /**
  * tshark options that decode every TCP and UDP payload as bare data: a check of the IP, ICMP and
  * transport layers must not fail because random bytes (iperf3's) on some port were taken for that
@@ -547,6 +546,7 @@ export async function startCapture(ns: string, iface: string, file: string, maxS
  */
 export const PAYLOAD_AS_DATA = ['-d', 'tcp.port==1-65535,data', '-d', 'udp.port==1-65535,data'];
 
+/** `tshark -r FILE` with checksum validation on, a display filter and -T fields (`extra`: more tshark options); one array per frame. */
 export async function tsharkFields(file: string, filter: string, fields: string[], extra: string[] = []): Promise<string[][]> {
   const argv = ['tshark', '-n', '-r', file, '-o', 'ip.check_checksum:TRUE', '-o', 'udp.check_checksum:TRUE', ...extra, '-Y', filter, '-T', 'fields'];
   for (const f of fields) argv.push('-e', f);

@@ -148,10 +148,11 @@ describe('an echo reply of the gateway is the message alone', () => {
 });
 
 describe("the uplink's link-local address is the gateway's own", () => {
-  // From the uplink's router (fe80::24:1:fe80:0), hop limit 1: a hop-by-hop header whose next header
-  // is a hop-by-hop header again (RFC 8200 4.3: only right after the IPv6 header). The gateway's
-  // parameter problem (code 1, pointer 40) comes from the uplink's EUI-64 link-local address, which
-  // the harness did not count as the gateway's. Found as "IPv6 packet routed with hop limit 64".
+  // From a host on the uplink's link (fe80::24:1:fe80:0, MAC 02:00:5e:14:00:03), hop limit 1: a
+  // hop-by-hop header whose next header is a hop-by-hop header again (RFC 8200 4.3: only right
+  // after the IPv6 header). The gateway's parameter problem (code 1, pointer 40) comes from the
+  // uplink's EUI-64 link-local address, which the harness did not count as the gateway's. Found as
+  // "IPv6 packet routed with hop limit 64".
   const HBH_TWICE = hex(
     '0250000000ff02005e14000386dd6000000000240001fe8000000000000000240001fe8000000000000000420afffe140003ff0200000000000000000000000000163a000502000001008f002122232425262728292a2b2c2d2e2f30313233343536',
   );
@@ -162,7 +163,7 @@ describe("the uplink's link-local address is the gateway's own", () => {
     const out = sent(w);
     expect(Object.keys(out)).toEqual(['uplink']);
     const [err] = out.uplink!;
-    // Ether(dst=the router, src=the uplink)/IPv6(src='fe80::50:ff:fe00:ff', dst='fe80::24:1:fe80:0', hlim=64)/ICMPv6ParamProblem(code=1, ptr=40)/the whole packet (it fits in 1280 bytes)
+    // Ether(dst=the sender, src=the uplink)/IPv6(src='fe80::50:ff:fe00:ff', dst='fe80::24:1:fe80:0', hlim=64)/ICMPv6ParamProblem(code=1, ptr=40)/the whole packet (it fits in 1280 bytes)
     expect(err!.subarray(0, 62)).toEqual(hex('02005e1400030250000000ff86dd6000000000543a40fe80000000000000005000fffe0000fffe8000000000000000240001fe8000000401b87700000028'));
     expect(err!.subarray(62)).toEqual(HBH_TWICE.subarray(14, 14 + 40 + 36));
   });
